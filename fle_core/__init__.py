@@ -1,0 +1,66 @@
+"""FLE evaluation workbench core: sync, metrics, sweeps, tracking, charts.
+
+Public names are imported lazily (PEP 562) so that ``import fle_core`` stays
+fast and does not pull in wandb, scipy or altair until they are used. The
+names mirror the old FLE analysis framework where one existed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    # workspace, registry, errors
+    "Workspace": "fle_core.workspace",
+    "SourceSpec": "fle_core.workspace",
+    "TaskRegistry": "fle_core.tasks",
+    "Task": "fle_core.tasks",
+    "FleError": "fle_core.errors",
+    "ConfigError": "fle_core.errors",
+    "SourceError": "fle_core.errors",
+    "SourceUnavailable": "fle_core.errors",
+    "WarehouseBusy": "fle_core.errors",
+    "UnknownTask": "fle_core.errors",
+    "QueueError": "fle_core.errors",
+    # sync
+    "sync": "fle_core.sync",
+    "SyncResult": "fle_core.sync",
+    # metrics (pure functions over Polars frames)
+    "summarize_trajectories": "fle_core.metrics",
+    "group_metrics": "fle_core.metrics",
+    "model_metrics": "fle_core.metrics",
+    "pass_at_k": "fle_core.metrics",
+    "pass_hat_k": "fle_core.metrics",
+    "wilson_interval": "fle_core.metrics",
+    "iqm": "fle_core.metrics",
+    "stratified_bootstrap": "fle_core.bootstrap",
+    "compare_models": "fle_core.compare",
+    "pairwise_comparisons": "fle_core.compare",
+    "comparison_markdown": "fle_core.compare",
+    "minimum_detectable_difference": "fle_core.compare",
+    "trials_needed": "fle_core.compare",
+    # scripting API with the old framework's names
+    "DatabaseAnalyzer": "fle_core.analysis",
+    "PerformanceAnalyzer": "fle_core.analysis",
+    "PerformanceMetrics": "fle_core.analysis",
+    "SweepConfig": "fle_core.sweep_config",
+    "SweepManager": "fle_core.sweep_manager",
+    "WandBLogger": "fle_core.tracking",
+    "ResultsVisualizer": "fle_core.visualizer",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fle_core' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

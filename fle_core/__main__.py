@@ -1,0 +1,3 @@
+from fle_core.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,231 @@
+"""The workspace: a folder holding the warehouse, the control store and config.
+
+Resolution order for the folder: an explicit argument (``--workspace``), then
+``$FLE_CORE_HOME``, then ``./.fle``. FLE itself writes its SQLite database to
+``.fle/data.db``; when that file exists it is the default source ``local``, so
+running the workbench next to FLE just works.
+
+``config.toml`` (all keys optional)::
+
+    default_source = "local"
+
+    [sources.prod]
+    url = "postgresql://eval@db.internal:5432/fle"   # no password here
+    password_env = "FLE_PROD_PASSWORD"               # read from the environment
+    # or: url_env = "FLE_PROD_URL"  (whole URL, secret included, from env)
+
+    [sync]
+    batch_rows = 50000
+    copy_code = false          # also copy programs.code / programs.response
+
+    [tasks.my_new_task_throughput]
+    quota = 32
+
+    [executors.fle]
+    kind = "command"
+    command = ["python", "-m", "fle.run", "--run-config", "{run_config}"]
+
+    [wandb]
+    project = "factorio-eval"
+
+Secrets never live in ``config.toml``; they come from the environment or from
+Streamlit secrets (passed in by the UI layer as ``secrets``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import tomli_w
+
+from fle_core.errors import ConfigError
+from fle_core.tasks import TaskRegistry
+
+ENV_HOME = "FLE_CORE_HOME"
+CONFIG_NAME = "config.toml"
+LOCAL_SOURCE = "local"
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """A configured source. ``url`` is secret-free; ``resolved_url()`` adds secrets."""
+
+    name: str
+    url: str
+    url_env: str | None = None
+    password_env: str | None = None
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def kind(self) -> str:
+        scheme = urlsplit(self.resolved_url()).scheme
+        if scheme == "sqlite":
+            return "sqlite"
+        if scheme in ("postgresql", "postgres"):
+            return "postgres"
+        raise ConfigError(f"Source {self.name!r} has an unsupported URL scheme {scheme!r}",
+                          hint="use sqlite:///PATH or postgresql://...")
+
+    def resolved_url(self) -> str:
+        """The connectable URL, with any secret filled in. Never log this."""
+        url = self.url
+        if self.url_env:
+            url = self.secrets.get(self.url_env) or os.environ.get(self.url_env) or ""
+            if not url:
+                raise ConfigError(f"Source {self.name!r}: environment variable {self.url_env} is not set")
+        if self.password_env:
+            pw = self.secrets.get(self.password_env) or os.environ.get(self.password_env)
+            if pw:
+                url = _with_password(url, pw)
+        return url
+
+    def display_url(self) -> str:
+        """The URL with any password masked, safe for the UI and logs."""
+        try:
+            return mask_url(self.resolved_url())
+        except ConfigError:
+            return f"${self.url_env} (not set)"
+
+
+def mask_url(url: str) -> str:
+    """Replace the password in a URL (and ``password=`` params) with ``***``."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        creds, host = netloc.rsplit("@", 1)
+        if ":" in creds:
+            creds = creds.split(":", 1)[0] + ":***"
+        netloc = f"{creds}@{host}"
+    query = "&".join(
+        "password=***" if kv.lower().startswith("password=") else kv for kv in parts.query.split("&")
+    ) if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _with_password(url: str, password: str) -> str:
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        raise ConfigError("password_env needs a user in the URL, e.g. postgresql://user@host/db")
+    creds, host = parts.netloc.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return urlunsplit((parts.scheme, f"{user}:{quote(password, safe='')}@{host}", parts.path,
+                       parts.query, parts.fragment))
+
+
+def sqlite_url(path: Path | str) -> str:
+    return f"sqlite:///{Path(path).resolve()}"
+
+
+def sqlite_path(url: str) -> Path:
+    """``sqlite:///abs/path`` or ``sqlite:///rel/path`` (relative to cwd) → Path."""
+    if not url.startswith("sqlite:///"):
+        raise ConfigError(f"Not a sqlite URL: {url!r}")
+    rest = url[len("sqlite:///"):]
+    return Path("/" + rest) if url.startswith("sqlite:////") or rest.startswith("/") else Path(rest)
+
+
+@dataclass
+class Workspace:
+    """A resolved workspace folder and its parsed config."""
+
+    root: Path
+    config: dict[str, Any] = field(default_factory=dict)
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    # ---- construction -------------------------------------------------
+    @classmethod
+    def open(cls, path: str | os.PathLike | None = None, *, create: bool = True,
+             secrets: Mapping[str, str] | None = None) -> "Workspace":
+        root = Path(path or os.environ.get(ENV_HOME) or ".fle").expanduser().resolve()
+        if create:
+            root.mkdir(parents=True, exist_ok=True)
+            (root / "logs").mkdir(exist_ok=True)
+        return cls(root, _load_config(root / CONFIG_NAME), dict(secrets or {}))
+
+    # ---- well-known paths ----------------------------------------------
+    @property
+    def warehouse_path(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    @property
+    def warehouse_lock_path(self) -> Path:
+        return self.root / "warehouse.lock"
+
+    @property
+    def control_path(self) -> Path:
+        """The embedded (SQLite, WAL) sweep control store."""
+        return self.root / "control.db"
+
+    @property
+    def local_source_path(self) -> Path:
+        """FLE's default SQLite database; the simulate executor writes here too."""
+        return self.root / "data.db"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / CONFIG_NAME
+
+    # ---- config sections ------------------------------------------------
+    def sources(self) -> dict[str, SourceSpec]:
+        """Configured sources, plus ``local`` (``data.db``) unless overridden."""
+        out: dict[str, SourceSpec] = {
+            LOCAL_SOURCE: SourceSpec(LOCAL_SOURCE, sqlite_url(self.local_source_path))
+        }
+        for name, spec in (self.config.get("sources") or {}).items():
+            if not isinstance(spec, Mapping) or not (spec.get("url") or spec.get("url_env")):
+                raise ConfigError(f"[sources.{name}] needs url or url_env")
+            out[name] = SourceSpec(name, str(spec.get("url", "")), spec.get("url_env"),
+                                   spec.get("password_env"), self.secrets)
+        return out
+
+    def source(self, name_or_url: str | None = None) -> SourceSpec:
+        """A source by name, or an ad-hoc one from a URL; default: ``default_source``."""
+        name_or_url = name_or_url or self.config.get("default_source") or LOCAL_SOURCE
+        if "://" in name_or_url:
+            return SourceSpec(_adhoc_name(name_or_url), name_or_url)
+        sources = self.sources()
+        if name_or_url not in sources:
+            raise ConfigError(f"Unknown source {name_or_url!r}",
+                              hint=f"configured: {', '.join(sorted(sources))}")
+        return sources[name_or_url]
+
+    def task_registry(self) -> TaskRegistry:
+        return TaskRegistry.from_config(self.config.get("tasks"))
+
+    def section(self, name: str) -> dict[str, Any]:
+        value = self.config.get(name) or {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"[{name}] in {self.config_path} must be a table")
+        return value
+
+    def save_config(self) -> None:
+        """Write ``config.toml`` atomically (tmp + rename)."""
+        tmp = self.config_path.with_suffix(".toml.tmp")
+        tmp.write_text(tomli_w.dumps(self.config))
+        tmp.replace(self.config_path)
+
+
+def _adhoc_name(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        return "sqlite:" + Path(parts.path).name
+    return f"{parts.scheme}:{parts.hostname or 'local'}{parts.path}"
+
+
+def _load_config(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
