@@ -56,3 +56,7 @@ class QueueError(FleError):
 
 class ViewNotFound(FleError):
     """A shared-view permalink does not exist (or was made in another workspace)."""
+
+
+class MetricError(FleError):
+    """Input to a metric or comparison is unusable (missing column, k < 1, c > n, ...)."""
