@@ -133,7 +133,10 @@ _WRITE_LOCK_TIMEOUT_S = 600.0
 
 def _is_lock_error(exc: Exception) -> bool:
     text = str(exc).lower()
-    return "lock" in text or "conflicting" in text or "being used" in text
+    # "different configuration": this process already holds the file read-write
+    # (e.g. a UI thread reading while its own sync writes); also transient.
+    return ("lock" in text or "conflicting" in text or "being used" in text
+            or "different configuration" in text)
 
 
 def _connect_with_retry(path: str, read_only: bool, budget_s: float) -> duckdb.DuckDBPyConnection:
@@ -168,23 +171,43 @@ def reader(ws: Workspace, budget_s: float = _READ_RETRY_S) -> Iterator[duckdb.Du
 
 
 @contextlib.contextmanager
-def writer(ws: Workspace, lock_timeout_s: float = _WRITE_LOCK_TIMEOUT_S,
-           ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The single writer: cross-process lock, then a read-write connection with schema."""
+def write_lock(ws: Workspace, lock_timeout_s: float = _WRITE_LOCK_TIMEOUT_S) -> Iterator[None]:
+    """The cross-process writer lock alone (sync holds it for a whole run).
+
+    Holding the lock does not block readers; only an open read-write
+    connection does. Sync therefore keeps the lock for the whole run and opens
+    ``rw_connection`` only around each batch it writes.
+    """
     lock = filelock.FileLock(str(ws.warehouse_lock_path))
     try:
         lock.acquire(timeout=lock_timeout_s)
     except filelock.Timeout:
-        raise WarehouseBusy(f"Another sync held the warehouse lock for {lock_timeout_s:.0f}s") from None
+        raise WarehouseBusy(f"Another sync held the warehouse lock for {lock_timeout_s:.0f}s",
+                            hint="wait for it to finish, or check for a stuck `fle-core sync`") from None
     try:
-        con = _connect_with_retry(str(ws.warehouse_path), False, lock_timeout_s)
-        try:
-            ensure_schema(con)
-            yield con
-        finally:
-            con.close()
+        yield
     finally:
         lock.release()
+
+
+@contextlib.contextmanager
+def rw_connection(ws: Workspace, budget_s: float = _WRITE_LOCK_TIMEOUT_S,
+                  ) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-write connection with the schema ensured. Caller must hold ``write_lock``."""
+    con = _connect_with_retry(str(ws.warehouse_path), False, budget_s)
+    try:
+        ensure_schema(con)
+        yield con
+    finally:
+        con.close()
+
+
+@contextlib.contextmanager
+def writer(ws: Workspace, lock_timeout_s: float = _WRITE_LOCK_TIMEOUT_S,
+           ) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The single writer: cross-process lock, then a read-write connection with schema."""
+    with write_lock(ws, lock_timeout_s), rw_connection(ws, lock_timeout_s) as con:
+        yield con
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:

@@ -1,0 +1,305 @@
+"""Read FLE ``programs`` tables (SQLite or Postgres) as lean Arrow batches.
+
+The source database is FLE's system of record; we only ever ``SELECT`` from it.
+Both kinds are read through ADBC, which hands back Arrow record batches that
+DuckDB ingests without a per-row Python hop (the fast path measured in
+``bench/sync.py``).
+
+The ``programs`` table occurs in several shapes (see ``fle_schema.py``): optional
+columns missing, ``meta`` as TEXT or jsonb, fractional or text-typed numbers and
+NULLs anywhere. ``lean_select`` therefore builds one SELECT that casts every
+column to a fixed type and substitutes ``NULL`` for missing optional columns, so
+every batch of every source has the same Arrow schema (``LEAN_COLUMNS``).
+
+SQLite has no column types, and ADBC's SQLite driver infers a batch's types from
+the values it sees first (an all-NULL start makes a REAL column "int64" and the
+next real value then fails). A typed *sentinel row* (``_s = 1``) is emitted
+first by ``UNION ALL`` to pin the types; readers drop it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+import polars as pl
+import pyarrow as pa
+
+from fle_core.errors import SchemaError, SourceError, SourceUnavailable
+from fle_core.fle_schema import REQUIRED_COLUMNS
+from fle_core.workspace import SourceSpec, sqlite_path
+
+# Lean column name -> (programs column, logical type). Order is the batch schema.
+# Types: "int" (BIGINT), "real" (DOUBLE), "text", "ts" (timestamp, or text for SQLite).
+LEAN_COLUMNS: dict[str, tuple[str, str]] = {
+    "id": ("id", "int"),
+    "version": ("version", "int"),
+    "instance": ("instance", "int"),
+    "depth": ("depth", "real"),
+    "value": ("value", "real"),
+    "holdout_value": ("holdout_value", "real"),
+    "raw_reward": ("raw_reward", "real"),
+    "model": ("model", "text"),
+    "prompt_tokens": ("prompt_token_usage", "int"),
+    "completion_tokens": ("completion_token_usage", "int"),
+    "total_tokens": ("token_usage", "int"),
+    "ticks": ("ticks", "int"),
+    "created_at": ("created_at", "ts"),
+    "version_description": ("version_description", "text"),
+    "meta": ("meta", "text"),
+    "achievements_json": ("achievements_json", "text"),
+    "timing_metrics_json": ("timing_metrics_json", "text"),
+}
+CODE_COLUMNS: dict[str, tuple[str, str]] = {"code": ("code", "text"), "response": ("response", "text")}
+
+DETAIL_TEXT_CHARS = 20_000  # conversation_json is cut to this many characters on demand
+_CONNECT_TIMEOUT_S = 10
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass
+class SourceConn:
+    """An open ADBC connection to one source, plus what we learned about it."""
+
+    spec: SourceSpec
+    kind: str  # "sqlite" | "postgres"
+    dbapi: object
+
+    def arrow(self, sql: str, params: list | None = None) -> pa.Table:
+        """Run one parameterized query (``?`` placeholders) and return an Arrow table."""
+        with self._cursor() as cur:
+            cur.execute(self._placeholders(sql), params or None)
+            return cur.fetch_arrow_table()
+
+    def scalar(self, sql: str, params: list | None = None):
+        with self._cursor() as cur:
+            cur.execute(self._placeholders(sql), params or None)
+            row = cur.fetchone()
+        return None if row is None else row[0]
+
+    def stream(self, sql: str, params: list | None = None) -> Iterator[pa.RecordBatch]:
+        """Yield record batches of a query as the driver produces them (bounded memory)."""
+        with self._cursor() as cur:
+            if self.kind == "sqlite":
+                cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": "8192"})
+            cur.execute(self._placeholders(sql), params or None)
+            reader = cur.fetch_record_batch()
+            yield from reader
+
+    @contextlib.contextmanager
+    def _cursor(self):
+        cur = self.dbapi.cursor()
+        try:
+            yield cur
+        except SourceError:
+            raise
+        except Exception as exc:  # driver errors: re-raise as a clear, secret-free error
+            raise SourceError(f"Query on source {self.spec.name!r} ({self.spec.display_url()}) "
+                              f"failed: {_scrub(str(exc), self.spec)}") from None
+        finally:
+            cur.close()
+
+    def _placeholders(self, sql: str) -> str:
+        if self.kind == "sqlite":
+            return sql
+        parts = sql.split("?")
+        return "".join(p + (f"${i + 1}" if i < len(parts) - 1 else "") for i, p in enumerate(parts))
+
+
+def _scrub(text: str, spec: SourceSpec) -> str:
+    """Remove any password (and the raw URL) from a driver message."""
+    try:
+        url = spec.resolved_url()
+    except Exception:  # noqa: BLE001 - an unresolvable URL has no secret to scrub
+        return text.strip()
+    text = text.replace(url, spec.display_url())
+    pw = urlsplit(url).password
+    if pw:
+        text = text.replace(pw, "***")
+    for k, v in parse_qsl(urlsplit(url).query):
+        if k.lower() == "password" and v:
+            text = text.replace(v, "***")
+    return text.strip()
+
+
+def _pg_url(url: str) -> str:
+    """Add a connect timeout so a black-holed host fails instead of hanging."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    query.setdefault("connect_timeout", str(_CONNECT_TIMEOUT_S))
+    scheme = "postgresql" if parts.scheme == "postgres" else parts.scheme
+    return urlunsplit((scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
+@contextlib.contextmanager
+def connect(spec: SourceSpec) -> Iterator[SourceConn]:
+    """Open a source read-only-in-practice; ``SourceUnavailable`` when down or missing."""
+    kind = spec.kind
+    try:
+        if kind == "sqlite":
+            import adbc_driver_sqlite.dbapi as driver
+
+            path = sqlite_path(spec.resolved_url())
+            if not path.is_file():
+                raise SourceUnavailable(f"Source {spec.name!r}: SQLite file {path} does not exist",
+                                        hint="check the path, or run FLE once to create it")
+            dbapi = driver.connect("file:" + quote(str(Path(path).resolve())) + "?mode=ro")
+        else:
+            import adbc_driver_postgresql.dbapi as driver
+
+            dbapi = driver.connect(_pg_url(spec.resolved_url()))
+    except SourceError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any driver failure here means "cannot connect"
+        raise SourceUnavailable(
+            f"Cannot connect to source {spec.name!r} at {spec.display_url()}: {_scrub(str(exc), spec)}",
+            hint="is the database running and reachable?",
+        ) from None
+    try:
+        yield SourceConn(spec, kind, dbapi)
+    finally:
+        dbapi.close()
+
+
+# ---------------------------------------------------------------- introspection
+def column_types(conn: SourceConn) -> dict[str, str]:
+    """``programs`` column name -> lower-cased declared type. ``SchemaError`` if no table."""
+    if conn.kind == "sqlite":
+        tbl = conn.arrow("SELECT name, type FROM pragma_table_info('programs')")
+    else:
+        tbl = conn.arrow(
+            "SELECT column_name AS name, data_type AS type FROM information_schema.columns "
+            "WHERE table_name = 'programs' AND table_schema = current_schema()")
+    cols = {str(n): str(t or "").lower() for n, t in zip(tbl.column("name").to_pylist(),
+                                                          tbl.column("type").to_pylist())}
+    if not cols:
+        raise SchemaError(f"Source {conn.spec.name!r} has no `programs` table",
+                          hint="is this an FLE database?")
+    missing = REQUIRED_COLUMNS - cols.keys()
+    if missing:
+        raise SchemaError(f"Source {conn.spec.name!r}: `programs` lacks required column(s) "
+                          f"{', '.join(sorted(missing))}")
+    return cols
+
+
+def program_columns(spec: SourceSpec) -> set[str]:
+    """The column names of the source's ``programs`` table (``SchemaError`` if unusable)."""
+    with connect(spec) as conn:
+        return set(column_types(conn))
+
+
+def max_version(spec: SourceSpec) -> int:
+    """Highest ``programs.version`` in the source, 0 when empty."""
+    with connect(spec) as conn:
+        column_types(conn)
+        return int(conn.scalar("SELECT max(version) FROM programs") or 0)
+
+
+def max_id(conn: SourceConn) -> int:
+    return int(conn.scalar("SELECT max(id) FROM programs") or 0)
+
+
+def version_step_count(spec: SourceSpec, version: int, instance: int | None = None) -> int:
+    """Number of ``programs`` rows of one version (optionally one instance)."""
+    with connect(spec) as conn:
+        column_types(conn)
+        if instance is None:
+            n = conn.scalar("SELECT count(*) FROM programs WHERE version = ?", [int(version)])
+        else:
+            n = conn.scalar("SELECT count(*) FROM programs WHERE version = ? AND instance = ?",
+                            [int(version), int(instance)])
+        return int(n or 0)
+
+
+# ---------------------------------------------------------------- lean selects
+def _expr(conn: SourceConn, cols: dict[str, str], src: str, typ: str) -> str:
+    """A typed SQL expression for one lean column (NULL of that type when missing)."""
+    if not _IDENT.match(src):  # column names are ours, but keep SQL text provably static
+        raise ValueError(src)
+    present = src in cols
+    if conn.kind == "sqlite":
+        sqlt = {"int": "INTEGER", "real": "REAL", "text": "TEXT", "ts": "TEXT"}[typ]
+        return f"CAST({src} AS {sqlt})" if present else f"CAST(NULL AS {sqlt})"
+    pgt = {"int": "bigint", "real": "float8", "text": "text", "ts": "timestamp"}[typ]
+    if not present:
+        return f"NULL::{pgt}"
+    if typ == "ts":
+        ctype = cols[src]
+        if ctype == "timestamp with time zone":
+            return f"({src} AT TIME ZONE 'UTC')"
+        return src if ctype.startswith("timestamp") else f"{src}::text"
+    if typ == "int" and cols[src] in ("double precision", "real", "numeric"):
+        return f"round({src})::bigint"
+    return f"{src}::{pgt}"
+
+
+_SENTINEL = {"int": "0", "real": "0.5", "text": "''", "ts": "''"}
+
+
+def lean_select(conn: SourceConn, cols: dict[str, str], copy_code: bool = False) -> str:
+    """SELECT of the lean columns for ``id > ? AND id <= ?`` ordered by id.
+
+    Never reads ``conversation_json`` / ``state_json``. SQLite output starts with
+    a sentinel row ``_s = 1`` (see module docstring); real rows have ``_s = 0``.
+    """
+    spec = {**LEAN_COLUMNS, **(CODE_COLUMNS if copy_code else {})}
+    body = ", ".join(f"{_expr(conn, cols, src, typ)} AS {name}" for name, (src, typ) in spec.items())
+    where = "FROM programs WHERE id > ? AND id <= ? ORDER BY id"
+    if conn.kind == "postgres":
+        return f"SELECT 0 AS _s, {body} {where}"
+    sentinel = ", ".join(f"{_SENTINEL[typ]} AS {name}" for name, (_, typ) in spec.items())
+    return f"SELECT 1 AS _s, {sentinel} UNION ALL SELECT * FROM (SELECT 0 AS _s, {body} {where})"
+
+
+def lean_batches(conn: SourceConn, cols: dict[str, str], after_id: int, upto_id: int,
+                 copy_code: bool = False) -> Iterator[pa.RecordBatch]:
+    """Stream lean rows with ``after_id < id <= upto_id`` in id order (sentinel removed)."""
+    sql = lean_select(conn, cols, copy_code)
+    for batch in conn.stream(sql, [int(after_id), int(upto_id)]):
+        if conn.kind == "sqlite":
+            s = batch.column(0)
+            if s.null_count == 0 and pa.compute.any(pa.compute.equal(s, 1)).as_py():
+                batch = batch.filter(pa.compute.equal(s, 0))
+        if batch.num_rows:
+            yield batch.drop_columns(["_s"]) if hasattr(batch, "drop_columns") else batch.select(
+                batch.schema.names[1:])
+
+
+def count_rows(conn: SourceConn, after_id: int, upto_id: int) -> int:
+    return int(conn.scalar("SELECT count(*) FROM programs WHERE id > ? AND id <= ?",
+                           [int(after_id), int(upto_id)]) or 0)
+
+
+# ---------------------------------------------------------------- on-demand detail
+def fetch_step_detail(spec: SourceSpec, version: int, instance: int,
+                      max_chars: int = DETAIL_TEXT_CHARS) -> pl.DataFrame:
+    """Per-step heavy text for the trajectory viewer, fetched from the source on demand.
+
+    Columns: ``id, depth, value, code, response, conversation_json`` (cut to
+    ``max_chars``), ``conversation_chars`` (full length). Missing columns are null.
+    """
+    with connect(spec) as conn:
+        cols = column_types(conn)
+        sel = []
+        for name in ("code", "response"):
+            sel.append(_expr(conn, cols, name, "text") + f" AS {name}")
+        if "conversation_json" in cols:
+            text = "CAST(conversation_json AS TEXT)" if conn.kind == "sqlite" else "conversation_json::text"
+            sel.append(f"substr({text}, 1, ?) AS conversation_json")
+            sel.append(f"length({text}) AS conversation_chars")
+            params: list = [int(max_chars)]
+        else:
+            sel.append(_expr(conn, cols, "conversation_json", "text") + " AS conversation_json")
+            sel.append(_expr(conn, cols, "conversation_chars", "int") + " AS conversation_chars")
+            params = []
+        inst = "instance = ?" if instance is not None and instance >= 0 else "(instance = ? OR instance IS NULL)"
+        sql = (f"SELECT {_expr(conn, cols, 'id', 'int')} AS id, {_expr(conn, cols, 'depth', 'real')} AS depth, "
+               f"{_expr(conn, cols, 'value', 'real')} AS value, {', '.join(sel)} "
+               f"FROM programs WHERE version = ? AND {inst} ORDER BY depth, id")
+        tbl = conn.arrow(sql, params + [int(version), int(instance)])
+    df = pl.from_arrow(tbl)
+    return df.with_columns(pl.col("conversation_chars").cast(pl.Int64))
