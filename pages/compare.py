@@ -1,0 +1,132 @@
+"""Compare: leaderboard with CIs, pass@k bands, pairwise tests, distributions, cost, export.
+
+URL state (all optional): ``cmp_source``, ``cmp_model``, ``cmp_task``, ``cmp_sweep``
+(repeatable filters), ``cmp_k`` (repeatable k values), ``cmp_metric``, ``cmp_corr``,
+``cmp_reps``, ``cmp_seed``; ``view`` pins a shared view's data version.
+"""
+
+import streamlit as st
+
+from fle_core import charts
+from pages import _ui
+
+PAGE, PREFIX = "compare", "cmp_"
+METRICS = {"success": "Success (Fisher / paired)", "best_reward": "Best reward",
+           "final_reward": "Final reward"}
+CORRECTIONS = {"holm": "Holm", "bh": "Benjamini–Hochberg"}
+
+ws = _ui.workspace()
+st.title("Compare models")
+
+
+def filters(summ) -> _ui.Selection:
+    """Trajectory filters; each narrows the options offered by the next."""
+    with st.sidebar:
+        st.header("Filters")
+        sources = _ui.url_multiselect("Sources", "cmp_source", _ui.distinct(summ, "source"))
+        sweeps = _ui.url_multiselect("Sweeps", "cmp_sweep", _ui.distinct(summ, "sweep_id"))
+        pool = _ui.select(summ, _ui.Selection(tuple(sources), (), (), tuple(sweeps)))
+        tasks = _ui.url_multiselect("Tasks", "cmp_task", _ui.distinct(pool, "task"),
+                                    placeholder="All tasks")
+        models = _ui.url_multiselect("Models", "cmp_model", _ui.distinct(pool, "model"),
+                                     placeholder="All models")
+    return _ui.Selection(tuple(sources), tuple(models), tuple(tasks), tuple(sweeps))
+
+
+def settings() -> dict:
+    """Metric settings: they are part of the URL and of a shared view."""
+    with st.sidebar:
+        st.header("Settings")
+        k_values = _ui.url_ints("pass@k: k values", "cmp_k", [1, 2, 3, 4, 5, 8, 10, 16], [1, 3, 5, 8])
+        metric = _ui.url_select("Pairwise metric", "cmp_metric", list(METRICS), "success",
+                                format_func=METRICS.get)
+        corr = _ui.url_select("Multiple-comparison correction", "cmp_corr", list(CORRECTIONS), "holm",
+                              format_func=CORRECTIONS.get)
+        reps = _ui.url_int("Bootstrap resamples", "cmp_reps", 1000, 100, 20000)
+        seed = _ui.url_int("Bootstrap seed", "cmp_seed", 0, 0, 2**31 - 1)
+    return {"k_values": k_values or [1], "metric": metric, "correction": corr, "reps": reps,
+            "seed": seed}
+
+
+def leaderboard(pin, sel, cfg) -> None:
+    board = _ui.compute(ws, pin, "leaderboard", sel, k_values=cfg["k_values"])
+    st.dataframe(_ui.leaderboard_view(board), hide_index=True, column_config=_ui.LEADERBOARD_COLUMNS,
+                 key="cmp_board_table")
+    est = _ui.compute(ws, pin, "intervals", sel, reps=cfg["reps"], seed=cfg["seed"])
+    st.altair_chart(charts.interval_estimates_chart(est), width="stretch")
+    st.caption(f"Intervals: 95% stratified bootstrap ({cfg['reps']:,} resamples within each task, "
+               f"seed {cfg['seed']}); success-rate column: Wilson score interval.")
+
+
+def pass_at_k(pin, sel, cfg) -> None:
+    curve = _ui.compute(ws, pin, "passk_curve", sel, k_values=cfg["k_values"], reps=cfg["reps"],
+                        seed=cfg["seed"])
+    st.altair_chart(charts.pass_at_k_chart(curve), width="stretch")
+    st.caption("Unbiased pass@k per task (Chen et al. 2021), averaged over the tasks with at least "
+               "k trials; bands are bootstrap 95% intervals.")
+
+
+def pairwise(pin, sel, cfg):
+    comp = _ui.compute(ws, pin, "pairwise", sel, metric=cfg["metric"], correction=cfg["correction"])
+    if comp.is_empty():
+        _ui.empty_state("Pairwise comparisons need at least two models.", [
+            "Widen the model filter in the sidebar."])
+        return comp
+    st.altair_chart(charts.comparison_matrix_chart(comp), width="stretch")
+    poi = _ui.compute(ws, pin, "prob_improvement", sel, reps=cfg["reps"], seed=cfg["seed"])
+    st.altair_chart(charts.probability_of_improvement_chart(poi), width="stretch")
+    with st.expander("All comparisons (per task and across tasks)"):
+        st.dataframe(comp, hide_index=True)
+    return comp
+
+
+def export(pin, sel, cfg, comp) -> None:
+    board = _ui.compute(ws, pin, "leaderboard", sel, k_values=cfg["k_values"])
+    md = _ui.compute(ws, pin, "comparison_markdown", sel, metric=cfg["metric"],
+                     correction=cfg["correction"], data_version=pin.version)
+    c1, c2, c3 = st.columns(3)
+    c1.download_button("Markdown (experiment log)", md, file_name="comparison.md",
+                       mime="text/markdown", icon=":material/description:")
+    c2.download_button("Leaderboard CSV", board.write_csv(), file_name="leaderboard.csv",
+                       mime="text/csv", icon=":material/table:")
+    if comp is not None and not comp.is_empty():
+        c3.download_button("Comparisons CSV", comp.write_csv(), file_name="comparisons.csv",
+                           mime="text/csv", icon=":material/table:")
+    with st.expander("Markdown preview"):
+        st.markdown(md)
+
+
+with _ui.guard():
+    pin = _ui.apply_view(ws, PAGE, PREFIX)
+    if pin.version == 0:
+        _ui.empty_state("Nothing to compare yet.", [
+            "Sync a source on **Sources & sync**, or run the demo sweep from **Overview**."])
+        st.stop()
+    summ = _ui.summaries(ws, pin)
+    sel = filters(summ)
+    cfg = settings()
+    chosen = _ui.select(summ, sel)
+    if chosen.is_empty():
+        _ui.empty_state("No trajectories match these filters.", ["Clear a filter in the sidebar."])
+        st.stop()
+    _ui.simulated_badge(chosen)
+    st.caption(f"{chosen.height:,} trajectories · {chosen['model'].n_unique()} models · "
+               f"{chosen['task'].n_unique()} tasks · data version {pin.version}")
+    _ui.share_button(ws, PAGE, PREFIX, pin)
+    tab_board, tab_k, tab_pair, tab_dist, tab_cost, tab_export = st.tabs(
+        ["Leaderboard", "pass@k", "Pairwise", "Rewards", "Cost", "Export"])
+    with tab_board, _ui.guard():
+        leaderboard(pin, sel, cfg)
+    with tab_k, _ui.guard():
+        pass_at_k(pin, sel, cfg)
+    comp = None
+    with tab_pair, _ui.guard():
+        comp = pairwise(pin, sel, cfg)
+    with tab_dist, _ui.guard():
+        st.altair_chart(charts.reward_distribution_chart(chosen), width="stretch")
+    with tab_cost, _ui.guard():
+        board = _ui.compute(ws, pin, "leaderboard", sel, k_values=cfg["k_values"])
+        st.altair_chart(charts.cost_chart(board), width="stretch")
+        st.caption("Tokens per success against success rate; the Pareto frontier is marked.")
+    with tab_export, _ui.guard():
+        export(pin, sel, cfg, comp)

@@ -1,0 +1,64 @@
+"""Monitor: a live model × task grid of cells coloured by state, progress + ETA, failures, runners.
+
+The content lives in ``render`` so it is the same code whether the
+auto-refreshing fragment re-runs it in the browser or AppTest runs the script.
+URL state: ``mon_sweep`` (which sweep), ``mon_live`` (``1``/``0``: auto-refresh),
+``mon_every`` (refresh period, seconds).
+"""
+
+import streamlit as st
+
+from fle_core import charts, sweep_manager
+from pages import _ui
+
+ws = _ui.workspace()
+st.title("Monitor")
+
+
+def pick_sweep() -> str | None:
+    sweeps = sweep_manager.list_sweeps(ws)
+    if sweeps.is_empty():
+        _ui.empty_state("No sweeps to monitor.", [
+            "Launch one on **Sweeps**, or the simulated demo from **Overview**."])
+        return None
+    ids = sweeps["sweep_id"].to_list()
+    left, mid, right = st.columns([3, 1, 1], vertical_alignment="bottom")
+    sweep_id = _ui.url_select("Sweep", "mon_sweep", ids, ids[0], where=left)
+    mid.toggle("Live", key="mon_live_toggle", value=_ui.url_text("mon_live") != "0",
+               help="Refresh this view automatically")
+    if st.session_state["mon_live_toggle"]:
+        st.query_params.pop("mon_live", None)
+    else:
+        st.query_params["mon_live"] = "0"
+    _ui.url_int("Every (s)", "mon_every", 2, 1, 60, where=right)
+    return sweep_id
+
+
+def render(sweep_id: str) -> None:
+    """Status, progress/ETA, the cell grid, failures and runner heartbeats."""
+    status = sweep_manager.status(ws, sweep_id)
+    st.progress(_ui.status_fraction(status), text=_ui.status_text(status))
+    _ui.status_counts(status)
+    cells = sweep_manager.cells_frame(ws, sweep_id)
+    if not cells.is_empty():
+        st.altair_chart(charts.sweep_cells_chart(cells), width="stretch")
+    with st.expander("Runners", expanded=False):
+        _ui.runner_health(sweep_manager.runners(ws))
+    fails = sweep_manager.failures(ws, sweep_id, tail_lines=20)
+    if fails.is_empty():
+        st.caption("No failed attempts.")
+        return
+    st.subheader(f"Failures ({fails.height})")
+    for row in fails.head(20).iter_rows(named=True):
+        with st.expander(_ui.failure_title(row)):
+            if row.get("error"):
+                st.error(row["error"])
+            st.code(row.get("log_tail") or "(empty log)", language=None)
+
+
+with _ui.guard():
+    chosen = pick_sweep()
+    if chosen is not None:
+        live = st.session_state["mon_live_toggle"]
+        every = st.session_state.get("mon_every", 2)
+        _ui.live(lambda: _ui.guarded(render, chosen), every_s=every if live else None)

@@ -1,0 +1,80 @@
+"""Sources & sync: configured sources (secrets masked), Sync now, history, rows needing attention."""
+
+import polars as pl
+import streamlit as st
+
+from fle_core import sync
+from pages import _ui
+
+ws = _ui.workspace()
+ro = _ui.read_only(ws)
+st.title("Sources & sync")
+if ro:
+    _ui.read_only_note()
+
+
+def sources_table() -> list[str]:
+    """The configured sources; URLs go through ``display_url`` so passwords never show."""
+    specs = ws.sources()
+    rows = []
+    for name, spec in sorted(specs.items()):
+        with _ui.guard():
+            rows.append({"source": name, "url": spec.display_url(),
+                         "password from": spec.password_env or spec.url_env or "—"})
+    st.dataframe(pl.DataFrame(rows), hide_index=True)
+    st.caption("Add sources under `[sources.NAME]` in the workspace `config.toml`; passwords come "
+               "from environment variables or `.streamlit/secrets.toml`, never from the config.")
+    return sorted(specs)
+
+
+def sync_now(names: list[str]) -> None:
+    """Run an incremental sync of one source with live progress."""
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    name = _ui.url_select("Source", "src_source", names, ws.config.get("default_source", "local"),
+                          where=left)
+    full = right.toggle("Full rebuild", key="src_full", help="Re-copy this source from scratch")
+    if not st.button("Sync now", type="primary", icon=":material/sync:"):
+        return
+    with st.status(f"Syncing `{name}`…", expanded=True) as status:
+        bar = st.progress(0.0)
+        try:
+            result = sync.sync(ws, name, full=full, progress=_ui.progress_callback(bar))
+        except Exception:
+            status.update(label=f"Sync of `{name}` failed", state="error")
+            raise
+        bar.progress(1.0)
+        status.update(label=f"Synced `{name}`: {_ui.sync_result_text(result)}", state="complete")
+
+
+def history() -> None:
+    st.subheader("Sync history")
+    runs = _ui.catalog(ws, "sync_history")
+    if runs.is_empty():
+        _ui.empty_state("No sync has run yet.", ["Press **Sync now** above, or run `fle-core sync`."])
+        return
+    st.dataframe(runs, hide_index=True)
+
+
+def attention() -> None:
+    st.subheader("Rows needing attention")
+    rows = _ui.catalog(ws, "attention_rows")
+    if rows.is_empty():
+        st.success("Every synced row parsed cleanly (task and meta).", icon=":material/check_circle:")
+        return
+    st.caption("These rows are kept in the warehouse but their task or meta could not be parsed; "
+               "they are left out of per-task metrics. Add a `[tasks.KEY]` entry or fix the source.")
+    st.dataframe(rows, hide_index=True)
+
+
+with _ui.guard():
+    names = sources_table()
+    if not ro:
+        with _ui.guard():
+            sync_now(names)
+    if _ui.data_version(ws) == 0:
+        _ui.empty_state("Nothing has been synced into this workspace yet.", [
+            "Pick a source above and press **Sync now**.",
+            "No FLE database yet? Run the simulated demo sweep from **Overview**."])
+    else:
+        history()
+        attention()

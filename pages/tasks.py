@@ -1,0 +1,85 @@
+"""Tasks: model × task heatmap, none/partial/full classification, difficulty ranking.
+
+URL state: ``tsk_source``, ``tsk_sweep``, ``tsk_model`` (repeatable filters),
+``tsk_metric`` (heatmap metric), ``tsk_k`` (k for pass@k); ``view`` pins a shared view.
+"""
+
+import streamlit as st
+
+from fle_core import charts
+from pages import _ui
+
+PAGE, PREFIX = "tasks", "tsk_"
+HEAT_METRICS = {"success_rate": "Success rate", "pass_at_k": "pass@k", "reward_mean": "Mean best reward",
+                "reward_iqm": "Reward IQM", "mean_steps": "Mean steps"}
+
+ws = _ui.workspace()
+st.title("Tasks")
+
+
+def controls(summ) -> tuple[_ui.Selection, str, int]:
+    with st.sidebar:
+        st.header("Filters")
+        sources = _ui.url_multiselect("Sources", "tsk_source", _ui.distinct(summ, "source"))
+        sweeps = _ui.url_multiselect("Sweeps", "tsk_sweep", _ui.distinct(summ, "sweep_id"))
+        models = _ui.url_multiselect("Models", "tsk_model", _ui.distinct(summ, "model"),
+                                     placeholder="All models")
+        st.header("Heatmap")
+        metric = _ui.url_select("Metric", "tsk_metric", list(HEAT_METRICS), "success_rate",
+                                format_func=HEAT_METRICS.get)
+        k = _ui.url_int("k for pass@k", "tsk_k", 3, 1, 64)
+    return _ui.Selection(tuple(sources), tuple(models), (), tuple(sweeps)), metric, k
+
+
+def heatmap(pin, sel, metric: str, k: int) -> None:
+    group = _ui.compute(ws, pin, "group_metrics", sel, k_values=[k])
+    column = f"pass_at_{k}" if metric == "pass_at_k" else metric
+    st.altair_chart(charts.task_heatmap_chart(group, column, palette=palette), width="content")
+    if metric == "pass_at_k":
+        st.caption(f"pass@{k} is shown only where a (model, task) cell has at least {k} trials; "
+                   "grey cells lack trials.")
+
+
+def classification(pin, sel) -> None:
+    group = _ui.compute(ws, pin, "group_metrics", sel, k_values=[1])
+    st.altair_chart(charts.classification_heatmap_chart(group, palette=palette), width="content")
+    outcomes = charts.classify_outcomes(group)
+    counts = outcomes.group_by("outcome").len().sort("outcome")
+    st.dataframe(counts.rename({"outcome": "Outcome", "len": "(model, task) cells"}), hide_index=True)
+
+
+def difficulty(pin, sel) -> None:
+    """Tasks ranked hardest first by pooled success rate across the chosen models."""
+    ranking = _ui.compute(ws, pin, "task_difficulty", sel)
+    st.dataframe(ranking, hide_index=True, column_config={
+        "task": st.column_config.TextColumn("Task", pinned=True),
+        "success_rate": st.column_config.ProgressColumn("Success", format="percent",
+                                                        min_value=0.0, max_value=1.0),
+        "ci_95": st.column_config.TextColumn("95% CI (Wilson)"),
+    })
+    group = _ui.compute(ws, pin, "group_metrics", sel, k_values=[1])
+    st.altair_chart(charts.pass_histogram_chart(group, palette=palette), width="stretch")
+
+
+with _ui.guard():
+    pin = _ui.apply_view(ws, PAGE, PREFIX)
+    if pin.version == 0:
+        _ui.empty_state("No tasks to show yet.", [
+            "Sync a source on **Sources & sync**, or run the demo sweep from **Overview**."])
+        st.stop()
+    summ = _ui.summaries(ws, pin)
+    palette = _ui.palette(summ)
+    sel, metric, k = controls(summ)
+    chosen = _ui.select(summ, sel)
+    if chosen.is_empty():
+        _ui.empty_state("No trajectories match these filters.", ["Clear a filter in the sidebar."])
+        st.stop()
+    _ui.simulated_badge(chosen)
+    _ui.share_button(ws, PAGE, PREFIX, pin)
+    tab_heat, tab_class, tab_rank = st.tabs(["Heatmap", "None / partial / full", "Difficulty ranking"])
+    with tab_heat, _ui.guard():
+        heatmap(pin, sel, metric, k)
+    with tab_class, _ui.guard():
+        classification(pin, sel)
+    with tab_rank, _ui.guard():
+        difficulty(pin, sel)

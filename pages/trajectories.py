@@ -1,0 +1,101 @@
+"""Trajectories: one run step by step, or two runs of the same task side by side.
+
+URL state: ``trj_model``, ``trj_task`` (narrow the picker), ``trj_id`` (the
+trajectory, ``source:version:instance``), ``trj_other`` (a second trajectory of the
+same task to compare), ``trj_x`` (``step`` or ``time``); ``view`` pins a shared view.
+"""
+
+import polars as pl
+import streamlit as st
+
+from fle_core import charts
+from pages import _ui
+
+PAGE, PREFIX = "trajectories", "trj_"
+NONE = "(none)"
+
+ws = _ui.workspace()
+st.title("Trajectories")
+
+
+def picker(summ: pl.DataFrame) -> tuple[str | None, str | None, str]:
+    """Choose a trajectory (and optionally a second one of the same task)."""
+    with st.sidebar:
+        st.header("Pick")
+        models = _ui.url_multiselect("Models", "trj_model", _ui.distinct(summ, "model"))
+        tasks = _ui.url_multiselect("Tasks", "trj_task", _ui.distinct(summ, "task"))
+        pool = _ui.select(summ, _ui.Selection((), tuple(models), tuple(tasks), ()))
+        labels = _ui.trajectory_labels(pool)
+        first = _ui.url_select("Trajectory", "trj_id", list(labels), None, format_func=labels.get)
+        same_task = _ui.trajectory_labels(_ui.same_task(summ, first)) if first else {}
+        same_task.pop(first, None)
+        other = _ui.url_select("Compare with (same task)", "trj_other", [NONE, *same_task], NONE,
+                               format_func=lambda k: same_task.get(k, k))
+        x = _ui.url_select("X axis", "trj_x", ["step", "time"], "step", widget="segmented_control")
+    return first, (None if other == NONE else other), x
+
+
+def show(key: str, x: str, column) -> None:
+    """Summary numbers, the reward curve, tokens, and the steps' code and output."""
+    row = _ui.trajectory_row(summ, key)
+    column.subheader(f"{row['model']} · {row['task']}")
+    column.caption(f"`{key}` · sweep {row.get('sweep_id') or '—'} · "
+                   + ("simulated" if row.get("simulated") else "recorded"))
+    a, b, c = column.columns(3)
+    a.metric("Best reward", _ui.fmt(row.get("best_reward")))
+    b.metric("Steps", _ui.fmt(row.get("steps"), 0))
+    c.metric("Success", {True: "yes", False: "no"}.get(row.get("success"), "no quota"))
+    a.metric("Final reward", _ui.fmt(row.get("final_reward")))
+    b.metric("Total tokens", _ui.fmt(row.get("total_tokens"), 0))
+    c.metric("Duration", _ui.fmt(row.get("duration_s"), 0, " s"))
+    steps = _ui.trajectory_steps(ws, pin, key)
+    column.altair_chart(charts.learning_curve_chart(steps, x=x), width="stretch")
+    tokens = [c for c in ("prompt_tokens", "completion_tokens") if c in steps.columns]
+    if tokens:
+        column.caption("Tokens per step")
+        column.bar_chart(steps.select("depth", *tokens), x="depth", y=tokens, height=180,
+                         x_label="Step", y_label="Tokens")
+    with column.expander("Code and output of each step"):
+        step_details(key, steps)
+
+
+def step_details(key: str, steps: pl.DataFrame) -> None:
+    """Code/output come from the warehouse if synced, else from the source on demand."""
+    detail = _ui.step_detail_if_synced(steps)
+    if detail is None:
+        state_key = f"_detail_{key}"
+        if st.button("Fetch code and output from the source", key=f"fetch_{key}",
+                     icon=":material/download:"):
+            st.session_state[state_key] = True
+        if not st.session_state.get(state_key):
+            st.caption("Code and output were not synced (lean sync); they are read from the "
+                       "source database when you ask.")
+            return
+        detail = _ui.fetch_step_detail(ws, key)
+    for step in detail.iter_rows(named=True):
+        st.markdown(f"**Step {_ui.fmt(step['depth'], 0)}** · reward {_ui.fmt(step['value'])}")
+        st.code(step.get("code") or "# (no code recorded)", language="python")
+        if step.get("response"):
+            st.text(step["response"])
+
+
+with _ui.guard():
+    pin = _ui.apply_view(ws, PAGE, PREFIX)
+    if pin.version == 0:
+        _ui.empty_state("No trajectories yet.", [
+            "Sync a source on **Sources & sync**, or run the demo sweep from **Overview**."])
+        st.stop()
+    summ = _ui.summaries(ws, pin)
+    first, other, x = picker(summ)
+    if first is None:
+        _ui.empty_state("No trajectory matches these filters.", ["Clear a filter in the sidebar."])
+        st.stop()
+    _ui.share_button(ws, PAGE, PREFIX, pin)
+    if other is None:
+        show(first, x, st.container())
+    else:
+        left, right = st.columns(2, gap="large")
+        with left, _ui.guard():
+            show(first, x, left)
+        with right, _ui.guard():
+            show(other, x, right)
