@@ -1,0 +1,476 @@
+"""The sidecar runner: claims jobs from the control store and runs them as subprocesses.
+
+One loop, one thread. ``Runner.step(now)`` does one pass — heartbeat, expire
+other runners' leases, poll running jobs (exit, timeout, cancel, drain), claim
+new jobs, trigger a warehouse sync — and takes ``now`` so tests drive leases,
+timeouts and backoff without sleeping. ``Runner.run()`` calls it in a loop.
+
+Each job runs in its own session/process group (``start_new_session=True``)
+with its output in ``logs/<sweep>/<cell>.<attempt>.log``. A timeout, cancel or
+fast drain sends SIGTERM to the whole group and SIGKILL after ``kill_grace_s``;
+after any job ends its group is SIGKILLed, so no grandchild outlives it. On
+Linux the job also gets ``PR_SET_PDEATHSIG`` so a ``kill -9`` of the runner
+takes its children down; a later runner on the same host kills any group left
+behind when it expires the dead runner's leases.
+
+Completion is verified: exit 0 *and* at least one ``programs`` row for the
+attempt's version in the sweep's source. Anything else is a failure.
+
+Signals: SIGTERM drains gracefully (no new claims; running jobs may finish
+until ``drain_timeout_s``, then they are killed and requeued; exit 0). SIGINT
+drains fast (running jobs are killed now and requeued; exit 130). A second
+signal of either kind escalates to the fast drain. Requeued cells do not use a
+retry.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from fle_core.control_store import Claim, ControlStore, RunnerRecord
+from fle_core.errors import ConfigError, FleError, SchemaError, SourceUnavailable
+from fle_core.executors import Job, get_preset
+from fle_core.workspace import SourceSpec, Workspace, mask_url
+
+log = logging.getLogger(__name__)
+
+COMPLETION = {"succeeded": "successful", "superseded": "will_retry", "failed": "failed_final",
+              "cancelled": "cancelled"}
+
+
+@dataclass
+class _Running:
+    claim: Claim
+    proc: subprocess.Popen
+    spec: SourceSpec
+    deadline: float
+    started: float
+    reason: str | None = None  # timed_out | cancelled | requeued once we decided to kill
+    kill_sent_at: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Runner:
+    """Claim-run-verify loop. ``sweep_ids`` restricts it to some sweeps (in-process use)."""
+
+    def __init__(self, ws: Workspace, store: ControlStore | None = None, *, max_concurrent: int = 2,
+                 lease_s: float = 30.0, kill_grace_s: float = 3.0, drain_timeout_s: float = 60.0,
+                 sweep_ids: list[str] | None = None, sync: bool = True, sync_interval_s: float = 10.0,
+                 runner_id: str | None = None):
+        from fle_core.sweep_manager import open_store
+
+        self.ws = ws
+        self.store = store or open_store(ws)
+        self.max_concurrent = max(1, int(max_concurrent))
+        self.lease_s = float(lease_s)
+        self.kill_grace_s = float(kill_grace_s)
+        self.drain_timeout_s = float(drain_timeout_s)
+        self.sweep_ids = list(sweep_ids) if sweep_ids is not None else None
+        self.sync_enabled = sync
+        self.sync_interval_s = float(sync_interval_s)
+        self.host = socket.gethostname()
+        self.runner_id = runner_id or f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.running: dict[str, _Running] = {}
+        self.drain: str | None = None  # None | "graceful" | "fast"
+        self.drain_deadline: float | None = None
+        self.started_at = time.time()
+        self._last_beat = float("-inf")
+        self._dirty_sources: set[str] = set()
+        self._last_sync = float("-inf")
+        self._source_errors: dict[str, str] = {}
+        self.stats = {"claimed": 0, "succeeded": 0, "failed": 0, "requeued": 0, "cancelled": 0}
+
+    # ---- the loop -------------------------------------------------------------
+    def step(self, now: float) -> int:
+        """One pass; returns how many things changed (0 means idle)."""
+        changed = 0
+        if now - self._last_beat >= self.lease_s / 3:
+            self._heartbeat(now)
+            changed += self._expire(now)
+        changed += self._poll(now)
+        if self.drain is None:
+            changed += self._claim(now)
+        self._maybe_sync(now)
+        return changed
+
+    def run(self, once: bool = False, poll_s: float = 0.05, idle_max_s: float = 1.0) -> int:
+        """Loop until drained (signal) or, with ``once``, until nothing is left to run."""
+        previous = self._install_signals()
+        sleep = poll_s
+        try:
+            while True:
+                changed = self.step(time.time())
+                if self.drain and not self.running:
+                    break
+                if once and not self.running and not self.store.runnable_count(None, self.sweep_ids):
+                    break
+                sleep = poll_s if (changed or self.running) else min(sleep * 2, idle_max_s)
+                time.sleep(sleep)
+        finally:
+            self._shutdown()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return 130 if self.drain == "fast" and self._fast_by_sigint else 0
+
+    _fast_by_sigint = False
+
+    def request_drain(self, fast: bool = False) -> None:
+        """Stop claiming; graceful lets jobs finish until the drain timeout."""
+        if fast or self.drain == "graceful":
+            self.drain = "fast"
+        else:
+            self.drain = "graceful"
+            self.drain_deadline = time.time() + self.drain_timeout_s
+
+    def _install_signals(self) -> dict[int, Any]:
+        """SIGTERM → graceful drain, SIGINT → fast drain; returns the handlers to restore."""
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+
+        def on_term(_sig, _frame):
+            self.request_drain(fast=False)
+
+        def on_int(_sig, _frame):
+            self._fast_by_sigint = True
+            self.request_drain(fast=True)
+
+        previous = {signal.SIGTERM: signal.getsignal(signal.SIGTERM),
+                    signal.SIGINT: signal.getsignal(signal.SIGINT)}
+        signal.signal(signal.SIGTERM, on_term)
+        signal.signal(signal.SIGINT, on_int)
+        return previous
+
+    def _shutdown(self) -> None:
+        """Requeue anything still running (only on an unexpected exit), final sync."""
+        for rid in list(self.running):
+            r = self.running[rid]
+            if r.reason is None:
+                r.reason = "requeued"
+            _killpg(r.proc.pid, signal.SIGKILL)
+            r.proc.wait()
+            self._finish(r, time.time())
+        self._heartbeat(time.time(), status="stopped")
+        self._maybe_sync(time.time(), force=True)
+
+    # ---- heartbeat and leases -----------------------------------------------------
+    def _heartbeat(self, now: float, status: str | None = None) -> None:
+        status = status or ("draining" if self.drain else "running")
+        self.store.heartbeat(RunnerRecord(runner_id=self.runner_id, host=self.host, pid=os.getpid(),
+                                          started_at=self.started_at, heartbeat_at=now,
+                                          lease_s=self.lease_s, status=status))
+        self._last_beat = now
+
+    def _expire(self, now: float) -> int:
+        """Requeue attempts of runners that stopped heartbeating; kill their leftovers here."""
+        lost = self.store.expire_leases(now)
+        for a in lost:
+            log.warning("lease of %s (runner %s) expired; requeued", a.attempt_id, a.runner_id)
+            if a.host == self.host and a.pid and a.runner_id != self.runner_id:
+                start = proc_start_time(a.pid)
+                if start is None or start == a.proc_start:
+                    _killpg(a.pid, signal.SIGKILL)
+        return len(lost)
+
+    # ---- running jobs -------------------------------------------------------------
+    def _poll(self, now: float) -> int:
+        changed = 0
+        cancel = self.store.cancel_requested(list(self.running)) if self.running else set()
+        for aid in list(self.running):
+            r = self.running[aid]
+            if not _exited(r.proc):
+                self._police(r, now, aid in cancel)
+                continue
+            _killpg(r.proc.pid, signal.SIGKILL)  # leader is a zombie: the group id is still ours
+            r.proc.wait()
+            self._finish(r, now)
+            changed += 1
+        return changed
+
+    def _police(self, r: _Running, now: float, cancelled: bool) -> None:
+        """Decide whether a live job must be killed (timeout, cancel, drain) and do it."""
+        if r.reason is None:
+            if now >= r.deadline:
+                r.reason = "timed_out"
+            elif cancelled:
+                r.reason = "cancelled"
+            elif self.drain == "fast" or (self.drain == "graceful" and now >= (self.drain_deadline or 0)):
+                r.reason = "requeued"
+            if r.reason:
+                r.kill_sent_at = now
+                _killpg(r.proc.pid, signal.SIGTERM)
+        elif r.kill_sent_at is not None and now - r.kill_sent_at >= self.kill_grace_s:
+            _killpg(r.proc.pid, signal.SIGKILL)
+
+    def _finish(self, r: _Running, now: float) -> None:
+        aid = r.claim.attempt.attempt_id
+        self.running.pop(aid, None)
+        rc = r.proc.returncode
+        outcome, error = self._outcome(r, rc)
+        with open(r.extra["log_path"], "a") as fh:
+            fh.write(f"\n# exit {rc}; outcome {outcome}{': ' + error if error else ''}\n")
+        fin = self.store.finish_attempt(aid, self.runner_id, outcome, now, exit_code=rc, error=error)
+        if fin.stale:
+            log.warning("attempt %s was requeued by another runner; result dropped", aid)
+            return
+        self.stats[{"succeeded": "succeeded", "cancelled": "cancelled", "requeued": "requeued"}
+                   .get(outcome, "failed")] += 1
+        self._dirty_sources.add(r.claim.sweep.source)
+        if r.claim.sweep.wandb:
+            self._log_wandb(r, fin.attempt_status or "failed")
+        if self.store.complete_if_done(r.claim.sweep.sweep_id, now) and r.claim.sweep.wandb:
+            self._log_wandb_summary(r.claim)
+
+    def _outcome(self, r: _Running, rc: int) -> tuple[str, str | None]:
+        if r.reason == "timed_out":
+            return "timed_out", f"timed out after {r.deadline - r.started:g}s; process group killed"
+        if r.reason in ("cancelled", "requeued"):
+            return r.reason, None
+        if rc != 0:
+            return "failed", f"exit code {rc}" + (" (killed by signal)" if rc < 0 else "")
+        try:
+            steps = _verified_steps(r.spec, r.claim.attempt.version)
+        except FleError as exc:
+            return "failed", f"exit 0 but the trajectory could not be verified: {exc}"
+        if steps < 1:
+            return "empty", f"exit 0 but version {r.claim.attempt.version} has no steps in the source"
+        return "succeeded", None
+
+    # ---- claiming -------------------------------------------------------------------
+    def _claim(self, now: float) -> int:
+        if len(self.running) >= self.max_concurrent:
+            return 0
+        floors = self._source_floors(now)
+        if not floors:
+            return 0
+        started = 0
+        while len(self.running) < self.max_concurrent:
+            claim = self.store.claim(self.runner_id, self.host, now, self.lease_s, floors, self.sweep_ids)
+            if claim is None:
+                break
+            self.stats["claimed"] += 1
+            self._start(claim, now)
+            started += 1
+        return started
+
+    def _source_floors(self, now: float) -> dict[str, tuple[str, int]]:
+        """name → (reservation key, max version already in the source) for active sweeps."""
+        names = {s.source for s in self.store.list_sweeps() if s.status == "active"
+                 and (self.sweep_ids is None or s.sweep_id in self.sweep_ids)}
+        out: dict[str, tuple[str, int]] = {}
+        for name in names:
+            try:
+                spec = self.ws.source(name)
+                out[name] = (spec.display_url(), _max_version(spec))
+                self._source_errors.pop(name, None)
+            except FleError as exc:
+                if self._source_errors.get(name) != str(exc):  # one event per distinct problem
+                    self.store.add_event("source_unavailable", f"{name}: {exc}", now)
+                self._source_errors[name] = str(exc)
+        return out
+
+    def _start(self, claim: Claim, now: float) -> None:
+        a, c, s = claim.attempt, claim.cell, claim.sweep
+        workdir = self.ws.logs_dir / _safe(s.sweep_id)
+        workdir.mkdir(parents=True, exist_ok=True)
+        log_path = workdir / f"{c.cell_id}.{a.attempt}.log"
+        try:
+            spec = self.ws.source(s.source)
+            executor = get_preset(self.ws, s.executor)
+            timeout = float(json.loads(s.config_json).get("timeout_s", 3600.0))
+            seed = int(json.loads(s.config_json).get("seed", 0))
+            job = Job(sweep_id=s.sweep_id, cell_id=c.cell_id, attempt=a.attempt, model=c.model, task=c.task,
+                      env_id=c.env_id, trial=c.trial, params=json.loads(c.params_json), version=a.version,
+                      source_url=spec.resolved_url(), seed=zlib.crc32(f"{seed}:{c.cell_id}:{a.attempt}".encode()))
+            cmd = executor.build(job, workdir)
+            env = {**os.environ, **cmd.env, "FLE_CORE_HOME": str(self.ws.root)}
+            with open(log_path, "a") as fh:
+                _header(fh, a.attempt_id, a.version, executor.name, cmd.argv, job.source_url)
+                proc = subprocess.Popen(cmd.argv, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
+                                        env=env, cwd=str(workdir), start_new_session=True, close_fds=True,
+                                        preexec_fn=_pdeathsig)
+        except (FleError, OSError, ValueError) as exc:
+            msg = f"could not start the job: {exc}"
+            with open(log_path, "a") as fh:
+                fh.write(f"# {msg}\n")
+            self.store.set_attempt_process(a.attempt_id, 0, None, str(log_path))
+            self.store.finish_attempt(a.attempt_id, self.runner_id, "failed", now, error=msg)
+            self.stats["failed"] += 1
+            return
+        self.store.set_attempt_process(a.attempt_id, proc.pid, proc_start_time(proc.pid), str(log_path))
+        self.running[a.attempt_id] = _Running(claim, proc, spec, deadline=now + timeout, started=now,
+                                              extra={"log_path": str(log_path)})
+
+    # ---- side effects after jobs ----------------------------------------------------
+    def _maybe_sync(self, now: float, force: bool = False) -> None:
+        """Incremental warehouse sync of sources jobs wrote to; failures become events."""
+        if not (self.sync_enabled and self._dirty_sources):
+            return
+        if not force and self.running and now - self._last_sync < self.sync_interval_s:
+            return
+        import importlib
+
+        sync_mod = importlib.import_module("fle_core.sync")  # fle_core.sync the module, not the function
+
+        for name in sorted(self._dirty_sources):
+            try:
+                sync_mod.sync(self.ws, source=name)
+            except Exception as exc:  # noqa: BLE001 - a sync failure must never stop the runner
+                log.error("sync of %s failed: %s", name, exc)
+                self.store.add_event("sync_failed", f"{name}: {type(exc).__name__}: {exc}", now)
+        self._dirty_sources.clear()
+        self._last_sync = now
+
+    def _log_wandb(self, r: _Running, attempt_status: str) -> None:
+        """One W&B run per job; any failure is an event, never a job failure."""
+        c, a, s = r.claim.cell, r.claim.attempt, r.claim.sweep
+        cfg = json.loads(s.config_json)
+        try:
+            from fle_core import tracking
+
+            url = tracking.log_job_run(
+                sweep_id=s.sweep_id, model=c.model, task=c.task, trial=c.trial, version=a.version,
+                attempt=a.attempt, retry_count=a.attempt - 1,
+                completion_status=COMPLETION.get(attempt_status, attempt_status),
+                params=json.loads(c.params_json), steps=_job_steps(r.spec, a.version),
+                tags=list(cfg.get("tags") or []), project=self._wandb_project(cfg),
+                wandb_dir=self._wandb_dir())
+            if url:
+                self.store.add_event("wandb_run", url, time.time(), s.sweep_id, c.cell_id, a.attempt_id)
+        except Exception as exc:  # noqa: BLE001 - W&B must never fail a job
+            self.store.add_event("wandb_failed", f"{type(exc).__name__}: {exc}", time.time(), s.sweep_id)
+
+    def _log_wandb_summary(self, claim: Claim) -> None:
+        """The sweep summary run (model × task table), logged once at sweep end."""
+        s = claim.sweep
+        cfg = json.loads(s.config_json)
+        try:
+            from fle_core import sweep_manager, tracking
+
+            tracking.log_sweep_summary(sweep_id=s.sweep_id, name=s.name,
+                                       table=sweep_manager.summary_table(self.store, s.sweep_id),
+                                       tags=list(cfg.get("tags") or []), project=self._wandb_project(cfg),
+                                       wandb_dir=self._wandb_dir())
+        except Exception as exc:  # noqa: BLE001
+            self.store.add_event("wandb_failed", f"summary: {type(exc).__name__}: {exc}", time.time(),
+                                 s.sweep_id)
+
+    def _wandb_project(self, cfg: dict) -> str:
+        return cfg.get("wandb_project") or self.ws.section("wandb").get("project") or "fle-core"
+
+    def _wandb_dir(self) -> str:
+        return os.environ.get("WANDB_DIR") or str(self.ws.root / "wandb")
+
+
+def _job_steps(spec: SourceSpec, version: int):
+    """The job's steps (depth, value, total_tokens) from the source, for W&B history."""
+    import polars as pl
+
+    from fle_core import sources
+
+    with sources.connect(spec) as conn:
+        cols = sources.column_types(conn)
+        tokens = "token_usage" if "token_usage" in cols else "NULL"
+        tbl = conn.arrow(f"SELECT depth, value, {tokens} AS total_tokens FROM programs"
+                         " WHERE version = ? ORDER BY depth, id", [int(version)])
+    return pl.from_arrow(tbl).with_columns(pl.col("depth").cast(pl.Float64), pl.col("value").cast(pl.Float64),
+                                           pl.col("total_tokens").cast(pl.Int64))
+
+
+# ---- process helpers -------------------------------------------------------------------
+_PR_SET_PDEATHSIG = 1
+
+
+def _pdeathsig() -> None:
+    """In the child before exec: die with SIGKILL if the runner dies (Linux)."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+
+
+def _exited(proc: subprocess.Popen) -> bool:
+    """True once the child exited, without reaping it (so its group id stays valid)."""
+    if proc.returncode is not None:
+        return True
+    try:
+        info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return proc.poll() is not None
+    return info is not None
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def proc_start_time(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (guards against pid reuse), or None."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _verified_steps(spec: SourceSpec, version: int, tries: int = 6) -> int:
+    """``sources.version_step_count`` with retries: a busy SQLite file is not a failed job."""
+    from fle_core import sources
+
+    delay = 0.05
+    for i in range(tries):
+        try:
+            return sources.version_step_count(spec, version)
+        except SourceUnavailable:
+            raise
+        except FleError:
+            if i == tries - 1:
+                raise
+            time.sleep(delay)
+            delay *= 2
+    return 0
+
+
+def _max_version(spec: SourceSpec) -> int:
+    from fle_core import sources
+
+    try:
+        return sources.max_version(spec)
+    except (SourceUnavailable, SchemaError):
+        if spec.kind == "sqlite":
+            return 0  # FLE/the simulator will create the file/table
+        raise
+
+
+def _header(fh: TextIO, attempt_id: str, version: int, executor: str, argv: list[str], url: str) -> None:
+    masked = [_masked(a) if a == url else a for a in argv]
+    fh.write(f"# attempt {attempt_id} version {version} executor {executor}\n# argv {masked!r}\n")
+    fh.flush()
+
+
+def _masked(url: str) -> str:
+    return mask_url(url) if "@" in url or "password=" in url.lower() else url
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+
+
+__all__ = ["Runner", "proc_start_time", "ConfigError"]
