@@ -90,12 +90,30 @@ def fmt(value: Any, digits: int = 2, unit: str = "") -> str:
     return f"{value}{unit}"
 
 
+FINAL_STATES = ("succeeded", "failed", "early_stopped", "cancelled")
+
+
 def sweeps_view(sweeps: pl.DataFrame) -> pl.DataFrame:
-    """Sweep list with a 0..1 ``progress`` column when the counts allow it."""
-    if {"done", "total"} <= set(sweeps.columns) and "progress" not in sweeps.columns:
+    """``sweep_manager.list_sweeps`` → display order with a 0..1 ``progress`` column."""
+    if "total" in sweeps.columns and "progress" not in sweeps.columns:
+        done = pl.sum_horizontal([pl.col(c) for c in FINAL_STATES if c in sweeps.columns])
         sweeps = sweeps.with_columns(
-            (pl.col("done") / pl.when(pl.col("total") > 0).then(pl.col("total"))).alias("progress"))
-    return sweeps
+            (done / pl.when(pl.col("total") > 0).then(pl.col("total"))).alias("progress"))
+    first = ["sweep_id", "name", "status", "progress", "total", *FINAL_STATES, "pending", "running"]
+    cols = [c for c in first if c in sweeps.columns]
+    return sweeps.select(cols + [c for c in sweeps.columns if c not in cols])
+
+
+def duration_text(seconds: float | None) -> str:
+    """``"3 min 20 s"``-style text; '—' when unknown."""
+    if seconds is None or not math.isfinite(seconds):
+        return "—"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
 def sync_result_text(result: Any) -> str:
@@ -128,3 +146,15 @@ def parse_grid(text: str) -> dict[str, list]:
 
 def split_tags(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
+
+
+STATE_MARKS = {"succeeded": "🟩", "running": "🟦", "pending": "⬜", "failed": "🟥",
+               "early_stopped": "🟨", "cancelled": "⬛"}
+
+
+def cells_grid(cells: pl.DataFrame) -> pl.DataFrame:
+    """Model × task text grid, one coloured mark per trial (the legend is ``STATE_MARKS``)."""
+    marks = cells.sort("trial").with_columns(
+        pl.col("status").replace_strict(STATE_MARKS, default="❔").alias("mark"))
+    grid = marks.group_by("model", "task", maintain_order=True).agg(pl.col("mark").str.join(""))
+    return grid.pivot("task", index="model", values="mark").sort("model")

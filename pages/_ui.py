@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from datetime import datetime, timezone
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -510,12 +511,47 @@ SWEEP_COLUMNS = {
 
 
 def runner_health(runners: pl.DataFrame) -> None:
-    """One line per runner: alive or stale, with its last heartbeat."""
-    if runners.is_empty():
-        st.caption(":material/power_off: No runner has registered. Sweeps wait until one runs: "
-                   "`fle-core runner` (or the demo button).")
-        return
-    st.dataframe(runners, hide_index=True)
+    """Alive runners and their last heartbeat; a clear note when none is alive."""
+    alive = runners.filter(pl.col("alive")) if "alive" in runners.columns else runners.head(0)
+    if alive.is_empty():
+        st.caption(":material/power_off: No runner is alive. Queued sweeps wait until one runs: "
+                   "`fle-core runner` (the launch and demo buttons start one).")
+    else:
+        beat = alive["heartbeat_at"].max()
+        ago = (datetime.now(timezone.utc) - beat).total_seconds() if beat is not None else None
+        st.caption(f":material/favorite: {alive.height} runner(s) alive · last heartbeat "
+                   f"{_frames.duration_text(ago)} ago")
+    if not runners.is_empty():
+        st.dataframe(runners, hide_index=True)
+
+
+def status_fraction(status: Any) -> float:
+    return (status.done / status.total) if status.total else 0.0
+
+
+def status_text(status: Any) -> str:
+    eta = f" · ETA {_frames.duration_text(status.eta_s)}" if status.eta_s else ""
+    return f"{status.name}: {status.done}/{status.total} cells finished ({status.status}){eta}"
+
+
+def status_counts(status: Any) -> None:
+    """One metric per cell state."""
+    shown = {k: v for k, v in status.counts.items() if v or k in ("pending", "running", "succeeded")}
+    for col, (state, n) in zip(st.columns(len(shown)), shown.items()):
+        col.metric(state.replace("_", " ").capitalize(), n)
+
+
+def failure_title(row: dict) -> str:
+    code = row.get("exit_code")
+    return (f"{row.get('model')} · {row.get('task')} · trial {row.get('trial')} · attempt "
+            f"{row.get('attempt')} · {row.get('outcome') or row.get('status')}"
+            + (f" (exit {code})" if code is not None else ""))
+
+
+def guarded(fn: Callable[..., None], *args) -> None:
+    """Call ``fn`` with FleErrors rendered (for fragment bodies)."""
+    with guard():
+        fn(*args)
 
 
 def progress_callback(bar) -> Callable[..., None]:
@@ -526,3 +562,25 @@ def progress_callback(bar) -> Callable[..., None]:
         if total:
             bar.progress(min(1.0, float(done) / float(total)), text=f"{int(done):,} / {int(total):,} rows")
     return cb
+
+
+def preset_caption(preset: dict | None) -> None:
+    """What a server-side executor preset runs (never editable from the browser)."""
+    if not preset:
+        return
+    command = " ".join(preset.get("command") or [])
+    what = f"`{command}`" if command else f"built-in {preset.get('kind')} executor"
+    st.caption(f"{preset.get('description') or preset.get('kind')} · runs {what}")
+
+
+def cells_view(cells: pl.DataFrame) -> None:
+    """The sweep's model × task grid coloured by cell state (chart when the builder exists)."""
+    from fle_core import charts
+
+    builder = getattr(charts, "sweep_cells_chart", None)
+    if builder is not None:
+        st.altair_chart(builder(cells), width="stretch")
+        return
+    st.dataframe(_frames.cells_grid(cells), hide_index=True)
+    st.caption(" · ".join(f"{mark} {state.replace('_', ' ')}"
+                          for state, mark in _frames.STATE_MARKS.items()))

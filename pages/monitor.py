@@ -8,7 +8,7 @@ URL state: ``mon_sweep`` (which sweep), ``mon_live`` (``1``/``0``: auto-refresh)
 
 import streamlit as st
 
-from fle_core import charts, sweep_manager
+from fle_core import sweep_manager
 from pages import _ui
 
 ws = _ui.workspace()
@@ -41,7 +41,7 @@ def render(sweep_id: str) -> None:
     _ui.status_counts(status)
     cells = sweep_manager.cells_frame(ws, sweep_id)
     if not cells.is_empty():
-        st.altair_chart(charts.sweep_cells_chart(cells), width="stretch")
+        _ui.cells_view(cells)
     with st.expander("Runners", expanded=False):
         _ui.runner_health(sweep_manager.runners(ws))
     fails = sweep_manager.failures(ws, sweep_id, tail_lines=20)

@@ -3,7 +3,7 @@
 import polars as pl
 import streamlit as st
 
-from fle_core import sync
+from fle_core.sync import sync as run_sync
 from pages import _ui
 
 ws = _ui.workspace()
@@ -38,7 +38,7 @@ def sync_now(names: list[str]) -> None:
     with st.status(f"Syncing `{name}`…", expanded=True) as status:
         bar = st.progress(0.0)
         try:
-            result = sync.sync(ws, name, full=full, progress=_ui.progress_callback(bar))
+            result = run_sync(ws, name, full=full, progress=_ui.progress_callback(bar))
         except Exception:
             status.update(label=f"Sync of `{name}` failed", state="error")
             raise

@@ -20,13 +20,14 @@ if ro:
 def config_form() -> SweepConfig | None:
     """Every ``SweepConfig`` field; returns a validated config (errors shown inline)."""
     demo = sweep_config.demo_config()
-    presets = sweep_manager.executor_presets(ws)
+    presets = {p["name"]: p for p in sweep_manager.executor_presets(ws)}
     registry = ws.task_registry()
     c1, c2 = st.columns(2)
     name = c1.text_input("Name", "my-sweep", key="new_name")
     executor = c2.selectbox("Executor preset", list(presets), key="new_executor",
                             index=list(presets).index("simulate") if "simulate" in presets else 0,
                             help="Presets are defined on the server ([executors.NAME] in config.toml).")
+    _ui.preset_caption(presets.get(executor))
     models = st.multiselect("Models", sorted(set(demo.models)), default=demo.models,
                             accept_new_options=True, key="new_models",
                             help="Type a model name and press Enter to add one.")
