@@ -123,7 +123,7 @@ def _scrub(text: str, spec: SourceSpec) -> str:
     for k, v in parse_qsl(urlsplit(url).query):
         if k.lower() == "password" and v:
             text = text.replace(v, "***")
-    return text.strip()
+    return " ".join(text.split())
 
 
 def _pg_url(url: str) -> str:
@@ -289,7 +289,7 @@ def fetch_step_detail(spec: SourceSpec, version: int, instance: int,
             sel.append(_expr(conn, cols, name, "text") + f" AS {name}")
         if "conversation_json" in cols:
             text = "CAST(conversation_json AS TEXT)" if conn.kind == "sqlite" else "conversation_json::text"
-            sel.append(f"substr({text}, 1, ?) AS conversation_json")
+            sel.append(f"substr({text}, 1, CAST(? AS INTEGER)) AS conversation_json")
             sel.append(f"length({text}) AS conversation_chars")
             params: list = [int(max_chars)]
         else:

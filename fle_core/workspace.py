@@ -127,7 +127,7 @@ def sqlite_path(url: str) -> Path:
     if not url.startswith("sqlite:///"):
         raise ConfigError(f"Not a sqlite URL: {url!r}")
     rest = url[len("sqlite:///"):]
-    return Path("/" + rest) if url.startswith("sqlite:////") or rest.startswith("/") else Path(rest)
+    return Path("/" + rest.lstrip("/")) if url.startswith("sqlite:////") or rest.startswith("/") else Path(rest)
 
 
 @dataclass
