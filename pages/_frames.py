@@ -158,3 +158,24 @@ def cells_grid(cells: pl.DataFrame) -> pl.DataFrame:
         pl.col("status").replace_strict(STATE_MARKS, default="❔").alias("mark"))
     grid = marks.group_by("model", "task", maintain_order=True).agg(pl.col("mark").str.join(""))
     return grid.pivot("task", index="model", values="mark").sort("model")
+
+
+def sources_view(per_source: pl.DataFrame, states: pl.DataFrame) -> pl.DataFrame:
+    """catalog.overview ⋈ catalog.source_states → one display row per synced source."""
+    last = states.select("source", "last_status", "last_finished_at", "last_error")
+    out = per_source.join(last, on="source", how="left")
+    keep = ["source", "display_url", "rows", "trajectories", "flagged_rows", "simulated_rows",
+            "last_sync_id", "last_status", "last_finished_at", "last_at", "last_error"]
+    return out.select([c for c in keep if c in out.columns])
+
+
+def headline(board: pl.DataFrame) -> str:
+    """One line naming the best model by success rate, with its interval and n."""
+    ranked = board.filter(pl.col("success_rate").is_not_null()).sort(
+        ["success_rate", "model"], descending=[True, False])
+    if ranked.is_empty():
+        return "Top model: — (no task with a quota in this selection)"
+    r = ranked.row(0, named=True)
+    return (f"Top model: **{r['model']}**, success {r['success_rate'] * 100:.1f}% "
+            f"(95% CI {r['success_ci_low'] * 100:.1f}–{r['success_ci_high'] * 100:.1f}%, "
+            f"{r['successes']}/{r['n']} trials over {r.get('n_tasks', '?')} tasks)")

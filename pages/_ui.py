@@ -38,7 +38,7 @@ from fle_core import saved_views, warehouse
 from fle_core.errors import FleError, ViewNotFound, WarehouseMissing
 from fle_core.workspace import Workspace
 from pages import _frames
-from pages._frames import (fmt, parse_traj_key, same_task, sweeps_view, sync_result_text,  # noqa: F401
+from pages._frames import (fmt, headline, parse_traj_key, same_task, sweeps_view, sync_result_text,  # noqa: F401
                            trajectory_labels, trajectory_row)
 
 READ_ONLY_ENV = "FLE_READ_ONLY"
@@ -503,6 +503,25 @@ LEADERBOARD_COLUMNS = {
 def leaderboard_view(board: pl.DataFrame) -> pl.DataFrame:
     return _frames.leaderboard_view(board, list(LEADERBOARD_COLUMNS))
 
+
+def sources_view(per_source: pl.DataFrame, states: pl.DataFrame) -> pl.DataFrame:
+    return _frames.sources_view(per_source, states)
+
+
+SOURCE_COLUMNS = {
+    "source": st.column_config.TextColumn("Source", pinned=True),
+    "display_url": st.column_config.TextColumn("URL (password masked)"),
+    "rows": st.column_config.NumberColumn("Steps", format="%d"),
+    "trajectories": st.column_config.NumberColumn("Trajectories", format="%d"),
+    "flagged_rows": st.column_config.NumberColumn("Flagged rows", format="%d",
+                                                  help="Kept, but task or meta unparsed"),
+    "simulated_rows": st.column_config.NumberColumn("Simulated rows", format="%d"),
+    "last_sync_id": st.column_config.NumberColumn("Last sync", format="%d"),
+    "last_status": st.column_config.TextColumn("Status"),
+    "last_finished_at": st.column_config.DatetimeColumn("Synced at", format="YYYY-MM-DD HH:mm:ss"),
+    "last_at": st.column_config.DatetimeColumn("Newest step", format="YYYY-MM-DD HH:mm:ss"),
+    "last_error": st.column_config.TextColumn("Last error"),
+}
 
 SWEEP_COLUMNS = {
     "progress": st.column_config.ProgressColumn("Progress", format="percent", min_value=0.0,

@@ -50,6 +50,7 @@ def settings() -> dict:
 
 def leaderboard(pin, sel, cfg) -> None:
     board = _ui.compute(ws, pin, "leaderboard", sel, k_values=cfg["k_values"])
+    st.markdown(_ui.headline(board))
     st.dataframe(_ui.leaderboard_view(board), hide_index=True, column_config=_ui.LEADERBOARD_COLUMNS,
                  key="cmp_board_table")
     est = _ui.compute(ws, pin, "intervals", sel, reps=cfg["reps"], seed=cfg["seed"])

@@ -43,15 +43,19 @@ def first_run() -> None:
 
 def contents(version: int) -> None:
     """Warehouse contents and the last sync of each source."""
-    summary = _ui.catalog(ws, "warehouse_summary", version)
+    per_source = _ui.catalog(ws, "overview", version)
+    summ = _ui.summaries(ws, _ui.Pin(version, None))
     cols = st.columns(5)
-    for col, (label, key) in zip(cols, [("Steps", "steps"), ("Trajectories", "trajectories"),
-                                        ("Models", "models"), ("Tasks", "tasks"),
-                                        ("Sources", "sources")]):
-        col.metric(label, f"{int(summary.get(key) or 0):,}")
+    cols[0].metric("Steps", f"{int(per_source['rows'].sum()):,}")
+    cols[1].metric("Trajectories", f"{summ.height:,}")
+    cols[2].metric("Models", len(_ui.distinct(summ, "model")))
+    cols[3].metric("Tasks", len(_ui.distinct(summ, "task")))
+    cols[4].metric("Sources", per_source.height)
     st.caption(f"Data version: sync {version}")
     st.subheader("Sources")
-    st.dataframe(_ui.catalog(ws, "source_overview", version), hide_index=True)
+    states = _ui.catalog(ws, "source_states", version)
+    st.dataframe(_ui.sources_view(per_source, states), hide_index=True,
+                 column_config=_ui.SOURCE_COLUMNS)
 
 
 def leaderboard(pin: _ui.Pin) -> None:
