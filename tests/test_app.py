@@ -146,3 +146,126 @@ def test_sources_bad_params_warn(populated, params):
     at = run_page("sources", params)
     assert_clean(at)
     assert any("src_source=no-such-source" in w.value for w in at.warning)
+
+
+# ---------------------------------------------------------------- sweeps and monitor
+def test_sweeps_preview_and_launch_from_the_form(empty_ws):
+    from fle_core import sweep_manager
+
+    at = run_page("sweeps")
+    assert_clean(at)
+    assert any("**12 jobs**: 3 models × 2 tasks × 1 grid permutation × 2 trials" in i.value
+               for i in at.info)
+    assert "No sweeps yet." in texts(at)
+    at.text_input(key="new_name").set_value("ui-sweep")
+    at.number_input(key="new_trials").set_value(3)
+    at.checkbox(key="new_runner").uncheck()
+    at.run()
+    assert any("**18 jobs**" in i.value for i in at.info)
+    next(b for b in at.button if b.label == "Launch sweep").click().run()
+    assert_clean(at)
+    sweeps = sweep_manager.list_sweeps(empty_ws)
+    assert sweeps["name"].to_list() == ["ui-sweep"] and sweeps["total"].to_list() == [18]
+    assert any(f"Launched `{sweeps['sweep_id'][0]}`" in s.value for s in at.success)
+    listed = next(d.value for d in at.dataframe if "sweep_id" in d.value.columns)
+    assert list(listed["sweep_id"]) == sweeps["sweep_id"].to_list()
+
+
+def test_sweeps_bad_grid_is_a_clear_error_and_nothing_launches(empty_ws):
+    at = run_page("sweeps")
+    at.text_area(key="new_grid").set_value("temperature = ").run()
+    assert_clean(at)
+    assert any("not valid TOML" in e.value for e in at.error)
+    assert not [b for b in at.button if b.label == "Launch sweep"]
+
+
+def test_sweeps_bad_param_warns(empty_ws):
+    from fle_core import sweep_config, sweep_manager
+
+    sweep_id = sweep_manager.launch(empty_ws, sweep_config.demo_config())
+    at = run_page("sweeps", {"swp_sweep": "no-such-sweep"})
+    assert_clean(at)
+    assert any("swp_sweep=no-such-sweep" in w.value for w in at.warning)
+    assert at.selectbox(key="swp_sweep").value == sweep_id
+
+
+@pytest.fixture(scope="module")
+def ran_sweep(tmp_path_factory):
+    """A sweep with 2 good cells and 1 always-crashing cell, run by a real runner process."""
+    import subprocess
+    import sys
+
+    from fle_core import sweep_manager
+    from fle_core.sweep_config import SweepConfig
+    from fle_core.workspace import Workspace
+
+    root = tmp_path_factory.mktemp("ran") / "ws"
+    ws = Workspace.open(root)
+    ws.config = {"executors": {"crashy": {"kind": "simulate", "crash_rate": 1.0, "steps": 4,
+                                          "step_delay": 0.0}}}
+    ws.save_config()
+    ok = sweep_manager.launch(ws, SweepConfig(
+        name="ok", models=["gpt-4o (simulated)", "gpt-4o-mini (simulated)"],
+        tasks=["iron_ore_throughput"], executor="simulate-fast", max_retries=0))
+    bad = sweep_manager.launch(ws, SweepConfig(
+        name="bad", models=["llama (simulated)"], tasks=["iron_ore_throughput"],
+        executor="crashy", max_retries=0))
+    subprocess.run([sys.executable, "-m", "fle_core", "--workspace", str(root), "runner", "--once"],
+                   check=True, timeout=120, capture_output=True,
+                   env={**__import__("os").environ, "FLE_CORE_HOME": str(root)})
+    return root, ok, bad
+
+
+def test_monitor_shows_finished_sweep_grid_and_progress(ran_sweep, monkeypatch):
+    root, ok, _ = ran_sweep
+    monkeypatch.setenv("FLE_CORE_HOME", str(root))
+    at = run_page("monitor", {"mon_sweep": ok})
+    assert_clean(at)
+    progress = at.get("progress")[0].proto
+    assert progress.value == 100 and "2/2 cells finished" in progress.text
+    grid = next(d.value for d in at.dataframe if "iron_ore_throughput" in d.value.columns)
+    assert sorted(grid["model"]) == ["gpt-4o (simulated)", "gpt-4o-mini (simulated)"]
+    assert set(grid["iron_ore_throughput"]) == {"🟩"}
+    assert "No failed attempts." in texts(at)
+
+
+def test_monitor_shows_failures_with_log_tail(ran_sweep, monkeypatch):
+    root, _, bad = ran_sweep
+    monkeypatch.setenv("FLE_CORE_HOME", str(root))
+    at = run_page("monitor", {"mon_sweep": bad})
+    assert_clean(at)
+    assert "Failures (1)" in texts(at)
+    assert [e.label for e in at.expander if e.label.startswith("llama (simulated)")]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics.get("Failed") == "1"
+
+
+def test_monitor_bad_params_warn_and_fall_back(ran_sweep, monkeypatch):
+    root, _, _ = ran_sweep
+    monkeypatch.setenv("FLE_CORE_HOME", str(root))
+    at = run_page("monitor", {"mon_sweep": "nope", "mon_every": "abc"})
+    assert_clean(at)
+    warned = " ".join(w.value for w in at.warning)
+    assert "mon_sweep=nope" in warned and "mon_every=abc" in warned
+    assert at.get("progress")
+
+
+def test_monitor_empty_workspace(empty_ws):
+    at = run_page("monitor")
+    assert_clean(at)
+    assert "No sweeps to monitor." in texts(at)
+
+
+def test_read_only_hides_every_action(empty_ws, monkeypatch):
+    from fle_core import sweep_config, sweep_manager
+
+    sweep_manager.launch(empty_ws, sweep_config.demo_config())
+    monkeypatch.setenv("FLE_READ_ONLY", "1")
+    labels = set()
+    for page in ("overview", "sources", "sweeps"):
+        at = run_page(page)
+        assert_clean(at)
+        assert "Read-only mode" in texts(at)
+        labels |= {b.label for b in at.button}
+    assert not labels & {"Run a simulated demo sweep", "Sync now", "Launch sweep", "Resume",
+                         "Retry failed", "Pause", "Cancel…"}
