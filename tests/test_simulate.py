@@ -8,6 +8,7 @@ exact binomial test (scipy) against the FLE paper figures, not a fixed number.
 from __future__ import annotations
 
 import json
+import re
 import os
 import sqlite3
 import subprocess
@@ -271,3 +272,15 @@ def test_demo_clock_and_in_process_result(tmp_path):
     assert ((gaps >= 20) & (gaps <= 90)).all()
     assert out.row_ids == [r["id"] for r in rows]
     assert out.best_value == max(r["value"] for r in rows)
+
+
+def test_every_simulator_flag_and_env_variable_is_documented():
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "simulate.md").read_text()
+    parser = sim.build_parser()
+    flags = [max(a.option_strings, key=len) for a in parser._actions
+             if a.option_strings and a.dest != "help"]
+    assert len(flags) == 12
+    missing = [f for f in flags if f"`{f}`" not in docs]
+    env_vars = set(re.findall(r"FLE_[A-Z_]+", Path(sim.__file__).read_text()))
+    missing += [v for v in sorted(env_vars) if v not in docs]
+    assert missing == []

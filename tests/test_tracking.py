@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 from pathlib import Path
 
@@ -205,3 +206,21 @@ def test_safe_config_masks_secrets():
                           "list": ["sqlite:///x.db", 2], "password_env": "X"})
     assert cfg == {"url": "postgresql://a:***@h/db", "nested": {"github_token": "***", "n": 1},
                    "list": ["sqlite:///x.db", 2], "password_env": "***"}
+
+
+def test_every_logged_key_is_documented():
+    """Summary/config keys and logger key patterns written by tracking.py appear in docs/wandb.md."""
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "wandb.md").read_text()
+    keys = ["sweep_id", "completion_status", "retry_count", "attempt", "params", "reward", "tokens",
+            "cumulative_tokens", "depth", "final_reward", "best_reward", "steps", "total_tokens",
+            "quota", "first_success_step", "success", "sweep_summary", "success_rate",
+            "perf/{model}/{task", "trajectory/v{version}_i{instance}/reward", "tables/{name}",
+            "tables/comparisons", "tables/pass_at_k", "charts/pass_at_k", "pass_at_k/{model}/k{k}",
+            "charts/{name}", "tables/performance_metrics", "sweep:{sweep_id}", "model:{model}",
+            "task:{task}", "status:{completion_status}", "wandb sync", "FLE_WANDB_FLUSH_TIMEOUT",
+            "FLE_WANDB_INIT_TIMEOUT"]
+    source = Path(tr.__file__).read_text()
+    for key in keys:
+        assert f"`{key}" in docs or key in docs, key
+    for env in set(re.findall(r"FLE_[A-Z_]+", source)):
+        assert env in docs, env
