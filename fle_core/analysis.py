@@ -1,0 +1,379 @@
+"""The scripting API: warehouse loaders and the old framework's analyzer names.
+
+This is the only metrics module that does I/O. It reads the DuckDB warehouse
+with parameterized SQL (DuckDB dialect; no Postgres-only SQL) through
+``warehouse.reader`` — one short read per call, no connection kept open —
+and hands Polars frames to the pure functions in ``metrics``/``compare``.
+
+Superseded sweep attempts are excluded: a step whose ``(source, version)``
+appears in ``sweep_attempts`` with a status other than ``'succeeded'``
+(failed, cancelled, timed out, still running, or superseded by a retry) is
+dropped unless ``include_failed_attempts=True``. Versions that were never part
+of a sweep (plain FLE runs) are always kept.
+
+Old names, same meaning, but synchronous and returning Polars DataFrames::
+
+    analyzer = DatabaseAnalyzer()                   # $FLE_CORE_HOME or ./.fle
+    summaries = analyzer.get_trajectory_summaries([123, 124])
+    metrics = PerformanceAnalyzer.calculate_metrics(summaries)
+    print(metrics.success_rate, metrics.pass_at_1, metrics.pass_at_k[8])
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import polars as pl
+
+from fle_core import compare as _compare
+from fle_core import warehouse
+from fle_core.errors import MetricError
+from fle_core.metrics import (STEP_SCHEMA, _finite, group_metrics, model_metrics,
+                              iqm, pass_at_k_array, pass_hat_k_array, summarize_trajectories,
+                              wilson_interval)
+from fle_core.tasks import TaskRegistry
+from fle_core.workspace import Workspace
+
+_STEP_COLUMNS = list(STEP_SCHEMA)
+
+
+def _escape_like(text: str) -> str:
+    """Escape LIKE wildcards so a user's text matches literally (ESCAPE '\\')."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _in_list(column: str, values: Sequence, params: list) -> str:
+    """``column IN (?, ?, ...)``: only placeholders become SQL text."""
+    values = list(values)
+    if not values:
+        return "FALSE"
+    params.extend(values)
+    return f"{column} IN ({', '.join('?' for _ in values)})"
+
+
+def _as_list(value) -> list | None:
+    if value is None:
+        return None
+    if isinstance(value, (str, int)):
+        return [value]
+    return list(value)
+
+
+def _steps_sql(*, sources=None, models=None, tasks=None, sweep_id=None, versions=None,
+               since: datetime | None = None, as_of_sync: int | None = None,
+               include_failed_attempts: bool = False, task_contains: str | None = None,
+               ) -> tuple[str, list]:
+    """Build the parameterized load query (see ``load_steps``)."""
+    params: list = []
+    key_where: list[str] = []  # filters on the trajectory key, valid on every step
+    if sources is not None:
+        key_where.append(_in_list("s.source", _as_list(sources), params))
+    if versions is not None:
+        key_where.append(_in_list("s.version", [int(v) for v in _as_list(versions)], params))
+    if as_of_sync is not None:
+        key_where.append("s.sync_id <= ?")
+        params.append(int(as_of_sync))
+    if not include_failed_attempts:
+        key_where.append("NOT EXISTS (SELECT 1 FROM sweep_attempts a WHERE a.source = s.source "
+                         "AND a.version = s.version AND coalesce(a.status, '') <> 'succeeded')")
+    # filters on step attributes select whole trajectories (any matching step)
+    traj_where: list[str] = []
+    traj_params: list = []
+    if models is not None:
+        traj_where.append(_in_list("t.model", _as_list(models), traj_params))
+    if tasks is not None:
+        traj_where.append(_in_list("t.task", _as_list(tasks), traj_params))
+    if sweep_id is not None:
+        traj_where.append(_in_list("t.sweep_id", _as_list(sweep_id), traj_params))
+    if task_contains is not None:
+        traj_where.append("t.task LIKE ? ESCAPE '\\'")
+        traj_params.append(f"%{_escape_like(str(task_contains))}%")
+    if since is not None:
+        traj_where.append("t.created_at >= ?")
+        traj_params.append(since)
+    if traj_where:
+        if as_of_sync is not None:
+            traj_where.append("t.sync_id <= ?")
+            traj_params.append(int(as_of_sync))
+        key_where.append("EXISTS (SELECT 1 FROM steps t WHERE t.source = s.source AND "
+                         "t.version IS NOT DISTINCT FROM s.version AND "
+                         "t.instance IS NOT DISTINCT FROM s.instance AND "
+                         + " AND ".join(traj_where) + ")")
+        params.extend(traj_params)
+    cols = ", ".join(f"s.{c}" for c in _STEP_COLUMNS)
+    where = " AND ".join(key_where) if key_where else "TRUE"
+    sql = (f"SELECT {cols} FROM steps s WHERE {where} ORDER BY s.source, "
+           "s.version NULLS FIRST, s.instance NULLS FIRST, s.depth NULLS FIRST, s.id")
+    return sql, params
+
+
+def load_steps(ws: Workspace, *, sources=None, models=None, tasks=None, sweep_id=None,
+               versions=None, since: datetime | None = None, as_of_sync: int | None = None,
+               include_failed_attempts: bool = False,
+               task_contains: str | None = None) -> pl.DataFrame:
+    """Step rows from the warehouse, in the steps contract, ordered for fast summaries.
+
+    Columns: ``source, id, version, instance, depth, value, model, task,
+    sweep_id, error_occurred, production_score, simulated, prompt_tokens,
+    completion_tokens, total_tokens, created_at``; rows ordered by
+    (source, version, instance, depth, id), nulls first.
+
+    ``sources``/``versions`` filter steps directly. ``models``, ``tasks``,
+    ``sweep_id``, ``task_contains`` (substring of the task key, matched
+    literally) and ``since`` (a naive UTC datetime) select whole
+    trajectories: every step of a trajectory with at least one matching step.
+    ``as_of_sync=N`` shows the warehouse as it was after sync N
+    (``steps.sync_id <= N``) for pinned views. Steps of unsuccessful sweep
+    attempts are excluded unless ``include_failed_attempts``.
+    """
+    sql, params = _steps_sql(sources=sources, models=models, tasks=tasks, sweep_id=sweep_id,
+                             versions=versions, since=since, as_of_sync=as_of_sync,
+                             include_failed_attempts=include_failed_attempts,
+                             task_contains=task_contains)
+    frame = warehouse.query(ws, sql, params)
+    return frame.select([pl.col(c).cast(t) for c, t in STEP_SCHEMA.items()])
+
+
+def load_summaries(ws: Workspace, *, registry: TaskRegistry | None = None,
+                   success_threshold: float | None = None, **filters) -> pl.DataFrame:
+    """``summarize_trajectories(load_steps(ws, **filters))`` with the workspace's quotas.
+
+    ``registry`` defaults to ``ws.task_registry()`` (lab-play defaults plus the
+    ``[tasks]`` overrides in config.toml).
+    """
+    steps = load_steps(ws, **filters)
+    return summarize_trajectories(steps, registry or ws.task_registry(),
+                                  success_threshold=success_threshold)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class DatabaseAnalyzer:
+    """Queries over the warehouse with the old framework's method names.
+
+    Synchronous; every method returns a Polars DataFrame. Trajectory-level
+    methods return the summaries contract (``metrics.SUMMARY_SCHEMA``).
+    """
+
+    def __init__(self, workspace: Workspace | str | os.PathLike | None = None, *,
+                 registry: TaskRegistry | None = None, include_failed_attempts: bool = False):
+        self.ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace,
+                                                                                    create=False)
+        self.registry = registry or self.ws.task_registry()
+        self.include_failed_attempts = include_failed_attempts
+
+    def _summaries(self, **filters) -> pl.DataFrame:
+        return load_summaries(self.ws, registry=self.registry,
+                              include_failed_attempts=self.include_failed_attempts, **filters)
+
+    def get_recent_results(self, hours: float = 24, *, now: datetime | None = None) -> pl.DataFrame:
+        """Summaries of trajectories with a step created in the last ``hours`` (UTC)."""
+        if hours <= 0:
+            raise MetricError(f"hours must be positive, got {hours}")
+        return self._summaries(since=(now or _utcnow()) - timedelta(hours=hours))
+
+    def get_results_by_model_and_task(self, model: str, task_pattern: str = "") -> pl.DataFrame:
+        """Summaries for one model on tasks whose key contains ``task_pattern`` (literal)."""
+        return self._summaries(models=[model], task_contains=task_pattern)
+
+    def get_trajectory_summaries(self, versions: Sequence[int] | int) -> pl.DataFrame:
+        """Summaries of the given versions (one row per (source, version, instance))."""
+        return self._summaries(versions=versions)
+
+    def get_trajectory_summaries_by_sweep(self, sweep_id: str) -> pl.DataFrame:
+        """Summaries of one sweep's trajectories (succeeded attempts only by default)."""
+        return self._summaries(sweep_id=sweep_id)
+
+    def get_model_comparison(self, models: Sequence[str] | None = None, min_trajectories: int = 1,
+                             k_values: Sequence[int] = (1, 3, 5, 8)) -> pl.DataFrame:
+        """``model_metrics`` for the models (all when None) with ≥ min_trajectories."""
+        summaries = self._summaries(models=models)
+        out = model_metrics(summaries, k_values)
+        return out.filter(pl.col("n") >= int(min_trajectories))
+
+    def get_task_breakdown(self, model: str | None = None,
+                           k_values: Sequence[int] = (1, 3, 5, 8)) -> pl.DataFrame:
+        """``group_metrics`` per (model, task), optionally for one model."""
+        summaries = self._summaries(models=None if model is None else [model])
+        return group_metrics(summaries, ("model", "task"), k_values)
+
+
+@dataclass
+class PerformanceMetrics:
+    """The old framework's metrics record, with correct definitions (docs/metrics.md).
+
+    ``pass_at_1`` is a probability (the unbiased pass@1 = mean per-task success
+    rate), never a reward. Undefined values are None; zeros stay zeros.
+    """
+
+    success_rate: float | None
+    mean_reward: float | None
+    median_reward: float | None
+    std_reward: float | None
+    min_reward: float | None
+    max_reward: float | None
+    iqm_reward: float | None
+    pass_at_1: float | None
+    pass_at_k: dict[int, float | None]
+    pass_hat_k: dict[int, float | None]
+    pass_at_k_tasks: dict[int, int]
+    tasks_lacking_trials: dict[int, list[str]]
+    tokens_per_success: float | None
+    mean_tokens: float | None
+    mean_steps: float | None
+    mean_duration_s: float | None
+    error_rate: float | None
+    total_trajectories: int
+    successful_trajectories: int
+    scored_trajectories: int
+    num_tasks: int
+    confidence_interval: tuple[float | None, float | None]
+    reward_column: str = "best_reward"
+    success_definition: str = "best_reward >= task quota"
+
+    def to_dict(self) -> dict:
+        """All fields, zeros and Nones included (the old version dropped zeros)."""
+        d = asdict(self)
+        d["confidence_interval"] = list(self.confidence_interval)
+        return d
+
+
+def _num(x) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return None if math.isnan(x) else x
+
+
+def _to_polars(df) -> pl.DataFrame:
+    if isinstance(df, pl.DataFrame):
+        return df
+    try:
+        return pl.from_pandas(df)
+    except Exception as exc:  # noqa: BLE001 - re-raised with a clear message
+        raise MetricError(f"expected a Polars or pandas DataFrame, got {type(df).__name__}") from exc
+
+
+class PerformanceAnalyzer:
+    """Metrics over a summaries frame, plus comparison helpers wrapping ``compare``."""
+
+    @staticmethod
+    def calculate_metrics(df, reward_column: str = "best_reward",
+                          success_threshold: float | None = None,
+                          token_column: str = "total_tokens",
+                          k_values: Sequence[int] = (1, 3, 5, 8)) -> PerformanceMetrics:
+        """Compute ``PerformanceMetrics`` for the trajectories in ``df``.
+
+        Success is the frame's ``success`` column (best reward ≥ task quota)
+        unless ``success_threshold`` is given, in which case it is
+        ``reward_column >= success_threshold``. pass@k is computed per task
+        (per (model, task) when a ``model`` column is present) and averaged
+        over tasks with at least k scored trajectories.
+        """
+        frame = _to_polars(df)
+        if reward_column not in frame.columns:
+            raise MetricError(f"no column {reward_column!r} in the frame",
+                              hint=f"columns: {', '.join(frame.columns)}")
+        reward = _finite(reward_column)
+        if success_threshold is not None:
+            success = pl.when(reward.is_not_null()).then(reward >= float(success_threshold)).otherwise(False)
+            definition = f"{reward_column} >= {success_threshold:g}"
+        elif "success" in frame.columns:
+            success = pl.col("success").cast(pl.Boolean)
+            definition = "best_reward >= task quota"
+        else:
+            raise MetricError("the frame has no success column",
+                              hint="pass success_threshold=..., or use load_summaries() output")
+        cells = [c for c in ("model", "task") if c in frame.columns]
+        work = frame.with_columns(success.alias("_s"), reward.alias("_r"))
+        if not cells:
+            work = work.with_columns(pl.lit("all").alias("_cell"))
+            cells = ["_cell"]
+        return _performance_metrics(work, cells, k_values, token_column, reward_column, definition)
+
+    # ---- comparison helpers (wrap fle_core.compare) -------------------------
+    @staticmethod
+    def compare_models(summaries, model_a: str, model_b: str, metric: str = "success",
+                       **kwargs) -> pl.DataFrame:
+        """A vs baseline B per task and across tasks (``compare.compare_models``)."""
+        return _compare.compare_models(_to_polars(summaries), model_a, model_b, metric, **kwargs)
+
+    @staticmethod
+    def pairwise_comparisons(summaries, models: Sequence[str] | None = None,
+                             metric: str = "success", correction: str = "holm",
+                             **kwargs) -> pl.DataFrame:
+        """All model pairs × tasks with corrected p-values and verdicts."""
+        return _compare.pairwise_comparisons(_to_polars(summaries), models, metric, correction,
+                                             **kwargs)
+
+    @staticmethod
+    def comparison_markdown(comparisons: pl.DataFrame) -> str:
+        """The comparison as experiment-log Markdown tables."""
+        return _compare.comparison_markdown(comparisons)
+
+    @staticmethod
+    def trials_needed(p_a: float, p_b: float, alpha: float = 0.05, power: float = 0.8) -> int:
+        return _compare.trials_needed(p_a, p_b, alpha, power)
+
+    @staticmethod
+    def minimum_detectable_difference(n: int, p_baseline: float, alpha: float = 0.05,
+                                      power: float = 0.8) -> float:
+        return _compare.minimum_detectable_difference(n, p_baseline, alpha, power)
+
+
+def _performance_metrics(work: pl.DataFrame, cells: list[str], k_values, token_column: str,
+                         reward_column: str, definition: str) -> PerformanceMetrics:
+    ks = sorted({int(k) for k in k_values} | {1})
+    if any(k < 1 for k in ks):
+        raise MetricError(f"k values must be >= 1, got {list(k_values)}")
+    counts = work.group_by(cells).agg(pl.col("_s").count().alias("n"), pl.col("_s").sum().alias("c"))
+    counts = counts.filter(pl.col("n") > 0)
+    n = counts["n"].to_numpy().astype(float)
+    c = counts["c"].to_numpy().astype(float)
+    names = ["/".join(str(v) for v in row) for row in counts.select(cells).iter_rows()]
+    pass_at, pass_hat, used, lacking = {}, {}, {}, {}
+    for k in ks:
+        pk, hk = pass_at_k_array(n, c, k), pass_hat_k_array(n, c, k)
+        ok = ~np.isnan(pk)
+        pass_at[k] = float(pk[ok].mean()) if ok.any() else None
+        pass_hat[k] = float(hk[ok].mean()) if ok.any() else None
+        used[k] = int(ok.sum())
+        lacking[k] = sorted(nm for nm, good in zip(names, ok) if not good)
+    stats_row = work.select(
+        pl.len().alias("total"), pl.col("_s").count().alias("scored"),
+        pl.col("_s").sum().alias("succ"),
+        pl.col("_r").mean().alias("mean"), pl.col("_r").median().alias("median"),
+        pl.col("_r").std(ddof=1).alias("std"), pl.col("_r").min().alias("min"),
+        pl.col("_r").max().alias("max"),
+        (pl.col(token_column).filter(pl.col("_s")).mean() if token_column in work.columns
+         else pl.lit(None)).alias("tps"),
+        (pl.col(token_column).mean() if token_column in work.columns else pl.lit(None)).alias("tok"),
+        (pl.col("steps").mean() if "steps" in work.columns else pl.lit(None)).alias("steps"),
+        (pl.col("duration_s").mean() if "duration_s" in work.columns else pl.lit(None)).alias("dur"),
+        (pl.col("error_occurred").cast(pl.Float64).mean() if "error_occurred" in work.columns
+         else pl.lit(None)).alias("err"),
+    ).row(0, named=True)
+    scored, succ = int(stats_row["scored"]), int(stats_row["succ"] or 0)
+    lo, hi = wilson_interval(succ, scored) if scored else (math.nan, math.nan)
+    tasks = work["task"].drop_nulls().n_unique() if "task" in work.columns else 1
+    return PerformanceMetrics(
+        success_rate=succ / scored if scored else None,
+        mean_reward=_num(stats_row["mean"]), median_reward=_num(stats_row["median"]),
+        std_reward=_num(stats_row["std"]), min_reward=_num(stats_row["min"]),
+        max_reward=_num(stats_row["max"]), iqm_reward=_num(iqm(work["_r"].drop_nulls().to_numpy())),
+        pass_at_1=pass_at[1], pass_at_k={k: pass_at[k] for k in ks},
+        pass_hat_k={k: pass_hat[k] for k in ks}, pass_at_k_tasks=used,
+        tasks_lacking_trials=lacking, tokens_per_success=_num(stats_row["tps"]),
+        mean_tokens=_num(stats_row["tok"]), mean_steps=_num(stats_row["steps"]),
+        mean_duration_s=_num(stats_row["dur"]), error_rate=_num(stats_row["err"]),
+        total_trajectories=int(stats_row["total"]), successful_trajectories=succ,
+        scored_trajectories=scored, num_tasks=int(tasks),
+        confidence_interval=(_num(lo), _num(hi)), reward_column=reward_column,
+        success_definition=definition)
