@@ -1,37 +1,20 @@
 """A SIMULATED FLE agent: writes realistic ``programs`` rows, one per step.
 
-Everything this module writes is simulated and says so: every row's ``meta``
-carries ``"simulated": true``. It exists so that sweeps, sync, metrics and the
-app can be exercised end to end without Factorio or an LLM.
-
-Run as a process (the ``simulate`` executor does this)::
+Everything it writes is simulated and says so (``meta.simulated = true``). It
+lets sweeps, sync, metrics and the app run end to end without Factorio or an
+LLM. CLI (flags default to ``FLE_*`` variables; see docs/simulate.md)::
 
     python -m fle_core.simulate --source sqlite:///.fle/data.db --model gpt-4o \\
-        --task iron_ore_throughput --version 42 [--instance 0] [--trial 3] \\
-        [--sweep-id S] [--seed 0] [--steps 64] [--step-delay 0.5] \\
-        [--crash-rate 0.05] [--error-rate 0.1]
+        --task iron_ore_throughput --version 42 [--instance 0] [--trial 3] [--sweep-id S]
+        [--seed 0] [--steps 64] [--step-delay 0.5] [--crash-rate 0.05] [--error-rate 0.1]
 
-Each flag defaults to an ``FLE_*`` environment variable (``FLE_SOURCE_URL`` or
-``FLE_SOURCE``, ``FLE_MODEL``, ``FLE_TASK``, ``FLE_VERSION``, ``FLE_INSTANCE``,
-``FLE_TRIAL``, ``FLE_SWEEP_ID``, ``FLE_SEED``, ``FLE_STEPS``, ``FLE_STEP_DELAY``,
-``FLE_CRASH_RATE``, ``FLE_ERROR_RATE``) so the runner can pass them either way.
-
-Exit codes: 0 the trajectory is complete; 3 a simulated crash (some rows were
-written, the trajectory is partial); 2 bad arguments or an unusable source.
-
-Why it is shaped this way:
-
-* Success is drawn once per trajectory from a per-(model, task) probability
-  (``success_probability``) calibrated so that a model's mean over the 24
-  lab-play tasks equals its FLE-paper lab-play success rate (PRODUCT.md). The
-  value curve is then built to cross the quota (or not) accordingly, so
-  ``best value >= quota`` is exactly the drawn outcome.
-* The trajectory (values, tokens, texts, error steps) is a pure function of
-  (seed, model, task, trial): the same trial run twice writes the same rows.
-  The crash decision also depends on the version, so a retry (new version) of
-  a crashed trial is not doomed to crash again.
-* Like FLE lab-play, a run does not stop when it succeeds: it runs the full
-  trajectory length (64 steps by default).
+Exit codes: 0 complete; 3 simulated crash (partial trajectory); 2 bad input or
+an unusable source. Why it is shaped this way: success is drawn once per
+trajectory from ``success_probability`` (calibrated so a model's mean over the
+24 lab-play tasks is its FLE-paper figure) and the value curve is built to
+cross the quota exactly when it succeeded; the trajectory is a pure function of
+(seed, model, task, trial), while the crash draw also depends on the version so
+retries are not doomed; like FLE lab play, runs never stop early on success.
 """
 
 from __future__ import annotations
@@ -51,7 +34,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from fle_core.errors import ConfigError, FleError, SourceUnavailable
+from fle_core.errors import ConfigError, FleError, SourceError, SourceUnavailable
 from fle_core.fle_schema import programs_ddl
 from fle_core.tasks import LAB_PLAY_STEPS, OPEN_PLAY, TaskRegistry, normalize_task_key
 from fle_core.workspace import ENV_HOME, Workspace, mask_url, sqlite_path
@@ -94,16 +77,11 @@ DEFAULT_PROFILE = ModelProfile("default", 0.10)
 # Most specific patterns first ("gpt-4o-mini" before "gpt-4o"); matched against
 # the normalized name (lower case, "." "_" " " → "-").
 _ALIASES: list[tuple[str, str]] = [
-    ("gpt-4o-mini", "gpt-4o-mini"),
-    ("gpt-4o", "gpt-4o"),
-    ("claude-3-5-sonnet", "claude-3-5-sonnet"),
-    ("claude-3-5-sonnet", "claude-sonnet-3-5"),
-    ("claude-3-5-sonnet", "claude-35-sonnet"),
-    ("deepseek-v3", "deepseek-v3"),
-    ("deepseek-v3", "deepseek-chat"),
-    ("gemini-2", "gemini-2"),
-    ("llama-3.3-70b", "llama-3-3-70b"),
-    ("llama-3.3-70b", "llama3-3-70b"),
+    ("gpt-4o-mini", "gpt-4o-mini"), ("gpt-4o", "gpt-4o"),
+    ("claude-3-5-sonnet", "claude-3-5-sonnet"), ("claude-3-5-sonnet", "claude-sonnet-3-5"),
+    ("claude-3-5-sonnet", "claude-35-sonnet"), ("deepseek-v3", "deepseek-v3"),
+    ("deepseek-v3", "deepseek-chat"), ("gemini-2", "gemini-2"),
+    ("llama-3.3-70b", "llama-3-3-70b"), ("llama-3.3-70b", "llama3-3-70b"),
 ]
 
 
@@ -379,6 +357,11 @@ def generate_rows(model: str, task: str, *, version: int, trial: int = 0, seed: 
 # ---------------------------------------------------------------------------
 
 
+def _display(url: str) -> str:
+    """The URL for messages: passwords masked (SQLite URLs carry none)."""
+    return url if url.startswith("sqlite:") else mask_url(url)
+
+
 class _Writer:
     """Inserts rows into ``programs`` over one connection, keeping only existing columns."""
 
@@ -386,7 +369,7 @@ class _Writer:
         self.url = url
         self.kind = "sqlite" if url.startswith("sqlite:") else "postgres"
         if url.split(":", 1)[0] not in ("sqlite", "postgresql", "postgres"):
-            raise ConfigError(f"Unsupported source URL scheme in {mask_url(url)!r}",
+            raise ConfigError(f"Unsupported source URL scheme in {_display(url)!r}",
                               hint="use sqlite:///PATH or postgresql://...")
         self.con = self._connect_sqlite() if self.kind == "sqlite" else self._connect_pg()
 
@@ -408,7 +391,7 @@ class _Writer:
         try:
             con = psycopg.connect(self.url, connect_timeout=10)
         except psycopg.Error as exc:
-            raise SourceUnavailable(f"Cannot connect to {mask_url(self.url)}: "
+            raise SourceUnavailable(f"Cannot connect to {_display(self.url)}: "
                                     f"{type(exc).__name__}") from None
         for attempt in range(5):  # concurrent simulators may race on CREATE TABLE
             try:
@@ -417,6 +400,8 @@ class _Writer:
                 break
             except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateTable):
                 con.rollback()
+                if attempt == 4:
+                    raise
                 time.sleep(0.05 * (attempt + 1))
         rows = con.execute(
             "SELECT column_name, data_type FROM information_schema.columns "
@@ -426,6 +411,21 @@ class _Writer:
         return con
 
     def insert(self, cols: dict[str, object]) -> int:
+        """Insert and commit one row; a database error becomes a ``SourceError``."""
+        try:
+            return self._insert(cols)
+        except (sqlite3.Error, *self._pg_errors()) as exc:
+            raise SourceError(f"Writing a row to {_display(self.url)} failed: "
+                              f"{type(exc).__name__}: {str(exc).strip()[:200]}") from None
+
+    def _pg_errors(self) -> tuple[type[BaseException], ...]:
+        if self.kind != "postgres":
+            return ()
+        import psycopg
+
+        return (psycopg.Error,)
+
+    def _insert(self, cols: dict[str, object]) -> int:
         names = [n for n in cols if n in self.columns]
         values = [self._adapt(n, cols[n]) for n in names]
         if self.kind == "sqlite":
@@ -504,10 +504,9 @@ def simulate_trajectory(source_url: str, model: str, task: str, version: int, *,
     _check_rates(crash_rate, error_rate, step_delay, steps)
     registry = registry or TaskRegistry()
     quota = registry.get(normalize_task_key(task)).quota
-    _, rows = generate_rows(model, task, version=version, trial=trial, seed=seed,
-                            instance=instance, sweep_id=sweep_id, steps=steps,
-                            error_rate=error_rate, quota=quota, process_id=os.getpid())
-    outcome = trajectory_values(model, task, trial, seed, len(rows), quota)
+    outcome, rows = generate_rows(model, task, version=version, trial=trial, seed=seed,
+                                  instance=instance, sweep_id=sweep_id, steps=steps,
+                                  error_rate=error_rate, quota=quota, process_id=os.getpid())
     stop = crash_point(seed, model, task, trial, version, len(rows), crash_rate)
     clock = _clock(start_time, _rng("clock", seed, model, task, trial))
     writer = _Writer(source_url)

@@ -182,6 +182,14 @@ def test_bad_input_is_a_clear_error(tmp_path):
     assert missing.returncode == sim.EXIT_USAGE and "--source" in missing.stderr
     with pytest.raises(sim.FleError):
         sim.simulate_trajectory("mysql://h/db", "m", "iron_ore_throughput", 1, steps=2)
+    # A source that rejects the rows: a clear error naming the source, exit code 2.
+    strict = tmp_path / "strict.db"
+    sqlite3.connect(strict).execute("CREATE TABLE programs (id INTEGER PRIMARY KEY, "
+                                    "value REAL CHECK (value < 0), version INTEGER, depth REAL)")
+    rejected = _run(["--source", f"sqlite:///{strict}", "--model", "m", "--version", "1",
+                     "--task", "iron_ore_throughput", "--steps", "2"])
+    assert rejected.returncode == sim.EXIT_USAGE
+    assert "Writing a row to sqlite:" in rejected.stderr and "IntegrityError" in rejected.stderr
 
 
 def test_workspace_custom_task_is_known(tmp_path):
@@ -284,3 +292,11 @@ def test_every_simulator_flag_and_env_variable_is_documented():
     env_vars = set(re.findall(r"FLE_[A-Z_]+", Path(sim.__file__).read_text()))
     missing += [v for v in sorted(env_vars) if v not in docs]
     assert missing == []
+
+
+def test_unreachable_postgres_is_a_clear_error_without_the_password():
+    proc = _run(["--source", "postgresql://eval:hunter2-secret@127.0.0.1:1/fle", "--model", "m",
+                 "--task", "iron_ore_throughput", "--version", "1", "--steps", "2"])
+    assert proc.returncode == sim.EXIT_USAGE
+    assert "Cannot connect to postgresql://eval:***@127.0.0.1:1/fle" in proc.stderr
+    assert "hunter2" not in proc.stderr + proc.stdout
