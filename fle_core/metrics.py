@@ -135,8 +135,11 @@ def wilson_interval(successes, n, z: float = Z95):
         denom = 1.0 + z * z / n_arr
         center = (p + z * z / (2 * n_arr)) / denom
         half = z * np.sqrt(p * (1 - p) / n_arr + z * z / (4 * n_arr * n_arr)) / denom
-        low = np.where(n_arr > 0, np.clip(center - half, 0.0, 1.0), np.nan)
-        high = np.where(n_arr > 0, np.clip(center + half, 0.0, 1.0), np.nan)
+        # the bounds are exactly 0 at s = 0 and 1 at s = n; avoid 0.9999999999999999
+        low = np.where(s == 0, 0.0, np.clip(center - half, 0.0, 1.0))
+        high = np.where(s == n_arr, 1.0, np.clip(center + half, 0.0, 1.0))
+        low = np.where(n_arr > 0, low, np.nan)
+        high = np.where(n_arr > 0, high, np.nan)
     if low.ndim == 0:
         return float(low), float(high)
     return low, high
