@@ -57,7 +57,8 @@ def trajectory_labels(summ: pl.DataFrame, limit: int = 2000) -> dict[str, str]:
     if summ.is_empty():
         return {}
     order = "ended_at" if "ended_at" in summ.columns else "version"
-    rows = with_traj_key(summ).sort(order, descending=True, nulls_last=True).head(limit)
+    rows = (with_traj_key(summ).filter(pl.col("_key").is_not_null())  # null version: unaddressable
+            .sort(order, descending=True, nulls_last=True).head(limit))
     out = {}
     for r in rows.iter_rows(named=True):
         mark = {True: " ✓", False: " ✗"}.get(r.get("success"), "")
@@ -179,3 +180,22 @@ def headline(board: pl.DataFrame) -> str:
     return (f"Top model: **{r['model']}**, success {r['success_rate'] * 100:.1f}% "
             f"(95% CI {r['success_ci_low'] * 100:.1f}–{r['success_ci_high'] * 100:.1f}%, "
             f"{r['successes']}/{r['n']} trials over {r.get('n_tasks', '?')} tasks)")
+
+
+VERDICT_MARKS = {"significantly better": "▲", "significantly worse": "▼",
+                 "no significant difference": "·"}
+
+
+def comparison_matrix(comp: pl.DataFrame) -> pl.DataFrame:
+    """Across-task rows as a model_a × model_b text grid: ``diff (p_adj) mark``."""
+    rows = comp.filter(pl.col("task") == "ALL")
+    label = pl.format("{} (p={}) {}", pl.col("diff").round(3), pl.col("p_adjusted").round(3),
+                      pl.col("verdict").replace_strict(VERDICT_MARKS, default="?"))
+    rows = rows.with_columns(label.alias("cell")).select("model_a", "model_b", "cell")
+    return rows.pivot("model_b", index="model_a", values="cell").sort("model_a")
+
+
+def to_csv(frame: pl.DataFrame) -> str:
+    """CSV text; list columns (e.g. ``tasks_lacking_k``) become ``;``-joined strings."""
+    lists = [c for c, t in frame.schema.items() if isinstance(t, pl.List)]
+    return frame.with_columns(pl.col(c).cast(pl.List(pl.String)).list.join(";") for c in lists).write_csv()

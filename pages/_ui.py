@@ -38,8 +38,8 @@ from fle_core import saved_views, warehouse
 from fle_core.errors import FleError, ViewNotFound, WarehouseMissing
 from fle_core.workspace import Workspace
 from pages import _frames
-from pages._frames import (fmt, headline, parse_traj_key, same_task, sweeps_view, sync_result_text,  # noqa: F401
-                           trajectory_labels, trajectory_row)
+from pages._frames import (comparison_matrix, fmt, headline, parse_traj_key, same_task, sweeps_view, sync_result_text,  # noqa: F401
+                           to_csv, trajectory_labels, trajectory_row)
 
 READ_ONLY_ENV = "FLE_READ_ONLY"
 SIM_HELP = "Rows written by the built-in simulator (executor `simulate`), not by a real FLE agent."
@@ -98,13 +98,13 @@ def empty_state(title: str, next_steps: Sequence[str]) -> None:
     st.info(f"**{title}**\n\n{lines}", icon=":material/info:")
 
 
-def simulated_badge(frame: pl.DataFrame | None) -> None:
+def simulated_badge(frame: pl.DataFrame | None, noun: str = "trajectories") -> None:
     """Label simulated data wherever it is shown."""
     if frame is not None and "simulated" in frame.columns and frame.height:
         n_sim = int(frame["simulated"].fill_null(False).cast(pl.Int64).sum())
         if n_sim:
             share = "all" if n_sim == frame.height else f"{n_sim} of {frame.height}"
-            st.badge(f"Simulated data ({share} rows)", icon=":material/science:", color="orange",
+            st.badge(f"Simulated data ({share} {noun})", icon=":material/science:", color="orange",
                      help=SIM_HELP)
 
 
@@ -380,18 +380,19 @@ def _c_poi(s: pl.DataFrame, reps: int, seed: int) -> pl.DataFrame:
 
 
 @compute_fn("pairwise")
-def _c_pairwise(s: pl.DataFrame, metric: str, correction: str) -> pl.DataFrame:
+def _c_pairwise(s: pl.DataFrame, metric: str, correction: str, baseline: str | None, reps: int,
+                seed: int) -> pl.DataFrame:
     from fle_core import compare
 
-    return compare.pairwise_comparisons(s, metric=metric, correction=correction)
+    return compare.pairwise_comparisons(s, metric=metric, correction=correction, baseline=baseline,
+                                        reps=reps, seed=seed)
 
 
 @compute_fn("comparison_markdown")
-def _c_markdown(s: pl.DataFrame, metric: str, correction: str, data_version: int) -> str:
+def _c_markdown(s: pl.DataFrame, **pair_args) -> str:
     from fle_core import compare
 
-    comp = compare.pairwise_comparisons(s, metric=metric, correction=correction)
-    return compare.comparison_markdown(comp)
+    return compare.comparison_markdown(_c_pairwise(s, **pair_args))
 
 
 @compute_fn("task_difficulty")
@@ -603,3 +604,16 @@ def cells_view(cells: pl.DataFrame) -> None:
     st.dataframe(_frames.cells_grid(cells), hide_index=True)
     st.caption(" · ".join(f"{mark} {state.replace('_', ' ')}"
                           for state, mark in _frames.STATE_MARKS.items()))
+
+
+def chart(builder: str, *args, fallback: pl.DataFrame | None = None, caption: str = "", **kw) -> None:
+    """Draw ``fle_core.charts.<builder>``; a table of ``fallback`` when that builder is absent."""
+    from fle_core import charts
+
+    fn = getattr(charts, builder, None)
+    if fn is not None:
+        st.altair_chart(fn(*args, **kw), width="stretch")
+    elif fallback is not None:
+        st.dataframe(fallback, hide_index=True)
+    if caption:
+        st.caption(caption)

@@ -2,7 +2,7 @@
 
 URL state (all optional): ``cmp_source``, ``cmp_model``, ``cmp_task``, ``cmp_sweep``
 (repeatable filters), ``cmp_k`` (repeatable k values), ``cmp_metric``, ``cmp_corr``,
-``cmp_reps``, ``cmp_seed``; ``view`` pins a shared view's data version.
+``cmp_base``, ``cmp_reps``, ``cmp_seed``; ``view`` pins a shared view's data version.
 """
 
 import streamlit as st
@@ -13,6 +13,7 @@ from pages import _ui
 PAGE, PREFIX = "compare", "cmp_"
 METRICS = {"success": "Success (Fisher / paired)", "best_reward": "Best reward",
            "final_reward": "Final reward"}
+ALL_PAIRS = "(all pairs)"
 CORRECTIONS = {"holm": "Holm", "bh": "Benjamini–Hochberg"}
 
 ws = _ui.workspace()
@@ -33,7 +34,7 @@ def filters(summ) -> _ui.Selection:
     return _ui.Selection(tuple(sources), tuple(models), tuple(tasks), tuple(sweeps))
 
 
-def settings() -> dict:
+def settings(models: list[str]) -> dict:
     """Metric settings: they are part of the URL and of a shared view."""
     with st.sidebar:
         st.header("Settings")
@@ -42,10 +43,12 @@ def settings() -> dict:
                                 format_func=METRICS.get)
         corr = _ui.url_select("Multiple-comparison correction", "cmp_corr", list(CORRECTIONS), "holm",
                               format_func=CORRECTIONS.get)
+        baseline = _ui.url_select("Baseline (compare every model with it)", "cmp_base",
+                                  [ALL_PAIRS, *models], ALL_PAIRS)
         reps = _ui.url_int("Bootstrap resamples", "cmp_reps", 1000, 100, 20000)
         seed = _ui.url_int("Bootstrap seed", "cmp_seed", 0, 0, 2**31 - 1)
     return {"k_values": k_values or [1], "metric": metric, "correction": corr, "reps": reps,
-            "seed": seed}
+            "seed": seed, "baseline": None if baseline == ALL_PAIRS else baseline}
 
 
 def leaderboard(pin, sel, cfg) -> None:
@@ -67,13 +70,19 @@ def pass_at_k(pin, sel, cfg) -> None:
                "k trials; bands are bootstrap 95% intervals.")
 
 
+def _pair_args(cfg: dict) -> dict:
+    return {k: cfg[k] for k in ("metric", "correction", "baseline", "reps", "seed")}
+
+
 def pairwise(pin, sel, cfg):
-    comp = _ui.compute(ws, pin, "pairwise", sel, metric=cfg["metric"], correction=cfg["correction"])
+    comp = _ui.compute(ws, pin, "pairwise", sel, **_pair_args(cfg))
     if comp.is_empty():
         _ui.empty_state("Pairwise comparisons need at least two models.", [
             "Widen the model filter in the sidebar."])
         return comp
-    st.altair_chart(charts.comparison_matrix_chart(comp), width="stretch")
+    _ui.chart("comparison_matrix_chart", comp, fallback=_ui.comparison_matrix(comp),
+              caption="Across all tasks: difference A − B (row − column), Holm/BH-adjusted p, "
+                      "▲ significantly better, ▼ significantly worse, · no significant difference.")
     poi = _ui.compute(ws, pin, "prob_improvement", sel, reps=cfg["reps"], seed=cfg["seed"])
     st.altair_chart(charts.probability_of_improvement_chart(poi), width="stretch")
     with st.expander("All comparisons (per task and across tasks)"):
@@ -83,15 +92,14 @@ def pairwise(pin, sel, cfg):
 
 def export(pin, sel, cfg, comp) -> None:
     board = _ui.compute(ws, pin, "leaderboard", sel, k_values=cfg["k_values"])
-    md = _ui.compute(ws, pin, "comparison_markdown", sel, metric=cfg["metric"],
-                     correction=cfg["correction"], data_version=pin.version)
+    md = _ui.compute(ws, pin, "comparison_markdown", sel, **_pair_args(cfg))
     c1, c2, c3 = st.columns(3)
     c1.download_button("Markdown (experiment log)", md, file_name="comparison.md",
                        mime="text/markdown", icon=":material/description:")
-    c2.download_button("Leaderboard CSV", board.write_csv(), file_name="leaderboard.csv",
+    c2.download_button("Leaderboard CSV", _ui.to_csv(board), file_name="leaderboard.csv",
                        mime="text/csv", icon=":material/table:")
     if comp is not None and not comp.is_empty():
-        c3.download_button("Comparisons CSV", comp.write_csv(), file_name="comparisons.csv",
+        c3.download_button("Comparisons CSV", _ui.to_csv(comp), file_name="comparisons.csv",
                            mime="text/csv", icon=":material/table:")
     with st.expander("Markdown preview"):
         st.markdown(md)
@@ -105,7 +113,7 @@ with _ui.guard():
         st.stop()
     summ = _ui.summaries(ws, pin)
     sel = filters(summ)
-    cfg = settings()
+    cfg = settings(_ui.distinct(_ui.select(summ, sel), "model"))
     chosen = _ui.select(summ, sel)
     if chosen.is_empty():
         _ui.empty_state("No trajectories match these filters.", ["Clear a filter in the sidebar."])

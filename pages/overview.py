@@ -66,7 +66,7 @@ def leaderboard(pin: _ui.Pin) -> None:
         _ui.empty_state("No trajectories with a known task yet.", [
             "Rows whose task could not be parsed are listed on **Sources & sync**."])
         return
-    _ui.simulated_badge(board)
+    _ui.simulated_badge(board, "models")
     st.dataframe(_ui.leaderboard_view(board), hide_index=True,
                  column_config=_ui.LEADERBOARD_COLUMNS)
     st.page_link("pages/compare.py", label="Compare models in depth", icon=":material/leaderboard:")
