@@ -1,0 +1,204 @@
+"""The vectorized bootstrap against a brute-force loop with the same seed semantics,
+and the frame-level estimates against direct computation (scipy, metrics)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+from scipy import stats
+
+from fle_core import bootstrap as B
+from fle_core.errors import MetricError
+from fle_core.metrics import model_metrics, pass_at_k
+
+
+def _brute_force(tasks, stat, reps, seed, resample_tasks=False):
+    """One resample at a time in plain Python loops, consuming the RNG as documented."""
+    rng = np.random.default_rng(seed)
+    t_count = len(tasks)
+    r_max = max(len(t) for t in tasks)
+    task_idx = rng.integers(0, t_count, size=(reps, t_count)) if resample_tasks else None
+    out = []
+    for b in range(reps):
+        u = rng.random((t_count, r_max), dtype=np.float32)  # the same stream, row by row
+        sample = []
+        for slot in range(t_count):
+            j = task_idx[b, slot] if resample_tasks else slot
+            n = len(tasks[j])
+            picks = []
+            for r in range(n):
+                i = min(int(np.float32(u[slot, r]) * np.float32(n)), n - 1)
+                picks.append(tasks[j][i])
+            sample.append(picks)
+        out.append(stat(sample))
+    return np.array(out)
+
+
+TINY = [np.array([0.0, 1.0, 1.0]), np.array([2.0, 5.0]), np.array([1.0, 3.0, 4.0, 9.0, 0.5])]
+
+
+@pytest.mark.parametrize("resample_tasks", [False, True])
+def test_vectorized_equals_brute_force_for_mean_and_iqm(resample_tasks):
+    for fn, stat in [(B.mean_metric, lambda s: np.mean(np.concatenate(s))),
+                     (B.iqm_metric, lambda s: stats.trim_mean(np.concatenate(s), 0.25)),
+                     (B.task_mean_metric, lambda s: np.mean([np.mean(x) for x in s]))]:
+        res = B.stratified_bootstrap(TINY, fn, reps=300, seed=42, resample_tasks=resample_tasks)
+        want = _brute_force(TINY, stat, 300, 42, resample_tasks)
+        np.testing.assert_allclose(res.replicates, want, rtol=0, atol=1e-12)
+        lo, hi = np.percentile(want, [2.5, 97.5])
+        assert (float(res.ci_low), float(res.ci_high)) == pytest.approx((lo, hi))
+
+
+def test_vectorized_equals_brute_force_for_pass_at_k():
+    tasks = [np.array([1.0, 0, 0, 1, 0]), np.array([0.0, 0, 1, 0, 0, 0, 1]), np.array([1.0, 1])]
+    res = B.stratified_bootstrap(tasks, B.pass_at_k_metric(3), reps=200, seed=3)
+    # tasks with n < 3 drop out of the average, as in model_metrics
+    want = _brute_force(tasks, lambda s: np.mean([pass_at_k(len(x), int(sum(x)), 3) for x in s
+                                                   if len(x) >= 3]), 200, 3)
+    np.testing.assert_allclose(res.replicates, want, atol=1e-12)
+    assert float(res.estimate) == pytest.approx(np.mean([pass_at_k(5, 2, 3), pass_at_k(7, 2, 3)]))
+
+
+def test_blocks_do_not_change_the_stream(monkeypatch):
+    data = [np.arange(50.0), np.arange(30.0) * 2]
+    one = B.stratified_bootstrap(data, B.mean_metric, reps=101, seed=9)
+    monkeypatch.setattr(B, "_BLOCK_ELEMENTS", 100)  # many small blocks
+    many = B.stratified_bootstrap(data, B.mean_metric, reps=101, seed=9)
+    np.testing.assert_array_equal(one.replicates, many.replicates)
+
+
+def test_seeded_and_reproducible():
+    data = np.random.default_rng(0).normal(size=(20, 4))  # runs x tasks
+    a = B.stratified_bootstrap(data, B.mean_metric, reps=500, seed=1)
+    b = B.stratified_bootstrap(data, B.mean_metric, reps=500, seed=1)
+    c = B.stratified_bootstrap(data, B.mean_metric, reps=500, seed=2)
+    np.testing.assert_array_equal(a.replicates, b.replicates)
+    assert not np.array_equal(a.replicates, c.replicates)
+    assert float(a.estimate) == pytest.approx(data.mean())
+    assert a.ci_low < a.estimate < a.ci_high
+
+
+def test_bootstrap_standard_error_matches_binomial_theory():
+    """Distributional check: bootstrap SD of a pooled success rate ≈ sqrt(p(1-p)/n)."""
+    rng = np.random.default_rng(5)
+    tasks = [(rng.random(200) < 0.3).astype(float) for _ in range(4)]
+    res = B.stratified_bootstrap(tasks, B.mean_metric, reps=4000, seed=11)
+    # stratified: var = sum_j n_j p_j (1 - p_j) / N^2
+    n_total = 800
+    theory = math.sqrt(sum(t.size * t.mean() * (1 - t.mean()) for t in tasks)) / n_total
+    assert np.std(res.replicates) == pytest.approx(theory, rel=0.08)
+    width = float(res.ci_high - res.ci_low)
+    assert width == pytest.approx(2 * 1.96 * theory, rel=0.1)
+
+
+@pytest.mark.parametrize("sizes", [[7, 7, 7], [3, 9, 12, 1]])
+def test_iqm_metric_matches_trim_mean(sizes):
+    rng = np.random.default_rng(sum(sizes))
+    tasks = [rng.normal(size=s) for s in sizes]
+    padded, _ = B.pad_tasks(tasks)
+    batch = np.stack([padded, padded[::-1]])
+    out = B.iqm_metric(batch)
+    want = stats.trim_mean(np.concatenate(tasks), 0.25)
+    assert out == pytest.approx([want, want])
+
+
+def test_bad_input_raises():
+    with pytest.raises(MetricError):
+        B.stratified_bootstrap([], B.mean_metric)
+    with pytest.raises(MetricError):
+        B.stratified_bootstrap([np.array([np.nan])], B.mean_metric)
+    with pytest.raises(MetricError):
+        B.stratified_bootstrap(TINY, B.mean_metric, reps=0)
+    with pytest.raises(MetricError):
+        B.percentile_interval(np.arange(3.0), confidence=1.5)
+
+
+# ------------------------------------------------------ probability of improvement
+def test_probability_of_improvement_point_is_mann_whitney_u():
+    rng = np.random.default_rng(1)
+    x, y = rng.integers(0, 5, 13).astype(float), rng.integers(0, 5, 9).astype(float)  # ties
+    u = stats.mannwhitneyu(x, y).statistic
+    assert B.prob_improvement_point(x, y) == pytest.approx(u / (x.size * y.size))
+
+
+def test_poi_from_counts_equals_win_matrix_product():
+    rng = np.random.default_rng(2)
+    x, y = rng.integers(0, 4, 6).astype(float), rng.integers(0, 4, 8).astype(float)
+    wx, wy = B._resample_counts(6, 50, rng), B._resample_counts(8, 50, rng)
+    assert (wx.sum(axis=1) == 6).all() and (wy.sum(axis=1) == 8).all()
+    direct = np.array([wx[b] @ B._win_matrix(x, y) @ wy[b] for b in range(50)]) / 48
+    np.testing.assert_allclose(B._poi_from_counts(x, y, wx, wy), direct, atol=1e-12)
+
+
+# ------------------------------------------------------------ frame functions
+@pytest.fixture
+def summaries():
+    rng = np.random.default_rng(0)
+    rows = []
+    for model, p in [("a", 0.6), ("b", 0.3)]:
+        for task, n in [("t1", 10), ("t2", 6), ("t3", 2)]:
+            for _ in range(n):
+                r = float(rng.gamma(2.0, 8.0 * (p + 0.5)))
+                rows.append({"model": model, "task": task, "best_reward": r,
+                             "normalized_reward": r / 16.0, "success": r >= 16.0})
+    return pl.DataFrame(rows)
+
+
+def test_interval_estimates_point_values(summaries):
+    out = B.interval_estimates(summaries, reps=300, seed=0)
+    assert out.columns[:5] == ["model", "metric", "estimate", "ci_low", "ci_high"]
+    for model in ("a", "b"):
+        sub = summaries.filter(pl.col("model") == model)
+        got = {r["metric"]: r for r in out.filter(pl.col("model") == model).iter_rows(named=True)}
+        score = sub["normalized_reward"].to_numpy()
+        assert got["success_rate"]["estimate"] == pytest.approx(sub["success"].mean())
+        assert got["iqm"]["estimate"] == pytest.approx(stats.trim_mean(score, 0.25))
+        assert got["mean"]["estimate"] == pytest.approx(score.mean())
+        assert got["optimality_gap"]["estimate"] == pytest.approx(np.mean(np.maximum(1 - score, 0)))
+        for r in got.values():
+            assert r["ci_low"] <= r["estimate"] <= r["ci_high"]
+            assert r["n"] == 18 and r["n_tasks"] == 3
+    again = B.interval_estimates(summaries, reps=300, seed=0)
+    assert again.equals(out)
+    with pytest.raises(MetricError):
+        B.interval_estimates(summaries, metrics=("median",))
+
+
+def test_pass_at_k_curve_matches_model_metrics(summaries):
+    curve = B.pass_at_k_curve(summaries, k_values=(1, 3, 8), reps=200, seed=0)
+    mm = model_metrics(summaries, k_values=(1, 3, 8))
+    for row in curve.iter_rows(named=True):
+        want = mm.filter(pl.col("model") == row["model"])[f"pass_at_{row['k']}"][0]
+        assert row["estimate"] == pytest.approx(want)
+        assert row["n_tasks"] == {1: 3, 3: 2, 8: 1}[row["k"]]
+        assert row["ci_low"] <= row["estimate"] + 1e-12 and row["estimate"] <= row["ci_high"] + 1e-12
+
+
+def test_performance_profile_matches_direct_fraction(summaries):
+    prof = B.performance_profile(summaries, taus=[0.5, 1.0], reps=100, seed=0)
+    sub = summaries.filter(pl.col("model") == "a")
+    for tau in (0.5, 1.0):
+        want = np.mean([(g["normalized_reward"].to_numpy() > tau).mean()
+                        for _, g in sub.group_by("task")])
+        got = prof.filter((pl.col("model") == "a") & (pl.col("tau") == tau))["fraction"][0]
+        assert got == pytest.approx(want)
+
+
+def test_probability_of_improvement_frame(summaries):
+    out = B.probability_of_improvement(summaries, reps=500, seed=0)
+    ab = out.filter((pl.col("model_x") == "a") & (pl.col("model_y") == "b")).row(0, named=True)
+    ba = out.filter((pl.col("model_x") == "b") & (pl.col("model_y") == "a")).row(0, named=True)
+    want = np.mean([
+        stats.mannwhitneyu(summaries.filter((pl.col("model") == "a") & (pl.col("task") == t))["best_reward"],
+                           summaries.filter((pl.col("model") == "b") & (pl.col("task") == t))["best_reward"]
+                           ).statistic / (n * n)
+        for t, n in [("t1", 10), ("t2", 6), ("t3", 2)]])
+    assert ab["estimate"] == pytest.approx(want)
+    assert ab["estimate"] + ba["estimate"] == pytest.approx(1.0)
+    assert (ab["ci_low"], ab["ci_high"]) == pytest.approx((1 - ba["ci_high"], 1 - ba["ci_low"]))
+    assert ab["n_tasks"] == 3
+    with pytest.raises(MetricError):
+        B.probability_of_improvement(summaries, pairs=[("a", "zzz")])
