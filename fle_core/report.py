@@ -336,7 +336,7 @@ def _markdown_document(tables_md: str, version: DataVersion, simulated: bool) ->
     if simulated:
         head += ["**Simulated data**: some or all trajectories were written by the simulator.", ""]
     head += [f"- {k}: {v}" for k, v in version.as_rows()] + [""]
-    return "\n".join(head) + tables_md
+    return "\n".join(head) + "\n" + tables_md
 
 
 # ---- the loader (warehouse → frames), used by the CLI ---------------------------------
