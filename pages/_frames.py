@@ -179,7 +179,8 @@ def headline(board: pl.DataFrame) -> str:
     r = ranked.row(0, named=True)
     return (f"Top model: **{r['model']}**, success {r['success_rate'] * 100:.1f}% "
             f"(95% CI {r['success_ci_low'] * 100:.1f}–{r['success_ci_high'] * 100:.1f}%, "
-            f"{r['successes']}/{r['n']} trials over {r.get('n_tasks', '?')} tasks)")
+            f"{r['successes']}/{r.get('n_scored', r['n'])} scored trials over "
+            f"{r.get('n_tasks', '?')} tasks)")
 
 
 VERDICT_MARKS = {"significantly better": "▲", "significantly worse": "▼",

@@ -442,8 +442,8 @@ def _trajectory_steps(_ws: Workspace, root: str, version: int, as_of: int | None
     from fle_core import analysis
 
     source, ver, instance = parse_traj_key(key)
-    return analysis.load_steps(_ws, sources=[source], versions=[ver], instances=[instance],
-                               as_of_sync=as_of)
+    steps = analysis.load_steps(_ws, sources=[source], versions=[ver], as_of_sync=as_of)
+    return steps.filter(pl.col("instance") == instance)
 
 
 def trajectory_steps(ws: Workspace, pin: Pin, key: str) -> pl.DataFrame:
@@ -491,7 +491,9 @@ LEADERBOARD_COLUMNS = {
     "success_rate": st.column_config.ProgressColumn("Success", format="percent", min_value=0.0,
                                                     max_value=1.0),
     "ci_95": st.column_config.TextColumn("95% CI (Wilson)"),
-    "n": st.column_config.NumberColumn("Trials", format="%d"),
+    "n_scored": st.column_config.NumberColumn("Scored trials", format="%d",
+                                              help="Trajectories of tasks with a quota"),
+    "n": st.column_config.NumberColumn("Trajectories", format="%d"),
     "n_tasks": st.column_config.NumberColumn("Tasks", format="%d"),
     "successes": st.column_config.NumberColumn("Successes", format="%d"),
     "pass_at_1": st.column_config.NumberColumn("pass@1", format="%.3f"),

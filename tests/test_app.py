@@ -269,3 +269,205 @@ def test_read_only_hides_every_action(empty_ws, monkeypatch):
         labels |= {b.label for b in at.button}
     assert not labels & {"Run a simulated demo sweep", "Sync now", "Launch sweep", "Resume",
                          "Retry failed", "Pause", "Cancel…"}
+
+
+# ---------------------------------------------------------------- analysis pages, populated
+def _expected_success(ws) -> dict[str, tuple[int, int]]:
+    """Independent of fle_core.metrics: per model (successes, scored) from raw warehouse steps."""
+    from fle_core import warehouse
+
+    raw = warehouse.query(ws, "SELECT source, version, instance, any_value(model) AS model, "
+                              "any_value(task) AS task, max(value) AS best FROM steps GROUP BY ALL")
+    reg = ws.task_registry()
+    out: dict[str, list[int]] = {}
+    for row in raw.iter_rows(named=True):
+        quota = reg.quota(row["task"])
+        if quota is None or row["model"] is None:
+            continue
+        hit = out.setdefault(row["model"], [0, 0])
+        hit[0] += int(row["best"] is not None and row["best"] >= quota)
+        hit[1] += 1
+    return {m: (s, n) for m, (s, n) in out.items()}
+
+
+def _board(at: AppTest):
+    return next(d.value for d in at.dataframe if "ci_95" in d.value.columns)
+
+
+def test_overview_populated_contents_and_leaderboard(populated):
+    at = run_page("overview")
+    assert_clean(at)
+    metrics = {m.label: m.value for m in at.metric}
+    from fle_core import warehouse
+
+    n_steps = warehouse.query(populated, "SELECT count(*) AS n FROM steps")["n"][0]
+    assert metrics["Steps"] == f"{n_steps:,}" and metrics["Sources"] == "1"
+    board = _board(at)
+    for model, (succ, scored) in _expected_success(populated).items():
+        row = board[board["model"] == model].iloc[0]
+        assert (int(row["successes"]), int(row["n_scored"])) == (succ, scored), model
+        assert row["success_rate"] == pytest.approx(succ / scored)
+    assert list(board["success_rate"].dropna()) == sorted(board["success_rate"].dropna(), reverse=True)
+    assert any("Simulated data" in m.value for m in at.markdown)
+
+
+def test_compare_populated_leaderboard_headline_and_exports(populated):
+    at = run_page("compare", {"cmp_model": ["gpt-4o", "claude-3-5-sonnet", "llama-3.3-70b"]})
+    assert_clean(at)
+    expected = _expected_success(populated)
+    board = _board(at)
+    assert set(board["model"]) == {"gpt-4o", "claude-3-5-sonnet", "llama-3.3-70b"}
+    best = max(("gpt-4o", "claude-3-5-sonnet", "llama-3.3-70b"),
+               key=lambda m: expected[m][0] / expected[m][1])
+    succ, scored = expected[best]
+    head = next(m.value for m in at.markdown if m.value.startswith("Top model:"))
+    assert f"**{best}**" in head and f"{succ}/{scored} scored trials" in head
+    assert f"success {succ / scored * 100:.1f}%" in head
+    labels = [b.label for b in at.get("download_button")]
+    assert {"Markdown (experiment log)", "Leaderboard CSV", "Comparisons CSV"} <= set(labels)
+    md = next(m.value for m in at.markdown if "| Metric |" in m.value)
+    assert "gpt-4o" in md and "Verdict" in md
+    assert not at.warning
+
+
+def test_compare_filters_narrow_the_data(populated):
+    at = run_page("compare", {"cmp_task": "iron_ore_throughput", "cmp_model": "gpt-4o"})
+    assert_clean(at)
+    board = _board(at)
+    assert list(board["model"]) == ["gpt-4o"]
+    assert "1 models · 1 tasks" in texts(at)
+    assert "Pairwise comparisons need at least two models." in texts(at)
+
+
+@pytest.mark.parametrize("params,bad", [
+    ({"cmp_model": "no-such-model"}, "cmp_model=no-such-model"),
+    ({"cmp_k": "0"}, "cmp_k=0"),
+    ({"cmp_reps": "lots"}, "cmp_reps=lots"),
+    ({"cmp_reps": "99999999"}, "cmp_reps=99999999"),
+    ({"cmp_corr": "bonferroni'; drop"}, "cmp_corr=bonferroni'; drop"),
+    ({"view": "zzzzzzzzzz"}, None),
+])
+def test_compare_bad_params_get_a_clear_message(populated, params, bad):
+    at = run_page("compare", params)
+    assert_clean(at)
+    if bad:
+        assert any(bad in w.value for w in at.warning), [w.value for w in at.warning]
+    else:
+        assert any("No shared view 'zzzzzzzzzz'" in e.value for e in at.error)
+    assert _board(at) is not None  # falls back to defaults and still renders
+
+
+def test_tasks_populated(populated):
+    at = run_page("tasks", {"tsk_metric": "pass_at_k", "tsk_k": "2"})
+    assert_clean(at)
+    ranking = next(d.value for d in at.dataframe if "ci_95" in d.value.columns)
+    rates = ranking["success_rate"].dropna().tolist()
+    assert rates == sorted(rates)  # hardest first
+    assert "iron_ore_throughput" in set(ranking["task"])
+    counts = next(d.value for d in at.dataframe if "Outcome" in d.value.columns)
+    assert set(counts["Outcome"]) <= {"none", "partial", "full", "no quota"}
+    assert "pass@2 is shown only where" in texts(at)
+
+
+@pytest.mark.parametrize("params,bad", [({"tsk_metric": "bogus"}, "tsk_metric=bogus"),
+                                        ({"tsk_k": "-3"}, "tsk_k=-3")])
+def test_tasks_bad_params(populated, params, bad):
+    at = run_page("tasks", params)
+    assert_clean(at)
+    assert any(bad in w.value for w in at.warning)
+
+
+def test_trajectories_populated_single_and_side_by_side(populated):
+    from fle_core import warehouse
+
+    row = warehouse.query(populated, "SELECT version, max(value) AS best, count(*) AS n FROM steps "
+                                     "WHERE source = 'local' AND version = 5 AND instance = 0 "
+                                     "GROUP BY version").row(0, named=True)
+    at = run_page("trajectories", {"trj_id": "local:5:0"})
+    assert_clean(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Steps"] == f"{row['n']:,}"
+    assert metrics["Best reward"] == f"{row['best']:,.2f}"
+    other = at.selectbox(key="trj_other").options[1]
+    at.selectbox(key="trj_other").select_index(1).run()
+    assert_clean(at)
+    assert len([m for m in at.metric if m.label == "Steps"]) == 2
+    assert other
+
+
+def test_trajectories_fetches_code_from_the_source_on_demand(populated):
+    at = run_page("trajectories", {"trj_id": "local:5:0"})
+    next(b for b in at.button if b.label.startswith("Fetch code and output")).click().run()
+    assert_clean(at)
+    import sqlite3
+
+    con = sqlite3.connect(populated.local_source_path)
+    codes = [r[0] for r in con.execute("SELECT code FROM programs WHERE version = 5 AND instance = 0 "
+                                       "ORDER BY depth, id")]
+    con.close()
+    shown = [c.value for c in at.code]
+    assert shown[: len(codes)] == codes
+
+
+@pytest.mark.parametrize("params,bad", [({"trj_id": "local:999999:0"}, "trj_id=local:999999:0"),
+                                        ({"trj_x": "sideways"}, "trj_x=sideways")])
+def test_trajectories_bad_params(populated, params, bad):
+    at = run_page("trajectories", params)
+    assert_clean(at)
+    assert any(bad in w.value for w in at.warning)
+
+
+# ---------------------------------------------------------------- permalinks
+def _headline(at: AppTest) -> str:
+    return next(m.value for m in at.markdown if m.value.startswith("Top model:"))
+
+
+def test_share_restores_filters_and_pins_the_data_version(populated_root, tmp_path, monkeypatch):
+    import shutil
+
+    import fixtures_fle as fx
+
+    from fle_core import saved_views, warehouse
+    from fle_core.sync import sync as run_sync
+    from fle_core.workspace import Workspace
+
+    root = tmp_path / "ws"
+    shutil.copytree(populated_root, root)
+    monkeypatch.setenv("FLE_CORE_HOME", str(root))
+    ws = Workspace.open(root)
+    params = {"cmp_model": ["gpt-4o", "llama-3.3-70b"], "cmp_k": ["1", "2"], "cmp_reps": "200"}
+    at = run_page("compare", params)
+    shared_head = _headline(at)
+    next(b for b in at.button if b.label == "Share").click().run()
+    assert_clean(at)
+    (view,) = saved_views.list_views(ws)
+    assert view.page == "compare" and view.data_version == warehouse.data_version(ws) == 1
+    assert view.params == params
+    assert any(f"?view={view.id}" in c.value for c in at.code)
+
+    # newer data for gpt-4o arrives: the shared view stays pinned to sync 1
+    fx.insert_sqlite(ws.local_source_path, fx.make_rows(6, seed=11, first_version=8000,
+                                                        models=["gpt-4o"], tasks=["iron_ore_throughput"]))
+    run_sync(ws, "local")
+    assert warehouse.data_version(ws) == 2
+    opened = run_page("compare", {"view": view.id})
+    assert_clean(opened)
+    assert opened.multiselect(key="cmp_model").value == ["gpt-4o", "llama-3.3-70b"]
+    assert opened.number_input(key="cmp_reps").value == 200
+    assert _headline(opened) == shared_head
+    assert any("as of sync 1" in i.value and "sync 2" in i.value for i in opened.info)
+
+    next(b for b in opened.button if b.label == "Update to latest").click().run()
+    assert_clean(opened)
+    assert "view" not in opened.query_params
+    assert _headline(opened) != shared_head
+    assert opened.multiselect(key="cmp_model").value == ["gpt-4o", "llama-3.3-70b"]
+
+
+def test_view_of_another_page_is_explained(populated):
+    from fle_core import saved_views
+
+    view_id = saved_views.save_view(populated, "tasks", {"tsk_k": "2"}, 1)
+    at = run_page("compare", {"view": view_id})
+    assert_clean(at)
+    assert any("belongs to the tasks page" in w.value for w in at.warning)
