@@ -185,7 +185,7 @@ def trajectory_values(model: str, task: str, trial: int, seed: int, steps: int,
         inc[0] = 0.0
         growth = np.round(np.cumsum(inc), 2)
         base = float(rng.uniform(80, 120))
-        return Outcome(growth, base + growth, None, None, None)
+        return Outcome(growth, np.round(base + growth, 2), None, None, None)
     success = bool(rng.random() < success_probability(model, task))
     noise = rng.normal(1.0, 0.06, size=steps).clip(0.7, 1.3)
     if success:

@@ -207,7 +207,8 @@ def log_job_run(*, sweep_id: str, model: str, task: str, trial: int, version: in
                 params: Mapping[str, Any] | None = None, steps: pl.DataFrame | None = None,
                 tags: Iterable[str] | None = None, project: str | None = None,
                 wandb_dir: str | os.PathLike | None = None, quota: float | None = None,
-                success: bool | None = None, mode: str | None = None) -> str | None:
+                success: bool | None = None, simulated: bool | None = None,
+                mode: str | None = None) -> str | None:
     """One W&B run for one sweep job (attempt). Returns the run directory, or None.
 
     ``steps`` has columns ``depth, value, total_tokens`` (one row per step).
@@ -217,15 +218,22 @@ def log_job_run(*, sweep_id: str, model: str, task: str, trial: int, version: in
     cumulative_tokens, depth. Summary: final_reward, best_reward, steps,
     total_tokens, and success / quota / first_success_step when a quota is known
     (``quota`` argument, else the default task registry) or ``success`` is given.
+    ``simulated`` (or a ``simulated`` column in ``steps``) adds config
+    ``simulated`` and the tag ``simulated``, so simulated runs are labelled in W&B.
     """
     try:
+        if simulated is None and steps is not None and "simulated" in steps.columns:
+            simulated = bool(steps["simulated"].fill_null(False).any())
         frame = _steps_frame(steps)
         config = {"sweep_id": sweep_id, "model": model, "task": task, "trial": trial,
                   "version": version, "attempt": attempt, "retry_count": retry_count,
                   "completion_status": completion_status, "params": safe_config(dict(params or {}))}
+        if simulated is not None:
+            config["simulated"] = bool(simulated)
         run = _init(project=project, name=f"{model} | {task} | trial {trial} | v{version}",
                     tags=_tags([f"sweep:{sweep_id}", f"model:{model}", f"task:{task}",
-                                f"status:{completion_status}"], tags),
+                                f"status:{completion_status}"],
+                               ["simulated"] if simulated else None, tags),
                     config=config, mode=mode, wandb_dir=wandb_dir, group=str(sweep_id),
                     job_type="trajectory")
     except Exception as exc:  # noqa: BLE001

@@ -50,7 +50,8 @@ def test_job_run_offline_holds_config_tags_history_summary(no_wandb_key):
                                 steps=150, quota=16.0)
     steps = pl.DataFrame({"depth": [r.columns["depth"] for r in rows],
                           "value": [r.columns["value"] for r in rows],
-                          "total_tokens": [r.columns["token_usage"] for r in rows]})
+                          "total_tokens": [r.columns["token_usage"] for r in rows],
+                          "simulated": [json.loads(r.columns["meta"])["simulated"] for r in rows]})
     run_dir = tr.log_job_run(
         sweep_id="sw-abc", model="gpt-4o", task="iron_ore_throughput", trial=3, version=42,
         attempt=2, retry_count=1, completion_status="completed",
@@ -62,7 +63,8 @@ def test_job_run_offline_holds_config_tags_history_summary(no_wandb_key):
     run = tr.read_offline_run(run_dir)
     assert run.project == "fle-test" and run.group == "sw-abc" and run.job_type == "trajectory"
     assert {"sweep:sw-abc", "model:gpt-4o", "task:iron_ore_throughput", "status:completed",
-            "nightly"} <= set(run.tags)
+            "nightly", "simulated"} <= set(run.tags)
+    assert run.config["simulated"] is True
     cfg = run.config
     assert (cfg["sweep_id"], cfg["completion_status"], cfg["trial"], cfg["version"],
             cfg["attempt"], cfg["retry_count"]) == ("sw-abc", "completed", 3, 42, 2, 1)
