@@ -300,3 +300,13 @@ def test_unreachable_postgres_is_a_clear_error_without_the_password():
     assert proc.returncode == sim.EXIT_USAGE
     assert "Cannot connect to postgresql://eval:***@127.0.0.1:1/fle" in proc.stderr
     assert "hunter2" not in proc.stderr + proc.stdout
+
+
+def test_step_delay_spaces_the_steps(tmp_path):
+    db = tmp_path / "slow.db"
+    proc = _run(["--source", f"sqlite:///{db}", "--model", "gpt-4o", "--task", "iron_ore_throughput",
+                 "--version", "1", "--steps", "4", "--step-delay", "0.2"])
+    assert proc.returncode == 0, proc.stderr
+    stamps = [datetime.fromisoformat(r["created_at"]).timestamp() for r in _sqlite_rows(db)]
+    gaps = np.diff(stamps)
+    assert len(gaps) == 3 and (gaps >= 0.19).all()
