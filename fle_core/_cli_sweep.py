@@ -43,6 +43,8 @@ def register(sub) -> None:
                            ("cancel", "cancel pending cells and kill running jobs")):
         p = ssub.add_parser(name, help=helptext)
         p.add_argument("sweep_id")
+        if name in ("resume", "retry"):
+            p.add_argument("--no-runner", action="store_true", help="do not start a runner")
         p.set_defaults(func=_operation, op=name)
 
     r = sub.add_parser("runner", help="run queued sweep jobs (the sidecar runner)")
@@ -132,7 +134,7 @@ def _operation(args) -> int:
           "cancel": sweep_manager.cancel}[args.op]
     n = fn(ws, args.sweep_id)
     print(f"{args.sweep_id}: {args.op} touched {n} cell(s)")
-    if args.op in ("resume", "retry"):
+    if args.op in ("resume", "retry") and not args.no_runner:
         sweep_manager.ensure_runner(ws)
     return 0
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -33,6 +32,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from fle_core.errors import QueueError
+from fle_core.workspace import SourceSpec, Workspace
 
 SweepStatus = Literal["active", "paused", "cancelled", "completed"]
 CellStatus = Literal["pending", "running", "succeeded", "failed", "early_stopped", "cancelled"]
@@ -642,5 +642,15 @@ class SqliteControlStore(SqlControlStore):
         self._con.close()
 
 
-def now_s() -> float:
-    return time.time()
+def open_store(ws: Workspace) -> ControlStore:
+    """The workspace's control store: ``[control]`` Postgres if configured, else SQLite.
+
+    ``[control]`` takes ``url`` (secret-free), ``password_env`` or ``url_env``, like a source."""
+    ctl = ws.section("control")
+    if ctl.get("url") or ctl.get("url_env"):
+        from fle_core.control_store_pg import PostgresControlStore
+
+        spec = SourceSpec("control", str(ctl.get("url", "")), ctl.get("url_env"), ctl.get("password_env"),
+                          ws.secrets)
+        return PostgresControlStore(spec.resolved_url())
+    return SqliteControlStore(ws.control_path)

@@ -41,8 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from fle_core.control_store import Claim, ControlStore, RunnerRecord
-from fle_core.errors import ConfigError, FleError, SchemaError, SourceUnavailable
+from fle_core.control_store import Claim, ControlStore, RunnerRecord, open_store
+from fle_core.errors import ConfigError, FleError, SourceUnavailable
 from fle_core.executors import Job, get_preset
 from fle_core.workspace import SourceSpec, Workspace, mask_url
 
@@ -71,8 +71,6 @@ class Runner:
                  lease_s: float = 30.0, kill_grace_s: float = 3.0, drain_timeout_s: float = 60.0,
                  sweep_ids: list[str] | None = None, sync: bool = True, sync_interval_s: float = 10.0,
                  runner_id: str | None = None):
-        from fle_core.sweep_manager import open_store
-
         self.ws = ws
         self.store = store or open_store(ws)
         self.max_concurrent = max(1, int(max_concurrent))
@@ -347,7 +345,7 @@ class Runner:
                 completion_status=COMPLETION.get(attempt_status, attempt_status),
                 params=json.loads(c.params_json), steps=_job_steps(r.spec, a.version),
                 tags=list(cfg.get("tags") or []), project=self._wandb_project(cfg),
-                wandb_dir=self._wandb_dir())
+                wandb_dir=self._wandb_dir(), quota=self.ws.task_registry().quota(c.task))
             if url:
                 self.store.add_event("wandb_run", url, time.time(), s.sweep_id, c.cell_id, a.attempt_id)
         except Exception as exc:  # noqa: BLE001 - W&B must never fail a job
@@ -360,8 +358,11 @@ class Runner:
         try:
             from fle_core import sweep_manager, tracking
 
-            tracking.log_sweep_summary(sweep_id=s.sweep_id, name=s.name,
-                                       table=sweep_manager.summary_table(self.store, s.sweep_id),
+            spec = self.ws.source(s.source)
+            ok = [a.version for a in self.store.attempts(s.sweep_id) if a.status == "succeeded"]
+            table = sweep_manager.summary_table(self.store, s.sweep_id, _best_values(spec, ok),
+                                                self.ws.task_registry().quotas())
+            tracking.log_sweep_summary(sweep_id=s.sweep_id, name=s.name, table=table,
                                        tags=list(cfg.get("tags") or []), project=self._wandb_project(cfg),
                                        wandb_dir=self._wandb_dir())
         except Exception as exc:  # noqa: BLE001
@@ -373,6 +374,24 @@ class Runner:
 
     def _wandb_dir(self) -> str:
         return os.environ.get("WANDB_DIR") or str(self.ws.root / "wandb")
+
+
+def _best_values(spec: SourceSpec, versions: list[int]) -> dict[int, float]:
+    """version → best step value in the source (for the sweep summary's success counts)."""
+    import math
+
+    out = {}
+    for v in versions:
+        if spec.kind == "sqlite":
+            best = _sqlite_value(spec, "SELECT MAX(value) FROM programs WHERE version = ?", (int(v),))
+        else:
+            from fle_core import sources
+
+            with sources.connect(spec) as conn:
+                best = conn.scalar("SELECT MAX(value) FROM programs WHERE version = ?", [int(v)])
+        if best is not None and math.isfinite(float(best)):
+            out[v] = float(best)
+    return out
 
 
 def _job_steps(spec: SourceSpec, version: int):
@@ -431,15 +450,15 @@ def proc_start_time(pid: int) -> str | None:
 
 
 def _verified_steps(spec: SourceSpec, version: int, tries: int = 6) -> int:
-    """``sources.version_step_count`` with retries: a busy SQLite file is not a failed job."""
-    from fle_core import sources
-
+    """Step rows of ``version`` in the source; retried, since a busy database is not a failed job."""
     delay = 0.05
     for i in range(tries):
         try:
+            if spec.kind == "sqlite":
+                return _sqlite_scalar(spec, "SELECT COUNT(*) FROM programs WHERE version = ?", (int(version),))
+            from fle_core import sources
+
             return sources.version_step_count(spec, version)
-        except SourceUnavailable:
-            raise
         except FleError:
             if i == tries - 1:
                 raise
@@ -449,14 +468,41 @@ def _verified_steps(spec: SourceSpec, version: int, tries: int = 6) -> int:
 
 
 def _max_version(spec: SourceSpec) -> int:
+    """``sources.max_version`` (Postgres) or the same query on a SQLite file (0 if no table yet)."""
+    if spec.kind == "sqlite":
+        return _sqlite_scalar(spec, "SELECT MAX(version) FROM programs", ())
     from fle_core import sources
 
+    return sources.max_version(spec)
+
+
+def _sqlite_scalar(spec: SourceSpec, sql: str, params: tuple) -> int:
+    return int(_sqlite_value(spec, sql, params) or 0)
+
+
+def _sqlite_value(spec: SourceSpec, sql: str, params: tuple):
+    """One integer from a SQLite source, read-only, with a busy timeout.
+
+    The stdlib driver instead of ADBC here: it waits on a busy file (ADBC's read-only
+    connection fails at once while a job writes), and it keeps pyarrow/pandas out of
+    the runner process. A missing file or ``programs`` table counts as empty."""
+    import sqlite3
+
+    from fle_core.workspace import sqlite_path
+
+    path = sqlite_path(spec.resolved_url())
+    if not path.is_file():
+        return None
     try:
-        return sources.max_version(spec)
-    except (SourceUnavailable, SchemaError):
-        if spec.kind == "sqlite":
-            return 0  # FLE/the simulator will create the file/table
-        raise
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        try:
+            if con.execute("SELECT 1 FROM sqlite_master WHERE name = 'programs'").fetchone() is None:
+                return None
+            return con.execute(sql, params).fetchone()[0]
+        finally:
+            con.close()
+    except sqlite3.Error as exc:
+        raise SourceUnavailable(f"Source {spec.name!r}: {exc}") from None
 
 
 def _header(fh: TextIO, attempt_id: str, version: int, executor: str, argv: list[str], url: str) -> None:

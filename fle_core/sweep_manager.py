@@ -32,25 +32,13 @@ from typing import Any
 
 import polars as pl
 
-from fle_core.control_store import ControlStore, SqliteControlStore, SweepRecord
+from fle_core.control_store import ControlStore, SweepRecord, open_store
 from fle_core.errors import QueueError
 from fle_core.executors import get_preset, load_presets
 from fle_core.sweep_config import SweepConfig, task_registry
-from fle_core.workspace import SourceSpec, Workspace
+from fle_core.workspace import Workspace
 
 STATES = ("pending", "running", "succeeded", "failed", "early_stopped", "cancelled")
-
-
-def open_store(ws: Workspace) -> ControlStore:
-    """The workspace's control store: ``[control]`` Postgres if configured, else SQLite."""
-    ctl = ws.section("control")
-    if ctl.get("url") or ctl.get("url_env"):
-        from fle_core.control_store_pg import PostgresControlStore
-
-        spec = SourceSpec("control", str(ctl.get("url", "")), ctl.get("url_env"), ctl.get("password_env"),
-                          ws.secrets)
-        return PostgresControlStore(spec.resolved_url())
-    return SqliteControlStore(ws.control_path)
 
 
 def _store(ws: Workspace, store: ControlStore | None) -> ControlStore:
@@ -288,15 +276,32 @@ def attempts_frame(ws: Workspace, store: ControlStore | None = None) -> pl.DataF
     return pl.DataFrame(rows, schema=schema)
 
 
-def summary_table(store: ControlStore, sweep_id: str) -> pl.DataFrame:
-    """Model × task table for the W&B sweep summary: model, task, cells, <one per state>."""
-    rows = [{"model": c.model, "task": c.task, "status": c.status} for c in store.cells(sweep_id)]
-    df = pl.DataFrame(rows, schema={"model": pl.String, "task": pl.String, "status": pl.String})
+def summary_table(store: ControlStore, sweep_id: str, best: dict[int, float] | None = None,
+                  quotas: dict[str, float | None] | None = None) -> pl.DataFrame:
+    """Model × task table for the W&B sweep summary.
+
+    Columns: model, task, cells, succeeded, failed, early_stopped, cancelled, pending,
+    n (completed trajectories), successes (best value ≥ task quota, from ``best``:
+    version → best step value), success_rate."""
+    best, quotas = best or {}, quotas or {}
+    version = {a.cell_id: a.version for a in store.attempts(sweep_id) if a.status == "succeeded"}
+    rows = []
+    for c in store.cells(sweep_id):
+        v, q = version.get(c.cell_id), quotas.get(c.task)
+        hit = v is not None and q is not None and v in best and best[v] >= q
+        rows.append({"model": c.model, "task": c.task, "status": c.status, "done": v is not None,
+                     "hit": hit})
+    df = pl.DataFrame(rows, schema={"model": pl.String, "task": pl.String, "status": pl.String,
+                                    "done": pl.Boolean, "hit": pl.Boolean})
     out = df.group_by("model", "task").agg(
         pl.len().cast(pl.Int64).alias("cells"),
-        *[(pl.col("status") == s).sum().cast(pl.Int64).alias(s) for s in STATES if s != "running"])
-    return out.with_columns((pl.col("succeeded") / pl.col("cells")).alias("succeeded_fraction")
-                            ).sort("model", "task")
+        *[(pl.col("status") == s).sum().cast(pl.Int64).alias(s)
+          for s in ("succeeded", "failed", "early_stopped", "cancelled", "pending")],
+        pl.col("done").sum().cast(pl.Int64).alias("n"),
+        pl.col("hit").sum().cast(pl.Int64).alias("successes"))
+    return out.with_columns(
+        pl.when(pl.col("n") > 0).then(pl.col("successes") / pl.col("n")).alias("success_rate")
+    ).sort("model", "task")
 
 
 # ---- scripting API (the old framework's names) ------------------------------------------------

@@ -1,0 +1,320 @@
+"""The runner with real subprocesses: completion, crashes, timeouts, retries, cancel, injection.
+
+Jobs are either the real simulator (``simulate-fast``) or ``JOB_SCRIPT`` below:
+a tiny agent that logs its argv/env to a file and writes FLE ``programs`` rows.
+Its behaviour follows the model name's prefix: ``crash`` exits 3, ``empty``
+exits 0 without rows, ``hang`` starts a grandchild and sleeps, ``slow`` sleeps
+``JOB_DELAY`` first, anything else succeeds at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from fle_core import sweep_manager as sm
+from fle_core.runner import Runner
+from fle_core.sweep_config import SweepConfig, task_registry
+from fle_core.workspace import Workspace
+
+JOB_SCRIPT = r'''
+import json, os, sqlite3, subprocess, sys, time
+out, url, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
+model = os.environ["FLE_MODEL"]
+rec = {"argv": argv, "pid": os.getpid(), "cell": os.environ["FLE_CELL_ID"],
+       "attempt": int(os.environ["FLE_ATTEMPT"]), "version": int(os.environ["FLE_VERSION"]),
+       "env": {k: v for k, v in os.environ.items() if k.startswith("FLE_")}}
+if model.startswith("hang"):
+    gc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    rec["grandchild"] = gc.pid
+with open(out, "a") as fh:
+    fh.write(json.dumps(rec) + "\n")
+if model.startswith("hang"):
+    time.sleep(300)
+if model.startswith("slow"):
+    time.sleep(float(os.environ.get("JOB_DELAY", "0.3")))
+if model.startswith("crash"):
+    sys.exit(3)
+if model.startswith("empty"):
+    sys.exit(0)
+from fle_core.fle_schema import programs_ddl
+con = sqlite3.connect(url[len("sqlite:///"):], timeout=60)
+con.execute("PRAGMA busy_timeout = 60000")
+con.execute("PRAGMA journal_mode = WAL")
+con.execute(programs_ddl("sqlite"))
+with con:
+    for d in range(3):
+        con.execute("INSERT INTO programs (version, depth, value, model, instance, meta) VALUES (?,?,?,?,0,?)",
+                    (rec["version"], d, float(d), model, json.dumps({"sweep_id": os.environ["FLE_SWEEP_ID"]})))
+'''
+
+
+def make_ws(root: Path, extra: str = "", delay: float = 0.3) -> Workspace:
+    """A workspace whose config has a ``job`` command preset running JOB_SCRIPT."""
+    root.mkdir(parents=True, exist_ok=True)
+    script = root / "job.py"
+    script.write_text(JOB_SCRIPT)
+    execs = root / "executions.jsonl"
+    cmd = [sys.executable, str(script), str(execs), "{source_url}", "{model}", "{task}", "{version}",
+           "{params_json}"]
+    (root / "config.toml").write_text(
+        f"[executors.job]\nkind = \"command\"\ncommand = {json.dumps(cmd)}\n"
+        f"env = {{ JOB_DELAY = \"{delay}\" }}\n{extra}")
+    return Workspace.open(root)
+
+
+def executions(ws: Workspace) -> list[dict]:
+    path = ws.root / "executions.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def config(ws: Workspace, **kw) -> SweepConfig:
+    base = dict(name="t", models=["ok"], tasks=["iron_ore_throughput"], executor="job",
+                max_concurrent=4, timeout_s=60, max_retries=0, retry_backoff_s=0)
+    with task_registry(ws.task_registry()):
+        return SweepConfig(**{**base, **kw})
+
+
+def runner_cmd(ws: Workspace, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "fle_core", "--workspace", str(ws.root), "runner", "--no-sync",
+            "--lease-seconds", "2", *extra]
+
+
+def run_once(ws: Workspace, *extra: str, timeout: float = 90) -> subprocess.CompletedProcess:
+    proc = subprocess.run(runner_cmd(ws, "--once", *extra), capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def alive(pid: int) -> bool:
+    """True if ``pid`` exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_for(pred, timeout: float = 30, step: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError("condition not met in time")
+
+
+def versions_with_rows(ws: Workspace) -> dict[int, int]:
+    con = sqlite3.connect(ws.local_source_path)
+    try:
+        return dict(con.execute("SELECT version, COUNT(*) FROM programs GROUP BY version").fetchall())
+    finally:
+        con.close()
+
+
+def assert_each_cell_succeeded_once(ws: Workspace, sweep_id: str, n: int) -> None:
+    st = sm.open_store(ws)
+    cells = st.cells(sweep_id)
+    assert len(cells) == n and {c.status for c in cells} == {"succeeded"}
+    attempts = st.attempts(sweep_id)
+    ok = [a for a in attempts if a.status == "succeeded"]
+    assert sorted(a.cell_id for a in ok) == sorted(c.cell_id for c in cells)  # exactly one each
+    assert len({a.version for a in attempts}) == len(attempts)  # versions never reused
+    rows = versions_with_rows(ws)
+    assert all(rows.get(a.version, 0) >= 1 for a in ok)
+    frame = sm.attempts_frame(ws)
+    assert frame.filter(frame["status"] == "succeeded").height == n
+
+
+# ---- tests --------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_simulated_sweep_completes_every_cell_exactly_once(workspace):
+    ws = workspace
+    cfg = SweepConfig(name="sim", models=["gpt-4o", "claude-3-5-sonnet", "gpt-4o-mini", "llama-3.3-70b"],
+                      tasks=["iron_ore_throughput", "iron_plate_throughput"], num_trials_per_config=3,
+                      executor="simulate-fast", max_concurrent=4, timeout_s=120, max_retries=0)
+    sweep_id = sm.launch(ws, cfg)
+    assert cfg.num_cells() == 24
+    proc = subprocess.run([sys.executable, "-m", "fle_core", "--workspace", str(ws.root), "runner", "--once",
+                           "--max-concurrent", "4"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert_each_cell_succeeded_once(ws, sweep_id, 24)
+    assert len(versions_with_rows(ws)) == 24  # no stray versions in the source
+    assert sm.status(ws, sweep_id).status == "completed"
+    # The runner synced the warehouse, superseded attempts included.
+    from fle_core import warehouse
+
+    with warehouse.reader(ws) as con:
+        n_traj = con.execute("SELECT COUNT(*) FROM trajectories WHERE sweep_id = ?", [sweep_id]).fetchone()[0]
+        n_att = con.execute("SELECT COUNT(*) FROM sweep_attempts WHERE sweep_id = ?", [sweep_id]).fetchone()[0]
+    assert (n_traj, n_att) == (24, 24)
+
+
+@pytest.mark.slow
+def test_kill_9_the_runner_then_restart_loses_nothing(tmp_path):
+    ws = make_ws(tmp_path / "ws", delay=0.4)
+    sweep_id = sm.launch(ws, config(ws, models=["slow-a", "slow-b", "slow-c"], num_trials_per_config=8))
+    runner = subprocess.Popen(runner_cmd(ws, "--max-concurrent", "4"), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    st = sm.open_store(ws)
+    wait_for(lambda: sum(c.status == "succeeded" for c in st.cells(sweep_id)) >= 5)
+    os.kill(runner.pid, signal.SIGKILL)
+    runner.wait()
+    in_flight = [a for a in st.attempts(sweep_id) if a.status == "running"]
+    assert in_flight, "the runner should have died with jobs running"
+    # PR_SET_PDEATHSIG: the dead runner's jobs do not run on as orphans.
+    wait_for(lambda: not any(alive(a.pid) for a in in_flight), timeout=5)
+    run_once(ws, "--max-concurrent", "4")
+    assert_each_cell_succeeded_once(ws, sweep_id, 24)
+    lost = [a for a in st.attempts(sweep_id) if a.outcome == "lost"]
+    assert {a.attempt_id for a in lost} == {a.attempt_id for a in in_flight}
+    assert all(a.status == "superseded" for a in lost)
+
+
+def test_timeout_kills_the_whole_process_group(tmp_path):
+    ws = make_ws(tmp_path / "ws")
+    sweep_id = sm.launch(ws, config(ws, models=["hang"], timeout_s=1.0))
+    t0 = time.monotonic()
+    run_once(ws)
+    assert time.monotonic() - t0 < 30
+    (rec,) = executions(ws)
+    assert not alive(rec["pid"]) and not alive(rec["grandchild"])
+    (a,) = sm.open_store(ws).attempts(sweep_id)
+    assert (a.outcome, a.status) == ("timed_out", "failed")
+    assert sm.cells_frame(ws, sweep_id)["status"].to_list() == ["failed"]
+
+
+def test_retries_stop_at_max_retries_each_with_a_new_version(tmp_path):
+    ws = make_ws(tmp_path / "ws")
+    sweep_id = sm.launch(ws, config(ws, models=["crash", "empty", "ok"], max_retries=2))
+    run_once(ws)
+    st = sm.open_store(ws)
+    by_model = {c.model: c for c in st.cells(sweep_id)}
+    assert {m: c.status for m, c in by_model.items()} == {"crash": "failed", "empty": "failed",
+                                                          "ok": "succeeded"}
+    runs = executions(ws)
+    assert sum(r["argv"][0] == "crash" for r in runs) == 3  # 1 try + 2 retries, then stop
+    crash = [a for a in st.attempts(sweep_id) if a.cell_id == by_model["crash"].cell_id]
+    assert [a.status for a in crash] == ["superseded", "superseded", "failed"]
+    assert len({a.version for a in crash}) == 3
+    empty = [a for a in st.attempts(sweep_id) if a.cell_id == by_model["empty"].cell_id]
+    assert {a.outcome for a in empty} == {"empty"} and {a.exit_code for a in empty} == {0}
+    fails = sm.failures(ws, sweep_id)
+    assert fails.height == 6 and fails["log_tail"].str.contains("# exit").all()
+
+
+def test_injection_in_names_runs_nothing(tmp_path):
+    marker = Path(f"/tmp/pwned-{uuid.uuid4().hex}")
+    evil_model = f"x; touch {marker}"
+    evil_task = f"$(touch {marker}2)"
+    ws = make_ws(tmp_path / "ws", extra=f'[tasks."{evil_task}"]\nquota = 1\n')
+    cfg_text = (ws.root / "config.toml").read_text()  # switch to a one-string template (shlex path)
+    script, execs = ws.root / "job.py", ws.root / "executions.jsonl"
+    cfg_text += (f'[executors.jobstr]\nkind = "command"\ncommand = "{sys.executable} {script} {execs} '
+                 '{source_url} {model} {task} --p={params_json}"\n')
+    (ws.root / "config.toml").write_text(cfg_text)
+    ws = Workspace.open(ws.root)
+    sweep_id = sm.launch(ws, config(ws, models=[evil_model, "$(id)", "`id`"], tasks=[evil_task],
+                                    executor="jobstr", grid={"p": ["'; id; '"]}))
+    run_once(ws)
+    assert not marker.exists() and not Path(f"{marker}2").exists()
+    runs = executions(ws)
+    assert sorted(r["argv"][0] for r in runs) == sorted([evil_model, "$(id)", "`id`"])
+    assert {r["argv"][1] for r in runs} == {evil_task}
+    assert {r["argv"][2] for r in runs} == {'--p={"p": "\'; id; \'"}'}
+    assert {r["env"]["FLE_TASK"] for r in runs} == {evil_task}
+    assert_each_cell_succeeded_once(ws, sweep_id, 3)
+
+
+def test_cancel_kills_running_jobs_and_leaves_no_orphans(tmp_path):
+    ws = make_ws(tmp_path / "ws")
+    sweep_id = sm.launch(ws, config(ws, models=["hang-a", "hang-b", "hang-c"], max_concurrent=2))
+    runner = subprocess.Popen(runner_cmd(ws, "--max-concurrent", "2"), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: len(executions(ws)) == 2)
+        recs = executions(ws)
+        assert all(alive(r["pid"]) and alive(r["grandchild"]) for r in recs)
+        assert sm.cancel(ws, sweep_id) == 3
+        wait_for(lambda: {c.status for c in sm.open_store(ws).cells(sweep_id)} == {"cancelled"}, timeout=20)
+        wait_for(lambda: not any(alive(r["pid"]) or alive(r["grandchild"]) for r in recs), timeout=5)
+        assert len(executions(ws)) == 2  # the third cell never started
+        assert runner.poll() is None  # the runner itself lives on
+    finally:
+        runner.send_signal(signal.SIGTERM)
+        assert runner.wait(timeout=20) == 0, runner.stderr.read()
+    assert sm.status(ws, sweep_id).status == "cancelled"
+
+
+def test_sigterm_drains_and_sigint_requeues(tmp_path):
+    ws = make_ws(tmp_path / "ws", delay=1.5)
+    sweep_id = sm.launch(ws, config(ws, models=["slow-a", "slow-b", "slow-c", "slow-d"], max_concurrent=2))
+    st = sm.open_store(ws)
+    # SIGTERM: the two running jobs finish; nothing new starts; exit 0.
+    runner = subprocess.Popen(runner_cmd(ws, "--max-concurrent", "2"), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    wait_for(lambda: len(executions(ws)) == 2)
+    runner.send_signal(signal.SIGTERM)
+    assert runner.wait(timeout=30) == 0
+    assert sorted(c.status for c in st.cells(sweep_id)) == ["pending", "pending", "succeeded", "succeeded"]
+    # SIGINT: the running jobs are killed at once and requeued (no retry used); exit 130.
+    runner = subprocess.Popen(runner_cmd(ws, "--max-concurrent", "2"), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    wait_for(lambda: len(executions(ws)) == 4)
+    t0 = time.monotonic()
+    runner.send_signal(signal.SIGINT)
+    assert runner.wait(timeout=30) == 130
+    assert time.monotonic() - t0 < 1.4  # did not wait for the 1.5 s jobs
+    assert not any(alive(r["pid"]) for r in executions(ws))
+    cells = st.cells(sweep_id)
+    assert sorted(c.status for c in cells) == ["pending", "pending", "succeeded", "succeeded"]
+    assert all(c.failures == 0 for c in cells)
+    assert sorted(a.outcome for a in st.attempts(sweep_id)) == ["requeued", "requeued", "succeeded", "succeeded"]
+
+
+def test_lease_expiry_and_backoff_with_step_now(tmp_path):
+    """In-process runners driven by ``step(now)``: no sleeping for leases or backoff."""
+    ws = make_ws(tmp_path / "ws")
+    sweep_id = sm.launch(ws, config(ws, models=["hang"], max_retries=1, retry_backoff_s=100, timeout_s=1000))
+    dead = Runner(ws, sm.open_store(ws), lease_s=30, sync=False, runner_id="dead")
+    t = time.time()
+    dead.step(t)
+    wait_for(lambda: len(executions(ws)) == 1 and "grandchild" in executions(ws)[0])
+    (rec,) = executions(ws)
+    # "dead" never steps again. Another runner on this host waits out the lease, then
+    # requeues the cell and kills the dead runner's leftover process group.
+    live = Runner(ws, sm.open_store(ws), lease_s=30, sync=False, runner_id="live", max_concurrent=1)
+    live.step(t + 29)
+    assert len(executions(ws)) == 1 and alive(rec["pid"])
+    t1 = t + 40  # leases are checked with each heartbeat (every lease_s / 3)
+    live.step(t1)
+    wait_for(lambda: not alive(rec["pid"]) and not alive(rec["grandchild"]), timeout=5)
+    wait_for(lambda: len(executions(ws)) == 2)  # claimed anew (lease loss uses no retry)
+    second = executions(ws)[1]
+    assert second["version"] != rec["version"] and second["attempt"] == 2
+    # Its timeout is enforced at the step's clock: SIGTERM to the group at t1 + 1000.
+    live.step(t1 + 1001)
+    wait_for(lambda: not alive(second["pid"]) and not alive(second["grandchild"]), timeout=5)
+    live.step(t1 + 1001.1)
+    cell = sm.open_store(ws).cells(sweep_id)[0]
+    assert (cell.status, cell.failures) == ("pending", 1)
+    assert cell.not_before == pytest.approx(t1 + 1001.1 + 100)
+    live.step(t1 + 1001.1 + 99)  # still backing off
+    assert len(executions(ws)) == 2
+    live.step(t1 + 1001.1 + 101)
+    wait_for(lambda: len(executions(ws)) == 3)
+    live.step(t1 + 5000)  # timeout again: retries used up
+    wait_for(lambda: not alive(executions(ws)[2]["pid"]), timeout=5)
+    live.step(t1 + 5000.1)
+    assert sm.open_store(ws).cells(sweep_id)[0].status == "failed"
+    assert [a.outcome for a in sm.open_store(ws).attempts(sweep_id)] == ["lost", "timed_out", "timed_out"]
