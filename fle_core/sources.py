@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import contextlib
 import re
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-import polars as pl
 import pyarrow as pa
 
 from fle_core.errors import SchemaError, SourceError, SourceUnavailable
@@ -63,51 +63,88 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 @dataclass
 class SourceConn:
-    """An open ADBC connection to one source, plus what we learned about it."""
+    """An open ADBC connection to one source.
+
+    Uses ADBC's low-level API (not its DB-API module, whose import pulls in
+    ``pyarrow.dataset`` and pandas and costs seconds of CLI start-up).
+    """
 
     spec: SourceSpec
     kind: str  # "sqlite" | "postgres"
-    dbapi: object
+    database: object
+    connection: object
 
     def arrow(self, sql: str, params: list | None = None) -> pa.Table:
         """Run one parameterized query (``?`` placeholders) and return an Arrow table."""
-        with self._cursor() as cur:
-            cur.execute(self._placeholders(sql), params or None)
-            return cur.fetch_arrow_table()
+        with self._statement(sql, params) as reader:
+            return reader.read_all()
 
     def scalar(self, sql: str, params: list | None = None):
-        with self._cursor() as cur:
-            cur.execute(self._placeholders(sql), params or None)
-            row = cur.fetchone()
-        return None if row is None else row[0]
+        tbl = self.arrow(sql, params)
+        return tbl.column(0)[0].as_py() if tbl.num_rows else None
 
     def stream(self, sql: str, params: list | None = None) -> Iterator[pa.RecordBatch]:
         """Yield record batches of a query as the driver produces them (bounded memory)."""
-        with self._cursor() as cur:
-            if self.kind == "sqlite":
-                cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": "8192"})
-            cur.execute(self._placeholders(sql), params or None)
-            reader = cur.fetch_record_batch()
-            yield from reader
+        with self._statement(sql, params, batch_rows=8192) as reader:
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    return
+                except (OSError, pa.ArrowException) as exc:
+                    raise SourceError(f"Reading source {self.spec.name!r} failed: "
+                                      f"{_scrub(str(exc), self.spec)}") from None
+                yield batch
 
     @contextlib.contextmanager
-    def _cursor(self):
-        cur = self.dbapi.cursor()
+    def _statement(self, sql: str, params: list | None, batch_rows: int | None = None):
+        import adbc_driver_manager as adbc
+
+        stmt = adbc.AdbcStatement(self.connection)
         try:
-            yield cur
-        except SourceError:
-            raise
-        except Exception as exc:  # driver errors: re-raise as a clear, secret-free error
-            raise SourceError(f"Query on source {self.spec.name!r} ({self.spec.display_url()}) "
-                              f"failed: {_scrub(str(exc), self.spec)}") from None
+            try:
+                stmt.set_sql_query(self._placeholders(sql))
+                if batch_rows and self.kind == "sqlite":
+                    stmt.set_options(**{"adbc.sqlite.query.batch_rows": str(batch_rows)})
+                if params:
+                    stmt.bind(_param_batch(params))
+                handle, _ = stmt.execute_query()
+                reader = pa.RecordBatchReader._import_from_c(handle.address)
+            except adbc.Error as exc:
+                raise SourceError(f"Query on source {self.spec.name!r} ({self.spec.display_url()}) "
+                                  f"failed: {_scrub(str(exc), self.spec)}") from None
+            yield reader
         finally:
-            cur.close()
+            stmt.close()
+
+    def close(self) -> None:
+        self.connection.close()
+        self.database.close()
 
     def _placeholders(self, sql: str) -> str:
         if self.kind == "sqlite":
             return sql
         parts = sql.split("?")
         return "".join(p + (f"${i + 1}" if i < len(parts) - 1 else "") for i, p in enumerate(parts))
+
+
+def _param_batch(params: list) -> pa.RecordBatch:
+    """One row of bind parameters (ints and strings).
+
+    Built from raw buffers because ``pa.array`` imports pandas (seconds of
+    start-up) just to check whether its input is a pandas object.
+    """
+    arrays = []
+    for p in params:
+        if isinstance(p, int) and not isinstance(p, bool):
+            arrays.append(pa.Array.from_buffers(pa.int64(), 1, [None, pa.py_buffer(struct.pack("<q", p))]))
+        elif isinstance(p, str):
+            data = p.encode()
+            arrays.append(pa.Array.from_buffers(pa.string(), 1, [
+                None, pa.py_buffer(struct.pack("<ii", 0, len(data))), pa.py_buffer(data)]))
+        else:
+            raise TypeError(f"unsupported bind parameter type {type(p).__name__}")
+    return pa.RecordBatch.from_arrays(arrays, names=[f"p{i}" for i in range(len(params))])
 
 
 def _scrub(text: str, spec: SourceSpec) -> str:
@@ -137,32 +174,39 @@ def _pg_url(url: str) -> str:
 
 @contextlib.contextmanager
 def connect(spec: SourceSpec) -> Iterator[SourceConn]:
-    """Open a source read-only-in-practice; ``SourceUnavailable`` when down or missing."""
+    """Open a source for reading; ``SourceUnavailable`` when it is down or missing."""
+    import adbc_driver_manager as adbc
+
     kind = spec.kind
+    database = connection = None
     try:
         if kind == "sqlite":
-            import adbc_driver_sqlite.dbapi as driver
+            import adbc_driver_sqlite as driver
 
             path = sqlite_path(spec.resolved_url())
             if not path.is_file():
                 raise SourceUnavailable(f"Source {spec.name!r}: SQLite file {path} does not exist",
                                         hint="check the path, or run FLE once to create it")
-            dbapi = driver.connect("file:" + quote(str(Path(path).resolve())) + "?mode=ro")
+            database = driver.connect("file:" + quote(str(Path(path).resolve())) + "?mode=ro")
         else:
-            import adbc_driver_postgresql.dbapi as driver
+            import adbc_driver_postgresql as driver
 
-            dbapi = driver.connect(_pg_url(spec.resolved_url()))
+            database = driver.connect(_pg_url(spec.resolved_url()))
+        connection = adbc.AdbcConnection(database)
     except SourceError:
         raise
     except Exception as exc:  # noqa: BLE001 - any driver failure here means "cannot connect"
+        if database is not None:
+            database.close()
         raise SourceUnavailable(
             f"Cannot connect to source {spec.name!r} at {spec.display_url()}: {_scrub(str(exc), spec)}",
             hint="is the database running and reachable?",
         ) from None
+    conn = SourceConn(spec, kind, database, connection)
     try:
-        yield SourceConn(spec, kind, dbapi)
+        yield conn
     finally:
-        dbapi.close()
+        conn.close()
 
 
 # ---------------------------------------------------------------- introspection
@@ -216,38 +260,70 @@ def version_step_count(spec: SourceSpec, version: int, instance: int | None = No
 
 
 # ---------------------------------------------------------------- lean selects
-def _expr(conn: SourceConn, cols: dict[str, str], src: str, typ: str) -> str:
-    """A typed SQL expression for one lean column (NULL of that type when missing)."""
+_PG_INTS = ("smallint", "integer", "bigint")
+_PG_FLOATS = ("double precision", "real")
+_PG_TEXTS = ("text", "character varying", "character")
+_NUM_RE = r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$"
+
+
+def _expr(conn: SourceConn, cols: dict[str, str], src: str, typ: str, robust: bool = False) -> str:
+    """A SQL expression for one lean column (NULL when the column is missing).
+
+    SQLite, fast path: the bare column (the sentinel row pins the Arrow type;
+    a value of another storage class makes the driver fail and sync retries
+    with ``robust=True``, which converts per value and turns junk into NULL).
+    Postgres: the bare column when its type already fits, else a safe cast.
+    """
     if not _IDENT.match(src):  # column names are ours, but keep SQL text provably static
         raise ValueError(src)
-    present = src in cols
+    if src not in cols:
+        return "NULL" if conn.kind == "sqlite" else "NULL::" + {
+            "int": "bigint", "real": "float8", "text": "text", "ts": "timestamp"}[typ]
     if conn.kind == "sqlite":
-        sqlt = {"int": "INTEGER", "real": "REAL", "text": "TEXT", "ts": "TEXT"}[typ]
-        return f"CAST({src} AS {sqlt})" if present else f"CAST(NULL AS {sqlt})"
-    pgt = {"int": "bigint", "real": "float8", "text": "text", "ts": "timestamp"}[typ]
-    if not present:
-        return f"NULL::{pgt}"
+        return _sqlite_robust(src, typ) if robust else src
+    ctype = cols[src]
     if typ == "ts":
-        ctype = cols[src]
         if ctype == "timestamp with time zone":
             return f"({src} AT TIME ZONE 'UTC')"
         return src if ctype.startswith("timestamp") else f"{src}::text"
-    if typ == "int" and cols[src] in ("double precision", "real", "numeric"):
-        return f"round({src})::bigint"
-    return f"{src}::{pgt}"
+    if typ == "text":
+        return src if ctype in _PG_TEXTS else f"{src}::text"
+    if ctype in _PG_INTS or (typ == "real" and ctype in _PG_FLOATS):
+        return src
+    if ctype in _PG_FLOATS or ctype == "numeric":
+        return f"round({src})::bigint" if typ == "int" else f"{src}::float8"
+    guarded = f"CASE WHEN {src}::text ~ '{_NUM_RE}' THEN {src}::text::float8 END"
+    return f"round({guarded})::bigint" if typ == "int" else guarded
+
+
+def _sqlite_robust(src: str, typ: str) -> str:
+    """Per-value conversion for SQLite columns holding mixed storage classes."""
+    numeric_text = f"CASE WHEN trim({src}) GLOB '*[0-9]*' AND NOT trim({src}) GLOB '*[^0-9eE.+-]*'"
+    if typ == "real":
+        return (f"CASE typeof({src}) WHEN 'real' THEN {src} WHEN 'integer' THEN CAST({src} AS REAL) "
+                f"WHEN 'text' THEN {numeric_text} THEN CAST({src} AS REAL) END END")
+    if typ == "int":
+        return (f"CASE typeof({src}) WHEN 'integer' THEN {src} WHEN 'real' THEN CAST(round({src}) AS INTEGER) "
+                f"WHEN 'text' THEN {numeric_text} THEN CAST(round(CAST({src} AS REAL)) AS INTEGER) END END")
+    if typ == "ts":  # FLE writes text; epoch numbers are seen in hand-made dumps
+        return (f"CASE typeof({src}) WHEN 'text' THEN {src} WHEN 'integer' THEN datetime({src}, 'unixepoch') "
+                f"WHEN 'real' THEN datetime({src}, 'unixepoch') WHEN 'blob' THEN CAST({src} AS TEXT) END")
+    return f"CASE typeof({src}) WHEN 'text' THEN {src} WHEN 'null' THEN NULL ELSE CAST({src} AS TEXT) END"
 
 
 _SENTINEL = {"int": "0", "real": "0.5", "text": "''", "ts": "''"}
 
 
-def lean_select(conn: SourceConn, cols: dict[str, str], copy_code: bool = False) -> str:
+def lean_select(conn: SourceConn, cols: dict[str, str], copy_code: bool = False,
+                robust: bool = False) -> str:
     """SELECT of the lean columns for ``id > ? AND id <= ?`` ordered by id.
 
     Never reads ``conversation_json`` / ``state_json``. SQLite output starts with
     a sentinel row ``_s = 1`` (see module docstring); real rows have ``_s = 0``.
     """
     spec = {**LEAN_COLUMNS, **(CODE_COLUMNS if copy_code else {})}
-    body = ", ".join(f"{_expr(conn, cols, src, typ)} AS {name}" for name, (src, typ) in spec.items())
+    body = ", ".join(f"{_expr(conn, cols, src, typ, robust)} AS {name}"
+                     for name, (src, typ) in spec.items())
     where = "FROM programs WHERE id > ? AND id <= ? ORDER BY id"
     if conn.kind == "postgres":
         return f"SELECT 0 AS _s, {body} {where}"
@@ -256,17 +332,38 @@ def lean_select(conn: SourceConn, cols: dict[str, str], copy_code: bool = False)
 
 
 def lean_batches(conn: SourceConn, cols: dict[str, str], after_id: int, upto_id: int,
-                 copy_code: bool = False) -> Iterator[pa.RecordBatch]:
-    """Stream lean rows with ``after_id < id <= upto_id`` in id order (sentinel removed)."""
-    sql = lean_select(conn, cols, copy_code)
+                 copy_code: bool = False, robust: bool = False) -> Iterator[pa.RecordBatch]:
+    """Stream lean rows with ``after_id < id <= upto_id`` in id order (sentinel removed).
+
+    Columns: ``LEAN_COLUMNS`` (+ ``code, response`` with ``copy_code``). On
+    SQLite a value of an unexpected storage class raises ``SourceError``;
+    callers retry with ``robust=True``.
+    """
+    sql = lean_select(conn, cols, copy_code, robust)
+    first = conn.kind == "sqlite"
+    expected = _sqlite_schema(copy_code) if conn.kind == "sqlite" else None
     for batch in conn.stream(sql, [int(after_id), int(upto_id)]):
-        if conn.kind == "sqlite":
-            s = batch.column(0)
-            if s.null_count == 0 and pa.compute.any(pa.compute.equal(s, 1)).as_py():
-                batch = batch.filter(pa.compute.equal(s, 0))
+        if expected is not None and not batch.schema.equals(expected):
+            raise SourceError(f"Source {conn.spec.name!r}: column types differ from the expected "
+                              f"ones ({_schema_diff(batch.schema, expected)})")
+        if first and batch.num_rows:
+            if batch.column(0)[0].as_py() != 1:  # the sentinel must come first
+                raise SourceError(f"Source {conn.spec.name!r}: unexpected row order from SQLite")
+            batch, first = batch.slice(1), False
         if batch.num_rows:
-            yield batch.drop_columns(["_s"]) if hasattr(batch, "drop_columns") else batch.select(
-                batch.schema.names[1:])
+            yield batch.drop_columns(["_s"])
+
+
+def _sqlite_schema(copy_code: bool) -> pa.Schema:
+    """The Arrow schema a clean SQLite lean batch has (the sentinel pins it)."""
+    arrow = {"int": pa.int64(), "real": pa.float64(), "text": pa.string(), "ts": pa.string()}
+    spec = {**LEAN_COLUMNS, **(CODE_COLUMNS if copy_code else {})}
+    return pa.schema([("_s", pa.int64())] + [(name, arrow[typ]) for name, (_, typ) in spec.items()])
+
+
+def _schema_diff(got: pa.Schema, want: pa.Schema) -> str:
+    return ", ".join(f"{f.name}: {f.type} not {want.field(f.name).type}" for f in got
+                     if f.name in want.names and f.type != want.field(f.name).type) or "column set"
 
 
 def count_rows(conn: SourceConn, after_id: int, upto_id: int) -> int:
@@ -276,7 +373,7 @@ def count_rows(conn: SourceConn, after_id: int, upto_id: int) -> int:
 
 # ---------------------------------------------------------------- on-demand detail
 def fetch_step_detail(spec: SourceSpec, version: int, instance: int,
-                      max_chars: int = DETAIL_TEXT_CHARS) -> pl.DataFrame:
+                      max_chars: int = DETAIL_TEXT_CHARS) -> "pl.DataFrame":
     """Per-step heavy text for the trajectory viewer, fetched from the source on demand.
 
     Columns: ``id, depth, value, code, response, conversation_json`` (cut to
@@ -301,5 +398,7 @@ def fetch_step_detail(spec: SourceSpec, version: int, instance: int,
                f"{_expr(conn, cols, 'value', 'real')} AS value, {', '.join(sel)} "
                f"FROM programs WHERE version = ? AND {inst} ORDER BY depth, id")
         tbl = conn.arrow(sql, params + [int(version), int(instance)])
+    import polars as pl
+
     df = pl.from_arrow(tbl)
     return df.with_columns(pl.col("conversation_chars").cast(pl.Int64))

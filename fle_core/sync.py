@@ -30,10 +30,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from fle_core import sources, warehouse
-from fle_core.errors import FleError, SourceUnavailable
-from fle_core.tasks import normalize_task_key, parse_version_description
+from fle_core.errors import ConfigError, FleError, SourceError, SourceUnavailable
+from fle_core.tasks import parse_version_description
 from fle_core.workspace import SourceSpec, Workspace, sqlite_path
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ Progress = Callable[[int, "int | None"], None]
 
 DEFAULT_BATCH_ROWS = 50_000
 DEFAULT_PG_OVERLAP_IDS = 1_000
+DEFAULT_WRITER_HOLD_S = 2.0
 _MAX_BATCH_BYTES = 256 * 1024 * 1024
 
 
@@ -74,13 +76,18 @@ class _Options:
     batch_rows: int = DEFAULT_BATCH_ROWS
     copy_code: bool = False
     pg_overlap_ids: int = DEFAULT_PG_OVERLAP_IDS
+    writer_hold_s: float = DEFAULT_WRITER_HOLD_S
 
     @classmethod
     def from_workspace(cls, ws: Workspace) -> "_Options":
         sec = ws.section("sync")
-        return cls(max(1, int(sec.get("batch_rows", DEFAULT_BATCH_ROWS))),
-                   bool(sec.get("copy_code", False)),
-                   max(0, int(sec.get("pg_overlap_ids", DEFAULT_PG_OVERLAP_IDS))))
+        try:
+            return cls(max(1, int(sec.get("batch_rows", DEFAULT_BATCH_ROWS))),
+                       bool(sec.get("copy_code", False)),
+                       max(0, int(sec.get("pg_overlap_ids", DEFAULT_PG_OVERLAP_IDS))),
+                       max(0.0, float(sec.get("writer_hold_s", DEFAULT_WRITER_HOLD_S))))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"[sync] in {ws.config_path} has a bad value: {exc}") from None
 
 
 # ------------------------------------------------------------------ public API
@@ -140,6 +147,37 @@ class _Run:
     rows_added: int = 0
 
 
+class _Session:
+    """The warehouse's read-write connection, held at most ``hold_s`` at a time.
+
+    DuckDB lets no reader in while a read-write connection is open, so sync
+    releases it after at most ``hold_s`` seconds of batches (then reopens for
+    the next batch). Reopening costs ~0.1 s, so it is not done per batch.
+    """
+
+    def __init__(self, ws: Workspace, hold_s: float):
+        self.ws, self.hold_s = ws, hold_s
+        self._con = None
+        self._since = 0.0
+        self._cm = None
+
+    def con(self):
+        if self._con is None:
+            self._cm = warehouse.rw_connection(self.ws)
+            self._con = self._cm.__enter__()
+            self._since = time.monotonic()
+        return self._con
+
+    def maybe_release(self) -> None:
+        if self._con is not None and time.monotonic() - self._since >= self.hold_s:
+            self.close()
+
+    def close(self) -> None:
+        if self._cm is not None:
+            cm, self._cm, self._con = self._cm, None, None
+            cm.__exit__(None, None, None)
+
+
 def _sync_source(ws: Workspace, spec: SourceSpec, full: bool, progress: Progress | None,
                  opts: _Options) -> _Run:
     with sources.connect(spec) as conn:
@@ -150,34 +188,63 @@ def _sync_source(ws: Workspace, spec: SourceSpec, full: bool, progress: Progress
             if ws.warehouse_path.exists():
                 _record_failure(ws, spec, exc, full)
             raise
-        run = _open_run(ws, spec, full)
+        session = _Session(ws, opts.writer_hold_s)
         try:
-            start = run.wm_before
-            if spec.kind == "postgres" and start > 0:
-                start = max(0, start - opts.pg_overlap_ids)
-            total = sources.count_rows(conn, start, upto) if upto > start else 0
-            if progress:
-                progress(0, total)
-            done = 0
-            batches = sources.lean_batches(conn, cols, start, upto, opts.copy_code)
-            for table in _prefetch(_rebatch(batches, opts.batch_rows)):
-                with warehouse.rw_connection(ws) as con:
-                    run.rows_added += _write_batch(con, run, table)
-                done += table.num_rows
-                if progress:
-                    progress(done, total)
-            _finish_run(ws, run)
+            run = _open_run(session.con(), spec, full)
+        except BaseException:
+            session.close()
+            raise
+        try:
+            _copy_rows(session, conn, cols, run, spec, upto, progress, opts)
+            attempts = _sweep_attempts(ws)
+            _finish_run(session.con(), run, attempts)
+            session.close()
         except BaseException as exc:
+            session.close()
             status = "failed" if isinstance(exc, Exception) else "interrupted"
             _mark_run(ws, run, status, _error_text(exc, spec))
             raise
     return run
 
 
-def _open_run(ws: Workspace, spec: SourceSpec, full: bool) -> _Run:
+def _copy_rows(session: _Session, conn, cols, run: _Run, spec: SourceSpec, upto: int,
+               progress: Progress | None, opts: _Options) -> None:
+    """Stream ``(watermark, upto]`` (minus the Postgres overlap) batch by batch.
+
+    SQLite is first read with bare columns (fast); if a value of an unexpected
+    storage class trips the driver, the rest is re-read from the committed
+    watermark with per-value conversion (``robust``).
+    """
+    start = run.wm_before
+    if spec.kind == "postgres" and start > 0:
+        start = max(0, start - opts.pg_overlap_ids)
+    total = sources.count_rows(conn, start, upto) if upto > start else 0
+    if progress:
+        progress(0, total)
+    done = 0
+    robust = False
+    while True:
+        batches = sources.lean_batches(conn, cols, start, upto, opts.copy_code, robust)
+        try:
+            for table in _prefetch(_rebatch(batches, opts.batch_rows)):
+                run.rows_added += _write_batch(session.con(), run, table)
+                session.maybe_release()
+                done += table.num_rows
+                if progress:
+                    progress(done, total)
+            return
+        except SourceError as exc:
+            if spec.kind != "sqlite" or robust:
+                raise
+            log.info("source %s: mixed value types (%s); re-reading with per-value conversion",
+                     spec.name, exc)
+            robust, start = True, max(start, run.wm_after)
+
+
+def _open_run(con, spec: SourceSpec, full: bool) -> _Run:
     """Start a ``running`` sync run (and wipe the source for ``full``) in one transaction."""
-    with warehouse.rw_connection(ws) as con:
-        con.execute("BEGIN")
+    con.execute("BEGIN")
+    try:
         con.execute("UPDATE sync_runs SET status = 'interrupted', finished_at = now()::TIMESTAMP, "
                     "error = 'the sync process stopped before finishing' WHERE status = 'running'")
         sync_id = con.execute("SELECT coalesce(max(sync_id), 0) + 1 FROM sync_runs").fetchone()[0]
@@ -196,13 +263,16 @@ def _open_run(ws: Workspace, spec: SourceSpec, full: bool) -> _Run:
                     "VALUES (?, ?, now()::TIMESTAMP, 'running', 0, ?, ?, ?)",
                     [sync_id, spec.name, wm, wm, full])
         con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
     return _Run(spec.name, int(sync_id), wm, wm)
 
 
-def _finish_run(ws: Workspace, run: _Run) -> None:
-    attempts = _sweep_attempts(ws)  # read the control store before taking the RW connection
-    with warehouse.rw_connection(ws) as con:
-        con.execute("BEGIN")
+def _finish_run(con, run: _Run, attempts) -> None:
+    """Mark the run ``ok`` and replace ``sweep_attempts``, in one transaction."""
+    con.execute("BEGIN")
+    try:
         con.execute("UPDATE sync_runs SET status = 'ok', finished_at = now()::TIMESTAMP WHERE sync_id = ?",
                     [run.sync_id])
         con.execute("UPDATE source_state SET last_sync_id = ? WHERE source = ?", [run.sync_id, run.source])
@@ -213,6 +283,9 @@ def _finish_run(ws: Workspace, run: _Run) -> None:
                         "model, task, params_json, trial, attempt, status FROM _attempts")
             con.unregister("_attempts")
         con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def _mark_run(ws: Workspace, run: _Run, status: str, error: str) -> None:
@@ -318,57 +391,66 @@ def _prefetch(it: Iterator[pa.Table], depth: int = 2) -> Iterator[pa.Table]:
 
 
 # ------------------------------------------------------------------ writing one batch
-def _truthy(path: str) -> str:
-    """SQL for Python's ``bool(meta[key])`` on a JSON value (NULL when absent/null)."""
-    v = f"json_extract_string(mj, '{path}')"
-    return (f"CASE json_type(mj, '{path}') WHEN 'NULL' THEN NULL WHEN 'BOOLEAN' THEN {v} = 'true' "
-            f"WHEN 'VARCHAR' THEN length({v}) > 0 WHEN 'ARRAY' THEN json_array_length(mj, '{path}') > 0 "
-            f"WHEN 'OBJECT' THEN {v} <> '{{}}' ELSE TRY_CAST({v} AS DOUBLE) <> 0 END")
+# meta is parsed once per row: json_extract with a list of paths (one JSON value each).
+_META_PATHS = ["$.model", "$.task", "$.task_key", "$.env_id", "$.sweep_id", "$.error_occurred",
+               "$.production_score", "$.simulated"]
+_M = {p[2:]: i + 1 for i, p in enumerate(_META_PATHS)}  # DuckDB lists are 1-based
 
 
-def _text(path: str) -> str:
-    return f"nullif(json_extract_string(mj, '{path}'), '')"
+def _mtext(key: str) -> str:
+    """A meta field as text, like ``tasks._str_or_none`` (JSON strings unquoted)."""
+    return f"nullif(mv[{_M[key]}] ->> '$', '')"
 
 
-_STAGE_SQL = f"""
-CREATE OR REPLACE TEMP TABLE _stage AS
-WITH m AS (
-  SELECT b.*,
-    CASE WHEN b.meta IS NULL OR trim(b.meta) = '' THEN TRUE
-         WHEN json_valid(b.meta) THEN json_type(b.meta) = 'OBJECT' ELSE FALSE END AS meta_ok
-  FROM _batch b
-)
-SELECT m.*, CASE WHEN meta_ok AND m.meta IS NOT NULL AND trim(m.meta) <> '' THEN m.meta::JSON END AS mj
-FROM m
-"""
+def _mtruthy(key: str) -> str:
+    """Python's ``bool(meta[key])`` on one JSON value; NULL when absent or null."""
+    v = f"mv[{_M[key]}]::VARCHAR"
+    return (f"CASE WHEN {v} IS NULL OR {v} = 'null' THEN NULL "
+            f"WHEN {v} IN ('true', 'false') THEN {v} = 'true' "
+            f"WHEN {v} IN ('\"\"', '[]', '{{}}') THEN FALSE "
+            f"WHEN starts_with({v}, '\"') OR starts_with({v}, '[') OR starts_with({v}, '{{') THEN TRUE "
+            f"ELSE TRY_CAST({v} AS DOUBLE) <> 0 END")
+
+
+# Mirrors tasks.normalize_task_key (a test checks the two agree).
+_GYM_RE = r"^Factorio-(.+?)(?:_\d+)?-v\d+$"
+_META_TASK = (f"coalesce({_mtext('task')}, {_mtext('task_key')}, {_mtext('env_id')})")
+_NORM_TASK = ("CASE WHEN regexp_matches(trim(meta_task_raw, ' \t\n\r'), '{re}') "
+              "THEN regexp_extract(trim(meta_task_raw, ' \t\n\r'), '{re}', 1) "
+              "ELSE nullif(trim(meta_task_raw, ' \t\n\r'), '') END").replace("{re}", _GYM_RE)
 
 _INSERT_SQL = f"""
 INSERT INTO steps BY NAME
-WITH j AS (
-  SELECT s.*, coalesce({_text('$.task')}, {_text('$.task_key')}, {_text('$.env_id')}) AS meta_task_raw
-  FROM _stage s {{where}}
+WITH m AS (
+  SELECT b.*,
+    CASE WHEN b.meta IS NULL OR trim(b.meta) = '' THEN 0
+         WHEN ltrim(b.meta)[1] = '{{' AND json_valid(b.meta) THEN 1 ELSE 2 END AS meta_state
+  FROM _batch b {{where}}
+), x AS (
+  SELECT m.*, CASE WHEN meta_state = 1 THEN json_extract(m.meta, {_META_PATHS!r}) END AS mv FROM m
+), y AS (
+  SELECT x.*, {_META_TASK} AS meta_task_raw FROM x
 ), d AS (
-  SELECT j.*,
-    coalesce(nullif(j.model, ''), {_text('$.model')}, vd.vd_model) AS d_model,
-    coalesce(vd.vd_task, mt.task) AS d_task,
+  SELECT y.*,
+    coalesce(nullif(y.model, ''), {_mtext('model')}, vd.vd_model) AS d_model,
+    coalesce(vd.vd_task, {_NORM_TASK}) AS d_task,
     vd.vd_agents AS d_agents
-  FROM j LEFT JOIN _vd vd ON vd.vd = j.version_description
-         LEFT JOIN _mt mt ON mt.raw = j.meta_task_raw
+  FROM y LEFT JOIN _vd vd ON vd.vd = y.version_description
 )
 SELECT ? AS source, id, version, coalesce(instance, -1) AS instance, depth, value, holdout_value,
   raw_reward, d_model AS model, d_task AS task, d_agents AS num_agents,
-  {_text('$.sweep_id')} AS sweep_id,
-  {_truthy('$.error_occurred')} AS error_occurred,
-  CASE json_type(mj, '$.production_score') WHEN 'BOOLEAN' THEN
-         CASE WHEN json_extract_string(mj, '$.production_score') = 'true' THEN 1.0 ELSE 0.0 END
-       ELSE TRY_CAST(json_extract_string(mj, '$.production_score') AS DOUBLE) END AS production_score,
-  coalesce({_truthy('$.simulated')}, FALSE) AS simulated,
+  {_mtext('sweep_id')} AS sweep_id,
+  {_mtruthy('error_occurred')} AS error_occurred,
+  CASE WHEN mv[{_M['production_score']}]::VARCHAR IN ('true', 'false')
+       THEN (mv[{_M['production_score']}]::VARCHAR = 'true')::DOUBLE
+       ELSE TRY_CAST({_mtext('production_score')} AS DOUBLE) END AS production_score,
+  coalesce({_mtruthy('simulated')}, FALSE) AS simulated,
   prompt_tokens, completion_tokens, total_tokens, ticks,
   TRY_CAST(created_at AS TIMESTAMP) AS created_at,
   version_description, meta, achievements_json, timing_metrics_json,
   nullif(concat_ws(',',
     CASE WHEN d_task IS NULL THEN 'unparsed_task' END,
-    CASE WHEN NOT meta_ok THEN 'malformed_meta' END,
+    CASE WHEN meta_state = 2 THEN 'malformed_meta' END,
     CASE WHEN version IS NULL THEN 'missing_version' END), '') AS parse_flags,
   {{code}}
   ? AS sync_id
@@ -392,31 +474,27 @@ SELECT s.source, s.version, s.instance,
     AS parse_flags,
   max(s.sync_id) AS last_sync_id
 FROM steps s JOIN _touched k ON s.version = k.version AND s.instance = k.instance
-WHERE s.source = ?
+WHERE s.source = ? AND s.version BETWEEN ? AND ?
 GROUP BY s.source, s.version, s.instance
 """
 
 
 def _write_batch(con, run: _Run, table: pa.Table) -> int:
     """Insert one batch + recompute its trajectories + advance the watermark, atomically."""
-    copy_code = "code" in table.schema.names
+    ids = table.column("id")
+    overlap = int(pc.min(ids).as_py()) <= run.wm_after
+    wm = max(run.wm_after, int(pc.max(ids).as_py()))
+    where = ("WHERE NOT EXISTS (SELECT 1 FROM steps s WHERE s.source = ? AND s.id = b.id)"
+             if overlap else "")
+    sql = _INSERT_SQL.replace("{where}", where).replace(
+        "{code}", "code, response," if "code" in table.schema.names else "")
     con.register("_batch", table)
+    con.execute("BEGIN")
     try:
-        con.execute("BEGIN")
-        con.execute(_STAGE_SQL)
-        _register_parsed(con)
-        overlap = int(pa.compute.min(table.column("id")).as_py()) <= run.wm_after
-        where = ("WHERE NOT EXISTS (SELECT 1 FROM steps x WHERE x.source = ? AND x.id = s.id)"
-                 if overlap else "")
-        sql = _INSERT_SQL.replace("{where}", where).replace("{code}", "code, response," if copy_code else "")
-        params = ([run.source] if overlap else []) + [run.source, run.sync_id]
-        added = int(con.execute(sql, params).fetchone()[0])
-        con.execute("CREATE OR REPLACE TEMP TABLE _touched AS SELECT DISTINCT version, "
-                    "coalesce(instance, -1) AS instance FROM _stage WHERE version IS NOT NULL")
-        con.execute("DELETE FROM trajectories t USING _touched k WHERE t.source = ? "
-                    "AND t.version = k.version AND t.instance = k.instance", [run.source])
-        con.execute(_TRAJ_SQL, [run.source])
-        wm = max(run.wm_after, int(pa.compute.max(table.column("id")).as_py()))
+        _register_descriptions(con, table.column("version_description"))
+        added = int(con.execute(sql, ([run.source] if overlap else []) + [run.source, run.sync_id])
+                    .fetchone()[0])
+        _refresh_trajectories(con, run.source)
         con.execute("UPDATE source_state SET watermark = ? WHERE source = ?", [wm, run.source])
         con.execute("UPDATE sync_runs SET rows_added = rows_added + ?, watermark_after = ? "
                     "WHERE sync_id = ?", [added, wm, run.sync_id])
@@ -430,20 +508,28 @@ def _write_batch(con, run: _Run, table: pa.Table) -> int:
     return added
 
 
-def _register_parsed(con) -> None:
-    """Parse the batch's DISTINCT descriptions / meta task ids in Python; join back in SQL."""
-    vds = [r[0] for r in con.execute(
-        "SELECT DISTINCT version_description FROM _stage WHERE version_description IS NOT NULL").fetchall()]
+def _refresh_trajectories(con, source: str) -> None:
+    """Recompute the trajectories this batch touched (from all their steps)."""
+    con.execute("CREATE OR REPLACE TEMP TABLE _touched AS SELECT DISTINCT version, "
+                "coalesce(instance, -1) AS instance FROM _batch WHERE version IS NOT NULL")
+    lo, hi = con.execute("SELECT min(version), max(version) FROM _touched").fetchone()
+    if lo is None:
+        return
+    con.execute("DELETE FROM trajectories t USING _touched k WHERE t.source = ? "
+                "AND t.version = k.version AND t.instance = k.instance", [source])
+    con.execute(_TRAJ_SQL, [source, lo, hi])
+
+
+def _register_descriptions(con, col: pa.ChunkedArray) -> None:
+    """Parse the batch's DISTINCT ``version_description`` values with ``tasks`` into ``_vd``.
+
+    A batch holds few distinct descriptions (one per run), so this Python step
+    is cheap; the join back to the rows happens in SQL.
+    """
+    vds = [v for v in pc.unique(col).to_pylist() if v is not None]
     parsed = [parse_version_description(v) for v in vds]
-    con.register("_vd", pa.table({
-        "vd": pa.array(vds, pa.string()),
-        "vd_model": pa.array([p.model for p in parsed], pa.string()),
-        "vd_task": pa.array([p.task if p.parsed else None for p in parsed], pa.string()),
-        "vd_agents": pa.array([p.num_agents for p in parsed], pa.int32()),
-    }))
-    raws = [r[0] for r in con.execute(
-        f"SELECT DISTINCT coalesce({_text('$.task')}, {_text('$.task_key')}, {_text('$.env_id')}) "
-        "FROM _stage WHERE mj IS NOT NULL").fetchall() if r[0] is not None]
-    con.register("_mt", pa.table({"raw": pa.array(raws, pa.string()),
-                                  "task": pa.array([normalize_task_key(r) or None for r in raws],
-                                                   pa.string())}))
+    con.execute("CREATE OR REPLACE TEMP TABLE _vd AS SELECT unnest(?::VARCHAR[]) AS vd, "
+                "unnest(?::VARCHAR[]) AS vd_model, unnest(?::VARCHAR[]) AS vd_task, "
+                "unnest(?::INTEGER[]) AS vd_agents",
+                [vds, [p.model for p in parsed], [p.task if p.parsed else None for p in parsed],
+                 [p.num_agents for p in parsed]])

@@ -1,0 +1,371 @@
+"""Benchmark: initial lean sync and incremental sync vs pandas and the raw-read floor.
+
+Usage::
+
+    uv run python bench/sync.py [--rows 1000000] [--reps 3] [--data-dir DIR] [--pg-url URL]
+                                [--only sqlite|postgres] [--write-results]
+
+What it does, for SQLite and for Postgres:
+
+1. generates an FLE-like ``programs`` table of ``--rows`` rows (trajectories of
+   1..64 steps, FLE's column order, realistic text sizes: ``conversation_json``
+   growing with depth to ~``--conv-kb`` KB, ``state_json``, ``code``, ``response``);
+   the SQLite file is cached in ``--data-dir`` and reused when its row count
+   matches; Postgres runs in a throwaway cluster started like the tests' one
+   (or ``--pg-url``);
+2. times, each in a fresh subprocess (so memory is measured per method):
+   * **lean sync**: ``fle_core.sync.sync`` into an empty warehouse;
+   * **pandas**: ``pandas.read_sql`` of the same lean columns (sqlalchemy+psycopg
+     for Postgres, sqlite3 for SQLite); it only reads, it writes nothing;
+   * **floor**: ``psql \\copy (SELECT <same columns>) TO '/dev/null'`` or
+     ``sqlite3 -csv DB 'SELECT <same columns>' > /dev/null``;
+3. appends 10k rows to the source and times the incremental sync into the
+   N-row warehouse (in-process ``sync()`` time and the CLI's wall time);
+4. prints medians, ratios and the peak RSS of each child process, and with
+   ``--write-results`` writes ``bench/RESULTS-sync.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from fle_core.fle_schema import insertable_columns, programs_ddl  # noqa: E402
+
+COLS = insertable_columns("current")
+# The programs columns a lean sync reads (see fle_core.sources.LEAN_COLUMNS).
+LEAN = ["id", "version", "instance", "depth", "value", "holdout_value", "raw_reward", "model",
+        "prompt_token_usage", "completion_token_usage", "token_usage", "ticks", "created_at",
+        "version_description", "meta", "achievements_json", "timing_metrics_json"]
+LEAN_SQL = f"SELECT {', '.join(LEAN)} FROM programs"
+MODELS = ["gpt-4o", "claude-3-5-sonnet", "deepseek-v3", "gemini-2", "llama-3.3-70b", "gpt-4o-mini"]
+TASKS = ["iron_ore_throughput", "iron_plate_throughput", "electronic_circuit_throughput",
+         "steel_plate_throughput", "crude_oil_throughput", "automation_science_pack_throughput",
+         "plastic_bar_throughput", "open_play"]
+_WORDS = ("place_entity Prototype.BurnerMiningDrill Position(x=12.5,y=-3.5) iron-ore inspect_inventory() "
+          "print( craft_item harvest_resource nearest(Resource.IronOre) connect_entities Direction.UP "
+          "assert sleep(10) electricity chest \\n {\"role\":\"assistant\",\"content\":").split()
+T0 = datetime(2025, 3, 1, 12, 0, 0)
+
+
+# ------------------------------------------------------------------ data generation
+def _pool(rng: random.Random, count: int, chars: int) -> list[str]:
+    out = []
+    for _ in range(count):
+        words, size = [], 0
+        while size < chars:
+            w = rng.choice(_WORDS)
+            words.append(w)
+            size += len(w) + 1
+        out.append(" ".join(words)[:chars])
+    return out
+
+
+def generate(n: int, *, seed: int = 0, first_version: int = 1, conv_kb: float = 8.0):
+    """Yield ``n`` row tuples in ``COLS`` order (no id); trajectories of 1..64 steps."""
+    rng = random.Random(seed)
+    conv = [_pool(rng, 8, int(conv_kb * 1024 * (d + 1) / 64)) for d in range(64)]  # grows with depth
+    state, code, resp = _pool(rng, 32, 2048), _pool(rng, 64, 600), _pool(rng, 64, 400)
+    ach = [json.dumps({"static": {"iron-ore": 10 * d}, "dynamic": {"iron-plate": d}}) for d in range(64)]
+    made, version = 0, first_version
+    while made < n:
+        model, task = MODELS[version % len(MODELS)], TASKS[(version // 6) % len(TASKS)]
+        steps = min(rng.randint(1, 64), n - made)
+        vd = f"model:{model}\ntype:{task}\nnum_agents:1"
+        pid = rng.randrange(10_000, 99_999)
+        start = T0 + timedelta(minutes=version)
+        value, skill = 0.0, 0.2 + 0.1 * (version % len(MODELS))
+        for d in range(steps):
+            value = max(0.0, value + rng.gauss(skill, 0.8))
+            err = "true" if rng.random() < 0.05 else "false"
+            meta = (f'{{"model": "{model}", "process_id": "{pid}", "sweep_id": "bench", '
+                    f'"error_occurred": {err}, "version": {version}}}')
+            p, c = 1500 + 400 * d + rng.randrange(2000), 100 + rng.randrange(800)
+            yield (code[rng.randrange(64)], round(value, 4), 0, None, state[rng.randrange(32)],
+                   conv[d][rng.randrange(8)], c, p, p + c, resp[rng.randrange(64)], round(value * 0.97, 4),
+                   None if d % 3 else round(value, 4), version, vd, model, meta, ach[d], 0, float(d), None,
+                   3600 * (d + 1), (start + timedelta(seconds=20 * d)).strftime("%Y-%m-%d %H:%M:%S"),
+                   None if d % 2 else '{"step_s": 12.5}')
+        made += steps
+        version += 1
+
+
+def sqlite_rows(path: Path) -> int:
+    if not path.exists():
+        return -1
+    with sqlite3.connect(path) as con:
+        try:
+            return con.execute("SELECT count(*) FROM programs").fetchone()[0]
+        except sqlite3.OperationalError:
+            return -1
+
+
+def build_sqlite(path: Path, n: int, conv_kb: float, first_version: int = 1, seed: int = 0) -> None:
+    """Create (or append to) a SQLite source; executemany in 50k chunks."""
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=OFF")
+    con.execute(programs_ddl("sqlite"))
+    sql = f"INSERT INTO programs ({', '.join(COLS)}) VALUES ({', '.join('?' * len(COLS))})"
+    buf = []
+    for row in generate(n, seed=seed, first_version=first_version, conv_kb=conv_kb):
+        buf.append(row)
+        if len(buf) >= 50_000:
+            con.executemany(sql, buf)
+            con.commit()
+            buf.clear()
+    if buf:
+        con.executemany(sql, buf)
+    con.commit()
+    con.close()
+
+
+def build_pg(url: str, n: int, conv_kb: float, first_version: int = 1, seed: int = 0) -> None:
+    import psycopg
+
+    with psycopg.connect(url) as con:
+        con.execute(programs_ddl("postgres"))
+        with con.cursor() as cur, cur.copy(f"COPY programs ({', '.join(COLS)}) FROM STDIN") as cp:
+            for row in generate(n, seed=seed, first_version=first_version, conv_kb=conv_kb):
+                cp.write_row(row)
+        con.commit()
+    with psycopg.connect(url, autocommit=True) as con:
+        con.execute("VACUUM ANALYZE programs")
+
+
+def pg_rows(url: str) -> int:
+    import psycopg
+
+    try:
+        with psycopg.connect(url) as con:
+            return con.execute("SELECT count(*) FROM programs").fetchone()[0]
+    except psycopg.Error:
+        return -1
+
+
+def max_version(url: str) -> int:
+    from fle_core import sources
+    from fle_core.workspace import SourceSpec
+
+    return sources.max_version(SourceSpec("bench", url))
+
+
+# ------------------------------------------------------------------ children (fresh processes)
+def child(argv: list[str]) -> None:
+    """``_child sync WS URL`` | ``_child pandas URL``: run one method, print JSON timings."""
+    what = argv[0]
+    if what == "sync":
+        from fle_core.sync import sync
+        from fle_core.workspace import Workspace
+
+        import adbc_driver_postgresql  # noqa: F401 - import cost is not sync time
+        import adbc_driver_sqlite  # noqa: F401
+
+        ws = Workspace.open(argv[1])
+        t = time.perf_counter()
+        res = sync(ws, argv[2])
+        secs = time.perf_counter() - t
+        out = {"seconds": secs, "rows": res.rows_added}
+    else:
+        import pandas as pd
+
+        url = argv[1]
+        t = time.perf_counter()
+        if url.startswith("sqlite"):
+            con = sqlite3.connect(url[len("sqlite:///"):])
+            df = pd.read_sql(LEAN_SQL, con)
+        else:
+            import sqlalchemy
+
+            eng = sqlalchemy.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+            with eng.connect() as con:
+                df = pd.read_sql(LEAN_SQL, con)
+        secs = time.perf_counter() - t
+        out = {"seconds": secs, "rows": len(df)}
+    out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(out))
+
+
+def run_child(*args: str) -> dict:
+    t = time.perf_counter()
+    proc = subprocess.run([sys.executable, __file__, "_child", *args], capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if proc.returncode:
+        raise RuntimeError(f"child {args[0]} failed:\n{proc.stderr[-3000:]}")
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["wall"] = wall
+    return out
+
+
+def floor(url: str) -> float:
+    t = time.perf_counter()
+    if url.startswith("sqlite"):
+        with open(os.devnull, "w") as devnull:
+            subprocess.run(["sqlite3", "-csv", url[len("sqlite:///"):], LEAN_SQL], stdout=devnull, check=True)
+    else:
+        subprocess.run(["psql", "-X", "-q", url, "-c", f"\\copy ({LEAN_SQL}) TO '/dev/null'"], check=True)
+    return time.perf_counter() - t
+
+
+# ------------------------------------------------------------------ one source kind
+def bench_source(kind: str, url: str, reps: int, work: Path, n: int, conv_kb: float) -> dict:
+    res: dict = {"kind": kind, "sync": [], "pandas": [], "floor": [], "sync_rss": [], "pandas_rss": []}
+    for r in range(reps):
+        ws = work / f"ws-{kind}-{r}"
+        shutil.rmtree(ws, ignore_errors=True)
+        s = run_child("sync", str(ws), url)
+        assert s["rows"] == n, s
+        res["sync"].append(s["seconds"])
+        res["sync_rss"].append(s["maxrss_mb"])
+        print(f"  [{kind}] lean sync       {s['seconds']:7.2f} s  (process {s['wall']:.2f} s, "
+              f"peak RSS {s['maxrss_mb']:.0f} MB)", flush=True)
+        res["floor"].append(floor(url))
+        print(f"  [{kind}] floor           {res['floor'][-1]:7.2f} s", flush=True)
+        p = run_child("pandas", url)
+        res["pandas"].append(p["seconds"])
+        res["pandas_rss"].append(p["maxrss_mb"])
+        print(f"  [{kind}] pandas.read_sql {p['seconds']:7.2f} s  (peak RSS {p['maxrss_mb']:.0f} MB)",
+              flush=True)
+    # incremental: 10k new rows into the last N-row warehouse
+    ws = work / f"ws-{kind}-{reps - 1}"
+    first = max_version(url) + 1
+    if kind == "sqlite":
+        build_sqlite(Path(url[len("sqlite:///"):]), 10_000, conv_kb, first_version=first, seed=7)
+    else:
+        build_pg(url, 10_000, conv_kb, first_version=first, seed=7)
+    s = run_child("sync", str(ws), url)
+    assert s["rows"] == 10_000, s
+    res["incr"] = s["seconds"]
+    res["incr_wall"] = s["wall"]
+    res["incr_rss"] = s["maxrss_mb"]
+    print(f"  [{kind}] incremental 10k {s['seconds']:7.2f} s  (CLI-like process {s['wall']:.2f} s)", flush=True)
+    t = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "fle_core", "--workspace", str(ws), "sync", "--source", url,
+                           "--quiet"], capture_output=True, text=True)
+    res["noop_cli_wall"] = time.perf_counter() - t
+    assert proc.returncode == 0, proc.stderr
+    return res
+
+
+def summarize(res: dict) -> dict:
+    med = {k: statistics.median(res[k]) for k in ("sync", "pandas", "floor", "sync_rss", "pandas_rss")}
+    med["vs_floor"] = med["sync"] / med["floor"]
+    med["pandas_speedup"] = med["pandas"] / med["sync"]
+    return med
+
+
+# ------------------------------------------------------------------ Postgres cluster
+def start_cluster(root: Path):
+    from conftest import _as_postgres, _free_port, _pg_bindir
+
+    bindir = _pg_bindir()
+    datadir = root / "pgdata"
+    datadir.mkdir(parents=True)
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+        shutil.chown(datadir, "postgres")
+    port = _free_port()
+    subprocess.run(_as_postgres([str(bindir / "initdb"), "-D", str(datadir), "--auth=trust", "-U", "postgres",
+                                 "-E", "UTF8"]), check=True, capture_output=True)
+    opts = (f"-p {port} -k {datadir} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off")
+    subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(datadir), "-o", opts, "-l",
+                                 str(datadir / "server.log"), "-w", "start"]), check=True, capture_output=True)
+
+    def stop():
+        subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "fast", "-w", "stop"]),
+                       capture_output=True)
+        shutil.rmtree(datadir, ignore_errors=True)
+
+    return f"postgresql://postgres@127.0.0.1:{port}/postgres", stop
+
+
+# ------------------------------------------------------------------ main
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--conv-kb", type=float, default=8.0, help="conversation_json size at depth 64 (KB)")
+    ap.add_argument("--data-dir", default=str(Path(tempfile.gettempdir()) / "fle-bench-sync"))
+    ap.add_argument("--pg-url", help="use this Postgres database instead of a throwaway cluster")
+    ap.add_argument("--only", choices=["sqlite", "postgres"])
+    ap.add_argument("--write-results", action="store_true", help="write bench/RESULTS-sync.md")
+    args = ap.parse_args()
+    data = Path(args.data_dir)
+    data.mkdir(parents=True, exist_ok=True)
+    results = {}
+    if args.only != "postgres":
+        db = data / f"fle-{args.rows}.db"
+        if sqlite_rows(db) != args.rows:
+            for p in data.glob(f"fle-{args.rows}.db*"):
+                p.unlink()
+            t = time.perf_counter()
+            build_sqlite(db, args.rows, args.conv_kb)
+            print(f"generated SQLite {args.rows:,} rows ({db.stat().st_size / 1e9:.1f} GB) in "
+                  f"{time.perf_counter() - t:.0f} s", flush=True)
+        work_db = data / "work.db"
+        shutil.copyfile(db, work_db)  # the incremental step appends; keep the cached file pristine
+        results["sqlite"] = bench_source("sqlite", f"sqlite:///{work_db}", args.reps, data, args.rows, args.conv_kb)
+        work_db.unlink()
+    if args.only != "sqlite":
+        stop = None
+        url = args.pg_url
+        if url is None:
+            url, stop = start_cluster(data / "pg")
+        try:
+            if pg_rows(url) != args.rows:
+                t = time.perf_counter()
+                build_pg(url, args.rows, args.conv_kb)
+                print(f"generated Postgres {args.rows:,} rows in {time.perf_counter() - t:.0f} s", flush=True)
+            results["postgres"] = bench_source("postgres", url, args.reps, data, args.rows, args.conv_kb)
+        finally:
+            if stop:
+                stop()
+    report(results, args)
+
+
+def report(results: dict, args) -> None:
+    lines = []
+    for kind, res in results.items():
+        m = summarize(res)
+        lines.append(
+            f"| {kind} | {m['sync']:.2f} s | {m['floor']:.2f} s | {m['pandas']:.2f} s | {m['vs_floor']:.2f}x | "
+            f"{m['pandas_speedup']:.1f}x | {m['sync_rss']:.0f} MB | {m['pandas_rss']:.0f} MB | "
+            f"{res['incr']:.2f} s ({res['incr_wall']:.2f} s) | {res['noop_cli_wall']:.2f} s |")
+    head = ("| source | lean sync | floor | pandas.read_sql | sync / floor | pandas / sync | sync peak RSS | "
+            "pandas peak RSS | incremental 10k: sync() (process) | no-op `fle-core sync` CLI |\n"
+            "|---|---|---|---|---|---|---|---|---|---|")
+    table = head + "\n" + "\n".join(lines)
+    print("\n" + table)
+    if args.write_results:
+        machine = f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
+        text = (f"# Sync benchmark (`bench/sync.py`)\n\n"
+                f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. Machine: {machine}, 24 GiB, "
+                f"noisy (shared with five other engineers' work). Rows: {args.rows:,}; "
+                f"conversation_json up to {args.conv_kb:g} KB; medians of {args.reps} runs, each in a fresh "
+                f"process.\n\n{table}\n")
+        (ROOT / "bench" / "RESULTS-sync.md").write_text(text)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "_child":
+        child(sys.argv[2:])
+    else:
+        main()
