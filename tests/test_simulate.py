@@ -310,3 +310,16 @@ def test_step_delay_spaces_the_steps(tmp_path):
     stamps = [datetime.fromisoformat(r["created_at"]).timestamp() for r in _sqlite_rows(db)]
     gaps = np.diff(stamps)
     assert len(gaps) == 3 and (gaps >= 0.19).all()
+
+
+@pytest.mark.postgres
+def test_concurrent_simulators_create_and_share_a_postgres_table(pg_url):
+    procs = [subprocess.Popen([sys.executable, "-m", "fle_core.simulate", "--source", pg_url,
+                               "--model", "gpt-4o", "--task", "iron_ore_throughput", "--version",
+                               str(v), "--steps", "15"], stderr=subprocess.PIPE)
+             for v in range(1, 5)]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0, 0, 0]
+    with psycopg.connect(pg_url) as con:
+        counts = con.execute("SELECT version, COUNT(*), COUNT(DISTINCT depth) FROM programs "
+                             "GROUP BY version ORDER BY version").fetchall()
+    assert counts == [(v, 15, 15) for v in range(1, 5)]
