@@ -162,7 +162,7 @@ def chart_values(frame: pl.DataFrame) -> alt.Data:
     for name, dtype in frame.schema.items():
         col = pl.col(name)
         if dtype == pl.Datetime or dtype == pl.Date:
-            exprs.append(col.dt.to_string("iso").alias(name) if dtype == pl.Datetime
+            exprs.append(col.dt.to_string("%Y-%m-%dT%H:%M:%S%.f").alias(name) if dtype == pl.Datetime
                          else col.cast(pl.String))
         elif dtype == pl.Duration:
             exprs.append(col.dt.total_microseconds().cast(pl.Float64).truediv(1e6).alias(name))

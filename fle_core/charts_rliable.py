@@ -31,8 +31,9 @@ def interval_estimates_chart(frame: pl.DataFrame, *, palette: ModelPalette | Non
     """Point estimate and 95% CI per model, one panel per aggregate metric.
 
     Input: interval estimates (``model, metric, estimate, ci_low, ci_high``).
-    Each panel has its own x scale (success rate is a fraction, IQM and mean are
-    in reward units; the optimality gap is lower-is-better).
+    Each panel has its own x scale (success rate is a fraction; IQM, mean and
+    optimality gap are on the bootstrap's score, by default best reward ÷ quota;
+    the optimality gap is lower-is-better).
     """
     require(frame, ["model", "metric", "estimate", "ci_low", "ci_high"], "interval estimates")
     rows = fill_model(frame.select("model", "metric", "estimate", "ci_low", "ci_high"))
@@ -63,16 +64,19 @@ def interval_estimates_chart(frame: pl.DataFrame, *, palette: ModelPalette | Non
 
 
 def performance_profile_chart(frame: pl.DataFrame, *, palette: ModelPalette | None = None,
-                              simulated: bool | None = None) -> alt.LayerChart:
+                              simulated: bool | None = None,
+                              score_title: str = "best reward ÷ task quota") -> alt.LayerChart:
     """Fraction of runs scoring above τ, per model, with a 95% bootstrap band.
 
     Input: performance profile (``model, tau, fraction, ci_low, ci_high``).
+    ``score_title`` names the score τ is on (``bootstrap.performance_profile``
+    defaults to the normalized reward, best reward ÷ quota).
     """
     require(frame, ["model", "tau", "fraction", "ci_low", "ci_high"], "performance profile")
     rows = fill_model(frame.select("model", "tau", "fraction", "ci_low", "ci_high")).sort("model", "tau")
     models = models_in(rows)
     pal = palette if palette is not None else ModelPalette.from_models(models)
-    x = alt.X("tau:Q", title="Score threshold τ (reward units)")
+    x = alt.X("tau:Q", title=f"Score threshold τ ({score_title})")
     y_title = "Fraction of runs with score > τ (%)"
     y = alt.Y("fraction:Q", title=y_title,
               scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"))
@@ -114,7 +118,9 @@ def probability_of_improvement_chart(frame: pl.DataFrame, *, palette: ModelPalet
                alt.Tooltip("ci_low:Q", title="CI low", format=".3f"),
                alt.Tooltip("ci_high:Q", title="CI high", format=".3f")]
     pairs = rows.get_column("pair").to_list()
-    y = alt.Y("pair:N", title="X vs Y", sort=pairs)
+    # sort=None keeps the data order (already sorted by model_x, model_y); an explicit
+    # sort list of hundreds of pairs makes Vega's ordinal sort quadratic.
+    y = alt.Y("pair:N", title="X vs Y", sort=None)
     x_title = "P(X > Y) (probability; ties count ½)"
     base = alt.Chart(chart_values(rows))
     interval = base.mark_rule(strokeWidth=6, opacity=0.5).encode(

@@ -76,13 +76,16 @@ def task_heatmap_chart(group_metrics: pl.DataFrame, metric: str = "success_rate"
 def classify_outcomes(group_metrics: pl.DataFrame) -> pl.DataFrame:
     """Add ``outcome`` per (model, task): none = 0 successes, partial = some, full = all.
 
-    A row whose ``successes`` is null (the task has no quota, e.g. open_play) is
-    ``"no quota"``. "full" means ``successes >= n`` (every trial reached the quota).
+    The denominator is ``n_scored`` (trajectories with a quota) when the frame has
+    it, else ``n``. A row with null ``successes`` or no scored trajectory (the
+    task has no quota, e.g. open_play) is ``"no quota"``. "full" means every
+    scored trial reached the quota.
     """
     require(group_metrics, ["model", "task", "n", "successes"], "group metrics")
-    s, n = pl.col("successes"), pl.col("n")
+    s = pl.col("successes")
+    n = pl.col("n_scored") if "n_scored" in group_metrics.columns else pl.col("n")
     return group_metrics.with_columns(
-        pl.when(s.is_null()).then(pl.lit("no quota"))
+        pl.when(s.is_null() | n.is_null() | (n == 0)).then(pl.lit("no quota"))
         .when(s == 0).then(pl.lit("none"))
         .when(s >= n).then(pl.lit("full"))
         .otherwise(pl.lit("partial")).alias("outcome"))
@@ -93,12 +96,14 @@ def classification_heatmap_chart(group_metrics: pl.DataFrame, *,
                                  simulated: bool | None = None) -> alt.LayerChart:
     """Task × model grid coloured none / partial / full, with "successes/n" in each cell.
 
-    Input: group metrics by model and task (``model, task, n, successes``).
+    Input: group metrics by model and task (``model, task, n, successes``;
+    ``n_scored`` when present).
     """
-    rows = _fill_task(classify_outcomes(group_metrics).select("model", "task", "n", "successes",
-                                                              "outcome"))
-    rows = rows.with_columns(pl.format("{}/{}", pl.col("successes").fill_null(pl.lit("–")),
-                                       pl.col("n")).alias("label"))
+    scored = "n_scored" if "n_scored" in group_metrics.columns else "n"
+    rows = _fill_task(classify_outcomes(group_metrics).select(
+        "model", "task", pl.col(scored).alias("n"), "successes", "outcome"))
+    rows = rows.with_columns(pl.when(pl.col("outcome") == "no quota").then(pl.lit("–"))
+                             .otherwise(pl.format("{}/{}", "successes", "n")).alias("label"))
     models, tasks = models_in(rows), sorted(rows.get_column("task").unique().to_list())
     present = [o for o in OUTCOMES if o in set(rows.get_column("outcome").to_list())]
     tooltip = [alt.Tooltip("task:N", title="Task"), alt.Tooltip("model:N", title="Model"),
@@ -122,13 +127,17 @@ def pass_histogram_chart(group_metrics: pl.DataFrame, *, palette: ModelPalette |
                          simulated: bool | None = None) -> alt.Chart:
     """Passing trials per task, stacked by model; tasks ordered by total passes.
 
-    Input: group metrics by model and task (``model, task, n, successes``).
-    Tasks without a quota (null successes) are left out and named in the subtitle.
+    Input: group metrics by model and task (``model, task, n, successes``;
+    ``n_scored`` is used as the trial count when present). Tasks without a quota
+    (null successes) are left out and named in the subtitle.
     """
     require(group_metrics, ["model", "task", "n", "successes"], "group metrics")
-    rows = _fill_task(group_metrics.select("model", "task", "n", "successes"))
-    no_quota = sorted(rows.filter(pl.col("successes").is_null()).get_column("task").unique().to_list())
-    rows = rows.filter(pl.col("successes").is_not_null())
+    scored = "n_scored" if "n_scored" in group_metrics.columns else "n"
+    rows = _fill_task(group_metrics.select("model", "task", pl.col(scored).alias("n"), "successes"))
+    unscored = pl.col("successes").is_null() | pl.col("n").is_null() | (pl.col("n") == 0)
+    no_quota = sorted(rows.group_by("task").agg(unscored.all().alias("u")).filter("u")
+                      .get_column("task").to_list())
+    rows = rows.filter(~unscored)
     if rows.height == 0:
         raise ChartError("No task has a quota, so there are no passes to count")
     models = models_in(rows)

@@ -345,6 +345,21 @@ DEFAULT_REPS = 2000
 DEFAULT_SEED = 0
 
 
+MAX_ALL_PAIRS_MODELS = 8
+
+
+def _poi_pairs(model_metrics: pl.DataFrame) -> list[tuple[str, str]] | None:
+    """All pairs for up to 8 models; beyond that, the leader against every other model.
+
+    30 models would give 435 pairs: an unreadable chart and slow image export.
+    """
+    ranked = model_metrics.filter(pl.col("model").is_not_null()).sort(
+        ["success_rate", "model"], descending=[True, False], nulls_last=True)["model"].to_list()
+    if len(ranked) <= MAX_ALL_PAIRS_MODELS:
+        return None
+    return [(ranked[0], other) for other in ranked[1:]]
+
+
 def load_report_frames(ws, *, sweep_id: str | None = None, models: Sequence[str] | None = None,
                        tasks: Sequence[str] | None = None, sources: Sequence[str] | None = None,
                        reps: int = DEFAULT_REPS, seed: int = DEFAULT_SEED,
@@ -383,7 +398,7 @@ def load_report_frames(ws, *, sweep_id: str | None = None, models: Sequence[str]
         frames.performance_profile = bootstrap.performance_profile(scored, reps=reps, seed=seed)
         if len(names) > 1:
             frames.probability_of_improvement = bootstrap.probability_of_improvement(
-                scored, reps=reps, seed=seed)
+                scored, pairs=_poi_pairs(frames.model_metrics), reps=reps, seed=seed)
             frames.comparisons = compare.pairwise_comparisons(scored, reps=reps, seed=seed)
             frames.comparison_markdown = compare.comparison_markdown(frames.comparisons)
     synced = warehouse.query(ws, "SELECT max(finished_at) AS t FROM sync_runs WHERE sync_id = ?",
