@@ -153,6 +153,45 @@ def stratified_bootstrap(values_by_task, metric_fn: MetricFn, reps: int = DEFAUL
     return BootstrapResult(estimate, lo, hi, replicates)
 
 
+def count_bootstrap(n, c, stat_fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                    reps: int = DEFAULT_REPS, seed=DEFAULT_SEED,
+                    confidence: float = DEFAULT_CONFIDENCE) -> BootstrapResult:
+    """Stratified bootstrap for statistics of per-task success counts (0/1 runs).
+
+    Resampling task j's ``n_j`` runs with replacement gives a success count
+    distributed exactly as ``Binomial(n_j, c_j/n_j)``, so that count is drawn
+    directly: ``rng.binomial(n, c/n, size=(reps, tasks))``. Same distribution
+    as ``stratified_bootstrap`` on the 0/1 runs, at O(reps × tasks) cost.
+    ``stat_fn(n, c)`` takes arrays of shape (B, tasks) and returns (B,) or (B, m).
+    """
+    if reps < 1:
+        raise MetricError(f"reps must be >= 1, got {reps}")
+    n = np.asarray(n, dtype=np.int64)
+    c = np.asarray(c, dtype=np.int64)
+    if n.size == 0 or np.any(n < 1) or np.any(c < 0) or np.any(c > n):
+        raise MetricError("count_bootstrap needs tasks with n >= 1 and 0 <= c <= n")
+    estimate = np.asarray(stat_fn(n[None].astype(float), c[None].astype(float)))[0]
+    draws = _rng(seed).binomial(n, c / n, size=(reps, n.size)).astype(float)
+    replicates = np.asarray(stat_fn(np.broadcast_to(n.astype(float), draws.shape), draws))
+    lo, hi = percentile_interval(replicates, confidence)
+    return BootstrapResult(estimate, lo, hi, replicates)
+
+
+def pooled_rate_stat(n: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Pooled success rate Σc / Σn per row (count_bootstrap statistic)."""
+    return c.sum(axis=1) / n.sum(axis=1)
+
+
+def pass_at_k_stat(k: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """Mean over tasks with n ≥ k of pass@k(n, c, k) per row (count_bootstrap statistic)."""
+    def fn(n: np.ndarray, c: np.ndarray) -> np.ndarray:
+        p = pass_at_k_array(n, c, k)
+        ok = ~np.isnan(p)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(ok, p, 0.0).sum(axis=1) / ok.sum(axis=1)
+    return fn
+
+
 # ------------------------------------------------ metric functions (B,T,R) ---
 def mean_metric(x: np.ndarray) -> np.ndarray:
     """Mean over all runs × tasks pooled (equal weight per run)."""
@@ -252,7 +291,9 @@ def interval_estimates(summaries: pl.DataFrame,
                        success_column: str = "success") -> pl.DataFrame:
     """Per model: point estimate and stratified-bootstrap CI of aggregate metrics.
 
-    ``success_rate``: pooled mean of success (scored trajectories).
+    ``success_rate``: pooled mean of success (scored trajectories), bootstrapped
+    with ``count_bootstrap`` (binomial counts per task; the generic resampler
+    when ``resample_tasks``).
     ``iqm``/``mean``/``optimality_gap``: over ``score_column`` pooled across
     runs × tasks (default ``normalized_reward = best_reward / quota``, so tasks
     with different quotas are comparable; optimality gap uses γ = 1).
@@ -274,9 +315,13 @@ def interval_estimates(summaries: pl.DataFrame,
     for model in models:
         if "success_rate" in metrics and model in data["success_rate"]:
             tasks = data["success_rate"][model]
-            res = stratified_bootstrap(list(tasks.values()), mean_metric, reps,
-                                       _model_seed(seed, model, "success"), resample_tasks,
-                                       confidence)
+            if resample_tasks:
+                res = stratified_bootstrap(list(tasks.values()), mean_metric, reps,
+                                           _model_seed(seed, model, "success"), True, confidence)
+            else:
+                n, c = _counts(tasks)
+                res = count_bootstrap(n, c, pooled_rate_stat, reps,
+                                      _model_seed(seed, model, "success"), confidence)
             rows.append(_row(model, "success_rate", res, tasks))
         if score_metrics and model in data["score"]:
             tasks = data["score"][model]
@@ -287,6 +332,13 @@ def interval_estimates(summaries: pl.DataFrame,
             for i, m in enumerate(score_metrics):
                 rows.append(_row(model, m, res, tasks, i))
     return pl.DataFrame(rows, schema=_INTERVAL_SCHEMA, orient="row")
+
+
+def _counts(tasks: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-task (n, successes) from 0/1 arrays."""
+    n = np.array([v.size for v in tasks.values()], dtype=np.int64)
+    c = np.array([int(round(v.sum())) for v in tasks.values()], dtype=np.int64)
+    return n, c
 
 
 def _row(model, metric, res: BootstrapResult, tasks: Mapping, i: int | None = None) -> dict:
@@ -303,7 +355,8 @@ def pass_at_k_curve(summaries: pl.DataFrame, k_values: Sequence[int] = (1, 3, 5,
     """pass@k per model, averaged over tasks with n ≥ k, with bootstrap CIs.
 
     Trials are resampled within each task (the task's n stays fixed), so
-    pass@k is re-estimated from each resampled success count.
+    pass@k is re-estimated from each resampled success count, drawn with
+    ``count_bootstrap``.
     Columns: ``model, k, estimate, ci_low, ci_high, n_tasks`` (tasks with n ≥ k).
     """
     ks = [int(k) for k in k_values]
@@ -311,10 +364,9 @@ def pass_at_k_curve(summaries: pl.DataFrame, k_values: Sequence[int] = (1, 3, 5,
         raise MetricError(f"k values must be >= 1, got {ks}")
     rows = []
     for model, tasks in _task_values(summaries, success_column).items():
-        n = np.array([v.size for v in tasks.values()])
-        res = stratified_bootstrap(list(tasks.values()),
-                                   lambda x: np.stack([pass_at_k_metric(k)(x) for k in ks], 1),
-                                   reps, _model_seed(seed, model, "pass@k"), False, confidence)
+        n, c = _counts(tasks)
+        res = count_bootstrap(n, c, lambda nn, cc: np.stack([pass_at_k_stat(k)(nn, cc) for k in ks], 1),
+                              reps, _model_seed(seed, model, "pass@k"), confidence)
         for i, k in enumerate(ks):
             n_tasks = int((n >= k).sum())
             nan = n_tasks == 0

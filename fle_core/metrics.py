@@ -287,6 +287,8 @@ def summarize_trajectories(steps: pl.DataFrame, quotas=None, *,
     df = _conform_steps(steps)
     if df.height == 0:
         return pl.DataFrame(schema=SUMMARY_SCHEMA)
+    if df.n_chunks("all") != [1] * df.width:
+        df = df.rechunk()
     gid = _trajectory_index(df)
     if gid is None:
         df = df.sort(["source", "version", "instance", "depth", "id"], nulls_last=False)

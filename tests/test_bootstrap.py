@@ -202,3 +202,24 @@ def test_probability_of_improvement_frame(summaries):
     assert ab["n_tasks"] == 3
     with pytest.raises(MetricError):
         B.probability_of_improvement(summaries, pairs=[("a", "zzz")])
+
+
+def test_count_bootstrap_agrees_in_distribution_with_resampling():
+    """Binomial counts per task vs the generic resampler on the 0/1 runs."""
+    rng = np.random.default_rng(12)
+    tasks = [(rng.random(n) < p).astype(float) for n, p in [(12, 0.3), (30, 0.6), (8, 0.1)]]
+    n = np.array([t.size for t in tasks])
+    c = np.array([int(t.sum()) for t in tasks])
+    fast = B.count_bootstrap(n, c, B.pooled_rate_stat, reps=20000, seed=1)
+    slow = B.stratified_bootstrap(tasks, B.mean_metric, reps=20000, seed=2)
+    assert float(fast.estimate) == pytest.approx(c.sum() / n.sum())
+    assert np.std(fast.replicates) == pytest.approx(np.std(slow.replicates), rel=0.04)
+    assert np.mean(fast.replicates) == pytest.approx(np.mean(slow.replicates), abs=0.003)
+    assert (float(fast.ci_low), float(fast.ci_high)) == pytest.approx(
+        (float(slow.ci_low), float(slow.ci_high)), abs=0.011)
+    k3 = B.count_bootstrap(n, c, B.pass_at_k_stat(3), reps=20000, seed=1)
+    k3_slow = B.stratified_bootstrap(tasks, B.pass_at_k_metric(3), reps=20000, seed=2)
+    assert float(k3.estimate) == pytest.approx(np.mean([pass_at_k(int(a), int(b), 3) for a, b in zip(n, c)]))
+    assert np.std(k3.replicates) == pytest.approx(np.std(k3_slow.replicates), rel=0.05)
+    with pytest.raises(MetricError):
+        B.count_bootstrap([3], [4], B.pooled_rate_stat)
