@@ -149,38 +149,16 @@ def split_tags(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-STATE_MARKS = {"succeeded": "🟩", "running": "🟦", "pending": "⬜", "failed": "🟥",
-               "early_stopped": "🟨", "cancelled": "⬛"}
+STATE_COLOURS = {"succeeded": "#009E73", "running": "#56B4E9", "pending": "#E5E5E5",
+                 "failed": "#D55E00", "early_stopped": "#F0E442", "cancelled": "#777777"}
 
 
 def cells_grid(cells: pl.DataFrame) -> pl.DataFrame:
-    """Model × task text grid, one coloured mark per trial (the legend is ``STATE_MARKS``)."""
-    marks = cells.sort("trial").with_columns(
-        pl.col("status").replace_strict(STATE_MARKS, default="❔").alias("mark"))
-    grid = marks.group_by("model", "task", maintain_order=True).agg(pl.col("mark").str.join(""))
-    return grid.pivot("task", index="model", values="mark").sort("model")
-
-
-def sources_view(per_source: pl.DataFrame, states: pl.DataFrame) -> pl.DataFrame:
-    """catalog.overview ⋈ catalog.source_states → one display row per synced source."""
-    last = states.select("source", "last_status", "last_finished_at", "last_error")
-    out = per_source.join(last, on="source", how="left")
-    keep = ["source", "display_url", "rows", "trajectories", "flagged_rows", "simulated_rows",
-            "last_sync_id", "last_status", "last_finished_at", "last_at", "last_error"]
-    return out.select([c for c in keep if c in out.columns])
-
-
-def headline(board: pl.DataFrame) -> str:
-    """One line naming the best model by success rate, with its interval and n."""
-    ranked = board.filter(pl.col("success_rate").is_not_null()).sort(
-        ["success_rate", "model"], descending=[True, False])
-    if ranked.is_empty():
-        return "Top model: — (no task with a quota in this selection)"
-    r = ranked.row(0, named=True)
-    return (f"Top model: **{r['model']}**, success {r['success_rate'] * 100:.1f}% "
-            f"(95% CI {r['success_ci_low'] * 100:.1f}–{r['success_ci_high'] * 100:.1f}%, "
-            f"{r['successes']}/{r.get('n_scored', r['n'])} scored trials over "
-            f"{r.get('n_tasks', '?')} tasks)")
+    """One row per (model, task), one column per trial, each cell the state of that trial."""
+    grid = cells.with_columns(pl.format("trial {}", pl.col("trial")).alias("_trial"))
+    out = grid.pivot("_trial", index=["model", "task"], values="status", aggregate_function="first")
+    trials = sorted((c for c in out.columns if c.startswith("trial ")), key=lambda c: int(c[6:]))
+    return out.select("model", "task", *trials).sort("model", "task")
 
 
 VERDICT_MARKS = {"significantly better": "▲", "significantly worse": "▼",
@@ -200,3 +178,25 @@ def to_csv(frame: pl.DataFrame) -> str:
     """CSV text; list columns (e.g. ``tasks_lacking_k``) become ``;``-joined strings."""
     lists = [c for c, t in frame.schema.items() if isinstance(t, pl.List)]
     return frame.with_columns(pl.col(c).cast(pl.List(pl.String)).list.join(";") for c in lists).write_csv()
+
+
+def headline(board: pl.DataFrame) -> str:
+    """One line naming the best model by success rate, with its interval and n."""
+    ranked = board.filter(pl.col("success_rate").is_not_null()).sort(
+        ["success_rate", "model"], descending=[True, False])
+    if ranked.is_empty():
+        return "Top model: — (no task with a quota in this selection)"
+    r = ranked.row(0, named=True)
+    return (f"Top model: **{r['model']}**, success {r['success_rate'] * 100:.1f}% "
+            f"(95% CI {r['success_ci_low'] * 100:.1f}–{r['success_ci_high'] * 100:.1f}%, "
+            f"{r['successes']}/{r.get('n_scored', r['n'])} scored trials over "
+            f"{r.get('n_tasks', '?')} tasks)")
+
+
+def sources_view(per_source: pl.DataFrame, states: pl.DataFrame) -> pl.DataFrame:
+    """catalog.overview ⋈ catalog.source_states → one display row per synced source."""
+    last = states.select("source", "last_status", "last_finished_at", "last_error")
+    out = per_source.join(last, on="source", how="left")
+    keep = ["source", "display_url", "rows", "trajectories", "flagged_rows", "simulated_rows",
+            "last_sync_id", "last_status", "last_finished_at", "last_at", "last_error"]
+    return out.select([c for c in keep if c in out.columns])

@@ -24,8 +24,10 @@ def filters(summ) -> _ui.Selection:
     """Trajectory filters; each narrows the options offered by the next."""
     with st.sidebar:
         st.header("Filters")
-        sources = _ui.url_multiselect("Sources", "cmp_source", _ui.distinct(summ, "source"))
-        sweeps = _ui.url_multiselect("Sweeps", "cmp_sweep", _ui.distinct(summ, "sweep_id"))
+        sources = _ui.url_multiselect("Sources", "cmp_source", _ui.distinct(summ, "source"),
+                                      placeholder="All sources")
+        sweeps = _ui.url_multiselect("Sweeps", "cmp_sweep", _ui.distinct(summ, "sweep_id"),
+                                     placeholder="All sweeps")
         pool = _ui.select(summ, _ui.Selection(tuple(sources), (), (), tuple(sweeps)))
         tasks = _ui.url_multiselect("Tasks", "cmp_task", _ui.distinct(pool, "task"),
                                     placeholder="All tasks")

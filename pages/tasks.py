@@ -20,8 +20,10 @@ st.title("Tasks")
 def controls(summ) -> tuple[_ui.Selection, str, int]:
     with st.sidebar:
         st.header("Filters")
-        sources = _ui.url_multiselect("Sources", "tsk_source", _ui.distinct(summ, "source"))
-        sweeps = _ui.url_multiselect("Sweeps", "tsk_sweep", _ui.distinct(summ, "sweep_id"))
+        sources = _ui.url_multiselect("Sources", "tsk_source", _ui.distinct(summ, "source"),
+                                      placeholder="All sources")
+        sweeps = _ui.url_multiselect("Sweeps", "tsk_sweep", _ui.distinct(summ, "sweep_id"),
+                                     placeholder="All sweeps")
         models = _ui.url_multiselect("Models", "tsk_model", _ui.distinct(summ, "model"),
                                      placeholder="All models")
         st.header("Heatmap")
@@ -34,7 +36,7 @@ def controls(summ) -> tuple[_ui.Selection, str, int]:
 def heatmap(pin, sel, metric: str, k: int) -> None:
     group = _ui.compute(ws, pin, "group_metrics", sel, k_values=[k])
     column = f"pass_at_{k}" if metric == "pass_at_k" else metric
-    st.altair_chart(charts.task_heatmap_chart(group, column, palette=palette), width="content")
+    st.altair_chart(charts.task_heatmap_chart(group, column, palette=palette), width="stretch")
     if metric == "pass_at_k":
         st.caption(f"pass@{k} is shown only where a (model, task) cell has at least {k} trials; "
                    "grey cells lack trials.")
@@ -42,7 +44,7 @@ def heatmap(pin, sel, metric: str, k: int) -> None:
 
 def classification(pin, sel) -> None:
     group = _ui.compute(ws, pin, "group_metrics", sel, k_values=[1])
-    st.altair_chart(charts.classification_heatmap_chart(group, palette=palette), width="content")
+    st.altair_chart(charts.classification_heatmap_chart(group, palette=palette), width="stretch")
     outcomes = charts.classify_outcomes(group)
     counts = outcomes.group_by("outcome").len().sort("outcome")
     st.dataframe(counts.rename({"outcome": "Outcome", "len": "(model, task) cells"}), hide_index=True)

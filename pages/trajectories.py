@@ -22,8 +22,10 @@ def picker(summ: pl.DataFrame) -> tuple[str | None, str | None, str]:
     """Choose a trajectory (and optionally a second one of the same task)."""
     with st.sidebar:
         st.header("Pick")
-        models = _ui.url_multiselect("Models", "trj_model", _ui.distinct(summ, "model"))
-        tasks = _ui.url_multiselect("Tasks", "trj_task", _ui.distinct(summ, "task"))
+        models = _ui.url_multiselect("Models", "trj_model", _ui.distinct(summ, "model"),
+                                     placeholder="All models")
+        tasks = _ui.url_multiselect("Tasks", "trj_task", _ui.distinct(summ, "task"),
+                                    placeholder="All tasks")
         pool = _ui.select(summ, _ui.Selection((), tuple(models), tuple(tasks), ()))
         labels = _ui.trajectory_labels(pool)
         first = _ui.url_select("Trajectory", "trj_id", list(labels), None, format_func=labels.get)

@@ -223,9 +223,9 @@ def test_monitor_shows_finished_sweep_grid_and_progress(ran_sweep, monkeypatch):
     assert_clean(at)
     progress = at.get("progress")[0].proto
     assert progress.value == 100 and "2/2 cells finished" in progress.text
-    grid = next(d.value for d in at.dataframe if "iron_ore_throughput" in d.value.columns)
+    grid = next(d.value for d in at.dataframe if "trial 0" in d.value.columns)
     assert sorted(grid["model"]) == ["gpt-4o (simulated)", "gpt-4o-mini (simulated)"]
-    assert set(grid["iron_ore_throughput"]) == {"🟩"}
+    assert set(grid["task"]) == {"iron_ore_throughput"} and set(grid["trial 0"]) == {"succeeded"}
     assert "No failed attempts." in texts(at)
 
 

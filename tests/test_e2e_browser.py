@@ -160,12 +160,12 @@ def test_demo_sweep_monitor_compare_share(app_server):
         link = re.search(r"\S*\?view=[a-z0-9]{10}", code.first.inner_text()).group(0)
         view_id = link.rsplit("=", 1)[1]
 
-        for name in ("overview", "sources", "sweeps", "tasks", "trajectories"):
+        for name in ("", "sources", "sweeps", "tasks", "trajectories"):
             page.goto(f"{base}/{name}")
             _ready(page)
             page.wait_for_timeout(1500)
             assert not page.locator("[data-testid=stException]").count(), name
-            _shot(page, f"04-{name}")
+            _shot(page, f"04-{name or 'overview'}")
 
         fresh = browser.new_context(viewport={"width": 1400, "height": 1000})
         other = fresh.new_page()
