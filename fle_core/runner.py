@@ -9,7 +9,7 @@ Each job runs in its own session/process group (``start_new_session=True``)
 with its output in ``logs/<sweep>/<cell>.<attempt>.log``. A timeout, cancel or
 fast drain sends SIGTERM to the whole group and SIGKILL after ``kill_grace_s``;
 after any job ends its group is SIGKILLed, so no grandchild outlives it. On
-Linux the job also gets ``PR_SET_PDEATHSIG`` so a ``kill -9`` of the runner
+Linux the job also gets ``PR_SET_PDEATHSIG`` (via ``setpriv``) so a ``kill -9`` of the runner
 takes its children down; a later runner on the same host kills any group left
 behind when it expires the dead runner's leases.
 
@@ -25,10 +25,11 @@ retry.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import os
+import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -117,7 +118,7 @@ class Runner:
                 if once and not self.running and not self.store.runnable_count(None, self.sweep_ids):
                     break
                 sleep = poll_s if (changed or self.running) else min(sleep * 2, idle_max_s)
-                time.sleep(sleep)
+                self._wait(0 if changed else sleep)
         finally:
             self._shutdown()
             for sig, handler in previous.items():
@@ -125,6 +126,17 @@ class Runner:
         return 130 if self.drain == "fast" and self._fast_by_sigint else 0
 
     _fast_by_sigint = False
+
+    def _wait(self, timeout: float) -> None:
+        """Sleep up to ``timeout``, waking at once when a job exits (Linux pidfds)."""
+        fds = [r.extra["pidfd"] for r in self.running.values() if r.extra.get("pidfd") is not None]
+        if not fds:
+            time.sleep(timeout)
+            return
+        try:
+            select.select(fds, [], [], timeout)
+        except (OSError, ValueError):
+            time.sleep(timeout)
 
     def request_drain(self, fast: bool = False) -> None:
         """Stop claiming; graceful lets jobs finish until the drain timeout."""
@@ -216,6 +228,8 @@ class Runner:
     def _finish(self, r: _Running, now: float) -> None:
         aid = r.claim.attempt.attempt_id
         self.running.pop(aid, None)
+        if r.extra.get("pidfd") is not None:
+            os.close(r.extra.pop("pidfd"))
         rc = r.proc.returncode
         outcome, error = self._outcome(r, rc)
         with open(r.extra["log_path"], "a") as fh:
@@ -297,9 +311,9 @@ class Runner:
             env = {**os.environ, **cmd.env, "FLE_CORE_HOME": str(self.ws.root)}
             with open(log_path, "a") as fh:
                 _header(fh, a.attempt_id, a.version, executor.name, cmd.argv, job.source_url)
-                proc = subprocess.Popen(cmd.argv, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
-                                        env=env, cwd=str(workdir), start_new_session=True, close_fds=True,
-                                        preexec_fn=_pdeathsig)
+                proc = subprocess.Popen(_with_pdeathsig(cmd.argv, env), stdin=subprocess.DEVNULL, stdout=fh,
+                                        stderr=subprocess.STDOUT, env=env, cwd=str(workdir),
+                                        start_new_session=True, close_fds=True)
         except (FleError, OSError, ValueError) as exc:
             msg = f"could not start the job: {exc}"
             with open(log_path, "a") as fh:
@@ -310,7 +324,7 @@ class Runner:
             return
         self.store.set_attempt_process(a.attempt_id, proc.pid, proc_start_time(proc.pid), str(log_path))
         self.running[a.attempt_id] = _Running(claim, proc, spec, deadline=now + timeout, started=now,
-                                              extra={"log_path": str(log_path)})
+                                              extra={"log_path": str(log_path), "pidfd": _pidfd(proc.pid)})
 
     # ---- side effects after jobs ----------------------------------------------------
     def _maybe_sync(self, now: float, force: bool = False) -> None:
@@ -410,16 +424,28 @@ def _job_steps(spec: SourceSpec, version: int):
 
 
 # ---- process helpers -------------------------------------------------------------------
-_PR_SET_PDEATHSIG = 1
+_SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
 
 
-def _pdeathsig() -> None:
-    """In the child before exec: die with SIGKILL if the runner dies (Linux)."""
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        except (OSError, AttributeError):
-            pass
+def _with_pdeathsig(argv: list[str], env: dict[str, str]) -> list[str]:
+    """Prefix ``setpriv --pdeathsig KILL --`` so the job dies if the runner is killed.
+
+    ``setpriv`` sets the flag and execs the job in the same process (same pid), so
+    the spawn stays on the fast vfork path; a Python ``preexec_fn`` doing the same
+    made every spawn ~15 ms slower. The command is resolved first, so a missing
+    program is reported as such instead of as setpriv's exit code."""
+    exe = argv[0] if os.sep in argv[0] else shutil.which(argv[0], path=env.get("PATH"))
+    if exe is None or not os.access(exe, os.X_OK):
+        raise FileNotFoundError(f"executable not found: {argv[0]!r}")
+    return [_SETPRIV, "--pdeathsig", "KILL", "--", *argv] if _SETPRIV else list(argv)
+
+
+def _pidfd(pid: int) -> int | None:
+    """A pollable fd that becomes readable when ``pid`` exits (Linux ≥ 5.3), else None."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
 
 
 def _exited(proc: subprocess.Popen) -> bool:
