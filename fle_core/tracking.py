@@ -400,11 +400,10 @@ class WandBLogger:
             _warn("performance metrics", exc)
             return None
         prefix = f"perf/{_key(model)}/{_key(task or 'all')}"
-        numeric = {f"{prefix}/{_key(k)}": float(v) for k, v in data.items()
-                   if isinstance(v, (int, float)) and not isinstance(v, bool)
-                   and math.isfinite(float(v))}
+        flat = _flatten(data)
+        numeric = {f"{prefix}/{k}": float(v) for k, v in flat.items() if _finite_number(v)}
         self._perf_rows.append({"model": model, "task": task or "all",
-                                **{k: _cell(v) for k, v in data.items()}})
+                                **{k: _cell(v) for k, v in flat.items()}})
         return self._log("performance metrics", numeric, numeric)
 
     def log_trajectory_progress(self, version: int, instance: int, step: float, reward: float,
@@ -448,7 +447,7 @@ class WandBLogger:
             table = to_wandb_table(frame)
             chart = wandb.plot.line(table, "k", "estimate", stroke="model", title="pass@k")
             scalars = {f"pass_at_k/{_key(r['model'])}/k{int(r['k'])}": r["estimate"]
-                       for r in frame.iter_rows(named=True)}
+                       for r in frame.iter_rows(named=True) if _finite_number(r["estimate"])}
         except Exception as exc:  # noqa: BLE001
             _warn("pass@k", exc)
             return None
@@ -495,6 +494,26 @@ class WandBLogger:
 
     def __exit__(self, *exc_info) -> None:
         self.finish()
+
+
+def _finite_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
+
+
+def _flatten(data: Mapping[str, Any]) -> dict[str, Any]:
+    """One level of nesting made flat: ``pass_at_k: {1: x}`` → ``pass_at_k/1``, and a
+    2-number list/tuple (a confidence interval) → ``{key}/low``, ``{key}/high``."""
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        key = _key(k)
+        if isinstance(v, Mapping):
+            out.update({f"{key}/{_key(sub)}": val for sub, val in v.items()})
+        elif isinstance(v, (list, tuple)) and len(v) == 2 and \
+                all(x is None or _finite_number(x) for x in v):
+            out[f"{key}/low"], out[f"{key}/high"] = v
+        else:
+            out[key] = v
+    return out
 
 
 def _as_dict(metrics: Any) -> dict[str, Any]:

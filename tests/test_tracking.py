@@ -112,7 +112,8 @@ class _Metrics:
 
     def to_dict(self):
         return {"success_rate": 0.375, "pass_at_1": 0.375, "n": 8, "tokens_per_success": 51234.5,
-                "label": "not numeric"}
+                "label": "not numeric", "pass_at_k": {1: 0.375, 8: None},
+                "confidence_interval": [0.2, 0.55], "tasks_lacking_trials": {8: ["iron_ore_throughput"]}}
 
 
 def test_wandb_logger_logs_metrics_trajectories_tables_and_charts(no_wandb_key):
@@ -145,6 +146,10 @@ def test_wandb_logger_logs_metrics_trajectories_tables_and_charts(no_wandb_key):
     assert s["perf/openai_gpt-4o/iron_ore_throughput/tokens_per_success"] == 51234.5
     assert s["perf/gpt-4o-mini/all/success_rate"] == 0.05
     assert "perf/openai_gpt-4o/iron_ore_throughput/label" not in s
+    assert s["perf/openai_gpt-4o/iron_ore_throughput/pass_at_k/1"] == 0.375
+    assert "perf/openai_gpt-4o/iron_ore_throughput/pass_at_k/8" not in s  # None is not logged
+    assert (s["perf/openai_gpt-4o/iron_ore_throughput/confidence_interval/low"],
+            s["perf/openai_gpt-4o/iron_ore_throughput/confidence_interval/high"]) == (0.2, 0.55)
     traj = [h for h in run.history if "trajectory/v7_i0/reward" in h]
     assert [h["trajectory/v7_i0/reward"] for h in traj] == [0.0, 4.5, 17.25]
     assert [h["trajectory/v7_i0/step"] for h in traj] == [0, 1, 2]
@@ -158,6 +163,8 @@ def test_wandb_logger_logs_metrics_trajectories_tables_and_charts(no_wandb_key):
     perf = run.table("tables/performance_metrics")
     assert perf["model"].to_list() == ["openai/gpt-4o", "gpt-4o-mini"]
     assert perf["success_rate"].to_list() == [0.375, 0.05]
+    assert perf["pass_at_k/1"].to_list() == [0.375, None]
+    assert json.loads(perf["tasks_lacking_trials/8"][0]) == ["iron_ore_throughput"]
     html = run.file("charts/success_rates").read_text()
     assert "vega" in html and "gpt-4o-mini" in html and "0.052" in html
     assert SENTINEL.encode() not in _all_bytes(no_wandb_key)
