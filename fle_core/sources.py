@@ -58,6 +58,7 @@ CODE_COLUMNS: dict[str, tuple[str, str]] = {"code": ("code", "text"), "response"
 
 DETAIL_TEXT_CHARS = 20_000  # conversation_json is cut to this many characters on demand
 _CONNECT_TIMEOUT_S = 10
+_PG_BATCH_BYTES = 4 * 1024 * 1024
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -106,6 +107,8 @@ class SourceConn:
                 stmt.set_sql_query(self._placeholders(sql))
                 if batch_rows and self.kind == "sqlite":
                     stmt.set_options(**{"adbc.sqlite.query.batch_rows": str(batch_rows)})
+                elif batch_rows:  # Postgres: bound the driver's batches by bytes (memory)
+                    stmt.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(_PG_BATCH_BYTES)})
                 if params:
                     stmt.bind(_param_batch(params))
                 handle, _ = stmt.execute_query()
@@ -324,9 +327,14 @@ def lean_select(conn: SourceConn, cols: dict[str, str], copy_code: bool = False,
     spec = {**LEAN_COLUMNS, **(CODE_COLUMNS if copy_code else {})}
     body = ", ".join(f"{_expr(conn, cols, src, typ, robust)} AS {name}"
                      for name, (src, typ) in spec.items())
-    where = "FROM programs WHERE id > ? AND id <= ? ORDER BY id"
     if conn.kind == "postgres":
-        return f"SELECT 0 AS _s, {body} {where}"
+        # ADBC streams a Postgres result with COPY only for a query without bind
+        # parameters (with parameters it buffers the whole result). The bounds
+        # are therefore passed through session settings (set by lean_batches
+        # with a parameterized set_config), keeping the SQL text static.
+        return (f"SELECT 0 AS _s, {body} FROM programs WHERE id > current_setting('fle_sync.lo')::bigint "
+                "AND id <= current_setting('fle_sync.hi')::bigint ORDER BY id")
+    where = "FROM programs WHERE id > ? AND id <= ? ORDER BY id"
     sentinel = ", ".join(f"{_SENTINEL[typ]} AS {name}" for name, (_, typ) in spec.items())
     return f"SELECT 1 AS _s, {sentinel} UNION ALL SELECT * FROM (SELECT 0 AS _s, {body} {where})"
 
@@ -342,7 +350,13 @@ def lean_batches(conn: SourceConn, cols: dict[str, str], after_id: int, upto_id:
     sql = lean_select(conn, cols, copy_code, robust)
     first = conn.kind == "sqlite"
     expected = _sqlite_schema(copy_code) if conn.kind == "sqlite" else None
-    for batch in conn.stream(sql, [int(after_id), int(upto_id)]):
+    if conn.kind == "postgres":
+        conn.scalar("SELECT set_config('fle_sync.lo', ?, false) || set_config('fle_sync.hi', ?, false)",
+                    [str(int(after_id)), str(int(upto_id))])
+        params = None
+    else:
+        params = [int(after_id), int(upto_id)]
+    for batch in conn.stream(sql, params):
         if expected is not None and not batch.schema.equals(expected):
             raise SourceError(f"Source {conn.spec.name!r}: column types differ from the expected "
                               f"ones ({_schema_diff(batch.schema, expected)})")

@@ -423,7 +423,7 @@ _INSERT_SQL = f"""
 INSERT INTO steps BY NAME
 WITH m AS (
   SELECT b.*,
-    CASE WHEN b.meta IS NULL OR trim(b.meta) = '' THEN 0
+    CASE WHEN b.meta IS NULL OR b.meta = '' THEN 0
          WHEN ltrim(b.meta)[1] = '{{' AND json_valid(b.meta) THEN 1 ELSE 2 END AS meta_state
   FROM _batch b {{where}}
 ), x AS (

@@ -244,3 +244,53 @@ def strip_for_variant(rows: list[dict], variant: Variant) -> list[dict]:
     if variant.schema != "old":
         return rows
     return [{k: v for k, v in r.items() if k not in OLD_MISSING} for r in rows]
+
+
+def source_rows(url: str) -> list[dict]:
+    """Every ``programs`` row of a source as a dict (heavy text columns left out)."""
+    heavy = {"conversation_json", "state_json"}
+    if url.startswith("sqlite:///"):
+        from fle_core.workspace import sqlite_path
+
+        with sqlite3.connect(sqlite_path(url)) as con:
+            con.row_factory = sqlite3.Row
+            rows = [dict(r) for r in con.execute("SELECT * FROM programs ORDER BY id")]
+    else:
+        import psycopg
+        from psycopg.rows import dict_row
+
+        with psycopg.connect(url, row_factory=dict_row) as con:
+            rows = list(con.execute("SELECT * FROM programs ORDER BY id"))
+    return [{k: v for k, v in r.items() if k not in heavy} for r in rows]
+
+
+# ---------------------------------------------------------------- pytest helpers
+import pytest  # noqa: E402  (only the fixtures below need pytest)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def source_kind(request) -> str:
+    """Parametrizes a test over both source kinds (Postgres marked ``postgres``)."""
+    return request.param
+
+
+@pytest.fixture
+def build_source(source_kind, tmp_path, request):
+    """``build(rows, variant=Variant(), name="src") -> url`` for the current source kind."""
+    def build(rows: list[dict] | None = None, variant: Variant = Variant(), name: str = "src") -> str:
+        if source_kind == "sqlite":
+            return create_sqlite(tmp_path / f"{name}.db", rows, variant)
+        url = request.getfixturevalue("pg_server").create_database()
+        return create_postgres(url, rows, variant)
+
+    return build
+
+
+def insert_rows(url: str, rows: list[dict], variant: Variant = Variant()) -> None:
+    """Append rows to an existing source of either kind."""
+    if url.startswith("sqlite:///"):
+        from fle_core.workspace import sqlite_path
+
+        insert_sqlite(sqlite_path(url), rows, variant)
+    else:
+        insert_postgres(url, rows, variant)
