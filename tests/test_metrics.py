@@ -328,3 +328,21 @@ def test_end_to_end_steps_to_model_metrics(steps):
     # scored: v1 (success), v2 (fail), v3 (success); v4 open_play and v5 unknown unscored
     assert gpt["n"] == 5 and gpt["n_scored"] == 3 and gpt["successes"] == 2
     assert gpt["pass_at_1"] == pytest.approx((0.5 + 1.0) / 2)   # iron_ore 1/2, crude_oil 1/1
+
+
+def test_every_metric_column_is_defined_in_docs():
+    """docs/metrics.md must define every column the metric frames produce."""
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "metrics.md").read_text()
+    s = _summaries(CELLS)
+    cols = set(group_metrics(s).columns) | set(model_metrics(s).columns)
+    cols |= set(summarize_trajectories(_frame([_step(1, 0, 1.0)])).columns)
+    missing = []
+    for c in sorted(cols):
+        generic = c
+        for k in (1, 3, 5, 8):
+            generic = generic.replace(f"_{k}", "_{k}")
+        if f"`{c}`" not in docs and f"`{generic}`" not in docs:
+            missing.append(c)
+    assert missing == [], f"undocumented metric columns: {missing}"
