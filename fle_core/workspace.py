@@ -96,6 +96,10 @@ class SourceSpec:
 def mask_url(url: str) -> str:
     """Replace the password in a URL (and ``password=`` params) with ``***``."""
     parts = urlsplit(url)
+    has_query_secret = "password=" in parts.query.lower()
+    if ":" not in parts.netloc.rsplit("@", 1)[0] or "@" not in parts.netloc:
+        if not has_query_secret:
+            return url  # nothing secret (e.g. sqlite:///x.db); keep it byte-for-byte
     netloc = parts.netloc
     if "@" in netloc:
         creds, host = netloc.rsplit("@", 1)

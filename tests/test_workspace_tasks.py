@@ -56,6 +56,9 @@ def test_workspace_sources_and_masking(tmp_path, monkeypatch):
     assert "s3cr" not in prod.display_url() and "***" in prod.display_url()
     assert ws.source().name == "local"
     assert mask_url("postgresql://u:p@h/db?password=x") == "postgresql://u:***@h/db?password=***"
+    assert mask_url("postgresql://h/db?password=x") == "postgresql://h/db?password=***"
+    assert mask_url("sqlite:///rel/x.db") == "sqlite:///rel/x.db"
+    assert mask_url("postgresql://u@h:5/db") == "postgresql://u@h:5/db"
     with pytest.raises(ConfigError):
         ws.source("missing")
 
