@@ -29,12 +29,22 @@ class PostgresControlStore(SqlControlStore):
     dialect = "postgres"
 
     def __init__(self, url: str, connect_timeout_s: int = 10):
-        try:
-            self._con = psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout_s)
-        except psycopg.OperationalError as exc:
-            raise QueueError(f"Cannot connect to the control store at {mask_url(url)}",
-                             hint=str(exc).splitlines()[0] if str(exc) else None) from None
+        self._url, self._timeout = url, connect_timeout_s
+        self._con = self._connect()
         self._migrate()
+
+    def _connect(self) -> psycopg.Connection:
+        try:
+            return psycopg.connect(self._url, autocommit=True, connect_timeout=self._timeout)
+        except psycopg.OperationalError as exc:
+            raise QueueError(f"Cannot connect to the control store at {mask_url(self._url)}",
+                             hint=str(exc).splitlines()[0] if str(exc) else None) from None
+
+    def _live(self) -> psycopg.Connection:
+        """The connection, reopened if the server dropped it (a runner outlives restarts)."""
+        if self._con.closed or self._con.broken:  # OperationalError here: the runner retries
+            self._con = psycopg.connect(self._url, autocommit=True, connect_timeout=self._timeout)
+        return self._con
 
     @staticmethod
     def _pg(sql: str) -> str:
@@ -42,13 +52,13 @@ class PostgresControlStore(SqlControlStore):
 
     @contextmanager
     def _tx(self) -> Iterator[Any]:
-        con = self._con
+        con = self._live()
         with con.transaction():
             yield lambda sql, params=(): con.execute(self._pg(sql), params)
 
     @contextmanager
     def _read(self) -> Iterator[Any]:
-        con = self._con
+        con = self._live()
         yield lambda sql, params=(): con.execute(self._pg(sql), params)
 
     def _migration_lock(self, ex) -> None:

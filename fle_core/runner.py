@@ -49,6 +49,22 @@ from fle_core.workspace import SourceSpec, Workspace, mask_url
 
 log = logging.getLogger(__name__)
 
+
+def _store_errors() -> tuple[type[BaseException], ...]:
+    import sqlite3
+
+    errors: list[type[BaseException]] = [sqlite3.OperationalError]
+    try:
+        import psycopg
+
+        errors.append(psycopg.OperationalError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+STORE_ERRORS = _store_errors()
+
 COMPLETION = {"succeeded": "successful", "superseded": "will_retry", "failed": "failed_final",
               "cancelled": "cancelled"}
 
@@ -81,6 +97,7 @@ class Runner:
         self.sweep_ids = list(sweep_ids) if sweep_ids is not None else None
         self.sync_enabled = sync
         self.sync_interval_s = float(sync_interval_s)
+        self.store_outage_s = 300.0  # give up (and requeue everything) after this long without a store
         self.host = socket.gethostname()
         self.runner_id = runner_id or f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.running: dict[str, _Running] = {}
@@ -110,13 +127,23 @@ class Runner:
         """Loop until drained (signal) or, with ``once``, until nothing is left to run."""
         previous = self._install_signals()
         sleep = poll_s
+        store_down_since: float | None = None
         try:
             while True:
-                changed = self.step(time.time())
-                if self.drain and not self.running:
-                    break
-                if once and not self.running and not self.store.runnable_count(None, self.sweep_ids):
-                    break
+                try:
+                    changed = self.step(time.time())
+                    if self.drain and not self.running:
+                        break
+                    if once and not self.running and not self.store.runnable_count(None, self.sweep_ids):
+                        break
+                    store_down_since = None
+                except STORE_ERRORS as exc:
+                    # The control store is busy or unreachable: keep the jobs, retry with backoff.
+                    store_down_since = store_down_since or time.monotonic()
+                    if time.monotonic() - store_down_since > self.store_outage_s:
+                        raise
+                    log.error("control store error (retrying): %s", exc)
+                    changed, sleep = 0, idle_max_s
                 sleep = poll_s if (changed or self.running) else min(sleep * 2, idle_max_s)
                 self._wait(0 if changed else sleep)
         finally:
@@ -165,16 +192,24 @@ class Runner:
         return previous
 
     def _shutdown(self) -> None:
-        """Requeue anything still running (only on an unexpected exit), final sync."""
+        """Kill and requeue anything still running (only after an unexpected error), final sync.
+
+        Never raises: it runs in ``finally`` and must not hide the original error."""
         for rid in list(self.running):
             r = self.running[rid]
             if r.reason is None:
                 r.reason = "requeued"
             _killpg(r.proc.pid, signal.SIGKILL)
             r.proc.wait()
-            self._finish(r, time.time())
-        self._heartbeat(time.time(), status="stopped")
-        self._maybe_sync(time.time(), force=True)
+            try:
+                self._finish(r, time.time())
+            except Exception as exc:  # noqa: BLE001 - the lease expiry will requeue it instead
+                log.error("could not record the end of %s: %s", rid, exc)
+        try:
+            self._heartbeat(time.time(), status="stopped")
+            self._maybe_sync(time.time(), force=True)
+        except Exception as exc:  # noqa: BLE001
+            log.error("shutdown bookkeeping failed: %s", exc)
 
     # ---- heartbeat and leases -----------------------------------------------------
     def _heartbeat(self, now: float, status: str | None = None) -> None:
@@ -232,8 +267,11 @@ class Runner:
             os.close(r.extra.pop("pidfd"))
         rc = r.proc.returncode
         outcome, error = self._outcome(r, rc)
-        with open(r.extra["log_path"], "a") as fh:
-            fh.write(f"\n# exit {rc}; outcome {outcome}{': ' + error if error else ''}\n")
+        try:
+            with open(r.extra["log_path"], "a") as fh:
+                fh.write(f"\n# exit {rc}; outcome {outcome}{': ' + error if error else ''}\n")
+        except OSError as exc:
+            log.warning("could not append to %s: %s", r.extra["log_path"], exc)
         fin = self.store.finish_attempt(aid, self.runner_id, outcome, now, exit_code=rc, error=error)
         if fin.stale:
             log.warning("attempt %s was requeued by another runner; result dropped", aid)

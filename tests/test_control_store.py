@@ -231,3 +231,20 @@ def test_sqlite_store_is_wal(tmp_path):
     SqliteControlStore(tmp_path / "c.db").close()
     con = sqlite3.connect(tmp_path / "c.db")
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+@pytest.mark.postgres
+def test_postgres_store_reconnects_after_the_server_drops_it(pg_url):
+    from fle_core.control_store_pg import PostgresControlStore
+
+    st = PostgresControlStore(pg_url)
+    _launch(st)
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                      " WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    with pytest.raises(psycopg.OperationalError):
+        st.get_sweep("s")  # the first use notices the dropped connection
+    assert st.get_sweep("s").name == "s"  # the next one reconnects
+    st.close()
