@@ -243,7 +243,8 @@ def efficiency_scatter_chart(summaries: pl.DataFrame, reward: str = "best_reward
                alt.Tooltip("reward:Q", title=label, format=",.3~f")]
     tooltip += [alt.Tooltip(f"{k}:N", title=k) for k in keys]
     return alt.Chart(chart_values(rows)).mark_point(filled=True, size=45, opacity=0.7).encode(
-        x=alt.X("total_tokens:Q", title="Total tokens per trajectory (tokens)"),
+        x=alt.X("total_tokens:Q", title="Total tokens per trajectory (tokens)",
+                scale=alt.Scale(zero=False)),
         y=alt.Y("reward:Q", title=label),
         color=pal.color(models), shape=pal.shape_encoding(models), tooltip=tooltip,
     ).properties(width=WIDTH, height=320,

@@ -151,7 +151,8 @@ def pass_histogram_chart(group_metrics: pl.DataFrame, *, palette: ModelPalette |
         note += f"; no quota (not shown): {', '.join(no_quota)}"
     return alt.Chart(chart_values(rows)).mark_bar().encode(
         x=alt.X("task:N", title="Task", sort=order, axis=alt.Axis(labelAngle=-40, labelLimit=200)),
-        y=alt.Y("successes:Q", title="Passing trials (count)", stack="zero"),
+        y=alt.Y("successes:Q", title="Passing trials (count)", stack="zero",
+                axis=alt.Axis(tickMinStep=1, format="d")),
         color=pal.color(models), order=alt.Order("model:O"), tooltip=tooltip,
     ).properties(width=_axis_size(len(order), 28, 160), height=260,
                  title=title("Passes per task", _sim(simulated, group_metrics), note))
