@@ -334,16 +334,22 @@ def _sweep_attempts(ws: Workspace):
 
 # ------------------------------------------------------------------ batching
 def _rebatch(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
-    """Group driver batches into tables of about ``rows`` rows (and bounded bytes)."""
+    """Regroup driver batches into tables of exactly ``rows`` rows (the last may be short).
+
+    Tables are also cut at ``_MAX_BATCH_BYTES`` so wide rows keep memory bounded.
+    """
     buf: list[pa.RecordBatch] = []
     n = nbytes = 0
     for b in batches:
-        buf.append(b)
-        n += b.num_rows
-        nbytes += b.nbytes
-        if n >= rows or nbytes >= _MAX_BATCH_BYTES:
-            yield pa.Table.from_batches(buf)
-            buf, n, nbytes = [], 0, 0
+        while b.num_rows:
+            take = min(b.num_rows, rows - n)
+            part, b = b.slice(0, take), b.slice(take)
+            buf.append(part)
+            n += part.num_rows
+            nbytes += part.nbytes
+            if n >= rows or nbytes >= _MAX_BATCH_BYTES:
+                yield pa.Table.from_batches(buf)
+                buf, n, nbytes = [], 0, 0
     if buf:
         yield pa.Table.from_batches(buf)
 
