@@ -108,6 +108,8 @@ class Runner:
         self._dirty_sources: set[str] = set()
         self._last_sync = float("-inf")
         self._source_errors: dict[str, str] = {}
+        self._floors: dict[str, tuple[float, tuple[str, int]]] = {}
+        self.floor_ttl_s = 2.0  # re-read the source's max(version) at most this often
         self.stats = {"claimed": 0, "succeeded": 0, "failed": 0, "requeued": 0, "cancelled": 0}
 
     # ---- the loop -------------------------------------------------------------
@@ -322,9 +324,14 @@ class Runner:
                  and (self.sweep_ids is None or s.sweep_id in self.sweep_ids)}
         out: dict[str, tuple[str, int]] = {}
         for name in names:
+            cached = self._floors.get(name)
+            if cached and 0 <= now - cached[0] < self.floor_ttl_s:
+                out[name] = cached[1]  # our own versions are covered by reservations anyway
+                continue
             try:
                 spec = self.ws.source(name)
                 out[name] = (spec.display_url(), _max_version(spec))
+                self._floors[name] = (now, out[name])
                 self._source_errors.pop(name, None)
             except FleError as exc:
                 if self._source_errors.get(name) != str(exc):  # one event per distinct problem
@@ -421,8 +428,9 @@ class Runner:
             self.store.add_event("wandb_failed", f"summary: {type(exc).__name__}: {exc}", time.time(),
                                  s.sweep_id)
 
-    def _wandb_project(self, cfg: dict) -> str:
-        return cfg.get("wandb_project") or self.ws.section("wandb").get("project") or "fle-core"
+    def _wandb_project(self, cfg: dict) -> str | None:
+        """Sweep's project, else ``[wandb] project``; None lets tracking use $WANDB_PROJECT/its default."""
+        return cfg.get("wandb_project") or self.ws.section("wandb").get("project") or None
 
     def _wandb_dir(self) -> str:
         return os.environ.get("WANDB_DIR") or str(self.ws.root / "wandb")
