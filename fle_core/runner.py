@@ -578,7 +578,7 @@ def _sqlite_value(spec: SourceSpec, sql: str, params: tuple):
 
 
 def _header(fh: TextIO, attempt_id: str, version: int, executor: str, argv: list[str], url: str) -> None:
-    masked = [_masked(a) if a == url else a for a in argv]
+    masked = [a.replace(url, _masked(url)) if url else a for a in argv]
     fh.write(f"# attempt {attempt_id} version {version} executor {executor}\n# argv {masked!r}\n")
     fh.flush()
 

@@ -30,7 +30,7 @@ JOB_SCRIPT = r'''
 import json, os, sqlite3, subprocess, sys, time
 out, url, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
 model = os.environ["FLE_MODEL"]
-rec = {"argv": argv, "pid": os.getpid(), "cell": os.environ["FLE_CELL_ID"],
+rec = {"argv": argv, "url": url, "pid": os.getpid(), "cell": os.environ["FLE_CELL_ID"],
        "attempt": int(os.environ["FLE_ATTEMPT"]), "version": int(os.environ["FLE_VERSION"]),
        "env": {k: v for k, v in os.environ.items() if k.startswith("FLE_")}}
 if model.startswith("hang"):
@@ -318,3 +318,26 @@ def test_lease_expiry_and_backoff_with_step_now(tmp_path):
     live.step(t1 + 5000.1)
     assert sm.open_store(ws).cells(sweep_id)[0].status == "failed"
     assert [a.outcome for a in sm.open_store(ws).attempts(sweep_id)] == ["lost", "timed_out", "timed_out"]
+
+
+@pytest.mark.postgres
+def test_source_password_never_reaches_logs_or_the_store(tmp_path, pg_url, monkeypatch):
+    """A Postgres source with ``password_env``: the job gets the real URL, logs show ``***``."""
+    import psycopg
+
+    from fle_core.fle_schema import programs_ddl
+
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute(programs_ddl("postgres"))
+    monkeypatch.setenv("FLE_TEST_PG_PW", "s3cret-pw")
+    ws = make_ws(tmp_path / "ws", extra=f'[sources.team]\nurl = "{pg_url}"\npassword_env = "FLE_TEST_PG_PW"\n')
+    sweep_id = sm.launch(ws, config(ws, models=["crash"], source="team"))
+    run_once(ws)
+    (rec,) = executions(ws)
+    assert ":s3cret-pw@" in rec["url"]  # the job itself did receive the real URL
+    fails = sm.failures(ws, sweep_id)
+    log_text = Path(fails["log_path"][0]).read_text()
+    assert "s3cret-pw" not in log_text and "***" in log_text
+    st = sm.open_store(ws)
+    dumped = json.dumps([a.model_dump() for a in st.attempts(sweep_id)]) + json.dumps(st.events(sweep_id))
+    assert "s3cret-pw" not in dumped
