@@ -91,7 +91,12 @@ class Executor:
         env = {k: str(v) for k, v in self.env.items()}
         env.update(job_env(job))
         if self.kind == "simulate":
-            return Command(simulate_argv(job, self.options), env)
+            argv = simulate_argv(job, self.options)
+            if _has_password(job.source_url):  # keep secrets out of argv (visible in `ps`)
+                i = argv.index("--source")
+                del argv[i:i + 2]
+                env["FLE_SOURCE_URL"] = job.source_url
+            return Command(argv, env)
         files: list[Path] = []
         run_config = ""
         if self.kind == "fle" or self.uses("run_config"):
@@ -128,6 +133,12 @@ def simulate_argv(job: Job, options: Mapping[str, Any]) -> list[str]:
         if options.get(key) is not None:
             argv += [f"--{key.replace('_', '-')}", str(cast(options[key]))]
     return argv
+
+
+def _has_password(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    return bool(urlsplit(url).password) or "password=" in url.lower()
 
 
 def write_fle_run_config(job: Job, workdir: Path) -> Path:

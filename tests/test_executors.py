@@ -39,6 +39,13 @@ def test_simulate_argv_follows_the_simulator_contract(tmp_path):
     assert cmd.env["FLE_ATTEMPT"] == "2" and cmd.env["FLE_TRIAL"] == "3"
 
 
+def test_simulate_gets_a_secret_url_through_the_environment(tmp_path):
+    url = "postgresql://eval:pw@db:5432/fle"
+    cmd = builtin_presets()["simulate"].build(_job(source_url=url), tmp_path)
+    assert "--source" not in cmd.argv and not any("pw@" in a for a in cmd.argv)
+    assert cmd.env["FLE_SOURCE_URL"] == url
+
+
 def test_simulate_options_come_from_the_preset_config(tmp_path):
     ws = _ws(tmp_path, '[executors.simulate]\nstep_delay = 0.25\ncrash_rate = 0.1\n')
     argv = get_preset(ws, "simulate").build(_job(), tmp_path).argv
