@@ -473,12 +473,13 @@ def probability_of_improvement(summaries: pl.DataFrame, pairs: Sequence[tuple[st
         for m in pair:
             if m not in values:
                 raise MetricError(f"no finite {reward_column} for model {m!r}")
+    canon = sorted({tuple(sorted(p, key=str)) for p in pairs}, key=str)
     tasks = sorted({t for m in values for t in values[m]}, key=str)
-    sums = {p: np.zeros(reps) for p in pairs}
-    points: dict[tuple, list[float]] = {p: [] for p in pairs}
+    sums = {p: np.zeros(reps) for p in canon}
+    points: dict[tuple, list[float]] = {p: [] for p in canon}
     for task in tasks:  # per task, each model's resample counts are drawn once
         counts: dict[str, np.ndarray] = {}
-        for mx, my in pairs:
+        for mx, my in canon:
             if task not in values[mx] or task not in values[my]:
                 continue
             for m in (mx, my):
@@ -488,6 +489,9 @@ def probability_of_improvement(summaries: pl.DataFrame, pairs: Sequence[tuple[st
             x, y = values[mx][task], values[my][task]
             points[(mx, my)].append(prob_improvement_point(x, y))
             sums[(mx, my)] += _poi_from_counts(x, y, counts[mx], counts[my])
+    for mx, my in canon:  # P(y beats x) = 1 - P(x beats y), replicate by replicate
+        points[(my, mx)] = [1.0 - v for v in points[(mx, my)]]
+        sums[(my, mx)] = len(points[(mx, my)]) - sums[(mx, my)]
     rows = []
     for pair in pairs:
         k = len(points[pair])

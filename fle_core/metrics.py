@@ -210,15 +210,21 @@ def _conform_steps(steps: pl.DataFrame) -> pl.DataFrame:
     return steps.select(exprs)
 
 
-def _trajectory_index(df: pl.DataFrame) -> pl.Series | None:
-    """Group index (0, 1, ...) per trajectory when rows are ordered by
-    (source, version, instance, depth, id) with nulls first, else None.
+_MODE_COLUMNS = ("model", "task", "sweep_id")
 
-    One vectorized pass over adjacent rows; the sorted index lets Polars
-    aggregate contiguous slices instead of hashing string keys.
+
+def _trajectory_index(df: pl.DataFrame) -> pl.DataFrame | None:
+    """Scan adjacent rows once. When rows are ordered by (source, version,
+    instance, depth, id), nulls first, return ``_g`` (0, 1, ... per trajectory)
+    and ``_chg_<col>`` (the value of a mode column differs from the previous
+    row's in the same trajectory); otherwise None.
+
+    The sorted index lets Polars aggregate contiguous slices instead of
+    hashing string keys; the change flags find the rare trajectories whose
+    model/task/sweep_id is not constant without comparing strings per group.
     """
     if df.height == 0:
-        return pl.Series("_g", [], dtype=pl.Int64)
+        return pl.DataFrame(schema={"_g": pl.Int64, **{f"_chg_{c}": pl.Boolean for c in _MODE_COLUMNS}})
     cols = [pl.col("source").fill_null(""), pl.col("version").fill_null(-(2**62)),
             pl.col("instance").fill_null(-(2**62)), pl.col("depth").fill_null(-math.inf),
             pl.col("id")]
@@ -229,38 +235,47 @@ def _trajectory_index(df: pl.DataFrame) -> pl.Series | None:
     new_traj = pl.lit(False)
     for c in cols[:3]:
         new_traj = new_traj | (c != c.shift(1))
-    res = df.select(ok.slice(1).all().alias("ok"),
-                    (new_traj.fill_null(True).cast(pl.Int64).cum_sum() - 1).alias("_g").implode())
-    if not res["ok"].item():
+    new_traj = new_traj.fill_null(True)
+    res = df.select(
+        ok.slice(1).all().alias("_ok"),
+        (new_traj.cast(pl.Int64).cum_sum() - 1).alias("_g"),
+        *[((pl.col(c) != pl.col(c).shift(1)) & ~new_traj).fill_null(False).alias(f"_chg_{c}")
+          for c in _MODE_COLUMNS])
+    if not res["_ok"][0]:
         return None
-    return res["_g"].explode().set_sorted()
+    return res.drop("_ok").with_columns(pl.col("_g").set_sorted())
 
 
-def _mode_expr(name: str) -> list[pl.Expr]:
-    """min and max of a string column per trajectory; equal ⇒ that is the mode."""
-    return [pl.col(name).min().alias(f"_{name}_min"), pl.col(name).max().alias(f"_{name}_max")]
+def _mode_aggs() -> list[pl.Expr]:
+    """First non-null value and null count of each mode column per trajectory."""
+    out = []
+    for c in _MODE_COLUMNS:
+        out += [pl.col(c).drop_nulls().first().alias(c),
+                pl.col(c).null_count().alias(f"_{c}_nulls"),
+                pl.col(f"_chg_{c}").any().alias(f"_{c}_chg")]
+    return out
 
 
-def _resolve_modes(out: pl.DataFrame, steps: pl.DataFrame, names: Sequence[str]) -> pl.DataFrame:
+def _resolve_modes(out: pl.DataFrame, steps: pl.DataFrame) -> pl.DataFrame:
     """Most common non-null value per trajectory; ties go to the smallest value.
 
-    The aggregation gave min and max; where they are equal (the usual case)
-    that is the mode, so only trajectories with mixed values are recounted.
+    A trajectory whose non-null values never change between adjacent rows and
+    has no nulls among values (the usual case) keeps its first value; only the
+    others are recounted exactly.
     """
-    for name in names:
-        lo, hi = f"_{name}_min", f"_{name}_max"
-        mixed = out.filter(pl.col(lo) != pl.col(hi)).select("_g")
-        out = out.with_columns(pl.col(lo).alias(name))
-        if mixed.height:
-            fix = (steps.join(mixed, on="_g", how="semi")
+    for name in _MODE_COLUMNS:
+        nulls, chg = f"_{name}_nulls", f"_{name}_chg"
+        suspect = out.filter(pl.col(chg) | ((pl.col(nulls) > 0) & (pl.col(nulls) < pl.col("steps"))))
+        if suspect.height:
+            fix = (steps.join(suspect.select("_g"), on="_g", how="semi")
                    .filter(pl.col(name).is_not_null())
                    .group_by(["_g", name]).len()
                    .sort(["_g", "len", name], descending=[False, True, False])
                    .group_by("_g", maintain_order=True).first()
                    .select("_g", pl.col(name).alias("_fix")))
-            out = (out.join(fix, on="_g", how="left")
+            out = (out.join(fix, on="_g", how="left", maintain_order="left")
                    .with_columns(pl.coalesce("_fix", name).alias(name)).drop("_fix"))
-        out = out.drop(lo, hi)
+        out = out.drop(nulls, chg)
     return out
 
 
@@ -289,14 +304,14 @@ def summarize_trajectories(steps: pl.DataFrame, quotas=None, *,
         return pl.DataFrame(schema=SUMMARY_SCHEMA)
     if df.n_chunks("all") != [1] * df.width:
         df = df.rechunk()
-    gid = _trajectory_index(df)
-    if gid is None:
+    index = _trajectory_index(df)
+    if index is None:
         df = df.sort(["source", "version", "instance", "depth", "id"], nulls_last=False)
-        gid = _trajectory_index(df)
-    df = df.with_columns(gid, _finite("value").alias("_v"))
+        index = _trajectory_index(df)
+    df = df.hstack(index).with_columns(_finite("value").alias("_v"))
     out = df.group_by("_g", maintain_order=True).agg(
         pl.col("source").first(), pl.col("version").first(), pl.col("instance").first(),
-        *_mode_expr("model"), *_mode_expr("task"), *_mode_expr("sweep_id"),
+        *_mode_aggs(),
         pl.col("simulated").any().alias("simulated"),
         pl.len().cast(pl.Int64).alias("steps"),
         pl.col("_v").drop_nulls().last().alias("final_reward"),
@@ -309,7 +324,7 @@ def summarize_trajectories(steps: pl.DataFrame, quotas=None, *,
         pl.col("error_occurred").any().alias("error_occurred"),
         pl.col("production_score").drop_nulls().last().alias("production_score"),
     )
-    out = _resolve_modes(out, df, ("model", "task", "sweep_id"))
+    out = _resolve_modes(out, df)
     if success_threshold is not None:
         quota = pl.lit(float(success_threshold), dtype=pl.Float64)
     else:

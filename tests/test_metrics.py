@@ -346,3 +346,17 @@ def test_every_metric_column_is_defined_in_docs():
         if f"`{c}`" not in docs and f"`{generic}`" not in docs:
             missing.append(c)
     assert missing == [], f"undocumented metric columns: {missing}"
+
+
+def test_mode_columns_most_common_non_null_with_ties_to_smallest():
+    rows = [_step(1, 0, 1.0, model=None), _step(1, 1, 1.0, model="zeta"), _step(1, 2, 1.0, model="beta"),
+            _step(1, 3, 1.0, model="beta"),                                   # beta 2 > zeta 1
+            _step(2, 0, 1.0, model=None), _step(2, 1, 1.0, model="solo"),     # nulls ignored
+            _step(3, 0, 1.0, model="b"), _step(3, 1, 1.0, model="a"),         # tie -> smallest
+            _step(4, 0, 1.0, model="x", sweep=None), _step(4, 1, 1.0, model="y", sweep=None),
+            _step(4, 2, 1.0, model="x", sweep=None),                          # x y x -> x
+            _step(5, 0, 1.0, model=None, task=None, sweep=None)]              # all null
+    s = summarize_trajectories(_frame(rows)).sort("version")
+    assert s["model"].to_list() == ["beta", "solo", "a", "x", None]
+    assert s["sweep_id"].to_list() == ["sw1", "sw1", "sw1", None, None]
+    assert s["task"][4] is None and s["quota"][4] is None
