@@ -56,7 +56,25 @@ def _secrets() -> dict[str, str]:
 
 def workspace() -> Workspace:
     """The workspace for this run ($FLE_CORE_HOME or ./.fle), with secrets attached."""
+    _leave_legacy_multipage_mode()
     return Workspace.open(secrets=_secrets())
+
+
+def _leave_legacy_multipage_mode() -> None:
+    """Make a deep link work as the first request after a server start.
+
+    Because a ``pages/`` folder exists, Streamlit starts in its old multipage
+    mode and, when the server's first session opens ``/compare?view=…``, runs
+    ``pages/compare.py`` directly (no ``app.py``: wrong navigation, no page
+    config) until some run of ``app.py`` calls ``st.navigation``. Flip that
+    class-level flag, as ``st.navigation`` itself does, and re-run through
+    ``app.py``; the query string is kept.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 def read_only(ws: Workspace) -> bool:
@@ -630,3 +648,15 @@ def chart(builder: str, *args, fallback: pl.DataFrame | None = None, caption: st
         st.dataframe(fallback, hide_index=True)
     if caption:
         st.caption(caption)
+
+
+def grid_chart(chart) -> None:
+    """Draw a task × model grid chart at its own size.
+
+    Streamlit's default ``height="content"`` collapses layered charts with a
+    nominal y axis to a sliver, so pass the spec's height plus room for the
+    title, axis labels and legend explicitly.
+    """
+    inner = chart.to_dict(validate=False).get("height")
+    height = int(inner) + 190 if isinstance(inner, (int, float)) else "content"
+    st.altair_chart(chart, width="stretch", height=height)

@@ -36,7 +36,7 @@ def controls(summ) -> tuple[_ui.Selection, str, int]:
 def heatmap(pin, sel, metric: str, k: int) -> None:
     group = _ui.compute(ws, pin, "group_metrics", sel, k_values=[k])
     column = f"pass_at_{k}" if metric == "pass_at_k" else metric
-    st.altair_chart(charts.task_heatmap_chart(group, column, palette=palette), width="stretch")
+    _ui.grid_chart(charts.task_heatmap_chart(group, column, palette=palette))
     if metric == "pass_at_k":
         st.caption(f"pass@{k} is shown only where a (model, task) cell has at least {k} trials; "
                    "grey cells lack trials.")
@@ -44,7 +44,7 @@ def heatmap(pin, sel, metric: str, k: int) -> None:
 
 def classification(pin, sel) -> None:
     group = _ui.compute(ws, pin, "group_metrics", sel, k_values=[1])
-    st.altair_chart(charts.classification_heatmap_chart(group, palette=palette), width="stretch")
+    _ui.grid_chart(charts.classification_heatmap_chart(group, palette=palette))
     outcomes = charts.classify_outcomes(group)
     counts = outcomes.group_by("outcome").len().sort("outcome")
     st.dataframe(counts.rename({"outcome": "Outcome", "len": "(model, task) cells"}), hide_index=True)

@@ -109,7 +109,11 @@ def _ready(page) -> None:
 
 def _shot(page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.wait_for_timeout(800)  # let charts finish drawing
+    charts = page.locator("[data-testid=stVegaLiteChart]")
+    for i in range(charts.count()):
+        if charts.nth(i).is_visible():
+            charts.nth(i).locator("canvas, svg").first.wait_for(timeout=30_000)
+    page.wait_for_timeout(1000)  # let charts finish drawing
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
@@ -126,6 +130,12 @@ def test_demo_sweep_monitor_compare_share(app_server):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        # a deep link as the server's very first request must still get app.py's navigation
+        page.goto(f"{base}/sweeps")
+        _ready(page)
+        nav = page.locator("[data-testid=stSidebarNav]")
+        nav.get_by_text("Sources & sync").wait_for(timeout=30_000)
+        assert not nav.get_by_text("frames", exact=True).count()
         page.goto(f"{base}/")
         _ready(page)
         assert page.get_by_text("This workspace holds no synced data yet").is_visible()
