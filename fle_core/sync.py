@@ -180,30 +180,28 @@ class _Session:
 
 def _sync_source(ws: Workspace, spec: SourceSpec, full: bool, progress: Progress | None,
                  opts: _Options) -> _Run:
-    with sources.connect(spec) as conn:
-        try:
+    """Sync one source. A failure before the run opens (source down, bad schema) is
+    recorded as a ``failed`` run when a warehouse exists, and changes no data."""
+    run: _Run | None = None
+    try:
+        with sources.connect(spec) as conn:
             cols = sources.column_types(conn)
             upto = sources.max_id(conn)
-        except FleError as exc:
-            if ws.warehouse_path.exists():
-                _record_failure(ws, spec, exc, full)
-            raise
-        session = _Session(ws, opts.writer_hold_s)
-        try:
-            run = _open_run(session.con(), spec, full)
-        except BaseException:
-            session.close()
-            raise
-        try:
-            _copy_rows(session, conn, cols, run, spec, upto, progress, opts)
-            attempts = _sweep_attempts(ws)
-            _finish_run(session.con(), run, attempts)
-            session.close()
-        except BaseException as exc:
-            session.close()
-            status = "failed" if isinstance(exc, Exception) else "interrupted"
-            _mark_run(ws, run, status, _error_text(exc, spec))
-            raise
+            session = _Session(ws, opts.writer_hold_s)
+            try:
+                run = _open_run(session.con(), spec, full)
+                _copy_rows(session, conn, cols, run, spec, upto, progress, opts)
+                attempts = _sweep_attempts(ws)
+                _finish_run(session.con(), run, attempts)
+            finally:
+                session.close()
+    except BaseException as exc:
+        if run is not None:
+            _mark_run(ws, run, "failed" if isinstance(exc, Exception) else "interrupted",
+                      _error_text(exc, spec))
+        elif isinstance(exc, SourceError) and ws.warehouse_path.exists():
+            _record_failure(ws, spec, exc, full)
+        raise
     return run
 
 

@@ -264,6 +264,28 @@ def source_rows(url: str) -> list[dict]:
     return [{k: v for k, v in r.items() if k not in heavy} for r in rows]
 
 
+def expected_derived(r: dict) -> dict:
+    """What sync must derive for one source row, computed independently in Python."""
+    from fle_core.tasks import parse_meta, parse_version_description
+
+    desc = parse_version_description(r.get("version_description"))
+    meta = parse_meta(r.get("meta"))
+    task = desc.task if desc.parsed else meta.task
+    flags = [f for f, bad in (("unparsed_task", task is None), ("malformed_meta", not meta.ok),
+                              ("missing_version", r.get("version") is None)) if bad]
+    return {
+        "model": r.get("model") or meta.model or desc.model,
+        "task": task,
+        "num_agents": desc.num_agents,
+        "sweep_id": meta.sweep_id,
+        "error_occurred": meta.error_occurred,
+        "production_score": meta.production_score,
+        "simulated": meta.simulated,
+        "parse_flags": ",".join(flags) or None,
+        "instance": -1 if r.get("instance") is None else r["instance"],
+    }
+
+
 # ---------------------------------------------------------------- pytest helpers
 import pytest  # noqa: E402  (only the fixtures below need pytest)
 

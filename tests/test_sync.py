@@ -15,6 +15,7 @@ from collections import Counter, defaultdict
 import pytest
 from fixtures_fle import (  # noqa: F401 - fixtures
     Variant,
+    expected_derived,
     anomalous_rows,
     build_source,
     create_sqlite,
@@ -28,32 +29,11 @@ from fixtures_fle import (  # noqa: F401 - fixtures
 from fle_core import warehouse
 from fle_core.errors import SourceUnavailable
 from fle_core.sync import sync
-from fle_core.tasks import parse_meta, parse_version_description
 
 
 def _steps(ws, source=None):
     sql = "SELECT * FROM steps" + (" WHERE source = ?" if source else "") + " ORDER BY source, id"
     return warehouse.query(ws, sql, [source] if source else None)
-
-
-def expected_derived(r: dict) -> dict:
-    """What sync must derive for one source row (independent Python path)."""
-    desc = parse_version_description(r.get("version_description"))
-    meta = parse_meta(r.get("meta"))
-    task = desc.task if desc.parsed else meta.task
-    flags = [f for f, bad in (("unparsed_task", task is None), ("malformed_meta", not meta.ok),
-                              ("missing_version", r.get("version") is None)) if bad]
-    return {
-        "model": r.get("model") or meta.model or desc.model,
-        "task": task,
-        "num_agents": desc.num_agents,
-        "sweep_id": meta.sweep_id,
-        "error_occurred": meta.error_occurred,
-        "production_score": meta.production_score,
-        "simulated": meta.simulated,
-        "parse_flags": ",".join(flags) or None,
-        "instance": -1 if r.get("instance") is None else r["instance"],
-    }
 
 
 def assert_matches_source(ws, url, source_name):
