@@ -315,15 +315,16 @@ def _error_text(exc: BaseException, spec: SourceSpec) -> str:
 
 
 def _sweep_attempts(ws: Workspace):
-    """The control store's attempts frame, or None when there is no control store yet."""
-    if not ws.control_path.exists():
+    """The control store's attempts frame (``sweep_manager.attempts_frame``), or None
+    when the workspace has no control store (no ``control.db``, no ``[control]``)."""
+    if not ws.control_path.exists() and not ws.section("control"):
         return None
     try:
         from fle_core import sweep_manager
     except ModuleNotFoundError as exc:
         if exc.name != "fle_core.sweep_manager":
             raise
-        # TODO(#4): remove once fle_core.sweep_manager has landed.
+        # TODO(#4): only reachable while fle_core.sweep_manager has not landed.
         log.warning("control store exists but fle_core.sweep_manager is missing; "
                     "sweep_attempts not refreshed")
         return None

@@ -285,3 +285,28 @@ def test_meta_edge_values_follow_python_truthiness(workspace, tmp_path):
     got = _steps(workspace)
     assert got["task"].to_list()[3] == "sulfur_throughput"
     assert json.loads(metas[0])["error_occurred"] == "false" and got["error_occurred"].to_list()[0] is True
+
+
+def test_sync_refreshes_sweep_attempts_from_the_control_store(workspace):
+    """The attempts of the sweep control store land in ``sweep_attempts`` on each sync."""
+    import time
+
+    from fle_core import sweep_manager
+    from fle_core.control_store import open_store
+    from fle_core.sweep_config import demo_config
+
+    create_sqlite(workspace.local_source_path, make_rows(2, seed=1))
+    sync(workspace)
+    assert warehouse.query(workspace, "SELECT count(*) FROM sweep_attempts").item() == 0
+    cfg = demo_config()
+    sweep_manager.launch(workspace, cfg)
+    store = open_store(workspace)
+    claims = [store.claim("r1", "host", time.time(), 30, {cfg.source: ("key", 2)}) for _ in range(2)]
+    store.finish_attempt(claims[0].attempt.attempt_id, "r1", "failed", time.time(), exit_code=1)
+    store.close()
+    sync(workspace)
+    got = warehouse.query(workspace, "SELECT * FROM sweep_attempts ORDER BY version")
+    want = sweep_manager.attempts_frame(workspace).sort("version")
+    assert got.height == 2 and got.select(want.columns).equals(want)
+    assert got["version"].to_list() == sorted(c.attempt.version for c in claims)
+    assert "running" in set(got["status"])
