@@ -289,6 +289,10 @@ class ControlStore(ABC):
         """Runner rows, newest heartbeat first."""
 
     @abstractmethod
+    def counts(self, sweep_id: str | None = None) -> dict[str, dict[str, int]]:
+        """sweep_id → {cell status: count} (only statuses present), for one or all sweeps."""
+
+    @abstractmethod
     def runnable_count(self, now: float | None, sweep_ids: Sequence[str] | None = None) -> int:
         """Pending cells of active sweeps (due by ``now`` unless None) plus running cells."""
 
@@ -556,6 +560,16 @@ class SqlControlStore(ControlStore):
         with self._read() as ex:
             rows = ex(f"SELECT {', '.join(_RUNNER_COLS)} FROM runners ORDER BY heartbeat_at DESC", ()).fetchall()
         return [_row(RunnerRecord, _RUNNER_COLS, r) for r in rows]
+
+    def counts(self, sweep_id=None):
+        where, params = ("WHERE sweep_id = ?", (sweep_id,)) if sweep_id else ("", ())
+        with self._read() as ex:
+            rows = ex(f"SELECT sweep_id, status, COUNT(*) FROM cells {where} GROUP BY sweep_id, status",
+                      params).fetchall()
+        out: dict[str, dict[str, int]] = {}
+        for sid, status, n in rows:
+            out.setdefault(sid, {})[status] = int(n)
+        return out
 
     def runnable_count(self, now, sweep_ids=None):
         due = "" if now is None else " AND c.not_before <= ?"

@@ -143,9 +143,7 @@ class SweepStatus:
 def status(ws: Workspace, sweep_id: str, store: ControlStore | None = None) -> SweepStatus:
     st = _store(ws, store)
     sweep = st.get_sweep(sweep_id)
-    counts = dict.fromkeys(STATES, 0)
-    for c in st.cells(sweep_id):
-        counts[c.status] += 1
+    counts = {**dict.fromkeys(STATES, 0), **st.counts(sweep_id).get(sweep_id, {})}
     durations = [a.ended_at - a.started_at for a in st.attempts(sweep_id)
                  if a.ended_at is not None and a.outcome == "succeeded"]
     med = statistics.median(durations) if durations else None
@@ -163,12 +161,11 @@ def list_sweeps(ws: Workspace, store: ControlStore | None = None) -> pl.DataFram
     """Columns: sweep_id, name, status, executor, source, created_at, total, <one per state>."""
     st = _store(ws, store)
     rows = []
+    all_counts = st.counts()
     for s in st.list_sweeps():
         row: dict[str, Any] = {"sweep_id": s.sweep_id, "name": s.name, "status": s.status,
                                "executor": s.executor, "source": s.source, "created_at": _dt(s.created_at)}
-        counts = dict.fromkeys(STATES, 0)
-        for c in st.cells(s.sweep_id):
-            counts[c.status] += 1
+        counts = {**dict.fromkeys(STATES, 0), **all_counts.get(s.sweep_id, {})}
         rows.append({**row, "total": sum(counts.values()), **counts})
     schema = {"sweep_id": pl.String, "name": pl.String, "status": pl.String, "executor": pl.String,
               "source": pl.String, "created_at": pl.Datetime("us", "UTC"), "total": pl.Int64,

@@ -178,6 +178,16 @@ class TestControlStoreContract:
         assert {x.status for x in st.cells("s")} == {"cancelled"}
         assert st.get_sweep("s").status == "cancelled"
 
+    def test_counts(self, make_store):
+        st = make_store()
+        _launch(st, "s1")
+        _launch(st, "s2", trials=1)
+        c = st.claim("r", "h", 1000.0, 30, SRC, ["s1"])
+        st.finish_attempt(c.attempt.attempt_id, "r", "succeeded", 1001.0)
+        st.claim("r", "h", 1000.0, 30, SRC, ["s1"])
+        assert st.counts() == {"s1": {"succeeded": 1, "running": 1, "pending": 2}, "s2": {"pending": 2}}
+        assert st.counts("s2") == {"s2": {"pending": 2}}
+
     def test_pause_blocks_claims(self, make_store):
         st = make_store()
         _launch(st)
