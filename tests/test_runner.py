@@ -341,3 +341,41 @@ def test_source_password_never_reaches_logs_or_the_store(tmp_path, pg_url, monke
     st = sm.open_store(ws)
     dumped = json.dumps([a.model_dump() for a in st.attempts(sweep_id)]) + json.dumps(st.events(sweep_id))
     assert "s3cret-pw" not in dumped
+
+
+FAKE_FLE = r'''#!PYTHON
+"""A stand-in for FLE's `fle eval --config FILE`: one trajectory per run-config entry."""
+import json, os, sqlite3, sys
+assert sys.argv[1:3] == ["eval", "--config"], sys.argv
+entries = json.load(open(sys.argv[3]))
+with open(os.environ["FAKE_FLE_LOG"], "a") as fh:
+    fh.write(json.dumps(entries) + "\n")
+con = sqlite3.connect(os.path.join(os.environ["FLE_CORE_HOME"], "data.db"), timeout=60)
+from fle_core.fle_schema import programs_ddl
+con.execute(programs_ddl("sqlite"))
+with con:
+    for e in entries:
+        con.execute("INSERT INTO programs (version, depth, value, model, instance) VALUES (?, 0, 1.0, ?, 0)",
+                    (e["version"], e["model"]))
+'''
+
+
+def test_fle_preset_runs_fle_eval_with_the_reserved_version(tmp_path, monkeypatch):
+    """The shipped ``fle`` preset, end to end, with a fake ``fle`` executable on PATH."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    fake = bindir / "fle"
+    fake.write_text(FAKE_FLE.replace("PYTHON", sys.executable))
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_FLE_LOG", str(tmp_path / "fle.jsonl"))
+    ws = make_ws(tmp_path / "ws")
+    sweep_id = sm.launch(ws, config(ws, models=["gpt-4o"], tasks=["Factorio-iron_ore_throughput_16-v0"],
+                                    executor="fle", num_trials_per_config=2))
+    run_once(ws)
+    assert_each_cell_succeeded_once(ws, sweep_id, 2)
+    calls = [json.loads(line) for line in (tmp_path / "fle.jsonl").read_text().splitlines()]
+    versions = sorted(a.version for a in sm.open_store(ws).attempts(sweep_id))
+    assert sorted(c[0]["version"] for c in calls) == versions
+    assert {c[0]["env_id"] for c in calls} == {"Factorio-iron_ore_throughput_16-v0"}
+    assert {c[0]["model"] for c in calls} == {"gpt-4o"}
