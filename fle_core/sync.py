@@ -93,11 +93,12 @@ class _Options:
 # ------------------------------------------------------------------ public API
 def sync(ws: Workspace, source: str | None = None, full: bool = False,
          progress: Progress | None = None) -> SyncResult:
-    """Sync one source (name or URL) or, with ``source=None``, every configured source.
+    """Sync one source (name or URL) or, with ``source=None``, the default ones.
 
-    With ``None``, SQLite sources whose file does not exist are skipped (FLE's
-    ``data.db`` may simply not be there); configured Postgres sources are
-    always tried. Errors are raised (after the other sources were synced).
+    ``None`` means ``default_source`` if the config sets it, else every
+    configured source that exists (see ``select_sources``). With several
+    sources, an error in one is raised after the others were synced.
+    ``progress(rows_done, rows_total)`` is called after each committed batch.
     """
     specs = select_sources(ws, source)
     opts = _Options.from_workspace(ws)
@@ -125,8 +126,13 @@ def sync(ws: Workspace, source: str | None = None, full: bool = False,
 
 
 def select_sources(ws: Workspace, source: str | None) -> list[SourceSpec]:
+    """The sources a sync covers: the named one; else ``default_source`` when the
+    config sets it; else every configured source that exists (SQLite files that
+    are missing are skipped; Postgres sources are always tried)."""
     if source is not None:
         return [ws.source(source)]
+    if ws.config.get("default_source"):
+        return [ws.source(None)]
     specs = [s for s in ws.sources().values()
              if s.kind != "sqlite" or sqlite_path(s.resolved_url()).is_file()]
     if not specs:

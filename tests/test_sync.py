@@ -310,3 +310,10 @@ def test_sync_refreshes_sweep_attempts_from_the_control_store(workspace):
     assert got.height == 2 and got.select(want.columns).equals(want)
     assert got["version"].to_list() == sorted(c.attempt.version for c in claims)
     assert "running" in set(got["status"])
+
+
+def test_default_source_setting_limits_an_unnamed_sync(workspace, tmp_path):
+    a = create_sqlite(tmp_path / "a.db", make_rows(2, seed=1))
+    b = create_sqlite(tmp_path / "b.db", make_rows(2, seed=2))
+    workspace.config.update({"sources": {"alpha": {"url": a}, "beta": {"url": b}}, "default_source": "beta"})
+    assert sync(workspace).sources == ("beta",)
