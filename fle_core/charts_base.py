@@ -151,8 +151,14 @@ def require(frame: pl.DataFrame | None, columns: Iterable[str], what: str) -> pl
     return frame
 
 
-def chart_values(frame: pl.DataFrame) -> alt.Data:
+def chart_values(frame: pl.DataFrame) -> dict[str, list[dict[str, Any]]]:
     """Polars → inline Vega-Lite data, explicitly (no pandas, no row limit).
+
+    A plain ``{"values": rows}`` dict, not ``alt.Data``/``alt.InlineData``: those
+    schema-validate every row when constructed and again in ``to_dict``, which
+    took seconds for 5,760 rows (bench/report.py). Altair moves a plain dict's
+    rows into the spec's top-level ``datasets`` before validating, so layers that
+    share the rows store them once.
 
     Datetimes become ISO-8601 strings, durations seconds, lists ``;``-joined
     strings, and NaN/±inf become null (JSON has no NaN; Vega treats null as
@@ -173,7 +179,7 @@ def chart_values(frame: pl.DataFrame) -> alt.Data:
         else:
             exprs.append(col)
     rows = frame.select(exprs).to_dicts()
-    return alt.Data(values=rows)
+    return {"values": rows}
 
 
 def is_simulated(*frames: pl.DataFrame | None) -> bool:

@@ -128,7 +128,7 @@ def probability_of_improvement_chart(frame: pl.DataFrame, *, palette: ModelPalet
         color=pal.color(models, field="model_x", title="X"), tooltip=tooltip)
     point = base.mark_tick(thickness=2, size=16, color="black").encode(
         y=y, x=alt.X("estimate:Q", title=x_title), tooltip=tooltip)
-    even = alt.Chart(alt.Data(values=[{"p": 0.5}])).mark_rule(strokeDash=[4, 3], color="#777777").encode(
+    even = alt.Chart({"values": [{"p": 0.5}]}).mark_rule(strokeDash=[4, 3], color="#777777").encode(
         x=alt.X("p:Q", title=x_title))
     return alt.layer(interval, point, even).properties(
         width=420, height=band_height(len(pairs), 18),

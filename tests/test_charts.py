@@ -35,19 +35,23 @@ def units(spec: dict) -> list[dict]:
     return out
 
 
-def data_rows(spec: dict) -> list[dict]:
-    """The first inline data found, top-down (the chart's main data)."""
-    if "values" in spec.get("data", {}):
-        return spec["data"]["values"]
+def data_rows(spec: dict, datasets: dict | None = None) -> list[dict]:
+    """The first data found, top-down (the chart's main data); named datasets resolved."""
+    datasets = {**(datasets or {}), **spec.get("datasets", {})}
+    data = spec.get("data", {})
+    if "values" in data:
+        return data["values"]
+    if "name" in data:
+        return datasets[data["name"]]
     for key in ("layer", "hconcat", "vconcat", "concat"):
         for sub in spec.get(key, []):
             try:
-                return data_rows(sub)
+                return data_rows(sub, datasets)
             except AssertionError:
                 pass
     if "spec" in spec:
-        return data_rows(spec["spec"])
-    raise AssertionError("no inline data in spec")
+        return data_rows(spec["spec"], datasets)
+    raise AssertionError("no data in spec")
 
 
 def title_text(spec: dict) -> str:
@@ -425,7 +429,7 @@ def test_rliable_charts(frames3):
     pairs = [r["pair"] for r in data_rows(spec) if "pair" in r]
     assert pairs == [f"{x} vs {y}" for x, y in sorted(zip(poi["model_x"], poi["model_y"]))]
     assert units(spec)[0]["encoding"]["y"]["sort"] is None and len(pairs) == 3
-    assert units(spec)[2]["data"]["values"] == [{"p": 0.5}]  # the no-difference line
+    assert spec["datasets"][units(spec)[2]["data"]["name"]] == [{"p": 0.5}]  # the no-difference line
 
 
 # ---------------------------------------------------------------- input errors and conversion
@@ -445,7 +449,7 @@ def test_chart_values_are_plain_json():
     frame = pl.DataFrame({"t": [dt.datetime(2026, 1, 2, 3, 4, 5)], "x": [float("nan")], "y": [float("inf")],
                           "tasks": [["a", "b"]], "d": [dt.timedelta(seconds=90)], "model": [None]},
                          schema_overrides={"model": pl.String})
-    (row,) = chart_values(frame).to_dict()["values"]
+    (row,) = chart_values(frame)["values"]
     assert row == {"t": "2026-01-02T03:04:05", "x": None, "y": None, "tasks": "a;b", "d": 90.0,
                    "model": None}
 
