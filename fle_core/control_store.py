@@ -259,8 +259,9 @@ class ControlStore(ABC):
         """Finish every running attempt whose lease ended as ``lost``; return them."""
 
     @abstractmethod
-    def cancel_requested(self, attempt_ids: Sequence[str]) -> set[str]:
-        """Those of ``attempt_ids`` whose cell has ``cancel_requested`` set."""
+    def stop_requests(self, attempt_ids: Sequence[str]) -> dict[str, str]:
+        """Which of a runner's ``attempt_ids`` it must stop: ``"cancelled"`` (the cell has
+        ``cancel_requested``) or ``"lost"`` (no longer running: another runner expired it)."""
 
     @abstractmethod
     def complete_if_done(self, sweep_id: str, now: float) -> bool:
@@ -500,14 +501,15 @@ class SqlControlStore(ControlStore):
                              f"runner {a.runner_id} stopped heartbeating")
             return lost
 
-    def cancel_requested(self, attempt_ids):
+    def stop_requests(self, attempt_ids):
         if not attempt_ids:
-            return set()
+            return {}
         marks = ", ".join("?" * len(attempt_ids))
         with self._read() as ex:
-            rows = ex(f"SELECT a.attempt_id FROM attempts a JOIN cells c ON c.cell_id = a.cell_id"
-                      f" WHERE a.attempt_id IN ({marks}) AND c.cancel_requested = 1", tuple(attempt_ids)).fetchall()
-        return {r[0] for r in rows}
+            rows = ex(f"SELECT a.attempt_id, a.status, c.cancel_requested FROM attempts a"
+                      f" JOIN cells c ON c.cell_id = a.cell_id WHERE a.attempt_id IN ({marks})"
+                      f" AND (a.status <> 'running' OR c.cancel_requested = 1)", tuple(attempt_ids)).fetchall()
+        return {aid: ("lost" if status != "running" else "cancelled") for aid, status, _ in rows}
 
     def complete_if_done(self, sweep_id, now):
         with self._tx() as ex:

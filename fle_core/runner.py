@@ -226,7 +226,13 @@ class Runner:
         lost = self.store.expire_leases(now)
         for a in lost:
             log.warning("lease of %s (runner %s) expired; requeued", a.attempt_id, a.runner_id)
-            if a.host == self.host and a.pid and a.runner_id != self.runner_id:
+            mine = self.running.pop(a.attempt_id, None)
+            if mine is not None:  # our own heartbeats failed too long: the cell is requeued, stop our copy
+                _killpg(mine.proc.pid, signal.SIGKILL)
+                mine.proc.wait()
+                if mine.extra.get("pidfd") is not None:
+                    os.close(mine.extra.pop("pidfd"))
+            elif a.host == self.host and a.pid:
                 start = proc_start_time(a.pid)
                 if start is None or start == a.proc_start:
                     _killpg(a.pid, signal.SIGKILL)
@@ -235,11 +241,11 @@ class Runner:
     # ---- running jobs -------------------------------------------------------------
     def _poll(self, now: float) -> int:
         changed = 0
-        cancel = self.store.cancel_requested(list(self.running)) if self.running else set()
+        stop = self.store.stop_requests(list(self.running)) if self.running else {}
         for aid in list(self.running):
             r = self.running[aid]
             if not _exited(r.proc):
-                self._police(r, now, aid in cancel)
+                self._police(r, now, stop.get(aid))
                 continue
             _killpg(r.proc.pid, signal.SIGKILL)  # leader is a zombie: the group id is still ours
             r.proc.wait()
@@ -247,12 +253,19 @@ class Runner:
             changed += 1
         return changed
 
-    def _police(self, r: _Running, now: float, cancelled: bool) -> None:
-        """Decide whether a live job must be killed (timeout, cancel, drain) and do it."""
+    def _police(self, r: _Running, now: float, stop: str | None) -> None:
+        """Decide whether a live job must be killed (timeout, cancel, lost, drain) and do it.
+
+        ``lost``: another runner expired this attempt (our heartbeats lapsed) and requeued
+        the cell; our copy must stop so the cell never runs twice at once."""
         if r.reason is None:
+            if stop == "lost":
+                r.reason, r.kill_sent_at = "requeued", now
+                _killpg(r.proc.pid, signal.SIGKILL)
+                return
             if now >= r.deadline:
                 r.reason = "timed_out"
-            elif cancelled:
+            elif stop == "cancelled":
                 r.reason = "cancelled"
             elif self.drain == "fast" or (self.drain == "graceful" and now >= (self.drain_deadline or 0)):
                 r.reason = "requeued"

@@ -157,6 +157,7 @@ class TestControlStoreContract:
         c2 = st.claim("alive", "h", 1041.0, 30, SRC)
         assert c2.attempt.attempt == 2 and c2.attempt.version != c.attempt.version
         assert st.finish_attempt(c.attempt.attempt_id, "dead", "succeeded", 1042.0).stale
+        assert st.stop_requests([c.attempt.attempt_id, c2.attempt.attempt_id]) == {c.attempt.attempt_id: "lost"}
         assert MAX_LOST == 3
         st.expire_leases(1100.0)  # second loss
         c3 = st.claim("x", "h", 1100.0, 30, SRC)
@@ -169,9 +170,9 @@ class TestControlStoreContract:
         st = make_store()
         _launch(st)
         c = st.claim("r", "h", 1000.0, 30, SRC)
-        assert st.cancel_requested([c.attempt.attempt_id]) == set()
+        assert st.stop_requests([c.attempt.attempt_id]) == {}
         assert st.cancel_sweep("s", 1001.0) == 4
-        assert st.cancel_requested([c.attempt.attempt_id]) == {c.attempt.attempt_id}
+        assert st.stop_requests([c.attempt.attempt_id]) == {c.attempt.attempt_id: "cancelled"}
         assert st.claim("r", "h", 1002.0, 30, SRC) is None
         fin = st.finish_attempt(c.attempt.attempt_id, "r", "cancelled", 1003.0)
         assert fin.cell_status == "cancelled"

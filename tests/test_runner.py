@@ -379,3 +379,29 @@ def test_fle_preset_runs_fle_eval_with_the_reserved_version(tmp_path, monkeypatc
     assert sorted(c[0]["version"] for c in calls) == versions
     assert {c[0]["env_id"] for c in calls} == {"Factorio-iron_ore_throughput_16-v0"}
     assert {c[0]["model"] for c in calls} == {"gpt-4o"}
+
+
+def test_a_runner_that_lost_its_own_lease_stops_its_copy(tmp_path):
+    """If a runner's heartbeats lapse (e.g. the store was unreachable), its cells are requeued
+    and it kills its own still-running copies, so a job never runs twice at once."""
+    ws = make_ws(tmp_path / "ws")
+    sweep_id = sm.launch(ws, config(ws, models=["hang"], max_retries=0, timeout_s=10_000))
+    r = Runner(ws, sm.open_store(ws), lease_s=30, sync=False, runner_id="me")
+    t = time.time()
+    r.step(t)
+    wait_for(lambda: executions(ws) and "grandchild" in executions(ws)[0])
+    (rec,) = executions(ws)
+    # Its heartbeats lapse (say the store was unreachable) and another runner expires the lease.
+    assert [a.attempt_id for a in sm.open_store(ws).expire_leases(t + 31)] == list(r.running)
+    r.step(t + 32)  # back: it learns the attempt is no longer its own and kills its copy
+    wait_for(lambda: not alive(rec["pid"]) and not alive(rec["grandchild"]), timeout=5)
+    r.step(t + 32.1)  # reaps it (result dropped as stale) and claims the requeued cell again
+    wait_for(lambda: len(executions(ws)) == 2)
+    attempts = sm.open_store(ws).attempts(sweep_id)
+    assert attempts[0].outcome == "lost"
+    assert len(attempts) == 2 and attempts[1].runner_id == "me"  # requeued and claimed again, fresh version
+    assert attempts[1].version != attempts[0].version
+    r.step(t + 32.1 + 10_001)  # time the second copy out so nothing is left running
+    wait_for(lambda: not alive(executions(ws)[-1]["pid"]), timeout=5)
+    r.step(t + 32.1 + 10_001.5)
+    assert sm.open_store(ws).cells(sweep_id)[0].status == "failed"
