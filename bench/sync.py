@@ -150,6 +150,18 @@ def build_pg(url: str, n: int, conv_kb: float, first_version: int = 1, seed: int
         con.execute("VACUUM ANALYZE programs")
 
 
+def drop_appended(url: str, n: int) -> None:
+    """Remove the rows the incremental step appended, so the cached source stays N rows."""
+    if url.startswith("sqlite"):
+        with sqlite3.connect(url[len("sqlite:///"):]) as con:
+            con.execute("DELETE FROM programs WHERE id > (SELECT min(id) - 1 + ? FROM programs)", [n])
+    else:
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as con:
+            con.execute("DELETE FROM programs WHERE id > (SELECT min(id) - 1 + %s FROM programs)", [n])
+
+
 def pg_rows(url: str) -> int:
     import psycopg
 
@@ -199,13 +211,29 @@ def child(argv: list[str]) -> None:
                 df = pd.read_sql(LEAN_SQL, con)
         secs = time.perf_counter() - t
         out = {"seconds": secs, "rows": len(df)}
-    out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    out["maxrss_mb"] = ru.ru_maxrss / 1024
+    out["cpu"] = ru.ru_utime + ru.ru_stime  # whole process, imports included
     print(json.dumps(out))
+
+
+def child_env() -> dict:
+    """Children cache bytecode in a private folder (this machine sets PYTHONDONTWRITEBYTECODE,
+    which would make every child recompile pandas/pyarrow sources: seconds of noise)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(Path(tempfile.gettempdir()) / "fle-bench-pycache")
+    return env
+
+
+def _cpu_children() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def run_child(*args: str) -> dict:
     t = time.perf_counter()
-    proc = subprocess.run([sys.executable, __file__, "_child", *args], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, __file__, "_child", *args], capture_output=True, text=True,
+                          env=child_env())
     wall = time.perf_counter() - t
     if proc.returncode:
         raise RuntimeError(f"child {args[0]} failed:\n{proc.stderr[-3000:]}")
@@ -215,6 +243,7 @@ def run_child(*args: str) -> dict:
 
 
 def floor(url: str) -> float:
+    """Wall time of the raw read, output discarded (psql's / sqlite3's own CPU only)."""
     t = time.perf_counter()
     if url.startswith("sqlite"):
         with open(os.devnull, "w") as devnull:
@@ -234,6 +263,7 @@ def bench_source(kind: str, url: str, reps: int, work: Path, n: int, conv_kb: fl
         assert s["rows"] == n, s
         res["sync"].append(s["seconds"])
         res["sync_rss"].append(s["maxrss_mb"])
+        res.setdefault("sync_cpu", []).append(s["cpu"])
         print(f"  [{kind}] lean sync       {s['seconds']:7.2f} s  (process {s['wall']:.2f} s, "
               f"peak RSS {s['maxrss_mb']:.0f} MB)", flush=True)
         res["floor"].append(floor(url))
@@ -241,6 +271,7 @@ def bench_source(kind: str, url: str, reps: int, work: Path, n: int, conv_kb: fl
         p = run_child("pandas", url)
         res["pandas"].append(p["seconds"])
         res["pandas_rss"].append(p["maxrss_mb"])
+        res.setdefault("pandas_cpu", []).append(p["cpu"])
         print(f"  [{kind}] pandas.read_sql {p['seconds']:7.2f} s  (peak RSS {p['maxrss_mb']:.0f} MB)",
               flush=True)
     # incremental: 10k new rows into the last N-row warehouse
@@ -250,17 +281,19 @@ def bench_source(kind: str, url: str, reps: int, work: Path, n: int, conv_kb: fl
         build_sqlite(Path(url[len("sqlite:///"):]), 10_000, conv_kb, first_version=first, seed=7)
     else:
         build_pg(url, 10_000, conv_kb, first_version=first, seed=7)
-    s = run_child("sync", str(ws), url)
-    assert s["rows"] == 10_000, s
-    res["incr"] = s["seconds"]
-    res["incr_wall"] = s["wall"]
-    res["incr_rss"] = s["maxrss_mb"]
-    print(f"  [{kind}] incremental 10k {s['seconds']:7.2f} s  (CLI-like process {s['wall']:.2f} s)", flush=True)
-    t = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "fle_core", "--workspace", str(ws), "sync", "--source", url,
-                           "--quiet"], capture_output=True, text=True)
-    res["noop_cli_wall"] = time.perf_counter() - t
-    assert proc.returncode == 0, proc.stderr
+    try:
+        s = run_child("sync", str(ws), url)
+        assert s["rows"] == 10_000, s
+        t = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "fle_core", "--workspace", str(ws), "sync", "--source",
+                               url, "--quiet"], capture_output=True, text=True, env=child_env())
+        res["noop_cli_wall"] = time.perf_counter() - t
+        assert proc.returncode == 0 and "+0 rows" in proc.stdout, proc.stderr
+    finally:
+        drop_appended(url, n)
+    res["incr"], res["incr_wall"], res["incr_rss"] = s["seconds"], s["wall"], s["maxrss_mb"]
+    print(f"  [{kind}] incremental 10k {s['seconds']:7.2f} s  (whole process {s['wall']:.2f} s); "
+          f"no-op `fle-core sync` {res['noop_cli_wall']:.2f} s", flush=True)
     return res
 
 
@@ -320,10 +353,7 @@ def main() -> None:
             build_sqlite(db, args.rows, args.conv_kb)
             print(f"generated SQLite {args.rows:,} rows ({db.stat().st_size / 1e9:.1f} GB) in "
                   f"{time.perf_counter() - t:.0f} s", flush=True)
-        work_db = data / "work.db"
-        shutil.copyfile(db, work_db)  # the incremental step appends; keep the cached file pristine
-        results["sqlite"] = bench_source("sqlite", f"sqlite:///{work_db}", args.reps, data, args.rows, args.conv_kb)
-        work_db.unlink()
+        results["sqlite"] = bench_source("sqlite", f"sqlite:///{db}", args.reps, data, args.rows, args.conv_kb)
     if args.only != "sqlite":
         stop = None
         url = args.pg_url

@@ -222,7 +222,14 @@ def _copy_rows(session: _Session, conn, cols, run: _Run, spec: SourceSpec, upto:
     start = run.wm_before
     if spec.kind == "postgres" and start > 0:
         start = max(0, start - opts.pg_overlap_ids)
-    total = sources.count_rows(conn, start, upto) if upto > start else 0
+    # Exact for SQLite (a cheap b-tree count); for Postgres count(*) would scan the
+    # table, so the id range is the estimate (exact unless ids have gaps).
+    if upto <= start:
+        total = 0
+    elif spec.kind == "sqlite":
+        total = sources.count_rows(conn, start, upto)
+    else:
+        total = upto - start
     if progress:
         progress(0, total)
     done = 0
@@ -236,6 +243,8 @@ def _copy_rows(session: _Session, conn, cols, run: _Run, spec: SourceSpec, upto:
                 done += table.num_rows
                 if progress:
                     progress(done, total)
+            if progress and done != total:
+                progress(done, done)  # the estimate was off (id gaps): report completion
             return
         except SourceError as exc:
             if spec.kind != "sqlite" or robust:
