@@ -43,7 +43,7 @@ Scalar = str | int | float | bool
 class SweepConfig(BaseModel):
     """One sweep's definition. Construct with keywords; bad input → ``ConfigError``."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     schema_version: int = SCHEMA_VERSION
     """Record format version; older records are upgraded by ``_upgrade``."""
