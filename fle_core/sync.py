@@ -1,18 +1,20 @@
 """Incremental, batch-atomic sync of FLE sources into the DuckDB warehouse.
 
-One run per source:
+One run per source (see ``docs/sync.md``):
 
-1. Connect to the source first (``SourceUnavailable`` leaves the warehouse
-   untouched) and fix the upper bound ``upto = max(programs.id)``.
-2. Under the cross-process write lock, open a *run* in ``sync_runs``
-   (``status = running``; stale ``running`` rows of killed syncs become
-   ``interrupted``). ``--full`` deletes the source's rows in the same transaction.
+1. Connect to the source and fix the upper bound ``upto = max(programs.id)``.
+   A source that is down or unusable changes no data (a ``failed`` run is
+   recorded when a warehouse exists).
+2. Under the cross-process write lock (held for the whole ``sync()``), open a
+   *run* in ``sync_runs`` (``status = running``; stale ``running`` rows of killed
+   syncs become ``interrupted``). ``full`` deletes the source's rows in the
+   same transaction.
 3. Stream lean rows with ``watermark < id <= upto`` in id order, re-batched to
    ``[sync] batch_rows``. Each batch is **one transaction**: insert steps (with
    derived columns), recompute the touched trajectories, advance the watermark.
-   A kill between batches therefore resumes exactly after the last committed
-   batch: no duplicates, no gaps. The read-write connection is opened only
-   around each batch's write, so readers get in between batches.
+   A kill at any point therefore resumes exactly after the last committed
+   batch: no duplicates, no gaps. The read-write connection is released after
+   at most ``[sync] writer_hold_s`` seconds, so readers get in between batches.
 4. Mark the run ``ok`` and refresh ``sweep_attempts`` from the control store.
 
 Postgres ids can commit out of order (a slow transaction may commit id 100
@@ -417,9 +419,15 @@ _META_PATHS = ["$.model", "$.task", "$.task_key", "$.env_id", "$.sweep_id", "$.e
 _M = {p[2:]: i + 1 for i, p in enumerate(_META_PATHS)}  # DuckDB lists are 1-based
 
 
+def _pystr(key: str) -> str:
+    """Python's ``str(value)`` of one JSON value (strings unquoted, ``True``/``False``)."""
+    v = f"mv[{_M[key]}]"
+    return f"CASE {v}::VARCHAR WHEN 'true' THEN 'True' WHEN 'false' THEN 'False' ELSE {v} ->> '$' END"
+
+
 def _mtext(key: str) -> str:
-    """A meta field as text, like ``tasks._str_or_none`` (JSON strings unquoted)."""
-    return f"nullif(mv[{_M[key]}] ->> '$', '')"
+    """A meta field as text, like ``tasks._str_or_none`` (NULL for null / absent / "")."""
+    return f"nullif({_pystr(key)}, '')"
 
 
 def _mtruthy(key: str) -> str:
@@ -434,7 +442,9 @@ def _mtruthy(key: str) -> str:
 
 # Mirrors tasks.normalize_task_key (a test checks the two agree).
 _GYM_RE = r"^Factorio-(.+?)(?:_\d+)?-v\d+$"
-_META_TASK = (f"coalesce({_mtext('task')}, {_mtext('task_key')}, {_mtext('env_id')})")
+# ``meta.get("task") or meta.get("task_key") or meta.get("env_id")``, as str
+_META_TASK = ("CASE " + " ".join(f"WHEN {_mtruthy(k)} THEN {_pystr(k)}" for k in ("task", "task_key", "env_id"))
+              + " END")
 _NORM_TASK = ("CASE WHEN regexp_matches(trim(meta_task_raw, ' \t\n\r'), '{re}') "
               "THEN regexp_extract(trim(meta_task_raw, ' \t\n\r'), '{re}', 1) "
               "ELSE nullif(trim(meta_task_raw, ' \t\n\r'), '') END").replace("{re}", _GYM_RE)

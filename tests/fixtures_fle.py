@@ -270,7 +270,7 @@ def expected_derived(r: dict) -> dict:
 
     desc = parse_version_description(r.get("version_description"))
     meta = parse_meta(r.get("meta"))
-    task = desc.task if desc.parsed else meta.task
+    task = desc.task if desc.parsed else (meta.task or None)  # "" counts as no task
     flags = [f for f, bad in (("unparsed_task", task is None), ("malformed_meta", not meta.ok),
                               ("missing_version", r.get("version") is None)) if bad]
     return {

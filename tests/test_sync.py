@@ -317,3 +317,33 @@ def test_default_source_setting_limits_an_unnamed_sync(workspace, tmp_path):
     b = create_sqlite(tmp_path / "b.db", make_rows(2, seed=2))
     workspace.config.update({"sources": {"alpha": {"url": a}, "beta": {"url": b}}, "default_source": "beta"})
     assert sync(workspace).sources == ("beta",)
+
+
+def test_sql_meta_parsing_agrees_with_python_on_a_random_corpus(workspace, tmp_path):
+    """sync parses meta in SQL; fle_core.tasks.parse_meta is the reference (300 odd metas)."""
+    import random
+
+    rng = random.Random(1234)
+    values = [True, False, 0, 1, 2.5, -3, "", "x", "false", "0", "12.5", " 7 ", "nan", [], [0], {}, {"a": 1},
+              None, "gpt-4o", "Factorio-iron_plate_throughput_16-v0", " open_play ", "iron_ore_throughput"]
+    keys = ["model", "task", "task_key", "env_id", "sweep_id", "error_occurred", "production_score",
+            "simulated", "process_id"]
+    rows = []
+    for i in range(300):
+        meta = {k: rng.choice(values) for k in rng.sample(keys, rng.randint(0, len(keys)))}
+        for k in ("model", "task", "task_key", "env_id", "sweep_id"):  # text fields: no nested JSON
+            if isinstance(meta.get(k), (dict, list)):
+                meta.pop(k)
+        rows.append({"version": i + 1, "value": 1.0, "depth": 0.0, "instance": 0, "meta": json.dumps(meta),
+                     "version_description": rng.choice(["free text", None, "model:m1\ntype:sulfur_throughput"])})
+    url = create_sqlite(tmp_path / "corpus.db", rows)
+    res = sync(workspace, url)
+    src = {r["id"]: r for r in source_rows(url)}
+    for row in _steps(workspace).iter_rows(named=True):
+        exp = expected_derived(src[row["id"]])
+        for key, value in exp.items():
+            if isinstance(value, float) and math.isnan(value):
+                assert math.isnan(row[key]), (key, src[row["id"]]["meta"])
+            else:
+                assert row[key] == value, (key, src[row["id"]]["meta"], row[key], value)
+    assert res.rows_added == 300
