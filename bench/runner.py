@@ -232,7 +232,8 @@ def write_results(o: dict, c: dict) -> None:
     lines = [
         "# Runner benchmark (`bench/runner.py`)", "",
         f"Measured {date} on {platform.node()} (2 cores / 24 GiB, shared and noisy: other engineers' "
-        f"tests ran at the same time), Python {platform.python_version()}. Medians unless stated.", "",
+        f"tests ran at the same time; 1-min load average {os.getloadavg()[0]:.1f} when written), "
+        f"Python {platform.python_version()}. Medians unless stated.", "",
         f"## Scheduling overhead: {o['jobs']} no-op jobs, concurrency 2", "",
         "| measure | value |", "|---|---|",
         f"| **median overhead per job** (claim→spawned + exit→bookkeeping done) | **{o['overhead_median_ms']:.1f} ms** "
