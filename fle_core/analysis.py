@@ -94,6 +94,8 @@ def _steps_sql(*, sources=None, models=None, tasks=None, sweep_id=None, versions
         traj_where.append("t.task LIKE ? ESCAPE '\\'")
         traj_params.append(f"%{_escape_like(str(task_contains))}%")
     if since is not None:
+        if since.tzinfo is not None:  # created_at is a naive UTC TIMESTAMP
+            since = since.astimezone(timezone.utc).replace(tzinfo=None)
         traj_where.append("t.created_at >= ?")
         traj_params.append(since)
     if traj_where:
@@ -107,7 +109,9 @@ def _steps_sql(*, sources=None, models=None, tasks=None, sweep_id=None, versions
         params.extend(traj_params)
     cols = ", ".join(f"s.{c}" for c in _STEP_COLUMNS)
     where = " AND ".join(key_where) if key_where else "TRUE"
-    sql = (f"SELECT {cols} FROM steps s WHERE {where} ORDER BY s.source, "
+    # hash(source) instead of source: an integer sort key is ~4x cheaper in DuckDB
+    # and still keeps each trajectory's rows together, ordered by (depth, id)
+    sql = (f"SELECT {cols} FROM steps s WHERE {where} ORDER BY hash(s.source), "
            "s.version NULLS FIRST, s.instance NULLS FIRST, s.depth NULLS FIRST, s.id")
     return sql, params
 
@@ -120,8 +124,10 @@ def load_steps(ws: Workspace, *, sources=None, models=None, tasks=None, sweep_id
 
     Columns: ``source, id, version, instance, depth, value, model, task,
     sweep_id, error_occurred, production_score, simulated, prompt_tokens,
-    completion_tokens, total_tokens, created_at``; rows ordered by
-    (source, version, instance, depth, id), nulls first.
+    completion_tokens, total_tokens, created_at``. Each trajectory's rows are
+    contiguous and ordered by (depth, id), nulls first — the order
+    ``summarize_trajectories`` aggregates fastest; trajectories come ordered by
+    (hash(source), version, instance).
 
     ``sources``/``versions`` filter steps directly. ``models``, ``tasks``,
     ``sweep_id``, ``task_contains`` (substring of the task key, matched

@@ -21,6 +21,7 @@ frame (``metrics.summarize_trajectories``) and return the documented frames.
 
 from __future__ import annotations
 
+import warnings
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -120,12 +121,10 @@ def percentile_interval(replicates: np.ndarray, confidence: float = DEFAULT_CONF
     if not 0 < confidence < 1:
         raise MetricError(f"confidence must be in (0, 1), got {confidence}")
     alpha = 1.0 - confidence
-    with np.errstate(all="ignore"):
-        import warnings
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            lo = np.nanpercentile(replicates, 100 * alpha / 2, axis=0)
-            hi = np.nanpercentile(replicates, 100 * (1 - alpha / 2), axis=0)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN bounds
+        lo = np.nanpercentile(replicates, 100 * alpha / 2, axis=0)
+        hi = np.nanpercentile(replicates, 100 * (1 - alpha / 2), axis=0)
     return lo, hi
 
 
@@ -234,11 +233,9 @@ def pass_at_k_metric(k: int) -> MetricFn:
         n = np.isfinite(x).sum(axis=2)
         c = np.nansum(x, axis=2)
         p = pass_at_k_array(n, c, k)
-        with np.errstate(all="ignore"):
-            import warnings
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                return np.nanmean(p, axis=1)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # no task with n >= k: NaN
+            return np.nanmean(p, axis=1)
     return fn
 
 

@@ -157,8 +157,9 @@ def value_test(a: np.ndarray, b: np.ndarray, test: str = "mann_whitney_u") -> di
         res = stats.ttest_ind(a, b, equal_var=False)
         ci = res.confidence_interval(0.95)
         out.update(diff_ci_low=float(ci.low), diff_ci_high=float(ci.high))
-    if test == "welch_t":
-        out["p_value"] = float(res.pvalue) if welch_ok else (1.0 if a.size >= 2 and b.size >= 2 else None)
+    if test == "welch_t":  # undefined with < 2 values a side or zero variance on both
+        same = a.size >= 2 and b.size >= 2 and np.ptp(np.concatenate([a, b])) == 0
+        out["p_value"] = float(res.pvalue) if welch_ok else (1.0 if same else None)
     elif test == "mann_whitney_u":
         same = np.ptp(np.concatenate([a, b])) == 0
         out["p_value"] = 1.0 if same else float(

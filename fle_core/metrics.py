@@ -214,36 +214,38 @@ _MODE_COLUMNS = ("model", "task", "sweep_id")
 
 
 def _trajectory_index(df: pl.DataFrame) -> pl.DataFrame | None:
-    """Scan adjacent rows once. When rows are ordered by (source, version,
-    instance, depth, id), nulls first, return ``_g`` (0, 1, ... per trajectory)
-    and ``_chg_<col>`` (the value of a mode column differs from the previous
-    row's in the same trajectory); otherwise None.
+    """Scan adjacent rows once. When every trajectory's rows are adjacent and
+    ordered by (depth, id) (null depth first) — as ``load_steps`` returns them —
+    return ``_g`` (0, 1, ... per run of equal keys) and ``_chg_<col>`` (a mode
+    column's value differs from the previous row's in the same trajectory);
+    otherwise None. Whether each key forms a single run is checked after
+    aggregation (``_contiguous``).
 
-    The sorted index lets Polars aggregate contiguous slices instead of
-    hashing string keys; the change flags find the rare trajectories whose
+    The run index lets Polars aggregate contiguous slices instead of hashing
+    string keys; the change flags find the rare trajectories whose
     model/task/sweep_id is not constant without comparing strings per group.
     """
-    if df.height == 0:
-        return pl.DataFrame(schema={"_g": pl.Int64, **{f"_chg_{c}": pl.Boolean for c in _MODE_COLUMNS}})
-    cols = [pl.col("source").fill_null(""), pl.col("version").fill_null(-(2**62)),
-            pl.col("instance").fill_null(-(2**62)), pl.col("depth").fill_null(-math.inf),
-            pl.col("id")]
-    ok = pl.lit(True)
-    for c in reversed(cols):  # lexicographic: gt1 | (eq1 & (gt2 | (eq2 & ...)))
-        prev = c.shift(1)
-        ok = (c > prev) | ((c == prev) & ok)
+    keys = [pl.col("source").fill_null(""), pl.col("version").fill_null(-(2**62)),
+            pl.col("instance").fill_null(-(2**62))]
+    depth, ident = pl.col("depth").fill_null(-math.inf), pl.col("id")
     new_traj = pl.lit(False)
-    for c in cols[:3]:
+    for c in keys:
         new_traj = new_traj | (c != c.shift(1))
     new_traj = new_traj.fill_null(True)
+    in_order = (depth > depth.shift(1)) | ((depth == depth.shift(1)) & (ident > ident.shift(1)))
     res = df.select(
-        ok.slice(1).all().alias("_ok"),
+        (new_traj | in_order.fill_null(True)).all().alias("_ok"),
         (new_traj.cast(pl.Int64).cum_sum() - 1).alias("_g"),
         *[((pl.col(c) != pl.col(c).shift(1)) & ~new_traj).fill_null(False).alias(f"_chg_{c}")
           for c in _MODE_COLUMNS])
     if not res["_ok"][0]:
         return None
     return res.drop("_ok").with_columns(pl.col("_g").set_sorted())
+
+
+def _contiguous(out: pl.DataFrame) -> bool:
+    """True when no trajectory key occurs in two runs (checked on the small output)."""
+    return out.height == out.select(pl.struct(list(TRAJECTORY_KEY)).n_unique()).item()
 
 
 def _mode_aggs() -> list[pl.Expr]:
@@ -295,8 +297,9 @@ def summarize_trajectories(steps: pl.DataFrame, quotas=None, *,
 
     Output columns: ``SUMMARY_SCHEMA`` (the summaries contract plus
     ``normalized_reward = best_reward / quota``), sorted by the key. Input
-    ordered by (source, version, instance, depth, id) — as ``load_steps``
-    returns it — is aggregated in place; any other order is sorted first.
+    whose trajectories are contiguous and ordered by (depth, id) — as
+    ``load_steps`` returns it — is aggregated in place; any other order is
+    sorted first. The result does not depend on the input order.
     """
     qmap = _quota_map(quotas)
     df = _conform_steps(steps)
@@ -304,10 +307,39 @@ def summarize_trajectories(steps: pl.DataFrame, quotas=None, *,
         return pl.DataFrame(schema=SUMMARY_SCHEMA)
     if df.n_chunks("all") != [1] * df.width:
         df = df.rechunk()
+    out = _aggregate_runs(df)
+    if out is None:  # rows out of order: sort once, then the same path
+        df = df.sort(["source", "version", "instance", "depth", "id"], nulls_last=False)
+        out = _aggregate_runs(df)
+    out, df = out
+    out = _resolve_modes(out, df)
+    if success_threshold is not None:
+        quota = pl.lit(float(success_threshold), dtype=pl.Float64)
+    else:
+        quota = pl.col("task").replace_strict(qmap, default=None, return_dtype=pl.Float64)
+    out = out.with_columns(quota.alias("quota"))
+    out = out.with_columns(_first_success(df, out["quota"]).alias("first_success_step"))
+    out = out.with_columns(
+        pl.when(pl.col("quota").is_not_null())
+        .then(pl.coalesce(pl.col("best_reward") >= pl.col("quota"), pl.lit(False)))
+        .alias("success"),
+        ((pl.col("ended_at") - pl.col("started_at")).dt.total_microseconds() / 1e6)
+        .alias("duration_s"),
+        (pl.col("best_reward") / pl.col("quota")).alias("normalized_reward"),
+    )
+    out = out.select([pl.col(c).cast(t) for c, t in SUMMARY_SCHEMA.items()])
+    return out.sort(list(TRAJECTORY_KEY), nulls_last=False)
+
+
+def _aggregate_runs(df: pl.DataFrame):
+    """Per-trajectory aggregates over contiguous runs, or None if rows are out of order.
+
+    Returns ``(out, df)``: ``out`` has one row per trajectory in ``_g`` order and
+    ``df`` the steps with ``_g``, change flags and ``_v`` (finite value or null).
+    """
     index = _trajectory_index(df)
     if index is None:
-        df = df.sort(["source", "version", "instance", "depth", "id"], nulls_last=False)
-        index = _trajectory_index(df)
+        return None
     df = df.hstack(index).with_columns(_finite("value").alias("_v"))
     out = df.group_by("_g", maintain_order=True).agg(
         pl.col("source").first(), pl.col("version").first(), pl.col("instance").first(),
@@ -324,22 +356,9 @@ def summarize_trajectories(steps: pl.DataFrame, quotas=None, *,
         pl.col("error_occurred").any().alias("error_occurred"),
         pl.col("production_score").drop_nulls().last().alias("production_score"),
     )
-    out = _resolve_modes(out, df)
-    if success_threshold is not None:
-        quota = pl.lit(float(success_threshold), dtype=pl.Float64)
-    else:
-        quota = pl.col("task").replace_strict(qmap, default=None, return_dtype=pl.Float64)
-    out = out.with_columns(quota.alias("quota"))
-    out = out.with_columns(_first_success(df, out["quota"]).alias("first_success_step"))
-    out = out.with_columns(
-        pl.when(pl.col("quota").is_not_null())
-        .then(pl.coalesce(pl.col("best_reward") >= pl.col("quota"), pl.lit(False)))
-        .alias("success"),
-        ((pl.col("ended_at") - pl.col("started_at")).dt.total_microseconds() / 1e6)
-        .alias("duration_s"),
-        (pl.col("best_reward") / pl.col("quota")).alias("normalized_reward"),
-    )
-    return out.select([pl.col(c).cast(t) for c, t in SUMMARY_SCHEMA.items()])
+    if not _contiguous(out):
+        return None
+    return out, df
 
 
 def _first_success(df: pl.DataFrame, quota: pl.Series) -> pl.Series:

@@ -6,7 +6,7 @@ Rows go straight into ``steps`` / ``sweep_attempts`` through ``warehouse.writer`
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 import polars as pl
@@ -65,8 +65,10 @@ def test_load_steps_contract_order_and_attempt_exclusion(ws):
     assert steps.columns == ["source", "id", "version", "instance", "depth", "value", "model", "task",
                              "sweep_id", "error_occurred", "production_score", "simulated",
                              "prompt_tokens", "completion_tokens", "total_tokens", "created_at"]
-    keys = steps.select("source", "version", "depth").rows()
-    assert keys == sorted(keys)                                   # ordered for the fast path
+    runs = steps.with_row_index("pos").group_by("source", "version", "instance").agg(
+        pl.col("pos"), pl.col("depth"))
+    for pos, depth in runs.select("pos", "depth").iter_rows():   # the fast path's order
+        assert pos == list(range(pos[0], pos[0] + len(pos))) and depth == sorted(depth)
     assert set(steps["version"].unique()) == {1, 2, 3, 4, 5, 6, 8, 101}   # 7 failed, 9 running
     with_failed = load_steps(ws, include_failed_attempts=True)
     assert {7, 9} <= set(with_failed["version"].unique())
@@ -82,6 +84,8 @@ def test_load_steps_filters(ws):
     assert set(load_steps(ws, as_of_sync=1)["version"]) == {1, 2, 3, 4, 5, 8, 101}
     recent = load_steps(ws, since=T0 + timedelta(minutes=2))
     assert set(recent["version"]) == {1}       # any step since -> the whole trajectory
+    aware = (T0 + timedelta(minutes=2)).replace(tzinfo=timezone.utc).astimezone(timezone(timedelta(hours=2)))
+    assert load_steps(ws, since=aware).equals(recent)
     assert load_steps(ws, versions=[1]).height == 3
     assert load_steps(ws, models=[]).height == 0
 

@@ -69,6 +69,9 @@ def test_value_test_degenerate_inputs():
     assert same["p_value"] == 1.0 and same["effect_size"] == 0.0
     tiny = C.value_test(np.array([1.0]), np.array([2.0, 3.0]), "welch_t")
     assert tiny["p_value"] is None and tiny["diff_ci_low"] is None
+    flat = C.value_test(np.array([1.0, 1.0]), np.array([2.0, 2.0]), "welch_t")
+    assert flat["p_value"] is None                      # zero variance: Welch undefined
+    assert C.value_test(np.array([1.0, 1.0]), np.array([1.0, 1.0]), "welch_t")["p_value"] == 1.0
     with pytest.raises(MetricError):
         C.value_test(np.array([1.0]), np.array([2.0]), "student_t")
 

@@ -204,6 +204,14 @@ def test_summaries_do_not_depend_on_row_order(steps):
     assert shuffled.equals(ordered)
 
 
+def test_contiguous_but_unsorted_trajectories_and_interleaved_ones(steps):
+    ordered = summarize_trajectories(steps)
+    by_version_desc = steps.sort(["version", "depth", "id"], descending=[True, False, False])
+    assert summarize_trajectories(by_version_desc).equals(ordered)
+    interleaved = pl.concat([steps.filter(pl.col("depth") < 1), steps.filter(pl.col("depth") >= 1)])
+    assert summarize_trajectories(interleaved).equals(ordered)   # v1 appears in two runs
+
+
 def test_final_reward_ties_on_depth_broken_by_id():
     rows = [_step(1, 0, 1.0, id_=10), _step(1, 1, 5.0, id_=30), _step(1, 1, 7.0, id_=20)]
     assert summarize_trajectories(_frame(rows))["final_reward"][0] == 5.0
