@@ -405,3 +405,14 @@ def test_a_runner_that_lost_its_own_lease_stops_its_copy(tmp_path):
     wait_for(lambda: not alive(executions(ws)[-1]["pid"]), timeout=5)
     r.step(t + 32.1 + 10_001.5)
     assert sm.open_store(ws).cells(sweep_id)[0].status == "failed"
+
+
+def test_a_failing_sync_is_an_event_not_a_crash(tmp_path):
+    ws = make_ws(tmp_path / "ws")
+    ws.warehouse_path.mkdir()  # a directory where the DuckDB file should be: every sync fails
+    sweep_id = sm.launch(ws, config(ws, models=["ok-a", "ok-b"]))
+    runner = Runner(ws, sm.open_store(ws), sync=True, sync_interval_s=0)
+    assert runner.run(once=True) == 0
+    assert_each_cell_succeeded_once(ws, sweep_id, 2)
+    events = [e for e in sm.open_store(ws).events() if e["kind"] == "sync_failed"]
+    assert events and events[0]["message"].startswith("local:")
