@@ -74,7 +74,11 @@ def _leave_legacy_multipage_mode() -> None:
 
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
-        st.rerun()
+        # Only on a session's first run: a later run may carry a button click,
+        # which a rerun would drop (AppTest starts every run in the legacy mode).
+        if not st.session_state.get("_nav_rerun_done"):
+            st.session_state["_nav_rerun_done"] = True
+            st.rerun()
 
 
 def read_only(ws: Workspace) -> bool:

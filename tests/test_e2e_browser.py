@@ -109,6 +109,7 @@ def _ready(page) -> None:
 
 def _shot(page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_function("!document.querySelector('[data-testid=stSkeleton]')", timeout=30_000)
     charts = page.locator("[data-testid=stVegaLiteChart]")
     for i in range(charts.count()):
         if charts.nth(i).is_visible():
