@@ -60,7 +60,8 @@ def interval_estimates_chart(frame: pl.DataFrame, *, palette: ModelPalette | Non
         column=alt.Column("metric_label:N", title=None, sort=[labels[m] for m in order]),
     ).resolve_scale(x="independent").properties(
         title=title("Aggregate metrics with 95% CIs", _sim(simulated, frame),
-                    "bar: stratified-bootstrap 95% CI; tick: point estimate"))
+                    "bar: stratified-bootstrap 95% CI; tick: point estimate; mean, IQM and "
+                    "optimality gap are on the bootstrap score (default: best reward ÷ quota)"))
 
 
 def performance_profile_chart(frame: pl.DataFrame, *, palette: ModelPalette | None = None,

@@ -141,7 +141,7 @@ def report_charts(frames: ReportFrames, palette: ModelPalette | None = None,
     if f.model_metrics is not None:
         plan += [("model_comparison", "Success rate per model (95% Wilson interval)",
                   lambda: ch.model_comparison_chart(f.model_metrics, "success_rate", **kw)),
-                 ("pass_at_k_table", "pass@k from the model metrics (mean over tasks with n ≥ k)",
+                 ("pass_at_k", "pass@k from the model metrics (mean over tasks with n ≥ k)",
                   lambda: ch.pass_at_k_chart(f.model_metrics, **kw)) if f.pass_at_k_curve is None else None,
                  ("cost", "Cost: tokens per success against success rate, Pareto frontier marked",
                   lambda: ch.cost_chart(f.model_metrics, **kw))]
