@@ -32,7 +32,7 @@ def sync_now(names: list[str]) -> None:
     left, right = st.columns([3, 1], vertical_alignment="bottom")
     name = _ui.url_select("Source", "src_source", names, ws.config.get("default_source", "local"),
                           where=left)
-    full = right.toggle("Full rebuild", key="src_full", help="Re-copy this source from scratch")
+    full = right.toggle("Full rebuild", key="_src_full", help="Re-copy this source from scratch")
     if not st.button("Sync now", type="primary", icon=":material/sync:"):
         return
     with st.status(f"Syncing `{name}`…", expanded=True) as status:

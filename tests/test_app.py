@@ -471,3 +471,31 @@ def test_view_of_another_page_is_explained(populated):
     at = run_page("compare", {"view": view_id})
     assert_clean(at)
     assert any("belongs to the tasks page" in w.value for w in at.warning)
+
+
+def test_sweep_controls_pause_resume_cancel_from_the_ui(empty_ws):
+    from fle_core import sweep_config, sweep_manager
+
+    sweep_id = sweep_manager.launch(empty_ws, sweep_config.demo_config())
+    at = run_page("sweeps", {"swp_sweep": sweep_id})
+    next(b for b in at.button if b.label == "Pause").click().run()
+    assert_clean(at)
+    assert sweep_manager.status(empty_ws, sweep_id).status == "paused"
+    next(b for b in at.button if b.label == "Cancel…").click().run()
+    assert any(f"Cancel `{sweep_id}`?" in w.value for w in at.warning)
+    assert sweep_manager.status(empty_ws, sweep_id).status == "paused"  # not before confirming
+    next(b for b in at.button if b.label == "Yes, cancel it").click().run()
+    assert_clean(at)
+    assert sweep_manager.status(empty_ws, sweep_id).status == "cancelled"
+
+
+def test_every_url_parameter_is_documented():
+    """datasette-style: a page's URL key that docs/app.md does not name fails the build."""
+    import re
+
+    doc = (ROOT / "docs" / "app.md").read_text()
+    keys = set()
+    for page in (ROOT / "pages").glob("*.py"):
+        keys |= set(re.findall(r'"((?:cmp|tsk|trj|mon|swp|src)_[a-z]+)"', page.read_text()))
+    assert len(keys) > 15
+    assert sorted(k for k in keys if f"`{k}`" not in doc) == []
