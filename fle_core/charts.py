@@ -23,9 +23,9 @@ from __future__ import annotations
 import polars as pl
 import altair as alt
 
-from fle_core.charts_base import (band_opacity, ChartError, ModelPalette, band_height, chart_values, fill_model,
-                                  is_rate, is_simulated, metric_label, models_in, number_format,
-                                  require, title)
+from fle_core.charts_base import (ChartError, ModelPalette, band_height, band_opacity, chart_values,
+                                  fill_model, is_rate, is_simulated, metric_label, models_in,
+                                  name_list, number_format, require, title)
 from fle_core.charts_rliable import (interval_estimates_chart, performance_profile_chart,
                                      probability_of_improvement_chart)
 from fle_core.charts_tasks import (classification_heatmap_chart, classify_outcomes,
@@ -416,7 +416,7 @@ def cost_chart(model_metrics: pl.DataFrame, *, log_y: bool = True,
         x=x, y=y, color=pal.color(models), shape=pal.shape_encoding(models), tooltip=tooltip)
     note = "dashed line and rings: Pareto frontier (higher success, fewer tokens)"
     if dropped:
-        note += f"; not shown (no successes): {', '.join(sorted(map(str, dropped)))}"
+        note += f"; not shown (no successes): {name_list(dropped)}"
     return alt.layer(frontier, ring, points).properties(
         width=WIDTH, height=320,
         title=title("Cost: tokens per success vs success rate", _sim(simulated, model_metrics), note))

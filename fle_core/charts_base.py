@@ -211,6 +211,14 @@ def models_in(frame: pl.DataFrame, *columns: str) -> list[str]:
     return sorted(names)
 
 
+def name_list(names: Iterable[Any], limit: int = 5) -> str:
+    """``a, b, c and 7 more``: keeps subtitles one line when 30 models are named."""
+    items = sorted(str(n) for n in names)
+    if len(items) <= limit:
+        return ", ".join(items)
+    return f"{', '.join(items[:limit])} and {len(items) - limit} more"
+
+
 def band_opacity(n_models: int) -> float:
     """CI bands fade as models are added, so 30 overlapping bands stay readable."""
     return 0.18 if n_models <= 6 else max(0.04, 0.18 * 6 / n_models)

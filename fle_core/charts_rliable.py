@@ -16,8 +16,8 @@ from __future__ import annotations
 import altair as alt
 import polars as pl
 
-from fle_core.charts_base import (band_opacity, ModelPalette, band_height, chart_values, fill_model, is_simulated,
-                                  metric_label, models_in, require, title)
+from fle_core.charts_base import (ModelPalette, band_height, band_opacity, chart_values, fill_model,
+                                  is_simulated, metric_label, models_in, require, title)
 
 _METRIC_ORDER = ("success_rate", "mean", "iqm", "median", "optimality_gap")
 

@@ -12,7 +12,7 @@ import polars as pl
 
 from fle_core.charts_base import (HEATMAP_SCHEME, OUTCOME_COLOURS, ChartError, ModelPalette,
                                   chart_values, fill_model, is_rate, is_simulated, metric_label,
-                                  models_in, number_format, require, title)
+                                  models_in, name_list, number_format, require, title)
 
 OUTCOMES = ("none", "partial", "full", "no quota")
 
@@ -148,7 +148,7 @@ def pass_histogram_chart(group_metrics: pl.DataFrame, *, palette: ModelPalette |
                alt.Tooltip("successes:Q", title="Passing trials"), alt.Tooltip("n:Q", title="Trials")]
     note = "bar height: number of trials that reached the task quota"
     if no_quota:
-        note += f"; no quota (not shown): {', '.join(no_quota)}"
+        note += f"; no quota (not shown): {name_list(no_quota)}"
     return alt.Chart(chart_values(rows)).mark_bar().encode(
         x=alt.X("task:N", title="Task", sort=order, axis=alt.Axis(labelAngle=-40, labelLimit=200)),
         y=alt.Y("successes:Q", title="Passing trials (count)", stack="zero",

@@ -355,6 +355,13 @@ def test_cost_chart_marks_the_pareto_frontier():
         C.cost_chart(mm.filter(pl.col("model") == "e"))
 
 
+def test_long_name_lists_in_subtitles_are_cut():
+    mm = pl.DataFrame({"model": [f"m{i:02d}" for i in range(12)], "success_rate": [0.5] + [0.0] * 11,
+                       "tokens_per_success": [100.0] + [None] * 11})
+    sub = C.cost_chart(mm).to_dict()["title"]["subtitle"]
+    assert sub.endswith("not shown (no successes): m01, m02, m03, m04, m05 and 6 more")
+
+
 def _dominated(i, pts):
     xi, yi = pts[i]
     return any(xj >= xi and yj <= yi and (xj > xi or yj < yi) for j, (xj, yj) in enumerate(pts) if j != i)
