@@ -249,7 +249,8 @@ def write_results(lines: list[str], n_steps: int, args) -> None:
         "# Metrics benchmark (`bench/metrics.py`)", "",
         f"Measured {now} on the shared build machine (2 cores, 24 GiB) while five other "
         f"engineers' builds and tests ran (load average {os.getloadavg()[0]:.1f} at the end): "
-        "wall times are noisy and inflated; CPU time (all threads) is the steadier figure. Python {platform.python_version()}, polars {pl.__version__}, "
+        "wall times are noisy and inflated; CPU time (all threads) is the steadier figure. "
+        f"Python {platform.python_version()}, polars {pl.__version__}, "
         f"numpy {np.__version__}, pandas {pd.__version__}.", "",
         f"Data: {n_steps:,} steps, {args.trajectories:,} trajectories, 6 models × 24 lab-play tasks, "
         "rows interleaved in creation order. Medians over "

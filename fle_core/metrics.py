@@ -243,6 +243,21 @@ def _trajectory_index(df: pl.DataFrame) -> pl.DataFrame | None:
     return res.drop("_ok").with_columns(pl.col("_g").set_sorted())
 
 
+def _trajectory_order(df: pl.DataFrame) -> np.ndarray:
+    """Row order by (hash(source), version, instance, depth, id), nulls first.
+
+    numpy's lexsort on integer keys is several times cheaper than sorting on
+    the source strings, and any order that keeps trajectories contiguous will do.
+    """
+    return np.lexsort((
+        df["id"].to_numpy(),
+        df["depth"].fill_null(-math.inf).to_numpy(),
+        df["instance"].fill_null(-(2**62)).to_numpy(),
+        df["version"].fill_null(-(2**62)).to_numpy(),
+        df["source"].hash().to_numpy(),
+    ))
+
+
 def _contiguous(out: pl.DataFrame) -> bool:
     """True when no trajectory key occurs in two runs (checked on the small output)."""
     return out.height == out.select(pl.struct(list(TRAJECTORY_KEY)).n_unique()).item()
@@ -309,6 +324,9 @@ def summarize_trajectories(steps: pl.DataFrame, quotas=None, *,
         df = df.rechunk()
     out = _aggregate_runs(df)
     if out is None:  # rows out of order: sort once, then the same path
+        df = df[_trajectory_order(df)]
+        out = _aggregate_runs(df)
+    if out is None:  # two sources with colliding hashes: sort on the names themselves
         df = df.sort(["source", "version", "instance", "depth", "id"], nulls_last=False)
         out = _aggregate_runs(df)
     out, df = out

@@ -189,3 +189,10 @@ def test_comparison_helpers_wrap_compare(ws):
 def test_missing_warehouse_is_a_clear_error(workspace):
     with pytest.raises(WarehouseMissing):
         DatabaseAnalyzer(workspace).get_trajectory_summaries([1])
+
+
+def test_default_workspace_comes_from_environment(ws):
+    """DatabaseAnalyzer() with no argument opens $FLE_CORE_HOME (set by the fixture)."""
+    default = DatabaseAnalyzer().get_trajectory_summaries([1, 2])
+    assert default.equals(DatabaseAnalyzer(ws).get_trajectory_summaries([1, 2]))
+    assert DatabaseAnalyzer(str(ws.root)).get_trajectory_summaries([1]).height == 1
