@@ -493,3 +493,23 @@ def test_real_metrics_outputs_feed_every_builder():
     outcomes = C.classify_outcomes(gm)
     assert (outcomes.filter(pl.col("outcome") == "full")["successes"]
             == outcomes.filter(pl.col("outcome") == "full")["n_scored"]).all()
+
+
+def test_charts_do_not_import_pandas():
+    """Polars → Vega-Lite is explicit; the core chart path never loads pandas."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys; sys.path.insert(0, 'tests')\n"
+            "from _chart_frames import contract_frames\n"
+            "from fle_core import charts as C\n"
+            "f = contract_frames(2)\n"
+            "for c in (C.pass_at_k_chart(f['pass_at_k_curve']), C.learning_curves_chart(f['steps']),\n"
+            "          C.reward_distribution_chart(f['summaries']), C.task_heatmap_chart(f['group_metrics'])):\n"
+            "    c.to_dict(validate=True)\n"
+            "print('pandas' in sys.modules)\n")
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
