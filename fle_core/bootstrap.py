@@ -466,10 +466,12 @@ def probability_of_improvement(summaries: pl.DataFrame, pairs: Sequence[tuple[st
     models = sorted(values)
     if pairs is None:
         pairs = [(a, b) for a in models for b in models if a != b]
+    known = set(summaries["model"].drop_nulls().unique().to_list())
     for pair in pairs:
         for m in pair:
-            if m not in values:
-                raise MetricError(f"no finite {reward_column} for model {m!r}")
+            if m not in known:
+                raise MetricError(f"no trajectories for model {m!r}")
+            values.setdefault(m, {})  # known but no finite values: rows with null estimates
     canon = sorted({tuple(sorted(p, key=str)) for p in pairs}, key=str)
     tasks = sorted({t for m in values for t in values[m]}, key=str)
     sums = {p: np.zeros(reps) for p in canon}

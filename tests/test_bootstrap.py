@@ -202,6 +202,11 @@ def test_probability_of_improvement_frame(summaries):
     assert ab["n_tasks"] == 3
     with pytest.raises(MetricError):
         B.probability_of_improvement(summaries, pairs=[("a", "zzz")])
+    no_data = pl.concat([summaries, pl.DataFrame({"model": ["c"], "task": ["t1"], "best_reward": [None],
+                                                  "normalized_reward": [None], "success": [None]},
+                                                 schema=summaries.schema)])
+    row = B.probability_of_improvement(no_data, pairs=[("a", "c")], reps=10).row(0, named=True)
+    assert row["estimate"] is None and row["n_tasks"] == 0
 
 
 def test_count_bootstrap_agrees_in_distribution_with_resampling():
