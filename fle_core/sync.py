@@ -25,8 +25,6 @@ after id 101 was synced), so incremental Postgres runs re-read the last
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -34,7 +32,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fle_core import sources, warehouse
+from fle_core import _sync_stream, sources, warehouse
 from fle_core.errors import ConfigError, FleError, SourceError, SourceUnavailable
 from fle_core.tasks import parse_version_description
 from fle_core.workspace import SourceSpec, Workspace, sqlite_path
@@ -46,7 +44,7 @@ Progress = Callable[[int, "int | None"], None]
 DEFAULT_BATCH_ROWS = 50_000
 DEFAULT_PG_OVERLAP_IDS = 1_000
 DEFAULT_WRITER_HOLD_S = 2.0
-_MAX_BATCH_BYTES = 256 * 1024 * 1024
+DEFAULT_READ_WORKERS = 2
 
 
 @dataclass(frozen=True)
@@ -79,6 +77,7 @@ class _Options:
     copy_code: bool = False
     pg_overlap_ids: int = DEFAULT_PG_OVERLAP_IDS
     writer_hold_s: float = DEFAULT_WRITER_HOLD_S
+    read_workers: int = DEFAULT_READ_WORKERS
 
     @classmethod
     def from_workspace(cls, ws: Workspace) -> "_Options":
@@ -87,7 +86,8 @@ class _Options:
             return cls(max(1, int(sec.get("batch_rows", DEFAULT_BATCH_ROWS))),
                        bool(sec.get("copy_code", False)),
                        max(0, int(sec.get("pg_overlap_ids", DEFAULT_PG_OVERLAP_IDS))),
-                       max(0.0, float(sec.get("writer_hold_s", DEFAULT_WRITER_HOLD_S))))
+                       max(0.0, float(sec.get("writer_hold_s", DEFAULT_WRITER_HOLD_S))),
+                       max(1, int(sec.get("read_workers", DEFAULT_READ_WORKERS))))
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"[sync] in {ws.config_path} has a bad value: {exc}") from None
 
@@ -237,9 +237,8 @@ def _copy_rows(session: _Session, conn, cols, run: _Run, spec: SourceSpec, upto:
     done = 0
     robust = False
     while True:
-        batches = sources.lean_batches(conn, cols, start, upto, opts.copy_code, robust)
         try:
-            for table in _prefetch(_rebatch(batches, opts.batch_rows)):
+            for table in _tables(spec, conn, cols, start, upto, total - done, opts, robust):
                 run.rows_added += _write_batch(session.con(), run, table)
                 session.maybe_release()
                 done += table.num_rows
@@ -254,6 +253,20 @@ def _copy_rows(session: _Session, conn, cols, run: _Run, spec: SourceSpec, upto:
             log.info("source %s: mixed value types (%s); re-reading with per-value conversion",
                      spec.name, exc)
             robust, start = True, max(start, run.wm_after)
+
+
+def _tables(spec: SourceSpec, conn, cols, start: int, upto: int, rows: int, opts: _Options,
+            robust: bool) -> Iterator[pa.Table]:
+    """Lean tables of ``(start, upto]`` in id order: parallel id-range chunks when the
+    ids are dense enough, else one prefetched stream (see ``_sync_stream``)."""
+    if spec.kind == "postgres" and sources.sparse_ids(conn):
+        bounds = None
+    else:
+        bounds = _sync_stream.chunk_bounds(start, upto, rows, opts.batch_rows)
+    if bounds is None or opts.read_workers <= 1:
+        return _sync_stream.sequential_tables(conn, cols, start, upto, opts.batch_rows,
+                                              opts.copy_code, robust)
+    return _sync_stream.ordered_tables(spec, cols, bounds, opts.copy_code, robust, opts.read_workers)
 
 
 def _open_run(con, spec: SourceSpec, full: bool) -> _Run:
@@ -346,70 +359,6 @@ def _sweep_attempts(ws: Workspace):
                     "sweep_attempts not refreshed")
         return None
     return sweep_manager.attempts_frame(ws)
-
-
-# ------------------------------------------------------------------ batching
-def _rebatch(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
-    """Regroup driver batches into tables of exactly ``rows`` rows (the last may be short).
-
-    Tables are also cut at ``_MAX_BATCH_BYTES`` so wide rows keep memory bounded.
-    """
-    buf: list[pa.RecordBatch] = []
-    n = nbytes = 0
-    for b in batches:
-        while b.num_rows:
-            take = min(b.num_rows, rows - n)
-            part, b = b.slice(0, take), b.slice(take)
-            buf.append(part)
-            n += part.num_rows
-            nbytes += part.nbytes
-            if n >= rows or nbytes >= _MAX_BATCH_BYTES:
-                yield pa.Table.from_batches(buf)
-                buf, n, nbytes = [], 0, 0
-    if buf:
-        yield pa.Table.from_batches(buf)
-
-
-_DONE = object()
-
-
-def _prefetch(it: Iterator[pa.Table], depth: int = 2) -> Iterator[pa.Table]:
-    """Read the next batch from the source while the current one is written.
-
-    The source and DuckDB both release the GIL, so on two cores the database
-    server, the driver and DuckDB overlap. At most ``depth`` batches wait.
-    """
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def work() -> None:
-        try:
-            for item in it:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put(_DONE)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer and re-raised there
-            q.put(exc)
-
-    t = threading.Thread(target=work, name="sync-prefetch", daemon=True)
-    t.start()
-    try:
-        while True:
-            item = q.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        t.join(timeout=5)
 
 
 # ------------------------------------------------------------------ writing one batch
