@@ -103,16 +103,21 @@ def resample_blocks(padded: np.ndarray, n: np.ndarray, reps: int, rng: np.random
     flat = np.full((t_count, width), np.nan)
     flat[:, :r_max] = padded
     flat = flat.ravel()
+    itype = np.int32 if flat.size < 2**31 else np.int64
     n_f = n.astype(np.float32)
     runs = np.arange(r_max)
+    ragged = bool((n != r_max).any())
     block = max(1, _BLOCK_ELEMENTS // max(1, t_count * r_max))
     for start in range(0, reps, block):
         tid = task_idx[start:start + block]
         u = rng.random((tid.shape[0], t_count, r_max), dtype=np.float32)
-        n_sel = n[tid][..., None]
-        idx = np.minimum((u * n_f[tid][..., None]).astype(np.int64), n_sel - 1)
-        idx = np.where(runs < n_sel, idx, r_max)
-        idx += (tid * width)[..., None]
+        u *= n_f[tid][..., None]                      # in place: u becomes u·n
+        idx = u.astype(itype)
+        n_sel = n[tid][..., None].astype(itype)
+        np.minimum(idx, n_sel - 1, out=idx)           # float32 rounding can reach n
+        if ragged:
+            idx[np.broadcast_to(runs >= n_sel, idx.shape)] = r_max
+        idx += (tid * width).astype(itype)[..., None]
         yield flat[idx]
 
 
