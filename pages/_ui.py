@@ -410,13 +410,6 @@ def _c_pairwise(s: pl.DataFrame, metric: str, correction: str, baseline: str | N
                                         reps=reps, seed=seed)
 
 
-@compute_fn("comparison_markdown")
-def _c_markdown(s: pl.DataFrame, **pair_args) -> str:
-    from fle_core import compare
-
-    return compare.comparison_markdown(_c_pairwise(s, **pair_args))
-
-
 @compute_fn("task_difficulty")
 def _c_difficulty(s: pl.DataFrame) -> pl.DataFrame:
     from fle_core import metrics
@@ -664,3 +657,19 @@ def grid_chart(chart) -> None:
     inner = chart.to_dict(validate=False).get("height")
     height = int(inner) + 190 if isinstance(inner, (int, float)) else "content"
     st.altair_chart(chart, width="stretch", height=height)
+
+
+def url_tabs(labels: Sequence[str], key: str) -> dict[str, Any]:
+    """Lazy tabs whose selection lives in ``?key=``: only the open tab's content should run.
+
+    Returns ``{label: container}``; check ``container.open`` before computing.
+    """
+    labels = list(labels)
+    raw = st.query_params.get(key)
+    if key not in st.session_state and raw is not None and raw not in labels:
+        _warn_param(key, raw, f"expected one of {', '.join(labels)}")
+        raw = None
+    default = st.session_state.get(key) or raw or labels[0]
+    tabs = st.tabs(labels, key=key, on_change="rerun", default=default)
+    _write_param(key, st.session_state.get(key) or default, labels[0])
+    return dict(zip(labels, tabs))

@@ -2,12 +2,12 @@
 
 URL state (all optional): ``cmp_source``, ``cmp_model``, ``cmp_task``, ``cmp_sweep``
 (repeatable filters), ``cmp_k`` (repeatable k values), ``cmp_metric``, ``cmp_corr``,
-``cmp_base``, ``cmp_reps``, ``cmp_seed``; ``view`` pins a shared view's data version.
+``cmp_base``, ``cmp_reps``, ``cmp_seed``, ``cmp_tab`` (open tab); ``view`` pins a shared view's data version.
 """
 
 import streamlit as st
 
-from fle_core import charts
+from fle_core import charts, compare
 from pages import _ui
 
 PAGE, PREFIX = "compare", "cmp_"
@@ -76,12 +76,12 @@ def _pair_args(cfg: dict) -> dict:
     return {k: cfg[k] for k in ("metric", "correction", "baseline", "reps", "seed")}
 
 
-def pairwise(pin, sel, cfg):
+def pairwise(pin, sel, cfg) -> None:
     comp = _ui.compute(ws, pin, "pairwise", sel, **_pair_args(cfg))
     if comp.is_empty():
         _ui.empty_state("Pairwise comparisons need at least two models.", [
             "Widen the model filter in the sidebar."])
-        return comp
+        return
     _ui.chart("comparison_matrix_chart", comp, fallback=_ui.comparison_matrix(comp),
               caption="Across all tasks: difference A − B (row − column), Holm/BH-adjusted p, "
                       "▲ significantly better, ▼ significantly worse, · no significant difference.")
@@ -89,18 +89,29 @@ def pairwise(pin, sel, cfg):
     st.altair_chart(charts.probability_of_improvement_chart(poi), width="stretch")
     with st.expander("All comparisons (per task and across tasks)"):
         st.dataframe(comp, hide_index=True)
-    return comp
 
 
-def export(pin, sel, cfg, comp) -> None:
+def rewards(pin, sel, cfg) -> None:
+    chosen = _ui.compute(ws, pin, "summaries", sel)
+    st.altair_chart(charts.reward_distribution_chart(chosen), width="stretch")
+
+
+def cost(pin, sel, cfg) -> None:
     board = _ui.compute(ws, pin, "leaderboard", sel, k_values=cfg["k_values"])
-    md = _ui.compute(ws, pin, "comparison_markdown", sel, **_pair_args(cfg))
+    st.altair_chart(charts.cost_chart(board), width="stretch")
+    st.caption("Tokens per success against success rate; the Pareto frontier is marked.")
+
+
+def export(pin, sel, cfg) -> None:
+    board = _ui.compute(ws, pin, "leaderboard", sel, k_values=cfg["k_values"])
+    comp = _ui.compute(ws, pin, "pairwise", sel, **_pair_args(cfg))
+    md = compare.comparison_markdown(comp)
     c1, c2, c3 = st.columns(3)
     c1.download_button("Markdown (experiment log)", md, file_name="comparison.md",
                        mime="text/markdown", icon=":material/description:")
     c2.download_button("Leaderboard CSV", _ui.to_csv(board), file_name="leaderboard.csv",
                        mime="text/csv", icon=":material/table:")
-    if comp is not None and not comp.is_empty():
+    if not comp.is_empty():
         c3.download_button("Comparisons CSV", _ui.to_csv(comp), file_name="comparisons.csv",
                            mime="text/csv", icon=":material/table:")
     with st.expander("Markdown preview"):
@@ -124,20 +135,10 @@ with _ui.guard():
     st.caption(f"{chosen.height:,} trajectories · {chosen['model'].n_unique()} models · "
                f"{chosen['task'].n_unique()} tasks · data version {pin.version}")
     _ui.share_button(ws, PAGE, PREFIX, pin)
-    tab_board, tab_k, tab_pair, tab_dist, tab_cost, tab_export = st.tabs(
-        ["Leaderboard", "pass@k", "Pairwise", "Rewards", "Cost", "Export"])
-    with tab_board, _ui.guard():
-        leaderboard(pin, sel, cfg)
-    with tab_k, _ui.guard():
-        pass_at_k(pin, sel, cfg)
-    comp = None
-    with tab_pair, _ui.guard():
-        comp = pairwise(pin, sel, cfg)
-    with tab_dist, _ui.guard():
-        st.altair_chart(charts.reward_distribution_chart(chosen), width="stretch")
-    with tab_cost, _ui.guard():
-        board = _ui.compute(ws, pin, "leaderboard", sel, k_values=cfg["k_values"])
-        st.altair_chart(charts.cost_chart(board), width="stretch")
-        st.caption("Tokens per success against success rate; the Pareto frontier is marked.")
-    with tab_export, _ui.guard():
-        export(pin, sel, cfg, comp)
+    tabs = _ui.url_tabs(["Leaderboard", "pass@k", "Pairwise", "Rewards", "Cost", "Export"], "cmp_tab")
+    sections = {"Leaderboard": leaderboard, "pass@k": pass_at_k, "Pairwise": pairwise,
+                "Rewards": rewards, "Cost": cost, "Export": export}
+    for label, tab in tabs.items():
+        if tab.open:  # lazy: only the selected tab computes
+            with tab, _ui.guard():
+                sections[label](pin, sel, cfg)

@@ -323,6 +323,10 @@ def test_compare_populated_leaderboard_headline_and_exports(populated):
     head = next(m.value for m in at.markdown if m.value.startswith("Top model:"))
     assert f"**{best}**" in head and f"{succ}/{scored} scored trials" in head
     assert f"success {succ / scored * 100:.1f}%" in head
+    assert not [b for b in at.get("download_button")]  # lazy tabs: Export not computed
+    at = run_page("compare", {"cmp_model": ["gpt-4o", "claude-3-5-sonnet", "llama-3.3-70b"],
+                              "cmp_tab": "Export"})
+    assert_clean(at)
     labels = [b.label for b in at.get("download_button")]
     assert {"Markdown (experiment log)", "Leaderboard CSV", "Comparisons CSV"} <= set(labels)
     md = next(m.value for m in at.markdown if "| Metric |" in m.value)
@@ -336,6 +340,9 @@ def test_compare_filters_narrow_the_data(populated):
     board = _board(at)
     assert list(board["model"]) == ["gpt-4o"]
     assert "1 models · 1 tasks" in texts(at)
+    at = run_page("compare", {"cmp_task": "iron_ore_throughput", "cmp_model": "gpt-4o",
+                              "cmp_tab": "Pairwise"})
+    assert_clean(at)
     assert "Pairwise comparisons need at least two models." in texts(at)
 
 
@@ -345,6 +352,7 @@ def test_compare_filters_narrow_the_data(populated):
     ({"cmp_reps": "lots"}, "cmp_reps=lots"),
     ({"cmp_reps": "99999999"}, "cmp_reps=99999999"),
     ({"cmp_corr": "bonferroni'; drop"}, "cmp_corr=bonferroni'; drop"),
+    ({"cmp_tab": "Secrets"}, "cmp_tab=Secrets"),
     ({"view": "zzzzzzzzzz"}, None),
 ])
 def test_compare_bad_params_get_a_clear_message(populated, params, bad):
@@ -499,3 +507,28 @@ def test_every_url_parameter_is_documented():
         keys |= set(re.findall(r'"((?:cmp|tsk|trj|mon|swp|src)_[a-z]+)"', page.read_text()))
     assert len(keys) > 15
     assert sorted(k for k in keys if f"`{k}`" not in doc) == []
+
+
+def test_compare_pairwise_tab_shows_corrected_tests(populated):
+    """Per-task Fisher p-values in the table match scipy on counts taken straight from the warehouse."""
+    from scipy import stats
+
+    from fle_core import warehouse
+
+    models = ["gpt-4o", "llama-3.3-70b"]
+    at = run_page("compare", {"cmp_model": models, "cmp_tab": "Pairwise"})
+    assert_clean(at)
+    comp = next(d.value for d in at.dataframe if "p_adjusted" in d.value.columns)
+    row = comp[(comp["task"] == "iron_plate_throughput")].iloc[0]
+    raw = warehouse.query(populated, """
+        SELECT model, count(*) AS n, count_if(best >= 16) AS s FROM (
+            SELECT version, instance, any_value(model) AS model, max(value) AS best FROM steps
+            WHERE task = 'iron_plate_throughput' AND model IN ('gpt-4o', 'llama-3.3-70b')
+            GROUP BY version, instance) GROUP BY model""")
+    counts = {r["model"]: (r["s"], r["n"]) for r in raw.iter_rows(named=True)}
+    (sa, na), (sb, nb) = counts[row["model_a"]], counts[row["model_b"]]
+    expected = stats.fisher_exact([[sa, na - sa], [sb, nb - sb]]).pvalue
+    assert row["p_value"] == pytest.approx(expected)
+    assert row["p_adjusted"] >= row["p_value"]
+    assert set(comp["verdict"]) <= {"significantly better", "significantly worse",
+                                    "no significant difference"}
