@@ -201,13 +201,16 @@ def _conform_steps(steps: pl.DataFrame) -> pl.DataFrame:
     exprs = []
     for name, dtype in STEP_SCHEMA.items():
         if name in steps.columns:
-            exprs.append(pl.col(name).cast(dtype, strict=False) if steps.schema[name] != dtype
-                         else pl.col(name))
+            exprs.append(pl.col(name).cast(dtype) if steps.schema[name] != dtype else pl.col(name))
         elif name == "id":
             exprs.append(pl.int_range(pl.len(), dtype=pl.Int64).alias("id"))
         else:
             exprs.append(pl.lit(None, dtype=dtype).alias(name))
-    return steps.select(exprs)
+    try:
+        return steps.select(exprs)
+    except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError) as exc:
+        raise MetricError(f"steps frame has a column of the wrong type: {exc}",
+                          hint=f"expected types: {STEP_SCHEMA}") from None
 
 
 _MODE_COLUMNS = ("model", "task", "sweep_id")
@@ -390,11 +393,15 @@ def _first_success(df: pl.DataFrame, quota: pl.Series) -> pl.Series:
 
 
 # ----------------------------------------------------------- group metrics ---
-def _check_summary_columns(summaries: pl.DataFrame, cols: Sequence[str]) -> None:
+def _check_summary_columns(summaries: pl.DataFrame, cols: Sequence[str],
+                           reward_column: str | None = None) -> None:
     missing = [c for c in cols if c not in summaries.columns]
     if missing:
         raise MetricError(f"summaries frame lacks column(s): {', '.join(missing)}",
                           hint="build it with fle_core.metrics.summarize_trajectories")
+    if reward_column is not None and not summaries.schema[reward_column].is_numeric():
+        raise MetricError(f"reward column {reward_column!r} is not numeric "
+                          f"({summaries.schema[reward_column]})")
 
 
 def _check_k(k_values: Sequence[int]) -> list[int]:
@@ -472,7 +479,7 @@ def group_metrics(summaries: pl.DataFrame, by: Sequence[str] = ("model", "task")
     """
     by = list(by)
     ks = _check_k(k_values)
-    _check_summary_columns(summaries, [*by, reward_column, success_column])
+    _check_summary_columns(summaries, [*by, reward_column, success_column], reward_column)
     aggs = _group_aggs(summaries, reward_column, success_column)
     if summaries.height == 0:
         frame = summaries.head(0).group_by(by).agg(aggs)
@@ -504,7 +511,8 @@ def model_metrics(summaries: pl.DataFrame, k_values: Sequence[int] = (1, 3, 5, 8
     ``tokens_per_success``, ``mean_steps``, ``simulated``.
     """
     ks = _check_k(k_values)
-    _check_summary_columns(summaries, ["model", "task", reward_column, success_column])
+    _check_summary_columns(summaries, ["model", "task", reward_column, success_column],
+                           reward_column)
     cells = group_metrics(summaries, ("model", "task"), ks, reward_column, success_column)
     per_task = [pl.col("task").n_unique().cast(pl.Int64).alias("n_tasks"),
                 pl.col("success_rate").mean().alias("success_rate_task_mean")]

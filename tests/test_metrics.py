@@ -240,6 +240,8 @@ def test_summaries_empty_and_bad_input(steps):
     assert empty.height == 0 and "best_reward" in empty.columns
     with pytest.raises(MetricError):
         summarize_trajectories(steps.drop("value"))
+    with pytest.raises(MetricError):
+        summarize_trajectories(steps.with_columns(pl.lit("lots").alias("value")))
     minimal = summarize_trajectories(steps.select("version", "instance", "value"))
     assert minimal.height == 5 and minimal["source"].null_count() == 5
 
@@ -303,6 +305,8 @@ def test_group_metrics_with_other_grouping_and_empty():
         group_metrics(s, k_values=(0,))
     with pytest.raises(MetricError):
         group_metrics(s.drop("success"))
+    with pytest.raises(MetricError):
+        group_metrics(s, reward_column="task")
 
 
 def test_group_metrics_open_play_cells_have_no_success():
