@@ -38,6 +38,7 @@ COMPARISON_SCHEMA: dict[str, pl.DataType] = {
     "prob_improvement": pl.Float64, "verdict": pl.String,
     # additive columns (not in the minimal contract)
     "prob_improvement_ci_low": pl.Float64, "prob_improvement_ci_high": pl.Float64,
+    "effect_ci_low": pl.Float64, "effect_ci_high": pl.Float64,
     "n_tasks": pl.Int64, "alpha": pl.Float64,
 }
 
@@ -249,13 +250,32 @@ def _run_test(xa: np.ndarray, xb: np.ndarray, test: str) -> dict:
     return success_test(xa, xb) if test == "fisher_exact" else value_test(xa, xb, test)
 
 
+def _poi_and_effect_ci(row: dict, xa, xb, poi_reps: np.ndarray, confidence: float,
+                       poi: float | None = None) -> None:
+    """PoI with its bootstrap CI, and the effect size's CI.
+
+    Cliff's delta = 2·PoI − 1, so its CI is the PoI interval mapped the same
+    way. Cohen's h uses its normal approximation ``h ± z·sqrt(1/n_a + 1/n_b)``
+    (the arcsine transform's variance is 1/n).
+    """
+    lo, hi = percentile_interval(poi_reps, confidence)
+    row.update(prob_improvement=prob_improvement_point(xa, xb) if poi is None else poi,
+               prob_improvement_ci_low=float(lo), prob_improvement_ci_high=float(hi))
+    if row["effect_name"] == "cliffs_delta":
+        row.update(effect_ci_low=2 * float(lo) - 1, effect_ci_high=2 * float(hi) - 1)
+    else:
+        z = float(stats.norm.ppf(0.5 + confidence / 2))
+        half = z * math.sqrt(1 / len(xa) + 1 / len(xb))
+        row.update(effect_ci_low=max(row["effect_size"] - half, -math.pi),
+                   effect_ci_high=min(row["effect_size"] + half, math.pi))
+
+
 def _task_row(a, b, task, metric, xa, xb, test, rs: _Resamples, confidence) -> dict:
     row = _base_row(a, b, str(task), metric, _side(xa), _side(xb))
     row.update(_run_test(xa, xb, test))
     reps_poi = _poi_from_counts(xa, xb, rs.counts(a, task, xa.size), rs.counts(b, task, xb.size))
-    lo, hi = percentile_interval(reps_poi, confidence)
-    row.update(prob_improvement=prob_improvement_point(xa, xb), prob_improvement_ci_low=float(lo),
-               prob_improvement_ci_high=float(hi), n_tasks=1)
+    _poi_and_effect_ci(row, xa, xb, reps_poi, confidence)
+    row["n_tasks"] = 1
     return row
 
 
@@ -268,9 +288,8 @@ def _all_row(a, b, metric, va: dict, vb: dict, test, rs: _Resamples, confidence)
         row.update(_run_test(xa, xb, test))
         reps_poi = _poi_from_counts(xa, xb, rs.counts(a, ALL_TASKS, xa.size),
                                     rs.counts(b, ALL_TASKS, xb.size))
-        lo, hi = percentile_interval(reps_poi, confidence)
-        row.update(prob_improvement=prob_improvement_point(xa, xb),
-                   prob_improvement_ci_low=float(lo), prob_improvement_ci_high=float(hi), n_tasks=0)
+        _poi_and_effect_ci(row, xa, xb, reps_poi, confidence)
+        row["n_tasks"] = 0
         return row
     pooled_a = np.concatenate([va[t] for t in common])
     pooled_b = np.concatenate([vb[t] for t in common])
@@ -280,27 +299,33 @@ def _all_row(a, b, metric, va: dict, vb: dict, test, rs: _Resamples, confidence)
     side_b = {"mean": mean_b, "std": _std(pooled_b), "n": int(pooled_b.size)}
     row = _base_row(a, b, ALL_TASKS, metric, side_a, side_b)
     diffs = np.array([va[t].mean() - vb[t].mean() for t in common])
-    d_reps = np.zeros(rs.reps)
+    ra_reps, rb_reps = np.zeros(rs.reps), np.zeros(rs.reps)
     poi_reps = np.zeros(rs.reps)
     pois = []
     for t in common:  # loop over tasks; each is vectorized over reps
         wa, wb = rs.counts(a, t, va[t].size), rs.counts(b, t, vb[t].size)
-        d_reps += wa @ va[t] / va[t].size - wb @ vb[t] / vb[t].size
+        ra_reps += wa @ va[t] / va[t].size
+        rb_reps += wb @ vb[t] / vb[t].size
         poi_reps += _poi_from_counts(va[t], vb[t], wa, wb)
         pois.append(prob_improvement_point(va[t], vb[t]))
-    lo, hi = percentile_interval(d_reps / len(common), confidence)
-    plo, phi = percentile_interval(poi_reps / len(common), confidence)
+    ra_reps /= len(common)
+    rb_reps /= len(common)
+    poi_reps /= len(common)
+    lo, hi = percentile_interval(ra_reps - rb_reps, confidence)
+    plo, phi = percentile_interval(poi_reps, confidence)
     strata = [(va[t], vb[t]) for t in common]
     if test == "fisher_exact":
         p, test_name = cochran_mantel_haenszel(strata), "cochran_mantel_haenszel"
+        effect, effect_name = cohens_h(mean_a, mean_b), "cohens_h"
+        h_reps = 2 * np.arcsin(np.sqrt(ra_reps)) - 2 * np.arcsin(np.sqrt(rb_reps))
+        elo, ehi = percentile_interval(h_reps, confidence)
     else:
         p, test_name = van_elteren(strata), "van_elteren"
-    if test == "fisher_exact":
-        effect, effect_name = cohens_h(mean_a, mean_b), "cohens_h"
-    else:
         effect, effect_name = 2.0 * float(np.mean(pois)) - 1.0, "cliffs_delta"
+        elo, ehi = 2 * plo - 1, 2 * phi - 1
     row.update(diff=float(diffs.mean()), diff_ci_low=float(lo), diff_ci_high=float(hi),
-               effect_size=effect, effect_name=effect_name, test=test_name, p_value=p,
+               effect_size=effect, effect_name=effect_name, effect_ci_low=float(elo),
+               effect_ci_high=float(ehi), test=test_name, p_value=p,
                prob_improvement=float(np.mean(pois)), prob_improvement_ci_low=float(plo),
                prob_improvement_ci_high=float(phi), n_tasks=len(common))
     return row

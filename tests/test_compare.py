@@ -271,3 +271,20 @@ def test_minimum_detectable_difference_inverts_power():
     assert math.isnan(C.minimum_detectable_difference(2, 0.9))      # nothing detectable
     with pytest.raises(MetricError):
         C.minimum_detectable_difference(0, 0.2)
+
+
+def test_effect_size_intervals():
+    s = _summaries(SPEC, reward_shift={"strong": 3.0})
+    rew = C.compare_models(s, "strong", "weak", metric="best_reward", reps=200)
+    for r in rew.iter_rows(named=True):   # Cliff's delta = 2 PoI - 1, interval included
+        assert r["effect_ci_low"] == pytest.approx(2 * r["prob_improvement_ci_low"] - 1)
+        assert r["effect_ci_high"] == pytest.approx(2 * r["prob_improvement_ci_high"] - 1)
+        assert r["effect_ci_low"] <= r["effect_size"] <= r["effect_ci_high"]
+    suc = C.compare_models(s, "strong", "weak", reps=200)
+    t1 = suc.filter(pl.col("task") == "t1").row(0, named=True)
+    h = 2 * math.asin(math.sqrt(0.9)) - 2 * math.asin(math.sqrt(0.15))
+    half = stats.norm.ppf(0.975) * math.sqrt(1 / 20 + 1 / 20)
+    assert (t1["effect_size"], t1["effect_ci_low"], t1["effect_ci_high"]) == pytest.approx(
+        (h, h - half, h + half))
+    all_row = suc.filter(pl.col("task") == "ALL").row(0, named=True)
+    assert all_row["effect_ci_low"] < all_row["effect_size"] < all_row["effect_ci_high"]
