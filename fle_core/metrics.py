@@ -405,7 +405,7 @@ def _check_summary_columns(summaries: pl.DataFrame, cols: Sequence[str],
 
 
 def _check_k(k_values: Sequence[int]) -> list[int]:
-    ks = [int(k) for k in k_values]
+    ks = list(dict.fromkeys(int(k) for k in k_values))  # de-duplicated, order kept
     if any(k < 1 for k in ks):
         raise MetricError(f"k values must be >= 1, got {list(k_values)}")
     return ks
