@@ -394,7 +394,14 @@ def report(results: dict, args) -> None:
         (ROOT / "bench" / "RESULTS-sync.md").write_text(text)
 
 
+def _terminate(signum, frame):  # SIGTERM: unwind so the throwaway cluster is stopped
+    raise KeyboardInterrupt
+
+
 if __name__ == "__main__":
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
     if len(sys.argv) > 1 and sys.argv[1] == "_child":
         child(sys.argv[2:])
     else:

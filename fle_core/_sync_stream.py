@@ -5,8 +5,8 @@ large ``conversation_json`` rows; Postgres encodes COPY rows in one backend). So
 ``ordered_tables`` splits ``(start, upto]`` into id ranges of about
 ``batch_rows`` rows, reads them on ``workers`` connections at once, and yields
 them strictly in id order, so the writer can still commit batch by batch and
-advance the watermark over a gap-free prefix. At most ``2 * workers`` chunks are
-in memory.
+advance the watermark over a gap-free prefix. At most ``workers + 1`` chunks are
+in memory besides the one being written.
 
 When ids are too sparse for id ranges to be a good proxy for row counts (more
 than 4 ids per row), one ordered stream is read instead (``sequential_tables``),
@@ -63,7 +63,7 @@ def ordered_tables(spec: SourceSpec, cols: dict[str, str], bounds: list[tuple[in
                 pool, conn = pools[i % workers]
                 pending.append(pool.submit(_read_chunk, conn, cols, lo, hi, copy_code, robust))
 
-        for _ in range(2 * workers):
+        for _ in range(workers + 1):
             submit()
         while pending:
             table = pending.popleft().result()
