@@ -88,7 +88,7 @@ def test_early_stop_marks_pending_trials(tmp_path):
     assert len(executions(ws)) == 1
 
 
-def _two_runners(ws: Workspace, n_models: int = 10, trials: int = 4) -> str:
+def _two_runners(ws: Workspace, n_models: int = 8, trials: int = 4) -> str:
     sweep_id = sm.launch(ws, config(ws, models=[f"slow{i}" for i in range(n_models)],
                                     num_trials_per_config=trials, max_concurrent=6))
     procs = [subprocess.Popen(runner_cmd(ws, "--once", "--max-concurrent", "3"), stdout=subprocess.DEVNULL,
@@ -112,7 +112,7 @@ def _assert_each_job_ran_once(ws: Workspace, sweep_id: str, n: int) -> None:
 def test_two_runners_on_a_sqlite_queue_never_share_a_job(tmp_path):
     ws = make_ws(tmp_path / "ws", delay=0.05)
     sweep_id = _two_runners(ws)
-    _assert_each_job_ran_once(ws, sweep_id, 40)
+    _assert_each_job_ran_once(ws, sweep_id, 32)
 
 
 @pytest.mark.slow
@@ -121,7 +121,7 @@ def test_two_runners_on_a_postgres_queue_never_share_a_job(tmp_path, pg_url):
     ws = make_ws(tmp_path / "ws", delay=0.05, extra=f'[control]\nurl = "{pg_url}"\n')
     sweep_id = _two_runners(ws)
     assert not ws.control_path.exists()  # the queue really is in Postgres
-    _assert_each_job_ran_once(ws, sweep_id, 40)
+    _assert_each_job_ran_once(ws, sweep_id, 32)
 
 
 def main(ws: Workspace, capsys, *args: str) -> tuple[int, str, str]:
@@ -244,7 +244,8 @@ def test_wandb_offline_runs_hold_the_logged_values(workspace, tmp_path):
     runs = [read_offline_run(p) for p in sorted(wandb_dir.rglob("offline-run-*")) if p.is_dir()]
     jobs = [r for r in runs if r.job_type == "trajectory"]
     summaries = [r for r in runs if r.job_type == "sweep_summary"]
-    assert len(jobs) == 2 and len(summaries) == 1
+    events = [e for e in sm.open_store(ws).events(mgr.sweep_id) if e["kind"].startswith("wandb")]
+    assert (len(jobs), len(summaries)) == (2, 1), (runs, events)
     attempts = {a.version: a for a in sm.open_store(ws).attempts(mgr.sweep_id)}
     for run in jobs:
         assert f"sweep:{mgr.sweep_id}" in run.tags and "nightly" in run.tags
