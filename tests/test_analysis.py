@@ -196,3 +196,10 @@ def test_default_workspace_comes_from_environment(ws):
     default = DatabaseAnalyzer().get_trajectory_summaries([1, 2])
     assert default.equals(DatabaseAnalyzer(ws).get_trajectory_summaries([1, 2]))
     assert DatabaseAnalyzer(str(ws.root)).get_trajectory_summaries([1]).height == 1
+
+
+def test_loaded_steps_take_the_in_place_fast_path(ws):
+    """load_steps' row order must satisfy the summaries' fast path (no re-sort)."""
+    from fle_core.metrics import _aggregate_runs, _conform_steps
+
+    assert _aggregate_runs(_conform_steps(load_steps(ws, include_failed_attempts=True))) is not None
