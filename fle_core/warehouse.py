@@ -200,6 +200,7 @@ def rw_connection(ws: Workspace, budget_s: float = _WRITE_LOCK_TIMEOUT_S,
     """A read-write connection with the schema ensured. Caller must hold ``write_lock``."""
     con = _connect_with_retry(str(ws.warehouse_path), False, budget_s)
     try:
+        con.execute("SET enable_progress_bar = false")  # no bar on the CLI's stdout
         ensure_schema(con)
         yield con
     finally:
