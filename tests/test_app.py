@@ -532,3 +532,24 @@ def test_compare_pairwise_tab_shows_corrected_tests(populated):
     assert row["p_adjusted"] >= row["p_value"]
     assert set(comp["verdict"]) <= {"significantly better", "significantly worse",
                                     "no significant difference"}
+
+
+@pytest.mark.parametrize("via", ["env", "streamlit_secrets"])
+def test_source_passwords_never_reach_the_page(empty_ws, monkeypatch, via):
+    empty_ws.config = {"sources": {"prod": {"url": "postgresql://eval@db.internal:5432/fle",
+                                            "password_env": "FLE_PROD_PASSWORD"}}}
+    empty_ws.save_config()
+    secret = "hunter2-s3cret"
+    at = AppTest.from_file(APP, default_timeout=60)
+    if via == "env":
+        monkeypatch.setenv("FLE_PROD_PASSWORD", secret)
+    else:
+        at.secrets["FLE_PROD_PASSWORD"] = secret
+    at.run()
+    at.switch_page("pages/sources.py").run()
+    assert_clean(at)
+    table = at.dataframe[0].value
+    url = table[table["source"] == "prod"]["url"].iloc[0]
+    assert url == "postgresql://eval:***@db.internal:5432/fle"  # the secret was found, and masked
+    everything = texts(at) + "".join(d.value.to_csv() for d in at.dataframe)
+    assert secret not in everything
