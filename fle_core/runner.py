@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import select
 import shutil
 import signal
@@ -109,6 +110,8 @@ class Runner:
         self._last_sync = float("-inf")
         self._source_errors: dict[str, str] = {}
         self._floors: dict[str, tuple[float, tuple[str, int]]] = {}
+        self._wandb_queue: queue.Queue = queue.Queue()
+        self._wandb_thread: threading.Thread | None = None
         self.floor_ttl_s = 2.0  # re-read the source's max(version) at most this often
         self.stats = {"claimed": 0, "succeeded": 0, "failed": 0, "requeued": 0, "cancelled": 0}
 
@@ -208,6 +211,7 @@ class Runner:
             except Exception as exc:  # noqa: BLE001 - the lease expiry will requeue it instead
                 log.error("could not record the end of %s: %s", rid, exc)
         try:
+            self._wandb_flush(5.0 if self.drain == "fast" else 300.0)
             self._heartbeat(time.time(), status="stopped")
             self._maybe_sync(time.time(), force=True)
         except Exception as exc:  # noqa: BLE001
@@ -404,82 +408,47 @@ class Runner:
         self._dirty_sources.clear()
         self._last_sync = now
 
+    # ---- W&B, off the scheduling loop ---------------------------------------------------
     def _log_wandb(self, r: _Running, attempt_status: str) -> None:
-        """One W&B run per job; any failure is an event, never a job failure."""
-        c, a, s = r.claim.cell, r.claim.attempt, r.claim.sweep
-        cfg = json.loads(s.config_json)
-        try:
-            from fle_core import tracking
+        """Queue one W&B run for this job; a W&B init can take seconds, so a worker thread
+        (with its own store connection) does it while the loop keeps policing jobs."""
+        from fle_core import sweep_manager
 
-            url = tracking.log_job_run(
-                sweep_id=s.sweep_id, model=c.model, task=c.task, trial=c.trial, version=a.version,
-                attempt=a.attempt, retry_count=a.attempt - 1,
-                completion_status=COMPLETION.get(attempt_status, attempt_status),
-                params=json.loads(c.params_json), steps=_job_steps(r.spec, a.version),
-                tags=list(cfg.get("tags") or []), project=self._wandb_project(cfg),
-                wandb_dir=self._wandb_dir(), quota=self.ws.task_registry().quota(c.task))
-            if url:
-                self.store.add_event("wandb_run", url, time.time(), s.sweep_id, c.cell_id, a.attempt_id)
-        except Exception as exc:  # noqa: BLE001 - W&B must never fail a job
-            self.store.add_event("wandb_failed", f"{type(exc).__name__}: {exc}", time.time(), s.sweep_id)
+        status = COMPLETION.get(attempt_status, attempt_status)
+        self._wandb_submit(lambda store: sweep_manager.log_job_to_wandb(self.ws, store, r.claim, status, r.spec))
 
     def _log_wandb_summary(self, claim: Claim) -> None:
-        """The sweep summary run (model × task table), logged once at sweep end."""
-        s = claim.sweep
-        cfg = json.loads(s.config_json)
-        try:
-            from fle_core import sweep_manager, tracking
+        from fle_core import sweep_manager
 
-            spec = self.ws.source(s.source)
-            ok = [a.version for a in self.store.attempts(s.sweep_id) if a.status == "succeeded"]
-            table = sweep_manager.summary_table(self.store, s.sweep_id, _best_values(spec, ok),
-                                                self.ws.task_registry().quotas())
-            tracking.log_sweep_summary(sweep_id=s.sweep_id, name=s.name, table=table,
-                                       tags=list(cfg.get("tags") or []), project=self._wandb_project(cfg),
-                                       wandb_dir=self._wandb_dir())
-        except Exception as exc:  # noqa: BLE001
-            self.store.add_event("wandb_failed", f"summary: {type(exc).__name__}: {exc}", time.time(),
-                                 s.sweep_id)
+        self._wandb_submit(lambda store: sweep_manager.log_summary_to_wandb(self.ws, store, claim.sweep))
 
-    def _wandb_project(self, cfg: dict) -> str | None:
-        """Sweep's project, else ``[wandb] project``; None lets tracking use $WANDB_PROJECT/its default."""
-        return cfg.get("wandb_project") or self.ws.section("wandb").get("project") or None
+    def _wandb_submit(self, task) -> None:
+        if self._wandb_thread is None:
+            self._wandb_thread = threading.Thread(target=self._wandb_worker, name="fle-wandb", daemon=True)
+            self._wandb_thread.start()
+        self._wandb_queue.put(task)
 
-    def _wandb_dir(self) -> str:
-        return os.environ.get("WANDB_DIR") or str(self.ws.root / "wandb")
+    def _wandb_worker(self) -> None:
+        store = None
+        while (task := self._wandb_queue.get()) is not None:
+            try:
+                store = store or open_store(self.ws)
+                task(store)
+            except Exception as exc:  # noqa: BLE001 - W&B must never fail a job or the runner
+                log.error("W&B logging failed: %s", exc)
+            finally:
+                self._wandb_queue.task_done()
+        if store is not None:
+            store.close()
 
-
-def _best_values(spec: SourceSpec, versions: list[int]) -> dict[int, float]:
-    """version → best step value in the source (for the sweep summary's success counts)."""
-    import math
-
-    out = {}
-    for v in versions:
-        if spec.kind == "sqlite":
-            best = _sqlite_value(spec, "SELECT MAX(value) FROM programs WHERE version = ?", (int(v),))
-        else:
-            from fle_core import sources
-
-            with sources.connect(spec) as conn:
-                best = conn.scalar("SELECT MAX(value) FROM programs WHERE version = ?", [int(v)])
-        if best is not None and math.isfinite(float(best)):
-            out[v] = float(best)
-    return out
-
-
-def _job_steps(spec: SourceSpec, version: int):
-    """The job's steps (depth, value, total_tokens) from the source, for W&B history."""
-    import polars as pl
-
-    from fle_core import sources
-
-    with sources.connect(spec) as conn:
-        cols = sources.column_types(conn)
-        tokens = "token_usage" if "token_usage" in cols else "NULL"
-        tbl = conn.arrow(f"SELECT depth, value, {tokens} AS total_tokens FROM programs"
-                         " WHERE version = ? ORDER BY depth, id", [int(version)])
-    return pl.from_arrow(tbl).with_columns(pl.col("depth").cast(pl.Float64), pl.col("value").cast(pl.Float64),
-                                           pl.col("total_tokens").cast(pl.Int64))
+    def _wandb_flush(self, timeout_s: float) -> None:
+        """Let queued W&B runs finish (bounded), then stop the worker."""
+        if self._wandb_thread is None:
+            return
+        self._wandb_queue.put(None)
+        self._wandb_thread.join(timeout_s)
+        if self._wandb_thread.is_alive():
+            log.warning("W&B logging still busy after %.0fs; leaving it", timeout_s)
 
 
 # ---- process helpers -------------------------------------------------------------------
