@@ -347,3 +347,37 @@ def test_sql_meta_parsing_agrees_with_python_on_a_random_corpus(workspace, tmp_p
             else:
                 assert row[key] == value, (key, src[row["id"]]["meta"], row[key], value)
     assert res.rows_added == 300
+
+
+def test_chunk_bounds_cover_the_range_exactly():
+    from fle_core._sync_stream import chunk_bounds
+
+    b = chunk_bounds(10, 1000, 990, 100)
+    assert b[0][0] == 10 and b[-1][1] == 1000
+    assert all(hi == nxt_lo for (_, hi), (nxt_lo, _) in zip(b, b[1:]))
+    assert chunk_bounds(0, 10_000, 100, 50) is None  # 100 ids per row: too sparse for id ranges
+    assert chunk_bounds(5, 5, 0, 100) == []
+
+
+@pytest.mark.parametrize(("gap", "workers"), [(10, 2), (3, 3), (1, 1)],
+                         ids=["sparse-one-stream", "gaps-parallel-chunks", "dense-one-worker"])
+def test_sparse_ids_and_worker_counts_give_the_same_rows(workspace, tmp_path, gap, workers):
+    rows = make_rows(12, seed=14)
+    url = create_sqlite(tmp_path / "sparse.db", rows)
+    with sqlite3.connect(tmp_path / "sparse.db") as con:  # ids 1*gap, 2*gap, ... (rows deleted)
+        con.execute("UPDATE programs SET id = -id")
+        con.execute("UPDATE programs SET id = -id * ?", [gap])
+    workspace.config["sync"] = {"batch_rows": 37, "read_workers": workers}
+    res = sync(workspace, url)
+    assert res.rows_added == len(rows)
+    assert_matches_source(workspace, url, res.source)
+    assert_trajectories(workspace, url, res.source)
+
+
+def test_bad_sync_config_is_a_config_error(workspace, tmp_path):
+    from fle_core.errors import ConfigError
+
+    url = create_sqlite(tmp_path / "c.db", make_rows(1, seed=1))
+    workspace.config["sync"] = {"batch_rows": "many"}
+    with pytest.raises(ConfigError, match=r"\[sync\]"):
+        sync(workspace, url)
