@@ -60,6 +60,19 @@ class TestControlStoreContract:
         with b._read() as ex:
             assert ex("SELECT MAX(version), COUNT(*) FROM schema_version", ()).fetchone() == (SCHEMA_VERSION, 1)
 
+    def test_a_new_migration_applies_once_in_order(self, make_store, monkeypatch):
+        from fle_core import control_store
+
+        make_store()
+        added = (SCHEMA_VERSION + 1, lambda dialect: ["CREATE TABLE IF NOT EXISTS notes (note TEXT)"])
+        monkeypatch.setattr(control_store, "MIGRATIONS", [*control_store.MIGRATIONS, added])
+        make_store()
+        st = make_store()
+        with st._read() as ex:
+            versions = [r[0] for r in ex("SELECT version FROM schema_version ORDER BY version", ()).fetchall()]
+            assert ex("SELECT COUNT(*) FROM notes", ()).fetchone()[0] == 0
+        assert versions == list(range(1, SCHEMA_VERSION + 2))
+
     def test_create_and_read_back(self, make_store):
         st = make_store()
         cfg = _launch(st)
