@@ -228,3 +228,16 @@ def test_count_bootstrap_agrees_in_distribution_with_resampling():
     assert np.std(k3.replicates) == pytest.approx(np.std(k3_slow.replicates), rel=0.05)
     with pytest.raises(MetricError):
         B.count_bootstrap([3], [4], B.pooled_rate_stat)
+
+
+def test_empty_summaries_give_empty_frames_with_contract_columns(summaries):
+    from fle_core.compare import pairwise_comparisons
+
+    empty = summaries.head(0)
+    assert B.interval_estimates(empty).columns[:5] == ["model", "metric", "estimate", "ci_low", "ci_high"]
+    assert B.interval_estimates(empty).height == 0
+    assert B.pass_at_k_curve(empty).columns == ["model", "k", "estimate", "ci_low", "ci_high", "n_tasks"]
+    assert B.performance_profile(empty).columns == ["model", "tau", "fraction", "ci_low", "ci_high"]
+    assert B.probability_of_improvement(empty).columns[:5] == ["model_x", "model_y", "estimate",
+                                                              "ci_low", "ci_high"]
+    assert pairwise_comparisons(empty).height == 0
