@@ -171,7 +171,8 @@ def comparison_matrix(comp: pl.DataFrame) -> pl.DataFrame:
     label = pl.format("{} (p={}) {}", pl.col("diff").round(3), pl.col("p_adjusted").round(3),
                       pl.col("verdict").replace_strict(VERDICT_MARKS, default="?"))
     rows = rows.with_columns(label.alias("cell")).select("model_a", "model_b", "cell")
-    return rows.pivot("model_b", index="model_a", values="cell").sort("model_a")
+    grid = rows.pivot("model_b", index="model_a", values="cell").sort("model_a")
+    return grid.with_columns(pl.exclude("model_a").fill_null("—"))
 
 
 def to_csv(frame: pl.DataFrame) -> str:

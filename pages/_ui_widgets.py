@@ -172,7 +172,7 @@ def chart(builder: str, *args, fallback: pl.DataFrame | None = None, caption: st
 
 
 def grid_chart(chart) -> None:
-    """Draw a task × model grid chart at its own size.
+    """Draw a chart with a nominal y axis (grids, per-pair rows) at its own size.
 
     Streamlit's default ``height="content"`` collapses layered charts with a
     nominal y axis to a sliver, so pass the spec's height plus room for the

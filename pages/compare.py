@@ -86,7 +86,7 @@ def pairwise(pin, sel, cfg) -> None:
               caption="Across all tasks: difference A − B (row − column), Holm/BH-adjusted p, "
                       "▲ significantly better, ▼ significantly worse, · no significant difference.")
     poi = _ui.compute(ws, pin, "prob_improvement", sel, reps=cfg["reps"], seed=cfg["seed"])
-    st.altair_chart(charts.probability_of_improvement_chart(poi), width="stretch")
+    _ui.grid_chart(charts.probability_of_improvement_chart(poi))
     with st.expander("All comparisons (per task and across tasks)"):
         st.dataframe(comp, hide_index=True)
 
