@@ -1,7 +1,7 @@
 """Tasks: model × task heatmap, none/partial/full classification, difficulty ranking.
 
 URL state: ``tsk_source``, ``tsk_sweep``, ``tsk_model`` (repeatable filters),
-``tsk_metric`` (heatmap metric), ``tsk_k`` (k for pass@k); ``view`` pins a shared view.
+``tsk_metric`` (heatmap metric), ``tsk_k`` (k for pass@k), ``tsk_tab`` (open tab); ``view`` pins a shared view.
 """
 
 import streamlit as st
@@ -78,10 +78,11 @@ with _ui.guard():
         st.stop()
     _ui.simulated_badge(chosen)
     _ui.share_button(ws, PAGE, PREFIX, pin)
-    tab_heat, tab_class, tab_rank = st.tabs(["Heatmap", "None / partial / full", "Difficulty ranking"])
-    with tab_heat, _ui.guard():
-        heatmap(pin, sel, metric, k)
-    with tab_class, _ui.guard():
-        classification(pin, sel)
-    with tab_rank, _ui.guard():
-        difficulty(pin, sel)
+    tabs = _ui.url_tabs(["Heatmap", "None / partial / full", "Difficulty ranking"], "tsk_tab")
+    sections = {"Heatmap": lambda: heatmap(pin, sel, metric, k),
+                "None / partial / full": lambda: classification(pin, sel),
+                "Difficulty ranking": lambda: difficulty(pin, sel)}
+    for label, tab in tabs.items():
+        if tab.open:  # lazy: only the selected tab computes
+            with tab, _ui.guard():
+                sections[label]()

@@ -368,13 +368,19 @@ def test_compare_bad_params_get_a_clear_message(populated, params, bad):
 def test_tasks_populated(populated):
     at = run_page("tasks", {"tsk_metric": "pass_at_k", "tsk_k": "2"})
     assert_clean(at)
+    assert "pass@2 is shown only where" in texts(at)
+    assert len(at.get("vega_lite_chart")) == 1  # lazy tabs: only the heatmap ran
+    at = run_page("tasks", {"tsk_tab": "Difficulty ranking"})
+    assert_clean(at)
     ranking = next(d.value for d in at.dataframe if "ci_95" in d.value.columns)
     rates = ranking["success_rate"].dropna().tolist()
     assert rates == sorted(rates)  # hardest first
     assert "iron_ore_throughput" in set(ranking["task"])
+    at = run_page("tasks", {"tsk_tab": "None / partial / full"})
+    assert_clean(at)
     counts = next(d.value for d in at.dataframe if "Outcome" in d.value.columns)
     assert set(counts["Outcome"]) <= {"none", "partial", "full", "no quota"}
-    assert "pass@2 is shown only where" in texts(at)
+    assert counts["(model, task) cells"].sum() > 0
 
 
 @pytest.mark.parametrize("params,bad", [({"tsk_metric": "bogus"}, "tsk_metric=bogus"),
