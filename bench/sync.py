@@ -78,11 +78,14 @@ def _pool(rng: random.Random, count: int, chars: int) -> list[str]:
     return out
 
 
+TEXT_SCALE = 1.0  # --text-scale: multiplies state_json / code / response sizes
+
+
 def generate(n: int, *, seed: int = 0, first_version: int = 1, conv_kb: float = 8.0):
     """Yield ``n`` row tuples in ``COLS`` order (no id); trajectories of 1..64 steps."""
     rng = random.Random(seed)
     conv = [_pool(rng, 8, int(conv_kb * 1024 * (d + 1) / 64)) for d in range(64)]  # grows with depth
-    state, code, resp = _pool(rng, 32, 2048), _pool(rng, 64, 600), _pool(rng, 64, 400)
+    state, code, resp = (_pool(rng, k, max(1, int(c * TEXT_SCALE))) for k, c in ((32, 2048), (64, 600), (64, 400)))
     ach = [json.dumps({"static": {"iron-ore": 10 * d}, "dynamic": {"iron-plate": d}}) for d in range(64)]
     made, version = 0, first_version
     while made < n:
@@ -110,11 +113,13 @@ def generate(n: int, *, seed: int = 0, first_version: int = 1, conv_kb: float = 
 def sqlite_rows(path: Path) -> int:
     if not path.exists():
         return -1
-    with sqlite3.connect(path) as con:
-        try:
-            return con.execute("SELECT count(*) FROM programs").fetchone()[0]
-        except sqlite3.OperationalError:
-            return -1
+    con = sqlite3.connect(path)
+    try:
+        return con.execute("SELECT count(*) FROM programs").fetchone()[0]
+    except sqlite3.OperationalError:
+        return -1
+    finally:
+        con.close()
 
 
 def build_sqlite(path: Path, n: int, conv_kb: float, first_version: int = 1, seed: int = 0) -> None:
@@ -153,8 +158,10 @@ def build_pg(url: str, n: int, conv_kb: float, first_version: int = 1, seed: int
 def drop_appended(url: str, n: int) -> None:
     """Remove the rows the incremental step appended, so the cached source stays N rows."""
     if url.startswith("sqlite"):
-        with sqlite3.connect(url[len("sqlite:///"):]) as con:
+        con = sqlite3.connect(url[len("sqlite:///"):])
+        with con:
             con.execute("DELETE FROM programs WHERE id > (SELECT min(id) - 1 + ? FROM programs)", [n])
+        con.close()
     else:
         import psycopg
 
@@ -336,18 +343,22 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--conv-kb", type=float, default=8.0, help="conversation_json size at depth 64 (KB)")
+    ap.add_argument("--text-scale", type=float, default=1.0,
+                    help="scale of state_json (2 KB), code (600 B), response (400 B)")
     ap.add_argument("--data-dir", default=str(Path(tempfile.gettempdir()) / "fle-bench-sync"))
     ap.add_argument("--pg-url", help="use this Postgres database instead of a throwaway cluster")
     ap.add_argument("--only", choices=["sqlite", "postgres"])
     ap.add_argument("--write-results", action="store_true", help="write bench/RESULTS-sync.md")
     args = ap.parse_args()
+    global TEXT_SCALE
+    TEXT_SCALE = args.text_scale
     data = Path(args.data_dir)
     data.mkdir(parents=True, exist_ok=True)
     results = {}
     if args.only != "postgres":
-        db = data / f"fle-{args.rows}.db"
+        db = data / f"fle-{args.rows}-{args.conv_kb:g}-{args.text_scale:g}.db"
         if sqlite_rows(db) != args.rows:
-            for p in data.glob(f"fle-{args.rows}.db*"):
+            for p in data.glob(f"{db.name}*"):
                 p.unlink()
             t = time.perf_counter()
             build_sqlite(db, args.rows, args.conv_kb)
