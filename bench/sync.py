@@ -383,26 +383,35 @@ def main() -> None:
 
 
 def report(results: dict, args) -> None:
+    """Print the medians table; with ``--write-results`` append it as a section."""
     lines = []
     for kind, res in results.items():
         m = summarize(res)
+        cpu = (f"{statistics.median(res['sync_cpu']):.1f} s / {statistics.median(res['pandas_cpu']):.1f} s"
+               if res.get("sync_cpu") else "-")
         lines.append(
             f"| {kind} | {m['sync']:.2f} s | {m['floor']:.2f} s | {m['pandas']:.2f} s | {m['vs_floor']:.2f}x | "
-            f"{m['pandas_speedup']:.1f}x | {m['sync_rss']:.0f} MB | {m['pandas_rss']:.0f} MB | "
+            f"{m['pandas_speedup']:.1f}x | {cpu} | {m['sync_rss']:.0f} MB | {m['pandas_rss']:.0f} MB | "
             f"{res['incr']:.2f} s ({res['incr_wall']:.2f} s) | {res['noop_cli_wall']:.2f} s |")
-    head = ("| source | lean sync | floor | pandas.read_sql | sync / floor | pandas / sync | sync peak RSS | "
-            "pandas peak RSS | incremental 10k: sync() (process) | no-op `fle-core sync` CLI |\n"
-            "|---|---|---|---|---|---|---|---|---|---|")
+    head = ("| source | lean sync | floor | pandas.read_sql | sync / floor | pandas / sync | "
+            "process CPU sync / pandas | sync peak RSS | pandas peak RSS | "
+            "incremental 10k: sync() (whole process) | no-op `fle-core sync` CLI |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|")
+    runs = "\n".join(f"* {kind}: sync {', '.join(f'{x:.2f}' for x in res['sync'])} s; floor "
+                     f"{', '.join(f'{x:.2f}' for x in res['floor'])} s; pandas "
+                     f"{', '.join(f'{x:.2f}' for x in res['pandas'])} s" for kind, res in results.items())
     table = head + "\n" + "\n".join(lines)
-    print("\n" + table)
+    print("\n" + table + "\n\n" + runs)
     if args.write_results:
         machine = f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
-        text = (f"# Sync benchmark (`bench/sync.py`)\n\n"
+        text = (f"\n## {args.rows:,} rows, conversation_json up to {args.conv_kb:g} KB, "
+                f"text scale {args.text_scale:g}\n\n"
                 f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. Machine: {machine}, 24 GiB, "
-                f"noisy (shared with five other engineers' work). Rows: {args.rows:,}; "
-                f"conversation_json up to {args.conv_kb:g} KB; medians of {args.reps} runs, each in a fresh "
-                f"process.\n\n{table}\n")
-        (ROOT / "bench" / "RESULTS-sync.md").write_text(text)
+                f"shared with five other engineers' work (noisy). Medians of {args.reps} runs, each method "
+                f"in a fresh process.\n\n{table}\n\nAll runs:\n\n{runs}\n")
+        path = ROOT / "bench" / "RESULTS-sync.md"
+        old = path.read_text() if path.exists() else "# Sync benchmark (`bench/sync.py`)\n"
+        path.write_text(old + text)
 
 
 def _terminate(signum, frame):  # SIGTERM: unwind so the throwaway cluster is stopped

@@ -1,20 +1,24 @@
 """Read FLE ``programs`` tables (SQLite or Postgres) as lean Arrow batches.
 
 The source database is FLE's system of record; we only ever ``SELECT`` from it.
-Both kinds are read through ADBC, which hands back Arrow record batches that
-DuckDB ingests without a per-row Python hop (the fast path measured in
-``bench/sync.py``).
+Both kinds are read through ADBC's low-level API, which hands back Arrow record
+batches that DuckDB ingests without a per-row Python hop.
 
 The ``programs`` table occurs in several shapes (see ``fle_schema.py``): optional
 columns missing, ``meta`` as TEXT or jsonb, fractional or text-typed numbers and
-NULLs anywhere. ``lean_select`` therefore builds one SELECT that casts every
-column to a fixed type and substitutes ``NULL`` for missing optional columns, so
-every batch of every source has the same Arrow schema (``LEAN_COLUMNS``).
+NULLs anywhere. ``lean_select`` builds one SELECT of ``LEAN_COLUMNS`` (never
+``conversation_json`` / ``state_json``) with ``NULL`` for missing optional columns.
 
-SQLite has no column types, and ADBC's SQLite driver infers a batch's types from
-the values it sees first (an all-NULL start makes a REAL column "int64" and the
-next real value then fails). A typed *sentinel row* (``_s = 1``) is emitted
-first by ``UNION ALL`` to pin the types; readers drop it.
+* Postgres: columns whose type does not fit are cast in SQL. The query has no
+  bind parameters, because ADBC only streams a result through ``COPY`` (in ~4 MB
+  batches) when it has none; the id bounds travel in session settings set by a
+  parameterized ``set_config``.
+* SQLite has no column types, and ADBC's driver infers a batch's Arrow types from
+  the values it sees first (an all-NULL start makes a REAL column "int64" and the
+  next real value then fails). A typed *sentinel row* (``_s = 1``) comes first
+  via ``UNION ALL`` to pin the types; readers drop it. Columns are read bare
+  (fast); a batch whose types still differ (text in a REAL column, a BLOB) raises
+  ``SourceError`` and sync re-reads with ``robust=True`` (per-value conversion).
 """
 
 from __future__ import annotations
