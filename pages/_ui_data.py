@@ -24,6 +24,7 @@ from pages._frames import parse_traj_key
 from pages._ui_core import data_version
 from pages._ui_state import Pin
 
+
 # ---------------------------------------------------------------- selection + cached compute
 @dataclass(frozen=True)
 class Selection:

@@ -14,6 +14,7 @@ from fle_core.errors import ViewNotFound
 from fle_core.workspace import Workspace
 from pages._ui_core import data_version, guard, show_error
 
+
 # ---------------------------------------------------------------- URL state
 def _warn_param(key: str, raw: object, why: str) -> None:
     st.warning(f"Ignored the link parameter `{key}={raw}`: {why}. Using the default instead.",

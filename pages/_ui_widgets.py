@@ -12,6 +12,7 @@ import streamlit as st
 from pages import _frames
 from pages._ui_core import guard
 
+
 def live(render: Callable[[], None], every_s: float | None) -> None:
     """Run ``render`` inside an auto-refreshing fragment (or once, when ``every_s`` is None).
 

@@ -1,7 +1,8 @@
 """Tasks: model × task heatmap, none/partial/full classification, difficulty ranking.
 
 URL state: ``tsk_source``, ``tsk_sweep``, ``tsk_model`` (repeatable filters),
-``tsk_metric`` (heatmap metric), ``tsk_k`` (k for pass@k), ``tsk_tab`` (open tab); ``view`` pins a shared view.
+``tsk_metric`` (heatmap metric), ``tsk_k`` (k for pass@k),
+``tsk_tab`` (open tab); ``view`` pins a shared view.
 """
 
 import streamlit as st
