@@ -24,8 +24,7 @@ _EXPORTS: dict[str, str] = {
     "UnknownTask": "fle_core.errors",
     "QueueError": "fle_core.errors",
     "MetricError": "fle_core.errors",
-    # sync
-    "sync": "fle_core.sync",
+    # sync (the function is ``fle_core.sync.sync``; the name ``sync`` is the submodule)
     "SyncResult": "fle_core.sync",
     # metrics (pure functions over Polars frames)
     "summarize_trajectories": "fle_core.metrics",
