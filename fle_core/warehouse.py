@@ -133,6 +133,7 @@ DDL = [
 
 _READ_RETRY_S = 10.0
 _WRITE_LOCK_TIMEOUT_S = 600.0
+_WRITER_MEMORY_LIMIT = "512MB"
 
 
 def _is_lock_error(exc: Exception) -> bool:
@@ -201,6 +202,9 @@ def rw_connection(ws: Workspace, budget_s: float = _WRITE_LOCK_TIMEOUT_S,
     con = _connect_with_retry(str(ws.warehouse_path), False, budget_s)
     try:
         con.execute("SET enable_progress_bar = false")  # no bar on the CLI's stdout
+        # Bound the writer's cache so a sync stays well under 1 GB RSS; DuckDB
+        # spills to its temp directory if a statement ever needs more.
+        con.execute(f"SET memory_limit = '{_WRITER_MEMORY_LIMIT}'")
         ensure_schema(con)
         yield con
     finally:
