@@ -14,8 +14,10 @@ Common keyword arguments of every builder:
 ``simulated``  force the "(simulated data)" title suffix on/off (default: true
                when the frame has a ``simulated`` column with any true value)
 
-Task-level charts live in ``charts_tasks.py`` and the rliable charts in
-``charts_rliable.py``; they are re-exported here so callers import one module.
+Task-level charts live in ``charts_tasks.py``, the rliable charts in
+``charts_rliable.py`` and the operational ones (sweep cells, comparison matrix,
+tokens per step) in ``charts_ops.py``; they are re-exported here so callers
+import one module.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import altair as alt
 from fle_core.charts_base import (ChartError, ModelPalette, band_height, band_opacity, chart_values,
                                   fill_model, is_rate, is_simulated, metric_label, models_in,
                                   name_list, number_format, require, title)
+from fle_core.charts_ops import comparison_matrix_chart, step_tokens_chart, sweep_cells_chart
 from fle_core.charts_rliable import (interval_estimates_chart, performance_profile_chart,
                                      probability_of_improvement_chart)
 from fle_core.charts_tasks import (classification_heatmap_chart, classify_outcomes,
@@ -37,7 +40,8 @@ __all__ = [
     "learning_curves_chart", "cost_chart", "pareto_frontier", "pareto_mask",
     "task_heatmap_chart", "classification_heatmap_chart", "classify_outcomes",
     "pass_histogram_chart", "interval_estimates_chart", "performance_profile_chart",
-    "probability_of_improvement_chart",
+    "probability_of_improvement_chart", "sweep_cells_chart", "comparison_matrix_chart",
+    "step_tokens_chart",
 ]
 
 WIDTH = 420

@@ -149,32 +149,6 @@ def split_tags(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-STATE_COLOURS = {"succeeded": "#009E73", "running": "#56B4E9", "pending": "#E5E5E5",
-                 "failed": "#D55E00", "early_stopped": "#F0E442", "cancelled": "#777777"}
-
-
-def cells_grid(cells: pl.DataFrame) -> pl.DataFrame:
-    """One row per (model, task), one column per trial, each cell the state of that trial."""
-    grid = cells.with_columns(pl.format("trial {}", pl.col("trial")).alias("_trial"))
-    out = grid.pivot("_trial", index=["model", "task"], values="status", aggregate_function="first")
-    trials = sorted((c for c in out.columns if c.startswith("trial ")), key=lambda c: int(c[6:]))
-    return out.select("model", "task", *trials).sort("model", "task")
-
-
-VERDICT_MARKS = {"significantly better": "▲", "significantly worse": "▼",
-                 "no significant difference": "·"}
-
-
-def comparison_matrix(comp: pl.DataFrame) -> pl.DataFrame:
-    """Across-task rows as a model_a × model_b text grid: ``diff (p_adj) mark``."""
-    rows = comp.filter(pl.col("task") == "ALL")
-    label = pl.format("{} (p={}) {}", pl.col("diff").round(3), pl.col("p_adjusted").round(3),
-                      pl.col("verdict").replace_strict(VERDICT_MARKS, default="?"))
-    rows = rows.with_columns(label.alias("cell")).select("model_a", "model_b", "cell")
-    grid = rows.pivot("model_b", index="model_a", values="cell").sort("model_a")
-    return grid.with_columns(pl.exclude("model_a").fill_null("—"))
-
-
 def to_csv(frame: pl.DataFrame) -> str:
     """CSV text; list columns (e.g. ``tasks_lacking_k``) become ``;``-joined strings."""
     lists = [c for c, t in frame.schema.items() if isinstance(t, pl.List)]

@@ -136,40 +136,10 @@ def preset_caption(preset: dict | None) -> None:
 
 
 def cells_view(cells: pl.DataFrame) -> None:
-    """The sweep's model × task × trial grid coloured by cell state (a chart once one exists)."""
+    """The sweep's model × task × trial grid coloured by cell state."""
     from fle_core import charts
 
-    builder = getattr(charts, "sweep_cells_chart", None)
-    if builder is not None:
-        st.altair_chart(builder(cells), width="stretch")
-        return
-    grid = _frames.cells_grid(cells).to_pandas()
-
-    def paint(state: object) -> str:
-        colour = _frames.STATE_COLOURS.get(str(state))
-        return f"background-color: {colour}; color: black" if colour else ""
-
-    trials = [c for c in grid.columns if c.startswith("trial ")]
-    st.dataframe(grid.style.map(paint, subset=trials), hide_index=True)
-    st.caption("Cells coloured by state: " + " · ".join(
-        f":{_STATE_BADGE.get(s, 'gray')}-badge[{s.replace('_', ' ')}]" for s in _frames.STATE_COLOURS))
-
-
-_STATE_BADGE = {"succeeded": "green", "running": "blue", "pending": "gray", "failed": "red",
-                "early_stopped": "yellow", "cancelled": "gray"}
-
-
-def chart(builder: str, *args, fallback: pl.DataFrame | None = None, caption: str = "", **kw) -> None:
-    """Draw ``fle_core.charts.<builder>``; a table of ``fallback`` when that builder is absent."""
-    from fle_core import charts
-
-    fn = getattr(charts, builder, None)
-    if fn is not None:
-        st.altair_chart(fn(*args, **kw), width="stretch")
-    elif fallback is not None:
-        st.dataframe(fallback, hide_index=True)
-    if caption:
-        st.caption(caption)
+    grid_chart(charts.sweep_cells_chart(cells))
 
 
 def grid_chart(chart) -> None:

@@ -82,9 +82,10 @@ def pairwise(pin, sel, cfg) -> None:
         _ui.empty_state("Pairwise comparisons need at least two models.", [
             "Widen the model filter in the sidebar."])
         return
-    _ui.chart("comparison_matrix_chart", comp, fallback=_ui.comparison_matrix(comp),
-              caption="Across all tasks: difference A − B (row − column), Holm/BH-adjusted p, "
-                      "▲ significantly better, ▼ significantly worse, · no significant difference.")
+    _ui.grid_chart(charts.comparison_matrix_chart(comp))
+    st.caption("Across all tasks: difference A − B (row − column), Holm/BH-adjusted p, "
+               "▲ significantly better, ▼ significantly worse, · no significant difference; "
+               "hover a cell for its CI, p-values and P(A > B).")
     poi = _ui.compute(ws, pin, "prob_improvement", sel, reps=cfg["reps"], seed=cfg["seed"])
     _ui.grid_chart(charts.probability_of_improvement_chart(poi))
     with st.expander("All comparisons (per task and across tasks)"):

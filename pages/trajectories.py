@@ -53,10 +53,8 @@ def show(key: str, x: str, column) -> None:
     steps = _ui.trajectory_steps(ws, pin, key)
     column.altair_chart(charts.learning_curve_chart(steps, x=x), width="stretch")
     tokens = [c for c in ("prompt_tokens", "completion_tokens") if c in steps.columns]
-    if tokens:
-        column.caption("Tokens per step")
-        column.bar_chart(steps.select("depth", *tokens), x="depth", y=tokens, height=180,
-                         x_label="Step", y_label="Tokens")
+    if any(steps[c].is_not_null().any() for c in tokens):  # sources without token counts: no chart
+        column.altair_chart(charts.step_tokens_chart(steps), width="stretch")
     with column.expander("Code and output of each step"):
         step_details(key, steps)
 

@@ -39,6 +39,34 @@ def texts(at: AppTest) -> str:
     return "\n".join(parts)
 
 
+def charts(at: AppTest) -> dict[str, tuple[dict, dict]]:
+    """Every Vega-Lite chart of a run by title: (spec, {dataset name: Polars frame}).
+
+    Streamlit moves the spec's inline datasets to Arrow IPC bytes on the proto, so
+    assertions read the data the browser would draw, not the page's source.
+    """
+    import json
+
+    import polars as pl
+
+    out = {}
+    for element in at.get("vega_lite_chart"):
+        spec = json.loads(element.proto.spec)
+        data = {d.name: pl.read_ipc_stream(d.data.data) for d in element.proto.datasets}
+        heading = spec.get("title", {})
+        out[heading.get("text", "") if isinstance(heading, dict) else str(heading)] = (spec, data)
+    return out
+
+
+def chart_rows(at: AppTest, title_start: str):
+    """The (single) dataset of the chart whose title starts with ``title_start``."""
+    hits = [(spec, data) for name, (spec, data) in charts(at).items() if name.startswith(title_start)]
+    assert len(hits) == 1, list(charts(at))
+    frames = list(hits[0][1].values())
+    assert frames, "the chart carries no dataset"
+    return hits[0][0], frames[0]
+
+
 def assert_clean(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
@@ -223,9 +251,12 @@ def test_monitor_shows_finished_sweep_grid_and_progress(ran_sweep, monkeypatch):
     assert_clean(at)
     progress = at.get("progress")[0].proto
     assert progress.value == 100 and "2/2 cells finished" in progress.text
-    grid = next(d.value for d in at.dataframe if "trial 0" in d.value.columns)
-    assert sorted(grid["model"]) == ["gpt-4o (simulated)", "gpt-4o-mini (simulated)"]
-    assert set(grid["task"]) == {"iron_ore_throughput"} and set(grid["trial 0"]) == {"succeeded"}
+    spec, grid = chart_rows(at, "Sweep cells by state")
+    assert sorted(grid["model"].to_list()) == ["gpt-4o (simulated)", "gpt-4o-mini (simulated)"]
+    assert set(grid["task"]) == {"iron_ore_throughput"}
+    assert grid["trial"].to_list() == [0, 0] and set(grid["state"]) == {"succeeded"}
+    assert (grid["attempts"] >= 1).all()
+    assert spec["encoding"]["color"]["field"] == "state"
     assert "No failed attempts." in texts(at)
 
 
@@ -238,6 +269,10 @@ def test_monitor_shows_failures_with_log_tail(ran_sweep, monkeypatch):
     assert [e.label for e in at.expander if e.label.startswith("llama (simulated)")]
     metrics = {m.label: m.value for m in at.metric}
     assert metrics.get("Failed") == "1"
+    _, grid = chart_rows(at, "Sweep cells by state")  # the failed cell is in the grid with its error
+    (cell,) = grid.iter_rows(named=True)
+    assert cell["state"] == "failed" and cell["model"] == "llama (simulated)"
+    assert cell["last_error"], cell
 
 
 def test_monitor_bad_params_warn_and_fall_back(ran_sweep, monkeypatch):
@@ -402,6 +437,15 @@ def test_trajectories_populated_single_and_side_by_side(populated):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Steps"] == f"{row['n']:,}"
     assert metrics["Best reward"] == f"{row['best']:,.2f}"
+    _, tokens = chart_rows(at, "Tokens per step")
+    raw = warehouse.query(populated, "SELECT depth, prompt_tokens, completion_tokens FROM steps "
+                                     "WHERE source = 'local' AND version = 5 AND instance = 0")
+    expected = {("prompt", r["depth"], r["prompt_tokens"]) for r in raw.iter_rows(named=True)
+                if r["prompt_tokens"] is not None}
+    expected |= {("completion", r["depth"], r["completion_tokens"]) for r in raw.iter_rows(named=True)
+                 if r["completion_tokens"] is not None}
+    drawn = {(r["kind"], r["step"], r["tokens"]) for r in tokens.iter_rows(named=True)}
+    assert expected and drawn == expected
     other = at.selectbox(key="trj_other").options[1]
     at.selectbox(key="trj_other").select_index(1).run()
     assert_clean(at)
@@ -538,6 +582,18 @@ def test_compare_pairwise_tab_shows_corrected_tests(populated):
     assert row["p_adjusted"] >= row["p_value"]
     assert set(comp["verdict"]) <= {"significantly better", "significantly worse",
                                     "no significant difference"}
+    # the matrix draws the across-task row and its mirror, with the table's numbers
+    _, matrix = chart_rows(at, "Pairwise comparison across tasks")
+    every = comp[comp["task"] == "ALL"].iloc[0]
+    drawn = {(r["model_a"], r["model_b"]): r for r in matrix.iter_rows(named=True)}
+    assert set(drawn) == {(every["model_a"], every["model_b"]), (every["model_b"], every["model_a"])}
+    forward = drawn[(every["model_a"], every["model_b"])]
+    backward = drawn[(every["model_b"], every["model_a"])]
+    assert forward["diff"] == pytest.approx(every["diff"])
+    assert backward["diff"] == pytest.approx(-every["diff"])
+    assert forward["p_adjusted"] == pytest.approx(every["p_adjusted"])
+    assert forward["symbol"] == {"significantly better": "▲", "significantly worse": "▼",
+                                 "no significant difference": "·"}[every["verdict"]]
 
 
 @pytest.mark.parametrize("via", ["env", "streamlit_secrets"])
