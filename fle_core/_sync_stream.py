@@ -83,29 +83,32 @@ def _read_chunk(conn, cols, lo: int, hi: int, copy_code: bool, robust: bool) -> 
 
 
 def sequential_tables(conn, cols: dict[str, str], start: int, upto: int, batch_rows: int,
-                      copy_code: bool, robust: bool) -> Iterator[pa.Table]:
+                      copy_code: bool, robust: bool, first_rows: int | None = None) -> Iterator[pa.Table]:
     """One ordered stream, re-batched to ``batch_rows`` and read ahead on a thread."""
     batches = sources.lean_batches(conn, cols, start, upto, copy_code, robust)
-    return _prefetch(rebatch(batches, batch_rows))
+    return _prefetch(rebatch(batches, batch_rows, first_rows))
 
 
-def rebatch(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
-    """Regroup driver batches into tables of exactly ``rows`` rows (the last may be short).
+def rebatch(batches: Iterator[pa.RecordBatch], rows: int,
+            first_rows: int | None = None) -> Iterator[pa.Table]:
+    """Regroup driver batches into tables of exactly ``rows`` rows (the first one
+    ``first_rows``, the last may be short).
 
     Tables are also cut at ``_MAX_BATCH_BYTES`` so wide rows keep memory bounded.
     """
     buf: list[pa.RecordBatch] = []
     n = nbytes = 0
+    want = first_rows or rows
     for b in batches:
         while b.num_rows:
-            take = min(b.num_rows, rows - n)
+            take = min(b.num_rows, want - n)
             part, b = b.slice(0, take), b.slice(take)
             buf.append(part)
             n += part.num_rows
             nbytes += part.nbytes
-            if n >= rows or nbytes >= _MAX_BATCH_BYTES:
+            if n >= want or nbytes >= _MAX_BATCH_BYTES:
                 yield pa.Table.from_batches(buf)
-                buf, n, nbytes = [], 0, 0
+                buf, n, nbytes, want = [], 0, 0, rows
     if buf:
         yield pa.Table.from_batches(buf)
 

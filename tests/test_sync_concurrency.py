@@ -151,7 +151,11 @@ def test_reader_process_never_sees_errors_or_partial_batches(workspace, tmp_path
     reader = subprocess.Popen([sys.executable, "-c", READER, str(workspace.root), str(stop)],
                               stdout=subprocess.PIPE, text=True)
     time.sleep(1.0)  # the reader is looping
-    writer = subprocess.run(_sync_cmd(workspace, url), capture_output=True, text=True, timeout=120)
+    slow_sync = ("import sys, time; from fle_core.sync import sync; from fle_core.workspace import Workspace; "
+                 "sync(Workspace.open(sys.argv[1]), sys.argv[2], progress=lambda d, t: time.sleep(0.1))")
+    # a slow source (0.1 s per batch) gives the reader its chances between batches
+    writer = subprocess.run([sys.executable, "-c", slow_sync, str(workspace.root), url],
+                            capture_output=True, text=True, timeout=120)
     time.sleep(0.3)
     stop.touch()
     out, _ = reader.communicate(timeout=60)
