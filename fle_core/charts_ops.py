@@ -36,6 +36,9 @@ VERDICT_SYMBOLS: dict[str, str] = {"significantly better": "▲", "significantly
 _FLIP = {"significantly better": "significantly worse", "significantly worse": "significantly better"}
 #: Diverging, colour-blind-safe scheme for differences (orange: A − B > 0, blue: A − B < 0).
 DIFF_SCHEME = "blueorange"
+#: Room (px) around the matrix's plot for labels, titles and legends, read by a UI that
+#: must size the chart itself (``usermeta`` is free-form and ignored by Vega).
+MATRIX_FRAME_PX = {"width": 440, "height": 280}
 NO_DIFF_GREY = "#DDDDDD"  # compared, but no finite difference (e.g. no shared task)
 GAP_GREYS = {"same model": "#F7F7F7", "not compared": "#AAAAAA"}
 TOKEN_COLOURS = {"prompt": OKABE_ITO[0], "completion": OKABE_ITO[1]}
@@ -112,7 +115,9 @@ def sweep_cells_chart(cells: pl.DataFrame, *, palette: ModelPalette | None = Non
                 if c in rows.columns]
     row_px = _cell_size(len(labels), 22, 8, 900)
     col_px = _cell_size(trials, 36, 8, 600)
-    y = alt.Y("row:N", title="Model · task" + (" · params" if _has_params(cells) else ""),
+    # no axis title: the labels say what they are, and a title beside 300 px labels can overlap
+    # them when the browser's font is wider than Vega measured
+    y = alt.Y("row:N", title=None,
               sort=None,  # data order (sorted); an explicit list of hundreds of labels is slow in Vega
               axis=alt.Axis(labelLimit=320, labelFontSize=11 if row_px >= 14 else 8))
     x = alt.X("trial:O", title="Trial (repeat index)",
@@ -121,6 +126,7 @@ def sweep_cells_chart(cells: pl.DataFrame, *, palette: ModelPalette | None = Non
                        scale=alt.Scale(domain=domain, range=[colours[s] for s in domain]),
                        legend=alt.Legend(symbolLimit=len(domain) + 1, symbolType="square",
                                          labelExpr="replace(datum.label, '_', ' ')"))
+    what = "model · task" + (" · params" if _has_params(cells) else "")
     counts = rows.group_by("state").len().sort("state")
     summary = ", ".join(f"{r['len']} {r['state'].replace('_', ' ')}"
                         for r in counts.iter_rows(named=True))
@@ -129,7 +135,8 @@ def sweep_cells_chart(cells: pl.DataFrame, *, palette: ModelPalette | None = Non
         x=x, y=y, color=colour, tooltip=tooltip,
     ).properties(width=max(160, col_px * max(trials, 1)), height=row_px * len(labels),
                  title=title("Sweep cells by state", _sim(simulated, cells),
-                             f"{rows.height:,} cell{'s' if rows.height != 1 else ''}: {summary}"))
+                             f"rows: {what}; {rows.height:,} cell{'s' if rows.height != 1 else ''}: "
+                             f"{summary}"))
 
 
 # ---- pairwise comparison matrix --------------------------------------------------
@@ -199,6 +206,15 @@ def _diff_format(metric: str) -> tuple[str, str]:
     return "+,.3~f", f"Difference A − B ({metric.replace('_', ' ')}, task units)"
 
 
+def _gradient_length(rows: int) -> int:
+    """Colour-bar length that leaves room for the "No comparison" legend below it."""
+    return max(50, min(200, _matrix_cell(rows) * rows - 60))
+
+
+def _matrix_cell(n: int) -> int:
+    return max(26, min(48, 640 // max(n, 1)))
+
+
 def comparison_matrix_chart(comparisons: pl.DataFrame, *, mirror: bool = True,
                             palette: ModelPalette | None = None,
                             simulated: bool | None = None) -> alt.LayerChart:
@@ -224,7 +240,7 @@ def comparison_matrix_chart(comparisons: pl.DataFrame, *, mirror: bool = True,
     a_axis = sorted(set(rows["model_a"].to_list()) | set(missing["model_a"].to_list()))
     b_axis = sorted(set(rows["model_b"].to_list()) | set(missing["model_b"].to_list()))
     x = alt.X("model_b:N", title="Model B (column)", sort=b_axis,
-              axis=alt.Axis(labelAngle=-40, labelLimit=160, orient="top"))
+              axis=alt.Axis(labelAngle=-40, labelLimit=160, orient="top", labelOverlap=False))
     y = alt.Y("model_a:N", title="Model A (row)", sort=a_axis, axis=alt.Axis(labelLimit=200))
     tooltip = [alt.Tooltip("model_a:N", title="A (row)"), alt.Tooltip("model_b:N", title="B (column)"),
                alt.Tooltip("verdict:N", title="Verdict (A vs B)"),
@@ -242,7 +258,8 @@ def comparison_matrix_chart(comparisons: pl.DataFrame, *, mirror: bool = True,
         x=x, y=y, tooltip=tooltip,
         color=alt.Color("diff:Q", title="Difference A − B",
                         scale=alt.Scale(scheme=DIFF_SCHEME, domain=[-top, top], domainMid=0),
-                        legend=alt.Legend(format=fmt.lstrip("+"), orient="right")))
+                        legend=alt.Legend(format=fmt.lstrip("+"), orient="right",
+                                          gradientLength=_gradient_length(len(a_axis)))))
     no_diff = alt.Chart(data).transform_filter("!isValid(datum.diff)").mark_rect(
         color=NO_DIFF_GREY, stroke="white").encode(x=x, y=y, tooltip=tooltip)
     text = alt.Chart(data).mark_text(fontSize=17, fontWeight="bold").encode(
@@ -253,21 +270,23 @@ def comparison_matrix_chart(comparisons: pl.DataFrame, *, mirror: bool = True,
         gap = alt.Chart(chart_values(missing))
         gap_tip = [alt.Tooltip("model_a:N", title="A (row)"),
                    alt.Tooltip("model_b:N", title="B (column)"), alt.Tooltip("reason:N", title="Cell")]
+        reasons = [r for r in GAP_GREYS if r in set(missing["reason"].to_list())]
         layers += [gap.mark_rect(stroke="white").encode(
                        x=x, y=y, tooltip=gap_tip,
                        color=alt.Color("reason:N", title="No comparison",
-                                       scale=alt.Scale(domain=list(GAP_GREYS),
-                                                       range=list(GAP_GREYS.values())))),
+                                       scale=alt.Scale(domain=reasons,
+                                                       range=[GAP_GREYS[r] for r in reasons]),
+                                       # the diagonal needs no legend; pairs never compared do
+                                       legend=alt.Legend() if "not compared" in reasons else None)),
                    gap.mark_text(fontSize=12, color="#888888").encode(x=x, y=y, text="symbol:N",
                                                                       tooltip=gap_tip)]
-    size = max(26, min(48, 640 // max(len(b_axis), 1)))
+    size = _matrix_cell(max(len(a_axis), len(b_axis)))
     correction = ", ".join(sorted(set(rows["correction"].drop_nulls().to_list()))) or "none"
     return alt.layer(*layers).resolve_scale(color="independent").properties(
-        width=size * len(b_axis), height=size * len(a_axis),
+        width=size * len(b_axis), height=size * len(a_axis), usermeta={"frame_px": MATRIX_FRAME_PX},
         title=title(f"Pairwise comparison across tasks: {metric.replace('_', ' ')}",
                     _sim(simulated, comparisons),
-                    f"cell: A − B (row − column); ▲ A significantly better, ▼ significantly worse, "
-                    f"· no significant difference ({correction}-adjusted p); dark grey: not compared"))
+                    f"row − column; ▲ row better, ▼ worse, · n.s. ({correction}-adjusted p)"))
 
 
 # ---- tokens per step --------------------------------------------------------------

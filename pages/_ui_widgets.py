@@ -142,13 +142,19 @@ def cells_view(cells: pl.DataFrame) -> None:
     grid_chart(charts.sweep_cells_chart(cells))
 
 
-def grid_chart(chart) -> None:
-    """Draw a chart with a nominal y axis (grids, per-pair rows) at its own size.
+def grid_chart(chart, where=None, width: str | int = "stretch") -> None:
+    """Draw a chart at its own size: grids, per-pair rows, single-view bar charts.
 
     Streamlit's default ``height="content"`` collapses layered charts with a
-    nominal y axis to a sliver, so pass the spec's height plus room for the
-    title, axis labels and legend explicitly.
+    nominal y axis and single-view bar charts to a sliver, so pass the spec's
+    height plus room for the title, axis labels and legend explicitly. ``where``
+    is a container or column (default: the page); ``width="content"`` keeps a
+    square grid square (spec width plus room for the row labels and legend).
     """
-    inner = chart.to_dict(validate=False).get("height")
-    height = int(inner) + 190 if isinstance(inner, (int, float)) else "content"
-    st.altair_chart(chart, width="stretch", height=height)
+    spec = chart.to_dict(validate=False)
+    inner, inner_w = spec.get("height"), spec.get("width")
+    frame = (spec.get("usermeta") or {}).get("frame_px", {})  # the builder's own margins
+    height = int(inner) + frame.get("height", 190) if isinstance(inner, (int, float)) else "content"
+    if width == "content" and isinstance(inner_w, (int, float)):
+        width = int(inner_w) + frame.get("width", 380)  # "content" collapses layered charts too
+    (where or st).altair_chart(chart, width=width, height=height)

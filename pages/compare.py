@@ -82,7 +82,7 @@ def pairwise(pin, sel, cfg) -> None:
         _ui.empty_state("Pairwise comparisons need at least two models.", [
             "Widen the model filter in the sidebar."])
         return
-    _ui.grid_chart(charts.comparison_matrix_chart(comp))
+    _ui.grid_chart(charts.comparison_matrix_chart(comp), width="content")
     st.caption("Across all tasks: difference A − B (row − column), Holm/BH-adjusted p, "
                "▲ significantly better, ▼ significantly worse, · no significant difference; "
                "hover a cell for its CI, p-values and P(A > B).")

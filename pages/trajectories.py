@@ -54,7 +54,7 @@ def show(key: str, x: str, column) -> None:
     column.altair_chart(charts.learning_curve_chart(steps, x=x), width="stretch")
     tokens = [c for c in ("prompt_tokens", "completion_tokens") if c in steps.columns]
     if any(steps[c].is_not_null().any() for c in tokens):  # sources without token counts: no chart
-        column.altair_chart(charts.step_tokens_chart(steps), width="stretch")
+        _ui.grid_chart(charts.step_tokens_chart(steps), where=column)
     with column.expander("Code and output of each step"):
         step_details(key, steps)
 

@@ -113,7 +113,7 @@ def test_cells_rows_include_params_only_when_the_sweep_has_them():
     assert labels == {'claude-3.5-sonnet · task_00 · {"temperature":0.0}',
                       'claude-3.5-sonnet · task_00 · {"temperature":0.7}'}
     assert "params_json" in tooltip_fields(spec)
-    assert spec["encoding"]["y"]["title"] == "Model · task · params"
+    assert spec["title"]["subtitle"].startswith("rows: model · task · params;")
 
 
 def test_two_thousand_cells_stay_on_a_screen_with_every_cell_drawn():
