@@ -314,6 +314,18 @@ def interval_estimates(summaries: pl.DataFrame,
     if score_metrics:
         data["score"] = _task_values(summaries, score_column)
     models = sorted({m for d in data.values() for m in d})
+    scored = [m for m in models if score_metrics and m in data["score"]]
+
+    def score_result(model: str) -> BootstrapResult:
+        tasks = list(data["score"][model].values())
+        model_seed = _model_seed(seed, model, "score")
+        if resample_tasks:
+            return stratified_bootstrap(
+                tasks, lambda x: np.stack([fns[m](x) for m in score_metrics], axis=1),
+                reps, model_seed, resample_tasks, confidence)
+        return _pooled_score_bootstrap(tasks, score_metrics, reps, model_seed, confidence)
+
+    score_results = {m: score_result(m) for m in scored}
     for model in models:
         if "success_rate" in metrics and model in data["success_rate"]:
             tasks = data["success_rate"][model]
@@ -325,15 +337,72 @@ def interval_estimates(summaries: pl.DataFrame,
                 res = count_bootstrap(n, c, pooled_rate_stat, reps,
                                       _model_seed(seed, model, "success"), confidence)
             rows.append(_row(model, "success_rate", res, tasks))
-        if score_metrics and model in data["score"]:
-            tasks = data["score"][model]
-            res = stratified_bootstrap(
-                list(tasks.values()),
-                lambda x: np.stack([fns[m](x) for m in score_metrics], axis=1),
-                reps, _model_seed(seed, model, "score"), resample_tasks, confidence)
+        if model in score_results:
             for i, m in enumerate(score_metrics):
-                rows.append(_row(model, m, res, tasks, i))
+                rows.append(_row(model, m, score_results[model], data["score"][model], i))
     return pl.DataFrame(rows, schema=_INTERVAL_SCHEMA, orient="row")
+
+
+def _compact_blocks(tasks: Sequence[np.ndarray], reps: int, rng: np.random.Generator):
+    """Yield ``(b, N)`` resample blocks holding only the real runs (no NaN padding).
+
+    Consumes the RNG exactly as ``resample_blocks`` without task resampling
+    (same ``u`` blocks, same float32 arithmetic), so every replicate draws the
+    same runs; it only skips the padding slots, which pooled metrics ignore.
+    Pooled statistics then need no NaN handling and no extra copies.
+    """
+    n = np.array([v.size for v in tasks], dtype=np.int64)
+    t_count, r_max = n.size, int(n.max())
+    values = np.concatenate(tasks)
+    valid = np.arange(r_max)[None, :] < n[:, None]            # (T, R) real-run slots
+    n_pos = np.broadcast_to(n.astype(np.float32)[:, None], valid.shape)[valid]
+    starts = np.concatenate([[0], np.cumsum(n)[:-1]])
+    itype = np.int32 if values.size < 2**31 else np.int64
+    offset = np.broadcast_to(starts[:, None], valid.shape)[valid].astype(itype)
+    last = (n_pos - 1).astype(itype)
+    block = max(1, _BLOCK_ELEMENTS // max(1, t_count * r_max))
+    for start in range(0, reps, block):
+        b = min(block, reps - start)
+        u = rng.random((b, t_count, r_max), dtype=np.float32)[:, valid]
+        u *= n_pos
+        idx = u.astype(itype)
+        np.minimum(idx, last, out=idx)                        # float32 rounding can reach n
+        idx += offset
+        yield values[idx]
+
+
+def _pooled_scores(x: np.ndarray, metrics: Sequence[str]) -> np.ndarray:
+    """(b, len(metrics)) pooled ``mean``/``optimality_gap``/``iqm`` of compact rows.
+
+    Same statistics as ``mean_metric``, ``optimality_gap_metric`` (γ = 1) and
+    ``iqm_metric`` on the padded block, equal up to float summation order.
+    ``x`` is sorted in place for the IQM: numpy's vectorized row sort is about
+    twice as fast as a two-pivot ``partition`` here, and a sorted slice sums
+    in a fixed order.
+    """
+    out = np.empty((x.shape[0], len(metrics)))
+    n = x.shape[1]
+    for i, m in enumerate(metrics):
+        if m == "mean":
+            out[:, i] = x.mean(axis=1)
+        elif m == "optimality_gap":
+            out[:, i] = np.maximum(1.0 - x, 0.0).mean(axis=1)
+    if "iqm" in metrics:
+        g = n // 4
+        x.sort(axis=1)
+        out[:, list(metrics).index("iqm")] = x[:, g:n - g].mean(axis=1)
+    return out
+
+
+def _pooled_score_bootstrap(tasks: Sequence[np.ndarray], metrics: Sequence[str], reps: int,
+                            seed, confidence: float) -> BootstrapResult:
+    """``stratified_bootstrap`` of pooled score metrics, on compact resamples (faster)."""
+    tasks = as_task_arrays(tasks)
+    estimate = _pooled_scores(np.concatenate(tasks)[None], metrics)[0]
+    parts = [_pooled_scores(x, metrics) for x in _compact_blocks(tasks, reps, _rng(seed))]
+    replicates = np.concatenate(parts, axis=0)
+    lo, hi = percentile_interval(replicates, confidence)
+    return BootstrapResult(estimate, lo, hi, replicates)
 
 
 def _counts(tasks: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
