@@ -82,7 +82,8 @@ def _status(args) -> int:
     for r in hist.iter_rows(named=True):
         dur = f"{r['duration_s']:.2f} s" if r["duration_s"] is not None else "-"
         line = (f"  #{r['sync_id']} {r['source']} {r['status']} +{r['rows_added']:,} rows "
-                f"({r['watermark_before']} -> {r['watermark_after']}) {dur} at {r['started_at']:%Y-%m-%d %H:%M:%S}")
+                f"({r['watermark_before']} -> {r['watermark_after']}) {dur} "
+                f"at {r['started_at']:%Y-%m-%d %H:%M:%S}")
         if r["error"]:
             line += f"  error: {r['error']}"
         print(line)

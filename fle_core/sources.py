@@ -310,7 +310,8 @@ def _sqlite_robust(src: str, typ: str) -> str:
         return (f"CASE typeof({src}) WHEN 'real' THEN {src} WHEN 'integer' THEN CAST({src} AS REAL) "
                 f"WHEN 'text' THEN {numeric_text} THEN CAST({src} AS REAL) END END")
     if typ == "int":
-        return (f"CASE typeof({src}) WHEN 'integer' THEN {src} WHEN 'real' THEN CAST(round({src}) AS INTEGER) "
+        return (f"CASE typeof({src}) WHEN 'integer' THEN {src} "
+                f"WHEN 'real' THEN CAST(round({src}) AS INTEGER) "
                 f"WHEN 'text' THEN {numeric_text} THEN CAST(round(CAST({src} AS REAL)) AS INTEGER) END END")
     if typ == "ts":  # FLE writes text; epoch numbers are seen in hand-made dumps
         return (f"CASE typeof({src}) WHEN 'text' THEN {src} WHEN 'integer' THEN datetime({src}, 'unixepoch') "
@@ -419,8 +420,10 @@ def fetch_step_detail(spec: SourceSpec, version: int, instance: int,
             sel.append(_expr(conn, cols, "conversation_json", "text") + " AS conversation_json")
             sel.append(_expr(conn, cols, "conversation_chars", "int") + " AS conversation_chars")
             params = []
-        inst = "instance = ?" if instance is not None and instance >= 0 else "(instance = ? OR instance IS NULL)"
-        sql = (f"SELECT {_expr(conn, cols, 'id', 'int')} AS id, {_expr(conn, cols, 'depth', 'real')} AS depth, "
+        inst = ("instance = ?" if instance is not None and instance >= 0
+                else "(instance = ? OR instance IS NULL)")  # sync stores a NULL instance as -1
+        sql = (f"SELECT {_expr(conn, cols, 'id', 'int')} AS id, "
+               f"{_expr(conn, cols, 'depth', 'real')} AS depth, "
                f"{_expr(conn, cols, 'value', 'real')} AS value, {', '.join(sel)} "
                f"FROM programs WHERE version = ? AND {inst} ORDER BY depth, id")
         tbl = conn.arrow(sql, params + [int(version), int(instance)])

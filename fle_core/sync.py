@@ -407,8 +407,8 @@ def _mtruthy(key: str) -> str:
 # Mirrors tasks.normalize_task_key (a test checks the two agree).
 _GYM_RE = r"^Factorio-(.+?)(?:_\d+)?-v\d+$"
 # ``meta.get("task") or meta.get("task_key") or meta.get("env_id")``, as str
-_META_TASK = ("CASE " + " ".join(f"WHEN {_mtruthy(k)} THEN {_pystr(k)}" for k in ("task", "task_key", "env_id"))
-              + " END")
+_META_TASK = ("CASE " + " ".join(f"WHEN {_mtruthy(k)} THEN {_pystr(k)}"
+                                 for k in ("task", "task_key", "env_id")) + " END")
 _NORM_TASK = ("CASE WHEN regexp_matches(trim(meta_task_raw, ' \t\n\r'), '{re}') "
               "THEN regexp_extract(trim(meta_task_raw, ' \t\n\r'), '{re}', 1) "
               "ELSE nullif(trim(meta_task_raw, ' \t\n\r'), '') END").replace("{re}", _GYM_RE)
