@@ -33,8 +33,9 @@ import polars as pl
 from fle_core import compare as _compare
 from fle_core import warehouse
 from fle_core.errors import MetricError
-from fle_core.metrics import (STEP_SCHEMA, _finite, group_metrics, model_metrics,
-                              iqm, pass_at_k_array, pass_hat_k_array, summarize_trajectories,
+from fle_core.metrics import (STEP_SCHEMA, TRAJECTORY_KEY, _finish_summaries, _finite,
+                              _quota_expr, _quota_map, group_metrics, iqm, model_metrics,
+                              pass_at_k_array, pass_hat_k_array, summarize_trajectories,
                               wilson_interval)
 from fle_core.tasks import TaskRegistry
 from fle_core.workspace import Workspace
@@ -64,11 +65,11 @@ def _as_list(value) -> list | None:
     return list(value)
 
 
-def _steps_sql(*, sources=None, models=None, tasks=None, sweep_id=None, versions=None,
-               since: datetime | None = None, as_of_sync: int | None = None,
-               include_failed_attempts: bool = False, task_contains: str | None = None,
-               ) -> tuple[str, list]:
-    """Build the parameterized load query (see ``load_steps``)."""
+def _steps_where(*, sources=None, models=None, tasks=None, sweep_id=None, versions=None,
+                 since: datetime | None = None, as_of_sync: int | None = None,
+                 include_failed_attempts: bool = False, task_contains: str | None = None,
+                 ) -> tuple[str, list]:
+    """The parameterized WHERE condition on ``steps s`` for ``load_steps``'s filters."""
     params: list = []
     key_where: list[str] = []  # filters on the trajectory key, valid on every step
     if sources is not None:
@@ -107,8 +108,13 @@ def _steps_sql(*, sources=None, models=None, tasks=None, sweep_id=None, versions
                          "t.instance IS NOT DISTINCT FROM s.instance AND "
                          + " AND ".join(traj_where) + ")")
         params.extend(traj_params)
+    return (" AND ".join(key_where) if key_where else "TRUE"), params
+
+
+def _steps_sql(**filters) -> tuple[str, list]:
+    """Build the parameterized load query (see ``load_steps``)."""
+    where, params = _steps_where(**filters)
     cols = ", ".join(f"s.{c}" for c in _STEP_COLUMNS)
-    where = " AND ".join(key_where) if key_where else "TRUE"
     # hash(source) instead of source: an integer sort key is ~4x cheaper in DuckDB
     # and still keeps each trajectory's rows together, ordered by (depth, id)
     sql = (f"SELECT {cols} FROM steps s WHERE {where} ORDER BY hash(s.source), "
@@ -153,10 +159,78 @@ def load_summaries(ws: Workspace, *, registry: TaskRegistry | None = None,
 
     ``registry`` defaults to ``ws.task_registry()`` (lab-play defaults plus the
     ``[tasks]`` overrides in config.toml).
+
+    Computed without moving the steps: DuckDB aggregates per trajectory
+    (``_summary_sql``; quotas are passed as parameters, so config changes need
+    no rebuild) — about 3x faster than loading 1M steps into Polars. A
+    trajectory the SQL cannot summarize exactly like ``summarize_trajectories``
+    (model, task or sweep_id varying between its steps, a task missing on some
+    steps, a NaN depth) is flagged and summarized from its steps by
+    ``summarize_trajectories`` itself, so the result is identical (tested).
     """
-    steps = load_steps(ws, **filters)
-    return summarize_trajectories(steps, registry or ws.task_registry(),
-                                  success_threshold=success_threshold)
+    qmap = _quota_map(registry or ws.task_registry())
+    where, where_params = _steps_where(**filters)
+    sql, params = _summary_sql(where, qmap, success_threshold)
+    agg = warehouse.query(ws, sql, params + where_params)
+    odd = agg["_odd"].fill_null(False)
+    out = agg.filter(~odd).drop("_odd")
+    out = _finish_summaries(out.with_columns(_quota_expr(qmap, success_threshold).alias("quota")))
+    if odd.any():
+        keys = agg.filter(odd).select(TRAJECTORY_KEY)
+        k_sql = ("EXISTS (SELECT 1 FROM (SELECT unnest(?::VARCHAR[]) AS source, "
+                 "unnest(?::BIGINT[]) AS version, unnest(?::BIGINT[]) AS instance) k "
+                 "WHERE k.source = s.source AND k.version IS NOT DISTINCT FROM s.version "
+                 "AND k.instance IS NOT DISTINCT FROM s.instance)")
+        cols = ", ".join(f"s.{c}" for c in _STEP_COLUMNS)
+        steps = warehouse.query(ws, f"SELECT {cols} FROM steps s WHERE {where} AND {k_sql}",
+                                where_params + [keys[c].to_list() for c in TRAJECTORY_KEY])
+        steps = steps.select([pl.col(c).cast(t) for c, t in STEP_SCHEMA.items()])
+        fixed = summarize_trajectories(steps, qmap, success_threshold=success_threshold)
+        out = pl.concat([out, fixed]).sort(list(TRAJECTORY_KEY), nulls_last=False)
+    return out
+
+
+def _summary_sql(where: str, qmap: dict[str, float],
+                 success_threshold: float | None) -> tuple[str, list]:
+    """One row per trajectory with ``summarize_trajectories``' aggregates, in DuckDB.
+
+    Same definitions: rewards over finite values only; ``final_reward`` and
+    ``production_score`` at the highest (depth, id) with null depth lowest;
+    token sums 0 when all null; ``any`` flags false when all null;
+    ``first_success_step`` = smallest depth whose finite value reaches the
+    quota of the step's task (equal to the trajectory's task unless ``_odd``).
+    Mode columns are exact when constant (min = max); ``_odd`` marks every
+    trajectory that needs the Polars path. The quota map and threshold are
+    parameters; only the fixed text below and ``where`` (placeholders) are SQL.
+    """
+    order = "struct_pack(d := coalesce(s.depth, '-inf'::DOUBLE), i := s.id)"
+    finite = "isfinite(s.value)"
+    reach = "s.value >= ?" if success_threshold is not None else "s.value >= qt.quota"
+    odd = " OR ".join([*(f"min(s.{c}) <> max(s.{c})" for c in ("model", "task", "sweep_id")),
+                       "count(s.task) NOT IN (0, count(*))", "bool_or(isnan(s.depth))"])
+    sql = f"""
+        WITH qt AS (SELECT unnest(?::VARCHAR[]) AS task, unnest(?::DOUBLE[]) AS quota)
+        SELECT s.source, s.version, s.instance,
+               min(s.model) AS model, min(s.task) AS task, min(s.sweep_id) AS sweep_id,
+               coalesce(bool_or(s.simulated), false) AS simulated, count(*) AS steps,
+               arg_max(s.value, {order}) FILTER (WHERE {finite}) AS final_reward,
+               max(s.value) FILTER (WHERE {finite}) AS best_reward,
+               min(s.depth) FILTER (WHERE {finite} AND {reach}) AS first_success_step,
+               coalesce(sum(s.prompt_tokens), 0)::BIGINT AS prompt_tokens,
+               coalesce(sum(s.completion_tokens), 0)::BIGINT AS completion_tokens,
+               coalesce(sum(s.total_tokens), 0)::BIGINT AS total_tokens,
+               min(s.created_at) AS started_at, max(s.created_at) AS ended_at,
+               coalesce(bool_or(s.error_occurred), false) AS error_occurred,
+               arg_max(s.production_score, {order}) FILTER (WHERE s.production_score IS NOT NULL)
+                   AS production_score,
+               coalesce({odd}, false) AS _odd
+        FROM steps s LEFT JOIN qt ON s.task = qt.task
+        WHERE {where}
+        GROUP BY s.source, s.version, s.instance"""
+    params: list = [list(qmap), list(qmap.values())]
+    if success_threshold is not None:
+        params.append(float(success_threshold))
+    return sql, params
 
 
 def _utcnow() -> datetime:

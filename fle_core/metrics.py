@@ -334,12 +334,25 @@ def summarize_trajectories(steps: pl.DataFrame, quotas=None, *,
         out = _aggregate_runs(df)
     out, df = out
     out = _resolve_modes(out, df)
-    if success_threshold is not None:
-        quota = pl.lit(float(success_threshold), dtype=pl.Float64)
-    else:
-        quota = pl.col("task").replace_strict(qmap, default=None, return_dtype=pl.Float64)
-    out = out.with_columns(quota.alias("quota"))
+    out = out.with_columns(_quota_expr(qmap, success_threshold).alias("quota"))
     out = out.with_columns(_first_success(df, out["quota"]).alias("first_success_step"))
+    return _finish_summaries(out)
+
+
+def _quota_expr(qmap: Mapping[str, float], success_threshold: float | None) -> pl.Expr:
+    """Each trajectory's quota: the one threshold if given, else its task's quota (or null)."""
+    if success_threshold is not None:
+        return pl.lit(float(success_threshold), dtype=pl.Float64)
+    return pl.col("task").replace_strict(dict(qmap), default=None, return_dtype=pl.Float64)
+
+
+def _finish_summaries(out: pl.DataFrame) -> pl.DataFrame:
+    """Derived columns, contract dtypes and key order of per-trajectory aggregates.
+
+    ``out`` has the aggregates plus ``quota`` and ``first_success_step``; shared
+    by ``summarize_trajectories`` and the warehouse's SQL aggregation
+    (``analysis.load_summaries``) so both finish identically.
+    """
     out = out.with_columns(
         pl.when(pl.col("quota").is_not_null())
         .then(pl.coalesce(pl.col("best_reward") >= pl.col("quota"), pl.lit(False)))

@@ -74,3 +74,111 @@ def test_interval_estimates_unchanged_by_fast_path():
             assert got["estimate"] == pytest.approx(float(want.estimate[i]), abs=1e-12)
             assert got["ci_low"] == pytest.approx(float(want.ci_low[i]), abs=1e-12)
             assert got["ci_high"] == pytest.approx(float(want.ci_high[i]), abs=1e-12)
+
+
+# ------------------------------------------- summaries: DuckDB SQL vs Polars ---
+STEP_COLS = ("source, id, version, instance, depth, value, model, task, sweep_id, error_occurred, "
+             "production_score, simulated, prompt_tokens, completion_tokens, total_tokens, "
+             "created_at, sync_id")
+
+
+def _tricky_rows() -> list[tuple]:
+    """Steps covering every edge ``summarize_trajectories`` defines, plus random bulk."""
+    from datetime import datetime, timedelta
+
+    t0 = datetime(2026, 3, 1, 8)
+    nan, inf = float("nan"), float("inf")
+    rows: list[tuple] = []
+    next_id = iter(range(1, 10**6))
+
+    def traj(source, version, instance, steps, sync_id=1):
+        """steps: (depth, value, model, task, sweep, production_score, tokens or None)."""
+        v = version or 0
+        for i, (depth, value, model, task, sweep, prod, tok) in enumerate(steps):
+            rows.append((source, next(next_id), version, instance, depth, value, model, task, sweep,
+                         i == 0, prod, v % 2 == 0, tok, None if tok is None else 1,
+                         tok, t0 + timedelta(minutes=v * 10 + i), sync_id))
+
+    q = "iron_ore_throughput"  # quota 16
+    traj("a", 1, 0, [(0.0, 5.0, "m1", q, "s1", None, 10), (1.0, 20.0, "m1", q, "s1", 1.0, 10),
+                     (2.0, 3.0, "m1", q, "s1", nan, 10)])
+    # ties on depth broken by id; NaN/inf values ignored; null depth sorts first
+    traj("a", 2, 0, [(1.0, 17.0, "m1", q, None, 2.0, None), (1.0, nan, "m1", q, None, None, None),
+                     (None, 30.0, "m1", q, None, 3.0, None), (1.0, inf, "m1", q, None, None, None)])
+    traj("a", 3, 0, [(0.0, nan, "m2", q, "s1", None, 5), (1.0, -inf, "m2", q, "s1", None, 5)])
+    # model varies within the trajectory (mode with a tie), task missing on one step
+    traj("a", 4, 0, [(0.0, 1.0, "m2", q, "s1", None, 1), (1.0, 18.0, "m1", q, "s1", None, 1),
+                     (2.0, 2.0, "m2", None, "s1", None, 1), (3.0, 2.0, "m1", q, "s2", None, 1)])
+    # task missing only on the step that reaches the quota: the trajectory's task still counts
+    traj("a", 8, 0, [(0.0, 1.0, "m1", q, None, None, 3), (1.0, 25.0, "m1", None, None, None, 3)])
+    traj("a", 5, 0, [(0.0, 9.0, "m1", None, None, None, 2)])              # no task: no quota
+    traj("a", 6, 0, [(0.0, 99.0, "m1", "open_play", None, None, 2)])      # task without quota
+    traj("a", 7, 0, [(nan, 20.0, "m1", q, None, None, 2), (1.0, 30.0, "m1", q, None, None, 2)])
+    traj("b", None, None, [(0.0, 4.0, "m1", q, None, None, 1), (1.0, 40.0, "m1", q, None, None, 1)])
+    traj("b", 1, None, [(0.0, 14.0, None, q, None, None, 1)], sync_id=2)
+    rng = np.random.default_rng(0)
+    tasks = ["iron_ore_throughput", "crude_oil_throughput", "open_play"]
+    for v in range(10, 70):
+        n = int(rng.integers(1, 12))
+        model, task = f"m{v % 3}", tasks[v % 3]
+        traj("c", v, v % 2, [(float(d), float(rng.gamma(2, 10)), model, task, f"sw{v % 4}",
+                              None, int(rng.integers(0, 50))) for d in rng.permutation(n)],
+             sync_id=1 + v % 2)
+    return rows
+
+
+@pytest.fixture
+def tricky_ws(workspace):
+    from fle_core import warehouse
+
+    rows = _tricky_rows()
+    rng = np.random.default_rng(1)
+    rows = [rows[i] for i in rng.permutation(len(rows))]  # insertion order scrambled
+    with warehouse.writer(workspace) as con:
+        con.executemany(f"INSERT INTO steps ({STEP_COLS}) VALUES ({', '.join('?' * 17)})", rows)
+        con.executemany("INSERT INTO sweep_attempts (source, version, sweep_id, status) "
+                        "VALUES (?, ?, ?, ?)", [("c", 11, "sw1", "failed"), ("c", 12, "sw2", "succeeded")])
+    return workspace
+
+
+@pytest.mark.parametrize("kwargs", [
+    {}, {"success_threshold": 10.0}, {"models": ["m1"]}, {"as_of_sync": 1},
+    {"sources": ["a", "b"], "include_failed_attempts": True}, {"tasks": ["open_play"]},
+    {"registry": "overrides"},
+])
+def test_sql_summaries_equal_polars_summaries(tricky_ws, kwargs):
+    """``load_summaries`` (DuckDB aggregation + fallback) == summarize_trajectories(load_steps)."""
+    from polars.testing import assert_frame_equal
+
+    from fle_core import analysis, metrics
+
+    kwargs = dict(kwargs)
+    registry = tricky_ws.task_registry()
+    if kwargs.pop("registry", None):
+        registry = {"iron_ore_throughput": 3.5, "open_play": 50.0}  # a mapping works too
+    threshold = kwargs.pop("success_threshold", None)
+    got = analysis.load_summaries(tricky_ws, registry=registry, success_threshold=threshold,
+                                  **kwargs)
+    want = metrics.summarize_trajectories(analysis.load_steps(tricky_ws, **kwargs), registry,
+                                          success_threshold=threshold)
+    assert got.height > 0
+    assert_frame_equal(got, want)
+
+
+def test_sql_summaries_by_hand(tricky_ws):
+    """A few rows checked by hand, so both paths cannot be wrong together."""
+    from fle_core import analysis
+
+    s = analysis.load_summaries(tricky_ws)
+    row = {(r["source"], r["version"]): r for r in s.iter_rows(named=True)}
+    assert (row["a", 1]["best_reward"], row["a", 1]["final_reward"]) == (20.0, 3.0)
+    assert row["a", 1]["first_success_step"] == 1.0 and row["a", 1]["success"] is True
+    assert np.isnan(row["a", 1]["production_score"])                    # NaN is kept, null skipped
+    assert (row["a", 2]["final_reward"], row["a", 2]["best_reward"]) == (17.0, 30.0)
+    assert row["a", 2]["total_tokens"] == 0 and row["a", 2]["steps"] == 4
+    assert row["a", 3]["best_reward"] is None and row["a", 3]["success"] is False
+    assert row["a", 4]["model"] == "m1" and row["a", 4]["sweep_id"] == "s1"  # tie -> smallest
+    assert row["a", 5]["quota"] is None and row["a", 5]["success"] is None
+    assert row["a", 6]["success"] is None
+    assert row["b", None]["first_success_step"] == 1.0
+    assert row["a", 8]["task"] == "iron_ore_throughput" and row["a", 8]["first_success_step"] == 1.0
