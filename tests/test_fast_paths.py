@@ -182,3 +182,17 @@ def test_sql_summaries_by_hand(tricky_ws):
     assert row["a", 6]["success"] is None
     assert row["b", None]["first_success_step"] == 1.0
     assert row["a", 8]["task"] == "iron_ore_throughput" and row["a", 8]["first_success_step"] == 1.0
+
+
+@pytest.mark.parametrize("nx,ny", [(1, 1), (3, 7), (108, 110), (40, 400)])
+def test_poi_win_matrix_product_is_bit_identical(nx, ny, monkeypatch):
+    """The float32 win-matrix product equals the cumulative-count path exactly, ties included."""
+    rng = np.random.default_rng(nx * ny)
+    x, y = np.round(rng.normal(size=nx), 1), np.round(rng.normal(size=ny), 1)
+    wx, wy = B._resample_counts(nx, 300, rng), B._resample_counts(ny, 300, rng)
+    fast = B._poi_from_counts(x, y, wx, wy)
+    monkeypatch.setattr(B, "_MATMUL_WINS", 0)  # force the cumulative-count path
+    slow = B._poi_from_counts(x, y, wx, wy)
+    np.testing.assert_array_equal(fast, slow)
+    direct = np.einsum("ri,ij,rj->r", wx, B._win_matrix(x, y), wy) / (nx * ny)
+    np.testing.assert_allclose(fast, direct, rtol=0, atol=1e-12)
