@@ -51,6 +51,10 @@ DEFAULT_WRITER_HOLD_S = 5.0
 # Parallel chunk reads did not pay on the 2-core benchmark machine (the writer already
 # keeps both cores busy); more workers can help where cores are spare.
 DEFAULT_READ_WORKERS = 1
+# DuckDB threads of the writer. The reader thread (and, for Postgres, the server backend)
+# keeps the other core busy; a single-threaded insert used ~15% less CPU than two
+# threads and was no slower (bench/RESULTS-sync.md).
+DEFAULT_WRITER_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,7 @@ class _Options:
     pg_overlap_ids: int = DEFAULT_PG_OVERLAP_IDS
     writer_hold_s: float = DEFAULT_WRITER_HOLD_S
     read_workers: int = DEFAULT_READ_WORKERS
+    writer_threads: int = DEFAULT_WRITER_THREADS
 
     @classmethod
     def from_workspace(cls, ws: Workspace) -> "_Options":
@@ -93,7 +98,8 @@ class _Options:
                        bool(sec.get("copy_code", False)),
                        max(0, int(sec.get("pg_overlap_ids", DEFAULT_PG_OVERLAP_IDS))),
                        max(0.0, float(sec.get("writer_hold_s", DEFAULT_WRITER_HOLD_S))),
-                       max(1, int(sec.get("read_workers", DEFAULT_READ_WORKERS))))
+                       max(1, int(sec.get("read_workers", DEFAULT_READ_WORKERS))),
+                       max(1, int(sec.get("writer_threads", DEFAULT_WRITER_THREADS))))
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"[sync] in {ws.config_path} has a bad value: {exc}") from None
 
@@ -170,8 +176,8 @@ class _Session:
     the next batch). Reopening costs ~0.1 s, so it is not done per batch.
     """
 
-    def __init__(self, ws: Workspace, hold_s: float):
-        self.ws, self.hold_s = ws, hold_s
+    def __init__(self, ws: Workspace, hold_s: float, threads: int = DEFAULT_WRITER_THREADS):
+        self.ws, self.hold_s, self.threads = ws, hold_s, threads
         self._con = None
         self._since = 0.0
         self._cm = None
@@ -180,6 +186,7 @@ class _Session:
         if self._con is None:
             self._cm = warehouse.rw_connection(self.ws)
             self._con = self._cm.__enter__()
+            self._con.execute(f"SET threads = {int(self.threads)}")
             self._since = time.monotonic()
         return self._con
 
@@ -202,7 +209,7 @@ def _sync_source(ws: Workspace, spec: SourceSpec, full: bool, progress: Progress
         with sources.connect(spec) as conn:
             cols = sources.column_types(conn)
             upto = sources.max_id(conn)
-            session = _Session(ws, opts.writer_hold_s)
+            session = _Session(ws, opts.writer_hold_s, opts.writer_threads)
             try:
                 run = _open_run(session.con(), spec, full)
                 _copy_rows(session, conn, cols, run, spec, upto, progress, opts)
@@ -413,46 +420,59 @@ _NORM_TASK = ("CASE WHEN regexp_matches(trim(meta_task_raw, ' \t\n\r'), '{re}') 
               "THEN regexp_extract(trim(meta_task_raw, ' \t\n\r'), '{re}', 1) "
               "ELSE nullif(trim(meta_task_raw, ' \t\n\r'), '') END").replace("{re}", _GYM_RE)
 
-_INSERT_SQL = f"""
-INSERT INTO steps BY NAME
-WITH m AS (
-  SELECT b.*,
-    CASE WHEN b.meta IS NULL OR b.meta = '' THEN 0
-         WHEN ltrim(b.meta)[1] = '{{' AND json_valid(b.meta) THEN 1 ELSE 2 END AS meta_state
-  FROM _batch b {{where}}
+# Derived columns depend only on (model, meta, version_description), and a batch holds
+# few distinct combinations (FLE's meta is per trajectory, not per step: ~5% of rows in
+# the benchmark). So they are computed once per DISTINCT key and joined back to the
+# rows, instead of parsing every row's meta (the per-row form cost ~1 s CPU per 1M).
+_NEW_SQL = f"""
+CREATE OR REPLACE TEMP TABLE _new AS
+WITH k AS (
+  SELECT DISTINCT model AS k_model, meta AS k_meta, version_description AS k_vd FROM _batch
+), m AS (
+  SELECT k.*,
+    CASE WHEN k_meta IS NULL OR k_meta = '' THEN 0
+         WHEN ltrim(k_meta)[1] = '{{' AND json_valid(k_meta) THEN 1 ELSE 2 END AS meta_state
+  FROM k
 ), x AS (
-  SELECT m.*, CASE WHEN meta_state = 1 THEN json_extract(m.meta, {_META_PATHS!r}) END AS mv FROM m
+  SELECT m.*, CASE WHEN meta_state = 1 THEN json_extract(k_meta, {_META_PATHS!r}) END AS mv FROM m
 ), xj AS (  -- each JSON value as text once (the CASEs below test it several times)
   SELECT x.*, {", ".join(f"mv[{i}]::VARCHAR AS j_{k}" for k, i in _M.items())} FROM x
 ), y AS (
   SELECT xj.*, {_META_TASK} AS meta_task_raw FROM xj
 ), d AS (
-  SELECT y.*,
-    coalesce(nullif(y.model, ''), {_mtext('model')}, vd.vd_model) AS d_model,
+  SELECT y.k_model, y.k_meta, y.k_vd, y.meta_state,
+    coalesce(nullif(y.k_model, ''), {_mtext('model')}, vd.vd_model) AS d_model,
     coalesce(vd.vd_task, {_NORM_TASK}) AS d_task,
-    vd.vd_agents AS d_agents
-  FROM y LEFT JOIN _vd vd ON vd.vd = y.version_description
+    vd.vd_agents AS d_agents,
+    {_mtext('sweep_id')} AS d_sweep_id,
+    {_mtruthy('error_occurred')} AS d_error_occurred,
+    CASE WHEN j_production_score IN ('true', 'false')
+         THEN (j_production_score = 'true')::DOUBLE
+         ELSE TRY_CAST({_mtext('production_score')} AS DOUBLE) END AS d_production_score,
+    coalesce({_mtruthy('simulated')}, FALSE) AS d_simulated
+  FROM y LEFT JOIN _vd vd ON vd.vd = y.k_vd
 )
-SELECT ? AS source, id, version, coalesce(instance, -1) AS instance, depth, value, holdout_value,
-  raw_reward, d_model AS model, d_task AS task, d_agents AS num_agents,
-  {_mtext('sweep_id')} AS sweep_id,
-  {_mtruthy('error_occurred')} AS error_occurred,
-  CASE WHEN j_production_score IN ('true', 'false')
-       THEN (j_production_score = 'true')::DOUBLE
-       ELSE TRY_CAST({_mtext('production_score')} AS DOUBLE) END AS production_score,
-  coalesce({_mtruthy('simulated')}, FALSE) AS simulated,
-  prompt_tokens, completion_tokens, total_tokens, ticks,
-  TRY_CAST(created_at AS TIMESTAMP) AS created_at,
-  version_description, meta, achievements_json, timing_metrics_json,
+SELECT $source AS source, b.id, b.version, coalesce(b.instance, -1) AS instance, b.depth, b.value,
+  b.holdout_value, b.raw_reward, d.d_model AS model, d.d_task AS task, d.d_agents AS num_agents,
+  d.d_sweep_id AS sweep_id, d.d_error_occurred AS error_occurred,
+  d.d_production_score AS production_score, d.d_simulated AS simulated,
+  b.prompt_tokens, b.completion_tokens, b.total_tokens, b.ticks,
+  TRY_CAST(b.created_at AS TIMESTAMP) AS created_at,
+  b.version_description, b.meta, b.achievements_json, b.timing_metrics_json,
   nullif(concat_ws(',',
-    CASE WHEN d_task IS NULL THEN 'unparsed_task' END,
-    CASE WHEN meta_state = 2 THEN 'malformed_meta' END,
-    CASE WHEN version IS NULL THEN 'missing_version' END), '') AS parse_flags,
+    CASE WHEN d.d_task IS NULL THEN 'unparsed_task' END,
+    CASE WHEN d.meta_state = 2 THEN 'malformed_meta' END,
+    CASE WHEN b.version IS NULL THEN 'missing_version' END), '') AS parse_flags,
   {{code}}
-  ? AS sync_id
-FROM d
+  $sync_id AS sync_id
+FROM _batch b LEFT JOIN d ON b.model IS NOT DISTINCT FROM d.k_model
+  AND b.meta IS NOT DISTINCT FROM d.k_meta AND b.version_description IS NOT DISTINCT FROM d.k_vd
+{{where}}
 """
 
+# A trajectory is recomputed from all its steps: this batch's (``_new``) and the committed
+# ones. It runs before ``_new`` is appended to ``steps``: aggregating rows the open
+# transaction had just inserted cost ~10x more than reading committed ones.
 _TRAJ_SQL = """
 INSERT INTO trajectories BY NAME
 SELECT s.source, s.version, s.instance,
@@ -469,28 +489,41 @@ SELECT s.source, s.version, s.instance,
     list(string_split(s.parse_flags, ',')) FILTER (WHERE s.parse_flags IS NOT NULL)))), ','), '')
     AS parse_flags,
   max(s.sync_id) AS last_sync_id
-FROM steps s JOIN _touched k ON s.version = k.version AND s.instance = k.instance
-WHERE s.source = ? AND s.version BETWEEN ? AND ?
+FROM (
+  SELECT {cols} FROM _new WHERE version IS NOT NULL
+  UNION ALL
+  SELECT {cols} FROM steps JOIN _touched k USING (version, instance)
+  WHERE source = ? AND version BETWEEN ? AND ?
+) s
 GROUP BY s.source, s.version, s.instance
-"""
+""".replace("{cols}", "source, version, instance, model, task, num_agents, sweep_id, depth, value, id, "
+            "prompt_tokens, completion_tokens, total_tokens, error_occurred, production_score, "
+            "simulated, created_at, parse_flags, sync_id")
 
 
 def _write_batch(con, run: _Run, table: pa.Table) -> int:
-    """Insert one batch + recompute its trajectories + advance the watermark, atomically."""
+    """Insert one batch + recompute its trajectories + advance the watermark, atomically.
+
+    The batch's rows with derived columns go to a temp table ``_new`` first (the
+    overlap anti-join drops ids already stored), trajectories are recomputed from
+    ``_new`` plus the committed steps, then ``_new`` is appended to ``steps``.
+    """
     ids = table.column("id")
     overlap = int(pc.min(ids).as_py()) <= run.wm_after
     wm = max(run.wm_after, int(pc.max(ids).as_py()))
-    where = ("WHERE NOT EXISTS (SELECT 1 FROM steps s WHERE s.source = ? AND s.id = b.id)"
+    where = ("WHERE NOT EXISTS (SELECT 1 FROM steps s WHERE s.source = $source AND s.id = b.id)"
              if overlap else "")
-    sql = _INSERT_SQL.replace("{where}", where).replace(
-        "{code}", "code, response," if "code" in table.schema.names else "")
+    sql = _NEW_SQL.replace("{where}", where).replace(
+        "{code}", "b.code, b.response," if "code" in table.schema.names else "")
     con.register("_batch", table)
     con.execute("BEGIN")
     try:
         _register_descriptions(con, table.column("version_description"))
-        added = int(con.execute(sql, ([run.source] if overlap else []) + [run.source, run.sync_id])
-                    .fetchone()[0])
-        _refresh_trajectories(con, run.source)
+        con.execute(sql, {"source": run.source, "sync_id": run.sync_id})
+        added = int(con.execute("SELECT count(*) FROM _new").fetchone()[0])
+        if added:
+            _refresh_trajectories(con, run.source)
+            con.execute("INSERT INTO steps BY NAME SELECT * FROM _new")
         con.execute("UPDATE source_state SET watermark = ? WHERE source = ?", [wm, run.source])
         con.execute("UPDATE sync_runs SET rows_added = rows_added + ?, watermark_after = ? "
                     "WHERE sync_id = ?", [added, wm, run.sync_id])
@@ -500,14 +533,15 @@ def _write_batch(con, run: _Run, table: pa.Table) -> int:
         raise
     finally:
         con.unregister("_batch")
+        con.execute("DROP TABLE IF EXISTS _new")
     run.wm_after = wm
     return added
 
 
 def _refresh_trajectories(con, source: str) -> None:
-    """Recompute the trajectories this batch touched (from all their steps)."""
-    con.execute("CREATE OR REPLACE TEMP TABLE _touched AS SELECT DISTINCT version, "
-                "coalesce(instance, -1) AS instance FROM _batch WHERE version IS NOT NULL")
+    """Recompute the trajectories of ``_new``'s rows (from all their steps)."""
+    con.execute("CREATE OR REPLACE TEMP TABLE _touched AS SELECT DISTINCT version, instance "
+                "FROM _new WHERE version IS NOT NULL")
     lo, hi = con.execute("SELECT min(version), max(version) FROM _touched").fetchone()
     if lo is None:
         return
