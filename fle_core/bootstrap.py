@@ -494,6 +494,7 @@ def _resample_counts(n: int, reps: int, rng: np.random.Generator) -> np.ndarray:
 #: the win-matrix product costs reps·nx·ny, the cumulative-count path ~reps·(nx+ny)·c;
 #: the product is faster while nx·ny <= _MATMUL_WINS·(nx+ny) (tasks up to ~200 runs)
 _MATMUL_WINS = 96
+_BLAS_ONE_THREAD = 200_000  # OpenBLAS runs a GEMM below 4·65536 multiply-adds on one thread
 
 
 def _poi_from_counts(x: np.ndarray, y: np.ndarray, wx: np.ndarray, wy: np.ndarray) -> np.ndarray:
@@ -509,8 +510,14 @@ def _poi_from_counts(x: np.ndarray, y: np.ndarray, wx: np.ndarray, wy: np.ndarra
     if x.size * y.size <= _MATMUL_WINS * (x.size + y.size):
         wx32, wy32 = wx.astype(np.float32), wy.astype(np.float32)
         if 2.0 * float(wx32.sum(axis=1).max()) * float(wy32.sum(axis=1).max()) < 2.0**24:
-            wins = _win_matrix(x, y).astype(np.float32)       # (nx, ny): x_i beats y_j, ties ½
-            total = np.einsum("ij,ij->i", wy32 @ wins.T, wx32)  # every partial sum exact
+            wins = _win_matrix(x, y).T.astype(np.float32)     # (ny, nx): x_i beats y_j, ties ½
+            per_x = np.empty_like(wx32)
+            # row chunks small enough that OpenBLAS stays single-threaded: its
+            # threads cost far more than they save on a busy 2-core machine
+            step = max(1, _BLAS_ONE_THREAD // (x.size * y.size))
+            for r in range(0, wy32.shape[0], step):
+                np.matmul(wy32[r:r + step], wins, out=per_x[r:r + step])
+            total = np.einsum("ij,ij->i", per_x, wx32)       # every partial sum exact
             return total.astype(np.float64) / (x.size * y.size)
     order = np.argsort(y, kind="stable")
     ys = y[order]
