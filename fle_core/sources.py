@@ -62,7 +62,7 @@ CODE_COLUMNS: dict[str, tuple[str, str]] = {"code": ("code", "text"), "response"
 
 DETAIL_TEXT_CHARS = 20_000  # conversation_json is cut to this many characters on demand
 _CONNECT_TIMEOUT_S = 10
-_PG_BATCH_BYTES = 4 * 1024 * 1024
+_PG_BATCH_BYTES = 16 * 1024 * 1024  # fewer, larger COPY batches: ~10% less client CPU than 4 MB
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 

@@ -424,8 +424,8 @@ _NORM_TASK = ("CASE WHEN regexp_matches(trim(meta_task_raw, ' \t\n\r'), '{re}') 
 # few distinct combinations (FLE's meta is per trajectory, not per step: ~5% of rows in
 # the benchmark). So they are computed once per DISTINCT key and joined back to the
 # rows, instead of parsing every row's meta (the per-row form cost ~1 s CPU per 1M).
-_NEW_SQL = f"""
-CREATE OR REPLACE TEMP TABLE _new AS
+_INSERT_SQL = f"""
+INSERT INTO steps BY NAME
 WITH k AS (
   SELECT DISTINCT model AS k_model, meta AS k_meta, version_description AS k_vd FROM _batch
 ), m AS (
@@ -470,9 +470,6 @@ FROM _batch b LEFT JOIN d ON b.model IS NOT DISTINCT FROM d.k_model
 {{where}}
 """
 
-# A trajectory is recomputed from all its steps: this batch's (``_new``) and the committed
-# ones. It runs before ``_new`` is appended to ``steps``: aggregating rows the open
-# transaction had just inserted cost ~10x more than reading committed ones.
 _TRAJ_SQL = """
 INSERT INTO trajectories BY NAME
 SELECT s.source, s.version, s.instance,
@@ -489,41 +486,27 @@ SELECT s.source, s.version, s.instance,
     list(string_split(s.parse_flags, ',')) FILTER (WHERE s.parse_flags IS NOT NULL)))), ','), '')
     AS parse_flags,
   max(s.sync_id) AS last_sync_id
-FROM (
-  SELECT {cols} FROM _new WHERE version IS NOT NULL
-  UNION ALL
-  SELECT {cols} FROM steps JOIN _touched k USING (version, instance)
-  WHERE source = ? AND version BETWEEN ? AND ?
-) s
+FROM steps s JOIN _touched k ON s.version = k.version AND s.instance = k.instance
+WHERE s.source = ? AND s.version BETWEEN ? AND ?
 GROUP BY s.source, s.version, s.instance
-""".replace("{cols}", "source, version, instance, model, task, num_agents, sweep_id, depth, value, id, "
-            "prompt_tokens, completion_tokens, total_tokens, error_occurred, production_score, "
-            "simulated, created_at, parse_flags, sync_id")
+"""
 
 
 def _write_batch(con, run: _Run, table: pa.Table) -> int:
-    """Insert one batch + recompute its trajectories + advance the watermark, atomically.
-
-    The batch's rows with derived columns go to a temp table ``_new`` first (the
-    overlap anti-join drops ids already stored), trajectories are recomputed from
-    ``_new`` plus the committed steps, then ``_new`` is appended to ``steps``.
-    """
+    """Insert one batch + recompute its trajectories + advance the watermark, atomically."""
     ids = table.column("id")
     overlap = int(pc.min(ids).as_py()) <= run.wm_after
     wm = max(run.wm_after, int(pc.max(ids).as_py()))
     where = ("WHERE NOT EXISTS (SELECT 1 FROM steps s WHERE s.source = $source AND s.id = b.id)"
              if overlap else "")
-    sql = _NEW_SQL.replace("{where}", where).replace(
+    sql = _INSERT_SQL.replace("{where}", where).replace(
         "{code}", "b.code, b.response," if "code" in table.schema.names else "")
     con.register("_batch", table)
     con.execute("BEGIN")
     try:
         _register_descriptions(con, table.column("version_description"))
-        con.execute(sql, {"source": run.source, "sync_id": run.sync_id})
-        added = int(con.execute("SELECT count(*) FROM _new").fetchone()[0])
-        if added:
-            _refresh_trajectories(con, run.source)
-            con.execute("INSERT INTO steps BY NAME SELECT * FROM _new")
+        added = int(con.execute(sql, {"source": run.source, "sync_id": run.sync_id}).fetchone()[0])
+        _refresh_trajectories(con, run.source)
         con.execute("UPDATE source_state SET watermark = ? WHERE source = ?", [wm, run.source])
         con.execute("UPDATE sync_runs SET rows_added = rows_added + ?, watermark_after = ? "
                     "WHERE sync_id = ?", [added, wm, run.sync_id])
@@ -533,15 +516,14 @@ def _write_batch(con, run: _Run, table: pa.Table) -> int:
         raise
     finally:
         con.unregister("_batch")
-        con.execute("DROP TABLE IF EXISTS _new")
     run.wm_after = wm
     return added
 
 
 def _refresh_trajectories(con, source: str) -> None:
-    """Recompute the trajectories of ``_new``'s rows (from all their steps)."""
-    con.execute("CREATE OR REPLACE TEMP TABLE _touched AS SELECT DISTINCT version, instance "
-                "FROM _new WHERE version IS NOT NULL")
+    """Recompute the trajectories this batch touched (from all their steps)."""
+    con.execute("CREATE OR REPLACE TEMP TABLE _touched AS SELECT DISTINCT version, "
+                "coalesce(instance, -1) AS instance FROM _batch WHERE version IS NOT NULL")
     lo, hi = con.execute("SELECT min(version), max(version) FROM _touched").fetchone()
     if lo is None:
         return
