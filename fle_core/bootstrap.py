@@ -501,12 +501,25 @@ def _poi_from_counts(x: np.ndarray, y: np.ndarray, wx: np.ndarray, wy: np.ndarra
     """P(X>Y)+½P(X=Y) for each row of resample counts ``wx`` (reps, nx), ``wy`` (reps, ny).
 
     Equals ``wx · L · wy / (nx·ny)`` with L the win matrix (1, ½ or 0); the
-    weights are resample counts (non-negative integers). For per-task sizes
-    it is that product in float32 at BLAS speed: every partial sum is a
-    multiple of ½ below the total ≤ Σwx·Σwy < 2²³, so float32 holds it
-    exactly and the result is bit-for-bit the float64 one. Larger samples use
-    cumulative counts over sorted y, O(reps·(nx+ny)), no matrix.
+    weights are resample counts (non-negative integers), so the numerator is
+    a multiple of ½ that every path below computes exactly: results are
+    bit-for-bit identical whichever path runs.
     """
+    return _win_total(x, y, wx, wy) / (x.size * y.size)
+
+
+def _win_total(x: np.ndarray, y: np.ndarray, wx: np.ndarray, wy: np.ndarray) -> np.ndarray:
+    """Exact ``wx · L · wy`` per row (see ``_poi_from_counts``), by the cheapest path.
+
+    * Many ties (0/1 success): runs with equal values win and tie alike, so
+      their counts are pooled per distinct value first (a 2×2 matrix for 0/1).
+    * Per-task sizes: the product in float32 at BLAS speed; every partial sum
+      is a multiple of ½ below Σwx·Σwy < 2²³, which float32 holds exactly.
+    * Larger samples: cumulative counts over sorted y, O(reps·(nx+ny)).
+    """
+    ux, uy = np.unique(x), np.unique(y)
+    if ux.size * uy.size <= 0.5 * x.size * y.size:
+        return _win_total(ux, uy, _pool_by_value(x, ux, wx), _pool_by_value(y, uy, wy))
     if x.size * y.size <= _MATMUL_WINS * (x.size + y.size):
         wx32, wy32 = wx.astype(np.float32), wy.astype(np.float32)
         if 2.0 * float(wx32.sum(axis=1).max()) * float(wy32.sum(axis=1).max()) < 2.0**24:
@@ -517,8 +530,7 @@ def _poi_from_counts(x: np.ndarray, y: np.ndarray, wx: np.ndarray, wy: np.ndarra
             step = max(1, _BLAS_ONE_THREAD // (x.size * y.size))
             for r in range(0, wy32.shape[0], step):
                 np.matmul(wy32[r:r + step], wins, out=per_x[r:r + step])
-            total = np.einsum("ij,ij->i", per_x, wx32)       # every partial sum exact
-            return total.astype(np.float64) / (x.size * y.size)
+            return np.einsum("ij,ij->i", per_x, wx32).astype(np.float64)
     order = np.argsort(y, kind="stable")
     ys = y[order]
     cw = np.zeros((wy.shape[0], y.size + 1))
@@ -527,7 +539,17 @@ def _poi_from_counts(x: np.ndarray, y: np.ndarray, wx: np.ndarray, wy: np.ndarra
     hi = np.searchsorted(ys, x, side="right")
     below = cw[:, lo]
     ties = cw[:, hi] - below
-    return (wx * (below + 0.5 * ties)).sum(axis=1) / (x.size * y.size)
+    return (wx * (below + 0.5 * ties)).sum(axis=1)
+
+
+def _pool_by_value(x: np.ndarray, ux: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """(reps, len(ux)) counts summed over the runs sharing each distinct value ``ux``."""
+    if ux.size <= 8 and w.shape[0] * x.size * ux.size < _BLAS_ONE_THREAD:  # e.g. 0/1: one pass
+        return w @ (x[:, None] == ux[None, :]).astype(w.dtype)   # integer sums: exact
+    if ux.size <= 8:
+        return np.stack([w[:, x == u].sum(axis=1) for u in ux], axis=1)
+    order = np.argsort(x, kind="stable")
+    return np.add.reduceat(w[:, order], np.searchsorted(x[order], ux, side="left"), axis=1)
 
 
 def prob_improvement_replicates(x: np.ndarray, y: np.ndarray, reps: int,

@@ -196,3 +196,23 @@ def test_poi_win_matrix_product_is_bit_identical(nx, ny, monkeypatch):
     np.testing.assert_array_equal(fast, slow)
     direct = np.einsum("ri,ij,rj->r", wx, B._win_matrix(x, y), wy) / (nx * ny)
     np.testing.assert_allclose(fast, direct, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["binary", "few_values", "distinct"])
+def test_poi_paths_agree_bit_for_bit(kind, monkeypatch):
+    """Pooling tied runs, the float32 product and cumulative counts give identical bits."""
+    rng = np.random.default_rng(len(kind))
+    draw = {"binary": lambda n: (rng.random(n) < 0.4).astype(float),
+            "few_values": lambda n: rng.integers(0, 4, n).astype(float),
+            "distinct": lambda n: rng.normal(size=n)}[kind]
+    x, y = draw(90), draw(70)
+    wx, wy = B._resample_counts(90, 500, rng), B._resample_counts(70, 500, rng)
+    fast = B._poi_from_counts(x, y, wx, wy)
+    monkeypatch.setattr(B, "_MATMUL_WINS", 0)
+    monkeypatch.setattr(np, "unique", lambda a: a)  # no pooling: the plain cumulative path
+    slow = B._poi_from_counts(x, y, wx, wy)
+    np.testing.assert_array_equal(fast, slow)
+    if kind == "binary":  # closed form for 0/1 data: p_x(1-p_y) + ½(p_x p_y + (1-p_x)(1-p_y))
+        px, py = (wx @ x) / 90, (wy @ y) / 70
+        want = px * (1 - py) + 0.5 * (px * py + (1 - px) * (1 - py))
+        np.testing.assert_allclose(fast, want, rtol=0, atol=1e-12)
