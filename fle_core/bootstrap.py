@@ -524,12 +524,7 @@ def _win_total(x: np.ndarray, y: np.ndarray, wx: np.ndarray, wy: np.ndarray) -> 
         wx32, wy32 = wx.astype(np.float32), wy.astype(np.float32)
         if 2.0 * float(wx32.sum(axis=1).max()) * float(wy32.sum(axis=1).max()) < 2.0**24:
             wins = _win_matrix(x, y).T.astype(np.float32)     # (ny, nx): x_i beats y_j, ties ½
-            per_x = np.empty_like(wx32)
-            # row chunks small enough that OpenBLAS stays single-threaded: its
-            # threads cost far more than they save on a busy 2-core machine
-            step = max(1, _BLAS_ONE_THREAD // (x.size * y.size))
-            for r in range(0, wy32.shape[0], step):
-                np.matmul(wy32[r:r + step], wins, out=per_x[r:r + step])
+            per_x = _matmul_one_thread(wy32, wins)            # (reps, nx), exact
             return np.einsum("ij,ij->i", per_x, wx32).astype(np.float64)
     order = np.argsort(y, kind="stable")
     ys = y[order]
@@ -542,12 +537,23 @@ def _win_total(x: np.ndarray, y: np.ndarray, wx: np.ndarray, wy: np.ndarray) -> 
     return (wx * (below + 0.5 * ties)).sum(axis=1)
 
 
+def _matmul_one_thread(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` in row chunks small enough that OpenBLAS stays single-threaded.
+
+    Its worker threads cost far more than they save for these small products
+    on a busy 2-core machine (measured: 3x slower than one thread).
+    """
+    out = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
+    step = max(1, _BLAS_ONE_THREAD // max(1, b.shape[0] * b.shape[1]))
+    for r in range(0, a.shape[0], step):
+        np.matmul(a[r:r + step], b, out=out[r:r + step])
+    return out
+
+
 def _pool_by_value(x: np.ndarray, ux: np.ndarray, w: np.ndarray) -> np.ndarray:
     """(reps, len(ux)) counts summed over the runs sharing each distinct value ``ux``."""
-    if ux.size <= 8 and w.shape[0] * x.size * ux.size < _BLAS_ONE_THREAD:  # e.g. 0/1: one pass
-        return w @ (x[:, None] == ux[None, :]).astype(w.dtype)   # integer sums: exact
-    if ux.size <= 8:
-        return np.stack([w[:, x == u].sum(axis=1) for u in ux], axis=1)
+    if ux.size <= 8:  # e.g. 0/1 success: one product with the value indicator (exact sums)
+        return _matmul_one_thread(w, (x[:, None] == ux[None, :]).astype(w.dtype))
     order = np.argsort(x, kind="stable")
     return np.add.reduceat(w[:, order], np.searchsorted(x[order], ux, side="left"), axis=1)
 
