@@ -520,6 +520,8 @@ def _win_total(x: np.ndarray, y: np.ndarray, wx: np.ndarray, wy: np.ndarray) -> 
     ux, uy = np.unique(x), np.unique(y)
     if ux.size * uy.size <= 0.5 * x.size * y.size:
         return _win_total(ux, uy, _pool_by_value(x, ux, wx), _pool_by_value(y, uy, wy))
+    if x.size * y.size <= 64:  # tiny (pooled 0/1 runs): float64 products, exact, no overhead
+        return np.einsum("ri,ri->r", wx @ _win_matrix(x, y), wy)
     if x.size * y.size <= _MATMUL_WINS * (x.size + y.size):
         wx32, wy32 = wx.astype(np.float32), wy.astype(np.float32)
         if 2.0 * float(wx32.sum(axis=1).max()) * float(wy32.sum(axis=1).max()) < 2.0**24:
