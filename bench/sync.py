@@ -187,9 +187,64 @@ def max_version(url: str) -> int:
 
 
 # ------------------------------------------------------------------ children (fresh processes)
+def _cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def stages(url: str, work: Path) -> dict:
+    """Sync's stages apart, one process: the ADBC read alone (re-batched, nothing written),
+    then writing the same in-memory batches into an empty warehouse three ways, each batch
+    one committed transaction: ``write_plain`` (INSERT of the bare lean columns),
+    ``write_derived`` (sync's INSERT with derived columns + watermark, no trajectories),
+    ``write_batch`` (sync's whole batch: + trajectories). Wall and CPU seconds."""
+    from fle_core import _sync_stream, sources, warehouse
+    from fle_core import sync as S
+    from fle_core.workspace import SourceSpec, Workspace
+
+    out, tables = {}, []
+    with sources.connect(SourceSpec("bench", url)) as conn:
+        cols = sources.column_types(conn)
+        t, c = time.perf_counter(), _cpu()
+        for tbl in _sync_stream.rebatch(sources.lean_batches(conn, cols, 0, sources.max_id(conn)),
+                                        S.DEFAULT_BATCH_ROWS):
+            tables.append(tbl)
+        out["read"] = (time.perf_counter() - t, _cpu() - c)
+    plain = ("INSERT INTO steps BY NAME SELECT 'bench' AS source, * EXCLUDE (created_at), "
+             "TRY_CAST(created_at AS TIMESTAMP) AS created_at, 1 AS sync_id FROM _batch")
+    no_traj = S._refresh_trajectories
+    for mode in ("write_plain", "write_derived", "write_batch"):
+        ws = Workspace.open(work / f"stages-{mode}")
+        with warehouse.write_lock(ws), warehouse.rw_connection(ws) as con:
+            con.execute(f"SET threads = {S.DEFAULT_WRITER_THREADS}")
+            run = S._Run("bench", 1, 0, 0)
+            t, c = time.perf_counter(), _cpu()
+            for tbl in tables:
+                if mode == "write_plain":  # INSERT of the bare lean columns + COMMIT
+                    con.register("_batch", tbl)
+                    con.execute("BEGIN")
+                    con.execute(plain)
+                    con.execute("COMMIT")
+                    con.unregister("_batch")
+                else:
+                    if mode == "write_derived":  # _write_batch without trajectories
+                        S._refresh_trajectories = lambda *a: None
+                    try:
+                        S._write_batch(con, run, tbl)
+                    finally:
+                        S._refresh_trajectories = no_traj
+            out[mode] = (time.perf_counter() - t, _cpu() - c)
+        shutil.rmtree(ws.root, ignore_errors=True)
+    return out
+
+
 def child(argv: list[str]) -> None:
-    """``_child sync WS URL`` | ``_child pandas URL``: run one method, print JSON timings."""
+    """``_child sync WS URL`` | ``_child pandas URL`` | ``_child stages URL WORK``:
+    run one method, print JSON timings."""
     what = argv[0]
+    if what == "stages":
+        print(json.dumps(stages(argv[1], Path(argv[2]))))
+        return
     if what == "sync":
         from fle_core.sync import sync
         from fle_core.workspace import Workspace
@@ -304,6 +359,14 @@ def bench_source(kind: str, url: str, reps: int, work: Path, n: int, conv_kb: fl
     return res
 
 
+def run_stages(url: str, work: Path) -> dict:
+    out = run_child("stages", url, str(work))
+    out.pop("wall", None)
+    for k, (wall, cpu) in out.items():
+        print(f"  stage {k:27s} {wall:6.2f} s wall, {cpu:6.2f} s CPU", flush=True)
+    return out
+
+
 def summarize(res: dict) -> dict:
     med = {k: statistics.median(res[k]) for k in ("sync", "pandas", "floor", "sync_rss", "pandas_rss")}
     med["vs_floor"] = med["sync"] / med["floor"]
@@ -349,7 +412,11 @@ def main() -> None:
     ap.add_argument("--pg-url", help="use this Postgres database instead of a throwaway cluster")
     ap.add_argument("--only", choices=["sqlite", "postgres"])
     ap.add_argument("--write-results", action="store_true", help="write bench/RESULTS-sync.md")
+    ap.add_argument("--stages", action="store_true",
+                    help="also time sync's stages apart (read only; write only: plain / derived / "
+                         "derived + trajectories + commit), once per source")
     args = ap.parse_args()
+    args.load_start = os.getloadavg()
     global TEXT_SCALE
     TEXT_SCALE = args.text_scale
     data = Path(args.data_dir)
@@ -365,6 +432,8 @@ def main() -> None:
             print(f"generated SQLite {args.rows:,} rows ({db.stat().st_size / 1e9:.1f} GB) in "
                   f"{time.perf_counter() - t:.0f} s", flush=True)
         results["sqlite"] = bench_source("sqlite", f"sqlite:///{db}", args.reps, data, args.rows, args.conv_kb)
+        if args.stages:
+            results["sqlite"]["stages"] = run_stages(f"sqlite:///{db}", data)
     if args.only != "sqlite":
         stop = None
         url = args.pg_url
@@ -376,6 +445,8 @@ def main() -> None:
                 build_pg(url, args.rows, args.conv_kb)
                 print(f"generated Postgres {args.rows:,} rows in {time.perf_counter() - t:.0f} s", flush=True)
             results["postgres"] = bench_source("postgres", url, args.reps, data, args.rows, args.conv_kb)
+            if args.stages:
+                results["postgres"]["stages"] = run_stages(url, data)
         finally:
             if stop:
                 stop()
@@ -401,14 +472,21 @@ def report(results: dict, args) -> None:
                      f"{', '.join(f'{x:.2f}' for x in res['floor'])} s; pandas "
                      f"{', '.join(f'{x:.2f}' for x in res['pandas'])} s" for kind, res in results.items())
     table = head + "\n" + "\n".join(lines)
-    print("\n" + table + "\n\n" + runs)
+    if any("stages" in r for r in results.values()):
+        table += ("\n\nStages apart (one run, one process; writes from in-memory batches):\n\n"
+                  "| source | stage | wall | CPU |\n|---|---|---|---|\n" + "\n".join(
+                      f"| {kind} | {k} | {w:.2f} s | {c:.2f} s |"
+                      for kind, r in results.items() for k, (w, c) in r.get("stages", {}).items()))
+    load = ("1/5/15-min load average %.2f/%.2f/%.2f at the start, %.2f/%.2f/%.2f at the end"
+            % (*args.load_start, *os.getloadavg()))
+    print("\n" + table + "\n\n" + runs + "\n\n" + load)
     if args.write_results:
         machine = f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
         text = (f"\n## {args.rows:,} rows, conversation_json up to {args.conv_kb:g} KB, "
                 f"text scale {args.text_scale:g}\n\n"
                 f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. Machine: {machine}, 24 GiB, "
-                f"shared with five other engineers' work (noisy). Medians of {args.reps} runs, each method "
-                f"in a fresh process.\n\n{table}\n\nAll runs:\n\n{runs}\n")
+                f"shared with other engineers' work ({load}). Medians of {args.reps} runs, "
+                f"each method in a fresh process.\n\n{table}\n\nAll runs:\n\n{runs}\n")
         path = ROOT / "bench" / "RESULTS-sync.md"
         old = path.read_text() if path.exists() else "# Sync benchmark (`bench/sync.py`)\n"
         path.write_text(old + text)
