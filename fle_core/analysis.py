@@ -21,6 +21,7 @@ Old names, same meaning, but synchronous and returning Polars DataFrames::
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Sequence
@@ -40,7 +41,37 @@ from fle_core.metrics import (STEP_SCHEMA, TRAJECTORY_KEY, _finish_summaries, _f
 from fle_core.tasks import TaskRegistry
 from fle_core.workspace import Workspace
 
-_STEP_COLUMNS = list(STEP_SCHEMA)
+_STEP_COLUMNS = [c for c in STEP_SCHEMA if c != "config"]  # columns of the steps table
+
+#: The ``configs=`` filter value (and UI label) for trajectories without params.
+NO_CONFIG = "(none)"
+
+
+def _config_sql(alias: str) -> str:
+    """The trajectory's config: its sweep attempt's params JSON, null if none or empty.
+
+    ``sweep_attempts`` has one row per (source, version) (primary key), so the
+    scalar subquery yields at most one value; DuckDB plans it as a join.
+    """
+    return ("(SELECT nullif(nullif(a.params_json, ''), '{}') FROM sweep_attempts a "
+            f"WHERE a.source = {alias}.source AND a.version = {alias}.version)")
+
+
+def _config_values(configs) -> list[str]:
+    """Filter values: each string as given plus its canonical form (sorted keys);
+    None or ``NO_CONFIG`` select trajectories without params."""
+    out: list[str] = []
+    for value in _as_list(configs):
+        if value is None or value == NO_CONFIG:
+            out.append(NO_CONFIG)
+            continue
+        text = str(value)
+        out.append(text)
+        try:
+            out.append(json.dumps(json.loads(text), sort_keys=True))
+        except ValueError:
+            pass  # not JSON: it can still match a stored string literally
+    return list(dict.fromkeys(out))
 
 
 def _escape_like(text: str) -> str:
@@ -68,7 +99,7 @@ def _as_list(value) -> list | None:
 def _steps_where(*, sources=None, models=None, tasks=None, sweep_id=None, versions=None,
                  since: datetime | None = None, as_of_sync: int | None = None,
                  include_failed_attempts: bool = False, task_contains: str | None = None,
-                 ) -> tuple[str, list]:
+                 configs=None) -> tuple[str, list]:
     """The parameterized WHERE condition on ``steps s`` for ``load_steps``'s filters."""
     params: list = []
     key_where: list[str] = []  # filters on the trajectory key, valid on every step
@@ -82,6 +113,9 @@ def _steps_where(*, sources=None, models=None, tasks=None, sweep_id=None, versio
     if not include_failed_attempts:
         key_where.append("NOT EXISTS (SELECT 1 FROM sweep_attempts a WHERE a.source = s.source "
                          "AND a.version = s.version AND coalesce(a.status, '') <> 'succeeded')")
+    if configs is not None:
+        key_where.append(_in_list(f"coalesce({_config_sql('s')}, '{NO_CONFIG}')",
+                                  _config_values(configs), params))
     # filters on step attributes select whole trajectories (any matching step)
     traj_where: list[str] = []
     traj_params: list = []
@@ -114,7 +148,7 @@ def _steps_where(*, sources=None, models=None, tasks=None, sweep_id=None, versio
 def _steps_sql(**filters) -> tuple[str, list]:
     """Build the parameterized load query (see ``load_steps``)."""
     where, params = _steps_where(**filters)
-    cols = ", ".join(f"s.{c}" for c in _STEP_COLUMNS)
+    cols = ", ".join([*(f"s.{c}" for c in _STEP_COLUMNS), f"{_config_sql('s')} AS config"])
     # hash(source) instead of source: an integer sort key is ~4x cheaper in DuckDB
     # and still keeps each trajectory's rows together, ordered by (depth, id)
     sql = (f"SELECT {cols} FROM steps s WHERE {where} ORDER BY hash(s.source), "
@@ -125,12 +159,15 @@ def _steps_sql(**filters) -> tuple[str, list]:
 def load_steps(ws: Workspace, *, sources=None, models=None, tasks=None, sweep_id=None,
                versions=None, since: datetime | None = None, as_of_sync: int | None = None,
                include_failed_attempts: bool = False,
-               task_contains: str | None = None) -> pl.DataFrame:
+               task_contains: str | None = None, configs=None) -> pl.DataFrame:
     """Step rows from the warehouse, in the steps contract, ordered for fast summaries.
 
     Columns: ``source, id, version, instance, depth, value, model, task,
     sweep_id, error_occurred, production_score, simulated, prompt_tokens,
-    completion_tokens, total_tokens, created_at``. Each trajectory's rows are
+    completion_tokens, total_tokens, created_at, config``. ``config`` is the
+    sweep attempt's canonical params JSON (``sweep_attempts.params_json``, sorted
+    keys, as stored) for the step's (source, version), null when the version is
+    not a sweep attempt or its params are empty. Each trajectory's rows are
     contiguous and ordered by (depth, id), nulls first — the order
     ``summarize_trajectories`` aggregates fastest; trajectories come ordered by
     (hash(source), version, instance).
@@ -141,12 +178,15 @@ def load_steps(ws: Workspace, *, sources=None, models=None, tasks=None, sweep_id
     trajectories: every step of a trajectory with at least one matching step.
     ``as_of_sync=N`` shows the warehouse as it was after sync N
     (``steps.sync_id <= N``) for pinned views. Steps of unsuccessful sweep
-    attempts are excluded unless ``include_failed_attempts``.
+    attempts are excluded unless ``include_failed_attempts``. ``configs`` (a
+    list of params JSON strings; None or ``"(none)"`` in it selects
+    trajectories without params) keeps only those configs; JSON is also
+    matched in canonical form, so key order does not matter.
     """
     sql, params = _steps_sql(sources=sources, models=models, tasks=tasks, sweep_id=sweep_id,
                              versions=versions, since=since, as_of_sync=as_of_sync,
                              include_failed_attempts=include_failed_attempts,
-                             task_contains=task_contains)
+                             task_contains=task_contains, configs=configs)
     frame = warehouse.query(ws, sql, params)
     # one contiguous chunk: DuckDB hands over many record batches, and the
     # metrics' sorted fast path is several times faster on contiguous columns
@@ -167,6 +207,8 @@ def load_summaries(ws: Workspace, *, registry: TaskRegistry | None = None,
     (model, task or sweep_id varying between its steps, a task missing on some
     steps, a NaN depth) is flagged and summarized from its steps by
     ``summarize_trajectories`` itself, so the result is identical (tested).
+    ``config`` (see ``load_steps``) is looked up once per trajectory after the
+    aggregation; filters are ``load_steps``' (``configs=`` included).
     """
     qmap = _quota_map(registry or ws.task_registry())
     where, where_params = _steps_where(**filters)
@@ -181,7 +223,7 @@ def load_summaries(ws: Workspace, *, registry: TaskRegistry | None = None,
                  "unnest(?::BIGINT[]) AS version, unnest(?::BIGINT[]) AS instance) k "
                  "WHERE k.source = s.source AND k.version IS NOT DISTINCT FROM s.version "
                  "AND k.instance IS NOT DISTINCT FROM s.instance)")
-        cols = ", ".join(f"s.{c}" for c in _STEP_COLUMNS)
+        cols = ", ".join([*(f"s.{c}" for c in _STEP_COLUMNS), f"{_config_sql('s')} AS config"])
         steps = warehouse.query(ws, f"SELECT {cols} FROM steps s WHERE {where} AND {k_sql}",
                                 where_params + [keys[c].to_list() for c in TRAJECTORY_KEY])
         steps = steps.select([pl.col(c).cast(t) for c, t in STEP_SCHEMA.items()])
@@ -227,10 +269,82 @@ def _summary_sql(where: str, qmap: dict[str, float],
         FROM steps s LEFT JOIN qt ON s.task = qt.task
         WHERE {where}
         GROUP BY s.source, s.version, s.instance"""
+    sql = f"SELECT g.*, {_config_sql('g')} AS config FROM ({sql}) g"
     params: list = [list(qmap), list(qmap.values())]
     if success_threshold is not None:
         params.append(float(success_threshold))
     return sql, params
+
+
+def _param_text(value) -> str:
+    """A param value as written in a label: strings bare, everything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def config_label(config: str | None) -> str:
+    """``temperature=0.2, prompt=v2`` for a params JSON object (keys in stored order);
+    ``NO_CONFIG`` for null; any other JSON or text is shown as is."""
+    if config is None:
+        return NO_CONFIG
+    try:
+        params = json.loads(config)
+    except ValueError:
+        return config
+    if not isinstance(params, dict):
+        return config
+    return ", ".join(f"{k}={_param_text(v)}" for k, v in params.items()) or NO_CONFIG
+
+
+def label_systems(summaries: pl.DataFrame, by: Sequence[str] = ("model", "config")) -> pl.DataFrame:
+    """Summaries whose ``model`` is the system label, so metrics compare systems.
+
+    A system is a distinct combination of the ``by`` columns (``model`` first).
+    Its label is the model followed by the other columns in brackets — the
+    config rendered by ``config_label``, any other column as ``name=value``;
+    null values are left out, so runs without params keep the bare model name:
+    ``gpt-4o [prompt=v2, temperature=0.2]``, ``gpt-4o``. If two different
+    systems would get the same label (e.g. params ``{"t": 1}`` and
+    ``{"t": "1"}``), the raw values are used for those instead, so labels stay
+    unique. The original model is kept in ``base_model``; every other column
+    is unchanged, and row order is preserved. Deterministic (a pure function).
+    """
+    by = list(by)
+    if not by or by[0] != "model":
+        raise MetricError(f"label_systems needs 'model' as the first 'by' column, got {by}")
+    missing = [c for c in by if c not in summaries.columns]
+    if missing:
+        raise MetricError(f"summaries frame lacks column(s): {', '.join(missing)}",
+                          hint="load it with fle_core.analysis.load_summaries")
+    base = summaries.rename({"base_model": "_base_model_old"}) if "base_model" in summaries.columns \
+        else summaries
+    systems = base.select(by).unique().sort(by, nulls_last=False)
+    labels = [_system_label(row, by, raw=False) for row in systems.iter_rows(named=True)]
+    seen: dict[str, int] = {}
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+    labels = [_system_label(row, by, raw=True) if seen[lab] > 1 else lab
+              for lab, row in zip(labels, systems.iter_rows(named=True))]
+    keyed = systems.with_columns(pl.Series("_label", labels, dtype=pl.String))
+    out = base.with_columns(pl.col("model").alias("base_model")).join(
+        keyed, on=by, how="left", nulls_equal=True, maintain_order="left")
+    out = out.with_columns(pl.col("_label").alias("model")).drop("_label")
+    return out.drop("_base_model_old", strict=False)
+
+
+def _system_label(row: dict, by: list[str], *, raw: bool) -> str | None:
+    """One system's label (see ``label_systems``); ``raw`` shows values verbatim."""
+    parts = []
+    for col in by[1:]:
+        value = row[col]
+        if value is None:
+            continue
+        if col == "config":
+            parts.append(str(value) if raw else config_label(value))
+        else:
+            parts.append(f"{col}={value}")
+    if not parts:
+        return row["model"]
+    return f"{row['model'] if row['model'] is not None else '(no model)'} [{'; '.join(parts)}]"
 
 
 def _utcnow() -> datetime:

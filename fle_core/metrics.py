@@ -37,6 +37,9 @@ STEP_SCHEMA: dict[str, pl.DataType] = {
     "sweep_id": pl.String, "error_occurred": pl.Boolean, "production_score": pl.Float64,
     "simulated": pl.Boolean, "prompt_tokens": pl.Int64, "completion_tokens": pl.Int64,
     "total_tokens": pl.Int64, "created_at": pl.Datetime("us"),
+    # the sweep attempt's canonical params JSON (``load_steps`` joins it per
+    # (source, version) from ``sweep_attempts``); null for runs without params
+    "config": pl.String,
 }
 _REQUIRED_STEP_COLUMNS = ("version", "instance", "value")
 
@@ -179,7 +182,7 @@ SUMMARY_SCHEMA: dict[str, pl.DataType] = {
     "success": pl.Boolean, "first_success_step": pl.Float64, "prompt_tokens": pl.Int64,
     "completion_tokens": pl.Int64, "total_tokens": pl.Int64, "started_at": pl.Datetime("us"),
     "ended_at": pl.Datetime("us"), "duration_s": pl.Float64, "error_occurred": pl.Boolean,
-    "production_score": pl.Float64, "normalized_reward": pl.Float64,
+    "production_score": pl.Float64, "normalized_reward": pl.Float64, "config": pl.String,
 }
 
 
@@ -314,7 +317,9 @@ def summarize_trajectories(steps: pl.DataFrame, quotas=None, *,
     with no finite value has null rewards and, if it has a quota, success False.
 
     Output columns: ``SUMMARY_SCHEMA`` (the summaries contract plus
-    ``normalized_reward = best_reward / quota``), sorted by the key. Input
+    ``normalized_reward = best_reward / quota`` and ``config``, the first
+    non-null step ``config`` — constant per trajectory as ``load_steps`` joins
+    it per (source, version); null when the steps have none), sorted by the key. Input
     whose trajectories are contiguous and ordered by (depth, id) — as
     ``load_steps`` returns it — is aggregated in place; any other order is
     sorted first. The result does not depend on the input order.
@@ -389,6 +394,7 @@ def _aggregate_runs(df: pl.DataFrame):
         pl.col("created_at").max().alias("ended_at"),
         pl.col("error_occurred").any().alias("error_occurred"),
         pl.col("production_score").drop_nulls().last().alias("production_score"),
+        pl.col("config").drop_nulls().first().alias("config"),
     )
     if not _contiguous(out):
         return None

@@ -64,7 +64,7 @@ def test_load_steps_contract_order_and_attempt_exclusion(ws):
     steps = load_steps(ws)
     assert steps.columns == ["source", "id", "version", "instance", "depth", "value", "model", "task",
                              "sweep_id", "error_occurred", "production_score", "simulated",
-                             "prompt_tokens", "completion_tokens", "total_tokens", "created_at"]
+                             "prompt_tokens", "completion_tokens", "total_tokens", "created_at", "config"]
     runs = steps.with_row_index("pos").group_by("source", "version", "instance").agg(
         pl.col("pos"), pl.col("depth"))
     for pos, depth in runs.select("pos", "depth").iter_rows():   # the fast path's order
