@@ -203,3 +203,115 @@ def test_loaded_steps_take_the_in_place_fast_path(ws):
     from fle_core.metrics import _aggregate_runs, _conform_steps
 
     assert _aggregate_runs(_conform_steps(load_steps(ws, include_failed_attempts=True))) is not None
+
+
+# ---------------------------------------------------------------- configs (grid permutations)
+CFG_A = '{"prompt": "v2", "temperature": 0.2}'
+CFG_B = '{"prompt": "v2", "temperature": 0.8}'
+
+
+@pytest.fixture
+def cfg_ws(workspace):
+    """gpt-4o under two configs (A: 2/3 successes, B: 0/2), one attempt with empty params,
+    a plain run, an odd trajectory (model varies) under config B, a failed attempt under A."""
+    q = "iron_ore_throughput"  # quota 16
+    rows = []
+    rows += _traj("local", 1, "gpt-4o", q, [1.0, 20.0], sweep="sw")
+    rows += _traj("local", 2, "gpt-4o", q, [16.0], sweep="sw")
+    rows += _traj("local", 3, "gpt-4o", q, [2.0], sweep="sw")
+    rows += _traj("local", 4, "gpt-4o", q, [5.0, 6.0], sweep="sw")
+    rows += _traj("local", 5, "gpt-4o", q, [3.0], sweep="sw")
+    rows[-1] = rows[-1][:6] + ("claude",) + rows[-1][7:]           # odd: model varies
+    rows += _traj("local", 5, "gpt-4o", q, [1.0, 2.0], sweep="sw", first_id=900)
+    rows += _traj("local", 6, "gpt-4o", q, [30.0], sweep="sw")     # params "{}"
+    rows += _traj("local", 7, "gpt-4o", q, [40.0])                 # plain run
+    rows += _traj("local", 8, "gpt-4o", q, [99.0], sweep="sw")     # failed attempt, config A
+    attempts = [(1, CFG_A, "succeeded"), (2, CFG_A, "succeeded"), (3, CFG_A, "succeeded"),
+                (4, CFG_B, "succeeded"), (5, CFG_B, "succeeded"), (6, "{}", "succeeded"),
+                (8, CFG_A, "failed")]
+    with warehouse.writer(workspace) as con:
+        con.executemany(f"INSERT INTO steps ({COLS}) VALUES ({', '.join('?' * 17)})", rows)
+        con.executemany("INSERT INTO sweep_attempts (source, version, sweep_id, model, task, "
+                        "params_json, status) VALUES ('local', ?, 'sw', 'gpt-4o', ?, ?, ?)",
+                        [(v, q, p, s) for v, p, s in attempts])
+    return workspace
+
+
+def test_summaries_carry_the_attempt_config(cfg_ws):
+    s = load_summaries(cfg_ws)
+    by_version = dict(zip(s["version"], s["config"]))
+    assert by_version == {1: CFG_A, 2: CFG_A, 3: CFG_A, 4: CFG_B, 5: CFG_B, 6: None, 7: None}
+    steps = load_steps(cfg_ws)
+    assert steps.filter(pl.col("version") == 4)["config"].to_list() == [CFG_B, CFG_B]
+    assert steps.filter(pl.col("version") == 7)["config"].to_list() == [None]
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"configs": [CFG_B]}, {"include_failed_attempts": True},
+                                    {"success_threshold": 4.0}])
+def test_sql_and_polars_summaries_agree_on_config(cfg_ws, kwargs):
+    """Version 5 is odd (takes the Polars fallback); both paths give the same config."""
+    from polars.testing import assert_frame_equal
+
+    from fle_core.metrics import summarize_trajectories
+
+    kwargs = dict(kwargs)
+    threshold = kwargs.pop("success_threshold", None)
+    got = load_summaries(cfg_ws, success_threshold=threshold, **kwargs)
+    want = summarize_trajectories(load_steps(cfg_ws, **kwargs), cfg_ws.task_registry(),
+                                  success_threshold=threshold)
+    assert got["config"].drop_nulls().len() > 0
+    assert_frame_equal(got, want)
+
+
+def test_configs_filter(cfg_ws):
+    def versions(**kw):
+        return sorted(load_summaries(cfg_ws, **kw)["version"].to_list())
+
+    assert versions(configs=[CFG_A]) == [1, 2, 3]
+    assert versions(configs=['{"temperature": 0.2, "prompt": "v2"}']) == [1, 2, 3]  # key order
+    assert versions(configs=[CFG_A, CFG_B]) == [1, 2, 3, 4, 5]
+    assert versions(configs=["(none)"]) == [6, 7] == versions(configs=[None])
+    assert versions(configs=[CFG_B, "(none)"]) == [4, 5, 6, 7]
+    assert versions(configs=["x'); DROP TABLE steps; --"]) == []
+    assert versions(configs=[]) == []
+    assert versions(configs=[CFG_A], include_failed_attempts=True) == [1, 2, 3, 8]
+    assert sorted(load_steps(cfg_ws, configs=CFG_B)["version"].unique().to_list()) == [4, 5]
+    assert versions() == [1, 2, 3, 4, 5, 6, 7]  # the table survived
+
+
+def test_label_systems_compares_model_config_systems(cfg_ws):
+    from fle_core.analysis import label_systems
+    from fle_core.metrics import model_metrics
+
+    s = load_summaries(cfg_ws)
+    labelled = label_systems(s)
+    assert labelled.height == s.height and labelled["version"].to_list() == s["version"].to_list()
+    names = dict(zip(labelled["version"], labelled["model"]))
+    assert names[1] == "gpt-4o [prompt=v2, temperature=0.2]"
+    assert names[4] == "gpt-4o [prompt=v2, temperature=0.8]"
+    assert names[6] == names[7] == "gpt-4o"
+    assert set(labelled["base_model"]) == {"gpt-4o"}
+    board = {r["model"]: (r["successes"], r["n"]) for r in model_metrics(labelled).iter_rows(named=True)}
+    # computed by hand from cfg_ws: A 20/16/2 -> 2 of 3; B 6, 3 -> 0 of 2; none 30, 40 -> 2 of 2
+    assert board == {"gpt-4o [prompt=v2, temperature=0.2]": (2, 3),
+                     "gpt-4o [prompt=v2, temperature=0.8]": (0, 2), "gpt-4o": (2, 2)}
+    again = label_systems(labelled.drop("model").rename({"base_model": "model"}))
+    assert again.select(labelled.columns).equals(labelled)  # deterministic
+
+
+def test_label_systems_keeps_labels_unique_and_validates():
+    from fle_core.analysis import config_label, label_systems
+
+    f = pl.DataFrame({"model": ["m", "m", "m", None], "config": ['{"t": 1}', '{"t": "1"}', None, None],
+                      "x": [1, 2, 3, 4]})
+    out = label_systems(f)
+    assert out["model"].to_list() == ['m [{"t": 1}]', 'm [{"t": "1"}]', "m", None]
+    assert out["x"].to_list() == [1, 2, 3, 4]
+    assert config_label('{"a": [1, 2], "b": true, "c": "x y"}') == "a=[1, 2], b=true, c=x y"
+    assert config_label(None) == "(none)" and config_label("not json") == "not json"
+    assert label_systems(f.with_columns(sw=pl.lit("s1")), by=("model", "config", "sw"))["model"][2] \
+        == "m [sw=s1]"
+    with pytest.raises(MetricError, match="first"):
+        label_systems(f, by=("config",))
+    with pytest.raises(MetricError, match="lacks"):
+        label_systems(f.drop("config"))
