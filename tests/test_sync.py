@@ -367,7 +367,8 @@ def test_sparse_ids_and_worker_counts_give_the_same_rows(workspace, tmp_path, ga
     with sqlite3.connect(tmp_path / "sparse.db") as con:  # ids 1*gap, 2*gap, ... (rows deleted)
         con.execute("UPDATE programs SET id = -id")
         con.execute("UPDATE programs SET id = -id * ?", [gap])
-    workspace.config["sync"] = {"batch_rows": 37, "read_workers": workers}
+    # writer_threads varies with the case too: the rows must not depend on it
+    workspace.config["sync"] = {"batch_rows": 37, "read_workers": workers, "writer_threads": workers}
     res = sync(workspace, url)
     assert res.rows_added == len(rows)
     assert_matches_source(workspace, url, res.source)
@@ -378,6 +379,7 @@ def test_bad_sync_config_is_a_config_error(workspace, tmp_path):
     from fle_core.errors import ConfigError
 
     url = create_sqlite(tmp_path / "c.db", make_rows(1, seed=1))
-    workspace.config["sync"] = {"batch_rows": "many"}
-    with pytest.raises(ConfigError, match=r"\[sync\]"):
-        sync(workspace, url)
+    for bad in ({"batch_rows": "many"}, {"writer_threads": "two"}):
+        workspace.config["sync"] = bad
+        with pytest.raises(ConfigError, match=r"\[sync\]"):
+            sync(workspace, url)
