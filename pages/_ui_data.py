@@ -34,6 +34,13 @@ class Selection:
     models: tuple[str, ...] = ()
     tasks: tuple[str, ...] = ()
     sweeps: tuple[str, ...] = ()
+    configs: tuple[str, ...] = ()  # params JSON strings; NO_CONFIG = runs without params
+    systems: str = "model"  # "model", or "config": compare (model, config) systems
+
+
+#: Compare-by choices: what one row of the leaderboard / one series of a chart is.
+SYSTEMS = {"model": "model", "config": "model + config"}
+NO_CONFIG = "(none)"  # = fle_core.analysis.NO_CONFIG (kept here so pages need no import)
 
 
 def _config_key(ws: Workspace) -> str:
@@ -57,12 +64,42 @@ def summaries(ws: Workspace, pin: Pin) -> pl.DataFrame:
 
 
 def select(frame: pl.DataFrame, sel: Selection) -> pl.DataFrame:
-    """Filter summaries by the selection (source/model/task/sweep)."""
+    """Filter summaries by the selection (source/model/task/sweep/config).
+
+    With ``sel.systems == "config"`` the result's ``model`` is the system label
+    (``analysis.label_systems``; the model itself stays in ``base_model``), so
+    every metric and chart compares (model, config) systems.
+    """
     for col, values in (("source", sel.sources), ("model", sel.models), ("task", sel.tasks),
                         ("sweep_id", sel.sweeps)):
         if values and col in frame.columns:
             frame = frame.filter(pl.col(col).is_in(list(values)))
+    if sel.configs and "config" in frame.columns:
+        keep = pl.col("config").is_in([c for c in sel.configs if c != NO_CONFIG])
+        if NO_CONFIG in sel.configs:
+            keep = keep | pl.col("config").is_null()
+        frame = frame.filter(keep)
+    if sel.systems == "config" and "config" in frame.columns:
+        from fle_core.analysis import label_systems
+
+        frame = label_systems(frame, by=("model", "config"))
     return frame
+
+
+def config_options(frame: pl.DataFrame) -> list[str]:
+    """Config filter options: each params JSON, plus ``NO_CONFIG`` when some runs have none;
+    empty when no trajectory has a config (the filter is then hidden)."""
+    configs = distinct(frame, "config")
+    if not configs:
+        return []
+    return configs + ([NO_CONFIG] if frame["config"].null_count() else [])
+
+
+def config_text(config: str) -> str:
+    """A config as shown in a widget: ``prompt=v2, temperature=0.2``."""
+    from fle_core.analysis import config_label
+
+    return config_label(None if config == NO_CONFIG else config)
 
 
 def distinct(frame: pl.DataFrame, col: str) -> list[str]:

@@ -31,6 +31,14 @@ def _write_param(key: str, value: Any, default: Any) -> None:
         st.query_params[key] = str(value)
 
 
+def drop_params(keys: Sequence[str], why: str) -> None:
+    """Remove URL parameters a page cannot apply right now, saying so once per key."""
+    for key in keys:
+        if key in st.query_params:
+            _warn_param(key, ",".join(st.query_params.get_all(key)), why)
+            st.query_params.pop(key, None)
+
+
 def url_multiselect(label: str, key: str, options: Sequence[str], default: Sequence[str] = (),
                     *, where=None, **kw) -> list[str]:
     """A multiselect whose value lives in the URL as repeated ``key=`` parameters."""

@@ -2,7 +2,8 @@
 
 URL state (all optional): ``cmp_source``, ``cmp_model``, ``cmp_task``, ``cmp_sweep``
 (repeatable filters), ``cmp_k`` (repeatable k values), ``cmp_metric``, ``cmp_corr``,
-``cmp_base``, ``cmp_reps``, ``cmp_seed``, ``cmp_tab`` (open tab); ``view`` pins a shared view's data version.
+``cmp_base``, ``cmp_config`` (repeatable params JSON, ``(none)`` = runs without params),
+``cmp_by`` (``model`` | ``config``: compare models or (model, config) systems), ``cmp_reps``, ``cmp_seed``, ``cmp_tab`` (open tab); ``view`` pins a shared view's data version.
 """
 
 import streamlit as st
@@ -33,7 +34,23 @@ def filters(summ) -> _ui.Selection:
                                     placeholder="All tasks")
         models = _ui.url_multiselect("Models", "cmp_model", _ui.distinct(pool, "model"),
                                      placeholder="All models")
-    return _ui.Selection(tuple(sources), tuple(models), tuple(tasks), tuple(sweeps))
+        configs, by = config_filters(_ui.select(pool, _ui.Selection(models=tuple(models))))
+    return _ui.Selection(tuple(sources), tuple(models), tuple(tasks), tuple(sweeps),
+                         tuple(configs), by)
+
+
+def config_filters(pool) -> tuple[list[str], str]:
+    """Sweep configs (grid permutations) and whether to compare (model, config) systems;
+    hidden when no trajectory has params."""
+    options = _ui.config_options(pool)
+    if not options:
+        _ui.drop_params(["cmp_config", "cmp_by"], "no trajectory here has sweep params")
+        return [], "model"
+    configs = _ui.url_multiselect("Configs", "cmp_config", options, placeholder="All configs",
+                                  format_func=_ui.config_text)
+    by = _ui.url_select("Compare by", "cmp_by", list(_ui.SYSTEMS), "model",
+                        format_func=_ui.SYSTEMS.get, widget="radio", horizontal=True)
+    return configs, by
 
 
 def settings(models: list[str]) -> dict:
@@ -133,7 +150,8 @@ with _ui.guard():
         _ui.empty_state("No trajectories match these filters.", ["Clear a filter in the sidebar."])
         st.stop()
     _ui.simulated_badge(chosen)
-    st.caption(f"{chosen.height:,} trajectories · {chosen['model'].n_unique()} models · "
+    unit = "systems" if sel.systems == "config" else "models"
+    st.caption(f"{chosen.height:,} trajectories · {chosen['model'].n_unique()} {unit} · "
                f"{chosen['task'].n_unique()} tasks · data version {pin.version}")
     _ui.share_button(ws, PAGE, PREFIX, pin)
     tabs = _ui.url_tabs(["Leaderboard", "pass@k", "Pairwise", "Rewards", "Cost", "Export"], "cmp_tab")

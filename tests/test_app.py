@@ -615,3 +615,110 @@ def test_source_passwords_never_reach_the_page(empty_ws, monkeypatch, via):
     assert url == "postgresql://eval:***@db.internal:5432/fle"  # the secret was found, and masked
     everything = texts(at) + "".join(d.value.to_csv() for d in at.dataframe)
     assert secret not in everything
+
+
+# ---------------------------------------------------------------- sweep configs on Compare
+CFG_LOW = '{"prompt": "v2", "temperature": 0.2}'
+CFG_HIGH = '{"prompt": "v2", "temperature": 0.8}'
+LOW, HIGH = "gpt-4o [prompt=v2, temperature=0.2]", "gpt-4o [prompt=v2, temperature=0.8]"
+
+
+@pytest.fixture
+def configs_ws(tmp_path, monkeypatch):
+    """gpt-4o under two configs of one sweep (low: 3/4 successes, high: 1/4) and claude as a
+    plain run (2/3), written straight into a real warehouse with a finished sync recorded."""
+    from datetime import datetime, timedelta
+
+    from fle_core import warehouse
+    from fle_core.workspace import Workspace
+
+    root = tmp_path / "ws"
+    monkeypatch.setenv("FLE_CORE_HOME", str(root))
+    monkeypatch.delenv("FLE_READ_ONLY", raising=False)
+    ws = Workspace.open(root)
+    t0 = datetime(2026, 5, 1, 9)
+    runs = ([("gpt-4o", CFG_LOW, b) for b in (20.0, 17.0, 30.0, 2.0)]
+            + [("gpt-4o", CFG_HIGH, b) for b in (1.0, 3.0, 16.5, 0.0)]
+            + [("claude", None, b) for b in (18.0, 1.0, 40.0)])
+    steps, attempts = [], []
+    for version, (model, cfg, best) in enumerate(runs, start=1):
+        sweep = "cfg-sweep" if cfg else None
+        for depth, value in enumerate((0.5, best)):
+            steps.append(("local", version * 10 + depth, version, 0, float(depth), value, model,
+                          "iron_ore_throughput", sweep, False, False, 10, 5, 15,
+                          t0 + timedelta(minutes=version + depth), 1))
+        if cfg:
+            attempts.append(("local", version, sweep, model, "iron_ore_throughput", cfg, "succeeded"))
+    with warehouse.writer(ws) as con:
+        con.executemany("INSERT INTO steps (source, id, version, instance, depth, value, model, "
+                        "task, sweep_id, error_occurred, simulated, prompt_tokens, "
+                        "completion_tokens, total_tokens, created_at, sync_id) VALUES "
+                        f"({', '.join('?' * 16)})", steps)
+        con.executemany("INSERT INTO sweep_attempts (source, version, sweep_id, model, task, "
+                        "params_json, status) VALUES (?, ?, ?, ?, ?, ?, ?)", attempts)
+        con.execute("INSERT INTO sync_runs (sync_id, source, started_at, finished_at, status) "
+                    "VALUES (1, 'local', ?, ?, 'ok')", [t0, t0])
+    return ws
+
+
+def _board_counts(at: AppTest) -> dict[str, tuple[int, int]]:
+    board = _board(at)
+    return {r["model"]: (int(r["successes"]), int(r["n_scored"])) for _, r in board.iterrows()}
+
+
+def test_compare_by_model_and_config_shows_one_row_per_system(configs_ws):
+    at = run_page("compare")
+    assert_clean(at)
+    assert _board_counts(at) == {"gpt-4o": (4, 8), "claude": (2, 3)}
+    picker = at.multiselect(key="cmp_config")
+    assert set(picker.options) == {"prompt=v2, temperature=0.2", "prompt=v2, temperature=0.8",
+                                   "(none)"}
+    at = run_page("compare", {"cmp_by": "config"})
+    assert_clean(at)
+    # quota 16: low 20, 17, 30 pass; high 16.5 passes; claude 18, 40 pass
+    assert _board_counts(at) == {LOW: (3, 4), HIGH: (1, 4), "claude": (2, 3)}
+    assert "3 systems" in texts(at)
+    at.radio(key="cmp_by").set_value("model").run()
+    assert "cmp_by" not in at.query_params
+    assert _board_counts(at) == {"gpt-4o": (4, 8), "claude": (2, 3)}
+
+
+def test_compare_config_filter_round_trips_through_the_url_and_share(configs_ws):
+    from fle_core import saved_views
+
+    at = run_page("compare", {"cmp_config": [CFG_LOW, "(none)"], "cmp_by": "config"})
+    assert_clean(at)
+    assert not at.warning
+    assert _board_counts(at) == {LOW: (3, 4), "claude": (2, 3)}
+    at.multiselect(key="cmp_config").unselect("(none)").run()
+    assert at.query_params["cmp_config"] in (CFG_LOW, [CFG_LOW])  # the URL follows the widget
+    assert _board_counts(at) == {LOW: (3, 4)}
+    next(b for b in at.button if b.label == "Share").click().run()
+    (view,) = saved_views.list_views(configs_ws)
+    assert view.params == {"cmp_config": CFG_LOW, "cmp_by": "config"}
+    opened = run_page("compare", {"view": view.id})
+    assert_clean(opened)
+    assert opened.multiselect(key="cmp_config").value == [CFG_LOW]
+    assert _board_counts(opened) == {LOW: (3, 4)}
+
+
+@pytest.mark.parametrize("params,bad", [
+    ({"cmp_config": '{"temperature": 9}'}, 'cmp_config={"temperature": 9}'),
+    ({"cmp_config": "x'); DROP TABLE steps; --"}, "cmp_config=x'); DROP TABLE steps; --"),
+    ({"cmp_by": "vibes"}, "cmp_by=vibes"),
+])
+def test_compare_bad_config_params_warn_and_fall_back(configs_ws, params, bad):
+    at = run_page("compare", params)
+    assert_clean(at)
+    assert any(bad in w.value for w in at.warning), [w.value for w in at.warning]
+    assert _board_counts(at) == {"gpt-4o": (4, 8), "claude": (2, 3)}
+
+
+def test_compare_hides_config_controls_without_params(populated):
+    at = run_page("compare", {"cmp_config": CFG_LOW, "cmp_by": "config"})
+    assert_clean(at)
+    assert not [m for m in at.multiselect if m.key == "cmp_config"]
+    assert not [r for r in at.radio if r.key == "cmp_by"]
+    warned = " ".join(w.value for w in at.warning)
+    assert "cmp_config=" in warned and "cmp_by=config" in warned and "no trajectory" in warned
+    assert "cmp_config" not in at.query_params
