@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 import polars as pl
 from scipy import optimize, stats
 
-from fle_core.bootstrap import (DEFAULT_REPS, DEFAULT_SEED, _model_seed, _poi_from_counts,
-                                _resample_counts, _rng, percentile_interval,
+from fle_core._compare_fast import (Resamples, exact_stratified_p, fisher_exact_p, percentiles,
+                                    poi_point)
+from fle_core.bootstrap import (DEFAULT_REPS, DEFAULT_SEED, percentile_interval,
                                 prob_improvement_point)
 from fle_core.errors import MetricError
 from fle_core.metrics import Z95, wilson_interval
@@ -98,6 +100,7 @@ def adjust_pvalues(pvalues, correction: str | None = "holm") -> np.ndarray:
 
 
 # ----------------------------------------------------------- effect sizes ---
+@lru_cache(maxsize=65536)
 def newcombe_interval(s1: int, n1: int, s2: int, n2: int, z: float = Z95) -> tuple[float, float]:
     """CI for p1 - p2 by Newcombe's hybrid score method (1998, method 10).
 
@@ -137,9 +140,12 @@ def _std(x: np.ndarray) -> float | None:
 
 
 def success_test(a: np.ndarray, b: np.ndarray) -> dict:
-    """Fisher's exact test (two-sided) on the 2×2 success table, Newcombe CI, Cohen's h."""
+    """Fisher's exact test (two-sided) on the 2×2 success table, Newcombe CI, Cohen's h.
+
+    Both are memoized per count tuple (many task cells share counts).
+    """
     sa, sb, na, nb = int(a.sum()), int(b.sum()), a.size, b.size
-    p = float(stats.fisher_exact([[sa, na - sa], [sb, nb - sb]]).pvalue)
+    p = fisher_exact_p(sa, na, sb, nb)
     lo, hi = newcombe_interval(sa, na, sb, nb)
     return {"diff": sa / na - sb / nb, "diff_ci_low": lo, "diff_ci_high": hi,
             "effect_size": cohens_h(sa / na, sb / nb), "effect_name": "cohens_h",
@@ -218,23 +224,6 @@ def van_elteren(strata: Sequence[tuple[np.ndarray, np.ndarray]]) -> float:
 
 
 # ------------------------------------------------------ pairwise comparisons ---
-class _Resamples:
-    """Resample counts per (model, task), drawn once and shared by every pair.
-
-    Seeded like ``bootstrap.probability_of_improvement`` so both report the
-    same probability-of-improvement intervals.
-    """
-
-    def __init__(self, reps: int, seed):
-        self.reps, self.seed, self.cache = reps, seed, {}
-
-    def counts(self, model: str, task, n: int) -> np.ndarray:
-        key = (model, task)
-        if key not in self.cache:
-            self.cache[key] = _resample_counts(n, self.reps, _rng(_model_seed(self.seed, model, str(task), "poi")))
-        return self.cache[key]
-
-
 def _side(x: np.ndarray) -> dict:
     return {"mean": float(x.mean()), "std": _std(x), "n": int(x.size)}
 
@@ -250,45 +239,65 @@ def _run_test(xa: np.ndarray, xb: np.ndarray, test: str) -> dict:
     return success_test(xa, xb) if test == "fisher_exact" else value_test(xa, xb, test)
 
 
-def _poi_and_effect_ci(row: dict, xa, xb, poi_reps: np.ndarray, confidence: float,
-                       poi: float | None = None) -> None:
-    """PoI with its bootstrap CI, and the effect size's CI.
+def _set_poi(row: dict, xa, xb, lo: float, hi: float, z: float) -> None:
+    """PoI point estimate and its bootstrap CI (lo, hi), and the effect size's CI.
 
     Cliff's delta = 2·PoI − 1, so its CI is the PoI interval mapped the same
     way. Cohen's h uses its normal approximation ``h ± z·sqrt(1/n_a + 1/n_b)``
     (the arcsine transform's variance is 1/n).
     """
-    lo, hi = percentile_interval(poi_reps, confidence)
-    row.update(prob_improvement=prob_improvement_point(xa, xb) if poi is None else poi,
+    row.update(prob_improvement=poi_point(xa, xb),
                prob_improvement_ci_low=float(lo), prob_improvement_ci_high=float(hi))
     if row["effect_name"] == "cliffs_delta":
         row.update(effect_ci_low=2 * float(lo) - 1, effect_ci_high=2 * float(hi) - 1)
     else:
-        z = float(stats.norm.ppf(0.5 + confidence / 2))
         half = z * math.sqrt(1 / len(xa) + 1 / len(xb))
         row.update(effect_ci_low=max(row["effect_size"] - half, -math.pi),
                    effect_ci_high=min(row["effect_size"] + half, math.pi))
 
 
-def _task_row(a, b, task, metric, xa, xb, test, rs: _Resamples, confidence) -> dict:
+def _task_row(a, b, task, metric, xa, xb, test, rs: Resamples) -> tuple[dict, np.ndarray]:
+    """Per-task row without its PoI interval, and that row's PoI replicates.
+
+    The intervals of all rows are taken in one batched percentile call.
+    """
     row = _base_row(a, b, str(task), metric, _side(xa), _side(xb))
     row.update(_run_test(xa, xb, test))
-    reps_poi = _poi_from_counts(xa, xb, rs.counts(a, task, xa.size), rs.counts(b, task, xb.size))
-    _poi_and_effect_ci(row, xa, xb, reps_poi, confidence)
     row["n_tasks"] = 1
-    return row
+    return row, rs.poi_reps(a, task, xa, b, task, xb)
 
 
-def _all_row(a, b, metric, va: dict, vb: dict, test, rs: _Resamples, confidence) -> dict:
+def _stratified_test(strata, test: str) -> tuple[float | None, str]:
+    """p-value and test name for the ALL row (rule in docs/metrics.md §7).
+
+    One stratum: the per-task test itself (Fisher's exact, Mann-Whitney U or
+    Welch), so the ALL row agrees with its task row. Several, success: the
+    exact conditional (Mantel-Haenszel exact) test, which reduces to Fisher's
+    with one stratum; CMH chi-square only when every stratum is so large that
+    the exact convolution is too costly (and the approximation is excellent).
+    Several, values: van Elteren.
+    """
+    if len(strata) == 1:
+        return _run_test(strata[0][0], strata[0][1], test)["p_value"], test
+    if test == "fisher_exact":
+        tables = [(int(xa.sum()), xa.size, int(xb.sum()), xb.size) for xa, xb in strata]
+        p = exact_stratified_p(tables)
+        if p is not None:
+            return p, "mantel_haenszel_exact"
+        return cochran_mantel_haenszel(strata), "cochran_mantel_haenszel"
+    return van_elteren(strata), "van_elteren"
+
+
+def _all_row(a, b, metric, va: dict, vb: dict, test, rs: Resamples, confidence,
+             z: float) -> dict:
     """Across tasks: paired by task where both ran; pooled and unpaired if none match."""
     common = sorted(set(va) & set(vb), key=str)
     if not common:
         xa, xb = np.concatenate(list(va.values())), np.concatenate(list(vb.values()))
         row = _base_row(a, b, ALL_TASKS, metric, _side(xa), _side(xb))
         row.update(_run_test(xa, xb, test))
-        reps_poi = _poi_from_counts(xa, xb, rs.counts(a, ALL_TASKS, xa.size),
-                                    rs.counts(b, ALL_TASKS, xb.size))
-        _poi_and_effect_ci(row, xa, xb, reps_poi, confidence)
+        lo, hi = percentile_interval(rs.poi_reps(a, ALL_TASKS, xa, b, ALL_TASKS, xb), confidence)
+        _set_poi(row, xa, xb, lo, hi, z)
         row["n_tasks"] = 0
         return row
     pooled_a = np.concatenate([va[t] for t in common])
@@ -303,24 +312,21 @@ def _all_row(a, b, metric, va: dict, vb: dict, test, rs: _Resamples, confidence)
     poi_reps = np.zeros(rs.reps)
     pois = []
     for t in common:  # loop over tasks; each is vectorized over reps
-        wa, wb = rs.counts(a, t, va[t].size), rs.counts(b, t, vb[t].size)
-        ra_reps += wa @ va[t] / va[t].size
-        rb_reps += wb @ vb[t] / vb[t].size
-        poi_reps += _poi_from_counts(va[t], vb[t], wa, wb)
-        pois.append(prob_improvement_point(va[t], vb[t]))
+        ra_reps += rs.mean_reps(a, t, va[t])
+        rb_reps += rs.mean_reps(b, t, vb[t])
+        poi_reps += rs.poi_reps(a, t, va[t], b, t, vb[t])
+        pois.append(poi_point(va[t], vb[t]))
     ra_reps /= len(common)
     rb_reps /= len(common)
     poi_reps /= len(common)
-    lo, hi = percentile_interval(ra_reps - rb_reps, confidence)
-    plo, phi = percentile_interval(poi_reps, confidence)
-    strata = [(va[t], vb[t]) for t in common]
+    lo, hi = percentiles(ra_reps - rb_reps, confidence)
+    plo, phi = percentiles(poi_reps, confidence)
+    p, test_name = _stratified_test([(va[t], vb[t]) for t in common], test)
     if test == "fisher_exact":
-        p, test_name = cochran_mantel_haenszel(strata), "cochran_mantel_haenszel"
         effect, effect_name = cohens_h(mean_a, mean_b), "cohens_h"
         h_reps = 2 * np.arcsin(np.sqrt(ra_reps)) - 2 * np.arcsin(np.sqrt(rb_reps))
-        elo, ehi = percentile_interval(h_reps, confidence)
+        elo, ehi = percentiles(h_reps, confidence)
     else:
-        p, test_name = van_elteren(strata), "van_elteren"
         effect, effect_name = 2.0 * float(np.mean(pois)) - 1.0, "cliffs_delta"
         elo, ehi = 2 * plo - 1, 2 * phi - 1
     row.update(diff=float(diffs.mean()), diff_ci_low=float(lo), diff_ci_high=float(hi),
@@ -371,6 +377,8 @@ def pairwise_comparisons(summaries: pl.DataFrame, models: Sequence[str] | None =
     if test not in ("fisher_exact", "mann_whitney_u", "welch_t"):
         raise MetricError(f"unknown test {test!r}")
     adjust_pvalues([], correction)  # validates the name early
+    if not 0 < confidence < 1:
+        raise MetricError(f"confidence must be in (0, 1), got {confidence}")
     from fle_core.bootstrap import _task_values
 
     values = _task_values(summaries, column)
@@ -385,13 +393,21 @@ def pairwise_comparisons(summaries: pl.DataFrame, models: Sequence[str] | None =
         pairs = [(m, baseline) for m in models if m != baseline]
     else:
         pairs = [(models[i], models[j]) for i in range(len(models)) for j in range(i + 1, len(models))]
-    rs = _Resamples(reps, seed)
-    rows = []
+    rs = Resamples(reps, seed)
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    rows, task_rows, task_reps = [], [], []
     for a, b in pairs:
         if per_task:
             for t in sorted(set(values[a]) & set(values[b]), key=str):
-                rows.append(_task_row(a, b, t, metric, values[a][t], values[b][t], test, rs, confidence))
-        rows.append(_all_row(a, b, metric, values[a], values[b], test, rs, confidence))
+                row, poi_reps = _task_row(a, b, t, metric, values[a][t], values[b][t], test, rs)
+                rows.append(row)
+                task_rows.append((row, values[a][t], values[b][t]))
+                task_reps.append(poi_reps)
+        rows.append(_all_row(a, b, metric, values[a], values[b], test, rs, confidence, z))
+    if task_rows:  # one percentile call over a (reps, rows) matrix
+        lows, highs = percentiles(np.column_stack(task_reps), confidence)
+        for (row, xa, xb), lo, hi in zip(task_rows, lows, highs):
+            _set_poi(row, xa, xb, lo, hi, z)
     return _finish(rows, correction, alpha, higher_is_better)
 
 
@@ -408,9 +424,8 @@ def _finish(rows: list[dict], correction, alpha: float, higher_is_better: bool) 
         r["correction"] = method
         r["alpha"] = alpha
         r["verdict"] = _verdict(r["p_adjusted"], r.get("diff"), alpha, higher_is_better)
-    frame = pl.DataFrame([{c: r.get(c) for c in COMPARISON_SCHEMA} for r in rows],
-                         schema=COMPARISON_SCHEMA, orient="row")
-    return frame
+    return pl.DataFrame({c: [r.get(c) for r in rows] for c in COMPARISON_SCHEMA},
+                        schema=COMPARISON_SCHEMA)
 
 
 def compare_models(summaries: pl.DataFrame, model_a: str, model_b: str,

@@ -108,6 +108,54 @@ def test_van_elteren_single_stratum_is_asymptotic_mann_whitney():
 
 
 # ------------------------------------------------------- pairwise comparisons
+def _exact_stratified_brute(tables) -> float:
+    """Mantel-Haenszel exact p-value by enumerating every combination of strata outcomes.
+
+    Each stratum's A-successes are hypergeometric given its margins (scipy);
+    the two-sided p-value sums P(Σ a = t) over the sums t no more likely than
+    the observed sum.
+    """
+    dist = {0: 1.0}
+    observed = 0
+    for s1, n1, s2, n2 in tables:
+        hg = stats.hypergeom(n1 + n2, s1 + s2, n1)
+        support = range(max(0, s1 + s2 - n2), min(n1, s1 + s2) + 1)
+        nxt: dict[int, float] = {}
+        for total, p in dist.items():
+            for a in support:
+                nxt[total + a] = nxt.get(total + a, 0.0) + p * hg.pmf(a)
+        dist, observed = nxt, observed + s1
+    p_obs = dist[observed]
+    return min(1.0, sum(p for p in dist.values() if p <= p_obs * (1 + 1e-7)))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_exact_stratified_matches_enumeration_and_fisher(seed):
+    from fle_core import _compare_fast as F
+    rng = np.random.default_rng(seed)
+    tables = []
+    for _ in range(int(rng.integers(2, 5))):
+        n1, n2 = (int(v) for v in rng.integers(1, 9, 2))
+        tables.append((int(rng.integers(0, n1 + 1)), n1, int(rng.integers(0, n2 + 1)), n2))
+    assert F.exact_stratified_p(tables) == pytest.approx(_exact_stratified_brute(tables), rel=1e-9)
+    s1, n1, s2, n2 = tables[0]
+    want = stats.fisher_exact([[s1, n1 - s1], [s2, n2 - s2]]).pvalue
+    assert F.exact_stratified_p(tables[:1]) == pytest.approx(want, rel=1e-9)
+    assert F.fisher_exact_p(s1, n1, s2, n2) == pytest.approx(want, rel=1e-9)
+
+
+def test_fisher_kernel_matches_scipy_over_many_tables():
+    from fle_core import _compare_fast as F
+    rng = np.random.default_rng(11)
+    for _ in range(300):
+        n1, n2 = (int(v) for v in rng.integers(1, 150, 2))
+        s1, s2 = int(rng.integers(0, n1 + 1)), int(rng.integers(0, n2 + 1))
+        want = stats.fisher_exact([[s1, n1 - s1], [s2, n2 - s2]]).pvalue
+        assert F.fisher_exact_p(s1, n1, s2, n2) == pytest.approx(want, rel=1e-9, abs=1e-300)
+    # symmetric table: the mirrored outcome is equally likely and must be counted
+    assert F.fisher_exact_p(3, 4, 1, 4) == pytest.approx(stats.fisher_exact([[3, 1], [1, 3]]).pvalue)
+
+
 def _summaries(spec: dict[str, dict[str, tuple[int, int]]], reward_shift=None) -> pl.DataFrame:
     """spec: model -> task -> (successes, n); reward = 20 for success, 5 otherwise."""
     rows = []
@@ -142,7 +190,9 @@ def test_pairwise_contract_columns_and_verdicts():
     assert sw_all["verdict"] == C.BETTER and sw_all["n_tasks"] == 3
     assert sw_all["diff"] == pytest.approx(np.mean([15 / 20, 11 / 20, 15 / 20]))
     assert sw_all["diff_ci_low"] < sw_all["diff"] < sw_all["diff_ci_high"]
-    assert sw_all["test"] == "cochran_mantel_haenszel"
+    assert sw_all["test"] == "mantel_haenszel_exact"
+    tables = [(18, 20, 3, 20), (15, 20, 4, 20), (17, 20, 2, 20)]
+    assert sw_all["p_value"] == pytest.approx(_exact_stratified_brute(tables), rel=1e-9)
     assert sw_all["change_pct"] == pytest.approx(100 * (50 / 60 - 9 / 60) / (9 / 60))
     twin = out.filter((pl.col("model_a") == "strong") & (pl.col("model_b") == "twin"))
     assert set(twin["verdict"]) == {C.NO_DIFF} and twin["diff"].abs().max() == 0
@@ -209,6 +259,39 @@ def test_pairwise_bad_input():
         C.pairwise_comparisons(s, metric="no_such_column")
     with pytest.raises(MetricError):
         C.pairwise_comparisons(s, correction="sidak")
+
+
+def test_single_task_all_row_uses_the_per_task_exact_test():
+    # 3/4 vs 1/4 on one task: CMH's chi-square gave p = 0.186 on the ALL row
+    # while Fisher's exact test gives 0.486 on the task row; both must agree
+    s = _summaries({"a": {"t": (3, 4)}, "b": {"t": (1, 4)}})
+    out = C.compare_models(s, "a", "b", reps=100)
+    task, all_row = (out.filter(pl.col("task") == t).row(0, named=True) for t in ("t", "ALL"))
+    want = stats.fisher_exact([[3, 1], [1, 3]]).pvalue
+    assert task["p_value"] == pytest.approx(want) and all_row["p_value"] == pytest.approx(want)
+    assert all_row["test"] == task["test"] == "fisher_exact"
+    assert all_row["p_value"] == pytest.approx(0.4857, abs=1e-4)
+    rew = _summaries({"a": {"t": (3, 4)}, "b": {"t": (1, 4)}}, reward_shift={"a": 0.5})
+    xa = rew.filter(pl.col("model") == "a")["best_reward"].to_numpy()
+    xb = rew.filter(pl.col("model") == "b")["best_reward"].to_numpy()
+    for test, ref in (("mann_whitney_u", stats.mannwhitneyu(xa, xb).pvalue),
+                      ("welch_t", stats.ttest_ind(xa, xb, equal_var=False).pvalue)):
+        out = C.compare_models(rew, "a", "b", metric="best_reward", test=test, reps=100)
+        assert set(out["test"]) == {test}
+        assert out["p_value"].to_numpy() == pytest.approx([ref, ref])
+
+
+def test_stratified_success_falls_back_to_cmh_when_exact_is_too_costly(monkeypatch):
+    from fle_core import _compare_fast as F
+    monkeypatch.setattr(F, "EXACT_STRATIFIED_MAX_COST", 10)
+    out = C.compare_models(_summaries(SPEC), "strong", "weak", reps=50)
+    all_row = out.filter(pl.col("task") == "ALL").row(0, named=True)
+    assert all_row["test"] == "cochran_mantel_haenszel"
+    strata = []
+    for t in ("t1", "t2", "t3"):
+        (sa, na), (sb, nb) = SPEC["strong"][t], SPEC["weak"][t]
+        strata.append((np.r_[np.ones(sa), np.zeros(na - sa)], np.r_[np.ones(sb), np.zeros(nb - sb)]))
+    assert all_row["p_value"] == pytest.approx(C.cochran_mantel_haenszel(strata))
 
 
 # ------------------------------------------------------------------ markdown
