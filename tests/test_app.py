@@ -722,3 +722,16 @@ def test_compare_hides_config_controls_without_params(populated):
     warned = " ".join(w.value for w in at.warning)
     assert "cmp_config=" in warned and "cmp_by=config" in warned and "no trajectory" in warned
     assert "cmp_config" not in at.query_params
+
+
+def test_compare_pairwise_by_config_uses_system_labels(configs_ws):
+    at = run_page("compare", {"cmp_by": "config", "cmp_base": LOW, "cmp_tab": "Pairwise",
+                              "cmp_reps": "200"})
+    assert_clean(at)
+    assert not at.warning, [w.value for w in at.warning]
+    assert at.selectbox(key="cmp_base").value == LOW
+    comp = next(d.value for d in at.dataframe if "p_adjusted" in d.value.columns
+                or "p_value" in d.value.columns)
+    pairs = set(zip(comp["model_a"], comp["model_b"]))
+    assert {(HIGH, LOW), ("claude", LOW)} <= pairs | {(b, a) for a, b in pairs}
+    assert "gpt-4o" not in set(comp["model_a"]) | set(comp["model_b"])
