@@ -15,7 +15,6 @@ less work:
 
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 
 import numpy as np

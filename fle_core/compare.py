@@ -358,7 +358,8 @@ def pairwise_comparisons(summaries: pl.DataFrame, models: Sequence[str] | None =
     difference and Cliff's delta. The ``"ALL"`` row pairs the tasks both
     models ran: ``diff`` is the mean of per-task differences with a
     stratified-bootstrap CI, and the test is stratified by task
-    (Cochran-Mantel-Haenszel for success, van Elteren for values).
+    (Mantel-Haenszel exact for success, van Elteren for values; with one
+    common task, the per-task test itself — see ``_stratified_test``).
 
     Pairs: ``(m, baseline)`` for every other model when ``baseline`` is given,
     else every ``(models[i], models[j])`` with i < j. p-values are corrected

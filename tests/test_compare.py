@@ -294,6 +294,20 @@ def test_stratified_success_falls_back_to_cmh_when_exact_is_too_costly(monkeypat
     assert all_row["p_value"] == pytest.approx(C.cochran_mantel_haenszel(strata))
 
 
+@pytest.mark.parametrize("metric", ["success", "best_reward"])
+def test_poi_interval_matches_bootstrap_probability_of_improvement(metric):
+    # compare keeps only drawn-success counts for 0/1 data; the RNG stream and
+    # so the intervals must stay those of bootstrap.probability_of_improvement
+    from fle_core.bootstrap import probability_of_improvement
+    s = _summaries(SPEC, reward_shift={"strong": 3.0})
+    ref = probability_of_improvement(s, [("strong", "weak")], reps=300, seed=5,
+                                     reward_column=metric).row(0, named=True)
+    out = C.compare_models(s, "strong", "weak", metric=metric, reps=300, seed=5)
+    row = out.filter(pl.col("task") == "ALL").row(0, named=True)
+    assert (row["prob_improvement"], row["prob_improvement_ci_low"], row["prob_improvement_ci_high"]
+            ) == pytest.approx((ref["estimate"], ref["ci_low"], ref["ci_high"]), rel=1e-12)
+
+
 # ------------------------------------------------------------------ markdown
 def test_markdown_matches_experiment_log_format():
     out = C.compare_models(_summaries(SPEC), "strong", "weak", reps=50)
