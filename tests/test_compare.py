@@ -308,6 +308,19 @@ def test_poi_interval_matches_bootstrap_probability_of_improvement(metric):
             ) == pytest.approx((ref["estimate"], ref["ci_low"], ref["ci_high"]), rel=1e-12)
 
 
+def test_poi_with_one_side_binary_rewards_matches_bootstrap():
+    # one model's rewards are all 0/1 (kept as drawn-success counts), the other's are not
+    from fle_core.bootstrap import probability_of_improvement
+    s = _summaries(SPEC, reward_shift={"strong": 3.0})
+    s = s.with_columns(pl.when(pl.col("model") == "weak").then(pl.col("success").cast(pl.Float64))
+                       .otherwise(pl.col("best_reward") / 20).alias("best_reward"))
+    ref = probability_of_improvement(s, [("strong", "weak")], reps=200, seed=2).row(0, named=True)
+    row = C.compare_models(s, "strong", "weak", metric="best_reward", reps=200, seed=2
+                           ).filter(pl.col("task") == "ALL").row(0, named=True)
+    assert (row["prob_improvement"], row["prob_improvement_ci_low"], row["prob_improvement_ci_high"]
+            ) == pytest.approx((ref["estimate"], ref["ci_low"], ref["ci_high"]), rel=1e-12)
+
+
 # ------------------------------------------------------------------ markdown
 def test_markdown_matches_experiment_log_format():
     out = C.compare_models(_summaries(SPEC), "strong", "weak", reps=50)
