@@ -3,7 +3,7 @@
 Usage::
 
     uv run python bench/sync.py [--rows 1000000] [--reps 3] [--data-dir DIR] [--pg-url URL]
-                                [--only sqlite|postgres] [--write-results]
+                                [--only sqlite|postgres] [--stages] [--csv-probe] [--write-results]
 
 What it does, for SQLite and for Postgres:
 
@@ -237,13 +237,101 @@ def stages(url: str, work: Path) -> dict:
         shutil.rmtree(ws.root, ignore_errors=True)
     return out
 
+def csv_probe(url: str, work: Path) -> dict:
+    """Postgres text COPY (CSV) vs ADBC's binary COPY, one process, per sync-sized id range
+    (tried as a replacement read path, dropped: see RESULTS-sync.md). Wall and CPU seconds:
+    ``adbc_read`` (sync's read, to Arrow); ``copy_csv_bytes`` (psycopg ``COPY (<lean
+    select>) TO STDOUT (FORMAT csv)``, raw chunks into a buffer, nothing parsed);
+    ``copy_csv_pyarrow`` (+ ``pyarrow.csv`` to Arrow); ``copy_csv_duckdb`` (+ a file per
+    range, DuckDB ``read_csv`` to Arrow); ``insert_arrow`` / ``insert_csv`` (the same rows
+    into an empty DuckDB file table with ``threads = 1``, from the ADBC Arrow tables / by
+    ``read_csv`` of the files, + CHECKPOINT)."""
+    import duckdb
+    import psycopg
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    from fle_core import _sync_stream, sources
+    from fle_core import sync as S
+    from fle_core.workspace import SourceSpec
+
+    out, files, tables = {}, [], []
+    with sources.connect(SourceSpec("bench", url)) as conn:
+        cols = sources.column_types(conn)
+        sql, top = sources.lean_select(conn, cols), sources.max_id(conn)
+        bounds = _sync_stream.chunk_bounds(0, top, pg_rows(url), S.DEFAULT_BATCH_ROWS)
+        t, c = time.perf_counter(), _cpu()
+        for lo, hi in bounds:
+            tables += _sync_stream.rebatch(sources.lean_batches(conn, cols, lo, hi), S.DEFAULT_BATCH_ROWS)
+        out["adbc_read"] = (time.perf_counter() - t, _cpu() - c)
+    names = ["_s", *sources.LEAN_COLUMNS]
+    kinds = {"int": (pa.int64(), "BIGINT"), "real": (pa.float64(), "DOUBLE"), "text": (pa.string(), "VARCHAR"),
+             "ts": (pa.timestamp("us"), "TIMESTAMP")}
+    typ = {"_s": kinds["int"], **{n: kinds[k] for n, (_, k) in sources.LEAN_COLUMNS.items()}}
+    # Postgres CSV: NULL is an unquoted empty field, '' is "": only unquoted empties are NULL.
+    csv_sql = ("SELECT * FROM read_csv($p, header = false, columns = $c, quote = '\"', escape = '\"', "
+               "nullstr = '', allow_quoted_nulls = false, auto_detect = false)")
+    ducktypes = {n: d for n, (_, d) in typ.items()}
+    pg = psycopg.connect(url, autocommit=True)
+    pg.execute("SET DateStyle = 'ISO, YMD'")
+    dk = duckdb.connect()
+    for mode in ("copy_csv_bytes", "copy_csv_pyarrow", "copy_csv_duckdb"):
+        t, c = time.perf_counter(), _cpu()
+        for i, (lo, hi) in enumerate(bounds):
+            pg.execute("SELECT set_config('fle_sync.lo', %s, false) || set_config('fle_sync.hi', %s, false)",
+                       [str(lo), str(hi)])
+            buf = bytearray()
+            with pg.cursor().copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)") as cp:
+                for chunk in cp:
+                    buf += chunk
+            if mode == "copy_csv_pyarrow":
+                pcsv.read_csv(pa.BufferReader(pa.py_buffer(buf)),
+                              read_options=pcsv.ReadOptions(column_names=names),
+                              parse_options=pcsv.ParseOptions(newlines_in_values=True),
+                              convert_options=pcsv.ConvertOptions(
+                                  column_types={n: a for n, (a, _) in typ.items()}, null_values=[""],
+                                  strings_can_be_null=True, quoted_strings_can_be_null=False))
+            elif mode == "copy_csv_duckdb":
+                files.append(work / f"probe-{i}.csv")
+                files[-1].write_bytes(buf)
+                dk.sql(csv_sql, params={"p": str(files[-1]), "c": ducktypes}).arrow()
+        out[mode] = (time.perf_counter() - t, _cpu() - c)
+    pg.close()
+    db = work / "probe.duckdb"
+    db.unlink(missing_ok=True)
+    con = duckdb.connect(str(db))
+    con.execute("SET threads = 1")
+    for mode in ("insert_arrow", "insert_csv"):
+        con.execute(f"CREATE TABLE {mode} (" + ", ".join(f"{n} {d}" for n, d in ducktypes.items() if n != "_s") + ")")
+        t, c = time.perf_counter(), _cpu()
+        for tbl, f in zip(tables, files, strict=True):
+            if mode == "insert_arrow":
+                con.register("_b", tbl)
+                con.execute("INSERT INTO insert_arrow SELECT * FROM _b")
+                con.unregister("_b")
+            else:
+                con.execute(f"INSERT INTO insert_csv SELECT * EXCLUDE (_s) FROM ({csv_sql})", {"p": str(f), "c": ducktypes})
+        con.execute("CHECKPOINT")
+        out[mode] = (time.perf_counter() - t, _cpu() - c)
+    # the CSV path must give exactly ADBC's rows, or its timing means nothing
+    diff = con.execute("SELECT (SELECT count(*) FROM (FROM insert_arrow EXCEPT ALL FROM insert_csv)) + "
+                       "(SELECT count(*) FROM (FROM insert_csv EXCEPT ALL FROM insert_arrow)), "
+                       "(SELECT count(*) FROM insert_csv)").fetchone()
+    con.close()
+    db.unlink(missing_ok=True)
+    if diff[0] or diff[1] != sum(t.num_rows for t in tables):
+        raise SystemExit(f"CSV rows differ from ADBC rows: {diff}")
+    for f in files:
+        f.unlink(missing_ok=True)
+    return out
+
 
 def child(argv: list[str]) -> None:
-    """``_child sync WS URL`` | ``_child pandas URL`` | ``_child stages URL WORK``:
+    """``_child sync WS URL`` | ``_child pandas URL`` | ``_child stages|csvprobe URL WORK``:
     run one method, print JSON timings."""
     what = argv[0]
-    if what == "stages":
-        print(json.dumps(stages(argv[1], Path(argv[2]))))
+    if what in ("stages", "csvprobe"):
+        print(json.dumps((stages if what == "stages" else csv_probe)(argv[1], Path(argv[2]))))
         return
     if what == "sync":
         from fle_core.sync import sync
@@ -359,8 +447,8 @@ def bench_source(kind: str, url: str, reps: int, work: Path, n: int, conv_kb: fl
     return res
 
 
-def run_stages(url: str, work: Path) -> dict:
-    out = run_child("stages", url, str(work))
+def run_stages(url: str, work: Path, what: str = "stages") -> dict:
+    out = run_child(what, url, str(work))
     out.pop("wall", None)
     for k, (wall, cpu) in out.items():
         print(f"  stage {k:27s} {wall:6.2f} s wall, {cpu:6.2f} s CPU", flush=True)
@@ -415,6 +503,8 @@ def main() -> None:
     ap.add_argument("--stages", action="store_true",
                     help="also time sync's stages apart (read only; write only: plain / derived / "
                          "derived + trajectories + commit), once per source")
+    ap.add_argument("--csv-probe", action="store_true",
+                    help="Postgres: also time a text-COPY (CSV) read path against ADBC, once")
     args = ap.parse_args()
     args.load_start = os.getloadavg()
     global TEXT_SCALE
@@ -447,6 +537,8 @@ def main() -> None:
             results["postgres"] = bench_source("postgres", url, args.reps, data, args.rows, args.conv_kb)
             if args.stages:
                 results["postgres"]["stages"] = run_stages(url, data)
+            if args.csv_probe:
+                results["postgres"].setdefault("stages", {}).update(run_stages(url, data, "csvprobe"))
         finally:
             if stop:
                 stop()
