@@ -23,6 +23,7 @@ Tables (one row per ...):
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import time
 from collections.abc import Iterator
@@ -199,6 +200,7 @@ def write_lock(ws: Workspace, lock_timeout_s: float = _WRITE_LOCK_TIMEOUT_S) -> 
 def rw_connection(ws: Workspace, budget_s: float = _WRITE_LOCK_TIMEOUT_S,
                   ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-write connection with the schema ensured. Caller must hold ``write_lock``."""
+    _create_if_missing(ws)
     con = _connect_with_retry(str(ws.warehouse_path), False, budget_s)
     try:
         con.execute("SET enable_progress_bar = false")  # no bar on the CLI's stdout
@@ -217,6 +219,27 @@ def writer(ws: Workspace, lock_timeout_s: float = _WRITE_LOCK_TIMEOUT_S,
     """The single writer: cross-process lock, then a read-write connection with schema."""
     with write_lock(ws, lock_timeout_s), rw_connection(ws, lock_timeout_s) as con:
         yield con
+
+
+def _create_if_missing(ws: Workspace) -> None:
+    """Create a new warehouse under a temporary name, then rename it into place.
+
+    A process killed while creating the schema must not leave a warehouse file
+    without tables: readers would then fail on a missing table instead of
+    getting ``WarehouseMissing``. The rename makes creation all-or-nothing.
+    """
+    if ws.warehouse_path.exists():
+        return
+    tmp = ws.warehouse_path.with_name(ws.warehouse_path.name + ".creating")
+    for stale in (tmp, tmp.with_name(tmp.name + ".wal")):
+        stale.unlink(missing_ok=True)
+    con = duckdb.connect(str(tmp))
+    try:
+        ensure_schema(con)
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    os.replace(tmp, ws.warehouse_path)
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:

@@ -18,6 +18,7 @@ from fixtures_fle import (  # noqa: F401 - fixtures
 )
 
 from fle_core import warehouse
+from fle_core.errors import WarehouseMissing
 from fle_core.sync import sync
 
 BATCH = 100
@@ -210,3 +211,30 @@ def test_postgres_late_commit_inside_overlap_is_picked_up(workspace, pg_server):
     assert _ids(workspace) == source_ids(url)
     _consistent(workspace)
     assert sync(workspace, url).rows_added == 0
+
+
+def test_killed_first_creation_leaves_no_tableless_warehouse(workspace, tmp_path):
+    """A writer killed while creating the schema leaves either no warehouse or a whole one."""
+    script = textwrap.dedent("""
+        import os, sys
+        from fle_core import warehouse
+        from fle_core.workspace import Workspace
+        ws = Workspace.open(sys.argv[1])
+        real = warehouse.ensure_schema
+        def dying(con):
+            con.execute(warehouse.DDL[0])          # part of the schema...
+            os._exit(9)                            # ...then killed
+        warehouse.ensure_schema = dying
+        with warehouse.writer(ws):
+            pass
+    """)
+    proc = subprocess.run([sys.executable, "-c", script, str(workspace.root)], timeout=60)
+    assert proc.returncode == 9
+    assert not workspace.warehouse_path.exists()
+    with pytest.raises(WarehouseMissing):
+        with warehouse.reader(workspace):
+            pass
+    with warehouse.writer(workspace) as con:  # the next writer recovers from the leftover
+        assert con.execute("SELECT count(*) FROM steps").fetchone()[0] == 0
+    with warehouse.reader(workspace) as con:
+        assert con.execute("SELECT count(*) FROM trajectories").fetchone()[0] == 0
