@@ -52,18 +52,10 @@ def holm(pvalues) -> np.ndarray:
     Sorted ascending, ``p_(i) * (m - i + 1)``, made monotone by a running max,
     capped at 1. NaN entries are left NaN and not counted in m.
     """
-    p = np.asarray(pvalues, dtype=np.float64)
-    out = np.full(p.shape, np.nan)
-    ok = np.isfinite(p)
-    m = int(ok.sum())
-    if m:
-        order = np.argsort(p[ok], kind="stable")
-        scaled = p[ok][order] * (m - np.arange(m))
-        adj = np.minimum(np.maximum.accumulate(scaled), 1.0)
-        vals = np.empty(m)
-        vals[order] = adj
-        out[ok] = vals
-    return out
+    def step_down(sorted_p: np.ndarray, m: int) -> np.ndarray:
+        return np.maximum.accumulate(sorted_p * (m - np.arange(m)))
+
+    return _adjust_sorted(pvalues, step_down)
 
 
 def benjamini_hochberg(pvalues) -> np.ndarray:
@@ -73,16 +65,22 @@ def benjamini_hochberg(pvalues) -> np.ndarray:
     by a running min, capped at 1 (same as ``scipy.stats.false_discovery_control``).
     NaN entries are left NaN and not counted in m.
     """
+    def step_up(sorted_p: np.ndarray, m: int) -> np.ndarray:
+        return np.minimum.accumulate((sorted_p * m / np.arange(1, m + 1))[::-1])[::-1]
+
+    return _adjust_sorted(pvalues, step_up)
+
+
+def _adjust_sorted(pvalues, adjust) -> np.ndarray:
+    """Apply ``adjust(sorted finite p, m)`` and scatter back, capped at 1; NaN stays NaN."""
     p = np.asarray(pvalues, dtype=np.float64)
     out = np.full(p.shape, np.nan)
     ok = np.isfinite(p)
     m = int(ok.sum())
     if m:
         order = np.argsort(p[ok], kind="stable")
-        scaled = p[ok][order] * m / np.arange(1, m + 1)
-        adj = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
         vals = np.empty(m)
-        vals[order] = adj
+        vals[order] = np.minimum(adjust(p[ok][order], m), 1.0)
         out[ok] = vals
     return out
 

@@ -100,27 +100,28 @@ def pass_at_k_array(n, c, k: int) -> np.ndarray:
     each factor clipped at 0 (so ``n - c < k`` gives exactly 1). The loop runs
     over j < k, never over groups.
     """
-    if k < 1:
-        raise MetricError(f"k must be >= 1, got {k}")
     n, c = _as_count_arrays(n, c)
-    ratio = np.ones(np.broadcast(n, c).shape)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for j in range(k):
-            ratio *= np.clip(n - c - j, 0.0, None) / (n - j)
-    out = 1.0 - ratio
-    return np.where(n < k, np.nan, out)
+    return np.where(n < k, np.nan, 1.0 - _falling_ratio(n - c, n, k))
 
 
 def pass_hat_k_array(n, c, k: int) -> np.ndarray:
     """Vectorized ``pass_hat_k`` (NaN where ``n < k``)."""
+    n, c = _as_count_arrays(n, c)
+    return np.where(n < k, np.nan, _falling_ratio(c, n, k))
+
+
+def _falling_ratio(top: np.ndarray, n: np.ndarray, k: int) -> np.ndarray:
+    """``C(top, k) / C(n, k) = prod_{j<k} (top - j) / (n - j)``, factors clipped at 0.
+
+    The stable k-term product shared by pass@k (top = n - c) and pass^k (top = c).
+    """
     if k < 1:
         raise MetricError(f"k must be >= 1, got {k}")
-    n, c = _as_count_arrays(n, c)
-    ratio = np.ones(np.broadcast(n, c).shape)
+    ratio = np.ones(np.broadcast(top, n).shape)
     with np.errstate(divide="ignore", invalid="ignore"):
         for j in range(k):
-            ratio *= np.clip(c - j, 0.0, None) / (n - j)
-    return np.where(n < k, np.nan, ratio)
+            ratio *= np.clip(top - j, 0.0, None) / (n - j)
+    return ratio
 
 
 def wilson_interval(successes, n, z: float = Z95):
