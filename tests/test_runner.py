@@ -49,8 +49,13 @@ if model.startswith("empty"):
 from fle_core.fle_schema import programs_ddl
 con = sqlite3.connect(url[len("sqlite:///"):], timeout=60)
 con.execute("PRAGMA busy_timeout = 60000")
-con.execute("PRAGMA journal_mode = WAL")
-con.execute(programs_ddl("sqlite"))
+for _ in range(200):  # two jobs creating a new file: switching to WAL can be BUSY without waiting
+    try:
+        con.execute("PRAGMA journal_mode = WAL")
+        con.execute(programs_ddl("sqlite"))
+        break
+    except sqlite3.OperationalError:
+        time.sleep(0.05)
 with con:
     for d in range(3):
         con.execute("INSERT INTO programs (version, depth, value, model, instance, meta) VALUES (?,?,?,?,0,?)",
