@@ -139,7 +139,8 @@ def test_demo_sweep_monitor_compare_share(app_server):
         assert not nav.get_by_text("frames", exact=True).count()
         page.goto(f"{base}/")
         _ready(page)
-        assert page.get_by_text("This workspace holds no synced data yet").is_visible()
+        # the heading renders before the rest of the page: wait (and fail on timeout), don't poll once
+        page.get_by_text("This workspace holds no synced data yet").wait_for(state="visible", timeout=30_000)
         _shot(page, "01-overview-first-run")
         page.get_by_role("button", name="Run a simulated demo sweep").click()
         page.get_by_text("Launched demo sweep").wait_for(timeout=30_000)
