@@ -446,6 +446,28 @@ def _fmt_p(p) -> str:
     return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
 
 
+def improvement_from_comparisons(frame: pl.DataFrame) -> pl.DataFrame:
+    """The across-task P(improvement) rows of ``pairwise_comparisons``, in both directions.
+
+    Reuses the estimates and bootstrap CIs already computed for the comparison
+    (equal to ``bootstrap.probability_of_improvement`` on the same metric, seed
+    and reps), so a page showing both does not bootstrap twice. Per replicate
+    P(y, x) = 1 - P(x, y), so the mirrored interval is ``[1 - high, 1 - low]``.
+    Columns: ``model_x, model_y, estimate, ci_low, ci_high, n_tasks``.
+    """
+    rows = frame.filter(pl.col("task") == ALL_TASKS).select(
+        pl.col("model_a").alias("model_x"), pl.col("model_b").alias("model_y"),
+        pl.col("prob_improvement").alias("estimate"),
+        pl.col("prob_improvement_ci_low").alias("ci_low"),
+        pl.col("prob_improvement_ci_high").alias("ci_high"), "n_tasks")
+    mirrored = rows.select(pl.col("model_y").alias("model_x"), pl.col("model_x").alias("model_y"),
+                           (1.0 - pl.col("estimate")).alias("estimate"),
+                           (1.0 - pl.col("ci_high")).alias("ci_low"),
+                           (1.0 - pl.col("ci_low")).alias("ci_high"), "n_tasks")
+    return pl.concat([rows, mirrored]).unique(["model_x", "model_y"], keep="first",
+                                              maintain_order=True).sort("model_x", "model_y")
+
+
 def comparison_markdown(frame: pl.DataFrame, *, digits: int = 4) -> str:
     """Markdown tables in the experiment-log format, one table per model pair.
 

@@ -154,13 +154,6 @@ def _c_passk(s: pl.DataFrame, k_values: list[int], reps: int, seed: int) -> pl.D
     return bootstrap.pass_at_k_curve(s, k_values=tuple(k_values), reps=reps, seed=seed)
 
 
-@compute_fn("prob_improvement")
-def _c_poi(s: pl.DataFrame, reps: int, seed: int) -> pl.DataFrame:
-    from fle_core import bootstrap
-
-    return bootstrap.probability_of_improvement(s, reps=reps, seed=seed)
-
-
 @compute_fn("pairwise")
 def _c_pairwise(s: pl.DataFrame, metric: str, correction: str, baseline: str | None, reps: int,
                 seed: int) -> pl.DataFrame:

@@ -103,8 +103,9 @@ def pairwise(pin, sel, cfg) -> None:
     st.caption("Across all tasks: difference A − B (row − column), Holm/BH-adjusted p, "
                "▲ significantly better, ▼ significantly worse, · no significant difference; "
                "hover a cell for its CI, p-values and P(A > B).")
-    poi = _ui.compute(ws, pin, "prob_improvement", sel, reps=cfg["reps"], seed=cfg["seed"])
-    _ui.grid_chart(charts.probability_of_improvement_chart(poi))
+    # the comparison already bootstrapped P(improvement) on the chosen metric: reuse it
+    _ui.grid_chart(charts.probability_of_improvement_chart(compare.improvement_from_comparisons(comp)))
+    st.caption(f"P(row model beats column model) on {cfg['metric']}, averaged over common tasks.")
     with st.expander("All comparisons (per task and across tasks)"):
         st.dataframe(comp, hide_index=True)
 

@@ -398,3 +398,18 @@ def test_effect_size_intervals():
         (h, h - half, h + half))
     all_row = suc.filter(pl.col("task") == "ALL").row(0, named=True)
     assert all_row["effect_ci_low"] < all_row["effect_size"] < all_row["effect_ci_high"]
+
+
+def test_improvement_from_comparisons_equals_bootstrap_in_both_directions():
+    """The Pairwise page's P(improvement) chart reuses the comparison's numbers."""
+    from fle_core.bootstrap import probability_of_improvement
+    s = _summaries(SPEC, reward_shift={"strong": 3.0})
+    comp = C.pairwise_comparisons(s, metric="best_reward", reps=300, seed=5)
+    got = C.improvement_from_comparisons(comp)
+    ref = probability_of_improvement(s, reps=300, seed=5, reward_column="best_reward")
+    assert got.height == ref.height == 6  # every ordered pair of the three models
+    for want in ref.iter_rows(named=True):
+        row = got.filter((pl.col("model_x") == want["model_x"])
+                         & (pl.col("model_y") == want["model_y"])).row(0, named=True)
+        assert (row["estimate"], row["ci_low"], row["ci_high"]) == pytest.approx(
+            (want["estimate"], want["ci_low"], want["ci_high"]), rel=1e-9, abs=1e-12)
