@@ -16,6 +16,8 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [ ! -x /usr/bin/chro
 fi
 
 command -v uv >/dev/null 2>&1 || python3 -m pip install -q "uv>=0.13"
+# Use the machine's Python 3.11+; never try to download an interpreter (offline machines).
+export UV_PYTHON_DOWNLOADS=never
 
 uv sync --frozen -q
 exec uv run --frozen pytest "$@"
