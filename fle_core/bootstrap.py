@@ -264,8 +264,7 @@ def _model_seed(seed, *names: str) -> list[int]:
     return base + [zlib.crc32(str(n).encode()) for n in names]
 
 
-def _task_values(summaries: pl.DataFrame, column: str, cast_float: bool = True
-                 ) -> dict[str, dict[str, np.ndarray]]:
+def _task_values(summaries: pl.DataFrame, column: str) -> dict[str, dict[str, np.ndarray]]:
     """{model: {task: finite values of column}} (null/non-finite dropped)."""
     for c in ("model", "task", column):
         if c not in summaries.columns:
@@ -558,20 +557,6 @@ def _pool_by_value(x: np.ndarray, ux: np.ndarray, w: np.ndarray) -> np.ndarray:
         return _matmul_one_thread(w, (x[:, None] == ux[None, :]).astype(w.dtype))
     order = np.argsort(x, kind="stable")
     return np.add.reduceat(w[:, order], np.searchsorted(x[order], ux, side="left"), axis=1)
-
-
-def prob_improvement_replicates(x: np.ndarray, y: np.ndarray, reps: int,
-                                rng: np.random.Generator) -> np.ndarray:
-    """Bootstrap replicates of P(X>Y)+½P(X=Y), resampling x and y independently.
-
-    A resample is a count vector over the observed runs (x's counts drawn
-    first, then y's), so no resampled arrays are materialized.
-    """
-    x = np.asarray(x, float)
-    y = np.asarray(y, float)
-    wx = _resample_counts(x.size, reps, rng)
-    wy = _resample_counts(y.size, reps, rng)
-    return _poi_from_counts(x, y, wx, wy)
 
 
 def probability_of_improvement(summaries: pl.DataFrame, pairs: Sequence[tuple[str, str]] | None = None,

@@ -19,7 +19,7 @@ from scipy import optimize, stats
 
 from fle_core._compare_fast import (Resamples, exact_stratified_p, fisher_exact_p, percentiles,
                                     poi_point)
-from fle_core.bootstrap import (DEFAULT_REPS, DEFAULT_SEED, percentile_interval,
+from fle_core.bootstrap import (DEFAULT_REPS, DEFAULT_SEED, _task_values, percentile_interval,
                                 prob_improvement_point)
 from fle_core.errors import MetricError
 from fle_core.metrics import Z95, wilson_interval
@@ -378,8 +378,6 @@ def pairwise_comparisons(summaries: pl.DataFrame, models: Sequence[str] | None =
     adjust_pvalues([], correction)  # validates the name early
     if not 0 < confidence < 1:
         raise MetricError(f"confidence must be in (0, 1), got {confidence}")
-    from fle_core.bootstrap import _task_values
-
     values = _task_values(summaries, column)
     models = list(models) if models else sorted(values)
     if baseline is not None and baseline not in models:
