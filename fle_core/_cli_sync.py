@@ -43,7 +43,8 @@ class _ProgressPrinter:
         self.last = now
         pct = f" ({100 * done / total:.0f}%)" if total else ""
         rate = done / max(now - self.t0, 1e-9)
-        print(f"  {done:,}/{total if total is not None else '?':,} rows{pct}, {rate:,.0f} rows/s",
+        shown = f"{total:,}" if total is not None else "?"
+        print(f"  {done:,}/{shown} rows{pct}, {rate:,.0f} rows/s",
               file=sys.stderr, flush=True)
 
 

@@ -385,11 +385,11 @@ def _schema_diff(got: pa.Schema, want: pa.Schema) -> str:
                      if f.name in want.names and f.type != want.field(f.name).type) or "column set"
 
 
-def sparse_ids(conn: SourceConn) -> bool:
+def sparse_ids(conn: SourceConn, top: int) -> bool:
     """Postgres: True when the planner's row estimate says ids are mostly gaps
-    (more than 4 ids per row), so id ranges are a poor proxy for row counts."""
+    (more than 4 ids per row below ``top``, the ``max_id`` the caller already
+    read), so id ranges are a poor proxy for row counts."""
     est = conn.scalar("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass('programs')")
-    top = max_id(conn)
     return est is not None and est > 0 and top > 4 * est
 
 

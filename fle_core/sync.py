@@ -281,7 +281,7 @@ def _tables(spec: SourceSpec, conn, cols, start: int, upto: int, rows: int, opts
             robust: bool, first_rows: int | None = None) -> Iterator[pa.Table]:
     """Lean tables of ``(start, upto]`` in id order: parallel id-range chunks when the
     ids are dense enough, else one prefetched stream (see ``_sync_stream``)."""
-    if spec.kind == "postgres" and sources.sparse_ids(conn):
+    if spec.kind == "postgres" and sources.sparse_ids(conn, upto):
         bounds = None
     else:
         bounds = _sync_stream.chunk_bounds(start, upto, rows, opts.batch_rows)
@@ -372,15 +372,8 @@ def _sweep_attempts(ws: Workspace):
     when the workspace has no control store (no ``control.db``, no ``[control]``)."""
     if not ws.control_path.exists() and not ws.section("control"):
         return None
-    try:
-        from fle_core import sweep_manager
-    except ModuleNotFoundError as exc:
-        if exc.name != "fle_core.sweep_manager":
-            raise
-        # TODO(#4): only reachable while fle_core.sweep_manager has not landed.
-        log.warning("control store exists but fle_core.sweep_manager is missing; "
-                    "sweep_attempts not refreshed")
-        return None
+    from fle_core import sweep_manager
+
     return sweep_manager.attempts_frame(ws)
 
 
