@@ -3,9 +3,11 @@
 DuckDB allows one read-write *process* per file, and a read-write open fails
 while any other process has the file open. So:
 
-* ``writer(ws)`` is the only way to write. It takes a cross-process file lock
-  (``warehouse.lock``) and then a read-write connection, retrying while readers
-  hold the file, and releases both as soon as the block ends.
+* Every write holds the cross-process file lock (``warehouse.lock``, via
+  ``write_lock``) and opens a read-write connection (``rw_connection``) only
+  around the statements it runs, retrying while readers hold the file. Sync
+  keeps the lock for a whole run and reopens the connection per batch, so
+  readers get in between; ``writer(ws)`` combines both for one short block.
 * ``reader(ws)`` opens the file read-only for one short block, retrying with
   backoff while a writer holds it, then raises ``WarehouseBusy``. Readers must
   not keep connections open between queries, or they would starve the writer.
