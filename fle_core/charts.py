@@ -333,7 +333,7 @@ def learning_curves_chart(steps: pl.DataFrame, *, palette: ModelPalette | None =
                           simulated: bool | None = None) -> alt.HConcatChart | alt.LayerChart:
     """Reward over steps and, when timestamps exist, over elapsed time, side by side."""
     require(steps, ["model", "depth", "value"], "steps")
-    pal = palette if palette is not None else ModelPalette.from_models(models_in(fill_model(steps)))
+    pal = _palette(palette, fill_model(steps))
     by_step = learning_curve_chart(steps, "step", palette=pal, simulated=simulated)
     if "created_at" not in steps.columns or steps.get_column("created_at").is_null().all():
         return by_step

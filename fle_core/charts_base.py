@@ -22,7 +22,6 @@ every tooltip and axis label.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -106,26 +105,24 @@ class ModelPalette:
         wanted = {MISSING if m is None else str(m) for m in present}
         return [m for m in self.models if m in wanted]
 
+    def _encoding(self, channel: type, mark, present: Iterable[Any], field: str, title: str,
+                  legend: bool):
+        domain = self.domain_for(present)
+        return channel(f"{field}:N", title=title,
+                       scale=alt.Scale(domain=domain, range=[mark(m) for m in domain]),
+                       legend=_legend(len(domain)) if legend else None)
+
     def color(self, present: Iterable[Any], field: str = "model", title: str = "Model",
               legend: bool = True) -> alt.Color:
-        domain = self.domain_for(present)
-        return alt.Color(f"{field}:N", title=title,
-                         scale=alt.Scale(domain=domain, range=[self.colour(m) for m in domain]),
-                         legend=_legend(len(domain)) if legend else None)
+        return self._encoding(alt.Color, self.colour, present, field, title, legend)
 
     def shape_encoding(self, present: Iterable[Any], field: str = "model", title: str = "Model",
                        legend: bool = True) -> alt.Shape:
-        domain = self.domain_for(present)
-        return alt.Shape(f"{field}:N", title=title,
-                         scale=alt.Scale(domain=domain, range=[self.shape(m) for m in domain]),
-                         legend=_legend(len(domain)) if legend else None)
+        return self._encoding(alt.Shape, self.shape, present, field, title, legend)
 
     def dash_encoding(self, present: Iterable[Any], field: str = "model", title: str = "Model",
                       legend: bool = True) -> alt.StrokeDash:
-        domain = self.domain_for(present)
-        return alt.StrokeDash(f"{field}:N", title=title,
-                              scale=alt.Scale(domain=domain, range=[self.dash(m) for m in domain]),
-                              legend=_legend(len(domain)) if legend else None)
+        return self._encoding(alt.StrokeDash, self.dash, present, field, title, legend)
 
 
 def _legend(n: int) -> alt.Legend:
@@ -273,7 +270,3 @@ def metric_label(metric: str) -> str:
 
 def number_format(metric: str) -> str:
     return ".1%" if is_rate(metric) else ",.3~f"
-
-
-def finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)
