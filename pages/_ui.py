@@ -25,8 +25,9 @@ state, shared views), ``_ui_data`` (cached loaders and computations) and
 ``_ui_widgets`` (shared renderers). Pages import only this facade.
 """
 
-from pages._frames import (fmt, headline, parse_traj_key, same_task, sweeps_view,  # noqa: F401
-                           sync_result_text, to_csv, trajectory_labels, trajectory_row)
+from pages._frames import (fmt, headline, parse_traj_key, same_task, sources_view,  # noqa: F401
+                           sweeps_view, sync_result_text, to_csv, trajectory_labels,
+                           trajectory_row)
 from pages._ui_core import *  # noqa: F401,F403
 from pages._ui_data import *  # noqa: F401,F403
 from pages._ui_state import *  # noqa: F401,F403

@@ -93,6 +93,13 @@ def empty_state(title: str, next_steps: Sequence[str]) -> None:
     st.info(f"**{title}**\n\n{lines}", icon=":material/info:")
 
 
+def stop_if_unsynced(version: int, title: str) -> None:
+    """Empty state and ``st.stop()`` when nothing has been synced yet (data version 0)."""
+    if version == 0:
+        empty_state(title, ["Sync a source on **Sources & sync**, or run the demo sweep from **Overview**."])
+        st.stop()
+
+
 def simulated_badge(frame: pl.DataFrame | None, noun: str = "trajectories") -> None:
     """Label simulated data wherever it is shown."""
     if frame is not None and "simulated" in frame.columns and frame.height:

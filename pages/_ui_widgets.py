@@ -47,10 +47,6 @@ def leaderboard_view(board: pl.DataFrame) -> pl.DataFrame:
     return _frames.leaderboard_view(board, list(LEADERBOARD_COLUMNS))
 
 
-def sources_view(per_source: pl.DataFrame, states: pl.DataFrame) -> pl.DataFrame:
-    return _frames.sources_view(per_source, states)
-
-
 SOURCE_COLUMNS = {
     "source": st.column_config.TextColumn("Source", pinned=True),
     "display_url": st.column_config.TextColumn("URL (password masked)"),

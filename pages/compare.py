@@ -139,14 +139,11 @@ def export(pin, sel, cfg) -> None:
 
 with _ui.guard():
     pin = _ui.apply_view(ws, PAGE, PREFIX)
-    if pin.version == 0:
-        _ui.empty_state("Nothing to compare yet.", [
-            "Sync a source on **Sources & sync**, or run the demo sweep from **Overview**."])
-        st.stop()
+    _ui.stop_if_unsynced(pin.version, "Nothing to compare yet.")
     summ = _ui.summaries(ws, pin)
     sel = filters(summ)
-    cfg = settings(_ui.distinct(_ui.select(summ, sel), "model"))
     chosen = _ui.select(summ, sel)
+    cfg = settings(_ui.distinct(chosen, "model"))
     if chosen.is_empty():
         _ui.empty_state("No trajectories match these filters.", ["Clear a filter in the sidebar."])
         st.stop()

@@ -66,10 +66,7 @@ def difficulty(pin, sel) -> None:
 
 with _ui.guard():
     pin = _ui.apply_view(ws, PAGE, PREFIX)
-    if pin.version == 0:
-        _ui.empty_state("No tasks to show yet.", [
-            "Sync a source on **Sources & sync**, or run the demo sweep from **Overview**."])
-        st.stop()
+    _ui.stop_if_unsynced(pin.version, "No tasks to show yet.")
     summ = _ui.summaries(ws, pin)
     palette = _ui.palette(summ)
     sel, metric, k = controls(summ)

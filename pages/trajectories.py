@@ -81,10 +81,7 @@ def step_details(key: str, steps: pl.DataFrame) -> None:
 
 with _ui.guard():
     pin = _ui.apply_view(ws, PAGE, PREFIX)
-    if pin.version == 0:
-        _ui.empty_state("No trajectories yet.", [
-            "Sync a source on **Sources & sync**, or run the demo sweep from **Overview**."])
-        st.stop()
+    _ui.stop_if_unsynced(pin.version, "No trajectories yet.")
     summ = _ui.summaries(ws, pin)
     first, other, x = picker(summ)
     if first is None:
