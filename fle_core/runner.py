@@ -364,8 +364,9 @@ class Runner:
         try:
             spec = self.ws.source(s.source)
             executor = get_preset(self.ws, s.executor)
-            timeout = float(json.loads(s.config_json).get("timeout_s", 3600.0))
-            seed = int(json.loads(s.config_json).get("seed", 0))
+            cfg = json.loads(s.config_json)
+            timeout = float(cfg.get("timeout_s", 3600.0))
+            seed = int(cfg.get("seed", 0))
             job = Job(sweep_id=s.sweep_id, cell_id=c.cell_id, attempt=a.attempt, model=c.model, task=c.task,
                       env_id=c.env_id, trial=c.trial, params=json.loads(c.params_json), version=a.version,
                       source_url=spec.resolved_url(), seed=zlib.crc32(f"{seed}:{c.cell_id}:{a.attempt}".encode()))
@@ -531,10 +532,6 @@ def _max_version(spec: SourceSpec) -> int:
 
 
 def _sqlite_scalar(spec: SourceSpec, sql: str, params: tuple) -> int:
-    return int(_sqlite_value(spec, sql, params) or 0)
-
-
-def _sqlite_value(spec: SourceSpec, sql: str, params: tuple):
     """One integer from a SQLite source, read-only, with a busy timeout.
 
     The stdlib driver instead of ADBC here: it waits on a busy file (ADBC's read-only
@@ -546,13 +543,13 @@ def _sqlite_value(spec: SourceSpec, sql: str, params: tuple):
 
     path = sqlite_path(spec.resolved_url())
     if not path.is_file():
-        return None
+        return 0
     try:
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
         try:
             if con.execute("SELECT 1 FROM sqlite_master WHERE name = 'programs'").fetchone() is None:
-                return None
-            return con.execute(sql, params).fetchone()[0]
+                return 0
+            return int(con.execute(sql, params).fetchone()[0] or 0)
         finally:
             con.close()
     except sqlite3.Error as exc:
@@ -560,13 +557,9 @@ def _sqlite_value(spec: SourceSpec, sql: str, params: tuple):
 
 
 def _header(fh: TextIO, attempt_id: str, version: int, executor: str, argv: list[str], url: str) -> None:
-    masked = [a.replace(url, _masked(url)) if url else a for a in argv]
+    masked = [a.replace(url, mask_url(url)) if url else a for a in argv]
     fh.write(f"# attempt {attempt_id} version {version} executor {executor}\n# argv {masked!r}\n")
     fh.flush()
-
-
-def _masked(url: str) -> str:
-    return mask_url(url) if "@" in url or "password=" in url.lower() else url
 
 
 def _safe(name: str) -> str:
