@@ -11,8 +11,9 @@ st.set_page_config(page_title="FLE workbench", page_icon=":material/factory:", l
 
 PAGES = {
     "Workbench": [
-        st.Page("pages/overview.py", title="Overview", icon=":material/home:", url_path="overview",
-                default=True),
+        st.Page(
+            "pages/overview.py", title="Overview", icon=":material/home:", url_path="overview", default=True
+        ),
         st.Page("pages/sources.py", title="Sources & sync", icon=":material/sync:", url_path="sources"),
     ],
     "Sweeps": [
@@ -22,8 +23,9 @@ PAGES = {
     "Analysis": [
         st.Page("pages/compare.py", title="Compare", icon=":material/leaderboard:", url_path="compare"),
         st.Page("pages/tasks.py", title="Tasks", icon=":material/grid_on:", url_path="tasks"),
-        st.Page("pages/trajectories.py", title="Trajectories", icon=":material/timeline:",
-                url_path="trajectories"),
+        st.Page(
+            "pages/trajectories.py", title="Trajectories", icon=":material/timeline:", url_path="trajectories"
+        ),
     ],
 }
 

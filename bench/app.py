@@ -42,8 +42,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fle_core import warehouse  # noqa: E402
-from fle_core.workspace import Workspace  # noqa: E402
+from fle_core import warehouse
+from fle_core.workspace import Workspace
 
 MODELS = ["claude-3-5-sonnet", "gpt-4o", "deepseek-v3", "gemini-2", "llama-3.3-70b", "gpt-4o-mini"]
 SKILL = [0.9, 0.75, 0.7, 0.6, 0.35, 0.3]
@@ -65,11 +65,18 @@ def build_workspace(root: Path, n_steps: int) -> Workspace:
     quotas = [default_tasks()[t].quota for t in tasks]
     t0 = time.perf_counter()
     with warehouse.writer(ws) as con:
-        con.execute("CREATE TEMP TABLE m AS SELECT unnest(?) AS model, unnest(?) AS skill, "
-                    "generate_subscripts(?, 1) - 1 AS mi", [MODELS, SKILL, MODELS])
-        con.execute("CREATE TEMP TABLE t AS SELECT unnest(?) AS task, unnest(?) AS quota, "
-                    "generate_subscripts(?, 1) - 1 AS ti", [tasks, quotas, tasks])
-        con.execute("""
+        con.execute(
+            "CREATE TEMP TABLE m AS SELECT unnest(?) AS model, unnest(?) AS skill, "
+            "generate_subscripts(?, 1) - 1 AS mi",
+            [MODELS, SKILL, MODELS],
+        )
+        con.execute(
+            "CREATE TEMP TABLE t AS SELECT unnest(?) AS task, unnest(?) AS quota, "
+            "generate_subscripts(?, 1) - 1 AS ti",
+            [tasks, quotas, tasks],
+        )
+        con.execute(
+            """
             INSERT INTO steps (source, id, version, instance, depth, value, model, task, num_agents,
                                sweep_id, error_occurred, simulated, prompt_tokens, completion_tokens,
                                total_tokens, created_at, version_description, meta, sync_id)
@@ -83,7 +90,8 @@ def build_workspace(root: Path, n_steps: int) -> Workspace:
                    TIMESTAMP '2026-01-01' + INTERVAL (traj * 600 + step * 40) SECOND,
                    'model:' || m.model || '\ntype:' || t.task || '\nnum_agents:1', '{}', 1
             FROM j JOIN m USING (mi) JOIN t USING (ti)""",
-                    [STEPS_PER_TRAJ, STEPS_PER_TRAJ, n_steps, STEPS_PER_TRAJ])
+            [STEPS_PER_TRAJ, STEPS_PER_TRAJ, n_steps, STEPS_PER_TRAJ],
+        )
         con.execute("UPDATE steps SET total_tokens = prompt_tokens + completion_tokens")
         con.execute("""
             INSERT INTO trajectories
@@ -92,10 +100,13 @@ def build_workspace(root: Path, n_steps: int) -> Workspace:
                    sum(prompt_tokens), sum(completion_tokens), sum(total_tokens),
                    count_if(error_occurred), NULL, false, min(created_at), max(created_at), NULL, 1
             FROM steps GROUP BY source, version, instance""")
-        con.execute("INSERT INTO sync_runs VALUES (1, 'bench', now(), now(), 'ok', ?, 0, ?, false, NULL)",
-                    [n_steps, n_steps])
-        con.execute("INSERT INTO source_state VALUES ('bench', 'sqlite', 'sqlite:///bench.db', ?, 1)",
-                    [n_steps])
+        con.execute(
+            "INSERT INTO sync_runs VALUES (1, 'bench', now(), now(), 'ok', ?, 0, ?, false, NULL)",
+            [n_steps, n_steps],
+        )
+        con.execute(
+            "INSERT INTO source_state VALUES ('bench', 'sqlite', 'sqlite:///bench.db', ?, 1)", [n_steps]
+        )
     print(f"built {n_steps:,}-step warehouse in {time.perf_counter() - t0:.1f} s")
     return ws
 
@@ -108,21 +119,27 @@ def timed(fn) -> float:
 
 def baseline(ws: Workspace, reps: int) -> dict[str, float]:
     """Named baselines, same run: steps load, the old and the current summaries path."""
-    from fle_core import analysis, metrics
+    from fle_core import analysis
+    from fle_core.stats import metrics
 
     reg = ws.task_registry()
     load = [timed(lambda: analysis.load_steps(ws)) for _ in range(reps)]
-    polars = [timed(lambda: metrics.summarize_trajectories(analysis.load_steps(ws), reg))
-              for _ in range(reps)]
+    polars = [
+        timed(lambda: metrics.summarize_trajectories(analysis.load_steps(ws), reg)) for _ in range(reps)
+    ]
     full = [timed(lambda: metrics.model_metrics(analysis.load_summaries(ws))) for _ in range(reps)]
     # the fast path must not change a single value (frames compared exactly)
     from polars.testing import assert_frame_equal
 
-    assert_frame_equal(analysis.load_summaries(ws),
-                       metrics.summarize_trajectories(analysis.load_steps(ws), reg))
+    assert_frame_equal(
+        analysis.load_summaries(ws), metrics.summarize_trajectories(analysis.load_steps(ws), reg)
+    )
     print("load_summaries == summarize_trajectories(load_steps): identical frames")
-    return {"load_steps": statistics.median(load), "polars_summaries": statistics.median(polars),
-            "summaries+leaderboard": statistics.median(full)}
+    return {
+        "load_steps": statistics.median(load),
+        "polars_summaries": statistics.median(polars),
+        "summaries+leaderboard": statistics.median(full),
+    }
 
 
 def session(page: str, params: dict[str, str] | None = None):
@@ -181,23 +198,31 @@ def measure(reps: int, tabs: bool) -> dict[str, tuple[float, float]]:
     return out
 
 
-def report(n_steps: int, reps: int, base: dict[str, float], pages: dict[str, tuple[float, float]],
-           load: tuple[tuple[float, ...], tuple[float, ...]]) -> str:
+def report(
+    n_steps: int,
+    reps: int,
+    base: dict[str, float],
+    pages: dict[str, tuple[float, float]],
+    load: tuple[tuple[float, ...], tuple[float, ...]],
+) -> str:
     ref = base["load_steps"]
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     la = " → ".join("/".join(f"{x:.1f}" for x in avg) for avg in load)
     lines = [
-        "# App page render times (bench/app.py)", "",
+        "# App page render times (bench/app.py)",
+        "",
         f"Date: {now} · machine: 2 cores / 24 GiB, shared with other engineers' jobs "
         f"(load average 1/5/15 min before → after the run: {la}) · "
         f"Python {platform.python_version()} · "
         f"{n_steps:,} steps (~{n_steps // STEPS_PER_TRAJ:,} trajectories, 6 models × 24 tasks) · "
-        f"medians of {reps} runs.", "",
+        f"medians of {reps} runs.",
+        "",
         "Baselines (same run): loading the steps frame from DuckDB "
         f"(`analysis.load_steps`) = **{ref:.2f} s**; the Polars summaries path "
         f"(`summarize_trajectories(load_steps(...))`) = **{base['polars_summaries']:.2f} s**; "
         f"`analysis.load_summaries` (DuckDB aggregation) + leaderboard "
-        f"= **{base['summaries+leaderboard']:.2f} s**.", "",
+        f"= **{base['summaries+leaderboard']:.2f} s**.",
+        "",
         "Each page runs through app.py's navigation in an AppTest session. One untimed run "
         "comes first, so one-time costs a running server pays once are excluded: Python "
         "imports of streamlit/polars/duckdb/altair and of the page's lazily imported modules "
@@ -208,13 +233,15 @@ def report(n_steps: int, reps: int, base: dict[str, float], pages: dict[str, tup
         "data version (cache hits). Compare is measured on its default tab (Leaderboard with "
         "bootstrap intervals, 1,000 resamples, seed 0), Tasks on its default tab (Heatmap); "
         "the rows `page · tab` open another tab through its URL parameter. "
-        "Target (issue #6): every analysis page ≤ 1.5 s, judged on the cold run.", "",
+        "Target (issue #6): every analysis page ≤ 1.5 s, judged on the cold run.",
+        "",
         "| page | cold (s) | warm (s) | cold / load_steps | cold ≤ 1.5 s |",
         "|---|---|---|---|---|",
     ]
     for page, (cold, warm) in pages.items():
-        lines.append(f"| {page} | {cold:.2f} | {warm:.2f} | {cold / ref:.2f}× | "
-                     f"{'yes' if cold <= 1.5 else 'NO'} |")
+        lines.append(
+            f"| {page} | {cold:.2f} | {warm:.2f} | {cold / ref:.2f}× | {'yes' if cold <= 1.5 else 'NO'} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -232,9 +259,11 @@ def main() -> int:
     ws = build_workspace(root, args.steps)
     load_before = os.getloadavg()
     base = baseline(ws, args.reps)
-    print(f"baseline: load_steps {base['load_steps']:.2f} s, polars summaries "
-          f"{base['polars_summaries']:.2f} s, summaries+leaderboard "
-          f"{base['summaries+leaderboard']:.2f} s")
+    print(
+        f"baseline: load_steps {base['load_steps']:.2f} s, polars summaries "
+        f"{base['polars_summaries']:.2f} s, summaries+leaderboard "
+        f"{base['summaries+leaderboard']:.2f} s"
+    )
     pages = measure(args.reps, not args.no_tabs)
     text = report(args.steps, args.reps, base, pages, (load_before, os.getloadavg()))
     print(text)

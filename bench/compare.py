@@ -38,8 +38,13 @@ def make_summaries(n_models: int = 6, n_tasks: int = 24, per: int = 117, seed: i
 
 
 def load_baseline():
-    src = subprocess.run(["git", "show", f"{BASELINE_COMMIT}:fle_core/compare.py"], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout
+    src = subprocess.run(
+        ["git", "show", f"{BASELINE_COMMIT}:fle_core/compare.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     path = Path(tempfile.mkdtemp()) / "compare_baseline.py"
     path.write_text(src)
     spec = importlib.util.spec_from_file_location("compare_baseline", path)
@@ -69,11 +74,14 @@ def check_same(new: pl.DataFrame, old: pl.DataFrame) -> str:
                 assert a[c].equals(b[c]), c
     diff = [c for c in new.columns if not new[c].equals(old[c])]
     all_new, all_old = new.filter(is_all), old.filter(is_all)
-    dp = np.nanmax(np.abs(all_new["p_value"].to_numpy().astype(float)
-                          - all_old["p_value"].to_numpy().astype(float)))
+    dp = np.nanmax(
+        np.abs(all_new["p_value"].to_numpy().astype(float) - all_old["p_value"].to_numpy().astype(float))
+    )
     verdicts = int((all_new["verdict"] != all_old["verdict"]).sum())
-    return (f"columns not bit-identical: {diff or 'none'}; ALL-row max |Δp| {dp:.2g}, "
-            f"ALL verdicts changed: {verdicts}")
+    return (
+        f"columns not bit-identical: {diff or 'none'}; ALL-row max |Δp| {dp:.2g}, "
+        f"ALL verdicts changed: {verdicts}"
+    )
 
 
 def cold(fn, reps: int) -> tuple[float, float]:
@@ -81,10 +89,11 @@ def cold(fn, reps: int) -> tuple[float, float]:
 
     CPU time is reported too because the machine is shared and wall time noisy.
     """
-    from fle_core import _compare_fast, compare
+    from fle_core.stats import _kernels, compare
+
     wall, cpu = [], []
     for _ in range(reps):
-        _compare_fast.fisher_exact_p.cache_clear()
+        _kernels.fisher_exact_p.cache_clear()
         compare.newcombe_interval.cache_clear()
         t, c = time.perf_counter(), time.process_time()
         fn()
@@ -99,7 +108,8 @@ def main() -> int:
     ap.add_argument("--per", type=int, default=117)
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
-    from fle_core import compare
+    from fle_core.stats import compare
+
     base = load_baseline()
     s = make_summaries(per=args.per)
     print(f"{s.height} trajectories, 6 models x 24 tasks, reps={args.reps} (medians)")
@@ -107,11 +117,13 @@ def main() -> int:
         new = compare.pairwise_comparisons(s, metric=metric)
         old = base.pairwise_comparisons(s, metric=metric)
         same = check_same(new, old)
-        (w_old, c_old) = cold(lambda: base.pairwise_comparisons(s, metric=metric), args.reps)
-        (w_new, c_new) = cold(lambda: compare.pairwise_comparisons(s, metric=metric), args.reps)
-        print(f"| pairwise_comparisons({metric}) | wall {w_old * 1e3:.0f} → {w_new * 1e3:.0f} ms "
-              f"({w_old / w_new:.1f}x) | CPU {c_old * 1e3:.0f} → {c_new * 1e3:.0f} ms "
-              f"({c_old / c_new:.1f}x) | {same} |")
+        (w_old, c_old) = cold(lambda m=metric: base.pairwise_comparisons(s, metric=m), args.reps)
+        (w_new, c_new) = cold(lambda m=metric: compare.pairwise_comparisons(s, metric=m), args.reps)
+        print(
+            f"| pairwise_comparisons({metric}) | wall {w_old * 1e3:.0f} → {w_new * 1e3:.0f} ms "
+            f"({w_old / w_new:.1f}x) | CPU {c_old * 1e3:.0f} → {c_new * 1e3:.0f} ms "
+            f"({c_old / c_new:.1f}x) | {same} |"
+        )
     return 0
 
 

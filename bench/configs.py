@@ -51,11 +51,10 @@ def _old_load_steps(ws, sql: str, params: list):
     import polars as pl
 
     from fle_core import warehouse
-    from fle_core.metrics import STEP_SCHEMA
+    from fle_core.stats.metrics import STEP_SCHEMA
 
     frame = warehouse.query(ws, sql, params)
-    return frame.select([pl.col(c).cast(t) for c, t in STEP_SCHEMA.items()
-                         if c != "config"]).rechunk()
+    return frame.select([pl.col(c).cast(t) for c, t in STEP_SCHEMA.items() if c != "config"]).rechunk()
 
 
 def main() -> None:
@@ -65,20 +64,23 @@ def main() -> None:
     args = ap.parse_args()
 
     from fle_core import analysis, warehouse
-    from fle_core.metrics import _quota_map
+    from fle_core.stats.metrics import _quota_map
     from fle_core.workspace import Workspace
 
     tmp = Path(tempfile.mkdtemp(prefix="cfgbench-")) / "ws"
     shutil.copytree(args.ws, tmp)
     ws = Workspace.open(tmp)
-    grid = [json.dumps({"prompt": p, "temperature": t}, sort_keys=True)
-            for p in ("v1", "v2") for t in (0.2, 0.8)]
+    grid = [
+        json.dumps({"prompt": p, "temperature": t}, sort_keys=True) for p in ("v1", "v2") for t in (0.2, 0.8)
+    ]
     with warehouse.writer(ws) as con:
         con.execute("DELETE FROM sweep_attempts")
-        con.execute("INSERT INTO sweep_attempts (source, version, sweep_id, params_json, status) "
-                    "SELECT source, version, 'bench', (?::VARCHAR[])[1 + version % 4], 'succeeded' "
-                    "FROM (SELECT DISTINCT source, version FROM steps WHERE version IS NOT NULL)",
-                    [grid])
+        con.execute(
+            "INSERT INTO sweep_attempts (source, version, sweep_id, params_json, status) "
+            "SELECT source, version, 'bench', (?::VARCHAR[])[1 + version % 4], 'succeeded' "
+            "FROM (SELECT DISTINCT source, version FROM steps WHERE version IS NOT NULL)",
+            [grid],
+        )
         n_att = con.execute("SELECT count(*) FROM sweep_attempts").fetchone()[0]
         n_steps = con.execute("SELECT count(*) FROM steps").fetchone()[0]
 
@@ -87,23 +89,33 @@ def main() -> None:
     new_sql, params = analysis._summary_sql(where, qmap, None)
     old_sql = new_sql.split(" FROM (", 1)[1].rsplit(") g", 1)[0]  # the bare aggregate
     cols = ", ".join(f"s.{c}" for c in analysis._STEP_COLUMNS)
-    old_steps = (f"SELECT {cols} FROM steps s WHERE {where} ORDER BY hash(s.source), "
-                 "s.version NULLS FIRST, s.instance NULLS FIRST, s.depth NULLS FIRST, s.id")
+    old_steps = (
+        f"SELECT {cols} FROM steps s WHERE {where} ORDER BY hash(s.source), "
+        "s.version NULLS FIRST, s.instance NULLS FIRST, s.depth NULLS FIRST, s.id"
+    )
 
     summ = analysis.load_summaries(ws)
-    rows = _medians({
-        "summaries SQL, no config (baseline)": lambda: warehouse.query(ws, old_sql, params + wparams),
-        "summaries SQL + config lookup": lambda: warehouse.query(ws, new_sql, params + wparams),
-        "load_summaries (end to end)": lambda: analysis.load_summaries(ws),
-        "load_summaries(configs=[one])": lambda: analysis.load_summaries(ws, configs=[grid[0]]),
-        "label_systems": lambda: analysis.label_systems(summ),
-    }, args.reps)
-    rows |= _medians({
-        "steps query, no config (baseline)": lambda: _old_load_steps(ws, old_steps, wparams),
-        "load_steps (with config)": lambda: analysis.load_steps(ws),
-    }, args.reps)
-    print(f"{n_steps:,} steps, {summ.height:,} trajectories, {n_att:,} sweep attempts "
-          f"({len(grid)} configs); medians of {args.reps}")
+    rows = _medians(
+        {
+            "summaries SQL, no config (baseline)": lambda: warehouse.query(ws, old_sql, params + wparams),
+            "summaries SQL + config lookup": lambda: warehouse.query(ws, new_sql, params + wparams),
+            "load_summaries (end to end)": lambda: analysis.load_summaries(ws),
+            "load_summaries(configs=[one])": lambda: analysis.load_summaries(ws, configs=[grid[0]]),
+            "label_systems": lambda: analysis.label_systems(summ),
+        },
+        args.reps,
+    )
+    rows |= _medians(
+        {
+            "steps query, no config (baseline)": lambda: _old_load_steps(ws, old_steps, wparams),
+            "load_steps (with config)": lambda: analysis.load_steps(ws),
+        },
+        args.reps,
+    )
+    print(
+        f"{n_steps:,} steps, {summ.height:,} trajectories, {n_att:,} sweep attempts "
+        f"({len(grid)} configs); medians of {args.reps}"
+    )
     base_s = rows["summaries SQL, no config (baseline)"]
     base_l = rows["steps query, no config (baseline)"]
     for name, sec in rows.items():

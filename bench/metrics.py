@@ -28,7 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -38,13 +38,19 @@ import pyarrow as pa
 
 from fle_core import warehouse
 from fle_core.analysis import load_steps
-from fle_core.bootstrap import interval_estimates, pass_at_k_curve, probability_of_improvement
-from fle_core.metrics import group_metrics, model_metrics, summarize_trajectories
+from fle_core.stats.bootstrap import interval_estimates, pass_at_k_curve, probability_of_improvement
+from fle_core.stats.metrics import group_metrics, model_metrics, summarize_trajectories
 from fle_core.tasks import TaskRegistry
 from fle_core.workspace import Workspace
 
-MODELS = {"claude-3-5-sonnet": 0.219, "gpt-4o": 0.166, "deepseek-v3": 0.151, "gemini-2": 0.130,
-          "llama-3.3-70b": 0.063, "gpt-4o-mini": 0.052}   # FLE paper lab-play success rates
+MODELS = {
+    "claude-3-5-sonnet": 0.219,
+    "gpt-4o": 0.166,
+    "deepseek-v3": 0.151,
+    "gemini-2": 0.130,
+    "llama-3.3-70b": 0.063,
+    "gpt-4o-mini": 0.052,
+}  # FLE paper lab-play success rates
 K_VALUES = (1, 3, 5, 8)
 
 
@@ -60,8 +66,9 @@ def build_steps(n_traj: int = 16_800, seed: int = 0) -> pa.Table:
     t_task = rng.integers(0, len(tasks), n_traj)
     p = np.array(list(MODELS.values()))[t_model]
     solved = rng.random(n_traj) < p
-    target = quotas[t_task] * np.where(solved, rng.uniform(1.05, 1.6, n_traj),
-                                       rng.uniform(0.05, 0.85, n_traj))
+    target = quotas[t_task] * np.where(
+        solved, rng.uniform(1.05, 1.6, n_traj), rng.uniform(0.05, 0.85, n_traj)
+    )
     ramp = rng.uniform(5, 40, n_traj)
     length = np.where(rng.random(n_traj) < 0.85, 64, rng.integers(8, 64, n_traj))
     traj = np.repeat(np.arange(n_traj), length)
@@ -72,24 +79,36 @@ def build_steps(n_traj: int = 16_800, seed: int = 0) -> pa.Table:
     value = np.maximum(value, 0.0)
     start_s = rng.uniform(0, 86_400, n_traj)
     created = start_s[traj] + depth * 30.0 + rng.uniform(0, 5, traj.size)
-    order = np.argsort(created, kind="stable")      # rows interleaved as concurrent jobs write them
+    order = np.argsort(created, kind="stable")  # rows interleaved as concurrent jobs write them
     prompt = (2000 + 300 * depth + rng.integers(0, 200, traj.size)).astype(np.int64)
     completion = rng.integers(150, 600, traj.size).astype(np.int64)
     base = np.datetime64("2026-01-01T00:00:00", "us")
     cols = {
-        "source": np.full(traj.size, "local"), "id": np.empty(traj.size, np.int64),
-        "version": traj + 1, "instance": np.zeros(traj.size, np.int64), "depth": depth.astype(float),
-        "value": value, "model": models[t_model][traj], "task": tasks[t_task][traj],
-        "sweep_id": np.full(traj.size, "bench-sweep"), "error_occurred": rng.random(traj.size) < 0.01,
-        "production_score": np.full(traj.size, np.nan), "simulated": np.ones(traj.size, bool),
-        "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+        "source": np.full(traj.size, "local"),
+        "id": np.empty(traj.size, np.int64),
+        "version": traj + 1,
+        "instance": np.zeros(traj.size, np.int64),
+        "depth": depth.astype(float),
+        "value": value,
+        "model": models[t_model][traj],
+        "task": tasks[t_task][traj],
+        "sweep_id": np.full(traj.size, "bench-sweep"),
+        "error_occurred": rng.random(traj.size) < 0.01,
+        "production_score": np.full(traj.size, np.nan),
+        "simulated": np.ones(traj.size, bool),
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
         "created_at": base + (created * 1e6).astype("timedelta64[us]"),
     }
     cols = {k: v[order] for k, v in cols.items()}
     cols["id"] = np.arange(1, traj.size + 1, dtype=np.int64)
     table = pa.table(cols)
-    return table.set_column(table.schema.get_field_index("production_score"), "production_score",
-                            pa.nulls(traj.size, pa.float64()))
+    return table.set_column(
+        table.schema.get_field_index("production_score"),
+        "production_score",
+        pa.nulls(traj.size, pa.float64()),
+    )
 
 
 def build_warehouse(ws: Workspace, table: pa.Table) -> None:
@@ -111,25 +130,41 @@ def pandas_old_framework(steps: pd.DataFrame, quotas: dict[str, float]) -> pd.Da
         quota = quotas.get(task)
         best = vals.max() if len(vals) else np.nan
         hits = g.loc[g["value"] >= quota, "depth"] if quota is not None else g.iloc[0:0]["depth"]
-        summaries.append({
-            "source": source, "version": version, "instance": instance,
-            "model": model, "task": task,
-            "steps": len(g), "final_reward": vals.iloc[-1] if len(vals) else np.nan,
-            "best_reward": best, "success": None if quota is None else bool(best >= quota),
-            "first_success_step": hits.min() if len(hits) else np.nan,
-            "total_tokens": g["total_tokens"].sum(), "error_occurred": bool(g["error_occurred"].any()),
-            "duration_s": (g["created_at"].max() - g["created_at"].min()).total_seconds(),
-        })
+        summaries.append(
+            {
+                "source": source,
+                "version": version,
+                "instance": instance,
+                "model": model,
+                "task": task,
+                "steps": len(g),
+                "final_reward": vals.iloc[-1] if len(vals) else np.nan,
+                "best_reward": best,
+                "success": None if quota is None else bool(best >= quota),
+                "first_success_step": hits.min() if len(hits) else np.nan,
+                "total_tokens": g["total_tokens"].sum(),
+                "error_occurred": bool(g["error_occurred"].any()),
+                "duration_s": (g["created_at"].max() - g["created_at"].min()).total_seconds(),
+            }
+        )
     sdf = pd.DataFrame(summaries)
     rows = []
     for (model, task), g in sdf.groupby(["model", "task"]):
         n, c = len(g), int(g["success"].sum())
-        row = {"model": model, "task": task, "n": n, "successes": c, "success_rate": c / n,
-               "reward_mean": g["best_reward"].mean(), "reward_std": g["best_reward"].std(),
-               "reward_median": g["best_reward"].median(), "reward_min": g["best_reward"].min(),
-               "reward_max": g["best_reward"].max(),
-               "tokens_per_success": g.loc[g["success"], "total_tokens"].mean(),
-               "mean_steps": g["steps"].mean()}
+        row = {
+            "model": model,
+            "task": task,
+            "n": n,
+            "successes": c,
+            "success_rate": c / n,
+            "reward_mean": g["best_reward"].mean(),
+            "reward_std": g["best_reward"].std(),
+            "reward_median": g["best_reward"].median(),
+            "reward_min": g["best_reward"].min(),
+            "reward_max": g["best_reward"].max(),
+            "tokens_per_success": g.loc[g["success"], "total_tokens"].mean(),
+            "mean_steps": g["steps"].mean(),
+        }
         for k in K_VALUES:
             if n < k:
                 row[f"pass_at_{k}"] = np.nan
@@ -177,36 +212,54 @@ def main() -> int:
         t0 = time.perf_counter()
         table = build_steps(args.trajectories)
         build_warehouse(ws, table)
-        print(f"built warehouse: {table.num_rows:,} steps, {args.trajectories:,} trajectories "
-              f"in {time.perf_counter() - t0:.1f} s")
+        print(
+            f"built warehouse: {table.num_rows:,} steps, {args.trajectories:,} trajectories "
+            f"in {time.perf_counter() - t0:.1f} s"
+        )
         reg = ws.task_registry()
         res: dict[str, float] = {}
         res["load"], steps = timed(lambda: load_steps(ws), args.reps, "load")
         res["summaries"], summ = timed(lambda: summarize_trajectories(steps, reg), args.reps, "summaries")
-        res["group_metrics"], cells = timed(lambda: group_metrics(summ, ("model", "task"), K_VALUES),
-                                            args.reps, "group_metrics")
-        res["compute"], _ = timed(lambda: group_metrics(summarize_trajectories(steps, reg),
-                                                        ("model", "task"), K_VALUES), args.reps, "compute")
+        res["group_metrics"], cells = timed(
+            lambda: group_metrics(summ, ("model", "task"), K_VALUES), args.reps, "group_metrics"
+        )
+        res["compute"], _ = timed(
+            lambda: group_metrics(summarize_trajectories(steps, reg), ("model", "task"), K_VALUES),
+            args.reps,
+            "compute",
+        )
         res["model_metrics"], _ = timed(lambda: model_metrics(summ, K_VALUES), args.reps, "model_metrics")
         shuffled = steps.sample(fraction=1.0, shuffle=True, seed=1)
-        res["summaries_unsorted"], summ2 = timed(lambda: summarize_trajectories(shuffled, reg), 1, "summaries_unsorted")
+        res["summaries_unsorted"], summ2 = timed(
+            lambda: summarize_trajectories(shuffled, reg), 1, "summaries_unsorted"
+        )
         assert summ2.equals(summ), "unsorted input must give identical summaries"
 
         sub = summ.head(10_000)
         boot_reps = max(1, min(args.reps, 3))
         res["bootstrap_success"], _ = timed(
-            lambda: interval_estimates(sub, ("success_rate",), reps=2000, seed=0), boot_reps, "bootstrap_success")
+            lambda: interval_estimates(sub, ("success_rate",), reps=2000, seed=0),
+            boot_reps,
+            "bootstrap_success",
+        )
         res["bootstrap_generic"], _ = timed(
-            lambda: interval_estimates(sub, ("mean",), reps=2000, seed=0), boot_reps, "bootstrap_generic")
-        res["bootstrap_all4"], _ = timed(lambda: interval_estimates(sub, reps=2000, seed=0), boot_reps, "bootstrap_all4")
-        res["pass_at_k_curve"], _ = timed(lambda: pass_at_k_curve(sub, K_VALUES, 2000, 0), boot_reps, "pass_at_k_curve")
-        res["prob_improvement"], _ = timed(lambda: probability_of_improvement(sub, reps=2000, seed=0),
-                                           boot_reps, "prob_improvement")
+            lambda: interval_estimates(sub, ("mean",), reps=2000, seed=0), boot_reps, "bootstrap_generic"
+        )
+        res["bootstrap_all4"], _ = timed(
+            lambda: interval_estimates(sub, reps=2000, seed=0), boot_reps, "bootstrap_all4"
+        )
+        res["pass_at_k_curve"], _ = timed(
+            lambda: pass_at_k_curve(sub, K_VALUES, 2000, 0), boot_reps, "pass_at_k_curve"
+        )
+        res["prob_improvement"], _ = timed(
+            lambda: probability_of_improvement(sub, reps=2000, seed=0), boot_reps, "prob_improvement"
+        )
 
         pdf = steps.to_pandas()
         quotas = {k: v for k, v in reg.quotas().items() if v is not None}
-        res["pandas_baseline"], old = timed(lambda: pandas_old_framework(pdf, quotas),
-                                            args.baseline_reps, "pandas_baseline")
+        res["pandas_baseline"], old = timed(
+            lambda: pandas_old_framework(pdf, quotas), args.baseline_reps, "pandas_baseline"
+        )
         mine = cells.sort("model", "task").select("model", "task", "n", "successes").to_pandas()
         theirs = old.sort_values(["model", "task"])[["model", "task", "n", "successes"]]
         assert (mine.to_numpy() == theirs.to_numpy()).all(), "baseline disagrees with metrics"
@@ -221,8 +274,8 @@ def main() -> int:
         return f"{v:.2f} s" if v >= 10 else f"{v * 1e3:.0f} ms"
 
     lines = [
-        f"| measure | median wall | median CPU | target |",
-        f"|---|---|---|---|",
+        "| measure | median wall | median CPU | target |",
+        "|---|---|---|---|",
         f"| load_steps (DuckDB → Polars, ordered), {table.num_rows:,} steps | {res['load'] * 1e3:.0f} ms | {c('load')} | (reported apart) |",
         f"| summarize_trajectories | {res['summaries'] * 1e3:.0f} ms | {c('summaries')} | |",
         f"| group_metrics (model, task) | {res['group_metrics'] * 1e3:.1f} ms | {c('group_metrics')} | |",
@@ -244,22 +297,31 @@ def main() -> int:
 
 
 def write_results(lines: list[str], n_steps: int, args) -> None:
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    text = "\n".join([
-        "# Metrics benchmark (`bench/metrics.py`)", "",
-        f"Measured {now} on the shared build machine (2 cores, 24 GiB) while five other "
-        f"engineers' builds and tests ran (load average {os.getloadavg()[0]:.1f} at the end): "
-        "wall times are noisy and inflated; CPU time (all threads) is the steadier figure. "
-        f"Python {platform.python_version()}, polars {pl.__version__}, "
-        f"numpy {np.__version__}, pandas {pd.__version__}.", "",
-        f"Data: {n_steps:,} steps, {args.trajectories:,} trajectories, 6 models × 24 lab-play tasks, "
-        "rows interleaved in creation order. Medians over "
-        f"{args.reps} runs (bootstrap: {max(1, min(args.reps, 3))}, baseline: {args.baseline_reps}).",
-        "", *lines, "",
-        "The baseline is computed on the same Polars-loaded frame converted to pandas (conversion "
-        "not timed) and must agree with `group_metrics` on n and successes per (model, task); the "
-        "benchmark asserts it. Load time is reported apart from compute.", "",
-        "Command: `uv run python bench/metrics.py --write`", ""])
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    text = "\n".join(
+        [
+            "# Metrics benchmark (`bench/metrics.py`)",
+            "",
+            f"Measured {now} on the shared build machine (2 cores, 24 GiB) while five other "
+            f"engineers' builds and tests ran (load average {os.getloadavg()[0]:.1f} at the end): "
+            "wall times are noisy and inflated; CPU time (all threads) is the steadier figure. "
+            f"Python {platform.python_version()}, polars {pl.__version__}, "
+            f"numpy {np.__version__}, pandas {pd.__version__}.",
+            "",
+            f"Data: {n_steps:,} steps, {args.trajectories:,} trajectories, 6 models × 24 lab-play tasks, "
+            "rows interleaved in creation order. Medians over "
+            f"{args.reps} runs (bootstrap: {max(1, min(args.reps, 3))}, baseline: {args.baseline_reps}).",
+            "",
+            *lines,
+            "",
+            "The baseline is computed on the same Polars-loaded frame converted to pandas (conversion "
+            "not timed) and must agree with `group_metrics` on n and successes per (model, task); the "
+            "benchmark asserts it. Load time is reported apart from compute.",
+            "",
+            "Command: `uv run python bench/metrics.py --write`",
+            "",
+        ]
+    )
     Path(__file__).with_name("RESULTS-metrics.md").write_text(text)
 
 

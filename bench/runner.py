@@ -36,24 +36,24 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fle_core import sweep_manager as sm  # noqa: E402
-from fle_core.control_store import SqliteControlStore, SweepRecord  # noqa: E402
-from fle_core.runner import Runner  # noqa: E402
-from fle_core.sweep_config import SweepConfig  # noqa: E402
-from fle_core.workspace import Workspace  # noqa: E402
+from fle_core import sweeps as sm
+from fle_core.sweeps.config import SweepConfig
+from fle_core.sweeps.runner import Runner
+from fle_core.sweeps.store import SqliteControlStore, SweepRecord
+from fle_core.workspace import Workspace
 
 NOOP = shutil.which("true") or "/bin/true"
 
 
 def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))]
 
 
 # ---- 1. scheduling overhead ---------------------------------------------------------------
@@ -94,8 +94,16 @@ def bench_overhead(jobs: int, work: Path) -> dict:
     (ws.root / "config.toml").write_text(f'[executors.noop]\nkind = "command"\ncommand = ["{NOOP}"]\n')
     ws = Workspace.open(ws.root)
     models = [f"m{i}" for i in range(jobs // 10)]
-    cfg = SweepConfig(name="bench", models=models, tasks=["iron_ore_throughput"], num_trials_per_config=10,
-                      executor="noop", max_concurrent=2, max_retries=0, timeout_s=60)
+    cfg = SweepConfig(
+        name="bench",
+        models=models,
+        tasks=["iron_ore_throughput"],
+        num_trials_per_config=10,
+        executor="noop",
+        max_concurrent=2,
+        max_retries=0,
+        timeout_s=60,
+    )
     sweep_id = sm.launch(ws, cfg)
     runner = TimedRunner(ws, sm.open_store(ws), max_concurrent=2, sync=False, lease_s=60)
     t0 = time.perf_counter()
@@ -109,31 +117,57 @@ def bench_overhead(jobs: int, work: Path) -> dict:
         t = time.perf_counter()
         subprocess.Popen([NOOP]).wait()
         base.append(time.perf_counter() - t)
-    return {"jobs": jobs, "wall_s": wall, "jobs_per_s": jobs / wall,
-            "overhead_median_ms": statistics.median(over) * 1e3, "overhead_p95_ms": pct(over, 0.95) * 1e3,
-            "pre_median_ms": statistics.median(runner.pre.values()) * 1e3,
-            "post_median_ms": statistics.median(runner.post.values()) * 1e3,
-            "spawn_median_ms": statistics.median(base) * 1e3, "spawn_total_s": sum(base)}
+    return {
+        "jobs": jobs,
+        "wall_s": wall,
+        "jobs_per_s": jobs / wall,
+        "overhead_median_ms": statistics.median(over) * 1e3,
+        "overhead_p95_ms": pct(over, 0.95) * 1e3,
+        "pre_median_ms": statistics.median(runner.pre.values()) * 1e3,
+        "post_median_ms": statistics.median(runner.post.values()) * 1e3,
+        "spawn_median_ms": statistics.median(base) * 1e3,
+        "spawn_total_s": sum(base),
+    }
 
 
 # ---- 2. claim latency ----------------------------------------------------------------------------
 def _make_store(url_or_path: str):
     if url_or_path.startswith("postgresql://"):
-        from fle_core.control_store_pg import PostgresControlStore
+        from fle_core.sweeps.store.postgres import PostgresControlStore
 
         return PostgresControlStore(url_or_path)
     return SqliteControlStore(url_or_path)
 
 
 def _seed_sweep(store, sweep_id: str, cells: int) -> None:
-    cfg = SweepConfig(name=sweep_id, models=[f"m{i}" for i in range(cells // 10)], tasks=["iron_ore_throughput"],
-                      num_trials_per_config=10, max_concurrent=1000, confirm_large=True)
+    cfg = SweepConfig(
+        name=sweep_id,
+        models=[f"m{i}" for i in range(cells // 10)],
+        tasks=["iron_ore_throughput"],
+        num_trials_per_config=10,
+        max_concurrent=1000,
+        confirm_large=True,
+    )
     now = time.time()
-    store.create_sweep(SweepRecord(sweep_id=sweep_id, name=sweep_id, status="active",
-                                   config_json=cfg.model_dump_json(), executor="simulate", source="local",
-                                   max_concurrent=1000, max_retries=0, retry_backoff_s=0,
-                                   retry_backoff_max_s=0, early_stop=False, wandb=False, created_at=now,
-                                   updated_at=now), cfg.cells())
+    store.create_sweep(
+        SweepRecord(
+            sweep_id=sweep_id,
+            name=sweep_id,
+            status="active",
+            config_json=cfg.model_dump_json(),
+            executor="simulate",
+            source="local",
+            max_concurrent=1000,
+            max_retries=0,
+            retry_backoff_s=0,
+            retry_backoff_max_s=0,
+            early_stop=False,
+            wandb=False,
+            created_at=now,
+            updated_at=now,
+        ),
+        cfg.cells(),
+    )
 
 
 def _claimer(args) -> list[float]:
@@ -166,8 +200,12 @@ def bench_claims(target: str, runners: int, cells: int) -> dict:
         parts = pool.map(_claimer, [(target, sweep_id, f"r{i}", start_at) for i in range(runners)])
     lat = [x for p in parts for x in p]
     assert len(lat) == cells, "every cell claimed exactly once"
-    return {"runners": runners, "claims": len(lat), "median_ms": statistics.median(lat) * 1e3,
-            "p95_ms": pct(lat, 0.95) * 1e3}
+    return {
+        "runners": runners,
+        "claims": len(lat),
+        "median_ms": statistics.median(lat) * 1e3,
+        "p95_ms": pct(lat, 0.95) * 1e3,
+    }
 
 
 def start_cluster(root: Path):
@@ -186,15 +224,35 @@ def start_cluster(root: Path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    subprocess.run(as_pg([str(bindir / "initdb"), "-D", str(datadir), "--auth=trust", "-U", "postgres"]),
-                   check=True, capture_output=True)
+    subprocess.run(
+        as_pg([str(bindir / "initdb"), "-D", str(datadir), "--auth=trust", "-U", "postgres"]),
+        check=True,
+        capture_output=True,
+    )
     opts = f"-p {port} -k {datadir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
-    subprocess.run(as_pg([str(bindir / "pg_ctl"), "-D", str(datadir), "-o", opts, "-l", str(datadir / "log"),
-                          "-w", "start"]), check=True, capture_output=True)
+    subprocess.run(
+        as_pg(
+            [
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(datadir),
+                "-o",
+                opts,
+                "-l",
+                str(datadir / "log"),
+                "-w",
+                "start",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )
 
     def stop():
-        subprocess.run(as_pg([str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "fast", "-w", "stop"]),
-                       capture_output=True)
+        subprocess.run(
+            as_pg([str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "fast", "-w", "stop"]),
+            capture_output=True,
+        )
         shutil.rmtree(root, ignore_errors=True)
 
     return f"postgresql://postgres@127.0.0.1:{port}/postgres", stop
@@ -214,9 +272,12 @@ def main() -> None:
         url, stop = start_cluster(Path(tempfile.mkdtemp(prefix="fle-bench-pg-")))
         try:
             n4 = 4 * args.cells_per_runner
-            claims = {"pg1": bench_claims(url, 1, args.cells_per_runner), "pg4": bench_claims(url, 4, n4),
-                      "sqlite1": bench_claims(str(work / "c1.db"), 1, args.cells_per_runner),
-                      "sqlite4": bench_claims(str(work / "c4.db"), 4, n4)}
+            claims = {
+                "pg1": bench_claims(url, 1, args.cells_per_runner),
+                "pg4": bench_claims(url, 4, n4),
+                "sqlite1": bench_claims(str(work / "c1.db"), 1, args.cells_per_runner),
+                "sqlite4": bench_claims(str(work / "c4.db"), 4, n4),
+            }
         finally:
             stop()
         for k, v in claims.items():
@@ -228,14 +289,18 @@ def main() -> None:
 
 
 def write_results(o: dict, c: dict) -> None:
-    date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
-        "# Runner benchmark (`bench/runner.py`)", "",
+        "# Runner benchmark (`bench/runner.py`)",
+        "",
         f"Measured {date} on {platform.node()} (2 cores / 24 GiB, shared and noisy: other engineers' "
         f"tests ran at the same time; 1-min load average {os.getloadavg()[0]:.1f} when written), "
-        f"Python {platform.python_version()}. Medians unless stated.", "",
-        f"## Scheduling overhead: {o['jobs']} no-op jobs, concurrency 2", "",
-        "| measure | value |", "|---|---|",
+        f"Python {platform.python_version()}. Medians unless stated.",
+        "",
+        f"## Scheduling overhead: {o['jobs']} no-op jobs, concurrency 2",
+        "",
+        "| measure | value |",
+        "|---|---|",
         f"| **median overhead per job** (claim→spawned + exit→bookkeeping done) | **{o['overhead_median_ms']:.1f} ms** "
         f"(target ≤ 50 ms) |",
         f"| p95 overhead per job | {o['overhead_p95_ms']:.1f} ms |",
@@ -244,21 +309,34 @@ def write_results(o: dict, c: dict) -> None:
         f"| baseline: serial spawn+wait of `/bin/true` (median) | {o['spawn_median_ms']:.2f} ms |",
         f"| ratio overhead / baseline spawn | {o['overhead_median_ms'] / o['spawn_median_ms']:.1f}× |",
         f"| runner wall time for {o['jobs']} jobs | {o['wall_s']:.1f} s ({o['jobs_per_s']:.0f} jobs/s) |",
-        f"| baseline wall time, {o['jobs']} serial spawns | {o['spawn_total_s']:.1f} s |", "",
-        "## Claim latency (`store.claim`, one sweep, each claim followed by a finish)", "",
-        "| store | runners | claims | median | p95 |", "|---|---|---|---|---|",
+        f"| baseline wall time, {o['jobs']} serial spawns | {o['spawn_total_s']:.1f} s |",
+        "",
+        "## Claim latency (`store.claim`, one sweep, each claim followed by a finish)",
+        "",
+        "| store | runners | claims | median | p95 |",
+        "|---|---|---|---|---|",
     ]
-    for key, label in (("pg1", "Postgres (baseline: 1 runner)"), ("pg4", "Postgres"),
-                       ("sqlite1", "SQLite WAL (1 runner)"), ("sqlite4", "SQLite WAL")):
+    for key, label in (
+        ("pg1", "Postgres (baseline: 1 runner)"),
+        ("pg4", "Postgres"),
+        ("sqlite1", "SQLite WAL (1 runner)"),
+        ("sqlite4", "SQLite WAL"),
+    ):
         v = c[key]
-        lines.append(f"| {label} | {v['runners']} | {v['claims']} | {v['median_ms']:.2f} ms | {v['p95_ms']:.2f} ms |")
-    lines += ["", f"Postgres with 4 runners vs 1: median ×{c['pg4']['median_ms'] / c['pg1']['median_ms']:.2f}, "
-              f"p95 ×{c['pg4']['p95_ms'] / c['pg1']['p95_ms']:.2f}. The 4 processes claim back to back "
-              "from one sweep, so their claims queue on that sweep's row lock (`FOR UPDATE`, which keeps "
-              "`max_concurrent` exact across hosts), and on 2 shared cores the claimers and the server "
-              "compete for CPU; real runners claim once per job, minutes apart. The Postgres cluster runs "
-              "with `fsync=off`, so production commits add the server's fsync time. Every cell was claimed "
-              "exactly once in every configuration (asserted).", ""]
+        lines.append(
+            f"| {label} | {v['runners']} | {v['claims']} | {v['median_ms']:.2f} ms | {v['p95_ms']:.2f} ms |"
+        )
+    lines += [
+        "",
+        f"Postgres with 4 runners vs 1: median ×{c['pg4']['median_ms'] / c['pg1']['median_ms']:.2f}, "
+        f"p95 ×{c['pg4']['p95_ms'] / c['pg1']['p95_ms']:.2f}. The 4 processes claim back to back "
+        "from one sweep, so their claims queue on that sweep's row lock (`FOR UPDATE`, which keeps "
+        "`max_concurrent` exact across hosts), and on 2 shared cores the claimers and the server "
+        "compete for CPU; real runners claim once per job, minutes apart. The Postgres cluster runs "
+        "with `fsync=off`, so production commits add the server's fsync time. Every cell was claimed "
+        "exactly once in every configuration (asserted).",
+        "",
+    ]
     Path(ROOT / "bench" / "RESULTS-runner.md").write_text("\n".join(lines))
     print("wrote bench/RESULTS-runner.md")
 

@@ -7,7 +7,7 @@ Usage::
 Simulator (named baseline: ``generate_rows``, building the 64 rows in memory):
 
 * ``simulate_trajectory`` into a SQLite file, one committed transaction per step;
-* the CLI end to end (``python -m fle_core.simulate``, a fresh interpreter).
+* the CLI end to end (``python -m fle_core.sweeps.simulate``, a fresh interpreter).
 
 W&B, offline mode in a temp dir (named baseline: a bare ``wandb.init`` +
 ``finish`` with default settings, no logging):
@@ -49,20 +49,48 @@ def _median_time(fn, reps: int) -> float:
 
 
 def bench_simulator(tmp: Path, reps: int, steps: int) -> list[tuple[str, float, str]]:
-    from fle_core import simulate as sim
+    from fle_core.sweeps import simulate as sim
 
-    base = _median_time(lambda i: sim.generate_rows("gpt-4o", "iron_ore_throughput", version=i,
-                                                    trial=i, steps=steps, quota=16.0), reps)
+    base = _median_time(
+        lambda i: sim.generate_rows(
+            "gpt-4o", "iron_ore_throughput", version=i, trial=i, steps=steps, quota=16.0
+        ),
+        reps,
+    )
     url = f"sqlite:///{tmp / 'sim.db'}"
-    write = _median_time(lambda i: sim.simulate_trajectory(url, "gpt-4o", "iron_ore_throughput",
-                                                           100 + i, trial=i, steps=steps), reps)
-    cli = _median_time(lambda i: subprocess.run(
-        [sys.executable, "-m", "fle_core.simulate", "--source", url, "--model", "gpt-4o",
-         "--task", "iron_ore_throughput", "--version", str(200 + i), "--steps", str(steps)],
-        check=True, capture_output=True), reps)
-    return [("generate_rows (baseline)", base, "1.0×"),
-            (f"simulate_trajectory → SQLite, {steps} commits", write, f"{write / base:.1f}×"),
-            ("CLI subprocess end to end", cli, f"{cli / base:.1f}×")]
+    write = _median_time(
+        lambda i: sim.simulate_trajectory(
+            url, "gpt-4o", "iron_ore_throughput", 100 + i, trial=i, steps=steps
+        ),
+        reps,
+    )
+    cli = _median_time(
+        lambda i: subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "fle_core.sweeps.simulate",
+                "--source",
+                url,
+                "--model",
+                "gpt-4o",
+                "--task",
+                "iron_ore_throughput",
+                "--version",
+                str(200 + i),
+                "--steps",
+                str(steps),
+            ],
+            check=True,
+            capture_output=True,
+        ),
+        reps,
+    )
+    return [
+        ("generate_rows (baseline)", base, "1.0×"),
+        (f"simulate_trajectory → SQLite, {steps} commits", write, f"{write / base:.1f}×"),
+        ("CLI subprocess end to end", cli, f"{cli / base:.1f}×"),
+    ]
 
 
 def bench_wandb(tmp: Path, reps: int, steps: int) -> tuple[float, list[tuple[str, float, str]]]:
@@ -78,20 +106,48 @@ def bench_wandb(tmp: Path, reps: int, steps: int) -> tuple[float, list[tuple[str
     wandb.init(project="bench", dir=str(wdir), reinit="create_new").finish()
     first = time.perf_counter() - t0
 
-    base = _median_time(lambda i: wandb.init(project="bench", dir=str(wdir),
-                                             reinit="create_new").finish(), reps)
-    frame = pl.DataFrame({"depth": [float(d) for d in range(steps)],
-                          "value": [d * 0.3 for d in range(steps)],
-                          "total_tokens": [4000 + 50 * d for d in range(steps)]})
-    job = _median_time(lambda i: tr.log_job_run(
-        sweep_id="b", model="gpt-4o", task="iron_ore_throughput", trial=i, version=i, attempt=1,
-        retry_count=0, completion_status="successful", params={}, steps=frame, tags=[],
-        project="bench", wandb_dir=wdir), reps)
-    table = pl.DataFrame({"model": [f"m{i}" for i in range(6) for _ in range(24)],
-                          "task": [f"t{j}" for _ in range(6) for j in range(24)],
-                          "n": [8] * 144, "successes": [i % 9 for i in range(144)]})
-    summary = _median_time(lambda i: tr.log_sweep_summary(
-        sweep_id="b", name="bench", table=table, tags=[], project="bench", wandb_dir=wdir), reps)
+    base = _median_time(
+        lambda i: wandb.init(project="bench", dir=str(wdir), reinit="create_new").finish(), reps
+    )
+    frame = pl.DataFrame(
+        {
+            "depth": [float(d) for d in range(steps)],
+            "value": [d * 0.3 for d in range(steps)],
+            "total_tokens": [4000 + 50 * d for d in range(steps)],
+        }
+    )
+    job = _median_time(
+        lambda i: tr.log_job_run(
+            sweep_id="b",
+            model="gpt-4o",
+            task="iron_ore_throughput",
+            trial=i,
+            version=i,
+            attempt=1,
+            retry_count=0,
+            completion_status="successful",
+            params={},
+            steps=frame,
+            tags=[],
+            project="bench",
+            wandb_dir=wdir,
+        ),
+        reps,
+    )
+    table = pl.DataFrame(
+        {
+            "model": [f"m{i}" for i in range(6) for _ in range(24)],
+            "task": [f"t{j}" for _ in range(6) for j in range(24)],
+            "n": [8] * 144,
+            "successes": [i % 9 for i in range(144)],
+        }
+    )
+    summary = _median_time(
+        lambda i: tr.log_sweep_summary(
+            sweep_id="b", name="bench", table=table, tags=[], project="bench", wandb_dir=wdir
+        ),
+        reps,
+    )
     chart = alt.Chart(table).mark_bar().encode(x="model:N", y="n:Q")
 
     def session(i):
@@ -101,10 +157,12 @@ def bench_wandb(tmp: Path, reps: int, steps: int) -> tuple[float, list[tuple[str
             lg.log_chart("bars", chart)
 
     logger = _median_time(session, reps)
-    rows = [("bare wandb.init + finish (baseline)", base, "1.0×"),
-            (f"log_job_run ({steps}-step history)", job, f"{job / base:.1f}×"),
-            ("log_sweep_summary (144-row table)", summary, f"{summary / base:.1f}×"),
-            ("WandBLogger session (metrics + table + chart)", logger, f"{logger / base:.1f}×")]
+    rows = [
+        ("bare wandb.init + finish (baseline)", base, "1.0×"),
+        (f"log_job_run ({steps}-step history)", job, f"{job / base:.1f}×"),
+        ("log_sweep_summary (144-row table)", summary, f"{summary / base:.1f}×"),
+        ("WandBLogger session (metrics + table + chart)", logger, f"{logger / base:.1f}×"),
+    ]
     return first, rows
 
 
@@ -124,15 +182,17 @@ def main() -> None:
         tmp = Path(tmp_name)
         sim_rows = bench_simulator(tmp, args.reps, args.steps)
         first, wb_rows = bench_wandb(tmp, args.reps, args.steps)
-    report = (f"# Simulator and W&B logging benchmark\n\n"
-              f"Date: {dt.date.today()}; machine: 2 cores / 24 GiB, noisy shared machine "
-              f"(other engineers' tests running); Python {platform.python_version()}; "
-              f"reps={args.reps} (medians).\n\n"
-              f"## Simulated FLE agent ({args.steps} steps, SQLite, zero delay)\n\n"
-              f"{_table(sim_rows)}\n\n"
-              f"## W&B offline logging\n\n"
-              f"First W&B run in the process (starts the wandb-core service): {first:.2f} s.\n\n"
-              f"{_table(wb_rows)}\n")
+    report = (
+        f"# Simulator and W&B logging benchmark\n\n"
+        f"Date: {dt.date.today()}; machine: 2 cores / 24 GiB, noisy shared machine "
+        f"(other engineers' tests running); Python {platform.python_version()}; "
+        f"reps={args.reps} (medians).\n\n"
+        f"## Simulated FLE agent ({args.steps} steps, SQLite, zero delay)\n\n"
+        f"{_table(sim_rows)}\n\n"
+        f"## W&B offline logging\n\n"
+        f"First W&B run in the process (starts the wandb-core service): {first:.2f} s.\n\n"
+        f"{_table(wb_rows)}\n"
+    )
     print(report)
     if args.write_results:
         (ROOT / "bench" / "RESULTS-simulate-tracking.md").write_text(report)

@@ -14,7 +14,7 @@ What it does, for SQLite and for Postgres:
    matches; Postgres runs in a throwaway cluster started like the tests' one
    (or ``--pg-url``);
 2. times, each in a fresh subprocess (so memory is measured per method):
-   * **lean sync**: ``fle_core.sync.sync`` into an empty warehouse;
+   * **lean sync**: ``fle_core.warehouse.sync.sync`` into an empty warehouse;
    * **pandas**: ``pandas.read_sql`` of the same lean columns (sqlalchemy+psycopg
      for Postgres, sqlite3 for SQLite); it only reads, it writes nothing;
    * **floor**: ``psql \\copy (SELECT <same columns>) TO '/dev/null'`` or
@@ -40,28 +40,67 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from fle_core.fle_schema import insertable_columns, programs_ddl  # noqa: E402
+from fle_core.sources.programs_schema import insertable_columns, programs_ddl
 
 COLS = insertable_columns("current")
-# The programs columns a lean sync reads (see fle_core.sources.LEAN_COLUMNS).
-LEAN = ["id", "version", "instance", "depth", "value", "holdout_value", "raw_reward", "model",
-        "prompt_token_usage", "completion_token_usage", "token_usage", "ticks", "created_at",
-        "version_description", "meta", "achievements_json", "timing_metrics_json"]
+# The programs columns a lean sync reads (see fle_core.sources.programs.LEAN_COLUMNS).
+LEAN = [
+    "id",
+    "version",
+    "instance",
+    "depth",
+    "value",
+    "holdout_value",
+    "raw_reward",
+    "model",
+    "prompt_token_usage",
+    "completion_token_usage",
+    "token_usage",
+    "ticks",
+    "created_at",
+    "version_description",
+    "meta",
+    "achievements_json",
+    "timing_metrics_json",
+]
 LEAN_SQL = f"SELECT {', '.join(LEAN)} FROM programs"
 MODELS = ["gpt-4o", "claude-3-5-sonnet", "deepseek-v3", "gemini-2", "llama-3.3-70b", "gpt-4o-mini"]
-TASKS = ["iron_ore_throughput", "iron_plate_throughput", "electronic_circuit_throughput",
-         "steel_plate_throughput", "crude_oil_throughput", "automation_science_pack_throughput",
-         "plastic_bar_throughput", "open_play"]
-_WORDS = ("place_entity Prototype.BurnerMiningDrill Position(x=12.5,y=-3.5) iron-ore inspect_inventory() "
-          "print( craft_item harvest_resource nearest(Resource.IronOre) connect_entities Direction.UP "
-          "assert sleep(10) electricity chest \\n {\"role\":\"assistant\",\"content\":").split()
+TASKS = [
+    "iron_ore_throughput",
+    "iron_plate_throughput",
+    "electronic_circuit_throughput",
+    "steel_plate_throughput",
+    "crude_oil_throughput",
+    "automation_science_pack_throughput",
+    "plastic_bar_throughput",
+    "open_play",
+]
+_WORDS = [
+    "place_entity",
+    "Prototype.BurnerMiningDrill",
+    "Position(x=12.5,y=-3.5)",
+    "iron-ore",
+    "inspect_inventory()",
+    "print(",
+    "craft_item",
+    "harvest_resource",
+    "nearest(Resource.IronOre)",
+    "connect_entities",
+    "Direction.UP",
+    "assert",
+    "sleep(10)",
+    "electricity",
+    "chest",
+    "\\n",
+    '{"role":"assistant","content":',
+]
 T0 = datetime(2025, 3, 1, 12, 0, 0)
 
 
@@ -85,7 +124,9 @@ def generate(n: int, *, seed: int = 0, first_version: int = 1, conv_kb: float = 
     """Yield ``n`` row tuples in ``COLS`` order (no id); trajectories of 1..64 steps."""
     rng = random.Random(seed)
     conv = [_pool(rng, 8, int(conv_kb * 1024 * (d + 1) / 64)) for d in range(64)]  # grows with depth
-    state, code, resp = (_pool(rng, k, max(1, int(c * TEXT_SCALE))) for k, c in ((32, 2048), (64, 600), (64, 400)))
+    state, code, resp = (
+        _pool(rng, k, max(1, int(c * TEXT_SCALE))) for k, c in ((32, 2048), (64, 600), (64, 400))
+    )
     ach = [json.dumps({"static": {"iron-ore": 10 * d}, "dynamic": {"iron-plate": d}}) for d in range(64)]
     made, version = 0, first_version
     while made < n:
@@ -98,14 +139,36 @@ def generate(n: int, *, seed: int = 0, first_version: int = 1, conv_kb: float = 
         for d in range(steps):
             value = max(0.0, value + rng.gauss(skill, 0.8))
             err = "true" if rng.random() < 0.05 else "false"
-            meta = (f'{{"model": "{model}", "process_id": "{pid}", "sweep_id": "bench", '
-                    f'"error_occurred": {err}, "version": {version}}}')
+            meta = (
+                f'{{"model": "{model}", "process_id": "{pid}", "sweep_id": "bench", '
+                f'"error_occurred": {err}, "version": {version}}}'
+            )
             p, c = 1500 + 400 * d + rng.randrange(2000), 100 + rng.randrange(800)
-            yield (code[rng.randrange(64)], round(value, 4), 0, None, state[rng.randrange(32)],
-                   conv[d][rng.randrange(8)], c, p, p + c, resp[rng.randrange(64)], round(value * 0.97, 4),
-                   None if d % 3 else round(value, 4), version, vd, model, meta, ach[d], 0, float(d), None,
-                   3600 * (d + 1), (start + timedelta(seconds=20 * d)).strftime("%Y-%m-%d %H:%M:%S"),
-                   None if d % 2 else '{"step_s": 12.5}')
+            yield (
+                code[rng.randrange(64)],
+                round(value, 4),
+                0,
+                None,
+                state[rng.randrange(32)],
+                conv[d][rng.randrange(8)],
+                c,
+                p,
+                p + c,
+                resp[rng.randrange(64)],
+                round(value * 0.97, 4),
+                None if d % 3 else round(value, 4),
+                version,
+                vd,
+                model,
+                meta,
+                ach[d],
+                0,
+                float(d),
+                None,
+                3600 * (d + 1),
+                (start + timedelta(seconds=20 * d)).strftime("%Y-%m-%d %H:%M:%S"),
+                None if d % 2 else '{"step_s": 12.5}',
+            )
         made += steps
         version += 1
 
@@ -158,7 +221,7 @@ def build_pg(url: str, n: int, conv_kb: float, first_version: int = 1, seed: int
 def drop_appended(url: str, n: int) -> None:
     """Remove the rows the incremental step appended, so the cached source stays N rows."""
     if url.startswith("sqlite"):
-        con = sqlite3.connect(url[len("sqlite:///"):])
+        con = sqlite3.connect(url[len("sqlite:///") :])
         with con:
             con.execute("DELETE FROM programs WHERE id > (SELECT min(id) - 1 + ? FROM programs)", [n])
         con.close()
@@ -180,10 +243,10 @@ def pg_rows(url: str) -> int:
 
 
 def max_version(url: str) -> int:
-    from fle_core import sources
+    from fle_core.sources import programs
     from fle_core.workspace import SourceSpec
 
-    return sources.max_version(SourceSpec("bench", url))
+    return programs.max_version(SourceSpec("bench", url))
 
 
 # ------------------------------------------------------------------ children (fresh processes)
@@ -198,20 +261,25 @@ def stages(url: str, work: Path) -> dict:
     one committed transaction: ``write_plain`` (INSERT of the bare lean columns),
     ``write_derived`` (sync's INSERT with derived columns + watermark, no trajectories),
     ``write_batch`` (sync's whole batch: + trajectories). Wall and CPU seconds."""
-    from fle_core import _sync_stream, sources, warehouse
-    from fle_core import sync as S
+    from fle_core import warehouse
+    from fle_core.sources import programs
+    from fle_core.warehouse import _stream
+    from fle_core.warehouse import sync as S
     from fle_core.workspace import SourceSpec, Workspace
 
     out, tables = {}, []
-    with sources.connect(SourceSpec("bench", url)) as conn:
-        cols = sources.column_types(conn)
+    with programs.connect(SourceSpec("bench", url)) as conn:
+        cols = programs.column_types(conn)
         t, c = time.perf_counter(), _cpu()
-        for tbl in _sync_stream.rebatch(sources.lean_batches(conn, cols, 0, sources.max_id(conn)),
-                                        S.DEFAULT_BATCH_ROWS):
+        for tbl in _stream.rebatch(
+            programs.lean_batches(conn, cols, 0, programs.max_id(conn)), S.DEFAULT_BATCH_ROWS
+        ):
             tables.append(tbl)
         out["read"] = (time.perf_counter() - t, _cpu() - c)
-    plain = ("INSERT INTO steps BY NAME SELECT 'bench' AS source, * EXCLUDE (created_at), "
-             "TRY_CAST(created_at AS TIMESTAMP) AS created_at, 1 AS sync_id FROM _batch")
+    plain = (
+        "INSERT INTO steps BY NAME SELECT 'bench' AS source, * EXCLUDE (created_at), "
+        "TRY_CAST(created_at AS TIMESTAMP) AS created_at, 1 AS sync_id FROM _batch"
+    )
     no_traj = S._refresh_trajectories
     for mode in ("write_plain", "write_derived", "write_batch"):
         ws = Workspace.open(work / f"stages-{mode}")
@@ -237,6 +305,7 @@ def stages(url: str, work: Path) -> dict:
         shutil.rmtree(ws.root, ignore_errors=True)
     return out
 
+
 def csv_probe(url: str, work: Path) -> dict:
     """Postgres text COPY (CSV) vs ADBC's binary COPY, one process, per sync-sized id range
     (tried as a replacement read path, dropped: see RESULTS-sync.md). Wall and CPU seconds:
@@ -251,26 +320,33 @@ def csv_probe(url: str, work: Path) -> dict:
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
-    from fle_core import _sync_stream, sources
-    from fle_core import sync as S
+    from fle_core.sources import programs
+    from fle_core.warehouse import _stream
+    from fle_core.warehouse import sync as S
     from fle_core.workspace import SourceSpec
 
     out, files, tables = {}, [], []
-    with sources.connect(SourceSpec("bench", url)) as conn:
-        cols = sources.column_types(conn)
-        sql, top = sources.lean_select(conn, cols), sources.max_id(conn)
-        bounds = _sync_stream.chunk_bounds(0, top, pg_rows(url), S.DEFAULT_BATCH_ROWS)
+    with programs.connect(SourceSpec("bench", url)) as conn:
+        cols = programs.column_types(conn)
+        sql, top = programs.lean_select(conn, cols), programs.max_id(conn)
+        bounds = _stream.chunk_bounds(0, top, pg_rows(url), S.DEFAULT_BATCH_ROWS)
         t, c = time.perf_counter(), _cpu()
         for lo, hi in bounds:
-            tables += _sync_stream.rebatch(sources.lean_batches(conn, cols, lo, hi), S.DEFAULT_BATCH_ROWS)
+            tables += _stream.rebatch(programs.lean_batches(conn, cols, lo, hi), S.DEFAULT_BATCH_ROWS)
         out["adbc_read"] = (time.perf_counter() - t, _cpu() - c)
-    names = ["_s", *sources.LEAN_COLUMNS]
-    kinds = {"int": (pa.int64(), "BIGINT"), "real": (pa.float64(), "DOUBLE"), "text": (pa.string(), "VARCHAR"),
-             "ts": (pa.timestamp("us"), "TIMESTAMP")}
-    typ = {"_s": kinds["int"], **{n: kinds[k] for n, (_, k) in sources.LEAN_COLUMNS.items()}}
+    names = ["_s", *programs.LEAN_COLUMNS]
+    kinds = {
+        "int": (pa.int64(), "BIGINT"),
+        "real": (pa.float64(), "DOUBLE"),
+        "text": (pa.string(), "VARCHAR"),
+        "ts": (pa.timestamp("us"), "TIMESTAMP"),
+    }
+    typ = {"_s": kinds["int"], **{n: kinds[k] for n, (_, k) in programs.LEAN_COLUMNS.items()}}
     # Postgres CSV: NULL is an unquoted empty field, '' is "": only unquoted empties are NULL.
-    csv_sql = ("SELECT * FROM read_csv($p, header = false, columns = $c, quote = '\"', escape = '\"', "
-               "nullstr = '', allow_quoted_nulls = false, auto_detect = false)")
+    csv_sql = (
+        "SELECT * FROM read_csv($p, header = false, columns = $c, quote = '\"', escape = '\"', "
+        "nullstr = '', allow_quoted_nulls = false, auto_detect = false)"
+    )
     ducktypes = {n: d for n, (_, d) in typ.items()}
     pg = psycopg.connect(url, autocommit=True)
     pg.execute("SET DateStyle = 'ISO, YMD'")
@@ -278,19 +354,26 @@ def csv_probe(url: str, work: Path) -> dict:
     for mode in ("copy_csv_bytes", "copy_csv_pyarrow", "copy_csv_duckdb"):
         t, c = time.perf_counter(), _cpu()
         for i, (lo, hi) in enumerate(bounds):
-            pg.execute("SELECT set_config('fle_sync.lo', %s, false) || set_config('fle_sync.hi', %s, false)",
-                       [str(lo), str(hi)])
+            pg.execute(
+                "SELECT set_config('fle_sync.lo', %s, false) || set_config('fle_sync.hi', %s, false)",
+                [str(lo), str(hi)],
+            )
             buf = bytearray()
             with pg.cursor().copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)") as cp:
                 for chunk in cp:
                     buf += chunk
             if mode == "copy_csv_pyarrow":
-                pcsv.read_csv(pa.BufferReader(pa.py_buffer(buf)),
-                              read_options=pcsv.ReadOptions(column_names=names),
-                              parse_options=pcsv.ParseOptions(newlines_in_values=True),
-                              convert_options=pcsv.ConvertOptions(
-                                  column_types={n: a for n, (a, _) in typ.items()}, null_values=[""],
-                                  strings_can_be_null=True, quoted_strings_can_be_null=False))
+                pcsv.read_csv(
+                    pa.BufferReader(pa.py_buffer(buf)),
+                    read_options=pcsv.ReadOptions(column_names=names),
+                    parse_options=pcsv.ParseOptions(newlines_in_values=True),
+                    convert_options=pcsv.ConvertOptions(
+                        column_types={n: a for n, (a, _) in typ.items()},
+                        null_values=[""],
+                        strings_can_be_null=True,
+                        quoted_strings_can_be_null=False,
+                    ),
+                )
             elif mode == "copy_csv_duckdb":
                 files.append(work / f"probe-{i}.csv")
                 files[-1].write_bytes(buf)
@@ -302,7 +385,9 @@ def csv_probe(url: str, work: Path) -> dict:
     con = duckdb.connect(str(db))
     con.execute("SET threads = 1")
     for mode in ("insert_arrow", "insert_csv"):
-        con.execute(f"CREATE TABLE {mode} (" + ", ".join(f"{n} {d}" for n, d in ducktypes.items() if n != "_s") + ")")
+        con.execute(
+            f"CREATE TABLE {mode} (" + ", ".join(f"{n} {d}" for n, d in ducktypes.items() if n != "_s") + ")"
+        )
         t, c = time.perf_counter(), _cpu()
         for tbl, f in zip(tables, files, strict=True):
             if mode == "insert_arrow":
@@ -310,13 +395,18 @@ def csv_probe(url: str, work: Path) -> dict:
                 con.execute("INSERT INTO insert_arrow SELECT * FROM _b")
                 con.unregister("_b")
             else:
-                con.execute(f"INSERT INTO insert_csv SELECT * EXCLUDE (_s) FROM ({csv_sql})", {"p": str(f), "c": ducktypes})
+                con.execute(
+                    f"INSERT INTO insert_csv SELECT * EXCLUDE (_s) FROM ({csv_sql})",
+                    {"p": str(f), "c": ducktypes},
+                )
         con.execute("CHECKPOINT")
         out[mode] = (time.perf_counter() - t, _cpu() - c)
     # the CSV path must give exactly ADBC's rows, or its timing means nothing
-    diff = con.execute("SELECT (SELECT count(*) FROM (FROM insert_arrow EXCEPT ALL FROM insert_csv)) + "
-                       "(SELECT count(*) FROM (FROM insert_csv EXCEPT ALL FROM insert_arrow)), "
-                       "(SELECT count(*) FROM insert_csv)").fetchone()
+    diff = con.execute(
+        "SELECT (SELECT count(*) FROM (FROM insert_arrow EXCEPT ALL FROM insert_csv)) + "
+        "(SELECT count(*) FROM (FROM insert_csv EXCEPT ALL FROM insert_arrow)), "
+        "(SELECT count(*) FROM insert_csv)"
+    ).fetchone()
     con.close()
     db.unlink(missing_ok=True)
     if diff[0] or diff[1] != sum(t.num_rows for t in tables):
@@ -334,11 +424,8 @@ def child(argv: list[str]) -> None:
         print(json.dumps((stages if what == "stages" else csv_probe)(argv[1], Path(argv[2]))))
         return
     if what == "sync":
-        from fle_core.sync import sync
+        from fle_core.warehouse.sync import sync
         from fle_core.workspace import Workspace
-
-        import adbc_driver_postgresql  # noqa: F401 - import cost is not sync time
-        import adbc_driver_sqlite  # noqa: F401
 
         ws = Workspace.open(argv[1])
         t = time.perf_counter()
@@ -351,7 +438,7 @@ def child(argv: list[str]) -> None:
         url = argv[1]
         t = time.perf_counter()
         if url.startswith("sqlite"):
-            con = sqlite3.connect(url[len("sqlite:///"):])
+            con = sqlite3.connect(url[len("sqlite:///") :])
             df = pd.read_sql(LEAN_SQL, con)
         else:
             import sqlalchemy
@@ -382,8 +469,9 @@ def _cpu_children() -> float:
 
 def run_child(*args: str) -> dict:
     t = time.perf_counter()
-    proc = subprocess.run([sys.executable, __file__, "_child", *args], capture_output=True, text=True,
-                          env=child_env())
+    proc = subprocess.run(
+        [sys.executable, __file__, "_child", *args], capture_output=True, text=True, env=child_env()
+    )
     wall = time.perf_counter() - t
     if proc.returncode:
         raise RuntimeError(f"child {args[0]} failed:\n{proc.stderr[-3000:]}")
@@ -397,7 +485,9 @@ def floor(url: str) -> float:
     t = time.perf_counter()
     if url.startswith("sqlite"):
         with open(os.devnull, "w") as devnull:
-            subprocess.run(["sqlite3", "-csv", url[len("sqlite:///"):], LEAN_SQL], stdout=devnull, check=True)
+            subprocess.run(
+                ["sqlite3", "-csv", url[len("sqlite:///") :], LEAN_SQL], stdout=devnull, check=True
+            )
     else:
         subprocess.run(["psql", "-X", "-q", url, "-c", f"\\copy ({LEAN_SQL}) TO '/dev/null'"], check=True)
     return time.perf_counter() - t
@@ -414,36 +504,48 @@ def bench_source(kind: str, url: str, reps: int, work: Path, n: int, conv_kb: fl
         res["sync"].append(s["seconds"])
         res["sync_rss"].append(s["maxrss_mb"])
         res.setdefault("sync_cpu", []).append(s["cpu"])
-        print(f"  [{kind}] lean sync       {s['seconds']:7.2f} s  (process {s['wall']:.2f} s, "
-              f"peak RSS {s['maxrss_mb']:.0f} MB)", flush=True)
+        print(
+            f"  [{kind}] lean sync       {s['seconds']:7.2f} s  (process {s['wall']:.2f} s, "
+            f"peak RSS {s['maxrss_mb']:.0f} MB)",
+            flush=True,
+        )
         res["floor"].append(floor(url))
         print(f"  [{kind}] floor           {res['floor'][-1]:7.2f} s", flush=True)
         p = run_child("pandas", url)
         res["pandas"].append(p["seconds"])
         res["pandas_rss"].append(p["maxrss_mb"])
         res.setdefault("pandas_cpu", []).append(p["cpu"])
-        print(f"  [{kind}] pandas.read_sql {p['seconds']:7.2f} s  (peak RSS {p['maxrss_mb']:.0f} MB)",
-              flush=True)
+        print(
+            f"  [{kind}] pandas.read_sql {p['seconds']:7.2f} s  (peak RSS {p['maxrss_mb']:.0f} MB)",
+            flush=True,
+        )
     # incremental: 10k new rows into the last N-row warehouse
     ws = work / f"ws-{kind}-{reps - 1}"
     first = max_version(url) + 1
     if kind == "sqlite":
-        build_sqlite(Path(url[len("sqlite:///"):]), 10_000, conv_kb, first_version=first, seed=7)
+        build_sqlite(Path(url[len("sqlite:///") :]), 10_000, conv_kb, first_version=first, seed=7)
     else:
         build_pg(url, 10_000, conv_kb, first_version=first, seed=7)
     try:
         s = run_child("sync", str(ws), url)
         assert s["rows"] == 10_000, s
         t = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "fle_core", "--workspace", str(ws), "sync", "--source",
-                               url, "--quiet"], capture_output=True, text=True, env=child_env())
+        proc = subprocess.run(
+            [sys.executable, "-m", "fle_core", "--workspace", str(ws), "sync", "--source", url, "--quiet"],
+            capture_output=True,
+            text=True,
+            env=child_env(),
+        )
         res["noop_cli_wall"] = time.perf_counter() - t
         assert proc.returncode == 0 and "+0 rows" in proc.stdout, proc.stderr
     finally:
         drop_appended(url, n)
     res["incr"], res["incr_wall"], res["incr_rss"] = s["seconds"], s["wall"], s["maxrss_mb"]
-    print(f"  [{kind}] incremental 10k {s['seconds']:7.2f} s  (whole process {s['wall']:.2f} s); "
-          f"no-op `fle-core sync` {res['noop_cli_wall']:.2f} s", flush=True)
+    print(
+        f"  [{kind}] incremental 10k {s['seconds']:7.2f} s  (whole process {s['wall']:.2f} s); "
+        f"no-op `fle-core sync` {res['noop_cli_wall']:.2f} s",
+        flush=True,
+    )
     return res
 
 
@@ -473,16 +575,40 @@ def start_cluster(root: Path):
         shutil.chown(root, "postgres")
         shutil.chown(datadir, "postgres")
     port = _free_port()
-    subprocess.run(_as_postgres([str(bindir / "initdb"), "-D", str(datadir), "--auth=trust", "-U", "postgres",
-                                 "-E", "UTF8"]), check=True, capture_output=True)
-    opts = (f"-p {port} -k {datadir} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off")
-    subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(datadir), "-o", opts, "-l",
-                                 str(datadir / "server.log"), "-w", "start"]), check=True, capture_output=True)
+    subprocess.run(
+        _as_postgres(
+            [str(bindir / "initdb"), "-D", str(datadir), "--auth=trust", "-U", "postgres", "-E", "UTF8"]
+        ),
+        check=True,
+        capture_output=True,
+    )
+    opts = (
+        f"-p {port} -k {datadir} -c listen_addresses=127.0.0.1 -c fsync=off "
+        "-c synchronous_commit=off -c full_page_writes=off"
+    )
+    subprocess.run(
+        _as_postgres(
+            [
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(datadir),
+                "-o",
+                opts,
+                "-l",
+                str(datadir / "server.log"),
+                "-w",
+                "start",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )
 
     def stop():
-        subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "fast", "-w", "stop"]),
-                       capture_output=True)
+        subprocess.run(
+            _as_postgres([str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "fast", "-w", "stop"]),
+            capture_output=True,
+        )
         shutil.rmtree(datadir, ignore_errors=True)
 
     return f"postgresql://postgres@127.0.0.1:{port}/postgres", stop
@@ -494,17 +620,27 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--conv-kb", type=float, default=8.0, help="conversation_json size at depth 64 (KB)")
-    ap.add_argument("--text-scale", type=float, default=1.0,
-                    help="scale of state_json (2 KB), code (600 B), response (400 B)")
+    ap.add_argument(
+        "--text-scale",
+        type=float,
+        default=1.0,
+        help="scale of state_json (2 KB), code (600 B), response (400 B)",
+    )
     ap.add_argument("--data-dir", default=str(Path(tempfile.gettempdir()) / "fle-bench-sync"))
     ap.add_argument("--pg-url", help="use this Postgres database instead of a throwaway cluster")
     ap.add_argument("--only", choices=["sqlite", "postgres"])
     ap.add_argument("--write-results", action="store_true", help="write bench/RESULTS-sync.md")
-    ap.add_argument("--stages", action="store_true",
-                    help="also time sync's stages apart (read only; write only: plain / derived / "
-                         "derived + trajectories + commit), once per source")
-    ap.add_argument("--csv-probe", action="store_true",
-                    help="Postgres: also time a text-COPY (CSV) read path against ADBC, once")
+    ap.add_argument(
+        "--stages",
+        action="store_true",
+        help="also time sync's stages apart (read only; write only: plain / derived / "
+        "derived + trajectories + commit), once per source",
+    )
+    ap.add_argument(
+        "--csv-probe",
+        action="store_true",
+        help="Postgres: also time a text-COPY (CSV) read path against ADBC, once",
+    )
     args = ap.parse_args()
     args.load_start = os.getloadavg()
     global TEXT_SCALE
@@ -519,9 +655,14 @@ def main() -> None:
                 p.unlink()
             t = time.perf_counter()
             build_sqlite(db, args.rows, args.conv_kb)
-            print(f"generated SQLite {args.rows:,} rows ({db.stat().st_size / 1e9:.1f} GB) in "
-                  f"{time.perf_counter() - t:.0f} s", flush=True)
-        results["sqlite"] = bench_source("sqlite", f"sqlite:///{db}", args.reps, data, args.rows, args.conv_kb)
+            print(
+                f"generated SQLite {args.rows:,} rows ({db.stat().st_size / 1e9:.1f} GB) in "
+                f"{time.perf_counter() - t:.0f} s",
+                flush=True,
+            )
+        results["sqlite"] = bench_source(
+            "sqlite", f"sqlite:///{db}", args.reps, data, args.rows, args.conv_kb
+        )
         if args.stages:
             results["sqlite"]["stages"] = run_stages(f"sqlite:///{db}", data)
     if args.only != "sqlite":
@@ -550,35 +691,55 @@ def report(results: dict, args) -> None:
     lines = []
     for kind, res in results.items():
         m = summarize(res)
-        cpu = (f"{statistics.median(res['sync_cpu']):.1f} s / {statistics.median(res['pandas_cpu']):.1f} s"
-               if res.get("sync_cpu") else "-")
+        cpu = (
+            f"{statistics.median(res['sync_cpu']):.1f} s / {statistics.median(res['pandas_cpu']):.1f} s"
+            if res.get("sync_cpu")
+            else "-"
+        )
         lines.append(
             f"| {kind} | {m['sync']:.2f} s | {m['floor']:.2f} s | {m['pandas']:.2f} s | {m['vs_floor']:.2f}x | "
             f"{m['pandas_speedup']:.1f}x | {cpu} | {m['sync_rss']:.0f} MB | {m['pandas_rss']:.0f} MB | "
-            f"{res['incr']:.2f} s ({res['incr_wall']:.2f} s) | {res['noop_cli_wall']:.2f} s |")
-    head = ("| source | lean sync | floor | pandas.read_sql | sync / floor | pandas / sync | "
-            "process CPU sync / pandas | sync peak RSS | pandas peak RSS | "
-            "incremental 10k: sync() (whole process) | no-op `fle-core sync` CLI |\n"
-            "|---|---|---|---|---|---|---|---|---|---|---|")
-    runs = "\n".join(f"* {kind}: sync {', '.join(f'{x:.2f}' for x in res['sync'])} s; floor "
-                     f"{', '.join(f'{x:.2f}' for x in res['floor'])} s; pandas "
-                     f"{', '.join(f'{x:.2f}' for x in res['pandas'])} s" for kind, res in results.items())
+            f"{res['incr']:.2f} s ({res['incr_wall']:.2f} s) | {res['noop_cli_wall']:.2f} s |"
+        )
+    head = (
+        "| source | lean sync | floor | pandas.read_sql | sync / floor | pandas / sync | "
+        "process CPU sync / pandas | sync peak RSS | pandas peak RSS | "
+        "incremental 10k: sync() (whole process) | no-op `fle-core sync` CLI |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|"
+    )
+    runs = "\n".join(
+        f"* {kind}: sync {', '.join(f'{x:.2f}' for x in res['sync'])} s; floor "
+        f"{', '.join(f'{x:.2f}' for x in res['floor'])} s; pandas "
+        f"{', '.join(f'{x:.2f}' for x in res['pandas'])} s"
+        for kind, res in results.items()
+    )
     table = head + "\n" + "\n".join(lines)
     if any("stages" in r for r in results.values()):
-        table += ("\n\nStages apart (one run, one process; writes from in-memory batches):\n\n"
-                  "| source | stage | wall | CPU |\n|---|---|---|---|\n" + "\n".join(
-                      f"| {kind} | {k} | {w:.2f} s | {c:.2f} s |"
-                      for kind, r in results.items() for k, (w, c) in r.get("stages", {}).items()))
-    load = ("1/5/15-min load average %.2f/%.2f/%.2f at the start, %.2f/%.2f/%.2f at the end"
-            % (*args.load_start, *os.getloadavg()))
+        table += (
+            "\n\nStages apart (one run, one process; writes from in-memory batches):\n\n"
+            "| source | stage | wall | CPU |\n|---|---|---|---|\n"
+            + "\n".join(
+                f"| {kind} | {k} | {w:.2f} s | {c:.2f} s |"
+                for kind, r in results.items()
+                for k, (w, c) in r.get("stages", {}).items()
+            )
+        )
+    load = (
+        "1/5/15-min load average {:.2f}/{:.2f}/{:.2f} at the start, {:.2f}/{:.2f}/{:.2f} at the end".format(
+            *args.load_start,
+            *os.getloadavg(),
+        )
+    )
     print("\n" + table + "\n\n" + runs + "\n\n" + load)
     if args.write_results:
         machine = f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
-        text = (f"\n## {args.rows:,} rows, conversation_json up to {args.conv_kb:g} KB, "
-                f"text scale {args.text_scale:g}\n\n"
-                f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. Machine: {machine}, 24 GiB, "
-                f"shared with other engineers' work ({load}). Medians of {args.reps} runs, "
-                f"each method in a fresh process.\n\n{table}\n\nAll runs:\n\n{runs}\n")
+        text = (
+            f"\n## {args.rows:,} rows, conversation_json up to {args.conv_kb:g} KB, "
+            f"text scale {args.text_scale:g}\n\n"
+            f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Machine: {machine}, 24 GiB, "
+            f"shared with other engineers' work ({load}). Medians of {args.reps} runs, "
+            f"each method in a fresh process.\n\n{table}\n\nAll runs:\n\n{runs}\n"
+        )
         path = ROOT / "bench" / "RESULTS-sync.md"
         old = path.read_text() if path.exists() else "# Sync benchmark (`bench/sync.py`)\n"
         path.write_text(old + text)

@@ -21,7 +21,7 @@ import secrets
 import sqlite3
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from fle_core.errors import ConfigError, ViewNotFound
 from fle_core.workspace import Workspace
@@ -103,15 +103,18 @@ def save_view(ws: Workspace, page: str, params: Mapping[str, object], data_versi
     clean = _clean_params(params)
     payload = json.dumps(clean, sort_keys=True)
     if len(payload.encode()) > _MAX_PARAMS_BYTES:
-        raise ConfigError("This view has too many parameters to save",
-                          hint="narrow the selection before sharing")
-    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        raise ConfigError(
+            "This view has too many parameters to save", hint="narrow the selection before sharing"
+        )
+    created = datetime.now(UTC).isoformat(timespec="seconds")
     with _connect(ws) as con:
         for _ in range(5):
             view_id = _new_id()
             try:
-                con.execute("INSERT INTO views VALUES (?, ?, ?, ?, ?, ?)",
-                            [view_id, page, payload, int(data_version), created, SCHEMA_VERSION])
+                con.execute(
+                    "INSERT INTO views VALUES (?, ?, ?, ?, ?, ?)",
+                    [view_id, page, payload, int(data_version), created, SCHEMA_VERSION],
+                )
                 return view_id
             except sqlite3.IntegrityError:  # id collision: astronomically rare, try again
                 continue
@@ -122,13 +125,15 @@ def load_view(ws: Workspace, view_id: str) -> SavedView:
     """The view with this id; ``ViewNotFound`` when the id is malformed or unknown."""
     view_id = (view_id or "").strip()
     if not _ID_RE.match(view_id):
-        raise ViewNotFound(f"{view_id[:40]!r} is not a valid shared-view id",
-                           hint="check that the whole link was copied")
+        raise ViewNotFound(
+            f"{view_id[:40]!r} is not a valid shared-view id", hint="check that the whole link was copied"
+        )
     if not _path(ws).exists():
         raise _not_found(view_id)
     with _connect(ws) as con:
-        row = con.execute("SELECT id, page, params_json, data_version, created_at FROM views "
-                          "WHERE id = ?", [view_id]).fetchone()
+        row = con.execute(
+            "SELECT id, page, params_json, data_version, created_at FROM views WHERE id = ?", [view_id]
+        ).fetchone()
     if row is None:
         raise _not_found(view_id)
     return _row_to_view(row)
@@ -139,17 +144,21 @@ def list_views(ws: Workspace, limit: int = 50) -> list[SavedView]:
     if not _path(ws).exists():
         return []
     with _connect(ws) as con:
-        rows = con.execute("SELECT id, page, params_json, data_version, created_at FROM views "
-                           "ORDER BY created_at DESC, rowid DESC LIMIT ?", [int(limit)]).fetchall()
+        rows = con.execute(
+            "SELECT id, page, params_json, data_version, created_at FROM views "
+            "ORDER BY created_at DESC, rowid DESC LIMIT ?",
+            [int(limit)],
+        ).fetchall()
     return [_row_to_view(r) for r in rows]
 
 
 def _not_found(view_id: str) -> ViewNotFound:
-    return ViewNotFound(f"No shared view {view_id!r} in this workspace",
-                        hint="the link may come from another workspace, or the view was deleted")
+    return ViewNotFound(
+        f"No shared view {view_id!r} in this workspace",
+        hint="the link may come from another workspace, or the view was deleted",
+    )
 
 
 def _row_to_view(row) -> SavedView:
     view_id, page, params_json, version, created = row
-    return SavedView(view_id, page, json.loads(params_json), int(version),
-                     datetime.fromisoformat(created))
+    return SavedView(view_id, page, json.loads(params_json), int(version), datetime.fromisoformat(created))

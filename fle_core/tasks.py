@@ -19,11 +19,27 @@ LAB_PLAY_STEPS = 64
 LAB_PLAY_HOLDOUT_S = 60
 
 _QUOTA_16 = [
-    "iron_ore", "iron_plate", "iron_gear_wheel", "steel_plate", "stone_wall", "sulfur",
-    "plastic_bar", "inserter", "electronic_circuit", "advanced_circuit", "processing_unit",
-    "engine_unit", "battery", "low_density_structure", "piercing_round",
-    "automation_science_pack", "logistics_science_pack", "chemical_science_pack",
-    "military_science_pack", "production_science_pack", "utility_science_pack",
+    "iron_ore",
+    "iron_plate",
+    "iron_gear_wheel",
+    "steel_plate",
+    "stone_wall",
+    "sulfur",
+    "plastic_bar",
+    "inserter",
+    "electronic_circuit",
+    "advanced_circuit",
+    "processing_unit",
+    "engine_unit",
+    "battery",
+    "low_density_structure",
+    "piercing_round",
+    "automation_science_pack",
+    "logistics_science_pack",
+    "chemical_science_pack",
+    "military_science_pack",
+    "production_science_pack",
+    "utility_science_pack",
 ]
 # "sufuric" is FLE's real key, misspelling included.
 _QUOTA_250 = ["crude_oil", "petroleum_gas", "sufuric_acid"]
@@ -55,7 +71,7 @@ class TaskRegistry:
     tasks: dict[str, Task] = field(default_factory=default_tasks)
 
     @classmethod
-    def from_config(cls, overrides: Mapping[str, Mapping] | None) -> "TaskRegistry":
+    def from_config(cls, overrides: Mapping[str, Mapping] | None) -> TaskRegistry:
         """Apply ``{key: {"quota": q, "kind": ..., "steps": ...}}`` over the defaults."""
         tasks = default_tasks()
         for key, spec in (overrides or {}).items():

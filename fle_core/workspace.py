@@ -69,8 +69,10 @@ class SourceSpec:
             return "sqlite"
         if scheme in ("postgresql", "postgres"):
             return "postgres"
-        raise ConfigError(f"Source {self.name!r} has an unsupported URL scheme {scheme!r}",
-                          hint="use sqlite:///PATH or postgresql://...")
+        raise ConfigError(
+            f"Source {self.name!r} has an unsupported URL scheme {scheme!r}",
+            hint="use sqlite:///PATH or postgresql://...",
+        )
 
     def resolved_url(self) -> str:
         """The connectable URL, with any secret filled in. Never log this."""
@@ -97,18 +99,22 @@ def mask_url(url: str) -> str:
     """Replace the password in a URL (and ``password=`` params) with ``***``."""
     parts = urlsplit(url)
     has_query_secret = "password=" in parts.query.lower()
-    if ":" not in parts.netloc.rsplit("@", 1)[0] or "@" not in parts.netloc:
-        if not has_query_secret:
-            return url  # nothing secret (e.g. sqlite:///x.db); keep it byte-for-byte
+    has_netloc_secret = "@" in parts.netloc and ":" in parts.netloc.rsplit("@", 1)[0]
+    if not has_netloc_secret and not has_query_secret:
+        return url  # nothing secret (e.g. sqlite:///x.db); keep it byte-for-byte
     netloc = parts.netloc
     if "@" in netloc:
         creds, host = netloc.rsplit("@", 1)
         if ":" in creds:
             creds = creds.split(":", 1)[0] + ":***"
         netloc = f"{creds}@{host}"
-    query = "&".join(
-        "password=***" if kv.lower().startswith("password=") else kv for kv in parts.query.split("&")
-    ) if parts.query else ""
+    query = (
+        "&".join(
+            "password=***" if kv.lower().startswith("password=") else kv for kv in parts.query.split("&")
+        )
+        if parts.query
+        else ""
+    )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
@@ -118,8 +124,9 @@ def _with_password(url: str, password: str) -> str:
         raise ConfigError("password_env needs a user in the URL, e.g. postgresql://user@host/db")
     creds, host = parts.netloc.rsplit("@", 1)
     user = creds.split(":", 1)[0]
-    return urlunsplit((parts.scheme, f"{user}:{quote(password, safe='')}@{host}", parts.path,
-                       parts.query, parts.fragment))
+    return urlunsplit(
+        (parts.scheme, f"{user}:{quote(password, safe='')}@{host}", parts.path, parts.query, parts.fragment)
+    )
 
 
 def sqlite_url(path: Path | str) -> str:
@@ -130,8 +137,10 @@ def sqlite_path(url: str) -> Path:
     """``sqlite:///abs/path`` or ``sqlite:///rel/path`` (relative to cwd) → Path."""
     if not url.startswith("sqlite:///"):
         raise ConfigError(f"Not a sqlite URL: {url!r}")
-    rest = url[len("sqlite:///"):]
-    return Path("/" + rest.lstrip("/")) if url.startswith("sqlite:////") or rest.startswith("/") else Path(rest)
+    rest = url[len("sqlite:///") :]
+    return (
+        Path("/" + rest.lstrip("/")) if url.startswith("sqlite:////") or rest.startswith("/") else Path(rest)
+    )
 
 
 @dataclass
@@ -144,8 +153,13 @@ class Workspace:
 
     # ---- construction -------------------------------------------------
     @classmethod
-    def open(cls, path: str | os.PathLike | None = None, *, create: bool = True,
-             secrets: Mapping[str, str] | None = None) -> "Workspace":
+    def open(
+        cls,
+        path: str | os.PathLike | None = None,
+        *,
+        create: bool = True,
+        secrets: Mapping[str, str] | None = None,
+    ) -> Workspace:
         root = Path(path or os.environ.get(ENV_HOME) or ".fle").expanduser().resolve()
         if create:
             root.mkdir(parents=True, exist_ok=True)
@@ -188,8 +202,9 @@ class Workspace:
         for name, spec in (self.config.get("sources") or {}).items():
             if not isinstance(spec, Mapping) or not (spec.get("url") or spec.get("url_env")):
                 raise ConfigError(f"[sources.{name}] needs url or url_env")
-            out[name] = SourceSpec(name, str(spec.get("url", "")), spec.get("url_env"),
-                                   spec.get("password_env"), self.secrets)
+            out[name] = SourceSpec(
+                name, str(spec.get("url", "")), spec.get("url_env"), spec.get("password_env"), self.secrets
+            )
         return out
 
     def source(self, name_or_url: str | None = None) -> SourceSpec:
@@ -199,8 +214,9 @@ class Workspace:
             return SourceSpec(_adhoc_name(name_or_url), name_or_url)
         sources = self.sources()
         if name_or_url not in sources:
-            raise ConfigError(f"Unknown source {name_or_url!r}",
-                              hint=f"configured: {', '.join(sorted(sources))}")
+            raise ConfigError(
+                f"Unknown source {name_or_url!r}", hint=f"configured: {', '.join(sorted(sources))}"
+            )
         return sources[name_or_url]
 
     def task_registry(self) -> TaskRegistry:

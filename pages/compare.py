@@ -8,12 +8,16 @@ URL state (all optional): ``cmp_source``, ``cmp_model``, ``cmp_task``, ``cmp_swe
 
 import streamlit as st
 
-from fle_core import charts, compare
+from fle_core import charts
+from fle_core.stats import compare
 from pages import _ui
 
 PAGE, PREFIX = "compare", "cmp_"
-METRICS = {"success": "Success (Fisher / paired)", "best_reward": "Best reward",
-           "final_reward": "Final reward"}
+METRICS = {
+    "success": "Success (Fisher / paired)",
+    "best_reward": "Best reward",
+    "final_reward": "Final reward",
+}
 ALL_PAIRS = "(all pairs)"
 CORRECTIONS = {"holm": "Holm", "bh": "Benjamini–Hochberg"}
 
@@ -25,18 +29,19 @@ def filters(summ) -> _ui.Selection:
     """Trajectory filters; each narrows the options offered by the next."""
     with st.sidebar:
         st.header("Filters")
-        sources = _ui.url_multiselect("Sources", "cmp_source", _ui.distinct(summ, "source"),
-                                      placeholder="All sources")
-        sweeps = _ui.url_multiselect("Sweeps", "cmp_sweep", _ui.distinct(summ, "sweep_id"),
-                                     placeholder="All sweeps")
+        sources = _ui.url_multiselect(
+            "Sources", "cmp_source", _ui.distinct(summ, "source"), placeholder="All sources"
+        )
+        sweeps = _ui.url_multiselect(
+            "Sweeps", "cmp_sweep", _ui.distinct(summ, "sweep_id"), placeholder="All sweeps"
+        )
         pool = _ui.select(summ, _ui.Selection(tuple(sources), (), (), tuple(sweeps)))
-        tasks = _ui.url_multiselect("Tasks", "cmp_task", _ui.distinct(pool, "task"),
-                                    placeholder="All tasks")
-        models = _ui.url_multiselect("Models", "cmp_model", _ui.distinct(pool, "model"),
-                                     placeholder="All models")
+        tasks = _ui.url_multiselect("Tasks", "cmp_task", _ui.distinct(pool, "task"), placeholder="All tasks")
+        models = _ui.url_multiselect(
+            "Models", "cmp_model", _ui.distinct(pool, "model"), placeholder="All models"
+        )
         configs, by = config_filters(_ui.select(pool, _ui.Selection(models=tuple(models))))
-    return _ui.Selection(tuple(sources), tuple(models), tuple(tasks), tuple(sweeps),
-                         tuple(configs), by)
+    return _ui.Selection(tuple(sources), tuple(models), tuple(tasks), tuple(sweeps), tuple(configs), by)
 
 
 def config_filters(pool) -> tuple[list[str], str]:
@@ -46,10 +51,18 @@ def config_filters(pool) -> tuple[list[str], str]:
     if not options:
         _ui.drop_params(["cmp_config", "cmp_by"], "no trajectory here has sweep params")
         return [], "model"
-    configs = _ui.url_multiselect("Configs", "cmp_config", options, placeholder="All configs",
-                                  format_func=_ui.config_text)
-    by = _ui.url_select("Compare by", "cmp_by", list(_ui.SYSTEMS), "model",
-                        format_func=_ui.SYSTEMS.get, widget="radio", horizontal=True)
+    configs = _ui.url_multiselect(
+        "Configs", "cmp_config", options, placeholder="All configs", format_func=_ui.config_text
+    )
+    by = _ui.url_select(
+        "Compare by",
+        "cmp_by",
+        list(_ui.SYSTEMS),
+        "model",
+        format_func=_ui.SYSTEMS.get,
+        widget="radio",
+        horizontal=True,
+    )
     return configs, by
 
 
@@ -58,35 +71,57 @@ def settings(models: list[str]) -> dict:
     with st.sidebar:
         st.header("Settings")
         k_values = _ui.url_ints("pass@k: k values", "cmp_k", [1, 2, 3, 4, 5, 8, 10, 16], [1, 3, 5, 8])
-        metric = _ui.url_select("Pairwise metric", "cmp_metric", list(METRICS), "success",
-                                format_func=METRICS.get)
-        corr = _ui.url_select("Multiple-comparison correction", "cmp_corr", list(CORRECTIONS), "holm",
-                              format_func=CORRECTIONS.get)
-        baseline = _ui.url_select("Baseline (compare every model with it)", "cmp_base",
-                                  [ALL_PAIRS, *models], ALL_PAIRS)
+        metric = _ui.url_select(
+            "Pairwise metric", "cmp_metric", list(METRICS), "success", format_func=METRICS.get
+        )
+        corr = _ui.url_select(
+            "Multiple-comparison correction",
+            "cmp_corr",
+            list(CORRECTIONS),
+            "holm",
+            format_func=CORRECTIONS.get,
+        )
+        baseline = _ui.url_select(
+            "Baseline (compare every model with it)", "cmp_base", [ALL_PAIRS, *models], ALL_PAIRS
+        )
         reps = _ui.url_int("Bootstrap resamples", "cmp_reps", 1000, 100, 20000)
         seed = _ui.url_int("Bootstrap seed", "cmp_seed", 0, 0, 2**31 - 1)
-    return {"k_values": k_values or [1], "metric": metric, "correction": corr, "reps": reps,
-            "seed": seed, "baseline": None if baseline == ALL_PAIRS else baseline}
+    return {
+        "k_values": k_values or [1],
+        "metric": metric,
+        "correction": corr,
+        "reps": reps,
+        "seed": seed,
+        "baseline": None if baseline == ALL_PAIRS else baseline,
+    }
 
 
 def leaderboard(pin, sel, cfg) -> None:
     board = _ui.compute(ws, pin, "leaderboard", sel, k_values=cfg["k_values"])
     st.markdown(_ui.headline(board))
-    st.dataframe(_ui.leaderboard_view(board), hide_index=True, column_config=_ui.LEADERBOARD_COLUMNS,
-                 key="cmp_board_table")
+    st.dataframe(
+        _ui.leaderboard_view(board),
+        hide_index=True,
+        column_config=_ui.LEADERBOARD_COLUMNS,
+        key="cmp_board_table",
+    )
     est = _ui.compute(ws, pin, "intervals", sel, reps=cfg["reps"], seed=cfg["seed"])
     st.altair_chart(charts.interval_estimates_chart(est), width="stretch")
-    st.caption(f"Intervals: 95% stratified bootstrap ({cfg['reps']:,} resamples within each task, "
-               f"seed {cfg['seed']}); success-rate column: Wilson score interval.")
+    st.caption(
+        f"Intervals: 95% stratified bootstrap ({cfg['reps']:,} resamples within each task, "
+        f"seed {cfg['seed']}); success-rate column: Wilson score interval."
+    )
 
 
 def pass_at_k(pin, sel, cfg) -> None:
-    curve = _ui.compute(ws, pin, "passk_curve", sel, k_values=cfg["k_values"], reps=cfg["reps"],
-                        seed=cfg["seed"])
+    curve = _ui.compute(
+        ws, pin, "passk_curve", sel, k_values=cfg["k_values"], reps=cfg["reps"], seed=cfg["seed"]
+    )
     st.altair_chart(charts.pass_at_k_chart(curve), width="stretch")
-    st.caption("Unbiased pass@k per task (Chen et al. 2021), averaged over the tasks with at least "
-               "k trials; bands are bootstrap 95% intervals.")
+    st.caption(
+        "Unbiased pass@k per task (Chen et al. 2021), averaged over the tasks with at least "
+        "k trials; bands are bootstrap 95% intervals."
+    )
 
 
 def _pair_args(cfg: dict) -> dict:
@@ -96,13 +131,16 @@ def _pair_args(cfg: dict) -> dict:
 def pairwise(pin, sel, cfg) -> None:
     comp = _ui.compute(ws, pin, "pairwise", sel, **_pair_args(cfg))
     if comp.is_empty():
-        _ui.empty_state("Pairwise comparisons need at least two models.", [
-            "Widen the model filter in the sidebar."])
+        _ui.empty_state(
+            "Pairwise comparisons need at least two models.", ["Widen the model filter in the sidebar."]
+        )
         return
     _ui.grid_chart(charts.comparison_matrix_chart(comp), width="content")
-    st.caption("Across all tasks: difference A − B (row − column), Holm/BH-adjusted p, "
-               "▲ significantly better, ▼ significantly worse, · no significant difference; "
-               "hover a cell for its CI, p-values and P(A > B).")
+    st.caption(
+        "Across all tasks: difference A − B (row − column), Holm/BH-adjusted p, "
+        "▲ significantly better, ▼ significantly worse, · no significant difference; "
+        "hover a cell for its CI, p-values and P(A > B)."
+    )
     # the comparison already bootstrapped P(improvement) on the chosen metric: reuse it
     _ui.grid_chart(charts.probability_of_improvement_chart(compare.improvement_from_comparisons(comp)))
     st.caption(f"P(row model beats column model) on {cfg['metric']}, averaged over common tasks.")
@@ -126,13 +164,28 @@ def export(pin, sel, cfg) -> None:
     comp = _ui.compute(ws, pin, "pairwise", sel, **_pair_args(cfg))
     md = compare.comparison_markdown(comp)
     c1, c2, c3 = st.columns(3)
-    c1.download_button("Markdown (experiment log)", md, file_name="comparison.md",
-                       mime="text/markdown", icon=":material/description:")
-    c2.download_button("Leaderboard CSV", _ui.to_csv(board), file_name="leaderboard.csv",
-                       mime="text/csv", icon=":material/table:")
+    c1.download_button(
+        "Markdown (experiment log)",
+        md,
+        file_name="comparison.md",
+        mime="text/markdown",
+        icon=":material/description:",
+    )
+    c2.download_button(
+        "Leaderboard CSV",
+        _ui.to_csv(board),
+        file_name="leaderboard.csv",
+        mime="text/csv",
+        icon=":material/table:",
+    )
     if not comp.is_empty():
-        c3.download_button("Comparisons CSV", _ui.to_csv(comp), file_name="comparisons.csv",
-                           mime="text/csv", icon=":material/table:")
+        c3.download_button(
+            "Comparisons CSV",
+            _ui.to_csv(comp),
+            file_name="comparisons.csv",
+            mime="text/csv",
+            icon=":material/table:",
+        )
     with st.expander("Markdown preview"):
         st.markdown(md)
 
@@ -149,12 +202,20 @@ with _ui.guard():
         st.stop()
     _ui.simulated_badge(chosen)
     unit = "systems" if sel.systems == "config" else "models"
-    st.caption(f"{chosen.height:,} trajectories · {chosen['model'].n_unique()} {unit} · "
-               f"{chosen['task'].n_unique()} tasks · data version {pin.version}")
+    st.caption(
+        f"{chosen.height:,} trajectories · {chosen['model'].n_unique()} {unit} · "
+        f"{chosen['task'].n_unique()} tasks · data version {pin.version}"
+    )
     _ui.share_button(ws, PAGE, PREFIX, pin)
     tabs = _ui.url_tabs(["Leaderboard", "pass@k", "Pairwise", "Rewards", "Cost", "Export"], "cmp_tab")
-    sections = {"Leaderboard": leaderboard, "pass@k": pass_at_k, "Pairwise": pairwise,
-                "Rewards": rewards, "Cost": cost, "Export": export}
+    sections = {
+        "Leaderboard": leaderboard,
+        "pass@k": pass_at_k,
+        "Pairwise": pairwise,
+        "Rewards": rewards,
+        "Cost": cost,
+        "Export": export,
+    }
     for label, tab in tabs.items():
         if tab.open:  # lazy: only the selected tab computes
             with tab, _ui.guard():

@@ -8,7 +8,7 @@ URL state: ``mon_sweep`` (which sweep), ``mon_live`` (``1``/``0``: auto-refresh)
 
 import streamlit as st
 
-from fle_core import sweep_manager
+from fle_core import sweeps
 from pages import _ui
 
 ws = _ui.workspace()
@@ -16,16 +16,21 @@ st.title("Monitor")
 
 
 def pick_sweep() -> str | None:
-    sweeps = sweep_manager.list_sweeps(ws)
-    if sweeps.is_empty():
-        _ui.empty_state("No sweeps to monitor.", [
-            "Launch one on **Sweeps**, or the simulated demo from **Overview**."])
+    sweep_table = sweeps.list_sweeps(ws)
+    if sweep_table.is_empty():
+        _ui.empty_state(
+            "No sweeps to monitor.", ["Launch one on **Sweeps**, or the simulated demo from **Overview**."]
+        )
         return None
-    ids = sweeps["sweep_id"].to_list()
+    ids = sweep_table["sweep_id"].to_list()
     left, mid, right = st.columns([3, 1, 1], vertical_alignment="bottom")
     sweep_id = _ui.url_select("Sweep", "mon_sweep", ids, ids[0], where=left)
-    mid.toggle("Live", key="mon_live_toggle", value=_ui.url_text("mon_live") != "0",
-               help="Refresh this view automatically")
+    mid.toggle(
+        "Live",
+        key="mon_live_toggle",
+        value=_ui.url_text("mon_live") != "0",
+        help="Refresh this view automatically",
+    )
     if st.session_state["mon_live_toggle"]:
         st.query_params.pop("mon_live", None)
     else:
@@ -36,15 +41,15 @@ def pick_sweep() -> str | None:
 
 def render(sweep_id: str) -> None:
     """Status, progress/ETA, the cell grid, failures and runner heartbeats."""
-    status = sweep_manager.status(ws, sweep_id)
+    status = sweeps.status(ws, sweep_id)
     st.progress(_ui.status_fraction(status), text=_ui.status_text(status))
     _ui.status_counts(status)
-    cells = sweep_manager.cells_frame(ws, sweep_id)
+    cells = sweeps.cells_frame(ws, sweep_id)
     if not cells.is_empty():
         _ui.cells_view(cells)
     with st.expander("Runners", expanded=False):
-        _ui.runner_health(sweep_manager.runners(ws))
-    fails = sweep_manager.failures(ws, sweep_id, tail_lines=20)
+        _ui.runner_health(sweeps.runners(ws))
+    fails = sweeps.failures(ws, sweep_id, tail_lines=20)
     if fails.is_empty():
         st.caption("No failed attempts.")
         return

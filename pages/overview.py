@@ -6,7 +6,8 @@ launches a simulated demo sweep and starts the sidecar runner.
 
 import streamlit as st
 
-from fle_core import sweep_config, sweep_manager
+from fle_core import sweeps
+from fle_core.sweeps import config as sweep_config
 from pages import _ui
 
 ws = _ui.workspace()
@@ -21,24 +22,32 @@ def first_run() -> None:
     """Fresh workspace: explain, and offer the one-click demo."""
     sources = ws.sources()
     local = ws.local_source_path
-    _ui.empty_state("This workspace holds no synced data yet.", [
-        f"Sources configured: {', '.join(f'`{n}`' for n in sorted(sources))}"
-        + ("" if local.exists() else f" (`local` is `{local.name}`, which does not exist yet)") + ".",
-        "Sync a source on **Sources & sync** (or `fle-core sync`) to analyse existing FLE runs.",
-        "Or run the simulated demo sweep below: 3 models × 2 tasks × 2 trials, "
-        "results appear here within a minute. Its data is labelled *simulated*.",
-        "Sweeps need a runner: the demo button starts one; `fle-core runner` runs one yourself.",
-    ])
+    _ui.empty_state(
+        "This workspace holds no synced data yet.",
+        [
+            f"Sources configured: {', '.join(f'`{n}`' for n in sorted(sources))}"
+            + ("" if local.exists() else f" (`local` is `{local.name}`, which does not exist yet)")
+            + ".",
+            "Sync a source on **Sources & sync** (or `fle-core sync`) to analyse existing FLE runs.",
+            "Or run the simulated demo sweep below: 3 models × 2 tasks × 2 trials, "
+            "results appear here within a minute. Its data is labelled *simulated*.",
+            "Sweeps need a runner: the demo button starts one; `fle-core runner` runs one yourself.",
+        ],
+    )
     if ro:
         return
     if st.button("Run a simulated demo sweep", type="primary", icon=":material/play_arrow:"):
         with _ui.guard():
-            sweep_id = sweep_manager.launch(ws, sweep_config.demo_config())
-            pid = sweep_manager.ensure_runner(ws)
+            sweep_id = sweeps.launch(ws, sweep_config.demo_config())
+            pid = sweeps.ensure_runner(ws)
             runner = f"started a runner (pid {pid})" if pid else "a runner is already alive"
             st.success(f"Launched demo sweep `{sweep_id}`; {runner}.")
-            st.page_link("pages/monitor.py", label="Watch it on Monitor", icon=":material/monitor_heart:",
-                         query_params={"mon_sweep": sweep_id})
+            st.page_link(
+                "pages/monitor.py",
+                label="Watch it on Monitor",
+                icon=":material/monitor_heart:",
+                query_params={"mon_sweep": sweep_id},
+            )
 
 
 def contents(version: int) -> None:
@@ -54,8 +63,7 @@ def contents(version: int) -> None:
     st.caption(f"Data version: sync {version}")
     st.subheader("Sources")
     states = _ui.catalog(ws, "source_states", version)
-    st.dataframe(_ui.sources_view(per_source, states), hide_index=True,
-                 column_config=_ui.SOURCE_COLUMNS)
+    st.dataframe(_ui.sources_view(per_source, states), hide_index=True, column_config=_ui.SOURCE_COLUMNS)
 
 
 def leaderboard(pin: _ui.Pin) -> None:
@@ -63,26 +71,26 @@ def leaderboard(pin: _ui.Pin) -> None:
     st.subheader("Leaderboard")
     board = _ui.compute(ws, pin, "leaderboard", _ui.Selection(), k_values=[1])
     if board.is_empty():
-        _ui.empty_state("No trajectories with a known task yet.", [
-            "Rows whose task could not be parsed are listed on **Sources & sync**."])
+        _ui.empty_state(
+            "No trajectories with a known task yet.",
+            ["Rows whose task could not be parsed are listed on **Sources & sync**."],
+        )
         return
     _ui.simulated_badge(board, "models")
-    st.dataframe(_ui.leaderboard_view(board), hide_index=True,
-                 column_config=_ui.LEADERBOARD_COLUMNS)
+    st.dataframe(_ui.leaderboard_view(board), hide_index=True, column_config=_ui.LEADERBOARD_COLUMNS)
     st.page_link("pages/compare.py", label="Compare models in depth", icon=":material/leaderboard:")
 
 
 def activity() -> None:
     """Runner health and recent sweeps (refreshes itself while the page is open)."""
     st.subheader("Runner and sweeps")
-    runners = sweep_manager.runners(ws)
+    runners = sweeps.runners(ws)
     _ui.runner_health(runners)
-    sweeps = sweep_manager.list_sweeps(ws)
-    if sweeps.is_empty():
+    sweep_table = sweeps.list_sweeps(ws)
+    if sweep_table.is_empty():
         st.caption("No sweeps yet. Launch one on **Sweeps**.")
     else:
-        st.dataframe(_ui.sweeps_view(sweeps.head(5)), hide_index=True,
-                     column_config=_ui.SWEEP_COLUMNS)
+        st.dataframe(_ui.sweeps_view(sweep_table.head(5)), hide_index=True, column_config=_ui.SWEEP_COLUMNS)
     if _ui.data_version(ws) != st.session_state.get("_ov_version"):
         st.rerun()  # new data landed while we watched: redraw the whole page
 

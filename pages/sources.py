@@ -3,7 +3,8 @@
 import polars as pl
 import streamlit as st
 
-from fle_core.sync import sync as run_sync
+from fle_core.sweeps import attempts_for_sync
+from fle_core.warehouse.sync import sync as run_sync
 from pages import _ui
 
 ws = _ui.workspace()
@@ -19,26 +20,34 @@ def sources_table() -> list[str]:
     rows = []
     for name, spec in sorted(specs.items()):
         with _ui.guard():
-            rows.append({"source": name, "url": spec.display_url(),
-                         "password from": spec.password_env or spec.url_env or "—"})
+            rows.append(
+                {
+                    "source": name,
+                    "url": spec.display_url(),
+                    "password from": spec.password_env or spec.url_env or "—",
+                }
+            )
     st.dataframe(pl.DataFrame(rows), hide_index=True)
-    st.caption("Add sources under `[sources.NAME]` in the workspace `config.toml`; passwords come "
-               "from environment variables or `.streamlit/secrets.toml`, never from the config.")
+    st.caption(
+        "Add sources under `[sources.NAME]` in the workspace `config.toml`; passwords come "
+        "from environment variables or `.streamlit/secrets.toml`, never from the config."
+    )
     return sorted(specs)
 
 
 def sync_now(names: list[str]) -> None:
     """Run an incremental sync of one source with live progress."""
     left, right = st.columns([3, 1], vertical_alignment="bottom")
-    name = _ui.url_select("Source", "src_source", names, ws.config.get("default_source", "local"),
-                          where=left)
+    name = _ui.url_select("Source", "src_source", names, ws.config.get("default_source", "local"), where=left)
     full = right.toggle("Full rebuild", key="_src_full", help="Re-copy this source from scratch")
     if not st.button("Sync now", type="primary", icon=":material/sync:"):
         return
     with st.status(f"Syncing `{name}`…", expanded=True) as status:
         bar = st.progress(0.0)
         try:
-            result = run_sync(ws, name, full=full, progress=_ui.progress_callback(bar))
+            result = run_sync(
+                ws, name, full=full, progress=_ui.progress_callback(bar), attempts=attempts_for_sync(ws)
+            )
         except Exception:
             status.update(label=f"Sync of `{name}` failed", state="error")
             raise
@@ -61,8 +70,10 @@ def attention() -> None:
     if rows.is_empty():
         st.success("Every synced row parsed cleanly (task and meta).", icon=":material/check_circle:")
         return
-    st.caption("These rows are kept in the warehouse but their task or meta could not be parsed; "
-               "they are left out of per-task metrics. Add a `[tasks.KEY]` entry or fix the source.")
+    st.caption(
+        "These rows are kept in the warehouse but their task or meta could not be parsed; "
+        "they are left out of per-task metrics. Add a `[tasks.KEY]` entry or fix the source."
+    )
     st.dataframe(rows, hide_index=True)
 
 
@@ -72,9 +83,13 @@ with _ui.guard():
         with _ui.guard():
             sync_now(names)
     if _ui.data_version(ws) == 0:
-        _ui.empty_state("Nothing has been synced into this workspace yet.", [
-            "Pick a source above and press **Sync now**.",
-            "No FLE database yet? Run the simulated demo sweep from **Overview**."])
+        _ui.empty_state(
+            "Nothing has been synced into this workspace yet.",
+            [
+                "Pick a source above and press **Sync now**.",
+                "No FLE database yet? Run the simulated demo sweep from **Overview**.",
+            ],
+        )
     else:
         history()
         attention()

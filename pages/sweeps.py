@@ -6,9 +6,10 @@ never sends a command. URL state: ``swp_sweep`` (the sweep the controls act on).
 
 import streamlit as st
 
-from fle_core import sweep_config, sweep_manager
-from fle_core.sweep_config import SweepConfig
-from pages import _frames, _ui
+from fle_core import sweeps
+from fle_core.sweeps import config as sweep_config
+from fle_core.sweeps.config import SweepConfig
+from pages import _ui
 
 ws = _ui.workspace()
 ro = _ui.read_only(ws)
@@ -20,17 +21,26 @@ if ro:
 def config_form() -> SweepConfig | None:
     """Every ``SweepConfig`` field; returns a validated config (errors shown inline)."""
     demo = sweep_config.demo_config()
-    presets = {p["name"]: p for p in sweep_manager.executor_presets(ws)}
+    presets = {p["name"]: p for p in sweeps.executor_presets(ws)}
     registry = ws.task_registry()
     c1, c2 = st.columns(2)
     name = c1.text_input("Name", "my-sweep", key="new_name")
-    executor = c2.selectbox("Executor preset", list(presets), key="new_executor",
-                            index=list(presets).index("simulate") if "simulate" in presets else 0,
-                            help="Presets are defined on the server ([executors.NAME] in config.toml).")
+    executor = c2.selectbox(
+        "Executor preset",
+        list(presets),
+        key="new_executor",
+        index=list(presets).index("simulate") if "simulate" in presets else 0,
+        help="Presets are defined on the server ([executors.NAME] in config.toml).",
+    )
     _ui.preset_caption(presets.get(executor))
-    models = st.multiselect("Models", sorted(set(demo.models)), default=demo.models,
-                            accept_new_options=True, key="new_models",
-                            help="Type a model name and press Enter to add one.")
+    models = st.multiselect(
+        "Models",
+        sorted(set(demo.models)),
+        default=demo.models,
+        accept_new_options=True,
+        key="new_models",
+        help="Type a model name and press Enter to add one.",
+    )
     tasks = st.multiselect("Tasks", sorted(registry.tasks), default=demo.tasks, key="new_tasks")
     c1, c2, c3, c4 = st.columns(4)
     trials = c1.number_input("Trials per config", 1, 10_000, 2, key="new_trials")
@@ -38,9 +48,12 @@ def config_form() -> SweepConfig | None:
     timeout = c3.number_input("Timeout per job (s)", 1.0, 7 * 86400.0, 3600.0, key="new_timeout")
     source = c4.selectbox("Source jobs write to", sorted(ws.sources()), key="new_source")
     with st.expander("Grid, retries, order, W&B"):
-        grid_text = st.text_area("Parameter grid (TOML, one parameter per line)", "",
-                                 placeholder='temperature = [0.0, 0.7]\nprompt = ["v1", "v2"]',
-                                 key="new_grid")
+        grid_text = st.text_area(
+            "Parameter grid (TOML, one parameter per line)",
+            "",
+            placeholder='temperature = [0.0, 0.7]\nprompt = ["v1", "v2"]',
+            key="new_grid",
+        )
         c1, c2, c3 = st.columns(3)
         retries = c1.number_input("Max retries", 0, 100, 2, key="new_retries")
         backoff = c2.number_input("Retry backoff (s)", 0.0, 3600.0, 5.0, key="new_backoff")
@@ -53,71 +66,98 @@ def config_form() -> SweepConfig | None:
         wandb = c1.toggle("Log to W&B", key="new_wandb")
         project = c2.text_input("W&B project", "", key="new_project", disabled=not wandb)
         tags = c3.text_input("Tags (comma separated)", "", key="new_tags")
-        confirm = st.checkbox(f"Allow more than {sweep_config.LARGE_SWEEP_CELLS:,} jobs",
-                              key="new_confirm")
+        confirm = st.checkbox(f"Allow more than {sweep_config.LARGE_SWEEP_CELLS:,} jobs", key="new_confirm")
     with _ui.guard():
         return SweepConfig(
-            name=name, models=models, tasks=tasks, num_trials_per_config=int(trials),
-            grid=_frames.parse_grid(grid_text), executor=executor, source=source,
-            max_concurrent=int(max_conc), timeout_s=float(timeout), max_retries=int(retries),
-            retry_backoff_s=float(backoff), retry_backoff_max_s=float(backoff_max),
-            early_stop_on_success=early, order=order, seed=int(seed), wandb=wandb,
-            wandb_project=project or None, tags=_frames.split_tags(tags), confirm_large=confirm)
+            name=name,
+            models=models,
+            tasks=tasks,
+            num_trials_per_config=int(trials),
+            grid=_ui.parse_grid(grid_text),
+            executor=executor,
+            source=source,
+            max_concurrent=int(max_conc),
+            timeout_s=float(timeout),
+            max_retries=int(retries),
+            retry_backoff_s=float(backoff),
+            retry_backoff_max_s=float(backoff_max),
+            early_stop_on_success=early,
+            order=order,
+            seed=int(seed),
+            wandb=wandb,
+            wandb_project=project or None,
+            tags=_ui.split_tags(tags),
+            confirm_large=confirm,
+        )
     return None
 
 
 def preview_and_launch(cfg: SweepConfig) -> None:
     perms = cfg.num_permutations()
-    st.info(f"**{cfg.num_cells():,} jobs**: {len(cfg.models)} models × {len(cfg.tasks)} tasks × "
-            f"{perms} grid permutation{'s' if perms != 1 else ''} × {cfg.num_trials_per_config} "
-            f"trial{'s' if cfg.num_trials_per_config != 1 else ''}, executor `{cfg.executor}`, "
-            f"at most {cfg.max_concurrent} at once.", icon=":material/grid_view:")
+    st.info(
+        f"**{cfg.num_cells():,} jobs**: {len(cfg.models)} models × {len(cfg.tasks)} tasks × "
+        f"{perms} grid permutation{'s' if perms != 1 else ''} × {cfg.num_trials_per_config} "
+        f"trial{'s' if cfg.num_trials_per_config != 1 else ''}, executor `{cfg.executor}`, "
+        f"at most {cfg.max_concurrent} at once.",
+        icon=":material/grid_view:",
+    )
     if ro:
         return
     start_runner = st.checkbox("Start a runner if none is alive", value=True, key="new_runner")
     if st.button("Launch sweep", type="primary", icon=":material/rocket_launch:"):
         with _ui.guard():
-            sweep_id = sweep_manager.launch(ws, cfg)
-            pid = sweep_manager.ensure_runner(ws) if start_runner else None
+            sweep_id = sweeps.launch(ws, cfg)
+            pid = sweeps.ensure_runner(ws) if start_runner else None
             st.session_state["swp_sweep"] = sweep_id
             st.success(f"Launched `{sweep_id}`" + (f"; started runner pid {pid}" if pid else "") + ".")
-            st.page_link("pages/monitor.py", label="Watch it on Monitor",
-                         icon=":material/monitor_heart:", query_params={"mon_sweep": sweep_id})
+            st.page_link(
+                "pages/monitor.py",
+                label="Watch it on Monitor",
+                icon=":material/monitor_heart:",
+                query_params={"mon_sweep": sweep_id},
+            )
 
 
 def sweep_list() -> None:
-    sweeps = sweep_manager.list_sweeps(ws)
-    if sweeps.is_empty():
-        _ui.empty_state("No sweeps yet.", ["Configure one above and press **Launch sweep**.",
-                                           "Or use the demo button on **Overview**."])
+    sweep_table = sweeps.list_sweeps(ws)
+    if sweep_table.is_empty():
+        _ui.empty_state(
+            "No sweeps yet.",
+            ["Configure one above and press **Launch sweep**.", "Or use the demo button on **Overview**."],
+        )
         return
-    st.dataframe(_ui.sweeps_view(sweeps), hide_index=True, column_config=_ui.SWEEP_COLUMNS)
-    ids = sweeps["sweep_id"].to_list()
+    st.dataframe(_ui.sweeps_view(sweep_table), hide_index=True, column_config=_ui.SWEEP_COLUMNS)
+    ids = sweep_table["sweep_id"].to_list()
     sweep_id = _ui.url_select("Sweep", "swp_sweep", ids, ids[0])
     if ro:
         return
-    actions = {"Resume": sweep_manager.resume, "Retry failed": sweep_manager.retry_failed,
-               "Pause": sweep_manager.pause}
-    cols = st.columns(len(actions) + 2)
-    for col, (label, op) in zip(cols, actions.items()):
+    actions = {"Resume": sweeps.resume, "Retry failed": sweeps.retry_failed, "Pause": sweeps.pause}
+    cols = st.columns(len(actions) + 2)  # the last two hold Cancel and its confirmation
+    for col, (label, op) in zip(cols, actions.items(), strict=False):
         if col.button(label, key=f"op_{label}"):
             with _ui.guard():
                 result = op(ws, sweep_id)
-                st.toast(f"{label}: `{sweep_id}`" + (f" ({result} cells queued)"
-                                                      if isinstance(result, int) else ""))
+                st.toast(
+                    f"{label}: `{sweep_id}`"
+                    + (f" ({result} cells queued)" if isinstance(result, int) else "")
+                )
                 if label != "Pause":
-                    sweep_manager.ensure_runner(ws)
+                    sweeps.ensure_runner(ws)
     if cols[-2].button("Cancel…", key="op_cancel"):
         st.session_state["_confirm_cancel"] = sweep_id
     if st.session_state.get("_confirm_cancel") == sweep_id:
         st.warning(f"Cancel `{sweep_id}`? Running jobs are killed; completed cells are kept.")
         if st.button("Yes, cancel it", type="primary", key="op_cancel_yes"):
             with _ui.guard():
-                sweep_manager.cancel(ws, sweep_id)
+                sweeps.cancel(ws, sweep_id)
                 st.session_state.pop("_confirm_cancel", None)
                 st.toast(f"Cancelled `{sweep_id}`")
-    cols[-1].page_link("pages/monitor.py", label="Monitor", icon=":material/monitor_heart:",
-                       query_params={"mon_sweep": sweep_id})
+    cols[-1].page_link(
+        "pages/monitor.py",
+        label="Monitor",
+        icon=":material/monitor_heart:",
+        query_params={"mon_sweep": sweep_id},
+    )
 
 
 with _ui.guard():

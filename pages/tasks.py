@@ -11,8 +11,13 @@ from fle_core import charts
 from pages import _ui
 
 PAGE, PREFIX = "tasks", "tsk_"
-HEAT_METRICS = {"success_rate": "Success rate", "pass_at_k": "pass@k", "reward_mean": "Mean best reward",
-                "reward_iqm": "Reward IQM", "mean_steps": "Mean steps"}
+HEAT_METRICS = {
+    "success_rate": "Success rate",
+    "pass_at_k": "pass@k",
+    "reward_mean": "Mean best reward",
+    "reward_iqm": "Reward IQM",
+    "mean_steps": "Mean steps",
+}
 
 ws = _ui.workspace()
 st.title("Tasks")
@@ -21,15 +26,19 @@ st.title("Tasks")
 def controls(summ) -> tuple[_ui.Selection, str, int]:
     with st.sidebar:
         st.header("Filters")
-        sources = _ui.url_multiselect("Sources", "tsk_source", _ui.distinct(summ, "source"),
-                                      placeholder="All sources")
-        sweeps = _ui.url_multiselect("Sweeps", "tsk_sweep", _ui.distinct(summ, "sweep_id"),
-                                     placeholder="All sweeps")
-        models = _ui.url_multiselect("Models", "tsk_model", _ui.distinct(summ, "model"),
-                                     placeholder="All models")
+        sources = _ui.url_multiselect(
+            "Sources", "tsk_source", _ui.distinct(summ, "source"), placeholder="All sources"
+        )
+        sweeps = _ui.url_multiselect(
+            "Sweeps", "tsk_sweep", _ui.distinct(summ, "sweep_id"), placeholder="All sweeps"
+        )
+        models = _ui.url_multiselect(
+            "Models", "tsk_model", _ui.distinct(summ, "model"), placeholder="All models"
+        )
         st.header("Heatmap")
-        metric = _ui.url_select("Metric", "tsk_metric", list(HEAT_METRICS), "success_rate",
-                                format_func=HEAT_METRICS.get)
+        metric = _ui.url_select(
+            "Metric", "tsk_metric", list(HEAT_METRICS), "success_rate", format_func=HEAT_METRICS.get
+        )
         k = _ui.url_int("k for pass@k", "tsk_k", 3, 1, 64)
     return _ui.Selection(tuple(sources), tuple(models), (), tuple(sweeps)), metric, k
 
@@ -39,8 +48,10 @@ def heatmap(pin, sel, metric: str, k: int) -> None:
     column = f"pass_at_{k}" if metric == "pass_at_k" else metric
     _ui.grid_chart(charts.task_heatmap_chart(group, column, palette=palette))
     if metric == "pass_at_k":
-        st.caption(f"pass@{k} is shown only where a (model, task) cell has at least {k} trials; "
-                   "grey cells lack trials.")
+        st.caption(
+            f"pass@{k} is shown only where a (model, task) cell has at least {k} trials; "
+            "grey cells lack trials."
+        )
 
 
 def classification(pin, sel) -> None:
@@ -54,12 +65,17 @@ def classification(pin, sel) -> None:
 def difficulty(pin, sel) -> None:
     """Tasks ranked hardest first by pooled success rate across the chosen models."""
     ranking = _ui.compute(ws, pin, "task_difficulty", sel)
-    st.dataframe(ranking, hide_index=True, column_config={
-        "task": st.column_config.TextColumn("Task", pinned=True),
-        "success_rate": st.column_config.ProgressColumn("Success", format="percent",
-                                                        min_value=0.0, max_value=1.0),
-        "ci_95": st.column_config.TextColumn("95% CI (Wilson)"),
-    })
+    st.dataframe(
+        ranking,
+        hide_index=True,
+        column_config={
+            "task": st.column_config.TextColumn("Task", pinned=True),
+            "success_rate": st.column_config.ProgressColumn(
+                "Success", format="percent", min_value=0.0, max_value=1.0
+            ),
+            "ci_95": st.column_config.TextColumn("95% CI (Wilson)"),
+        },
+    )
     group = _ui.compute(ws, pin, "group_metrics", sel, k_values=[1])
     st.altair_chart(charts.pass_histogram_chart(group, palette=palette), width="stretch")
 
@@ -77,9 +93,11 @@ with _ui.guard():
     _ui.simulated_badge(chosen)
     _ui.share_button(ws, PAGE, PREFIX, pin)
     tabs = _ui.url_tabs(["Heatmap", "None / partial / full", "Difficulty ranking"], "tsk_tab")
-    sections = {"Heatmap": lambda: heatmap(pin, sel, metric, k),
-                "None / partial / full": lambda: classification(pin, sel),
-                "Difficulty ranking": lambda: difficulty(pin, sel)}
+    sections = {
+        "Heatmap": lambda: heatmap(pin, sel, metric, k),
+        "None / partial / full": lambda: classification(pin, sel),
+        "Difficulty ranking": lambda: difficulty(pin, sel),
+    }
     for label, tab in tabs.items():
         if tab.open:  # lazy: only the selected tab computes
             with tab, _ui.guard():

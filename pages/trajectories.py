@@ -22,17 +22,22 @@ def picker(summ: pl.DataFrame) -> tuple[str | None, str | None, str]:
     """Choose a trajectory (and optionally a second one of the same task)."""
     with st.sidebar:
         st.header("Pick")
-        models = _ui.url_multiselect("Models", "trj_model", _ui.distinct(summ, "model"),
-                                     placeholder="All models")
-        tasks = _ui.url_multiselect("Tasks", "trj_task", _ui.distinct(summ, "task"),
-                                    placeholder="All tasks")
+        models = _ui.url_multiselect(
+            "Models", "trj_model", _ui.distinct(summ, "model"), placeholder="All models"
+        )
+        tasks = _ui.url_multiselect("Tasks", "trj_task", _ui.distinct(summ, "task"), placeholder="All tasks")
         pool = _ui.select(summ, _ui.Selection((), tuple(models), tuple(tasks), ()))
         labels = _ui.trajectory_labels(pool)
         first = _ui.url_select("Trajectory", "trj_id", list(labels), None, format_func=labels.get)
         same_task = _ui.trajectory_labels(_ui.same_task(summ, first)) if first else {}
         same_task.pop(first, None)
-        other = _ui.url_select("Compare with (same task)", "trj_other", [NONE, *same_task], NONE,
-                               format_func=lambda k: same_task.get(k, k))
+        other = _ui.url_select(
+            "Compare with (same task)",
+            "trj_other",
+            [NONE, *same_task],
+            NONE,
+            format_func=lambda k: same_task.get(k, k),
+        )
         x = _ui.url_select("X axis", "trj_x", ["step", "time"], "step", widget="segmented_control")
     return first, (None if other == NONE else other), x
 
@@ -41,8 +46,10 @@ def show(key: str, x: str, column) -> None:
     """Summary numbers, the reward curve, tokens, and the steps' code and output."""
     row = _ui.trajectory_row(summ, key)
     column.subheader(f"{row['model']} · {row['task']}")
-    column.caption(f"`{key}` · sweep {row.get('sweep_id') or '—'} · "
-                   + ("simulated" if row.get("simulated") else "recorded"))
+    column.caption(
+        f"`{key}` · sweep {row.get('sweep_id') or '—'} · "
+        + ("simulated" if row.get("simulated") else "recorded")
+    )
     a, b, c = column.columns(3)
     a.metric("Best reward", _ui.fmt(row.get("best_reward")))
     b.metric("Steps", _ui.fmt(row.get("steps"), 0))
@@ -64,12 +71,13 @@ def step_details(key: str, steps: pl.DataFrame) -> None:
     detail = _ui.step_detail_if_synced(steps)
     if detail is None:
         state_key = f"_detail_{key}"
-        if st.button("Fetch code and output from the source", key=f"fetch_{key}",
-                     icon=":material/download:"):
+        if st.button("Fetch code and output from the source", key=f"fetch_{key}", icon=":material/download:"):
             st.session_state[state_key] = True
         if not st.session_state.get(state_key):
-            st.caption("Code and output were not synced (lean sync); they are read from the "
-                       "source database when you ask.")
+            st.caption(
+                "Code and output were not synced (lean sync); they are read from the "
+                "source database when you ask."
+            )
             return
         detail = _ui.fetch_step_detail(ws, key)
     for step in detail.iter_rows(named=True):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from fixtures_fle import Variant, create_postgres, create_sqlite
 
 from fle_core.workspace import Workspace
 
@@ -82,19 +83,41 @@ def pg_server():
         shutil.chown(root, "postgres")
         shutil.chown(datadir, "postgres")
     port = _free_port()
-    subprocess.run(_as_postgres([str(bindir / "initdb"), "-D", str(datadir), "--auth=trust",
-                                 "-U", "postgres", "-E", "UTF8"]),
-                   check=True, capture_output=True)
-    opts = (f"-p {port} -k {datadir} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-    subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(datadir), "-o", opts,
-                                 "-l", str(datadir / "server.log"), "-w", "start"]),
-                   check=True, capture_output=True)
+    subprocess.run(
+        _as_postgres(
+            [str(bindir / "initdb"), "-D", str(datadir), "--auth=trust", "-U", "postgres", "-E", "UTF8"]
+        ),
+        check=True,
+        capture_output=True,
+    )
+    opts = (
+        f"-p {port} -k {datadir} -c listen_addresses=127.0.0.1 -c fsync=off "
+        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+    )
+    subprocess.run(
+        _as_postgres(
+            [
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(datadir),
+                "-o",
+                opts,
+                "-l",
+                str(datadir / "server.log"),
+                "-w",
+                "start",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )
     try:
         yield PgServer("127.0.0.1", port)
     finally:
-        subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "immediate",
-                                     "-w", "stop"]), capture_output=True)
+        subprocess.run(
+            _as_postgres([str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "immediate", "-w", "stop"]),
+            capture_output=True,
+        )
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -112,3 +135,24 @@ def workspace(tmp_path, monkeypatch) -> Workspace:
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb"))
     return Workspace.open(root)
+
+
+# ---------------------------------------------------------------- source fixtures
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def source_kind(request) -> str:
+    """Parametrizes a test over both source kinds (Postgres marked ``postgres``)."""
+    return request.param
+
+
+@pytest.fixture
+def build_source(source_kind, tmp_path, request):
+    """``build(rows, variant=Variant(), name="src") -> url`` for the current source kind."""
+
+    def build(rows: list[dict] | None = None, variant: Variant | None = None, name: str = "src") -> str:
+        variant = variant or Variant()
+        if source_kind == "sqlite":
+            return create_sqlite(tmp_path / f"{name}.db", rows, variant)
+        url = request.getfixturevalue("pg_server").create_database()
+        return create_postgres(url, rows, variant)
+
+    return build

@@ -25,11 +25,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from fle_core.fle_schema import OLD_MISSING, insertable_columns, programs_ddl
+from fle_core.sources.programs_schema import OLD_MISSING, insertable_columns, programs_ddl
 
 MODELS = ["gpt-4o", "claude-3-5-sonnet", "deepseek-v3", "gemini-2", "llama-3.3-70b", "gpt-4o-mini"]
-TASKS = ["iron_ore_throughput", "iron_plate_throughput", "electronic_circuit_throughput",
-         "crude_oil_throughput", "automation_science_pack_throughput", "open_play"]
+TASKS = [
+    "iron_ore_throughput",
+    "iron_plate_throughput",
+    "electronic_circuit_throughput",
+    "crude_oil_throughput",
+    "automation_science_pack_throughput",
+    "open_play",
+]
 _T0 = datetime(2025, 3, 1, 12, 0, 0)
 
 
@@ -37,9 +43,9 @@ _T0 = datetime(2025, 3, 1, 12, 0, 0)
 class Variant:
     """A source schema variant: which FLE shape to create."""
 
-    schema: str = "current"          # "current" | "old" (optional columns missing)
-    meta_jsonb: bool = False          # Postgres only: meta stored as jsonb
-    fractional_depth: bool = False    # depth = (len(messages) - 2) / 2 with odd message counts
+    schema: str = "current"  # "current" | "old" (optional columns missing)
+    meta_jsonb: bool = False  # Postgres only: meta stored as jsonb
+    fractional_depth: bool = False  # depth = (len(messages) - 2) / 2 with odd message counts
 
 
 def _text(rng: random.Random, n_chars: int, words: list[str]) -> str:
@@ -52,14 +58,37 @@ def _text(rng: random.Random, n_chars: int, words: list[str]) -> str:
     return " ".join(out)[:n_chars]
 
 
-_WORDS = ["place_entity", "Prototype.BurnerMiningDrill", "Position(x=12.5, y=-3.5)", "iron-ore",
-          "inspect_inventory()", "print(", "craft_item", "harvest_resource", "nearest(Resource.IronOre)",
-          "connect_entities", "Direction.UP", "assert", "sleep(10)", "electricity", "chest"]
+_WORDS = [
+    "place_entity",
+    "Prototype.BurnerMiningDrill",
+    "Position(x=12.5, y=-3.5)",
+    "iron-ore",
+    "inspect_inventory()",
+    "print(",
+    "craft_item",
+    "harvest_resource",
+    "nearest(Resource.IronOre)",
+    "connect_entities",
+    "Direction.UP",
+    "assert",
+    "sleep(10)",
+    "electricity",
+    "chest",
+]
 
 
-def make_rows(n_trajectories: int = 20, *, seed: int = 0, max_steps: int = 64, first_version: int = 1,
-              models: list[str] | None = None, tasks: list[str] | None = None, text_kb: float = 0.5,
-              variant: Variant = Variant(), sweep_id: str | None = "sweep-demo") -> list[dict]:
+def make_rows(
+    n_trajectories: int = 20,
+    *,
+    seed: int = 0,
+    max_steps: int = 64,
+    first_version: int = 1,
+    models: list[str] | None = None,
+    tasks: list[str] | None = None,
+    text_kb: float = 0.5,
+    variant: Variant = Variant(),
+    sweep_id: str | None = "sweep-demo",
+) -> list[dict]:
     """Rows for ``n_trajectories`` trajectories (versions ``first_version``..).
 
     Every 7th version has two instances (a two-agent run). Step counts vary in
@@ -76,13 +105,17 @@ def make_rows(n_trajectories: int = 20, *, seed: int = 0, max_steps: int = 64, f
         agents = 2 if version % 7 == 0 else 1
         skill = 0.3 + 0.7 * (1 - models.index(model) / max(1, len(models))) if model in models else 0.5
         for instance in range(agents):
-            rows.extend(_trajectory(rng, version, instance, agents, model, task, skill, max_steps,
-                                    text_kb, variant, sweep_id))
+            rows.extend(
+                _trajectory(
+                    rng, version, instance, agents, model, task, skill, max_steps, text_kb, variant, sweep_id
+                )
+            )
     return rows
 
 
-def _trajectory(rng, version, instance, agents, model, task, skill, max_steps, text_kb, variant,
-                sweep_id) -> list[dict]:
+def _trajectory(
+    rng, version, instance, agents, model, task, skill, max_steps, text_kb, variant, sweep_id
+) -> list[dict]:
     steps = rng.randint(1, max_steps)
     quota = 250.0 if task.startswith(("crude_oil", "petroleum", "sufuric")) else 16.0
     pid = f"{rng.randrange(10_000, 99_999)}"
@@ -92,66 +125,136 @@ def _trajectory(rng, version, instance, agents, model, task, skill, max_steps, t
     for d in range(steps):
         value = max(0.0, value + rng.gauss(skill * quota / 20, quota / 25))
         err = rng.random() < 0.05
-        meta = {"model": model, "process_id": pid, "sweep_id": sweep_id, "error_occurred": err,
-                "version": version, "instance": instance}
+        meta = {
+            "model": model,
+            "process_id": pid,
+            "sweep_id": sweep_id,
+            "error_occurred": err,
+            "version": version,
+            "instance": instance,
+        }
         if task == "open_play":
             meta["production_score"] = round(value * 37.5, 3)
         depth = d + (0.5 if variant.fractional_depth and d % 2 else 0.0)
         conv_chars = int(text_kb * 1024 * (0.25 + 1.5 * d / max(1, max_steps)))
         prompt = rng.randint(1_500, 6_000) + 400 * d
         completion = rng.randint(100, 900)
-        out.append({
-            "code": _text(rng, int(text_kb * 300), _WORDS),
-            "value": round(value, 4),
-            "visits": 0,
-            "parent_id": None,
-            "state_json": _text(rng, int(text_kb * 512), _WORDS),
-            "conversation_json": json.dumps([{"role": "assistant", "content": _text(rng, conv_chars, _WORDS)}]),
-            "completion_token_usage": completion,
-            "prompt_token_usage": prompt,
-            "token_usage": prompt + completion,
-            "response": _text(rng, int(text_kb * 200), _WORDS),
-            "holdout_value": round(value * 0.97, 4),
-            "raw_reward": None if d % 3 else round(value, 4),
-            "version": version,
-            "version_description": f"model:{model}\ntype:{task}\nnum_agents:{agents}",
-            "model": model,
-            "meta": json.dumps(meta),
-            "achievements_json": json.dumps({"static": {"iron-ore": 10 * d}, "dynamic": {"iron-plate": d}}),
-            "instance": instance,
-            "depth": depth,
-            "advantage": None,
-            "ticks": 3600 * (d + 1),
-            "created_at": (start + timedelta(seconds=20 * d)).strftime("%Y-%m-%d %H:%M:%S"),
-            "timing_metrics_json": None if d % 2 else json.dumps({"step_s": round(rng.uniform(2, 30), 2)}),
-        })
+        out.append(
+            {
+                "code": _text(rng, int(text_kb * 300), _WORDS),
+                "value": round(value, 4),
+                "visits": 0,
+                "parent_id": None,
+                "state_json": _text(rng, int(text_kb * 512), _WORDS),
+                "conversation_json": json.dumps(
+                    [{"role": "assistant", "content": _text(rng, conv_chars, _WORDS)}]
+                ),
+                "completion_token_usage": completion,
+                "prompt_token_usage": prompt,
+                "token_usage": prompt + completion,
+                "response": _text(rng, int(text_kb * 200), _WORDS),
+                "holdout_value": round(value * 0.97, 4),
+                "raw_reward": None if d % 3 else round(value, 4),
+                "version": version,
+                "version_description": f"model:{model}\ntype:{task}\nnum_agents:{agents}",
+                "model": model,
+                "meta": json.dumps(meta),
+                "achievements_json": json.dumps(
+                    {"static": {"iron-ore": 10 * d}, "dynamic": {"iron-plate": d}}
+                ),
+                "instance": instance,
+                "depth": depth,
+                "advantage": None,
+                "ticks": 3600 * (d + 1),
+                "created_at": (start + timedelta(seconds=20 * d)).strftime("%Y-%m-%d %H:%M:%S"),
+                "timing_metrics_json": None
+                if d % 2
+                else json.dumps({"step_s": round(rng.uniform(2, 30), 2)}),
+            }
+        )
     return out
 
 
 def anomalous_rows(first_version: int = 9000) -> list[dict]:
     """Rows as found in old/odd data. Each dict has a ``_why`` key (not a column)."""
     v = first_version
-    base = {"value": 1.0, "depth": 0.0, "instance": 0, "model": None, "code": "print(1)",
-            "created_at": "2025-01-01 00:00:00"}
+    base = {
+        "value": 1.0,
+        "depth": 0.0,
+        "instance": 0,
+        "model": None,
+        "code": "print(1)",
+        "created_at": "2025-01-01 00:00:00",
+    }
     return [
-        {**base, "_why": "malformed_meta", "version": v, "meta": "{not json",
-         "version_description": "model:gpt-4o\ntype:iron_ore_throughput\nnum_agents:1"},
-        {**base, "_why": "meta_not_object", "version": v + 1, "meta": "[1, 2]",
-         "version_description": "model:gpt-4o\ntype:iron_plate_throughput\nnum_agents:1"},
-        {**base, "_why": "unparsed_description", "version": v + 2, "version_description": "a free-form note",
-         "meta": json.dumps({"model": "claude-3-5-sonnet", "error_occurred": False})},
-        {**base, "_why": "task_from_meta_gym_id", "version": v + 3, "version_description": "old run",
-         "meta": json.dumps({"model": "gemini-2", "env_id": "Factorio-steel_plate_throughput_16-v0",
-                             "error_occurred": 1, "sweep_id": "s-old"})},
-        {"_why": "nulls_everywhere", "version": v + 4, "value": None, "depth": None, "instance": None,
-         "model": None, "meta": None, "version_description": None, "created_at": None, "code": None},
-        {**base, "_why": "legacy_description", "version": v + 5, "meta": "",
-         "version_description": "model=llama-3.3-70b; task=Factorio-iron_gear_wheel_throughput_16-v0"},
-        {**base, "_why": "open_play_score", "version": v + 6,
-         "version_description": "model:gpt-4o\ntype:open_play\nnum_agents:1",
-         "meta": json.dumps({"model": "gpt-4o", "production_score": "123.5", "simulated": True})},
-        {**base, "_why": "null_version", "version": None,
-         "version_description": "model:gpt-4o\ntype:iron_ore_throughput\nnum_agents:1", "meta": "{}"},
+        {
+            **base,
+            "_why": "malformed_meta",
+            "version": v,
+            "meta": "{not json",
+            "version_description": "model:gpt-4o\ntype:iron_ore_throughput\nnum_agents:1",
+        },
+        {
+            **base,
+            "_why": "meta_not_object",
+            "version": v + 1,
+            "meta": "[1, 2]",
+            "version_description": "model:gpt-4o\ntype:iron_plate_throughput\nnum_agents:1",
+        },
+        {
+            **base,
+            "_why": "unparsed_description",
+            "version": v + 2,
+            "version_description": "a free-form note",
+            "meta": json.dumps({"model": "claude-3-5-sonnet", "error_occurred": False}),
+        },
+        {
+            **base,
+            "_why": "task_from_meta_gym_id",
+            "version": v + 3,
+            "version_description": "old run",
+            "meta": json.dumps(
+                {
+                    "model": "gemini-2",
+                    "env_id": "Factorio-steel_plate_throughput_16-v0",
+                    "error_occurred": 1,
+                    "sweep_id": "s-old",
+                }
+            ),
+        },
+        {
+            "_why": "nulls_everywhere",
+            "version": v + 4,
+            "value": None,
+            "depth": None,
+            "instance": None,
+            "model": None,
+            "meta": None,
+            "version_description": None,
+            "created_at": None,
+            "code": None,
+        },
+        {
+            **base,
+            "_why": "legacy_description",
+            "version": v + 5,
+            "meta": "",
+            "version_description": "model=llama-3.3-70b; task=Factorio-iron_gear_wheel_throughput_16-v0",
+        },
+        {
+            **base,
+            "_why": "open_play_score",
+            "version": v + 6,
+            "version_description": "model:gpt-4o\ntype:open_play\nnum_agents:1",
+            "meta": json.dumps({"model": "gpt-4o", "production_score": "123.5", "simulated": True}),
+        },
+        {
+            **base,
+            "_why": "null_version",
+            "version": None,
+            "version_description": "model:gpt-4o\ntype:iron_ore_throughput\nnum_agents:1",
+            "meta": "{}",
+        },
     ]
 
 
@@ -175,14 +278,15 @@ def create_sqlite(path: Path | str, rows: list[dict] | None = None, variant: Var
     return f"sqlite:///{path.resolve()}"
 
 
-def insert_sqlite(path: Path | str, rows: list[dict], variant: Variant = Variant(),
-                  chunk: int = 20_000) -> None:
+def insert_sqlite(
+    path: Path | str, rows: list[dict], variant: Variant = Variant(), chunk: int = 20_000
+) -> None:
     cols = _columns(variant)
     sql = f"INSERT INTO programs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
     con = sqlite3.connect(path)
     try:
         for i in range(0, len(rows), chunk):
-            con.executemany(sql, _row_values(rows[i:i + chunk], cols))
+            con.executemany(sql, _row_values(rows[i : i + chunk], cols))
             con.commit()
     finally:
         con.close()
@@ -194,8 +298,11 @@ def create_postgres(url: str, rows: list[dict] | None = None, variant: Variant =
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as con:
-        con.execute(programs_ddl("postgres", "old" if variant.schema == "old" else "current",
-                                 meta_jsonb=variant.meta_jsonb))
+        con.execute(
+            programs_ddl(
+                "postgres", "old" if variant.schema == "old" else "current", meta_jsonb=variant.meta_jsonb
+            )
+        )
     if rows:
         insert_postgres(url, rows, variant)
     return url
@@ -271,8 +378,15 @@ def expected_derived(r: dict) -> dict:
     desc = parse_version_description(r.get("version_description"))
     meta = parse_meta(r.get("meta"))
     task = desc.task if desc.parsed else (meta.task or None)  # "" counts as no task
-    flags = [f for f, bad in (("unparsed_task", task is None), ("malformed_meta", not meta.ok),
-                              ("missing_version", r.get("version") is None)) if bad]
+    flags = [
+        f
+        for f, bad in (
+            ("unparsed_task", task is None),
+            ("malformed_meta", not meta.ok),
+            ("missing_version", r.get("version") is None),
+        )
+        if bad
+    ]
     return {
         "model": r.get("model") or meta.model or desc.model,
         "task": task,
@@ -284,28 +398,6 @@ def expected_derived(r: dict) -> dict:
         "parse_flags": ",".join(flags) or None,
         "instance": -1 if r.get("instance") is None else r["instance"],
     }
-
-
-# ---------------------------------------------------------------- pytest helpers
-import pytest  # noqa: E402  (only the fixtures below need pytest)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def source_kind(request) -> str:
-    """Parametrizes a test over both source kinds (Postgres marked ``postgres``)."""
-    return request.param
-
-
-@pytest.fixture
-def build_source(source_kind, tmp_path, request):
-    """``build(rows, variant=Variant(), name="src") -> url`` for the current source kind."""
-    def build(rows: list[dict] | None = None, variant: Variant = Variant(), name: str = "src") -> str:
-        if source_kind == "sqlite":
-            return create_sqlite(tmp_path / f"{name}.db", rows, variant)
-        url = request.getfixturevalue("pg_server").create_database()
-        return create_postgres(url, rows, variant)
-
-    return build
 
 
 def insert_rows(url: str, rows: list[dict], variant: Variant = Variant()) -> None:

@@ -20,4 +20,8 @@ command -v uv >/dev/null 2>&1 || python3 -m pip install -q "uv>=0.13"
 export UV_PYTHON_DOWNLOADS=never
 
 uv sync --frozen -q
+# Lint, format and types first: the test command fails on any of them.
+uv run --frozen ruff check .
+uv run --frozen ruff format --check .
+uv run --frozen mypy
 exec uv run --frozen pytest "$@"

@@ -1,7 +1,7 @@
 """AppTest for every page: empty workspace, populated workspace, bad query parameters.
 
 The populated workspace is built with real parts: an FLE SQLite source written by
-``tests/fixtures_fle.py`` and synced with ``fle_core.sync.sync`` into a real
+``tests/fixtures_fle.py`` and synced with ``fle_core.warehouse.sync.sync`` into a real
 DuckDB warehouse. Assertions are on content (leaderboard values against an
 independent computation from the warehouse, empty-state text, warnings).
 """
@@ -33,8 +33,18 @@ def run_page(page: str, params: dict | None = None, timeout: float = 60) -> AppT
 def texts(at: AppTest) -> str:
     """All visible text of a run (markdown, captions, alerts, titles, subheaders)."""
     parts = []
-    for kind in ("title", "header", "subheader", "markdown", "caption", "info", "warning",
-                 "error", "success", "code"):
+    for kind in (
+        "title",
+        "header",
+        "subheader",
+        "markdown",
+        "caption",
+        "info",
+        "warning",
+        "error",
+        "success",
+        "code",
+    ):
         parts += [str(e.value) for e in getattr(at, kind)]
     return "\n".join(parts)
 
@@ -106,18 +116,20 @@ def populated_root(tmp_path_factory):
     """An FLE SQLite source (fixtures_fle rows + odd rows + 4 simulated runs), synced for real."""
     import fixtures_fle as fx
 
-    from fle_core.simulate import simulate_trajectory
-    from fle_core.sync import sync as run_sync
+    from fle_core.sweeps.simulate import simulate_trajectory
+    from fle_core.warehouse.sync import sync as run_sync
     from fle_core.workspace import Workspace
 
     root = tmp_path_factory.mktemp("populated") / "ws"
     ws = Workspace.open(root)
-    url = fx.create_sqlite(ws.local_source_path,
-                           fx.make_rows(60, seed=3, models=MODELS, tasks=TASKS, max_steps=24)
-                           + fx.anomalous_rows())
+    url = fx.create_sqlite(
+        ws.local_source_path,
+        fx.make_rows(60, seed=3, models=MODELS, tasks=TASKS, max_steps=24) + fx.anomalous_rows(),
+    )
     for i, model in enumerate(["gpt-4o (simulated)", "gpt-4o-mini (simulated)"] * 2):
-        simulate_trajectory(url, model, "iron_ore_throughput", 5000 + i, trial=i, seed=i, steps=8,
-                            sweep_id="sim-sweep")
+        simulate_trajectory(
+            url, model, "iron_ore_throughput", 5000 + i, trial=i, seed=i, steps=8, sweep_id="sim-sweep"
+        )
     run_sync(ws, "local")
     return root
 
@@ -178,12 +190,11 @@ def test_sources_bad_params_warn(populated, params):
 
 # ---------------------------------------------------------------- sweeps and monitor
 def test_sweeps_preview_and_launch_from_the_form(empty_ws):
-    from fle_core import sweep_manager
+    from fle_core import sweeps
 
     at = run_page("sweeps")
     assert_clean(at)
-    assert any("**12 jobs**: 3 models × 2 tasks × 1 grid permutation × 2 trials" in i.value
-               for i in at.info)
+    assert any("**12 jobs**: 3 models × 2 tasks × 1 grid permutation × 2 trials" in i.value for i in at.info)
     assert "No sweeps yet." in texts(at)
     at.text_input(key="new_name").set_value("ui-sweep")
     at.number_input(key="new_trials").set_value(3)
@@ -192,7 +203,7 @@ def test_sweeps_preview_and_launch_from_the_form(empty_ws):
     assert any("**18 jobs**" in i.value for i in at.info)
     next(b for b in at.button if b.label == "Launch sweep").click().run()
     assert_clean(at)
-    sweeps = sweep_manager.list_sweeps(empty_ws)
+    sweeps = sweeps.list_sweeps(empty_ws)
     assert sweeps["name"].to_list() == ["ui-sweep"] and sweeps["total"].to_list() == [18]
     assert any(f"Launched `{sweeps['sweep_id'][0]}`" in s.value for s in at.success)
     listed = next(d.value for d in at.dataframe if "sweep_id" in d.value.columns)
@@ -208,9 +219,10 @@ def test_sweeps_bad_grid_is_a_clear_error_and_nothing_launches(empty_ws):
 
 
 def test_sweeps_bad_param_warns(empty_ws):
-    from fle_core import sweep_config, sweep_manager
+    from fle_core import sweeps
+    from fle_core.sweeps import config as sweep_config
 
-    sweep_id = sweep_manager.launch(empty_ws, sweep_config.demo_config())
+    sweep_id = sweeps.launch(empty_ws, sweep_config.demo_config())
     at = run_page("sweeps", {"swp_sweep": "no-such-sweep"})
     assert_clean(at)
     assert any("swp_sweep=no-such-sweep" in w.value for w in at.warning)
@@ -223,24 +235,43 @@ def ran_sweep(tmp_path_factory):
     import subprocess
     import sys
 
-    from fle_core import sweep_manager
-    from fle_core.sweep_config import SweepConfig
+    from fle_core import sweeps
+    from fle_core.sweeps.config import SweepConfig
     from fle_core.workspace import Workspace
 
     root = tmp_path_factory.mktemp("ran") / "ws"
     ws = Workspace.open(root)
-    ws.config = {"executors": {"crashy": {"kind": "simulate", "crash_rate": 1.0, "steps": 4,
-                                          "step_delay": 0.0}}}
+    ws.config = {
+        "executors": {"crashy": {"kind": "simulate", "crash_rate": 1.0, "steps": 4, "step_delay": 0.0}}
+    }
     ws.save_config()
-    ok = sweep_manager.launch(ws, SweepConfig(
-        name="ok", models=["gpt-4o (simulated)", "gpt-4o-mini (simulated)"],
-        tasks=["iron_ore_throughput"], executor="simulate-fast", max_retries=0))
-    bad = sweep_manager.launch(ws, SweepConfig(
-        name="bad", models=["llama (simulated)"], tasks=["iron_ore_throughput"],
-        executor="crashy", max_retries=0))
-    subprocess.run([sys.executable, "-m", "fle_core", "--workspace", str(root), "runner", "--once"],
-                   check=True, timeout=120, capture_output=True,
-                   env={**__import__("os").environ, "FLE_CORE_HOME": str(root)})
+    ok = sweeps.launch(
+        ws,
+        SweepConfig(
+            name="ok",
+            models=["gpt-4o (simulated)", "gpt-4o-mini (simulated)"],
+            tasks=["iron_ore_throughput"],
+            executor="simulate-fast",
+            max_retries=0,
+        ),
+    )
+    bad = sweeps.launch(
+        ws,
+        SweepConfig(
+            name="bad",
+            models=["llama (simulated)"],
+            tasks=["iron_ore_throughput"],
+            executor="crashy",
+            max_retries=0,
+        ),
+    )
+    subprocess.run(
+        [sys.executable, "-m", "fle_core", "--workspace", str(root), "runner", "--once"],
+        check=True,
+        timeout=120,
+        capture_output=True,
+        env={**__import__("os").environ, "FLE_CORE_HOME": str(root)},
+    )
     return root, ok, bad
 
 
@@ -292,9 +323,10 @@ def test_monitor_empty_workspace(empty_ws):
 
 
 def test_read_only_hides_every_action(empty_ws, monkeypatch):
-    from fle_core import sweep_config, sweep_manager
+    from fle_core import sweeps
+    from fle_core.sweeps import config as sweep_config
 
-    sweep_manager.launch(empty_ws, sweep_config.demo_config())
+    sweeps.launch(empty_ws, sweep_config.demo_config())
     monkeypatch.setenv("FLE_READ_ONLY", "1")
     labels = set()
     for page in ("overview", "sources", "sweeps"):
@@ -302,17 +334,27 @@ def test_read_only_hides_every_action(empty_ws, monkeypatch):
         assert_clean(at)
         assert "Read-only mode" in texts(at)
         labels |= {b.label for b in at.button}
-    assert not labels & {"Run a simulated demo sweep", "Sync now", "Launch sweep", "Resume",
-                         "Retry failed", "Pause", "Cancel…"}
+    assert not labels & {
+        "Run a simulated demo sweep",
+        "Sync now",
+        "Launch sweep",
+        "Resume",
+        "Retry failed",
+        "Pause",
+        "Cancel…",
+    }
 
 
 # ---------------------------------------------------------------- analysis pages, populated
 def _expected_success(ws) -> dict[str, tuple[int, int]]:
-    """Independent of fle_core.metrics: per model (successes, scored) from raw warehouse steps."""
+    """Independent of fle_core.stats.metrics: per model (successes, scored) from raw warehouse steps."""
     from fle_core import warehouse
 
-    raw = warehouse.query(ws, "SELECT source, version, instance, any_value(model) AS model, "
-                              "any_value(task) AS task, max(value) AS best FROM steps GROUP BY ALL")
+    raw = warehouse.query(
+        ws,
+        "SELECT source, version, instance, any_value(model) AS model, "
+        "any_value(task) AS task, max(value) AS best FROM steps GROUP BY ALL",
+    )
     reg = ws.task_registry()
     out: dict[str, list[int]] = {}
     for row in raw.iter_rows(named=True):
@@ -352,15 +394,17 @@ def test_compare_populated_leaderboard_headline_and_exports(populated):
     expected = _expected_success(populated)
     board = _board(at)
     assert set(board["model"]) == {"gpt-4o", "claude-3-5-sonnet", "llama-3.3-70b"}
-    best = max(("gpt-4o", "claude-3-5-sonnet", "llama-3.3-70b"),
-               key=lambda m: expected[m][0] / expected[m][1])
+    best = max(
+        ("gpt-4o", "claude-3-5-sonnet", "llama-3.3-70b"), key=lambda m: expected[m][0] / expected[m][1]
+    )
     succ, scored = expected[best]
     head = next(m.value for m in at.markdown if m.value.startswith("Top model:"))
     assert f"**{best}**" in head and f"{succ}/{scored} scored trials" in head
     assert f"success {succ / scored * 100:.1f}%" in head
     assert not [b for b in at.get("download_button")]  # lazy tabs: Export not computed
-    at = run_page("compare", {"cmp_model": ["gpt-4o", "claude-3-5-sonnet", "llama-3.3-70b"],
-                              "cmp_tab": "Export"})
+    at = run_page(
+        "compare", {"cmp_model": ["gpt-4o", "claude-3-5-sonnet", "llama-3.3-70b"], "cmp_tab": "Export"}
+    )
     assert_clean(at)
     labels = [b.label for b in at.get("download_button")]
     assert {"Markdown (experiment log)", "Leaderboard CSV", "Comparisons CSV"} <= set(labels)
@@ -375,21 +419,25 @@ def test_compare_filters_narrow_the_data(populated):
     board = _board(at)
     assert list(board["model"]) == ["gpt-4o"]
     assert "1 models · 1 tasks" in texts(at)
-    at = run_page("compare", {"cmp_task": "iron_ore_throughput", "cmp_model": "gpt-4o",
-                              "cmp_tab": "Pairwise"})
+    at = run_page(
+        "compare", {"cmp_task": "iron_ore_throughput", "cmp_model": "gpt-4o", "cmp_tab": "Pairwise"}
+    )
     assert_clean(at)
     assert "Pairwise comparisons need at least two models." in texts(at)
 
 
-@pytest.mark.parametrize("params,bad", [
-    ({"cmp_model": "no-such-model"}, "cmp_model=no-such-model"),
-    ({"cmp_k": "0"}, "cmp_k=0"),
-    ({"cmp_reps": "lots"}, "cmp_reps=lots"),
-    ({"cmp_reps": "99999999"}, "cmp_reps=99999999"),
-    ({"cmp_corr": "bonferroni'; drop"}, "cmp_corr=bonferroni'; drop"),
-    ({"cmp_tab": "Secrets"}, "cmp_tab=Secrets"),
-    ({"view": "zzzzzzzzzz"}, None),
-])
+@pytest.mark.parametrize(
+    "params,bad",
+    [
+        ({"cmp_model": "no-such-model"}, "cmp_model=no-such-model"),
+        ({"cmp_k": "0"}, "cmp_k=0"),
+        ({"cmp_reps": "lots"}, "cmp_reps=lots"),
+        ({"cmp_reps": "99999999"}, "cmp_reps=99999999"),
+        ({"cmp_corr": "bonferroni'; drop"}, "cmp_corr=bonferroni'; drop"),
+        ({"cmp_tab": "Secrets"}, "cmp_tab=Secrets"),
+        ({"view": "zzzzzzzzzz"}, None),
+    ],
+)
 def test_compare_bad_params_get_a_clear_message(populated, params, bad):
     at = run_page("compare", params)
     assert_clean(at)
@@ -418,8 +466,9 @@ def test_tasks_populated(populated):
     assert counts["(model, task) cells"].sum() > 0
 
 
-@pytest.mark.parametrize("params,bad", [({"tsk_metric": "bogus"}, "tsk_metric=bogus"),
-                                        ({"tsk_k": "-3"}, "tsk_k=-3")])
+@pytest.mark.parametrize(
+    "params,bad", [({"tsk_metric": "bogus"}, "tsk_metric=bogus"), ({"tsk_k": "-3"}, "tsk_k=-3")]
+)
 def test_tasks_bad_params(populated, params, bad):
     at = run_page("tasks", params)
     assert_clean(at)
@@ -429,21 +478,33 @@ def test_tasks_bad_params(populated, params, bad):
 def test_trajectories_populated_single_and_side_by_side(populated):
     from fle_core import warehouse
 
-    row = warehouse.query(populated, "SELECT version, max(value) AS best, count(*) AS n FROM steps "
-                                     "WHERE source = 'local' AND version = 5 AND instance = 0 "
-                                     "GROUP BY version").row(0, named=True)
+    row = warehouse.query(
+        populated,
+        "SELECT version, max(value) AS best, count(*) AS n FROM steps "
+        "WHERE source = 'local' AND version = 5 AND instance = 0 "
+        "GROUP BY version",
+    ).row(0, named=True)
     at = run_page("trajectories", {"trj_id": "local:5:0"})
     assert_clean(at)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Steps"] == f"{row['n']:,}"
     assert metrics["Best reward"] == f"{row['best']:,.2f}"
     _, tokens = chart_rows(at, "Tokens per step")
-    raw = warehouse.query(populated, "SELECT depth, prompt_tokens, completion_tokens FROM steps "
-                                     "WHERE source = 'local' AND version = 5 AND instance = 0")
-    expected = {("prompt", r["depth"], r["prompt_tokens"]) for r in raw.iter_rows(named=True)
-                if r["prompt_tokens"] is not None}
-    expected |= {("completion", r["depth"], r["completion_tokens"]) for r in raw.iter_rows(named=True)
-                 if r["completion_tokens"] is not None}
+    raw = warehouse.query(
+        populated,
+        "SELECT depth, prompt_tokens, completion_tokens FROM steps "
+        "WHERE source = 'local' AND version = 5 AND instance = 0",
+    )
+    expected = {
+        ("prompt", r["depth"], r["prompt_tokens"])
+        for r in raw.iter_rows(named=True)
+        if r["prompt_tokens"] is not None
+    }
+    expected |= {
+        ("completion", r["depth"], r["completion_tokens"])
+        for r in raw.iter_rows(named=True)
+        if r["completion_tokens"] is not None
+    }
     drawn = {(r["kind"], r["step"], r["tokens"]) for r in tokens.iter_rows(named=True)}
     assert expected and drawn == expected
     other = at.selectbox(key="trj_other").options[1]
@@ -460,15 +521,21 @@ def test_trajectories_fetches_code_from_the_source_on_demand(populated):
     import sqlite3
 
     con = sqlite3.connect(populated.local_source_path)
-    codes = [r[0] for r in con.execute("SELECT code FROM programs WHERE version = 5 AND instance = 0 "
-                                       "ORDER BY depth, id")]
+    codes = [
+        r[0]
+        for r in con.execute(
+            "SELECT code FROM programs WHERE version = 5 AND instance = 0 ORDER BY depth, id"
+        )
+    ]
     con.close()
     shown = [c.value for c in at.code]
     assert shown[: len(codes)] == codes
 
 
-@pytest.mark.parametrize("params,bad", [({"trj_id": "local:999999:0"}, "trj_id=local:999999:0"),
-                                        ({"trj_x": "sideways"}, "trj_x=sideways")])
+@pytest.mark.parametrize(
+    "params,bad",
+    [({"trj_id": "local:999999:0"}, "trj_id=local:999999:0"), ({"trj_x": "sideways"}, "trj_x=sideways")],
+)
 def test_trajectories_bad_params(populated, params, bad):
     at = run_page("trajectories", params)
     assert_clean(at)
@@ -486,7 +553,7 @@ def test_share_restores_filters_and_pins_the_data_version(populated_root, tmp_pa
     import fixtures_fle as fx
 
     from fle_core import saved_views, warehouse
-    from fle_core.sync import sync as run_sync
+    from fle_core.warehouse.sync import sync as run_sync
     from fle_core.workspace import Workspace
 
     root = tmp_path / "ws"
@@ -504,8 +571,10 @@ def test_share_restores_filters_and_pins_the_data_version(populated_root, tmp_pa
     assert any(f"?view={view.id}" in c.value for c in at.code)
 
     # newer data for gpt-4o arrives: the shared view stays pinned to sync 1
-    fx.insert_sqlite(ws.local_source_path, fx.make_rows(6, seed=11, first_version=8000,
-                                                        models=["gpt-4o"], tasks=["iron_ore_throughput"]))
+    fx.insert_sqlite(
+        ws.local_source_path,
+        fx.make_rows(6, seed=11, first_version=8000, models=["gpt-4o"], tasks=["iron_ore_throughput"]),
+    )
     run_sync(ws, "local")
     assert warehouse.data_version(ws) == 2
     opened = run_page("compare", {"view": view.id})
@@ -532,19 +601,20 @@ def test_view_of_another_page_is_explained(populated):
 
 
 def test_sweep_controls_pause_resume_cancel_from_the_ui(empty_ws):
-    from fle_core import sweep_config, sweep_manager
+    from fle_core import sweeps
+    from fle_core.sweeps import config as sweep_config
 
-    sweep_id = sweep_manager.launch(empty_ws, sweep_config.demo_config())
+    sweep_id = sweeps.launch(empty_ws, sweep_config.demo_config())
     at = run_page("sweeps", {"swp_sweep": sweep_id})
     next(b for b in at.button if b.label == "Pause").click().run()
     assert_clean(at)
-    assert sweep_manager.status(empty_ws, sweep_id).status == "paused"
+    assert sweeps.status(empty_ws, sweep_id).status == "paused"
     next(b for b in at.button if b.label == "Cancel…").click().run()
     assert any(f"Cancel `{sweep_id}`?" in w.value for w in at.warning)
-    assert sweep_manager.status(empty_ws, sweep_id).status == "paused"  # not before confirming
+    assert sweeps.status(empty_ws, sweep_id).status == "paused"  # not before confirming
     next(b for b in at.button if b.label == "Yes, cancel it").click().run()
     assert_clean(at)
-    assert sweep_manager.status(empty_ws, sweep_id).status == "cancelled"
+    assert sweeps.status(empty_ws, sweep_id).status == "cancelled"
 
 
 def test_every_url_parameter_is_documented():
@@ -570,18 +640,24 @@ def test_compare_pairwise_tab_shows_corrected_tests(populated):
     assert_clean(at)
     comp = next(d.value for d in at.dataframe if "p_adjusted" in d.value.columns)
     row = comp[(comp["task"] == "iron_plate_throughput")].iloc[0]
-    raw = warehouse.query(populated, """
+    raw = warehouse.query(
+        populated,
+        """
         SELECT model, count(*) AS n, count_if(best >= 16) AS s FROM (
             SELECT version, instance, any_value(model) AS model, max(value) AS best FROM steps
             WHERE task = 'iron_plate_throughput' AND model IN ('gpt-4o', 'llama-3.3-70b')
-            GROUP BY version, instance) GROUP BY model""")
+            GROUP BY version, instance) GROUP BY model""",
+    )
     counts = {r["model"]: (r["s"], r["n"]) for r in raw.iter_rows(named=True)}
     (sa, na), (sb, nb) = counts[row["model_a"]], counts[row["model_b"]]
     expected = stats.fisher_exact([[sa, na - sa], [sb, nb - sb]]).pvalue
     assert row["p_value"] == pytest.approx(expected)
     assert row["p_adjusted"] >= row["p_value"]
-    assert set(comp["verdict"]) <= {"significantly better", "significantly worse",
-                                    "no significant difference"}
+    assert set(comp["verdict"]) <= {
+        "significantly better",
+        "significantly worse",
+        "no significant difference",
+    }
     # the matrix draws the across-task row and its mirror, with the table's numbers
     _, matrix = chart_rows(at, "Pairwise comparison across tasks")
     every = comp[comp["task"] == "ALL"].iloc[0]
@@ -592,14 +668,21 @@ def test_compare_pairwise_tab_shows_corrected_tests(populated):
     assert forward["diff"] == pytest.approx(every["diff"])
     assert backward["diff"] == pytest.approx(-every["diff"])
     assert forward["p_adjusted"] == pytest.approx(every["p_adjusted"])
-    assert forward["symbol"] == {"significantly better": "▲", "significantly worse": "▼",
-                                 "no significant difference": "·"}[every["verdict"]]
+    assert (
+        forward["symbol"]
+        == {"significantly better": "▲", "significantly worse": "▼", "no significant difference": "·"}[
+            every["verdict"]
+        ]
+    )
 
 
 @pytest.mark.parametrize("via", ["env", "streamlit_secrets"])
 def test_source_passwords_never_reach_the_page(empty_ws, monkeypatch, via):
-    empty_ws.config = {"sources": {"prod": {"url": "postgresql://eval@db.internal:5432/fle",
-                                            "password_env": "FLE_PROD_PASSWORD"}}}
+    empty_ws.config = {
+        "sources": {
+            "prod": {"url": "postgresql://eval@db.internal:5432/fle", "password_env": "FLE_PROD_PASSWORD"}
+        }
+    }
     empty_ws.save_config()
     secret = "hunter2-s3cret"
     at = AppTest.from_file(APP, default_timeout=60)
@@ -637,27 +720,55 @@ def configs_ws(tmp_path, monkeypatch):
     monkeypatch.delenv("FLE_READ_ONLY", raising=False)
     ws = Workspace.open(root)
     t0 = datetime(2026, 5, 1, 9)
-    runs = ([("gpt-4o", CFG_LOW, b) for b in (20.0, 17.0, 30.0, 2.0)]
-            + [("gpt-4o", CFG_HIGH, b) for b in (1.0, 3.0, 16.5, 0.0)]
-            + [("claude", None, b) for b in (18.0, 1.0, 40.0)])
+    runs = (
+        [("gpt-4o", CFG_LOW, b) for b in (20.0, 17.0, 30.0, 2.0)]
+        + [("gpt-4o", CFG_HIGH, b) for b in (1.0, 3.0, 16.5, 0.0)]
+        + [("claude", None, b) for b in (18.0, 1.0, 40.0)]
+    )
     steps, attempts = [], []
     for version, (model, cfg, best) in enumerate(runs, start=1):
         sweep = "cfg-sweep" if cfg else None
         for depth, value in enumerate((0.5, best)):
-            steps.append(("local", version * 10 + depth, version, 0, float(depth), value, model,
-                          "iron_ore_throughput", sweep, False, False, 10, 5, 15,
-                          t0 + timedelta(minutes=version + depth), 1))
+            steps.append(
+                (
+                    "local",
+                    version * 10 + depth,
+                    version,
+                    0,
+                    float(depth),
+                    value,
+                    model,
+                    "iron_ore_throughput",
+                    sweep,
+                    False,
+                    False,
+                    10,
+                    5,
+                    15,
+                    t0 + timedelta(minutes=version + depth),
+                    1,
+                )
+            )
         if cfg:
             attempts.append(("local", version, sweep, model, "iron_ore_throughput", cfg, "succeeded"))
     with warehouse.writer(ws) as con:
-        con.executemany("INSERT INTO steps (source, id, version, instance, depth, value, model, "
-                        "task, sweep_id, error_occurred, simulated, prompt_tokens, "
-                        "completion_tokens, total_tokens, created_at, sync_id) VALUES "
-                        f"({', '.join('?' * 16)})", steps)
-        con.executemany("INSERT INTO sweep_attempts (source, version, sweep_id, model, task, "
-                        "params_json, status) VALUES (?, ?, ?, ?, ?, ?, ?)", attempts)
-        con.execute("INSERT INTO sync_runs (sync_id, source, started_at, finished_at, status) "
-                    "VALUES (1, 'local', ?, ?, 'ok')", [t0, t0])
+        con.executemany(
+            "INSERT INTO steps (source, id, version, instance, depth, value, model, "
+            "task, sweep_id, error_occurred, simulated, prompt_tokens, "
+            "completion_tokens, total_tokens, created_at, sync_id) VALUES "
+            f"({', '.join('?' * 16)})",
+            steps,
+        )
+        con.executemany(
+            "INSERT INTO sweep_attempts (source, version, sweep_id, model, task, "
+            "params_json, status) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            attempts,
+        )
+        con.execute(
+            "INSERT INTO sync_runs (sync_id, source, started_at, finished_at, status) "
+            "VALUES (1, 'local', ?, ?, 'ok')",
+            [t0, t0],
+        )
     return ws
 
 
@@ -671,8 +782,7 @@ def test_compare_by_model_and_config_shows_one_row_per_system(configs_ws):
     assert_clean(at)
     assert _board_counts(at) == {"gpt-4o": (4, 8), "claude": (2, 3)}
     picker = at.multiselect(key="cmp_config")
-    assert set(picker.options) == {"prompt=v2, temperature=0.2", "prompt=v2, temperature=0.8",
-                                   "(none)"}
+    assert set(picker.options) == {"prompt=v2, temperature=0.2", "prompt=v2, temperature=0.8", "(none)"}
     at = run_page("compare", {"cmp_by": "config"})
     assert_clean(at)
     # quota 16: low 20, 17, 30 pass; high 16.5 passes; claude 18, 40 pass
@@ -702,11 +812,14 @@ def test_compare_config_filter_round_trips_through_the_url_and_share(configs_ws)
     assert _board_counts(opened) == {LOW: (3, 4)}
 
 
-@pytest.mark.parametrize("params,bad", [
-    ({"cmp_config": '{"temperature": 9}'}, 'cmp_config={"temperature": 9}'),
-    ({"cmp_config": "x'); DROP TABLE steps; --"}, "cmp_config=x'); DROP TABLE steps; --"),
-    ({"cmp_by": "vibes"}, "cmp_by=vibes"),
-])
+@pytest.mark.parametrize(
+    "params,bad",
+    [
+        ({"cmp_config": '{"temperature": 9}'}, 'cmp_config={"temperature": 9}'),
+        ({"cmp_config": "x'); DROP TABLE steps; --"}, "cmp_config=x'); DROP TABLE steps; --"),
+        ({"cmp_by": "vibes"}, "cmp_by=vibes"),
+    ],
+)
 def test_compare_bad_config_params_warn_and_fall_back(configs_ws, params, bad):
     at = run_page("compare", params)
     assert_clean(at)
@@ -725,13 +838,13 @@ def test_compare_hides_config_controls_without_params(populated):
 
 
 def test_compare_pairwise_by_config_uses_system_labels(configs_ws):
-    at = run_page("compare", {"cmp_by": "config", "cmp_base": LOW, "cmp_tab": "Pairwise",
-                              "cmp_reps": "200"})
+    at = run_page("compare", {"cmp_by": "config", "cmp_base": LOW, "cmp_tab": "Pairwise", "cmp_reps": "200"})
     assert_clean(at)
     assert not at.warning, [w.value for w in at.warning]
     assert at.selectbox(key="cmp_base").value == LOW
-    comp = next(d.value for d in at.dataframe if "p_adjusted" in d.value.columns
-                or "p_value" in d.value.columns)
-    pairs = set(zip(comp["model_a"], comp["model_b"]))
+    comp = next(
+        d.value for d in at.dataframe if "p_adjusted" in d.value.columns or "p_value" in d.value.columns
+    )
+    pairs = set(zip(comp["model_a"], comp["model_b"], strict=True))
     assert {(HIGH, LOW), ("claude", LOW)} <= pairs | {(b, a) for a, b in pairs}
     assert "gpt-4o" not in set(comp["model_a"]) | set(comp["model_b"])

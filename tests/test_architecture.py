@@ -1,7 +1,8 @@
 """Guards for the layering rules in docs/architecture.md.
 
-These read the source tree, so they fail the moment someone puts SQL in a page
-or makes the core depend on Streamlit.
+These read the source tree, so they fail the moment someone puts SQL in a page,
+makes the core depend on Streamlit, imports upward across the layers, or closes
+an import circle (lazy imports inside functions count too).
 """
 
 from __future__ import annotations
@@ -16,13 +17,166 @@ import pytest
 import fle_core
 
 ROOT = Path(__file__).resolve().parents[1]
+CORE = ROOT / "fle_core"
 SQL_WORDS = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE)\b\s+.*\b(FROM|INTO|SET|WHERE)\b", re.I | re.S)
 
+# Which areas of fle_core an area may import (its first dotted name under fle_core).
+# Imports point down: sources -> warehouse -> stats -> analysis -> charts -> report;
+# sweeps sit beside the data layers (jobs write sources, the runner syncs the
+# warehouse); the CLI and the package root wire everything.
+KERNEL = {"errors", "tasks", "workspace"}
+ALLOWED: dict[str, set[str]] = {
+    "errors": set(),
+    "tasks": {"errors"},
+    "workspace": {"errors", "tasks"},
+    "saved_views": KERNEL,
+    "sources": KERNEL,
+    "warehouse": KERNEL | {"sources"},
+    "stats": KERNEL,
+    "analysis": KERNEL | {"warehouse", "stats"},
+    "charts": KERNEL | {"stats"},
+    "report": KERNEL | {"stats", "analysis", "charts", "warehouse"},
+    "tracking": KERNEL,
+    "sweeps": KERNEL | {"sources", "warehouse", "tracking"},
+}
+WIRING = {"cli", "__init__", "__main__"}  # may import any area
 
-def _imports(path: Path) -> set[str]:
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in sorted(CORE.rglob("*.py"))}
+
+
+MODULES = _modules()
+
+
+def _targets(path: Path) -> set[str]:
+    """The fle_core modules a file imports (anywhere in it): ``from a import b`` is
+    an edge to ``a.b`` when that is a module, else to ``a``."""
     tree = ast.parse(path.read_text())
-    names: set[str] = set()
+    out: set[str] = set()
     for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names if a.name.startswith("fle_core"))
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("fle_core"):
+            for alias in node.names:
+                sub = f"{node.module}.{alias.name}"
+                out.add(sub if sub in MODULES else node.module)
+    return out
+
+
+def _area(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def _import_graph() -> dict[str, set[str]]:
+    return {name: _targets(path) & MODULES.keys() - {name} for name, path in MODULES.items()}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                found.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def _upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    bad = []
+    for module, targets in graph.items():
+        area = _area(module)
+        if area in WIRING:
+            continue
+        allowed = ALLOWED.get(area)
+        if allowed is None:
+            bad.append(f"{module}: area {area!r} has no layering rule (add it to ALLOWED and the docs)")
+            continue
+        for target in sorted(targets):
+            other = _area(target)
+            if other != area and other not in allowed:
+                bad.append(f"{module} imports {target} ({area} may not depend on {other})")
+    return bad
+
+
+def test_imports_point_down_the_layers():
+    assert _upward_imports(_import_graph()) == []
+
+
+def test_there_are_no_import_circles():
+    assert _cycles(_import_graph()) == []
+
+
+def test_layering_checks_can_fire():
+    graph = {
+        "fle_core.stats.metrics": {"fle_core.warehouse.store"},
+        "fle_core.warehouse.store": {"fle_core.errors"},
+        "fle_core.errors": set(),
+    }
+    assert _upward_imports(graph) == [
+        "fle_core.stats.metrics imports fle_core.warehouse.store (stats may not depend on warehouse)"
+    ]
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_core_never_imports_streamlit_or_the_pages():
+    offenders = []
+    for path in CORE.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            if any(n.split(".")[0] in {"streamlit", "pages"} for n in names):
+                offenders.append(str(path.relative_to(ROOT)))
+    assert offenders == []
+
+
+def _page_files() -> list[Path]:
+    return [ROOT / "app.py", *sorted((ROOT / "pages").rglob("*.py"))]
+
+
+def _top_imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             names.update(a.name.split(".")[0] for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
@@ -30,19 +184,32 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-def test_core_never_imports_streamlit():
-    offenders = [p.name for p in (ROOT / "fle_core").glob("*.py") if "streamlit" in _imports(p)]
-    assert offenders == []
-
-
 def test_pages_contain_no_sql():
-    pages = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))]
+    pages = _page_files()
     assert len(pages) > 1, "the app has no pages yet"
     for page in pages:
         tree = ast.parse(page.read_text())
-        strings = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+        strings = [
+            n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+        ]
         assert not [s for s in strings if SQL_WORDS.search(s)], f"SQL text in {page.name}"
-        assert not ({"duckdb", "sqlite3", "psycopg"} & _imports(page)), f"{page.name} talks to a database"
+        assert not ({"duckdb", "sqlite3", "psycopg"} & _top_imports(page)), f"{page.name} talks to a database"
+
+
+def test_pages_use_the_ui_facade_without_star_imports():
+    for path in _page_files():
+        tree = ast.parse(path.read_text())
+        stars = [
+            n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and any(a.name == "*" for a in n.names)
+        ]
+        assert stars == [], f"star import in {path.relative_to(ROOT)}"
+    for page in sorted((ROOT / "pages").glob("*.py")):
+        private = [
+            n.module
+            for n in ast.walk(ast.parse(page.read_text()))
+            if isinstance(n, ast.ImportFrom) and n.module and n.module.startswith("pages._ui.")
+        ]
+        assert private == [], f"{page.name} reaches past the pages._ui facade: {private}"
 
 
 def test_sql_detector_can_fire():
@@ -55,24 +222,41 @@ def test_public_api_names_resolve(name):
     assert getattr(fle_core, name) is not None
 
 
-def test_private_modules_are_underscored_or_documented():
+def test_every_package_and_public_module_is_in_the_architecture_doc():
     doc = (ROOT / "docs" / "architecture.md").read_text()
-    for path in (ROOT / "fle_core").glob("*.py"):
-        if path.name.startswith("_"):
+    for name, path in MODULES.items():
+        if path.name.startswith("_") and path.name != "__init__.py":
             continue
-        assert f"`{path.name}`" in doc, f"{path.name} is missing from docs/architecture.md"
+        shown = name.removeprefix("fle_core.").replace(".", "/") + (
+            "/" if path.name == "__init__.py" else ".py"
+        )
+        if name == "fle_core":
+            continue
+        assert f"`{shown}`" in doc, f"{shown} is missing from docs/architecture.md"
+
+
+def test_every_area_has_a_layering_rule():
+    areas = {_area(m) for m in MODULES} - WIRING
+    assert areas - ALLOWED.keys() == set()
 
 
 def test_module_sizes_stay_reviewable():
-    too_big = {p.name: n for p in (ROOT / "fle_core").glob("*.py")
-               if (n := len(p.read_text().splitlines())) > 800}
+    too_big = {
+        str(p.relative_to(ROOT)): n
+        for p in CORE.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 800
+    }
     assert too_big == {}
-    for page in (ROOT / "pages").glob("*.py"):
+    for page in (ROOT / "pages").rglob("*.py"):
         assert len(page.read_text().splitlines()) <= 300, page.name
 
 
 def test_every_module_imports():
-    for path in (ROOT / "fle_core").glob("*.py"):
-        if path.name == "__main__.py":
+    for name in MODULES:
+        if name.endswith("__main__"):
             continue
-        importlib.import_module(f"fle_core.{path.stem}")
+        importlib.import_module(name)
+
+
+def test_the_package_ships_type_information():
+    assert (CORE / "py.typed").is_file()

@@ -10,9 +10,9 @@ import polars as pl
 import pytest
 from scipy import stats
 
-from fle_core import bootstrap as B
 from fle_core.errors import MetricError
-from fle_core.metrics import model_metrics, pass_at_k
+from fle_core.stats import bootstrap as B
+from fle_core.stats.metrics import model_metrics, pass_at_k
 
 
 def _brute_force(tasks, stat, reps, seed, resample_tasks=False):
@@ -42,9 +42,11 @@ TINY = [np.array([0.0, 1.0, 1.0]), np.array([2.0, 5.0]), np.array([1.0, 3.0, 4.0
 
 @pytest.mark.parametrize("resample_tasks", [False, True])
 def test_vectorized_equals_brute_force_for_mean_and_iqm(resample_tasks):
-    for fn, stat in [(B.mean_metric, lambda s: np.mean(np.concatenate(s))),
-                     (B.iqm_metric, lambda s: stats.trim_mean(np.concatenate(s), 0.25)),
-                     (B.task_mean_metric, lambda s: np.mean([np.mean(x) for x in s]))]:
+    for fn, stat in [
+        (B.mean_metric, lambda s: np.mean(np.concatenate(s))),
+        (B.iqm_metric, lambda s: stats.trim_mean(np.concatenate(s), 0.25)),
+        (B.task_mean_metric, lambda s: np.mean([np.mean(x) for x in s])),
+    ]:
         res = B.stratified_bootstrap(TINY, fn, reps=300, seed=42, resample_tasks=resample_tasks)
         want = _brute_force(TINY, stat, 300, 42, resample_tasks)
         np.testing.assert_allclose(res.replicates, want, rtol=0, atol=1e-12)
@@ -56,8 +58,9 @@ def test_vectorized_equals_brute_force_for_pass_at_k():
     tasks = [np.array([1.0, 0, 0, 1, 0]), np.array([0.0, 0, 1, 0, 0, 0, 1]), np.array([1.0, 1])]
     res = B.stratified_bootstrap(tasks, B.pass_at_k_metric(3), reps=200, seed=3)
     # tasks with n < 3 drop out of the average, as in model_metrics
-    want = _brute_force(tasks, lambda s: np.mean([pass_at_k(len(x), int(sum(x)), 3) for x in s
-                                                   if len(x) >= 3]), 200, 3)
+    want = _brute_force(
+        tasks, lambda s: np.mean([pass_at_k(len(x), int(sum(x)), 3) for x in s if len(x) >= 3]), 200, 3
+    )
     np.testing.assert_allclose(res.replicates, want, atol=1e-12)
     assert float(res.estimate) == pytest.approx(np.mean([pass_at_k(5, 2, 3), pass_at_k(7, 2, 3)]))
 
@@ -142,8 +145,15 @@ def summaries():
         for task, n in [("t1", 10), ("t2", 6), ("t3", 2)]:
             for _ in range(n):
                 r = float(rng.gamma(2.0, 8.0 * (p + 0.5)))
-                rows.append({"model": model, "task": task, "best_reward": r,
-                             "normalized_reward": r / 16.0, "success": r >= 16.0})
+                rows.append(
+                    {
+                        "model": model,
+                        "task": task,
+                        "best_reward": r,
+                        "normalized_reward": r / 16.0,
+                        "success": r >= 16.0,
+                    }
+                )
     return pl.DataFrame(rows)
 
 
@@ -181,8 +191,7 @@ def test_performance_profile_matches_direct_fraction(summaries):
     prof = B.performance_profile(summaries, taus=[0.5, 1.0], reps=100, seed=0)
     sub = summaries.filter(pl.col("model") == "a")
     for tau in (0.5, 1.0):
-        want = np.mean([(g["normalized_reward"].to_numpy() > tau).mean()
-                        for _, g in sub.group_by("task")])
+        want = np.mean([(g["normalized_reward"].to_numpy() > tau).mean() for _, g in sub.group_by("task")])
         got = prof.filter((pl.col("model") == "a") & (pl.col("tau") == tau))["fraction"][0]
         assert got == pytest.approx(want)
 
@@ -191,20 +200,37 @@ def test_probability_of_improvement_frame(summaries):
     out = B.probability_of_improvement(summaries, reps=500, seed=0)
     ab = out.filter((pl.col("model_x") == "a") & (pl.col("model_y") == "b")).row(0, named=True)
     ba = out.filter((pl.col("model_x") == "b") & (pl.col("model_y") == "a")).row(0, named=True)
-    want = np.mean([
-        stats.mannwhitneyu(summaries.filter((pl.col("model") == "a") & (pl.col("task") == t))["best_reward"],
-                           summaries.filter((pl.col("model") == "b") & (pl.col("task") == t))["best_reward"]
-                           ).statistic / (n * n)
-        for t, n in [("t1", 10), ("t2", 6), ("t3", 2)]])
+    want = np.mean(
+        [
+            stats.mannwhitneyu(
+                summaries.filter((pl.col("model") == "a") & (pl.col("task") == t))["best_reward"],
+                summaries.filter((pl.col("model") == "b") & (pl.col("task") == t))["best_reward"],
+            ).statistic
+            / (n * n)
+            for t, n in [("t1", 10), ("t2", 6), ("t3", 2)]
+        ]
+    )
     assert ab["estimate"] == pytest.approx(want)
     assert ab["estimate"] + ba["estimate"] == pytest.approx(1.0)
     assert (ab["ci_low"], ab["ci_high"]) == pytest.approx((1 - ba["ci_high"], 1 - ba["ci_low"]))
     assert ab["n_tasks"] == 3
     with pytest.raises(MetricError):
         B.probability_of_improvement(summaries, pairs=[("a", "zzz")])
-    no_data = pl.concat([summaries, pl.DataFrame({"model": ["c"], "task": ["t1"], "best_reward": [None],
-                                                  "normalized_reward": [None], "success": [None]},
-                                                 schema=summaries.schema)])
+    no_data = pl.concat(
+        [
+            summaries,
+            pl.DataFrame(
+                {
+                    "model": ["c"],
+                    "task": ["t1"],
+                    "best_reward": [None],
+                    "normalized_reward": [None],
+                    "success": [None],
+                },
+                schema=summaries.schema,
+            ),
+        ]
+    )
     row = B.probability_of_improvement(no_data, pairs=[("a", "c")], reps=10).row(0, named=True)
     assert row["estimate"] is None and row["n_tasks"] == 0
 
@@ -221,23 +247,31 @@ def test_count_bootstrap_agrees_in_distribution_with_resampling():
     assert np.std(fast.replicates) == pytest.approx(np.std(slow.replicates), rel=0.04)
     assert np.mean(fast.replicates) == pytest.approx(np.mean(slow.replicates), abs=0.003)
     assert (float(fast.ci_low), float(fast.ci_high)) == pytest.approx(
-        (float(slow.ci_low), float(slow.ci_high)), abs=0.011)
+        (float(slow.ci_low), float(slow.ci_high)), abs=0.011
+    )
     k3 = B.count_bootstrap(n, c, B.pass_at_k_stat(3), reps=20000, seed=1)
     k3_slow = B.stratified_bootstrap(tasks, B.pass_at_k_metric(3), reps=20000, seed=2)
-    assert float(k3.estimate) == pytest.approx(np.mean([pass_at_k(int(a), int(b), 3) for a, b in zip(n, c)]))
+    assert float(k3.estimate) == pytest.approx(
+        np.mean([pass_at_k(int(a), int(b), 3) for a, b in zip(n, c, strict=True)])
+    )
     assert np.std(k3.replicates) == pytest.approx(np.std(k3_slow.replicates), rel=0.05)
     with pytest.raises(MetricError):
         B.count_bootstrap([3], [4], B.pooled_rate_stat)
 
 
 def test_empty_summaries_give_empty_frames_with_contract_columns(summaries):
-    from fle_core.compare import pairwise_comparisons
+    from fle_core.stats.compare import pairwise_comparisons
 
     empty = summaries.head(0)
     assert B.interval_estimates(empty).columns[:5] == ["model", "metric", "estimate", "ci_low", "ci_high"]
     assert B.interval_estimates(empty).height == 0
     assert B.pass_at_k_curve(empty).columns == ["model", "k", "estimate", "ci_low", "ci_high", "n_tasks"]
     assert B.performance_profile(empty).columns == ["model", "tau", "fraction", "ci_low", "ci_high"]
-    assert B.probability_of_improvement(empty).columns[:5] == ["model_x", "model_y", "estimate",
-                                                              "ci_low", "ci_high"]
+    assert B.probability_of_improvement(empty).columns[:5] == [
+        "model_x",
+        "model_y",
+        "estimate",
+        "ci_low",
+        "ci_high",
+    ]
     assert pairwise_comparisons(empty).height == 0

@@ -10,9 +10,9 @@ import sys
 import pytest
 from fixtures_fle import anomalous_rows, create_sqlite, expected_derived, make_rows, source_rows
 
-from fle_core import catalog
 from fle_core.errors import SourceUnavailable, WarehouseMissing
-from fle_core.sync import sync
+from fle_core.warehouse import catalog
+from fle_core.warehouse.sync import sync
 
 SECRET = "Sup3r-s3cret-pw"
 
@@ -39,8 +39,13 @@ def test_overview_counts_match_the_sources(workspace, tmp_path):
         derived = [expected_derived(r) for r in rows]
         o = ov[name]
         assert o["rows"] == len(rows)
-        assert o["trajectories"] == len({(r["version"], d["instance"]) for r, d in zip(rows, derived)
-                                         if r["version"] is not None})
+        assert o["trajectories"] == len(
+            {
+                (r["version"], d["instance"])
+                for r, d in zip(rows, derived, strict=True)
+                if r["version"] is not None
+            }
+        )
         assert o["models"] == len({d["model"] for d in derived if d["model"]})
         assert o["tasks"] == len({d["task"] for d in derived if d["task"]})
         assert o["flagged_rows"] == sum(1 for d in derived if d["parse_flags"])
@@ -74,8 +79,12 @@ def test_trajectory_steps_in_step_order(workspace, tmp_path):
     url = create_sqlite(tmp_path / "t.db", make_rows(7, seed=3))
     res = sync(workspace, url)
     with sqlite3.connect(tmp_path / "t.db") as con:  # shuffle nothing, but ask the source directly
-        want = [r[0] for r in con.execute(
-            "SELECT id FROM programs WHERE version = 7 AND instance = 1 ORDER BY depth, id")]
+        want = [
+            r[0]
+            for r in con.execute(
+                "SELECT id FROM programs WHERE version = 7 AND instance = 1 ORDER BY depth, id"
+            )
+        ]
     got = catalog.trajectory_steps(workspace, res.source, 7, 1)
     assert got["id"].to_list() == want and len(want) > 0
     assert catalog.trajectory_steps(workspace, res.source, 7, 5).height == 0
@@ -88,8 +97,13 @@ def _cli(ws, *args, env_extra=None):
     import os
 
     env = {**os.environ, **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "fle_core", "--workspace", str(ws.root), *args],
-                          capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "fle_core", "--workspace", str(ws.root), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
 
 
 def test_cli_sync_and_status(workspace):

@@ -13,11 +13,18 @@ import random
 import polars as pl
 import pytest
 import vl_convert as vlc
-
 from _chart_frames import contract_frames, model_names
+
 from fle_core import charts as C
-from fle_core.charts_base import (DASHES, OKABE_ITO, SHAPES, SIMULATED_SUFFIX, ChartError, ModelPalette,
-                                  chart_values)
+from fle_core.charts.base import (
+    DASHES,
+    OKABE_ITO,
+    SHAPES,
+    SIMULATED_SUFFIX,
+    ChartError,
+    ModelPalette,
+    chart_values,
+)
 
 # ---------------------------------------------------------------- spec helpers
 
@@ -66,7 +73,7 @@ def colour_maps(spec: dict) -> list[dict[str, str]]:
         enc = u.get("encoding", {}).get("color", {})
         scale = enc.get("scale", {})
         if enc.get("field") in ("model", "model_x") and "range" in scale:
-            maps.append(dict(zip(scale["domain"], scale["range"])))
+            maps.append(dict(zip(scale["domain"], scale["range"], strict=True)))
     return maps
 
 
@@ -80,8 +87,12 @@ def tooltip_fields(spec: dict) -> set[str]:
 
 
 def axis_titles(spec: dict) -> set[str]:
-    return {u["encoding"][ch]["title"] for u in units(spec) for ch in ("x", "y")
-            if ch in u.get("encoding", {}) and u["encoding"][ch].get("title")}
+    return {
+        u["encoding"][ch]["title"]
+        for u in units(spec)
+        for ch in ("x", "y")
+        if ch in u.get("encoding", {}) and u["encoding"][ch].get("title")
+    }
 
 
 def all_builders(f: dict, palette=None) -> dict:
@@ -121,6 +132,7 @@ def frames_n(request):
 
 # ---------------------------------------------------------------- palette
 
+
 def test_palette_is_a_pure_function_of_the_sorted_model_list():
     a = ModelPalette.from_models(["zeta", "alpha", "mid", "alpha"])
     b = ModelPalette.from_models(["mid", "zeta", "alpha"])
@@ -143,7 +155,7 @@ def test_palette_for_30_models_gives_distinct_colour_shape_and_dash_pairs():
 
 
 def test_subset_charts_keep_each_models_colour(frames3):
-    pal = ModelPalette.from_models(model_names(3) + ["another-model"])
+    pal = ModelPalette.from_models([*model_names(3), "another-model"])
     subset = frames3["model_metrics"].filter(pl.col("model") != model_names(3)[0])
     spec = C.model_comparison_chart(subset, palette=pal).to_dict(validate=True)
     (cmap,) = colour_maps(spec)
@@ -155,7 +167,7 @@ def test_same_model_same_colour_across_every_chart_and_call():
     f = contract_frames(30, trials=2)
     pal = ModelPalette.from_frames(*f.values())
     seen: dict[str, set[str]] = {}
-    for name, build in all_builders(f, pal).items():
+    for build in all_builders(f, pal).values():
         for cmap in colour_maps(build().to_dict()):
             for model, colour in cmap.items():
                 seen.setdefault(model, set()).add(colour)
@@ -170,6 +182,7 @@ def test_same_model_same_colour_across_every_chart_and_call():
 
 # ---------------------------------------------------------------- every chart, 1 and 30 models
 
+
 def test_every_chart_validates_for_1_and_30_models(frames_n):
     n, f = frames_n
     builders = all_builders(f)
@@ -177,8 +190,10 @@ def test_every_chart_validates_for_1_and_30_models(frames_n):
     for name, build in builders.items():
         spec = build().to_dict(validate=True)  # Vega-Lite schema validation
         assert tooltip_fields(spec), f"{name} has no tooltips"
-        assert all("(" in t for t in axis_titles(spec) if t not in ("Model", "Task", "X vs Y")), \
-            (name, axis_titles(spec))  # units in parentheses
+        assert all("(" in t for t in axis_titles(spec) if t not in ("Model", "Task", "X vs Y")), (
+            name,
+            axis_titles(spec),
+        )  # units in parentheses
         for cmap in colour_maps(spec):
             assert len(cmap) <= n and set(cmap.values()) <= set(OKABE_ITO)
         rows = data_rows(spec)
@@ -191,7 +206,8 @@ def test_every_chart_renders_offline_for_30_models():
     n, f = 30, contract_frames(30, trials=2)
     # 435 pairs render slowly in vl-convert; the report plots the leader's 29 pairs instead.
     f["probability_of_improvement"] = f["probability_of_improvement"].filter(
-        pl.col("model_x") == model_names(30)[0])
+        pl.col("model_x") == model_names(30)[0]
+    )
     for name, build in all_builders(f).items():
         svg = vlc.vegalite_to_svg(build().to_dict())
         assert svg.startswith("<svg") and len(svg) > 2000, name
@@ -202,7 +218,9 @@ def test_every_chart_renders_offline_for_30_models():
 def test_legends_list_all_30_models():
     f = contract_frames(30, trials=2)
     spec = C.pass_at_k_chart(f["pass_at_k_curve"]).to_dict()
-    legends = [u["encoding"]["color"]["legend"] for u in units(spec) if "legend" in u["encoding"].get("color", {})]
+    legends = [
+        u["encoding"]["color"]["legend"] for u in units(spec) if "legend" in u["encoding"].get("color", {})
+    ]
     assert legends and all(lg["symbolLimit"] > 30 for lg in legends)
 
 
@@ -224,6 +242,7 @@ def test_simulated_rows_put_simulated_data_in_every_title():
 
 # ---------------------------------------------------------------- data and encodings per chart
 
+
 def test_model_comparison_bars_and_wilson_error_bars(frames3):
     mm = frames3["model_metrics"]
     spec = C.model_comparison_chart(mm).to_dict(validate=True)
@@ -234,7 +253,10 @@ def test_model_comparison_bars_and_wilson_error_bars(frames3):
         assert rows[r["model"]]["ci_high"] == pytest.approx(r["success_ci_high"])
     bar, rule = units(spec)
     assert bar["mark"]["type"] == "bar" and rule["mark"]["type"] == "rule"
-    assert bar["encoding"]["x"]["field"] == "value" and bar["encoding"]["x"]["title"] == "Success rate (% of trials)"
+    assert (
+        bar["encoding"]["x"]["field"] == "value"
+        and bar["encoding"]["x"]["title"] == "Success rate (% of trials)"
+    )
     assert rule["encoding"]["x"]["field"] == "ci_low" and rule["encoding"]["x2"]["field"] == "ci_high"
     order = mm.sort(["success_rate", "model"], descending=[True, False])["model"].to_list()
     assert bar["encoding"]["y"]["sort"] == order
@@ -260,7 +282,8 @@ def test_pass_at_k_curve_with_bands(frames3):
     rows = data_rows(spec)
     assert len(rows) == curve.height
     assert {(r["model"], r["k"]): r["estimate"] for r in rows} == pytest.approx(
-        {(r["model"], r["k"]): r["estimate"] for r in curve.iter_rows(named=True)})
+        {(r["model"], r["k"]): r["estimate"] for r in curve.iter_rows(named=True)}
+    )
     marks = [u["mark"]["type"] for u in units(spec)]
     assert marks == ["area", "line", "point"]
     area = units(spec)[0]
@@ -277,15 +300,20 @@ def test_pass_at_k_from_wide_model_metrics_drops_missing_k(frames3):
     rows = data_rows(spec)
     assert sorted({r["k"] for r in rows}) == [1, 3]
     for r in rows:
-        assert r["estimate"] == pytest.approx(mm.filter(pl.col("model") == r["model"])[f"pass_at_{r['k']}"][0])
+        assert r["estimate"] == pytest.approx(
+            mm.filter(pl.col("model") == r["model"])[f"pass_at_{r['k']}"][0]
+        )
         assert r["n_tasks"] == 2
     assert [u["mark"]["type"] for u in units(spec)] == ["line", "point"]  # no band without CIs
 
 
 def test_reward_distribution_has_both_measures_per_trajectory(frames3):
     s = frames3["summaries"].with_columns(
-        pl.when(pl.col("version") == pl.col("version").min()).then(float("nan"))
-        .otherwise(pl.col("final_reward")).alias("final_reward"))
+        pl.when(pl.col("version") == pl.col("version").min())
+        .then(float("nan"))
+        .otherwise(pl.col("final_reward"))
+        .alias("final_reward")
+    )
     spec = C.reward_distribution_chart(s).to_dict(validate=True)
     rows = data_rows(spec)
     assert len(rows) == 2 * s.height - 1  # the NaN final reward is not drawn
@@ -303,7 +331,8 @@ def test_efficiency_scatter_points(frames3):
     spec = C.efficiency_scatter_chart(s).to_dict(validate=True)
     rows = data_rows(spec)
     assert sorted((r["total_tokens"], r["reward"]) for r in rows) == sorted(
-        zip(s["total_tokens"].cast(pl.Float64).to_list(), s["best_reward"].to_list()))
+        zip(s["total_tokens"].cast(pl.Float64).to_list(), s["best_reward"].to_list(), strict=True)
+    )
     (u,) = units(spec)
     assert u["encoding"]["x"]["title"] == "Total tokens per trajectory (tokens)"
     assert u["encoding"]["shape"]["field"] == "model"
@@ -328,8 +357,9 @@ def test_learning_curve_by_time_bins_elapsed_minutes(frames3):
     spec = C.learning_curve_chart(steps, "time", time_bins=4).to_dict(validate=True)
     rows = data_rows(spec)
     key = ["source", "version", "instance"]
-    elapsed = steps.with_columns(((pl.col("created_at") - pl.col("created_at").min().over(key))
-                                  .dt.total_seconds() / 60).alias("e"))["e"]
+    elapsed = steps.with_columns(
+        ((pl.col("created_at") - pl.col("created_at").min().over(key)).dt.total_seconds() / 60).alias("e")
+    )["e"]
     width = elapsed.max() / 4
     assert sorted({round(r["x"], 9) for r in rows}) <= sorted(round(width * (i + 0.5), 9) for i in range(4))
     assert sum(r["n"] for r in rows) == steps.height
@@ -340,15 +370,20 @@ def test_learning_curve_by_time_bins_elapsed_minutes(frames3):
 
 
 def test_cost_chart_marks_the_pareto_frontier():
-    mm = pl.DataFrame({"model": ["a", "b", "c", "d", "e"],
-                       "success_rate": [0.5, 0.3, 0.3, 0.1, 0.0],
-                       "tokens_per_success": [4000.0, 1000.0, 2000.0, 500.0, None],
-                       "n": [10] * 5, "successes": [5, 3, 3, 1, 0]})
+    mm = pl.DataFrame(
+        {
+            "model": ["a", "b", "c", "d", "e"],
+            "success_rate": [0.5, 0.3, 0.3, 0.1, 0.0],
+            "tokens_per_success": [4000.0, 1000.0, 2000.0, 500.0, None],
+            "n": [10] * 5,
+            "successes": [5, 3, 3, 1, 0],
+        }
+    )
     spec = C.cost_chart(mm).to_dict(validate=True)
     rows = {r["model"]: r["on_frontier"] for r in data_rows(spec)}
     assert rows == {"a": True, "b": True, "c": False, "d": True}
     assert "not shown (no successes): e" in spec["title"]["subtitle"]
-    line, ring, points = units(spec)
+    line, _ring, points = units(spec)
     assert line["transform"] == [{"filter": "datum.on_frontier"}] and line["mark"]["type"] == "line"
     assert points["encoding"]["y"]["scale"]["type"] == "log"
     with pytest.raises(ChartError, match="No model has a success"):
@@ -356,8 +391,13 @@ def test_cost_chart_marks_the_pareto_frontier():
 
 
 def test_long_name_lists_in_subtitles_are_cut():
-    mm = pl.DataFrame({"model": [f"m{i:02d}" for i in range(12)], "success_rate": [0.5] + [0.0] * 11,
-                       "tokens_per_success": [100.0] + [None] * 11})
+    mm = pl.DataFrame(
+        {
+            "model": [f"m{i:02d}" for i in range(12)],
+            "success_rate": [0.5] + [0.0] * 11,
+            "tokens_per_success": [100.0] + [None] * 11,
+        }
+    )
     sub = C.cost_chart(mm).to_dict()["title"]["subtitle"]
     assert sub.endswith("not shown (no successes): m01, m02, m03, m04, m05 and 6 more")
 
@@ -372,8 +412,10 @@ def test_pareto_frontier_against_brute_force():
     for trial in range(300):
         n = rng.randint(0, 12)
         # a small value grid forces many ties
-        pts = [(rng.choice([0.0, 0.1, 0.2, 0.3, None]), rng.choice([1.0, 2.0, 3.0, float("nan"), None]))
-               for _ in range(n)]
+        pts = [
+            (rng.choice([0.0, 0.1, 0.2, 0.3, None]), rng.choice([1.0, 2.0, 3.0, float("nan"), None]))
+            for _ in range(n)
+        ]
         got = C.pareto_frontier([p[0] for p in pts], [p[1] for p in pts])
         valid = [i for i, (x, y) in enumerate(pts) if x is not None and y is not None and y == y]
         clean = {i: pts[i] for i in valid}
@@ -390,32 +432,52 @@ def test_task_heatmap_cells_and_missing_cells(frames3):
     spec = C.task_heatmap_chart(gm, "pass_at_5").to_dict(validate=True)  # n=3 < 5: all null
     rows = data_rows(spec)
     assert len(rows) == gm.height and all(r["value"] is None for r in rows)
-    missing, cells, text = units(spec)
+    missing, cells, _text = units(spec)
     assert missing["transform"] == [{"filter": "datum.value === null"}]
     spec = C.task_heatmap_chart(gm).to_dict(validate=True)
     rows = {(r["model"], r["task"]): r["value"] for r in data_rows(spec)}
-    assert rows == pytest.approx({(r["model"], r["task"]): r["success_rate"] for r in gm.iter_rows(named=True)})
+    assert rows == pytest.approx(
+        {(r["model"], r["task"]): r["success_rate"] for r in gm.iter_rows(named=True)}
+    )
     cells = units(spec)[1]
     assert cells["encoding"]["color"]["scale"] == {"domain": [0, 1], "scheme": "viridis"}
     assert cells["encoding"]["y"]["sort"] == sorted(gm["task"].unique())
 
 
 def test_classify_outcomes_by_hand():
-    gm = pl.DataFrame({"model": ["m"] * 5, "task": list("abcde"), "n": [4, 4, 4, 3, 2],
-                       "n_scored": [4, 4, 4, 3, 0], "successes": [0, 2, 4, 3, None]})
+    gm = pl.DataFrame(
+        {
+            "model": ["m"] * 5,
+            "task": list("abcde"),
+            "n": [4, 4, 4, 3, 2],
+            "n_scored": [4, 4, 4, 3, 0],
+            "successes": [0, 2, 4, 3, None],
+        }
+    )
     out = C.classify_outcomes(gm)
     assert out["outcome"].to_list() == ["none", "partial", "full", "full", "no quota"]
     spec = C.classification_heatmap_chart(gm).to_dict(validate=True)
     labels = {r["task"]: (r["outcome"], r["label"]) for r in data_rows(spec)}
-    assert labels == {"a": ("none", "0/4"), "b": ("partial", "2/4"), "c": ("full", "4/4"),
-                      "d": ("full", "3/3"), "e": ("no quota", "–")}
+    assert labels == {
+        "a": ("none", "0/4"),
+        "b": ("partial", "2/4"),
+        "c": ("full", "4/4"),
+        "d": ("full", "3/3"),
+        "e": ("no quota", "–"),
+    }
     cells = units(spec)[0]
     assert cells["encoding"]["color"]["scale"]["domain"] == ["none", "partial", "full", "no quota"]
 
 
 def test_pass_histogram_orders_tasks_by_total_passes():
-    gm = pl.DataFrame({"model": ["x", "y", "x", "y", "x"], "task": ["t1", "t1", "t2", "t2", "open_play"],
-                       "n": [5, 5, 5, 5, 5], "successes": [1, 0, 3, 2, None]})
+    gm = pl.DataFrame(
+        {
+            "model": ["x", "y", "x", "y", "x"],
+            "task": ["t1", "t1", "t2", "t2", "open_play"],
+            "n": [5, 5, 5, 5, 5],
+            "successes": [1, 0, 3, 2, None],
+        }
+    )
     spec = C.pass_histogram_chart(gm).to_dict(validate=True)
     assert units(spec)[0]["encoding"]["x"]["sort"] == ["t2", "t1"]
     assert sum(r["successes"] for r in data_rows(spec)) == 6
@@ -434,48 +496,63 @@ def test_rliable_charts(frames3):
     poi = frames3["probability_of_improvement"]
     spec = C.probability_of_improvement_chart(poi).to_dict(validate=True)
     pairs = [r["pair"] for r in data_rows(spec) if "pair" in r]
-    assert pairs == [f"{x} vs {y}" for x, y in sorted(zip(poi["model_x"], poi["model_y"]))]
+    assert pairs == [f"{x} vs {y}" for x, y in sorted(zip(poi["model_x"], poi["model_y"], strict=True))]
     assert units(spec)[0]["encoding"]["y"]["sort"] is None and len(pairs) == 3
     assert spec["datasets"][units(spec)[2]["data"]["name"]] == [{"p": 0.5}]  # the no-difference line
 
 
 # ---------------------------------------------------------------- input errors and conversion
 
+
 def test_missing_columns_and_empty_frames_raise_chart_errors(frames3):
-    with pytest.raises(ChartError, match="lacks column.*success_rate"):
+    with pytest.raises(ChartError, match=r"lacks column.*success_rate"):
         C.model_comparison_chart(frames3["model_metrics"].drop("success_rate"))
     with pytest.raises(ChartError, match="no rows"):
         C.efficiency_scatter_chart(frames3["summaries"].head(0))
-    with pytest.raises(ChartError, match="No .* frame was given"):
+    with pytest.raises(ChartError, match=r"No .* frame was given"):
         C.task_heatmap_chart(None)
     with pytest.raises(ChartError, match="Polars DataFrame"):
         C.cost_chart(frames3["model_metrics"].to_dicts())
 
 
 def test_chart_values_are_plain_json():
-    frame = pl.DataFrame({"t": [dt.datetime(2026, 1, 2, 3, 4, 5)], "x": [float("nan")], "y": [float("inf")],
-                          "tasks": [["a", "b"]], "d": [dt.timedelta(seconds=90)], "model": [None]},
-                         schema_overrides={"model": pl.String})
+    frame = pl.DataFrame(
+        {
+            "t": [dt.datetime(2026, 1, 2, 3, 4, 5)],
+            "x": [float("nan")],
+            "y": [float("inf")],
+            "tasks": [["a", "b"]],
+            "d": [dt.timedelta(seconds=90)],
+            "model": [None],
+        },
+        schema_overrides={"model": pl.String},
+    )
     (row,) = chart_values(frame)["values"]
-    assert row == {"t": "2026-01-02T03:04:05", "x": None, "y": None, "tasks": "a;b", "d": 90.0,
-                   "model": None}
+    assert row == {"t": "2026-01-02T03:04:05", "x": None, "y": None, "tasks": "a;b", "d": 90.0, "model": None}
 
 
 # ---------------------------------------------------------------- real metrics layer outputs
 
+
 def test_real_metrics_outputs_feed_every_builder():
-    from fle_core import bootstrap, metrics
+    from fle_core.stats import bootstrap, metrics
 
     f = contract_frames(4, trials=4)
-    summaries = metrics.summarize_trajectories(f["steps"], {"iron_ore_throughput": 16.0,
-                                                            "iron_plate_throughput": 16.0})
+    summaries = metrics.summarize_trajectories(
+        f["steps"], {"iron_ore_throughput": 16.0, "iron_plate_throughput": 16.0}
+    )
     gm = metrics.group_metrics(summaries)
     mm = metrics.model_metrics(summaries)
-    real = dict(steps=f["steps"], summaries=summaries, group_metrics=gm, model_metrics=mm,
-                interval_estimates=bootstrap.interval_estimates(summaries, reps=100, seed=1),
-                pass_at_k_curve=bootstrap.pass_at_k_curve(summaries, (1, 2, 4), reps=100, seed=1),
-                performance_profile=bootstrap.performance_profile(summaries, reps=100, seed=1),
-                probability_of_improvement=bootstrap.probability_of_improvement(summaries, reps=100, seed=1))
+    real = dict(
+        steps=f["steps"],
+        summaries=summaries,
+        group_metrics=gm,
+        model_metrics=mm,
+        interval_estimates=bootstrap.interval_estimates(summaries, reps=100, seed=1),
+        pass_at_k_curve=bootstrap.pass_at_k_curve(summaries, (1, 2, 4), reps=100, seed=1),
+        performance_profile=bootstrap.performance_profile(summaries, reps=100, seed=1),
+        probability_of_improvement=bootstrap.probability_of_improvement(summaries, reps=100, seed=1),
+    )
     pal = ModelPalette.from_frames(summaries)
     for name, build in all_builders(real, pal).items():
         if name == "cost" and mm["tokens_per_success"].is_null().all():
@@ -485,14 +562,19 @@ def test_real_metrics_outputs_feed_every_builder():
     # values survive the trip into the spec
     spec = C.model_comparison_chart(mm).to_dict()
     assert {r["model"]: r["value"] for r in data_rows(spec)} == pytest.approx(
-        dict(zip(mm["model"], mm["success_rate"])))
+        dict(zip(mm["model"], mm["success_rate"], strict=True))
+    )
     curve = real["pass_at_k_curve"]
     spec = C.pass_at_k_chart(curve).to_dict()
-    assert len(data_rows(spec)) == curve.filter(pl.col("estimate").is_not_null()).height or \
-        len(data_rows(spec)) == curve.height
+    assert (
+        len(data_rows(spec)) == curve.filter(pl.col("estimate").is_not_null()).height
+        or len(data_rows(spec)) == curve.height
+    )
     outcomes = C.classify_outcomes(gm)
-    assert (outcomes.filter(pl.col("outcome") == "full")["successes"]
-            == outcomes.filter(pl.col("outcome") == "full")["n_scored"]).all()
+    assert (
+        outcomes.filter(pl.col("outcome") == "full")["successes"]
+        == outcomes.filter(pl.col("outcome") == "full")["n_scored"]
+    ).all()
 
 
 def test_charts_do_not_import_pandas():
@@ -501,14 +583,16 @@ def test_charts_do_not_import_pandas():
     import sys
     from pathlib import Path
 
-    code = ("import sys; sys.path.insert(0, 'tests')\n"
-            "from _chart_frames import contract_frames\n"
-            "from fle_core import charts as C\n"
-            "f = contract_frames(2)\n"
-            "for c in (C.pass_at_k_chart(f['pass_at_k_curve']), C.learning_curves_chart(f['steps']),\n"
-            "          C.reward_distribution_chart(f['summaries']), C.task_heatmap_chart(f['group_metrics'])):\n"
-            "    c.to_dict(validate=True)\n"
-            "print('pandas' in sys.modules)\n")
+    code = (
+        "import sys; sys.path.insert(0, 'tests')\n"
+        "from _chart_frames import contract_frames\n"
+        "from fle_core import charts as C\n"
+        "f = contract_frames(2)\n"
+        "for c in (C.pass_at_k_chart(f['pass_at_k_curve']), C.learning_curves_chart(f['steps']),\n"
+        "          C.reward_distribution_chart(f['summaries']), C.task_heatmap_chart(f['group_metrics'])):\n"
+        "    c.to_dict(validate=True)\n"
+        "print('pandas' in sys.modules)\n"
+    )
     root = Path(__file__).resolve().parent.parent
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=120)
     assert out.returncode == 0, out.stderr

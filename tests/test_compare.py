@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 from scipy import stats
 
-from fle_core import compare as C
 from fle_core.errors import MetricError
+from fle_core.stats import compare as C
 
 
 # --------------------------------------------------------------- corrections
@@ -30,7 +30,7 @@ def test_benjamini_hochberg_matches_scipy(seed):
 
 def test_corrections_keep_nan_and_validate_name():
     out = C.adjust_pvalues([0.01, np.nan, 0.02], "holm")
-    assert math.isnan(out[1]) and out[0] == pytest.approx(0.02)   # m = 2, not 3
+    assert math.isnan(out[1]) and out[0] == pytest.approx(0.02)  # m = 2, not 3
     assert C.adjust_pvalues([0.2], "none")[0] == 0.2
     with pytest.raises(MetricError):
         C.adjust_pvalues([0.1], "bonferonni")
@@ -38,8 +38,8 @@ def test_corrections_keep_nan_and_validate_name():
 
 # ------------------------------------------------------------- two-sample tests
 def test_success_test_matches_fisher_and_newcombe():
-    a = np.array([1.0] * 56 + [0.0] * 14)     # 56/70
-    b = np.array([1.0] * 48 + [0.0] * 32)     # 48/80
+    a = np.array([1.0] * 56 + [0.0] * 14)  # 56/70
+    b = np.array([1.0] * 48 + [0.0] * 32)  # 48/80
     out = C.success_test(a, b)
     assert out["p_value"] == pytest.approx(stats.fisher_exact([[56, 14], [48, 32]]).pvalue)
     assert out["diff"] == pytest.approx(0.2)
@@ -70,7 +70,7 @@ def test_value_test_degenerate_inputs():
     tiny = C.value_test(np.array([1.0]), np.array([2.0, 3.0]), "welch_t")
     assert tiny["p_value"] is None and tiny["diff_ci_low"] is None
     flat = C.value_test(np.array([1.0, 1.0]), np.array([2.0, 2.0]), "welch_t")
-    assert flat["p_value"] is None                      # zero variance: Welch undefined
+    assert flat["p_value"] is None  # zero variance: Welch undefined
     assert C.value_test(np.array([1.0, 1.0]), np.array([1.0, 1.0]), "welch_t")["p_value"] == 1.0
     with pytest.raises(MetricError):
         C.value_test(np.array([1.0]), np.array([2.0]), "student_t")
@@ -87,23 +87,24 @@ def test_cmh_single_stratum_is_pearson_chi2_scaled():
 
 def test_cmh_multi_strata_via_hypergeometric_moments():
     rng = np.random.default_rng(8)
-    strata = [((rng.random(n) < 0.6).astype(float), (rng.random(m) < 0.4).astype(float))
-              for n, m in [(10, 12), (7, 9), (20, 5)]]
+    strata = [
+        ((rng.random(n) < 0.6).astype(float), (rng.random(m) < 0.4).astype(float))
+        for n, m in [(10, 12), (7, 9), (20, 5)]
+    ]
     num, var = 0.0, 0.0
     for xa, xb in strata:  # a ~ Hypergeom(M=N total, n=successes, N=|A|)
         total, succ = xa.size + xb.size, xa.sum() + xb.sum()
         hg = stats.hypergeom(total, succ, xa.size)
         num += xa.sum() - hg.mean()
         var += hg.var()
-    assert C.cochran_mantel_haenszel(strata) == pytest.approx(stats.chi2.sf(num ** 2 / var, 1))
+    assert C.cochran_mantel_haenszel(strata) == pytest.approx(stats.chi2.sf(num**2 / var, 1))
     assert C.cochran_mantel_haenszel([(np.ones(3), np.ones(4))]) == 1.0
 
 
 def test_van_elteren_single_stratum_is_asymptotic_mann_whitney():
     rng = np.random.default_rng(4)
     a, b = rng.integers(0, 6, 14).astype(float), rng.integers(1, 7, 11).astype(float)
-    want = stats.mannwhitneyu(a, b, alternative="two-sided", method="asymptotic",
-                              use_continuity=False).pvalue
+    want = stats.mannwhitneyu(a, b, alternative="two-sided", method="asymptotic", use_continuity=False).pvalue
     assert C.van_elteren([(a, b)]) == pytest.approx(want)
 
 
@@ -131,7 +132,8 @@ def _exact_stratified_brute(tables) -> float:
 
 @pytest.mark.parametrize("seed", range(4))
 def test_exact_stratified_matches_enumeration_and_fisher(seed):
-    from fle_core import _compare_fast as F
+    from fle_core.stats import _kernels as F
+
     rng = np.random.default_rng(seed)
     tables = []
     for _ in range(int(rng.integers(2, 5))):
@@ -145,7 +147,8 @@ def test_exact_stratified_matches_enumeration_and_fisher(seed):
 
 
 def test_fisher_kernel_matches_scipy_over_many_tables():
-    from fle_core import _compare_fast as F
+    from fle_core.stats import _kernels as F
+
     rng = np.random.default_rng(11)
     for _ in range(300):
         n1, n2 = (int(v) for v in rng.integers(1, 150, 2))
@@ -164,29 +167,59 @@ def _summaries(spec: dict[str, dict[str, tuple[int, int]]], reward_shift=None) -
             for i in range(n):
                 ok = i < s
                 r = (20.0 if ok else 5.0) + (reward_shift or {}).get(model, 0.0) + 0.01 * i
-                rows.append({"model": model, "task": task, "success": ok, "best_reward": r,
-                             "total_tokens": 1000 + 10 * i})
+                rows.append(
+                    {
+                        "model": model,
+                        "task": task,
+                        "success": ok,
+                        "best_reward": r,
+                        "total_tokens": 1000 + 10 * i,
+                    }
+                )
     return pl.DataFrame(rows)
 
 
-SPEC = {"strong": {"t1": (18, 20), "t2": (15, 20), "t3": (17, 20)},
-        "weak": {"t1": (3, 20), "t2": (4, 20), "t3": (2, 20)},
-        "twin": {"t1": (18, 20), "t2": (15, 20), "t3": (17, 20)}}
+SPEC = {
+    "strong": {"t1": (18, 20), "t2": (15, 20), "t3": (17, 20)},
+    "weak": {"t1": (3, 20), "t2": (4, 20), "t3": (2, 20)},
+    "twin": {"t1": (18, 20), "t2": (15, 20), "t3": (17, 20)},
+}
 
 
 def test_pairwise_contract_columns_and_verdicts():
     s = _summaries(SPEC)
     out = C.pairwise_comparisons(s, reps=300)
-    contract = ["model_a", "model_b", "task", "metric", "a_mean", "a_std", "a_n", "b_mean", "b_std",
-                "b_n", "diff", "diff_ci_low", "diff_ci_high", "change_pct", "effect_size",
-                "effect_name", "test", "p_value", "p_adjusted", "correction", "prob_improvement",
-                "verdict"]
-    assert out.columns[:len(contract)] == contract
+    contract = [
+        "model_a",
+        "model_b",
+        "task",
+        "metric",
+        "a_mean",
+        "a_std",
+        "a_n",
+        "b_mean",
+        "b_std",
+        "b_n",
+        "diff",
+        "diff_ci_low",
+        "diff_ci_high",
+        "change_pct",
+        "effect_size",
+        "effect_name",
+        "test",
+        "p_value",
+        "p_adjusted",
+        "correction",
+        "prob_improvement",
+        "verdict",
+    ]
+    assert out.columns[: len(contract)] == contract
     assert set(out["verdict"]) <= set(C.VERDICTS)
     pairs = set(out.select("model_a", "model_b").unique().iter_rows())
     assert pairs == {("strong", "twin"), ("strong", "weak"), ("twin", "weak")}
-    sw_all = out.filter((pl.col("model_a") == "strong") & (pl.col("model_b") == "weak")
-                        & (pl.col("task") == "ALL")).row(0, named=True)
+    sw_all = out.filter(
+        (pl.col("model_a") == "strong") & (pl.col("model_b") == "weak") & (pl.col("task") == "ALL")
+    ).row(0, named=True)
     assert sw_all["verdict"] == C.BETTER and sw_all["n_tasks"] == 3
     assert sw_all["diff"] == pytest.approx(np.mean([15 / 20, 11 / 20, 15 / 20]))
     assert sw_all["diff_ci_low"] < sw_all["diff"] < sw_all["diff_ci_high"]
@@ -196,8 +229,9 @@ def test_pairwise_contract_columns_and_verdicts():
     assert sw_all["change_pct"] == pytest.approx(100 * (50 / 60 - 9 / 60) / (9 / 60))
     twin = out.filter((pl.col("model_a") == "strong") & (pl.col("model_b") == "twin"))
     assert set(twin["verdict"]) == {C.NO_DIFF} and twin["diff"].abs().max() == 0
-    t1 = out.filter((pl.col("model_a") == "strong") & (pl.col("model_b") == "weak")
-                    & (pl.col("task") == "t1")).row(0, named=True)
+    t1 = out.filter(
+        (pl.col("model_a") == "strong") & (pl.col("model_b") == "weak") & (pl.col("task") == "t1")
+    ).row(0, named=True)
     assert t1["p_value"] == pytest.approx(stats.fisher_exact([[18, 2], [3, 17]]).pvalue)
     assert (t1["a_n"], t1["b_n"], t1["a_mean"]) == (20, 20, 0.9)
     assert t1["a_std"] == pytest.approx(np.std([1] * 18 + [0] * 2, ddof=1))
@@ -211,7 +245,8 @@ def test_holm_family_is_per_task_rows_and_all_rows_separately():
     bh = C.pairwise_comparisons(_summaries(SPEC), reps=100, correction="bh")
     all_rows = bh.filter(pl.col("task") == "ALL")
     assert all_rows["p_adjusted"].to_numpy() == pytest.approx(
-        stats.false_discovery_control(all_rows["p_value"].to_numpy()))
+        stats.false_discovery_control(all_rows["p_value"].to_numpy())
+    )
     assert set(bh["correction"]) == {"bh"}
 
 
@@ -234,11 +269,15 @@ def test_reward_metric_and_lower_is_better_tokens():
     assert out.filter(pl.col("task") == "ALL")["test"][0] == "van_elteren"
     welch = C.compare_models(s, "strong", "weak", metric="best_reward", test="welch_t", reps=50)
     assert welch.filter(pl.col("task") == "t1")["p_value"][0] == pytest.approx(
-        stats.ttest_ind(a, b, equal_var=False).pvalue)
-    heavy = s.with_columns(pl.when(pl.col("model") == "strong").then(pl.col("total_tokens") * 3)
-                           .otherwise(pl.col("total_tokens")).alias("total_tokens"))
-    tok = C.compare_models(heavy, "strong", "weak", metric="total_tokens", higher_is_better=False,
-                           reps=50)
+        stats.ttest_ind(a, b, equal_var=False).pvalue
+    )
+    heavy = s.with_columns(
+        pl.when(pl.col("model") == "strong")
+        .then(pl.col("total_tokens") * 3)
+        .otherwise(pl.col("total_tokens"))
+        .alias("total_tokens")
+    )
+    tok = C.compare_models(heavy, "strong", "weak", metric="total_tokens", higher_is_better=False, reps=50)
     assert tok.filter(pl.col("task") == "ALL")["verdict"][0] == C.WORSE
 
 
@@ -274,15 +313,18 @@ def test_single_task_all_row_uses_the_per_task_exact_test():
     rew = _summaries({"a": {"t": (3, 4)}, "b": {"t": (1, 4)}}, reward_shift={"a": 0.5})
     xa = rew.filter(pl.col("model") == "a")["best_reward"].to_numpy()
     xb = rew.filter(pl.col("model") == "b")["best_reward"].to_numpy()
-    for test, ref in (("mann_whitney_u", stats.mannwhitneyu(xa, xb).pvalue),
-                      ("welch_t", stats.ttest_ind(xa, xb, equal_var=False).pvalue)):
+    for test, ref in (
+        ("mann_whitney_u", stats.mannwhitneyu(xa, xb).pvalue),
+        ("welch_t", stats.ttest_ind(xa, xb, equal_var=False).pvalue),
+    ):
         out = C.compare_models(rew, "a", "b", metric="best_reward", test=test, reps=100)
         assert set(out["test"]) == {test}
         assert out["p_value"].to_numpy() == pytest.approx([ref, ref])
 
 
 def test_stratified_success_falls_back_to_cmh_when_exact_is_too_costly(monkeypatch):
-    from fle_core import _compare_fast as F
+    from fle_core.stats import _kernels as F
+
     monkeypatch.setattr(F, "EXACT_STRATIFIED_MAX_COST", 10)
     out = C.compare_models(_summaries(SPEC), "strong", "weak", reps=50)
     all_row = out.filter(pl.col("task") == "ALL").row(0, named=True)
@@ -298,27 +340,43 @@ def test_stratified_success_falls_back_to_cmh_when_exact_is_too_costly(monkeypat
 def test_poi_interval_matches_bootstrap_probability_of_improvement(metric):
     # compare keeps only drawn-success counts for 0/1 data; the RNG stream and
     # so the intervals must stay those of bootstrap.probability_of_improvement
-    from fle_core.bootstrap import probability_of_improvement
+    from fle_core.stats.bootstrap import probability_of_improvement
+
     s = _summaries(SPEC, reward_shift={"strong": 3.0})
-    ref = probability_of_improvement(s, [("strong", "weak")], reps=300, seed=5,
-                                     reward_column=metric).row(0, named=True)
+    ref = probability_of_improvement(s, [("strong", "weak")], reps=300, seed=5, reward_column=metric).row(
+        0, named=True
+    )
     out = C.compare_models(s, "strong", "weak", metric=metric, reps=300, seed=5)
     row = out.filter(pl.col("task") == "ALL").row(0, named=True)
-    assert (row["prob_improvement"], row["prob_improvement_ci_low"], row["prob_improvement_ci_high"]
-            ) == pytest.approx((ref["estimate"], ref["ci_low"], ref["ci_high"]), rel=1e-12)
+    assert (
+        row["prob_improvement"],
+        row["prob_improvement_ci_low"],
+        row["prob_improvement_ci_high"],
+    ) == pytest.approx((ref["estimate"], ref["ci_low"], ref["ci_high"]), rel=1e-12)
 
 
 def test_poi_with_one_side_binary_rewards_matches_bootstrap():
     # one model's rewards are all 0/1 (kept as drawn-success counts), the other's are not
-    from fle_core.bootstrap import probability_of_improvement
+    from fle_core.stats.bootstrap import probability_of_improvement
+
     s = _summaries(SPEC, reward_shift={"strong": 3.0})
-    s = s.with_columns(pl.when(pl.col("model") == "weak").then(pl.col("success").cast(pl.Float64))
-                       .otherwise(pl.col("best_reward") / 20).alias("best_reward"))
+    s = s.with_columns(
+        pl.when(pl.col("model") == "weak")
+        .then(pl.col("success").cast(pl.Float64))
+        .otherwise(pl.col("best_reward") / 20)
+        .alias("best_reward")
+    )
     ref = probability_of_improvement(s, [("strong", "weak")], reps=200, seed=2).row(0, named=True)
-    row = C.compare_models(s, "strong", "weak", metric="best_reward", reps=200, seed=2
-                           ).filter(pl.col("task") == "ALL").row(0, named=True)
-    assert (row["prob_improvement"], row["prob_improvement_ci_low"], row["prob_improvement_ci_high"]
-            ) == pytest.approx((ref["estimate"], ref["ci_low"], ref["ci_high"]), rel=1e-12)
+    row = (
+        C.compare_models(s, "strong", "weak", metric="best_reward", reps=200, seed=2)
+        .filter(pl.col("task") == "ALL")
+        .row(0, named=True)
+    )
+    assert (
+        row["prob_improvement"],
+        row["prob_improvement_ci_low"],
+        row["prob_improvement_ci_high"],
+    ) == pytest.approx((ref["estimate"], ref["ci_low"], ref["ci_high"]), rel=1e-12)
 
 
 # ------------------------------------------------------------------ markdown
@@ -377,8 +435,8 @@ def test_minimum_detectable_difference_inverts_power():
     assert C.trials_needed(0.2, 0.2 + d + 1e-6) <= 82
     down = C.minimum_detectable_difference(82, 0.5, direction="decrease")
     assert C.power_two_proportions(82, 0.5, 0.5 - down) == pytest.approx(0.8, abs=1e-6)
-    assert C.minimum_detectable_difference(500, 0.2) < d            # more trials, smaller MDD
-    assert math.isnan(C.minimum_detectable_difference(2, 0.9))      # nothing detectable
+    assert C.minimum_detectable_difference(500, 0.2) < d  # more trials, smaller MDD
+    assert math.isnan(C.minimum_detectable_difference(2, 0.9))  # nothing detectable
     with pytest.raises(MetricError):
         C.minimum_detectable_difference(0, 0.2)
 
@@ -386,7 +444,7 @@ def test_minimum_detectable_difference_inverts_power():
 def test_effect_size_intervals():
     s = _summaries(SPEC, reward_shift={"strong": 3.0})
     rew = C.compare_models(s, "strong", "weak", metric="best_reward", reps=200)
-    for r in rew.iter_rows(named=True):   # Cliff's delta = 2 PoI - 1, interval included
+    for r in rew.iter_rows(named=True):  # Cliff's delta = 2 PoI - 1, interval included
         assert r["effect_ci_low"] == pytest.approx(2 * r["prob_improvement_ci_low"] - 1)
         assert r["effect_ci_high"] == pytest.approx(2 * r["prob_improvement_ci_high"] - 1)
         assert r["effect_ci_low"] <= r["effect_size"] <= r["effect_ci_high"]
@@ -395,21 +453,25 @@ def test_effect_size_intervals():
     h = 2 * math.asin(math.sqrt(0.9)) - 2 * math.asin(math.sqrt(0.15))
     half = stats.norm.ppf(0.975) * math.sqrt(1 / 20 + 1 / 20)
     assert (t1["effect_size"], t1["effect_ci_low"], t1["effect_ci_high"]) == pytest.approx(
-        (h, h - half, h + half))
+        (h, h - half, h + half)
+    )
     all_row = suc.filter(pl.col("task") == "ALL").row(0, named=True)
     assert all_row["effect_ci_low"] < all_row["effect_size"] < all_row["effect_ci_high"]
 
 
 def test_improvement_from_comparisons_equals_bootstrap_in_both_directions():
     """The Pairwise page's P(improvement) chart reuses the comparison's numbers."""
-    from fle_core.bootstrap import probability_of_improvement
+    from fle_core.stats.bootstrap import probability_of_improvement
+
     s = _summaries(SPEC, reward_shift={"strong": 3.0})
     comp = C.pairwise_comparisons(s, metric="best_reward", reps=300, seed=5)
     got = C.improvement_from_comparisons(comp)
     ref = probability_of_improvement(s, reps=300, seed=5, reward_column="best_reward")
     assert got.height == ref.height == 6  # every ordered pair of the three models
     for want in ref.iter_rows(named=True):
-        row = got.filter((pl.col("model_x") == want["model_x"])
-                         & (pl.col("model_y") == want["model_y"])).row(0, named=True)
+        row = got.filter((pl.col("model_x") == want["model_x"]) & (pl.col("model_y") == want["model_y"])).row(
+            0, named=True
+        )
         assert (row["estimate"], row["ci_low"], row["ci_high"]) == pytest.approx(
-            (want["estimate"], want["ci_low"], want["ci_high"]), rel=1e-9, abs=1e-12)
+            (want["estimate"], want["ci_low"], want["ci_high"]), rel=1e-9, abs=1e-12
+        )

@@ -7,10 +7,16 @@ import threading
 
 import pytest
 
-from fle_core.control_store import (MAX_LOST, SCHEMA_VERSION, RunnerRecord, SqliteControlStore,
-                                    SweepRecord, cell_id_for)
 from fle_core.errors import QueueError
-from fle_core.sweep_config import SweepConfig
+from fle_core.sweeps.config import SweepConfig
+from fle_core.sweeps.store import (
+    MAX_LOST,
+    SCHEMA_VERSION,
+    RunnerRecord,
+    SqliteControlStore,
+    SweepRecord,
+    cell_id_for,
+)
 
 SRC = {"local": ("sqlite:////tmp/data.db", 0)}
 
@@ -26,27 +32,55 @@ def make_store(request, tmp_path):
             opened.append(SqliteControlStore(path))
             return opened[-1]
     else:
-        from fle_core.control_store_pg import PostgresControlStore
+        from fle_core.sweeps.store.postgres import PostgresControlStore
 
         url = request.getfixturevalue("pg_url")
 
         def make():
             opened.append(PostgresControlStore(url))
             return opened[-1]
+
     yield make
     for s in opened:
         s.close()
 
 
-def _launch(store, name="s", now=1000.0, trials=2, models=("a", "b"), max_concurrent=10,
-            max_retries=1, early_stop=False, source="local"):
-    cfg = SweepConfig(name=name, models=list(models), tasks=["iron_ore_throughput"],
-                      num_trials_per_config=trials, max_concurrent=max_concurrent, max_retries=max_retries,
-                      early_stop_on_success=early_stop)
-    rec = SweepRecord(sweep_id=name, name=name, status="active", config_json=cfg.model_dump_json(),
-                      executor="simulate", source=source, max_concurrent=max_concurrent,
-                      max_retries=max_retries, retry_backoff_s=10.0, retry_backoff_max_s=25.0,
-                      early_stop=early_stop, wandb=False, created_at=now, updated_at=now)
+def _launch(
+    store,
+    name="s",
+    now=1000.0,
+    trials=2,
+    models=("a", "b"),
+    max_concurrent=10,
+    max_retries=1,
+    early_stop=False,
+    source="local",
+):
+    cfg = SweepConfig(
+        name=name,
+        models=list(models),
+        tasks=["iron_ore_throughput"],
+        num_trials_per_config=trials,
+        max_concurrent=max_concurrent,
+        max_retries=max_retries,
+        early_stop_on_success=early_stop,
+    )
+    rec = SweepRecord(
+        sweep_id=name,
+        name=name,
+        status="active",
+        config_json=cfg.model_dump_json(),
+        executor="simulate",
+        source=source,
+        max_concurrent=max_concurrent,
+        max_retries=max_retries,
+        retry_backoff_s=10.0,
+        retry_backoff_max_s=25.0,
+        early_stop=early_stop,
+        wandb=False,
+        created_at=now,
+        updated_at=now,
+    )
     store.create_sweep(rec, cfg.cells())
     return cfg
 
@@ -58,10 +92,13 @@ class TestControlStoreContract:
         b = make_store()  # migrations run again: nothing breaks, nothing duplicated
         assert len(b.cells("s")) == 4
         with b._read() as ex:
-            assert ex("SELECT MAX(version), COUNT(*) FROM schema_version", ()).fetchone() == (SCHEMA_VERSION, 1)
+            assert ex("SELECT MAX(version), COUNT(*) FROM schema_version", ()).fetchone() == (
+                SCHEMA_VERSION,
+                1,
+            )
 
     def test_a_new_migration_applies_once_in_order(self, make_store, monkeypatch):
-        from fle_core import control_store
+        from fle_core.sweeps.store import base as control_store
 
         make_store()
         added = (SCHEMA_VERSION + 1, lambda dialect: ["CREATE TABLE IF NOT EXISTS notes (note TEXT)"])
@@ -69,7 +106,9 @@ class TestControlStoreContract:
         make_store()
         st = make_store()
         with st._read() as ex:
-            versions = [r[0] for r in ex("SELECT version FROM schema_version ORDER BY version", ()).fetchall()]
+            versions = [
+                r[0] for r in ex("SELECT version FROM schema_version ORDER BY version", ()).fetchall()
+            ]
             assert ex("SELECT COUNT(*) FROM notes", ()).fetchone()[0] == 0
         assert versions == list(range(1, SCHEMA_VERSION + 2))
 
@@ -160,8 +199,17 @@ class TestControlStoreContract:
         st = make_store()
         _launch(st, trials=1, models=("a",), max_retries=0)
         c = st.claim("dead", "h", 1000.0, 30, SRC)
-        st.heartbeat(RunnerRecord(runner_id="dead", host="h", pid=1, started_at=1000.0,
-                                  heartbeat_at=1010.0, lease_s=30, status="running"))
+        st.heartbeat(
+            RunnerRecord(
+                runner_id="dead",
+                host="h",
+                pid=1,
+                started_at=1000.0,
+                heartbeat_at=1010.0,
+                lease_s=30,
+                status="running",
+            )
+        )
         assert st.expire_leases(1039.0) == []  # heartbeat extended the lease to 1040
         lost = st.expire_leases(1041.0)
         assert [a.attempt_id for a in lost] == [c.attempt.attempt_id]
@@ -170,7 +218,9 @@ class TestControlStoreContract:
         c2 = st.claim("alive", "h", 1041.0, 30, SRC)
         assert c2.attempt.attempt == 2 and c2.attempt.version != c.attempt.version
         assert st.finish_attempt(c.attempt.attempt_id, "dead", "succeeded", 1042.0).stale
-        assert st.stop_requests([c.attempt.attempt_id, c2.attempt.attempt_id]) == {c.attempt.attempt_id: "lost"}
+        assert st.stop_requests([c.attempt.attempt_id, c2.attempt.attempt_id]) == {
+            c.attempt.attempt_id: "lost"
+        }
         assert MAX_LOST == 3
         st.expire_leases(1100.0)  # second loss
         c3 = st.claim("x", "h", 1100.0, 30, SRC)
@@ -217,8 +267,9 @@ class TestControlStoreContract:
         st.add_event("note", "hello; DROP TABLE cells", 1001.0, "s")
         kinds = [e["kind"] for e in st.events("s")]
         assert kinds[0] == "note" and "launched" in kinds
-        rec = RunnerRecord(runner_id="r", host="h", pid=5, started_at=1.0, heartbeat_at=2.0, lease_s=30,
-                           status="running")
+        rec = RunnerRecord(
+            runner_id="r", host="h", pid=5, started_at=1.0, heartbeat_at=2.0, lease_s=30, status="running"
+        )
         st.heartbeat(rec)
         st.heartbeat(rec.model_copy(update={"heartbeat_at": 3.0, "status": "stopped"}))
         assert [(r.heartbeat_at, r.status) for r in st.runners()] == [(3.0, "stopped")]
@@ -237,7 +288,7 @@ class TestControlStoreContract:
                 while (c := st.claim(name, "h", 1000.0, 30, SRC)) is not None:
                     with lock:
                         got.append((c.cell.cell_id, c.attempt.version))
-            except Exception as exc:  # surfaced below
+            except Exception as exc:  # noqa: BLE001
                 errors.append(exc)
 
         threads = [threading.Thread(target=work, args=(s, f"r{i}")) for i, s in enumerate(stores)]
@@ -259,15 +310,17 @@ def test_sqlite_store_is_wal(tmp_path):
 
 @pytest.mark.postgres
 def test_postgres_store_reconnects_after_the_server_drops_it(pg_url):
-    from fle_core.control_store_pg import PostgresControlStore
+    from fle_core.sweeps.store.postgres import PostgresControlStore
 
     st = PostgresControlStore(pg_url)
     _launch(st)
     import psycopg
 
     with psycopg.connect(pg_url, autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                      " WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
     with pytest.raises(psycopg.OperationalError):
         st.get_sweep("s")  # the first use notices the dropped connection
     assert st.get_sweep("s").name == "s"  # the next one reconnects

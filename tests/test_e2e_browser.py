@@ -22,8 +22,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ARTIFACTS = ROOT / "artifacts" / "e2e"
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
@@ -61,14 +67,38 @@ def app_server(tmp_path):
     _need_chromium()
     home = tmp_path / "ws"
     port = _free_port()
-    env = {**os.environ, "FLE_CORE_HOME": str(home), "WANDB_MODE": "offline",
-           "WANDB_DIR": str(tmp_path / "wandb")}
+    env = {
+        **os.environ,
+        "FLE_CORE_HOME": str(home),
+        "WANDB_MODE": "offline",
+        "WANDB_DIR": str(tmp_path / "wandb"),
+    }
     env.pop("FLE_READ_ONLY", None)
-    log = open(tmp_path / "streamlit.log", "w")
+    with open(tmp_path / "streamlit.log", "w") as log:
+        yield from _serve(env, port, log, home)
+
+
+def _serve(env: dict, port: int, log, home: Path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "app.py"),
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_health(base, proc)
@@ -76,18 +106,17 @@ def app_server(tmp_path):
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)
-        log.close()
         _stop_runners(home)
 
 
 def _stop_runners(home: Path) -> None:
     """SIGTERM the runner(s) the demo button started in this workspace, by pid."""
-    from fle_core import sweep_manager
+    from fle_core import sweeps
     from fle_core.workspace import Workspace
 
     if not (home / "control.db").exists():
         return
-    for pid in sweep_manager.runners(Workspace.open(home)).filter("alive")["pid"].to_list():
+    for pid in sweeps.runners(Workspace.open(home)).filter("alive")["pid"].to_list():
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
@@ -125,7 +154,7 @@ def _headline(page) -> str:
 def test_demo_sweep_monitor_compare_share(app_server):
     from playwright.sync_api import sync_playwright
 
-    base, home = app_server
+    base, _home = app_server
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -183,7 +212,9 @@ def test_demo_sweep_monitor_compare_share(app_server):
         _ready(other)
         assert _headline(other) == head
         assert other.get_by_text(re.compile(r"\d+ trajectories ·")).first.inner_text() == caption
-        assert other.get_by_text(f"Shared view `{view_id}`", exact=False).count() or \
-            other.get_by_text(view_id).count()
+        assert (
+            other.get_by_text(f"Shared view `{view_id}`", exact=False).count()
+            or other.get_by_text(view_id).count()
+        )
         _shot(other, "05-compare-shared-link")
         browser.close()

@@ -4,20 +4,31 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
 from fle_core.errors import ConfigError
-from fle_core.executors import Job, builtin_presets, get_preset, load_presets, substitute
+from fle_core.sweeps.executors import Job, builtin_presets, get_preset, load_presets, substitute
 from fle_core.workspace import Workspace
 
 NASTY = ["x; touch /tmp/pwned", "$(id)", "`id`", "a b 'c\" {trial}", "--model=evil", "{model}"]
 
 
 def _job(**kw):
-    base = dict(sweep_id="sw", cell_id="c1", attempt=2, model="gpt-4o", task="iron_ore_throughput",
-                env_id="Factorio-iron_ore_throughput_16-v0", trial=3, params={"temp": 0.5}, version=77,
-                source_url="sqlite:////tmp/x.db", seed=9)
+    base = dict(
+        sweep_id="sw",
+        cell_id="c1",
+        attempt=2,
+        model="gpt-4o",
+        task="iron_ore_throughput",
+        env_id="Factorio-iron_ore_throughput_16-v0",
+        trial=3,
+        params={"temp": 0.5},
+        version=77,
+        source_url="sqlite:////tmp/x.db",
+        seed=9,
+    )
     return Job(**{**base, **kw})
 
 
@@ -30,11 +41,19 @@ def _ws(tmp_path, toml: str) -> Workspace:
 
 def test_simulate_argv_follows_the_simulator_contract(tmp_path):
     cmd = builtin_presets()["simulate-fast"].build(_job(), tmp_path)
-    assert cmd.argv[:3] == [sys.executable, "-m", "fle_core.simulate"]
-    flags = dict(zip(cmd.argv[3::2], cmd.argv[4::2]))
-    assert flags == {"--source": "sqlite:////tmp/x.db", "--model": "gpt-4o", "--task": "iron_ore_throughput",
-                     "--version": "77", "--trial": "3", "--sweep-id": "sw", "--seed": "9",
-                     "--step-delay": "0.0", "--steps": "12"}
+    assert cmd.argv[:3] == [sys.executable, "-m", "fle_core.sweeps.simulate"]
+    flags = dict(zip(cmd.argv[3::2], cmd.argv[4::2], strict=True))
+    assert flags == {
+        "--source": "sqlite:////tmp/x.db",
+        "--model": "gpt-4o",
+        "--task": "iron_ore_throughput",
+        "--version": "77",
+        "--trial": "3",
+        "--sweep-id": "sw",
+        "--seed": "9",
+        "--step-delay": "0.0",
+        "--steps": "12",
+    }
     assert cmd.env["FLE_VERSION"] == "77" and cmd.env["FLE_SWEEP_ID"] == "sw"
     assert cmd.env["FLE_ATTEMPT"] == "2" and cmd.env["FLE_TRIAL"] == "3"
 
@@ -47,21 +66,24 @@ def test_simulate_gets_a_secret_url_through_the_environment(tmp_path):
 
 
 def test_simulate_options_come_from_the_preset_config(tmp_path):
-    ws = _ws(tmp_path, '[executors.simulate]\nstep_delay = 0.25\ncrash_rate = 0.1\n')
+    ws = _ws(tmp_path, "[executors.simulate]\nstep_delay = 0.25\ncrash_rate = 0.1\n")
     argv = get_preset(ws, "simulate").build(_job(), tmp_path).argv
     assert argv[argv.index("--step-delay") + 1] == "0.25" and argv[argv.index("--crash-rate") + 1] == "0.1"
 
 
 @pytest.mark.parametrize("value", NASTY)
 def test_values_are_single_literal_arguments(tmp_path, value):
-    ws = _ws(tmp_path, '[executors.echo]\nkind = "command"\n'
-                       'command = ["echo", "--model", "{model}", "m={model};t={task}", "{params_json}"]\n')
+    ws = _ws(
+        tmp_path,
+        '[executors.echo]\nkind = "command"\n'
+        'command = ["echo", "--model", "{model}", "m={model};t={task}", "{params_json}"]\n',
+    )
     argv = get_preset(ws, "echo").build(_job(model=value, task=value), tmp_path).argv
     assert argv == ["echo", "--model", value, f"m={value};t={value}", json.dumps({"temp": 0.5})]
 
 
 def test_string_template_is_split_before_substitution(tmp_path):
-    ws = _ws(tmp_path, '[executors.s]\ncommand = "python agent.py --model {model} --note \'two words\'"\n')
+    ws = _ws(tmp_path, "[executors.s]\ncommand = \"python agent.py --model {model} --note 'two words'\"\n")
     argv = get_preset(ws, "s").build(_job(model="a b; rm -rf /"), tmp_path).argv
     assert argv == ["python", "agent.py", "--model", "a b; rm -rf /", "--note", "two words"]
 
@@ -72,29 +94,36 @@ def test_fle_preset_writes_run_config_and_calls_fle_eval(tmp_path):
     assert cmd.argv[:3] == ["fle", "eval", "--config"]
     path = cmd.argv[3]
     assert path in map(str, cmd.files)
-    assert json.loads(open(path).read()) == [
-        {"env_id": "Factorio-iron_ore_throughput_16-v0", "model": "gpt-4o", "version": 77}]
+    assert json.loads(Path(path).read_text()) == [
+        {"env_id": "Factorio-iron_ore_throughput_16-v0", "model": "gpt-4o", "version": 77}
+    ]
     assert cmd.env["FLE_VERSION"] == "77"
 
 
 def test_fle_preset_command_can_be_overridden(tmp_path):
-    ws = _ws(tmp_path, '[executors.fle]\nkind = "command"\n'
-                       'command = ["python", "-m", "fle.run", "--run-config", "{run_config}"]\n'
-                       'env = { FLE_MODE = "lab" }\n')
+    ws = _ws(
+        tmp_path,
+        '[executors.fle]\nkind = "command"\n'
+        'command = ["python", "-m", "fle.run", "--run-config", "{run_config}"]\n'
+        'env = { FLE_MODE = "lab" }\n',
+    )
     cmd = get_preset(ws, "fle").build(_job(), tmp_path)
     assert cmd.argv[:4] == ["python", "-m", "fle.run", "--run-config"]
-    assert json.loads(open(cmd.argv[4]).read())[0]["version"] == 77
+    assert json.loads(Path(cmd.argv[4]).read_text())[0]["version"] == 77
     assert cmd.env["FLE_MODE"] == "lab"
 
 
-@pytest.mark.parametrize("toml, needle", [
-    ('[executors.x]\ncommand = ["a", "{nope}"]\n', "unknown placeholder"),
-    ('[executors.x]\ncommand = ["a", "{model.__class__}"]\n', "unknown placeholder"),
-    ('[executors.x]\ncommand = ["a", "{model!r}"]\n', "unknown placeholder"),
-    ('[executors.x]\ncommand = []\n', "needs command"),
-    ('[executors.x]\nkind = "shell"\n', "kind must be"),
-    ('[executors.x]\nkind = "simulate"\nstep_delay = "fast"\n', "must be a number"),
-])
+@pytest.mark.parametrize(
+    "toml, needle",
+    [
+        ('[executors.x]\ncommand = ["a", "{nope}"]\n', "unknown placeholder"),
+        ('[executors.x]\ncommand = ["a", "{model.__class__}"]\n', "unknown placeholder"),
+        ('[executors.x]\ncommand = ["a", "{model!r}"]\n', "unknown placeholder"),
+        ("[executors.x]\ncommand = []\n", "needs command"),
+        ('[executors.x]\nkind = "shell"\n', "kind must be"),
+        ('[executors.x]\nkind = "simulate"\nstep_delay = "fast"\n', "must be a number"),
+    ],
+)
 def test_bad_presets_are_rejected_at_load(tmp_path, toml, needle):
     ws = _ws(tmp_path, toml)
     with pytest.raises(ConfigError, match=needle):

@@ -13,15 +13,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from fle_core import bootstrap as B
+from fle_core.stats import bootstrap as B
 
 METRICS = ("iqm", "mean", "optimality_gap")
 
 
 def _generic(tasks, reps, seed):
     fns = {"iqm": B.iqm_metric, "mean": B.mean_metric, "optimality_gap": B.optimality_gap_metric}
-    return B.stratified_bootstrap(tasks, lambda x: np.stack([fns[m](x) for m in METRICS], 1),
-                                  reps, seed)
+    return B.stratified_bootstrap(tasks, lambda x: np.stack([fns[m](x) for m in METRICS], 1), reps, seed)
 
 
 @pytest.mark.parametrize("sizes", [[1], [2, 3], [5, 5, 5], [7, 1, 12, 3], [40, 33, 51]])
@@ -46,9 +45,12 @@ def test_pooled_scores_equal_brute_force_per_replicate():
     n = np.array([t.size for t in tasks])
     u = np.random.default_rng(seed).random((reps, len(tasks), n.max()), dtype=np.float32)
     for b in range(reps):
-        drawn = np.concatenate([
-            tasks[t][np.minimum((u[b, t, :n[t]] * np.float32(n[t])).astype(int), n[t] - 1)]
-            for t in range(len(tasks))])
+        drawn = np.concatenate(
+            [
+                tasks[t][np.minimum((u[b, t, : n[t]] * np.float32(n[t])).astype(int), n[t] - 1)]
+                for t in range(len(tasks))
+            ]
+        )
         want = [stats.trim_mean(drawn, 0.25), drawn.mean(), np.maximum(1 - drawn, 0).mean()]
         np.testing.assert_allclose(got.replicates[b], want, rtol=0, atol=1e-12)
 
@@ -58,28 +60,36 @@ def test_interval_estimates_unchanged_by_fast_path():
     import polars as pl
 
     rng = np.random.default_rng(2)
-    rows = [{"model": m, "task": t, "normalized_reward": float(rng.gamma(2, 0.5)),
-             "success": bool(rng.random() < 0.5)}
-            for m in ("a", "b") for t in ("x", "y", "z") for _ in range(int(rng.integers(3, 9)))]
+    rows = [
+        {
+            "model": m,
+            "task": t,
+            "normalized_reward": float(rng.gamma(2, 0.5)),
+            "success": bool(rng.random() < 0.5),
+        }
+        for m in ("a", "b")
+        for t in ("x", "y", "z")
+        for _ in range(int(rng.integers(3, 9)))
+    ]
     frame = pl.DataFrame(rows)
     out = B.interval_estimates(frame, reps=400, seed=4)
     for model in ("a", "b"):
         sub = frame.filter(pl.col("model") == model)
-        tasks = [sub.filter(pl.col("task") == t)["normalized_reward"].to_numpy()
-                 for t in ("x", "y", "z")]
+        tasks = [sub.filter(pl.col("task") == t)["normalized_reward"].to_numpy() for t in ("x", "y", "z")]
         want = _generic(tasks, 400, B._model_seed(4, model, "score"))
         for i, metric in enumerate(METRICS):
-            got = out.filter((pl.col("model") == model) & (pl.col("metric") == metric)).row(
-                0, named=True)
+            got = out.filter((pl.col("model") == model) & (pl.col("metric") == metric)).row(0, named=True)
             assert got["estimate"] == pytest.approx(float(want.estimate[i]), abs=1e-12)
             assert got["ci_low"] == pytest.approx(float(want.ci_low[i]), abs=1e-12)
             assert got["ci_high"] == pytest.approx(float(want.ci_high[i]), abs=1e-12)
 
 
 # ------------------------------------------- summaries: DuckDB SQL vs Polars ---
-STEP_COLS = ("source, id, version, instance, depth, value, model, task, sweep_id, error_occurred, "
-             "production_score, simulated, prompt_tokens, completion_tokens, total_tokens, "
-             "created_at, sync_id")
+STEP_COLS = (
+    "source, id, version, instance, depth, value, model, task, sweep_id, error_occurred, "
+    "production_score, simulated, prompt_tokens, completion_tokens, total_tokens, "
+    "created_at, sync_id"
+)
 
 
 def _tricky_rows() -> list[tuple]:
@@ -95,24 +105,68 @@ def _tricky_rows() -> list[tuple]:
         """steps: (depth, value, model, task, sweep, production_score, tokens or None)."""
         v = version or 0
         for i, (depth, value, model, task, sweep, prod, tok) in enumerate(steps):
-            rows.append((source, next(next_id), version, instance, depth, value, model, task, sweep,
-                         i == 0, prod, v % 2 == 0, tok, None if tok is None else 1,
-                         tok, t0 + timedelta(minutes=v * 10 + i), sync_id))
+            rows.append(
+                (
+                    source,
+                    next(next_id),
+                    version,
+                    instance,
+                    depth,
+                    value,
+                    model,
+                    task,
+                    sweep,
+                    i == 0,
+                    prod,
+                    v % 2 == 0,
+                    tok,
+                    None if tok is None else 1,
+                    tok,
+                    t0 + timedelta(minutes=v * 10 + i),
+                    sync_id,
+                )
+            )
 
     q = "iron_ore_throughput"  # quota 16
-    traj("a", 1, 0, [(0.0, 5.0, "m1", q, "s1", None, 10), (1.0, 20.0, "m1", q, "s1", 1.0, 10),
-                     (2.0, 3.0, "m1", q, "s1", nan, 10)])
+    traj(
+        "a",
+        1,
+        0,
+        [
+            (0.0, 5.0, "m1", q, "s1", None, 10),
+            (1.0, 20.0, "m1", q, "s1", 1.0, 10),
+            (2.0, 3.0, "m1", q, "s1", nan, 10),
+        ],
+    )
     # ties on depth broken by id; NaN/inf values ignored; null depth sorts first
-    traj("a", 2, 0, [(1.0, 17.0, "m1", q, None, 2.0, None), (1.0, nan, "m1", q, None, None, None),
-                     (None, 30.0, "m1", q, None, 3.0, None), (1.0, inf, "m1", q, None, None, None)])
+    traj(
+        "a",
+        2,
+        0,
+        [
+            (1.0, 17.0, "m1", q, None, 2.0, None),
+            (1.0, nan, "m1", q, None, None, None),
+            (None, 30.0, "m1", q, None, 3.0, None),
+            (1.0, inf, "m1", q, None, None, None),
+        ],
+    )
     traj("a", 3, 0, [(0.0, nan, "m2", q, "s1", None, 5), (1.0, -inf, "m2", q, "s1", None, 5)])
     # model varies within the trajectory (mode with a tie), task missing on one step
-    traj("a", 4, 0, [(0.0, 1.0, "m2", q, "s1", None, 1), (1.0, 18.0, "m1", q, "s1", None, 1),
-                     (2.0, 2.0, "m2", None, "s1", None, 1), (3.0, 2.0, "m1", q, "s2", None, 1)])
+    traj(
+        "a",
+        4,
+        0,
+        [
+            (0.0, 1.0, "m2", q, "s1", None, 1),
+            (1.0, 18.0, "m1", q, "s1", None, 1),
+            (2.0, 2.0, "m2", None, "s1", None, 1),
+            (3.0, 2.0, "m1", q, "s2", None, 1),
+        ],
+    )
     # task missing only on the step that reaches the quota: the trajectory's task still counts
     traj("a", 8, 0, [(0.0, 1.0, "m1", q, None, None, 3), (1.0, 25.0, "m1", None, None, None, 3)])
-    traj("a", 5, 0, [(0.0, 9.0, "m1", None, None, None, 2)])              # no task: no quota
-    traj("a", 6, 0, [(0.0, 99.0, "m1", "open_play", None, None, 2)])      # task without quota
+    traj("a", 5, 0, [(0.0, 9.0, "m1", None, None, None, 2)])  # no task: no quota
+    traj("a", 6, 0, [(0.0, 99.0, "m1", "open_play", None, None, 2)])  # task without quota
     traj("a", 7, 0, [(nan, 20.0, "m1", q, None, None, 2), (1.0, 30.0, "m1", q, None, None, 2)])
     traj("b", None, None, [(0.0, 4.0, "m1", q, None, None, 1), (1.0, 40.0, "m1", q, None, None, 1)])
     traj("b", 1, None, [(0.0, 14.0, None, q, None, None, 1)], sync_id=2)
@@ -121,9 +175,16 @@ def _tricky_rows() -> list[tuple]:
     for v in range(10, 70):
         n = int(rng.integers(1, 12))
         model, task = f"m{v % 3}", tasks[v % 3]
-        traj("c", v, v % 2, [(float(d), float(rng.gamma(2, 10)), model, task, f"sw{v % 4}",
-                              None, int(rng.integers(0, 50))) for d in rng.permutation(n)],
-             sync_id=1 + v % 2)
+        traj(
+            "c",
+            v,
+            v % 2,
+            [
+                (float(d), float(rng.gamma(2, 10)), model, task, f"sw{v % 4}", None, int(rng.integers(0, 50)))
+                for d in rng.permutation(n)
+            ],
+            sync_id=1 + v % 2,
+        )
     return rows
 
 
@@ -136,31 +197,41 @@ def tricky_ws(workspace):
     rows = [rows[i] for i in rng.permutation(len(rows))]  # insertion order scrambled
     with warehouse.writer(workspace) as con:
         con.executemany(f"INSERT INTO steps ({STEP_COLS}) VALUES ({', '.join('?' * 17)})", rows)
-        con.executemany("INSERT INTO sweep_attempts (source, version, sweep_id, status) "
-                        "VALUES (?, ?, ?, ?)", [("c", 11, "sw1", "failed"), ("c", 12, "sw2", "succeeded")])
+        con.executemany(
+            "INSERT INTO sweep_attempts (source, version, sweep_id, status) VALUES (?, ?, ?, ?)",
+            [("c", 11, "sw1", "failed"), ("c", 12, "sw2", "succeeded")],
+        )
     return workspace
 
 
-@pytest.mark.parametrize("kwargs", [
-    {}, {"success_threshold": 10.0}, {"models": ["m1"]}, {"as_of_sync": 1},
-    {"sources": ["a", "b"], "include_failed_attempts": True}, {"tasks": ["open_play"]},
-    {"registry": "overrides"},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"success_threshold": 10.0},
+        {"models": ["m1"]},
+        {"as_of_sync": 1},
+        {"sources": ["a", "b"], "include_failed_attempts": True},
+        {"tasks": ["open_play"]},
+        {"registry": "overrides"},
+    ],
+)
 def test_sql_summaries_equal_polars_summaries(tricky_ws, kwargs):
     """``load_summaries`` (DuckDB aggregation + fallback) == summarize_trajectories(load_steps)."""
     from polars.testing import assert_frame_equal
 
-    from fle_core import analysis, metrics
+    from fle_core import analysis
+    from fle_core.stats import metrics
 
     kwargs = dict(kwargs)
     registry = tricky_ws.task_registry()
     if kwargs.pop("registry", None):
         registry = {"iron_ore_throughput": 3.5, "open_play": 50.0}  # a mapping works too
     threshold = kwargs.pop("success_threshold", None)
-    got = analysis.load_summaries(tricky_ws, registry=registry, success_threshold=threshold,
-                                  **kwargs)
-    want = metrics.summarize_trajectories(analysis.load_steps(tricky_ws, **kwargs), registry,
-                                          success_threshold=threshold)
+    got = analysis.load_summaries(tricky_ws, registry=registry, success_threshold=threshold, **kwargs)
+    want = metrics.summarize_trajectories(
+        analysis.load_steps(tricky_ws, **kwargs), registry, success_threshold=threshold
+    )
     assert got.height > 0
     assert_frame_equal(got, want)
 
@@ -173,7 +244,7 @@ def test_sql_summaries_by_hand(tricky_ws):
     row = {(r["source"], r["version"]): r for r in s.iter_rows(named=True)}
     assert (row["a", 1]["best_reward"], row["a", 1]["final_reward"]) == (20.0, 3.0)
     assert row["a", 1]["first_success_step"] == 1.0 and row["a", 1]["success"] is True
-    assert np.isnan(row["a", 1]["production_score"])                    # NaN is kept, null skipped
+    assert np.isnan(row["a", 1]["production_score"])  # NaN is kept, null skipped
     assert (row["a", 2]["final_reward"], row["a", 2]["best_reward"]) == (17.0, 30.0)
     assert row["a", 2]["total_tokens"] == 0 and row["a", 2]["steps"] == 4
     assert row["a", 3]["best_reward"] is None and row["a", 3]["success"] is False
@@ -202,9 +273,11 @@ def test_poi_win_matrix_product_is_bit_identical(nx, ny, monkeypatch):
 def test_poi_paths_agree_bit_for_bit(kind, monkeypatch):
     """Pooling tied runs, the float32 product and cumulative counts give identical bits."""
     rng = np.random.default_rng(len(kind))
-    draw = {"binary": lambda n: (rng.random(n) < 0.4).astype(float),
-            "few_values": lambda n: rng.integers(0, 4, n).astype(float),
-            "distinct": lambda n: rng.normal(size=n)}[kind]
+    draw = {
+        "binary": lambda n: (rng.random(n) < 0.4).astype(float),
+        "few_values": lambda n: rng.integers(0, 4, n).astype(float),
+        "distinct": lambda n: rng.normal(size=n),
+    }[kind]
     x, y = draw(90), draw(70)
     wx, wy = B._resample_counts(90, 500, rng), B._resample_counts(70, 500, rng)
     fast = B._poi_from_counts(x, y, wx, wy)

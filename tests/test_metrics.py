@@ -20,9 +20,17 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from fle_core.errors import MetricError
-from fle_core.metrics import (group_metrics, iqm, model_metrics, pass_at_k, pass_at_k_array,
-                              pass_hat_k, pass_hat_k_array, summarize_trajectories,
-                              wilson_interval)
+from fle_core.stats.metrics import (
+    group_metrics,
+    iqm,
+    model_metrics,
+    pass_at_k,
+    pass_at_k_array,
+    pass_hat_k,
+    pass_hat_k_array,
+    summarize_trajectories,
+    wilson_interval,
+)
 from fle_core.tasks import TaskRegistry
 
 
@@ -52,13 +60,13 @@ def test_pass_at_k_and_hat_match_subset_enumeration(n):
 
 
 def test_pass_at_k_edge_cases():
-    assert math.isnan(pass_at_k(3, 1, 5))          # n < k: undefined
+    assert math.isnan(pass_at_k(3, 1, 5))  # n < k: undefined
     assert math.isnan(pass_hat_k(3, 3, 5))
-    assert pass_at_k(10, 0, 3) == 0.0               # c = 0
-    assert pass_at_k(10, 10, 3) == 1.0              # c = n
+    assert pass_at_k(10, 0, 3) == 0.0  # c = 0
+    assert pass_at_k(10, 10, 3) == 1.0  # c = n
     assert pass_hat_k(10, 10, 3) == 1.0
-    assert pass_hat_k(10, 2, 3) == 0.0              # c < k
-    assert pass_at_k(10, 8, 3) == 1.0               # n - c < k
+    assert pass_hat_k(10, 2, 3) == 0.0  # c < k
+    assert pass_at_k(10, 8, 3) == 1.0  # n - c < k
     out = pass_at_k_array([2, 8, 8], [1, 0, 8], 3)
     assert math.isnan(out[0]) and out[1] == 0.0 and out[2] == 1.0
     for bad in [(3, 4, 1), (3, -1, 1), (3, 1, 0)]:
@@ -85,12 +93,12 @@ def test_pass_at_k_properties(nc):
     ks = list(range(1, min(n, 40) + 1))
     values = [pass_at_k(n, c, k) for k in ks]
     assert all(0.0 <= v <= 1.0 for v in values)
-    assert all(a <= b + 1e-12 for a, b in zip(values, values[1:]))   # monotone in k
-    assert values[0] == pytest.approx(c / n, abs=1e-12)               # pass@1 = c/n
+    assert all(a <= b + 1e-12 for a, b in itertools.pairwise(values))  # monotone in k
+    assert values[0] == pytest.approx(c / n, abs=1e-12)  # pass@1 = c/n
     assert pass_at_k_array([n] * len(ks), [c] * len(ks), 1)[0] == pytest.approx(c / n)
     hats = [pass_hat_k(n, c, k) for k in ks]
-    assert all(0.0 <= h <= v + 1e-12 for h, v in zip(hats, values))   # pass^k <= pass@k
-    assert all(a + 1e-12 >= b for a, b in zip(hats, hats[1:]))        # decreasing in k
+    assert all(0.0 <= h <= v + 1e-12 for h, v in zip(hats, values, strict=True))  # pass^k <= pass@k
+    assert all(a + 1e-12 >= b for a, b in itertools.pairwise(hats))  # decreasing in k
 
 
 # ------------------------------------------------------------------- Wilson
@@ -133,7 +141,7 @@ def test_iqm_matches_scipy_trim_mean(size):
 
 def test_iqm_ignores_non_finite():
     x = [1.0, 2.0, 3.0, 4.0, 100.0]
-    assert iqm(x + [np.nan, np.inf, -np.inf]) == pytest.approx(stats.trim_mean(x, 0.25))
+    assert iqm([*x, np.nan, np.inf, -np.inf]) == pytest.approx(stats.trim_mean(x, 0.25))
     assert math.isnan(iqm([]))
     assert math.isnan(iqm([np.nan]))
 
@@ -142,14 +150,39 @@ def test_iqm_ignores_non_finite():
 T0 = datetime(2026, 1, 1, 12, 0, 0)
 
 
-def _step(version, depth, value, *, task="iron_ore_throughput", model="gpt-4o", id_=None,
-          instance=0, tokens=(10, 5), error=False, score=None, sweep="sw1", simulated=False):
-    return {"source": "local", "id": id_, "version": version, "instance": instance,
-            "depth": float(depth), "value": value, "model": model, "task": task, "sweep_id": sweep,
-            "error_occurred": error, "production_score": score, "simulated": simulated,
-            "prompt_tokens": tokens[0], "completion_tokens": tokens[1],
-            "total_tokens": tokens[0] + tokens[1],
-            "created_at": T0 + timedelta(seconds=10 * depth + version)}
+def _step(
+    version,
+    depth,
+    value,
+    *,
+    task="iron_ore_throughput",
+    model="gpt-4o",
+    id_=None,
+    instance=0,
+    tokens=(10, 5),
+    error=False,
+    score=None,
+    sweep="sw1",
+    simulated=False,
+):
+    return {
+        "source": "local",
+        "id": id_,
+        "version": version,
+        "instance": instance,
+        "depth": float(depth),
+        "value": value,
+        "model": model,
+        "task": task,
+        "sweep_id": sweep,
+        "error_occurred": error,
+        "production_score": score,
+        "simulated": simulated,
+        "prompt_tokens": tokens[0],
+        "completion_tokens": tokens[1],
+        "total_tokens": tokens[0] + tokens[1],
+        "created_at": T0 + timedelta(seconds=10 * depth + version),
+    }
 
 
 def _frame(rows):
@@ -163,17 +196,25 @@ def _frame(rows):
 def steps():
     rows = [
         # v1: iron_ore (quota 16): reaches 17 at depth 2, ends at 3; NaN at depth 3 is ignored
-        _step(1, 0, 4.0), _step(1, 1, 9.0), _step(1, 2, 17.0, error=True), _step(1, 3, np.nan),
+        _step(1, 0, 4.0),
+        _step(1, 1, 9.0),
+        _step(1, 2, 17.0, error=True),
+        _step(1, 3, np.nan),
         _step(1, 4, 3.0),
         # v2: iron_ore, never reaches 16; inf ignored for best
-        _step(2, 0, 1.0), _step(2, 1, np.inf), _step(2, 2, 15.9),
+        _step(2, 0, 1.0),
+        _step(2, 1, np.inf),
+        _step(2, 2, 15.9),
         # v3: crude_oil (quota 250), exactly 250 counts as success
-        _step(3, 0, 100.0, task="crude_oil_throughput"), _step(3, 1, 250.0, task="crude_oil_throughput"),
+        _step(3, 0, 100.0, task="crude_oil_throughput"),
+        _step(3, 1, 250.0, task="crude_oil_throughput"),
         # v4: open_play: no success; production score is the last non-null one
-        _step(4, 0, 5.0, task="open_play", score=10.0), _step(4, 1, 6.0, task="open_play", score=20.0),
+        _step(4, 0, 5.0, task="open_play", score=10.0),
+        _step(4, 1, 6.0, task="open_play", score=20.0),
         _step(4, 2, 7.0, task="open_play", score=None),
         # v5: unknown task, mixed models (mode = gpt-4o, 2 of 3), simulated
-        _step(5, 0, 99.0, task="mystery", model="claude"), _step(5, 1, 1.0, task="mystery"),
+        _step(5, 0, 99.0, task="mystery", model="claude"),
+        _step(5, 1, 1.0, task="mystery"),
         _step(5, 2, 2.0, task="mystery", simulated=True),
     ]
     return _frame(rows)
@@ -209,7 +250,7 @@ def test_contiguous_but_unsorted_trajectories_and_interleaved_ones(steps):
     by_version_desc = steps.sort(["version", "depth", "id"], descending=[True, False, False])
     assert summarize_trajectories(by_version_desc).equals(ordered)
     interleaved = pl.concat([steps.filter(pl.col("depth") < 1), steps.filter(pl.col("depth") >= 1)])
-    assert summarize_trajectories(interleaved).equals(ordered)   # v1 appears in two runs
+    assert summarize_trajectories(interleaved).equals(ordered)  # v1 appears in two runs
 
 
 def test_final_reward_ties_on_depth_broken_by_id():
@@ -252,17 +293,34 @@ def _summaries(cells: dict[tuple[str, str], list]) -> pl.DataFrame:
     rows = []
     for (model, task), trials in cells.items():
         for i, (reward, success, tokens, steps_) in enumerate(trials):
-            rows.append({"model": model, "task": task, "best_reward": reward, "success": success,
-                         "total_tokens": tokens, "steps": steps_, "first_success_step": 2.0 if success else None,
-                         "error_occurred": i == 0, "simulated": False,
-                         "normalized_reward": None if reward is None else reward / 16.0})
-    return pl.DataFrame(rows, schema_overrides={"best_reward": pl.Float64, "success": pl.Boolean,
-                                                "first_success_step": pl.Float64})
+            rows.append(
+                {
+                    "model": model,
+                    "task": task,
+                    "best_reward": reward,
+                    "success": success,
+                    "total_tokens": tokens,
+                    "steps": steps_,
+                    "first_success_step": 2.0 if success else None,
+                    "error_occurred": i == 0,
+                    "simulated": False,
+                    "normalized_reward": None if reward is None else reward / 16.0,
+                }
+            )
+    return pl.DataFrame(
+        rows,
+        schema_overrides={"best_reward": pl.Float64, "success": pl.Boolean, "first_success_step": pl.Float64},
+    )
 
 
 CELLS = {
-    ("a", "t1"): [(20.0, True, 100, 10), (3.0, False, 50, 64), (16.0, True, 80, 20), (1.0, False, 40, 64),
-                  (np.nan, False, 10, 64)],
+    ("a", "t1"): [
+        (20.0, True, 100, 10),
+        (3.0, False, 50, 64),
+        (16.0, True, 80, 20),
+        (1.0, False, 40, 64),
+        (np.nan, False, 10, 64),
+    ],
     ("a", "t2"): [(0.0, False, 10, 64), (0.0, False, 30, 64)],
     ("b", "t1"): [(17.0, True, 10, 5)] * 8,
 }
@@ -288,7 +346,7 @@ def test_group_metrics_by_hand():
     assert a1["mean_steps"] == pytest.approx(np.mean([10, 64, 20, 64, 64]))
     assert a1["mean_steps_to_success"] == 2.0 and a1["error_rate"] == pytest.approx(0.2)
     a2 = g.filter((pl.col("model") == "a") & (pl.col("task") == "t2")).row(0, named=True)
-    assert a2["pass_at_1"] == 0.0 and a2["pass_at_3"] is None    # n = 2 < 3: lacks trials
+    assert a2["pass_at_1"] == 0.0 and a2["pass_at_3"] is None  # n = 2 < 3: lacks trials
     assert a2["tokens_per_success"] is None and a2["reward_std"] == 0.0
     b1 = g.filter(pl.col("model") == "b").row(0, named=True)
     assert b1["pass_at_3"] == 1.0 and b1["pass_hat_3"] == 1.0 and b1["success_ci_high"] == 1.0
@@ -325,7 +383,7 @@ def test_model_metrics_average_pass_at_k_over_tasks_with_enough_trials():
     assert a["success_rate"] == pytest.approx(2 / 7)
     assert a["success_rate_task_mean"] == pytest.approx((0.4 + 0.0) / 2)
     assert a["pass_at_1"] == pytest.approx((0.4 + 0.0) / 2)
-    assert a["pass_at_3"] == pytest.approx(float(_enumerate(5, 2, 3)[0]))   # t2 lacks trials
+    assert a["pass_at_3"] == pytest.approx(float(_enumerate(5, 2, 3)[0]))  # t2 lacks trials
     assert a["pass_at_3_tasks"] == 1 and a["tasks_lacking_3"] == ["t2"]
     assert a["pass_at_8"] is None and a["tasks_lacking_8"] == ["t1", "t2"]
     assert a["reward_iqm"] == pytest.approx(stats.trim_mean([20.0, 3.0, 16.0, 1.0, 0.0, 0.0], 0.25))
@@ -339,7 +397,7 @@ def test_end_to_end_steps_to_model_metrics(steps):
     gpt = m.filter(pl.col("model") == "gpt-4o").row(0, named=True)
     # scored: v1 (success), v2 (fail), v3 (success); v4 open_play and v5 unknown unscored
     assert gpt["n"] == 5 and gpt["n_scored"] == 3 and gpt["successes"] == 2
-    assert gpt["pass_at_1"] == pytest.approx((0.5 + 1.0) / 2)   # iron_ore 1/2, crude_oil 1/1
+    assert gpt["pass_at_1"] == pytest.approx((0.5 + 1.0) / 2)  # iron_ore 1/2, crude_oil 1/1
 
 
 def test_every_metric_column_is_defined_in_docs():
@@ -361,13 +419,20 @@ def test_every_metric_column_is_defined_in_docs():
 
 
 def test_mode_columns_most_common_non_null_with_ties_to_smallest():
-    rows = [_step(1, 0, 1.0, model=None), _step(1, 1, 1.0, model="zeta"), _step(1, 2, 1.0, model="beta"),
-            _step(1, 3, 1.0, model="beta"),                                   # beta 2 > zeta 1
-            _step(2, 0, 1.0, model=None), _step(2, 1, 1.0, model="solo"),     # nulls ignored
-            _step(3, 0, 1.0, model="b"), _step(3, 1, 1.0, model="a"),         # tie -> smallest
-            _step(4, 0, 1.0, model="x", sweep=None), _step(4, 1, 1.0, model="y", sweep=None),
-            _step(4, 2, 1.0, model="x", sweep=None),                          # x y x -> x
-            _step(5, 0, 1.0, model=None, task=None, sweep=None)]              # all null
+    rows = [
+        _step(1, 0, 1.0, model=None),
+        _step(1, 1, 1.0, model="zeta"),
+        _step(1, 2, 1.0, model="beta"),
+        _step(1, 3, 1.0, model="beta"),  # beta 2 > zeta 1
+        _step(2, 0, 1.0, model=None),
+        _step(2, 1, 1.0, model="solo"),  # nulls ignored
+        _step(3, 0, 1.0, model="b"),
+        _step(3, 1, 1.0, model="a"),  # tie -> smallest
+        _step(4, 0, 1.0, model="x", sweep=None),
+        _step(4, 1, 1.0, model="y", sweep=None),
+        _step(4, 2, 1.0, model="x", sweep=None),  # x y x -> x
+        _step(5, 0, 1.0, model=None, task=None, sweep=None),
+    ]  # all null
     s = summarize_trajectories(_frame(rows)).sort("version")
     assert s["model"].to_list() == ["beta", "solo", "a", "x", None]
     assert s["sweep_id"].to_list() == ["sw1", "sw1", "sw1", None, None]

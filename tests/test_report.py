@@ -10,17 +10,23 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
 from _chart_frames import contract_frames
-from fle_core.report import (REPORT_FILE, DataVersion, ReportError, ReportFrames, build_report,
-                             definitions_markdown)
-from fle_core.report_html import markdown_html
+
+from fle_core.report import REPORT_FILE, DataVersion, ReportError, ReportFrames, build_report
+from fle_core.report.build import definitions_markdown
+from fle_core.report.html import markdown_html
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +39,7 @@ def built(tmp_path_factory):
 
 
 # ---------------------------------------------------------------- files beside the report
+
 
 def test_report_writes_html_tables_markdown_and_images(built):
     frames, files, out = built
@@ -68,12 +75,14 @@ def test_report_html_content_is_offline_and_complete(built):
     leaderboard = re.search(r'<table class="data leaderboard">.*?</table>', html, re.S).group(0)
     assert leaderboard.count("<tr>") == 1 + frames.model_metrics.height
     best = frames.model_metrics.sort("success_rate", descending=True)["model"][0]
-    assert leaderboard.index(best) < min(leaderboard.index(m) for m in frames.model_metrics["model"] if m != best)
+    assert leaderboard.index(best) < min(
+        leaderboard.index(m) for m in frames.model_metrics["model"] if m != best
+    )
     comparisons = re.search(r'<table class="data comparisons">.*?</table>', html, re.S).group(0)
     assert comparisons.count("<tr>") == 1 + frames.comparisons.height
     assert "significantly better" in comparisons
     # the definitions section holds the metric definitions text
-    defs = html[html.index('id="definitions"'):]
+    defs = html[html.index('id="definitions"') :]
     assert "pass@k" in defs and "Wilson" in defs
 
 
@@ -82,17 +91,26 @@ def test_report_needs_summaries_and_a_known_image_format(tmp_path):
     with pytest.raises(ReportError, match="no trajectory summaries"):
         build_report(ReportFrames(summaries=empty), tmp_path, data_version=DataVersion(sync_id=1))
     with pytest.raises(ReportError, match="Unknown image format"):
-        build_report(ReportFrames(summaries=contract_frames(1)["summaries"]), tmp_path / "x",
-                     data_version=DataVersion(sync_id=1), image_format="gif")
+        build_report(
+            ReportFrames(summaries=contract_frames(1)["summaries"]),
+            tmp_path / "x",
+            data_version=DataVersion(sync_id=1),
+            image_format="gif",
+        )
 
 
 def test_png_export_and_charts_that_cannot_be_drawn_are_listed(tmp_path):
     f = contract_frames(1, trials=2)
     mm = f["model_metrics"].with_columns(pl.lit(None, pl.Float64).alias("tokens_per_success"))
-    files = build_report(ReportFrames(summaries=f["summaries"], model_metrics=mm), tmp_path,
-                         data_version=DataVersion(sync_id=1), image_format="png")
-    assert files.images and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5_000
-                                for p in files.images)
+    files = build_report(
+        ReportFrames(summaries=f["summaries"], model_metrics=mm),
+        tmp_path,
+        data_version=DataVersion(sync_id=1),
+        image_format="png",
+    )
+    assert files.images and all(
+        p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5_000 for p in files.images
+    )
     html = files.html.read_text()
     assert '<ul class="skipped"><li>Cost' in html and "No model has a success" in html
     assert not (tmp_path / "charts" / "cost.png").exists()
@@ -100,8 +118,10 @@ def test_png_export_and_charts_that_cannot_be_drawn_are_listed(tmp_path):
 
 
 def test_markdown_renderer_escapes_and_keeps_structure():
-    out = markdown_html("# Title\n\nText with `code` and **bold** <script>x</script>\n\n"
-                        "| a | b |\n|---|---|\n| 1 | <i> |\n\n- one\n- two\n  continued\n\n```\n<raw>\n```\n")
+    out = markdown_html(
+        "# Title\n\nText with `code` and **bold** <script>x</script>\n\n"
+        "| a | b |\n|---|---|\n| 1 | <i> |\n\n- one\n- two\n  continued\n\n```\n<raw>\n```\n"
+    )
     assert "<h3>Title</h3>" in out and "<code>code</code>" in out and "<strong>bold</strong>" in out
     assert "<script>" not in out and "&lt;script&gt;" in out
     assert "<td>&lt;i&gt;</td>" in out and "<li>two continued</li>" in out
@@ -118,6 +138,7 @@ def test_definitions_come_from_docs_metrics_when_present():
 
 
 # ---------------------------------------------------------------- real Chromium, no network
+
 
 @pytest.fixture(scope="module")
 def chromium():
@@ -154,7 +175,9 @@ def test_report_renders_every_chart_offline_in_chromium(built, chromium):
     page.wait_for_function(
         "document.querySelectorAll('.chart[data-rendered=true]').length"
         " + document.querySelectorAll('.vega-error').length"
-        " >= document.querySelectorAll('script.chart-spec').length", timeout=60_000)
+        " >= document.querySelectorAll('script.chart-spec').length",
+        timeout=60_000,
+    )
     assert page.locator(".vega-error").count() == 0, page.locator(".vega-error").all_inner_texts()
     assert page.locator(".chart[data-rendered=true]").count() == files.chart_count
     assert page.locator(".vega-embed svg.marks").count() == files.chart_count
@@ -182,14 +205,21 @@ def test_report_renders_every_chart_offline_in_chromium(built, chromium):
 
 # ---------------------------------------------------------------- CLI end to end
 
+
 def _run_cli(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "fle_core", *args], capture_output=True, text=True,
-                          env=env, cwd=ROOT, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "fle_core", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+    )
 
 
 def test_cli_report_from_a_synced_workspace(workspace, tmp_path, capsys):
-    from fle_core.simulate import simulate_trajectory
-    from fle_core.sync import sync
+    from fle_core.sweeps.simulate import simulate_trajectory
+    from fle_core.warehouse.sync import sync
     from fle_core.workspace import sqlite_url
 
     url = sqlite_url(workspace.local_source_path)
@@ -198,14 +228,14 @@ def test_cli_report_from_a_synced_workspace(workspace, tmp_path, capsys):
         for task in ("iron_ore_throughput", "iron_plate_throughput"):
             for trial in range(3):
                 version += 1
-                simulate_trajectory(url, model, task, version, trial=trial, seed=trial, steps=6,
-                                    sweep_id="sw-rep")
+                simulate_trajectory(
+                    url, model, task, version, trial=trial, seed=trial, steps=6, sweep_id="sw-rep"
+                )
     simulate_trajectory(url, "other-model", "iron_ore_throughput", 999, steps=4, sweep_id="sw-other")
     result = sync(workspace, "local")
     env = {**os.environ, "FLE_CORE_HOME": str(workspace.root)}
     out = tmp_path / "out"
-    proc = _run_cli("report", "--sweep", "sw-rep", "--out", str(out), "--reps", "50", "--seed", "5",
-                    env=env)
+    proc = _run_cli("report", "--sweep", "sw-rep", "--out", str(out), "--reps", "50", "--seed", "5", env=env)
     assert proc.returncode == 0, proc.stderr
     assert f"data version {result.sync_id}" in proc.stdout
     html = (out / REPORT_FILE).read_text()
@@ -245,8 +275,12 @@ def test_every_report_flag_is_documented():
 
     parser = build_parser()
     sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
-    flags = {opt for action in sub.choices["report"]._actions for opt in action.option_strings
-             if opt.startswith("--") and opt != "--help"}
+    flags = {
+        opt
+        for action in sub.choices["report"]._actions
+        for opt in action.option_strings
+        if opt.startswith("--") and opt != "--help"
+    }
     doc = (ROOT / "docs" / "report.md").read_text()
     missing = sorted(f for f in flags if f"`{f}" not in doc)
     assert flags >= {"--sweep", "--models", "--tasks", "--source", "--out", "--reps", "--seed"}

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from fle_core import sweep_manager as sm
-from fle_core.runner import Runner
-from fle_core.sweep_config import SweepConfig, task_registry
+from fle_core import sweeps as sm
+from fle_core.sweeps.config import SweepConfig, task_registry
+from fle_core.sweeps.runner import Runner
 from fle_core.workspace import Workspace
 
-JOB_SCRIPT = r'''
+JOB_SCRIPT = r"""
 import json, os, sqlite3, subprocess, sys, time
 out, url, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
 model = os.environ["FLE_MODEL"]
@@ -46,7 +46,7 @@ if model.startswith("crash"):
     sys.exit(3)
 if model.startswith("empty"):
     sys.exit(0)
-from fle_core.fle_schema import programs_ddl
+from fle_core.sources.programs_schema import programs_ddl
 con = sqlite3.connect(url[len("sqlite:///"):], timeout=60)
 con.execute("PRAGMA busy_timeout = 60000")
 for _ in range(200):  # two jobs creating a new file: switching to WAL can be BUSY without waiting
@@ -60,7 +60,7 @@ with con:
     for d in range(3):
         con.execute("INSERT INTO programs (version, depth, value, model, instance, meta) VALUES (?,?,?,?,0,?)",
                     (rec["version"], d, float(d), model, json.dumps({"sweep_id": os.environ["FLE_SWEEP_ID"]})))
-'''
+"""
 
 
 def make_ws(root: Path, extra: str = "", delay: float = 0.3) -> Workspace:
@@ -69,11 +69,20 @@ def make_ws(root: Path, extra: str = "", delay: float = 0.3) -> Workspace:
     script = root / "job.py"
     script.write_text(JOB_SCRIPT)
     execs = root / "executions.jsonl"
-    cmd = [sys.executable, str(script), str(execs), "{source_url}", "{model}", "{task}", "{version}",
-           "{params_json}"]
+    cmd = [
+        sys.executable,
+        str(script),
+        str(execs),
+        "{source_url}",
+        "{model}",
+        "{task}",
+        "{version}",
+        "{params_json}",
+    ]
     (root / "config.toml").write_text(
-        f"[executors.job]\nkind = \"command\"\ncommand = {json.dumps(cmd)}\n"
-        f"env = {{ JOB_DELAY = \"{delay}\" }}\n{extra}")
+        f'[executors.job]\nkind = "command"\ncommand = {json.dumps(cmd)}\n'
+        f'env = {{ JOB_DELAY = "{delay}" }}\n{extra}'
+    )
     return Workspace.open(root)
 
 
@@ -83,15 +92,33 @@ def executions(ws: Workspace) -> list[dict]:
 
 
 def config(ws: Workspace, **kw) -> SweepConfig:
-    base = dict(name="t", models=["ok"], tasks=["iron_ore_throughput"], executor="job",
-                max_concurrent=4, timeout_s=60, max_retries=0, retry_backoff_s=0)
+    base = dict(
+        name="t",
+        models=["ok"],
+        tasks=["iron_ore_throughput"],
+        executor="job",
+        max_concurrent=4,
+        timeout_s=60,
+        max_retries=0,
+        retry_backoff_s=0,
+    )
     with task_registry(ws.task_registry()):
         return SweepConfig(**{**base, **kw})
 
 
 def runner_cmd(ws: Workspace, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "fle_core", "--workspace", str(ws.root), "runner", "--no-sync",
-            "--lease-seconds", "2", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "fle_core",
+        "--workspace",
+        str(ws.root),
+        "runner",
+        "--no-sync",
+        "--lease-seconds",
+        "2",
+        *extra,
+    ]
 
 
 def run_once(ws: Workspace, *extra: str, timeout: float = 90) -> subprocess.CompletedProcess:
@@ -145,13 +172,34 @@ def assert_each_cell_succeeded_once(ws: Workspace, sweep_id: str, n: int) -> Non
 @pytest.mark.slow
 def test_simulated_sweep_completes_every_cell_exactly_once(workspace):
     ws = workspace
-    cfg = SweepConfig(name="sim", models=["gpt-4o", "claude-3-5-sonnet", "gpt-4o-mini", "llama-3.3-70b"],
-                      tasks=["iron_ore_throughput", "iron_plate_throughput"], num_trials_per_config=3,
-                      executor="simulate-fast", max_concurrent=4, timeout_s=120, max_retries=0)
+    cfg = SweepConfig(
+        name="sim",
+        models=["gpt-4o", "claude-3-5-sonnet", "gpt-4o-mini", "llama-3.3-70b"],
+        tasks=["iron_ore_throughput", "iron_plate_throughput"],
+        num_trials_per_config=3,
+        executor="simulate-fast",
+        max_concurrent=4,
+        timeout_s=120,
+        max_retries=0,
+    )
     sweep_id = sm.launch(ws, cfg)
     assert cfg.num_cells() == 24
-    proc = subprocess.run([sys.executable, "-m", "fle_core", "--workspace", str(ws.root), "runner", "--once",
-                           "--max-concurrent", "4"], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fle_core",
+            "--workspace",
+            str(ws.root),
+            "runner",
+            "--once",
+            "--max-concurrent",
+            "4",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert_each_cell_succeeded_once(ws, sweep_id, 24)
     assert len(versions_with_rows(ws)) == 24  # no stray versions in the source
@@ -161,7 +209,9 @@ def test_simulated_sweep_completes_every_cell_exactly_once(workspace):
 
     with warehouse.reader(ws) as con:
         n_traj = con.execute("SELECT COUNT(*) FROM trajectories WHERE sweep_id = ?", [sweep_id]).fetchone()[0]
-        n_att = con.execute("SELECT COUNT(*) FROM sweep_attempts WHERE sweep_id = ?", [sweep_id]).fetchone()[0]
+        n_att = con.execute("SELECT COUNT(*) FROM sweep_attempts WHERE sweep_id = ?", [sweep_id]).fetchone()[
+            0
+        ]
     assert (n_traj, n_att) == (24, 24)
 
 
@@ -169,8 +219,9 @@ def test_simulated_sweep_completes_every_cell_exactly_once(workspace):
 def test_kill_9_the_runner_then_restart_loses_nothing(tmp_path):
     ws = make_ws(tmp_path / "ws", delay=0.4)
     sweep_id = sm.launch(ws, config(ws, models=["slow-a", "slow-b", "slow-c"], num_trials_per_config=8))
-    runner = subprocess.Popen(runner_cmd(ws, "--max-concurrent", "4"), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    runner = subprocess.Popen(
+        runner_cmd(ws, "--max-concurrent", "4"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     st = sm.open_store(ws)
     wait_for(lambda: sum(c.status == "succeeded" for c in st.cells(sweep_id)) >= 5)
     os.kill(runner.pid, signal.SIGKILL)
@@ -205,8 +256,11 @@ def test_retries_stop_at_max_retries_each_with_a_new_version(tmp_path):
     run_once(ws)
     st = sm.open_store(ws)
     by_model = {c.model: c for c in st.cells(sweep_id)}
-    assert {m: c.status for m, c in by_model.items()} == {"crash": "failed", "empty": "failed",
-                                                          "ok": "succeeded"}
+    assert {m: c.status for m, c in by_model.items()} == {
+        "crash": "failed",
+        "empty": "failed",
+        "ok": "succeeded",
+    }
     runs = executions(ws)
     assert sum(r["argv"][0] == "crash" for r in runs) == 3  # 1 try + 2 retries, then stop
     crash = [a for a in st.attempts(sweep_id) if a.cell_id == by_model["crash"].cell_id]
@@ -225,12 +279,22 @@ def test_injection_in_names_runs_nothing(tmp_path):
     ws = make_ws(tmp_path / "ws", extra=f'[tasks."{evil_task}"]\nquota = 1\n')
     cfg_text = (ws.root / "config.toml").read_text()  # switch to a one-string template (shlex path)
     script, execs = ws.root / "job.py", ws.root / "executions.jsonl"
-    cfg_text += (f'[executors.jobstr]\nkind = "command"\ncommand = "{sys.executable} {script} {execs} '
-                 '{source_url} {model} {task} --p={params_json}"\n')
+    cfg_text += (
+        f'[executors.jobstr]\nkind = "command"\ncommand = "{sys.executable} {script} {execs} '
+        '{source_url} {model} {task} --p={params_json}"\n'
+    )
     (ws.root / "config.toml").write_text(cfg_text)
     ws = Workspace.open(ws.root)
-    sweep_id = sm.launch(ws, config(ws, models=[evil_model, "$(id)", "`id`"], tasks=[evil_task],
-                                    executor="jobstr", grid={"p": ["'; id; '"]}))
+    sweep_id = sm.launch(
+        ws,
+        config(
+            ws,
+            models=[evil_model, "$(id)", "`id`"],
+            tasks=[evil_task],
+            executor="jobstr",
+            grid={"p": ["'; id; '"]},
+        ),
+    )
     run_once(ws)
     assert not marker.exists() and not Path(f"{marker}2").exists()
     runs = executions(ws)
@@ -244,8 +308,9 @@ def test_injection_in_names_runs_nothing(tmp_path):
 def test_cancel_kills_running_jobs_and_leaves_no_orphans(tmp_path):
     ws = make_ws(tmp_path / "ws")
     sweep_id = sm.launch(ws, config(ws, models=["hang-a", "hang-b", "hang-c"], max_concurrent=2))
-    runner = subprocess.Popen(runner_cmd(ws, "--max-concurrent", "2"), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True)
+    runner = subprocess.Popen(
+        runner_cmd(ws, "--max-concurrent", "2"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     try:
         wait_for(lambda: len(executions(ws)) == 2)
         recs = executions(ws)
@@ -266,15 +331,17 @@ def test_sigterm_drains_and_sigint_requeues(tmp_path):
     sweep_id = sm.launch(ws, config(ws, models=["slow-a", "slow-b", "slow-c", "slow-d"], max_concurrent=2))
     st = sm.open_store(ws)
     # SIGTERM: the two running jobs finish; nothing new starts; exit 0.
-    runner = subprocess.Popen(runner_cmd(ws, "--max-concurrent", "2"), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    runner = subprocess.Popen(
+        runner_cmd(ws, "--max-concurrent", "2"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     wait_for(lambda: len(executions(ws)) == 2)
     runner.send_signal(signal.SIGTERM)
     assert runner.wait(timeout=30) == 0
     assert sorted(c.status for c in st.cells(sweep_id)) == ["pending", "pending", "succeeded", "succeeded"]
     # SIGINT: the running jobs are killed at once and requeued (no retry used); exit 130.
-    runner = subprocess.Popen(runner_cmd(ws, "--max-concurrent", "2"), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    runner = subprocess.Popen(
+        runner_cmd(ws, "--max-concurrent", "2"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     wait_for(lambda: len(executions(ws)) == 4)
     t0 = time.monotonic()
     runner.send_signal(signal.SIGINT)
@@ -284,7 +351,12 @@ def test_sigterm_drains_and_sigint_requeues(tmp_path):
     cells = st.cells(sweep_id)
     assert sorted(c.status for c in cells) == ["pending", "pending", "succeeded", "succeeded"]
     assert all(c.failures == 0 for c in cells)
-    assert sorted(a.outcome for a in st.attempts(sweep_id)) == ["requeued", "requeued", "succeeded", "succeeded"]
+    assert sorted(a.outcome for a in st.attempts(sweep_id)) == [
+        "requeued",
+        "requeued",
+        "succeeded",
+        "succeeded",
+    ]
 
 
 def test_lease_expiry_and_backoff_with_step_now(tmp_path):
@@ -330,12 +402,14 @@ def test_source_password_never_reaches_logs_or_the_store(tmp_path, pg_url, monke
     """A Postgres source with ``password_env``: the job gets the real URL, logs show ``***``."""
     import psycopg
 
-    from fle_core.fle_schema import programs_ddl
+    from fle_core.sources.programs_schema import programs_ddl
 
     with psycopg.connect(pg_url, autocommit=True) as con:
         con.execute(programs_ddl("postgres"))
     monkeypatch.setenv("FLE_TEST_PG_PW", "s3cret-pw")
-    ws = make_ws(tmp_path / "ws", extra=f'[sources.team]\nurl = "{pg_url}"\npassword_env = "FLE_TEST_PG_PW"\n')
+    ws = make_ws(
+        tmp_path / "ws", extra=f'[sources.team]\nurl = "{pg_url}"\npassword_env = "FLE_TEST_PG_PW"\n'
+    )
     sweep_id = sm.launch(ws, config(ws, models=["crash"], source="team"))
     run_once(ws)
     (rec,) = executions(ws)
@@ -356,7 +430,7 @@ entries = json.load(open(sys.argv[3]))
 with open(os.environ["FAKE_FLE_LOG"], "a") as fh:
     fh.write(json.dumps(entries) + "\n")
 con = sqlite3.connect(os.path.join(os.environ["FLE_CORE_HOME"], "data.db"), timeout=60)
-from fle_core.fle_schema import programs_ddl
+from fle_core.sources.programs_schema import programs_ddl
 con.execute(programs_ddl("sqlite"))
 with con:
     for e in entries:
@@ -375,8 +449,16 @@ def test_fle_preset_runs_fle_eval_with_the_reserved_version(tmp_path, monkeypatc
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("FAKE_FLE_LOG", str(tmp_path / "fle.jsonl"))
     ws = make_ws(tmp_path / "ws")
-    sweep_id = sm.launch(ws, config(ws, models=["gpt-4o"], tasks=["Factorio-iron_ore_throughput_16-v0"],
-                                    executor="fle", num_trials_per_config=2))
+    sweep_id = sm.launch(
+        ws,
+        config(
+            ws,
+            models=["gpt-4o"],
+            tasks=["Factorio-iron_ore_throughput_16-v0"],
+            executor="fle",
+            num_trials_per_config=2,
+        ),
+    )
     run_once(ws)
     assert_each_cell_succeeded_once(ws, sweep_id, 2)
     calls = [json.loads(line) for line in (tmp_path / "fle.jsonl").read_text().splitlines()]

@@ -8,8 +8,15 @@ import json
 import pytest
 
 from fle_core.errors import ConfigError, UnknownTask
-from fle_core.sweep_config import (LARGE_SWEEP_CELLS, SCHEMA_VERSION, SweepConfig, demo_config,
-                                   load_config, save_config, task_registry)
+from fle_core.sweeps.config import (
+    LARGE_SWEEP_CELLS,
+    SCHEMA_VERSION,
+    SweepConfig,
+    demo_config,
+    load_config,
+    save_config,
+    task_registry,
+)
 from fle_core.tasks import TaskRegistry
 
 
@@ -36,7 +43,7 @@ def test_index_round_trip_covers_every_pair_once():
     assert sorted(pairs) == sorted(itertools.product(range(6), range(4)))
     assert all(c.index_of(*c.split_index(i)) == i for i in range(c.num_indices()))
     # Independent enumeration: itertools.product over sorted keys, last key fastest.
-    expected = [dict(zip(["a", "b"], v)) for v in itertools.product(["x", "y"], [1, 2, 3])]
+    expected = [dict(zip(["a", "b"], v, strict=True)) for v in itertools.product(["x", "y"], [1, 2, 3])]
     assert [c.permutation(p) for p in range(6)] == expected
     with pytest.raises(ConfigError):
         c.split_index(24)
@@ -45,13 +52,17 @@ def test_index_round_trip_covers_every_pair_once():
 
 
 def test_cells_one_per_model_task_permutation_trial():
-    c = _cfg(models=["a", "b"], tasks=["iron_ore_throughput", "Factorio-iron_plate_throughput_16-v0"],
-             grid={"temp": [0.0, 1.0]}, num_trials_per_config=3)
+    c = _cfg(
+        models=["a", "b"],
+        tasks=["iron_ore_throughput", "Factorio-iron_plate_throughput_16-v0"],
+        grid={"temp": [0.0, 1.0]},
+        num_trials_per_config=3,
+    )
     cells = c.cells()
     keys = {(x["model"], x["task"], x["params_json"], x["trial"]) for x in cells}
     assert len(cells) == len(keys) == c.num_cells() == 2 * 2 * 2 * 3
     assert {x["task"] for x in cells} == {"iron_ore_throughput", "iron_plate_throughput"}
-    gym = [x for x in cells if x["task"] == "iron_plate_throughput"][0]
+    gym = next(x for x in cells if x["task"] == "iron_plate_throughput")
     assert gym["env_id"] == "Factorio-iron_plate_throughput_16-v0"
     # task_inner: consecutive cells differ in task first.
     assert cells[0]["task"] != cells[1]["task"] and cells[0]["model"] == cells[1]["model"]
@@ -62,19 +73,22 @@ def test_shuffled_order_is_seeded():
     a = _cfg(models=["a", "b", "c"], num_trials_per_config=5, order="shuffled", seed=7).cells()
     b = _cfg(models=["a", "b", "c"], num_trials_per_config=5, order="shuffled", seed=7).cells()
     c = _cfg(models=["a", "b", "c"], num_trials_per_config=5, order="shuffled", seed=8).cells()
-    key = lambda cs: [(x["model"], x["trial"]) for x in cs]  # noqa: E731
+    key = lambda cs: [(x["model"], x["trial"]) for x in cs]
     assert key(a) == key(b) != key(c)
 
 
-@pytest.mark.parametrize("kw, needle", [
-    ({"models": []}, "no models"),
-    ({"models": ["a", "a"]}, "duplicate models"),
-    ({"name": "  "}, "name must not be empty"),
-    ({"num_trials_per_config": 0}, "num_trials_per_config"),
-    ({"grid": {"x": []}}, "has no values"),
-    ({"order": "random"}, "order"),
-    ({"bogus": 1}, "bogus"),
-])
+@pytest.mark.parametrize(
+    "kw, needle",
+    [
+        ({"models": []}, "no models"),
+        ({"models": ["a", "a"]}, "duplicate models"),
+        ({"name": "  "}, "name must not be empty"),
+        ({"num_trials_per_config": 0}, "num_trials_per_config"),
+        ({"grid": {"x": []}}, "has no values"),
+        ({"order": "random"}, "order"),
+        ({"bogus": 1}, "bogus"),
+    ],
+)
 def test_clear_validation_errors(kw, needle):
     with pytest.raises(ConfigError) as exc:
         _cfg(**kw)
@@ -104,8 +118,15 @@ def test_large_grid_needs_confirmation():
 
 @pytest.mark.parametrize("suffix", [".json", ".toml"])
 def test_round_trip(tmp_path, suffix):
-    c = _cfg(models=["a", "b"], grid={"temp": [0.1, 0.7], "style": ["x"]}, tags=["x"], wandb=True,
-             order="shuffled", seed=3, max_retries=4)
+    c = _cfg(
+        models=["a", "b"],
+        grid={"temp": [0.1, 0.7], "style": ["x"]},
+        tags=["x"],
+        wandb=True,
+        order="shuffled",
+        seed=3,
+        max_retries=4,
+    )
     path = save_config(c, tmp_path / f"sweep{suffix}")
     assert load_config(path) == c
 
@@ -119,21 +140,35 @@ def test_load_errors(tmp_path):
         load_config(tmp_path / "missing.json")
     yaml = tmp_path / "x.yaml"
     yaml.write_text("{}")
-    with pytest.raises(ConfigError, match=".json or .toml"):
+    with pytest.raises(ConfigError, match=r"\.json or \.toml"):
         load_config(yaml)
     big = tmp_path / "big.json"
-    big.write_text(json.dumps({"name": "b", "models": ["m"], "tasks": ["iron_ore_throughput"],
-                               "num_trials_per_config": LARGE_SWEEP_CELLS + 1}))
+    big.write_text(
+        json.dumps(
+            {
+                "name": "b",
+                "models": ["m"],
+                "tasks": ["iron_ore_throughput"],
+                "num_trials_per_config": LARGE_SWEEP_CELLS + 1,
+            }
+        )
+    )
     with pytest.raises(ConfigError):
         load_config(big)
     assert load_config(big, confirm_large=True).confirm_large
 
 
 def test_schema_v1_is_upgraded():
-    old = {"name": "production_eval", "models": ["gpt-4o"],
-           "tasks": ["Factorio-iron_ore_throughput_16-v0"], "num_trials_per_config": 8,
-           "max_concurrent_processes": 4, "enable_wandb": True, "retry_failed_runs": False,
-           "output_dir": "./results"}
+    old = {
+        "name": "production_eval",
+        "models": ["gpt-4o"],
+        "tasks": ["Factorio-iron_ore_throughput_16-v0"],
+        "num_trials_per_config": 8,
+        "max_concurrent_processes": 4,
+        "enable_wandb": True,
+        "retry_failed_runs": False,
+        "output_dir": "./results",
+    }
     c = SweepConfig.from_dict(old)
     assert (c.schema_version, c.max_concurrent, c.wandb, c.max_retries) == (SCHEMA_VERSION, 4, True, 0)
     assert c.tasks == ["Factorio-iron_ore_throughput_16-v0"]

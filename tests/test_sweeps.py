@@ -8,20 +8,28 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 import polars as pl
 import pytest
+from test_runner import (
+    alive,
+    assert_each_cell_succeeded_once,
+    config,
+    executions,
+    make_ws,
+    run_once,
+    runner_cmd,
+    versions_with_rows,
+    wait_for,
+)
 
-from fle_core import sweep_manager as sm
+from fle_core import sweeps as sm
 from fle_core.errors import QueueError
-from fle_core.sweep_config import SweepConfig, save_config
-from fle_core.sweep_manager import SweepManager
+from fle_core.sweeps.config import SweepConfig, save_config
+from fle_core.sweeps.manager import SweepManager
 from fle_core.workspace import Workspace
-from test_runner import (alive, assert_each_cell_succeeded_once, config, executions, make_ws,
-                         run_once, runner_cmd, versions_with_rows, wait_for)
 
 
 def test_resume_is_idempotent_and_never_reruns_completed_cells(tmp_path):
@@ -63,8 +71,14 @@ def test_pause_resume_retry_status_and_eta(tmp_path):
     assert sm.status(ws, sweep_id).status == "active"
     run_once(ws)
     st = sm.status(ws, sweep_id)
-    assert st.counts == {"pending": 0, "running": 0, "succeeded": 3, "failed": 3, "early_stopped": 0,
-                         "cancelled": 0}
+    assert st.counts == {
+        "pending": 0,
+        "running": 0,
+        "succeeded": 3,
+        "failed": 3,
+        "early_stopped": 0,
+        "cancelled": 0,
+    }
     assert st.median_attempt_s is not None and st.median_attempt_s > 0
     assert sm.retry_failed(ws, sweep_id) == 3
     st = sm.status(ws, sweep_id)
@@ -73,26 +87,46 @@ def test_pause_resume_retry_status_and_eta(tmp_path):
     assert fails.height == 3 and set(fails["outcome"]) == {"failed"} and set(fails["exit_code"]) == {3}
     assert all(len(t.splitlines()) <= 3 for t in fails["log_tail"])
     cells = sm.cells_frame(ws, sweep_id)
-    assert cells.columns[:8] == ["cell_id", "sweep_id", "model", "task", "env_id", "params_json", "trial",
-                                 "status"]
+    assert cells.columns[:8] == [
+        "cell_id",
+        "sweep_id",
+        "model",
+        "task",
+        "env_id",
+        "params_json",
+        "trial",
+        "status",
+    ]
     lst = sm.list_sweeps(ws)
     assert lst.row(0, named=True)["total"] == 6 and lst.row(0, named=True)["pending"] == 3
 
 
 def test_early_stop_marks_pending_trials(tmp_path):
     ws = make_ws(tmp_path / "ws")
-    sweep_id = sm.launch(ws, config(ws, models=["ok"], num_trials_per_config=4, max_concurrent=1,
-                                    early_stop_on_success=True))
+    sweep_id = sm.launch(
+        ws, config(ws, models=["ok"], num_trials_per_config=4, max_concurrent=1, early_stop_on_success=True)
+    )
     run_once(ws)
     assert sorted(sm.cells_frame(ws, sweep_id)["status"]) == ["early_stopped"] * 3 + ["succeeded"]
     assert len(executions(ws)) == 1
 
 
 def _two_runners(ws: Workspace, n_models: int = 8, trials: int = 4) -> str:
-    sweep_id = sm.launch(ws, config(ws, models=[f"slow{i}" for i in range(n_models)],
-                                    num_trials_per_config=trials, max_concurrent=6))
-    procs = [subprocess.Popen(runner_cmd(ws, "--once", "--max-concurrent", "3"), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    sweep_id = sm.launch(
+        ws,
+        config(
+            ws, models=[f"slow{i}" for i in range(n_models)], num_trials_per_config=trials, max_concurrent=6
+        ),
+    )
+    procs = [
+        subprocess.Popen(
+            runner_cmd(ws, "--once", "--max-concurrent", "3"),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     for p in procs:
         assert p.wait(timeout=120) == 0, p.stderr.read()
     return sweep_id
@@ -151,7 +185,9 @@ def test_cli_launch_status_pause_resume_retry_cancel(tmp_path, capsys):
     assert main(ws, capsys, "runner", "--once", "--no-sync")[0] == 0
     assert sm.status(ws, sweep_id).status == "completed"
     assert "exit code 3" in main(ws, capsys, "sweep", "failures", sweep_id)[1]
-    assert main(ws, capsys, "sweep", "retry", sweep_id, "--no-runner")[1].strip().endswith("touched 1 cell(s)")
+    assert (
+        main(ws, capsys, "sweep", "retry", sweep_id, "--no-runner")[1].strip().endswith("touched 1 cell(s)")
+    )
     assert sm.status(ws, sweep_id).counts["pending"] == 1
     code, out, _ = main(ws, capsys, "sweep", "cancel", sweep_id)
     assert code == 0 and "touched 1" in out
@@ -167,20 +203,34 @@ def test_cli_errors_exit_non_zero(tmp_path, capsys):
     code, _, err = main(ws, capsys, "sweep", "status", "no-such-sweep")
     assert code == 2 and "Unknown sweep" in err
     big = tmp_path / "big.json"
-    big.write_text(json.dumps({"name": "b", "models": ["ok"], "tasks": ["iron_ore_throughput"],
-                               "executor": "job", "num_trials_per_config": 2500}))
+    big.write_text(
+        json.dumps(
+            {
+                "name": "b",
+                "models": ["ok"],
+                "tasks": ["iron_ore_throughput"],
+                "executor": "job",
+                "num_trials_per_config": 2500,
+            }
+        )
+    )
     assert main(ws, capsys, "sweep", "launch", str(big), "--no-runner")[0] == 2
     code, out, err = main(ws, capsys, "sweep", "launch", str(big), "--no-runner", "--yes")
     assert code == 0, err
     assert sm.status(ws, out.strip()).total == 2500
     unknown = tmp_path / "u.json"
-    unknown.write_text(json.dumps({"name": "u", "models": ["ok"], "tasks": ["iron_ore_throughput"],
-                                   "executor": "rm -rf"}))
+    unknown.write_text(
+        json.dumps({"name": "u", "models": ["ok"], "tasks": ["iron_ore_throughput"], "executor": "rm -rf"})
+    )
     code, _, err = main(ws, capsys, "sweep", "launch", str(unknown), "--no-runner")
     assert code == 2 and "Unknown executor" in err
     # The real console entry point, once: a failure is one line and exit code 2.
-    proc = subprocess.run([sys.executable, "-m", "fle_core", "--workspace", str(ws.root), "sweep", "pause",
-                           "nope"], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "fle_core", "--workspace", str(ws.root), "sweep", "pause", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2 and proc.stderr.startswith("error: Unknown sweep")
 
 
@@ -225,17 +275,36 @@ def test_sweep_manager_scripting_api(tmp_path):
     assert {"simulate", "simulate-fast", "fle"} <= set(presets)
     assert presets["fle"]["command"][:2] == ["fle", "eval"]
     att = sm.attempts_frame(ws)
-    assert att.columns == ["source", "version", "sweep_id", "cell_id", "model", "task", "params_json",
-                           "trial", "attempt", "status"]
+    assert att.columns == [
+        "source",
+        "version",
+        "sweep_id",
+        "cell_id",
+        "model",
+        "task",
+        "params_json",
+        "trial",
+        "attempt",
+        "status",
+    ]
     assert att.height == 6 and set(att["source"]) == {"local"}
 
 
 @pytest.mark.slow
 def test_wandb_offline_runs_hold_the_logged_values(workspace, tmp_path):
     ws = workspace
-    cfg = SweepConfig(name="wb", models=["gpt-4o"], tasks=["iron_ore_throughput"], num_trials_per_config=2,
-                      executor="simulate-fast", max_concurrent=2, wandb=True, wandb_project="fle-test",
-                      tags=["nightly"], max_retries=0)
+    cfg = SweepConfig(
+        name="wb",
+        models=["gpt-4o"],
+        tasks=["iron_ore_throughput"],
+        num_trials_per_config=2,
+        executor="simulate-fast",
+        max_concurrent=2,
+        wandb=True,
+        wandb_project="fle-test",
+        tags=["nightly"],
+        max_retries=0,
+    )
     mgr = SweepManager(cfg, ws)
     mgr.run_sweep(sync=False)
     from fle_core.tracking import read_offline_run
@@ -257,8 +326,9 @@ def test_wandb_offline_runs_hold_the_logged_values(workspace, tmp_path):
         import sqlite3
 
         con = sqlite3.connect(ws.local_source_path)
-        rows = con.execute("SELECT depth, value FROM programs WHERE version = ? ORDER BY depth",
-                           (cfgd["version"],)).fetchall()
+        rows = con.execute(
+            "SELECT depth, value FROM programs WHERE version = ? ORDER BY depth", (cfgd["version"],)
+        ).fetchall()
         con.close()
         assert [h["reward"] for h in run.history] == pytest.approx([v for _, v in rows])
         assert run.summary["final_reward"] == pytest.approx(rows[-1][1])

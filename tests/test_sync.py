@@ -7,28 +7,27 @@ parsers, and compared with what the SQL in ``sync`` derived.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import sqlite3
 from collections import Counter, defaultdict
 
 import pytest
-from fixtures_fle import (  # noqa: F401 - fixtures
+from fixtures_fle import (
     Variant,
-    expected_derived,
     anomalous_rows,
-    build_source,
     create_sqlite,
+    expected_derived,
     insert_rows,
     make_rows,
     source_ids,
-    source_kind,
     source_rows,
 )
 
 from fle_core import warehouse
 from fle_core.errors import SourceUnavailable
-from fle_core.sync import sync
+from fle_core.warehouse.sync import sync
 
 
 def _steps(ws, source=None):
@@ -62,13 +61,19 @@ def expected_trajectories(url) -> dict:
     for key, rs in groups.items():
         last = max(rs, key=lambda r: (-math.inf if r["depth"] is None else r["depth"], r["id"]))
         vals = [r["value"] for r in rs if r["value"] is not None and math.isfinite(r["value"])]
-        out[key] = {"steps": len(rs), "best_value": max(vals) if vals else None,
-                    "final_value": last["value"],
-                    "total_tokens": sum(r["token_usage"] for r in rs if r.get("token_usage") is not None)
-                    if any(r.get("token_usage") is not None for r in rs) else None,
-                    "model": Counter(expected_derived(r)["model"] for r in rs
-                                     if expected_derived(r)["model"]).most_common(1)[0][0]
-                    if any(expected_derived(r)["model"] for r in rs) else None}
+        out[key] = {
+            "steps": len(rs),
+            "best_value": max(vals) if vals else None,
+            "final_value": last["value"],
+            "total_tokens": sum(r["token_usage"] for r in rs if r.get("token_usage") is not None)
+            if any(r.get("token_usage") is not None for r in rs)
+            else None,
+            "model": Counter(
+                expected_derived(r)["model"] for r in rs if expected_derived(r)["model"]
+            ).most_common(1)[0][0]
+            if any(expected_derived(r)["model"] for r in rs)
+            else None,
+        }
     return out
 
 
@@ -95,9 +100,10 @@ def test_sync_copies_and_derives_exactly(workspace, build_source):
     assert progress[0] == (0, n) and progress[-1] == (n, n)
     got = assert_matches_source(workspace, url, res.source)
     assert_trajectories(workspace, url, res.source)
-    flags = dict(zip(got["id"].to_list(), got["parse_flags"].to_list()))
+    flags = dict(zip(got["id"].to_list(), got["parse_flags"].to_list(), strict=True))
     assert sorted(f for f in flags.values() if f) == sorted(
-        ["malformed_meta", "malformed_meta", "unparsed_task", "unparsed_task", "missing_version"])
+        ["malformed_meta", "malformed_meta", "unparsed_task", "unparsed_task", "missing_version"]
+    )
     assert got.filter(got["code"].is_not_null()).height == 0  # lean: no code by default
     assert warehouse.data_version(workspace) == res.sync_id
 
@@ -134,12 +140,17 @@ def test_full_rebuilds_one_source(workspace, build_source, tmp_path):
     assert set(steps.filter(steps["source"] == full.source)["sync_id"].to_list()) == {full.sync_id}
     assert steps.filter(steps["source"] == o.source).height == len(source_ids(other))  # untouched
     assert_matches_source(workspace, url, full.source)
-    assert warehouse.query(workspace, "SELECT full_rebuild FROM sync_runs WHERE sync_id = ?",
-                           [full.sync_id]).item() is True
+    assert (
+        warehouse.query(
+            workspace, "SELECT full_rebuild FROM sync_runs WHERE sync_id = ?", [full.sync_id]
+        ).item()
+        is True
+    )
 
 
-@pytest.mark.parametrize("variant", [Variant(schema="old"), Variant(fractional_depth=True)],
-                         ids=["old-schema", "fractional-depth"])
+@pytest.mark.parametrize(
+    "variant", [Variant(schema="old"), Variant(fractional_depth=True)], ids=["old-schema", "fractional-depth"]
+)
 def test_schema_variants(workspace, build_source, variant):
     url = build_source(make_rows(10, seed=6, variant=variant) + anomalous_rows(), variant)
     res = sync(workspace, url)
@@ -166,7 +177,7 @@ def test_postgres_jsonb_meta(workspace, pg_server):
 
 
 def test_malformed_meta_and_unparsed_rows_are_kept_and_listed(workspace, tmp_path):
-    from fle_core import catalog
+    from fle_core.warehouse import catalog
 
     url = create_sqlite(tmp_path / "a.db", anomalous_rows())
     sync(workspace, url)
@@ -202,15 +213,31 @@ def test_copy_code_option(workspace, build_source):
     assert got["response"].to_list() == [r["response"] for r in rows]
 
 
-
-NASTY_TEXTS = [None, "", '"', '""', "a,b", "x\ny", "x\r\ny", "\\", "\\N", "NULL", "ü ☃ 𝄞", " lead ",
-               '{"a": "b\\"c"}', "\t", '"quoted"', ",", "\n"]
+NASTY_TEXTS = [
+    None,
+    "",
+    '"',
+    '""',
+    "a,b",
+    "x\ny",
+    "x\r\ny",
+    "\\",
+    "\\N",
+    "NULL",
+    "ü ☃ 𝄞",
+    " lead ",
+    '{"a": "b\\"c"}',
+    "\t",
+    '"quoted"',
+    ",",
+    "\n",
+]
 
 
 def test_nasty_text_round_trips_exactly(workspace, build_source):
     """NULL vs '', quotes, commas, CR/LF, backslashes, 'NULL'/'\\N' spellings and unicode
     reach the warehouse byte for byte (text columns are copied, never reinterpreted)."""
-    rows = make_rows(4, seed=14)[:len(NASTY_TEXTS)]
+    rows = make_rows(4, seed=14)[: len(NASTY_TEXTS)]
     assert len(rows) == len(NASTY_TEXTS)
     for i, r in enumerate(rows):
         r["code"] = NASTY_TEXTS[i]
@@ -224,6 +251,7 @@ def test_nasty_text_round_trips_exactly(workspace, build_source):
     for col in ("code", "response", "achievements_json", "timing_metrics_json"):
         assert got[col].to_list() == [r[col] for r in rows], col
 
+
 # ------------------------------------------------------------------ several sources
 def test_two_sources_with_colliding_versions(workspace, build_source, tmp_path):
     a = build_source(make_rows(6, seed=20), name="a")
@@ -234,8 +262,10 @@ def test_two_sources_with_colliding_versions(workspace, build_source, tmp_path):
     for name, url in (("alpha", a), ("beta", b)):
         assert_matches_source(workspace, url, name)
         assert_trajectories(workspace, url, name)
-    versions = warehouse.query(workspace, "SELECT source, count(DISTINCT version) AS n FROM trajectories "
-                                          "GROUP BY source ORDER BY source")
+    versions = warehouse.query(
+        workspace,
+        "SELECT source, count(DISTINCT version) AS n FROM trajectories GROUP BY source ORDER BY source",
+    )
     assert versions["n"].to_list() == [6, 6]
     models = warehouse.query(workspace, "SELECT DISTINCT model FROM trajectories WHERE source = 'beta'")
     assert models["model"].to_list() == ["gemini-2"]
@@ -294,13 +324,27 @@ def test_failed_query_records_error_without_secret(workspace, tmp_path, monkeypa
 
 
 def test_meta_edge_values_follow_python_truthiness(workspace, tmp_path):
-    metas = ['{"error_occurred": "false", "simulated": 1, "production_score": "7.5"}',
-             '{"error_occurred": 0, "simulated": [], "production_score": true}',
-             '{"error_occurred": null, "simulated": "", "model": 42}',
-             '{"error_occurred": [0], "simulated": {}, "task": " Factorio-sulfur_throughput_16-v0 "}',
-             '  {"model": "padded"}', "   ", "null", '"{\\"model\\": \\"x\\"}"']
-    rows = [{"version": i + 1, "value": 1.0, "depth": 0.0, "instance": 0, "meta": m,
-             "version_description": "free text"} for i, m in enumerate(metas)]
+    metas = [
+        '{"error_occurred": "false", "simulated": 1, "production_score": "7.5"}',
+        '{"error_occurred": 0, "simulated": [], "production_score": true}',
+        '{"error_occurred": null, "simulated": "", "model": 42}',
+        '{"error_occurred": [0], "simulated": {}, "task": " Factorio-sulfur_throughput_16-v0 "}',
+        '  {"model": "padded"}',
+        "   ",
+        "null",
+        '"{\\"model\\": \\"x\\"}"',
+    ]
+    rows = [
+        {
+            "version": i + 1,
+            "value": 1.0,
+            "depth": 0.0,
+            "instance": 0,
+            "meta": m,
+            "version_description": "free text",
+        }
+        for i, m in enumerate(metas)
+    ]
     url = create_sqlite(tmp_path / "m.db", rows)
     sync(workspace, url)
     assert_matches_source(workspace, url, sync(workspace, url).source)
@@ -313,22 +357,25 @@ def test_sync_refreshes_sweep_attempts_from_the_control_store(workspace):
     """The attempts of the sweep control store land in ``sweep_attempts`` on each sync."""
     import time
 
-    from fle_core import sweep_manager
-    from fle_core.control_store import open_store
-    from fle_core.sweep_config import demo_config
+    from fle_core import sweeps
+    from fle_core.sweeps.config import demo_config
+    from fle_core.sweeps.store import open_store
 
     create_sqlite(workspace.local_source_path, make_rows(2, seed=1))
-    sync(workspace)
+    attempts = sweeps.attempts_for_sync(workspace)
+    sync(workspace, attempts=attempts)
     assert warehouse.query(workspace, "SELECT count(*) FROM sweep_attempts").item() == 0
     cfg = demo_config()
-    sweep_manager.launch(workspace, cfg)
+    sweeps.launch(workspace, cfg)
     store = open_store(workspace)
     claims = [store.claim("r1", "host", time.time(), 30, {cfg.source: ("key", 2)}) for _ in range(2)]
     store.finish_attempt(claims[0].attempt.attempt_id, "r1", "failed", time.time(), exit_code=1)
     store.close()
-    sync(workspace)
+    sync(workspace)  # no provider: the warehouse's copy is left alone
+    assert warehouse.query(workspace, "SELECT count(*) FROM sweep_attempts").item() == 0
+    sync(workspace, attempts=attempts)
     got = warehouse.query(workspace, "SELECT * FROM sweep_attempts ORDER BY version")
-    want = sweep_manager.attempts_frame(workspace).sort("version")
+    want = sweeps.attempts_frame(workspace).sort("version")
     assert got.height == 2 and got.select(want.columns).equals(want)
     assert got["version"].to_list() == sorted(c.attempt.version for c in claims)
     assert "running" in set(got["status"])
@@ -346,18 +393,57 @@ def test_sql_meta_parsing_agrees_with_python_on_a_random_corpus(workspace, tmp_p
     import random
 
     rng = random.Random(1234)
-    values = [True, False, 0, 1, 2.5, -3, "", "x", "false", "0", "12.5", " 7 ", "nan", [], [0], {}, {"a": 1},
-              None, "gpt-4o", "Factorio-iron_plate_throughput_16-v0", " open_play ", "iron_ore_throughput"]
-    keys = ["model", "task", "task_key", "env_id", "sweep_id", "error_occurred", "production_score",
-            "simulated", "process_id"]
+    values = [
+        True,
+        False,
+        0,
+        1,
+        2.5,
+        -3,
+        "",
+        "x",
+        "false",
+        "0",
+        "12.5",
+        " 7 ",
+        "nan",
+        [],
+        [0],
+        {},
+        {"a": 1},
+        None,
+        "gpt-4o",
+        "Factorio-iron_plate_throughput_16-v0",
+        " open_play ",
+        "iron_ore_throughput",
+    ]
+    keys = [
+        "model",
+        "task",
+        "task_key",
+        "env_id",
+        "sweep_id",
+        "error_occurred",
+        "production_score",
+        "simulated",
+        "process_id",
+    ]
     rows = []
     for i in range(300):
         meta = {k: rng.choice(values) for k in rng.sample(keys, rng.randint(0, len(keys)))}
         for k in ("model", "task", "task_key", "env_id", "sweep_id"):  # text fields: no nested JSON
             if isinstance(meta.get(k), (dict, list)):
                 meta.pop(k)
-        rows.append({"version": i + 1, "value": 1.0, "depth": 0.0, "instance": 0, "meta": json.dumps(meta),
-                     "version_description": rng.choice(["free text", None, "model:m1\ntype:sulfur_throughput"])})
+        rows.append(
+            {
+                "version": i + 1,
+                "value": 1.0,
+                "depth": 0.0,
+                "instance": 0,
+                "meta": json.dumps(meta),
+                "version_description": rng.choice(["free text", None, "model:m1\ntype:sulfur_throughput"]),
+            }
+        )
     url = create_sqlite(tmp_path / "corpus.db", rows)
     res = sync(workspace, url)
     src = {r["id"]: r for r in source_rows(url)}
@@ -372,17 +458,20 @@ def test_sql_meta_parsing_agrees_with_python_on_a_random_corpus(workspace, tmp_p
 
 
 def test_chunk_bounds_cover_the_range_exactly():
-    from fle_core._sync_stream import chunk_bounds
+    from fle_core.warehouse._stream import chunk_bounds
 
     b = chunk_bounds(10, 1000, 990, 100)
     assert b[0][0] == 10 and b[-1][1] == 1000
-    assert all(hi == nxt_lo for (_, hi), (nxt_lo, _) in zip(b, b[1:]))
+    assert all(hi == nxt_lo for (_, hi), (nxt_lo, _) in itertools.pairwise(b))
     assert chunk_bounds(0, 10_000, 100, 50) is None  # 100 ids per row: too sparse for id ranges
     assert chunk_bounds(5, 5, 0, 100) == []
 
 
-@pytest.mark.parametrize(("gap", "workers"), [(10, 2), (3, 3), (1, 1)],
-                         ids=["sparse-one-stream", "gaps-parallel-chunks", "dense-one-worker"])
+@pytest.mark.parametrize(
+    ("gap", "workers"),
+    [(10, 2), (3, 3), (1, 1)],
+    ids=["sparse-one-stream", "gaps-parallel-chunks", "dense-one-worker"],
+)
 def test_sparse_ids_and_worker_counts_give_the_same_rows(workspace, tmp_path, gap, workers):
     rows = make_rows(12, seed=14)
     url = create_sqlite(tmp_path / "sparse.db", rows)

@@ -10,7 +10,7 @@ import textwrap
 import time
 
 import pytest
-from fixtures_fle import (  # noqa: F401 - fixtures
+from fixtures_fle import (
     create_sqlite,
     insert_rows,
     make_rows,
@@ -19,7 +19,7 @@ from fixtures_fle import (  # noqa: F401 - fixtures
 
 from fle_core import warehouse
 from fle_core.errors import WarehouseMissing
-from fle_core.sync import sync
+from fle_core.warehouse.sync import sync
 
 BATCH = 100
 
@@ -40,14 +40,16 @@ def _ids(ws):
 def _consistent(ws):
     """Trajectories summarise exactly the committed steps (no half-applied batch)."""
     n, traj = warehouse.query(
-        ws, "SELECT (SELECT count(*) FROM steps WHERE version IS NOT NULL) AS n, "
-            "(SELECT coalesce(sum(steps), 0) FROM trajectories) AS t").row(0)
+        ws,
+        "SELECT (SELECT count(*) FROM steps WHERE version IS NOT NULL) AS n, "
+        "(SELECT coalesce(sum(steps), 0) FROM trajectories) AS t",
+    ).row(0)
     assert n == traj
 
 
 PACED_SYNC = textwrap.dedent("""
     import sys
-    from fle_core.sync import sync
+    from fle_core.warehouse.sync import sync
     from fle_core.workspace import Workspace
 
     def paced(done, total):  # report each committed batch, then wait for the test's go-ahead
@@ -58,9 +60,11 @@ PACED_SYNC = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize(("kind", "hold_s"), [
-    ("sqlite", 0), ("sqlite", 60), pytest.param("postgres", 60, marks=pytest.mark.postgres)],
-    ids=["sqlite-connection-released", "sqlite-connection-open", "postgres-connection-open"])
+@pytest.mark.parametrize(
+    ("kind", "hold_s"),
+    [("sqlite", 0), ("sqlite", 60), pytest.param("postgres", 60, marks=pytest.mark.postgres)],
+    ids=["sqlite-connection-released", "sqlite-connection-open", "postgres-connection-open"],
+)
 def test_sigkill_midway_then_resume_has_no_duplicates_or_gaps(workspace, tmp_path, request, kind, hold_s):
     rows = make_rows(30, seed=40, text_kb=0.05)
     if kind == "sqlite":
@@ -71,8 +75,12 @@ def test_sigkill_midway_then_resume_has_no_duplicates_or_gaps(workspace, tmp_pat
         url = create_postgres(request.getfixturevalue("pg_server").create_database(), rows)
     all_ids = source_ids(url)
     _configure(workspace, writer_hold_s=hold_s)
-    proc = subprocess.Popen([sys.executable, "-c", PACED_SYNC, str(workspace.root), url],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", PACED_SYNC, str(workspace.root), url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     for line in proc.stdout:
         done, total = map(int, line.split())
         assert total == len(all_ids)
@@ -84,7 +92,7 @@ def test_sigkill_midway_then_resume_has_no_duplicates_or_gaps(workspace, tmp_pat
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL
     ids = _ids(workspace)
-    assert ids == all_ids[:3 * BATCH], "committed rows must be a gap-free prefix of whole batches"
+    assert ids == all_ids[: 3 * BATCH], "committed rows must be a gap-free prefix of whole batches"
     _consistent(workspace)
     assert warehouse.query(workspace, "SELECT watermark FROM source_state").item() == ids[-1]
     assert warehouse.query(workspace, "SELECT status FROM sync_runs").item() == "running"
@@ -103,14 +111,15 @@ def test_cli_sync_killed_at_a_random_moment_resumes(workspace, tmp_path):
     all_ids = source_ids(url)
     _configure(workspace, writer_hold_s=0)
     for delay in (0.9, 1.3):  # after start-up (~0.8 s of imports), during the copy
-        proc = subprocess.Popen(_sync_cmd(workspace, url) + ["--quiet"], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [*_sync_cmd(workspace, url), "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         if workspace.warehouse_path.exists():
             ids = _ids(workspace)
-            assert ids == all_ids[:len(ids)]
+            assert ids == all_ids[: len(ids)]
             _consistent(workspace)
     sync(workspace, url)
     assert _ids(workspace) == all_ids
@@ -133,7 +142,7 @@ READER = textwrap.dedent("""
                 wm = con.execute("SELECT max(watermark) FROM source_state").fetchone()[0]
                 mx = con.execute("SELECT coalesce(max(id), 0) FROM steps").fetchone()[0]
             seen.append([n, int(t), wm, mx])
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001
             print(json.dumps({"error": f"{type(exc).__name__}: {exc}", "seen": seen}))
             sys.exit(1)
         time.sleep(0.005)
@@ -149,14 +158,21 @@ def test_reader_process_never_sees_errors_or_partial_batches(workspace, tmp_path
     insert_rows(url, make_rows(45, seed=51, first_version=2, text_kb=0.05))
     total = len(source_ids(url))
     stop = tmp_path / "stop"
-    reader = subprocess.Popen([sys.executable, "-c", READER, str(workspace.root), str(stop)],
-                              stdout=subprocess.PIPE, text=True)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(workspace.root), str(stop)], stdout=subprocess.PIPE, text=True
+    )
     time.sleep(1.0)  # the reader is looping
-    slow_sync = ("import sys, time; from fle_core.sync import sync; from fle_core.workspace import Workspace; "
-                 "sync(Workspace.open(sys.argv[1]), sys.argv[2], progress=lambda d, t: time.sleep(0.1))")
+    slow_sync = (
+        "import sys, time; from fle_core.warehouse.sync import sync; from fle_core.workspace import Workspace; "
+        "sync(Workspace.open(sys.argv[1]), sys.argv[2], progress=lambda d, t: time.sleep(0.1))"
+    )
     # a slow source (0.1 s per batch) gives the reader its chances between batches
-    writer = subprocess.run([sys.executable, "-c", slow_sync, str(workspace.root), url],
-                            capture_output=True, text=True, timeout=120)
+    writer = subprocess.run(
+        [sys.executable, "-c", slow_sync, str(workspace.root), url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     time.sleep(0.3)
     stop.touch()
     out, _ = reader.communicate(timeout=60)
@@ -180,8 +196,12 @@ def test_reader_process_never_sees_errors_or_partial_batches(workspace, tmp_path
 def test_two_concurrent_syncs_serialize(workspace, tmp_path):
     url = create_sqlite(tmp_path / "c.db", make_rows(40, seed=60, text_kb=0.05))
     _configure(workspace)
-    procs = [subprocess.Popen(_sync_cmd(workspace, url) + ["--quiet"], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [*_sync_cmd(workspace, url), "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [o[1] for o in outs]
     assert _ids(workspace) == source_ids(url)
@@ -198,14 +218,16 @@ def test_postgres_late_commit_inside_overlap_is_picked_up(workspace, pg_server):
 
     url = create_postgres(pg_server.create_database(), make_rows(5, seed=70))
     with psycopg.connect(url) as con:  # hold one row back: "still in an open transaction"
-        late = con.execute("DELETE FROM programs WHERE id = (SELECT max(id) - 3 FROM programs) "
-                           "RETURNING *").fetchone()
+        late = con.execute(
+            "DELETE FROM programs WHERE id = (SELECT max(id) - 3 FROM programs) RETURNING *"
+        ).fetchone()
         cols = [d.name for d in con.execute("SELECT * FROM programs LIMIT 0").description]
     first = sync(workspace, url)
     assert late[0] not in _ids(workspace) and first.watermark_after[first.source] > late[0]
     with psycopg.connect(url) as con:  # ... which now commits, below the watermark
-        con.execute(f"INSERT INTO programs ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})",
-                    list(late))
+        con.execute(
+            f"INSERT INTO programs ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})", list(late)
+        )
     res = sync(workspace, url)
     assert res.rows_added == 1
     assert _ids(workspace) == source_ids(url)
@@ -217,7 +239,7 @@ def test_killed_first_creation_leaves_no_tableless_warehouse(workspace, tmp_path
     """A writer killed while creating the schema leaves either no warehouse or a whole one."""
     script = textwrap.dedent("""
         import os, sys
-        from fle_core import warehouse
+        from fle_core.warehouse import store as warehouse
         from fle_core.workspace import Workspace
         ws = Workspace.open(sys.argv[1])
         real = warehouse.ensure_schema
@@ -231,9 +253,8 @@ def test_killed_first_creation_leaves_no_tableless_warehouse(workspace, tmp_path
     proc = subprocess.run([sys.executable, "-c", script, str(workspace.root)], timeout=60)
     assert proc.returncode == 9
     assert not workspace.warehouse_path.exists()
-    with pytest.raises(WarehouseMissing):
-        with warehouse.reader(workspace):
-            pass
+    with pytest.raises(WarehouseMissing), warehouse.reader(workspace):
+        pass
     with warehouse.writer(workspace) as con:  # the next writer recovers from the leftover
         assert con.execute("SELECT count(*) FROM steps").fetchone()[0] == 0
     with warehouse.reader(workspace) as con:

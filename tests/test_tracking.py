@@ -19,8 +19,8 @@ import altair as alt
 import polars as pl
 import pytest
 
-from fle_core import simulate as sim
 from fle_core import tracking as tr
+from fle_core.sweeps import simulate as sim
 
 SENTINEL = "S3NT1NEL-pw-7731"
 
@@ -46,28 +46,55 @@ def _all_bytes(root: Path) -> bytes:
 
 def test_job_run_offline_holds_config_tags_history_summary(no_wandb_key):
     assert tr.resolve_mode() == "offline"
-    _, rows = sim.generate_rows("gpt-4o", "iron_ore_throughput", version=42, trial=3, seed=1,
-                                steps=150, quota=16.0)
-    steps = pl.DataFrame({"depth": [r.columns["depth"] for r in rows],
-                          "value": [r.columns["value"] for r in rows],
-                          "total_tokens": [r.columns["token_usage"] for r in rows],
-                          "simulated": [json.loads(r.columns["meta"])["simulated"] for r in rows]})
+    _, rows = sim.generate_rows(
+        "gpt-4o", "iron_ore_throughput", version=42, trial=3, seed=1, steps=150, quota=16.0
+    )
+    steps = pl.DataFrame(
+        {
+            "depth": [r.columns["depth"] for r in rows],
+            "value": [r.columns["value"] for r in rows],
+            "total_tokens": [r.columns["token_usage"] for r in rows],
+            "simulated": [json.loads(r.columns["meta"])["simulated"] for r in rows],
+        }
+    )
     run_dir = tr.log_job_run(
-        sweep_id="sw-abc", model="gpt-4o", task="iron_ore_throughput", trial=3, version=42,
-        attempt=2, retry_count=1, completion_status="completed",
+        sweep_id="sw-abc",
+        model="gpt-4o",
+        task="iron_ore_throughput",
+        trial=3,
+        version=42,
+        attempt=2,
+        retry_count=1,
+        completion_status="completed",
         params={"temperature": 0.2, "db": f"postgresql://eval:{SENTINEL}@db/fle", "api_key": SENTINEL},
-        steps=steps, tags=["nightly"], project="fle-test", wandb_dir=no_wandb_key)
+        steps=steps,
+        tags=["nightly"],
+        project="fle-test",
+        wandb_dir=no_wandb_key,
+    )
     assert run_dir is not None and Path(run_dir).name.startswith("offline-run-")
     wandb_file = next(Path(run_dir).glob("run-*.wandb"))
     assert wandb_file.stat().st_size > 32768  # records span several 32 KiB blocks
     run = tr.read_offline_run(run_dir)
     assert run.project == "fle-test" and run.group == "sw-abc" and run.job_type == "trajectory"
-    assert {"sweep:sw-abc", "model:gpt-4o", "task:iron_ore_throughput", "status:completed",
-            "nightly", "simulated"} <= set(run.tags)
+    assert {
+        "sweep:sw-abc",
+        "model:gpt-4o",
+        "task:iron_ore_throughput",
+        "status:completed",
+        "nightly",
+        "simulated",
+    } <= set(run.tags)
     assert run.config["simulated"] is True
     cfg = run.config
-    assert (cfg["sweep_id"], cfg["completion_status"], cfg["trial"], cfg["version"],
-            cfg["attempt"], cfg["retry_count"]) == ("sw-abc", "completed", 3, 42, 2, 1)
+    assert (
+        cfg["sweep_id"],
+        cfg["completion_status"],
+        cfg["trial"],
+        cfg["version"],
+        cfg["attempt"],
+        cfg["retry_count"],
+    ) == ("sw-abc", "completed", 3, 42, 2, 1)
     assert cfg["params"]["temperature"] == 0.2
     assert cfg["params"]["db"] == "postgresql://eval:***@db/fle" and cfg["params"]["api_key"] == "***"
     assert "completion_status" not in run.summary  # config, not a metric
@@ -84,23 +111,34 @@ def test_job_run_offline_holds_config_tags_history_summary(no_wandb_key):
 
 
 def test_sweep_summary_run_holds_the_model_task_table(no_wandb_key):
-    table = pl.DataFrame({
-        "model": ["gpt-4o", "gpt-4o", "claude-3-5-sonnet", "claude-3-5-sonnet"],
-        "task": ["iron_ore_throughput", "crude_oil_throughput"] * 2,
-        "n": [8, 8, 8, 7], "successes": [5, 0, 6, 1],
-        "success_rate": [5 / 8, 0.0, 6 / 8, 1 / 7],
-        "tasks_lacking_8": [[], ["crude_oil_throughput"], [], None],
-    })
-    run_dir = tr.log_sweep_summary(sweep_id="sw-9", name="nightly", table=table,
-                                   tags=["demo"], project="fle-test", wandb_dir=no_wandb_key)
+    table = pl.DataFrame(
+        {
+            "model": ["gpt-4o", "gpt-4o", "claude-3-5-sonnet", "claude-3-5-sonnet"],
+            "task": ["iron_ore_throughput", "crude_oil_throughput"] * 2,
+            "n": [8, 8, 8, 7],
+            "successes": [5, 0, 6, 1],
+            "success_rate": [5 / 8, 0.0, 6 / 8, 1 / 7],
+            "tasks_lacking_8": [[], ["crude_oil_throughput"], [], None],
+        }
+    )
+    run_dir = tr.log_sweep_summary(
+        sweep_id="sw-9",
+        name="nightly",
+        table=table,
+        tags=["demo"],
+        project="fle-test",
+        wandb_dir=no_wandb_key,
+    )
     assert run_dir is not None
     run = tr.read_offline_run(run_dir)
     assert "sweep:sw-9" in run.tags and run.job_type == "sweep_summary"
     assert run.config == {"sweep_id": "sw-9", "sweep_name": "nightly"}
     got = run.table("sweep_summary")
     assert got.columns == table.columns
-    assert got.select("model", "task", "n", "successes").rows() == \
-        table.select("model", "task", "n", "successes").rows()
+    assert (
+        got.select("model", "task", "n", "successes").rows()
+        == table.select("model", "task", "n", "successes").rows()
+    )
     assert got["success_rate"].to_list() == pytest.approx(table["success_rate"].to_list())
     assert json.loads(got["tasks_lacking_8"][1]) == ["crude_oil_throughput"]
     assert run.summary["success_rate"] == pytest.approx(12 / 31)
@@ -111,28 +149,57 @@ class _Metrics:
     """Stands in for analysis.PerformanceMetrics: anything with to_dict()."""
 
     def to_dict(self):
-        return {"success_rate": 0.375, "pass_at_1": 0.375, "n": 8, "tokens_per_success": 51234.5,
-                "label": "not numeric", "pass_at_k": {1: 0.375, 8: None},
-                "confidence_interval": [0.2, 0.55], "tasks_lacking_trials": {8: ["iron_ore_throughput"]}}
+        return {
+            "success_rate": 0.375,
+            "pass_at_1": 0.375,
+            "n": 8,
+            "tokens_per_success": 51234.5,
+            "label": "not numeric",
+            "pass_at_k": {1: 0.375, 8: None},
+            "confidence_interval": [0.2, 0.55],
+            "tasks_lacking_trials": {8: ["iron_ore_throughput"]},
+        }
 
 
 def test_wandb_logger_logs_metrics_trajectories_tables_and_charts(no_wandb_key):
-    comparisons = pl.DataFrame({"model_a": ["gpt-4o"], "model_b": ["gpt-4o-mini"], "task": ["ALL"],
-                                "diff": [0.11], "p_adjusted": [0.012],
-                                "verdict": ["significantly better"]})
-    pass_k = pl.DataFrame({"model": ["gpt-4o", "gpt-4o", "gpt-4o-mini"], "k": [1, 8, 1],
-                           "estimate": [0.16, 0.52, 0.05], "ci_low": [0.1, 0.4, 0.02],
-                           "ci_high": [0.22, 0.61, 0.09]})
-    chart = alt.Chart(pl.DataFrame({"model": ["gpt-4o", "gpt-4o-mini"], "rate": [0.166, 0.052]})) \
-        .mark_bar().encode(x="model:N", y="rate:Q")
-    with tr.WandBLogger(project="fle-test", run_name="analysis", tags=["report"],
-                        config={"source": f"postgresql://u:{SENTINEL}@h/db"}, dir=no_wandb_key) as lg:
+    comparisons = pl.DataFrame(
+        {
+            "model_a": ["gpt-4o"],
+            "model_b": ["gpt-4o-mini"],
+            "task": ["ALL"],
+            "diff": [0.11],
+            "p_adjusted": [0.012],
+            "verdict": ["significantly better"],
+        }
+    )
+    pass_k = pl.DataFrame(
+        {
+            "model": ["gpt-4o", "gpt-4o", "gpt-4o-mini"],
+            "k": [1, 8, 1],
+            "estimate": [0.16, 0.52, 0.05],
+            "ci_low": [0.1, 0.4, 0.02],
+            "ci_high": [0.22, 0.61, 0.09],
+        }
+    )
+    chart = (
+        alt.Chart(pl.DataFrame({"model": ["gpt-4o", "gpt-4o-mini"], "rate": [0.166, 0.052]}))
+        .mark_bar()
+        .encode(x="model:N", y="rate:Q")
+    )
+    with tr.WandBLogger(
+        project="fle-test",
+        run_name="analysis",
+        tags=["report"],
+        config={"source": f"postgresql://u:{SENTINEL}@h/db"},
+        dir=no_wandb_key,
+    ) as lg:
         assert lg.active
         assert lg.log_performance_metrics(_Metrics(), model="openai/gpt-4o", task="iron_ore_throughput")
         assert lg.log_performance_metrics({"success_rate": 0.05}, model="gpt-4o-mini")
         for step, reward in enumerate([0.0, 4.5, 17.25]):
-            assert lg.log_trajectory_progress(7, 0, step, reward, "gpt-4o", "iron_ore_throughput",
-                                              tokens=1000 * (step + 1))
+            assert lg.log_trajectory_progress(
+                7, 0, step, reward, "gpt-4o", "iron_ore_throughput", tokens=1000 * (step + 1)
+            )
         assert lg.log_metrics_table("leaderboard", pass_k)
         assert lg.log_comparison_table(comparisons)
         assert lg.log_pass_at_k(pass_k)
@@ -148,8 +215,10 @@ def test_wandb_logger_logs_metrics_trajectories_tables_and_charts(no_wandb_key):
     assert "perf/openai_gpt-4o/iron_ore_throughput/label" not in s
     assert s["perf/openai_gpt-4o/iron_ore_throughput/pass_at_k/1"] == 0.375
     assert "perf/openai_gpt-4o/iron_ore_throughput/pass_at_k/8" not in s  # None is not logged
-    assert (s["perf/openai_gpt-4o/iron_ore_throughput/confidence_interval/low"],
-            s["perf/openai_gpt-4o/iron_ore_throughput/confidence_interval/high"]) == (0.2, 0.55)
+    assert (
+        s["perf/openai_gpt-4o/iron_ore_throughput/confidence_interval/low"],
+        s["perf/openai_gpt-4o/iron_ore_throughput/confidence_interval/high"],
+    ) == (0.2, 0.55)
     traj = [h for h in run.history if "trajectory/v7_i0/reward" in h]
     assert [h["trajectory/v7_i0/reward"] for h in traj] == [0.0, 4.5, 17.25]
     assert [h["trajectory/v7_i0/step"] for h in traj] == [0, 1, 2]
@@ -176,11 +245,28 @@ def test_wandb_failures_return_none_and_never_raise(no_wandb_key, tmp_path, capl
     bad_dir = blocker / "wandb"
     frame = pl.DataFrame({"depth": [0.0], "value": [1.0], "total_tokens": [10]})
     caplog.set_level(logging.WARNING, logger="fle_core.tracking")
-    assert tr.log_job_run(sweep_id="s", model="m", task="iron_ore_throughput", trial=0, version=1,
-                          attempt=1, retry_count=0, completion_status="failed", params={},
-                          steps=frame, tags=[], project="p", wandb_dir=bad_dir) is None
-    assert tr.log_sweep_summary(sweep_id="s", name="n", table=frame, tags=[], project="p",
-                                wandb_dir=bad_dir) is None
+    assert (
+        tr.log_job_run(
+            sweep_id="s",
+            model="m",
+            task="iron_ore_throughput",
+            trial=0,
+            version=1,
+            attempt=1,
+            retry_count=0,
+            completion_status="failed",
+            params={},
+            steps=frame,
+            tags=[],
+            project="p",
+            wandb_dir=bad_dir,
+        )
+        is None
+    )
+    assert (
+        tr.log_sweep_summary(sweep_id="s", name="n", table=frame, tags=[], project="p", wandb_dir=bad_dir)
+        is None
+    )
     lg = tr.WandBLogger(project="p", dir=bad_dir)
     assert not lg.active
     assert lg.log_performance_metrics({"success_rate": 1.0}, model="m") is None
@@ -189,9 +275,25 @@ def test_wandb_failures_return_none_and_never_raise(no_wandb_key, tmp_path, capl
     assert any("W&B" in r.getMessage() for r in caplog.records)
     # Online mode was asked for explicitly but there is no key: init fails at once.
     t0 = time.monotonic()
-    assert tr.log_job_run(sweep_id="s", model="m", task="t", trial=0, version=1, attempt=1,
-                          retry_count=0, completion_status="completed", params={}, steps=frame,
-                          tags=[], project="p", wandb_dir=tmp_path / "w", mode="online") is None
+    assert (
+        tr.log_job_run(
+            sweep_id="s",
+            model="m",
+            task="t",
+            trial=0,
+            version=1,
+            attempt=1,
+            retry_count=0,
+            completion_status="completed",
+            params={},
+            steps=frame,
+            tags=[],
+            project="p",
+            wandb_dir=tmp_path / "w",
+            mode="online",
+        )
+        is None
+    )
     assert time.monotonic() - t0 < 30
     assert not any(SENTINEL in r.getMessage() for r in caplog.records)
 
@@ -211,23 +313,61 @@ def test_mode_resolution(no_wandb_key, tmp_path, monkeypatch):
 
 
 def test_safe_config_masks_secrets():
-    cfg = tr.safe_config({"url": "postgresql://a:pw@h/db", "nested": {"github_token": "t", "n": 1},
-                          "list": ["sqlite:///x.db", 2], "password_env": "X"})
-    assert cfg == {"url": "postgresql://a:***@h/db", "nested": {"github_token": "***", "n": 1},
-                   "list": ["sqlite:///x.db", 2], "password_env": "***"}
+    cfg = tr.safe_config(
+        {
+            "url": "postgresql://a:pw@h/db",
+            "nested": {"github_token": "t", "n": 1},
+            "list": ["sqlite:///x.db", 2],
+            "password_env": "X",
+        }
+    )
+    assert cfg == {
+        "url": "postgresql://a:***@h/db",
+        "nested": {"github_token": "***", "n": 1},
+        "list": ["sqlite:///x.db", 2],
+        "password_env": "***",
+    }
 
 
 def test_every_logged_key_is_documented():
     """Summary/config keys and logger key patterns written by tracking.py appear in docs/wandb.md."""
     docs = (Path(__file__).resolve().parents[1] / "docs" / "wandb.md").read_text()
-    keys = ["sweep_id", "completion_status", "retry_count", "attempt", "params", "reward", "tokens",
-            "cumulative_tokens", "depth", "final_reward", "best_reward", "steps", "total_tokens",
-            "quota", "first_success_step", "success", "sweep_summary", "success_rate",
-            "perf/{model}/{task", "trajectory/v{version}_i{instance}/reward", "tables/{name}",
-            "tables/comparisons", "tables/pass_at_k", "charts/pass_at_k", "pass_at_k/{model}/k{k}",
-            "charts/{name}", "tables/performance_metrics", "sweep:{sweep_id}", "model:{model}",
-            "task:{task}", "status:{completion_status}", "wandb sync", "FLE_WANDB_FLUSH_TIMEOUT",
-            "FLE_WANDB_INIT_TIMEOUT"]
+    keys = [
+        "sweep_id",
+        "completion_status",
+        "retry_count",
+        "attempt",
+        "params",
+        "reward",
+        "tokens",
+        "cumulative_tokens",
+        "depth",
+        "final_reward",
+        "best_reward",
+        "steps",
+        "total_tokens",
+        "quota",
+        "first_success_step",
+        "success",
+        "sweep_summary",
+        "success_rate",
+        "perf/{model}/{task",
+        "trajectory/v{version}_i{instance}/reward",
+        "tables/{name}",
+        "tables/comparisons",
+        "tables/pass_at_k",
+        "charts/pass_at_k",
+        "pass_at_k/{model}/k{k}",
+        "charts/{name}",
+        "tables/performance_metrics",
+        "sweep:{sweep_id}",
+        "model:{model}",
+        "task:{task}",
+        "status:{completion_status}",
+        "wandb sync",
+        "FLE_WANDB_FLUSH_TIMEOUT",
+        "FLE_WANDB_INIT_TIMEOUT",
+    ]
     source = Path(tr.__file__).read_text()
     for key in keys:
         assert f"`{key}" in docs or key in docs, key

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from _chart_frames import contract_frames, model_names
 
 import fle_core
-from _chart_frames import contract_frames, model_names
 from fle_core import charts as C
-from fle_core.charts_base import SIMULATED_SUFFIX, ModelPalette
+from fle_core.charts.base import SIMULATED_SUFFIX, ModelPalette
 from fle_core.report import REPORT_FILE, DataVersion, ReportError
-from fle_core.visualizer import ResultsVisualizer
+from fle_core.report.visualizer import ResultsVisualizer
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def _colours(spec: dict) -> dict[str, str]:
         if isinstance(node, dict):
             enc = node.get("encoding", {}).get("color", {})
             if enc.get("field") in ("model", "model_x") and "range" in enc.get("scale", {}):
-                found.update(zip(enc["scale"]["domain"], enc["scale"]["range"]))
+                found.update(zip(enc["scale"]["domain"], enc["scale"]["range"], strict=True))
             for v in node.values():
                 walk(v)
         elif isinstance(node, list):
@@ -43,21 +43,35 @@ def test_exported_from_the_package():
 def test_old_names_return_the_builders_charts(frames):
     viz = ResultsVisualizer()
     pairs = [
-        (viz.plot_model_comparison(frames["model_metrics"], metric="success_rate"),
-         C.model_comparison_chart(frames["model_metrics"], "success_rate")),
+        (
+            viz.plot_model_comparison(frames["model_metrics"], metric="success_rate"),
+            C.model_comparison_chart(frames["model_metrics"], "success_rate"),
+        ),
         (viz.plot_pass_at_k(frames["model_metrics"]), C.pass_at_k_chart(frames["model_metrics"])),
         (viz.plot_reward_distribution(frames["summaries"]), C.reward_distribution_chart(frames["summaries"])),
         (viz.plot_efficiency_scatter(frames["summaries"]), C.efficiency_scatter_chart(frames["summaries"])),
         (viz.plot_learning_curves(frames["steps"]), C.learning_curves_chart(frames["steps"])),
-        (viz.plot_task_difficulty_heatmap(frames["group_metrics"]), C.task_heatmap_chart(frames["group_metrics"])),
-        (viz.plot_task_outcomes(frames["group_metrics"]), C.classification_heatmap_chart(frames["group_metrics"])),
+        (
+            viz.plot_task_difficulty_heatmap(frames["group_metrics"]),
+            C.task_heatmap_chart(frames["group_metrics"]),
+        ),
+        (
+            viz.plot_task_outcomes(frames["group_metrics"]),
+            C.classification_heatmap_chart(frames["group_metrics"]),
+        ),
         (viz.plot_pass_histogram(frames["group_metrics"]), C.pass_histogram_chart(frames["group_metrics"])),
-        (viz.plot_interval_estimates(frames["interval_estimates"]),
-         C.interval_estimates_chart(frames["interval_estimates"])),
-        (viz.plot_performance_profile(frames["performance_profile"]),
-         C.performance_profile_chart(frames["performance_profile"])),
-        (viz.plot_probability_of_improvement(frames["probability_of_improvement"]),
-         C.probability_of_improvement_chart(frames["probability_of_improvement"])),
+        (
+            viz.plot_interval_estimates(frames["interval_estimates"]),
+            C.interval_estimates_chart(frames["interval_estimates"]),
+        ),
+        (
+            viz.plot_performance_profile(frames["performance_profile"]),
+            C.performance_profile_chart(frames["performance_profile"]),
+        ),
+        (
+            viz.plot_probability_of_improvement(frames["probability_of_improvement"]),
+            C.probability_of_improvement_chart(frames["probability_of_improvement"]),
+        ),
         (viz.plot_cost(frames["model_metrics"]), C.cost_chart(frames["model_metrics"])),
     ]
     for got, want in pairs:
@@ -71,8 +85,11 @@ def test_models_argument_fixes_colours_across_calls(frames):
     viz = ResultsVisualizer(models=everyone)
     pal = ModelPalette.from_models(everyone)
     one = frames["model_metrics"].filter(pl.col("model") == frames["model_metrics"]["model"][2])
-    for chart in (viz.plot_model_comparison(one), viz.plot_pass_at_k(frames["pass_at_k_curve"]),
-                  viz.plot_efficiency_scatter(frames["summaries"])):
+    for chart in (
+        viz.plot_model_comparison(one),
+        viz.plot_pass_at_k(frames["pass_at_k_curve"]),
+        viz.plot_efficiency_scatter(frames["summaries"]),
+    ):
         colours = _colours(chart.to_dict())
         assert colours and all(colours[m] == pal.colour(m) for m in colours)
     # without models=, the lone model of `one` would take the first colour
@@ -88,14 +105,24 @@ def test_simulated_override_reaches_the_titles(frames):
 def test_create_comprehensive_report_writes_and_returns_files(tmp_path):
     f = contract_frames(2, trials=2)
     viz = ResultsVisualizer()
-    files = viz.create_comprehensive_report(model_metrics=f["model_metrics"], results_df=f["summaries"],
-                                            output_dir=tmp_path / "out", group_metrics=f["group_metrics"],
-                                            data_version=DataVersion(sync_id=9))
+    files = viz.create_comprehensive_report(
+        model_metrics=f["model_metrics"],
+        results_df=f["summaries"],
+        output_dir=tmp_path / "out",
+        group_metrics=f["group_metrics"],
+        data_version=DataVersion(sync_id=9),
+    )
     assert files[0] == tmp_path / "out" / REPORT_FILE
     assert all(p.exists() and p.stat().st_size > 0 for p in files)
     names = {p.name for p in files}
-    assert {"summaries.csv", "summaries.parquet", "model_metrics.csv", "group_metrics.parquet",
-            "model_comparison.svg", "task_outcomes.svg"} <= names
+    assert {
+        "summaries.csv",
+        "summaries.parquet",
+        "model_metrics.csv",
+        "group_metrics.parquet",
+        "model_comparison.svg",
+        "task_outcomes.svg",
+    } <= names
     html = files[0].read_text()
     assert html.count('class="chart-spec"') == len([p for p in files if p.suffix == ".svg"])
     with pytest.raises(ReportError, match="needs results_df"):

@@ -24,7 +24,13 @@ def test_registry_defaults_and_overrides():
     ("text", "model", "task", "agents", "parsed"),
     [
         ("model:gpt-4o\ntype:iron_ore_throughput\nnum_agents:1", "gpt-4o", "iron_ore_throughput", 1, True),
-        ("model=claude; task=Factorio-iron_plate_throughput_16-v0", "claude", "iron_plate_throughput", None, True),
+        (
+            "model=claude; task=Factorio-iron_plate_throughput_16-v0",
+            "claude",
+            "iron_plate_throughput",
+            None,
+            True,
+        ),
         ("just some free text", None, None, None, False),
         (None, None, None, None, False),
         ("type:\nmodel:x", "x", None, None, False),

@@ -1,0 +1,310 @@
+"""Shared plumbing for the chart builders: palette, data conversion, titles.
+
+Nothing here computes a statistic. The builders in ``charts*.py`` take finished
+frames from the metrics layer and only reshape them for drawing.
+
+Colour mapping (the same in every chart)
+----------------------------------------
+``ModelPalette.from_models(models)`` sorts the distinct model names and gives
+model *i* (0-based, in sorted order) the colour ``OKABE_ITO[i % 8]`` and the
+shape / dash pattern number ``i // 8``. It is a pure function of the sorted
+model list, so the same model list always yields the same mapping, in every
+chart and every call. Each chart shows only the models present in its data
+(``palette.domain_for(...)``) but takes their colours from the shared palette, so
+a model keeps its colour when a chart omits other models.
+
+Okabe–Ito (8 colours) is safe for the common colour-vision deficiencies. Beyond
+8 models colours repeat, so point marks also vary their *shape* and line marks
+their *dash pattern* by ``i // 8``: 8 colours × 8 shapes/dashes distinguish 64
+models; beyond that the (colour, shape) pairs cycle, and the model name stays in
+every tooltip and axis label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import altair as alt
+import polars as pl
+
+from fle_core.errors import FleError
+
+#: Okabe & Ito (2008) colour-blind-safe palette, ordered so that the first
+#: colours are the most distinct from each other and the pale yellow comes late.
+OKABE_ITO: tuple[str, ...] = (
+    "#0072B2",  # blue
+    "#E69F00",  # orange
+    "#009E73",  # bluish green
+    "#D55E00",  # vermillion
+    "#CC79A7",  # reddish purple
+    "#56B4E9",  # sky blue
+    "#000000",  # black
+    "#F0E442",  # yellow
+)
+SHAPES: tuple[str, ...] = (
+    "circle",
+    "square",
+    "triangle-up",
+    "diamond",
+    "cross",
+    "triangle-down",
+    "triangle-left",
+    "triangle-right",
+)
+DASHES: tuple[tuple[int, ...], ...] = (
+    (1, 0),
+    (6, 3),
+    (2, 2),
+    (8, 3, 2, 3),
+    (12, 4),
+    (4, 4, 1, 4),
+    (1, 3),
+    (10, 2, 2, 2, 2, 2),
+)
+#: Sequential scheme for heatmaps (perceptually uniform and CVD-safe).
+HEATMAP_SCHEME = "viridis"
+#: none / partial / full classification colours (Okabe–Ito vermillion, orange, green).
+OUTCOME_COLOURS = {"none": "#D55E00", "partial": "#E69F00", "full": "#009E73", "no quota": "#BBBBBB"}
+SIMULATED_SUFFIX = " (simulated data)"
+MISSING = "(unknown)"
+
+
+class ChartError(FleError):
+    """A chart was asked to draw a frame that lacks columns or rows."""
+
+
+@dataclass(frozen=True)
+class ModelPalette:
+    """Deterministic model → (colour, shape, dash) mapping; see the module docstring."""
+
+    models: tuple[str, ...]
+
+    @classmethod
+    def from_models(cls, models: Iterable[Any]) -> ModelPalette:
+        names = sorted({MISSING if m is None else str(m) for m in models})
+        return cls(tuple(names))
+
+    @classmethod
+    def from_frames(
+        cls,
+        *frames: pl.DataFrame | None,
+        columns: Sequence[str] = ("model", "model_x", "model_y", "model_a", "model_b"),
+    ) -> ModelPalette:
+        """The palette over every model named in any of ``frames``."""
+        names: set[Any] = set()
+        for frame in frames:
+            if frame is None:
+                continue
+            for col in columns:
+                if col in frame.columns:
+                    names.update(frame.get_column(col).unique().to_list())
+        return cls.from_models(names)
+
+    def index(self, model: str) -> int:
+        try:
+            return self.models.index(model)
+        except ValueError:
+            raise ChartError(
+                f"Model {model!r} is not in the chart palette",
+                hint="build the palette from every model you plot",
+            ) from None
+
+    def colour(self, model: str) -> str:
+        return OKABE_ITO[self.index(model) % len(OKABE_ITO)]
+
+    def shape(self, model: str) -> str:
+        return SHAPES[(self.index(model) // len(OKABE_ITO)) % len(SHAPES)]
+
+    def dash(self, model: str) -> list[int]:
+        return list(DASHES[(self.index(model) // len(OKABE_ITO)) % len(DASHES)])
+
+    def domain_for(self, present: Iterable[Any]) -> list[str]:
+        """The models in ``present``, in palette order (which is sorted order)."""
+        wanted = {MISSING if m is None else str(m) for m in present}
+        return [m for m in self.models if m in wanted]
+
+    def _encoding(self, channel: type, mark, present: Iterable[Any], field: str, title: str, legend: bool):
+        domain = self.domain_for(present)
+        return channel(
+            f"{field}:N",
+            title=title,
+            scale=alt.Scale(domain=domain, range=[mark(m) for m in domain]),
+            legend=_legend(len(domain)) if legend else None,
+        )
+
+    def color(
+        self, present: Iterable[Any], field: str = "model", title: str = "Model", legend: bool = True
+    ) -> alt.Color:
+        return self._encoding(alt.Color, self.colour, present, field, title, legend)
+
+    def shape_encoding(
+        self, present: Iterable[Any], field: str = "model", title: str = "Model", legend: bool = True
+    ) -> alt.Shape:
+        return self._encoding(alt.Shape, self.shape, present, field, title, legend)
+
+    def dash_encoding(
+        self, present: Iterable[Any], field: str = "model", title: str = "Model", legend: bool = True
+    ) -> alt.StrokeDash:
+        return self._encoding(alt.StrokeDash, self.dash, present, field, title, legend)
+
+
+def _legend(n: int) -> alt.Legend:
+    # Vega drops legend entries past symbolLimit; show every model, in columns when many.
+    # symbolOpacity=1: a translucent CI band layer must not fade the legend symbols.
+    return alt.Legend(symbolLimit=n + 1, columns=1 if n <= 15 else 2, symbolOpacity=1)
+
+
+# ---- data ------------------------------------------------------------------
+
+
+def require(frame: pl.DataFrame | None, columns: Iterable[str], what: str) -> pl.DataFrame:
+    """Check that ``frame`` has rows and the contract columns a chart needs."""
+    if frame is None:
+        raise ChartError(f"No {what} frame was given")
+    if not isinstance(frame, pl.DataFrame):
+        raise ChartError(f"The {what} input must be a Polars DataFrame, not {type(frame).__name__}")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ChartError(
+            f"The {what} frame lacks column(s) {', '.join(missing)}",
+            hint="see the frame contracts in docs/architecture.md",
+        )
+    if frame.height == 0:
+        raise ChartError(f"The {what} frame has no rows to plot")
+    return frame
+
+
+def chart_values(frame: pl.DataFrame) -> dict[str, list[dict[str, Any]]]:
+    """Polars → inline Vega-Lite data, explicitly (no pandas, no row limit).
+
+    A plain ``{"values": rows}`` dict, not ``alt.Data``/``alt.InlineData``: those
+    schema-validate every row when constructed and again in ``to_dict``, which
+    took seconds for 5,760 rows (bench/report.py). Altair moves a plain dict's
+    rows into the spec's top-level ``datasets`` before validating, so layers that
+    share the rows store them once.
+
+    Datetimes become ISO-8601 strings, durations seconds, lists ``;``-joined
+    strings, and NaN/±inf become null (JSON has no NaN; Vega treats null as
+    missing), so the spec is plain JSON a browser can parse.
+    """
+    exprs = []
+    for name, dtype in frame.schema.items():
+        col = pl.col(name)
+        if dtype == pl.Datetime or dtype == pl.Date:
+            exprs.append(
+                col.dt.to_string("%Y-%m-%dT%H:%M:%S%.f").alias(name)
+                if dtype == pl.Datetime
+                else col.cast(pl.String)
+            )
+        elif dtype == pl.Duration:
+            exprs.append(col.dt.total_microseconds().cast(pl.Float64).truediv(1e6).alias(name))
+        elif isinstance(dtype, pl.List):
+            exprs.append(col.cast(pl.List(pl.String)).list.join(";").alias(name))
+        elif dtype.is_float():
+            exprs.append(pl.when(col.is_finite()).then(col).otherwise(None).alias(name))
+        else:
+            exprs.append(col)
+    rows = frame.select(exprs).to_dicts()
+    return {"values": rows}
+
+
+def is_simulated(*frames: pl.DataFrame | None) -> bool:
+    """True when any given frame has a ``simulated`` column with a true value."""
+    for frame in frames:
+        if (
+            frame is not None
+            and "simulated" in frame.columns
+            and frame.get_column("simulated").cast(pl.Boolean).fill_null(False).any()
+        ):
+            return True
+    return False
+
+
+def title(text: str, simulated: bool, subtitle: str | None = None) -> alt.TitleParams:
+    """Chart title; says "(simulated data)" when any plotted row is simulated."""
+    full = text + (SIMULATED_SUFFIX if simulated else "")
+    if subtitle:
+        return alt.TitleParams(text=full, subtitle=subtitle, anchor="start")
+    return alt.TitleParams(text=full, anchor="start")
+
+
+def fill_model(frame: pl.DataFrame, column: str = "model") -> pl.DataFrame:
+    """Null model names become ``(unknown)`` so they plot and match the palette."""
+    return frame.with_columns(pl.col(column).cast(pl.String).fill_null(MISSING))
+
+
+def models_in(frame: pl.DataFrame, *columns: str) -> list[str]:
+    names: set[str] = set()
+    for col in columns or ("model",):
+        names.update(str(m) for m in frame.get_column(col).drop_nulls().to_list())
+    return sorted(names)
+
+
+def name_list(names: Iterable[Any], limit: int = 5) -> str:
+    """``a, b, c and 7 more``: keeps subtitles one line when 30 models are named."""
+    items = sorted(str(n) for n in names)
+    if len(items) <= limit:
+        return ", ".join(items)
+    return f"{', '.join(items[:limit])} and {len(items) - limit} more"
+
+
+def band_opacity(n_models: int) -> float:
+    """CI bands fade as models are added, so 30 overlapping bands stay readable."""
+    return 0.18 if n_models <= 6 else max(0.04, 0.18 * 6 / n_models)
+
+
+def band_height(n: int, per_row: int = 22, minimum: int = 80) -> int:
+    """Height of a chart with one row per model, so 1 and 30 models both read well."""
+    return max(minimum, per_row * max(n, 1))
+
+
+# ---- metric names and units --------------------------------------------------
+
+_RATE_METRICS = {"success_rate", "error_rate"}
+
+
+def is_rate(metric: str) -> bool:
+    """Metrics in [0, 1] that read best as percentages."""
+    return (
+        metric in _RATE_METRICS
+        or metric.startswith("pass_at_")
+        or metric.startswith("pass_hat_")
+        or metric in {"fraction", "estimate_rate"}
+    )
+
+
+_LABELS = {
+    "success_rate": "Success rate (% of trials)",
+    "error_rate": "Error rate (% of trials)",
+    "reward_mean": "Mean best reward (reward units)",
+    "reward_median": "Median best reward (reward units)",
+    "reward_iqm": "IQM of best reward (reward units)",
+    "reward_max": "Max best reward (reward units)",
+    "tokens_mean": "Mean tokens per trajectory (tokens)",
+    "tokens_per_success": "Tokens per success (tokens)",
+    "mean_steps": "Mean steps per trajectory (steps)",
+    "mean_steps_to_success": "Mean steps to first success (steps)",
+    "best_reward": "Best reward (reward units)",
+    "final_reward": "Final reward (reward units)",
+    "total_tokens": "Total tokens per trajectory (tokens)",
+    "iqm": "IQM (interquartile mean)",
+    "mean": "Mean",
+    "optimality_gap": "Optimality gap (lower is better)",
+}
+
+
+def metric_label(metric: str) -> str:
+    """A readable axis title with units for a contract metric name."""
+    if metric in _LABELS:
+        return _LABELS[metric]
+    if metric.startswith("pass_at_"):
+        return f"pass@{metric.removeprefix('pass_at_')} (% probability)"
+    if metric.startswith("pass_hat_"):
+        return f"pass^{metric.removeprefix('pass_hat_')} (% probability)"
+    return metric.replace("_", " ")
+
+
+def number_format(metric: str) -> str:
+    return ".1%" if is_rate(metric) else ",.3~f"

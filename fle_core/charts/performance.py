@@ -1,0 +1,590 @@
+"""Altair chart builders over finished frames from the metrics layer.
+
+Every builder takes Polars frames that follow the contracts in
+``docs/architecture.md`` and returns an Altair chart. No builder computes a
+statistic of record: intervals come from the frames (Wilson, bootstrap); the
+only arithmetic here is reshaping for drawing (melting wide pass@k columns,
+averaging rewards per step for learning curves, marking the Pareto frontier).
+The catalogue with the input frame of each chart is in ``docs/report.md``.
+
+Common keyword arguments of every builder:
+
+``palette``    a ``ModelPalette`` shared by all charts of one view, so a model has
+               the same colour everywhere (default: built from this frame's models)
+``simulated``  force the "(simulated data)" title suffix on/off (default: true
+               when the frame has a ``simulated`` column with any true value)
+
+This module holds the model-level charts; task-level charts are in
+``tasks.py``, the rliable charts in ``rliable.py`` and the operational ones
+(sweep cells, comparison matrix, tokens per step) in ``ops.py``. The package
+``fle_core.charts`` re-exports all of them, so callers import one name.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import polars as pl
+
+from fle_core.charts.base import (
+    ChartError,
+    ModelPalette,
+    band_height,
+    band_opacity,
+    chart_values,
+    fill_model,
+    is_rate,
+    is_simulated,
+    metric_label,
+    models_in,
+    name_list,
+    number_format,
+    require,
+    title,
+)
+
+WIDTH = 420
+
+
+def _palette(palette: ModelPalette | None, frame: pl.DataFrame, *cols: str) -> ModelPalette:
+    return palette if palette is not None else ModelPalette.from_models(models_in(frame, *cols))
+
+
+def _sim(simulated: bool | None, *frames: pl.DataFrame | None) -> bool:
+    return is_simulated(*frames) if simulated is None else bool(simulated)
+
+
+# ---- model comparison --------------------------------------------------------
+
+
+def _comparison_rows(frame: pl.DataFrame, metric: str) -> tuple[pl.DataFrame, str]:
+    """Normalize model metrics or interval estimates to model, value, ci_low, ci_high."""
+    if {"metric", "estimate"} <= set(frame.columns):
+        require(frame, ["model", "metric", "estimate", "ci_low", "ci_high"], "interval estimates")
+        rows = frame.filter(pl.col("metric") == metric)
+        if rows.height == 0:
+            raise ChartError(
+                f"The interval estimates have no rows for metric {metric!r}",
+                hint=f"available: {sorted(frame['metric'].unique().to_list())}",
+            )
+        return (
+            rows.select("model", pl.col("estimate").alias("value"), "ci_low", "ci_high"),
+            "95% stratified-bootstrap CI",
+        )
+    require(frame, ["model", metric], "model metrics")
+    if metric == "success_rate" and {"success_ci_low", "success_ci_high"} <= set(frame.columns):
+        lo, hi, note = "success_ci_low", "success_ci_high", "95% Wilson score interval"
+    elif {f"{metric}_ci_low", f"{metric}_ci_high"} <= set(frame.columns):
+        lo, hi, note = f"{metric}_ci_low", f"{metric}_ci_high", "95% CI"
+    else:
+        lo = hi = None
+        note = "no interval available for this metric"
+    extra = [c for c in ("n", "successes", "n_tasks") if c in frame.columns]
+    rows = frame.select(
+        "model",
+        pl.col(metric).cast(pl.Float64).alias("value"),
+        (pl.col(lo) if lo else pl.lit(None, pl.Float64)).alias("ci_low"),
+        (pl.col(hi) if hi else pl.lit(None, pl.Float64)).alias("ci_high"),
+        *extra,
+    )
+    return rows, note
+
+
+def model_comparison_chart(
+    frame: pl.DataFrame,
+    metric: str = "success_rate",
+    *,
+    palette: ModelPalette | None = None,
+    simulated: bool | None = None,
+) -> alt.LayerChart:
+    """Bars of ``metric`` per model with CI error bars, best model on top.
+
+    Input: model metrics (``model, <metric>`` and, for ``success_rate``,
+    ``success_ci_low, success_ci_high``; ``n, successes`` for tooltips) or
+    interval estimates (``model, metric, estimate, ci_low, ci_high``).
+    """
+    rows, note = _comparison_rows(frame, metric)
+    rows = fill_model(rows)
+    pal = _palette(palette, rows)
+    models = models_in(rows)
+    fmt = number_format(metric)
+    label = metric_label(metric)
+    tooltip = [
+        alt.Tooltip("model:N", title="Model"),
+        alt.Tooltip("value:Q", title=label, format=fmt),
+        alt.Tooltip("ci_low:Q", title="CI low", format=fmt),
+        alt.Tooltip("ci_high:Q", title="CI high", format=fmt),
+    ]
+    tooltip += [
+        alt.Tooltip(f"{c}:Q", title=c.replace("_", " "))
+        for c in ("n", "successes", "n_tasks")
+        if c in rows.columns
+    ]
+    x_axis = alt.Axis(format="%") if is_rate(metric) else alt.Axis()
+    order = rows.sort(["value", "model"], descending=[True, False], nulls_last=True)["model"].to_list()
+    y = alt.Y("model:N", title="Model", sort=order)
+    base = alt.Chart(chart_values(rows))
+    bars = base.mark_bar(opacity=0.85).encode(
+        y=y,
+        x=alt.X("value:Q", title=label, axis=x_axis),
+        color=pal.color(models, legend=False),
+        tooltip=tooltip,
+    )
+    layers = [bars]
+    if rows.get_column("ci_low").is_not_null().any():
+        layers.append(
+            base.mark_rule(strokeWidth=2, color="#333333").encode(
+                y=y, x=alt.X("ci_low:Q", title=label), x2="ci_high:Q", tooltip=tooltip
+            )
+        )
+    return alt.layer(*layers).properties(
+        width=WIDTH,
+        height=band_height(len(models)),
+        title=title(f"Model comparison: {label}", _sim(simulated, frame), note),
+    )
+
+
+# ---- pass@k ------------------------------------------------------------------
+
+
+def _pass_at_k_long(frame: pl.DataFrame) -> pl.DataFrame:
+    """A pass@k curve frame as is; wide model metrics melted to the same shape."""
+    if {"k", "estimate"} <= set(frame.columns):
+        require(frame, ["model", "k", "estimate", "ci_low", "ci_high"], "pass@k curve")
+        cols = ["model", "k", "estimate", "ci_low", "ci_high"]
+        cols += ["n_tasks"] if "n_tasks" in frame.columns else []
+        return frame.select(cols)
+    ks = sorted(
+        int(c.removeprefix("pass_at_"))
+        for c in frame.columns
+        if c.startswith("pass_at_") and c.removeprefix("pass_at_").isdigit()
+    )
+    if not ks:
+        raise ChartError("The frame has neither a pass@k curve (k, estimate) nor pass_at_{k} columns")
+    require(frame, ["model"], "model metrics")
+    parts = [
+        frame.select(
+            "model",
+            pl.lit(k, pl.Int64).alias("k"),
+            pl.col(f"pass_at_{k}").cast(pl.Float64).alias("estimate"),
+            pl.lit(None, pl.Float64).alias("ci_low"),
+            pl.lit(None, pl.Float64).alias("ci_high"),
+            (pl.col(f"pass_at_{k}_tasks") if f"pass_at_{k}_tasks" in frame.columns else pl.lit(None))
+            .cast(pl.Int64)
+            .alias("n_tasks"),
+        )
+        for k in ks
+    ]
+    return pl.concat(parts).filter(pl.col("estimate").is_not_null())
+
+
+def pass_at_k_chart(
+    frame: pl.DataFrame, *, palette: ModelPalette | None = None, simulated: bool | None = None
+) -> alt.LayerChart:
+    """pass@k against k per model, with bootstrap bands when the frame has them.
+
+    Input: ``bootstrap.pass_at_k_curve`` (``model, k, estimate, ci_low, ci_high,
+    n_tasks``) or model metrics with ``pass_at_{k}`` (and ``pass_at_{k}_tasks``).
+    """
+    rows = fill_model(_pass_at_k_long(frame))
+    if rows.height == 0:
+        raise ChartError("No model has enough trials for any pass@k", hint="pass@k needs n ≥ k")
+    pal = _palette(palette, rows)
+    models = models_in(rows)
+    tooltip = [
+        alt.Tooltip("model:N", title="Model"),
+        alt.Tooltip("k:Q", title="k"),
+        alt.Tooltip("estimate:Q", title="pass@k", format=".1%"),
+        alt.Tooltip("ci_low:Q", title="CI low", format=".1%"),
+        alt.Tooltip("ci_high:Q", title="CI high", format=".1%"),
+    ]
+    if "n_tasks" in rows.columns:
+        tooltip.append(alt.Tooltip("n_tasks:Q", title="Tasks averaged"))
+    x = alt.X("k:Q", title="k (attempts per task)", axis=alt.Axis(tickMinStep=1))
+    y_title = "pass@k (% probability, mean over tasks)"
+    y = alt.Y("estimate:Q", title=y_title, scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"))
+    base = alt.Chart(chart_values(rows))
+    has_band = rows.get_column("ci_low").is_not_null().any()
+    layers = []
+    if has_band:
+        layers.append(
+            base.mark_area(opacity=band_opacity(len(models))).encode(
+                x=x,
+                y=alt.Y("ci_low:Q", title=y_title),
+                y2="ci_high:Q",
+                color=pal.color(models),
+                detail="model:N",
+            )
+        )
+    layers.append(
+        base.mark_line().encode(x=x, y=y, color=pal.color(models), strokeDash=pal.dash_encoding(models))
+    )
+    layers.append(
+        base.mark_point(filled=True, size=50).encode(
+            x=x, y=y, color=pal.color(models), shape=pal.shape_encoding(models), tooltip=tooltip
+        )
+    )
+    note = "band: 95% stratified-bootstrap CI" if has_band else "no bootstrap band in this frame"
+    return alt.layer(*layers).properties(
+        width=WIDTH, height=300, title=title("pass@k by model", _sim(simulated, frame), note)
+    )
+
+
+# ---- rewards -----------------------------------------------------------------
+
+_REWARD_COLUMNS = {"best_reward": "Best reward", "final_reward": "Final reward"}
+
+
+def reward_distribution_chart(
+    summaries: pl.DataFrame,
+    reward: str = "both",
+    *,
+    palette: ModelPalette | None = None,
+    simulated: bool | None = None,
+) -> alt.FacetChart:
+    """Box plots of per-trajectory rewards per model, with every trajectory as a tick.
+
+    Input: trajectory summaries (``model, best_reward, final_reward``; ``task,
+    version, instance, source`` in tooltips). ``reward`` is ``best_reward``,
+    ``final_reward`` or ``both`` (one panel each).
+    """
+    cols = list(_REWARD_COLUMNS) if reward == "both" else [reward]
+    if any(c not in _REWARD_COLUMNS for c in cols):
+        raise ChartError(f"Unknown reward column {reward!r}", hint="use best_reward, final_reward or both")
+    require(summaries, ["model", *cols], "trajectory summaries")
+    keys = [c for c in ("source", "version", "instance", "task") if c in summaries.columns]
+    long = pl.concat(
+        [
+            summaries.select(
+                "model",
+                *keys,
+                pl.lit(_REWARD_COLUMNS[c]).alias("measure"),
+                pl.col(c).cast(pl.Float64).alias("reward"),
+            )
+            for c in cols
+        ]
+    )
+    long = fill_model(long.filter(pl.col("reward").is_finite()))
+    if long.height == 0:
+        raise ChartError("No trajectory has a finite reward to plot")
+    pal = _palette(palette, long)
+    models = models_in(long)
+    x = alt.X("reward:Q", title="Reward (task units: throughput over the 60 s holdout)")
+    y = alt.Y("model:N", title="Model")
+    tooltip = [
+        alt.Tooltip("model:N", title="Model"),
+        alt.Tooltip("measure:N", title="Measure"),
+        alt.Tooltip("reward:Q", title="Reward", format=",.3~f"),
+    ]
+    tooltip += [alt.Tooltip(f"{k}:N", title=k) for k in keys]
+    box = (
+        alt.Chart()
+        .mark_boxplot(extent=1.5, opacity=0.5, outliers=False)
+        .encode(x=x, y=y, color=pal.color(models, legend=False))
+    )
+    ticks = (
+        alt.Chart()
+        .mark_tick(opacity=0.6, thickness=1)
+        .encode(x=x, y=y, color=pal.color(models, legend=False), tooltip=tooltip)
+    )
+    return (
+        alt.layer(box, ticks, data=chart_values(long))
+        .properties(width=300, height=band_height(len(models)))
+        .facet(column=alt.Column("measure:N", title=None, sort=[_REWARD_COLUMNS[c] for c in cols]))
+        .resolve_scale(x="independent")
+        .properties(
+            title=title(
+                "Reward distribution per model",
+                _sim(simulated, summaries),
+                "box: quartiles, whiskers 1.5×IQR; ticks: one per trajectory",
+            )
+        )
+    )
+
+
+def efficiency_scatter_chart(
+    summaries: pl.DataFrame,
+    reward: str = "best_reward",
+    *,
+    palette: ModelPalette | None = None,
+    simulated: bool | None = None,
+) -> alt.Chart:
+    """Tokens used against reward, one point per trajectory (efficiency).
+
+    Input: trajectory summaries (``model, total_tokens, <reward>``; ``task,
+    success, version, instance`` in tooltips when present).
+    """
+    require(summaries, ["model", "total_tokens", reward], "trajectory summaries")
+    keys = [c for c in ("task", "success", "source", "version", "instance") if c in summaries.columns]
+    rows = fill_model(
+        summaries.select(
+            "model",
+            *keys,
+            pl.col("total_tokens").cast(pl.Float64),
+            pl.col(reward).cast(pl.Float64).alias("reward"),
+        ).filter(pl.col("reward").is_finite() & pl.col("total_tokens").is_finite())
+    )
+    if rows.height == 0:
+        raise ChartError("No trajectory has both tokens and a finite reward")
+    pal = _palette(palette, rows)
+    models = models_in(rows)
+    label = metric_label(reward)
+    tooltip = [
+        alt.Tooltip("model:N", title="Model"),
+        alt.Tooltip("total_tokens:Q", title="Total tokens", format=","),
+        alt.Tooltip("reward:Q", title=label, format=",.3~f"),
+    ]
+    tooltip += [alt.Tooltip(f"{k}:N", title=k) for k in keys]
+    return (
+        alt.Chart(chart_values(rows))
+        .mark_point(filled=True, size=45, opacity=0.7)
+        .encode(
+            x=alt.X(
+                "total_tokens:Q", title="Total tokens per trajectory (tokens)", scale=alt.Scale(zero=False)
+            ),
+            y=alt.Y("reward:Q", title=label),
+            color=pal.color(models),
+            shape=pal.shape_encoding(models),
+            tooltip=tooltip,
+        )
+        .properties(
+            width=WIDTH,
+            height=320,
+            title=title(
+                "Token efficiency: tokens vs reward", _sim(simulated, summaries), "one point per trajectory"
+            ),
+        )
+    )
+
+
+# ---- learning curves ------------------------------------------------------------
+
+
+def _curve_points(steps: pl.DataFrame, x: str, time_bins: int) -> tuple[pl.DataFrame, str]:
+    """Mean step reward per model at each step (or elapsed-time bin), with a 95% band.
+
+    The band is mean ± 1.96·sd/√n over the trajectories at that x (normal
+    approximation, descriptive only); it collapses to the mean when n < 2.
+    """
+    frame = steps.filter(pl.col("value").cast(pl.Float64).is_finite())
+    if x == "step":
+        require(steps, ["model", "depth", "value"], "steps")
+        frame = frame.filter(pl.col("depth").is_not_null()).with_columns(
+            pl.col("depth").cast(pl.Float64).alias("x")
+        )
+        x_title = "Step (agent step index)"
+    elif x == "time":
+        require(steps, ["model", "value", "created_at", "version", "instance"], "steps")
+        key = [c for c in ("source", "version", "instance") if c in steps.columns]
+        frame = frame.filter(pl.col("created_at").is_not_null()).with_columns(
+            (
+                (pl.col("created_at") - pl.col("created_at").min().over(key)).dt.total_milliseconds()
+                / 60_000.0
+            ).alias("elapsed")
+        )
+        top = frame.get_column("elapsed").max() if frame.height else None
+        width = (top / time_bins) if top else 1.0
+        frame = frame.with_columns(
+            ((pl.col("elapsed") / width).floor().clip(0, time_bins - 1) * width + width / 2).alias("x")
+        )
+        x_title = "Elapsed time since trajectory start (minutes, bin centre)"
+    else:
+        raise ChartError(f"Unknown learning-curve axis {x!r}", hint="use 'step' or 'time'")
+    points = (
+        fill_model(frame)
+        .group_by("model", "x")
+        .agg(
+            pl.col("value").cast(pl.Float64).mean().alias("mean"),
+            pl.col("value").cast(pl.Float64).std(ddof=1).alias("sd"),
+            pl.len().alias("n"),
+        )
+        .with_columns(
+            (1.96 * pl.col("sd").fill_null(0.0) / pl.col("n").cast(pl.Float64).sqrt()).alias("half")
+        )
+    )
+    points = points.with_columns(
+        (pl.col("mean") - pl.col("half")).alias("ci_low"), (pl.col("mean") + pl.col("half")).alias("ci_high")
+    )
+    return points.select("model", "x", "mean", "ci_low", "ci_high", "n").sort("model", "x"), x_title
+
+
+def learning_curve_chart(
+    steps: pl.DataFrame,
+    x: str = "step",
+    *,
+    time_bins: int = 30,
+    palette: ModelPalette | None = None,
+    simulated: bool | None = None,
+) -> alt.LayerChart:
+    """Mean step reward per model over steps (``x="step"``) or elapsed time (``"time"``).
+
+    Input: the steps frame (``model, depth, value`` for steps; ``created_at,
+    source, version, instance`` for time). Band: mean ± 1.96 SE across trajectories.
+    """
+    points, x_title = _curve_points(steps, x, time_bins)
+    if points.height == 0:
+        raise ChartError("No step has a finite reward to plot")
+    pal = _palette(palette, points)
+    models = models_in(points)
+    xe = alt.X("x:Q", title=x_title)
+    y_title = "Mean step reward (task units)"
+    y = alt.Y("mean:Q", title=y_title)
+    tooltip = [
+        alt.Tooltip("model:N", title="Model"),
+        alt.Tooltip("x:Q", title=x_title, format=",.2~f"),
+        alt.Tooltip("mean:Q", title="Mean reward", format=",.3~f"),
+        alt.Tooltip("ci_low:Q", title="Band low", format=",.3~f"),
+        alt.Tooltip("ci_high:Q", title="Band high", format=",.3~f"),
+        alt.Tooltip("n:Q", title="Trajectories"),
+    ]
+    base = alt.Chart(chart_values(points))
+    band = base.mark_area(opacity=band_opacity(len(models))).encode(
+        x=xe, y=alt.Y("ci_low:Q", title=y_title), y2="ci_high:Q", color=pal.color(models), detail="model:N"
+    )
+    line = base.mark_line(point=False).encode(
+        x=xe, y=y, color=pal.color(models), strokeDash=pal.dash_encoding(models)
+    )
+    dots = base.mark_point(filled=True, size=18).encode(x=xe, y=y, color=pal.color(models), tooltip=tooltip)
+    what = "steps" if x == "step" else "time"
+    return alt.layer(band, line, dots).properties(
+        width=WIDTH,
+        height=300,
+        title=title(
+            f"Learning curve: reward over {what}",
+            _sim(simulated, steps),
+            "line: mean over trajectories; band: mean ± 1.96 SE",
+        ),
+    )
+
+
+def learning_curves_chart(
+    steps: pl.DataFrame, *, palette: ModelPalette | None = None, simulated: bool | None = None
+) -> alt.HConcatChart | alt.LayerChart:
+    """Reward over steps and, when timestamps exist, over elapsed time, side by side."""
+    require(steps, ["model", "depth", "value"], "steps")
+    pal = _palette(palette, fill_model(steps))
+    by_step = learning_curve_chart(steps, "step", palette=pal, simulated=simulated)
+    if "created_at" not in steps.columns or steps.get_column("created_at").is_null().all():
+        return by_step
+    by_time = learning_curve_chart(steps, "time", palette=pal, simulated=simulated)
+    return alt.hconcat(by_step, by_time).resolve_scale(color="shared", strokeDash="shared")
+
+
+# ---- cost and the Pareto frontier -------------------------------------------
+
+
+def pareto_frontier(
+    xs: list[float | None], ys: list[float | None], *, maximize_x: bool = True, minimize_y: bool = True
+) -> list[bool]:
+    """Which points no other point dominates (better or equal on both axes, better on one).
+
+    Null / NaN points are never on the frontier and never dominate. Identical
+    points are all on the frontier (neither dominates the other). O(n log n).
+    """
+
+    def ok(v: float | None) -> bool:
+        return v is not None and v == v and abs(v) != float("inf")
+
+    pts = [
+        (i, (x if maximize_x else -x), (y if minimize_y else -y))
+        for i, (x, y) in enumerate(zip(xs, ys, strict=True))
+        if ok(x) and ok(y)
+    ]
+    pts.sort(key=lambda p: -p[1])
+    out = [False] * len(xs)
+    best_before = float("inf")  # smallest y among points with a strictly larger x
+    i = 0
+    while i < len(pts):
+        j = i
+        while j < len(pts) and pts[j][1] == pts[i][1]:
+            j += 1
+        group_min = min(p[2] for p in pts[i:j])
+        for idx, _, y in pts[i:j]:
+            out[idx] = y == group_min and y < best_before
+        best_before = min(best_before, group_min)
+        i = j
+    return out
+
+
+def pareto_mask(
+    frame: pl.DataFrame, x: str = "success_rate", y: str = "tokens_per_success", **kwargs
+) -> pl.Series:
+    """``pareto_frontier`` over two columns of a frame, as a Boolean Series."""
+    flags = pareto_frontier(
+        frame.get_column(x).cast(pl.Float64).to_list(),
+        frame.get_column(y).cast(pl.Float64).to_list(),
+        **kwargs,
+    )
+    return pl.Series("on_frontier", flags, dtype=pl.Boolean)
+
+
+def cost_chart(
+    model_metrics: pl.DataFrame,
+    *,
+    log_y: bool = True,
+    palette: ModelPalette | None = None,
+    simulated: bool | None = None,
+) -> alt.LayerChart:
+    """Tokens per success against success rate per model, Pareto frontier marked.
+
+    Input: model metrics (``model, success_rate, tokens_per_success``; ``n,
+    successes`` in tooltips). Frontier: no other model has both a higher-or-equal
+    success rate and fewer-or-equal tokens per success. Models without successes
+    (null tokens per success) cannot be placed and are named in the subtitle.
+    """
+    require(model_metrics, ["model", "success_rate", "tokens_per_success"], "model metrics")
+    extra = [c for c in ("n", "successes") if c in model_metrics.columns]
+    rows = fill_model(
+        model_metrics.select(
+            "model",
+            pl.col("success_rate").cast(pl.Float64),
+            pl.col("tokens_per_success").cast(pl.Float64),
+            *extra,
+        )
+    )
+    placeable = (
+        pl.col("tokens_per_success").is_finite()
+        & (pl.col("tokens_per_success") > 0)
+        & pl.col("success_rate").is_finite()
+    )
+    dropped = rows.filter(~placeable.fill_null(False)).get_column("model").to_list()
+    rows = rows.filter(placeable.fill_null(False))
+    if rows.height == 0:
+        raise ChartError("No model has a success, so tokens per success is undefined for all")
+    rows = rows.with_columns(pareto_mask(rows)).sort("success_rate")
+    pal = _palette(palette, rows)
+    models = models_in(rows)
+    tooltip = [
+        alt.Tooltip("model:N", title="Model"),
+        alt.Tooltip("success_rate:Q", title="Success rate", format=".1%"),
+        alt.Tooltip("tokens_per_success:Q", title="Tokens per success", format=",.0f"),
+        alt.Tooltip("on_frontier:N", title="On Pareto frontier"),
+    ]
+    tooltip += [alt.Tooltip(f"{c}:Q", title=c) for c in extra]
+    x = alt.X("success_rate:Q", title="Success rate (% of trials)", axis=alt.Axis(format="%"))
+    y = alt.Y(
+        "tokens_per_success:Q",
+        title="Tokens per success (tokens, lower is cheaper)",
+        scale=alt.Scale(type="log") if log_y else alt.Scale(zero=False),
+    )
+    base = alt.Chart(chart_values(rows))
+    frontier = (
+        base.transform_filter("datum.on_frontier")
+        .mark_line(color="#555555", strokeDash=[4, 3])
+        .encode(x=x, y=y, order="success_rate:Q")
+    )
+    ring = (
+        base.transform_filter("datum.on_frontier")
+        .mark_point(size=260, color="#555555", filled=False, strokeWidth=1.5)
+        .encode(x=x, y=y)
+    )
+    points = base.mark_point(filled=True, size=80).encode(
+        x=x, y=y, color=pal.color(models), shape=pal.shape_encoding(models), tooltip=tooltip
+    )
+    note = "dashed line and rings: Pareto frontier (higher success, fewer tokens)"
+    if dropped:
+        note += f"; not shown (no successes): {name_list(dropped)}"
+    return alt.layer(frontier, ring, points).properties(
+        width=WIDTH,
+        height=320,
+        title=title("Cost: tokens per success vs success rate", _sim(simulated, model_metrics), note),
+    )

@@ -1,0 +1,106 @@
+"""CLI commands: ``fle-core sync`` and ``fle-core status``.
+
+Output names sources and shows URLs with passwords masked; a resolved URL
+(which may carry a secret from the environment) is never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from fle_core.workspace import Workspace
+
+
+def register(sub) -> None:
+    p = sub.add_parser("sync", help="copy new FLE rows from the sources into the warehouse")
+    p.add_argument("--workspace", default=argparse.SUPPRESS, help="workspace folder")
+    p.add_argument(
+        "--source",
+        help="a configured source name, or a sqlite:///PATH / postgresql:// URL "
+        "(default: every configured source that exists)",
+    )
+    p.add_argument("--full", action="store_true", help="drop the source's rows and copy everything again")
+    p.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
+    p.set_defaults(func=_sync)
+
+    s = sub.add_parser("status", help="what the warehouse holds, per source, and recent syncs")
+    s.add_argument("--workspace", default=argparse.SUPPRESS, help="workspace folder")
+    s.add_argument("--runs", type=int, default=5, help="recent sync runs to show (default 5)")
+    s.set_defaults(func=_status)
+
+
+class _ProgressPrinter:
+    """Prints ``rows done / total`` to stderr at most a few times a second."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.last = 0.0
+        self.t0 = time.monotonic()
+
+    def __call__(self, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if self.quiet or (now - self.last < 0.25 and done != total and done != 0):
+            return
+        self.last = now
+        pct = f" ({100 * done / total:.0f}%)" if total else ""
+        rate = done / max(now - self.t0, 1e-9)
+        shown = f"{total:,}" if total is not None else "?"
+        print(f"  {done:,}/{shown} rows{pct}, {rate:,.0f} rows/s", file=sys.stderr, flush=True)
+
+
+def _sync(args) -> int:
+    from fle_core.sweeps.operations import attempts_for_sync
+    from fle_core.warehouse.sync import sync
+
+    ws = Workspace.open(getattr(args, "workspace", None))
+    result = sync(
+        ws,
+        source=args.source,
+        full=args.full,
+        progress=_ProgressPrinter(args.quiet),
+        attempts=attempts_for_sync(ws),
+    )
+    for name in result.sources:
+        before, after = result.watermark_before[name], result.watermark_after[name]
+        print(f"synced {name}: +{result.rows_by_source[name]:,} rows (watermark {before} -> {after})")
+    print(f"done in {result.duration_s:.2f} s; data version {result.sync_id}")
+    return 0
+
+
+def _status(args) -> int:
+    from fle_core.warehouse import catalog
+
+    ws = Workspace.open(getattr(args, "workspace", None))
+    print(f"workspace: {ws.root}")
+    if not ws.warehouse_path.exists():
+        print("warehouse: empty (nothing synced yet; run `fle-core sync`)")
+        return 0
+    ov = catalog.overview(ws)
+    if ov.is_empty():
+        print("warehouse: no sources synced yet")
+    for r in ov.iter_rows(named=True):
+        print(f"{r['source']} [{r['kind']}] {r['display_url']}")
+        print(
+            f"  rows {r['rows']:,}  trajectories {r['trajectories']:,}  models {r['models']}  "
+            f"tasks {r['tasks']}  flagged {r['flagged_rows']:,}  simulated {r['simulated_rows']:,}"
+        )
+        print(
+            f"  watermark {r['watermark']}  last ok sync {r['last_sync_id']}  "
+            f"data from {r['first_at']} to {r['last_at']}"
+        )
+    hist = catalog.sync_history(ws, args.runs)
+    if not hist.is_empty():
+        print("recent syncs:")
+    for r in hist.iter_rows(named=True):
+        dur = f"{r['duration_s']:.2f} s" if r["duration_s"] is not None else "-"
+        line = (
+            f"  #{r['sync_id']} {r['source']} {r['status']} +{r['rows_added']:,} rows "
+            f"({r['watermark_before']} -> {r['watermark_after']}) {dur} "
+            f"at {r['started_at']:%Y-%m-%d %H:%M:%S}"
+        )
+        if r["error"]:
+            line += f"  error: {r['error']}"
+        print(line)
+    return 0

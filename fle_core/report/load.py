@@ -1,0 +1,107 @@
+"""The report's loader: warehouse → the finished frames ``build_report`` draws.
+
+Pinned to one sync id so every table and chart of a report shows the same data.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import polars as pl
+
+from fle_core.report.build import DataVersion, ReportError, ReportFrames
+
+# ---- the loader (warehouse → frames), used by the CLI ---------------------------------
+
+DEFAULT_REPS = 2000
+DEFAULT_SEED = 0
+
+
+MAX_ALL_PAIRS_MODELS = 8
+
+
+def _poi_pairs(model_metrics: pl.DataFrame) -> list[tuple[str, str]] | None:
+    """All pairs for up to 8 models; beyond that, the leader against every other model.
+
+    30 models would give 435 pairs: an unreadable chart and slow image export.
+    """
+    ranked = (
+        model_metrics.filter(pl.col("model").is_not_null())
+        .sort(["success_rate", "model"], descending=[True, False], nulls_last=True)["model"]
+        .to_list()
+    )
+    if len(ranked) <= MAX_ALL_PAIRS_MODELS:
+        return None
+    return [(ranked[0], other) for other in ranked[1:]]
+
+
+def load_report_frames(
+    ws,
+    *,
+    sweep_id: str | None = None,
+    models: Sequence[str] | None = None,
+    tasks: Sequence[str] | None = None,
+    sources: Sequence[str] | None = None,
+    reps: int = DEFAULT_REPS,
+    seed: int = DEFAULT_SEED,
+    k_values: Sequence[int] = (1, 3, 5, 8),
+) -> tuple[ReportFrames, DataVersion]:
+    """Read the warehouse as of its latest sync and compute every frame the report shows.
+
+    The steps are pinned to one sync id (``as_of_sync``), recorded in the
+    returned ``DataVersion`` with the filters and bootstrap settings, so the
+    report says exactly what it was computed from.
+    """
+    from fle_core import analysis, warehouse
+    from fle_core.stats import bootstrap, compare, metrics
+
+    if reps < 1:
+        raise ReportError(f"--reps must be at least 1 (got {reps})")
+    sync_id = warehouse.data_version(ws)
+    if sync_id == 0:
+        raise ReportError("Nothing has been synced into this workspace yet", hint="run `fle-core sync` first")
+    filters = {
+        k: v
+        for k, v in dict(
+            sweep_id=sweep_id,
+            models=list(models) if models else None,
+            tasks=list(tasks) if tasks else None,
+            sources=list(sources) if sources else None,
+        ).items()
+        if v
+    }
+    steps = analysis.load_steps(ws, as_of_sync=sync_id, **filters)
+    if steps.height == 0:
+        raise ReportError(
+            f"No trajectories match the filters {json.dumps(filters, sort_keys=True)}",
+            hint="`fle-core status` lists what has been synced",
+        )
+    summaries = metrics.summarize_trajectories(steps, ws.task_registry())
+    scored = summaries.filter(pl.col("success").is_not_null())
+    names = sorted(summaries.get_column("model").drop_nulls().unique().to_list())
+    frames = ReportFrames(
+        summaries=summaries,
+        steps=steps,
+        model_metrics=metrics.model_metrics(summaries, k_values=k_values),
+        group_metrics=metrics.group_metrics(summaries, k_values=k_values),
+    )
+    if scored.height:
+        frames.interval_estimates = bootstrap.interval_estimates(scored, reps=reps, seed=seed)
+        frames.pass_at_k_curve = bootstrap.pass_at_k_curve(scored, k_values, reps=reps, seed=seed)
+        frames.performance_profile = bootstrap.performance_profile(scored, reps=reps, seed=seed)
+        if len(names) > 1:
+            frames.probability_of_improvement = bootstrap.probability_of_improvement(
+                scored, pairs=_poi_pairs(frames.model_metrics), reps=reps, seed=seed
+            )
+            frames.comparisons = compare.pairwise_comparisons(scored, reps=reps, seed=seed)
+            frames.comparison_markdown = compare.comparison_markdown(frames.comparisons)
+    synced = warehouse.query(ws, "SELECT max(finished_at) AS t FROM sync_runs WHERE sync_id = ?", [sync_id])
+    version = DataVersion(
+        sync_id=sync_id,
+        synced_at=synced.item(0, "t") if synced.height else None,
+        filters=filters,
+        reps=reps,
+        seed=seed,
+    )
+    return frames, version

@@ -1,0 +1,13 @@
+"""Evaluation statistics: pure functions over Polars frames and NumPy arrays.
+
+No I/O and no hidden randomness (the bootstrap takes a seed):
+
+* ``metrics``: trajectory summaries, group metrics, pass@k, pass^k, Wilson, IQM;
+* ``bootstrap``: the stratified bootstrap and rliable's interval estimates,
+  pass@k curves, performance profiles and probability of improvement;
+* ``compare``: tests, effect sizes, corrections, verdicts, the experiment-log
+  table, power;
+* ``_kernels``: private fast kernels behind ``compare`` (exact tests, resamples).
+
+Every number is defined in ``docs/metrics.md``.
+"""

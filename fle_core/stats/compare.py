@@ -1,0 +1,686 @@
+"""Comparisons between models: tests, effect sizes, corrections, verdicts, power.
+
+Pure functions over a summaries frame (``metrics.summarize_trajectories``).
+``pairwise_comparisons`` returns the comparisons contract (one row per model
+pair × task, plus an ``"ALL"`` row per pair) with a verdict from A's point of
+view; ``comparison_markdown`` renders it in the experiment-log table format.
+Every definition is in ``docs/metrics.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+import polars as pl
+from scipy import optimize, stats
+
+from fle_core.errors import MetricError
+from fle_core.stats._kernels import Resamples, exact_stratified_p, fisher_exact_p, percentiles, poi_point
+from fle_core.stats.bootstrap import (
+    DEFAULT_REPS,
+    DEFAULT_SEED,
+    _task_values,
+    percentile_interval,
+    prob_improvement_point,
+)
+from fle_core.stats.metrics import Z95, wilson_interval
+
+BETTER, WORSE, NO_DIFF = "significantly better", "significantly worse", "no significant difference"
+VERDICTS = (BETTER, WORSE, NO_DIFF)
+ALL_TASKS = "ALL"
+_CORRECTIONS = {
+    "holm": "holm",
+    "bh": "bh",
+    "fdr_bh": "bh",
+    "benjamini-hochberg": "bh",
+    "none": "none",
+    None: "none",
+}
+
+COMPARISON_SCHEMA: dict[str, pl.DataType] = {
+    "model_a": pl.String,
+    "model_b": pl.String,
+    "task": pl.String,
+    "metric": pl.String,
+    "a_mean": pl.Float64,
+    "a_std": pl.Float64,
+    "a_n": pl.Int64,
+    "b_mean": pl.Float64,
+    "b_std": pl.Float64,
+    "b_n": pl.Int64,
+    "diff": pl.Float64,
+    "diff_ci_low": pl.Float64,
+    "diff_ci_high": pl.Float64,
+    "change_pct": pl.Float64,
+    "effect_size": pl.Float64,
+    "effect_name": pl.String,
+    "test": pl.String,
+    "p_value": pl.Float64,
+    "p_adjusted": pl.Float64,
+    "correction": pl.String,
+    "prob_improvement": pl.Float64,
+    "verdict": pl.String,
+    # additive columns (not in the minimal contract)
+    "prob_improvement_ci_low": pl.Float64,
+    "prob_improvement_ci_high": pl.Float64,
+    "effect_ci_low": pl.Float64,
+    "effect_ci_high": pl.Float64,
+    "n_tasks": pl.Int64,
+    "alpha": pl.Float64,
+}
+
+
+# ------------------------------------------------------------ corrections ---
+def holm(pvalues) -> np.ndarray:
+    """Holm step-down adjusted p-values (controls the family-wise error rate).
+
+    Sorted ascending, ``p_(i) * (m - i + 1)``, made monotone by a running max,
+    capped at 1. NaN entries are left NaN and not counted in m.
+    """
+
+    def step_down(sorted_p: np.ndarray, m: int) -> np.ndarray:
+        return np.maximum.accumulate(sorted_p * (m - np.arange(m)))
+
+    return _adjust_sorted(pvalues, step_down)
+
+
+def benjamini_hochberg(pvalues) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (controls the false discovery rate).
+
+    Sorted ascending, ``p_(i) * m / i``, made monotone from the largest down
+    by a running min, capped at 1 (same as ``scipy.stats.false_discovery_control``).
+    NaN entries are left NaN and not counted in m.
+    """
+
+    def step_up(sorted_p: np.ndarray, m: int) -> np.ndarray:
+        return np.minimum.accumulate((sorted_p * m / np.arange(1, m + 1))[::-1])[::-1]
+
+    return _adjust_sorted(pvalues, step_up)
+
+
+def _adjust_sorted(pvalues, adjust) -> np.ndarray:
+    """Apply ``adjust(sorted finite p, m)`` and scatter back, capped at 1; NaN stays NaN."""
+    p = np.asarray(pvalues, dtype=np.float64)
+    out = np.full(p.shape, np.nan)
+    ok = np.isfinite(p)
+    m = int(ok.sum())
+    if m:
+        order = np.argsort(p[ok], kind="stable")
+        vals = np.empty(m)
+        vals[order] = np.minimum(adjust(p[ok][order], m), 1.0)
+        out[ok] = vals
+    return out
+
+
+def adjust_pvalues(pvalues, correction: str | None = "holm") -> np.ndarray:
+    """Apply ``"holm"``, ``"bh"`` (Benjamini-Hochberg) or ``"none"``."""
+    method = _CORRECTIONS.get(correction.lower() if isinstance(correction, str) else correction)
+    if method is None:
+        raise MetricError(f"unknown correction {correction!r}", hint="use 'holm', 'bh' or 'none'")
+    if method == "holm":
+        return holm(pvalues)
+    if method == "bh":
+        return benjamini_hochberg(pvalues)
+    return np.asarray(pvalues, dtype=np.float64).copy()
+
+
+# ----------------------------------------------------------- effect sizes ---
+@lru_cache(maxsize=65536)
+def newcombe_interval(s1: int, n1: int, s2: int, n2: int, z: float = Z95) -> tuple[float, float]:
+    """CI for p1 - p2 by Newcombe's hybrid score method (1998, method 10).
+
+    ``d ± sqrt((p1-l1)² + (u2-p2)²)`` / ``sqrt((u1-p1)² + (p2-l2)²)`` with
+    (l, u) the Wilson intervals of each proportion.
+    """
+    if n1 <= 0 or n2 <= 0:
+        return math.nan, math.nan
+    p1, p2 = s1 / n1, s2 / n2
+    l1, u1 = wilson_interval(s1, n1, z)
+    l2, u2 = wilson_interval(s2, n2, z)
+    d = p1 - p2
+    return (d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2))
+
+
+def cohens_h(p1: float, p2: float) -> float:
+    """Cohen's h = 2·asin(sqrt(p1)) - 2·asin(sqrt(p2)) (effect size for proportions)."""
+    return 2 * math.asin(math.sqrt(p1)) - 2 * math.asin(math.sqrt(p2))
+
+
+def cliffs_delta(x, y) -> float:
+    """Cliff's delta = P(X>Y) - P(X<Y) = 2·PoI - 1, in [-1, 1]."""
+    return 2.0 * prob_improvement_point(np.asarray(x, float), np.asarray(y, float)) - 1.0
+
+
+def hodges_lehmann(x, y) -> float:
+    """Hodges-Lehmann shift: median of all pairwise differences x_i - y_j."""
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    return float(np.median(x[:, None] - y[None, :]))
+
+
+# --------------------------------------------------------- two-sample tests ---
+def _std(x: np.ndarray) -> float | None:
+    return float(np.std(x, ddof=1)) if x.size >= 2 else None
+
+
+def success_test(a: np.ndarray, b: np.ndarray) -> dict:
+    """Fisher's exact test (two-sided) on the 2×2 success table, Newcombe CI, Cohen's h.
+
+    Both are memoized per count tuple (many task cells share counts).
+    """
+    sa, sb, na, nb = int(a.sum()), int(b.sum()), a.size, b.size
+    p = fisher_exact_p(sa, na, sb, nb)
+    lo, hi = newcombe_interval(sa, na, sb, nb)
+    return {
+        "diff": sa / na - sb / nb,
+        "diff_ci_low": lo,
+        "diff_ci_high": hi,
+        "effect_size": cohens_h(sa / na, sb / nb),
+        "effect_name": "cohens_h",
+        "test": "fisher_exact",
+        "p_value": min(p, 1.0),
+    }
+
+
+def value_test(a: np.ndarray, b: np.ndarray, test: str = "mann_whitney_u") -> dict:
+    """Mann-Whitney U or Welch's t (two-sided); Welch CI for the mean difference; Cliff's delta.
+
+    With fewer than 2 values on a side, Welch's t and its CI are undefined (null).
+    """
+    out = {
+        "diff": float(a.mean() - b.mean()),
+        "diff_ci_low": None,
+        "diff_ci_high": None,
+        "effect_size": cliffs_delta(a, b),
+        "effect_name": "cliffs_delta",
+        "test": test,
+    }
+    welch_ok = a.size >= 2 and b.size >= 2 and (np.ptp(a) > 0 or np.ptp(b) > 0)
+    if welch_ok:
+        res = stats.ttest_ind(a, b, equal_var=False)
+        ci = res.confidence_interval(0.95)
+        out.update(diff_ci_low=float(ci.low), diff_ci_high=float(ci.high))
+    if test == "welch_t":  # undefined with < 2 values a side or zero variance on both
+        same = a.size >= 2 and b.size >= 2 and np.ptp(np.concatenate([a, b])) == 0
+        out["p_value"] = float(res.pvalue) if welch_ok else (1.0 if same else None)
+    elif test == "mann_whitney_u":
+        same = np.ptp(np.concatenate([a, b])) == 0
+        out["p_value"] = 1.0 if same else float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
+    else:
+        raise MetricError(f"unknown test {test!r}", hint="use 'mann_whitney_u' or 'welch_t'")
+    return out
+
+
+def cochran_mantel_haenszel(strata: Sequence[tuple[np.ndarray, np.ndarray]]) -> float:
+    """Two-sided CMH chi-square test (1 df, no continuity correction) for success
+    across task strata: H0 is a common odds ratio of 1.
+
+    Per stratum with table [[a, b], [c, d]] (A successes/failures, B ...):
+    ``E[a] = (a+b)(a+c)/n``, ``Var[a] = (a+b)(c+d)(a+c)(b+d) / (n²(n-1))``;
+    statistic ``(Σ(a - E[a]))² / Σ Var[a]``. p = 1 when every stratum is degenerate.
+    """
+    num, var = 0.0, 0.0
+    for xa, xb in strata:
+        a, c = float(xa.sum()), float(xb.sum())
+        b, d = xa.size - a, xb.size - c
+        n = a + b + c + d
+        if n < 2:
+            continue
+        num += a - (a + b) * (a + c) / n
+        var += (a + b) * (c + d) * (a + c) * (b + d) / (n * n * (n - 1))
+    if var <= 0:
+        return 1.0
+    return float(stats.chi2.sf(num * num / var, 1))
+
+
+def van_elteren(strata: Sequence[tuple[np.ndarray, np.ndarray]]) -> float:
+    """Two-sided van Elteren test: the stratified Wilcoxon rank-sum test.
+
+    Per stratum k, A's rank sum ``W_k`` (midranks) with mean ``n_a(n+1)/2`` and
+    tie-corrected variance ``n_a·n_b/12·((n+1) − Σ(t³−t)/(n(n−1)))``, weighted
+    by ``1/(n_k+1)``; normal approximation. With one stratum it equals the
+    asymptotic Mann-Whitney U test without continuity correction.
+    """
+    t_sum, e_sum, v_sum = 0.0, 0.0, 0.0
+    for xa, xb in strata:
+        na, nb = xa.size, xb.size
+        n = na + nb
+        if na == 0 or nb == 0 or n < 2:
+            continue
+        ranks = stats.rankdata(np.concatenate([xa, xb]))
+        _, ties = np.unique(np.concatenate([xa, xb]), return_counts=True)
+        w = 1.0 / (n + 1)
+        t_sum += w * ranks[:na].sum()
+        e_sum += w * na * (n + 1) / 2
+        v_sum += w * w * na * nb / 12 * ((n + 1) - (ties**3 - ties).sum() / (n * (n - 1)))
+    if v_sum <= 0:
+        return 1.0
+    return float(2 * stats.norm.sf(abs(t_sum - e_sum) / math.sqrt(v_sum)))
+
+
+# ------------------------------------------------------ pairwise comparisons ---
+def _side(x: np.ndarray) -> dict:
+    return {"mean": float(x.mean()), "std": _std(x), "n": int(x.size)}
+
+
+def _base_row(a: str, b: str, task: str, metric: str, xa: dict, xb: dict) -> dict:
+    change = None if xb["mean"] == 0 else 100.0 * (xa["mean"] - xb["mean"]) / abs(xb["mean"])
+    return {
+        "model_a": a,
+        "model_b": b,
+        "task": task,
+        "metric": metric,
+        "a_mean": xa["mean"],
+        "a_std": xa["std"],
+        "a_n": xa["n"],
+        "b_mean": xb["mean"],
+        "b_std": xb["std"],
+        "b_n": xb["n"],
+        "change_pct": change,
+    }
+
+
+def _run_test(xa: np.ndarray, xb: np.ndarray, test: str) -> dict:
+    return success_test(xa, xb) if test == "fisher_exact" else value_test(xa, xb, test)
+
+
+def _set_poi(row: dict, xa, xb, lo: float, hi: float, z: float) -> None:
+    """PoI point estimate and its bootstrap CI (lo, hi), and the effect size's CI.
+
+    Cliff's delta = 2·PoI − 1, so its CI is the PoI interval mapped the same
+    way. Cohen's h uses its normal approximation ``h ± z·sqrt(1/n_a + 1/n_b)``
+    (the arcsine transform's variance is 1/n).
+    """
+    row.update(
+        prob_improvement=poi_point(xa, xb),
+        prob_improvement_ci_low=float(lo),
+        prob_improvement_ci_high=float(hi),
+    )
+    if row["effect_name"] == "cliffs_delta":
+        row.update(effect_ci_low=2 * float(lo) - 1, effect_ci_high=2 * float(hi) - 1)
+    else:
+        half = z * math.sqrt(1 / len(xa) + 1 / len(xb))
+        row.update(
+            effect_ci_low=max(row["effect_size"] - half, -math.pi),
+            effect_ci_high=min(row["effect_size"] + half, math.pi),
+        )
+
+
+def _task_row(a, b, task, metric, xa, xb, test, rs: Resamples) -> tuple[dict, np.ndarray]:
+    """Per-task row without its PoI interval, and that row's PoI replicates.
+
+    The intervals of all rows are taken in one batched percentile call.
+    """
+    row = _base_row(a, b, str(task), metric, _side(xa), _side(xb))
+    row.update(_run_test(xa, xb, test))
+    row["n_tasks"] = 1
+    return row, rs.poi_reps(a, task, xa, b, task, xb)
+
+
+def _stratified_test(strata, test: str) -> tuple[float | None, str]:
+    """p-value and test name for the ALL row (rule in docs/metrics.md §7).
+
+    One stratum: the per-task test itself (Fisher's exact, Mann-Whitney U or
+    Welch), so the ALL row agrees with its task row. Several, success: the
+    exact conditional (Mantel-Haenszel exact) test, which reduces to Fisher's
+    with one stratum; CMH chi-square only when every stratum is so large that
+    the exact convolution is too costly (and the approximation is excellent).
+    Several, values: van Elteren.
+    """
+    if len(strata) == 1:
+        return _run_test(strata[0][0], strata[0][1], test)["p_value"], test
+    if test == "fisher_exact":
+        tables = [(int(xa.sum()), xa.size, int(xb.sum()), xb.size) for xa, xb in strata]
+        p = exact_stratified_p(tables)
+        if p is not None:
+            return p, "mantel_haenszel_exact"
+        return cochran_mantel_haenszel(strata), "cochran_mantel_haenszel"
+    return van_elteren(strata), "van_elteren"
+
+
+def _all_row(a, b, metric, va: dict, vb: dict, test, rs: Resamples, confidence, z: float) -> dict:
+    """Across tasks: paired by task where both ran; pooled and unpaired if none match."""
+    common = sorted(set(va) & set(vb), key=str)
+    if not common:
+        xa, xb = np.concatenate(list(va.values())), np.concatenate(list(vb.values()))
+        row = _base_row(a, b, ALL_TASKS, metric, _side(xa), _side(xb))
+        row.update(_run_test(xa, xb, test))
+        lo, hi = percentile_interval(rs.poi_reps(a, ALL_TASKS, xa, b, ALL_TASKS, xb), confidence)
+        _set_poi(row, xa, xb, lo, hi, z)
+        row["n_tasks"] = 0
+        return row
+    pooled_a = np.concatenate([va[t] for t in common])
+    pooled_b = np.concatenate([vb[t] for t in common])
+    mean_a = float(np.mean([va[t].mean() for t in common]))
+    mean_b = float(np.mean([vb[t].mean() for t in common]))
+    side_a = {"mean": mean_a, "std": _std(pooled_a), "n": int(pooled_a.size)}
+    side_b = {"mean": mean_b, "std": _std(pooled_b), "n": int(pooled_b.size)}
+    row = _base_row(a, b, ALL_TASKS, metric, side_a, side_b)
+    diffs = np.array([va[t].mean() - vb[t].mean() for t in common])
+    ra_reps, rb_reps = np.zeros(rs.reps), np.zeros(rs.reps)
+    poi_reps = np.zeros(rs.reps)
+    pois = []
+    for t in common:  # loop over tasks; each is vectorized over reps
+        ra_reps += rs.mean_reps(a, t, va[t])
+        rb_reps += rs.mean_reps(b, t, vb[t])
+        poi_reps += rs.poi_reps(a, t, va[t], b, t, vb[t])
+        pois.append(poi_point(va[t], vb[t]))
+    ra_reps /= len(common)
+    rb_reps /= len(common)
+    poi_reps /= len(common)
+    lo, hi = percentiles(ra_reps - rb_reps, confidence)
+    plo, phi = percentiles(poi_reps, confidence)
+    p, test_name = _stratified_test([(va[t], vb[t]) for t in common], test)
+    if test == "fisher_exact":
+        effect, effect_name = cohens_h(mean_a, mean_b), "cohens_h"
+        h_reps = 2 * np.arcsin(np.sqrt(ra_reps)) - 2 * np.arcsin(np.sqrt(rb_reps))
+        elo, ehi = percentiles(h_reps, confidence)
+    else:
+        effect, effect_name = 2.0 * float(np.mean(pois)) - 1.0, "cliffs_delta"
+        elo, ehi = 2 * plo - 1, 2 * phi - 1
+    row.update(
+        diff=float(diffs.mean()),
+        diff_ci_low=float(lo),
+        diff_ci_high=float(hi),
+        effect_size=effect,
+        effect_name=effect_name,
+        effect_ci_low=float(elo),
+        effect_ci_high=float(ehi),
+        test=test_name,
+        p_value=p,
+        prob_improvement=float(np.mean(pois)),
+        prob_improvement_ci_low=float(plo),
+        prob_improvement_ci_high=float(phi),
+        n_tasks=len(common),
+    )
+    return row
+
+
+def _verdict(p_adj, diff, alpha: float, higher_is_better: bool) -> str:
+    if p_adj is None or not math.isfinite(p_adj) or p_adj >= alpha or not diff:
+        return NO_DIFF
+    return BETTER if (diff > 0) == higher_is_better else WORSE
+
+
+def pairwise_comparisons(
+    summaries: pl.DataFrame,
+    models: Sequence[str] | None = None,
+    metric: str = "success",
+    correction: str | None = "holm",
+    *,
+    baseline: str | None = None,
+    alpha: float = 0.05,
+    test: str | None = None,
+    higher_is_better: bool = True,
+    per_task: bool = True,
+    reps: int = DEFAULT_REPS,
+    seed=DEFAULT_SEED,
+    confidence: float = 0.95,
+) -> pl.DataFrame:
+    """Compare every pair of models per task and across tasks (the comparisons contract).
+
+    ``metric="success"`` compares success (0/1; Fisher's exact test, Newcombe
+    CI, Cohen's h); any other numeric summary column (``best_reward``,
+    ``final_reward``, ``normalized_reward``, ``total_tokens`` …) is compared
+    with Mann-Whitney U (or ``test="welch_t"``), a Welch CI for the mean
+    difference and Cliff's delta. The ``"ALL"`` row pairs the tasks both
+    models ran: ``diff`` is the mean of per-task differences with a
+    stratified-bootstrap CI, and the test is stratified by task
+    (Mantel-Haenszel exact for success, van Elteren for values; with one
+    common task, the per-task test itself — see ``_stratified_test``).
+
+    Pairs: ``(m, baseline)`` for every other model when ``baseline`` is given,
+    else every ``(models[i], models[j])`` with i < j. p-values are corrected
+    (``holm``/``bh``/``none``) within two families: all per-task rows, and all
+    ALL rows. Verdict (from A's side): ``p_adjusted < alpha`` and the
+    difference favours A → "significantly better"; favours B →
+    "significantly worse"; else "no significant difference". Set
+    ``higher_is_better=False`` for costs such as tokens.
+    """
+    column = "success" if metric == "success" else metric
+    if column not in summaries.columns:
+        raise MetricError(f"summaries frame has no column {column!r} to compare")
+    if metric != "success" and not summaries.schema[column].is_numeric():
+        raise MetricError(f"column {column!r} is not numeric")
+    test = test or ("fisher_exact" if metric == "success" else "mann_whitney_u")
+    if test not in ("fisher_exact", "mann_whitney_u", "welch_t"):
+        raise MetricError(f"unknown test {test!r}")
+    adjust_pvalues([], correction)  # validates the name early
+    if not 0 < confidence < 1:
+        raise MetricError(f"confidence must be in (0, 1), got {confidence}")
+    values = _task_values(summaries, column)
+    models = list(models) if models else sorted(values)
+    if baseline is not None and baseline not in models:
+        models.append(baseline)
+    missing = [m for m in models if m not in values]
+    if missing:
+        raise MetricError(
+            f"no {column} values for model(s) {missing}",
+            hint="check the model names and that trajectories have a quota",
+        )
+    if baseline is not None:
+        pairs = [(m, baseline) for m in models if m != baseline]
+    else:
+        pairs = [(models[i], models[j]) for i in range(len(models)) for j in range(i + 1, len(models))]
+    rs = Resamples(reps, seed)
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    rows, task_rows, task_reps = [], [], []
+    for a, b in pairs:
+        if per_task:
+            for t in sorted(set(values[a]) & set(values[b]), key=str):
+                row, poi_reps = _task_row(a, b, t, metric, values[a][t], values[b][t], test, rs)
+                rows.append(row)
+                task_rows.append((row, values[a][t], values[b][t]))
+                task_reps.append(poi_reps)
+        rows.append(_all_row(a, b, metric, values[a], values[b], test, rs, confidence, z))
+    if task_rows:  # one percentile call over a (reps, rows) matrix
+        lows, highs = percentiles(np.column_stack(task_reps), confidence)
+        for (row, xa, xb), lo, hi in zip(task_rows, lows, highs, strict=True):
+            _set_poi(row, xa, xb, lo, hi, z)
+    return _finish(rows, correction, alpha, higher_is_better)
+
+
+def _finish(rows: list[dict], correction, alpha: float, higher_is_better: bool) -> pl.DataFrame:
+    method = _CORRECTIONS[correction.lower() if isinstance(correction, str) else correction]
+    p = np.array([np.nan if r.get("p_value") is None else r["p_value"] for r in rows], float)
+    is_all = np.array([r["task"] == ALL_TASKS for r in rows], bool)
+    adj = np.full(p.shape, np.nan)
+    for family in (is_all, ~is_all):
+        if family.any():
+            adj[family] = adjust_pvalues(p[family], method)
+    for r, pa in zip(rows, adj, strict=True):
+        r["p_adjusted"] = None if not math.isfinite(pa) else float(pa)
+        r["correction"] = method
+        r["alpha"] = alpha
+        r["verdict"] = _verdict(r["p_adjusted"], r.get("diff"), alpha, higher_is_better)
+    return pl.DataFrame({c: [r.get(c) for r in rows] for c in COMPARISON_SCHEMA}, schema=COMPARISON_SCHEMA)
+
+
+def compare_models(
+    summaries: pl.DataFrame, model_a: str, model_b: str, metric: str = "success", **kwargs
+) -> pl.DataFrame:
+    """A vs baseline B, per task and across tasks (``pairwise_comparisons`` for one pair)."""
+    return pairwise_comparisons(summaries, [model_a, model_b], metric, baseline=model_b, **kwargs)
+
+
+# ------------------------------------------------------------------ markdown ---
+def _fmt(x, digits: int) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "n/a"
+    return f"{x:.{digits}f}"
+
+
+def _fmt_p(p) -> str:
+    if p is None or not math.isfinite(p):
+        return "n/a"
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
+
+
+def improvement_from_comparisons(frame: pl.DataFrame) -> pl.DataFrame:
+    """The across-task P(improvement) rows of ``pairwise_comparisons``, in both directions.
+
+    Reuses the estimates and bootstrap CIs already computed for the comparison
+    (equal to ``bootstrap.probability_of_improvement`` on the same metric, seed
+    and reps), so a page showing both does not bootstrap twice. Per replicate
+    P(y, x) = 1 - P(x, y), so the mirrored interval is ``[1 - high, 1 - low]``.
+    Columns: ``model_x, model_y, estimate, ci_low, ci_high, n_tasks``.
+    """
+    rows = frame.filter(pl.col("task") == ALL_TASKS).select(
+        pl.col("model_a").alias("model_x"),
+        pl.col("model_b").alias("model_y"),
+        pl.col("prob_improvement").alias("estimate"),
+        pl.col("prob_improvement_ci_low").alias("ci_low"),
+        pl.col("prob_improvement_ci_high").alias("ci_high"),
+        "n_tasks",
+    )
+    mirrored = rows.select(
+        pl.col("model_y").alias("model_x"),
+        pl.col("model_x").alias("model_y"),
+        (1.0 - pl.col("estimate")).alias("estimate"),
+        (1.0 - pl.col("ci_high")).alias("ci_low"),
+        (1.0 - pl.col("ci_low")).alias("ci_high"),
+        "n_tasks",
+    )
+    return (
+        pl.concat([rows, mirrored])
+        .unique(["model_x", "model_y"], keep="first", maintain_order=True)
+        .sort("model_x", "model_y")
+    )
+
+
+def comparison_markdown(frame: pl.DataFrame, *, digits: int = 4) -> str:
+    """Markdown tables in the experiment-log format, one table per model pair.
+
+    ``| Metric | <B> | <A> | Change | p-value | Verdict |`` with each side as
+    ``mean +/- std (n=N)``, the change relative to B (the baseline), the
+    adjusted p-value, and bold change/verdict when significant — as in
+    ``factorion-EXPERIMENTS.md``.
+    """
+    missing = [
+        c
+        for c in (
+            "model_a",
+            "model_b",
+            "task",
+            "metric",
+            "a_mean",
+            "a_std",
+            "a_n",
+            "b_mean",
+            "b_std",
+            "b_n",
+            "change_pct",
+            "p_adjusted",
+            "verdict",
+        )
+        if c not in frame.columns
+    ]
+    if missing:
+        raise MetricError(f"not a comparisons frame (missing {missing})")
+    out: list[str] = []
+    pairs = frame.select("model_a", "model_b").unique(maintain_order=True).iter_rows()
+    for a, b in pairs:
+        sub = frame.filter((pl.col("model_a") == a) & (pl.col("model_b") == b))
+        if out:
+            out.append("")
+        out.append(f"### {a} vs {b}")
+        out.append("")
+        out.append(f"| Metric | {b} | {a} | Change | p-value | Verdict |")
+        out.append(
+            "|--------|" + "-" * (len(b) + 2) + "|" + "-" * (len(a) + 2) + "|--------|---------|---------|"
+        )
+        for r in sub.iter_rows(named=True):
+            label = r["metric"] + (" (all tasks)" if r["task"] == ALL_TASKS else f" ({r['task']})")
+            side_b = f"{_fmt(r['b_mean'], digits)} +/- {_fmt(r['b_std'], digits)} (n={r['b_n']})"
+            side_a = f"{_fmt(r['a_mean'], digits)} +/- {_fmt(r['a_std'], digits)} (n={r['a_n']})"
+            change = "n/a" if r["change_pct"] is None else f"{r['change_pct']:+.1f}%"
+            verdict = r["verdict"][0].upper() + r["verdict"][1:]
+            if r["verdict"] != NO_DIFF:
+                change, verdict = f"**{change}**", f"**{verdict}**"
+            out.append(
+                f"| {label} | {side_b} | {side_a} | {change} | {_fmt_p(r['p_adjusted'])} | {verdict} |"
+            )
+        first = sub.row(0, named=True)
+        if "correction" in sub.columns:
+            tests = (
+                ", ".join(sorted(set(sub["test"].drop_nulls().to_list()))) if "test" in sub.columns else ""
+            )
+            alpha = first.get("alpha") or 0.05
+            out.append("")
+            out.append(
+                f"p-values: {tests}; {first['correction']}-adjusted across the family; "
+                f"significance at {alpha:g}."
+            )
+    return "\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------- power ---
+def _z(q: float) -> float:
+    return float(stats.norm.ppf(q))
+
+
+def _check_power_args(alpha: float, power: float) -> None:
+    if not 0 < alpha < 1 or not 0 < power < 1:
+        raise MetricError(f"alpha and power must be in (0, 1), got alpha={alpha}, power={power}")
+
+
+def power_two_proportions(n: int, p_a: float, p_b: float, alpha: float = 0.05) -> float:
+    """Power of the two-sided pooled z-test for p_a vs p_b with n trials per group.
+
+    ``Φ((|Δ|·√n − z_{1-α/2}·√(2·p̄·q̄)) / √(p_a q_a + p_b q_b))`` (normal
+    approximation, the far tail ignored), p̄ = (p_a + p_b)/2.
+    """
+    pbar = (p_a + p_b) / 2
+    sd1 = math.sqrt(p_a * (1 - p_a) + p_b * (1 - p_b))
+    if sd1 == 0:
+        return 1.0 if p_a != p_b else 0.0
+    num = abs(p_a - p_b) * math.sqrt(n) - _z(1 - alpha / 2) * math.sqrt(2 * pbar * (1 - pbar))
+    return float(stats.norm.cdf(num / sd1))
+
+
+def trials_needed(p_a: float, p_b: float, alpha: float = 0.05, power: float = 0.8) -> int:
+    """Trials per group to detect p_a vs p_b with a two-sided two-proportion z-test.
+
+    ``n = ((z_{1-α/2}·√(2·p̄·q̄) + z_{power}·√(p_a q_a + p_b q_b)) / |p_a − p_b|)²``,
+    rounded up (Fleiss, no continuity correction).
+    """
+    _check_power_args(alpha, power)
+    for p in (p_a, p_b):
+        if not 0 <= p <= 1:
+            raise MetricError(f"probabilities must be in [0, 1], got {p}")
+    if p_a == p_b:
+        raise MetricError("p_a equals p_b: no sample size can detect a zero difference")
+    pbar = (p_a + p_b) / 2
+    num = _z(1 - alpha / 2) * math.sqrt(2 * pbar * (1 - pbar)) + _z(power) * math.sqrt(
+        p_a * (1 - p_a) + p_b * (1 - p_b)
+    )
+    return max(1, math.ceil((num / abs(p_a - p_b)) ** 2 - 1e-9))
+
+
+def minimum_detectable_difference(
+    n: int, p_baseline: float, alpha: float = 0.05, power: float = 0.8, direction: str = "increase"
+) -> float:
+    """Smallest |p − p_baseline| detectable with n trials per group at this power.
+
+    Solves ``power_two_proportions(n, p_baseline ± d) = power`` for d. Returns
+    NaN when even the most extreme p (0 or 1) is not detectable at this n.
+    """
+    _check_power_args(alpha, power)
+    if n < 1 or not 0 <= p_baseline <= 1:
+        raise MetricError(f"need n >= 1 and 0 <= p_baseline <= 1, got n={n}, p={p_baseline}")
+    if direction not in ("increase", "decrease"):
+        raise MetricError("direction must be 'increase' or 'decrease'")
+    sign = 1.0 if direction == "increase" else -1.0
+    limit = (1.0 - p_baseline) if sign > 0 else p_baseline
+    if limit <= 0:
+        return math.nan
+
+    def gap(d: float) -> float:
+        return power_two_proportions(n, p_baseline, p_baseline + sign * d, alpha) - power
+
+    if gap(limit) < 0:
+        return math.nan
+    return float(optimize.brentq(gap, 1e-12, limit, xtol=1e-10))

@@ -1,0 +1,427 @@
+"""Sweep operations used by the CLI, the UI and scripts.
+
+Functions take a ``Workspace`` and talk to its control store (``open_store``):
+the embedded SQLite file ``control.db`` or, when config.toml has a
+``[control]`` table, the shared Postgres store::
+
+    [control]
+    url = "postgresql://sweeps@db.internal/fle_control"   # no password here
+    password_env = "FLE_CONTROL_PASSWORD"                  # or url_env = "..."
+
+Launching only enqueues; a runner (``fle-core runner``, or ``ensure_runner``)
+does the work. ``resume`` is idempotent: it adds cells missing from the
+stored config and requeues failed/cancelled cells with a fresh retry budget,
+and never touches succeeded or early-stopped cells.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from fle_core.errors import QueueError
+from fle_core.sweeps.config import SweepConfig, task_registry
+from fle_core.sweeps.executors import get_preset, load_presets
+from fle_core.sweeps.store import ControlStore, SweepRecord, open_store
+from fle_core.workspace import Workspace
+
+if TYPE_CHECKING:
+    from fle_core.warehouse.sync import AttemptsProvider
+
+STATES = ("pending", "running", "succeeded", "failed", "early_stopped", "cancelled")
+
+
+def _store(ws: Workspace, store: ControlStore | None) -> ControlStore:
+    return store if store is not None else open_store(ws)
+
+
+# ---- operations ------------------------------------------------------------------------
+def launch(
+    ws: Workspace, config: SweepConfig, *, store: ControlStore | None = None, sweep_id: str | None = None
+) -> str:
+    """Validate against this workspace (tasks, executor, source) and enqueue every cell."""
+    config.validate_tasks(ws.task_registry())
+    get_preset(ws, config.executor)
+    ws.source(config.source)
+    now = time.time()
+    sweep_id = sweep_id or new_sweep_id(config.name)
+    record = SweepRecord(
+        sweep_id=sweep_id,
+        name=config.name,
+        status="active",
+        config_json=config.model_dump_json(),
+        executor=config.executor,
+        source=config.source,
+        max_concurrent=config.max_concurrent,
+        max_retries=config.max_retries,
+        retry_backoff_s=config.retry_backoff_s,
+        retry_backoff_max_s=config.retry_backoff_max_s,
+        early_stop=config.early_stop_on_success,
+        wandb=config.wandb,
+        created_at=now,
+        updated_at=now,
+    )
+    _store(ws, store).create_sweep(record, config.cells())
+    return sweep_id
+
+
+def new_sweep_id(name: str) -> str:
+    """``<name>_<YYYYmmdd_HHMMSS>_<8 hex>`` like the old framework's ids."""
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")[:40] or "sweep"
+    return f"{slug}_{datetime.now(UTC):%Y%m%d_%H%M%S}_{secrets.token_hex(4)}"
+
+
+def stored_config(ws: Workspace, sweep_id: str, store: ControlStore | None = None) -> SweepConfig:
+    """The config a sweep was launched with (validated against this workspace's tasks)."""
+    sweep = _store(ws, store).get_sweep(sweep_id)
+    with task_registry(ws.task_registry()):
+        return SweepConfig.from_dict(json.loads(sweep.config_json))
+
+
+def pause(ws: Workspace, sweep_id: str, store: ControlStore | None = None) -> None:
+    """No new jobs start; running jobs finish."""
+    st = _store(ws, store)
+    sweep = st.get_sweep(sweep_id)
+    if sweep.status != "active":
+        raise QueueError(f"Sweep {sweep_id} is {sweep.status}; only an active sweep can be paused")
+    st.set_sweep_status(sweep_id, "paused", time.time())
+
+
+def resume(
+    ws: Workspace, sweep_id: str, store: ControlStore | None = None, config: SweepConfig | None = None
+) -> int:
+    """Reactivate; add missing cells; requeue failed/cancelled ones. Returns cells (re)queued.
+
+    Completed cells are never rerun, so a second resume returns 0 and changes nothing.
+    ``config`` (same name) may extend the sweep, e.g. more trials."""
+    st = _store(ws, store)
+    sweep = st.get_sweep(sweep_id)
+    cfg = config or stored_config(ws, sweep_id, st)
+    if cfg.name != sweep.name:
+        raise QueueError(f"Config {cfg.name!r} is not the config of sweep {sweep_id} ({sweep.name!r})")
+    now = time.time()
+    added = st.add_missing_cells(sweep_id, cfg.cells(), now)
+    requeued = st.requeue_cells(sweep_id, ["failed", "cancelled"], now)
+    if sweep.status != "active" and (
+        added or requeued or sweep.status == "paused" or st.runnable_count(None, [sweep_id])
+    ):
+        st.set_sweep_status(sweep_id, "active", now)
+    st.complete_if_done(sweep_id, now)
+    return added + requeued
+
+
+def retry_failed(ws: Workspace, sweep_id: str, store: ControlStore | None = None) -> int:
+    """Failed cells → pending with a fresh retry budget. Returns how many."""
+    st = _store(ws, store)
+    sweep = st.get_sweep(sweep_id)
+    n = st.requeue_cells(sweep_id, ["failed"], time.time())
+    if n and sweep.status == "completed":
+        st.set_sweep_status(sweep_id, "active", time.time())
+    return n
+
+
+def cancel(ws: Workspace, sweep_id: str, store: ControlStore | None = None) -> int:
+    """Cancel pending cells; runners kill running jobs' process groups. Returns cells touched."""
+    return _store(ws, store).cancel_sweep(sweep_id, time.time())
+
+
+@dataclass
+class SweepStatus:
+    """Counts per cell state and an ETA (median attempt duration × waves left)."""
+
+    sweep_id: str
+    name: str
+    status: str
+    counts: dict[str, int] = field(default_factory=dict)
+    total: int = 0
+    done: int = 0
+    median_attempt_s: float | None = None
+    eta_s: float | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("completed", "cancelled") or (self.total > 0 and self.done == self.total)
+
+
+def status(ws: Workspace, sweep_id: str, store: ControlStore | None = None) -> SweepStatus:
+    st = _store(ws, store)
+    sweep = st.get_sweep(sweep_id)
+    counts = {**dict.fromkeys(STATES, 0), **st.counts(sweep_id).get(sweep_id, {})}
+    durations = [
+        a.ended_at - a.started_at
+        for a in st.attempts(sweep_id)
+        if a.ended_at is not None and a.outcome == "succeeded"
+    ]
+    med = statistics.median(durations) if durations else None
+    left = counts["pending"] + counts["running"]
+    eta = None
+    if med is not None and sweep.status == "active":
+        waves = -(-left // max(1, sweep.max_concurrent))
+        eta = waves * med
+    total = sum(counts.values())
+    done = total - left
+    return SweepStatus(sweep_id, sweep.name, sweep.status, counts, total, done, med, eta)
+
+
+def list_sweeps(ws: Workspace, store: ControlStore | None = None) -> pl.DataFrame:
+    """Columns: sweep_id, name, status, executor, source, created_at, total, <one per state>."""
+    st = _store(ws, store)
+    rows = []
+    all_counts = st.counts()
+    for s in st.list_sweeps():
+        row: dict[str, Any] = {
+            "sweep_id": s.sweep_id,
+            "name": s.name,
+            "status": s.status,
+            "executor": s.executor,
+            "source": s.source,
+            "created_at": _dt(s.created_at),
+        }
+        counts = {**dict.fromkeys(STATES, 0), **all_counts.get(s.sweep_id, {})}
+        rows.append({**row, "total": sum(counts.values()), **counts})
+    schema = {
+        "sweep_id": pl.String,
+        "name": pl.String,
+        "status": pl.String,
+        "executor": pl.String,
+        "source": pl.String,
+        "created_at": pl.Datetime("us", "UTC"),
+        "total": pl.Int64,
+        **{k: pl.Int64 for k in STATES},
+    }
+    return pl.DataFrame(rows, schema=schema)
+
+
+def cells_frame(ws: Workspace, sweep_id: str, store: ControlStore | None = None) -> pl.DataFrame:
+    """Columns: cell_id, sweep_id, model, task, env_id, params_json, trial, status, attempts,
+    failures, version (latest attempt), last_outcome, last_error, updated_at."""
+    st = _store(ws, store)
+    latest = {}
+    for a in st.attempts(sweep_id):
+        latest[a.cell_id] = a
+    rows = []
+    for c in st.cells(sweep_id):
+        a = latest.get(c.cell_id)
+        rows.append(
+            {
+                "cell_id": c.cell_id,
+                "sweep_id": c.sweep_id,
+                "model": c.model,
+                "task": c.task,
+                "env_id": c.env_id,
+                "params_json": c.params_json,
+                "trial": c.trial,
+                "status": c.status,
+                "attempts": c.attempts,
+                "failures": c.failures,
+                "version": a.version if a else None,
+                "last_outcome": a.outcome if a else None,
+                "last_error": a.error if a else None,
+                "updated_at": _dt(c.updated_at),
+            }
+        )
+    schema = {
+        "cell_id": pl.String,
+        "sweep_id": pl.String,
+        "model": pl.String,
+        "task": pl.String,
+        "env_id": pl.String,
+        "params_json": pl.String,
+        "trial": pl.Int64,
+        "status": pl.String,
+        "attempts": pl.Int64,
+        "failures": pl.Int64,
+        "version": pl.Int64,
+        "last_outcome": pl.String,
+        "last_error": pl.String,
+        "updated_at": pl.Datetime("us", "UTC"),
+    }
+    return pl.DataFrame(rows, schema=schema)
+
+
+def failures(
+    ws: Workspace, sweep_id: str, tail_lines: int = 20, store: ControlStore | None = None
+) -> pl.DataFrame:
+    """Ended, non-succeeded attempts. Columns: attempt_id, cell_id, model, task, trial, attempt,
+    version, status, outcome, exit_code, error, log_path, log_tail."""
+    st = _store(ws, store)
+    cells = {c.cell_id: c for c in st.cells(sweep_id)}
+    rows = []
+    for a in st.attempts(sweep_id):
+        if a.ended_at is None or a.outcome == "succeeded":
+            continue
+        c = cells[a.cell_id]
+        rows.append(
+            {
+                "attempt_id": a.attempt_id,
+                "cell_id": a.cell_id,
+                "model": c.model,
+                "task": c.task,
+                "trial": c.trial,
+                "attempt": a.attempt,
+                "version": a.version,
+                "status": a.status,
+                "outcome": a.outcome,
+                "exit_code": a.exit_code,
+                "error": a.error,
+                "log_path": a.log_path,
+                "log_tail": _tail(a.log_path, tail_lines),
+            }
+        )
+    schema = {
+        "attempt_id": pl.String,
+        "cell_id": pl.String,
+        "model": pl.String,
+        "task": pl.String,
+        "trial": pl.Int64,
+        "attempt": pl.Int64,
+        "version": pl.Int64,
+        "status": pl.String,
+        "outcome": pl.String,
+        "exit_code": pl.Int64,
+        "error": pl.String,
+        "log_path": pl.String,
+        "log_tail": pl.String,
+    }
+    return pl.DataFrame(rows, schema=schema)
+
+
+def runners(ws: Workspace, store: ControlStore | None = None, now: float | None = None) -> pl.DataFrame:
+    """Columns: runner_id, host, pid, status, started_at, heartbeat_at, alive (heartbeat within lease)."""
+    now = time.time() if now is None else now
+    rows = [
+        {
+            "runner_id": r.runner_id,
+            "host": r.host,
+            "pid": r.pid,
+            "status": r.status,
+            "started_at": _dt(r.started_at),
+            "heartbeat_at": _dt(r.heartbeat_at),
+            "alive": r.status != "stopped" and now - r.heartbeat_at <= r.lease_s,
+        }
+        for r in _store(ws, store).runners()
+    ]
+    schema = {
+        "runner_id": pl.String,
+        "host": pl.String,
+        "pid": pl.Int64,
+        "status": pl.String,
+        "started_at": pl.Datetime("us", "UTC"),
+        "heartbeat_at": pl.Datetime("us", "UTC"),
+        "alive": pl.Boolean,
+    }
+    return pl.DataFrame(rows, schema=schema)
+
+
+def ensure_runner(
+    ws: Workspace,
+    store: ControlStore | None = None,
+    *,
+    max_concurrent: int | None = None,
+    extra_args: list[str] | None = None,
+) -> int | None:
+    """Start a detached ``python -m fle_core runner`` unless one is alive; its pid, else None."""
+    if runners(ws, store).filter(pl.col("alive")).height:
+        return None
+    args = [sys.executable, "-m", "fle_core", "--workspace", str(ws.root), "runner"]
+    if max_concurrent:
+        args += ["--max-concurrent", str(int(max_concurrent))]
+    args += list(extra_args or [])
+    ws.logs_dir.mkdir(parents=True, exist_ok=True)
+    with open(ws.logs_dir / "runner.log", "a") as fh:
+        proc = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+            env={**os.environ, "FLE_CORE_HOME": str(ws.root)},
+        )
+    return proc.pid
+
+
+def executor_presets(ws: Workspace) -> list[dict[str, Any]]:
+    """Preset descriptions safe for the UI: name, kind, description, command, options."""
+    return [p.public() for p in load_presets(ws).values()]
+
+
+def attempts_frame(ws: Workspace, store: ControlStore | None = None) -> pl.DataFrame:
+    """For sync: source, version, sweep_id, cell_id, model, task, params_json, trial, attempt,
+    status (attempt status; only ``succeeded`` versions count in metrics)."""
+    schema = {
+        "source": pl.String,
+        "version": pl.Int64,
+        "sweep_id": pl.String,
+        "cell_id": pl.String,
+        "model": pl.String,
+        "task": pl.String,
+        "params_json": pl.String,
+        "trial": pl.Int64,
+        "attempt": pl.Int64,
+        "status": pl.String,
+    }
+    if store is None and not ws.section("control") and not ws.control_path.exists():
+        return pl.DataFrame(schema=schema)
+    st = _store(ws, store)
+    rows = []
+    cells: dict[str, Any] = {}
+    for s in st.list_sweeps():
+        cells.update({c.cell_id: c for c in st.cells(s.sweep_id)})
+    for a in st.attempts():
+        c = cells[a.cell_id]
+        rows.append(
+            {
+                "source": a.source,
+                "version": a.version,
+                "sweep_id": a.sweep_id,
+                "cell_id": a.cell_id,
+                "model": c.model,
+                "task": c.task,
+                "params_json": c.params_json,
+                "trial": c.trial,
+                "attempt": a.attempt,
+                "status": a.status,
+            }
+        )
+    return pl.DataFrame(rows, schema=schema)
+
+
+def attempts_for_sync(ws: Workspace) -> AttemptsProvider:
+    """The ``attempts`` argument of ``warehouse.sync.sync`` for this workspace: the
+    attempts frame, or None (leave the warehouse's copy alone) when the workspace
+    has no control store yet."""
+
+    def provide() -> pl.DataFrame | None:
+        if not ws.control_path.exists() and not ws.section("control"):
+            return None
+        return attempts_frame(ws)
+
+    return provide
+
+
+def _dt(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, tz=UTC)
+
+
+def _tail(path: str | None, lines: int) -> str | None:
+    if not path or not Path(path).exists():
+        return None
+    with open(path, "rb") as fh:
+        fh.seek(0, 2)
+        size = fh.tell()
+        fh.seek(max(0, size - 64_000))
+        text = fh.read().decode("utf-8", "replace")
+    return "\n".join(text.splitlines()[-lines:])

@@ -1,0 +1,63 @@
+"""The durable sweep control store: records, the contract, SQLite and Postgres backends.
+
+* ``base``: the records (pydantic, ``Literal`` statuses), the schema and its
+  migrations, the ``ControlStore`` contract and ``SqlControlStore``, which
+  implements it once in portable SQL;
+* ``sqlite``: the embedded store (``control.db``, WAL, ``BEGIN IMMEDIATE``);
+* ``postgres``: the shared store for several hosts (``FOR UPDATE SKIP LOCKED``).
+
+``open_store(ws)`` picks the backend from the workspace's ``[control]`` table.
+"""
+
+from __future__ import annotations
+
+from fle_core.sweeps.store.base import (
+    MAX_LOST,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    TERMINAL_CELL,
+    AttemptRecord,
+    CellRecord,
+    Claim,
+    ControlStore,
+    Finish,
+    RunnerRecord,
+    SqlControlStore,
+    SweepRecord,
+    cell_id_for,
+)
+from fle_core.sweeps.store.sqlite import SqliteControlStore
+from fle_core.workspace import SourceSpec, Workspace
+
+__all__ = [
+    "MAX_LOST",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "TERMINAL_CELL",
+    "AttemptRecord",
+    "CellRecord",
+    "Claim",
+    "ControlStore",
+    "Finish",
+    "RunnerRecord",
+    "SqlControlStore",
+    "SqliteControlStore",
+    "SweepRecord",
+    "cell_id_for",
+    "open_store",
+]
+
+
+def open_store(ws: Workspace) -> ControlStore:
+    """The workspace's control store: ``[control]`` Postgres if configured, else SQLite.
+
+    ``[control]`` takes ``url`` (secret-free), ``password_env`` or ``url_env``, like a source."""
+    ctl = ws.section("control")
+    if ctl.get("url") or ctl.get("url_env"):
+        from fle_core.sweeps.store.postgres import PostgresControlStore
+
+        spec = SourceSpec(
+            "control", str(ctl.get("url", "")), ctl.get("url_env"), ctl.get("password_env"), ws.secrets
+        )
+        return PostgresControlStore(spec.resolved_url())
+    return SqliteControlStore(ws.control_path)

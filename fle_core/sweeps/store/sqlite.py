@@ -1,0 +1,67 @@
+"""The embedded control store: one SQLite file (``control.db``) in WAL mode."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from fle_core.sweeps.store.base import _CELL_COLS, CellRecord, Claim, SqlControlStore, _row
+
+
+# ---- SQLite --------------------------------------------------------------------------
+class SqliteControlStore(SqlControlStore):
+    """The embedded store: one SQLite file in WAL mode; each write in BEGIN IMMEDIATE."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: str | Path, busy_timeout_ms: int = 30_000):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._con = sqlite3.connect(
+            str(self.path), timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
+        )
+        self._con.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        self._con.execute("PRAGMA journal_mode = WAL")
+        self._con.execute("PRAGMA synchronous = NORMAL")
+        self._con.execute("PRAGMA foreign_keys = ON")
+        self._migrate()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Any]:
+        con = self._con
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            yield con.execute
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[Any]:
+        yield self._con.execute
+
+    def claim(self, runner_id, host, now, lease_s, sources, sweep_ids=None):
+        cols = ", ".join(_CELL_COLS)
+        with self._tx() as ex:
+            for sweep in self._candidate_sweeps(ex, sources, sweep_ids):
+                row = ex(
+                    f"UPDATE cells SET status = 'running', attempts = attempts + 1, updated_at = ?"
+                    f" WHERE cell_id = (SELECT cell_id FROM cells WHERE sweep_id = ? AND status = 'pending'"
+                    f" AND not_before <= ? AND (SELECT COUNT(*) FROM cells r WHERE r.sweep_id = ?"
+                    f" AND r.status = 'running') < ? ORDER BY order_index LIMIT 1) RETURNING {cols}",
+                    (now, sweep.sweep_id, now, sweep.sweep_id, sweep.max_concurrent),
+                ).fetchone()
+                if row is None:
+                    continue
+                cell = _row(CellRecord, _CELL_COLS, row)
+                key, floor = sources[sweep.source]
+                attempt = self._start_attempt(ex, cell, sweep, runner_id, host, now, lease_s, key, floor)
+                return Claim(cell=cell, attempt=attempt, sweep=sweep)
+        return None
+
+    def close(self) -> None:
+        self._con.close()

@@ -1,0 +1,132 @@
+"""Read-only questions about what the warehouse holds (for the CLI and the UI).
+
+Each function opens one short read-only connection (``warehouse.query``), runs
+parameterized SQL and returns a Polars frame; the columns are listed in each
+docstring. Before the first sync they raise ``WarehouseMissing``.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from fle_core import warehouse
+from fle_core.workspace import Workspace
+
+
+def overview(ws: Workspace) -> pl.DataFrame:
+    """One row per synced source.
+
+    Columns: ``source, kind, display_url, rows, trajectories, models, tasks,
+    flagged_rows, simulated_rows, first_at, last_at, watermark, last_sync_id``.
+    """
+    return warehouse.query(
+        ws,
+        """
+        WITH s AS (
+            SELECT source, count(*) AS rows, count(DISTINCT model) AS models,
+                   count(DISTINCT task) AS tasks, count(parse_flags) AS flagged_rows,
+                   count_if(simulated) AS simulated_rows,
+                   min(created_at) AS first_at, max(created_at) AS last_at
+            FROM steps GROUP BY source),
+        t AS (SELECT source, count(*) AS trajectories FROM trajectories GROUP BY source)
+        SELECT st.source, st.kind, st.display_url,
+               coalesce(s.rows, 0) AS rows, coalesce(t.trajectories, 0) AS trajectories,
+               coalesce(s.models, 0) AS models, coalesce(s.tasks, 0) AS tasks,
+               coalesce(s.flagged_rows, 0) AS flagged_rows,
+               coalesce(s.simulated_rows, 0) AS simulated_rows,
+               s.first_at, s.last_at, st.watermark, st.last_sync_id
+        FROM source_state st LEFT JOIN s USING (source) LEFT JOIN t USING (source)
+        ORDER BY st.source""",
+    )
+
+
+def source_states(ws: Workspace) -> pl.DataFrame:
+    """Per source: ``source, kind, display_url, watermark, last_sync_id, last_status,
+    last_started_at, last_finished_at, last_error`` (the latest run, whatever its status)."""
+    return warehouse.query(
+        ws,
+        """
+        SELECT st.source, st.kind, st.display_url, st.watermark, st.last_sync_id,
+               r.status AS last_status, r.started_at AS last_started_at,
+               r.finished_at AS last_finished_at, r.error AS last_error
+        FROM source_state st
+        LEFT JOIN (SELECT * FROM sync_runs
+                   QUALIFY row_number() OVER (PARTITION BY source ORDER BY sync_id DESC) = 1) r
+          USING (source)
+        ORDER BY st.source""",
+    )
+
+
+def sync_history(ws: Workspace, limit: int = 50) -> pl.DataFrame:
+    """The latest sync runs, newest first: all ``sync_runs`` columns plus ``duration_s``."""
+    return warehouse.query(
+        ws,
+        """
+        SELECT *, epoch(finished_at) - epoch(started_at) AS duration_s
+        FROM sync_runs ORDER BY sync_id DESC LIMIT ?""",
+        [int(limit)],
+    )
+
+
+def attention_rows(ws: Workspace, limit: int = 200) -> pl.DataFrame:
+    """Rows kept but flagged at sync (``parse_flags`` not null), with their raw text.
+
+    Columns: ``source, id, version, instance, depth, parse_flags, model, task,
+    version_description, meta, sync_id``; newest first.
+    """
+    return warehouse.query(
+        ws,
+        """
+        SELECT source, id, version, instance, depth, parse_flags, model, task,
+               version_description, meta, sync_id
+        FROM steps WHERE parse_flags IS NOT NULL
+        ORDER BY sync_id DESC, source, id DESC LIMIT ?""",
+        [int(limit)],
+    )
+
+
+def attention_summary(ws: Workspace) -> pl.DataFrame:
+    """Counts of flagged rows: ``source, parse_flags, rows``."""
+    return warehouse.query(
+        ws,
+        """
+        SELECT source, parse_flags, count(*) AS rows FROM steps
+        WHERE parse_flags IS NOT NULL GROUP BY ALL ORDER BY source, rows DESC""",
+    )
+
+
+def trajectory_steps(ws: Workspace, source: str, version: int, instance: int) -> pl.DataFrame:
+    """The lean step rows of one trajectory in step order.
+
+    Columns: ``id, depth, value, holdout_value, raw_reward, model, task, sweep_id,
+    error_occurred, production_score, prompt_tokens, completion_tokens,
+    total_tokens, ticks, created_at, achievements_json, timing_metrics_json,
+    parse_flags`` (heavy text is fetched from the source:
+    ``sources.fetch_step_detail``).
+    """
+    return warehouse.query(
+        ws,
+        """
+        SELECT id, depth, value, holdout_value, raw_reward, model, task, sweep_id,
+               error_occurred, production_score, prompt_tokens, completion_tokens,
+               total_tokens, ticks, created_at, achievements_json, timing_metrics_json, parse_flags
+        FROM steps WHERE source = ? AND version = ? AND instance = ?
+        ORDER BY depth NULLS LAST, id""",
+        [source, int(version), int(instance)],
+    )
+
+
+def trajectories(ws: Workspace, source: str | None = None, limit: int = 1000) -> pl.DataFrame:
+    """Rows of the ``trajectories`` table (all its columns), newest versions first."""
+    if source is None:
+        return warehouse.query(
+            ws,
+            "SELECT * FROM trajectories ORDER BY last_at DESC NULLS LAST, "
+            "source, version DESC, instance LIMIT ?",
+            [int(limit)],
+        )
+    return warehouse.query(
+        ws,
+        "SELECT * FROM trajectories WHERE source = ? ORDER BY version DESC, instance LIMIT ?",
+        [source, int(limit)],
+    )

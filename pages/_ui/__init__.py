@@ -1,0 +1,155 @@
+"""The app's UI layer, the one module pages import: workspace, caching, URL state, widgets.
+
+Pages import this module and ``fle_core``; nothing in ``fle_core`` imports
+streamlit. Rules kept here so pages stay thin:
+
+* **Workspace**: ``Workspace.open`` with Streamlit secrets passed in (source
+  passwords), opened per run (cheap) so config edits show up at once.
+* **Caching**: every query result is cached with ``st.cache_data`` keyed on the
+  warehouse data version (or the version a shared view pins), so a new sync
+  invalidates exactly what changed. No DuckDB connection is held open between
+  runs: the sync process must be able to take the write lock.
+* **Errors**: ``guard()`` renders a ``FleError`` as message + hint, never a
+  traceback. Anything else is a bug and propagates.
+* **URL state**: ``url_*`` widgets read their initial value from
+  ``st.query_params`` (keys prefixed per page), validate it (bad or stale values
+  give a clear warning and fall back to defaults) and write the value back, so
+  copying the URL reproduces the view.
+* **Permalinks**: ``apply_view`` / ``share_button`` over ``fle_core.saved_views``.
+* **Read-only mode**: ``FLE_READ_ONLY=1`` or ``[app] read_only = true`` hides
+  every action that runs or changes something (launch, sync, resume, cancel).
+
+The package has five modules, each under the pages' size limit: ``core``
+(workspace, read-only, errors, empty states), ``state`` (URL state, shared
+views), ``data`` (cached loaders and computations), ``widgets`` (shared
+renderers) and ``frames`` (pure display shaping, no Streamlit). Pages import
+only this facade; the names below are the whole of it.
+"""
+
+from pages._ui.core import (
+    data_version,
+    empty_state,
+    guard,
+    read_only,
+    read_only_note,
+    simulated_badge,
+    stop_if_unsynced,
+    workspace,
+)
+from pages._ui.data import (
+    SYSTEMS,
+    Selection,
+    catalog,
+    compute,
+    config_options,
+    config_text,
+    distinct,
+    fetch_step_detail,
+    palette,
+    select,
+    step_detail_if_synced,
+    summaries,
+    trajectory_steps,
+)
+from pages._ui.frames import (
+    fmt,
+    headline,
+    parse_grid,
+    same_task,
+    sources_view,
+    split_tags,
+    sweeps_view,
+    sync_result_text,
+    to_csv,
+    trajectory_labels,
+    trajectory_row,
+)
+from pages._ui.state import (
+    Pin,
+    apply_view,
+    drop_params,
+    share_button,
+    url_int,
+    url_ints,
+    url_multiselect,
+    url_select,
+    url_tabs,
+    url_text,
+)
+from pages._ui.widgets import (
+    LEADERBOARD_COLUMNS,
+    SOURCE_COLUMNS,
+    SWEEP_COLUMNS,
+    cells_view,
+    failure_title,
+    grid_chart,
+    guarded,
+    leaderboard_view,
+    live,
+    preset_caption,
+    progress_callback,
+    runner_health,
+    status_counts,
+    status_fraction,
+    status_text,
+)
+
+__all__ = [
+    "LEADERBOARD_COLUMNS",
+    "SOURCE_COLUMNS",
+    "SWEEP_COLUMNS",
+    "SYSTEMS",
+    "Pin",
+    "Selection",
+    "apply_view",
+    "catalog",
+    "cells_view",
+    "compute",
+    "config_options",
+    "config_text",
+    "data_version",
+    "distinct",
+    "drop_params",
+    "empty_state",
+    "failure_title",
+    "fetch_step_detail",
+    "fmt",
+    "grid_chart",
+    "guard",
+    "guarded",
+    "headline",
+    "leaderboard_view",
+    "live",
+    "palette",
+    "parse_grid",
+    "preset_caption",
+    "progress_callback",
+    "read_only",
+    "read_only_note",
+    "runner_health",
+    "same_task",
+    "select",
+    "share_button",
+    "simulated_badge",
+    "sources_view",
+    "split_tags",
+    "status_counts",
+    "status_fraction",
+    "status_text",
+    "step_detail_if_synced",
+    "stop_if_unsynced",
+    "summaries",
+    "sweeps_view",
+    "sync_result_text",
+    "to_csv",
+    "trajectory_labels",
+    "trajectory_row",
+    "trajectory_steps",
+    "url_int",
+    "url_ints",
+    "url_multiselect",
+    "url_select",
+    "url_tabs",
+    "url_text",
+    "workspace",
+]

@@ -1,0 +1,266 @@
+"""UI layer, part 3: cached data access keyed on the warehouse data version.
+
+Every loader is an ``st.cache_data`` function whose key holds the workspace
+root, the data version (latest, or pinned by a shared view), the selection and
+the settings; the ``Workspace`` itself is passed as ``_ws`` (not hashed). No
+connection is held between runs: each load opens the warehouse read-only for
+one query, so the sync process can always take the write lock.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import polars as pl
+import streamlit as st
+
+from fle_core.errors import WarehouseMissing
+from fle_core.workspace import Workspace
+from pages._ui import frames
+from pages._ui.core import data_version
+from pages._ui.frames import parse_traj_key
+from pages._ui.state import Pin
+
+
+# ---------------------------------------------------------------- selection + cached compute
+@dataclass(frozen=True)
+class Selection:
+    """Which trajectories an analysis uses; empty tuple = no filter on that column."""
+
+    sources: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    tasks: tuple[str, ...] = ()
+    sweeps: tuple[str, ...] = ()
+    configs: tuple[str, ...] = ()  # params JSON strings; NO_CONFIG = runs without params
+    systems: str = "model"  # "model", or "config": compare (model, config) systems
+
+
+#: Compare-by choices: what one row of the leaderboard / one series of a chart is.
+SYSTEMS = {"model": "model", "config": "model + config"}
+NO_CONFIG = "(none)"  # = fle_core.analysis.NO_CONFIG (kept here so pages need no import)
+
+
+def _config_key(ws: Workspace) -> str:
+    """Cache-key part for settings that change metrics (task quotas)."""
+    return json.dumps(ws.config.get("tasks") or {}, sort_keys=True, default=str)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _summaries(_ws: Workspace, root: str, version: int, as_of: int | None, cfg: str) -> pl.DataFrame:
+    from fle_core import analysis
+
+    return analysis.load_summaries(_ws, as_of_sync=as_of)
+
+
+def summaries(ws: Workspace, pin: Pin) -> pl.DataFrame:
+    """All trajectory summaries at the pinned data version (cached per version)."""
+    if pin.version == 0:
+        raise WarehouseMissing(
+            "Nothing has been synced into this workspace yet",
+            hint="sync a source on Sources & sync, or run the demo sweep on Overview",
+        )
+    return _summaries(ws, str(ws.root), pin.version, pin.as_of, _config_key(ws))
+
+
+def select(frame: pl.DataFrame, sel: Selection) -> pl.DataFrame:
+    """Filter summaries by the selection (source/model/task/sweep/config).
+
+    With ``sel.systems == "config"`` the result's ``model`` is the system label
+    (``analysis.label_systems``; the model itself stays in ``base_model``), so
+    every metric and chart compares (model, config) systems.
+    """
+    for col, values in (
+        ("source", sel.sources),
+        ("model", sel.models),
+        ("task", sel.tasks),
+        ("sweep_id", sel.sweeps),
+    ):
+        if values and col in frame.columns:
+            frame = frame.filter(pl.col(col).is_in(list(values)))
+    if sel.configs and "config" in frame.columns:
+        keep = pl.col("config").is_in([c for c in sel.configs if c != NO_CONFIG])
+        if NO_CONFIG in sel.configs:
+            keep = keep | pl.col("config").is_null()
+        frame = frame.filter(keep)
+    if sel.systems == "config" and "config" in frame.columns:
+        from fle_core.analysis import label_systems
+
+        frame = label_systems(frame, by=("model", "config"))
+    return frame
+
+
+def config_options(frame: pl.DataFrame) -> list[str]:
+    """Config filter options: each params JSON, plus ``NO_CONFIG`` when some runs have none;
+    empty when no trajectory has a config (the filter is then hidden)."""
+    configs = distinct(frame, "config")
+    if not configs:
+        return []
+    return configs + ([NO_CONFIG] if frame["config"].null_count() else [])
+
+
+def config_text(config: str) -> str:
+    """A config as shown in a widget: ``prompt=v2, temperature=0.2``."""
+    from fle_core.analysis import config_label
+
+    return config_label(None if config == NO_CONFIG else config)
+
+
+def distinct(frame: pl.DataFrame, col: str) -> list[str]:
+    """Sorted distinct non-null values of a column (widget options)."""
+    if col not in frame.columns or frame.is_empty():
+        return []
+    return sorted(v for v in frame[col].drop_nulls().unique().to_list())
+
+
+_COMPUTE: dict[str, Callable[..., Any]] = {}
+
+
+def compute_fn(name: str):
+    """Register a named computation over selected summaries (cached by ``compute``)."""
+
+    def deco(fn):
+        _COMPUTE[name] = fn
+        return fn
+
+    return deco
+
+
+# Named computations pages may ask for. Each takes the selected summaries frame.
+@compute_fn("summaries")
+def _c_summaries(s: pl.DataFrame) -> pl.DataFrame:
+    return s
+
+
+@compute_fn("leaderboard")
+def _c_leaderboard(s: pl.DataFrame, k_values: list[int]) -> pl.DataFrame:
+    from fle_core.stats import metrics
+
+    return metrics.model_metrics(s, k_values=tuple(k_values))
+
+
+@compute_fn("group_metrics")
+def _c_group(s: pl.DataFrame, k_values: list[int]) -> pl.DataFrame:
+    from fle_core.stats import metrics
+
+    return metrics.group_metrics(s, by=("model", "task"), k_values=tuple(k_values))
+
+
+@compute_fn("intervals")
+def _c_intervals(s: pl.DataFrame, reps: int, seed: int) -> pl.DataFrame:
+    from fle_core.stats import bootstrap
+
+    return bootstrap.interval_estimates(s, reps=reps, seed=seed)
+
+
+@compute_fn("passk_curve")
+def _c_passk(s: pl.DataFrame, k_values: list[int], reps: int, seed: int) -> pl.DataFrame:
+    from fle_core.stats import bootstrap
+
+    return bootstrap.pass_at_k_curve(s, k_values=tuple(k_values), reps=reps, seed=seed)
+
+
+@compute_fn("pairwise")
+def _c_pairwise(
+    s: pl.DataFrame, metric: str, correction: str, baseline: str | None, reps: int, seed: int
+) -> pl.DataFrame:
+    from fle_core.stats import compare
+
+    return compare.pairwise_comparisons(
+        s, metric=metric, correction=correction, baseline=baseline, reps=reps, seed=seed
+    )
+
+
+@compute_fn("task_difficulty")
+def _c_difficulty(s: pl.DataFrame) -> pl.DataFrame:
+    from fle_core.stats import metrics
+
+    return frames.difficulty_view(metrics.group_metrics(s, by=("task",), k_values=(1,)))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _compute(
+    _ws: Workspace,
+    name: str,
+    root: str,
+    version: int,
+    as_of: int | None,
+    cfg: str,
+    sel: tuple,
+    kwargs_json: str,
+) -> Any:
+    frame = select(_summaries(_ws, root, version, as_of, cfg), Selection(*sel))
+    return _COMPUTE[name](frame, **json.loads(kwargs_json))
+
+
+def compute(ws: Workspace, pin: Pin, name: str, sel: Selection, **kwargs) -> Any:
+    """Run a registered computation on the selected summaries; cached on the data version."""
+    summaries(ws, pin)  # raises the friendly WarehouseMissing before first sync
+    sel_key = tuple(asdict(sel).values())
+    return _compute(
+        ws,
+        name,
+        str(ws.root),
+        pin.version,
+        pin.as_of,
+        _config_key(ws),
+        sel_key,
+        json.dumps(kwargs, sort_keys=True),
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _catalog(_ws: Workspace, what: str, root: str, version: int) -> Any:
+    from fle_core.warehouse import catalog
+
+    return getattr(catalog, what)(_ws)
+
+
+def catalog(ws: Workspace, what: str, version: int | None = None) -> Any:
+    """A ``fle_core.warehouse.catalog`` read (warehouse contents, sync history), cached per data version."""
+    return _catalog(ws, what, str(ws.root), data_version(ws) if version is None else version)
+
+
+def palette(summ: pl.DataFrame):
+    """One model → colour mapping for every chart of a page (all models in the data)."""
+    from fle_core.charts.base import ModelPalette
+
+    return ModelPalette.from_models(distinct(summ, "model"))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _trajectory_steps(_ws: Workspace, root: str, version: int, as_of: int | None, key: str) -> pl.DataFrame:
+    from fle_core import analysis
+
+    source, ver, instance = parse_traj_key(key)
+    steps = analysis.load_steps(_ws, sources=[source], versions=[ver], as_of_sync=as_of)
+    return steps.filter(pl.col("instance") == instance)
+
+
+def trajectory_steps(ws: Workspace, pin: Pin, key: str) -> pl.DataFrame:
+    """The steps frame of one trajectory (``source:version:instance``), ordered by depth."""
+    steps = _trajectory_steps(ws, str(ws.root), pin.version, pin.as_of, key)
+    return steps.sort("depth", "id")
+
+
+def step_detail_if_synced(steps: pl.DataFrame) -> pl.DataFrame | None:
+    """Code/output straight from the warehouse when ``[sync] copy_code`` copied them."""
+    if "code" in steps.columns and steps["code"].is_not_null().any():
+        cols = [c for c in ("id", "depth", "value", "code", "response") if c in steps.columns]
+        return steps.select(cols)
+    return None
+
+
+@st.cache_data(show_spinner="Reading the steps from the source…", max_entries=16, ttl=600)
+def _step_detail(_ws: Workspace, root: str, key: str) -> pl.DataFrame:
+    from fle_core.sources import programs
+
+    source, version, instance = parse_traj_key(key)
+    return programs.fetch_step_detail(_ws.source(source), version, instance)
+
+
+def fetch_step_detail(ws: Workspace, key: str) -> pl.DataFrame:
+    """Per-step code and output fetched on demand from the trajectory's source."""
+    return _step_detail(ws, str(ws.root), key)

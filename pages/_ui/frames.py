@@ -1,0 +1,211 @@
+"""Display shaping for the pages: pure Polars, no Streamlit, no statistics.
+
+These turn finished frames from ``fle_core`` into what a table or a picker
+shows (labels, interval text, ordering). Nothing here computes a metric.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import polars as pl
+
+TRAJ_KEY_SEP = ":"
+
+
+def pct_interval(low: pl.Expr, high: pl.Expr) -> pl.Expr:
+    """``"12.5–30.1 %"`` from two 0..1 columns."""
+    return pl.format("{}–{} %", (low * 100).round(1), (high * 100).round(1))
+
+
+def leaderboard_view(board: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """Model metrics → display columns (rate with its interval as text), best first."""
+    out = board.sort(["success_rate", "model"], descending=[True, False], nulls_last=True)
+    if {"success_ci_low", "success_ci_high"} <= set(out.columns):
+        out = out.with_columns(
+            pct_interval(pl.col("success_ci_low"), pl.col("success_ci_high")).alias("ci_95")
+        )
+    return out.select([c for c in columns if c in out.columns])
+
+
+def difficulty_view(by_task: pl.DataFrame) -> pl.DataFrame:
+    """Task metrics → hardest first (lowest success rate); tasks without a quota last."""
+    out = by_task.sort(["success_rate", "task"], nulls_last=True)
+    out = out.with_columns(pct_interval(pl.col("success_ci_low"), pl.col("success_ci_high")).alias("ci_95"))
+    keep = [
+        "task",
+        "success_rate",
+        "ci_95",
+        "n",
+        "successes",
+        "reward_mean",
+        "mean_steps",
+        "mean_steps_to_success",
+    ]
+    return out.select([c for c in keep if c in out.columns])
+
+
+def traj_key(source: str, version: int, instance: int) -> str:
+    return f"{source}{TRAJ_KEY_SEP}{version}{TRAJ_KEY_SEP}{instance}"
+
+
+def parse_traj_key(key: str) -> tuple[str, int, int]:
+    """``source:version:instance`` → parts (source names may contain ``:``)."""
+    source, version, instance = key.rsplit(TRAJ_KEY_SEP, 2)
+    return source, int(version), int(instance)
+
+
+def with_traj_key(summ: pl.DataFrame) -> pl.DataFrame:
+    return summ.with_columns(pl.format("{}:{}:{}", "source", "version", "instance").alias("_key"))
+
+
+def trajectory_labels(summ: pl.DataFrame, limit: int = 2000) -> dict[str, str]:
+    """Picker labels, newest first: ``model · task · v12#0 · best 17.3 ✓``."""
+    if summ.is_empty():
+        return {}
+    order = "ended_at" if "ended_at" in summ.columns else "version"
+    rows = (
+        with_traj_key(summ)
+        .filter(pl.col("_key").is_not_null())  # null version: unaddressable
+        .sort(order, descending=True, nulls_last=True)
+        .head(limit)
+    )
+    out = {}
+    for r in rows.iter_rows(named=True):
+        mark = {True: " ✓", False: " ✗"}.get(r.get("success"), "")
+        out[r["_key"]] = (
+            f"{r.get('model') or '?'} · {r.get('task') or '?'} · v{r['version']}"
+            f"#{r['instance']} · best {fmt(r.get('best_reward'))}{mark}"
+        )
+    return out
+
+
+def same_task(summ: pl.DataFrame, key: str) -> pl.DataFrame:
+    """Trajectories of the same task as ``key`` (for the side-by-side comparison)."""
+    row = trajectory_row(summ, key)
+    return summ.filter(pl.col("task") == row["task"]) if row.get("task") else summ.head(0)
+
+
+def trajectory_row(summ: pl.DataFrame, key: str) -> dict[str, Any]:
+    source, version, instance = parse_traj_key(key)
+    hit = summ.filter(
+        (pl.col("source") == source) & (pl.col("version") == version) & (pl.col("instance") == instance)
+    )
+    return hit.row(0, named=True) if hit.height else {}
+
+
+def fmt(value: Any, digits: int = 2, unit: str = "") -> str:
+    """Short number text; '—' for missing or non-finite values."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, (int, float)):
+        return f"{value:,.{digits}f}{unit}"
+    return f"{value}{unit}"
+
+
+FINAL_STATES = ("succeeded", "failed", "early_stopped", "cancelled")
+
+
+def sweeps_view(sweeps: pl.DataFrame) -> pl.DataFrame:
+    """``sweeps.list_sweeps`` → display order with a 0..1 ``progress`` column."""
+    if "total" in sweeps.columns and "progress" not in sweeps.columns:
+        done = pl.sum_horizontal([pl.col(c) for c in FINAL_STATES if c in sweeps.columns])
+        sweeps = sweeps.with_columns(
+            (done / pl.when(pl.col("total") > 0).then(pl.col("total"))).alias("progress")
+        )
+    first = ["sweep_id", "name", "status", "progress", "total", *FINAL_STATES, "pending", "running"]
+    cols = [c for c in first if c in sweeps.columns]
+    return sweeps.select(cols + [c for c in sweeps.columns if c not in cols])
+
+
+def duration_text(seconds: float | None) -> str:
+    """``"3 min 20 s"``-style text; '—' when unknown."""
+    if seconds is None or not math.isfinite(seconds):
+        return "—"
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+def sync_result_text(result: Any) -> str:
+    added = getattr(result, "rows_added", None)
+    secs = getattr(result, "duration_s", None)
+    if not isinstance(added, int):
+        return str(result)
+    return f"{added:,} new rows" + (f" in {secs:.1f} s" if isinstance(secs, float) else "")
+
+
+def parse_grid(text: str) -> dict[str, list]:
+    """``key = [v1, v2]`` lines (TOML) → grid dict; bad text → ``ConfigError``."""
+    import tomllib
+
+    from fle_core.errors import ConfigError
+
+    if not text.strip():
+        return {}
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"The parameter grid is not valid TOML: {exc}",
+            hint="write one parameter per line, e.g. temperature = [0.0, 0.7]",
+        ) from None
+    bad = [k for k, v in data.items() if not isinstance(v, list)]
+    if bad:
+        raise ConfigError(
+            f"Grid parameter(s) {', '.join(bad)} must be lists of values",
+            hint="e.g. temperature = [0.0, 0.7]",
+        )
+    return data
+
+
+def split_tags(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def to_csv(frame: pl.DataFrame) -> str:
+    """CSV text; list columns (e.g. ``tasks_lacking_k``) become ``;``-joined strings."""
+    lists = [c for c, t in frame.schema.items() if isinstance(t, pl.List)]
+    return frame.with_columns(pl.col(c).cast(pl.List(pl.String)).list.join(";") for c in lists).write_csv()
+
+
+def headline(board: pl.DataFrame) -> str:
+    """One line naming the best model by success rate, with its interval and n."""
+    ranked = board.filter(pl.col("success_rate").is_not_null()).sort(
+        ["success_rate", "model"], descending=[True, False]
+    )
+    if ranked.is_empty():
+        return "Top model: — (no task with a quota in this selection)"
+    r = ranked.row(0, named=True)
+    return (
+        f"Top model: **{r['model']}**, success {r['success_rate'] * 100:.1f}% "
+        f"(95% CI {r['success_ci_low'] * 100:.1f}–{r['success_ci_high'] * 100:.1f}%, "
+        f"{r['successes']}/{r.get('n_scored', r['n'])} scored trials over "
+        f"{r.get('n_tasks', '?')} tasks)"
+    )
+
+
+def sources_view(per_source: pl.DataFrame, states: pl.DataFrame) -> pl.DataFrame:
+    """catalog.overview ⋈ catalog.source_states → one display row per synced source."""
+    last = states.select("source", "last_status", "last_finished_at", "last_error")
+    out = per_source.join(last, on="source", how="left")
+    keep = [
+        "source",
+        "display_url",
+        "rows",
+        "trajectories",
+        "flagged_rows",
+        "simulated_rows",
+        "last_sync_id",
+        "last_status",
+        "last_finished_at",
+        "last_at",
+        "last_error",
+    ]
+    return out.select([c for c in keep if c in out.columns])

@@ -1,0 +1,166 @@
+"""UI layer, part 4: shared renderers (tables, status, charts, live fragments)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+import streamlit as st
+
+from pages._ui import frames
+from pages._ui.core import guard
+
+
+def live(render: Callable[[], None], every_s: float | None) -> None:
+    """Run ``render`` inside an auto-refreshing fragment (or once, when ``every_s`` is None).
+
+    The page's content lives in ``render`` so it is the same code whether the
+    fragment re-runs it in the browser or AppTest runs the script once.
+    """
+    if every_s:
+        st.fragment(render, run_every=every_s)()
+    else:
+        render()
+
+
+# ---------------------------------------------------------------- shared renderers
+LEADERBOARD_COLUMNS = {
+    "model": st.column_config.TextColumn("Model", pinned=True),
+    "success_rate": st.column_config.ProgressColumn(
+        "Success", format="percent", min_value=0.0, max_value=1.0
+    ),
+    "ci_95": st.column_config.TextColumn("95% CI (Wilson)"),
+    "n_scored": st.column_config.NumberColumn(
+        "Scored trials", format="%d", help="Trajectories of tasks with a quota"
+    ),
+    "n": st.column_config.NumberColumn("Trajectories", format="%d"),
+    "n_tasks": st.column_config.NumberColumn("Tasks", format="%d"),
+    "successes": st.column_config.NumberColumn("Successes", format="%d"),
+    "pass_at_1": st.column_config.NumberColumn("pass@1", format="%.3f"),
+    "reward_iqm": st.column_config.NumberColumn("Reward IQM", format="%.1f"),
+    "tokens_per_success": st.column_config.NumberColumn("Tokens / success", format="compact"),
+    "simulated": st.column_config.CheckboxColumn("Simulated"),
+}
+
+
+def leaderboard_view(board: pl.DataFrame) -> pl.DataFrame:
+    return frames.leaderboard_view(board, list(LEADERBOARD_COLUMNS))
+
+
+SOURCE_COLUMNS = {
+    "source": st.column_config.TextColumn("Source", pinned=True),
+    "display_url": st.column_config.TextColumn("URL (password masked)"),
+    "rows": st.column_config.NumberColumn("Steps", format="%d"),
+    "trajectories": st.column_config.NumberColumn("Trajectories", format="%d"),
+    "flagged_rows": st.column_config.NumberColumn(
+        "Flagged rows", format="%d", help="Kept, but task or meta unparsed"
+    ),
+    "simulated_rows": st.column_config.NumberColumn("Simulated rows", format="%d"),
+    "last_sync_id": st.column_config.NumberColumn("Last sync", format="%d"),
+    "last_status": st.column_config.TextColumn("Status"),
+    "last_finished_at": st.column_config.DatetimeColumn("Synced at", format="YYYY-MM-DD HH:mm:ss"),
+    "last_at": st.column_config.DatetimeColumn("Newest step", format="YYYY-MM-DD HH:mm:ss"),
+    "last_error": st.column_config.TextColumn("Last error"),
+}
+
+SWEEP_COLUMNS = {
+    "progress": st.column_config.ProgressColumn("Progress", format="percent", min_value=0.0, max_value=1.0),
+}
+
+
+def runner_health(runners: pl.DataFrame) -> None:
+    """Alive runners and their last heartbeat; a clear note when none is alive."""
+    alive = runners.filter(pl.col("alive")) if "alive" in runners.columns else runners.head(0)
+    if alive.is_empty():
+        st.caption(
+            ":material/power_off: No runner is alive. Queued sweeps wait until one runs: "
+            "`fle-core runner` (the launch and demo buttons start one)."
+        )
+    else:
+        beat = alive["heartbeat_at"].max()
+        ago = (datetime.now(UTC) - beat).total_seconds() if beat is not None else None
+        st.caption(
+            f":material/favorite: {alive.height} runner(s) alive · last heartbeat "
+            f"{frames.duration_text(ago)} ago"
+        )
+    if not runners.is_empty():
+        st.dataframe(runners, hide_index=True)
+
+
+def status_fraction(status: Any) -> float:
+    return (status.done / status.total) if status.total else 0.0
+
+
+def status_text(status: Any) -> str:
+    eta = f" · ETA {frames.duration_text(status.eta_s)}" if status.eta_s else ""
+    return f"{status.name}: {status.done}/{status.total} cells finished ({status.status}){eta}"
+
+
+def status_counts(status: Any) -> None:
+    """One metric per cell state."""
+    shown = {k: v for k, v in status.counts.items() if v or k in ("pending", "running", "succeeded")}
+    for col, (state, n) in zip(st.columns(len(shown)), shown.items(), strict=True):
+        col.metric(state.replace("_", " ").capitalize(), n)
+
+
+def failure_title(row: dict) -> str:
+    code = row.get("exit_code")
+    return (
+        f"{row.get('model')} · {row.get('task')} · trial {row.get('trial')} · attempt "
+        f"{row.get('attempt')} · {row.get('outcome') or row.get('status')}"
+        + (f" (exit {code})" if code is not None else "")
+    )
+
+
+def guarded(fn: Callable[..., None], *args) -> None:
+    """Call ``fn`` with FleErrors rendered (for fragment bodies)."""
+    with guard():
+        fn(*args)
+
+
+def progress_callback(bar) -> Callable[..., None]:
+    """Adapt ``sync.sync``'s progress callback to a ``st.progress`` bar."""
+
+    def cb(*args, **kwargs) -> None:
+        done = kwargs.get("done", args[0] if args else 0)
+        total = kwargs.get("total", args[1] if len(args) > 1 else 0)
+        if total:
+            bar.progress(min(1.0, float(done) / float(total)), text=f"{int(done):,} / {int(total):,} rows")
+
+    return cb
+
+
+def preset_caption(preset: dict | None) -> None:
+    """What a server-side executor preset runs (never editable from the browser)."""
+    if not preset:
+        return
+    command = " ".join(preset.get("command") or [])
+    what = f"`{command}`" if command else f"built-in {preset.get('kind')} executor"
+    st.caption(f"{preset.get('description') or preset.get('kind')} · runs {what}")
+
+
+def cells_view(cells: pl.DataFrame) -> None:
+    """The sweep's model × task × trial grid coloured by cell state."""
+    from fle_core import charts
+
+    grid_chart(charts.sweep_cells_chart(cells))
+
+
+def grid_chart(chart, where=None, width: str | int = "stretch") -> None:
+    """Draw a chart at its own size: grids, per-pair rows, single-view bar charts.
+
+    Streamlit's default ``height="content"`` collapses layered charts with a
+    nominal y axis and single-view bar charts to a sliver, so pass the spec's
+    height plus room for the title, axis labels and legend explicitly. ``where``
+    is a container or column (default: the page); ``width="content"`` keeps a
+    square grid square (spec width plus room for the row labels and legend).
+    """
+    spec = chart.to_dict(validate=False)
+    inner, inner_w = spec.get("height"), spec.get("width")
+    frame = (spec.get("usermeta") or {}).get("frame_px", {})  # the builder's own margins
+    height = int(inner) + frame.get("height", 190) if isinstance(inner, (int, float)) else "content"
+    if width == "content" and isinstance(inner_w, (int, float)):
+        width = int(inner_w) + frame.get("width", 380)  # "content" collapses layered charts too
+    (where or st).altair_chart(chart, width=width, height=height)
