@@ -1,0 +1,134 @@
+"""Shared plumbing for the real-browser tests and bench/browser.py: serve the app, drive Chromium.
+
+``serve`` starts ``streamlit run app.py`` on a free loopback port for one
+workspace and stops it (and any runner the app started) afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_health(base: str, proc: subprocess.Popen, budget_s: float = 60) -> None:
+    deadline = time.monotonic() + budget_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"streamlit exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
+                if r.read().decode().strip() == "ok":
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError("streamlit did not become healthy")
+
+
+def serve(env: dict, port: int, log, home: Path) -> Iterator[tuple[str, Path]]:
+    """Run the app for ``home`` until the generator is closed; yields (base URL, home)."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "app.py"),
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_health(base, proc)
+        yield base, home
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+        stop_runners(home)
+
+
+def app_env(home: Path, tmp: Path) -> dict:
+    env = {
+        **os.environ,
+        "FLE_CORE_HOME": str(home),
+        "WANDB_MODE": "offline",
+        "WANDB_DIR": str(tmp / "wandb"),
+    }
+    env.pop("FLE_READ_ONLY", None)
+    return env
+
+
+def stop_runners(home: Path) -> None:
+    """SIGTERM the runner(s) the demo button started in this workspace, by pid."""
+    from fle_core import sweeps
+    from fle_core.workspace import Workspace
+
+    if not (home / "control.db").exists():
+        return
+    for pid in sweeps.runners(Workspace.open(home)).filter("alive")["pid"].to_list():
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+        for _ in range(100):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+
+
+def ready(page) -> None:
+    page.wait_for_selector("[data-testid=stApp]", timeout=30_000)
+    page.wait_for_selector("[data-testid=stMainBlockContainer] h1", timeout=30_000)
+
+
+#: JS: true once the script run is over and every visible chart has drawn (svg or canvas).
+SETTLED_JS = """() => {
+  if (document.querySelector('[data-testid=stSkeleton]')) return false;
+  const status = document.querySelector('[data-testid=stStatusWidget]');
+  if (status && status.innerText.includes('Running')) return false;
+  const charts = [...document.querySelectorAll('[data-testid=stVegaLiteChart]')]
+    .filter(e => e.offsetParent !== null);
+  return charts.every(c => c.querySelector('svg.marks, canvas.marks'));
+}"""
+
+
+def settle(page, timeout_ms: int = 60_000) -> None:
+    """Wait until the page's script has finished and every visible chart has drawn."""
+    page.wait_for_function(SETTLED_JS, timeout=timeout_ms, polling=100)
