@@ -3,7 +3,10 @@
 URL state (all optional): ``cmp_source``, ``cmp_model``, ``cmp_task``, ``cmp_sweep``
 (repeatable filters), ``cmp_k`` (repeatable k values), ``cmp_metric``, ``cmp_corr``,
 ``cmp_base``, ``cmp_config`` (repeatable params JSON, ``(none)`` = runs without params),
-``cmp_by`` (``model`` | ``config``: compare models or (model, config) systems), ``cmp_reps``, ``cmp_seed``, ``cmp_tab`` (open tab); ``view`` pins a shared view's data version.
+``cmp_by`` (``model`` | ``config``: compare models or (model, config) systems), ``cmp_reps``, ``cmp_seed``,
+``cmp_poi`` (P(improvement): pairs with one model), ``cmp_rtask`` (Rewards: one task),
+``cmp_tab`` (open tab); ``view`` pins a shared view's data version. The sidebar shows only the
+settings the open tab uses.
 """
 
 import streamlit as st
@@ -19,6 +22,7 @@ METRICS = {
     "final_reward": "Final reward",
 }
 ALL_PAIRS = "(all pairs)"
+PREVIEW_LINES = 120
 CORRECTIONS = {"holm": "Holm", "bh": "Benjamini–Hochberg"}
 
 ws = _ui.workspace()
@@ -66,38 +70,52 @@ def config_filters(pool) -> tuple[list[str], str]:
     return configs, by
 
 
-def settings(models: list[str]) -> dict:
-    """Metric settings: they are part of the URL and of a shared view."""
+#: Which sidebar settings each tab uses; the others are hidden on that tab (their URL values stay).
+USES = {
+    "Leaderboard": {"reps"},
+    "pass@k": {"k", "reps"},
+    "Pairwise": {"pairs", "reps"},
+    "Rewards": set(),
+    "Cost": set(),
+    "Export": {"k", "pairs", "reps"},
+}
+
+
+def settings(models: list[str], tab: str) -> dict:
+    """The open tab's metric settings: they are part of the URL and of a shared view."""
+    uses = USES.get(tab, set())
+    cfg: dict = {"k_values": [1], "metric": "success", "correction": "holm", "baseline": None}
+    cfg |= {"reps": 1000, "seed": 0}
     with st.sidebar:
         st.header("Settings")
-        k_values = _ui.url_ints("pass@k: k values", "cmp_k", [1, 2, 3, 4, 5, 8, 10, 16], [1, 3, 5, 8])
-        metric = _ui.url_select(
-            "Pairwise metric", "cmp_metric", list(METRICS), "success", format_func=METRICS.get
-        )
-        corr = _ui.url_select(
-            "Multiple-comparison correction",
-            "cmp_corr",
-            list(CORRECTIONS),
-            "holm",
-            format_func=CORRECTIONS.get,
-        )
-        baseline = _ui.url_select(
-            "Baseline (compare every model with it)", "cmp_base", [ALL_PAIRS, *models], ALL_PAIRS
-        )
-        reps = _ui.url_int("Bootstrap resamples", "cmp_reps", 1000, 100, 20000)
-        seed = _ui.url_int("Bootstrap seed", "cmp_seed", 0, 0, 2**31 - 1)
-    return {
-        "k_values": k_values or [1],
-        "metric": metric,
-        "correction": corr,
-        "reps": reps,
-        "seed": seed,
-        "baseline": None if baseline == ALL_PAIRS else baseline,
-    }
+        if not uses:
+            st.caption(f"The {tab} tab has no settings.")
+        if "k" in uses:
+            ks = _ui.url_ints("pass@k: k values", "cmp_k", [1, 2, 3, 4, 5, 8, 10, 16], [1, 3, 5, 8])
+            cfg["k_values"] = ks or [1]
+        if "pairs" in uses:
+            cfg["metric"] = _ui.url_select(
+                "Pairwise metric", "cmp_metric", list(METRICS), "success", format_func=METRICS.get
+            )
+            cfg["correction"] = _ui.url_select(
+                "Multiple-comparison correction",
+                "cmp_corr",
+                list(CORRECTIONS),
+                "holm",
+                format_func=CORRECTIONS.get,
+            )
+            base = _ui.url_select(
+                "Baseline (compare every model with it)", "cmp_base", [ALL_PAIRS, *models], ALL_PAIRS
+            )
+            cfg["baseline"] = None if base == ALL_PAIRS else base
+        if "reps" in uses:
+            cfg["reps"] = _ui.url_int("Bootstrap resamples", "cmp_reps", 1000, 100, 20000)
+            cfg["seed"] = _ui.url_int("Bootstrap seed", "cmp_seed", 0, 0, 2**31 - 1)
+    return cfg
 
 
 def leaderboard(pin, sel, cfg) -> None:
-    board = _ui.compute(ws, pin, "leaderboard", sel, k_values=cfg["k_values"])
+    board = _ui.compute(ws, pin, "leaderboard", sel, k_values=[1])
     st.markdown(_ui.headline(board))
     st.dataframe(
         _ui.leaderboard_view(board),
@@ -106,10 +124,15 @@ def leaderboard(pin, sel, cfg) -> None:
         key="cmp_board_table",
     )
     est = _ui.compute(ws, pin, "intervals", sel, reps=cfg["reps"], seed=cfg["seed"])
-    st.altair_chart(charts.interval_estimates_chart(est), width="stretch")
+    _ui.grid_chart(charts.interval_estimates_chart(est, palette=palette))
+    flat = _ui.zero_width_models(est)
     st.caption(
-        f"Intervals: 95% stratified bootstrap ({cfg['reps']:,} resamples within each task, "
-        f"seed {cfg['seed']}); success-rate column: Wilson score interval."
+        f"Chart: 95% stratified bootstrap ({cfg['reps']:,} resamples within each task, seed {cfg['seed']}). "
+        "Table: Wilson score interval. They differ most at 0/n and n/n: resampling the trials "
+        "of a model that solved none (or all) of them always gives 0 % (100 %), so the bootstrap "
+        "interval has zero width, while the Wilson interval accounts for the few trials "
+        "(0/4 → 0–49 %). Read the Wilson interval for small n."
+        + (f" Zero-width here (ringed): {', '.join(flat)}." if flat else "")
     )
 
 
@@ -117,7 +140,14 @@ def pass_at_k(pin, sel, cfg) -> None:
     curve = _ui.compute(
         ws, pin, "passk_curve", sel, k_values=cfg["k_values"], reps=cfg["reps"], seed=cfg["seed"]
     )
-    st.altair_chart(charts.pass_at_k_chart(curve), width="stretch")
+    note = _ui.passk_coverage_note(
+        _ui.compute(ws, pin, "leaderboard", sel, k_values=cfg["k_values"]), cfg["k_values"]
+    )
+    if note:
+        st.info(note, icon=":material/info:")
+    if curve.is_empty():
+        return
+    _ui.grid_chart(charts.pass_at_k_chart(curve, palette=palette))
     st.caption(
         "Unbiased pass@k per task (Chen et al. 2021), averaged over the tasks with at least "
         "k trials; bands are bootstrap 95% intervals."
@@ -135,28 +165,60 @@ def pairwise(pin, sel, cfg) -> None:
             "Pairwise comparisons need at least two models.", ["Widen the model filter in the sidebar."]
         )
         return
-    _ui.grid_chart(charts.comparison_matrix_chart(comp), width="content")
+    _ui.grid_chart(charts.comparison_matrix_chart(comp, palette=palette))
     st.caption(
         "Across all tasks: difference A − B (row − column), Holm/BH-adjusted p, "
         "▲ significantly better, ▼ significantly worse, · no significant difference; "
         "hover a cell for its CI, p-values and P(A > B)."
     )
     # the comparison already bootstrapped P(improvement) on the chosen metric: reuse it
-    _ui.grid_chart(charts.probability_of_improvement_chart(compare.improvement_from_comparisons(comp)))
-    st.caption(f"P(row model beats column model) on {cfg['metric']}, averaged over common tasks.")
+    poi = compare.improvement_from_comparisons(comp)
+    models = sorted(set(poi["model_x"].to_list()) | set(poi["model_y"].to_list()))
+    if poi.height > charts.MAX_POI_PAIRS:
+        who = _ui.url_select(
+            "Probability of improvement: pairs with",
+            "cmp_poi",
+            [ALL_PAIRS, *models],
+            ALL_PAIRS,
+            help=f"{poi.height} pairs are too many to label; all pairs shows the {charts.MAX_POI_PAIRS} most decisive",
+        )
+        if who != ALL_PAIRS:
+            poi = poi.filter((poi["model_x"] == who) | (poi["model_y"] == who))
+    _ui.grid_chart(charts.probability_of_improvement_chart(poi, palette=palette))
+    st.caption(f"P(X beats Y) on {METRICS[cfg['metric']].lower()}, averaged over common tasks.")
     with st.expander("All comparisons (per task and across tasks)"):
-        st.dataframe(comp, hide_index=True)
+        st.dataframe(_ui.decimals(comp), hide_index=True)
+
+
+ALL_TASKS = "(all tasks: best reward ÷ quota)"
 
 
 def rewards(pin, sel, cfg) -> None:
     chosen = _ui.compute(ws, pin, "summaries", sel)
-    st.altair_chart(charts.reward_distribution_chart(chosen), width="stretch")
+    tasks = _ui.distinct(chosen, "task")
+    task = _ui.url_select(
+        "Reward of",
+        "cmp_rtask",
+        [ALL_TASKS, *tasks] if len(tasks) > 1 else tasks,
+        ALL_TASKS if len(tasks) > 1 else None,
+        help="Raw rewards of different tasks are on different scales: pick one task, "
+        "or compare all tasks as a fraction of their quota",
+    )
+    if task in (None, ALL_TASKS):
+        frame, reward = chosen, "normalized_reward" if len(tasks) > 1 else "best_reward"
+    else:
+        frame, reward = chosen.filter(chosen["task"] == task), "best_reward"
+    _ui.grid_chart(charts.reward_distribution_chart(frame, reward, palette=palette))
 
 
 def cost(pin, sel, cfg) -> None:
-    board = _ui.compute(ws, pin, "leaderboard", sel, k_values=cfg["k_values"])
-    st.altair_chart(charts.cost_chart(board), width="stretch")
-    st.caption("Tokens per success against success rate; the Pareto frontier is marked.")
+    board = _ui.compute(ws, pin, "leaderboard", sel, k_values=[1])
+    _ui.grid_chart(charts.cost_chart(board, palette=palette))
+    st.caption(
+        "Cost per success = all scored runs' tokens ÷ successes (failed runs count: a model at "
+        "25 % success pays for 4 runs per success); lower and to the right is better. "
+        "Defined in docs/metrics.md."
+    )
 
 
 def export(pin, sel, cfg) -> None:
@@ -186,28 +248,35 @@ def export(pin, sel, cfg) -> None:
             mime="text/csv",
             icon=":material/table:",
         )
+    lines = md.splitlines()
     with st.expander("Markdown preview"):
-        st.markdown(md)
+        # 30 models give 435 pairs × tasks rows: a browser chokes on rendering them all
+        st.markdown("\n".join(lines[:PREVIEW_LINES]))
+        if len(lines) > PREVIEW_LINES:
+            st.caption(f"First {PREVIEW_LINES} of {len(lines):,} lines; the download has them all.")
 
 
 with _ui.guard():
     pin = _ui.apply_view(ws, PAGE, PREFIX)
     _ui.stop_if_unsynced(pin.version, "Nothing to compare yet.")
     summ = _ui.summaries(ws, pin)
+    palette = _ui.palette(summ)
     sel = filters(summ)
     chosen = _ui.select(summ, sel)
-    cfg = settings(_ui.distinct(chosen, "model"))
     if chosen.is_empty():
         _ui.empty_state("No trajectories match these filters.", ["Clear a filter in the sidebar."])
         st.stop()
     _ui.simulated_badge(chosen)
-    unit = "systems" if sel.systems == "config" else "models"
+    unit = ("system", "systems") if sel.systems == "config" else ("model", "models")
     st.caption(
-        f"{chosen.height:,} trajectories · {chosen['model'].n_unique()} {unit} · "
-        f"{chosen['task'].n_unique()} tasks · data version {pin.version}"
+        f"{_ui.plural(chosen.height, 'trajectory', 'trajectories')} · "
+        f"{_ui.plural(chosen['model'].n_unique(), *unit)} · "
+        f"{_ui.plural(chosen['task'].n_unique(), 'task')} · data version {pin.version}"
     )
     _ui.share_button(ws, PAGE, PREFIX, pin)
     tabs = _ui.url_tabs(["Leaderboard", "pass@k", "Pairwise", "Rewards", "Cost", "Export"], "cmp_tab")
+    open_tab = next((label for label, tab in tabs.items() if tab.open), "Leaderboard")
+    cfg = settings(_ui.distinct(chosen, "model"), open_tab)
     sections = {
         "Leaderboard": leaderboard,
         "pass@k": pass_at_k,

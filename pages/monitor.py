@@ -2,6 +2,7 @@
 
 The content lives in ``render`` so it is the same code whether the
 auto-refreshing fragment re-runs it in the browser or AppTest runs the script.
+Pause / Resume act on the chosen sweep (hidden in read-only mode).
 URL state: ``mon_sweep`` (which sweep), ``mon_live`` (``1``/``0``: auto-refresh),
 ``mon_every`` (refresh period, seconds).
 """
@@ -12,6 +13,7 @@ from fle_core import sweeps
 from pages import _ui
 
 ws = _ui.workspace()
+ro = _ui.read_only(ws)
 st.title("Monitor")
 
 
@@ -39,21 +41,51 @@ def pick_sweep() -> str | None:
     return sweep_id
 
 
+def controls(sweep_id: str, state: str) -> None:
+    """Pause or resume the sweep from here (cancel, with its confirmation, is on Sweeps)."""
+    if ro or state not in ("active", "paused"):
+        return
+    label, op = ("Pause", sweeps.pause) if state == "active" else ("Resume", sweeps.resume)
+    if st.button(
+        label,
+        key=f"mon_{label.lower()}",
+        icon=":material/pause:" if label == "Pause" else ":material/play_arrow:",
+    ):
+        with _ui.guard():
+            op(ws, sweep_id)
+            if label == "Resume":
+                sweeps.ensure_runner(ws)
+            st.rerun()
+
+
 def render(sweep_id: str) -> None:
     """Status, progress/ETA, the cell grid, failures and runner heartbeats."""
     status = sweeps.status(ws, sweep_id)
     st.progress(_ui.status_fraction(status), text=_ui.status_text(status))
     _ui.status_counts(status)
+    controls(sweep_id, status.status)
     cells = sweeps.cells_frame(ws, sweep_id)
     if not cells.is_empty():
         _ui.cells_view(cells)
     with st.expander("Runners", expanded=False):
-        _ui.runner_health(sweeps.runners(ws))
+        _ui.runner_health(sweeps.runners(ws), stop=None if ro else lambda rid: sweeps.stop_runner(ws, rid))
     fails = sweeps.failures(ws, sweep_id, tail_lines=20)
+    # a cancelled attempt is not a failure of the job: count it, list only real failures
+    cancelled = (
+        fails.filter(fails["outcome"].fill_null("") == "cancelled").height
+        if "outcome" in fails.columns
+        else 0
+    )
+    if cancelled:
+        fails = fails.filter(fails["outcome"].fill_null("") != "cancelled")
     if fails.is_empty():
-        st.caption("No failed attempts.")
+        st.caption(
+            "No failed attempts." + (f" {_ui.plural(cancelled, 'attempt')} cancelled." if cancelled else "")
+        )
         return
     st.subheader(f"Failures ({fails.height})")
+    if cancelled:
+        st.caption(f"{_ui.plural(cancelled, 'attempt')} cancelled (not listed: cancelling is not a failure).")
     for row in fails.head(20).iter_rows(named=True):
         with st.expander(_ui.failure_title(row)):
             if row.get("error"):

@@ -19,7 +19,11 @@ if ro:
 
 
 def first_run() -> None:
-    """Fresh workspace: explain, and offer the one-click demo."""
+    """Fresh workspace: explain, and offer the one-click demo (once: not while a sweep exists)."""
+    sweep_table = sweeps.list_sweeps(ws)
+    if not sweep_table.is_empty():
+        waiting(sweep_table.row(0, named=True))
+        return
     sources = ws.sources()
     local = ws.local_source_path
     _ui.empty_state(
@@ -39,15 +43,28 @@ def first_run() -> None:
     if st.button("Run a simulated demo sweep", type="primary", icon=":material/play_arrow:"):
         with _ui.guard():
             sweep_id = sweeps.launch(ws, sweep_config.demo_config())
-            pid = sweeps.ensure_runner(ws)
-            runner = f"started a runner (pid {pid})" if pid else "a runner is already alive"
-            st.success(f"Launched demo sweep `{sweep_id}`; {runner}.")
-            st.page_link(
-                "pages/monitor.py",
-                label="Watch it on Monitor",
-                icon=":material/monitor_heart:",
-                query_params={"mon_sweep": sweep_id},
-            )
+            st.session_state["_ov_runner_pid"] = sweeps.ensure_runner(ws)
+            st.session_state["_ov_launched"] = sweep_id
+            st.rerun()  # redraw as "waiting for the first results", the button gone
+
+
+def waiting(sweep: dict) -> None:
+    """A sweep is queued or running but nothing is synced yet: say so, and where to watch."""
+    sweep_id = sweep["sweep_id"]
+    launched = st.session_state.get("_ov_launched") == sweep_id
+    status = sweeps.status(ws, sweep_id)
+    st.info(
+        f"**{'Launched' if launched else 'Sweep'} `{sweep_id}`** ({sweep['name']}): "
+        "results appear here as soon as its first job finishes and is synced.",
+        icon=":material/hourglass_top:",
+    )
+    st.progress(_ui.status_fraction(status), text=_ui.status_text(status))
+    st.page_link(
+        "pages/monitor.py",
+        label="Watch it on Monitor",
+        icon=":material/monitor_heart:",
+        query_params={"mon_sweep": sweep_id},
+    )
 
 
 def contents(version: int) -> None:
@@ -85,7 +102,11 @@ def activity() -> None:
     """Runner health and recent sweeps (refreshes itself while the page is open)."""
     st.subheader("Runner and sweeps")
     runners = sweeps.runners(ws)
-    _ui.runner_health(runners)
+    _ui.runner_health(
+        runners,
+        starting_pid=st.session_state.get("_ov_runner_pid"),
+        stop=None if ro else lambda rid: sweeps.stop_runner(ws, rid),
+    )
     sweep_table = sweeps.list_sweeps(ws)
     if sweep_table.is_empty():
         st.caption("No sweeps yet. Launch one on **Sweeps**.")
@@ -93,6 +114,11 @@ def activity() -> None:
         st.dataframe(_ui.sweeps_view(sweep_table.head(5)), hide_index=True, column_config=_ui.SWEEP_COLUMNS)
     if _ui.data_version(ws) != st.session_state.get("_ov_version"):
         st.rerun()  # new data landed while we watched: redraw the whole page
+    waiting_on = None if sweep_table.is_empty() else sweep_table["sweep_id"][0]
+    if st.session_state.get("_ov_version") == 0 and waiting_on is not None:
+        frac = _ui.status_fraction(sweeps.status(ws, waiting_on))
+        if frac != st.session_state.get("_ov_frac"):
+            st.rerun()  # the waiting sweep moved on: redraw its progress above
 
 
 with _ui.guard():
@@ -100,6 +126,9 @@ with _ui.guard():
     st.session_state["_ov_version"] = version
     if version == 0:
         first_run()
+        table = sweeps.list_sweeps(ws)
+        if not table.is_empty():
+            st.session_state["_ov_frac"] = _ui.status_fraction(sweeps.status(ws, table["sweep_id"][0]))
     else:
         contents(version)
         leaderboard(_ui.Pin(version, None))

@@ -33,14 +33,21 @@ def config_form() -> SweepConfig | None:
         help="Presets are defined on the server ([executors.NAME] in config.toml).",
     )
     _ui.preset_caption(presets.get(executor))
+    known = sorted(set(demo.models) | set(_ui.known_models(ws)))
     models = st.multiselect(
         "Models",
-        sorted(set(demo.models)),
+        known,
         default=demo.models,
-        accept_new_options=True,
         key="new_models",
-        help="Type a model name and press Enter to add one.",
+        help="Models seen in this workspace; add others in the box beside it.",
     )
+    extra = st.text_input(
+        "Other models (comma separated, exactly as the executor expects)",
+        "",
+        key="new_models_extra",
+        placeholder="e.g. openai/gpt-4.1, anthropic/claude-sonnet-4",
+    )
+    models = list(dict.fromkeys([*models, *_ui.split_tags(extra)]))
     tasks = st.multiselect("Tasks", sorted(registry.tasks), default=demo.tasks, key="new_tasks")
     c1, c2, c3, c4 = st.columns(4)
     trials = c1.number_input("Trials per config", 1, 10_000, 2, key="new_trials")
@@ -118,7 +125,15 @@ def preview_and_launch(cfg: SweepConfig) -> None:
             )
 
 
+def done(message: str) -> None:
+    """Redraw the page so the table shows the new state; the toast survives the rerun."""
+    st.session_state["_swp_toast"] = message
+    st.rerun()
+
+
 def sweep_list() -> None:
+    if "_swp_toast" in st.session_state:
+        st.toast(st.session_state.pop("_swp_toast"))
     sweep_table = sweeps.list_sweeps(ws)
     if sweep_table.is_empty():
         _ui.empty_state(
@@ -136,22 +151,23 @@ def sweep_list() -> None:
     for col, (label, op) in zip(cols, actions.items(), strict=False):
         if col.button(label, key=f"op_{label}"):
             with _ui.guard():
-                result = op(ws, sweep_id)
-                st.toast(
-                    f"{label}: `{sweep_id}`"
-                    + (f" ({result} cells queued)" if isinstance(result, int) else "")
-                )
+                queued = op(ws, sweep_id)
                 if label != "Pause":
                     sweeps.ensure_runner(ws)
+                done(_ui.action_text(label, sweep_id, queued, sweeps.status(ws, sweep_id)))
     if cols[-2].button("Cancel…", key="op_cancel"):
         st.session_state["_confirm_cancel"] = sweep_id
     if st.session_state.get("_confirm_cancel") == sweep_id:
         st.warning(f"Cancel `{sweep_id}`? Running jobs are killed; completed cells are kept.")
-        if st.button("Yes, cancel it", type="primary", key="op_cancel_yes"):
+        yes, no = st.columns([1, 1], width=360)
+        if no.button("Keep it running", key="op_cancel_no"):
+            st.session_state.pop("_confirm_cancel", None)
+            st.rerun()
+        if yes.button("Yes, cancel it", type="primary", key="op_cancel_yes"):
             with _ui.guard():
                 sweeps.cancel(ws, sweep_id)
                 st.session_state.pop("_confirm_cancel", None)
-                st.toast(f"Cancelled `{sweep_id}`")
+                done(f"Cancelled `{sweep_id}`")
     cols[-1].page_link(
         "pages/monitor.py",
         label="Monitor",

@@ -23,7 +23,7 @@ ws = _ui.workspace()
 st.title("Tasks")
 
 
-def controls(summ) -> tuple[_ui.Selection, str, int]:
+def controls(summ, tab: str) -> tuple[_ui.Selection, str, int]:
     with st.sidebar:
         st.header("Filters")
         sources = _ui.url_multiselect(
@@ -35,11 +35,14 @@ def controls(summ) -> tuple[_ui.Selection, str, int]:
         models = _ui.url_multiselect(
             "Models", "tsk_model", _ui.distinct(summ, "model"), placeholder="All models"
         )
-        st.header("Heatmap")
-        metric = _ui.url_select(
-            "Metric", "tsk_metric", list(HEAT_METRICS), "success_rate", format_func=HEAT_METRICS.get
-        )
-        k = _ui.url_int("k for pass@k", "tsk_k", 3, 1, 64)
+        metric, k = "success_rate", 3
+        if tab == "Heatmap":  # the other tabs ignore these: not shown there (the URL keeps them)
+            st.header("Heatmap")
+            metric = _ui.url_select(
+                "Metric", "tsk_metric", list(HEAT_METRICS), "success_rate", format_func=HEAT_METRICS.get
+            )
+            if metric == "pass_at_k":
+                k = _ui.url_int("k for pass@k", "tsk_k", 3, 1, 64)
     return _ui.Selection(tuple(sources), tuple(models), (), tuple(sweeps)), metric, k
 
 
@@ -59,7 +62,9 @@ def classification(pin, sel) -> None:
     _ui.grid_chart(charts.classification_heatmap_chart(group, palette=palette))
     outcomes = charts.classify_outcomes(group)
     counts = outcomes.group_by("outcome").len().sort("outcome")
-    st.dataframe(counts.rename({"outcome": "Outcome", "len": "(model, task) cells"}), hide_index=True)
+    st.dataframe(
+        counts.rename({"outcome": "Outcome", "len": "(model, task) cells"}), hide_index=True, width="content"
+    )
 
 
 def difficulty(pin, sel) -> None:
@@ -74,10 +79,15 @@ def difficulty(pin, sel) -> None:
                 "Success", format="percent", min_value=0.0, max_value=1.0
             ),
             "ci_95": st.column_config.TextColumn("95% CI (Wilson)"),
+            "n": st.column_config.NumberColumn("Trials", format="%d"),
+            "successes": st.column_config.NumberColumn("Successes", format="%d"),
+            "reward_mean": st.column_config.NumberColumn("Mean best reward", format="%.1f"),
+            "mean_steps": st.column_config.NumberColumn("Mean steps", format="%.1f"),
+            "mean_steps_to_success": st.column_config.NumberColumn("Steps to success", format="%.1f"),
         },
     )
     group = _ui.compute(ws, pin, "group_metrics", sel, k_values=[1])
-    st.altair_chart(charts.pass_histogram_chart(group, palette=palette), width="stretch")
+    _ui.grid_chart(charts.pass_histogram_chart(group, palette=palette))
 
 
 with _ui.guard():
@@ -85,14 +95,17 @@ with _ui.guard():
     _ui.stop_if_unsynced(pin.version, "No tasks to show yet.")
     summ = _ui.summaries(ws, pin)
     palette = _ui.palette(summ)
-    sel, metric, k = controls(summ)
+    head = st.container()  # badge and Share above the tabs; filled once the selection is known
+    tabs = _ui.url_tabs(["Heatmap", "None / partial / full", "Difficulty ranking"], "tsk_tab")
+    open_tab = next((label for label, tab in tabs.items() if tab.open), "Heatmap")
+    sel, metric, k = controls(summ, open_tab)
     chosen = _ui.select(summ, sel)
     if chosen.is_empty():
         _ui.empty_state("No trajectories match these filters.", ["Clear a filter in the sidebar."])
         st.stop()
-    _ui.simulated_badge(chosen)
-    _ui.share_button(ws, PAGE, PREFIX, pin)
-    tabs = _ui.url_tabs(["Heatmap", "None / partial / full", "Difficulty ranking"], "tsk_tab")
+    with head:
+        _ui.simulated_badge(chosen)
+        _ui.share_button(ws, PAGE, PREFIX, pin)
     sections = {
         "Heatmap": lambda: heatmap(pin, sel, metric, k),
         "None / partial / full": lambda: classification(pin, sel),

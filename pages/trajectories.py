@@ -58,7 +58,7 @@ def show(key: str, x: str, column) -> None:
     b.metric("Total tokens", _ui.fmt(row.get("total_tokens"), 0))
     c.metric("Duration", _ui.fmt(row.get("duration_s"), 0, " s"))
     steps = _ui.trajectory_steps(ws, pin, key)
-    column.altair_chart(charts.learning_curve_chart(steps, x=x), width="stretch")
+    _ui.grid_chart(charts.learning_curve_chart(steps, x=x, palette=palette), where=column)
     tokens = [c for c in ("prompt_tokens", "completion_tokens") if c in steps.columns]
     if any(steps[c].is_not_null().any() for c in tokens):  # sources without token counts: no chart
         _ui.grid_chart(charts.step_tokens_chart(steps), where=column)
@@ -91,6 +91,7 @@ with _ui.guard():
     pin = _ui.apply_view(ws, PAGE, PREFIX)
     _ui.stop_if_unsynced(pin.version, "No trajectories yet.")
     summ = _ui.summaries(ws, pin)
+    palette = _ui.palette(summ)
     first, other, x = picker(summ)
     if first is None:
         _ui.empty_state("No trajectory matches these filters.", ["Clear a filter in the sidebar."])

@@ -120,9 +120,9 @@ def ready(page) -> None:
 
 #: JS: true once the script run is over and every visible chart has drawn (svg or canvas).
 SETTLED_JS = """() => {
+  const app = document.querySelector('[data-testid=stApp]');
+  if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
   if (document.querySelector('[data-testid=stSkeleton]')) return false;
-  const status = document.querySelector('[data-testid=stStatusWidget]');
-  if (status && status.innerText.includes('Running')) return false;
   const charts = [...document.querySelectorAll('[data-testid=stVegaLiteChart]')]
     .filter(e => e.offsetParent !== null);
   return charts.every(c => c.querySelector('svg.marks, canvas.marks'));
@@ -132,3 +132,19 @@ SETTLED_JS = """() => {
 def settle(page, timeout_ms: int = 60_000) -> None:
     """Wait until the page's script has finished and every visible chart has drawn."""
     page.wait_for_function(SETTLED_JS, timeout=timeout_ms, polling=100)
+
+
+def full_screenshot(page, path: str) -> None:
+    """The whole page: Streamlit scrolls inside its main block, so grow the viewport to it first."""
+    size = page.viewport_size
+    tall = page.evaluate(
+        "() => Math.max(...[...document.querySelectorAll('[data-testid=stMain], [data-testid=stSidebarContent]')]"
+        ".map(e => e.scrollHeight), document.body.scrollHeight)"
+    )
+    if size and tall > size["height"]:
+        page.set_viewport_size({"width": size["width"], "height": min(int(tall) + 40, 12_000)})
+        page.wait_for_timeout(200)  # charts re-fit their width on resize
+        settle(page)
+    page.screenshot(path=path, full_page=True)
+    if size and tall > size["height"]:
+        page.set_viewport_size(size)

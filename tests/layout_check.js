@@ -22,7 +22,8 @@
   const inside = (el, cls) => el.closest(cls) !== null;
   charts.forEach((chart, i) => {
     const svg = chart.querySelector('svg.marks');
-    const titleEl = chart.querySelector('.role-title-text text');
+    const titles = chart.querySelectorAll('.role-title-text text');
+    const titleEl = titles.length ? titles[titles.length - 1] : null;
     const name = (titleEl ? titleEl.textContent : `chart #${i + 1}`).slice(0, 80);
     const add = (problem) => out.push({chart: name, problem});
     if (!svg) {
@@ -71,12 +72,28 @@
       if (dups.length) add(`axis labels identical: "${dups.slice(0, 3).join('", "')}" (${aria.slice(0, 40)})`);
       const m = aria.match(/discrete scale with (\d+) values/);
       if (m && texts.length < Number(m[1])) add(`only ${texts.length} of ${m[1]} axis labels drawn (${aria.slice(0, 40)})`);
+      // overprint: axis-aligned boxes for level labels; for rotated labels (whose boxes
+      // overlap by geometry) the spacing of their anchors along the axis
+      const rotated = texts.some((t) => /rotate\((?!0\))/.test(t.getAttribute('transform') || ''));
       const boxes = texts.map(r);
-      for (let a = 0; a < boxes.length; a++) {
-        for (let b = a + 1; b < boxes.length; b++) {
-          const x = Math.min(boxes[a].right, boxes[b].right) - Math.max(boxes[a].left, boxes[b].left);
-          const y = Math.min(boxes[a].bottom, boxes[b].bottom) - Math.max(boxes[a].top, boxes[b].top);
-          if (x > 2 && y > 2) { add(`axis labels overprint: "${labels[a]}" / "${labels[b]}"`); a = boxes.length; break; }
+      if (rotated) {
+        // a rotated label's box depends on its length: compare the anchors (its translate)
+        const horizontal = /^X-axis/.test(aria);
+        const at = texts.map((t) => {
+          const m = (t.getAttribute('transform') || '').match(/translate\(([-\d.e]+),\s*([-\d.e]+)\)/);
+          return m ? Number(horizontal ? m[1] : m[2]) : 0;
+        }).sort((p, q) => p - q);
+        const size = parseFloat(texts.length ? texts[0].getAttribute('font-size') : '12') || 12;
+        for (let a = 1; a < at.length; a++) {
+          if (at[a] - at[a - 1] < 0.8 * size) { add(`rotated axis labels overprint (${(at[a] - at[a - 1]).toFixed(0)} px apart)`); break; }
+        }
+      } else {
+        for (let a = 0; a < boxes.length; a++) {
+          for (let b = a + 1; b < boxes.length; b++) {
+            const x = Math.min(boxes[a].right, boxes[b].right) - Math.max(boxes[a].left, boxes[b].left);
+            const y = Math.min(boxes[a].bottom, boxes[b].bottom) - Math.max(boxes[a].top, boxes[b].top);
+            if (x > 2 && y > 2) { add(`axis labels overprint: "${labels[a]}" / "${labels[b]}"`); a = boxes.length; break; }
+          }
         }
       }
       const title = ax.querySelector('.role-axis-title text');

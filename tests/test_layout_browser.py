@@ -17,7 +17,7 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-from browser_helpers import ARGS, CHROMIUM, ROOT, app_env, free_port, ready, serve, settle
+from browser_helpers import ARGS, CHROMIUM, ROOT, app_env, free_port, full_screenshot, ready, serve, settle
 from layout_data import build
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
@@ -74,7 +74,7 @@ def check_view(page, url: str, shot: Path) -> list[str]:
     if page.locator("[data-testid=stException]").count():
         problems.append("the page shows a Python exception")
     shot.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(shot), full_page=True)
+    full_screenshot(page, str(shot))
     return problems
 
 

@@ -28,6 +28,9 @@ from fle_core.charts.performance import (
     reward_distribution_chart,
 )
 from fle_core.charts.rliable import (
+    MAX_PAIRS as MAX_POI_PAIRS,
+)
+from fle_core.charts.rliable import (
     interval_estimates_chart,
     performance_profile_chart,
     probability_of_improvement_chart,
@@ -40,6 +43,7 @@ from fle_core.charts.tasks import (
 )
 
 __all__ = [
+    "MAX_POI_PAIRS",
     "ChartError",
     "ModelPalette",
     "classification_heatmap_chart",

@@ -5,23 +5,37 @@ frames from the metrics layer and only reshape them for drawing.
 
 Colour mapping (the same in every chart)
 ----------------------------------------
-``ModelPalette.from_models(models)`` sorts the distinct model names and gives
-model *i* (0-based, in sorted order) the colour ``OKABE_ITO[i % 8]`` and the
-shape / dash pattern number ``i // 8``. It is a pure function of the sorted
-model list, so the same model list always yields the same mapping, in every
-chart and every call. Each chart shows only the models present in its data
-(``palette.domain_for(...)``) but takes their colours from the shared palette, so
-a model keeps its colour when a chart omits other models.
+``ModelPalette.from_models(models)`` gives model *i* of the list the colour
+``OKABE_ITO[i % 8]`` and the shape / dash pattern number ``i // 8``. The list's
+order is what keeps colours stable: the app builds it once per warehouse with
+``ModelPalette.first_seen(summaries)``, which orders models by their first
+trajectory (earliest ``started_at``, then name), so a model added later (a new
+sweep) is appended and never shifts the colours of the models before it, and every
+chart on every page, whatever its filters, takes colours from that one palette.
+Without a palette a chart sorts the names it shows (fine for a one-off chart).
+Each chart shows only the models present in its data (``palette.domain_for``).
 
 Okabe–Ito (8 colours) is safe for the common colour-vision deficiencies. Beyond
 8 models colours repeat, so point marks also vary their *shape* and line marks
 their *dash pattern* by ``i // 8``: 8 colours × 8 shapes/dashes distinguish 64
 models; beyond that the (colour, shape) pairs cycle, and the model name stays in
 every tooltip and axis label.
+
+Labels: long model names are shortened once per palette (``short_labels``: head
++ "…" + tail, lengthened until every label is distinct), so a model has the same
+short label on every axis and legend, two models never share one, and the full
+name is in every tooltip.
+
+Sizes: every builder sets ``autosize`` to ``fit-x`` (``FIT_X``): the width fills
+the container (Streamlit ``width="stretch"``) while ``height`` is the *plot*
+height, computed from the number of rows (``band_height``), and titles, axis
+labels and legends add to it instead of squashing the plot (Streamlit's theme
+default, ``fit``, makes ``height`` the total height).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -77,14 +91,35 @@ class ChartError(FleError):
 
 @dataclass(frozen=True)
 class ModelPalette:
-    """Deterministic model → (colour, shape, dash) mapping; see the module docstring."""
+    """Model → (colour, shape, dash, short label) mapping; see the module docstring."""
 
     models: tuple[str, ...]
 
     @classmethod
-    def from_models(cls, models: Iterable[Any]) -> ModelPalette:
-        names = sorted({MISSING if m is None else str(m) for m in models})
-        return cls(tuple(names))
+    def from_models(cls, models: Iterable[Any], *, keep_order: bool = False) -> ModelPalette:
+        """A palette over ``models``: sorted names, or their given order with ``keep_order``."""
+        names = [MISSING if m is None else str(m) for m in models]
+        if keep_order:
+            return cls(tuple(dict.fromkeys(names)))
+        return cls(tuple(sorted(set(names))))
+
+    @classmethod
+    def first_seen(cls, summaries: pl.DataFrame, *, column: str = "model") -> ModelPalette:
+        """Models in the order of their first trajectory (``started_at``, then name).
+
+        Appending a model (a later sweep) leaves every earlier model's index, and so
+        its colour, unchanged. Without ``started_at`` the names are sorted.
+        """
+        if summaries.is_empty() or column not in summaries.columns:
+            return cls(())
+        frame = fill_model(
+            summaries.select(column, *(["started_at"] if "started_at" in summaries.columns else [])), column
+        )
+        if "started_at" not in frame.columns:
+            return cls.from_models(frame.get_column(column).to_list())
+        first = frame.group_by(column).agg(pl.col("started_at").min().alias("_first"))
+        order = first.sort(["_first", column], nulls_last=True).get_column(column).to_list()
+        return cls(tuple(order))
 
     @classmethod
     def from_frames(
@@ -102,14 +137,22 @@ class ModelPalette:
                     names.update(frame.get_column(col).unique().to_list())
         return cls.from_models(names)
 
+    def covering(self, present: Iterable[Any]) -> ModelPalette:
+        """This palette, with any model of ``present`` it lacks appended (never reordered)."""
+        extra = sorted({MISSING if m is None else str(m) for m in present} - set(self.models))
+        return self if not extra else ModelPalette((*self.models, *extra))
+
     def index(self, model: str) -> int:
         try:
-            return self.models.index(model)
-        except ValueError:
+            return self._positions()[model]
+        except KeyError:
             raise ChartError(
                 f"Model {model!r} is not in the chart palette",
                 hint="build the palette from every model you plot",
             ) from None
+
+    def _positions(self) -> dict[str, int]:
+        return _positions(self.models)
 
     def colour(self, model: str) -> str:
         return OKABE_ITO[self.index(model) % len(OKABE_ITO)]
@@ -120,40 +163,140 @@ class ModelPalette:
     def dash(self, model: str) -> list[int]:
         return list(DASHES[(self.index(model) // len(OKABE_ITO)) % len(DASHES)])
 
+    def label(self, model: str) -> str:
+        """The model's short label (the same on every chart drawn with this palette)."""
+        return _labels(self.models).get(model, model)
+
+    def labels(self) -> dict[str, str]:
+        return dict(_labels(self.models))
+
+    def with_labels(
+        self, frame: pl.DataFrame, column: str = "model", alias: str | None = None
+    ) -> pl.DataFrame:
+        """``frame`` plus ``<column>_label``: each model's short label."""
+        names = _labels(self.models)
+        return frame.with_columns(
+            pl.col(column)
+            .cast(pl.String)
+            .replace_strict(names, default=pl.col(column).cast(pl.String), return_dtype=pl.String)
+            .alias(alias or f"{column}_label")
+        )
+
     def domain_for(self, present: Iterable[Any]) -> list[str]:
-        """The models in ``present``, in palette order (which is sorted order)."""
+        """The models in ``present``, in palette order."""
         wanted = {MISSING if m is None else str(m) for m in present}
         return [m for m in self.models if m in wanted]
 
     def _encoding(self, channel: type, mark, present: Iterable[Any], field: str, title: str, legend: bool):
         domain = self.domain_for(present)
+        labelled = field.endswith("_label")
         return channel(
             f"{field}:N",
             title=title,
-            scale=alt.Scale(domain=domain, range=[mark(m) for m in domain]),
+            scale=alt.Scale(
+                domain=[self.label(m) for m in domain] if labelled else domain,
+                range=[mark(m) for m in domain],
+            ),
             legend=_legend(len(domain)) if legend else None,
         )
 
     def color(
-        self, present: Iterable[Any], field: str = "model", title: str = "Model", legend: bool = True
+        self, present: Iterable[Any], field: str = "model_label", title: str = "Model", legend: bool = True
     ) -> alt.Color:
         return self._encoding(alt.Color, self.colour, present, field, title, legend)
 
     def shape_encoding(
-        self, present: Iterable[Any], field: str = "model", title: str = "Model", legend: bool = True
+        self, present: Iterable[Any], field: str = "model_label", title: str = "Model", legend: bool = True
     ) -> alt.Shape:
         return self._encoding(alt.Shape, self.shape, present, field, title, legend)
 
     def dash_encoding(
-        self, present: Iterable[Any], field: str = "model", title: str = "Model", legend: bool = True
+        self, present: Iterable[Any], field: str = "model_label", title: str = "Model", legend: bool = True
     ) -> alt.StrokeDash:
         return self._encoding(alt.StrokeDash, self.dash, present, field, title, legend)
 
 
+#: Longest label drawn on an axis or legend (characters); longer names are shortened.
+LABEL_CHARS = 28
+
+
+@functools.lru_cache(maxsize=64)
+def _positions(models: tuple[str, ...]) -> dict[str, int]:
+    return {m: i for i, m in enumerate(models)}
+
+
+@functools.lru_cache(maxsize=64)
+def _labels(models: tuple[str, ...]) -> dict[str, str]:
+    return short_labels(models)
+
+
+def short_labels(names: Iterable[str], limit: int = LABEL_CHARS) -> dict[str, str]:
+    """Name → label of at most ``limit`` characters (head + "…" + tail), all distinct.
+
+    The tail grows until no two shortened names collide (fine-tuned variants
+    differ only at the end); names that cannot be told apart within ``limit``
+    keep their full text. A name that fits is its own label.
+    """
+    names = list(dict.fromkeys(str(n) for n in names))
+    out = {n: n for n in names}
+    long = [n for n in names if len(n) > limit]
+    if not long:
+        return out
+    for tail in range(8, limit - 4):
+        head = limit - 1 - tail
+        cut = {n: f"{n[:head]}…{n[-tail:]}" for n in long}
+        if len(set(cut.values()) | {n for n in names if len(n) <= limit}) == len(names):
+            out.update(cut)
+            return out
+    return out
+
+
+def task_labels(tasks: Iterable[str], limit: int = LABEL_CHARS) -> dict[str, str]:
+    """Task key → axis label: the ``_throughput`` suffix dropped (every lab task has it),
+    then shortened like model names; the full key stays in tooltips."""
+    keys = list(dict.fromkeys(str(t) for t in tasks))
+    trimmed = {k: k.removesuffix("_throughput") or k for k in keys}
+    if len(set(trimmed.values())) < len(keys):
+        trimmed = {k: k for k in keys}
+    short = short_labels(list(trimmed.values()), limit)
+    return {k: short[v] for k, v in trimmed.items()}
+
+
+def grid_step(n: int, budget: int = 600, roomy: int = 48, tight: int = 20) -> int:
+    """Pixels per column of a grid (heatmap), so 1 and 30 columns both fit a 1400 px window."""
+    return max(tight, min(roomy, budget // max(n, 1)))
+
+
+def short_text(text: str, limit: int) -> str:
+    """One string shortened at its end ("…"), for subtitles and notes."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _legend(n: int) -> alt.Legend:
-    # Vega drops legend entries past symbolLimit; show every model, in columns when many.
+    # Vega drops legend entries past symbolLimit; show every model. Many models go
+    # below the plot in columns, so the legend is never taller than the page.
     # symbolOpacity=1: a translucent CI band layer must not fade the legend symbols.
-    return alt.Legend(symbolLimit=n + 1, columns=1 if n <= 15 else 2, symbolOpacity=1)
+    # labelLimit: labels are already short (short_labels); Vega must not cut them again.
+    if n <= 12:
+        return alt.Legend(symbolLimit=n + 1, symbolOpacity=1, labelLimit=LEGEND_LABEL_PX)
+    return alt.Legend(
+        symbolLimit=n + 1,
+        symbolOpacity=1,
+        orient="bottom",
+        columns=3,
+        labelLimit=LEGEND_LABEL_PX,
+        direction="vertical",
+    )
+
+
+#: Pixels a short label may take (LABEL_CHARS at 12 px Source Sans, with room to spare).
+LEGEND_LABEL_PX = 220
+AXIS_LABEL_PX = 240
+#: Every builder's autosize: fill the width, ``height`` is the plot's own height.
+FIT_X = alt.AutoSizeParams(type="fit-x", contains="padding")
+#: Grids (heatmaps, the comparison matrix, the sweep cells): width and height are the
+#: plot's own, and labels, titles and legends add to them (draw with width="content").
+PAD = alt.AutoSizeParams(type="pad")
 
 
 # ---- data ------------------------------------------------------------------
@@ -222,12 +365,30 @@ def is_simulated(*frames: pl.DataFrame | None) -> bool:
     return False
 
 
+#: Characters per subtitle line: subtitles wrap rather than being cut at the chart's width.
+SUBTITLE_CHARS = 95
+
+
+def wrap(text: str, width: int = SUBTITLE_CHARS) -> list[str]:
+    """``text`` as lines of at most ``width`` characters, broken at ``; `` and spaces."""
+    import textwrap
+
+    lines: list[str] = []
+    for part in text.split("\n"):
+        lines += textwrap.wrap(part, width=width, break_long_words=False) or [""]
+    return lines
+
+
 def title(text: str, simulated: bool, subtitle: str | None = None) -> alt.TitleParams:
-    """Chart title; says "(simulated data)" when any plotted row is simulated."""
+    """Chart title; says "(simulated data)" when any plotted row is simulated.
+
+    ``limit=0``: Vega must not cut the title (Streamlit would set the chart's width
+    less 40 px); long subtitles wrap onto several lines instead.
+    """
     full = text + (SIMULATED_SUFFIX if simulated else "")
     if subtitle:
-        return alt.TitleParams(text=full, subtitle=subtitle, anchor="start")
-    return alt.TitleParams(text=full, anchor="start")
+        return alt.TitleParams(text=full, subtitle=wrap(subtitle), anchor="start", limit=0)
+    return alt.TitleParams(text=full, anchor="start", limit=0)
 
 
 def fill_model(frame: pl.DataFrame, column: str = "model") -> pl.DataFrame:
@@ -256,7 +417,8 @@ def band_opacity(n_models: int) -> float:
 
 
 def band_height(n: int, per_row: int = 22, minimum: int = 80) -> int:
-    """Height of a chart with one row per model, so 1 and 30 models both read well."""
+    """Plot height of a chart with one row per model/task/pair: ``per_row`` px each, at least
+    ``minimum``, so 1 and 30 rows both read well."""
     return max(minimum, per_row * max(n, 1))
 
 

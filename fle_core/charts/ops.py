@@ -16,12 +16,17 @@ import altair as alt
 import polars as pl
 
 from fle_core.charts.base import (
+    AXIS_LABEL_PX,
+    FIT_X,
     OKABE_ITO,
+    PAD,
     ChartError,
     ModelPalette,
     chart_values,
     is_simulated,
     require,
+    short_labels,
+    task_labels,
     title,
 )
 
@@ -46,9 +51,6 @@ VERDICT_SYMBOLS: dict[str, str] = {
 _FLIP = {"significantly better": "significantly worse", "significantly worse": "significantly better"}
 #: Diverging, colour-blind-safe scheme for differences (orange: A − B > 0, blue: A − B < 0).
 DIFF_SCHEME = "blueorange"
-#: Room (px) around the matrix's plot for labels, titles and legends, read by a UI that
-#: must size the chart itself (``usermeta`` is free-form and ignored by Vega).
-MATRIX_FRAME_PX = {"width": 440, "height": 280}
 NO_DIFF_GREY = "#DDDDDD"  # compared, but no finite difference (e.g. no shared task)
 GAP_GREYS = {"same model": "#F7F7F7", "not compared": "#AAAAAA"}
 TOKEN_COLOURS = {"prompt": OKABE_ITO[0], "completion": OKABE_ITO[1]}
@@ -77,11 +79,21 @@ def _has_params(cells: pl.DataFrame) -> bool:
 
 
 def _cell_rows(cells: pl.DataFrame) -> pl.DataFrame:
-    """One row per cell with a ``row`` label (model · task [· params]) and a state."""
+    """One row per cell with a ``row`` label (model · task [· params], short names) and a state."""
+    models = cells.get_column("model").cast(pl.String).fill_null("(unknown)")
+    tasks = cells.get_column("task").cast(pl.String).fill_null("(unknown)")
+    model_names = short_labels(models.unique().sort().to_list())
+    task_names = task_labels(tasks.unique().sort().to_list())
     label = [
-        pl.col("model").cast(pl.String).fill_null("(unknown)"),
+        pl.col("model")
+        .cast(pl.String)
+        .fill_null("(unknown)")
+        .replace_strict(model_names, return_dtype=pl.String),
         pl.lit(" · "),
-        pl.col("task").cast(pl.String).fill_null("(unknown)"),
+        pl.col("task")
+        .cast(pl.String)
+        .fill_null("(unknown)")
+        .replace_strict(task_names, return_dtype=pl.String),
     ]
     if _has_params(cells):
         label += [pl.lit(" · "), pl.col("params_json").fill_null("{}")]
@@ -156,7 +168,9 @@ def sweep_cells_chart(
         "row:N",
         title=None,
         sort=None,  # data order (sorted); an explicit list of hundreds of labels is slow in Vega
-        axis=alt.Axis(labelLimit=320, labelFontSize=11 if row_px >= 14 else 8),
+        axis=alt.Axis(
+            labelLimit=2 * AXIS_LABEL_PX, labelFontSize=11 if row_px >= 14 else 8, labelOverlap=False
+        ),
     )
     x = alt.X("trial:O", title="Trial (repeat index)", axis=alt.Axis(labelAngle=0, labelOverlap=True))
     colour = alt.Color(
@@ -182,6 +196,7 @@ def sweep_cells_chart(
         .properties(
             width=max(160, col_px * max(trials, 1)),
             height=row_px * len(labels),
+            autosize=PAD,
             title=title(
                 "Sweep cells by state",
                 _sim(simulated, cells),
@@ -302,7 +317,8 @@ def _gradient_length(rows: int) -> int:
 
 
 def _matrix_cell(n: int) -> int:
-    return max(26, min(48, 640 // max(n, 1)))
+    """Cell size: roomy for a few models, 18 px at 30 so the matrix fits a 1400 px window."""
+    return max(16, min(48, 560 // max(n, 1)))
 
 
 def comparison_matrix_chart(
@@ -325,21 +341,30 @@ def comparison_matrix_chart(
     """
     rows, models = _matrix_rows(comparisons, mirror)
     missing = _missing_pairs(rows, models, mirror)
+    pal = palette.covering(models) if palette is not None else ModelPalette.from_models(models)
+    rows = pal.with_labels(pal.with_labels(rows, "model_a"), "model_b")
+    missing = pal.with_labels(pal.with_labels(missing, "model_a"), "model_b")
     metrics = sorted(set(rows["metric"].drop_nulls().to_list()))
     metric = metrics[0] if len(metrics) == 1 else "value"
     fmt, label = _diff_format(metric)
     finite = rows.filter("has_diff")
     top = max(abs(v) for v in finite["diff"].to_list()) if finite.height else 1.0
     top = top if top > 0 else 1.0
-    a_axis = sorted(set(rows["model_a"].to_list()) | set(missing["model_a"].to_list()))
-    b_axis = sorted(set(rows["model_b"].to_list()) | set(missing["model_b"].to_list()))
+    a_axis = pal.domain_for(set(rows["model_a"].to_list()) | set(missing["model_a"].to_list()))
+    b_axis = pal.domain_for(set(rows["model_b"].to_list()) | set(missing["model_b"].to_list()))
     x = alt.X(
-        "model_b:N",
+        "model_b_label:N",
         title="Model B (column)",
-        sort=b_axis,
-        axis=alt.Axis(labelAngle=-40, labelLimit=160, orient="top", labelOverlap=False),
+        sort=[pal.label(m) for m in b_axis],
+        axis=alt.Axis(labelAngle=-40, labelLimit=AXIS_LABEL_PX, orient="top", labelOverlap=False),
     )
-    y = alt.Y("model_a:N", title="Model A (row)", sort=a_axis, axis=alt.Axis(labelLimit=200))
+    y = alt.Y(
+        "model_a_label:N",
+        title="Model A (row)",
+        sort=[pal.label(m) for m in a_axis],
+        axis=alt.Axis(labelLimit=AXIS_LABEL_PX, labelOverlap=False),
+    )
+    size = _matrix_cell(max(len(a_axis), len(b_axis)))
     tooltip = [
         alt.Tooltip("model_a:N", title="A (row)"),
         alt.Tooltip("model_b:N", title="B (column)"),
@@ -382,7 +407,7 @@ def comparison_matrix_chart(
     )
     text = (
         alt.Chart(data)
-        .mark_text(fontSize=17, fontWeight="bold")
+        .mark_text(fontSize=max(9, min(17, size * 0.6)), fontWeight="bold")
         .encode(
             x=x,
             y=y,
@@ -415,7 +440,6 @@ def comparison_matrix_chart(
             ),
             gap.mark_text(fontSize=12, color="#888888").encode(x=x, y=y, text="symbol:N", tooltip=gap_tip),
         ]
-    size = _matrix_cell(max(len(a_axis), len(b_axis)))
     correction = ", ".join(sorted(set(rows["correction"].drop_nulls().to_list()))) or "none"
     return (
         alt.layer(*layers)
@@ -423,7 +447,7 @@ def comparison_matrix_chart(
         .properties(
             width=size * len(b_axis),
             height=size * len(a_axis),
-            usermeta={"frame_px": MATRIX_FRAME_PX},
+            autosize=PAD,
             title=title(
                 f"Pairwise comparison across tasks: {metric.replace('_', ' ')}",
                 _sim(simulated, comparisons),
@@ -521,6 +545,7 @@ def step_tokens_chart(
         .properties(
             width=max(200, min(520, 14 * n_steps)),
             height=180,
+            autosize=FIT_X,
             title=title(
                 "Tokens per step",
                 _sim(simulated, steps),

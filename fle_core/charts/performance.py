@@ -26,6 +26,8 @@ import altair as alt
 import polars as pl
 
 from fle_core.charts.base import (
+    AXIS_LABEL_PX,
+    FIT_X,
     ChartError,
     ModelPalette,
     band_height,
@@ -46,7 +48,14 @@ WIDTH = 420
 
 
 def _palette(palette: ModelPalette | None, frame: pl.DataFrame, *cols: str) -> ModelPalette:
-    return palette if palette is not None else ModelPalette.from_models(models_in(frame, *cols))
+    """The shared palette (extended by any model it lacks), else one over this frame."""
+    present = models_in(frame, *cols)
+    return palette.covering(present) if palette is not None else ModelPalette.from_models(present)
+
+
+def _model_axis(title: str | None = "Model") -> alt.Axis:
+    """A discrete model axis: labels are pre-shortened, so Vega must neither cut nor drop them."""
+    return alt.Axis(title=title, labelLimit=AXIS_LABEL_PX, labelOverlap=False)
 
 
 def _sim(simulated: bool | None, *frames: pl.DataFrame | None) -> bool:
@@ -105,6 +114,7 @@ def model_comparison_chart(
     rows, note = _comparison_rows(frame, metric)
     rows = fill_model(rows)
     pal = _palette(palette, rows)
+    rows = pal.with_labels(rows)
     models = models_in(rows)
     fmt = number_format(metric)
     label = metric_label(metric)
@@ -120,8 +130,8 @@ def model_comparison_chart(
         if c in rows.columns
     ]
     x_axis = alt.Axis(format="%") if is_rate(metric) else alt.Axis()
-    order = rows.sort(["value", "model"], descending=[True, False], nulls_last=True)["model"].to_list()
-    y = alt.Y("model:N", title="Model", sort=order)
+    order = rows.sort(["value", "model"], descending=[True, False], nulls_last=True)["model_label"].to_list()
+    y = alt.Y("model_label:N", sort=order, axis=_model_axis())
     base = alt.Chart(chart_values(rows))
     bars = base.mark_bar(opacity=0.85).encode(
         y=y,
@@ -139,6 +149,7 @@ def model_comparison_chart(
     return alt.layer(*layers).properties(
         width=WIDTH,
         height=band_height(len(models)),
+        autosize=FIT_X,
         title=title(f"Model comparison: {label}", _sim(simulated, frame), note),
     )
 
@@ -189,6 +200,7 @@ def pass_at_k_chart(
     if rows.height == 0:
         raise ChartError("No model has enough trials for any pass@k", hint="pass@k needs n ≥ k")
     pal = _palette(palette, rows)
+    rows = pal.with_labels(rows)
     models = models_in(rows)
     tooltip = [
         alt.Tooltip("model:N", title="Model"),
@@ -199,9 +211,13 @@ def pass_at_k_chart(
     ]
     if "n_tasks" in rows.columns:
         tooltip.append(alt.Tooltip("n_tasks:Q", title="Tasks averaged"))
-    x = alt.X("k:Q", title="k (attempts per task)", axis=alt.Axis(tickMinStep=1))
+    ks = sorted(set(rows.get_column("k").to_list()))
+    x = alt.X("k:Q", title="k (attempts per task)", axis=alt.Axis(values=ks, format="d"))
     y_title = "pass@k (% probability, mean over tasks)"
-    y = alt.Y("estimate:Q", title=y_title, scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"))
+    # a little room beyond 0 % and 100 % so points there are drawn whole inside the plot
+    y_scale = alt.Scale(domain=[-0.04, 1.04], nice=False)
+    y_axis = alt.Axis(format="%", values=[0, 0.25, 0.5, 0.75, 1])
+    y = alt.Y("estimate:Q", title=y_title, scale=y_scale, axis=y_axis)
     base = alt.Chart(chart_values(rows))
     has_band = rows.get_column("ci_low").is_not_null().any()
     layers = []
@@ -209,7 +225,7 @@ def pass_at_k_chart(
         layers.append(
             base.mark_area(opacity=band_opacity(len(models))).encode(
                 x=x,
-                y=alt.Y("ci_low:Q", title=y_title),
+                y=alt.Y("ci_low:Q", title=y_title, scale=y_scale, axis=y_axis),
                 y2="ci_high:Q",
                 color=pal.color(models),
                 detail="model:N",
@@ -225,13 +241,25 @@ def pass_at_k_chart(
     )
     note = "band: 95% stratified-bootstrap CI" if has_band else "no bootstrap band in this frame"
     return alt.layer(*layers).properties(
-        width=WIDTH, height=300, title=title("pass@k by model", _sim(simulated, frame), note)
+        width=WIDTH,
+        height=300,
+        autosize=FIT_X,
+        title=title("pass@k by model", _sim(simulated, frame), note),
     )
 
 
 # ---- rewards -----------------------------------------------------------------
 
-_REWARD_COLUMNS = {"best_reward": "Best reward", "final_reward": "Final reward"}
+_REWARD_COLUMNS = {
+    "best_reward": "Best reward",
+    "final_reward": "Final reward",
+    "normalized_reward": "Best reward ÷ task quota",
+}
+_REWARD_UNITS = {
+    "best_reward": "Best reward (task units: throughput over the 60 s holdout)",
+    "final_reward": "Final reward (task units: throughput over the 60 s holdout)",
+    "normalized_reward": "Best reward ÷ task quota (1 = quota reached)",
+}
 
 
 def reward_distribution_chart(
@@ -240,16 +268,23 @@ def reward_distribution_chart(
     *,
     palette: ModelPalette | None = None,
     simulated: bool | None = None,
-) -> alt.FacetChart:
+) -> alt.LayerChart | alt.FacetChart:
     """Box plots of per-trajectory rewards per model, with every trajectory as a tick.
 
-    Input: trajectory summaries (``model, best_reward, final_reward``; ``task,
+    Input: trajectory summaries (``model`` and the reward column(s); ``task,
     version, instance, source`` in tooltips). ``reward`` is ``best_reward``,
-    ``final_reward`` or ``both`` (one panel each).
+    ``final_reward``, ``normalized_reward`` (best ÷ quota: the one scale on which
+    several tasks' rewards can share an axis) or ``both`` (best and final, one
+    panel each). Raw rewards of different tasks are on different scales, so with
+    more than one task pass ``normalized_reward`` or one task's summaries; the
+    subtitle names the tasks plotted.
     """
-    cols = list(_REWARD_COLUMNS) if reward == "both" else [reward]
+    cols = ["best_reward", "final_reward"] if reward == "both" else [reward]
     if any(c not in _REWARD_COLUMNS for c in cols):
-        raise ChartError(f"Unknown reward column {reward!r}", hint="use best_reward, final_reward or both")
+        raise ChartError(
+            f"Unknown reward column {reward!r}",
+            hint="use best_reward, final_reward, normalized_reward or both",
+        )
     require(summaries, ["model", *cols], "trajectory summaries")
     keys = [c for c in ("source", "version", "instance", "task") if c in summaries.columns]
     long = pl.concat(
@@ -267,9 +302,10 @@ def reward_distribution_chart(
     if long.height == 0:
         raise ChartError("No trajectory has a finite reward to plot")
     pal = _palette(palette, long)
+    long = pal.with_labels(long)
     models = models_in(long)
-    x = alt.X("reward:Q", title="Reward (task units: throughput over the 60 s holdout)")
-    y = alt.Y("model:N", title="Model")
+    x = alt.X("reward:Q", title=_REWARD_UNITS[cols[0]] if len(cols) == 1 else "Reward (task units)")
+    y = alt.Y("model_label:N", sort=[pal.label(m) for m in pal.domain_for(models)], axis=_model_axis())
     tooltip = [
         alt.Tooltip("model:N", title="Model"),
         alt.Tooltip("measure:N", title="Measure"),
@@ -286,18 +322,23 @@ def reward_distribution_chart(
         .mark_tick(opacity=0.6, thickness=1)
         .encode(x=x, y=y, color=pal.color(models, legend=False), tooltip=tooltip)
     )
+    tasks = (
+        sorted(summaries.get_column("task").drop_nulls().unique().to_list())
+        if "task" in summaries.columns
+        else []
+    )
+    about = "box: quartiles, whiskers 1.5×IQR; ticks: one per trajectory"
+    if tasks:
+        about += f"; task{'s' if len(tasks) > 1 else ''}: {name_list(tasks, 3)}"
+    head = title("Reward distribution per model", _sim(simulated, summaries), about)
+    layered = alt.layer(box, ticks, data=chart_values(long))
+    if len(cols) == 1:
+        return layered.properties(width=WIDTH, height=band_height(len(models)), autosize=FIT_X, title=head)
     return (
-        alt.layer(box, ticks, data=chart_values(long))
-        .properties(width=300, height=band_height(len(models)))
+        layered.properties(width=300, height=band_height(len(models)))
         .facet(column=alt.Column("measure:N", title=None, sort=[_REWARD_COLUMNS[c] for c in cols]))
         .resolve_scale(x="independent")
-        .properties(
-            title=title(
-                "Reward distribution per model",
-                _sim(simulated, summaries),
-                "box: quartiles, whiskers 1.5×IQR; ticks: one per trajectory",
-            )
-        )
+        .properties(title=head)
     )
 
 
@@ -326,6 +367,7 @@ def efficiency_scatter_chart(
     if rows.height == 0:
         raise ChartError("No trajectory has both tokens and a finite reward")
     pal = _palette(palette, rows)
+    rows = pal.with_labels(rows)
     models = models_in(rows)
     label = metric_label(reward)
     tooltip = [
@@ -349,6 +391,7 @@ def efficiency_scatter_chart(
         .properties(
             width=WIDTH,
             height=320,
+            autosize=FIT_X,
             title=title(
                 "Token efficiency: tokens vs reward", _sim(simulated, summaries), "one point per trajectory"
             ),
@@ -377,16 +420,18 @@ def _curve_points(steps: pl.DataFrame, x: str, time_bins: int) -> tuple[pl.DataF
         key = [c for c in ("source", "version", "instance") if c in steps.columns]
         frame = frame.filter(pl.col("created_at").is_not_null()).with_columns(
             (
-                (pl.col("created_at") - pl.col("created_at").min().over(key)).dt.total_milliseconds()
-                / 60_000.0
+                (pl.col("created_at") - pl.col("created_at").min().over(key)).dt.total_milliseconds() / 1000.0
             ).alias("elapsed")
         )
         top = frame.get_column("elapsed").max() if frame.height else None
+        unit, per = _time_unit(float(top) if top is not None else 0.0)
+        frame = frame.with_columns(pl.col("elapsed") / per)
+        top = (float(top) / per) if top else None
         width = (top / time_bins) if top else 1.0
         frame = frame.with_columns(
             ((pl.col("elapsed") / width).floor().clip(0, time_bins - 1) * width + width / 2).alias("x")
         )
-        x_title = "Elapsed time since trajectory start (minutes, bin centre)"
+        x_title = f"Elapsed time since trajectory start ({unit}, bin centre)"
     else:
         raise ChartError(f"Unknown learning-curve axis {x!r}", hint="use 'step' or 'time'")
     points = (
@@ -407,6 +452,15 @@ def _curve_points(steps: pl.DataFrame, x: str, time_bins: int) -> tuple[pl.DataF
     return points.select("model", "x", "mean", "ci_low", "ci_high", "n").sort("model", "x"), x_title
 
 
+def _time_unit(top_s: float) -> tuple[str, float]:
+    """Seconds for runs under 2 minutes, minutes under 2 hours, else hours (name, seconds per unit)."""
+    if top_s < 120:
+        return "seconds", 1.0
+    if top_s < 7200:
+        return "minutes", 60.0
+    return "hours", 3600.0
+
+
 def learning_curve_chart(
     steps: pl.DataFrame,
     x: str = "step",
@@ -424,6 +478,7 @@ def learning_curve_chart(
     if points.height == 0:
         raise ChartError("No step has a finite reward to plot")
     pal = _palette(palette, points)
+    points = pal.with_labels(points)
     models = models_in(points)
     xe = alt.X("x:Q", title=x_title)
     y_title = "Mean step reward (task units)"
@@ -437,22 +492,31 @@ def learning_curve_chart(
         alt.Tooltip("n:Q", title="Trajectories"),
     ]
     base = alt.Chart(chart_values(points))
-    band = base.mark_area(opacity=band_opacity(len(models))).encode(
-        x=xe, y=alt.Y("ci_low:Q", title=y_title), y2="ci_high:Q", color=pal.color(models), detail="model:N"
-    )
     line = base.mark_line(point=False).encode(
         x=xe, y=y, color=pal.color(models), strokeDash=pal.dash_encoding(models)
     )
     dots = base.mark_point(filled=True, size=18).encode(x=xe, y=y, color=pal.color(models), tooltip=tooltip)
+    single = int(points.get_column("n").max() or 0) <= 1
+    if single:  # one trajectory per model: no band, and the line is that run's own reward
+        layers = [line, dots]
+        about = "line: the step reward of this trajectory"
+        y_title = "Step reward (task units)"
+    else:
+        band = base.mark_area(opacity=band_opacity(len(models))).encode(
+            x=xe,
+            y=alt.Y("ci_low:Q", title=y_title),
+            y2="ci_high:Q",
+            color=pal.color(models),
+            detail="model:N",
+        )
+        layers = [band, line, dots]
+        about = "line: mean over trajectories; band: mean ± 1.96 SE"
     what = "steps" if x == "step" else "time"
-    return alt.layer(band, line, dots).properties(
+    return alt.layer(*layers).properties(
         width=WIDTH,
         height=300,
-        title=title(
-            f"Learning curve: reward over {what}",
-            _sim(simulated, steps),
-            "line: mean over trajectories; band: mean ± 1.96 SE",
-        ),
+        autosize=FIT_X,
+        title=title(f"Learning curve: reward over {what}", _sim(simulated, steps), about),
     )
 
 
@@ -524,47 +588,63 @@ def cost_chart(
     palette: ModelPalette | None = None,
     simulated: bool | None = None,
 ) -> alt.LayerChart:
-    """Tokens per success against success rate per model, Pareto frontier marked.
+    """Cost per success against success rate per model, Pareto frontier marked.
 
-    Input: model metrics (``model, success_rate, tokens_per_success``; ``n,
-    successes`` in tooltips). Frontier: no other model has both a higher-or-equal
-    success rate and fewer-or-equal tokens per success. Models without successes
-    (null tokens per success) cannot be placed and are named in the subtitle.
+    Input: model metrics (``model, success_rate`` and ``cost_per_success`` (total
+    tokens of all scored runs ÷ successes), else ``tokens_per_success``; ``n,
+    successes`` in tooltips). Frontier: no other model has both a
+    higher-or-equal success rate and a lower-or-equal cost per success. Models
+    without successes (no cost per success) cannot be placed and are named in
+    the subtitle.
     """
-    require(model_metrics, ["model", "success_rate", "tokens_per_success"], "model metrics")
-    extra = [c for c in ("n", "successes") if c in model_metrics.columns]
+    cost = "cost_per_success" if "cost_per_success" in model_metrics.columns else "tokens_per_success"
+    require(model_metrics, ["model", "success_rate", cost], "model metrics")
+    extra = [c for c in ("n", "successes", "tokens_per_success") if c in model_metrics.columns and c != cost]
     rows = fill_model(
         model_metrics.select(
             "model",
             pl.col("success_rate").cast(pl.Float64),
-            pl.col("tokens_per_success").cast(pl.Float64),
-            *extra,
+            pl.col(cost).cast(pl.Float64).alias("cost"),
+            *[pl.col(c).cast(pl.Float64) for c in extra],
         )
     )
-    placeable = (
-        pl.col("tokens_per_success").is_finite()
-        & (pl.col("tokens_per_success") > 0)
-        & pl.col("success_rate").is_finite()
-    )
+    placeable = pl.col("cost").is_finite() & (pl.col("cost") > 0) & pl.col("success_rate").is_finite()
     dropped = rows.filter(~placeable.fill_null(False)).get_column("model").to_list()
     rows = rows.filter(placeable.fill_null(False))
     if rows.height == 0:
-        raise ChartError("No model has a success, so tokens per success is undefined for all")
-    rows = rows.with_columns(pareto_mask(rows)).sort("success_rate")
+        raise ChartError("No model has a success, so the cost per success is undefined for all")
+    rows = rows.with_columns(pareto_mask(rows, "success_rate", "cost")).sort("success_rate")
     pal = _palette(palette, rows)
+    rows = pal.with_labels(rows)
     models = models_in(rows)
+    cost_title = (
+        "Cost per success (tokens: all runs' tokens ÷ successes)"
+        if cost == "cost_per_success"
+        else "Mean tokens of a successful run"
+    )
     tooltip = [
         alt.Tooltip("model:N", title="Model"),
         alt.Tooltip("success_rate:Q", title="Success rate", format=".1%"),
-        alt.Tooltip("tokens_per_success:Q", title="Tokens per success", format=",.0f"),
+        alt.Tooltip("cost:Q", title=cost_title, format=",.0f"),
         alt.Tooltip("on_frontier:N", title="On Pareto frontier"),
     ]
-    tooltip += [alt.Tooltip(f"{c}:Q", title=c) for c in extra]
-    x = alt.X("success_rate:Q", title="Success rate (% of trials)", axis=alt.Axis(format="%"))
+    names = {
+        "n": "Trajectories",
+        "successes": "Successes",
+        "tokens_per_success": "Mean tokens of a successful run",
+    }
+    tooltip += [alt.Tooltip(f"{c}:Q", title=names[c], format=",.0f") for c in extra]
+    x = alt.X(
+        "success_rate:Q",
+        title="Success rate (% of trials)",
+        axis=alt.Axis(format="%"),
+        scale=alt.Scale(domain=[0, 1.04], nice=False),
+    )
     y = alt.Y(
-        "tokens_per_success:Q",
-        title="Tokens per success (tokens, lower is cheaper)",
+        "cost:Q",
+        title=f"{cost_title}, lower is cheaper",
         scale=alt.Scale(type="log") if log_y else alt.Scale(zero=False),
+        axis=alt.Axis(format="~s"),
     )
     base = alt.Chart(chart_values(rows))
     frontier = (
@@ -580,11 +660,12 @@ def cost_chart(
     points = base.mark_point(filled=True, size=80).encode(
         x=x, y=y, color=pal.color(models), shape=pal.shape_encoding(models), tooltip=tooltip
     )
-    note = "dashed line and rings: Pareto frontier (higher success, fewer tokens)"
+    note = "dashed line and rings: Pareto frontier (higher success at lower cost)"
     if dropped:
-        note += f"; not shown (no successes): {name_list(dropped)}"
+        note += f"; not shown (no successes, so no cost per success): {name_list(dropped)}"
     return alt.layer(frontier, ring, points).properties(
         width=WIDTH,
         height=320,
-        title=title("Cost: tokens per success vs success rate", _sim(simulated, model_metrics), note),
+        autosize=FIT_X,
+        title=title("Cost per success vs success rate", _sim(simulated, model_metrics), note),
     )

@@ -17,6 +17,8 @@ import altair as alt
 import polars as pl
 
 from fle_core.charts.base import (
+    AXIS_LABEL_PX,
+    FIT_X,
     ModelPalette,
     band_height,
     band_opacity,
@@ -36,64 +38,87 @@ def _sim(simulated: bool | None, frame: pl.DataFrame) -> bool:
     return is_simulated(frame) if simulated is None else bool(simulated)
 
 
+#: Per-panel x-axis titles and formats: each panel says its own unit.
+_PANEL_AXES = {
+    "success_rate": ("Success rate (% of trials)", "%"),
+    "mean": ("Mean score (best reward ÷ quota)", ".2~f"),
+    "iqm": ("IQM score (best reward ÷ quota)", ".2~f"),
+    "median": ("Median score (best reward ÷ quota)", ".2~f"),
+    "optimality_gap": ("Optimality gap (lower is better)", ".2~f"),
+}
+#: Panels per row: two fit the main column of a 1400 px window with 28-character labels.
+PANELS_PER_ROW = 2
+
+
 def interval_estimates_chart(
     frame: pl.DataFrame, *, palette: ModelPalette | None = None, simulated: bool | None = None
-) -> alt.FacetChart:
-    """Point estimate and 95% CI per model, one panel per aggregate metric.
+) -> alt.ConcatChart:
+    """Point estimate and 95% CI per model, one panel per aggregate metric, two panels a row.
 
     Input: interval estimates (``model, metric, estimate, ci_low, ci_high``).
-    Each panel has its own x scale (success rate is a fraction; IQM, mean and
-    optimality gap are on the bootstrap's score, by default best reward ÷ quota;
-    the optimality gap is lower-is-better).
+    Each panel has its own x axis, titled with its unit (success rate in %; IQM,
+    mean and optimality gap on the bootstrap's score, by default best reward ÷
+    quota; the optimality gap is lower-is-better). Models are in the same order
+    in every panel; only the left panel of a row repeats their labels. An
+    interval of zero width (every resample gave the same value, e.g. 0/n or n/n
+    successes in every task) is drawn as a ring so it is not mistaken for a
+    missing bar.
     """
     require(frame, ["model", "metric", "estimate", "ci_low", "ci_high"], "interval estimates")
     rows = fill_model(frame.select("model", "metric", "estimate", "ci_low", "ci_high"))
     metrics = rows.get_column("metric").unique().to_list()
     order = [m for m in _METRIC_ORDER if m in metrics] + sorted(m for m in metrics if m not in _METRIC_ORDER)
-    labels = {m: metric_label(m) for m in order}
-    rows = rows.with_columns(
-        pl.col("metric").replace_strict(labels, return_dtype=pl.String).alias("metric_label")
+    present = models_in(rows)
+    pal = palette.covering(present) if palette is not None else ModelPalette.from_models(present)
+    rows = pal.with_labels(rows).with_columns(
+        (pl.col("ci_high") - pl.col("ci_low")).abs().le(1e-12).fill_null(False).alias("zero_width")
     )
-    models = models_in(rows)
-    pal = palette if palette is not None else ModelPalette.from_models(models)
-    tooltip = [
-        alt.Tooltip("model:N", title="Model"),
-        alt.Tooltip("metric_label:N", title="Metric"),
-        alt.Tooltip("estimate:Q", title="Estimate", format=",.3~f"),
-        alt.Tooltip("ci_low:Q", title="CI low", format=",.3~f"),
-        alt.Tooltip("ci_high:Q", title="CI high", format=",.3~f"),
-    ]
-    y = alt.Y("model:N", title="Model", sort=models)
-    interval = (
-        alt.Chart()
-        .mark_rule(strokeWidth=6, opacity=0.45)
-        .encode(
-            y=y,
-            x=alt.X("ci_low:Q", title="Estimate (panel units)", scale=alt.Scale(zero=False)),
-            x2="ci_high:Q",
-            color=pal.color(models, legend=False),
-            tooltip=tooltip,
+    models = pal.domain_for(present)
+    panels = []
+    for i, metric in enumerate(order):
+        axis_title, fmt = _PANEL_AXES.get(metric, (metric_label(metric), ",.3~f"))
+        tip_fmt = ".1%" if fmt == "%" else ",.3~f"
+        tooltip = [
+            alt.Tooltip("model:N", title="Model"),
+            alt.Tooltip("estimate:Q", title=axis_title, format=tip_fmt),
+            alt.Tooltip("ci_low:Q", title="95% CI low", format=tip_fmt),
+            alt.Tooltip("ci_high:Q", title="95% CI high", format=tip_fmt),
+        ]
+        left = i % PANELS_PER_ROW == 0
+        y = alt.Y(
+            "model_label:N",
+            sort=[pal.label(m) for m in models],
+            axis=alt.Axis(
+                title="Model" if left else None, labels=left, labelLimit=AXIS_LABEL_PX, labelOverlap=False
+            ),
         )
-    )
-    point = (
-        alt.Chart()
-        .mark_tick(thickness=2, size=16, color="black")
-        .encode(y=y, x=alt.X("estimate:Q", title="Estimate (panel units)"), tooltip=tooltip)
-    )
-    return (
-        alt.layer(interval, point, data=chart_values(rows))
-        .properties(width=200, height=band_height(len(models)))
-        .facet(
-            column=alt.Column("metric_label:N", title=None, sort=[labels[m] for m in order]),
+        scale = alt.Scale(domain=[0, 1]) if metric == "success_rate" else alt.Scale(zero=False)
+        x = alt.X("ci_low:Q", title=axis_title, scale=scale, axis=alt.Axis(format=fmt))
+        base = alt.Chart(chart_values(rows.filter(pl.col("metric") == metric)))
+        interval = base.mark_rule(strokeWidth=6, opacity=0.45).encode(
+            y=y, x=x, x2="ci_high:Q", color=pal.color(models, legend=False), tooltip=tooltip
         )
-        .resolve_scale(x="independent")
-        .properties(
-            title=title(
-                "Aggregate metrics with 95% CIs",
-                _sim(simulated, frame),
-                "bar: stratified-bootstrap 95% CI; tick: point estimate; mean, IQM and "
-                "optimality gap are on the bootstrap score (default: best reward ÷ quota)",
+        point = base.mark_tick(thickness=2, size=16, color="black").encode(
+            y=y, x=alt.X("estimate:Q", title=axis_title), tooltip=tooltip
+        )
+        ring = (
+            base.transform_filter("datum.zero_width")
+            .mark_point(size=70, filled=False, strokeWidth=1.5)
+            .encode(
+                y=y,
+                x=alt.X("estimate:Q", title=axis_title),
+                color=pal.color(models, legend=False),
+                tooltip=tooltip,
             )
+        )
+        panels.append(alt.layer(interval, point, ring).properties(width=260, height=band_height(len(models))))
+    return alt.concat(*panels, columns=PANELS_PER_ROW, spacing=24).properties(
+        title=title(
+            "Aggregate metrics with 95% CIs",
+            _sim(simulated, frame),
+            "bar: stratified-bootstrap 95% CI; tick: point estimate; ring: a zero-width interval "
+            "(every resample gave the same value, e.g. 0/n or n/n in every task); mean, IQM and "
+            "optimality gap are on the bootstrap score (default: best reward ÷ quota)",
         )
     )
 
@@ -114,7 +139,8 @@ def performance_profile_chart(
     require(frame, ["model", "tau", "fraction", "ci_low", "ci_high"], "performance profile")
     rows = fill_model(frame.select("model", "tau", "fraction", "ci_low", "ci_high")).sort("model", "tau")
     models = models_in(rows)
-    pal = palette if palette is not None else ModelPalette.from_models(models)
+    pal = palette.covering(models) if palette is not None else ModelPalette.from_models(models)
+    rows = pal.with_labels(rows)
     x = alt.X("tau:Q", title=f"Score threshold τ ({score_title})")
     y_title = "Fraction of runs with score > τ (%)"
     y = alt.Y("fraction:Q", title=y_title, scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"))
@@ -136,69 +162,99 @@ def performance_profile_chart(
     return alt.layer(band, line, dots).properties(
         width=420,
         height=300,
+        autosize=FIT_X,
         title=title("Performance profiles", _sim(simulated, frame), "band: 95% stratified-bootstrap CI"),
     )
 
 
+#: Most pairs drawn at once; beyond this the chart shows the most decisive ones and says so.
+MAX_PAIRS = 40
+
+
 def probability_of_improvement_chart(
-    frame: pl.DataFrame, *, palette: ModelPalette | None = None, simulated: bool | None = None
+    frame: pl.DataFrame,
+    *,
+    palette: ModelPalette | None = None,
+    simulated: bool | None = None,
+    max_pairs: int = MAX_PAIRS,
 ) -> alt.LayerChart:
-    """P(model_x > model_y) per pair with its 95% CI; 0.5 means no difference.
+    """P(X > Y) per pair of models with its 95% CI; 0.5 means no difference.
 
     Input: probability of improvement (``model_x, model_y, estimate, ci_low,
-    ci_high``). Coloured by ``model_x``.
+    ci_high``). Each unordered pair is drawn once, turned so that X is the model
+    more likely to be better (P(Y > X) = 1 − P(X > Y) adds nothing), labelled
+    "X > Y" with the palette's short names and coloured by X. With more than
+    ``max_pairs`` pairs only the ``max_pairs`` farthest from ½ are drawn and the
+    subtitle says how many of how many; choose a baseline to see every pair with
+    one model.
     """
     require(frame, ["model_x", "model_y", "estimate", "ci_low", "ci_high"], "probability of improvement")
     rows = frame.select(
         pl.col("model_x").cast(pl.String).fill_null("(unknown)"),
         pl.col("model_y").cast(pl.String).fill_null("(unknown)"),
-        "estimate",
-        "ci_low",
-        "ci_high",
+        pl.col("estimate").cast(pl.Float64),
+        pl.col("ci_low").cast(pl.Float64),
+        pl.col("ci_high").cast(pl.Float64),
     )
-    rows = rows.with_columns(pl.format("{} vs {}", "model_x", "model_y").alias("pair")).sort(
-        "model_x", "model_y"
+    flip = pl.col("estimate") < 0.5
+    rows = rows.select(
+        pl.when(flip).then("model_y").otherwise("model_x").alias("model_x"),
+        pl.when(flip).then("model_x").otherwise("model_y").alias("model_y"),
+        pl.when(flip).then(1 - pl.col("estimate")).otherwise("estimate").alias("estimate"),
+        pl.when(flip).then(1 - pl.col("ci_high")).otherwise("ci_low").alias("ci_low"),
+        pl.when(flip).then(1 - pl.col("ci_low")).otherwise("ci_high").alias("ci_high"),
     )
-    models = sorted(set(rows["model_x"].to_list()))
-    pal = (
-        palette
-        if palette is not None
-        else ModelPalette.from_models(set(models) | set(rows["model_y"].to_list()))
+    key = pl.concat_str(
+        pl.min_horizontal("model_x", "model_y"), pl.lit("\x00"), pl.max_horizontal("model_x", "model_y")
+    )
+    rows = (
+        rows.with_columns(key.alias("_pair")).unique("_pair", keep="first", maintain_order=True).drop("_pair")
+    )
+    total = rows.height
+    rows = rows.sort(["estimate", "model_x", "model_y"], descending=[True, False, False])
+    shown = rows.head(max_pairs)
+    present = set(rows["model_x"].to_list()) | set(rows["model_y"].to_list())
+    pal = palette.covering(present) if palette is not None else ModelPalette.from_models(present)
+    shown = pal.with_labels(pal.with_labels(shown, "model_x"), "model_y").with_columns(
+        pl.format("{} > {}", "model_x_label", "model_y_label").alias("pair")
     )
     tooltip = [
-        alt.Tooltip("model_x:N", title="X"),
+        alt.Tooltip("model_x:N", title="X (more likely better)"),
         alt.Tooltip("model_y:N", title="Y"),
         alt.Tooltip("estimate:Q", title="P(X > Y)", format=".3f"),
         alt.Tooltip("ci_low:Q", title="CI low", format=".3f"),
         alt.Tooltip("ci_high:Q", title="CI high", format=".3f"),
     ]
-    pairs = rows.get_column("pair").to_list()
-    # sort=None keeps the data order (already sorted by model_x, model_y); an explicit
-    # sort list of hundreds of pairs makes Vega's ordinal sort quadratic.
-    y = alt.Y("pair:N", title="X vs Y", sort=None)
+    # sort=None keeps the data order (most decisive first); an explicit sort list of
+    # hundreds of pairs makes Vega's ordinal sort quadratic.
+    y = alt.Y(
+        "pair:N", title=None, sort=None, axis=alt.Axis(labelLimit=2 * AXIS_LABEL_PX, labelOverlap=False)
+    )
     x_title = "P(X > Y) (probability; ties count ½)"
-    base = alt.Chart(chart_values(rows))
+    xs = alt.Scale(domain=[0, 1])
+    base = alt.Chart(chart_values(shown))
+    xmodels = shown["model_x"].unique().to_list()
     interval = base.mark_rule(strokeWidth=6, opacity=0.5).encode(
         y=y,
-        x=alt.X("ci_low:Q", title=x_title, scale=alt.Scale(domain=[0, 1])),
+        x=alt.X("ci_low:Q", title=x_title, scale=xs),
         x2="ci_high:Q",
-        color=pal.color(models, field="model_x", title="X"),
+        color=pal.color(xmodels, field="model_x_label", title="X", legend=False),
         tooltip=tooltip,
     )
-    point = base.mark_tick(thickness=2, size=16, color="black").encode(
-        y=y, x=alt.X("estimate:Q", title=x_title), tooltip=tooltip
+    point = base.mark_tick(thickness=2, size=14, color="black").encode(
+        y=y, x=alt.X("estimate:Q", title=x_title, scale=xs), tooltip=tooltip
     )
     even = (
         alt.Chart({"values": [{"p": 0.5}]})
         .mark_rule(strokeDash=[4, 3], color="#777777")
-        .encode(x=alt.X("p:Q", title=x_title))
+        .encode(x=alt.X("p:Q", title=x_title, scale=xs))
     )
+    note = "P(X > Y) + ½P(X = Y) per task, averaged; bar: 95% bootstrap CI; each pair once, X the likelier winner"
+    if total > shown.height:
+        note += f"; showing the {shown.height} of {total} pairs farthest from ½ (choose a baseline to see all pairs with one model)"
     return alt.layer(interval, point, even).properties(
         width=420,
-        height=band_height(len(pairs), 18),
-        title=title(
-            "Probability of improvement",
-            _sim(simulated, frame),
-            "P(X > Y) + ½P(X = Y) per task, averaged; bar: 95% bootstrap CI",
-        ),
+        height=band_height(shown.height, 20),
+        autosize=FIT_X,
+        title=title("Probability of improvement", _sim(simulated, frame), note),
     )

@@ -11,12 +11,17 @@ import altair as alt
 import polars as pl
 
 from fle_core.charts.base import (
+    AXIS_LABEL_PX,
+    FIT_X,
     HEATMAP_SCHEME,
     OUTCOME_COLOURS,
+    PAD,
     ChartError,
     ModelPalette,
+    band_height,
     chart_values,
     fill_model,
+    grid_step,
     is_rate,
     is_simulated,
     metric_label,
@@ -24,14 +29,46 @@ from fle_core.charts.base import (
     name_list,
     number_format,
     require,
+    task_labels,
     title,
 )
 
 OUTCOMES = ("none", "partial", "full", "no quota")
 
 
-def _axis_size(n: int, per: int = 22, minimum: int = 60) -> int:
-    return max(minimum, per * max(n, 1))
+#: Plot height per task row, and the least plot height (1 or 2 tasks).
+ROW_PX, MIN_PLOT_PX = 24, 60
+
+
+def _grid_rows(rows: pl.DataFrame, palette: ModelPalette | None) -> tuple[pl.DataFrame, ModelPalette]:
+    """Rows with ``model_label`` (palette labels) and ``task_label`` (short task names)."""
+    present = models_in(rows)
+    pal = palette.covering(present) if palette is not None else ModelPalette.from_models(present)
+    names = task_labels(rows.get_column("task").unique().to_list())
+    rows = pal.with_labels(rows).with_columns(
+        pl.col("task").replace_strict(names, return_dtype=pl.String).alias("task_label")
+    )
+    return rows, pal
+
+
+def _grid_axes(rows: pl.DataFrame, pal: ModelPalette, task_order: list[str]) -> tuple[alt.X, alt.Y, int]:
+    """x: models (palette order, short labels, none dropped); y: tasks; and the column width."""
+    models = pal.domain_for(rows.get_column("model").unique().to_list())
+    names = dict(zip(rows["task"].to_list(), rows["task_label"].to_list(), strict=True))
+    step = grid_step(len(models))
+    x = alt.X(
+        "model_label:N",
+        title="Model",
+        sort=[pal.label(m) for m in models],
+        axis=alt.Axis(labelAngle=-40, labelLimit=AXIS_LABEL_PX, labelOverlap=False),
+    )
+    y = alt.Y(
+        "task_label:N",
+        title="Task",
+        sort=[names[t] for t in task_order],
+        axis=alt.Axis(labelLimit=AXIS_LABEL_PX, labelOverlap=False),
+    )
+    return x, y, step
 
 
 def _sim(simulated: bool | None, frame: pl.DataFrame) -> bool:
@@ -65,6 +102,7 @@ def task_heatmap_chart(
     rows = rows.with_columns(
         pl.when(pl.col("value").is_finite()).then(pl.col("value")).otherwise(None).alias("value")
     )
+    rows, pal = _grid_rows(rows, palette)
     models, tasks = models_in(rows), sorted(rows.get_column("task").unique().to_list())
     label = metric_label(metric)
     tooltip = [
@@ -73,8 +111,7 @@ def task_heatmap_chart(
         alt.Tooltip("value:Q", title=label, format=fmt),
     ]
     tooltip += [alt.Tooltip(f"{c}:Q", title=c) for c in extra]
-    x = alt.X("model:N", title="Model", sort=models, axis=alt.Axis(labelAngle=-40, labelLimit=160))
-    y = alt.Y("task:N", title="Task", sort=tasks)
+    x, y, step = _grid_axes(rows, pal, tasks)
     base = alt.Chart(chart_values(rows))
     scale = (
         alt.Scale(scheme=HEATMAP_SCHEME, domain=[0, 1])
@@ -103,17 +140,17 @@ def task_heatmap_chart(
                 "value:Q",
                 title=label,
                 scale=scale,
-                legend=alt.Legend(format="%" if is_rate(metric) else None),
+                legend=alt.Legend(format="%" if is_rate(metric) else "~s", orient="top", titleLimit=400),
             ),
         )
     )
     text = (
         base.transform_filter("datum.value !== null")
-        .mark_text(fontSize=9)
+        .mark_text(fontSize=9 if step >= 26 else 8)
         .encode(
             x=x,
             y=y,
-            text=alt.Text("value:Q", format=".0%" if is_rate(metric) else ",.2~f"),
+            text=alt.Text("value:Q", format=".0%" if is_rate(metric) else ",.3~s"),
             color=alt.condition("datum.value > 0.6", alt.value("black"), alt.value("white"))
             if is_rate(metric)
             else alt.value("white"),
@@ -121,12 +158,13 @@ def task_heatmap_chart(
         )
     )
     return alt.layer(missing, cells, text).properties(
-        width=_axis_size(len(models), 34, 80),
-        height=_axis_size(len(tasks)),
+        width=step * len(models),
+        height=band_height(len(tasks), ROW_PX, MIN_PLOT_PX),
+        autosize=PAD,
         title=title(
             f"Task × model: {label}",
             _sim(simulated, group_metrics),
-            "grey: not enough trials for this metric",
+            "grey: not enough trials for this metric; hover a cell for n and the full names",
         ),
     )
 
@@ -174,6 +212,7 @@ def classification_heatmap_chart(
         .otherwise(pl.format("{}/{}", "successes", "n"))
         .alias("label")
     )
+    rows, pal = _grid_rows(rows, palette)
     models, tasks = models_in(rows), sorted(rows.get_column("task").unique().to_list())
     present = [o for o in OUTCOMES if o in set(rows.get_column("outcome").to_list())]
     tooltip = [
@@ -183,8 +222,7 @@ def classification_heatmap_chart(
         alt.Tooltip("successes:Q", title="Successes"),
         alt.Tooltip("n:Q", title="Trials"),
     ]
-    x = alt.X("model:N", title="Model", sort=models, axis=alt.Axis(labelAngle=-40, labelLimit=160))
-    y = alt.Y("task:N", title="Task", sort=tasks)
+    x, y, step = _grid_axes(rows, pal, tasks)
     base = alt.Chart(chart_values(rows))
     cells = base.mark_rect(stroke="white").encode(
         x=x,
@@ -194,12 +232,16 @@ def classification_heatmap_chart(
             "outcome:N",
             title="Solved trials",
             scale=alt.Scale(domain=present, range=[OUTCOME_COLOURS[o] for o in present]),
+            legend=alt.Legend(orient="top", direction="horizontal"),
         ),
     )
-    text = base.mark_text(fontSize=9, color="black").encode(x=x, y=y, text="label:N", tooltip=tooltip)
+    text = base.mark_text(fontSize=9 if step >= 26 else 8, color="black").encode(
+        x=x, y=y, text="label:N", tooltip=tooltip
+    )
     return alt.layer(cells, text).properties(
-        width=_axis_size(len(models), 34, 80),
-        height=_axis_size(len(tasks)),
+        width=step * len(models),
+        height=band_height(len(tasks), ROW_PX, MIN_PLOT_PX),
+        autosize=PAD,
         title=title(
             "Task outcomes: none / partial / full",
             _sim(simulated, group_metrics),
@@ -227,8 +269,8 @@ def pass_histogram_chart(
     rows = rows.filter(~unscored)
     if rows.height == 0:
         raise ChartError("No task has a quota, so there are no passes to count")
+    rows, pal = _grid_rows(rows, palette)
     models = models_in(rows)
-    pal = palette if palette is not None else ModelPalette.from_models(models)
     order = (
         rows.group_by("task")
         .agg(pl.col("successes").sum().alias("total"))
@@ -236,33 +278,44 @@ def pass_histogram_chart(
         .get_column("task")
         .to_list()
     )
+    names = dict(zip(rows["task"].to_list(), rows["task_label"].to_list(), strict=True))
     tooltip = [
         alt.Tooltip("task:N", title="Task"),
         alt.Tooltip("model:N", title="Model"),
         alt.Tooltip("successes:Q", title="Passing trials"),
         alt.Tooltip("n:Q", title="Trials"),
     ]
-    note = "bar height: number of trials that reached the task quota"
+    note = "bar length: trials that reached the task quota, stacked by model; most passes first"
     if no_quota:
         note += f"; no quota (not shown): {name_list(no_quota)}"
     return (
         alt.Chart(chart_values(rows))
         .mark_bar()
         .encode(
-            x=alt.X("task:N", title="Task", sort=order, axis=alt.Axis(labelAngle=-40, labelLimit=200)),
             y=alt.Y(
+                "task_label:N",
+                title="Task",
+                sort=[names[t] for t in order],
+                axis=alt.Axis(labelLimit=AXIS_LABEL_PX, labelOverlap=False),
+            ),
+            x=alt.X(
                 "successes:Q",
                 title="Passing trials (count)",
                 stack="zero",
                 axis=alt.Axis(tickMinStep=1, format="d"),
             ),
             color=pal.color(models),
-            order=alt.Order("model:O"),
+            order=alt.Order("model_label:N"),
             tooltip=tooltip,
         )
         .properties(
-            width=_axis_size(len(order), 28, 160),
-            height=260,
+            width=420,
+            # a legend beside the plot (≤ 12 models) must not be taller than the plot
+            height=max(
+                band_height(len(order), ROW_PX, MIN_PLOT_PX),
+                20 * len(models) + 30 if len(models) <= 12 else 0,
+            ),
+            autosize=FIT_X,
             title=title("Passes per task", _sim(simulated, group_metrics), note),
         )
     )

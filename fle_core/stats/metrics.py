@@ -487,6 +487,17 @@ def _optional(summaries: pl.DataFrame, name: str, dtype: pl.DataType) -> pl.Expr
     return pl.col(name) if name in summaries.columns else pl.lit(None, dtype=dtype).alias(name)
 
 
+def _cost_per_success(tokens: pl.Expr, success: pl.Expr) -> pl.Expr:
+    """Total tokens of every scored trajectory ÷ successes (null without a success).
+
+    What one success costs: failed runs' tokens count too, so a model that
+    succeeds 1 time in 4 pays for 4 runs per success.
+    """
+    spent = tokens.filter(success.is_not_null()).sum().cast(pl.Float64)
+    wins = success.sum().cast(pl.Float64)
+    return pl.when(wins > 0).then(spent / wins).otherwise(None)
+
+
 def _group_aggs(summaries: pl.DataFrame, reward_column: str, success_column: str) -> list[pl.Expr]:
     r = _finite(reward_column)
     s = pl.col(success_column).cast(pl.Boolean)
@@ -503,6 +514,7 @@ def _group_aggs(summaries: pl.DataFrame, reward_column: str, success_column: str
         _iqm_expr(r).alias("reward_iqm"),
         tok.mean().alias("tokens_mean"),
         tok.filter(s).mean().alias("tokens_per_success"),
+        _cost_per_success(tok, s).alias("cost_per_success"),
         _optional(summaries, "steps", pl.Int64).mean().alias("mean_steps"),
         _optional(summaries, "first_success_step", pl.Float64)
         .filter(s)
@@ -548,13 +560,14 @@ def group_metrics(
     Columns: ``<by>, n, n_scored, successes, success_rate, success_ci_low,
     success_ci_high, pass_at_{k}..., pass_hat_{k}..., reward_mean, reward_median,
     reward_std, reward_min, reward_max, reward_iqm, tokens_mean,
-    tokens_per_success, mean_steps, mean_steps_to_success, error_rate, simulated``.
+    tokens_per_success, cost_per_success, mean_steps, mean_steps_to_success, error_rate, simulated``.
 
     ``n`` counts trajectories; ``n_scored`` those whose success is not null
     (success rate, Wilson CI, pass@k and pass^k use ``n_scored``). pass@k and
     pass^k are null where ``n_scored < k`` — that cell lacks trials. Reward
     statistics ignore null/NaN/inf; ``reward_std`` uses ddof=1 (null for n < 2).
-    ``tokens_per_success`` is the mean ``total_tokens`` of successful trajectories.
+    ``tokens_per_success`` is the mean ``total_tokens`` of successful trajectories;
+    ``cost_per_success`` is the total ``total_tokens`` of scored trajectories ÷ successes.
     Rows are sorted by ``by``.
     """
     by = list(by)
@@ -584,6 +597,7 @@ def group_metrics(
         "reward_iqm",
         "tokens_mean",
         "tokens_per_success",
+        "cost_per_success",
         "mean_steps",
         "mean_steps_to_success",
         "error_rate",
@@ -609,7 +623,8 @@ def model_metrics(
     n_scored < k), ``pass_hat_{k}`` (same averaging); then ``reward_mean``,
     ``reward_iqm`` (pooled over trajectories, raw units), ``normalized_mean``,
     ``normalized_iqm`` (pooled ``best_reward/quota``, comparable across tasks),
-    ``tokens_per_success``, ``mean_steps``, ``simulated``.
+    ``tokens_per_success`` (mean tokens of a successful run), ``cost_per_success``
+    (total tokens of all scored runs ÷ successes), ``mean_steps``, ``simulated``.
     """
     ks = _check_k(k_values)
     _check_summary_columns(summaries, ["model", "task", reward_column, success_column], reward_column)
@@ -639,6 +654,7 @@ def model_metrics(
         norm.mean().alias("normalized_mean"),
         _iqm_expr(norm).alias("normalized_iqm"),
         _optional(summaries, "total_tokens", pl.Int64).filter(s).mean().alias("tokens_per_success"),
+        _cost_per_success(_optional(summaries, "total_tokens", pl.Int64), s).alias("cost_per_success"),
         _optional(summaries, "steps", pl.Int64).mean().alias("mean_steps"),
         _optional(summaries, "simulated", pl.Boolean).any().alias("simulated"),
     ]
@@ -664,6 +680,7 @@ def model_metrics(
         "normalized_mean",
         "normalized_iqm",
         "tokens_per_success",
+        "cost_per_success",
         "mean_steps",
         "simulated",
     ]

@@ -34,6 +34,7 @@ from fle_core.sweeps.operations import (
     retry_failed,
     runners,
     status,
+    stop_runner,
     stored_config,
 )
 from fle_core.sweeps.store import open_store
@@ -57,5 +58,6 @@ __all__ = [
     "retry_failed",
     "runners",
     "status",
+    "stop_runner",
     "stored_config",
 ]

@@ -353,6 +353,32 @@ def ensure_runner(
     return proc.pid
 
 
+def stop_runner(ws: Workspace, runner_id: str, store: ControlStore | None = None) -> int:
+    """SIGTERM (graceful drain) to a live runner of this host, found by id in the control store.
+
+    Only a pid the store lists as an alive runner on this host is signalled, so the
+    UI can never signal an arbitrary process. Returns the pid. Running jobs may
+    finish; no new job starts.
+    """
+    import signal
+    import socket
+
+    rows = runners(ws, store).filter((pl.col("runner_id") == runner_id) & pl.col("alive"))
+    if rows.is_empty():
+        raise QueueError(f"No alive runner {runner_id!r}", hint="it may have stopped already; refresh")
+    row = rows.row(0, named=True)
+    if row["host"] != socket.gethostname():
+        raise QueueError(
+            f"Runner {runner_id} runs on {row['host']}, not on this host",
+            hint=f"stop it there (kill -TERM {row['pid']})",
+        )
+    try:
+        os.kill(int(row["pid"]), signal.SIGTERM)
+    except ProcessLookupError:
+        raise QueueError(f"Runner {runner_id} (pid {row['pid']}) has already exited") from None
+    return int(row["pid"])
+
+
 def executor_presets(ws: Workspace) -> list[dict[str, Any]]:
     """Preset descriptions safe for the UI: name, kind, description, command, options."""
     return [p.public() for p in load_presets(ws).values()]

@@ -223,11 +223,25 @@ def catalog(ws: Workspace, what: str, version: int | None = None) -> Any:
     return _catalog(ws, what, str(ws.root), data_version(ws) if version is None else version)
 
 
+def known_models(ws: Workspace) -> list[str]:
+    """Models with synced trajectories (widget options); none before the first sync."""
+    version = data_version(ws)
+    if version == 0:
+        return []
+    return distinct(summaries(ws, Pin(version, None)), "model")
+
+
 def palette(summ: pl.DataFrame):
-    """One model → colour mapping for every chart of a page (all models in the data)."""
+    """The one model → colour mapping of every chart on every page.
+
+    Built from all the summaries at the page's data version (not the filtered
+    ones), ordered by each model's first trajectory (``ModelPalette.first_seen``):
+    the same model has the same colour on every page whatever the filters, and a
+    model added later (a new sweep) never shifts the colours of the others.
+    """
     from fle_core.charts.base import ModelPalette
 
-    return ModelPalette.from_models(distinct(summ, "model"))
+    return ModelPalette.first_seen(summ)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -32,16 +32,18 @@ LEADERBOARD_COLUMNS = {
         "Success", format="percent", min_value=0.0, max_value=1.0
     ),
     "ci_95": st.column_config.TextColumn("95% CI (Wilson)"),
-    "n_scored": st.column_config.NumberColumn(
-        "Scored trials", format="%d", help="Trajectories of tasks with a quota"
+    "solved": st.column_config.TextColumn(
+        "Solved", help="Successes / scored trials (trajectories of tasks with a quota)"
     ),
-    "n": st.column_config.NumberColumn("Trajectories", format="%d"),
-    "n_tasks": st.column_config.NumberColumn("Tasks", format="%d"),
-    "successes": st.column_config.NumberColumn("Successes", format="%d"),
-    "pass_at_1": st.column_config.NumberColumn("pass@1", format="%.3f"),
-    "reward_iqm": st.column_config.NumberColumn("Reward IQM", format="%.1f"),
-    "tokens_per_success": st.column_config.NumberColumn("Tokens / success", format="compact"),
-    "simulated": st.column_config.CheckboxColumn("Simulated"),
+    "pass_at_1": st.column_config.NumberColumn(
+        "pass@1", format="percent", help="Mean over tasks of each task's success rate"
+    ),
+    "reward_iqm": st.column_config.NumberColumn("Reward IQM", format="%.1f", help="Task units, pooled"),
+    "cost_per_success": st.column_config.NumberColumn(
+        "Tokens per success",
+        format="compact",
+        help="Cost per success: all scored runs' tokens ÷ successes (failed runs count)",
+    ),
 }
 
 
@@ -70,10 +72,21 @@ SWEEP_COLUMNS = {
 }
 
 
-def runner_health(runners: pl.DataFrame) -> None:
-    """Alive runners and their last heartbeat; a clear note when none is alive."""
+def runner_health(runners: pl.DataFrame, starting_pid: int | None = None, stop=None) -> None:
+    """Alive runners and their last heartbeat; a clear note when none is alive.
+
+    ``starting_pid``: a runner this session just started that has not sent its
+    first heartbeat yet (it is "starting", not "not alive"). ``stop``: a callable
+    taking a runner id; when given, each alive runner gets a Stop button. The note
+    says that a runner outlives the app.
+    """
     alive = runners.filter(pl.col("alive")) if "alive" in runners.columns else runners.head(0)
-    if alive.is_empty():
+    if alive.is_empty() and starting_pid and _pid_running(starting_pid):
+        st.caption(
+            f":material/hourglass_top: Runner starting (pid {starting_pid}); "
+            "its first heartbeat comes within seconds."
+        )
+    elif alive.is_empty():
         st.caption(
             ":material/power_off: No runner is alive. Queued sweeps wait until one runs: "
             "`fle-core runner` (the launch and demo buttons start one)."
@@ -82,20 +95,75 @@ def runner_health(runners: pl.DataFrame) -> None:
         beat = alive["heartbeat_at"].max()
         ago = (datetime.now(UTC) - beat).total_seconds() if beat is not None else None
         st.caption(
-            f":material/favorite: {alive.height} runner(s) alive · last heartbeat "
-            f"{frames.duration_text(ago)} ago"
+            f":material/favorite: {frames.plural(alive.height, 'runner')} alive · last heartbeat "
+            f"{frames.duration_text(ago)} ago. A runner is its own process: it keeps running "
+            "(and finishing queued sweeps) after this app is closed, until it is stopped."
         )
+        if stop is not None:
+            _stop_buttons(alive, stop)
     if not runners.is_empty():
-        st.dataframe(runners, hide_index=True)
+        cols = [
+            c
+            for c in ("host", "pid", "status", "started_at", "heartbeat_at", "alive")
+            if c in runners.columns
+        ]
+        st.dataframe(runners.select(cols), hide_index=True, column_config=RUNNER_COLUMNS)
+
+
+RUNNER_COLUMNS: dict[str, Any] = {
+    "host": "Host",
+    "pid": st.column_config.NumberColumn("pid", format="%d"),
+    "status": "Status",
+    "started_at": st.column_config.DatetimeColumn("Started", format="YYYY-MM-DD HH:mm:ss"),
+    "heartbeat_at": st.column_config.DatetimeColumn("Heartbeat", format="YYYY-MM-DD HH:mm:ss"),
+    "alive": "Alive",
+}
+
+
+def _stop_buttons(alive: pl.DataFrame, stop: Callable[[str], int]) -> None:
+    for row in alive.iter_rows(named=True):
+        if st.button(
+            f"Stop runner pid {row['pid']}",
+            key=f"_stop_{row['runner_id']}",
+            icon=":material/stop_circle:",
+            help="Graceful: running jobs may finish, no new job starts",
+        ):
+            with guard():
+                pid = stop(row["runner_id"])
+                st.toast(f"Asked runner pid {pid} to stop (running jobs may finish).")
+
+
+def _pid_running(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+RAN = ("succeeded", "failed", "early_stopped")
 
 
 def status_fraction(status: Any) -> float:
-    return (status.done / status.total) if status.total else 0.0
+    """Share of cells that ran to an outcome (succeeded, failed, early-stopped).
+
+    Cancelled cells never ran (or were killed), so they do not fill the bar: a
+    sweep cancelled after 2 of 12 cells shows 2/12, not a full bar.
+    """
+    ran = sum(status.counts.get(s, 0) for s in RAN)
+    return (ran / status.total) if status.total else 0.0
 
 
 def status_text(status: Any) -> str:
     eta = f" · ETA {frames.duration_text(status.eta_s)}" if status.eta_s else ""
-    return f"{status.name}: {status.done}/{status.total} cells finished ({status.status}){eta}"
+    c = status.counts
+    ran = sum(c.get(s, 0) for s in RAN)
+    done = f"{ran}/{status.total} cells ran ({c.get('succeeded', 0)} succeeded)"
+    if c.get("cancelled"):
+        done += f", {c['cancelled']} cancelled"
+    return f"{status.name}: {done} · sweep {status.status}{eta}"
 
 
 def status_counts(status: Any) -> None:
@@ -141,26 +209,55 @@ def preset_caption(preset: dict | None) -> None:
     st.caption(f"{preset.get('description') or preset.get('kind')} · runs {what}")
 
 
+#: Most grid rows (model × task [× params]) drawn with readable labels.
+MAX_CELL_ROWS = 60
+
+
 def cells_view(cells: pl.DataFrame) -> None:
-    """The sweep's model × task × trial grid coloured by cell state."""
+    """The sweep's model × task × trial grid coloured by cell state.
+
+    A grid of more than ``MAX_CELL_ROWS`` rows cannot label every row, so it
+    shows the first models that fit, says so, and lets the user choose others.
+    """
     from fle_core import charts
 
+    group = [c for c in ("model", "task", "params_json") if c in cells.columns]
+    rows_per_model = cells.select(group).unique().group_by("model").len()
+    models = sorted(m for m in rows_per_model["model"].to_list() if m is not None)
+    if rows_per_model["len"].sum() > MAX_CELL_ROWS and len(models) > 1:
+        per = max(1, int(rows_per_model["len"].max()))
+        default = models[: max(1, MAX_CELL_ROWS // per)]
+        chosen = st.multiselect(
+            "Models in the grid",
+            models,
+            default=default,
+            key="mon_grid_models",
+            help=f"The grid shows at most about {MAX_CELL_ROWS} rows with readable labels; "
+            "the counts above cover the whole sweep",
+        )
+        shown = cells.filter(pl.col("model").is_in(chosen or default))
+        st.caption(
+            f"Grid: {frames.plural(len(chosen or default), 'model')} of {len(models)} "
+            f"({shown.select(group).unique().height} of {int(rows_per_model['len'].sum())} rows)."
+        )
+        cells = shown
     grid_chart(charts.sweep_cells_chart(cells))
 
 
-def grid_chart(chart, where=None, width: str | int = "stretch") -> None:
-    """Draw a chart at its own size: grids, per-pair rows, single-view bar charts.
+def grid_chart(chart, where=None, width: str | int | None = None) -> None:
+    """Draw a chart at the size its builder gave it.
 
-    Streamlit's default ``height="content"`` collapses layered charts with a
-    nominal y axis and single-view bar charts to a sliver, so pass the spec's
-    height plus room for the title, axis labels and legend explicitly. ``where``
-    is a container or column (default: the page); ``width="content"`` keeps a
-    square grid square (spec width plus room for the row labels and legend).
+    Builders size charts from their content (``fle_core.charts.base``): grids and
+    multi-panel charts (``autosize`` ``pad``, or a concat) have their own width and
+    height and are drawn with ``width="content"``; the others fill the column
+    (``fit-x``) with the plot height the builder chose. Streamlit's ``height`` is
+    always ``"content"``: the drawing's own height, titles and legends included.
+    ``where`` is a container or column (default: the page).
     """
     spec = chart.to_dict(validate=False)
-    inner, inner_w = spec.get("height"), spec.get("width")
-    frame = (spec.get("usermeta") or {}).get("frame_px", {})  # the builder's own margins
-    height = int(inner) + frame.get("height", 190) if isinstance(inner, (int, float)) else "content"
-    if width == "content" and isinstance(inner_w, (int, float)):
-        width = int(inner_w) + frame.get("width", 380)  # "content" collapses layered charts too
-    (where or st).altair_chart(chart, width=width, height=height)
+    autosize = spec.get("autosize")
+    kind = autosize.get("type") if isinstance(autosize, dict) else autosize
+    composite = any(k in spec for k in ("concat", "hconcat", "vconcat", "facet", "repeat"))
+    if width is None:
+        width = "content" if kind == "pad" or composite else "stretch"
+    (where or st).altair_chart(chart, width=width, height="content")
