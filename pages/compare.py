@@ -165,7 +165,7 @@ def pairwise(pin, sel, cfg) -> None:
             "Pairwise comparisons need at least two models.", ["Widen the model filter in the sidebar."]
         )
         return
-    _ui.grid_chart(charts.comparison_matrix_chart(comp, palette=palette))
+    _ui.grid_chart(charts.comparison_matrix_chart(comp, palette=palette), grid=True)
     st.caption(
         "Across all tasks: difference A − B (row − column), Holm/BH-adjusted p, "
         "▲ significantly better, ▼ significantly worse, · no significant difference; "

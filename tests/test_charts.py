@@ -29,6 +29,12 @@ from fle_core.charts.base import (
 # ---------------------------------------------------------------- spec helpers
 
 
+def subtitle_text(spec: dict) -> str:
+    """A chart's subtitle as one string (long subtitles are wrapped into a list of lines)."""
+    sub = spec["title"]["subtitle"]
+    return " ".join(sub) if isinstance(sub, list) else sub
+
+
 def units(spec: dict) -> list[dict]:
     """Every unit (single-mark) spec inside a layered / faceted / concatenated spec."""
     out = []
@@ -72,7 +78,7 @@ def colour_maps(spec: dict) -> list[dict[str, str]]:
     for u in units(spec):
         enc = u.get("encoding", {}).get("color", {})
         scale = enc.get("scale", {})
-        if enc.get("field") in ("model", "model_x") and "range" in scale:
+        if enc.get("field") in ("model", "model_x", "model_label", "model_x_label") and "range" in scale:
             maps.append(dict(zip(scale["domain"], scale["range"], strict=True)))
     return maps
 
@@ -261,7 +267,7 @@ def test_model_comparison_bars_and_wilson_error_bars(frames3):
     order = mm.sort(["success_rate", "model"], descending=[True, False])["model"].to_list()
     assert bar["encoding"]["y"]["sort"] == order
     assert {"model", "value", "ci_low", "ci_high", "n", "successes"} <= tooltip_fields(spec)
-    assert spec["title"]["subtitle"] == "95% Wilson score interval"
+    assert subtitle_text(spec) == "95% Wilson score interval"
 
 
 def test_model_comparison_from_interval_estimates_and_bad_metric(frames3):
@@ -273,7 +279,7 @@ def test_model_comparison_from_interval_estimates_and_bad_metric(frames3):
         C.model_comparison_chart(ie, "median")
     spec = C.model_comparison_chart(frames3["model_metrics"], "tokens_per_success").to_dict()
     assert len(units(spec)) == 1  # no interval for this metric: no error-bar layer
-    assert "no interval" in spec["title"]["subtitle"]
+    assert "no interval" in subtitle_text(spec)
 
 
 def test_pass_at_k_curve_with_bands(frames3):
@@ -289,8 +295,10 @@ def test_pass_at_k_curve_with_bands(frames3):
     area = units(spec)[0]
     assert area["encoding"]["y"]["field"] == "ci_low" and area["encoding"]["y2"]["field"] == "ci_high"
     line = units(spec)[1]
-    assert line["encoding"]["strokeDash"]["field"] == "model"
-    assert line["encoding"]["y"]["scale"]["domain"] == [0, 1]
+    assert line["encoding"]["strokeDash"]["field"] == "model_label"
+    # 0 % and 100 % sit just inside the plot: the domain has a little room beyond them
+    assert line["encoding"]["y"]["scale"]["domain"] == [-0.04, 1.04]
+    assert line["encoding"]["y"]["axis"]["values"] == [0, 0.25, 0.5, 0.75, 1]
     assert line["encoding"]["x"]["title"] == "k (attempts per task)"
 
 
@@ -335,7 +343,7 @@ def test_efficiency_scatter_points(frames3):
     )
     (u,) = units(spec)
     assert u["encoding"]["x"]["title"] == "Total tokens per trajectory (tokens)"
-    assert u["encoding"]["shape"]["field"] == "model"
+    assert u["encoding"]["shape"]["field"] == "model_label"
 
 
 def test_learning_curve_by_step_matches_an_independent_mean(frames3):
@@ -352,15 +360,24 @@ def test_learning_curve_by_step_matches_an_independent_mean(frames3):
     assert len(rows) == steps.select("model", "depth").unique().height
 
 
-def test_learning_curve_by_time_bins_elapsed_minutes(frames3):
+def test_learning_curve_by_time_bins_elapsed_in_a_unit_that_fits(frames3):
     steps = frames3["steps"]
     spec = C.learning_curve_chart(steps, "time", time_bins=4).to_dict(validate=True)
     rows = data_rows(spec)
     key = ["source", "version", "instance"]
-    elapsed = steps.with_columns(
-        ((pl.col("created_at") - pl.col("created_at").min().over(key)).dt.total_seconds() / 60).alias("e")
+    seconds = steps.with_columns(
+        (pl.col("created_at") - pl.col("created_at").min().over(key)).dt.total_seconds().alias("e")
     )["e"]
-    width = elapsed.max() / 4
+    # under 2 minutes in seconds, under 2 hours in minutes, else hours (the axis says which)
+    unit, per = (
+        ("seconds", 1)
+        if seconds.max() < 120
+        else ("minutes", 60)
+        if seconds.max() < 7200
+        else ("hours", 3600)
+    )
+    assert unit in units(spec)[0]["encoding"]["x"]["title"]
+    width = seconds.max() / per / 4
     assert sorted({round(r["x"], 9) for r in rows}) <= sorted(round(width * (i + 0.5), 9) for i in range(4))
     assert sum(r["n"] for r in rows) == steps.height
     both = C.learning_curves_chart(steps).to_dict(validate=True)
@@ -382,7 +399,7 @@ def test_cost_chart_marks_the_pareto_frontier():
     spec = C.cost_chart(mm).to_dict(validate=True)
     rows = {r["model"]: r["on_frontier"] for r in data_rows(spec)}
     assert rows == {"a": True, "b": True, "c": False, "d": True}
-    assert "not shown (no successes): e" in spec["title"]["subtitle"]
+    assert "not shown (no successes, so no cost per success): e" in subtitle_text(spec)
     line, _ring, points = units(spec)
     assert line["transform"] == [{"filter": "datum.on_frontier"}] and line["mark"]["type"] == "line"
     assert points["encoding"]["y"]["scale"]["type"] == "log"
@@ -398,8 +415,10 @@ def test_long_name_lists_in_subtitles_are_cut():
             "tokens_per_success": [100.0] + [None] * 11,
         }
     )
-    sub = C.cost_chart(mm).to_dict()["title"]["subtitle"]
-    assert sub.endswith("not shown (no successes): m01, m02, m03, m04, m05 and 6 more")
+    spec = C.cost_chart(mm).to_dict()
+    assert subtitle_text(spec).endswith("m01, m02, m03, m04, m05 and 6 more")
+    # a long subtitle wraps onto lines (never cut at the chart's width)
+    assert all(len(line) <= 95 for line in spec["title"]["subtitle"])
 
 
 def _dominated(i, pts):
@@ -441,7 +460,10 @@ def test_task_heatmap_cells_and_missing_cells(frames3):
     )
     cells = units(spec)[1]
     assert cells["encoding"]["color"]["scale"] == {"domain": [0, 1], "scheme": "viridis"}
-    assert cells["encoding"]["y"]["sort"] == sorted(gm["task"].unique())
+    # tasks on the y axis, sorted, shown without the common "_throughput" suffix
+    assert cells["encoding"]["y"]["sort"] == [
+        t.removesuffix("_throughput") for t in sorted(gm["task"].unique())
+    ]
 
 
 def test_classify_outcomes_by_hand():
@@ -479,24 +501,35 @@ def test_pass_histogram_orders_tasks_by_total_passes():
         }
     )
     spec = C.pass_histogram_chart(gm).to_dict(validate=True)
-    assert units(spec)[0]["encoding"]["x"]["sort"] == ["t2", "t1"]
+    assert units(spec)[0]["encoding"]["y"]["sort"] == ["t2", "t1"]  # one bar per task, most passes first
     assert sum(r["successes"] for r in data_rows(spec)) == 6
-    assert "no quota (not shown): open_play" in spec["title"]["subtitle"]
+    assert "no quota (not shown): open_play" in subtitle_text(spec)
 
 
 def test_rliable_charts(frames3):
     ie = frames3["interval_estimates"]
     spec = C.interval_estimates_chart(ie).to_dict(validate=True)
-    assert spec["facet"]["column"]["field"] == "metric_label"
-    assert spec["resolve"]["scale"]["x"] == "independent"
-    assert len(data_rows(spec)) == ie.height
+    # one panel per metric, two a row, each x axis titled with its own unit
+    metrics = ie["metric"].unique().to_list()
+    assert len(spec["concat"]) == len(metrics) and spec["columns"] == 2
+    titles = {p["layer"][0]["encoding"]["x"]["title"] for p in spec["concat"]}
+    assert "Success rate (% of trials)" in titles and len(titles) == len(metrics)
+    shown = [r for p in spec["concat"] for r in spec["datasets"][p["data"]["name"]]]
+    assert len(shown) == ie.height
     prof = C.performance_profile_chart(frames3["performance_profile"]).to_dict(validate=True)
     assert [u["mark"]["type"] for u in units(prof)] == ["area", "line", "point"]
     assert units(prof)[1]["encoding"]["y"]["scale"]["domain"] == [0, 1]
     poi = frames3["probability_of_improvement"]
     spec = C.probability_of_improvement_chart(poi).to_dict(validate=True)
     pairs = [r["pair"] for r in data_rows(spec) if "pair" in r]
-    assert pairs == [f"{x} vs {y}" for x, y in sorted(zip(poi["model_x"], poi["model_y"], strict=True))]
+    # each pair once, turned so that X is the likelier winner (P ≥ ½), most decisive first
+    want = []
+    for x, y, p in zip(poi["model_x"], poi["model_y"], poi["estimate"], strict=True):
+        want.append((max(p, 1 - p), f"{x} > {y}" if p >= 0.5 else f"{y} > {x}"))
+    assert sorted(pairs) == sorted(w for _, w in want) and len(set(pairs)) == len(pairs)
+    assert [r["estimate"] for r in data_rows(spec) if "pair" in r] == sorted(
+        (e for e, _ in want), reverse=True
+    )
     assert units(spec)[0]["encoding"]["y"]["sort"] is None and len(pairs) == 3
     assert spec["datasets"][units(spec)[2]["data"]["name"]] == [{"p": 0.5}]  # the no-difference line
 

@@ -24,7 +24,12 @@ def _colours(spec: dict) -> dict[str, str]:
     def walk(node):
         if isinstance(node, dict):
             enc = node.get("encoding", {}).get("color", {})
-            if enc.get("field") in ("model", "model_x") and "range" in enc.get("scale", {}):
+            if enc.get("field") in (
+                "model",
+                "model_x",
+                "model_label",
+                "model_x_label",
+            ) and "range" in enc.get("scale", {}):
                 found.update(zip(enc["scale"]["domain"], enc["scale"]["range"], strict=True))
             for v in node.values():
                 walk(v)

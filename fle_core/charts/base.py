@@ -26,11 +26,15 @@ Labels: long model names are shortened once per palette (``short_labels``: head
 short label on every axis and legend, two models never share one, and the full
 name is in every tooltip.
 
-Sizes: every builder sets ``autosize`` to ``fit-x`` (``FIT_X``): the width fills
-the container (Streamlit ``width="stretch"``) while ``height`` is the *plot*
-height, computed from the number of rows (``band_height``), and titles, axis
-labels and legends add to it instead of squashing the plot (Streamlit's theme
-default, ``fit``, makes ``height`` the total height).
+Sizes: every builder's ``height`` (and a grid's ``width``) is the *plot* size,
+computed from its content (``band_height``: a readable height per row of models,
+tasks or pairs; ``grid_step``: a column width per model). Titles, axis labels and
+legends add to it. Vega's default ``autosize`` (``pad``, used by the report)
+keeps that; Streamlit's theme sets ``fit``, which makes ``height`` the *total*
+height and squashes the plot, so the app draws charts with ``FIT_X`` (fill the
+column's width, keep the plot height) or, for grids and multi-panel charts,
+``PAD`` (``pages/_ui/widgets.grid_chart``). Builders set no ``autosize``
+themselves, so the report can still concatenate them.
 """
 
 from __future__ import annotations
@@ -292,7 +296,7 @@ def _legend(n: int) -> alt.Legend:
 #: Pixels a short label may take (LABEL_CHARS at 12 px Source Sans, with room to spare).
 LEGEND_LABEL_PX = 220
 AXIS_LABEL_PX = 240
-#: Every builder's autosize: fill the width, ``height`` is the plot's own height.
+#: How the app draws a single-view chart: fill the width, ``height`` is the plot's own height.
 FIT_X = alt.AutoSizeParams(type="fit-x", contains="padding")
 #: Grids (heatmaps, the comparison matrix, the sweep cells): width and height are the
 #: plot's own, and labels, titles and legends add to them (draw with width="content").
@@ -387,7 +391,10 @@ def title(text: str, simulated: bool, subtitle: str | None = None) -> alt.TitleP
     """
     full = text + (SIMULATED_SUFFIX if simulated else "")
     if subtitle:
-        return alt.TitleParams(text=full, subtitle=wrap(subtitle), anchor="start", limit=0)
+        lines = wrap(subtitle)
+        return alt.TitleParams(
+            text=full, subtitle=lines[0] if len(lines) == 1 else lines, anchor="start", limit=0
+        )
     return alt.TitleParams(text=full, anchor="start", limit=0)
 
 

@@ -17,9 +17,7 @@ import polars as pl
 
 from fle_core.charts.base import (
     AXIS_LABEL_PX,
-    FIT_X,
     OKABE_ITO,
-    PAD,
     ChartError,
     ModelPalette,
     chart_values,
@@ -196,7 +194,6 @@ def sweep_cells_chart(
         .properties(
             width=max(160, col_px * max(trials, 1)),
             height=row_px * len(labels),
-            autosize=PAD,
             title=title(
                 "Sweep cells by state",
                 _sim(simulated, cells),
@@ -447,7 +444,6 @@ def comparison_matrix_chart(
         .properties(
             width=size * len(b_axis),
             height=size * len(a_axis),
-            autosize=PAD,
             title=title(
                 f"Pairwise comparison across tasks: {metric.replace('_', ' ')}",
                 _sim(simulated, comparisons),
@@ -545,7 +541,6 @@ def step_tokens_chart(
         .properties(
             width=max(200, min(520, 14 * n_steps)),
             height=180,
-            autosize=FIT_X,
             title=title(
                 "Tokens per step",
                 _sim(simulated, steps),

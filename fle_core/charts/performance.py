@@ -27,7 +27,6 @@ import polars as pl
 
 from fle_core.charts.base import (
     AXIS_LABEL_PX,
-    FIT_X,
     ChartError,
     ModelPalette,
     band_height,
@@ -149,7 +148,6 @@ def model_comparison_chart(
     return alt.layer(*layers).properties(
         width=WIDTH,
         height=band_height(len(models)),
-        autosize=FIT_X,
         title=title(f"Model comparison: {label}", _sim(simulated, frame), note),
     )
 
@@ -243,7 +241,6 @@ def pass_at_k_chart(
     return alt.layer(*layers).properties(
         width=WIDTH,
         height=300,
-        autosize=FIT_X,
         title=title("pass@k by model", _sim(simulated, frame), note),
     )
 
@@ -333,7 +330,7 @@ def reward_distribution_chart(
     head = title("Reward distribution per model", _sim(simulated, summaries), about)
     layered = alt.layer(box, ticks, data=chart_values(long))
     if len(cols) == 1:
-        return layered.properties(width=WIDTH, height=band_height(len(models)), autosize=FIT_X, title=head)
+        return layered.properties(width=WIDTH, height=band_height(len(models)), title=head)
     return (
         layered.properties(width=300, height=band_height(len(models)))
         .facet(column=alt.Column("measure:N", title=None, sort=[_REWARD_COLUMNS[c] for c in cols]))
@@ -391,7 +388,6 @@ def efficiency_scatter_chart(
         .properties(
             width=WIDTH,
             height=320,
-            autosize=FIT_X,
             title=title(
                 "Token efficiency: tokens vs reward", _sim(simulated, summaries), "one point per trajectory"
             ),
@@ -515,7 +511,6 @@ def learning_curve_chart(
     return alt.layer(*layers).properties(
         width=WIDTH,
         height=300,
-        autosize=FIT_X,
         title=title(f"Learning curve: reward over {what}", _sim(simulated, steps), about),
     )
 
@@ -597,8 +592,9 @@ def cost_chart(
     without successes (no cost per success) cannot be placed and are named in
     the subtitle.
     """
+    require(model_metrics, ["model", "success_rate"], "model metrics")
     cost = "cost_per_success" if "cost_per_success" in model_metrics.columns else "tokens_per_success"
-    require(model_metrics, ["model", "success_rate", cost], "model metrics")
+    require(model_metrics, [cost], "model metrics")
     extra = [c for c in ("n", "successes", "tokens_per_success") if c in model_metrics.columns and c != cost]
     rows = fill_model(
         model_metrics.select(
@@ -620,7 +616,7 @@ def cost_chart(
     cost_title = (
         "Cost per success (tokens: all runs' tokens ÷ successes)"
         if cost == "cost_per_success"
-        else "Mean tokens of a successful run"
+        else "Mean tokens of a successful run (tokens)"
     )
     tooltip = [
         alt.Tooltip("model:N", title="Model"),
@@ -666,6 +662,5 @@ def cost_chart(
     return alt.layer(frontier, ring, points).properties(
         width=WIDTH,
         height=320,
-        autosize=FIT_X,
         title=title("Cost per success vs success rate", _sim(simulated, model_metrics), note),
     )

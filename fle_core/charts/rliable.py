@@ -18,7 +18,6 @@ import polars as pl
 
 from fle_core.charts.base import (
     AXIS_LABEL_PX,
-    FIT_X,
     ModelPalette,
     band_height,
     band_opacity,
@@ -162,7 +161,6 @@ def performance_profile_chart(
     return alt.layer(band, line, dots).properties(
         width=420,
         height=300,
-        autosize=FIT_X,
         title=title("Performance profiles", _sim(simulated, frame), "band: 95% stratified-bootstrap CI"),
     )
 
@@ -255,6 +253,5 @@ def probability_of_improvement_chart(
     return alt.layer(interval, point, even).properties(
         width=420,
         height=band_height(shown.height, 20),
-        autosize=FIT_X,
         title=title("Probability of improvement", _sim(simulated, frame), note),
     )

@@ -12,10 +12,8 @@ import polars as pl
 
 from fle_core.charts.base import (
     AXIS_LABEL_PX,
-    FIT_X,
     HEATMAP_SCHEME,
     OUTCOME_COLOURS,
-    PAD,
     ChartError,
     ModelPalette,
     band_height,
@@ -160,7 +158,6 @@ def task_heatmap_chart(
     return alt.layer(missing, cells, text).properties(
         width=step * len(models),
         height=band_height(len(tasks), ROW_PX, MIN_PLOT_PX),
-        autosize=PAD,
         title=title(
             f"Task × model: {label}",
             _sim(simulated, group_metrics),
@@ -241,7 +238,6 @@ def classification_heatmap_chart(
     return alt.layer(cells, text).properties(
         width=step * len(models),
         height=band_height(len(tasks), ROW_PX, MIN_PLOT_PX),
-        autosize=PAD,
         title=title(
             "Task outcomes: none / partial / full",
             _sim(simulated, group_metrics),
@@ -315,7 +311,6 @@ def pass_histogram_chart(
                 band_height(len(order), ROW_PX, MIN_PLOT_PX),
                 20 * len(models) + 30 if len(models) <= 12 else 0,
             ),
-            autosize=FIT_X,
             title=title("Passes per task", _sim(simulated, group_metrics), note),
         )
     )

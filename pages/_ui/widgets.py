@@ -241,23 +241,23 @@ def cells_view(cells: pl.DataFrame) -> None:
             f"({shown.select(group).unique().height} of {int(rows_per_model['len'].sum())} rows)."
         )
         cells = shown
-    grid_chart(charts.sweep_cells_chart(cells))
+    grid_chart(charts.sweep_cells_chart(cells), grid=True)
 
 
-def grid_chart(chart, where=None, width: str | int | None = None) -> None:
-    """Draw a chart at the size its builder gave it.
+def grid_chart(chart, where=None, *, grid: bool = False) -> None:
+    """Draw a chart at the size its builder gave it (``fle_core.charts.base``: "Sizes").
 
-    Builders size charts from their content (``fle_core.charts.base``): grids and
-    multi-panel charts (``autosize`` ``pad``, or a concat) have their own width and
-    height and are drawn with ``width="content"``; the others fill the column
-    (``fit-x``) with the plot height the builder chose. Streamlit's ``height`` is
+    Single views fill the column (autosize ``fit-x``) and keep the plot height the
+    builder chose from its rows; grids (``grid=True``: heatmaps, the comparison
+    matrix, the sweep cells) and multi-panel charts keep their own width and
+    height (``pad``) and are drawn ``width="content"``. Streamlit's ``height`` is
     always ``"content"``: the drawing's own height, titles and legends included.
     ``where`` is a container or column (default: the page).
     """
+    from fle_core.charts.base import FIT_X, PAD
+
     spec = chart.to_dict(validate=False)
-    autosize = spec.get("autosize")
-    kind = autosize.get("type") if isinstance(autosize, dict) else autosize
     composite = any(k in spec for k in ("concat", "hconcat", "vconcat", "facet", "repeat"))
-    if width is None:
-        width = "content" if kind == "pad" or composite else "stretch"
-    (where or st).altair_chart(chart, width=width, height="content")
+    fixed = grid or composite
+    chart = chart.properties(autosize=PAD if fixed else FIT_X)
+    (where or st).altair_chart(chart, width="content" if fixed else "stretch", height="content")
