@@ -82,18 +82,20 @@ USES = {
 
 
 def settings(models: list[str], tab: str) -> dict:
-    """The open tab's metric settings: they are part of the URL and of a shared view."""
+    """Metric settings (part of the URL and of a shared view): the open tab's in the sidebar,
+    the others folded away below them, so a tab never shows a setting it ignores."""
     uses = USES.get(tab, set())
-    cfg: dict = {"k_values": [1], "metric": "success", "correction": "holm", "baseline": None}
-    cfg |= {"reps": 1000, "seed": 0}
+    cfg: dict = {}
     with st.sidebar:
         st.header("Settings")
         if not uses:
             st.caption(f"The {tab} tab has no settings.")
-        if "k" in uses:
+        others = st.expander("Settings of other tabs (not used here)")
+        where = {name: (st.sidebar if name in uses else others) for name in ("k", "pairs", "reps")}
+        with where["k"]:
             ks = _ui.url_ints("pass@k: k values", "cmp_k", [1, 2, 3, 4, 5, 8, 10, 16], [1, 3, 5, 8])
             cfg["k_values"] = ks or [1]
-        if "pairs" in uses:
+        with where["pairs"]:
             cfg["metric"] = _ui.url_select(
                 "Pairwise metric", "cmp_metric", list(METRICS), "success", format_func=METRICS.get
             )
@@ -108,7 +110,7 @@ def settings(models: list[str], tab: str) -> dict:
                 "Baseline (compare every model with it)", "cmp_base", [ALL_PAIRS, *models], ALL_PAIRS
             )
             cfg["baseline"] = None if base == ALL_PAIRS else base
-        if "reps" in uses:
+        with where["reps"]:
             cfg["reps"] = _ui.url_int("Bootstrap resamples", "cmp_reps", 1000, 100, 20000)
             cfg["seed"] = _ui.url_int("Bootstrap seed", "cmp_seed", 0, 0, 2**31 - 1)
     return cfg
@@ -187,7 +189,7 @@ def pairwise(pin, sel, cfg) -> None:
     _ui.grid_chart(charts.probability_of_improvement_chart(poi, palette=palette))
     st.caption(f"P(X beats Y) on {METRICS[cfg['metric']].lower()}, averaged over common tasks.")
     with st.expander("All comparisons (per task and across tasks)"):
-        st.dataframe(_ui.decimals(comp), hide_index=True)
+        st.dataframe(comp, hide_index=True, column_config=_ui.number_columns(comp))
 
 
 ALL_TASKS = "(all tasks: best reward ÷ quota)"

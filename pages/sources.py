@@ -61,7 +61,14 @@ def history() -> None:
     if runs.is_empty():
         _ui.empty_state("No sync has run yet.", ["Press **Sync now** above, or run `fle-core sync`."])
         return
-    st.dataframe(runs, hide_index=True)
+    first = ["sync_id", "source", "status", "rows_added", "duration_s", "finished_at", "error"]
+    runs = runs.select([c for c in first if c in runs.columns] + [c for c in runs.columns if c not in first])
+    st.dataframe(
+        runs,
+        hide_index=True,
+        column_config=_ui.number_columns(runs, 1)
+        | {"duration_s": st.column_config.NumberColumn("Duration (s)", format="%.1f")},
+    )
 
 
 def attention() -> None:

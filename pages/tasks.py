@@ -35,14 +35,17 @@ def controls(summ, tab: str) -> tuple[_ui.Selection, str, int]:
         models = _ui.url_multiselect(
             "Models", "tsk_model", _ui.distinct(summ, "model"), placeholder="All models"
         )
-        metric, k = "success_rate", 3
-        if tab == "Heatmap":  # the other tabs ignore these: not shown there (the URL keeps them)
+        # only the Heatmap tab uses these: elsewhere they are folded away (the URL keeps them)
+        if tab == "Heatmap":
             st.header("Heatmap")
+            box = st.container()
+        else:
+            box = st.expander("Heatmap settings (not used here)")
+        with box:
             metric = _ui.url_select(
                 "Metric", "tsk_metric", list(HEAT_METRICS), "success_rate", format_func=HEAT_METRICS.get
             )
-            if metric == "pass_at_k":
-                k = _ui.url_int("k for pass@k", "tsk_k", 3, 1, 64)
+            k = _ui.url_int("k for pass@k", "tsk_k", 3, 1, 64)
     return _ui.Selection(tuple(sources), tuple(models), (), tuple(sweeps)), metric, k
 
 

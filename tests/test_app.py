@@ -281,7 +281,7 @@ def test_monitor_shows_finished_sweep_grid_and_progress(ran_sweep, monkeypatch):
     at = run_page("monitor", {"mon_sweep": ok})
     assert_clean(at)
     progress = at.get("progress")[0].proto
-    assert progress.value == 100 and "2/2 cells finished" in progress.text
+    assert progress.value == 100 and "2/2 cells ran (2 succeeded)" in progress.text
     spec, grid = chart_rows(at, "Sweep cells by state")
     assert sorted(grid["model"].to_list()) == ["gpt-4o (simulated)", "gpt-4o-mini (simulated)"]
     assert set(grid["task"]) == {"iron_ore_throughput"}
@@ -367,6 +367,12 @@ def _expected_success(ws) -> dict[str, tuple[int, int]]:
     return {m: (s, n) for m, (s, n) in out.items()}
 
 
+def _solved(row) -> tuple[int, int]:
+    """The leaderboard's "Solved" text, ``successes / scored trials``, as two numbers."""
+    succ, scored = row["solved"].split(" / ")
+    return int(succ), int(scored)
+
+
 def _board(at: AppTest):
     return next(d.value for d in at.dataframe if "ci_95" in d.value.columns)
 
@@ -382,7 +388,7 @@ def test_overview_populated_contents_and_leaderboard(populated):
     board = _board(at)
     for model, (succ, scored) in _expected_success(populated).items():
         row = board[board["model"] == model].iloc[0]
-        assert (int(row["successes"]), int(row["n_scored"])) == (succ, scored), model
+        assert _solved(row) == (succ, scored), model
         assert row["success_rate"] == pytest.approx(succ / scored)
     assert list(board["success_rate"].dropna()) == sorted(board["success_rate"].dropna(), reverse=True)
     assert any("Simulated data" in m.value for m in at.markdown)
@@ -418,7 +424,7 @@ def test_compare_filters_narrow_the_data(populated):
     assert_clean(at)
     board = _board(at)
     assert list(board["model"]) == ["gpt-4o"]
-    assert "1 models · 1 tasks" in texts(at)
+    assert "1 model · 1 task" in texts(at)  # singular, not "1 models"
     at = run_page(
         "compare", {"cmp_task": "iron_ore_throughput", "cmp_model": "gpt-4o", "cmp_tab": "Pairwise"}
     )
@@ -774,7 +780,7 @@ def configs_ws(tmp_path, monkeypatch):
 
 def _board_counts(at: AppTest) -> dict[str, tuple[int, int]]:
     board = _board(at)
-    return {r["model"]: (int(r["successes"]), int(r["n_scored"])) for _, r in board.iterrows()}
+    return {r["model"]: _solved(r) for _, r in board.iterrows()}
 
 
 def test_compare_by_model_and_config_shows_one_row_per_system(configs_ws):

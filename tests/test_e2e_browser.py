@@ -175,7 +175,7 @@ def test_demo_sweep_monitor_compare_share(app_server):
         page.goto(f"{base}/monitor")
         _ready(page)
         page.locator("[data-testid=stProgress]").first.wait_for(timeout=30_000)
-        page.get_by_text(re.compile(r"12/12 cells finished")).wait_for(timeout=120_000)
+        page.get_by_text(re.compile(r"12/12 cells ran")).wait_for(timeout=120_000)
         _shot(page, "02-monitor-complete")
 
         deadline = time.monotonic() + 60

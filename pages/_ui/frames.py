@@ -264,16 +264,6 @@ def zero_width_models(est: pl.DataFrame) -> list[str]:
     return sorted(rows["model"].drop_nulls().to_list())
 
 
-def decimals(frame: pl.DataFrame, digits: int = 3) -> pl.DataFrame:
-    """Float columns rounded for a table (a table is for reading, not 16 digits)."""
-    return frame.with_columns(pl.col(c).round(digits) for c, t in frame.schema.items() if t.is_float())
-
-
-def headers(frame: pl.DataFrame) -> pl.DataFrame:
-    """snake_case column names → ``Sentence case`` headers for a plain table."""
-    return frame.rename({c: c.replace("_", " ").capitalize() for c in frame.columns})
-
-
 def action_text(label: str, sweep_id: str, queued: Any, status: Any) -> str:
     """The toast after a sweep action, saying what will run now.
 

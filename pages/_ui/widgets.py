@@ -47,6 +47,15 @@ LEADERBOARD_COLUMNS = {
 }
 
 
+def number_columns(frame: pl.DataFrame, digits: int = 3) -> dict[str, Any]:
+    """Column config for a plain table: ``Sentence case`` headers, floats to ``digits`` places."""
+    out: dict[str, Any] = {}
+    for name, dtype in frame.schema.items():
+        label = name.replace("_", " ").capitalize()
+        out[name] = st.column_config.NumberColumn(label, format=f"%.{digits}f") if dtype.is_float() else label
+    return out
+
+
 def leaderboard_view(board: pl.DataFrame) -> pl.DataFrame:
     return frames.leaderboard_view(board, list(LEADERBOARD_COLUMNS))
 
