@@ -90,8 +90,9 @@ def settings(models: list[str], tab: str) -> dict:
         st.header("Settings")
         if not uses:
             st.caption(f"The {tab} tab has no settings.")
+        used = st.container()
         others = st.expander("Settings of other tabs (not used here)")
-        where = {name: (st.sidebar if name in uses else others) for name in ("k", "pairs", "reps")}
+        where = {name: (used if name in uses else others) for name in ("k", "pairs", "reps")}
         with where["k"]:
             ks = _ui.url_ints("pass@k: k values", "cmp_k", [1, 2, 3, 4, 5, 8, 10, 16], [1, 3, 5, 8])
             cfg["k_values"] = ks or [1]
@@ -187,7 +188,7 @@ def pairwise(pin, sel, cfg) -> None:
         if who != ALL_PAIRS:
             poi = poi.filter((poi["model_x"] == who) | (poi["model_y"] == who))
     _ui.grid_chart(charts.probability_of_improvement_chart(poi, palette=palette))
-    st.caption(f"P(X beats Y) on {METRICS[cfg['metric']].lower()}, averaged over common tasks.")
+    st.caption(f"P(X beats Y) on {METRICS[cfg['metric']]}, averaged over the tasks both ran.")
     with st.expander("All comparisons (per task and across tasks)"):
         st.dataframe(comp, hide_index=True, column_config=_ui.number_columns(comp))
 

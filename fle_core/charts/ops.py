@@ -49,6 +49,8 @@ VERDICT_SYMBOLS: dict[str, str] = {
 _FLIP = {"significantly better": "significantly worse", "significantly worse": "significantly better"}
 #: Diverging, colour-blind-safe scheme for differences (orange: A − B > 0, blue: A − B < 0).
 DIFF_SCHEME = "blueorange"
+#: Least plot height of the cell grid (one or two rows still read as a grid).
+MIN_GRID_PX = 60
 NO_DIFF_GREY = "#DDDDDD"  # compared, but no finite difference (e.g. no shared task)
 GAP_GREYS = {"same model": "#F7F7F7", "not compared": "#AAAAAA"}
 TOKEN_COLOURS = {"prompt": OKABE_ITO[0], "completion": OKABE_ITO[1]}
@@ -167,7 +169,9 @@ def sweep_cells_chart(
         title=None,
         sort=None,  # data order (sorted); an explicit list of hundreds of labels is slow in Vega
         axis=alt.Axis(
-            labelLimit=2 * AXIS_LABEL_PX, labelFontSize=11 if row_px >= 14 else 8, labelOverlap=False
+            labelLimit=2 * AXIS_LABEL_PX,
+            labelFontSize=11 if row_px >= 18 else 10 if row_px >= 14 else 8,
+            labelOverlap=False,
         ),
     )
     x = alt.X("trial:O", title="Trial (repeat index)", axis=alt.Axis(labelAngle=0, labelOverlap=True))
@@ -193,7 +197,7 @@ def sweep_cells_chart(
         )
         .properties(
             width=max(160, col_px * max(trials, 1)),
-            height=row_px * len(labels),
+            height=max(MIN_GRID_PX, row_px * len(labels)),
             title=title(
                 "Sweep cells by state",
                 _sim(simulated, cells),

@@ -194,7 +194,7 @@ def pass_at_k_chart(
     Input: ``bootstrap.pass_at_k_curve`` (``model, k, estimate, ci_low, ci_high,
     n_tasks``) or model metrics with ``pass_at_{k}`` (and ``pass_at_{k}_tasks``).
     """
-    rows = fill_model(_pass_at_k_long(frame))
+    rows = fill_model(_pass_at_k_long(frame)).filter(pl.col("estimate").is_not_null())
     if rows.height == 0:
         raise ChartError("No model has enough trials for any pass@k", hint="pass@k needs n ≥ k")
     pal = _palette(palette, rows)
@@ -476,9 +476,11 @@ def learning_curve_chart(
     pal = _palette(palette, points)
     points = pal.with_labels(points)
     models = models_in(points)
-    xe = alt.X("x:Q", title=x_title)
-    y_title = "Mean step reward (task units)"
-    y = alt.Y("mean:Q", title=y_title)
+    # one trajectory per model: no band, and the line is that run's own reward
+    single = int(points.get_column("n").max() or 0) <= 1
+    xe = alt.X("x:Q", title=x_title, axis=alt.Axis(format="~g"))
+    y_title = "Step reward (task units)" if single else "Mean step reward (task units)"
+    y = alt.Y("mean:Q", title=y_title, axis=alt.Axis(format="~g"))
     tooltip = [
         alt.Tooltip("model:N", title="Model"),
         alt.Tooltip("x:Q", title=x_title, format=",.2~f"),
@@ -492,11 +494,9 @@ def learning_curve_chart(
         x=xe, y=y, color=pal.color(models), strokeDash=pal.dash_encoding(models)
     )
     dots = base.mark_point(filled=True, size=18).encode(x=xe, y=y, color=pal.color(models), tooltip=tooltip)
-    single = int(points.get_column("n").max() or 0) <= 1
-    if single:  # one trajectory per model: no band, and the line is that run's own reward
+    if single:
         layers = [line, dots]
         about = "line: the step reward of this trajectory"
-        y_title = "Step reward (task units)"
     else:
         band = base.mark_area(opacity=band_opacity(len(models))).encode(
             x=xe,
@@ -633,7 +633,7 @@ def cost_chart(
     x = alt.X(
         "success_rate:Q",
         title="Success rate (% of trials)",
-        axis=alt.Axis(format="%"),
+        axis=alt.Axis(format="%", values=[i / 10 for i in range(11)]),
         scale=alt.Scale(domain=[0, 1.04], nice=False),
     )
     y = alt.Y(

@@ -34,8 +34,8 @@ from fle_core.charts.base import (
 OUTCOMES = ("none", "partial", "full", "no quota")
 
 
-#: Plot height per task row, and the least plot height (1 or 2 tasks).
-ROW_PX, MIN_PLOT_PX = 24, 60
+#: Plot height per task row, the least plot height (1 or 2 tasks) and width (1 model).
+ROW_PX, MIN_PLOT_PX, MIN_GRID_WIDTH = 24, 60, 160
 
 
 def _grid_rows(rows: pl.DataFrame, palette: ModelPalette | None) -> tuple[pl.DataFrame, ModelPalette]:
@@ -156,7 +156,7 @@ def task_heatmap_chart(
         )
     )
     return alt.layer(missing, cells, text).properties(
-        width=step * len(models),
+        width=max(MIN_GRID_WIDTH, step * len(models)),
         height=band_height(len(tasks), ROW_PX, MIN_PLOT_PX),
         title=title(
             f"Task × model: {label}",
@@ -236,7 +236,7 @@ def classification_heatmap_chart(
         x=x, y=y, text="label:N", tooltip=tooltip
     )
     return alt.layer(cells, text).properties(
-        width=step * len(models),
+        width=max(MIN_GRID_WIDTH, step * len(models)),
         height=band_height(len(tasks), ROW_PX, MIN_PLOT_PX),
         title=title(
             "Task outcomes: none / partial / full",
