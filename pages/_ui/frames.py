@@ -114,11 +114,23 @@ FINAL_STATES = ("succeeded", "failed", "early_stopped", "cancelled")
 def sweeps_view(sweeps: pl.DataFrame) -> pl.DataFrame:
     """``sweeps.list_sweeps`` → display order with a 0..1 ``progress`` column."""
     if "total" in sweeps.columns and "progress" not in sweeps.columns:
-        done = pl.sum_horizontal([pl.col(c) for c in FINAL_STATES if c in sweeps.columns])
+        # cells that ran to an outcome: cancelled cells do not count as progress
+        ran = [c for c in FINAL_STATES if c != "cancelled"]
+        done = pl.sum_horizontal([pl.col(c) for c in ran if c in sweeps.columns])
         sweeps = sweeps.with_columns(
             (done / pl.when(pl.col("total") > 0).then(pl.col("total"))).alias("progress")
         )
-    first = ["sweep_id", "name", "status", "progress", "total", *FINAL_STATES, "pending", "running"]
+    first = [
+        "sweep_id",
+        "name",
+        "status",
+        "progress",
+        "total",
+        *FINAL_STATES,
+        "pending",
+        "running",
+        "created_at",
+    ]
     cols = [c for c in first if c in sweeps.columns]
     return sweeps.select(cols + [c for c in sweeps.columns if c not in cols])
 

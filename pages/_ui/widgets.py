@@ -77,7 +77,22 @@ SOURCE_COLUMNS = {
 }
 
 SWEEP_COLUMNS = {
-    "progress": st.column_config.ProgressColumn("Progress", format="percent", min_value=0.0, max_value=1.0),
+    "sweep_id": st.column_config.TextColumn("Sweep", pinned=True),
+    "name": "Name",
+    "status": "Status",
+    "progress": st.column_config.ProgressColumn(
+        "Ran", format="percent", min_value=0.0, max_value=1.0, help="Cells that ran to an outcome"
+    ),
+    "total": st.column_config.NumberColumn("Cells", format="%d"),
+    "succeeded": st.column_config.NumberColumn("Succeeded", format="%d"),
+    "failed": st.column_config.NumberColumn("Failed", format="%d"),
+    "early_stopped": st.column_config.NumberColumn("Early-stopped", format="%d"),
+    "cancelled": st.column_config.NumberColumn("Cancelled", format="%d"),
+    "pending": st.column_config.NumberColumn("Pending", format="%d"),
+    "running": st.column_config.NumberColumn("Running", format="%d"),
+    "created_at": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD HH:mm"),
+    "executor": "Executor",
+    "source": "Writes to",
 }
 
 
