@@ -247,6 +247,8 @@ def pass_at_k_chart(
 
 # ---- rewards -----------------------------------------------------------------
 
+#: Most per-trajectory ticks the reward chart draws (beyond: box plots with outliers only).
+MAX_TICKS = 3000
 _REWARD_COLUMNS = {
     "best_reward": "Best reward",
     "final_reward": "Final reward",
@@ -283,7 +285,12 @@ def reward_distribution_chart(
             hint="use best_reward, final_reward, normalized_reward or both",
         )
     require(summaries, ["model", *cols], "trajectory summaries")
-    keys = [c for c in ("source", "version", "instance", "task") if c in summaries.columns]
+    # one tick per trajectory reads up to a few thousand; beyond that the boxes alone
+    # (and a lean payload: no per-trajectory tooltip columns)
+    ticks_too = summaries.height * len(cols) <= MAX_TICKS
+    keys = (
+        [c for c in ("source", "version", "instance", "task") if c in summaries.columns] if ticks_too else []
+    )
     long = pl.concat(
         [
             summaries.select(
@@ -311,24 +318,30 @@ def reward_distribution_chart(
     tooltip += [alt.Tooltip(f"{k}:N", title=k) for k in keys]
     box = (
         alt.Chart()
-        .mark_boxplot(extent=1.5, opacity=0.5, outliers=False)
+        .mark_boxplot(extent=1.5, opacity=0.5, outliers=not ticks_too)
         .encode(x=x, y=y, color=pal.color(models, legend=False))
     )
-    ticks = (
-        alt.Chart()
-        .mark_tick(opacity=0.6, thickness=1)
-        .encode(x=x, y=y, color=pal.color(models, legend=False), tooltip=tooltip)
-    )
+    layers = [box]
+    if ticks_too:
+        layers.append(
+            alt.Chart()
+            .mark_tick(opacity=0.6, thickness=1)
+            .encode(x=x, y=y, color=pal.color(models, legend=False), tooltip=tooltip)
+        )
     tasks = (
         sorted(summaries.get_column("task").drop_nulls().unique().to_list())
         if "task" in summaries.columns
         else []
     )
-    about = "box: quartiles, whiskers 1.5×IQR; ticks: one per trajectory"
+    about = "box: quartiles, whiskers 1.5×IQR; " + (
+        "ticks: one per trajectory"
+        if ticks_too
+        else f"{long.height:,} values: points beyond the whiskers only"
+    )
     if tasks:
         about += f"; task{'s' if len(tasks) > 1 else ''}: {name_list(tasks, 3)}"
     head = title("Reward distribution per model", _sim(simulated, summaries), about)
-    layered = alt.layer(box, ticks, data=chart_values(long))
+    layered = alt.layer(*layers, data=chart_values(long))
     if len(cols) == 1:
         return layered.properties(width=WIDTH, height=band_height(len(models)), title=head)
     return (

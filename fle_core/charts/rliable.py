@@ -230,11 +230,12 @@ def probability_of_improvement_chart(
     )
     x_title = "P(X > Y) (probability; ties count ½)"
     xs = alt.Scale(domain=[0, 1])
+    ticks = alt.Axis(values=[i / 10 for i in range(11)], format=".1f")
     base = alt.Chart(chart_values(shown))
     xmodels = shown["model_x"].unique().to_list()
     interval = base.mark_rule(strokeWidth=6, opacity=0.5).encode(
         y=y,
-        x=alt.X("ci_low:Q", title=x_title, scale=xs),
+        x=alt.X("ci_low:Q", title=x_title, scale=xs, axis=ticks),
         x2="ci_high:Q",
         color=pal.color(xmodels, field="model_x_label", title="X", legend=False),
         tooltip=tooltip,
