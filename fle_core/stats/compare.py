@@ -397,7 +397,11 @@ def _stratified_test(strata, test: str) -> tuple[float | None, str]:
 
 
 def _all_row(a, b, metric, va: dict, vb: dict, test, rs: Resamples, confidence, z: float) -> dict:
-    """Across tasks: paired by task where both ran; pooled and unpaired if none match."""
+    """Across tasks: paired by task where both ran; pooled and unpaired if none match.
+
+    With one common task the row repeats that task's test and (at 95%) its
+    interval, so both rows say the same about the same data.
+    """
     common = sorted(set(va) & set(vb), key=str)
     if not common:
         xa, xb = np.concatenate(list(va.values())), np.concatenate(list(vb.values()))
@@ -451,6 +455,10 @@ def _all_row(a, b, metric, va: dict, vb: dict, test, rs: Resamples, confidence, 
         prob_improvement_ci_high=float(phi),
         n_tasks=len(common),
     )
+    if len(common) == 1 and confidence == 0.95:  # one task: the task row's own interval
+        own = _run_test(va[common[0]], vb[common[0]], test)
+        if own["diff_ci_low"] is not None:
+            row.update(diff_ci_low=own["diff_ci_low"], diff_ci_high=own["diff_ci_high"])
     return row
 
 

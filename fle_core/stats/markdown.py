@@ -19,18 +19,20 @@ _BACKSLASHED = re.compile(r"([\\`*\[\]|~])")
 # "_" only emphasizes at a word boundary (CommonMark); intraword keys stay readable
 _EDGE_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 _LEADING = re.compile(r"^([#>+\-=!])")
+_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")  # only an "&" that would start an entity
 
 
 def md_text(value: object) -> str:
     """``value`` as literal Markdown text for a table cell or heading.
 
-    HTML metacharacters become entities (``&``, ``<``, ``>``); Markdown's
+    HTML metacharacters become entities (``<``, ``>``, and ``&`` where it
+    would start one, so ``W&B`` stays readable); Markdown's
     ``\\ ` * [ ] | ~`` and word-edge ``_`` are backslash-escaped; a leading
     ``# > + - = !`` is escaped; line breaks become spaces. ``None`` → ``""``.
     """
     text = "" if value is None else str(value)
     text = " ".join(text.splitlines())
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _ENTITY.sub("&amp;", text).replace("<", "&lt;").replace(">", "&gt;")
     text = _BACKSLASHED.sub(r"\\\1", text)
     text = _EDGE_UNDERSCORE.sub(r"\\_", text)
     return _LEADING.sub(r"\\\1", text)
