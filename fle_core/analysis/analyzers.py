@@ -193,7 +193,7 @@ class PerformanceAnalyzer:
                 "the frame has no success column",
                 hint="pass success_threshold=..., or use load_summaries() output",
             )
-        cells = [c for c in ("model", "task") if c in frame.columns]
+        cells: list[str] = [c for c in ("model", "task") if c in frame.columns]
         work = frame.with_columns(success.alias("_s"), reward.alias("_r"))
         if not cells:
             work = work.with_columns(pl.lit("all").alias("_cell"))

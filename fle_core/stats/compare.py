@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -28,6 +29,9 @@ from fle_core.stats.bootstrap import (
 )
 from fle_core.stats.metrics import Z95, wilson_interval
 
+if TYPE_CHECKING:
+    from polars._typing import PolarsDataType
+
 BETTER, WORSE, NO_DIFF = "significantly better", "significantly worse", "no significant difference"
 VERDICTS = (BETTER, WORSE, NO_DIFF)
 ALL_TASKS = "ALL"
@@ -40,7 +44,7 @@ _CORRECTIONS = {
     None: "none",
 }
 
-COMPARISON_SCHEMA: dict[str, pl.DataType] = {
+COMPARISON_SCHEMA: dict[str, PolarsDataType] = {
     "model_a": pl.String,
     "model_b": pl.String,
     "task": pl.String,

@@ -232,7 +232,7 @@ def _as_dict(metrics: Any) -> dict[str, Any]:
         return dict(metrics)
     if hasattr(metrics, "to_dict"):
         return dict(metrics.to_dict())
-    if is_dataclass(metrics):
+    if is_dataclass(metrics) and not isinstance(metrics, type):
         return asdict(metrics)
     raise TypeError(f"cannot read metrics from {type(metrics).__name__}")
 
