@@ -83,9 +83,8 @@ def _in_list(column: str, values: Sequence, params: list) -> str:
     return f"{column} IN ({', '.join('?' for _ in values)})"
 
 
-def _as_list(value) -> list | None:
-    if value is None:
-        return None
+def _as_list(value) -> list:
+    """One value or many as a list (callers test for None before calling)."""
     if isinstance(value, (str, int)):
         return [value]
     return list(value)
@@ -372,7 +371,7 @@ def label_systems(summaries: pl.DataFrame, by: Sequence[str] = ("model", "config
     )
     systems = base.select(by).unique().sort(by, nulls_last=False)
     labels = [_system_label(row, by, raw=False) for row in systems.iter_rows(named=True)]
-    seen: dict[str, int] = {}
+    seen: dict[str | None, int] = {}
     for label in labels:
         seen[label] = seen.get(label, 0) + 1
     labels = [

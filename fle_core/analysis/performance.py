@@ -171,7 +171,7 @@ class PerformanceAnalyzer:
                 "the frame has no success column",
                 hint="pass success_threshold=..., or use load_summaries() output",
             )
-        cells = [c for c in ("model", "task") if c in frame.columns]
+        cells: list[str] = [c for c in ("model", "task") if c in frame.columns]
         work = frame.with_columns(success.alias("_s"), reward.alias("_r"))
         if not cells:
             work = work.with_columns(pl.lit("all").alias("_cell"))
@@ -267,7 +267,12 @@ class PerformanceAnalyzer:
             }
         if metric == "mean_reward":
             m1, m2 = metrics1, metrics2
-            if None in (m1.mean_reward, m2.mean_reward, m1.std_reward, m2.std_reward):
+            if (
+                m1.mean_reward is None
+                or m2.mean_reward is None
+                or m1.std_reward is None
+                or m2.std_reward is None
+            ):
                 raise MetricError("both records need mean_reward and std_reward (n >= 2)")
             res = stats.ttest_ind_from_stats(
                 m1.mean_reward, m1.std_reward, m1.num_trajectories,

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import altair as alt
 import polars as pl
@@ -64,7 +64,7 @@ DASHES: tuple[tuple[int, ...], ...] = (
     (10, 2, 2, 2, 2, 2),
 )
 #: Sequential scheme for heatmaps (perceptually uniform and CVD-safe).
-HEATMAP_SCHEME = "viridis"
+HEATMAP_SCHEME: Final = "viridis"
 #: none / partial / full classification colours (Okabe–Ito vermillion, orange, green).
 OUTCOME_COLOURS = {"none": "#D55E00", "partial": "#E69F00", "full": "#009E73", "no quota": "#BBBBBB"}
 SIMULATED_SUFFIX = " (simulated data)"

@@ -164,7 +164,8 @@ def _flatten(frame: pl.DataFrame) -> pl.DataFrame:
 def _unprefix(frame: pl.DataFrame) -> tuple[pl.DataFrame, set[str] | None]:
     """Strip ``config.`` / ``summary.`` (``/`` too) where the name stays unique;
     the summary columns' new names, or None when no column is marked."""
-    rename, summary = {}, set()
+    rename: dict[str, str] = {}
+    summary: set[str] = set()
     marked = False
     for c in frame.columns:
         for prefix in ("config.", "config/", "summary.", "summary/"):

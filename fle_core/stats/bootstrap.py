@@ -24,6 +24,7 @@ from __future__ import annotations
 import warnings
 import zlib
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -76,8 +77,8 @@ def resample_blocks(
         tid = task_idx[start : start + block]
         u = rng.random((tid.shape[0], t_count, r_max), dtype=np.float32)
         u *= n_f[tid][..., None]  # in place: u becomes u·n
-        idx = u.astype(itype)
-        n_sel = n[tid][..., None].astype(itype)
+        idx: np.ndarray = u.astype(itype)
+        n_sel: np.ndarray = n[tid][..., None].astype(itype)
         np.minimum(idx, n_sel - 1, out=idx)  # float32 rounding can reach n
         if ragged:
             idx[np.broadcast_to(runs >= n_sel, idx.shape)] = r_max
@@ -235,14 +236,14 @@ def pass_at_k_metric(k: int) -> MetricFn:
     return fn
 
 
-def profile_metric(taus: Sequence[float]) -> MetricFn:
+def profile_metric(taus: Sequence[float] | np.ndarray) -> MetricFn:
     """rliable score distribution: mean over tasks of the fraction of runs with score > tau."""
-    taus = np.asarray(taus, dtype=np.float64)
+    tau_arr = np.asarray(taus, dtype=np.float64)
 
     def fn(x: np.ndarray) -> np.ndarray:
         n = np.isfinite(x).sum(axis=2)
-        out = np.empty((x.shape[0], taus.size))
-        for i, tau in enumerate(taus):  # loop over thresholds, not resamples
+        out = np.empty((x.shape[0], tau_arr.size))
+        for i, tau in enumerate(tau_arr):  # loop over thresholds, not resamples
             out[:, i] = ((x > tau).sum(axis=2) / n).mean(axis=1)
         return out
 
@@ -397,7 +398,7 @@ def _compact_blocks(tasks: Sequence[np.ndarray], reps: int, rng: np.random.Gener
         b = min(block, reps - start)
         u = rng.random((b, t_count, r_max), dtype=np.float32)[:, valid]
         u *= n_pos
-        idx = u.astype(itype)
+        idx: np.ndarray = u.astype(itype)
         np.minimum(idx, last, out=idx)  # float32 rounding can reach n
         idx += offset
         yield values[idx]
@@ -414,12 +415,10 @@ def _pooled_scores(x: np.ndarray, metrics: Sequence[str], starts: np.ndarray, n:
     """
     out = np.empty((x.shape[0], len(metrics)))
     width = x.shape[1]
-    task_means = None
-    if {"mean", "median"} & set(metrics):
-        task_means = np.add.reduceat(x, starts, axis=1) / n
+    task_means = np.add.reduceat(x, starts, axis=1) / n if {"mean", "median"} & set(metrics) else x[:, :0]
     for i, m in enumerate(metrics):
         if m == "mean":
-            out[:, i] = task_means.mean(axis=1)  # type: ignore[union-attr]
+            out[:, i] = task_means.mean(axis=1)
         elif m == "median":
             out[:, i] = np.median(task_means, axis=1)
         elif m == "mean_pooled":
@@ -538,18 +537,18 @@ def performance_profile(
     score exceeds tau. Default taus: 0, 0.1, ..., 2.0 of the quota.
     Columns: ``model, tau, fraction, ci_low, ci_high``.
     """
-    taus = np.round(np.linspace(0.0, 2.0, 21), 10) if taus is None else np.asarray(taus, float)
+    grid = np.round(np.linspace(0.0, 2.0, 21), 10) if taus is None else np.asarray(taus, float)
     rows = []
     for model, tasks in _task_values(summaries, score_column).items():
         res = stratified_bootstrap(
             list(tasks.values()),
-            profile_metric(taus),
+            profile_metric(grid),
             reps,
             _model_seed(seed, model, "profile"),
             False,
             confidence,
         )
-        for i, tau in enumerate(taus):
+        for i, tau in enumerate(grid):
             rows.append(
                 {
                     "model": model,
@@ -705,7 +704,7 @@ def probability_of_improvement(
     for mx, my in canon:  # P(y beats x) = 1 - P(x beats y), replicate by replicate
         points[(my, mx)] = [1.0 - v for v in points[(mx, my)]]
         sums[(my, mx)] = len(points[(mx, my)]) - sums[(mx, my)]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for pair in pairs:
         k = len(points[pair])
         if k == 0:

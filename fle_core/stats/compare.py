@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -30,6 +31,9 @@ from fle_core.stats.bootstrap import (
 from fle_core.stats.metrics import Z95, wilson_interval
 from fle_core.stats.power import minimum_detectable_difference, power_two_proportions, trials_needed
 
+if TYPE_CHECKING:
+    from polars._typing import PolarsDataType
+
 BETTER, WORSE, NO_DIFF = "significantly better", "significantly worse", "no significant difference"
 VERDICTS = (BETTER, WORSE, NO_DIFF)
 ALL_TASKS = "ALL"
@@ -44,7 +48,7 @@ _CORRECTIONS = {
     None: "none",
 }
 
-COMPARISON_SCHEMA: dict[str, pl.DataType] = {
+COMPARISON_SCHEMA: dict[str, PolarsDataType] = {
     "model_a": pl.String,
     "model_b": pl.String,
     "task": pl.String,
@@ -247,6 +251,7 @@ def stratified_t_test(
     k = len(strata)
     xs = [(np.asarray(a, float), np.asarray(b, float)) for a, b in strata]
     d = float(np.mean([a.mean() - b.mean() for a, b in xs]))
+    df: float
     if equal_var:
         df = sum(a.size + b.size - 2 for a, b in xs)
         if df < 1 or any(a.size == 0 or b.size == 0 for a, b in xs):

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -227,7 +227,7 @@ class SweepConfig(BaseModel):
 
             random.Random(self.seed).shuffle(rows)
         else:
-            rows.sort(key=lambda r: r["_key"])  # permutation, model, trial, then task fastest
+            rows.sort(key=lambda r: cast("tuple", r["_key"]))  # permutation, model, trial, then task fastest
         for i, r in enumerate(rows):
             r.pop("_key")
             r["order_index"] = i

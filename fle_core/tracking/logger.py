@@ -363,7 +363,7 @@ def _rate(metrics: Any) -> float | None:
         if isinstance(metrics, Mapping)
         else getattr(metrics, "success_rate", None)
     )
-    return float(value) if _finite_number(value) else None
+    return float(value) if value is not None and _finite_number(value) else None
 
 
 def _is_media(v: Any) -> bool:
@@ -428,7 +428,7 @@ def _as_dict(metrics: Any) -> dict[str, Any]:
         return dict(metrics)
     if hasattr(metrics, "to_dict"):
         return dict(metrics.to_dict())
-    if is_dataclass(metrics):
+    if is_dataclass(metrics) and not isinstance(metrics, type):
         return asdict(metrics)
     raise TypeError(f"cannot read metrics from {type(metrics).__name__}")
 

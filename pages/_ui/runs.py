@@ -91,10 +91,12 @@ def runs_file_section(ws: Workspace) -> None:
     systems = table.systems
     c1, c2, c3 = st.columns(3)
     base = systems.index("main") if "main" in systems else 0
-    baseline = c1.selectbox("Baseline", systems, index=base, key="cmp_runs_base")
-    test = c2.selectbox("Test", list(TESTS), format_func=TESTS.get, key="cmp_runs_test")
-    correction = c3.selectbox(
-        "Correction", list(CORRECTIONS), format_func=CORRECTIONS.get, key="cmp_runs_corr"
+    tests: list[str] = list(TESTS)
+    corrections: list[str] = list(CORRECTIONS)
+    baseline = str(c1.selectbox("Baseline", systems, index=base, key="cmp_runs_base"))
+    test = str(c2.selectbox("Test", tests, format_func=lambda k: TESTS[k], key="cmp_runs_test"))
+    correction = str(
+        c3.selectbox("Correction", corrections, format_func=lambda k: CORRECTIONS[k], key="cmp_runs_corr")
     )
     metrics = st.multiselect("Metrics", table.metrics, default=table.metrics, key="cmp_runs_metrics")
     if not metrics:
