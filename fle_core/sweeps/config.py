@@ -236,9 +236,7 @@ class SweepConfig(BaseModel):
     # ---- serialization --------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         data = self.model_dump()
-        if data["wandb_project"] is None:
-            data.pop("wandb_project")  # TOML has no null
-        return data
+        return {k: v for k, v in data.items() if v is not None}  # TOML has no null
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SweepConfig:
