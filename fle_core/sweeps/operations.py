@@ -40,7 +40,6 @@ from fle_core.workspace import Workspace
 if TYPE_CHECKING:
     from polars._typing import PolarsDataType
 
-    from fle_core.warehouse.sync import AttemptsProvider
 
 STATES = ("pending", "running", "succeeded", "failed", "early_stopped", "cancelled")
 
@@ -399,19 +398,6 @@ def attempts_frame(ws: Workspace, store: ControlStore | None = None) -> pl.DataF
             }
         )
     return pl.DataFrame(rows, schema=schema)
-
-
-def attempts_for_sync(ws: Workspace) -> AttemptsProvider:
-    """The ``attempts`` argument of ``warehouse.sync.sync`` for this workspace: the
-    attempts frame, or None (leave the warehouse's copy alone) when the workspace
-    has no control store yet."""
-
-    def provide() -> pl.DataFrame | None:
-        if not ws.control_path.exists() and not ws.section("control"):
-            return None
-        return attempts_frame(ws)
-
-    return provide
 
 
 def _dt(ts: float | None) -> datetime | None:

@@ -45,8 +45,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from fle_core.errors import ConfigError, FleError, SourceUnavailable
-from fle_core.sweeps import job_tracking, operations
 from fle_core.sweeps.executors import Job, get_preset
+from fle_core.sweeps.facts import attempts_for_sync
 from fle_core.sweeps.store import Claim, ControlStore, RunnerRecord, open_store
 from fle_core.sweeps.store.base import Outcome, RunnerStatus
 from fle_core.workspace import SourceSpec, Workspace, mask_url
@@ -456,7 +456,7 @@ class Runner:
             return
         from fle_core.warehouse.sync import sync  # lazy: duckdb/pyarrow only once a job finished
 
-        attempts = operations.attempts_for_sync(self.ws)
+        attempts = attempts_for_sync(self.ws)
         for name in sorted(self._dirty_sources):
             try:
                 sync(self.ws, source=name, attempts=attempts)
@@ -470,12 +470,16 @@ class Runner:
     def _log_wandb(self, r: _Running, attempt_status: str) -> None:
         """Queue one W&B run for this job; a W&B init can take seconds, so a worker thread
         (with its own store connection) does it while the loop keeps policing jobs."""
+        from fle_core.sweeps import job_tracking  # lazy: polars and wandb only once a job finished
+
         status = COMPLETION.get(attempt_status, attempt_status)
         self._wandb_submit(
             lambda store: job_tracking.log_job_to_wandb(self.ws, store, r.claim, status, r.spec)
         )
 
     def _log_wandb_summary(self, claim: Claim) -> None:
+        from fle_core.sweeps import job_tracking
+
         self._wandb_submit(lambda store: job_tracking.log_summary_to_wandb(self.ws, store, claim.sweep))
 
     def _wandb_submit(self, task) -> None:

@@ -51,7 +51,7 @@ Progress = Callable[[int, "int | None"], None]
 
 # The sweep facts sync needs, owned here so that the warehouse never imports the
 # sweeps layer: one row per sweep attempt, with these columns. The sweeps layer
-# supplies them (``fle_core.sweeps.attempts_for_sync``).
+# supplies them (``fle_core.sweeps.facts.attempts_for_sync``).
 ATTEMPT_COLUMNS = (
     "source",
     "version",
@@ -145,7 +145,7 @@ def sync(
     which versions are superseded; it is called once per source, and the
     ``sweep_attempts`` table is replaced in the same transaction that finishes
     the run. ``None`` leaves that table as it is. The CLI, the app and the
-    runner pass ``fle_core.sweeps.attempts_for_sync``.
+    runner pass ``fle_core.sweeps.facts.attempts_for_sync``.
 
     ``None`` means ``default_source`` if the config sets it, else every
     configured source that exists (see ``select_sources``). With several
