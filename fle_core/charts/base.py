@@ -262,7 +262,7 @@ def band_height(n: int, per_row: int = 22, minimum: int = 80) -> int:
 
 # ---- metric names and units --------------------------------------------------
 
-_RATE_METRICS = {"success_rate", "error_rate"}
+_RATE_METRICS = {"success_rate", "success_rate_pooled", "error_rate"}
 
 
 def is_rate(metric: str) -> bool:
@@ -290,8 +290,12 @@ _LABELS = {
     "final_reward": "Final reward (reward units)",
     "total_tokens": "Total tokens per trajectory (tokens)",
     "iqm": "IQM (interquartile mean)",
-    "mean": "Mean",
+    "mean": "Mean of task means",
+    "median": "Median of task means",
     "optimality_gap": "Optimality gap (lower is better)",
+    "success_rate_pooled": "Success rate, pooled over trials (%)",
+    "mean_pooled": "Mean over all trials",
+    "optimality_gap_pooled": "Optimality gap over all trials (lower is better)",
 }
 
 

@@ -107,11 +107,17 @@ def _init(
     wandb_dir: str | os.PathLike | None,
     group: str | None = None,
     job_type: str | None = None,
+    entity: str | None = None,
+    resume: bool | str | None = None,
 ):
     """``wandb.init`` with our settings; raises (callers catch) on any failure."""
     import wandb
 
     kwargs: dict[str, Any] = {}
+    if entity:
+        kwargs["entity"] = entity
+    if resume:
+        kwargs["resume"] = "allow" if resume is True else resume
     if wandb_dir is not None:
         Path(wandb_dir).mkdir(parents=True, exist_ok=True)
         kwargs["dir"] = str(wandb_dir)
