@@ -22,7 +22,6 @@ METRICS = {
     "final_reward": "Final reward",
 }
 ALL_PAIRS = "(all pairs)"
-PREVIEW_LINES = 120
 CORRECTIONS = {"holm": "Holm", "bh": "Benjamini–Hochberg"}
 
 ws = _ui.workspace()
@@ -78,6 +77,7 @@ USES = {
     "Rewards": set(),
     "Cost": set(),
     "Export": {"k", "pairs", "reps"},
+    "Runs file": set(),  # its own controls are in the tab
 }
 
 
@@ -128,15 +128,7 @@ def leaderboard(pin, sel, cfg) -> None:
     )
     est = _ui.compute(ws, pin, "intervals", sel, reps=cfg["reps"], seed=cfg["seed"])
     _ui.grid_chart(charts.interval_estimates_chart(est, palette=palette))
-    flat = _ui.zero_width_models(est)
-    st.caption(
-        f"Chart: 95% stratified bootstrap ({cfg['reps']:,} resamples within each task, seed {cfg['seed']}). "
-        "Table: Wilson score interval. They differ most at 0/n and n/n: resampling the trials "
-        "of a model that solved none (or all) of them always gives 0 % (100 %), so the bootstrap "
-        "interval has zero width, while the Wilson interval accounts for the few trials "
-        "(0/4 → 0–49 %). Read the Wilson interval for small n."
-        + (f" Zero-width here (ringed): {', '.join(flat)}." if flat else "")
-    )
+    st.caption(_ui.interval_caption(cfg["reps"], cfg["seed"], _ui.zero_width_models(est)))
 
 
 def pass_at_k(pin, sel, cfg) -> None:
@@ -196,6 +188,10 @@ def pairwise(pin, sel, cfg) -> None:
 ALL_TASKS = "(all tasks: best reward ÷ quota)"
 
 
+def runs_file(pin, sel, cfg) -> None:
+    _ui.runs_file_section(ws)
+
+
 def rewards(pin, sel, cfg) -> None:
     chosen = _ui.compute(ws, pin, "summaries", sel)
     tasks = _ui.distinct(chosen, "task")
@@ -251,16 +247,14 @@ def export(pin, sel, cfg) -> None:
             mime="text/csv",
             icon=":material/table:",
         )
-    lines = md.splitlines()
-    with st.expander("Markdown preview"):
-        # 30 models give 435 pairs × tasks rows: a browser chokes on rendering them all
-        st.markdown("\n".join(lines[:PREVIEW_LINES]))
-        if len(lines) > PREVIEW_LINES:
-            st.caption(f"First {PREVIEW_LINES} of {len(lines):,} lines; the download has them all.")
+    _ui.markdown_preview(md)
 
 
 with _ui.guard():
     pin = _ui.apply_view(ws, PAGE, PREFIX)
+    if pin.version == 0:  # no trajectories yet: a runs file can still be compared
+        with st.expander("Compare a runs file (CSV, Parquet, JSONL, W&B export)"), _ui.guard():
+            _ui.runs_file_section(ws)
     _ui.stop_if_unsynced(pin.version, "Nothing to compare yet.")
     summ = _ui.summaries(ws, pin)
     palette = _ui.palette(summ)
@@ -277,7 +271,9 @@ with _ui.guard():
         f"{_ui.plural(chosen['task'].n_unique(), 'task')} · data version {pin.version}"
     )
     _ui.share_button(ws, PAGE, PREFIX, pin)
-    tabs = _ui.url_tabs(["Leaderboard", "pass@k", "Pairwise", "Rewards", "Cost", "Export"], "cmp_tab")
+    tabs = _ui.url_tabs(
+        ["Leaderboard", "pass@k", "Pairwise", "Rewards", "Cost", "Export", "Runs file"], "cmp_tab"
+    )
     open_tab = next((label for label, tab in tabs.items() if tab.open), "Leaderboard")
     cfg = settings(_ui.distinct(chosen, "model"), open_tab)
     sections = {
@@ -287,6 +283,7 @@ with _ui.guard():
         "Rewards": rewards,
         "Cost": cost,
         "Export": export,
+        "Runs file": runs_file,
     }
     for label, tab in tabs.items():
         if tab.open:  # lazy: only the selected tab computes

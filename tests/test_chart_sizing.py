@@ -14,7 +14,7 @@ from layout_data import model_names
 from fle_core import charts as C
 from fle_core.charts.base import ModelPalette, short_labels, task_labels
 from fle_core.stats import metrics
-from pages._ui import frames
+from pages._ui import notes
 
 
 def _summ(models_starts: dict[str, str]) -> pl.DataFrame:
@@ -109,10 +109,10 @@ def _summaries(trials: dict[str, int]) -> pl.DataFrame:
 
 def test_pass_at_k_note_names_the_k_values_and_tasks_it_cannot_use():
     board = metrics.model_metrics(_summaries({"t1": 4, "t2": 2}), k_values=(1, 3, 5))
-    note = frames.passk_coverage_note(board, [1, 3, 5])
+    note = notes.passk_coverage_note(board, [1, 3, 5])
     assert "k = 5 not shown" in note
     assert "k = 3 averages over fewer tasks: `t2` has fewer than 3 trials" in note
-    assert frames.passk_coverage_note(board, [1]) is None
+    assert notes.passk_coverage_note(board, [1]) is None
 
 
 def test_cost_per_success_is_all_tokens_over_successes():

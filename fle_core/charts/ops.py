@@ -12,6 +12,8 @@ Like every builder they only reshape finished frames for drawing:
 
 from __future__ import annotations
 
+from typing import Final
+
 import altair as alt
 import polars as pl
 
@@ -48,9 +50,9 @@ VERDICT_SYMBOLS: dict[str, str] = {
 }
 _FLIP = {"significantly better": "significantly worse", "significantly worse": "significantly better"}
 #: Diverging, colour-blind-safe scheme for differences (orange: A − B > 0, blue: A − B < 0).
-DIFF_SCHEME = "blueorange"
+DIFF_SCHEME: Final = "blueorange"
 #: Least plot height of the cell grid (one or two rows still read as a grid).
-MIN_GRID_PX = 60
+MIN_GRID_PX: Final = 60
 NO_DIFF_GREY = "#DDDDDD"  # compared, but no finite difference (e.g. no shared task)
 GAP_GREYS = {"same model": "#F7F7F7", "not compared": "#AAAAAA"}
 TOKEN_COLOURS = {"prompt": OKABE_ITO[0], "completion": OKABE_ITO[1]}

@@ -22,6 +22,8 @@ This module holds the model-level charts; task-level charts are in
 
 from __future__ import annotations
 
+from typing import cast
+
 import altair as alt
 import polars as pl
 
@@ -79,6 +81,8 @@ def _comparison_rows(frame: pl.DataFrame, metric: str) -> tuple[pl.DataFrame, st
             "95% stratified-bootstrap CI",
         )
     require(frame, ["model", metric], "model metrics")
+    lo: str | None
+    hi: str | None
     if metric == "success_rate" and {"success_ci_low", "success_ci_high"} <= set(frame.columns):
         lo, hi, note = "success_ci_low", "success_ci_high", "95% Wilson score interval"
     elif {f"{metric}_ci_low", f"{metric}_ci_high"} <= set(frame.columns):
@@ -145,7 +149,7 @@ def model_comparison_chart(
                 y=y, x=alt.X("ci_low:Q", title=label), x2="ci_high:Q", tooltip=tooltip
             )
         )
-    return alt.layer(*layers).properties(
+    return alt.LayerChart(layer=list(layers)).properties(
         width=WIDTH,
         height=band_height(len(models)),
         title=title(f"Model comparison: {label}", _sim(simulated, frame), note),
@@ -238,7 +242,7 @@ def pass_at_k_chart(
         )
     )
     note = "band: 95% stratified-bootstrap CI" if has_band else "no bootstrap band in this frame"
-    return alt.layer(*layers).properties(
+    return alt.LayerChart(layer=list(layers)).properties(
         width=WIDTH,
         height=300,
         title=title("pass@k by model", _sim(simulated, frame), note),
@@ -432,7 +436,7 @@ def _curve_points(steps: pl.DataFrame, x: str, time_bins: int) -> tuple[pl.DataF
                 (pl.col("created_at") - pl.col("created_at").min().over(key)).dt.total_milliseconds() / 1000.0
             ).alias("elapsed")
         )
-        top = frame.get_column("elapsed").max() if frame.height else None
+        top = cast("float | None", frame.get_column("elapsed").max()) if frame.height else None
         unit, per = _time_unit(float(top) if top is not None else 0.0)
         frame = frame.with_columns(pl.col("elapsed") / per)
         top = (float(top) / per) if top else None
@@ -521,7 +525,7 @@ def learning_curve_chart(
         layers = [band, line, dots]
         about = "line: mean over trajectories; band: mean ± 1.96 SE"
     what = "steps" if x == "step" else "time"
-    return alt.layer(*layers).properties(
+    return alt.LayerChart(layer=list(layers)).properties(
         width=WIDTH,
         height=300,
         title=title(f"Learning curve: reward over {what}", _sim(simulated, steps), about),
@@ -553,14 +557,14 @@ def pareto_frontier(
     points are all on the frontier (neither dominates the other). O(n log n).
     """
 
-    def ok(v: float | None) -> bool:
-        return v is not None and v == v and abs(v) != float("inf")
+    def finite(v: float | None) -> float | None:
+        return v if v is not None and v == v and abs(v) != float("inf") else None
 
-    pts = [
-        (i, (x if maximize_x else -x), (y if minimize_y else -y))
-        for i, (x, y) in enumerate(zip(xs, ys, strict=True))
-        if ok(x) and ok(y)
-    ]
+    pts: list[tuple[int, float, float]] = []
+    for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
+        fx, fy = finite(x), finite(y)
+        if fx is not None and fy is not None:
+            pts.append((i, fx if maximize_x else -fx, fy if minimize_y else -fy))
     pts.sort(key=lambda p: -p[1])
     out = [False] * len(xs)
     best_before = float("inf")  # smallest y among points with a strictly larger x
@@ -672,7 +676,7 @@ def cost_chart(
     note = "dashed line and rings: Pareto frontier (higher success at lower cost)"
     if dropped:
         note += f"; not shown (no successes, so no cost per success): {name_list(dropped)}"
-    return alt.layer(frontier, ring, points).properties(
+    return alt.LayerChart(layer=[frontier, ring, points]).properties(
         width=WIDTH,
         height=320,
         title=title("Cost per success vs success rate", _sim(simulated, model_metrics), note),

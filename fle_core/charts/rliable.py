@@ -158,7 +158,7 @@ def performance_profile_chart(
         x=x, y=y, color=pal.color(models), strokeDash=pal.dash_encoding(models)
     )
     dots = base.mark_point(size=20, filled=True).encode(x=x, y=y, color=pal.color(models), tooltip=tooltip)
-    return alt.layer(band, line, dots).properties(
+    return alt.LayerChart(layer=[band, line, dots]).properties(
         width=420,
         height=300,
         title=title("Performance profiles", _sim(simulated, frame), "band: 95% stratified-bootstrap CI"),
@@ -251,7 +251,7 @@ def probability_of_improvement_chart(
     note = "P(X > Y) + ½P(X = Y) per task, averaged; bar: 95% bootstrap CI; each pair once, X the likelier winner"
     if total > shown.height:
         note += f"; showing the {shown.height} of {total} pairs farthest from ½ (choose a baseline to see all pairs with one model)"
-    return alt.layer(interval, point, even).properties(
+    return alt.LayerChart(layer=[interval, point, even]).properties(
         width=420,
         height=band_height(shown.height, 20),
         title=title("Probability of improvement", _sim(simulated, frame), note),

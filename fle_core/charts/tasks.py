@@ -155,7 +155,7 @@ def task_heatmap_chart(
             tooltip=tooltip,
         )
     )
-    return alt.layer(missing, cells, text).properties(
+    return alt.LayerChart(layer=[missing, cells, text]).properties(
         width=max(MIN_GRID_WIDTH, step * len(models)),
         height=band_height(len(tasks), ROW_PX, MIN_PLOT_PX),
         title=title(
@@ -235,7 +235,7 @@ def classification_heatmap_chart(
     text = base.mark_text(fontSize=9 if step >= 26 else 8, color="black").encode(
         x=x, y=y, text="label:N", tooltip=tooltip
     )
-    return alt.layer(cells, text).properties(
+    return alt.LayerChart(layer=[cells, text]).properties(
         width=max(MIN_GRID_WIDTH, step * len(models)),
         height=band_height(len(tasks), ROW_PX, MIN_PLOT_PX),
         title=title(

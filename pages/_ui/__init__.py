@@ -19,10 +19,12 @@ streamlit. Rules kept here so pages stay thin:
 * **Read-only mode**: ``FLE_READ_ONLY=1`` or ``[app] read_only = true`` hides
   every action that runs or changes something (launch, sync, resume, cancel).
 
-The package has five modules, each under the pages' size limit: ``core``
+The package has seven modules, each under the pages' size limit: ``core``
 (workspace, read-only, errors, empty states), ``state`` (URL state, shared
 views), ``data`` (cached loaders and computations), ``widgets`` (shared
-renderers) and ``frames`` (pure display shaping, no Streamlit). Pages import
+renderers), ``frames`` (pure display shaping, no Streamlit), ``notes`` (pure
+words that explain a figure: plurals, captions, toasts) and ``runs`` (the
+runs-file comparison section of Compare). Pages import
 only this facade; the names below are the whole of it.
 """
 
@@ -53,12 +55,9 @@ from pages._ui.data import (
     trajectory_steps,
 )
 from pages._ui.frames import (
-    action_text,
     fmt,
     headline,
     parse_grid,
-    passk_coverage_note,
-    plural,
     same_task,
     sources_view,
     split_tags,
@@ -67,8 +66,15 @@ from pages._ui.frames import (
     to_csv,
     trajectory_labels,
     trajectory_row,
+)
+from pages._ui.notes import (
+    action_text,
+    interval_caption,
+    passk_coverage_note,
+    plural,
     zero_width_models,
 )
+from pages._ui.runs import runs_file_section
 from pages._ui.state import (
     Pin,
     apply_view,
@@ -91,6 +97,7 @@ from pages._ui.widgets import (
     guarded,
     leaderboard_view,
     live,
+    markdown_preview,
     number_columns,
     preset_caption,
     progress_callback,
@@ -125,9 +132,11 @@ __all__ = [
     "guard",
     "guarded",
     "headline",
+    "interval_caption",
     "known_models",
     "leaderboard_view",
     "live",
+    "markdown_preview",
     "number_columns",
     "palette",
     "parse_grid",
@@ -138,6 +147,7 @@ __all__ = [
     "read_only",
     "read_only_note",
     "runner_health",
+    "runs_file_section",
     "same_task",
     "select",
     "share_button",

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 import streamlit as st
 
-from pages._ui import frames
+from pages._ui import frames, notes
 from pages._ui.core import guard
 
 
@@ -84,12 +84,10 @@ SWEEP_COLUMNS = {
         "Ran", format="percent", min_value=0.0, max_value=1.0, help="Cells that ran to an outcome"
     ),
     "total": st.column_config.NumberColumn("Cells", format="%d"),
-    "succeeded": st.column_config.NumberColumn("Succeeded", format="%d"),
-    "failed": st.column_config.NumberColumn("Failed", format="%d"),
-    "early_stopped": st.column_config.NumberColumn("Early-stopped", format="%d"),
-    "cancelled": st.column_config.NumberColumn("Cancelled", format="%d"),
-    "pending": st.column_config.NumberColumn("Pending", format="%d"),
-    "running": st.column_config.NumberColumn("Running", format="%d"),
+    **{
+        state: st.column_config.NumberColumn(state.replace("_", "-").capitalize(), format="%d")
+        for state in ("succeeded", "failed", "early_stopped", "cancelled", "pending", "running")
+    },
     "created_at": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD HH:mm"),
     "executor": "Executor",
     "source": "Writes to",
@@ -116,10 +114,10 @@ def runner_health(runners: pl.DataFrame, starting_pid: int | None = None, stop=N
             "`fle-core runner` (the launch and demo buttons start one)."
         )
     else:
-        beat = alive["heartbeat_at"].max()
+        beat = cast("datetime | None", alive["heartbeat_at"].max())
         ago = (datetime.now(UTC) - beat).total_seconds() if beat is not None else None
         st.caption(
-            f":material/favorite: {frames.plural(alive.height, 'runner')} alive · last heartbeat "
+            f":material/favorite: {notes.plural(alive.height, 'runner')} alive · last heartbeat "
             f"{frames.duration_text(ago)} ago. A runner is its own process: it keeps running "
             "(and finishing queued sweeps) after this app is closed, until it is stopped."
         )
@@ -261,7 +259,7 @@ def cells_view(cells: pl.DataFrame) -> None:
         )
         shown = cells.filter(pl.col("model").is_in(chosen or default))
         st.caption(
-            f"Grid: {frames.plural(len(chosen or default), 'model')} of {len(models)} "
+            f"Grid: {notes.plural(len(chosen or default), 'model')} of {len(models)} "
             f"({shown.select(group).unique().height} of {int(rows_per_model['len'].sum())} rows)."
         )
         cells = shown
@@ -285,3 +283,17 @@ def grid_chart(chart, where=None, *, grid: bool = False) -> None:
     fixed = grid or composite
     chart = chart.properties(autosize=PAD if fixed else FIT_X)
     (where or st).altair_chart(chart, width="content" if fixed else "stretch", height="content")
+
+
+#: Lines of an experiment log previewed on the page (the download has them all).
+PREVIEW_LINES = 120
+
+
+def markdown_preview(md: str) -> None:
+    """The first lines of a Markdown export: 30 models give 435 pairs × tasks rows, which a
+    browser cannot render in reasonable time."""
+    lines = md.splitlines()
+    with st.expander("Markdown preview"):
+        st.markdown("\n".join(lines[:PREVIEW_LINES]))
+        if len(lines) > PREVIEW_LINES:
+            st.caption(f"First {PREVIEW_LINES} of {len(lines):,} lines; the download has them all.")

@@ -1,0 +1,92 @@
+"""Words the pages show: plurals, captions and toasts that explain a number (pure, no Streamlit).
+
+Kept apart from ``frames`` (table shaping) so each stays reviewable: these say
+*why* a figure looks the way it does (a zero-width bootstrap interval, a missing
+k, what a Resume queued).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``"1 model"``, ``"6 models"``."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
+def passk_coverage_note(board: pl.DataFrame, k_values: list[int]) -> str | None:
+    """Which chosen k values pass@k cannot use fully, and why (too few trials in some tasks).
+
+    ``board`` is ``metrics.model_metrics`` with those k values (``pass_at_{k}``,
+    ``tasks_lacking_{k}``). pass@k needs n ≥ k trials of a task, so a k above a
+    task's trials averages over fewer tasks, and a k above every task's trials
+    has no value at all: say which, instead of leaving points out silently.
+    """
+    missing, partial = [], []
+    for k in k_values:
+        col, lack = f"pass_at_{k}", f"tasks_lacking_{k}"
+        if col not in board.columns:
+            continue
+        if board[col].is_null().all():
+            missing.append(k)
+        elif lack in board.columns:
+            tasks = sorted({t for ts in board[lack].to_list() if ts for t in ts})
+            if tasks:
+                partial.append((k, tasks))
+    parts = []
+    if missing:
+        ks = ", ".join(str(k) for k in missing)
+        parts.append(
+            f"**k = {ks} not shown**: no task has that many trials per model "
+            "(pass@k needs at least k trials of a task)."
+        )
+    for k, tasks in partial:
+        shown = ", ".join(f"`{t}`" for t in tasks[:4]) + (
+            f" and {len(tasks) - 4} more" if len(tasks) > 4 else ""
+        )
+        parts.append(
+            f"k = {k} averages over fewer tasks: {shown} {'has' if len(tasks) == 1 else 'have'} fewer than {k} trials."
+        )
+    return " ".join(parts) or None
+
+
+def zero_width_models(est: pl.DataFrame) -> list[str]:
+    """Models whose bootstrap success-rate interval has zero width (0/n or n/n in every task)."""
+    if est.is_empty() or "metric" not in est.columns:
+        return []
+    rows = est.filter(
+        (pl.col("metric") == "success_rate") & ((pl.col("ci_high") - pl.col("ci_low")).abs() < 1e-12)
+    )
+    return sorted(rows["model"].drop_nulls().to_list())
+
+
+def action_text(label: str, sweep_id: str, queued: Any, status: Any) -> str:
+    """The toast after a sweep action, saying what will run now.
+
+    ``Resume`` returns only the cells it added or re-queued; a paused sweep's
+    pending cells were queued all along, so the text counts the cells that will
+    run (pending) besides the ones re-queued.
+    """
+    pending = status.counts.get("pending", 0) + status.counts.get("running", 0)
+    if label == "Resume":
+        return f"Resumed `{sweep_id}`: {plural(pending, 'cell')} to run ({queued or 0} re-queued)"
+    if label == "Retry failed":
+        return f"Retry `{sweep_id}`: {plural(int(queued or 0), 'failed cell')} re-queued"
+    if label == "Pause":
+        return f"Paused `{sweep_id}`: no new job starts; {plural(pending, 'cell')} wait"
+    return f"{label}: `{sweep_id}`"
+
+
+def interval_caption(reps: int, seed: int, flat: list[str]) -> str:
+    """Why the chart's bootstrap interval and the table's Wilson interval differ (0/n, n/n)."""
+    return (
+        f"Chart: 95% stratified bootstrap ({reps:,} resamples within each task, seed {seed}). "
+        "Table: Wilson score interval. They differ most at 0/n and n/n: resampling the trials "
+        "of a model that solved none (or all) of them always gives 0 % (100 %), so the bootstrap "
+        "interval has zero width, while the Wilson interval accounts for the few trials "
+        "(0/4 → 0–49 %). Read the Wilson interval for small n."
+        + (f" Zero-width here (ringed): {', '.join(flat)}." if flat else "")
+    )
