@@ -494,7 +494,7 @@ def learning_curve_chart(
     points = pal.with_labels(points)
     models = models_in(points)
     # one trajectory per model: no band, and the line is that run's own reward
-    single = int(points.get_column("n").max() or 0) <= 1
+    single = int(cast("int | None", points.get_column("n").max()) or 0) <= 1
     xe = alt.X("x:Q", title=x_title, axis=alt.Axis(format="~g"))
     y_title = "Step reward (task units)" if single else "Mean step reward (task units)"
     y = alt.Y("mean:Q", title=y_title, axis=alt.Axis(format="~g"))

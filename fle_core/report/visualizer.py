@@ -301,7 +301,7 @@ class ResultsVisualizer:
     def plot_task_outcomes(self, group_metrics: pl.DataFrame) -> alt.LayerChart:
         return ch.classification_heatmap_chart(group_metrics, **self._kw())
 
-    def plot_interval_estimates(self, interval_estimates: pl.DataFrame) -> alt.FacetChart:
+    def plot_interval_estimates(self, interval_estimates: pl.DataFrame) -> alt.ConcatChart:
         return ch.interval_estimates_chart(interval_estimates, **self._kw())
 
     def plot_performance_profile(self, profile: pl.DataFrame) -> alt.LayerChart:

@@ -76,7 +76,7 @@ SOURCE_COLUMNS = {
     "last_error": st.column_config.TextColumn("Last error"),
 }
 
-SWEEP_COLUMNS = {
+SWEEP_COLUMNS: dict[str, Any] = {
     "sweep_id": st.column_config.TextColumn("Sweep", pinned=True),
     "name": "Name",
     "status": "Status",
@@ -247,7 +247,7 @@ def cells_view(cells: pl.DataFrame) -> None:
     rows_per_model = cells.select(group).unique().group_by("model").len()
     models = sorted(m for m in rows_per_model["model"].to_list() if m is not None)
     if rows_per_model["len"].sum() > MAX_CELL_ROWS and len(models) > 1:
-        per = max(1, int(rows_per_model["len"].max()))
+        per = max(1, int(cast("int", rows_per_model["len"].max())))
         default = models[: max(1, MAX_CELL_ROWS // per)]
         chosen = st.multiselect(
             "Models in the grid",
