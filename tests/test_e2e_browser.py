@@ -170,7 +170,12 @@ def test_demo_sweep_monitor_compare_share(app_server):
         page.get_by_text("This workspace holds no synced data yet").wait_for(state="visible", timeout=30_000)
         _shot(page, "01-overview-first-run")
         page.get_by_role("button", name="Run a simulated demo sweep").click()
-        page.get_by_text("Launched demo sweep").wait_for(timeout=30_000)
+        # the page redraws as "waiting for the first results" (the demo button gone)
+        page.get_by_text("results appear here as soon as its first job finishes").wait_for(timeout=30_000)
+        # stale elements stay until the rerun ends: the button must then be gone (fails on timeout)
+        page.get_by_role("button", name="Run a simulated demo sweep").wait_for(
+            state="detached", timeout=30_000
+        )
 
         page.goto(f"{base}/monitor")
         _ready(page)

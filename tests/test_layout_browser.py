@@ -1,7 +1,7 @@
 """Layout in real headless Chromium: every page and tab, at two window sizes, on six data shapes.
 
 For warehouses with 1, 6 and 30 models × 2 and 24 tasks (``layout_data.build``), one
-app server per warehouse and one browser for the session open every page and tab
+app server per warehouse and one browser for the module open every page and tab
 at 1400×900 and 1920×1080 and run ``layout_check.js`` on every visible chart. It
 fails when a plot area is smaller than a readable minimum, a title or legend is
 clipped or shortened, axis labels of different series are identical after
@@ -47,8 +47,10 @@ VIEWS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """One Chromium for the module (closed after it: a later test's own sync Playwright
+    cannot start while this one's event loop runs)."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} not installed")
     from playwright.sync_api import sync_playwright

@@ -21,10 +21,10 @@ their *dash pattern* by ``i // 8``: 8 colours × 8 shapes/dashes distinguish 64
 models; beyond that the (colour, shape) pairs cycle, and the model name stays in
 every tooltip and axis label.
 
-Labels: long model names are shortened once per palette (``short_labels``: head
-+ "…" + tail, lengthened until every label is distinct), so a model has the same
-short label on every axis and legend, two models never share one, and the full
-name is in every tooltip.
+Labels: long model names are shortened by ``short_label`` (head + "…" + tail, a
+pure function of the name), so a model has the same short label on every axis and
+legend; names whose labels would collide keep their full text, and the full name
+is in every tooltip.
 
 Sizes: every builder's ``height`` (and a grid's ``width``) is the *plot* size,
 computed from its content (``band_height``: a readable height per row of models,
@@ -221,7 +221,7 @@ class ModelPalette:
 
 
 #: Longest label drawn on an axis or legend (characters); longer names are shortened.
-LABEL_CHARS = 28
+LABEL_CHARS = 32
 
 
 @functools.lru_cache(maxsize=64)
@@ -234,25 +234,25 @@ def _labels(models: tuple[str, ...]) -> dict[str, str]:
     return short_labels(models)
 
 
-def short_labels(names: Iterable[str], limit: int = LABEL_CHARS) -> dict[str, str]:
-    """Name → label of at most ``limit`` characters (head + "…" + tail), all distinct.
+def short_label(name: str, limit: int = LABEL_CHARS) -> str:
+    """One name in at most ``limit`` characters: head + "…" + tail (a pure function of the
+    name, so it is the same on every chart whatever else is shown). The tail is kept
+    because fine-tuned variants and dated releases differ at the end."""
+    if len(name) <= limit:
+        return name
+    tail = (limit - 1) // 2
+    return f"{name[: limit - 1 - tail]}…{name[-tail:]}"
 
-    The tail grows until no two shortened names collide (fine-tuned variants
-    differ only at the end); names that cannot be told apart within ``limit``
-    keep their full text. A name that fits is its own label.
-    """
+
+def short_labels(names: Iterable[str], limit: int = LABEL_CHARS) -> dict[str, str]:
+    """Name → ``short_label``; names whose short labels would collide keep their full text
+    (rare: they agree on both their first and last ~15 characters)."""
     names = list(dict.fromkeys(str(n) for n in names))
-    out = {n: n for n in names}
-    long = [n for n in names if len(n) > limit]
-    if not long:
-        return out
-    for tail in range(8, limit - 4):
-        head = limit - 1 - tail
-        cut = {n: f"{n[:head]}…{n[-tail:]}" for n in long}
-        if len(set(cut.values()) | {n for n in names if len(n) <= limit}) == len(names):
-            out.update(cut)
-            return out
-    return out
+    out = {n: short_label(n, limit) for n in names}
+    seen: dict[str, int] = {}
+    for label in out.values():
+        seen[label] = seen.get(label, 0) + 1
+    return {n: (label if seen[label] == 1 else n) for n, label in out.items()}
 
 
 def task_labels(tasks: Iterable[str], limit: int = LABEL_CHARS) -> dict[str, str]:
@@ -294,8 +294,8 @@ def _legend(n: int) -> alt.Legend:
 
 
 #: Pixels a short label may take (LABEL_CHARS at 12 px Source Sans, with room to spare).
-LEGEND_LABEL_PX = 220
-AXIS_LABEL_PX = 240
+LEGEND_LABEL_PX = 240
+AXIS_LABEL_PX = 260
 #: How the app draws a single-view chart: fill the width, ``height`` is the plot's own height.
 FIT_X = alt.AutoSizeParams(type="fit-x", contains="padding")
 #: Grids (heatmaps, the comparison matrix, the sweep cells): width and height are the
