@@ -170,6 +170,7 @@ def measure_browser(ws: Workspace, reps: int) -> dict[str, tuple[float, float]]:
                     print(
                         f"{label:32s} cold {out[label][0]:6.2f} s   warm {out[label][1]:6.2f} s", flush=True
                     )
+                CLICKS.update(measure_clicks(base, page, reps))
                 browser.close()
         finally:
             server.close()

@@ -120,6 +120,9 @@ def sweeps_view(sweeps: pl.DataFrame) -> pl.DataFrame:
         sweeps = sweeps.with_columns(
             (done / pl.when(pl.col("total") > 0).then(pl.col("total"))).alias("progress")
         )
+    # early-stopping is opt-in: its column only when some cell was early-stopped (a narrower table)
+    if "early_stopped" in sweeps.columns and not sweeps["early_stopped"].fill_null(0).cast(pl.Boolean).any():
+        sweeps = sweeps.drop("early_stopped")
     first = [
         "sweep_id",
         "name",

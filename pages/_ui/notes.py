@@ -88,5 +88,11 @@ def interval_caption(reps: int, seed: int, flat: list[str]) -> str:
         "of a model that solved none (or all) of them always gives 0 % (100 %), so the bootstrap "
         "interval has zero width, while the Wilson interval accounts for the few trials "
         "(0/4 → 0–49 %). Read the Wilson interval for small n."
-        + (f" Zero-width here (ringed): {', '.join(flat)}." if flat else "")
+        + (f" Zero-width here (ringed): {_some(flat)}." if flat else "")
     )
+
+
+def _some(names: list[str], limit: int = 5) -> str:
+    """``a, b, c and 7 more``: a caption names a few, not thirty."""
+    head = ", ".join(names[:limit])
+    return head if len(names) <= limit else f"{head} and {len(names) - limit} more"
