@@ -118,7 +118,8 @@ def build(root: Path, n_models: int, n_tasks: int, trials: int = 4, steps: int =
 
 
 def _sweep(ws: Workspace, models: list[str], tasks: list[str]) -> None:
-    """A launched sweep (no runner: cells stay pending), then cancelled halfway for one model."""
+    """A launched sweep (no runner: cells stay pending); with 1 model it is cancelled and
+    with 6 paused, so the Sweeps and Monitor screenshots show those states too."""
     from fle_core import sweeps
     from fle_core.sweeps.config import SweepConfig
 
@@ -130,4 +131,8 @@ def _sweep(ws: Workspace, models: list[str], tasks: list[str]) -> None:
         executor="simulate",
         confirm_large=True,
     )
-    sweeps.launch(ws, cfg)
+    sweep_id = sweeps.launch(ws, cfg)
+    if len(models) == 1:
+        sweeps.cancel(ws, sweep_id)
+    elif len(models) == 6:
+        sweeps.pause(ws, sweep_id)
