@@ -424,7 +424,9 @@ def sample_facts(
     score_meta = (fle_score or {}).get("metadata") or {}
     if quota is None:
         quota = _num(score_meta.get("expected_score"))
-    open_play = quota is None and (meta.get("task_type") == "unbounded_production" or "production_score" in scores)
+    open_play = quota is None and (
+        meta.get("task_type") == "unbounded_production" or "production_score" in scores
+    )
     if quota is None and not open_play:
         quota = registry_quota
     final = _num(score_meta.get("production_score"))
