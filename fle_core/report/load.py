@@ -77,7 +77,9 @@ def load_report_frames(
             f"No trajectories match the filters {json.dumps(filters, sort_keys=True)}",
             hint="`fle-core status` lists what has been synced",
         )
-    summaries = metrics.summarize_trajectories(steps, ws.task_registry())
+    # the same as summarize_trajectories(steps), plus what Inspect logs record per
+    # trajectory (own quota, FLE's success rule, wall-clock time: analysis.outcomes)
+    summaries = analysis.load_summaries(ws, as_of_sync=sync_id, **filters)
     scored = summaries.filter(pl.col("success").is_not_null())
     names = sorted(summaries.get_column("model").drop_nulls().unique().to_list())
     frames = ReportFrames(

@@ -309,7 +309,7 @@ class SampleFacts:
     epoch: int
     task: str
     model: str
-    quota: float | None
+    quota: float | None  # the log's own (expected_production_score); the registry's applies at load
     values: list[float]
     depths: list[float]
     ticks: list[int | None]
@@ -427,15 +427,14 @@ def sample_facts(
     open_play = quota is None and (
         meta.get("task_type") == "unbounded_production" or "production_score" in scores
     )
-    if quota is None and not open_play:
-        quota = registry_quota
     final = _num(score_meta.get("production_score"))
     if final is None and fle_score is not None:
         value = _num(fle_score.get("value"))
+        unit = quota or registry_quota
         if value is not None and open_play:
             final = value
-        elif value is not None and quota:
-            final = value * quota  # a proportion of the quota: back to production-score units
+        elif value is not None and unit:
+            final = value * unit  # a proportion of the quota: back to production-score units
     if final is None:
         final = _num(store.get(_STORE + "final_score")) or _num(store.get(_STORE + "production_score"))
     per_step = store.get(_STORE + "scores")
@@ -481,7 +480,7 @@ def sample_facts(
         epoch=int(raw.get("epoch") or 1),
         task=task,
         model=str(log_eval.get("model") or ""),
-        quota=None if open_play else quota,
+        quota=quota,
         values=values,
         depths=depths,
         ticks=ticks,
