@@ -525,3 +525,64 @@ def expected_samples(log_eval: dict[str, Any]) -> int | None:
     n = ds.get("samples")
     epochs = (log_eval.get("config") or {}).get("epochs") or 1
     return int(n) * int(epochs) if isinstance(n, int) else None
+
+
+# ---------------------------------------------------------------- sweep jobs
+def job_verdict(log_dir: Path, expected_sample: str, max_chars: int = 500) -> tuple[bool, str | None]:
+    """Did a job of the ``fle`` preset produce what it was asked for? ``(True, None)`` when
+    its newest log has status ``success`` and the expected sample (epoch 1) is scored with
+    no error; else ``(False, reason)`` with the log's own error, the sample's error or
+    the error FLE swallowed into ``TrajectoryData:error``."""
+    files = (
+        [p for p in log_dir.rglob("*") if p.suffix in INSPECT_LOG_SUFFIXES and p.name not in _NOT_LOGS]
+        if log_dir.is_dir()
+        else []
+    )
+    if not files:
+        return False, f"it wrote no Inspect log in {log_dir}"
+    path = max(files, key=lambda p: (p.stat().st_mtime_ns, p.name))
+    try:
+        raw = read_log(path)
+    except LogReadError as exc:
+        return False, f"its log cannot be read: {exc}"
+
+    def cut(text: str) -> str:
+        text = " ".join(str(text).split())
+        return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
+
+    samples = [s for s in raw.samples if int(s.get("epoch") or 1) == 1]
+    sample = next((s for s in samples if str(s.get("id")) == expected_sample), None)
+    if sample is None and len(samples) == 1:
+        sample = samples[0]
+    sample_err = _error_text(sample.get("error")) if sample else None
+    if raw.status != "success":
+        why = _error_text(raw.error) or sample_err
+        if raw.status == "started":
+            what = "its log was never finished (no header.json: the eval was killed or crashed)"
+        else:
+            what = f"its log has status {raw.status}"
+        return False, cut(what + (f": {why}" if why else ""))
+    if sample is None:
+        return False, cut(f"its log ({path.name}) has no sample {expected_sample} (epoch 1)")
+    if sample_err:
+        return False, cut(f"sample {sample.get('id')} errored: {sample_err}")
+    if not sample.get("scores"):
+        return False, cut(f"sample {sample.get('id')} was not scored")
+    swallowed = (sample.get("store") or {}).get(_STORE + "error")
+    if swallowed:
+        return False, cut(f"FLE swallowed an error: {swallowed}")
+    return True, None
+
+
+def max_job_version(spec: SourceSpec) -> int:
+    """The highest sweep version among the ``fle`` preset's job folders in the source
+    (``sweeps/<sweep>/<cell>.<attempt>/fle-job.json``), 0 when none: the runner's
+    version floor, so versions stay unique even if the control store is new."""
+    root = source_root(spec) / "sweeps"
+    best = 0
+    if root.is_dir():
+        for path in root.glob(f"*/*/{JOB_FILE}"):
+            facts = read_job_file(path.parent)
+            if facts:
+                best = max(best, int(facts["version"]))
+    return best

@@ -14,7 +14,10 @@ takes its children down; a later runner on the same host kills any group left
 behind when it expires the dead runner's leases.
 
 Completion is verified: exit 0 *and* at least one ``programs`` row for the
-attempt's version in the sweep's source. Anything else is a failure.
+attempt's version in the sweep's source, unless the preset has its own check
+(``Executor.completion_check``; the ``fle`` preset reads the job's Inspect log).
+Anything else is a failure. Jobs get only ``Executor.environment`` of the
+runner's environment (no control-store password, no other sources' URLs).
 
 Signals: SIGTERM drains gracefully (no new claims; running jobs may finish
 until ``drain_timeout_s``, then they are killed and requeued; exit 0). SIGINT
@@ -337,6 +340,8 @@ class Runner:
             return "timed_out", f"timed out after {r.deadline - r.started:g}s; process group killed"
         if r.reason in ("cancelled", "requeued"):
             return r.reason, None
+        if r.extra.get("check") is not None:  # the preset's own check (fle: the job's Inspect log)
+            return r.extra["check"](rc)
         if rc != 0:
             return "failed", f"exit code {rc}" + (" (killed by signal)" if rc < 0 else "")
         try:
@@ -413,7 +418,8 @@ class Runner:
                 seed=zlib.crc32(f"{seed}:{c.cell_id}:{a.attempt}".encode()),
             )
             cmd = executor.build(job, workdir)
-            env = {**os.environ, **cmd.env, "FLE_CORE_HOME": str(self.ws.root)}
+            # only what the job needs: no control-store password, no other sources' URLs
+            env = {**executor.environment(os.environ), **cmd.env, "FLE_CORE_HOME": str(self.ws.root)}
             with open(log_path, "a") as fh:
                 _header(fh, a.attempt_id, a.version, executor.name, cmd.argv, job.source_url)
                 proc = subprocess.Popen(
@@ -441,7 +447,11 @@ class Runner:
             spec,
             deadline=now + timeout,
             started=now,
-            extra={"log_path": str(log_path), "pidfd": _pidfd(proc.pid)},
+            extra={
+                "log_path": str(log_path),
+                "pidfd": _pidfd(proc.pid),
+                "check": executor.completion_check(job),
+            },
         )
 
     # ---- side effects after jobs ----------------------------------------------------
@@ -575,7 +585,12 @@ def _verified_steps(spec: SourceSpec, version: int, tries: int = 6) -> int:
 
 
 def _max_version(spec: SourceSpec) -> int:
-    """``sources.max_version`` (Postgres) or the same query on a SQLite file (0 if no table yet)."""
+    """``sources.max_version`` (Postgres) or the same query on a SQLite file (0 if no table yet);
+    for an inspect source, the highest version among its sweep job folders."""
+    if spec.kind == "inspect":
+        from fle_core.sources import inspect_logs
+
+        return inspect_logs.max_job_version(spec)
     if spec.kind == "sqlite":
         return _sqlite_scalar(spec, "SELECT MAX(version) FROM programs", ())
     from fle_core.sources import programs
