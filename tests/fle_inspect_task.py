@@ -22,7 +22,8 @@ Task arguments (``-T``): ``env_id``, ``quota`` (``none`` = open play), ``steps``
 ``per_step`` (write the per-step store), ``swallow_error_at`` + ``error_text`` (FLE's
 solver catching an exception into ``TrajectoryData:error``), ``raise_at`` (an exception
 that escapes the solver: an Inspect sample error), ``step_delay`` (seconds per step),
-``model_calls`` (``each`` step or ``once`` per sample), ``samples`` (default 1, as FLE).
+``model_calls`` (``each`` step or ``once`` per sample), ``samples`` (default 1, as FLE),
+``token_limit``, ``fail_marker`` (while that file exists, epoch 2 fails: an eval-set retry).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import random
 import zlib
+from pathlib import Path
 
 from inspect_ai import Task, task
 from inspect_ai.dataset import Sample
@@ -55,9 +57,13 @@ class TrajectoryData(StoreModel):
     program_codes: list[str] = Field(default_factory=list)
 
 
+SKILLS = {"alpha": 0.5, "beta": 0.9, "gamma": 1.15}
+
+
 def skill(model: str) -> float:
-    """A model's deterministic skill in [0.2, 1.3): the final score is about skill × quota."""
-    return 0.2 + (zlib.crc32(model.encode()) % 1100) / 1000.0
+    """A model's deterministic skill: the final score is about skill × quota (±20%)."""
+    name = model.rsplit("/", 1)[-1]
+    return SKILLS.get(name, 0.2 + (zlib.crc32(model.encode()) % 1100) / 1000.0)
 
 
 def _usage(step: int) -> ModelUsage:
@@ -93,6 +99,7 @@ def fle_like_solver(
     raise_at: int | None,
     step_delay: float,
     model_calls: str,
+    fail_marker: str | None = None,
 ):
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         eval_model = str(get_model())
@@ -104,6 +111,9 @@ def fle_like_solver(
         scores: list[float] = []
         ticks: list[int] = []
         results: list[dict] = []
+        if fail_marker and Path(fail_marker).exists() and state.epoch == 2:
+            await asyncio.sleep(0.5)  # let epoch 1 finish first, so the failed log holds it
+            raise RuntimeError("first attempt of epoch 2 fails")
         try:
             for i in range(steps):
                 if model_calls == "each" or i == 0:
@@ -214,6 +224,7 @@ def throughput(
     model_calls: str = "each",
     samples: int = 1,
     token_limit: int | None = None,
+    fail_marker: str | None = None,
 ) -> Task:
     q = None if str(quota).lower() in ("none", "") else float(quota)
     meta = {"env_id": env_id, "trajectory_length": steps}
@@ -225,7 +236,7 @@ def throughput(
     return Task(
         dataset=[Sample(id=sid, input=f"Begin task: {env_id}", target=str(q), metadata=meta) for sid in ids],
         solver=fle_like_solver(
-            steps, q, per_step, swallow_error_at, error_text, raise_at, step_delay, model_calls
+            steps, q, per_step, swallow_error_at, error_text, raise_at, step_delay, model_calls, fail_marker
         ),
         scorer=comprehensive_factorio_scorer()
         if q is not None
