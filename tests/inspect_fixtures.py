@@ -34,7 +34,7 @@ def _eval(tasks, model, log_dir: Path, **kw):
     from inspect_ai import eval as inspect_eval
 
     logs = inspect_eval(
-        tasks, model=model, log_dir=str(log_dir), display="none", log_level="error", **kw
+        tasks, model=model, log_dir=str(log_dir), display="none", log_level="error", log_realtime=False, **kw
     )
     return logs
 
@@ -88,13 +88,13 @@ def _evalset(log_dir: Path) -> None:
     args = {"env_id": "iron_gear_wheel_throughput", "fail_marker": str(marker)}
     ok, _ = eval_set(
         [_task(**args)], log_dir=str(log_dir), model="mockllm/alpha", epochs=2, retry_attempts=0,
-        display="none", log_level="error", retry_cleanup=False,
+        display="none", log_level="error", retry_cleanup=False, log_realtime=False,
     )
     assert not ok
     marker.unlink()
     ok, _ = eval_set(
         [_task(**args)], log_dir=str(log_dir), model="mockllm/alpha", epochs=2, retry_attempts=0,
-        display="none", log_level="error", retry_cleanup=False,
+        display="none", log_level="error", retry_cleanup=False, log_realtime=False,
     )
     assert ok
 

@@ -353,7 +353,7 @@ def test_a_killed_log_shows_as_running_then_completes(tmp_path):
     cmd = [
         str(inspect), "eval", f"{HERE / 'fle_inspect_task.py'}@throughput", "--model", "mockllm/beta",
         "--epochs", "3", "--max-samples", "1", "--log-buffer", "1", "--log-dir", str(logs),
-        "--display", "none", "-T", "step_delay=0.4", "-T", "steps=5",
+        "--display", "none", "--no-log-realtime", "-T", "step_delay=0.25", "-T", "steps=4",
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -384,7 +384,7 @@ def test_a_killed_log_shows_as_running_then_completes(tmp_path):
     sync(ws, source=str(logs))  # the killed log, as it was left
     assert warehouse.query(ws, "SELECT status FROM inspect_logs").item() == "started"
     subprocess.run(
-        [str(inspect), "eval-retry", str(log), "--log-dir", str(logs), "--display", "none"],
+        [str(inspect), "eval-retry", str(log), "--log-dir", str(logs), "--display", "none", "--no-log-realtime"],
         check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300,
     )
     sync(ws, source=str(logs))

@@ -32,8 +32,9 @@ directly, never to a shell. A command given as one string is split with
 ``shlex.split`` once, when the preset is loaded, before any value exists. So
 a model called ``x; touch /tmp/pwned`` is one literal argument. A value the
 user chose (``{model}``, ``{task}``, ``{env_id}``) may start with ``-`` (a model
-called ``-h``), so a template may not put one at the start of an argv element
-unless it follows ``--``: write ``--model={model}``. The built-in presets do.
+called ``-h``): the built-in presets pass ``--model={model}``; a template that
+puts such a value at the start of an argv element (not after ``--``) refuses to
+build the job rather than let the program read the value as an option.
 Placeholders: {model} {task} {env_id} {trial} {version} {sweep_id} {attempt}
 {params_json} {run_config} {source_url} {log_dir}.
 
@@ -197,6 +198,7 @@ class Executor:
             )
             env.update({"FLE_SERVER_START": str(start), "FLE_SERVER_END": str(end)})
         values = _values(job, run_config, str(log_dir) if log_dir else "")
+        _refuse_option_like(self.name, self.template, values)
         return Command([substitute(part, values) for part in self.template], env, files, log_dir)
 
     def environment(self, environ: Mapping[str, str]) -> dict[str, str]:
@@ -333,6 +335,21 @@ def write_fle_run_config(job: Job, workdir: Path) -> Path:
     return path
 
 
+def _refuse_option_like(name: str, template: tuple[str, ...], values: Mapping[str, str]) -> None:
+    """A user-chosen value starting with ``-`` at the start of an argv element (before any
+    ``--``) would be read as an option by the program: refuse to build the job."""
+    for part in template:
+        if part == "--":
+            return
+        fields = list(string.Formatter().parse(part))
+        lit, fname = (fields[0][0], fields[0][1]) if fields else ("", None)
+        if not lit and fname in USER_VALUES and values[fname].startswith("-"):
+            raise ConfigError(
+                f"[executors.{name}] {fname} {values[fname]!r} would be read as an option by {part!r}",
+                hint=f"write the template as --{fname.replace('_', '-')}={part}, or put it after '--'",
+            )
+
+
 def substitute(part: str, values: Mapping[str, str]) -> str:
     """Fill ``{name}`` fields of one argv element; values are inserted verbatim."""
     return "".join(
@@ -342,12 +359,8 @@ def substitute(part: str, values: Mapping[str, str]) -> str:
 
 
 def check_template(name: str, parts: list[str]) -> None:
-    """Reject unknown placeholders and format specs at load time, and user-chosen values
-    that could be read as options (an element starting with ``{model}`` before ``--``)."""
-    after_dashes = False
+    """Reject unknown placeholders and format specs at load time."""
     for part in parts:
-        if part == "--":
-            after_dashes = True
         try:
             fields = list(string.Formatter().parse(part))
         except ValueError as exc:
@@ -360,13 +373,7 @@ def check_template(name: str, parts: list[str]) -> None:
                     f"[executors.{name}] unknown placeholder {{{fname}}} in {part!r}",
                     hint=f"use one of {', '.join(sorted(PLACEHOLDERS))}",
                 )
-        first = fields[0] if fields else None
-        if first and not first[0] and first[1] in USER_VALUES and not after_dashes:
-            raise ConfigError(
-                f"[executors.{name}] {part!r} would let a value such as a model called '-h' be read "
-                "as an option",
-                hint=f"write it as --{first[1].replace('_', '-')}={part}, or put it after '--'",
-            )
+
 
 
 def _values(job: Job, run_config: str, log_dir: str = "") -> dict[str, str]:
