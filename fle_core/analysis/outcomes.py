@@ -59,10 +59,11 @@ def has_outcomes(ws: Workspace) -> bool:
     with warehouse.reader(ws) as con:
         exists = con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = 'inspect_samples'"
-        ).fetchone()[0]
-        if not exists:
+        ).fetchone()
+        if not exists or not exists[0]:
             return False
-        return con.execute("SELECT count(*) FROM inspect_samples LIMIT 1").fetchone()[0] > 0
+        row = con.execute("SELECT count(*) FROM (SELECT 1 FROM inspect_samples LIMIT 1)").fetchone()
+        return bool(row and row[0])
 
 
 def load_outcomes(ws: Workspace, *, as_of_sync: int | None = None) -> pl.DataFrame:

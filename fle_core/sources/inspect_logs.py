@@ -165,7 +165,7 @@ def _read_fast(path: Path) -> RawLog | None:
     """The zip / JSON parsed directly; None for a format version this reader does not know."""
     if path.suffix == ".json":
         with open(path, "rb") as fh:
-            doc = json.loads(fh.read())
+            doc = _loads(fh.read())
         if not isinstance(doc, dict) or "eval" not in doc:
             raise LogReadError(f"{path.name}: not an Inspect log (no 'eval' field)")
         if doc.get("version") not in FAST_FORMAT_VERSIONS:
@@ -199,6 +199,14 @@ def _read_fast(path: Path) -> RawLog | None:
         head.get("error") if head else None,
         samples,
     )
+
+
+def _loads(data: bytes) -> Any:
+    """JSON → Python objects with pydantic-core's parser (2-3x faster than ``json.loads``,
+    same result; NaN and Infinity allowed, as Python's ``json`` writes them)."""
+    from pydantic_core import from_json
+
+    return from_json(data, allow_inf_nan=True)
 
 
 class _Zip:
@@ -250,7 +258,7 @@ class _Zip:
         return out
 
     def json(self, name: str) -> Any:
-        return json.loads(self.read(name))
+        return _loads(self.read(name))
 
 
 def _zstd_frames(dctx, data: bytes) -> Iterator[bytes]:
@@ -349,6 +357,21 @@ def _num(v: Any) -> float | None:
     return None
 
 
+def _dict(v: Any) -> dict[str, Any]:
+    return v if isinstance(v, dict) else {}
+
+
+def _floats(v: Any) -> list[float] | None:
+    """A non-empty list of numbers as floats, else None (one pass, no per-item calls)."""
+    if not isinstance(v, list) or not v:
+        return None
+    try:
+        out = [float(x) for x in v]
+    except (TypeError, ValueError):
+        return None
+    return None if any(isinstance(x, (str, bool)) for x in v) else out
+
+
 def _ts(v: Any) -> datetime | None:
     if not isinstance(v, str) or not v:
         return None
@@ -408,9 +431,7 @@ def sample_facts(
     patterns: Sequence[re.Pattern[str]],
 ) -> SampleFacts:
     """Map one raw sample (Inspect's JSON shape) to ``SampleFacts`` (see docs/inspect.md)."""
-    meta = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
-    store = raw.get("store") if isinstance(raw.get("store"), dict) else {}
-    scores = raw.get("scores") if isinstance(raw.get("scores"), dict) else {}
+    meta, store, scores = _dict(raw.get("metadata")), _dict(raw.get("store")), _dict(raw.get("scores"))
     env_id = meta.get("env_id") or log_eval.get("task") or ""
     task = normalize_task_key(str(env_id)) if env_id else str(log_eval.get("task") or "")
     quota = _num(meta.get("expected_production_score"))
@@ -437,13 +458,11 @@ def sample_facts(
             final = value * unit  # a proportion of the quota: back to production-score units
     if final is None:
         final = _num(store.get(_STORE + "final_score")) or _num(store.get(_STORE + "production_score"))
-    per_step = store.get(_STORE + "scores")
-    values: list[float]
-    if isinstance(per_step, list) and per_step and all(_num(v) is not None for v in per_step):
-        values = [float(_num(v)) for v in per_step]  # type: ignore[arg-type]
+    values = _floats(store.get(_STORE + "scores"))
+    if values:
         steps_from = "store"
         ticks_raw = store.get(_STORE + "ticks")
-        ticks = (
+        ticks: list[int | None] = (
             [t if isinstance(t, int) else None for t in ticks_raw]
             if isinstance(ticks_raw, list) and len(ticks_raw) == len(values)
             else [None] * len(values)
@@ -453,11 +472,11 @@ def sample_facts(
         if isinstance(steps_raw, list) and len(steps_raw) == len(values):
             nums = [s.get("step") if isinstance(s, dict) else None for s in steps_raw]
             if all(isinstance(n, int) for n in nums):
-                depths = [float(n) - 1 for n in nums]  # type: ignore[operator]
+                depths = [float(n) - 1 for n in nums if isinstance(n, int)]
     else:
         values = [final] if final is not None else []
         depths = [0.0] if values else []
-        ticks = [None] * len(values)
+        ticks = [None for _ in values]
         steps_from = "score"
     sample_err = _error_text(raw.get("error"))
     store_err = store.get(_STORE + "error") or None

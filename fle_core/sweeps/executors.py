@@ -375,7 +375,6 @@ def check_template(name: str, parts: list[str]) -> None:
                 )
 
 
-
 def _values(job: Job, run_config: str, log_dir: str = "") -> dict[str, str]:
     return {
         "model": job.model,

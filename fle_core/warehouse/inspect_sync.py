@@ -439,30 +439,37 @@ def _append_steps(
     prompt = None
     if facts.input_tokens is not None:
         prompt = facts.input_tokens + (facts.cache_read_tokens or 0) + (facts.cache_write_tokens or 0)
-    for i in range(n):
-        last = i == n - 1
-        next_id += 1
-        steps["source"].append(row["source"])
-        steps["id"].append(next_id)
-        steps["version"].append(row["version"])
-        steps["instance"].append(row["instance"])
-        steps["depth"].append(facts.depths[i])
-        steps["value"].append(facts.values[i])
-        steps["model"].append(facts.model or None)
-        steps["task"].append(facts.task or None)
-        steps["num_agents"].append(1)
-        steps["sweep_id"].append(sweep_id)
-        steps["error_occurred"].append(facts.has_error if last else False)
-        steps["production_score"].append(facts.values[i])
-        steps["simulated"].append(False)
-        steps["prompt_tokens"].append(prompt if last else None)
-        steps["completion_tokens"].append(facts.output_tokens if last else None)
-        steps["total_tokens"].append(facts.total_tokens if last else None)
-        steps["ticks"].append(facts.ticks[i])
-        steps["created_at"].append(end if last else (facts.started_at if i == 0 else None))
-        steps["parse_flags"].append(None if facts.task else "unparsed_task")
-        steps["sync_id"].append(sync_id)
-    return next_id
+    if n == 0:
+        return next_id
+    rest = [None] * (n - 1)
+
+    def put(col: str, value) -> None:
+        steps[col].extend([value] * n)
+
+    def last(col: str, value, before=None) -> None:
+        steps[col].extend([before] * (n - 1) + [value])
+
+    steps["id"].extend(range(next_id + 1, next_id + n + 1))
+    steps["depth"].extend(facts.depths)
+    steps["value"].extend(facts.values)
+    steps["production_score"].extend(facts.values)
+    steps["ticks"].extend(facts.ticks)
+    put("source", row["source"])
+    put("version", row["version"])
+    put("instance", row["instance"])
+    put("model", facts.model or None)
+    put("task", facts.task or None)
+    put("num_agents", 1)
+    put("sweep_id", sweep_id)
+    put("simulated", False)
+    put("parse_flags", None if facts.task else "unparsed_task")
+    put("sync_id", sync_id)
+    last("error_occurred", facts.has_error, False)
+    last("prompt_tokens", prompt)
+    last("completion_tokens", facts.output_tokens)
+    last("total_tokens", facts.total_tokens)
+    steps["created_at"].extend([facts.started_at, *rest[1:], end] if n > 1 else [end])
+    return next_id + n
 
 
 def _steps_schema(pl) -> dict:
