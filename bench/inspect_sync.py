@@ -81,7 +81,11 @@ def _generate_worker(out: Path, start: int, stop: int, epochs: int, steps: int) 
         tasks = []
         for i in idx:
             task = TASKS[i % len(TASKS)]
-            quota = "250" if task in ("crude_oil_throughput", "petroleum_gas_throughput", "sufuric_acid_throughput") else "16"
+            quota = (
+                "250"
+                if task in ("crude_oil_throughput", "petroleum_gas_throughput", "sufuric_acid_throughput")
+                else "16"
+            )
             tasks.append(throughput(env_id=task, quota=quota, steps=steps, model_calls="once"))
         inspect_eval(
             tasks,
@@ -108,7 +112,16 @@ def generate(data: Path, logs: int, spare: int, epochs: int, steps: int) -> tupl
     per = -(-logs // workers)
     procs = [
         subprocess.Popen(
-            [sys.executable, __file__, "--worker", str(main), str(w * per), str(min(logs, (w + 1) * per)), str(epochs), str(steps)]
+            [
+                sys.executable,
+                __file__,
+                "--worker",
+                str(main),
+                str(w * per),
+                str(min(logs, (w + 1) * per)),
+                str(epochs),
+                str(steps),
+            ]
         )
         for w in range(workers)
     ]

@@ -62,8 +62,37 @@ def show(key: str, x: str, column) -> None:
     tokens = [c for c in ("prompt_tokens", "completion_tokens") if c in steps.columns]
     if any(steps[c].is_not_null().any() for c in tokens):  # sources without token counts: no chart
         _ui.grid_chart(charts.step_tokens_chart(steps), where=column)
+    found = _ui.inspect_sample(ws, key)
+    if found is not None:
+        inspect_details(key, found, column)
+        return
     with column.expander("Code and output of each step"):
         step_details(key, steps)
+
+
+def inspect_details(key: str, found: dict, column) -> None:
+    """A trajectory from an Inspect log: how it ended, the log file, the transcript on demand."""
+    path = _ui.inspect_log_path(ws, key)
+    column.caption(
+        f"From Inspect log `{found['path']}` · sample `{found['sample_id']}` · epoch {found['epoch']} · "
+        f"log {found['log_status']}"
+        + (f" · cost ${found['total_cost']:.4f}" if found.get("total_cost") else "")
+    )
+    if found.get("failure_kind"):
+        kind = {"infrastructure": "Infrastructure failure", "error": "Error", "limit": "Limit hit"}
+        text = found.get("error") or found.get("limit_hit") or ""
+        column.error(f"{kind.get(found['failure_kind'], found['failure_kind'])}: {text[:600]}")
+    with column.expander("Transcript (the agent's programs and the game's output)"):
+        st.code(f"inspect view --log-dir {path.rsplit('/', 1)[0] if path else '.'}", language="bash")
+        state_key = f"_transcript_{key}"
+        if st.button("Read the transcript from the log", key=f"tr_{key}", icon=":material/download:"):
+            st.session_state[state_key] = True
+        if not st.session_state.get(state_key):
+            st.caption("Messages and events stay in the log (lean sync); they are read when you ask.")
+            return
+        for msg in _ui.fetch_transcript(ws, key):
+            st.markdown(f"**{msg['role']}**")
+            st.text(msg["text"])
 
 
 def step_details(key: str, steps: pl.DataFrame) -> None:

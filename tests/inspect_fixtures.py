@@ -68,7 +68,9 @@ def generate(out: Path) -> None:
     _eval(_task(env_id="iron_ore_throughput", raise_at=3), "mockllm/alpha", err / "sample_error", epochs=1)
     _eval(_task(env_id="iron_ore_throughput", swallow_error_at=2), "mockllm/beta", err / "infra", epochs=2)
     _eval(
-        _task(env_id="iron_ore_throughput", swallow_error_at=4, error_text="agent program crashed the planner"),
+        _task(
+            env_id="iron_ore_throughput", swallow_error_at=4, error_text="agent program crashed the planner"
+        ),
         "mockllm/gamma",
         err / "agent",
         epochs=1,
@@ -87,14 +89,28 @@ def _evalset(log_dir: Path) -> None:
     marker.touch()
     args = {"env_id": "iron_gear_wheel_throughput", "fail_marker": str(marker)}
     ok, _ = eval_set(
-        [_task(**args)], log_dir=str(log_dir), model="mockllm/alpha", epochs=2, retry_attempts=0,
-        display="none", log_level="error", retry_cleanup=False, log_realtime=False,
+        [_task(**args)],
+        log_dir=str(log_dir),
+        model="mockllm/alpha",
+        epochs=2,
+        retry_attempts=0,
+        display="none",
+        log_level="error",
+        retry_cleanup=False,
+        log_realtime=False,
     )
     assert not ok
     marker.unlink()
     ok, _ = eval_set(
-        [_task(**args)], log_dir=str(log_dir), model="mockllm/alpha", epochs=2, retry_attempts=0,
-        display="none", log_level="error", retry_cleanup=False, log_realtime=False,
+        [_task(**args)],
+        log_dir=str(log_dir),
+        model="mockllm/alpha",
+        epochs=2,
+        retry_attempts=0,
+        display="none",
+        log_level="error",
+        retry_cleanup=False,
+        log_realtime=False,
     )
     assert ok
 

@@ -79,7 +79,14 @@ def test_values_are_single_literal_arguments(tmp_path, value):
         'command = ["echo", "--model={model}", "m={model};t={task}", "{params_json}", "--", "{task}"]\n',
     )
     argv = get_preset(ws, "echo").build(_job(model=value, task=value), tmp_path).argv
-    assert argv == ["echo", f"--model={value}", f"m={value};t={value}", json.dumps({"temp": 0.5}), "--", value]
+    assert argv == [
+        "echo",
+        f"--model={value}",
+        f"m={value};t={value}",
+        json.dumps({"temp": 0.5}),
+        "--",
+        value,
+    ]
 
 
 def test_string_template_is_split_before_substitution(tmp_path):

@@ -52,8 +52,17 @@ def _job(source_url: str, **kw) -> Job:
 
 
 def _config(ws: Workspace, **kw) -> SweepConfig:
-    base = dict(name="fle", models=["m"], tasks=["iron_ore_throughput"], executor="fle", source="local_inspect",
-                max_concurrent=2, timeout_s=300, max_retries=0, retry_backoff_s=0)
+    base = dict(
+        name="fle",
+        models=["m"],
+        tasks=["iron_ore_throughput"],
+        executor="fle",
+        source="local_inspect",
+        max_concurrent=2,
+        timeout_s=300,
+        max_retries=0,
+        retry_backoff_s=0,
+    )
     with task_registry(ws.task_registry()):
         return SweepConfig(**{**base, **kw})
 
@@ -64,7 +73,12 @@ def test_fle_preset_runs_inspect_eval_with_the_jobs_own_log_dir(tmp_path):
     cmd = get_preset(ws, "fle").build(_job(spec.resolved_url(), model="-h"), tmp_path / "work")
     log_dir = ws.inspect_logs_path / "sweeps" / "sw-1" / "c1.2"
     assert cmd.argv == [
-        "fle", "inspect-eval", "--env-id=iron_ore_throughput", "--model=-h", "--epochs=1", f"--log-dir={log_dir}",
+        "fle",
+        "inspect-eval",
+        "--env-id=iron_ore_throughput",
+        "--model=-h",
+        "--epochs=1",
+        f"--log-dir={log_dir}",
     ]
     assert cmd.log_dir == log_dir
     facts = json.loads((log_dir / "fle-job.json").read_text())
@@ -138,8 +152,18 @@ def test_a_value_that_looks_like_an_option_is_never_one(tmp_path):
 
 
 def _runner(ws: Workspace, env: dict[str, str]) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "fle_core", "--workspace", str(ws.root), "runner", "--no-sync",
-           "--lease-seconds", "5", "--once"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fle_core",
+        "--workspace",
+        str(ws.root),
+        "runner",
+        "--no-sync",
+        "--lease-seconds",
+        "5",
+        "--once",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr
     return proc
@@ -160,7 +184,9 @@ def test_simulated_jobs_take_dash_models_and_not_the_runners_secrets(tmp_path):
     ws = Workspace.open(root)
     sweep = sm.launch(
         ws,
-        _config(ws, models=["-h", "--source=sqlite:////tmp/evil.db"], executor="simulate-fast", source="local"),
+        _config(
+            ws, models=["-h", "--source=sqlite:////tmp/evil.db"], executor="simulate-fast", source="local"
+        ),
     )
     env = {**os.environ, "FLE_CONTROL_PASSWORD": "hunter2", "FLE_PROD_URL": "postgresql://u:secret@db/x"}
     _runner(ws, env)
@@ -190,19 +216,26 @@ def test_the_fle_preset_end_to_end_through_the_runner(tmp_path):
     bindir = tmp_path / "bin"
     bindir.mkdir()
     fle = bindir / "fle"
-    fle.write_text(f"#!/bin/sh\nexec {sys.executable} {HERE / 'fake_fle.py'} \"$@\"\n")
+    fle.write_text(f'#!/bin/sh\nexec {sys.executable} {HERE / "fake_fle.py"} "$@"\n')
     fle.chmod(0o755)
     ws = Workspace.open(tmp_path / "ws")
     models = ["mockllm/gamma", "mockllm/swallow", "mockllm/raise"]
     sweep = sm.launch(ws, _config(ws, models=models))
-    env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}", "FLE_CONTROL_PASSWORD": "hunter2"}
+    env = {
+        **os.environ,
+        "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}",
+        "FLE_CONTROL_PASSWORD": "hunter2",
+    }
     _runner(ws, env)
     store = sm.open_store(ws)
     status = {c.model: c.status for c in store.cells(sweep)}
     assert status == {"mockllm/gamma": "succeeded", "mockllm/swallow": "failed", "mockllm/raise": "failed"}
     fails = {r["model"]: r for r in sm.failures(ws, sweep).iter_rows(named=True)}
     assert fails["mockllm/swallow"]["exit_code"] == 0
-    assert "FLE swallowed an error" in fails["mockllm/swallow"]["error"] and "RCON" in fails["mockllm/swallow"]["error"]
+    assert (
+        "FLE swallowed an error" in fails["mockllm/swallow"]["error"]
+        and "RCON" in fails["mockllm/swallow"]["error"]
+    )
     assert "sandbox exploded" in fails["mockllm/raise"]["error"]  # the log's error, not a bare exit code
     attempts = {a.cell_id: a for a in store.attempts(sweep)}
     cells = {c.model: c for c in store.cells(sweep)}

@@ -44,7 +44,9 @@ def _api_samples(folder: Path) -> list[tuple[Path, object]]:
     from inspect_ai.log import read_eval_log_samples
 
     out = []
-    for path in sorted(p for p in folder.rglob("*") if p.suffix in (".eval", ".json") and "eval-set" not in p.name):
+    for path in sorted(
+        p for p in folder.rglob("*") if p.suffix in (".eval", ".json") and "eval-set" not in p.name
+    ):
         if path.name == "logs.json":
             continue
         out += [(path, s) for s in read_eval_log_samples(str(path), all_samples_required=False)]
@@ -103,7 +105,11 @@ def test_first_success_step_uses_the_logs_own_quota(tmp_path, inspect_logs_dir):
     s = analysis.load_summaries(ws)
     assert ws.task_registry().quota("sufuric_acid_throughput") == 250.0
     assert s["quota"].to_list() == [16.0, 16.0]
-    for row, (_, sample) in zip(s.sort("instance").iter_rows(named=True), sorted(_api_samples(logs), key=lambda x: x[1].epoch), strict=True):
+    for row, (_, sample) in zip(
+        s.sort("instance").iter_rows(named=True),
+        sorted(_api_samples(logs), key=lambda x: x[1].epoch),
+        strict=True,
+    ):
         scores = sample.store["TrajectoryData:scores"]
         first = next((i for i, v in enumerate(scores) if v >= 16.0), None)
         assert row["first_success_step"] == first
@@ -121,7 +127,9 @@ def test_no_per_step_data_gives_one_step_with_the_final_score(tmp_path, inspect_
         row = got[(path.name, sample.epoch)]
         assert "TrajectoryData:scores" not in sample.store or not sample.store["TrajectoryData:scores"]
         assert row["steps"] == 1
-        assert row["final_reward"] == pytest.approx(sample.scores["comprehensive_factorio_scorer"].metadata["production_score"])
+        assert row["final_reward"] == pytest.approx(
+            sample.scores["comprehensive_factorio_scorer"].metadata["production_score"]
+        )
     assert set(warehouse.query(ws, "SELECT steps_from FROM inspect_samples")["steps_from"]) == {"score"}
 
 
@@ -144,7 +152,10 @@ def test_json_eval_and_deflate_logs_read_alike(tmp_path, inspect_logs_dir):
         assert row["best_reward"] == eval_rows[epoch]["best_reward"]
         assert row["final_reward"] == eval_rows[epoch]["final_reward"]
     # the deflate copy is the same run (same task id): it counts once, not twice
-    samples = warehouse.query(ws, "SELECT path, superseded_by FROM inspect_samples WHERE path LIKE 'deflate/%' OR superseded_by LIKE 'deflate/%'")
+    samples = warehouse.query(
+        ws,
+        "SELECT path, superseded_by FROM inspect_samples WHERE path LIKE 'deflate/%' OR superseded_by LIKE 'deflate/%'",
+    )
     assert samples.height == 6 and samples["superseded_by"].null_count() == 3
 
 
@@ -158,7 +169,9 @@ def test_fast_reader_and_public_api_give_identical_frames(tmp_path, inspect_logs
     sync(ws_api, source="runs")
     readers = warehouse.query(ws_api, "SELECT DISTINCT reader FROM inspect_logs")["reader"].to_list()
     assert readers == ["inspect_ai"]
-    assert warehouse.query(ws_fast, "SELECT DISTINCT reader FROM inspect_logs")["reader"].to_list() == ["fast"]
+    assert warehouse.query(ws_fast, "SELECT DISTINCT reader FROM inspect_logs")["reader"].to_list() == [
+        "fast"
+    ]
     from polars.testing import assert_frame_equal
 
     key = ["version", "instance", "depth"]
@@ -189,13 +202,20 @@ def test_failures_are_data_and_infrastructure_is_told_apart(tmp_path, inspect_lo
     assert [r["failure_kind"] for r in by["infra"]] == ["infrastructure", "infrastructure"]
     assert all(r["error_source"] == "store" and "RCON" in r["error"] for r in by["infra"])  # swallowed by FLE
     assert by["agent"][0]["failure_kind"] == "error" and "planner" in by["agent"][0]["error"]
-    assert by["sample_error"][0]["error_source"] == "sample" and "sandbox exploded" in by["sample_error"][0]["error"]
+    assert (
+        by["sample_error"][0]["error_source"] == "sample"
+        and "sandbox exploded" in by["sample_error"][0]["error"]
+    )
     assert by["sample_error"][0]["log_status"] == "error"
     assert by["limit"][0]["failure_kind"] == "limit" and by["limit"][0]["limit_hit"].startswith("token")
-    log_err = warehouse.query(ws, "SELECT error FROM inspect_logs WHERE path LIKE 'errors/sample_error/%'").item()
+    log_err = warehouse.query(
+        ws, "SELECT error FROM inspect_logs WHERE path LIKE 'errors/sample_error/%'"
+    ).item()
     assert "sandbox exploded" in log_err
     s = analysis.load_summaries(ws)
-    keyed = s.join(warehouse.query(ws, "SELECT version, instance, path FROM inspect_samples"), on=["version", "instance"])
+    keyed = s.join(
+        warehouse.query(ws, "SELECT version, instance, path FROM inspect_samples"), on=["version", "instance"]
+    )
     errored = keyed.filter(pl.col("path").str.contains("errors/(infra|agent|sample_error)"))
     assert errored["error_occurred"].all() and not errored["success"].any()
     counts = {r["model"]: r for r in outcomes.failure_counts(ws, s).iter_rows(named=True)}
@@ -222,9 +242,15 @@ def test_the_logs_headline_accuracy_is_labelled_as_mean_throughput_proportion(tm
     sync(ws, source="runs")
     heads = warehouse.query(ws, "SELECT path, headline_label, headline_value FROM inspect_logs")
     for r in heads.iter_rows(named=True):
-        assert "mean throughput proportion" in r["headline_label"] and "not a success rate" in r["headline_label"]
+        assert (
+            "mean throughput proportion" in r["headline_label"]
+            and "not a success rate" in r["headline_label"]
+        )
         samples = [s for p, s in _api_samples(logs) if p.name == Path(r["path"]).name]
-        props = [min(s.scores["comprehensive_factorio_scorer"].metadata["production_score"] / 16.0, 1.0) for s in samples]
+        props = [
+            min(s.scores["comprehensive_factorio_scorer"].metadata["production_score"] / 16.0, 1.0)
+            for s in samples
+        ]
         assert r["headline_value"] == pytest.approx(sum(props) / len(props))  # not the success rate
     s = analysis.load_summaries(ws)
     assert s["success"].mean() != pytest.approx(heads["headline_value"].mean())
@@ -265,7 +291,8 @@ def test_an_eval_set_retry_counts_each_sample_once(tmp_path, inspect_logs_dir):
     s = analysis.load_summaries(ws)
     assert s.height == 2 and sorted(s["instance"]) == [1, 2]
     rows = warehouse.query(
-        ws, "SELECT s.path, s.epoch, s.superseded_by, l.status FROM inspect_samples s JOIN inspect_logs l USING (source, path)"
+        ws,
+        "SELECT s.path, s.epoch, s.superseded_by, l.status FROM inspect_samples s JOIN inspect_logs l USING (source, path)",
     )
     assert rows.height == 4
     live = rows.filter(pl.col("superseded_by").is_null())
@@ -299,7 +326,9 @@ def test_corrupt_logs_are_reported_by_name_and_the_rest_syncs(tmp_path, inspect_
     assert any(p.startswith("truncated.eval:") for p in problems)
     assert any(p.startswith("damaged.eval:") for p in problems)
     assert warehouse.query(ws, "SELECT count(*) FROM trajectories").item() == 18  # the rest synced
-    bad = warehouse.query(ws, "SELECT path, error FROM inspect_logs WHERE status = 'unreadable' ORDER BY path")
+    bad = warehouse.query(
+        ws, "SELECT path, error FROM inspect_logs WHERE status = 'unreadable' ORDER BY path"
+    )
     assert bad["path"].to_list() == ["damaged.eval", "garbage.eval", "truncated.eval"]
     run_note = warehouse.query(ws, "SELECT error FROM sync_runs ORDER BY sync_id DESC LIMIT 1").item()
     assert "3 log(s) could not be read" in run_note
@@ -324,7 +353,9 @@ def test_inspect_logs_and_a_programs_database_in_one_warehouse(tmp_path, inspect
     local = s.filter(pl.col("source") == "local")
     assert local["quota"].drop_nulls().len() > 0
     want = local.with_columns((pl.col("best_reward") >= pl.col("quota")).alias("w"))
-    assert want.filter(pl.col("quota").is_not_null()).select(pl.col("w") == pl.col("success")).to_series().all()
+    assert (
+        want.filter(pl.col("quota").is_not_null()).select(pl.col("w") == pl.col("success")).to_series().all()
+    )
     from fle_core.report.load import load_report_frames
 
     frames, _ = load_report_frames(ws, reps=50)
@@ -351,9 +382,26 @@ def test_a_killed_log_shows_as_running_then_completes(tmp_path):
     logs = tmp_path / "logs"
     inspect = Path(sys.executable).with_name("inspect")
     cmd = [
-        str(inspect), "eval", f"{HERE / 'fle_inspect_task.py'}@throughput", "--model", "mockllm/beta",
-        "--epochs", "3", "--max-samples", "1", "--log-buffer", "1", "--log-dir", str(logs),
-        "--display", "none", "--no-log-realtime", "-T", "step_delay=0.25", "-T", "steps=4",
+        str(inspect),
+        "eval",
+        f"{HERE / 'fle_inspect_task.py'}@throughput",
+        "--model",
+        "mockllm/beta",
+        "--epochs",
+        "3",
+        "--max-samples",
+        "1",
+        "--log-buffer",
+        "1",
+        "--log-dir",
+        str(logs),
+        "--display",
+        "none",
+        "--no-log-realtime",
+        "-T",
+        "step_delay=0.25",
+        "-T",
+        "steps=4",
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -384,8 +432,20 @@ def test_a_killed_log_shows_as_running_then_completes(tmp_path):
     sync(ws, source=str(logs))  # the killed log, as it was left
     assert warehouse.query(ws, "SELECT status FROM inspect_logs").item() == "started"
     subprocess.run(
-        [str(inspect), "eval-retry", str(log), "--log-dir", str(logs), "--display", "none", "--no-log-realtime"],
-        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300,
+        [
+            str(inspect),
+            "eval-retry",
+            str(log),
+            "--log-dir",
+            str(logs),
+            "--display",
+            "none",
+            "--no-log-realtime",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=300,
     )
     sync(ws, source=str(logs))
     statuses = sorted(warehouse.query(ws, "SELECT status FROM inspect_logs")["status"])
