@@ -57,31 +57,37 @@ def show(key: str, x: str, column) -> None:
     a.metric("Final reward", _ui.fmt(row.get("final_reward")))
     b.metric("Total tokens", _ui.fmt(row.get("total_tokens"), 0))
     c.metric("Duration", _ui.fmt(row.get("duration_s"), 0, " s"))
+    found = _ui.inspect_sample(ws, key)
+    if found is not None:
+        outcome(found, column)
     steps = _ui.trajectory_steps(ws, pin, key)
     column.altair_chart(charts.learning_curve_chart(steps, x=x), width="stretch")
     tokens = [c for c in ("prompt_tokens", "completion_tokens") if c in steps.columns]
     if any(steps[c].is_not_null().any() for c in tokens):  # sources without token counts: no chart
         _ui.grid_chart(charts.step_tokens_chart(steps), where=column)
-    found = _ui.inspect_sample(ws, key)
     if found is not None:
-        inspect_details(key, found, column)
+        transcript(key, column)
         return
     with column.expander("Code and output of each step"):
         step_details(key, steps)
 
 
-def inspect_details(key: str, found: dict, column) -> None:
-    """A trajectory from an Inspect log: how it ended, the log file, the transcript on demand."""
-    path = _ui.inspect_log_path(ws, key)
+def outcome(found: dict, column) -> None:
+    """A trajectory from an Inspect log: which log, sample and epoch, and how it ended."""
+    cost = f" · cost ${found['total_cost']:.4f}" if found.get("total_cost") else ""
     column.caption(
         f"From Inspect log `{found['path']}` · sample `{found['sample_id']}` · epoch {found['epoch']} · "
-        f"log {found['log_status']}"
-        + (f" · cost ${found['total_cost']:.4f}" if found.get("total_cost") else "")
+        f"log {found['log_status']}{cost}"
     )
     if found.get("failure_kind"):
         kind = {"infrastructure": "Infrastructure failure", "error": "Error", "limit": "Limit hit"}
         text = found.get("error") or found.get("limit_hit") or ""
         column.error(f"{kind.get(found['failure_kind'], found['failure_kind'])}: {text[:600]}")
+
+
+def transcript(key: str, column) -> None:
+    """The sample's messages, read from its Inspect log when asked (they are never synced)."""
+    path = _ui.inspect_log_path(ws, key)
     with column.expander("Transcript (the agent's programs and the game's output)"):
         st.code(f"inspect view --log-dir {path.rsplit('/', 1)[0] if path else '.'}", language="bash")
         state_key = f"_transcript_{key}"
