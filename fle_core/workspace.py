@@ -27,6 +27,9 @@ running the workbench next to FLE just works. FLE 0.4+ writes Inspect logs to
     [tasks.my_new_task_throughput]
     quota = 32
 
+    [inspect]
+    infrastructure_patterns = ["my cluster is down"]   # extra regexes: infrastructure failures
+
     [executors.fle]
     kind = "command"
     command = ["python", "-m", "fle.run", "--run-config", "{run_config}"]
