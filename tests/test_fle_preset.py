@@ -253,3 +253,13 @@ def test_the_fle_preset_end_to_end_through_the_runner(tmp_path):
     everything = analysis.load_summaries(ws, include_failed_attempts=True)
     assert set(everything["model"]) == set(models)
     assert everything.filter(pl.col("model") != "mockllm/gamma")["success"].to_list() == [False, False]
+    # the W&B path reads the job's steps from its log too (the runner's per-job runs)
+    from fle_core.sweeps import job_tracking
+
+    spec = ws.source("local_inspect")
+    version = attempts[cells["mockllm/gamma"].cell_id].version
+    steps = job_tracking._job_steps(spec, version)
+    assert steps["value"].to_list() == pytest.approx(
+        analysis.load_steps(ws, versions=[version]).sort("depth")["value"].to_list()
+    )
+    assert job_tracking._best_values(spec, [version]) == {version: pytest.approx(max(steps["value"]))}

@@ -605,3 +605,25 @@ def max_job_version(spec: SourceSpec) -> int:
             if facts:
                 best = max(best, int(facts["version"]))
     return best
+
+
+def job_samples(spec: SourceSpec, version: int) -> list[SampleFacts]:
+    """The samples of the ``fle`` preset's job with this version (its newest log), for the
+    runner's W&B runs; empty when the job left no readable log."""
+    root = source_root(spec) / "sweeps"
+    for path in root.glob(f"*/*/{JOB_FILE}") if root.is_dir() else []:
+        facts = read_job_file(path.parent)
+        if not facts or int(facts["version"]) != int(version):
+            continue
+        logs = [
+            p for p in path.parent.rglob("*") if p.suffix in INSPECT_LOG_SUFFIXES and p.name not in _NOT_LOGS
+        ]
+        if not logs:
+            return []
+        try:
+            raw = read_log(max(logs, key=lambda p: p.stat().st_mtime_ns))
+        except LogReadError:
+            return []
+        patterns = compile_patterns()
+        return [sample_facts(s, raw.eval, None, patterns) for s in raw.samples]
+    return []
