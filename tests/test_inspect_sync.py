@@ -452,3 +452,36 @@ def test_a_killed_log_shows_as_running_then_completes(tmp_path):
     assert statuses == ["started", "success"]
     s = analysis.load_summaries(ws)
     assert sorted(s["instance"]) == [1, 2, 3]  # each epoch once, though the killed log holds some too
+
+
+def test_the_report_shows_infrastructure_failures_per_model(tmp_path, inspect_logs_dir):
+    from fle_core.report.build import build_report
+    from fle_core.report.load import load_report_frames
+
+    ws, _ = _setup(tmp_path, inspect_logs_dir, "errors", "main")
+    sync(ws, source="runs")
+    frames, version = load_report_frames(ws, reps=50)
+    by_model = {r["model"]: r for r in frames.failures.iter_rows(named=True)}
+    assert by_model["mockllm/beta"]["infrastructure"] == 2
+    files = build_report(frames, tmp_path / "report", data_version=version, image_format="svg")
+    html = files.html.read_text()
+    assert "Failures per model (Inspect logs)" in html and "infrastructure" in html
+    assert (tmp_path / "report" / "failures.csv").exists()
+
+
+def test_inspect_source_config_errors_are_clear(tmp_path):
+    from fle_core.errors import ConfigError
+
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "config.toml").write_text('[sources.a]\nkind = "inspect"\n')
+    with pytest.raises(ConfigError, match="needs path"):
+        Workspace.open(root).sources()
+    (root / "config.toml").write_text('[sources.a]\nkind = "mysql"\nurl = "x"\n')
+    with pytest.raises(ConfigError, match="unknown kind"):
+        Workspace.open(root).sources()
+    (root / "config.toml").write_text('[sources.a]\nkind = "inspect"\npath = "nowhere"\n')
+    from fle_core.errors import SourceUnavailable
+
+    with pytest.raises(SourceUnavailable, match="no Inspect log folder"):
+        sync(Workspace.open(root), source="a")

@@ -88,6 +88,11 @@ def load_report_frames(
         model_metrics=metrics.model_metrics(summaries, k_values=k_values),
         group_metrics=metrics.group_metrics(summaries, k_values=k_values),
     )
+    from fle_core.analysis import outcomes
+
+    failures = outcomes.failure_counts(ws, summaries, as_of_sync=sync_id)
+    if failures.height and (failures.drop("model", "trajectories").sum_horizontal() > 0).any():
+        frames.failures = failures
     if scored.height:
         frames.interval_estimates = bootstrap.interval_estimates(scored, reps=reps, seed=seed)
         frames.pass_at_k_curve = bootstrap.pass_at_k_curve(scored, k_values, reps=reps, seed=seed)
