@@ -30,7 +30,7 @@ from fle_core.sweeps.executors import (
 )
 from fle_core.sweeps.operations import attempts_for_sync
 from fle_core.warehouse.sync import sync
-from fle_core.workspace import Workspace, inspect_source
+from fle_core.workspace import Workspace
 
 HERE = Path(__file__).resolve().parent
 
@@ -104,6 +104,8 @@ def test_fle_preset_needs_an_inspect_source(tmp_path):
         get_preset(ws, "fle").build(_job("sqlite:////tmp/x.db"), tmp_path)
     with pytest.raises(ConfigError, match="writes Inspect logs"):
         sm.launch(ws, _config(ws, source="local"))
+    with pytest.raises(ConfigError, match="writes a programs table"):
+        sm.launch(ws, _config(ws, executor="simulate"))
 
 
 def test_fle_legacy_keeps_fle_eval_with_a_run_config(tmp_path):

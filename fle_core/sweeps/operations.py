@@ -61,6 +61,11 @@ def launch(
             hint='use source = "local_inspect" (the workspace\'s inspect_logs/) or an [sources.NAME] of kind "inspect"; '
             "for FLE < 0.4 use the fle-legacy executor",
         )
+    if spec.kind == "inspect" and preset.kind in ("simulate", "fle-legacy"):
+        raise ConfigError(
+            f"Executor {preset.name!r} writes a programs table; source {spec.name!r} is a folder of Inspect logs",
+            hint='use the fle executor with an inspect source, or source = "local" for this executor',
+        )
     now = time.time()
     sweep_id = sweep_id or new_sweep_id(config.name)
     record = SweepRecord(

@@ -73,6 +73,8 @@ class Plan:
     files: dict[str, il.LogFile]
     changed: list[il.LogFile]
     removed: list[str]
+    attempts_same: bool = False  # the stored sweep_attempts already equal the provider's
+    data_version: int = 0  # the warehouse's data version when planned
 
     @property
     def unchanged(self) -> bool:
@@ -89,22 +91,30 @@ class Outcome:
     problems: list[str] = field(default_factory=list)
 
 
-def plan(ws: Workspace, spec: SourceSpec, full: bool) -> Plan:
-    """List the source's logs and compare them with ``inspect_logs`` (by size and mtime)."""
+def plan(ws: Workspace, spec: SourceSpec, full: bool, attempts=None, attempt_columns=()) -> Plan:
+    """List the source's logs and compare them with ``inspect_logs`` (by size and mtime),
+    in one short read: also whether ``attempts`` (a frame or None) equals the stored
+    ``sweep_attempts``, and the current data version."""
     files = {f.rel: f for f in il.list_logs(spec)}
     state: dict[str, tuple[int, int]] = {}
-    if ws.warehouse_path.exists() and not full:
+    same, version = attempts is None, 0
+    if ws.warehouse_path.exists():
         from fle_core.warehouse import store
 
         with store.reader(ws) as con:
-            if _has_table(con, "inspect_logs"):
+            if _has_table(con, "inspect_logs") and not full:
                 rows = con.execute(
                     "SELECT path, size, mtime_ns FROM inspect_logs WHERE source = ?", [spec.name]
                 ).fetchall()
                 state = {r[0]: (int(r[1]), int(r[2])) for r in rows}
+            same = attempts_equal(con, attempts, attempt_columns)
+            row = con.execute(
+                "SELECT coalesce(max(sync_id), 0) FROM sync_runs WHERE status = 'ok'"
+            ).fetchone()
+            version = int(row[0]) if row else 0
     changed = [f for rel, f in files.items() if state.get(rel) != (f.size, f.mtime_ns)]
     removed = sorted(set(state) - set(files))
-    return Plan(spec, full, files, changed, removed)
+    return Plan(spec, full, files, changed, removed, same, version)
 
 
 def _has_table(con, name: str) -> bool:

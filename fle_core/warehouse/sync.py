@@ -298,14 +298,10 @@ def _sync_inspect(
     attempts are as stored, no run is opened: the data version stays as it is."""
     run: _Run | None = None
     try:
-        plan = inspect_sync.plan(ws, spec, full)
         frame = attempts() if attempts else None
-        if plan.unchanged and ws.warehouse_path.exists():
-            with warehouse.reader(ws) as con:
-                same = inspect_sync.attempts_equal(con, frame, ATTEMPT_COLUMNS)
-            if same:
-                version = warehouse.data_version(ws)
-                return _Run(spec.name, version, 0, 0)
+        plan = inspect_sync.plan(ws, spec, full, frame, ATTEMPT_COLUMNS)
+        if plan.unchanged and plan.attempts_same and ws.warehouse_path.exists():
+            return _Run(spec.name, plan.data_version, 0, 0)
         session = _Session(ws, opts.writer_hold_s, opts.writer_threads)
         try:
             run = _open_run(session.con(), spec, full)
