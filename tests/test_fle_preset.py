@@ -28,7 +28,7 @@ from fle_core.sweeps.executors import (
     fle_server_range,
     get_preset,
 )
-from fle_core.sweeps.operations import attempts_for_sync
+from fle_core.sweeps.facts import attempts_for_sync
 from fle_core.warehouse.sync import sync
 from fle_core.workspace import Workspace
 
