@@ -237,7 +237,8 @@ def main() -> int:
         lines = [
             f"# Inspect-log sync benchmark ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
             "",
-            f"Machine: {platform.node()}, {os.cpu_count()} cores (shared, noisy), Python {platform.python_version()}.",
+            f"Machine: {platform.node()}, {os.cpu_count()} cores (shared, noisy; 1-minute load average "
+            f"{os.getloadavg()[0]:.1f} at the end), Python {platform.python_version()}.",
             f"Data: {n_logs} `.eval` logs written by real inspect_ai 0.3.285 ({n_samples:,} samples = "
             f"{args.epochs} epochs each, {args.steps}-step trajectories with the `TrajectoryData` store; "
             f"{rows:,} steps), `bench/inspect_sync.py`.",
