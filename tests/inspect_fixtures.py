@@ -12,13 +12,15 @@
 * ``openplay/``  open play (``production_score`` scorers, no quota);
 * ``quota/``     ``sufuric_acid_throughput`` whose log says quota 16 (the registry's is 250);
 * ``evalset/``   an eval-set whose first attempt failed on epoch 2 and was retried with
-  ``retry_cleanup=False``, so both attempts' logs are on disk.
+  ``retry_cleanup=False``, so both attempts' logs are on disk;
+* ``cancelled/`` an eval interrupted (SIGINT) after its first samples: status ``cancelled``.
 
 It runs in its own process so inspect_ai's state never leaks into the test process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 import zipfile
@@ -79,6 +81,25 @@ def generate(out: Path) -> None:
     _eval(_task(env_id="open_play_production", quota="none"), "mockllm/alpha", out / "openplay", epochs=2)
     _eval(_task(env_id="sufuric_acid_throughput", quota="16"), "mockllm/alpha", out / "quota", epochs=2)
     _evalset(out / "evalset")
+    _cancelled(out / "cancelled")
+
+
+def _cancelled(log_dir: Path) -> None:
+    """SIGINT while the eval runs: Inspect stops and writes the log with status cancelled."""
+    import os
+    import signal
+    import threading
+
+    threading.Timer(3.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    with contextlib.suppress(KeyboardInterrupt):
+        _eval(
+            _task(env_id="iron_ore_throughput", step_delay=0.25, steps=4),
+            "mockllm/alpha",
+            log_dir,
+            epochs=6,
+            max_samples=1,
+            log_buffer=1,
+        )
 
 
 def _evalset(log_dir: Path) -> None:

@@ -485,3 +485,17 @@ def test_inspect_source_config_errors_are_clear(tmp_path):
 
     with pytest.raises(SourceUnavailable, match="no Inspect log folder"):
         sync(Workspace.open(root), source="a")
+
+
+def test_a_cancelled_log_is_flagged_and_its_missing_samples_counted(tmp_path, inspect_logs_dir):
+    ws, _ = _setup(tmp_path, inspect_logs_dir, "cancelled")
+    sync(ws, source="runs")
+    log = warehouse.query(ws, "SELECT status, error, samples, expected_samples FROM inspect_logs").row(
+        0, named=True
+    )
+    assert log["status"] == "cancelled" and "cancelled" in log["error"]
+    assert log["expected_samples"] == 6 and log["samples"] < 6
+    s = analysis.load_summaries(ws)
+    assert s.height == log["samples"]  # the finished samples are real trajectories
+    if s.height:  # the log's unfinished samples are counted as missing for its model
+        assert outcomes.failure_counts(ws, s)["missing"].item() == 6 - log["samples"]
