@@ -265,3 +265,20 @@ def test_the_fle_preset_end_to_end_through_the_runner(tmp_path):
         analysis.load_steps(ws, versions=[version]).sort("depth")["value"].to_list()
     )
     assert job_tracking._best_values(spec, [version]) == {version: pytest.approx(max(steps["value"]))}
+
+
+def test_a_command_preset_writing_inspect_logs_is_judged_by_its_log(tmp_path):
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "ws" / "config.toml").write_text(
+        '[executors.mine]\ncommand = ["my-eval", "--log-dir={log_dir}", "--model={model}"]\n'
+    )
+    ws = Workspace.open(tmp_path / "ws")
+    preset = get_preset(ws, "mine")
+    job = _job(str(ws.inspect_logs_path))
+    cmd = preset.build(job, tmp_path)
+    assert (cmd.log_dir / "fle-job.json").exists()
+    check = preset.completion_check(job)
+    assert check is not None
+    outcome, error = check(0)
+    assert outcome == "failed" and "wrote no Inspect log" in error
+    assert builtin_presets()["simulate"].completion_check(job) is None

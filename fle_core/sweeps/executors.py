@@ -209,8 +209,10 @@ class Executor:
 
     def completion_check(self, job: Job) -> Callable[[int], tuple[str, str | None]] | None:
         """The preset's completion check (``rc -> (outcome, error)``), or None for the
-        runner's default (a ``programs`` row for the attempt's version)."""
-        if self.kind != "fle":
+        runner's default (a ``programs`` row for the attempt's version). ``fle`` presets,
+        and ``command`` presets that write Inspect logs to ``{log_dir}``, are judged by
+        the job's log (``inspect_logs.job_verdict``)."""
+        if self.kind != "fle" and not (self.kind == "command" and self.uses("log_dir")):
             return None
         log_dir = job_log_dir(job)
 
