@@ -9,6 +9,7 @@ import polars as pl
 import streamlit as st
 
 from fle_core import charts
+from fle_core.stats.markdown import md_text
 from pages import _ui
 
 PAGE, PREFIX = "trajectories", "trj_"
@@ -82,7 +83,8 @@ def outcome(found: dict, column) -> None:
     if found.get("failure_kind"):
         kind = {"infrastructure": "Infrastructure failure", "error": "Error", "limit": "Limit hit"}
         text = found.get("error") or found.get("limit_hit") or ""
-        column.error(f"{kind.get(found['failure_kind'], found['failure_kind'])}: {text[:600]}")
+        # the message comes from the log (it can quote the agent's output): literal text, never Markdown
+        column.error(f"{kind.get(found['failure_kind'], found['failure_kind'])}: {md_text(text[:600])}")
 
 
 def transcript(key: str, column) -> None:

@@ -194,8 +194,10 @@ def select_sources(ws: Workspace, source: str | None) -> list[SourceSpec]:
     specs = [s for s in ws.sources().values() if _present(s)]
     if not specs:
         raise SourceUnavailable(
-            "No source to sync: FLE's data.db is not in the workspace and no other source is configured",
-            hint="pass --source sqlite:///PATH or postgresql://..., or add [sources.NAME] to config.toml",
+            "No source to sync: neither FLE's data.db nor its inspect_logs/ folder is in the workspace, "
+            "and no other source is configured",
+            hint="pass --source sqlite:///PATH, postgresql://... or a folder of Inspect logs, "
+            "or add [sources.NAME] to config.toml",
         )
     return specs
 
