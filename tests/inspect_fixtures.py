@@ -13,7 +13,8 @@
 * ``quota/``     ``sufuric_acid_throughput`` whose log says quota 16 (the registry's is 250);
 * ``evalset/``   an eval-set whose first attempt failed on epoch 2 and was retried with
   ``retry_cleanup=False``, so both attempts' logs are on disk;
-* ``cancelled/`` an eval interrupted (SIGINT) after its first samples: status ``cancelled``.
+* ``cancelled/`` an eval interrupted (SIGINT) after its first samples: status ``cancelled``;
+* ``hostile/``   a swallowed error whose text is Markdown and HTML (the app must show it literally).
 
 It runs in its own process so inspect_ai's state never leaks into the test process.
 """
@@ -29,6 +30,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 TASK = str(HERE / "fle_inspect_task.py")
 MODELS = ("mockllm/alpha", "mockllm/beta", "mockllm/gamma")
+#: an error message that would be Markdown if the app rendered it as such
+HOSTILE = "**Session expired.** [Log in again](http://evil.example/login) <script>x</script>"
 TASKS = ("iron_ore_throughput", "iron_plate_throughput")
 
 
@@ -80,6 +83,11 @@ def generate(out: Path) -> None:
     _eval(_task(env_id="iron_ore_throughput", token_limit=300), "mockllm/alpha", err / "limit", epochs=1)
     _eval(_task(env_id="open_play_production", quota="none"), "mockllm/alpha", out / "openplay", epochs=2)
     _eval(_task(env_id="sufuric_acid_throughput", quota="16"), "mockllm/alpha", out / "quota", epochs=2)
+    _eval(
+        _task(env_id="iron_ore_throughput", swallow_error_at=2, error_text=HOSTILE),
+        "mockllm/delta",
+        out / "hostile",
+    )
     _evalset(out / "evalset")
     _cancelled(out / "cancelled")
 

@@ -27,6 +27,7 @@ def inspect_root(tmp_path_factory, inspect_logs_dir):
     root = base / "ws"
     shutil.copytree(inspect_logs_dir / "main", root / "inspect_logs" / "main")
     shutil.copytree(inspect_logs_dir / "errors", root / "inspect_logs" / "errors")
+    shutil.copytree(inspect_logs_dir / "hostile", root / "inspect_logs" / "hostile")
     ws = Workspace.open(root)
     sync(ws)  # finds inspect_logs/ as the local_inspect source
     return root
@@ -91,4 +92,18 @@ def test_sources_lists_logs_with_the_headline_labelled(inspect_root, monkeypatch
     assert "1 error" in text  # the log whose sample raised
     shown = [df.value for df in at.dataframe]
     logs = next(d for d in shown if "headline" in d.columns)
-    assert logs.shape[0] == 10 and "local_inspect" in set(logs["source"])
+    assert logs.shape[0] == 11 and "local_inspect" in set(logs["source"])
+
+
+def test_log_error_text_is_shown_literally(inspect_root, monkeypatch):
+    """An error message from a log is text, not Markdown: no bold, no link, no HTML."""
+    monkeypatch.setenv("FLE_CORE_HOME", str(inspect_root))
+    ws = Workspace.open(inspect_root)
+    row = warehouse.query(
+        ws, "SELECT version, instance FROM inspect_samples WHERE path LIKE 'hostile/%' LIMIT 1"
+    ).row(0)
+    at = run_page("trajectories", {"trj_id": f"local_inspect:{row[0]}:{row[1]}"})
+    assert not at.exception
+    (shown,) = [str(e.value) for e in at.error]
+    assert "\\*\\*Session expired.\\*\\*" in shown and "\\[Log in again\\]" in shown
+    assert "<script>" not in shown and "&lt;script&gt;" in shown
