@@ -6,7 +6,9 @@
   CLI and the app show; re-exported here (``from fle_core import sweeps;
   sweeps.launch(ws, config)``);
 * ``executors``: named server-side presets that turn a claimed job into an argv;
-* ``runner``: the sidecar runner loop (leases, timeouts, drain);
+* ``runner``: the sidecar runner loop (leases, timeouts, drain, store outages);
+* ``runner_sync``: the runner's warehouse sync on a worker thread;
+* ``slurm``: runner pilots as one Slurm job array; their states from squeue;
 * ``job_tracking``: W&B runs for finished jobs and sweeps;
 * ``simulate``: a simulated FLE agent (``python -m fle_core.sweeps.simulate``);
 * ``manager``: ``SweepManager``, the old framework's scripting name.
@@ -30,11 +32,13 @@ from fle_core.sweeps.operations import (
     list_sweeps,
     new_sweep_id,
     pause,
+    pilots,
     resume,
     retry_failed,
     runners,
     status,
     stored_config,
+    submit_pilots,
 )
 from fle_core.sweeps.store import open_store
 
@@ -53,9 +57,11 @@ __all__ = [
     "new_sweep_id",
     "open_store",
     "pause",
+    "pilots",
     "resume",
     "retry_failed",
     "runners",
     "status",
     "stored_config",
+    "submit_pilots",
 ]
