@@ -28,7 +28,7 @@ MUNGE_KEY = Path("/etc/munge/munge.key")
 
 def missing() -> str | None:
     """Why a cluster cannot start here, or None."""
-    gone = [b for b in BINARIES if shutil.which(b) is None and not Path("/usr/sbin", b).exists()]
+    gone = [b for b in BINARIES if shutil.which(b, path=SYSTEM_PATH) is None]
     if gone:
         return f"Slurm/munge binaries missing: {', '.join(gone)} (apt-get install -y slurm-wlm munge)"
     if os.geteuid() != 0:
@@ -48,8 +48,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
+
+
 def _which(name: str) -> str:
-    return shutil.which(name) or str(Path("/usr/sbin", name))
+    """The binary from the system PATH (a test may have emptied $PATH)."""
+    return shutil.which(name, path=SYSTEM_PATH) or name
 
 
 class SlurmCluster:
@@ -179,7 +183,7 @@ class SlurmCluster:
     def run(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
         """A client command against this cluster."""
         return subprocess.run(
-            list(argv),
+            [_which(argv[0]), *argv[1:]],
             capture_output=True,
             text=True,
             env={**os.environ, **self.env},

@@ -177,6 +177,14 @@ def _cancel_unneeded_pilots(st: ControlStore, sweep_id: str) -> list[str]:
     return live
 
 
+def slurm_settings(ws: Workspace) -> dict[str, Any]:
+    """For the UI: the ``[slurm]`` options pilots get (``options``, UI-safe) and whether
+    ``sbatch`` is on this host's PATH (``sbatch_found``)."""
+    import shutil
+
+    return {"options": slurm.options(ws).public(), "sbatch_found": shutil.which("sbatch") is not None}
+
+
 def submit_pilots(
     ws: Workspace,
     pilots: int,
@@ -459,14 +467,23 @@ PILOT_SCHEMA = {
 
 
 def pilots(
-    ws: Workspace, store: ControlStore | None = None, limit: int = 10, now: float | None = None
+    ws: Workspace,
+    store: ControlStore | None = None,
+    limit: int = 10,
+    now: float | None = None,
+    sweep_id: str | None = None,
 ) -> PilotsView:
-    """One row per array task of the ``limit`` newest pilot submissions: ``pilot``
+    """One row per array task of the ``limit`` newest pilot submissions (with ``sweep_id``:
+    those that could serve that sweep, i.e. for it or for any sweep): ``pilot``
     (``JOBID_TASK``), ``slurm_state`` (squeue; null once slurmctld forgot the job),
     ``node``, ``reason``, the runner it became (``runner_status``, ``alive``, ``jobs_run``,
     ``heartbeat_at``), ``log_path``, ``sweeps`` (ids, or ``any``), ``submitted_at``."""
     st = _store(ws, store)
-    subs = st.submissions(limit=limit)
+    subs = [
+        s
+        for s in st.submissions(limit=limit if sweep_id is None else 200)
+        if sweep_id is None or s.sweep_ids is None or sweep_id in s.sweep_ids
+    ][:limit]
     if not subs:
         return PilotsView(pl.DataFrame(schema=PILOT_SCHEMA))
     error = None

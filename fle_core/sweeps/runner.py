@@ -64,6 +64,7 @@ from fle_core.sweeps import job_tracking, slurm
 from fle_core.sweeps.executors import Job, get_preset
 from fle_core.sweeps.runner_sync import SyncWorker
 from fle_core.sweeps.store import Claim, ControlStore, RunnerRecord, open_store
+from fle_core.sweeps.store.records import Outcome
 from fle_core.workspace import SourceSpec, Workspace, mask_url
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ class _Result:
     run: _Running
     rc: int
     at: float
-    outcome: str | None
+    outcome: Outcome | None
     error: str | None
 
 
@@ -299,7 +300,7 @@ class Runner:
             self._fast_by_sigint = True
             self.request_drain(fast=True)
 
-        previous = {
+        previous: dict[int, Any] = {
             signal.SIGTERM: signal.getsignal(signal.SIGTERM),
             signal.SIGINT: signal.getsignal(signal.SIGINT),
         }
@@ -438,12 +439,13 @@ class Runner:
         """Write kept results to the store, oldest first; a store error leaves the rest kept."""
         recorded = 0
         for res in list(self._results):
-            if res.outcome is None and not self._verify_later(res, now):
+            outcome = res.outcome or self._verify_later(res, now)
+            if outcome is None:
                 continue  # the source is still unreachable; keep it
             r = res.run
             aid = r.claim.attempt.attempt_id
             fin = self.store.finish_attempt(
-                aid, self.runner_id, res.outcome, res.at, exit_code=res.rc, error=res.error
+                aid, self.runner_id, outcome, res.at, exit_code=res.rc, error=res.error
             )
             self._results.remove(res)
             recorded += 1
@@ -466,29 +468,32 @@ class Runner:
                 self._log_wandb_summary(claim)
         return recorded
 
-    def _verify_later(self, res: _Result, now: float) -> bool:
-        """Retry the completion check of a job that exited 0 while its source was down."""
+    def _verify_later(self, res: _Result, now: float) -> Outcome | None:
+        """Retry the completion check of a job that exited 0 while its source was down;
+        its outcome, or None while the source stays unreachable (up to a deadline)."""
         try:
             res.outcome, res.error = self._verified(res.run, tries=1)
         except SourceUnavailable as exc:
             if now - res.at < self.verify_deadline_s:
-                return False
+                return None
             res.outcome, res.error = "failed", f"exit 0 but the source stayed unreachable: {exc}"
         self._log_footer(res.run, res.rc, res.outcome, res.error)
-        return True
+        return res.outcome
 
-    def _log_footer(self, r: _Running, rc: int, outcome: str, error: str | None) -> None:
+    def _log_footer(self, r: _Running, rc: int, outcome: Outcome, error: str | None) -> None:
         try:
             with open(r.extra["log_path"], "a") as fh:
                 fh.write(f"\n# exit {rc}; outcome {outcome}{': ' + error if error else ''}\n")
         except OSError as exc:
             log.warning("could not append to %s: %s", r.extra["log_path"], exc)
 
-    def _outcome(self, r: _Running, rc: int) -> tuple[str | None, str | None]:
+    def _outcome(self, r: _Running, rc: int) -> tuple[Outcome | None, str | None]:
         if r.reason == "timed_out":
             return "timed_out", f"timed out after {r.deadline - r.started:g}s; process group killed"
-        if r.reason in ("cancelled", "requeued"):
-            return r.reason, None
+        if r.reason == "cancelled":
+            return "cancelled", None
+        if r.reason == "requeued":
+            return "requeued", None
         if rc in (-signal.SIGTERM, 128 + signal.SIGTERM) and self._stopped_from_outside():
             return "requeued", None  # Slurm (scancel, time limit, preemption) signalled the job too
         if rc != 0:
@@ -498,7 +503,7 @@ class Runner:
         except SourceUnavailable:
             return None, None  # decided once the source answers (``_verify_later``)
 
-    def _verified(self, r: _Running, tries: int = 6) -> tuple[str, str | None]:
+    def _verified(self, r: _Running, tries: int = 6) -> tuple[Outcome, str | None]:
         """The completion check of an exit-0 job; ``SourceUnavailable`` if the source is down."""
         try:
             steps = _verified_steps(r.spec, r.claim.attempt.version, tries)

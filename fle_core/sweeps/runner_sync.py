@@ -84,9 +84,7 @@ class SyncWorker:
             store.close()
 
     def _pass(self, names: list[str], store: ControlStore | None) -> ControlStore | None:
-        sync = self._sync_fn
-        if sync is None:
-            from fle_core.warehouse.sync import sync  # lazy: duckdb/pyarrow only once a job finished
+        sync = self._sync_fn or _warehouse_sync()
         attempts = operations.attempts_for_sync(self.ws)
         for name in names:
             try:
@@ -100,3 +98,9 @@ class SyncWorker:
                     log.error("could not record the sync failure: %s", exc2)
                     store = None
         return store
+
+
+def _warehouse_sync() -> Callable[..., object]:
+    from fle_core.warehouse.sync import sync  # lazy: duckdb/pyarrow only once a job finished
+
+    return sync

@@ -303,10 +303,10 @@ def _run(argv: list[str], timeout_s: float, what: str) -> str:
     except OSError as exc:
         raise SlurmError(f"could not run {argv[0]}: {exc}") from None
     if proc.returncode != 0:
-        said = [line for line in (proc.stderr or proc.stdout).splitlines() if line.strip()]
+        said = [line.strip() for line in (proc.stderr or proc.stdout).splitlines() if line.strip()]
         raise SlurmError(
             f"{argv[0]} failed (exit {proc.returncode}), so Slurm could not {what}: "
-            + (said[-1].strip() if said else "no message"),
+            + (" / ".join(said)[:800] if said else "no message"),
             hint="check the [slurm] options (partition, account, qos, time) with `sinfo` and your "
             "site's limits; queued sweeps stay queued",
         )
