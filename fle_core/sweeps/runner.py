@@ -39,29 +39,26 @@ such as FLE's Factorio servers (``executors.fle_server_range``).
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import logging
 import os
 import queue
 import select
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
 import zlib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TextIO
 
 from fle_core.errors import ConfigError, FleError, SourceUnavailable
 from fle_core.sweeps import job_tracking, slurm
 from fle_core.sweeps.executors import Job, get_preset
+from fle_core.sweeps.processes import exited, killpg, own_log_path, pidfd, proc_start_time, with_pdeathsig
 from fle_core.sweeps.runner_sync import SyncWorker
 from fle_core.sweeps.store import Claim, ControlStore, RunnerRecord, open_store
 from fle_core.sweeps.store.records import Outcome
@@ -149,7 +146,7 @@ class Runner:
         self.host = socket.gethostname()
         self.runner_id = runner_id or f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.pilot = slurm.pilot_identity(os.environ)
-        self.log_path = _own_log_path()
+        self.log_path = own_log_path()
         self.running: dict[str, _Running] = {}
         self._results: list[_Result] = []
         self._done_checks: dict[str, Claim] = {}  # sweeps to test for completion once the store answers
@@ -316,7 +313,7 @@ class Runner:
         for r in self.running.values():
             if r.reason is None:
                 r.reason = "requeued"
-            _killpg(r.proc.pid, signal.SIGKILL)
+            killpg(r.proc.pid, signal.SIGKILL)
             r.proc.wait()
         try:
             self._reap(time.time())
@@ -368,14 +365,14 @@ class Runner:
             log.warning("lease of %s (runner %s) expired; requeued", a.attempt_id, a.runner_id)
             mine = self.running.pop(a.attempt_id, None)
             if mine is not None:  # our own heartbeats failed too long: the cell is requeued, stop our copy
-                _killpg(mine.proc.pid, signal.SIGKILL)
+                killpg(mine.proc.pid, signal.SIGKILL)
                 mine.proc.wait()
                 if mine.extra.get("pidfd") is not None:
                     os.close(mine.extra.pop("pidfd"))
             elif a.host == self.host and a.pid:
                 start = proc_start_time(a.pid)
                 if start is None or start == a.proc_start:
-                    _killpg(a.pid, signal.SIGKILL)
+                    killpg(a.pid, signal.SIGKILL)
         return len(lost)
 
     # ---- running jobs -------------------------------------------------------------
@@ -400,7 +397,7 @@ class Runner:
         if r.reason is None:
             if stop == "lost":
                 r.reason, r.kill_sent_at = "requeued", now
-                _killpg(r.proc.pid, signal.SIGKILL)
+                killpg(r.proc.pid, signal.SIGKILL)
                 return
             if now >= r.deadline:
                 r.reason = "timed_out"
@@ -410,9 +407,9 @@ class Runner:
                 r.reason = "requeued"
             if r.reason:
                 r.kill_sent_at = now
-                _killpg(r.proc.pid, signal.SIGTERM)
+                killpg(r.proc.pid, signal.SIGTERM)
         elif r.kill_sent_at is not None and now - r.kill_sent_at >= self.kill_grace_s:
-            _killpg(r.proc.pid, signal.SIGKILL)
+            killpg(r.proc.pid, signal.SIGKILL)
 
     def _reap(self, now: float) -> int:
         """Exited jobs → results (no control store needed): their group is killed, the
@@ -420,9 +417,9 @@ class Runner:
         reaped = 0
         for aid in list(self.running):
             r = self.running[aid]
-            if not _exited(r.proc):
+            if not exited(r.proc):
                 continue
-            _killpg(r.proc.pid, signal.SIGKILL)  # leader is a zombie: the group id is still ours
+            killpg(r.proc.pid, signal.SIGKILL)  # leader is a zombie: the group id is still ours
             r.proc.wait()
             del self.running[aid]
             if r.extra.get("pidfd") is not None:
@@ -594,7 +591,7 @@ class Runner:
             with open(log_path, "a") as fh:
                 _header(fh, a.attempt_id, a.version, executor.name, cmd.argv, job.source_url)
                 proc = subprocess.Popen(
-                    _with_pdeathsig(cmd.argv, env),
+                    with_pdeathsig(cmd.argv, env),
                     stdin=subprocess.DEVNULL,
                     stdout=fh,
                     stderr=subprocess.STDOUT,
@@ -618,7 +615,7 @@ class Runner:
             deadline=now + timeout,
             started=now,
             slot=slot,
-            extra={"log_path": str(log_path), "pidfd": _pidfd(proc.pid)},
+            extra={"log_path": str(log_path), "pidfd": pidfd(proc.pid)},
         )
         self._unrecorded_pids[a.attempt_id] = (proc.pid, proc_start_time(proc.pid), str(log_path))
         self._record_pids()  # a store error here leaves the job running; recorded after the outage
@@ -683,65 +680,6 @@ class Runner:
         self._wandb_thread.join(timeout_s)
         if self._wandb_thread.is_alive():
             log.warning("W&B logging still busy after %.0fs; leaving it", timeout_s)
-
-
-# ---- process helpers -------------------------------------------------------------------
-_SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
-
-
-def _with_pdeathsig(argv: list[str], env: dict[str, str]) -> list[str]:
-    """Prefix ``setpriv --pdeathsig KILL --`` so the job dies if the runner is killed.
-
-    ``setpriv`` sets the flag and execs the job in the same process (same pid), so
-    the spawn stays on the fast vfork path; a Python ``preexec_fn`` doing the same
-    made every spawn ~15 ms slower. The command is resolved first, so a missing
-    program is reported as such instead of as setpriv's exit code."""
-    exe = argv[0] if os.sep in argv[0] else shutil.which(argv[0], path=env.get("PATH"))
-    if exe is None or not os.access(exe, os.X_OK):
-        raise FileNotFoundError(f"executable not found: {argv[0]!r}")
-    return [_SETPRIV, "--pdeathsig", "KILL", "--", *argv] if _SETPRIV else list(argv)
-
-
-def _pidfd(pid: int) -> int | None:
-    """A pollable fd that becomes readable when ``pid`` exits (Linux ≥ 5.3), else None."""
-    try:
-        return os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        return None
-
-
-def _exited(proc: subprocess.Popen) -> bool:
-    """True once the child exited, without reaping it (so its group id stays valid)."""
-    if proc.returncode is not None:
-        return True
-    try:
-        info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-    except ChildProcessError:
-        return proc.poll() is not None
-    return info is not None
-
-
-def _killpg(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def proc_start_time(pid: int) -> str | None:
-    """The kernel's start time of ``pid`` (guards against pid reuse), or None."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def _own_log_path() -> str | None:
-    """Where this process's stdout goes, if a file (a pilot's Slurm ``--output``)."""
-    try:
-        target = os.readlink("/proc/self/fd/1")
-    except OSError:
-        return None
-    return target if target.startswith("/") and Path(target).is_file() else None
 
 
 def _verified_steps(spec: SourceSpec, version: int, tries: int = 6) -> int:
