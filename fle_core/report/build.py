@@ -148,8 +148,8 @@ def report_charts(
         f.probability_of_improvement,
     )
     sim = is_simulated(f.summaries, f.steps) if simulated is None else simulated
-    kw = dict(palette=pal, simulated=sim)
-    plan: list[tuple[str, str, Any]] = []
+    kw: dict[str, Any] = dict(palette=pal, simulated=sim)
+    plan: list[tuple[str, str, Any] | None] = []  # None: a chart this report leaves out
     if f.model_metrics is not None:
         plan += [
             (

@@ -29,7 +29,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import pyarrow as pa
@@ -80,8 +80,8 @@ class SourceConn:
 
     spec: SourceSpec
     kind: str  # "sqlite" | "postgres"
-    database: object
-    connection: object
+    database: Any  # adbc_driver_manager.AdbcDatabase (untyped; imported lazily)
+    connection: Any  # adbc_driver_manager.AdbcConnection
 
     def arrow(self, sql: str, params: list | None = None) -> pa.Table:
         """Run one parameterized query (``?`` placeholders) and return an Arrow table."""
@@ -198,7 +198,7 @@ def connect(spec: SourceSpec) -> Iterator[SourceConn]:
     database = connection = None
     try:
         if kind == "sqlite":
-            import adbc_driver_sqlite as driver
+            import adbc_driver_sqlite as sqlite_driver
 
             path = sqlite_path(spec.resolved_url())
             if not path.is_file():
@@ -206,11 +206,11 @@ def connect(spec: SourceSpec) -> Iterator[SourceConn]:
                     f"Source {spec.name!r}: SQLite file {path} does not exist",
                     hint="check the path, or run FLE once to create it",
                 )
-            database = driver.connect("file:" + quote(str(Path(path).resolve())) + "?mode=ro")
+            database = sqlite_driver.connect("file:" + quote(str(Path(path).resolve())) + "?mode=ro")
         else:
-            import adbc_driver_postgresql as driver
+            import adbc_driver_postgresql as pg_driver
 
-            database = driver.connect(_pg_url(spec.resolved_url()))
+            database = pg_driver.connect(_pg_url(spec.resolved_url()))
         connection = adbc.AdbcConnection(database)
     except SourceError:
         raise
@@ -479,5 +479,5 @@ def fetch_step_detail(
         tbl = conn.arrow(sql, [*params, int(version), int(instance)])
     import polars as pl
 
-    df = pl.from_arrow(tbl)
+    df = cast(pl.DataFrame, pl.from_arrow(tbl))  # a Table always gives a DataFrame
     return df.with_columns(pl.col("conversation_chars").cast(pl.Int64))

@@ -56,12 +56,12 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from fle_core.errors import ConfigError, FleError, SourceUnavailable
-from fle_core.sweeps import job_tracking, slurm
+from fle_core.sweeps import slurm
 from fle_core.sweeps.executors import Job, get_preset
 from fle_core.sweeps.processes import exited, killpg, own_log_path, pidfd, proc_start_time, with_pdeathsig
 from fle_core.sweeps.runner_sync import SyncWorker
 from fle_core.sweeps.store import Claim, ControlStore, RunnerRecord, open_store
-from fle_core.sweeps.store.records import Outcome
+from fle_core.sweeps.store.records import Outcome, RunnerStatus
 from fle_core.workspace import SourceSpec, Workspace, mask_url
 
 log = logging.getLogger(__name__)
@@ -335,7 +335,7 @@ class Runner:
         self._sync.close(30.0 if self.drain == "fast" else 900.0)
 
     # ---- heartbeat and leases -----------------------------------------------------
-    def _heartbeat(self, now: float, status: str | None = None) -> None:
+    def _heartbeat(self, now: float, status: RunnerStatus | None = None) -> None:
         status = status or ("draining" if self.drain else "running")
         self.store.heartbeat(
             RunnerRecord(
@@ -345,7 +345,7 @@ class Runner:
                 started_at=self.started_at,
                 heartbeat_at=now,
                 lease_s=self.lease_s,
-                status=status,  # type: ignore[arg-type]
+                status=status,
                 slurm_job_id=self.pilot.job_id,
                 slurm_array_task_id=self.pilot.array_task_id,
                 node=self.pilot.node or self.host,
@@ -645,12 +645,16 @@ class Runner:
     def _log_wandb(self, r: _Running, attempt_status: str) -> None:
         """Queue one W&B run for this job; a W&B init can take seconds, so a worker thread
         (with its own store connection) does it while the loop keeps policing jobs."""
+        from fle_core.sweeps import job_tracking  # lazy: polars and wandb only once a job finished
+
         status = COMPLETION.get(attempt_status, attempt_status)
         self._wandb_submit(
             lambda store: job_tracking.log_job_to_wandb(self.ws, store, r.claim, status, r.spec)
         )
 
     def _log_wandb_summary(self, claim: Claim) -> None:
+        from fle_core.sweeps import job_tracking
+
         self._wandb_submit(lambda store: job_tracking.log_summary_to_wandb(self.ws, store, claim.sweep))
 
     def _wandb_submit(self, task) -> None:

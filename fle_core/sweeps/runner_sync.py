@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
-from fle_core.sweeps import operations
+from fle_core.sweeps.facts import attempts_for_sync
 from fle_core.sweeps.store import ControlStore, open_store
 from fle_core.workspace import Workspace
 
@@ -85,7 +85,7 @@ class SyncWorker:
 
     def _pass(self, names: list[str], store: ControlStore | None) -> ControlStore | None:
         sync = self._sync_fn or _warehouse_sync()
-        attempts = operations.attempts_for_sync(self.ws)
+        attempts = attempts_for_sync(self.ws)
         for name in names:
             try:
                 sync(self.ws, source=name, attempts=attempts)

@@ -29,7 +29,7 @@ import os
 import random
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import filelock
@@ -270,5 +270,12 @@ def data_version(ws: Workspace) -> int:
     if not ws.warehouse_path.exists():
         return 0
     with reader(ws) as con:
-        row = con.execute("SELECT coalesce(max(sync_id), 0) FROM sync_runs WHERE status = 'ok'").fetchone()
-    return int(row[0])
+        return int(scalar(con, "SELECT coalesce(max(sync_id), 0) FROM sync_runs WHERE status = 'ok'"))
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> Any:
+    """The single value of a query that always returns one row (an aggregate)."""
+    row = con.execute(sql, params or []).fetchone()
+    if row is None:
+        raise RuntimeError(f"query returned no row: {sql}")
+    return row[0]

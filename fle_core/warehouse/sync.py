@@ -24,12 +24,14 @@ after id 101 was synced), so incremental Postgres runs re-read the last
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -49,7 +51,7 @@ Progress = Callable[[int, "int | None"], None]
 
 # The sweep facts sync needs, owned here so that the warehouse never imports the
 # sweeps layer: one row per sweep attempt, with these columns. The sweeps layer
-# supplies them (``fle_core.sweeps.attempts_for_sync``).
+# supplies them (``fle_core.sweeps.facts.attempts_for_sync``).
 ATTEMPT_COLUMNS = (
     "source",
     "version",
@@ -143,7 +145,7 @@ def sync(
     which versions are superseded; it is called once per source, and the
     ``sweep_attempts`` table is replaced in the same transaction that finishes
     the run. ``None`` leaves that table as it is. The CLI, the app and the
-    runner pass ``fle_core.sweeps.attempts_for_sync``.
+    runner pass ``fle_core.sweeps.facts.attempts_for_sync``.
 
     ``None`` means ``default_source`` if the config sets it, else every
     configured source that exists (see ``select_sources``). With several
@@ -218,16 +220,17 @@ class _Session:
 
     def __init__(self, ws: Workspace, hold_s: float, threads: int = DEFAULT_WRITER_THREADS):
         self.ws, self.hold_s, self.threads = ws, hold_s, threads
-        self._con = None
+        self._con: duckdb.DuckDBPyConnection | None = None
         self._since = 0.0
-        self._cm = None
+        self._cm: contextlib.AbstractContextManager[duckdb.DuckDBPyConnection] | None = None
 
-    def con(self):
+    def con(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
             self._cm = warehouse.rw_connection(self.ws)
-            self._con = self._cm.__enter__()
-            self._con.execute(f"SET threads = {int(self.threads)}")
+            self._con = con = self._cm.__enter__()
+            con.execute(f"SET threads = {int(self.threads)}")
             self._since = time.monotonic()
+            return con
         return self._con
 
     def maybe_release(self) -> None:
@@ -429,7 +432,7 @@ def _record_failure(ws: Workspace, spec: SourceSpec, exc: BaseException, full: b
     """A run that failed before it began still shows up in ``sync_runs``."""
     with warehouse.rw_connection(ws) as con:
         con.execute("BEGIN")
-        sync_id = con.execute("SELECT coalesce(max(sync_id), 0) + 1 FROM sync_runs").fetchone()[0]
+        sync_id = warehouse.scalar(con, "SELECT coalesce(max(sync_id), 0) + 1 FROM sync_runs")
         row = con.execute("SELECT watermark FROM source_state WHERE source = ?", [spec.name]).fetchone()
         wm = int(row[0] or 0) if row else None
         con.execute(

@@ -15,6 +15,7 @@ SweepStatus = Literal["active", "paused", "cancelled", "completed"]
 CellStatus = Literal["pending", "running", "succeeded", "failed", "early_stopped", "cancelled"]
 AttemptStatus = Literal["running", "succeeded", "failed", "superseded", "cancelled"]
 Outcome = Literal["succeeded", "failed", "timed_out", "empty", "lost", "cancelled", "requeued"]
+RunnerStatus = Literal["running", "draining", "stopped"]
 TERMINAL_CELL = ("succeeded", "failed", "early_stopped", "cancelled")
 MAX_LOST = 3.0  # lost-attempt charge at which a cell is failed (see ``expire_leases``; no retries used)
 
@@ -88,7 +89,7 @@ class RunnerRecord(BaseModel):
     started_at: float
     heartbeat_at: float
     lease_s: float
-    status: Literal["running", "draining", "stopped"]
+    status: RunnerStatus
     slurm_job_id: str | None = None
     """The Slurm (array) job id when the runner is a pilot (``SLURM_ARRAY_JOB_ID``)."""
     slurm_array_task_id: int | None = None
