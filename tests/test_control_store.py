@@ -348,6 +348,22 @@ class TestControlStoreContract:
         assert {x.status for x in st.cells("s")} == {"cancelled"}
         assert st.get_sweep("s").status == "cancelled"
 
+    def test_a_drain_or_loss_while_a_cancel_is_pending_is_a_cancel(self, make_store):
+        """scancel signals a pilot's jobs before its runner sees the cancel request: the
+        drained (or lost) attempt of a cell being cancelled ends ``cancelled``, uncharged."""
+        st = make_store()
+        _launch(st, trials=1, models=("a", "b"))
+        a = st.claim("r", "h", 1000.0, 30, SRC)
+        b = st.claim("r2", "h", 1000.0, 30, SRC)
+        st.cancel_sweep("s", 1001.0)
+        st.finish_attempt(a.attempt.attempt_id, "r", "requeued", 1002.0)
+        st.expire_leases(1100.0)
+        assert [(x.status, x.outcome) for x in st.attempts("s")] == [("cancelled", "cancelled")] * 2
+        assert [(c.status, c.lost, c.lost_charge, c.requeues) for c in st.cells("s")] == [
+            ("cancelled", 0, 0, 0)
+        ] * 2
+        assert b.attempt.attempt_id in {x.attempt_id for x in st.attempts("s")}
+
     def test_counts(self, make_store):
         st = make_store()
         _launch(st, "s1")

@@ -516,6 +516,8 @@ class SqlControlStore(ControlStore):
         att = _row(AttemptRecord, _ATTEMPT_COLS, row)
         cell = self._cell(ex, att.cell_id)
         sweep = self._sweep(ex, att.sweep_id)
+        if cell.cancel_requested and outcome in ("requeued", "lost"):
+            outcome = "cancelled"  # stopped while its cancel was pending (scancel, a dying runner)
         out = _decide(outcome, cell, sweep, now, charge)
         ex(
             "UPDATE attempts SET status = ?, outcome = ?, exit_code = ?, ended_at = ?, error = ?"
