@@ -295,7 +295,8 @@ def test_sweeps_page_launches_on_slurm_and_the_monitor_lists_the_pilots(slurm, w
     table = next(d.value for d in at.dataframe if "pilot" in d.value.columns)
     assert sorted(table["pilot"]) == [f"{sub.job_id}_0", f"{sub.job_id}_1"]
     assert set(table["slurm_state"]) <= {"RUNNING", "COMPLETING", "COMPLETED"}
-    assert table["jobs_run"].sum() == len(sm.open_store(workspace).attempts(sweep_id)) == 12
+    attempts = sm.open_store(workspace).attempts(sweep_id)  # 12 cells; a simulated crash adds a retry
+    assert table["jobs_run"].sum() == len(attempts) and len(attempts) >= 12
     assert "Stopped cells" not in texts(at)
 
 
