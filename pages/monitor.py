@@ -50,7 +50,7 @@ def render(sweep_id: str) -> None:
         _ui.cells_view(cells)
     with st.expander("Runners", expanded=False):
         _ui.runner_health(sweeps.runners(ws))
-    _ui.pilot_table(sweeps.pilots(ws, sweep_id=sweep_id))
+    _ui.pilot_table(_ui.pilots(ws, sweep_id))
     _ui.stopped_cells(cells)
     fails = sweeps.failures(ws, sweep_id, tail_lines=20)
     if fails.is_empty():

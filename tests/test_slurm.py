@@ -322,3 +322,30 @@ def test_sweeps_page_without_sbatch_keeps_the_sweep_queued_and_says_so(
     monkeypatch.setenv("FLE_READ_ONLY", "1")
     at = run_page("sweeps")
     assert not [r for r in at.radio if r.key == "new_run_on"]  # read-only hides it with the rest
+
+
+def test_cancel_without_slurm_tools_still_cancels_and_names_the_pilots(tmp_path, monkeypatch):
+    """The app host may lack Slurm's client tools: the sweep is cancelled first, then the
+    error names the pilot job to scancel by hand."""
+    from fle_core.sweeps.store import PilotSubmission
+
+    ws = make_ws(tmp_path / "ws")
+    sweep_id = sm.launch(ws, config(ws, models=["ok"]))
+    st = sm.open_store(ws)
+    st.add_submission(
+        PilotSubmission(job_id="4242", submitted_at=time.time(), pilots=2, sweep_ids=[sweep_id], log_dir="/x")
+    )
+    empty = tmp_path / "nobin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    with pytest.raises(
+        slurm_mod.SlurmError, match=f"Sweep {sweep_id} is cancelled, but its Slurm pilots 4242"
+    ) as e:
+        sm.cancel(ws, sweep_id)
+    assert "squeue is not on PATH" in e.value.message and "scancel 4242" in (e.value.hint or "")
+    assert sm.status(ws, sweep_id).status == "cancelled"
+    assert any(ev["kind"] == "pilots_cancel_failed" for ev in st.events(sweep_id))
+    view = sm.pilots(ws, sweep_id=sweep_id)  # the Monitor still lists them, and says why no state
+    assert (
+        view.frame["pilot"].to_list() == ["4242_0", "4242_1"] and "squeue is not on PATH" in view.slurm_error
+    )

@@ -170,10 +170,13 @@ def _cancel_unneeded_pilots(st: ControlStore, sweep_id: str) -> list[str]:
         others = [x for x in (sub.sweep_ids or every) if x != sweep_id]
         if not others or not st.runnable_count(None, others):
             doomed.append(sub.job_id)
-    live = sorted({p.job_id for p in slurm.pilot_states(doomed) if p.state not in slurm.TERMINAL_STATES})
-    if not live:
+    if not doomed:
         return []
+    live: list[str] = doomed
     try:
+        live = sorted({p.job_id for p in slurm.pilot_states(doomed) if p.state not in slurm.TERMINAL_STATES})
+        if not live:
+            return []
         slurm.cancel_jobs(live)
     except slurm.SlurmError as exc:
         st.add_event("pilots_cancel_failed", f"{', '.join(live)}: {exc.message}", time.time(), sweep_id)
