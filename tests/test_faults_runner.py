@@ -241,3 +241,36 @@ def test_a_claim_whose_answer_was_lost_in_an_outage_is_requeued_not_held_forever
     assert runner.run(once=True) == 0
     assert_each_cell_succeeded_once(ws, sweep_id, 1)
     assert st.cells(sweep_id)[0].lost_charge == 0  # not charged: the job never ran
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_timeouts_hold_while_the_control_store_is_down(tmp_path, pg_restartable):
+    """A job that outlives its timeout during a control-store outage is killed on time (its
+    whole process group), and recorded ``timed_out`` once the store is back."""
+    from test_runner import alive
+
+    cluster, server = pg_restartable
+    url = server.create_database()
+    ws = make_ws(tmp_path / "ws", extra=f'[control]\nurl = "{url}"\n')
+    sweep_id = sm.launch(ws, config(ws, models=["hang"], timeout_s=3.0, max_retries=0))
+    runner = subprocess.Popen(
+        runner_with_sync(ws, "--once", "--no-sync", "--lease-seconds", "3"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: executions(ws) and "grandchild" in executions(ws)[0], timeout=60)
+        (rec,) = executions(ws)
+        cluster.stop("fast")
+        wait_for(lambda: not alive(rec["pid"]) and not alive(rec["grandchild"]), timeout=15)
+        assert runner.poll() is None  # the runner waits out the outage
+        cluster.start()
+        assert runner.wait(timeout=60) == 0, runner.stderr.read()[-3000:]
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    ((a,),) = [sm.open_store(ws).attempts(sweep_id)]
+    assert (a.outcome, a.status) == ("timed_out", "failed")
+    assert a.ended_at - a.started_at == pytest.approx(3.0, abs=1.5)  # killed at its deadline, not after

@@ -1,8 +1,8 @@
 """The sidecar runner: claims jobs from the control store and runs them as subprocesses.
 
 One scheduling loop. ``Runner.step(now)`` does one pass — reap exited jobs,
-heartbeat, record results, expire other runners' leases, police running jobs
-(timeout, cancel, drain), claim new jobs, hand a warehouse sync to its worker
+police running jobs (timeout, cancel, drain), heartbeat, expire other runners'
+leases, record results, claim new jobs, hand a warehouse sync to its worker
 thread — and takes ``now`` so tests drive leases, timeouts and backoff without
 sleeping. ``Runner.run()`` calls it in a loop. Nothing on the loop waits on the
 warehouse (``runner_sync``) or W&B (``job_tracking``), so heartbeats, timeouts and
@@ -174,11 +174,11 @@ class Runner:
         Local work (reaping exited jobs, timeouts) comes first and survives a store
         error; a store error propagates to ``run``, which backs off."""
         changed = self._reap(now)
+        self._police_all(now)  # timeouts and drains first: they hold while the store is down
         if now - self._last_beat >= self.lease_s / 3:
             self._heartbeat(now)
             changed += self._expire(now)
         changed += self._record(now)
-        self._police_all(now)
         if self.drain is None:
             changed += self._claim(now)
         self._maybe_sync(now)
