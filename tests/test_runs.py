@@ -1,6 +1,7 @@
 """The experiment-log workflow for any metric: runs files in, the log's table out.
 
-The reference is the RL team's log (``shared/seeds/factorion-EXPERIMENTS.md``):
+The reference is the RL team's log (``tests/fixtures/factorion-EXPERIMENTS.md``, a copy of
+``shared/seeds/factorion-EXPERIMENTS.md``):
 its three throughput rows are rebuilt from the per-seed values it prints, by
 the real ``fle-core compare`` command in a subprocess, with the test named
 explicitly (``--test welch``). Statistics are checked against scipy and
@@ -41,15 +42,8 @@ LOG_ROWS = {
     "13": "| Throughput (moving avg) | 0.5808 +/- 0.0897 | 0.0128 +/- 0.0286 | **-97.8%** | 5.3e-05 | **Significantly worse** |",
     "11": "| Throughput (moving avg) | 0.5876 +/- 0.1149 | 0.5332 +/- 0.0402 | -9.3% | 0.364 | No significant difference |",
 }
-# shared/ sits beside the repository (CI) or above the worktrees (here)
-SEED_LOG = next(
-    (
-        d / "shared" / "seeds" / "factorion-EXPERIMENTS.md"
-        for d in Path(__file__).resolve().parents
-        if (d / "shared" / "seeds" / "factorion-EXPERIMENTS.md").exists()
-    ),
-    Path("shared/seeds/factorion-EXPERIMENTS.md"),
-)
+# a copy of shared/seeds/factorion-EXPERIMENTS.md, kept in the repository so CI has it
+SEED_LOG = Path(__file__).resolve().parent / "fixtures" / "factorion-EXPERIMENTS.md"
 
 
 def _runs_csv(path: Path, baseline, pr, metric="Throughput (moving avg)") -> Path:
@@ -85,8 +79,6 @@ def test_seed_log_throughput_rows_reproduced_exactly_by_welch_named_explicitly(t
 
 
 def test_the_expected_rows_are_the_logs_own():
-    if not SEED_LOG.exists():
-        pytest.skip(f"{SEED_LOG} not present")
     text = SEED_LOG.read_text()
     assert all(row in text for row in LOG_ROWS.values()) and HEADER in text and SEPARATOR in text
 
