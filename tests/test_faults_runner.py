@@ -73,18 +73,24 @@ def test_a_sync_waiting_on_the_warehouse_lock_costs_no_lease_and_no_rerun(tmp_pa
     sweep_id = sm.launch(ws, config(ws, models=[f"slow-{i}" for i in range(8)], max_concurrent=4))
     syncing = runner_with_sync(ws, "--once", "--max-concurrent", "2", "--lease-seconds", "2")
     other = runner_cmd(ws, "--once", "--max-concurrent", "2")  # --no-sync, 2 s leases
-    with warehouse.write_lock(ws):
-        t0 = time.monotonic()
-        procs = [
-            subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            for cmd in (syncing, other)
-        ]
-        st = sm.open_store(ws)
-        wait_for(lambda: {c.status for c in st.cells(sweep_id)} == {"succeeded"}, timeout=90)
-        time.sleep(max(0.0, 8.0 - (time.monotonic() - t0)))  # keep holding: leases expire meanwhile
-        assert not [a for a in st.attempts(sweep_id) if a.outcome == "lost"]
-    for p in procs:
-        assert p.wait(timeout=120) == 0, p.stderr.read()
+    procs = []
+    try:
+        with warehouse.write_lock(ws):
+            t0 = time.monotonic()
+            procs = [
+                subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                for cmd in (syncing, other)
+            ]
+            st = sm.open_store(ws)
+            wait_for(lambda: {c.status for c in st.cells(sweep_id)} == {"succeeded"}, timeout=90)
+            time.sleep(max(0.0, 8.0 - (time.monotonic() - t0)))  # keep holding: leases expire meanwhile
+            assert not [a for a in st.attempts(sweep_id) if a.outcome == "lost"]
+        for p in procs:
+            assert p.wait(timeout=120) == 0, p.stderr.read()
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
     assert_each_cell_succeeded_once(ws, sweep_id, 8)
     assert sorted(len(v) for v in runs_per_cell(ws).values()) == [1] * 8  # nothing ran twice
     with warehouse.reader(ws) as con:  # the deferred sync ran once the lock was free
@@ -157,14 +163,16 @@ def test_repeated_runner_kills_fail_no_healthy_cell(tmp_path):
             runner_cmd(ws, "--max-concurrent", "4"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         mine = f":{runner.pid}:"
-        wait_for(
-            lambda mine=mine: (
-                sum(a.status == "running" and mine in a.runner_id for a in st.attempts(sweep_id)) == 4
-            ),
-            timeout=30,
-        )
-        runner.send_signal(signal.SIGKILL)
-        runner.wait()
+        try:
+            wait_for(
+                lambda mine=mine: (
+                    sum(a.status == "running" and mine in a.runner_id for a in st.attempts(sweep_id)) == 4
+                ),
+                timeout=30,
+            )
+        finally:
+            runner.send_signal(signal.SIGKILL)
+            runner.wait()
     run_once(ws, "--max-concurrent", "4")
     cells = st.cells(sweep_id)
     assert [(c.status, c.failures, c.lost) for c in cells] == [("succeeded", 0, 4)] * 4
