@@ -37,6 +37,10 @@ running the workbench next to FLE just works. FLE 0.4+ writes Inspect logs to
     [wandb]
     project = "factorio-eval"
 
+    [slurm]                    # runner pilots (fle-core runner --slurm N)
+    partition = "eval"
+    time = "4:00:00"
+
 Secrets never live in ``config.toml``; they come from the environment or from
 Streamlit secrets (passed in by the UI layer as ``secrets``).
 """

@@ -95,7 +95,7 @@ def test_the_server_range_comes_from_the_jobs_slot(tmp_path):
         env = get_preset(ws, "fle").build(_job(str(ws.inspect_logs_path), slot=slot), tmp_path).env
         ranges.add((int(env["FLE_SERVER_START"]), int(env["FLE_SERVER_END"])))
     assert ranges == {(10, 12), (12, 14), (14, 16), (16, 18)}  # disjoint: no two jobs share a server
-    assert fle_server_range(3, 2, 10) == (16, 18) and fle_server_range(0) == (0, 1)
+    assert fle_server_range(3, 2, 10) == (16, 18) and fle_server_range(0, 1) == (0, 1)
 
 
 def test_fle_preset_needs_an_inspect_source(tmp_path):
