@@ -149,8 +149,15 @@ def test_substitute_keeps_escaped_braces():
 
 def test_every_job_gets_its_slot_in_the_environment(tmp_path):
     job = _job(slot=3)
-    for preset in ("simulate", "fle"):
+    for preset in ("simulate", "fle-legacy"):
         assert get_preset(Workspace.open(tmp_path), preset).build(job, tmp_path).env["FLE_JOB_SLOT"] == "3"
+    # the fle preset writes Inspect logs, so its source is a folder; its servers follow the slot
+    env = (
+        get_preset(Workspace.open(tmp_path), "fle")
+        .build(_job(slot=3, source_url=str(tmp_path / "logs")), tmp_path)
+        .env
+    )
+    assert (env["FLE_JOB_SLOT"], env["FLE_SERVER_START"], env["FLE_SERVER_END"]) == ("3", "3", "4")
 
 
 def test_fle_server_range_gives_concurrent_slots_disjoint_servers():

@@ -242,9 +242,12 @@ def test_the_fle_preset_end_to_end_through_the_runner(tmp_path):
     attempts = {a.cell_id: a for a in store.attempts(sweep)}
     cells = {c.model: c for c in store.cells(sweep)}
     job_dir = ws.inspect_logs_path / "sweeps" / sweep / f"{cells['mockllm/gamma'].cell_id}.1"
-    env_txt = (job_dir / "env.txt").read_text()
-    assert "FLE_SERVER_START=0" in env_txt and "FLE_SERVER_END=1" in env_txt
-    assert "FLE_CONTROL_PASSWORD" not in env_txt
+    assert (job_dir / "fle-job.json").exists()
+    for env_file in (ws.inspect_logs_path / "sweeps" / sweep).glob("*/env.txt"):
+        env_of = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
+        slot = int(env_of["FLE_JOB_SLOT"])  # the runner's slot decides the job's Factorio servers
+        assert (int(env_of["FLE_SERVER_START"]), int(env_of["FLE_SERVER_END"])) == (slot, slot + 1)
+        assert "FLE_CONTROL_PASSWORD" not in env_of
     result = sync(ws, source="local_inspect", attempts=attempts_for_sync(ws))
     assert result.problems == {}
     s = analysis.load_summaries(ws)  # failed attempts are excluded, as for programs jobs
