@@ -137,7 +137,10 @@ def test_a_control_store_outage_neither_spins_nor_floods_the_log_nor_loses_resul
     finally:
         if runner.poll() is None:
             runner.kill()
-    assert cpu < 0.8, f"runner used {cpu:.2f}s CPU during an 8 s outage"  # < 10% of one core
+    # Spinning costs a whole core (~8 s here; 2.6 s even on a machine at load 10). A healthy
+    # runner uses 0.3-1.0 s in this window (more under load: it reaps jobs, and its W&B
+    # thread imports wandb), so the bound sits between the two.
+    assert cpu < 1.6, f"runner used {cpu:.2f}s CPU during an 8 s outage"  # < 20% of one core
     assert len(during) <= 6, during
     text = log_path.read_text()
     assert text.count("control store unreachable") == 1 and text.count("reachable again") == 1, text
