@@ -223,3 +223,16 @@ def build_source(source_kind, tmp_path, request):
         return create_postgres(url, rows, variant)
 
     return build
+
+
+@pytest.fixture(scope="session")
+def inspect_logs_dir(tmp_path_factory) -> Path:
+    """Inspect logs written by real inspect_ai (``inspect_fixtures.py``), once per session.
+
+    Tests copy what they need; nothing writes here."""
+    import sys
+
+    out = tmp_path_factory.mktemp("inspect") / "logs"
+    here = Path(__file__).resolve().parent
+    subprocess.run([sys.executable, str(here / "inspect_fixtures.py"), str(out)], check=True, timeout=600)
+    return out

@@ -444,8 +444,9 @@ with con:
 '''
 
 
-def test_fle_preset_runs_fle_eval_with_the_reserved_version(tmp_path, monkeypatch):
-    """The shipped ``fle`` preset, end to end, with a fake ``fle`` executable on PATH."""
+def test_fle_legacy_preset_runs_fle_eval_with_the_reserved_version(tmp_path, monkeypatch):
+    """The shipped ``fle-legacy`` preset (FLE < 0.4), end to end, with a fake ``fle`` on PATH.
+    The job sees ``FAKE_FLE_LOG`` only because the preset names it in ``pass_env``."""
     bindir = tmp_path / "bin"
     bindir.mkdir()
     fake = bindir / "fle"
@@ -453,14 +454,14 @@ def test_fle_preset_runs_fle_eval_with_the_reserved_version(tmp_path, monkeypatc
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("FAKE_FLE_LOG", str(tmp_path / "fle.jsonl"))
-    ws = make_ws(tmp_path / "ws")
+    ws = make_ws(tmp_path / "ws", extra='[executors.fle-legacy]\npass_env = ["FAKE_FLE_LOG"]\n')
     sweep_id = sm.launch(
         ws,
         config(
             ws,
             models=["gpt-4o"],
             tasks=["Factorio-iron_ore_throughput_16-v0"],
-            executor="fle",
+            executor="fle-legacy",
             num_trials_per_config=2,
         ),
     )

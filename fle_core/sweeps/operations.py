@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from fle_core.errors import QueueError
+from fle_core.errors import ConfigError, QueueError
 from fle_core.sweeps import slurm
 from fle_core.sweeps.config import SweepConfig, task_registry
 from fle_core.sweeps.executors import get_preset, load_presets
@@ -63,8 +63,19 @@ def launch(
 ) -> str:
     """Validate against this workspace (tasks, executor, source) and enqueue every cell."""
     config.validate_tasks(ws.task_registry())
-    get_preset(ws, config.executor)
-    ws.source(config.source)
+    preset = get_preset(ws, config.executor)
+    spec = ws.source(config.source)
+    if preset.kind == "fle" and spec.kind != "inspect":
+        raise ConfigError(
+            f"Executor {preset.name!r} writes Inspect logs; source {spec.name!r} is a {spec.kind} database",
+            hint='use source = "local_inspect" (the workspace\'s inspect_logs/) or an [sources.NAME] of kind "inspect"; '
+            "for FLE < 0.4 use the fle-legacy executor",
+        )
+    if spec.kind == "inspect" and preset.kind in ("simulate", "fle-legacy"):
+        raise ConfigError(
+            f"Executor {preset.name!r} writes a programs table; source {spec.name!r} is a folder of Inspect logs",
+            hint='use the fle executor with an inspect source, or source = "local" for this executor',
+        )
     now = time.time()
     sweep_id = sweep_id or new_sweep_id(config.name)
     record = SweepRecord(

@@ -23,7 +23,10 @@ takes its children down; a later runner on the same host kills any group left
 behind when it expires the dead runner's leases.
 
 Completion is verified: exit 0 *and* at least one ``programs`` row for the
-attempt's version in the sweep's source. Anything else is a failure.
+attempt's version in the sweep's source, unless the preset has its own check
+(``Executor.completion_check``; the ``fle`` preset reads the job's Inspect log).
+Anything else is a failure. Jobs get only ``Executor.environment`` of the
+runner's environment (no control-store password, no other sources' URLs).
 
 Signals: SIGTERM drains gracefully (no new claims; running jobs may finish
 until ``drain_timeout_s``, then they are killed and requeued; exit 0). SIGINT
@@ -493,6 +496,8 @@ class Runner:
             return "requeued", None
         if rc in (-signal.SIGTERM, 128 + signal.SIGTERM) and self._stopped_from_outside():
             return "requeued", None  # Slurm (scancel, time limit, preemption) signalled the job too
+        if r.extra.get("check") is not None:  # the preset's own check (fle: the job's Inspect log)
+            return r.extra["check"](rc)
         if rc != 0:
             return "failed", f"exit code {rc}" + (" (killed by signal)" if rc < 0 else "")
         try:
@@ -587,7 +592,8 @@ class Runner:
                 slot=slot,
             )
             cmd = executor.build(job, workdir)
-            env = {**os.environ, **cmd.env, "FLE_CORE_HOME": str(self.ws.root)}
+            # only what the job needs: no control-store password, no other sources' URLs
+            env = {**executor.environment(os.environ), **cmd.env, "FLE_CORE_HOME": str(self.ws.root)}
             with open(log_path, "a") as fh:
                 _header(fh, a.attempt_id, a.version, executor.name, cmd.argv, job.source_url)
                 proc = subprocess.Popen(
@@ -615,7 +621,11 @@ class Runner:
             deadline=now + timeout,
             started=now,
             slot=slot,
-            extra={"log_path": str(log_path), "pidfd": pidfd(proc.pid)},
+            extra={
+                "log_path": str(log_path),
+                "pidfd": pidfd(proc.pid),
+                "check": executor.completion_check(job),
+            },
         )
         self._unrecorded_pids[a.attempt_id] = (proc.pid, proc_start_time(proc.pid), str(log_path))
         self._record_pids()  # a store error here leaves the job running; recorded after the outage
@@ -707,7 +717,12 @@ def _verified_steps(spec: SourceSpec, version: int, tries: int = 6) -> int:
 
 
 def _max_version(spec: SourceSpec) -> int:
-    """``sources.max_version`` (Postgres) or the same query on a SQLite file (0 if no table yet)."""
+    """``sources.max_version`` (Postgres) or the same query on a SQLite file (0 if no table yet);
+    for an inspect source, the highest version among its sweep job folders."""
+    if spec.kind == "inspect":
+        from fle_core.sources import inspect_logs
+
+        return inspect_logs.max_job_version(spec)
     if spec.kind == "sqlite":
         return _sqlite_scalar(spec, "SELECT MAX(version) FROM programs", ())
     from fle_core.sources import programs

@@ -66,6 +66,7 @@ from pages._ui.frames import (
     trajectory_labels,
     trajectory_row,
 )
+from pages._ui.logs import failure_counts, fetch_transcript, inspect_log_path, inspect_sample
 from pages._ui.runs import runs_file_section
 from pages._ui.state import (
     Pin,
@@ -85,6 +86,7 @@ from pages._ui.widgets import (
     SOURCE_COLUMNS,
     SWEEP_COLUMNS,
     cells_view,
+    failure_note,
     failure_title,
     grid_chart,
     guarded,
@@ -120,13 +122,18 @@ __all__ = [
     "distinct",
     "drop_params",
     "empty_state",
+    "failure_counts",
+    "failure_note",
     "failure_title",
     "fetch_step_detail",
+    "fetch_transcript",
     "fmt",
     "grid_chart",
     "guard",
     "guarded",
     "headline",
+    "inspect_log_path",
+    "inspect_sample",
     "leaderboard_view",
     "live",
     "palette",

@@ -166,6 +166,37 @@ def grid_chart(chart, where=None, width: str | int = "stretch") -> None:
     (where or st).altair_chart(chart, width=width, height=height)
 
 
+def failure_note(counts: pl.DataFrame, models: list[str] | None = None) -> None:
+    """Say plainly when trajectories are infrastructure failures or errors (Inspect logs):
+    they count as failed, so a model's pass@8 may rest on fewer real rollouts than it shows."""
+    if counts.is_empty():
+        return
+    if models:
+        counts = counts.filter(pl.col("model").is_in(models))
+    bad = counts.filter(
+        (pl.col("infrastructure") + pl.col("errors") + pl.col("running") + pl.col("missing")) > 0
+    )
+    if bad.is_empty():
+        return
+    infra = int(bad["infrastructure"].sum())
+    parts = [f"{infra} infrastructure failure(s)"] if infra else []
+    for col, label in (
+        ("errors", "other error(s)"),
+        ("running", "from running logs"),
+        ("missing", "missing"),
+    ):
+        if int(bad[col].sum()):
+            parts.append(f"{int(bad[col].sum())} {label}")
+    st.warning(
+        f"Inspect logs: {', '.join(parts)} across {bad.height} model(s). Errored and infrastructure-failed "
+        "trajectories count as failures here (as FLE's scorer decides); check the counts before trusting "
+        "a pass@k.",
+        icon=":material/report:",
+    )
+    with st.expander("Failures per model"):
+        st.dataframe(bad, hide_index=True)
+
+
 # ---------------------------------------------------------------- Slurm pilots and stopped cells
 PILOT_COLUMNS = {
     "pilot": st.column_config.TextColumn("Pilot (job_task)", pinned=True),
