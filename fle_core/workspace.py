@@ -3,7 +3,9 @@
 Resolution order for the folder: an explicit argument (``--workspace``), then
 ``$FLE_CORE_HOME``, then ``./.fle``. FLE itself writes its SQLite database to
 ``.fle/data.db``; when that file exists it is the default source ``local``, so
-running the workbench next to FLE just works.
+running the workbench next to FLE just works. FLE 0.4+ writes Inspect logs to
+``.fle/inspect_logs``; when the workspace has that folder it is the source
+``local_inspect`` (kind ``inspect``).
 
 ``config.toml`` (all keys optional)::
 
@@ -14,6 +16,10 @@ running the workbench next to FLE just works.
     password_env = "FLE_PROD_PASSWORD"               # read from the environment
     # or: url_env = "FLE_PROD_URL"  (whole URL, secret included, from env)
 
+    [sources.runs]
+    kind = "inspect"                                 # a folder (or file) of Inspect logs
+    path = "/data/fle/inspect_logs"                  # relative paths: to the workspace
+
     [sync]
     batch_rows = 50000
     copy_code = false          # also copy programs.code / programs.response
@@ -21,12 +27,19 @@ running the workbench next to FLE just works.
     [tasks.my_new_task_throughput]
     quota = 32
 
+    [inspect]
+    infrastructure_patterns = ["my cluster is down"]   # extra regexes: infrastructure failures
+
     [executors.fle]
     kind = "command"
     command = ["python", "-m", "fle.run", "--run-config", "{run_config}"]
 
     [wandb]
     project = "factorio-eval"
+
+    [slurm]                    # runner pilots (fle-core runner --slurm N)
+    partition = "eval"
+    time = "4:00:00"
 
 Secrets never live in ``config.toml``; they come from the environment or from
 Streamlit secrets (passed in by the UI layer as ``secrets``).
@@ -50,6 +63,8 @@ from fle_core.tasks import TaskRegistry
 ENV_HOME = "FLE_CORE_HOME"
 CONFIG_NAME = "config.toml"
 LOCAL_SOURCE = "local"
+LOCAL_INSPECT_SOURCE = "local_inspect"
+INSPECT_LOG_SUFFIXES = (".eval", ".json")
 
 
 @dataclass(frozen=True)
@@ -61,9 +76,12 @@ class SourceSpec:
     url_env: str | None = None
     password_env: str | None = None
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    path: str | None = None  # kind "inspect": a folder (searched recursively) or one log file
 
     @property
     def kind(self) -> str:
+        if self.path is not None:
+            return "inspect"
         scheme = urlsplit(self.resolved_url()).scheme
         if scheme == "sqlite":
             return "sqlite"
@@ -75,7 +93,11 @@ class SourceSpec:
         )
 
     def resolved_url(self) -> str:
-        """The connectable URL, with any secret filled in. Never log this."""
+        """The connectable URL, with any secret filled in. Never log this.
+
+        An ``inspect`` source has no URL: this is its absolute path."""
+        if self.path is not None:
+            return self.path
         url = self.url
         if self.url_env:
             url = self.secrets.get(self.url_env) or os.environ.get(self.url_env) or ""
@@ -89,6 +111,8 @@ class SourceSpec:
 
     def display_url(self) -> str:
         """The URL with any password masked, safe for the UI and logs."""
+        if self.path is not None:
+            return self.path
         try:
             return mask_url(self.resolved_url())
         except ConfigError:
@@ -186,6 +210,11 @@ class Workspace:
         return self.root / "data.db"
 
     @property
+    def inspect_logs_path(self) -> Path:
+        """FLE's default Inspect log folder (``.fle/inspect_logs``): the ``local_inspect`` source."""
+        return self.root / "inspect_logs"
+
+    @property
     def logs_dir(self) -> Path:
         return self.root / "logs"
 
@@ -195,11 +224,23 @@ class Workspace:
 
     # ---- config sections ------------------------------------------------
     def sources(self) -> dict[str, SourceSpec]:
-        """Configured sources, plus ``local`` (``data.db``) unless overridden."""
+        """Configured sources, plus ``local`` (``data.db``) and ``local_inspect``
+        (``inspect_logs/``) unless overridden."""
         out: dict[str, SourceSpec] = {
-            LOCAL_SOURCE: SourceSpec(LOCAL_SOURCE, sqlite_url(self.local_source_path))
+            LOCAL_SOURCE: SourceSpec(LOCAL_SOURCE, sqlite_url(self.local_source_path)),
+            LOCAL_INSPECT_SOURCE: inspect_source(LOCAL_INSPECT_SOURCE, self.inspect_logs_path),
         }
         for name, spec in (self.config.get("sources") or {}).items():
+            if isinstance(spec, Mapping) and spec.get("kind") == "inspect":
+                if not spec.get("path"):
+                    raise ConfigError(f'[sources.{name}] kind = "inspect" needs path = "FOLDER or FILE"')
+                out[name] = inspect_source(name, self.root / Path(str(spec["path"])).expanduser())
+                continue
+            if isinstance(spec, Mapping) and spec.get("kind") not in (None, "sqlite", "postgres"):
+                raise ConfigError(
+                    f"[sources.{name}] has an unknown kind {spec.get('kind')!r}",
+                    hint='use kind = "inspect" with path = ..., or url = "sqlite:///..." / "postgresql://..."',
+                )
             if not isinstance(spec, Mapping) or not (spec.get("url") or spec.get("url_env")):
                 raise ConfigError(f"[sources.{name}] needs url or url_env")
             out[name] = SourceSpec(
@@ -213,6 +254,9 @@ class Workspace:
         if "://" in name_or_url:
             return SourceSpec(_adhoc_name(name_or_url), name_or_url)
         sources = self.sources()
+        if name_or_url not in sources and _looks_like_log_path(name_or_url):
+            path = Path(name_or_url).expanduser().resolve()
+            return inspect_source("inspect:" + path.name, path)
         if name_or_url not in sources:
             raise ConfigError(
                 f"Unknown source {name_or_url!r}", hint=f"configured: {', '.join(sorted(sources))}"
@@ -233,6 +277,17 @@ class Workspace:
         tmp = self.config_path.with_suffix(".toml.tmp")
         tmp.write_text(tomli_w.dumps(self.config))
         tmp.replace(self.config_path)
+
+
+def inspect_source(name: str, path: Path | str) -> SourceSpec:
+    """A source of kind ``inspect``: a folder of Inspect logs (recursive) or one log file."""
+    return SourceSpec(name, "", path=str(Path(path).resolve()))
+
+
+def _looks_like_log_path(text: str) -> bool:
+    """``--source DIR`` / ``--source FILE.eval``: an existing folder or Inspect log file."""
+    path = Path(text).expanduser()
+    return path.is_dir() or (path.is_file() and path.suffix in INSPECT_LOG_SUFFIXES)
 
 
 def _adhoc_name(url: str) -> str:

@@ -264,6 +264,10 @@ with _ui.guard():
         _ui.empty_state("No trajectories match these filters.", ["Clear a filter in the sidebar."])
         st.stop()
     _ui.simulated_badge(chosen)
+    _ui.failure_note(
+        _ui.failure_counts(ws, pin),
+        _ui.distinct(chosen, "base_model" if sel.systems == "config" else "model"),
+    )
     unit = ("system", "systems") if sel.systems == "config" else ("model", "models")
     st.caption(
         f"{_ui.plural(chosen.height, 'trajectory', 'trajectories')} · "

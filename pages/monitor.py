@@ -1,4 +1,5 @@
-"""Monitor: a live model × task grid of cells coloured by state, progress + ETA, failures, runners.
+"""Monitor: a live model × task grid of cells coloured by state, progress + ETA, failures,
+runners and Slurm pilots, and why stopped cells stopped.
 
 The content lives in ``render`` so it is the same code whether the
 auto-refreshing fragment re-runs it in the browser or AppTest runs the script.
@@ -10,6 +11,7 @@ URL state: ``mon_sweep`` (which sweep), ``mon_live`` (``1``/``0``: auto-refresh)
 import streamlit as st
 
 from fle_core import sweeps
+from fle_core.stats.markdown import md_text
 from pages import _ui
 
 ws = _ui.workspace()
@@ -69,6 +71,8 @@ def render(sweep_id: str) -> None:
         _ui.cells_view(cells)
     with st.expander("Runners", expanded=False):
         _ui.runner_health(sweeps.runners(ws), stop=None if ro else lambda rid: sweeps.stop_runner(ws, rid))
+    _ui.pilot_table(_ui.pilots(ws, sweep_id))
+    _ui.stopped_cells(cells)
     fails = sweeps.failures(ws, sweep_id, tail_lines=20)
     # a cancelled attempt is not a failure of the job: count it, list only real failures
     cancelled = (
@@ -88,8 +92,8 @@ def render(sweep_id: str) -> None:
         st.caption(f"{_ui.plural(cancelled, 'attempt')} cancelled (not listed: cancelling is not a failure).")
     for row in fails.head(20).iter_rows(named=True):
         with st.expander(_ui.failure_title(row)):
-            if row.get("error"):
-                st.error(row["error"])
+            if row.get("error"):  # may quote a job's log (fle preset): literal text, never Markdown
+                st.error(md_text(row["error"]))
             st.code(row.get("log_tail") or "(empty log)", language=None)
 
 

@@ -94,6 +94,7 @@ def leaderboard(pin: _ui.Pin) -> None:
         )
         return
     _ui.simulated_badge(board, "models")
+    _ui.failure_note(_ui.failure_counts(ws, pin))
     st.dataframe(_ui.leaderboard_view(board), hide_index=True, column_config=_ui.LEADERBOARD_COLUMNS)
     st.page_link("pages/compare.py", label="Compare models in depth", icon=":material/leaderboard:")
 

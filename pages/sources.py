@@ -24,12 +24,14 @@ def sources_table() -> list[str]:
                 {
                     "source": name,
                     "url": spec.display_url(),
+                    "kind": spec.kind,
                     "password from": spec.password_env or spec.url_env or "—",
                 }
             )
     st.dataframe(pl.DataFrame(rows), hide_index=True)
     st.caption(
-        "Add sources under `[sources.NAME]` in the workspace `config.toml`; passwords come "
+        "Add sources under `[sources.NAME]` in the workspace `config.toml` (a database URL, or "
+        '`kind = "inspect"` with the `path` of a folder of Inspect logs); passwords come '
         "from environment variables or `.streamlit/secrets.toml`, never from the config."
     )
     return sorted(specs)
@@ -71,6 +73,44 @@ def history() -> None:
     )
 
 
+def inspect_logs() -> None:
+    """Inspect logs: running or killed ones, errors, unreadable files, and each log's own headline."""
+    logs = _ui.catalog(ws, "inspect_logs")
+    if logs.is_empty():
+        return
+    st.subheader("Inspect logs")
+    bad = logs.filter(pl.col("status") != "success")
+    if bad.is_empty():
+        st.success(f"All {logs.height} logs finished with status success.", icon=":material/check_circle:")
+    else:
+        counts = ", ".join(f"{n} {s}" for s, n in bad.group_by("status").len().sort("status").iter_rows())
+        st.warning(
+            f"{bad.height} of {logs.height} logs need a look ({counts}). `started` means running, or "
+            "killed before it finished; `unreadable` files were skipped (the reason is shown); the "
+            "other logs synced.",
+            icon=":material/report:",
+        )
+    st.caption(
+        "`headline` is each log's own summary metric as Inspect reports it. For FLE's scorer that "
+        "is the **mean throughput proportion** (`min(production / quota, 1)`), not a success rate: "
+        "see the success rate on **Compare**."
+    )
+    view = logs.select(
+        "source",
+        "path",
+        "status",
+        "samples",
+        "expected_samples",
+        "error",
+        "headline_label",
+        "headline_value",
+        "model",
+        "task",
+        "sweep_id",
+    ).rename({"headline_label": "headline", "headline_value": "headline value"})
+    st.dataframe(view, hide_index=True)
+
+
 def attention() -> None:
     st.subheader("Rows needing attention")
     rows = _ui.catalog(ws, "attention_rows")
@@ -99,4 +139,5 @@ with _ui.guard():
         )
     else:
         history()
+        inspect_logs()
         attention()

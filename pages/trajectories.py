@@ -9,6 +9,7 @@ import polars as pl
 import streamlit as st
 
 from fle_core import charts
+from fle_core.stats.markdown import md_text
 from pages import _ui
 
 PAGE, PREFIX = "trajectories", "trj_"
@@ -57,13 +58,49 @@ def show(key: str, x: str, column) -> None:
     a.metric("Final reward", _ui.fmt(row.get("final_reward")))
     b.metric("Total tokens", _ui.fmt(row.get("total_tokens"), 0))
     c.metric("Duration", _ui.fmt(row.get("duration_s"), 0, " s"))
+    found = _ui.inspect_sample(ws, key)
+    if found is not None:
+        outcome(found, column)
     steps = _ui.trajectory_steps(ws, pin, key)
     _ui.grid_chart(charts.learning_curve_chart(steps, x=x, palette=palette), where=column)
     tokens = [c for c in ("prompt_tokens", "completion_tokens") if c in steps.columns]
     if any(steps[c].is_not_null().any() for c in tokens):  # sources without token counts: no chart
         _ui.grid_chart(charts.step_tokens_chart(steps), where=column)
+    if found is not None:
+        transcript(key, column)
+        return
     with column.expander("Code and output of each step"):
         step_details(key, steps)
+
+
+def outcome(found: dict, column) -> None:
+    """A trajectory from an Inspect log: which log, sample and epoch, and how it ended."""
+    cost = f" · cost ${found['total_cost']:.4f}" if found.get("total_cost") else ""
+    column.caption(
+        f"From Inspect log `{found['path']}` · sample `{found['sample_id']}` · epoch {found['epoch']} · "
+        f"log {found['log_status']}{cost}"
+    )
+    if found.get("failure_kind"):
+        kind = {"infrastructure": "Infrastructure failure", "error": "Error", "limit": "Limit hit"}
+        text = found.get("error") or found.get("limit_hit") or ""
+        # the message comes from the log (it can quote the agent's output): literal text, never Markdown
+        column.error(f"{kind.get(found['failure_kind'], found['failure_kind'])}: {md_text(text[:600])}")
+
+
+def transcript(key: str, column) -> None:
+    """The sample's messages, read from its Inspect log when asked (they are never synced)."""
+    path = _ui.inspect_log_path(ws, key)
+    with column.expander("Transcript (the agent's programs and the game's output)"):
+        st.code(f"inspect view --log-dir {path.rsplit('/', 1)[0] if path else '.'}", language="bash")
+        state_key = f"_transcript_{key}"
+        if st.button("Read the transcript from the log", key=f"tr_{key}", icon=":material/download:"):
+            st.session_state[state_key] = True
+        if not st.session_state.get(state_key):
+            st.caption("Messages and events stay in the log (lean sync); they are read when you ask.")
+            return
+        for msg in _ui.fetch_transcript(ws, key):
+            st.markdown(f"**{msg['role']}**")
+            st.text(msg["text"])
 
 
 def step_details(key: str, steps: pl.DataFrame) -> None:

@@ -42,7 +42,7 @@ def _ws(tmp_path, toml: str) -> Workspace:
 def test_simulate_argv_follows_the_simulator_contract(tmp_path):
     cmd = builtin_presets()["simulate-fast"].build(_job(), tmp_path)
     assert cmd.argv[:3] == [sys.executable, "-m", "fle_core.sweeps.simulate"]
-    flags = dict(zip(cmd.argv[3::2], cmd.argv[4::2], strict=True))
+    flags = dict(a.split("=", 1) for a in cmd.argv[3:])  # --flag=VALUE: a value is never an option
     assert flags == {
         "--source": "sqlite:////tmp/x.db",
         "--model": "gpt-4o",
@@ -61,14 +61,14 @@ def test_simulate_argv_follows_the_simulator_contract(tmp_path):
 def test_simulate_gets_a_secret_url_through_the_environment(tmp_path):
     url = "postgresql://eval:pw@db:5432/fle"
     cmd = builtin_presets()["simulate"].build(_job(source_url=url), tmp_path)
-    assert "--source" not in cmd.argv and not any("pw@" in a for a in cmd.argv)
+    assert not any(a.startswith("--source") for a in cmd.argv) and not any("pw@" in a for a in cmd.argv)
     assert cmd.env["FLE_SOURCE_URL"] == url
 
 
 def test_simulate_options_come_from_the_preset_config(tmp_path):
     ws = _ws(tmp_path, "[executors.simulate]\nstep_delay = 0.25\ncrash_rate = 0.1\n")
     argv = get_preset(ws, "simulate").build(_job(), tmp_path).argv
-    assert argv[argv.index("--step-delay") + 1] == "0.25" and argv[argv.index("--crash-rate") + 1] == "0.1"
+    assert "--step-delay=0.25" in argv and "--crash-rate=0.1" in argv
 
 
 @pytest.mark.parametrize("value", NASTY)
@@ -76,10 +76,17 @@ def test_values_are_single_literal_arguments(tmp_path, value):
     ws = _ws(
         tmp_path,
         '[executors.echo]\nkind = "command"\n'
-        'command = ["echo", "--model", "{model}", "m={model};t={task}", "{params_json}"]\n',
+        'command = ["echo", "--model={model}", "m={model};t={task}", "{params_json}", "--", "{task}"]\n',
     )
     argv = get_preset(ws, "echo").build(_job(model=value, task=value), tmp_path).argv
-    assert argv == ["echo", "--model", value, f"m={value};t={value}", json.dumps({"temp": 0.5})]
+    assert argv == [
+        "echo",
+        f"--model={value}",
+        f"m={value};t={value}",
+        json.dumps({"temp": 0.5}),
+        "--",
+        value,
+    ]
 
 
 def test_string_template_is_split_before_substitution(tmp_path):
@@ -88,9 +95,9 @@ def test_string_template_is_split_before_substitution(tmp_path):
     assert argv == ["python", "agent.py", "--model", "a b; rm -rf /", "--note", "two words"]
 
 
-def test_fle_preset_writes_run_config_and_calls_fle_eval(tmp_path):
+def test_fle_legacy_preset_writes_run_config_and_calls_fle_eval(tmp_path):
     ws = _ws(tmp_path, "")
-    cmd = get_preset(ws, "fle").build(_job(), tmp_path / "logs")
+    cmd = get_preset(ws, "fle-legacy").build(_job(), tmp_path / "logs")
     assert cmd.argv[:3] == ["fle", "eval", "--config"]
     path = cmd.argv[3]
     assert path in map(str, cmd.files)
@@ -120,7 +127,8 @@ def test_fle_preset_command_can_be_overridden(tmp_path):
         ('[executors.x]\ncommand = ["a", "{model.__class__}"]\n', "unknown placeholder"),
         ('[executors.x]\ncommand = ["a", "{model!r}"]\n', "unknown placeholder"),
         ("[executors.x]\ncommand = []\n", "needs command"),
-        ('[executors.x]\nkind = "shell"\n', "kind must be"),
+        ('[executors.x]\nkind = "shell"\n', "kind must be one of"),
+        ('[executors.x]\nkind = "fle"\npass_env = "OPENAI_API_KEY"\n', "pass_env must be a list"),
         ('[executors.x]\nkind = "simulate"\nstep_delay = "fast"\n', "must be a number"),
     ],
 )
@@ -137,3 +145,29 @@ def test_unknown_preset(tmp_path):
 
 def test_substitute_keeps_escaped_braces():
     assert substitute("{{literal}}-{model}", {"model": "{x}"}) == "{literal}-{x}"
+
+
+def test_every_job_gets_its_slot_in_the_environment(tmp_path):
+    job = _job(slot=3)
+    for preset in ("simulate", "fle-legacy"):
+        assert get_preset(Workspace.open(tmp_path), preset).build(job, tmp_path).env["FLE_JOB_SLOT"] == "3"
+    # the fle preset writes Inspect logs, so its source is a folder; its servers follow the slot
+    env = (
+        get_preset(Workspace.open(tmp_path), "fle")
+        .build(_job(slot=3, source_url=str(tmp_path / "logs")), tmp_path)
+        .env
+    )
+    assert (env["FLE_JOB_SLOT"], env["FLE_SERVER_START"], env["FLE_SERVER_END"]) == ("3", "3", "4")
+
+
+def test_fle_server_range_gives_concurrent_slots_disjoint_servers():
+    from fle_core.sweeps.executors import fle_server_range
+
+    assert fle_server_range(0, 1) == (0, 1)
+    assert fle_server_range(2, 4, first_server=8) == (16, 20)
+    ranges = [range(*fle_server_range(slot, 3, 5)) for slot in range(6)]
+    used = [s for r in ranges for s in r]
+    assert len(used) == len(set(used)) == 18 and min(used) == 5  # disjoint, end exclusive, contiguous
+    for bad in ((-1, 1, 0), (0, 0, 0), (0, 1, -1)):
+        with pytest.raises(ConfigError, match="bad FLE server range"):
+            fle_server_range(*bad)

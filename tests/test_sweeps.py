@@ -272,8 +272,9 @@ def test_sweep_manager_scripting_api(tmp_path):
     assert frame2.select("cell_id", "version").equals(frame.select("cell_id", "version"))
     assert len(versions_with_rows(ws)) == 6 and len(executions(ws)) == 6
     presets = {p["name"]: p for p in sm.executor_presets(ws)}
-    assert {"simulate", "simulate-fast", "fle"} <= set(presets)
-    assert presets["fle"]["command"][:2] == ["fle", "eval"]
+    assert {"simulate", "simulate-fast", "fle", "fle-legacy"} <= set(presets)
+    assert presets["fle"]["command"][:2] == ["fle", "inspect-eval"]
+    assert presets["fle-legacy"]["command"][:2] == ["fle", "eval"]
     att = sm.attempts_frame(ws)
     assert att.columns == [
         "source",

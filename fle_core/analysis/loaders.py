@@ -248,9 +248,12 @@ def load_summaries(
     ``config`` (see ``load_steps``) is looked up once per trajectory after the
     aggregation; filters are ``load_steps``' (``configs=`` included).
     """
+    from fle_core.analysis import outcomes
+
     qmap = _quota_map(registry or ws.task_registry())
     where, where_params = _steps_where(**filters)
-    sql, params = _summary_sql(where, qmap, success_threshold)
+    inspect = outcomes.has_outcomes(ws)
+    sql, params = _summary_sql(where, qmap, success_threshold, inspect)
     agg = warehouse.query(ws, sql, params + where_params)
     odd = agg["_odd"].fill_null(False)
     out = agg.filter(~odd).drop("_odd")
@@ -272,10 +275,15 @@ def load_summaries(
         steps = steps.select([pl.col(c).cast(t) for c, t in STEP_SCHEMA.items()])
         fixed = summarize_trajectories(steps, qmap, success_threshold=success_threshold)
         out = pl.concat([out, fixed]).sort(list(TRAJECTORY_KEY), nulls_last=False)
+    if inspect:
+        found = outcomes.load_outcomes(ws, as_of_sync=filters.get("as_of_sync"))
+        out = outcomes.apply_outcomes(out, found, qmap, success_threshold)
     return out
 
 
-def _summary_sql(where: str, qmap: dict[str, float], success_threshold: float | None) -> tuple[str, list]:
+def _summary_sql(
+    where: str, qmap: dict[str, float], success_threshold: float | None, inspect: bool = False
+) -> tuple[str, list]:
     """One row per trajectory with ``summarize_trajectories``' aggregates, in DuckDB.
 
     Same definitions: rewards over finite values only; ``final_reward`` and
@@ -290,6 +298,15 @@ def _summary_sql(where: str, qmap: dict[str, float], success_threshold: float | 
     order = "struct_pack(d := coalesce(s.depth, '-inf'::DOUBLE), i := s.id)"
     finite = "isfinite(s.value)"
     reach = "s.value >= ?" if success_threshold is not None else "s.value >= qt.quota"
+    join = ""
+    if inspect:  # an Inspect trajectory's own quota first (``outcomes``)
+        join = (
+            "LEFT JOIN (SELECT source, version, instance, quota FROM inspect_samples "
+            "WHERE superseded_by IS NULL) iq ON iq.source = s.source AND iq.version = s.version "
+            "AND iq.instance = s.instance"
+        )
+        if success_threshold is None:
+            reach = "s.value >= coalesce(iq.quota, qt.quota)"
     odd = " OR ".join(
         [
             *(f"min(s.{c}) <> max(s.{c})" for c in ("model", "task", "sweep_id")),
@@ -313,7 +330,7 @@ def _summary_sql(where: str, qmap: dict[str, float], success_threshold: float | 
                arg_max(s.production_score, {order}) FILTER (WHERE s.production_score IS NOT NULL)
                    AS production_score,
                coalesce({odd}, false) AS _odd
-        FROM steps s LEFT JOIN qt ON s.task = qt.task
+        FROM steps s LEFT JOIN qt ON s.task = qt.task {join}
         WHERE {where}
         GROUP BY s.source, s.version, s.instance"""
     sql = f"SELECT g.*, {_config_sql('g')} AS config FROM ({sql}) g"

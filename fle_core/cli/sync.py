@@ -18,8 +18,8 @@ def register(sub) -> None:
     p.add_argument("--workspace", default=argparse.SUPPRESS, help="workspace folder")
     p.add_argument(
         "--source",
-        help="a configured source name, or a sqlite:///PATH / postgresql:// URL "
-        "(default: every configured source that exists)",
+        help="a configured source name, a sqlite:///PATH / postgresql:// URL, or a folder "
+        "(searched recursively) or file of Inspect logs (default: every configured source that exists)",
     )
     p.add_argument("--full", action="store_true", help="drop the source's rows and copy everything again")
     p.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
@@ -65,6 +65,8 @@ def _sync(args) -> int:
     for name in result.sources:
         before, after = result.watermark_before[name], result.watermark_after[name]
         print(f"synced {name}: +{result.rows_by_source[name]:,} rows (watermark {before} -> {after})")
+        for problem in result.problems.get(name, []):
+            print(f"warning: {name}: log not read: {problem}", file=sys.stderr)
     print(f"done in {result.duration_s:.2f} s; data version {result.sync_id}")
     return 0
 

@@ -71,6 +71,9 @@ class ReportFrames:
     comparisons: pl.DataFrame | None = None
     steps: pl.DataFrame | None = None
     comparison_markdown: str | None = None
+    #: per model, Inspect trajectories that are infrastructure failures, errors, ...
+    #: (``analysis.outcomes.failure_counts``); None or empty: no such section
+    failures: pl.DataFrame | None = None
 
     def tables(self) -> dict[str, pl.DataFrame]:
         """Frames exported as CSV/Parquet (steps are large and stay in the warehouse)."""
@@ -406,6 +409,14 @@ def _sections(
         )
     else:
         parts.append('<p class="note">No model metrics were given.</p>')
+    if frames.failures is not None and frames.failures.height:
+        parts.append(
+            '<h3 id="failures">Failures per model (Inspect logs)</h3><p class="note">Errored and '
+            "infrastructure-failed trajectories count as failures above (as FLE's scorer decides). "
+            "<em>infrastructure</em>: the game server, RCON, the server pool or the model API failed, "
+            "not the agent; <em>missing</em>: samples a failed or killed log never produced. Check these "
+            "before trusting a pass@k.</p>" + table_html(frames.failures, css_class="data failures")
+        )
     parts.append('<h2 id="comparisons">Comparisons</h2>')
     if frames.comparisons is not None and frames.comparisons.height:
         parts.append(table_html(frames.comparisons, columns=_COMPARISON, css_class="data comparisons"))

@@ -78,7 +78,9 @@ def load_report_frames(
             f"No trajectories match the filters {json.dumps(filters, sort_keys=True)}",
             hint="`fle-core status` lists what has been synced",
         )
-    summaries = metrics.summarize_trajectories(steps, ws.task_registry())
+    # the same as summarize_trajectories(steps), plus what Inspect logs record per
+    # trajectory (own quota, FLE's success rule, wall-clock time: analysis.outcomes)
+    summaries = analysis.load_summaries(ws, as_of_sync=sync_id, **filters)
     scored = summaries.filter(pl.col("success").is_not_null())
     names = sorted(summaries.get_column("model").drop_nulls().unique().to_list())
     board = metrics.model_metrics(summaries, k_values=k_values)
@@ -88,6 +90,11 @@ def load_report_frames(
         model_metrics=board,
         group_metrics=metrics.group_metrics(summaries, k_values=k_values),
     )
+    from fle_core.analysis import outcomes
+
+    failures = outcomes.failure_counts(ws, summaries, as_of_sync=sync_id)
+    if failures.height and (failures.drop("model", "trajectories").sum_horizontal() > 0).any():
+        frames.failures = failures
     if scored.height:
         frames.interval_estimates = bootstrap.interval_estimates(scored, reps=reps, seed=seed)
         frames.pass_at_k_curve = bootstrap.pass_at_k_curve(scored, k_values, reps=reps, seed=seed)

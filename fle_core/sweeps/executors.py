@@ -15,26 +15,48 @@ built-ins below plus ``[executors.NAME]`` tables in the workspace config.toml::
     command = ["python", "agent.py", "--model", "{model}", "--task", "{task}", "--version", "{version}"]
     env = { AGENT_MODE = "eval" }   # extra, non-secret environment
 
-    [executors.fle]
-    kind = "fle"                    # writes FLE's run-config JSON, then runs the command
+    [executors.fle]                 # FLE >= 0.4: Inspect logs, one epoch per job
+    kind = "fle"
+    command = ["fle", "inspect-eval", "--env-id={task}", "--model={model}", "--epochs=1", "--log-dir={log_dir}"]
+    servers_per_job = 1             # Factorio servers per job: FLE_SERVER_START/END from the job's slot
+    first_server = 0
+    pass_env = ["OPENAI_API_KEY"]   # variables the job may inherit (fnmatch patterns)
+
+    [executors.fle-legacy]          # FLE < 0.4: `fle eval` with a run config, writes `programs`
+    kind = "fle-legacy"
     command = ["fle", "eval", "--config", "{run_config}"]
 
 Quoting: a ``command`` is a list of argv strings and each ``{placeholder}`` is
 substituted *inside its argv element*; the result is passed to ``exec``
 directly, never to a shell. A command given as one string is split with
 ``shlex.split`` once, when the preset is loaded, before any value exists. So
-a model called ``x; touch /tmp/pwned`` is one literal argument.
+a model called ``x; touch /tmp/pwned`` is one literal argument. A value the
+user chose (``{model}``, ``{task}``, ``{env_id}``) may start with ``-`` (a model
+called ``-h``): the built-in presets pass ``--model={model}``; a template that
+puts such a value at the start of an argv element (not after ``--``) refuses to
+build the job rather than let the program read the value as an option.
 Placeholders: {model} {task} {env_id} {trial} {version} {sweep_id} {attempt}
-{params_json} {run_config} {source_url}.
+{params_json} {run_config} {source_url} {log_dir}.
+
+Environment: a job does not inherit the runner's environment (which may hold
+``FLE_CONTROL_PASSWORD`` or other sources' URLs). It gets ``BASE_ENV`` (PATH,
+HOME, locale, ...), the ``FLE_*`` job variables, the preset's ``env`` table and
+the runner's variables matching the preset's ``pass_env`` patterns.
+
+Completion: ``Executor.completion_check(job)`` returns the preset's own check
+(the runner calls it once the job exits), or None for the default check (a
+``programs`` row for the attempt's version). The ``fle`` preset's check reads
+the job's Inspect log: exit 0, status ``success`` and the expected scored sample.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import shlex
 import string
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -54,11 +76,58 @@ PLACEHOLDERS = frozenset(
         "params_json",
         "run_config",
         "source_url",
+        "log_dir",
     }
 )
-Kind = Literal["simulate", "command", "fle"]
-FLE_DEFAULT_COMMAND = ("fle", "eval", "--config", "{run_config}")
+#: Placeholders whose values users choose; they may start with "-".
+USER_VALUES = frozenset({"model", "task", "env_id"})
+Kind = Literal["simulate", "command", "fle", "fle-legacy"]
+KINDS = ("simulate", "command", "fle", "fle-legacy")
+FLE_DEFAULT_COMMAND = (
+    "fle",
+    "inspect-eval",
+    "--env-id={task}",
+    "--model={model}",
+    "--epochs=1",
+    "--log-dir={log_dir}",
+)
+FLE_LEGACY_COMMAND = ("fle", "eval", "--config", "{run_config}")
 _SIM_OPTIONS = {"step_delay": float, "crash_rate": float, "error_rate": float, "steps": int}
+_FLE_OPTIONS = {"servers_per_job": int, "first_server": int}
+#: What every job inherits from the runner's environment (nothing secret).
+BASE_ENV = (
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LANGUAGE",
+    "LC_*",
+    "TZ",
+    "TMPDIR",
+    "TERM",
+    "SHELL",
+    "VIRTUAL_ENV",
+    "PYTHONPATH",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "CUDA_VISIBLE_DEVICES",
+    "SLURM_*",
+    "WANDB_MODE",
+)
+#: The ``fle`` preset's default ``pass_env``: model-provider keys and Inspect/Factorio settings.
+FLE_PASS_ENV = (
+    "*_API_KEY",
+    "*_API_BASE",
+    "*_BASE_URL",
+    "INSPECT_*",
+    "FACTORIO_*",
+    "AWS_*",
+    "AZURE_*",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "HF_*",
+)
 
 
 @dataclass(frozen=True)
@@ -76,6 +145,8 @@ class Job:
     version: int
     source_url: str
     seed: int = 0
+    slot: int = 0
+    """The runner's concurrency slot for this job, unique among its running jobs."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +156,7 @@ class Command:
     argv: list[str]
     env: dict[str, str]
     files: list[Path] = field(default_factory=list)
+    log_dir: Path | None = None  # the job's own Inspect log folder (fle preset)
 
 
 @dataclass(frozen=True)
@@ -97,6 +169,7 @@ class Executor:
     options: Mapping[str, Any] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
     description: str = ""
+    pass_env: tuple[str, ...] = ()
 
     def build(self, job: Job, workdir: Path) -> Command:
         """The argv and environment for ``job``; may write files (FLE run config) to ``workdir``."""
@@ -105,18 +178,54 @@ class Executor:
         if self.kind == "simulate":
             argv = simulate_argv(job, self.options)
             if _has_password(job.source_url):  # keep secrets out of argv (visible in `ps`)
-                i = argv.index("--source")
-                del argv[i : i + 2]
+                argv = [a for a in argv if not a.startswith("--source=")]
                 env["FLE_SOURCE_URL"] = job.source_url
             return Command(argv, env)
         files: list[Path] = []
         run_config = ""
-        if self.kind == "fle" or self.uses("run_config"):
+        if self.kind == "fle-legacy" or self.uses("run_config"):
             path = write_fle_run_config(job, workdir)
             files.append(path)
             run_config = str(path)
-        values = _values(job, run_config)
-        return Command([substitute(part, values) for part in self.template], env, files)
+        log_dir = None
+        if self.kind == "fle" or self.uses("log_dir"):
+            log_dir = job_log_dir(job)
+            files.append(write_job_file(job, log_dir))
+        if self.kind == "fle":
+            start, end = fle_server_range(
+                job.slot,
+                int(self.options.get("servers_per_job", 1)),
+                int(self.options.get("first_server", 0)),
+            )
+            env.update({"FLE_SERVER_START": str(start), "FLE_SERVER_END": str(end)})
+        values = _values(job, run_config, str(log_dir) if log_dir else "")
+        _refuse_option_like(self.name, self.template, values)
+        return Command([substitute(part, values) for part in self.template], env, files, log_dir)
+
+    def environment(self, environ: Mapping[str, str]) -> dict[str, str]:
+        """The part of the runner's environment a job inherits: ``BASE_ENV`` plus the
+        variables matching this preset's ``pass_env`` patterns; nothing else."""
+        patterns = (*BASE_ENV, *self.pass_env)
+        return {k: v for k, v in environ.items() if any(fnmatch.fnmatchcase(k, p) for p in patterns)}
+
+    def completion_check(self, job: Job) -> Callable[[int], tuple[str, str | None]] | None:
+        """The preset's completion check (``rc -> (outcome, error)``), or None for the
+        runner's default (a ``programs`` row for the attempt's version). ``fle`` presets,
+        and ``command`` presets that write Inspect logs to ``{log_dir}``, are judged by
+        the job's log (``inspect_logs.job_verdict``)."""
+        if self.kind != "fle" and not (self.kind == "command" and self.uses("log_dir")):
+            return None
+        log_dir = job_log_dir(job)
+
+        def check(rc: int) -> tuple[str, str | None]:
+            from fle_core.sources import inspect_logs
+
+            ok, reason = inspect_logs.job_verdict(log_dir, expected_sample=f"{job.task}_eval")
+            if rc != 0:
+                return "failed", f"exit code {rc}" + (f": {reason}" if reason else "")
+            return ("succeeded", None) if ok else ("failed", f"exit 0 but {reason}")
+
+        return check
 
     def uses(self, placeholder: str) -> bool:
         return any(
@@ -131,6 +240,7 @@ class Executor:
             "description": self.description,
             "command": list(self.template),
             "options": dict(self.options),
+            "pass_env": list(self.pass_env),
         }
 
 
@@ -146,34 +256,78 @@ def job_env(job: Job) -> dict[str, str]:
         "FLE_TRIAL": str(job.trial),
         "FLE_ATTEMPT": str(job.attempt),
         "FLE_PARAMS_JSON": json.dumps(job.params, sort_keys=True),
+        "FLE_JOB_SLOT": str(job.slot),
     }
 
 
+def fle_server_range(slot: int, servers_per_job: int, first_server: int = 0) -> tuple[int, int]:
+    """FLE's ``(FLE_SERVER_START, FLE_SERVER_END)`` for the job in concurrency ``slot``.
+
+    FLE's server pool uses servers ``START <= i < END`` (end exclusive). Slot ``s``
+    gets ``servers_per_job`` servers from ``first_server + s * servers_per_job``, so two
+    jobs of one runner (one node) never share a Factorio server."""
+    if slot < 0 or servers_per_job < 1 or first_server < 0:
+        raise ConfigError(
+            f"bad FLE server range: slot {slot}, servers_per_job {servers_per_job}, first_server {first_server}",
+            hint="servers_per_job must be at least 1; slot and first_server at least 0",
+        )
+    start = first_server + slot * servers_per_job
+    return start, start + servers_per_job
+
+
 def simulate_argv(job: Job, options: Mapping[str, Any]) -> list[str]:
-    """``python -m fle_core.sweeps.simulate ...`` per the simulator CLI contract."""
+    """``python -m fle_core.sweeps.simulate ...`` per the simulator CLI contract.
+
+    Every value is passed as ``--flag=VALUE``, so a model called ``-h`` is a value."""
     argv = [
         sys.executable,
         "-m",
         "fle_core.sweeps.simulate",
-        "--source",
-        job.source_url,
-        "--model",
-        job.model,
-        "--task",
-        job.task,
-        "--version",
-        str(job.version),
-        "--trial",
-        str(job.trial),
-        "--sweep-id",
-        job.sweep_id,
-        "--seed",
-        str(job.seed),
+        f"--source={job.source_url}",
+        f"--model={job.model}",
+        f"--task={job.task}",
+        f"--version={job.version}",
+        f"--trial={job.trial}",
+        f"--sweep-id={job.sweep_id}",
+        f"--seed={job.seed}",
     ]
     for key, cast in _SIM_OPTIONS.items():
         if options.get(key) is not None:
-            argv += [f"--{key.replace('_', '-')}", str(cast(options[key]))]
+            argv.append(f"--{key.replace('_', '-')}={cast(options[key])}")
     return argv
+
+
+def job_log_dir(job: Job) -> Path:
+    """The job's own Inspect log folder, inside the sweep's (inspect) source folder:
+    ``<source>/sweeps/<sweep_id>/<cell_id>.<attempt>/``."""
+    root = Path(job.source_url)
+    if "://" in job.source_url or not root.is_absolute():
+        raise ConfigError(
+            "The fle preset writes Inspect logs, so the sweep's source must be an inspect source",
+            hint='set source = "local_inspect" (the workspace\'s inspect_logs/) or a [sources.NAME] kind = "inspect"',
+        )
+    return root / "sweeps" / _safe_name(job.sweep_id) / f"{_safe_name(job.cell_id)}.{job.attempt}"
+
+
+def write_job_file(job: Job, log_dir: Path) -> Path:
+    """``fle-job.json`` beside the job's log: how sync joins the log to the sweep attempt."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    path = log_dir / "fle-job.json"
+    facts = {
+        "sweep_id": job.sweep_id,
+        "cell_id": job.cell_id,
+        "attempt": job.attempt,
+        "version": job.version,
+        "trial": job.trial,
+        "model": job.model,
+        "task": job.task,
+    }
+    path.write_text(json.dumps(facts, indent=2) + "\n")
+    return path
+
+
+def _safe_name(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name).lstrip(".") or "_"
 
 
 def _has_password(url: str) -> bool:
@@ -190,6 +344,21 @@ def write_fle_run_config(job: Job, workdir: Path) -> Path:
         json.dumps([{"env_id": job.env_id, "model": job.model, "version": job.version}], indent=2) + "\n"
     )
     return path
+
+
+def _refuse_option_like(name: str, template: tuple[str, ...], values: Mapping[str, str]) -> None:
+    """A user-chosen value starting with ``-`` at the start of an argv element (before any
+    ``--``) would be read as an option by the program: refuse to build the job."""
+    for part in template:
+        if part == "--":
+            return
+        fields = list(string.Formatter().parse(part))
+        lit, fname = (fields[0][0], fields[0][1]) if fields else ("", None)
+        if not lit and fname in USER_VALUES and values[fname].startswith("-"):
+            raise ConfigError(
+                f"[executors.{name}] {fname} {values[fname]!r} would be read as an option by {part!r}",
+                hint=f"write the template as --{fname.replace('_', '-')}={part}, or put it after '--'",
+            )
 
 
 def substitute(part: str, values: Mapping[str, str]) -> str:
@@ -217,7 +386,7 @@ def check_template(name: str, parts: list[str]) -> None:
                 )
 
 
-def _values(job: Job, run_config: str) -> dict[str, str]:
+def _values(job: Job, run_config: str, log_dir: str = "") -> dict[str, str]:
     return {
         "model": job.model,
         "task": job.task,
@@ -229,6 +398,7 @@ def _values(job: Job, run_config: str) -> dict[str, str]:
         "params_json": json.dumps(job.params, sort_keys=True),
         "run_config": run_config,
         "source_url": job.source_url,
+        "log_dir": log_dir,
     }
 
 
@@ -251,7 +421,16 @@ def builtin_presets() -> dict[str, Executor]:
             "fle",
             "fle",
             FLE_DEFAULT_COMMAND,
-            description="FLE eval entrypoint with a generated run config (needs Factorio)",
+            options={"servers_per_job": 1, "first_server": 0},
+            description="FLE >= 0.4: `fle inspect-eval`, one epoch per job, Inspect log in the source "
+            "folder (needs Factorio servers and model keys)",
+            pass_env=FLE_PASS_ENV,
+        ),
+        "fle-legacy": Executor(
+            "fle-legacy",
+            "fle-legacy",
+            FLE_LEGACY_COMMAND,
+            description="FLE < 0.4: `fle eval --config` with a generated run config (writes programs)",
         ),
     }
 
@@ -278,21 +457,23 @@ def get_preset(ws: Workspace, name: str) -> Executor:
 
 def _parse_preset(name: str, spec: Mapping[str, Any], base: Executor | None) -> Executor:
     kind = spec.get("kind", base.kind if base else "command")
-    if kind not in ("simulate", "command", "fle"):
-        raise ConfigError(f"[executors.{name}] kind must be simulate, command or fle, not {kind!r}")
-    raw = spec.get("command", list(base.template) if base and base.kind == kind else None)
+    if kind not in KINDS:
+        raise ConfigError(f"[executors.{name}] kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    same = base is not None and base.kind == kind
+    raw = spec.get("command", list(base.template) if base and same else None)
     template: list[str] = []
-    if kind in ("command", "fle"):
+    if kind != "simulate":
         if raw is None:
-            raw = list(FLE_DEFAULT_COMMAND) if kind == "fle" else None
+            raw = list({"fle": FLE_DEFAULT_COMMAND, "fle-legacy": FLE_LEGACY_COMMAND}.get(kind, ())) or None
         if isinstance(raw, str):
             raw = shlex.split(raw)  # the template only; values are substituted later
         if not raw or not all(isinstance(p, str) for p in raw):
             raise ConfigError(f"[executors.{name}] needs command = [argv strings]")
         template = list(raw)
         check_template(name, template)
-    options = dict(base.options) if base and base.kind == kind else {}
-    for key, cast in _SIM_OPTIONS.items():
+    options = dict(base.options) if base and same else {}
+    known = {**_SIM_OPTIONS, **_FLE_OPTIONS}
+    for key, cast in known.items():
         if key in spec:
             try:
                 options[key] = cast(spec[key])
@@ -301,6 +482,9 @@ def _parse_preset(name: str, spec: Mapping[str, Any], base: Executor | None) -> 
     env = spec.get("env", {})
     if not isinstance(env, Mapping):
         raise ConfigError(f"[executors.{name}] env must be a table")
+    pass_env = spec.get("pass_env", list(base.pass_env) if base and same else [])
+    if not isinstance(pass_env, list) or not all(isinstance(p, str) for p in pass_env):
+        raise ConfigError(f"[executors.{name}] pass_env must be a list of variable names or patterns")
     return Executor(
         name,
         kind,
@@ -308,4 +492,5 @@ def _parse_preset(name: str, spec: Mapping[str, Any], base: Executor | None) -> 
         options,
         {str(k): str(v) for k, v in env.items()},
         str(spec.get("description", base.description if base else "")),
+        tuple(pass_env),
     )

@@ -100,6 +100,14 @@ def _best_values(spec: Any, versions: list[int]) -> dict[int, float]:
     from fle_core.sources import programs
 
     out = {}
+    if spec.kind == "inspect":  # fle preset jobs: the job's Inspect log
+        from fle_core.sources import inspect_logs
+
+        for v in versions:
+            finite = [x for s in inspect_logs.job_samples(spec, v) for x in s.values if math.isfinite(x)]
+            if finite:
+                out[v] = max(finite)
+        return out
     with programs.connect(spec) as conn:
         for v in versions:
             best = conn.scalar("SELECT MAX(value) FROM programs WHERE version = ?", [int(v)])
@@ -111,6 +119,19 @@ def _best_values(spec: Any, versions: list[int]) -> dict[int, float]:
 def _job_steps(spec: Any, version: int) -> pl.DataFrame:
     """The job's steps (depth, value, total_tokens) from the source, for W&B history."""
     from fle_core.sources import programs
+
+    if spec.kind == "inspect":  # fle preset jobs: the per-step store of the job's Inspect log
+        from fle_core.sources import inspect_logs
+
+        samples = inspect_logs.job_samples(spec, version)
+        rows = [
+            (d, v, s.total_tokens if i == len(s.values) - 1 else None)
+            for s in samples
+            for i, (d, v) in enumerate(zip(s.depths, s.values, strict=True))
+        ]
+        return pl.DataFrame(
+            rows, schema={"depth": pl.Float64, "value": pl.Float64, "total_tokens": pl.Int64}, orient="row"
+        )
 
     with programs.connect(spec) as conn:
         cols = programs.column_types(conn)

@@ -130,3 +130,51 @@ def trajectories(ws: Workspace, source: str | None = None, limit: int = 1000) ->
         "SELECT * FROM trajectories WHERE source = ? ORDER BY version DESC, instance LIMIT ?",
         [source, int(limit)],
     )
+
+
+def _has_inspect(ws: Workspace) -> bool:
+    with warehouse.reader(ws) as con:
+        row = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'inspect_logs'"
+        ).fetchone()
+    return bool(row and row[0])
+
+
+def inspect_logs(ws: Workspace) -> pl.DataFrame:
+    """Inspect log files of ``inspect`` sources, problems first: ``source, path, status,
+    samples, expected_samples, error, headline_label, headline_value, model, task,
+    sweep_id, reader, sync_id``. ``status`` is ``started`` for a running (or killed) log,
+    ``unreadable`` for one that could not be read (``error`` says why)."""
+    cols = (
+        "source, path, status, samples, expected_samples, error, headline_label, headline_value, "
+        "model, task, sweep_id, reader, sync_id"
+    )
+    if not _has_inspect(ws):
+        return warehouse.query(
+            ws,
+            f"SELECT {cols} FROM (SELECT NULL::VARCHAR AS source, NULL::VARCHAR AS path, "
+            "NULL::VARCHAR AS status, NULL::INTEGER AS samples, NULL::INTEGER AS expected_samples, "
+            "NULL::VARCHAR AS error, NULL::VARCHAR AS headline_label, NULL::DOUBLE AS headline_value, "
+            "NULL::VARCHAR AS model, NULL::VARCHAR AS task, NULL::VARCHAR AS sweep_id, "
+            "NULL::VARCHAR AS reader, NULL::BIGINT AS sync_id) WHERE FALSE",
+        )
+    return warehouse.query(
+        ws,
+        f"SELECT {cols} FROM inspect_logs ORDER BY (status = 'success') , source, path",
+    )
+
+
+def inspect_sample(ws: Workspace, source: str, version: int, instance: int) -> dict | None:
+    """Where one Inspect trajectory came from and how it ended, or None (not from a log):
+    ``path`` (relative to the source folder), ``sample_id, epoch, log_status,
+    failure_kind, error, error_source, limit_hit, total_cost, total_time, quota``."""
+    if not _has_inspect(ws):
+        return None
+    frame = warehouse.query(
+        ws,
+        "SELECT path, sample_id, epoch, log_status, failure_kind, error, error_source, limit_hit, "
+        "total_cost, total_time, quota FROM inspect_samples WHERE source = ? AND version = ? "
+        "AND instance = ? AND superseded_by IS NULL LIMIT 1",
+        [source, int(version), int(instance)],
+    )
+    return frame.row(0, named=True) if frame.height else None

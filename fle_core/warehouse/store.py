@@ -20,6 +20,10 @@ Tables (one row per ...):
 ``source_state``      source; its watermark (max synced ``programs.id``)
 ``sweep_attempts``    sweep attempt (copied from the control store on sync), used
                       to exclude superseded versions from metrics
+``inspect_logs``      Inspect log file of an ``inspect`` source: size/mtime (so an
+                      unchanged log is not re-read), status, errors, headline metric
+``inspect_samples``   (log, sample, epoch) of an Inspect log: the trajectory key it
+                      maps to, quota, FLE's outcome, failures, tokens, cost, times
 """
 
 from __future__ import annotations
@@ -131,6 +135,67 @@ DDL = [
         attempt INTEGER,
         status VARCHAR,
         PRIMARY KEY (source, version)
+    )""",
+    """CREATE TABLE IF NOT EXISTS inspect_logs (
+        source VARCHAR NOT NULL,
+        path VARCHAR NOT NULL,       -- relative to the source's folder
+        size BIGINT,
+        mtime_ns BIGINT,             -- size -1: re-read on the next sync
+        status VARCHAR,              -- started (running or killed) | success | error | cancelled | unreadable
+        format VARCHAR,              -- eval | json
+        reader VARCHAR,              -- fast | inspect_ai
+        format_version INTEGER,
+        task VARCHAR,
+        model VARCHAR,
+        task_id VARCHAR,
+        eval_id VARCHAR,
+        eval_set_id VARCHAR,
+        created VARCHAR,
+        expected_samples INTEGER,    -- samples × epochs the run was asked for
+        samples INTEGER,             -- finished samples in the log
+        error VARCHAR,               -- the log's own error, or why it could not be read
+        headline_label VARCHAR,      -- the log's headline metric, labelled for what it is
+        headline_value DOUBLE,
+        sweep_id VARCHAR,
+        job_version BIGINT,          -- the sweep attempt's version (fle preset jobs)
+        sync_id BIGINT,
+        PRIMARY KEY (source, path)
+    )""",
+    """CREATE TABLE IF NOT EXISTS inspect_samples (
+        source VARCHAR NOT NULL,
+        path VARCHAR NOT NULL,
+        sample_id VARCHAR NOT NULL,
+        epoch INTEGER NOT NULL,
+        version BIGINT NOT NULL,     -- the trajectory key (source, version, instance = epoch)
+        instance BIGINT NOT NULL,
+        dedup_key VARCHAR,           -- task_id|sample|epoch: eval-set retries count once
+        superseded_by VARCHAR,       -- a newer log's path: not in steps/trajectories
+        task VARCHAR,
+        model VARCHAR,
+        quota DOUBLE,                -- expected_production_score, else the registry's
+        final_score DOUBLE,          -- FLE's production score for the sample
+        fle_success BOOLEAN,         -- FLE's own quota_achieved
+        has_error BOOLEAN,
+        error VARCHAR,
+        error_source VARCHAR,        -- sample | store (swallowed by FLE) | score
+        limit_hit VARCHAR,
+        failure_kind VARCHAR,        -- infrastructure | error | limit | NULL
+        steps_from VARCHAR,          -- store | score
+        steps INTEGER,
+        scores_json VARCHAR,         -- every scorer's value
+        input_tokens BIGINT,
+        output_tokens BIGINT,
+        total_tokens BIGINT,
+        reasoning_tokens BIGINT,
+        cache_read_tokens BIGINT,
+        cache_write_tokens BIGINT,
+        total_cost DOUBLE,
+        total_time DOUBLE,
+        working_time DOUBLE,
+        started_at TIMESTAMP,
+        completed_at TIMESTAMP,
+        log_status VARCHAR,
+        sync_id BIGINT
     )""",
 ]
 

@@ -36,9 +36,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fle_core.errors import ConfigError, FleError, SourceError, SourceUnavailable
-from fle_core.sources import programs
+from fle_core.sources import inspect_logs, programs
 from fle_core.tasks import parse_version_description
-from fle_core.warehouse import _stream
+from fle_core.warehouse import _stream, inspect_sync
 from fle_core.warehouse import store as warehouse
 from fle_core.workspace import SourceSpec, Workspace, sqlite_path
 
@@ -94,6 +94,8 @@ class SyncResult:
     duration_s: float
     full: bool = False
     rows_by_source: dict[str, int] = field(default_factory=dict)
+    #: per source, what was kept but could not be read (e.g. a corrupt Inspect log: name + reason)
+    problems: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def source(self) -> str:
@@ -177,6 +179,7 @@ def sync(
         duration_s=time.monotonic() - t0,
         full=full,
         rows_by_source={r.source: r.rows_added for r in runs},
+        problems={r.source: r.problems for r in runs if r.problems},
     )
 
 
@@ -188,15 +191,24 @@ def select_sources(ws: Workspace, source: str | None) -> list[SourceSpec]:
         return [ws.source(source)]
     if ws.config.get("default_source"):
         return [ws.source(None)]
-    specs = [
-        s for s in ws.sources().values() if s.kind != "sqlite" or sqlite_path(s.resolved_url()).is_file()
-    ]
+    specs = [s for s in ws.sources().values() if _present(s)]
     if not specs:
         raise SourceUnavailable(
-            "No source to sync: FLE's data.db is not in the workspace and no other source is configured",
-            hint="pass --source sqlite:///PATH or postgresql://..., or add [sources.NAME] to config.toml",
+            "No source to sync: neither FLE's data.db nor its inspect_logs/ folder is in the workspace, "
+            "and no other source is configured",
+            hint="pass --source sqlite:///PATH, postgresql://... or a folder of Inspect logs, "
+            "or add [sources.NAME] to config.toml",
         )
     return specs
+
+
+def _present(spec: SourceSpec) -> bool:
+    """SQLite files and Inspect log folders that are missing are skipped by default."""
+    if spec.kind == "sqlite":
+        return sqlite_path(spec.resolved_url()).is_file()
+    if spec.kind == "inspect":
+        return inspect_logs.source_root(spec).exists()
+    return True
 
 
 # ------------------------------------------------------------------ one source
@@ -208,6 +220,7 @@ class _Run:
     wm_after: int
     rows_added: int = 0
     table_rows: int = 0  # rows in ``steps`` (all sources) when the run opened
+    problems: list[str] = field(default_factory=list)
 
 
 class _Session:
@@ -253,6 +266,8 @@ def _sync_source(
 ) -> _Run:
     """Sync one source. A failure before the run opens (source down, bad schema) is
     recorded as a ``failed`` run when a warehouse exists, and changes no data."""
+    if spec.kind == "inspect":
+        return _sync_inspect(ws, spec, full, progress, opts, attempts)
     run: _Run | None = None
     try:
         with programs.connect(spec) as conn:
@@ -265,6 +280,46 @@ def _sync_source(
                 _finish_run(session.con(), run, attempts() if attempts else None)
             finally:
                 session.close()
+    except BaseException as exc:
+        if run is not None:
+            _mark_run(
+                ws, run, "failed" if isinstance(exc, Exception) else "interrupted", _error_text(exc, spec)
+            )
+        elif isinstance(exc, SourceError) and ws.warehouse_path.exists():
+            _record_failure(ws, spec, exc, full)
+        raise
+    return run
+
+
+def _sync_inspect(
+    ws: Workspace,
+    spec: SourceSpec,
+    full: bool,
+    progress: Progress | None,
+    opts: _Options,
+    attempts: AttemptsProvider | None,
+) -> _Run:
+    """A folder of Inspect logs (``inspect_sync``). When no log changed and the sweep
+    attempts are as stored, no run is opened: the data version stays as it is."""
+    run: _Run | None = None
+    try:
+        frame = attempts() if attempts else None
+        plan = inspect_sync.plan(ws, spec, full, frame, ATTEMPT_COLUMNS)
+        if plan.unchanged and plan.attempts_same and ws.warehouse_path.exists():
+            return _Run(spec.name, plan.data_version, 0, 0)
+        session = _Session(ws, opts.writer_hold_s, opts.writer_threads)
+        try:
+            run = _open_run(session.con(), spec, full)
+            done = inspect_sync.apply(session, ws, plan, run.sync_id, progress)
+            run.rows_added, run.problems = done.rows_added, done.problems
+            note = f"{len(done.problems)} log(s) could not be read: " + "; ".join(done.problems)
+            session.con().execute(
+                "UPDATE sync_runs SET rows_added = ?, error = ? WHERE sync_id = ?",
+                [done.rows_added, note if done.problems else None, run.sync_id],
+            )
+            _finish_run(session.con(), run, frame)
+        finally:
+            session.close()
     except BaseException as exc:
         if run is not None:
             _mark_run(

@@ -19,11 +19,12 @@ streamlit. Rules kept here so pages stay thin:
 * **Read-only mode**: ``FLE_READ_ONLY=1`` or ``[app] read_only = true`` hides
   every action that runs or changes something (launch, sync, resume, cancel).
 
-The package has seven modules, each under the pages' size limit: ``core``
+The package's modules, each under the pages' size limit: ``core``
 (workspace, read-only, errors, empty states), ``state`` (URL state, shared
 views), ``data`` (cached loaders and computations), ``widgets`` (shared
 renderers), ``frames`` (pure display shaping, no Streamlit), ``notes`` (pure
-words that explain a figure: plurals, captions, toasts) and ``runs`` (the
+words that explain a figure: plurals, captions, toasts), ``sweep_views`` (runner
+health, sweep progress, the cell grid) and ``runs`` (the
 runs-file comparison section of Compare). Pages import
 only this facade; the names below are the whole of it.
 """
@@ -49,6 +50,7 @@ from pages._ui.data import (
     fetch_step_detail,
     known_models,
     palette,
+    pilots,
     select,
     step_detail_if_synced,
     summaries,
@@ -67,6 +69,7 @@ from pages._ui.frames import (
     trajectory_labels,
     trajectory_row,
 )
+from pages._ui.logs import failure_counts, fetch_transcript, inspect_log_path, inspect_sample
 from pages._ui.notes import (
     action_text,
     interval_caption,
@@ -87,11 +90,13 @@ from pages._ui.state import (
     url_tabs,
     url_text,
 )
+from pages._ui.sweep_views import cells_view, runner_health, status_fraction, status_text
 from pages._ui.widgets import (
     LEADERBOARD_COLUMNS,
+    PILOT_COLUMNS,
     SOURCE_COLUMNS,
     SWEEP_COLUMNS,
-    cells_view,
+    failure_note,
     failure_title,
     grid_chart,
     guarded,
@@ -99,16 +104,18 @@ from pages._ui.widgets import (
     live,
     markdown_preview,
     number_columns,
+    pilot_table,
     preset_caption,
     progress_callback,
-    runner_health,
+    slurm_caption,
     status_counts,
-    status_fraction,
-    status_text,
+    stopped_cells,
+    submit_pilots_for,
 )
 
 __all__ = [
     "LEADERBOARD_COLUMNS",
+    "PILOT_COLUMNS",
     "SOURCE_COLUMNS",
     "SWEEP_COLUMNS",
     "SYSTEMS",
@@ -125,13 +132,18 @@ __all__ = [
     "distinct",
     "drop_params",
     "empty_state",
+    "failure_counts",
+    "failure_note",
     "failure_title",
     "fetch_step_detail",
+    "fetch_transcript",
     "fmt",
     "grid_chart",
     "guard",
     "guarded",
     "headline",
+    "inspect_log_path",
+    "inspect_sample",
     "interval_caption",
     "known_models",
     "leaderboard_view",
@@ -141,6 +153,8 @@ __all__ = [
     "palette",
     "parse_grid",
     "passk_coverage_note",
+    "pilot_table",
+    "pilots",
     "plural",
     "preset_caption",
     "progress_callback",
@@ -152,6 +166,7 @@ __all__ = [
     "select",
     "share_button",
     "simulated_badge",
+    "slurm_caption",
     "sources_view",
     "split_tags",
     "status_counts",
@@ -159,6 +174,8 @@ __all__ = [
     "status_text",
     "step_detail_if_synced",
     "stop_if_unsynced",
+    "stopped_cells",
+    "submit_pilots_for",
     "summaries",
     "sweeps_view",
     "sync_result_text",

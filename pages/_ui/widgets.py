@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import polars as pl
 import streamlit as st
 
-from pages._ui import frames, notes
+from pages._ui import frames
 from pages._ui.core import guard
 
 
@@ -94,100 +93,6 @@ SWEEP_COLUMNS: dict[str, Any] = {
 }
 
 
-def runner_health(runners: pl.DataFrame, starting_pid: int | None = None, stop=None) -> None:
-    """Alive runners and their last heartbeat; a clear note when none is alive.
-
-    ``starting_pid``: a runner this session just started that has not sent its
-    first heartbeat yet (it is "starting", not "not alive"). ``stop``: a callable
-    taking a runner id; when given, each alive runner gets a Stop button. The note
-    says that a runner outlives the app.
-    """
-    alive = runners.filter(pl.col("alive")) if "alive" in runners.columns else runners.head(0)
-    if alive.is_empty() and starting_pid and _pid_running(starting_pid):
-        st.caption(
-            f":material/hourglass_top: Runner starting (pid {starting_pid}); "
-            "its first heartbeat comes within seconds."
-        )
-    elif alive.is_empty():
-        st.caption(
-            ":material/power_off: No runner is alive. Queued sweeps wait until one runs: "
-            "`fle-core runner` (the launch and demo buttons start one)."
-        )
-    else:
-        beat = cast("datetime | None", alive["heartbeat_at"].max())
-        ago = (datetime.now(UTC) - beat).total_seconds() if beat is not None else None
-        st.caption(
-            f":material/favorite: {notes.plural(alive.height, 'runner')} alive · last heartbeat "
-            f"{frames.duration_text(ago)} ago. A runner is its own process: it keeps running "
-            "(and finishing queued sweeps) after this app is closed, until it is stopped."
-        )
-        if stop is not None:
-            _stop_buttons(alive, stop)
-    if not runners.is_empty():
-        cols = [
-            c
-            for c in ("host", "pid", "status", "started_at", "heartbeat_at", "alive")
-            if c in runners.columns
-        ]
-        st.dataframe(runners.select(cols), hide_index=True, column_config=RUNNER_COLUMNS)
-
-
-RUNNER_COLUMNS: dict[str, Any] = {
-    "host": "Host",
-    "pid": st.column_config.NumberColumn("pid", format="%d"),
-    "status": "Status",
-    "started_at": st.column_config.DatetimeColumn("Started", format="YYYY-MM-DD HH:mm:ss"),
-    "heartbeat_at": st.column_config.DatetimeColumn("Heartbeat", format="YYYY-MM-DD HH:mm:ss"),
-    "alive": "Alive",
-}
-
-
-def _stop_buttons(alive: pl.DataFrame, stop: Callable[[str], int]) -> None:
-    for row in alive.iter_rows(named=True):
-        if st.button(
-            f"Stop runner pid {row['pid']}",
-            key=f"_stop_{row['runner_id']}",
-            icon=":material/stop_circle:",
-            help="Graceful: running jobs may finish, no new job starts",
-        ):
-            with guard():
-                pid = stop(row["runner_id"])
-                st.toast(f"Asked runner pid {pid} to stop (running jobs may finish).")
-
-
-def _pid_running(pid: int) -> bool:
-    import os
-
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
-
-
-RAN = ("succeeded", "failed", "early_stopped")
-
-
-def status_fraction(status: Any) -> float:
-    """Share of cells that ran to an outcome (succeeded, failed, early-stopped).
-
-    Cancelled cells never ran (or were killed), so they do not fill the bar: a
-    sweep cancelled after 2 of 12 cells shows 2/12, not a full bar.
-    """
-    ran = sum(status.counts.get(s, 0) for s in RAN)
-    return (ran / status.total) if status.total else 0.0
-
-
-def status_text(status: Any) -> str:
-    eta = f" · ETA {frames.duration_text(status.eta_s)}" if status.eta_s else ""
-    c = status.counts
-    ran = sum(c.get(s, 0) for s in RAN)
-    done = f"{ran}/{status.total} cells ran ({c.get('succeeded', 0)} succeeded)"
-    if c.get("cancelled"):
-        done += f", {c['cancelled']} cancelled"
-    return f"{status.name}: {done} · sweep {status.status}{eta}"
-
-
 def status_counts(status: Any) -> None:
     """One metric per cell state."""
     shown = {k: v for k, v in status.counts.items() if v or k in ("pending", "running", "succeeded")}
@@ -231,41 +136,6 @@ def preset_caption(preset: dict | None) -> None:
     st.caption(f"{preset.get('description') or preset.get('kind')} · runs {what}")
 
 
-#: Most grid rows (model × task [× params]) drawn with readable labels.
-MAX_CELL_ROWS = 60
-
-
-def cells_view(cells: pl.DataFrame) -> None:
-    """The sweep's model × task × trial grid coloured by cell state.
-
-    A grid of more than ``MAX_CELL_ROWS`` rows cannot label every row, so it
-    shows the first models that fit, says so, and lets the user choose others.
-    """
-    from fle_core import charts
-
-    group = [c for c in ("model", "task", "params_json") if c in cells.columns]
-    rows_per_model = cells.select(group).unique().group_by("model").len()
-    models = sorted(m for m in rows_per_model["model"].to_list() if m is not None)
-    if rows_per_model["len"].sum() > MAX_CELL_ROWS and len(models) > 1:
-        per = max(1, int(cast("int", rows_per_model["len"].max())))
-        default = models[: max(1, MAX_CELL_ROWS // per)]
-        chosen = st.multiselect(
-            "Models in the grid",
-            models,
-            default=default,
-            key="mon_grid_models",
-            help=f"The grid shows at most about {MAX_CELL_ROWS} rows with readable labels; "
-            "the counts above cover the whole sweep",
-        )
-        shown = cells.filter(pl.col("model").is_in(chosen or default))
-        st.caption(
-            f"Grid: {notes.plural(len(chosen or default), 'model')} of {len(models)} "
-            f"({shown.select(group).unique().height} of {int(rows_per_model['len'].sum())} rows)."
-        )
-        cells = shown
-    grid_chart(charts.sweep_cells_chart(cells), grid=True)
-
-
 def grid_chart(chart, where=None, *, grid: bool = False) -> None:
     """Draw a chart at the size its builder gave it (``fle_core.charts.base``: "Sizes").
 
@@ -297,3 +167,107 @@ def markdown_preview(md: str) -> None:
         st.markdown("\n".join(lines[:PREVIEW_LINES]))
         if len(lines) > PREVIEW_LINES:
             st.caption(f"First {PREVIEW_LINES} of {len(lines):,} lines; the download has them all.")
+
+
+def failure_note(counts: pl.DataFrame, models: list[str] | None = None) -> None:
+    """Say plainly when trajectories are infrastructure failures or errors (Inspect logs):
+    they count as failed, so a model's pass@8 may rest on fewer real rollouts than it shows."""
+    if counts.is_empty():
+        return
+    if models:
+        counts = counts.filter(pl.col("model").is_in(models))
+    bad = counts.filter(
+        (pl.col("infrastructure") + pl.col("errors") + pl.col("running") + pl.col("missing")) > 0
+    )
+    if bad.is_empty():
+        return
+    infra = int(bad["infrastructure"].sum())
+    parts = [f"{infra} infrastructure failure(s)"] if infra else []
+    for col, label in (
+        ("errors", "other error(s)"),
+        ("running", "from running logs"),
+        ("missing", "missing"),
+    ):
+        if int(bad[col].sum()):
+            parts.append(f"{int(bad[col].sum())} {label}")
+    st.warning(
+        f"Inspect logs: {', '.join(parts)} across {bad.height} model(s). Errored and infrastructure-failed "
+        "trajectories count as failures here (as FLE's scorer decides); check the counts before trusting "
+        "a pass@k.",
+        icon=":material/report:",
+    )
+    with st.expander("Failures per model"):
+        st.dataframe(bad, hide_index=True)
+
+
+# ---------------------------------------------------------------- Slurm pilots and stopped cells
+PILOT_COLUMNS = {
+    "pilot": st.column_config.TextColumn("Pilot (job_task)", pinned=True),
+    "slurm_state": st.column_config.TextColumn("Slurm state", help="From squeue; empty once Slurm forgot it"),
+    "node": st.column_config.TextColumn("Node"),
+    "reason": st.column_config.TextColumn("Reason"),
+    "runner_status": st.column_config.TextColumn("Runner"),
+    "alive": st.column_config.CheckboxColumn("Alive"),
+    "jobs_run": st.column_config.NumberColumn("Jobs run", format="%d"),
+    "heartbeat_at": st.column_config.DatetimeColumn("Last heartbeat", format="HH:mm:ss"),
+    "log_path": st.column_config.TextColumn("Log"),
+    "sweeps": st.column_config.TextColumn("Sweeps"),
+    "submitted_at": st.column_config.DatetimeColumn("Submitted", format="YYYY-MM-DD HH:mm"),
+}
+
+
+def slurm_caption(ws: Any) -> None:
+    """The server-side ``[slurm]`` options pilots get (the browser chooses only how many)."""
+    from fle_core import sweeps
+
+    with guard():
+        settings = sweeps.slurm_settings(ws)
+        shown = ", ".join(f"{k} {v}" for k, v in settings["options"].items()) or "Slurm's defaults"
+        st.caption(
+            f":material/dns: Pilots are `fle-core runner --once` jobs with {shown} ([slurm] in config.toml)."
+        )
+        if not settings["sbatch_found"]:
+            st.warning(
+                "`sbatch` is not on this host's PATH: launching queues the sweep but submits no pilots.",
+                icon=":material/warning:",
+            )
+
+
+def submit_pilots_for(ws: Any, sweep_id: str, pilots: int, per_pilot: int) -> None:
+    """Submit pilots for a just-launched sweep; on a Slurm error the sweep stays queued."""
+    from fle_core import sweeps
+    from fle_core.errors import FleError
+
+    try:
+        sub = sweeps.submit_pilots(ws, pilots, sweep_ids=[sweep_id], max_concurrent=per_pilot)
+    except FleError as exc:
+        st.warning(f"Launched `{sweep_id}`: it is queued, but no Slurm pilots were submitted.")
+        st.code(exc.message + (f"\nhint: {exc.hint}" if exc.hint else ""), language=None)
+        return
+    st.success(f"Launched `{sweep_id}` on Slurm: job `{sub.job_id}` with {sub.pilots} pilot(s).")
+
+
+def pilot_table(view: Any) -> None:
+    """Pilots of recent Slurm submissions with their Slurm state (nothing without any)."""
+    if view.frame.is_empty():
+        return
+    live = view.frame.filter(pl.col("slurm_state").is_in(["PENDING", "RUNNING", "CONFIGURING", "COMPLETING"]))
+    with st.expander(f"Slurm pilots ({live.height} queued or running, {view.frame.height} recent)"):
+        if view.slurm_error:
+            st.warning(f"Slurm states unavailable: {view.slurm_error}", icon=":material/cloud_off:")
+        st.dataframe(view.frame, hide_index=True, column_config=PILOT_COLUMNS)
+
+
+def stopped_cells(cells: pl.DataFrame) -> None:
+    """Failed cells and why they stopped (retries used up, or lost with dying runners)."""
+    if "stop_reason" not in cells.columns:
+        return
+    failed = cells.filter(pl.col("status") == "failed")
+    if failed.is_empty():
+        return
+    st.subheader(f"Stopped cells ({failed.height})")
+    st.dataframe(
+        failed.select("model", "task", "trial", "attempts", "failures", "lost", "stop_reason"),
+        hide_index=True,
+        column_config={"stop_reason": st.column_config.TextColumn("Why it stopped", width="large")},
+    )

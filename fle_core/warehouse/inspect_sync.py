@@ -1,0 +1,559 @@
+"""Sync of an ``inspect`` source (a folder of Inspect logs) into the warehouse.
+
+``warehouse.sync`` dispatches here on the source kind and keeps the run
+bookkeeping (``sync_runs``, ``sweep_attempts``) it has for every source. This
+module decides what to read and writes the rows:
+
+* **Incremental.** ``plan`` compares each file's size and mtime with
+  ``inspect_logs``; only new or changed logs are read, and a plan with nothing to
+  do opens no run at all, so the data version stays put.
+* **Atomic per log.** ``apply`` writes logs in batches; each batch is one
+  transaction that deletes the rows a log had and inserts what it has now (steps,
+  trajectories, ``inspect_samples``, ``inspect_logs``). A kill between batches
+  leaves the unwritten logs with their old size/mtime, so the next sync redoes them.
+* **One trajectory per (log, sample, epoch)**, keyed ``(source, version, instance)``:
+  ``instance`` is the epoch, ``version`` the sweep attempt's version for a job of
+  the ``fle`` preset (``fle-job.json`` beside the log), else a stable hash of
+  (path, sample id) in ``[2**50, 2**51)`` so it never meets a sweep's versions.
+* **Eval-set retries count once.** Samples share a ``dedup_key``
+  (``task_id|sample|epoch``); the newest log that holds a finished copy wins and the
+  others are kept in ``inspect_samples`` with ``superseded_by`` but not in steps.
+* **Unreadable logs** are recorded (status ``unreadable`` + the reason) and
+  reported; the other logs still sync.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fle_core.errors import SourceUnavailable
+from fle_core.sources import inspect_logs as il
+from fle_core.workspace import SourceSpec, Workspace
+
+log = logging.getLogger(__name__)
+
+VERSION_BASE = 2**50
+_BATCH_STEPS = 100_000
+_STEP_COLUMNS = (
+    "source",
+    "id",
+    "version",
+    "instance",
+    "depth",
+    "value",
+    "model",
+    "task",
+    "num_agents",
+    "sweep_id",
+    "error_occurred",
+    "production_score",
+    "simulated",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "ticks",
+    "created_at",
+    "parse_flags",
+    "sync_id",
+)
+
+
+@dataclass
+class Plan:
+    """What a sync of one inspect source will do (read-only to build)."""
+
+    spec: SourceSpec
+    full: bool
+    files: dict[str, il.LogFile]
+    changed: list[il.LogFile]
+    removed: list[str]
+    attempts_same: bool = False  # the stored sweep_attempts already equal the provider's
+    data_version: int = 0  # the warehouse's data version when planned
+
+    @property
+    def unchanged(self) -> bool:
+        return not (self.full or self.changed or self.removed)
+
+
+@dataclass
+class Outcome:
+    """What ``apply`` did: rows inserted / deleted and the logs it could not read."""
+
+    rows_added: int = 0
+    rows_deleted: int = 0
+    logs_read: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def plan(ws: Workspace, spec: SourceSpec, full: bool, attempts=None, attempt_columns=()) -> Plan:
+    """List the source's logs and compare them with ``inspect_logs`` (by size and mtime),
+    in one short read: also whether ``attempts`` (a frame or None) equals the stored
+    ``sweep_attempts``, and the current data version."""
+    files = {f.rel: f for f in il.list_logs(spec)}
+    state: dict[str, tuple[int, int]] = {}
+    same, version = attempts is None, 0
+    if ws.warehouse_path.exists():
+        from fle_core.warehouse import store
+
+        with store.reader(ws) as con:
+            if _has_table(con, "inspect_logs") and not full:
+                rows = con.execute(
+                    "SELECT path, size, mtime_ns FROM inspect_logs WHERE source = ?", [spec.name]
+                ).fetchall()
+                state = {r[0]: (int(r[1]), int(r[2])) for r in rows}
+            same = attempts_equal(con, attempts, attempt_columns)
+            row = con.execute(
+                "SELECT coalesce(max(sync_id), 0) FROM sync_runs WHERE status = 'ok'"
+            ).fetchone()
+            version = int(row[0]) if row else 0
+    changed = [f for rel, f in files.items() if state.get(rel) != (f.size, f.mtime_ns)]
+    removed = sorted(set(state) - set(files))
+    return Plan(spec, full, files, changed, removed, same, version)
+
+
+def _has_table(con, name: str) -> bool:
+    return bool(
+        con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchone()[
+            0
+        ]
+    )
+
+
+# ---------------------------------------------------------------- reading
+@dataclass
+class _LogRows:
+    file: il.LogFile
+    log_row: dict[str, Any]
+    samples: list[tuple[il.SampleFacts, dict[str, Any]]]  # (facts, inspect_samples row)
+
+
+def _sample_version(rel: str, sample_id: str) -> int:
+    digest = hashlib.blake2b(f"{rel}\0{sample_id}".encode(), digest_size=8).digest()
+    return VERSION_BASE + int.from_bytes(digest, "big") % VERSION_BASE
+
+
+def _read(ws: Workspace, spec: SourceSpec, f: il.LogFile, patterns) -> _LogRows:
+    """One log → its ``inspect_logs`` row and sample rows (an unreadable log gets a row too)."""
+    base = {"source": spec.name, "path": f.rel, "size": f.size, "mtime_ns": f.mtime_ns}
+    try:
+        raw = il.read_log(f.path)
+    except il.LogReadError as exc:
+        return _LogRows(f, {**base, "status": "unreadable", "error": str(exc)}, [])
+    job = il.read_job_file(f.path.parent)
+    ev = raw.eval
+    head = il.headline(raw.results)
+    registry = ws.task_registry()
+    sample_ids = {str(s.get("id")) for s in raw.samples}
+    job_version = int(job["version"]) if job and len(sample_ids) <= 1 else None
+    err = raw.error
+    log_row = {
+        **base,
+        "status": raw.status,
+        "format": raw.format,
+        "reader": raw.reader,
+        "format_version": raw.version,
+        "task": ev.get("task"),
+        "model": ev.get("model"),
+        "task_id": ev.get("task_id"),
+        "eval_id": ev.get("eval_id"),
+        "eval_set_id": ev.get("eval_set_id"),
+        "created": ev.get("created"),
+        "expected_samples": il.expected_samples(ev),
+        "samples": len(raw.samples),
+        "error": (err.get("message") if isinstance(err, dict) else None)
+        or ("the eval was cancelled" if raw.status == "cancelled" else None),
+        "headline_label": head[0] if head else None,
+        "headline_value": head[1] if head else None,
+        "sweep_id": job.get("sweep_id") if job else None,
+        "job_version": job_version,
+    }
+    samples = []
+    for s in raw.samples:
+        task = str((s.get("metadata") or {}).get("env_id") or ev.get("task") or "")
+        facts = il.sample_facts(s, ev, registry.quota(task), patterns)
+        row = {
+            "source": spec.name,
+            "path": f.rel,
+            "sample_id": facts.sample_id,
+            "epoch": facts.epoch,
+            "version": job_version if job_version is not None else _sample_version(f.rel, facts.sample_id),
+            "instance": facts.epoch,
+            "dedup_key": f"{ev.get('task_id') or f.rel}|{facts.sample_id}|{facts.epoch}",
+            "task": facts.task,
+            "model": facts.model,
+            "quota": facts.quota,
+            "final_score": facts.final_score,
+            "fle_success": facts.fle_success,
+            "has_error": facts.has_error,
+            "error": facts.error,
+            "error_source": facts.error_source,
+            "limit_hit": facts.limit,
+            "failure_kind": facts.failure_kind,
+            "steps_from": facts.steps_from,
+            "steps": len(facts.values),
+            "scores_json": facts.scores_json,
+            **{
+                k: getattr(facts, k)
+                for k in (
+                    "input_tokens",
+                    "output_tokens",
+                    "total_tokens",
+                    "reasoning_tokens",
+                    "cache_read_tokens",
+                    "cache_write_tokens",
+                    "total_cost",
+                    "total_time",
+                    "working_time",
+                    "started_at",
+                    "completed_at",
+                )
+            },
+            "log_status": raw.status,
+            "_order": (ev.get("created") or "", f.mtime_ns, f.rel),
+            "_sweep_id": job.get("sweep_id") if job else None,
+        }
+        samples.append((facts, row))
+    return _LogRows(f, log_row, samples)
+
+
+# ---------------------------------------------------------------- writing
+def apply(
+    session,
+    ws: Workspace,
+    p: Plan,
+    sync_id: int,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> Outcome:
+    """Write the plan: batches of logs, each batch one transaction (see module doc)."""
+    out = Outcome()
+    patterns = il.compile_patterns(_extra_patterns(ws))
+    con = session.con()
+    if p.full:
+        con.execute("DELETE FROM inspect_logs WHERE source = ?", [p.spec.name])
+        con.execute("DELETE FROM inspect_samples WHERE source = ?", [p.spec.name])
+    next_id = int(
+        con.execute("SELECT coalesce(max(id), 0) FROM steps WHERE source = ?", [p.spec.name]).fetchone()[0]
+    )
+    todo = list(p.changed)
+    rereads = _promotions(con, p)
+    if p.removed or rereads:
+        _drop_logs(con, p.spec.name, p.removed, rereads, out)
+        todo += [p.files[r] for r in rereads if r in p.files and p.files[r] not in todo]
+    total = len(todo)
+    if progress:
+        progress(0, total)
+    batch: list[_LogRows] = []
+    steps_in_batch = 0
+    for i, f in enumerate(todo):
+        rows = _read(ws, p.spec, f, patterns)
+        if rows.log_row["status"] == "unreadable":
+            out.problems.append(rows.log_row["error"])
+        out.logs_read += 1
+        batch.append(rows)
+        steps_in_batch += sum(len(fa.values) for fa, _ in rows.samples)
+        if steps_in_batch >= _BATCH_STEPS or i == total - 1:
+            pending = {t.rel for t in todo[i + 1 :]}
+            next_id = _write_batch(session.con(), p.spec.name, batch, sync_id, next_id, out, pending)
+            session.maybe_release()
+            batch, steps_in_batch = [], 0
+            if progress:
+                progress(i + 1, total)
+    return out
+
+
+def _extra_patterns(ws: Workspace) -> list[str]:
+    extra = ws.section("inspect").get("infrastructure_patterns", [])
+    return [str(x) for x in extra] if isinstance(extra, list) else []
+
+
+def _promotions(con, p: Plan) -> list[str]:
+    """Unchanged logs holding a superseded sample whose winner is being removed or re-read:
+    they are re-read so that sample can count again."""
+    gone = set(p.removed) | {f.rel for f in p.changed}
+    if not gone:
+        return []
+    rows = con.execute(
+        "SELECT DISTINCT path FROM inspect_samples WHERE source = ? AND superseded_by IN "
+        "(SELECT unnest(?::VARCHAR[]))",
+        [p.spec.name, sorted(gone)],
+    ).fetchall()
+    return sorted({r[0] for r in rows} - gone)
+
+
+def _drop_logs(con, source: str, removed: list[str], rereads: list[str], out: Outcome) -> None:
+    """Delete removed logs' rows and mark logs to re-read (size -1), in one transaction."""
+    con.execute("BEGIN")
+    try:
+        out.rows_deleted += _delete_paths(con, source, removed)
+        con.execute(
+            "DELETE FROM inspect_logs WHERE source = ? AND path IN (SELECT unnest(?::VARCHAR[]))",
+            [source, removed],
+        )
+        con.execute(
+            "UPDATE inspect_logs SET size = -1 WHERE source = ? AND path IN (SELECT unnest(?::VARCHAR[]))",
+            [source, rereads],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def _delete_paths(con, source: str, paths: list[str]) -> int:
+    """Delete the steps, trajectories and sample rows that came from these logs."""
+    if not paths:
+        return 0
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _gone AS SELECT DISTINCT version, instance FROM inspect_samples "
+        "WHERE source = ? AND superseded_by IS NULL AND path IN (SELECT unnest(?::VARCHAR[]))",
+        [source, paths],
+    )
+    n = con.execute(
+        "DELETE FROM steps s USING _gone g WHERE s.source = ? AND s.version = g.version "
+        "AND s.instance = g.instance",
+        [source],
+    ).fetchone()[0]
+    con.execute(
+        "DELETE FROM trajectories t USING _gone g WHERE t.source = ? AND t.version = g.version "
+        "AND t.instance = g.instance",
+        [source],
+    )
+    con.execute(
+        "DELETE FROM inspect_samples WHERE source = ? AND path IN (SELECT unnest(?::VARCHAR[]))",
+        [source, paths],
+    )
+    return int(n or 0)
+
+
+def _winners(con, source: str, batch: list[_LogRows], pending: set[str]) -> tuple[dict[str, str], list[str]]:
+    """For each dedup key in the batch: the winning log path, and the paths (outside the
+    batch) whose copy of a key now loses and must leave the steps. Rows of logs still to
+    be rewritten in this run (``pending``) are stale and take no part."""
+    cand: dict[str, list[tuple[tuple, str]]] = {}
+    for lr in batch:
+        for _facts, row in lr.samples:
+            cand.setdefault(row["dedup_key"], []).append((row["_order"], row["path"]))
+    keys = sorted(cand)
+    in_batch = {lr.file.rel for lr in batch}
+    existing = con.execute(
+        "SELECT s.dedup_key, s.path, coalesce(l.created, ''), coalesce(l.mtime_ns, 0), s.superseded_by "
+        "FROM inspect_samples s JOIN inspect_logs l ON l.source = s.source AND l.path = s.path "
+        "WHERE s.source = ? AND s.dedup_key IN (SELECT unnest(?::VARCHAR[]))",
+        [source, keys],
+    ).fetchall()
+    holders: dict[str, list[tuple[str, bool]]] = {}
+    for key, path, created, mtime, sup in existing:
+        if path in in_batch or path in pending:
+            continue
+        cand[key].append(((created, int(mtime), path), path))
+        holders.setdefault(key, []).append((path, sup is None))
+    winners = {k: max(v)[1] for k, v in cand.items()}
+    demote = sorted(
+        {f"{k}\0{path}" for k, hs in holders.items() for path, live in hs if live and path != winners[k]}
+    )
+    return winners, demote
+
+
+def _write_batch(
+    con, source: str, batch: list[_LogRows], sync_id: int, next_id: int, out: Outcome, pending: set[str]
+) -> int:
+    import polars as pl
+
+    paths = [lr.file.rel for lr in batch]
+    con.execute("BEGIN")
+    try:
+        winners, demote = _winners(con, source, batch, pending)
+        out.rows_deleted += _delete_paths(con, source, paths)
+        con.execute(
+            "DELETE FROM inspect_logs WHERE source = ? AND path IN (SELECT unnest(?::VARCHAR[]))",
+            [source, paths],
+        )
+        if demote:
+            out.rows_deleted += _demote(con, source, demote, winners)
+        steps: dict[str, list] = {c: [] for c in _STEP_COLUMNS}
+        samples: list[dict[str, Any]] = []
+        for lr in batch:
+            for facts, row in lr.samples:
+                winner = winners[row["dedup_key"]]
+                row = {k: v for k, v in row.items() if not k.startswith("_")} | {
+                    "superseded_by": None if winner == lr.file.rel else winner,
+                    "sync_id": sync_id,
+                }
+                samples.append(row)
+                if row["superseded_by"] is None:
+                    next_id = _append_steps(steps, facts, row, lr.log_row.get("sweep_id"), sync_id, next_id)
+        logs = [{**lr.log_row, "sync_id": sync_id} for lr in batch]
+        _insert(con, "inspect_logs", logs, pl)
+        _insert(con, "inspect_samples", samples, pl)
+        if steps["id"]:
+            frame = pl.DataFrame(steps, schema=_steps_schema(pl), strict=False)
+            con.register("_isteps", frame)
+            con.execute("INSERT INTO steps BY NAME SELECT * FROM _isteps")
+            con.unregister("_isteps")
+            con.execute(_TRAJ_SQL, [source, sync_id, steps["id"][0], steps["id"][-1]])
+            out.rows_added += len(steps["id"])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return next_id
+
+
+def _demote(con, source: str, demote: list[str], winners: dict[str, str]) -> int:
+    """Take losing copies (key, path) out of steps/trajectories and mark them superseded."""
+    keys = [d.split("\0", 1) for d in demote]
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _dem AS SELECT unnest(?::VARCHAR[]) AS k, unnest(?::VARCHAR[]) AS p, "
+        "unnest(?::VARCHAR[]) AS w",
+        [[k for k, _ in keys], [p for _, p in keys], [winners[k] for k, _ in keys]],
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _gone AS SELECT DISTINCT s.version, s.instance FROM inspect_samples s "
+        "JOIN _dem d ON s.dedup_key = d.k AND s.path = d.p WHERE s.source = ?",
+        [source],
+    )
+    n = con.execute(
+        "DELETE FROM steps s USING _gone g WHERE s.source = ? AND s.version = g.version AND s.instance = g.instance",
+        [source],
+    ).fetchone()[0]
+    con.execute(
+        "DELETE FROM trajectories t USING _gone g WHERE t.source = ? AND t.version = g.version "
+        "AND t.instance = g.instance",
+        [source],
+    )
+    con.execute(
+        "UPDATE inspect_samples s SET superseded_by = d.w FROM _dem d "
+        "WHERE s.source = ? AND s.dedup_key = d.k AND s.path = d.p",
+        [source],
+    )
+    return int(n or 0)
+
+
+def _append_steps(
+    steps: dict[str, list], facts: il.SampleFacts, row: dict, sweep_id, sync_id: int, next_id: int
+) -> int:
+    """One trajectory's step rows. Tokens (per sample in Inspect) sit on the last step;
+    the first step is stamped with the sample's start, the last with its end."""
+    n = len(facts.values)
+    end = facts.completed_at
+    if end is None and facts.started_at is not None and facts.total_time is not None:
+        from datetime import timedelta
+
+        end = facts.started_at + timedelta(seconds=facts.total_time)
+    prompt = None
+    if facts.input_tokens is not None:
+        prompt = facts.input_tokens + (facts.cache_read_tokens or 0) + (facts.cache_write_tokens or 0)
+    if n == 0:
+        return next_id
+    rest = [None] * (n - 1)
+
+    def put(col: str, value) -> None:
+        steps[col].extend([value] * n)
+
+    def last(col: str, value, before=None) -> None:
+        steps[col].extend([before] * (n - 1) + [value])
+
+    steps["id"].extend(range(next_id + 1, next_id + n + 1))
+    steps["depth"].extend(facts.depths)
+    steps["value"].extend(facts.values)
+    steps["production_score"].extend(facts.values)
+    steps["ticks"].extend(facts.ticks)
+    put("source", row["source"])
+    put("version", row["version"])
+    put("instance", row["instance"])
+    put("model", facts.model or None)
+    put("task", facts.task or None)
+    put("num_agents", 1)
+    put("sweep_id", sweep_id)
+    put("simulated", False)
+    put("parse_flags", None if facts.task else "unparsed_task")
+    put("sync_id", sync_id)
+    last("error_occurred", facts.has_error, False)
+    last("prompt_tokens", prompt)
+    last("completion_tokens", facts.output_tokens)
+    last("total_tokens", facts.total_tokens)
+    steps["created_at"].extend([facts.started_at, *rest[1:], end] if n > 1 else [end])
+    return next_id + n
+
+
+def _steps_schema(pl) -> dict:
+    return {
+        "source": pl.String,
+        "id": pl.Int64,
+        "version": pl.Int64,
+        "instance": pl.Int64,
+        "depth": pl.Float64,
+        "value": pl.Float64,
+        "model": pl.String,
+        "task": pl.String,
+        "num_agents": pl.Int32,
+        "sweep_id": pl.String,
+        "error_occurred": pl.Boolean,
+        "production_score": pl.Float64,
+        "simulated": pl.Boolean,
+        "prompt_tokens": pl.Int64,
+        "completion_tokens": pl.Int64,
+        "total_tokens": pl.Int64,
+        "ticks": pl.Int64,
+        "created_at": pl.Datetime("us"),
+        "parse_flags": pl.String,
+        "sync_id": pl.Int64,
+    }
+
+
+def _insert(con, table: str, rows: list[dict[str, Any]], pl) -> None:
+    if not rows:
+        return
+    cols = [r[1] for r in con.execute(f"PRAGMA table_info('{table}')").fetchall()]
+    frame = pl.DataFrame([{c: r.get(c) for c in cols} for r in rows], infer_schema_length=None)
+    frame = frame.select([c for c in cols if c in frame.columns and frame[c].dtype != pl.Null] or cols[:1])
+    con.register("_irows", frame)
+    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _irows")
+    con.unregister("_irows")
+
+
+_TRAJ_SQL = """
+INSERT INTO trajectories BY NAME
+SELECT s.source, s.version, s.instance, min(s.model) AS model, min(s.task) AS task,
+  max(s.num_agents) AS num_agents, min(s.sweep_id) AS sweep_id, count(*) AS steps,
+  max(s.depth) AS max_depth,
+  max(s.value) FILTER (WHERE NOT isnan(s.value) AND NOT isinf(s.value)) AS best_value,
+  arg_max_null(s.value, (coalesce(s.depth, '-inf'::DOUBLE), s.id)) AS final_value,
+  sum(s.prompt_tokens) AS prompt_tokens, sum(s.completion_tokens) AS completion_tokens,
+  sum(s.total_tokens) AS total_tokens, count_if(s.error_occurred) AS error_steps,
+  arg_max(s.production_score, (coalesce(s.depth, '-inf'::DOUBLE), s.id))
+    FILTER (WHERE s.production_score IS NOT NULL) AS production_score,
+  bool_or(s.simulated) AS simulated, min(s.created_at) AS first_at, max(s.created_at) AS last_at,
+  min(s.parse_flags) AS parse_flags, max(s.sync_id) AS last_sync_id
+FROM steps s WHERE s.source = ? AND s.sync_id = ? AND s.id BETWEEN ? AND ?
+GROUP BY s.source, s.version, s.instance
+"""
+
+
+def require_path(spec: SourceSpec) -> Path:
+    path = il.source_root(spec)
+    if not path.exists():
+        raise SourceUnavailable(
+            f"Source {spec.name!r}: no Inspect log folder or file at {path}",
+            hint="run `fle inspect-eval` first, or check the source's path",
+        )
+    return path
+
+
+def attempts_equal(con, frame, columns) -> bool:
+    """True when the warehouse's ``sweep_attempts`` already equals ``frame`` (no change)."""
+    if frame is None:
+        return True
+    rows = con.execute(f"SELECT {', '.join(columns)} FROM sweep_attempts ORDER BY source, version").fetchall()
+    theirs = sorted(tuple(r) for r in frame.select(list(columns)).iter_rows())
+    return sorted(tuple(r) for r in rows) == theirs
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, default=str)

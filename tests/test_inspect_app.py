@@ -1,0 +1,109 @@
+"""The app on a warehouse synced from Inspect logs (real inspect_ai logs, real sync, AppTest).
+
+Trajectories names the log file and fetches the transcript on demand; Compare and
+Overview say how many trajectories per model are infrastructure failures; Sources lists
+the logs with their headline metric labelled for what it is.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from fle_core import warehouse
+from fle_core.warehouse.sync import sync
+from fle_core.workspace import Workspace
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+
+
+@pytest.fixture(scope="module")
+def inspect_root(tmp_path_factory, inspect_logs_dir):
+    base = tmp_path_factory.mktemp("inspect-app")
+    root = base / "ws"
+    shutil.copytree(inspect_logs_dir / "main", root / "inspect_logs" / "main")
+    shutil.copytree(inspect_logs_dir / "errors", root / "inspect_logs" / "errors")
+    shutil.copytree(inspect_logs_dir / "hostile", root / "inspect_logs" / "hostile")
+    ws = Workspace.open(root)
+    sync(ws)  # finds inspect_logs/ as the local_inspect source
+    return root
+
+
+def run_page(page: str, params: dict | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    if page != "overview":
+        at.switch_page(f"pages/{page}.py")
+    for key, value in (params or {}).items():
+        at.query_params[key] = value
+    at.run()
+    return at
+
+
+def _text(at: AppTest) -> str:
+    kinds = ("title", "subheader", "markdown", "caption", "warning", "error", "success", "code", "text")
+    return "\n".join(str(e.value) for kind in kinds for e in getattr(at, kind))
+
+
+def _infra_key(root: Path) -> tuple[str, str]:
+    ws = Workspace.open(root)
+    row = warehouse.query(
+        ws,
+        "SELECT version, instance, path FROM inspect_samples WHERE failure_kind = 'infrastructure' "
+        "ORDER BY instance LIMIT 1",
+    ).row(0, named=True)
+    return f"local_inspect:{row['version']}:{row['instance']}", row["path"]
+
+
+def test_trajectory_names_its_log_and_reads_the_transcript_on_demand(inspect_root, monkeypatch):
+    monkeypatch.setenv("FLE_CORE_HOME", str(inspect_root))
+    key, path = _infra_key(inspect_root)
+    at = run_page("trajectories", {"trj_id": key})
+    assert not at.exception
+    text = _text(at)
+    assert path in text and "inspect view --log-dir" in text
+    assert "Infrastructure failure" in text and "RCON" in text
+    assert "print('step" not in text  # not read until asked
+    at.button(key=f"tr_{key}").click().run()
+    assert not at.exception
+    assert "Begin task" in _text(at)  # the sample's messages, read from the log
+
+
+def test_compare_and_overview_count_infrastructure_failures_per_model(inspect_root, monkeypatch):
+    monkeypatch.setenv("FLE_CORE_HOME", str(inspect_root))
+    for page in ("compare", "overview"):
+        at = run_page(page)
+        assert not at.exception
+        warning = "\n".join(str(w.value) for w in at.warning)
+        assert "2 infrastructure failure(s)" in warning, page
+        assert "count as failures" in warning
+
+
+def test_sources_lists_logs_with_the_headline_labelled(inspect_root, monkeypatch):
+    monkeypatch.setenv("FLE_CORE_HOME", str(inspect_root))
+    at = run_page("sources")
+    assert not at.exception
+    text = _text(at)
+    assert "Inspect logs" in text and "mean throughput proportion" in text and "not a success rate" in text
+    assert "1 error" in text  # the log whose sample raised
+    shown = [df.value for df in at.dataframe]
+    logs = next(d for d in shown if "headline" in d.columns)
+    assert logs.shape[0] == 11 and "local_inspect" in set(logs["source"])
+
+
+def test_log_error_text_is_shown_literally(inspect_root, monkeypatch):
+    """An error message from a log is text, not Markdown: no bold, no link, no HTML."""
+    monkeypatch.setenv("FLE_CORE_HOME", str(inspect_root))
+    ws = Workspace.open(inspect_root)
+    row = warehouse.query(
+        ws, "SELECT version, instance FROM inspect_samples WHERE path LIKE 'hostile/%' LIMIT 1"
+    ).row(0)
+    at = run_page("trajectories", {"trj_id": f"local_inspect:{row[0]}:{row[1]}"})
+    assert not at.exception
+    (shown,) = [str(e.value) for e in at.error]
+    assert "\\*\\*Session expired.\\*\\*" in shown and "\\[Log in again\\]" in shown
+    assert "<script>" not in shown and "&lt;script&gt;" in shown
