@@ -24,12 +24,13 @@ NULLs anywhere. ``lean_select`` builds one SELECT of ``LEAN_COLUMNS`` (never
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import pyarrow as pa
@@ -68,6 +69,8 @@ DETAIL_TEXT_CHARS = 20_000  # conversation_json is cut to this many characters o
 _CONNECT_TIMEOUT_S = 10
 _PG_BATCH_BYTES = 16 * 1024 * 1024  # fewer, larger COPY batches: ~10% less client CPU than 4 MB
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PG_TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\?")
+_SQLITE_BUSY_TIMEOUT_MS = 10_000  # wait out a rollback-journal writer instead of "database is locked"
 
 
 @dataclass
@@ -80,8 +83,8 @@ class SourceConn:
 
     spec: SourceSpec
     kind: str  # "sqlite" | "postgres"
-    database: object
-    connection: object
+    database: Any
+    connection: Any
 
     def arrow(self, sql: str, params: list | None = None) -> pa.Table:
         """Run one parameterized query (``?`` placeholders) and return an Arrow table."""
@@ -136,10 +139,20 @@ class SourceConn:
         self.database.close()
 
     def _placeholders(self, sql: str) -> str:
+        """Postgres: ``?`` → ``$1, $2, …``, leaving quoted text alone (a ``?`` in a
+        regex literal such as ``'[-+]?'`` is not a parameter)."""
         if self.kind == "sqlite":
             return sql
-        parts = sql.split("?")
-        return "".join(p + (f"${i + 1}" if i < len(parts) - 1 else "") for i, p in enumerate(parts))
+        n = 0
+
+        def number(m: re.Match) -> str:
+            nonlocal n
+            if m.group(0) != "?":
+                return m.group(0)  # a '…' literal or a "…" identifier, unchanged
+            n += 1
+            return f"${n}"
+
+        return _PG_TOKENS.sub(number, sql)
 
 
 def _param_batch(params: list) -> pa.RecordBatch:
@@ -198,7 +211,7 @@ def connect(spec: SourceSpec) -> Iterator[SourceConn]:
     database = connection = None
     try:
         if kind == "sqlite":
-            import adbc_driver_sqlite as driver
+            import adbc_driver_sqlite
 
             path = sqlite_path(spec.resolved_url())
             if not path.is_file():
@@ -206,11 +219,16 @@ def connect(spec: SourceSpec) -> Iterator[SourceConn]:
                     f"Source {spec.name!r}: SQLite file {path} does not exist",
                     hint="check the path, or run FLE once to create it",
                 )
-            database = driver.connect("file:" + quote(str(Path(path).resolve())) + "?mode=ro")
+            if not os.access(path, os.R_OK):
+                raise SourceUnavailable(
+                    f"Source {spec.name!r}: permission denied reading SQLite file {path}",
+                    hint="give the user running fle-core read access to the file",
+                )
+            database = adbc_driver_sqlite.connect("file:" + quote(str(Path(path).resolve())) + "?mode=ro")
         else:
-            import adbc_driver_postgresql as driver
+            import adbc_driver_postgresql
 
-            database = driver.connect(_pg_url(spec.resolved_url()))
+            database = adbc_driver_postgresql.connect(_pg_url(spec.resolved_url()))
         connection = adbc.AdbcConnection(database)
     except SourceError:
         raise
@@ -219,9 +237,17 @@ def connect(spec: SourceSpec) -> Iterator[SourceConn]:
             database.close()
         raise SourceUnavailable(
             f"Cannot connect to source {spec.name!r} at {spec.display_url()}: {_scrub(str(exc), spec)}",
-            hint="is the database running and reachable?",
+            hint="is it an SQLite database file?"
+            if kind == "sqlite"
+            else "is the database running and reachable?",
         ) from None
     conn = SourceConn(spec, kind, database, connection)
+    if kind == "sqlite":
+        try:
+            conn.scalar(f"PRAGMA busy_timeout = {_SQLITE_BUSY_TIMEOUT_MS}")
+        except SourceError:
+            conn.close()
+            raise
     try:
         yield conn
     finally:
@@ -251,6 +277,12 @@ def column_types(conn: SourceConn) -> dict[str, str]:
         raise SchemaError(
             f"Source {conn.spec.name!r}: `programs` lacks required column(s) {', '.join(sorted(missing))}"
         )
+    id_type = cols["id"]
+    if not ("int" in id_type if conn.kind == "sqlite" else id_type in _PG_INTS):
+        raise SchemaError(
+            f"Source {conn.spec.name!r}: `programs.id` is {id_type or 'untyped'}, not an integer",
+            hint="sync reads rows in id order and needs integer ids (FLE creates INTEGER/BIGSERIAL ids)",
+        )
     return cols
 
 
@@ -268,7 +300,24 @@ def max_version(spec: SourceSpec) -> int:
 
 
 def max_id(conn: SourceConn) -> int:
-    return int(conn.scalar("SELECT max(id) FROM programs") or 0)
+    """Highest ``programs.id`` (0 when empty); ``SchemaError`` when an id is not an integer."""
+    return _int_id(conn, conn.scalar("SELECT max(id) FROM programs"), 0)
+
+
+def min_id(conn: SourceConn) -> int:
+    """Lowest ``programs.id`` (1 when empty): ids of 0 or below are rare but legal."""
+    return _int_id(conn, conn.scalar("SELECT min(id) FROM programs"), 1)
+
+
+def _int_id(conn: SourceConn, value, empty: int) -> int:
+    if value is None:
+        return empty
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise SchemaError(
+        f"Source {conn.spec.name!r}: `programs.id` holds a non-integer value ({str(value)[:40]!r})",
+        hint="sync reads rows in id order and needs integer ids",
+    )
 
 
 def version_step_count(spec: SourceSpec, version: int, instance: int | None = None) -> int:
@@ -289,7 +338,9 @@ def version_step_count(spec: SourceSpec, version: int, instance: int | None = No
 _PG_INTS = ("smallint", "integer", "bigint")
 _PG_FLOATS = ("double precision", "real")
 _PG_TEXTS = ("text", "character varying", "character")
-_NUM_RE = r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$"
+# Numeric text Postgres can always convert to ``numeric`` (bounded digits and exponent),
+# so one junk value never fails the whole read.
+_NUM_RE = r"^\s*[-+]?([0-9]{1,300}\.?[0-9]{0,300}|\.[0-9]{1,300})([eE][-+]?[0-9]{1,3})?\s*$"
 
 
 def _expr(conn: SourceConn, cols: dict[str, str], src: str, typ: str, robust: bool = False) -> str:
@@ -320,9 +371,22 @@ def _expr(conn: SourceConn, cols: dict[str, str], src: str, typ: str, robust: bo
     if ctype in _PG_INTS or (typ == "real" and ctype in _PG_FLOATS):
         return src
     if ctype in _PG_FLOATS or ctype == "numeric":
-        return f"round({src})::bigint" if typ == "int" else f"{src}::float8"
-    guarded = f"CASE WHEN {src}::text ~ '{_NUM_RE}' THEN {src}::text::float8 END"
-    return f"round({guarded})::bigint" if typ == "int" else guarded
+        return _pg_number(src, typ, ctype == "numeric")
+    numeric = f"(CASE WHEN {src}::text ~ '{_NUM_RE}' THEN {src}::text::numeric END)"
+    return _pg_number(numeric, typ, True)
+
+
+def _pg_number(src: str, typ: str, numeric: bool) -> str:
+    """``src`` (float8 or numeric) as bigint or float8; out-of-range values become NULL
+    (a cast error would fail the read of every row, not just this one)."""
+    if typ == "int":
+        return f"(CASE WHEN abs({src}) < 9.2e18 THEN round({src})::bigint END)"
+    if not numeric:
+        return src
+    return (
+        f"(CASE WHEN abs({src}) >= 1e308 THEN NULL WHEN abs({src}) < 1e-300 THEN 0::float8 "
+        f"ELSE {src}::float8 END)"
+    )
 
 
 def _sqlite_robust(src: str, typ: str) -> str:
@@ -479,5 +543,5 @@ def fetch_step_detail(
         tbl = conn.arrow(sql, [*params, int(version), int(instance)])
     import polars as pl
 
-    df = pl.from_arrow(tbl)
+    df = pl.DataFrame(pl.from_arrow(tbl))
     return df.with_columns(pl.col("conversation_chars").cast(pl.Int64))
