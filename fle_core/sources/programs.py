@@ -340,15 +340,16 @@ _PG_FLOATS = ("double precision", "real")
 _PG_TEXTS = ("text", "character varying", "character")
 # Numeric text Postgres can always convert to ``numeric`` (bounded digits and exponent),
 # so one junk value never fails the whole read.
-_NUM_RE = r"^\s*[-+]?([0-9]{1,300}\.?[0-9]{0,300}|\.[0-9]{1,300})([eE][-+]?[0-9]{1,3})?\s*$"
+_NUM_RE = r"^\s*[-+]?([0-9]{1,200}\.?[0-9]{0,200}|\.[0-9]{1,200})([eE][-+]?[0-9]{1,3})?\s*$"
 
 
 def _expr(conn: SourceConn, cols: dict[str, str], src: str, typ: str, robust: bool = False) -> str:
     """A SQL expression for one lean column (NULL when the column is missing).
 
-    SQLite, fast path: the bare column (the sentinel row pins the Arrow type;
-    a value of another storage class makes the driver fail and sync retries
-    with ``robust=True``, which converts per value and turns junk into NULL).
+    SQLite, fast path: the bare column, text ones through ``CAST(… AS TEXT)``
+    (the sentinel row pins the Arrow type; a value of another storage class
+    makes the driver fail and sync retries with ``robust=True``, which converts
+    per value and turns junk into NULL).
     Postgres: the bare column when its type already fits, else a safe cast.
     """
     if not _IDENT.match(src):  # column names are ours, but keep SQL text provably static
@@ -360,7 +361,11 @@ def _expr(conn: SourceConn, cols: dict[str, str], src: str, typ: str, robust: bo
             else "NULL::" + {"int": "bigint", "real": "float8", "text": "text", "ts": "timestamp"}[typ]
         )
     if conn.kind == "sqlite":
-        return _sqlite_robust(src, typ) if robust else src
+        if robust:
+            return _sqlite_robust(src, typ)
+        # The driver writes a REAL it meets in a text column as "%e" ("1.700000e+09"),
+        # losing digits; SQLite's own CAST keeps them (and is free for TEXT values).
+        return f"CAST({src} AS TEXT)" if typ in ("text", "ts") else src
     ctype = cols[src]
     if typ == "ts":
         if ctype == "timestamp with time zone":
@@ -403,11 +408,8 @@ def _sqlite_robust(src: str, typ: str) -> str:
             f"WHEN 'real' THEN CAST(round({src}) AS INTEGER) "
             f"WHEN 'text' THEN {numeric_text} THEN CAST(round(CAST({src} AS REAL)) AS INTEGER) END END"
         )
-    if typ == "ts":  # FLE writes text; epoch numbers are seen in hand-made dumps
-        return (
-            f"CASE typeof({src}) WHEN 'text' THEN {src} WHEN 'integer' THEN datetime({src}, 'unixepoch') "
-            f"WHEN 'real' THEN datetime({src}, 'unixepoch') WHEN 'blob' THEN CAST({src} AS TEXT) END"
-        )
+    if typ == "ts":  # FLE writes text; epoch seconds (seen in hand-made dumps) are converted by sync
+        return f"CASE typeof({src}) WHEN 'null' THEN NULL ELSE CAST({src} AS TEXT) END"
     return f"CASE typeof({src}) WHEN 'text' THEN {src} WHEN 'null' THEN NULL ELSE CAST({src} AS TEXT) END"
 
 

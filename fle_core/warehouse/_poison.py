@@ -92,7 +92,7 @@ def _clean_text(col: pa.ChunkedArray, flags: list[list[str] | None]) -> pa.Chunk
 
 
 def _clean_tokens(col: pa.ChunkedArray, flags: list[list[str] | None]) -> pa.ChunkedArray:
-    over = pc.greater(pc.abs_checked(col.cast(pa.float64())), float(TOKEN_LIMIT))
+    over = pc.or_(pc.greater(col, TOKEN_LIMIT), pc.less(col, -TOKEN_LIMIT))
     if not pc.any(over).as_py():
         return col
     _flag(flags, [i for i, flag in enumerate(over.to_pylist()) if flag], "token_overflow")

@@ -892,6 +892,6 @@ def _register_descriptions(con, col: pa.ChunkedArray) -> None:
             vds,
             [p.model for p in parsed],
             [p.task if p.parsed else None for p in parsed],
-            [p.num_agents for p in parsed],
+            [p.num_agents if p.num_agents is None or abs(p.num_agents) < 2**31 else None for p in parsed],
         ],
     )
