@@ -57,7 +57,7 @@ def render(sweep_id: str) -> None:
     for row in fails.head(20).iter_rows(named=True):
         with st.expander(_ui.failure_title(row)):
             if row.get("error"):
-                st.error(row["error"])
+                st.error(_ui.plain(row["error"], limit=2000))
             st.code(row.get("log_tail") or "(empty log)", language=None)
 
 

@@ -184,10 +184,14 @@ def _scrub(text: str, spec: SourceSpec) -> str:
     except Exception:  # noqa: BLE001 - an unresolvable URL has no secret to scrub
         return text.strip()
     text = text.replace(url, spec.display_url())
-    pw = urlsplit(url).password
+    try:
+        parts = urlsplit(url)
+        pw = parts.password
+    except ValueError:  # a malformed URL: drop anything after a colon-at pair
+        return " ".join(re.sub(r":[^@/\s]*@", ":***@", text).split())
     if pw:
         text = text.replace(pw, "***")
-    for k, v in parse_qsl(urlsplit(url).query):
+    for k, v in parse_qsl(parts.query):
         if k.lower() == "password" and v:
             text = text.replace(v, "***")
     return " ".join(text.split())
