@@ -307,6 +307,7 @@ def _sync_source(
                     start = _late_commit_start(
                         session.con(), conn, run, max(floor, start - opts.pg_overlap_ids)
                     )
+                session.maybe_release()  # readers get in before the first batch, too
                 _copy_rows(session, conn, cols, run, spec, start, upto, progress, opts)
                 _finish_run(session.con(), run, attempts() if attempts else None)
             finally:
