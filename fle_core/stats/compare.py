@@ -9,7 +9,9 @@ Every definition is in ``docs/metrics.md``.
 
 from __future__ import annotations
 
+import html
 import math
+import re
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -551,6 +553,15 @@ def improvement_from_comparisons(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+_MD_MARKUP = re.compile(r"([\\`*_\[\]#|~$])")
+
+
+def _md_text(value: object) -> str:
+    """A model or task name for Markdown: HTML-escaped (``<script>`` stays text) and its
+    markup characters backslash-escaped (a ``|`` would split the table cell)."""
+    return _MD_MARKUP.sub(r"\\\1", html.escape(" ".join(str(value).split()), quote=False))
+
+
 def comparison_markdown(frame: pl.DataFrame, *, digits: int = 4) -> str:
     """Markdown tables in the experiment-log format, one table per model pair.
 
@@ -582,8 +593,9 @@ def comparison_markdown(frame: pl.DataFrame, *, digits: int = 4) -> str:
         raise MetricError(f"not a comparisons frame (missing {missing})")
     out: list[str] = []
     pairs = frame.select("model_a", "model_b").unique(maintain_order=True).iter_rows()
-    for a, b in pairs:
-        sub = frame.filter((pl.col("model_a") == a) & (pl.col("model_b") == b))
+    for raw_a, raw_b in pairs:
+        sub = frame.filter((pl.col("model_a") == raw_a) & (pl.col("model_b") == raw_b))
+        a, b = _md_text(raw_a), _md_text(raw_b)
         if out:
             out.append("")
         out.append(f"### {a} vs {b}")
@@ -593,7 +605,7 @@ def comparison_markdown(frame: pl.DataFrame, *, digits: int = 4) -> str:
             "|--------|" + "-" * (len(b) + 2) + "|" + "-" * (len(a) + 2) + "|--------|---------|---------|"
         )
         for r in sub.iter_rows(named=True):
-            label = r["metric"] + (" (all tasks)" if r["task"] == ALL_TASKS else f" ({r['task']})")
+            label = r["metric"] + (" (all tasks)" if r["task"] == ALL_TASKS else f" ({_md_text(r['task'])})")
             side_b = f"{_fmt(r['b_mean'], digits)} +/- {_fmt(r['b_std'], digits)} (n={r['b_n']})"
             side_a = f"{_fmt(r['a_mean'], digits)} +/- {_fmt(r['a_std'], digits)} (n={r['a_n']})"
             change = "n/a" if r["change_pct"] is None else f"{r['change_pct']:+.1f}%"
