@@ -141,8 +141,10 @@ def read_only_mount(tmp_path):
         return dst
 
     yield mount
+    gc.collect()  # stores the pages opened (and did not close) release their files
     for dst in reversed(mounts):
-        subprocess.run(["umount", str(dst)], capture_output=True)
+        if subprocess.run(["umount", str(dst)], capture_output=True).returncode:
+            subprocess.run(["umount", "-l", str(dst)], check=True)  # detach once the last file closes
 
 
 def _tree(root: Path) -> list[str]:
