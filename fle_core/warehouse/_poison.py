@@ -80,11 +80,13 @@ def _clean_text(col: pa.ChunkedArray, flags: list[list[str] | None]) -> pa.Chunk
                 bad.append(i)
         _flag(flags, bad, "invalid_utf8")
         col = pa.chunked_array([pa.array(values, pa.string())])
-    too_long = pc.greater(pc.binary_length(col), MAX_TEXT_BYTES)
-    if not pc.any(too_long).as_py():
+    # Only array-to-array compute and ``as_py()`` on the clean path: any Python value passed
+    # into pyarrow.compute imports pandas (~2 s, once per process).
+    longest = pc.max(pc.binary_length(col)).as_py()
+    if longest is None or longest <= MAX_TEXT_BYTES:
         return col
     values = col.to_pylist()
-    long_rows = [i for i, flag in enumerate(too_long.to_pylist()) if flag]
+    long_rows = [i for i, v in enumerate(values) if v is not None and len(v.encode()) > MAX_TEXT_BYTES]
     for i in long_rows:
         values[i] = values[i].encode()[:MAX_TEXT_BYTES].decode("utf-8", errors="ignore")
     _flag(flags, long_rows, "text_truncated")
@@ -92,11 +94,15 @@ def _clean_text(col: pa.ChunkedArray, flags: list[list[str] | None]) -> pa.Chunk
 
 
 def _clean_tokens(col: pa.ChunkedArray, flags: list[list[str] | None]) -> pa.ChunkedArray:
-    over = pc.or_(pc.greater(col, TOKEN_LIMIT), pc.less(col, -TOKEN_LIMIT))
-    if not pc.any(over).as_py():
+    bounds = pc.min_max(col).as_py()
+    if bounds["min"] is None or (bounds["min"] >= -TOKEN_LIMIT and bounds["max"] <= TOKEN_LIMIT):
         return col
-    _flag(flags, [i for i, flag in enumerate(over.to_pylist()) if flag], "token_overflow")
-    return pc.if_else(over, pa.scalar(None, col.type), col)
+    values = col.to_pylist()
+    over = [i for i, v in enumerate(values) if v is not None and abs(v) > TOKEN_LIMIT]
+    _flag(flags, over, "token_overflow")
+    for i in over:
+        values[i] = None
+    return pa.chunked_array([pa.array(values, col.type)])
 
 
 def quarantinable(exc: BaseException) -> bool:

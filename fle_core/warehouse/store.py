@@ -214,7 +214,8 @@ def _check_file(path: str) -> None:
 def _unusable(path: str, exc: BaseException) -> FleError:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     err = getattr(exc, "errno", None)
-    if err == errno.ENOSPC or "no space left" in text.lower():
+    low = text.lower()
+    if err in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) or any(t in low for t in _IO_TEXTS[:3]):
         return WarehouseUnusable(
             f"The disk holding the warehouse is full ({text})",
             hint="free some space, then sync again: every committed batch is kept",
@@ -230,21 +231,33 @@ def _unusable(path: str, exc: BaseException) -> FleError:
     )
 
 
+_IO_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM, errno.EROFS)
+_IO_TEXTS = (
+    "no space left",
+    "quota exceeded",
+    "file too large",
+    "permission denied",
+    "read-only file system",
+)
+
+
 @contextlib.contextmanager
 def translate_io_errors(ws: Workspace) -> Iterator[None]:
-    """Turn a full disk, a permission problem or a broken file under the warehouse into a
-    ``WarehouseUnusable`` with the real cause (sync wraps each source in this)."""
+    """Turn a full disk, a permission problem or a read-only file system under the warehouse
+    into a ``WarehouseUnusable`` naming the real cause (DuckDB reports a full disk at commit
+    as a ``TransactionException``). Sync wraps each source in this."""
     try:
         yield
-    except (duckdb.IOException, duckdb.PermissionException, OSError) as exc:
-        if isinstance(exc, OSError) and exc.errno not in (
-            errno.ENOSPC,
-            errno.EACCES,
-            errno.EPERM,
-            errno.EROFS,
-        ):
+    except (duckdb.Error, OSError) as exc:
+        if not _is_io_problem(exc):
             raise
         raise _unusable(str(ws.warehouse_path), exc) from exc
+
+
+def _is_io_problem(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno in _IO_ERRNOS:
+        return True
+    return isinstance(exc, duckdb.Error) and any(t in str(exc).lower() for t in _IO_TEXTS)
 
 
 def rollback(con: duckdb.DuckDBPyConnection) -> None:
