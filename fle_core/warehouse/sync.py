@@ -201,7 +201,7 @@ def sync(
         duration_s=time.monotonic() - t0,
         full=full,
         rows_by_source={r.source: r.rows_added for r in runs},
-        data_version=warehouse.data_version(ws),
+        data_version=runs[-1].data_version if runs else warehouse.data_version(ws),
         warnings=tuple(f"{r.source}: {note}" for r in runs for note in r.warnings),
     )
 
@@ -241,6 +241,7 @@ class _Run:
     rebuild: bool = False  # ``--full``: rows go to the rebuild_* tables, swapped in at the end
     quarantined: int = 0
     warnings: list[str] = field(default_factory=list)
+    data_version: int = 0  # the warehouse's after this run
 
     @property
     def steps(self) -> str:
@@ -514,7 +515,7 @@ def _finish_run(con, run: _Run, attempts: pl.DataFrame | None) -> None:
                 "INSERT INTO sync_notes (sync_id, source, kind, detail) VALUES (?, ?, 'warning', ?)",
                 [run.sync_id, run.source, note],
             )
-        warehouse.set_data_version(con, run.sync_id, changed)
+        run.data_version = warehouse.set_data_version(con, run.sync_id, changed)
         con.execute("COMMIT")
     except BaseException:
         warehouse.rollback(con)
