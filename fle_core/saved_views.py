@@ -65,19 +65,16 @@ def _path(ws: Workspace):
 
 @contextlib.contextmanager
 def _connect(ws: Workspace) -> Iterator[sqlite3.Connection]:
-    """Read-write (creates ``views.db``); only ``save_view`` needs it."""
-    if ws.read_only:
-        raise ConfigError(
-            "This workspace is read-only, so a view cannot be saved",
-            hint="share the page's URL instead: its query parameters hold the filters",
-        )
+    """Read-write (creates ``views.db``); only ``save_view`` needs it. Sharing is an explicit
+    action, so it works in the app's read-only mode too, unless the folder cannot be written."""
     try:
         con = sqlite3.connect(_path(ws), timeout=10.0)
         con.execute("PRAGMA journal_mode=WAL")
     except sqlite3.OperationalError as exc:
         raise ConfigError(
             f"Cannot save a view in {ws.root}: {exc}",
-            hint="the workspace folder must be writable to save shared views",
+            hint="the workspace folder must be writable to save shared views; "
+            "share the page's URL instead (its query parameters hold the filters)",
         ) from None
     try:
         con.execute("PRAGMA busy_timeout=10000")

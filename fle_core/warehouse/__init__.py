@@ -5,6 +5,7 @@
   re-exported here, so ``from fle_core import warehouse; warehouse.query(...)``;
 * ``sync``: incremental, batch-atomic sync of sources into the warehouse;
 * ``_stream``: how sync reads a source (parallel id-range chunks, in order);
+* ``_runs``: sync runs, a ``--full`` rebuild beside the old rows and its swap;
 * ``_poison``: rows that must not stop a source (repair + flag, quarantine);
 * ``catalog``: read-only questions about what the warehouse holds.
 """

@@ -36,8 +36,10 @@ import pyarrow.compute as pc
 from fle_core.errors import ConfigError, FleError, SourceError, SourceUnavailable
 from fle_core.sources import programs
 from fle_core.tasks import parse_version_description
-from fle_core.warehouse import _poison, _stream
+from fle_core.warehouse import _poison, _runs, _stream
 from fle_core.warehouse import store as warehouse
+from fle_core.warehouse._runs import ATTEMPT_COLUMNS as ATTEMPT_COLUMNS  # the sweeps layer's facts
+from fle_core.warehouse._runs import Run
 from fle_core.workspace import SourceSpec, Workspace, sqlite_path
 
 if TYPE_CHECKING:
@@ -47,21 +49,10 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, "int | None"], None]
 
-# The sweep facts sync needs, owned here so that the warehouse never imports the
-# sweeps layer: one row per sweep attempt, with these columns. The sweeps layer
-# supplies them (``fle_core.sweeps.attempts_for_sync``).
-ATTEMPT_COLUMNS = (
-    "source",
-    "version",
-    "sweep_id",
-    "cell_id",
-    "model",
-    "task",
-    "params_json",
-    "trial",
-    "attempt",
-    "status",
-)
+# The sweep facts sync needs, owned by the warehouse so that it never imports the
+# sweeps layer: one row per sweep attempt, with ``ATTEMPT_COLUMNS`` (defined in
+# ``_runs``, re-exported here). The sweeps layer supplies them
+# (``fle_core.sweeps.attempts_for_sync``).
 AttemptsProvider = Callable[[], "pl.DataFrame | None"]
 
 # DuckDB's row group: a batch that fills exactly one new row group is written to the
@@ -175,7 +166,7 @@ def sync(
     specs = select_sources(ws, source)
     opts = _Options.from_workspace(ws)
     t0 = time.monotonic()
-    runs: list[_Run] = []
+    runs: list[Run] = []
     errors: list[FleError] = []
     with warehouse.translate_io_errors(ws), warehouse.write_lock(ws):
         for spec in specs:
@@ -226,32 +217,6 @@ def select_sources(ws: Workspace, source: str | None) -> list[SourceSpec]:
 
 
 # ------------------------------------------------------------------ one source
-REBUILD_STEPS, REBUILD_TRAJECTORIES = "rebuild_steps", "rebuild_trajectories"
-
-
-@dataclass
-class _Run:
-    source: str
-    sync_id: int
-    wm_before: int
-    wm_after: int
-    rows_added: int = 0
-    table_rows: int = 0  # rows in the target steps table when the run opened
-    fresh: bool = False  # nothing of this source is in the warehouse yet (or a rebuild)
-    rebuild: bool = False  # ``--full``: rows go to the rebuild_* tables, swapped in at the end
-    quarantined: int = 0
-    warnings: list[str] = field(default_factory=list)
-    data_version: int = 0  # the warehouse's after this run
-
-    @property
-    def steps(self) -> str:
-        return REBUILD_STEPS if self.rebuild else "steps"
-
-    @property
-    def trajectories(self) -> str:
-        return REBUILD_TRAJECTORIES if self.rebuild else "trajectories"
-
-
 class _Session:
     """The warehouse's read-write connection, held at most ``hold_s`` at a time.
 
@@ -291,10 +256,10 @@ def _sync_source(
     progress: Progress | None,
     opts: _Options,
     attempts: AttemptsProvider | None,
-) -> _Run:
+) -> Run:
     """Sync one source. A failure before the run opens (source down, bad schema) is
     recorded as a ``failed`` run when a warehouse exists, and changes no data."""
-    run: _Run | None = None
+    run: Run | None = None
     try:
         with programs.connect(spec) as conn:
             cols = programs.column_types(conn)
@@ -302,7 +267,7 @@ def _sync_source(
             floor = min(0, programs.min_id(conn) - 1)  # ids <= 0 occur in hand-made data
             session = _Session(ws, opts.writer_hold_s, opts.writer_threads)
             try:
-                run = _open_run(session.con(), spec, full)
+                run = _runs.open_run(session.con(), spec, full)
                 start = floor if run.fresh else run.wm_before
                 if spec.kind == "postgres" and not run.fresh:
                     start = _late_commit_start(
@@ -310,21 +275,24 @@ def _sync_source(
                     )
                 session.maybe_release()  # readers get in before the first batch, too
                 _copy_rows(session, conn, cols, run, spec, start, upto, progress, opts)
-                _finish_run(session.con(), run, attempts() if attempts else None)
+                _runs.finish_run(session.con(), run, attempts() if attempts else None)
             finally:
                 session.close()
     except BaseException as exc:
         if run is not None:
-            _mark_run(
-                ws, run, "failed" if isinstance(exc, Exception) else "interrupted", _error_text(exc, spec)
+            _runs.mark_run(
+                ws,
+                run,
+                "failed" if isinstance(exc, Exception) else "interrupted",
+                _runs.error_text(exc, spec),
             )
         elif isinstance(exc, SourceError) and ws.warehouse_path.exists():
-            _record_failure(ws, spec, exc, full)
+            _runs.record_failure(ws, spec, exc, full)
         raise
     return run
 
 
-def _late_commit_start(con, conn, run: _Run, start: int) -> int:
+def _late_commit_start(con, conn, run: Run, start: int) -> int:
     """Where to start reading, given rows that committed below the overlap window.
 
     Postgres allocates ids before commit, so a transaction slower than
@@ -334,13 +302,15 @@ def _late_commit_start(con, conn, run: _Run, start: int) -> int:
     the lowest one (``_write_batch`` skips the rows already present).
     """
     src = programs.count_rows(conn, _MIN_ID, start)
-    have = _row(con, f"SELECT count(*) FROM {run.steps} WHERE source = ? AND id <= ?", [run.source, start])[0]
+    have = _runs.first_row(
+        con, f"SELECT count(*) FROM {run.steps} WHERE source = ? AND id <= ?", [run.source, start]
+    )[0]
     if src <= have:
         return start
     ids = conn.arrow("SELECT id FROM programs WHERE id <= ? ORDER BY id", [int(start)])
     con.register("_source_ids", ids)
     try:
-        lowest, n, highest = _row(
+        lowest, n, highest = _runs.first_row(
             con,
             f"SELECT min(i.id), count(*), max(i.id) FROM _source_ids i WHERE NOT EXISTS "
             f"(SELECT 1 FROM {run.steps} s WHERE s.source = ? AND s.id = i.id)",
@@ -365,7 +335,7 @@ def _copy_rows(
     session: _Session,
     conn,
     cols,
-    run: _Run,
+    run: Run,
     spec: SourceSpec,
     start: int,
     upto: int,
@@ -440,198 +410,6 @@ def _tables(
             conn, cols, start, upto, opts.batch_rows, opts.copy_code, robust, first_rows
         )
     return _stream.ordered_tables(spec, cols, bounds, opts.copy_code, robust, opts.read_workers)
-
-
-def _open_run(con, spec: SourceSpec, full: bool) -> _Run:
-    """Start a ``running`` sync run in one transaction.
-
-    ``full`` keeps the source's rows where they are and creates empty
-    ``rebuild_*`` tables beside them: readers keep seeing the old data until
-    ``_finish_run`` swaps the rebuilt rows in. A rebuild left behind by a killed
-    sync is dropped here (it restarts from scratch on the next ``--full``).
-    """
-    con.execute("BEGIN")
-    try:
-        con.execute(
-            "UPDATE sync_runs SET status = 'interrupted', finished_at = now()::TIMESTAMP, "
-            "error = 'the sync process stopped before finishing' WHERE status = 'running'"
-        )
-        for table in (REBUILD_STEPS, REBUILD_TRAJECTORIES):
-            con.execute(f"DROP TABLE IF EXISTS {table}")
-        sync_id = _row(con, "SELECT coalesce(max(sync_id), 0) + 1 FROM sync_runs")[0]
-        row = _row(con, "SELECT watermark FROM source_state WHERE source = ?", [spec.name])
-        wm = 0 if full or row is None else int(row[0] or 0)
-        fresh = full or (wm == 0 and _no_rows(con, spec.name))
-        if full:
-            con.execute(warehouse.table_ddl("steps", REBUILD_STEPS))
-            con.execute(warehouse.table_ddl("trajectories", REBUILD_TRAJECTORIES))
-        con.execute(
-            "INSERT INTO source_state (source, kind, display_url, watermark) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (source) DO UPDATE SET kind = excluded.kind, display_url = excluded.display_url",
-            [spec.name, spec.kind, spec.display_url(), 0],
-        )
-        con.execute(
-            "INSERT INTO sync_runs (sync_id, source, started_at, status, rows_added, "
-            "watermark_before, watermark_after, full_rebuild) "
-            "VALUES (?, ?, now()::TIMESTAMP, 'running', 0, ?, ?, ?)",
-            [sync_id, spec.name, wm, wm, full],
-        )
-        table_rows = _row(con, f"SELECT count(*) FROM {REBUILD_STEPS if full else 'steps'}")[0]
-        con.execute("COMMIT")
-    except BaseException:
-        warehouse.rollback(con)
-        raise
-    return _Run(spec.name, int(sync_id), wm, wm, table_rows=int(table_rows), fresh=fresh, rebuild=full)
-
-
-def _row(con, sql: str, params=None) -> Any:
-    """The first row of a query, with the result consumed (DuckDB 2.0 refuses a
-    ``register`` while an unfinished result is open)."""
-    rows = con.execute(sql, params).fetchall() if params is not None else con.execute(sql).fetchall()
-    return rows[0] if rows else None
-
-
-def _no_rows(con, source: str) -> bool:
-    return _row(con, "SELECT 1 FROM steps WHERE source = ? LIMIT 1", [source]) is None
-
-
-def _finish_run(con, run: _Run, attempts: pl.DataFrame | None) -> None:
-    """Swap a rebuild in, mark the run ``ok``, replace ``sweep_attempts`` and move the
-    data version (only when something changed), in one transaction."""
-    con.execute("BEGIN")
-    try:
-        changed = run.rows_added > 0
-        if run.rebuild:
-            changed = _swap_rebuild(con, run)
-        if attempts is not None:
-            changed = _replace_attempts(con, attempts) or changed
-        con.execute(
-            "UPDATE sync_runs SET status = 'ok', finished_at = now()::TIMESTAMP WHERE sync_id = ?",
-            [run.sync_id],
-        )
-        con.execute("UPDATE source_state SET last_sync_id = ? WHERE source = ?", [run.sync_id, run.source])
-        for note in run.warnings:
-            con.execute(
-                "INSERT INTO sync_notes (sync_id, source, kind, detail) VALUES (?, ?, 'warning', ?)",
-                [run.sync_id, run.source, note],
-            )
-        run.data_version = warehouse.set_data_version(con, run.sync_id, changed)
-        con.execute("COMMIT")
-    except BaseException:
-        warehouse.rollback(con)
-        raise
-
-
-# Columns whose values decide what a pinned view shows (derived ones included).
-_CONTENT = (
-    "version, instance, depth, value, holdout_value, raw_reward, model, task, num_agents, sweep_id, "
-    "error_occurred, production_score, simulated, prompt_tokens, completion_tokens, total_tokens, "
-    "ticks, created_at, version_description, meta, achievements_json, timing_metrics_json, parse_flags"
-)
-
-
-def _swap_rebuild(con, run: _Run) -> bool:
-    """Replace the source's rows by the rebuilt ones (inside the caller's transaction).
-
-    A row that existed before keeps the ``sync_id`` that first brought it in, so
-    a shared view pinned to an earlier sync shows the same rows after
-    ``sync --full``. Rows the source no longer has, or whose values differ,
-    would change such a view: they are counted in ``sync_notes``
-    (``rebuild_changed``, with the earliest sync id they belonged to) so the
-    view can say so. Returns whether anything differs from before.
-    """
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _old AS SELECT id, sync_id, hash({_CONTENT}) AS h "
-        "FROM steps WHERE source = ?",
-        [run.source],
-    )
-    changed, earliest, new = _row(
-        con,
-        f"SELECT count(*) FILTER (WHERE o.id IS NOT NULL AND (n.id IS NULL OR n.h <> o.h)), "
-        f"min(o.sync_id) FILTER (WHERE o.id IS NOT NULL AND (n.id IS NULL OR n.h <> o.h)), "
-        f"count(*) FILTER (WHERE o.id IS NULL) "
-        f"FROM _old o FULL JOIN (SELECT id, hash({_CONTENT}) AS h FROM {REBUILD_STEPS}) n ON n.id = o.id",
-    )
-    con.execute("DELETE FROM steps WHERE source = ?", [run.source])
-    con.execute("DELETE FROM trajectories WHERE source = ?", [run.source])
-    con.execute(
-        f"INSERT INTO steps BY NAME SELECT r.* REPLACE (coalesce(o.sync_id, r.sync_id) AS sync_id) "
-        f"FROM {REBUILD_STEPS} r LEFT JOIN _old o ON o.id = r.id"
-    )
-    con.execute(f"INSERT INTO trajectories BY NAME SELECT * FROM {REBUILD_TRAJECTORIES}")
-    con.execute("UPDATE source_state SET watermark = ? WHERE source = ?", [run.wm_after, run.source])
-    for table in (REBUILD_STEPS, REBUILD_TRAJECTORIES, "_old"):
-        con.execute(f"DROP TABLE {table}")
-    if changed:
-        con.execute(
-            "INSERT INTO sync_notes (sync_id, source, kind, detail, rows, earliest_sync) "
-            "VALUES (?, ?, 'rebuild_changed', ?, ?, ?)",
-            [
-                run.sync_id,
-                run.source,
-                f"{changed:,} row(s) were removed from the source or changed since they were first synced",
-                changed,
-                earliest,
-            ],
-        )
-    return bool(changed or new)
-
-
-def _replace_attempts(con, attempts: pl.DataFrame) -> bool:
-    """Replace ``sweep_attempts``; True when its content changed (that changes metrics)."""
-    cols = ", ".join(ATTEMPT_COLUMNS)
-    con.register("_attempts", attempts.to_arrow())
-    try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _new_attempts AS SELECT DISTINCT {cols} FROM _attempts")
-        diff = _row(
-            con,
-            f"SELECT (SELECT count(*) FROM (SELECT {cols} FROM _new_attempts EXCEPT "
-            f"SELECT {cols} FROM sweep_attempts)) + (SELECT count(*) FROM (SELECT {cols} FROM "
-            f"sweep_attempts EXCEPT SELECT {cols} FROM _new_attempts))",
-        )[0]
-        con.execute("DELETE FROM sweep_attempts")
-        con.execute(f"INSERT INTO sweep_attempts BY NAME SELECT {cols} FROM _attempts")
-        con.execute("DROP TABLE _new_attempts")
-    finally:
-        con.unregister("_attempts")
-    return bool(diff)
-
-
-def _mark_run(ws: Workspace, run: _Run, status: str, error: str) -> None:
-    try:
-        with warehouse.rw_connection(ws, budget_s=30) as con:
-            con.execute(
-                "UPDATE sync_runs SET status = ?, error = ?, finished_at = now()::TIMESTAMP "
-                "WHERE sync_id = ?",
-                [status, error, run.sync_id],
-            )
-    except Exception as exc:  # noqa: BLE001
-        log.warning("could not record the %s status of sync %s: %s", status, run.sync_id, exc)
-
-
-def _record_failure(ws: Workspace, spec: SourceSpec, exc: BaseException, full: bool) -> None:
-    """A run that failed before it began still shows up in ``sync_runs``."""
-    with warehouse.rw_connection(ws) as con:
-        con.execute("BEGIN")
-        try:
-            sync_id = _row(con, "SELECT coalesce(max(sync_id), 0) + 1 FROM sync_runs")[0]
-            row = _row(con, "SELECT watermark FROM source_state WHERE source = ?", [spec.name])
-            wm = int(row[0] or 0) if row else None
-            con.execute(
-                "INSERT INTO sync_runs (sync_id, source, started_at, finished_at, status, rows_added, "
-                "watermark_before, watermark_after, full_rebuild, error) VALUES "
-                "(?, ?, now()::TIMESTAMP, now()::TIMESTAMP, 'failed', 0, ?, ?, ?, ?)",
-                [sync_id, spec.name, wm, wm, full, _error_text(exc, spec)],
-            )
-            con.execute("COMMIT")
-        except BaseException:
-            warehouse.rollback(con)
-            raise
-
-
-def _error_text(exc: BaseException, spec: SourceSpec) -> str:
-    text = str(exc) if isinstance(exc, FleError) else f"{type(exc).__name__}: {exc}"
-    return programs._scrub(text, spec)
 
 
 # ------------------------------------------------------------------ writing one batch
@@ -764,7 +542,7 @@ _TEXT_CREATED_AT = (
 )
 
 
-def _write_table(session: _Session, run: _Run, table: pa.Table) -> int:
+def _write_table(session: _Session, run: Run, table: pa.Table) -> int:
     """Write one lean table; a bad row never stops the source (see ``_poison``).
 
     A batch that fails on its data is written in halves, in id order (so the
@@ -790,7 +568,7 @@ def _write_table(session: _Session, run: _Run, table: pa.Table) -> int:
         return _quarantine(session.con(), run, table, exc)
 
 
-def _quarantine(con, run: _Run, row: pa.Table, exc: BaseException) -> int:
+def _quarantine(con, run: Run, row: pa.Table, exc: BaseException) -> int:
     """Keep a row that cannot be written as a placeholder with its id and the reason."""
     row_id = int(row.column("id")[0].as_py())
     flag = f"quarantined:{_poison.reason(exc)}"
@@ -798,7 +576,7 @@ def _quarantine(con, run: _Run, row: pa.Table, exc: BaseException) -> int:
     wm = max(run.wm_after, row_id)
     con.execute("BEGIN")
     try:
-        added = _row(
+        added = _runs.first_row(
             con,
             f"INSERT INTO {run.steps} (source, id, parse_flags, sync_id) SELECT ?, ?, ?, ? "
             f"WHERE NOT EXISTS (SELECT 1 FROM {run.steps} WHERE source = ? AND id = ?)",
@@ -814,7 +592,7 @@ def _quarantine(con, run: _Run, row: pa.Table, exc: BaseException) -> int:
     return int(added)
 
 
-def _advance(con, run: _Run, wm: int, added: int) -> None:
+def _advance(con, run: Run, wm: int, added: int) -> None:
     """Move the watermark (a rebuild keeps the live one until the swap) and the run's count."""
     if not run.rebuild:
         con.execute("UPDATE source_state SET watermark = ? WHERE source = ?", [wm, run.source])
@@ -824,7 +602,7 @@ def _advance(con, run: _Run, wm: int, added: int) -> None:
     )
 
 
-def _write_batch(con, run: _Run, table: pa.Table) -> int:
+def _write_batch(con, run: Run, table: pa.Table) -> int:
     """Insert one batch + recompute its trajectories + advance the watermark, atomically."""
     ids = table.column("id")
     overlap = int(pc.min(ids).as_py()) <= run.wm_after
@@ -845,7 +623,7 @@ def _write_batch(con, run: _Run, table: pa.Table) -> int:
     con.execute("BEGIN")
     try:
         _register_descriptions(con, table.column("version_description"))
-        added = int(_row(con, sql, {"source": run.source, "sync_id": run.sync_id})[0])
+        added = int(_runs.first_row(con, sql, {"source": run.source, "sync_id": run.sync_id})[0])
         _refresh_trajectories(con, run)
         _advance(con, run, wm, added)
         con.execute("COMMIT")
@@ -858,13 +636,13 @@ def _write_batch(con, run: _Run, table: pa.Table) -> int:
     return added
 
 
-def _refresh_trajectories(con, run: _Run) -> None:
+def _refresh_trajectories(con, run: Run) -> None:
     """Recompute the trajectories this batch touched (from all their steps)."""
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _touched AS SELECT DISTINCT version, "
         "coalesce(instance, -1) AS instance FROM _batch WHERE version IS NOT NULL"
     )
-    lo, hi = _row(con, "SELECT min(version), max(version) FROM _touched")
+    lo, hi = _runs.first_row(con, "SELECT min(version), max(version) FROM _touched")
     if lo is None:
         return
     con.execute(
