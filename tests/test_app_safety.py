@@ -201,6 +201,9 @@ def test_a_read_only_mount_of_a_used_workspace_shows_its_data(monkeypatch, read_
     assert_clean(at)
     assert any(m.value.startswith("Top model:") for m in at.markdown)
     assert any(f"Shared view `{view}`" in c.value for c in at.caption)
+    next(b for b in at.button if b.label == "Share").click().run()  # cannot be saved here: say so
+    assert_clean(at)
+    assert any("Cannot save a view" in e.value for e in at.error)
     at = run_page("sweeps")
     assert_clean(at)
     assert sweep_id in at.dataframe[0].value["sweep_id"].to_list()
