@@ -45,6 +45,12 @@ def load_baseline():
         text=True,
         check=True,
     ).stdout
+    # The baseline predates the package layout: point its imports at the moved modules.
+    for old, new in (
+        ("fle_core.bootstrap", "fle_core.stats.bootstrap"),
+        ("fle_core.metrics", "fle_core.stats.metrics"),
+    ):
+        src = src.replace(f"from {old} import", f"from {new} import")
     path = Path(tempfile.mkdtemp()) / "compare_baseline.py"
     path.write_text(src)
     spec = importlib.util.spec_from_file_location("compare_baseline", path)

@@ -148,6 +148,10 @@ def pairwise(pin, sel, cfg) -> None:
         st.dataframe(comp, hide_index=True)
 
 
+def runs_file(pin, sel, cfg) -> None:
+    _ui.runs_file_section(ws)
+
+
 def rewards(pin, sel, cfg) -> None:
     chosen = _ui.compute(ws, pin, "summaries", sel)
     st.altair_chart(charts.reward_distribution_chart(chosen), width="stretch")
@@ -192,6 +196,9 @@ def export(pin, sel, cfg) -> None:
 
 with _ui.guard():
     pin = _ui.apply_view(ws, PAGE, PREFIX)
+    if pin.version == 0:  # no trajectories yet: a runs file can still be compared
+        with st.expander("Compare a runs file (CSV, Parquet, JSONL, W&B export)"), _ui.guard():
+            _ui.runs_file_section(ws)
     _ui.stop_if_unsynced(pin.version, "Nothing to compare yet.")
     summ = _ui.summaries(ws, pin)
     sel = filters(summ)
@@ -207,7 +214,9 @@ with _ui.guard():
         f"{chosen['task'].n_unique()} tasks · data version {pin.version}"
     )
     _ui.share_button(ws, PAGE, PREFIX, pin)
-    tabs = _ui.url_tabs(["Leaderboard", "pass@k", "Pairwise", "Rewards", "Cost", "Export"], "cmp_tab")
+    tabs = _ui.url_tabs(
+        ["Leaderboard", "pass@k", "Pairwise", "Rewards", "Cost", "Export", "Runs file"], "cmp_tab"
+    )
     sections = {
         "Leaderboard": leaderboard,
         "pass@k": pass_at_k,
@@ -215,6 +224,7 @@ with _ui.guard():
         "Rewards": rewards,
         "Cost": cost,
         "Export": export,
+        "Runs file": runs_file,
     }
     for label, tab in tabs.items():
         if tab.open:  # lazy: only the selected tab computes

@@ -3,7 +3,7 @@
 import polars as pl
 import streamlit as st
 
-from fle_core.sweeps import attempts_for_sync
+from fle_core.sweeps.facts import attempts_for_sync
 from fle_core.warehouse.sync import sync as run_sync
 from pages import _ui
 

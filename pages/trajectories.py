@@ -53,7 +53,7 @@ def show(key: str, x: str, column) -> None:
     a, b, c = column.columns(3)
     a.metric("Best reward", _ui.fmt(row.get("best_reward")))
     b.metric("Steps", _ui.fmt(row.get("steps"), 0))
-    c.metric("Success", {True: "yes", False: "no"}.get(row.get("success"), "no quota"))
+    c.metric("Success", {True: "yes", False: "no", None: "no quota"}[row.get("success")])
     a.metric("Final reward", _ui.fmt(row.get("final_reward")))
     b.metric("Total tokens", _ui.fmt(row.get("total_tokens"), 0))
     c.metric("Duration", _ui.fmt(row.get("duration_s"), 0, " s"))

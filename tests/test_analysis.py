@@ -237,7 +237,7 @@ def test_comparison_helpers_wrap_compare(ws):
     out = PerformanceAnalyzer.compare_models(s, "gpt-4o", "claude", reps=50)
     assert out["task"].to_list() == ["iron_ore_throughput", "ALL"]
     md = PerformanceAnalyzer.comparison_markdown(out)
-    assert "| Metric | claude | gpt-4o | Change | p-value | Verdict |" in md
+    assert "| Metric | claude (n=3) | gpt-4o (n=3) | Change | p-value | Verdict |" in md
     assert PerformanceAnalyzer.trials_needed(0.2, 0.4) == 82
 
 

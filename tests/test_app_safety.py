@@ -120,7 +120,9 @@ def test_query_parameters_render_as_plain_text_in_chromium(tmp_path):
         finally:
             server.close()
     assert hits == [], f"the browser fetched the injected image: {hits}"
-    assert not [u for u in requests if not u.startswith(base) and ("evil.example" in u or u.startswith(pixel))]
+    assert not [
+        u for u in requests if not u.startswith(base) and ("evil.example" in u or u.startswith(pixel))
+    ]
 
 
 # ------------------------------------------------------------------ read-only workspaces

@@ -158,23 +158,107 @@ def summaries():
 
 
 def test_interval_estimates_point_values(summaries):
-    out = B.interval_estimates(summaries, reps=300, seed=0)
+    metrics = ("success_rate", "success_rate_pooled", "iqm", "mean", "median", "optimality_gap",
+               "mean_pooled", "optimality_gap_pooled")  # fmt: skip
+    out = B.interval_estimates(summaries, metrics, reps=300, seed=0)
     assert out.columns[:5] == ["model", "metric", "estimate", "ci_low", "ci_high"]
     for model in ("a", "b"):
         sub = summaries.filter(pl.col("model") == model)
         got = {r["metric"]: r for r in out.filter(pl.col("model") == model).iter_rows(named=True)}
+        assert list(got) == list(metrics)
         score = sub["normalized_reward"].to_numpy()
-        assert got["success_rate"]["estimate"] == pytest.approx(sub["success"].mean())
+        by_task = [g["normalized_reward"].to_numpy() for _, g in sub.group_by("task")]
+        rates = [g["success"].mean() for _, g in sub.group_by("task")]
+        assert got["success_rate"]["estimate"] == pytest.approx(np.mean(rates))
+        assert got["success_rate_pooled"]["estimate"] == pytest.approx(sub["success"].mean())
         assert got["iqm"]["estimate"] == pytest.approx(stats.trim_mean(score, 0.25))
-        assert got["mean"]["estimate"] == pytest.approx(score.mean())
-        assert got["optimality_gap"]["estimate"] == pytest.approx(np.mean(np.maximum(1 - score, 0)))
+        assert got["mean"]["estimate"] == pytest.approx(np.mean([x.mean() for x in by_task]))
+        assert got["median"]["estimate"] == pytest.approx(np.median([x.mean() for x in by_task]))
+        assert got["optimality_gap"]["estimate"] == pytest.approx(
+            np.mean([np.maximum(1 - x, 0).mean() for x in by_task])
+        )
+        assert got["mean_pooled"]["estimate"] == pytest.approx(score.mean())
+        assert got["optimality_gap_pooled"]["estimate"] == pytest.approx(np.mean(np.maximum(1 - score, 0)))
         for r in got.values():
             assert r["ci_low"] <= r["estimate"] <= r["ci_high"]
             assert r["n"] == 18 and r["n_tasks"] == 3
-    again = B.interval_estimates(summaries, reps=300, seed=0)
+    again = B.interval_estimates(summaries, metrics, reps=300, seed=0)
     assert again.equals(out)
+    default = B.interval_estimates(summaries, reps=300, seed=0)
+    assert default["metric"].unique(maintain_order=True).to_list() == [
+        "success_rate", "iqm", "mean", "median", "optimality_gap"
+    ]  # fmt: skip
     with pytest.raises(MetricError):
-        B.interval_estimates(summaries, metrics=("median",))
+        B.interval_estimates(summaries, metrics=("mode",))
+
+
+# rliable's aggregate functions (rliable/metrics.py, runs x tasks matrices), written out
+# here independently of the package, to check the package's aggregates against them.
+def _rliable_mean(scores):
+    return np.mean(np.mean(scores, axis=0))
+
+
+def _rliable_median(scores):
+    return np.median(np.mean(scores, axis=0))
+
+
+def _rliable_iqm(scores):
+    return stats.trim_mean(scores, proportiontocut=0.25, axis=None)
+
+
+def _rliable_optimality_gap(scores, gamma=1):
+    return gamma - np.mean(np.minimum(scores, gamma))
+
+
+def _frame_of(matrix_by_model: dict[str, list[np.ndarray]]) -> pl.DataFrame:
+    rows = [
+        {"model": m, "task": f"t{j}", "normalized_reward": float(v), "success": bool(v >= 1.0)}
+        for m, tasks in matrix_by_model.items()
+        for j, runs in enumerate(tasks)
+        for v in runs
+    ]
+    return pl.DataFrame(rows)
+
+
+def test_aggregates_equal_rliable_on_a_runs_by_tasks_matrix():
+    rng = np.random.default_rng(21)
+    scores = np.round(rng.gamma(2.0, 0.45, size=(5, 4)), 2)  # 5 runs x 4 tasks
+    frame = _frame_of({"m": [scores[:, j] for j in range(4)]})
+    out = B.interval_estimates(frame, ("success_rate", "mean", "median", "iqm", "optimality_gap"), reps=50)
+    got = dict(zip(out["metric"], out["estimate"], strict=True))
+    assert got["mean"] == pytest.approx(_rliable_mean(scores), abs=1e-12)
+    assert got["median"] == pytest.approx(_rliable_median(scores), abs=1e-12)
+    assert got["iqm"] == pytest.approx(_rliable_iqm(scores), abs=1e-12)
+    assert got["optimality_gap"] == pytest.approx(_rliable_optimality_gap(scores), abs=1e-12)
+    assert got["success_rate"] == pytest.approx(_rliable_mean((scores >= 1.0).astype(float)), abs=1e-12)
+
+
+def test_unequal_trial_counts_weigh_tasks_not_trajectories():
+    """The 4 + 1 example: 0/4 on one task, 1/1 on another — rliable says 0.5, pooling 0.2."""
+    frame = _frame_of({"m": [np.zeros(4), np.ones(1)]})
+    metrics = ("success_rate", "success_rate_pooled", "mean", "mean_pooled", "median", "optimality_gap",
+               "optimality_gap_pooled")  # fmt: skip
+    got = dict(B.interval_estimates(frame, metrics, reps=200).select("metric", "estimate").iter_rows())
+    assert got["success_rate"] == 0.5 and got["success_rate_pooled"] == pytest.approx(0.2)
+    assert got["mean"] == 0.5 and got["mean_pooled"] == pytest.approx(0.2)
+    assert got["median"] == 0.5
+    assert got["optimality_gap"] == 0.5 and got["optimality_gap_pooled"] == pytest.approx(0.8)
+    # the package now agrees with itself: pass@1 and the profile were already task-weighted
+    assert B.pass_at_k_curve(frame, (1,), reps=50)["estimate"][0] == pytest.approx(got["success_rate"])
+    profile = B.performance_profile(frame, taus=[0.5], reps=50)
+    assert profile["fraction"][0] == pytest.approx(got["success_rate"])
+
+
+def test_task_weighted_success_interval_matches_the_generic_bootstrap():
+    """The binomial shortcut for the task-mean rate has the same distribution as resampling runs."""
+    tasks = [np.array([0, 0, 0, 1.0]), np.array([1.0]), np.array([1.0, 0, 1, 1, 0, 1])]
+    n = np.array([t.size for t in tasks])
+    c = np.array([t.sum() for t in tasks])
+    fast = B.count_bootstrap(n, c, B.task_rate_stat, reps=20000, seed=1)
+    slow = B.stratified_bootstrap(tasks, B.task_mean_metric, reps=20000, seed=2)
+    assert float(fast.estimate) == pytest.approx(float(slow.estimate))
+    assert fast.replicates.mean() == pytest.approx(slow.replicates.mean(), abs=0.005)
+    assert fast.replicates.std() == pytest.approx(slow.replicates.std(), rel=0.05)
 
 
 def test_pass_at_k_curve_matches_model_metrics(summaries):

@@ -73,7 +73,7 @@ def test_value_test_degenerate_inputs():
     assert flat["p_value"] is None  # zero variance: Welch undefined
     assert C.value_test(np.array([1.0, 1.0]), np.array([1.0, 1.0]), "welch_t")["p_value"] == 1.0
     with pytest.raises(MetricError):
-        C.value_test(np.array([1.0]), np.array([2.0]), "student_t")
+        C.value_test(np.array([1.0]), np.array([2.0]), "z_test")
 
 
 def test_cmh_single_stratum_is_pearson_chi2_scaled():

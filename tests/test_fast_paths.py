@@ -15,11 +15,11 @@ from scipy import stats
 
 from fle_core.stats import bootstrap as B
 
-METRICS = ("iqm", "mean", "optimality_gap")
+METRICS = ("iqm", "mean", "median", "optimality_gap", "mean_pooled", "optimality_gap_pooled")
 
 
 def _generic(tasks, reps, seed):
-    fns = {"iqm": B.iqm_metric, "mean": B.mean_metric, "optimality_gap": B.optimality_gap_metric}
+    fns = B.SCORE_METRICS
     return B.stratified_bootstrap(tasks, lambda x: np.stack([fns[m](x) for m in METRICS], 1), reps, seed)
 
 
@@ -37,7 +37,8 @@ def test_pooled_scores_match_generic_bootstrap(sizes):
 
 
 def test_pooled_scores_equal_brute_force_per_replicate():
-    """Each replicate is trim_mean / mean / gap of the runs drawn by the documented RNG rule."""
+    """Each replicate is trim_mean / task-mean / median / gap (task and pooled) of the runs
+    drawn by the documented RNG rule."""
     rng = np.random.default_rng(5)
     tasks = [rng.normal(1.0, 0.3, size=n) for n in (6, 9, 4)]
     reps, seed = 50, 8
@@ -45,13 +46,20 @@ def test_pooled_scores_equal_brute_force_per_replicate():
     n = np.array([t.size for t in tasks])
     u = np.random.default_rng(seed).random((reps, len(tasks), n.max()), dtype=np.float32)
     for b in range(reps):
-        drawn = np.concatenate(
-            [
-                tasks[t][np.minimum((u[b, t, : n[t]] * np.float32(n[t])).astype(int), n[t] - 1)]
-                for t in range(len(tasks))
-            ]
-        )
-        want = [stats.trim_mean(drawn, 0.25), drawn.mean(), np.maximum(1 - drawn, 0).mean()]
+        per_task = [
+            tasks[t][np.minimum((u[b, t, : n[t]] * np.float32(n[t])).astype(int), n[t] - 1)]
+            for t in range(len(tasks))
+        ]
+        drawn = np.concatenate(per_task)
+        means = [x.mean() for x in per_task]
+        want = [
+            stats.trim_mean(drawn, 0.25),
+            np.mean(means),
+            np.median(means),
+            np.mean([np.maximum(1 - x, 0).mean() for x in per_task]),
+            drawn.mean(),
+            np.maximum(1 - drawn, 0).mean(),
+        ]
         np.testing.assert_allclose(got.replicates[b], want, rtol=0, atol=1e-12)
 
 
@@ -72,7 +80,7 @@ def test_interval_estimates_unchanged_by_fast_path():
         for _ in range(int(rng.integers(3, 9)))
     ]
     frame = pl.DataFrame(rows)
-    out = B.interval_estimates(frame, reps=400, seed=4)
+    out = B.interval_estimates(frame, ("success_rate", *METRICS), reps=400, seed=4)
     for model in ("a", "b"):
         sub = frame.filter(pl.col("model") == model)
         tasks = [sub.filter(pl.col("task") == t)["normalized_reward"].to_numpy() for t in ("x", "y", "z")]

@@ -263,7 +263,7 @@ def test_ensure_runner_starts_one_detached_runner(tmp_path):
 def test_sweep_manager_scripting_api(tmp_path):
     ws = make_ws(tmp_path / "ws", delay=0.0)
     cfg = config(ws, models=["ok-a", "ok-b", "ok-c"], num_trials_per_config=2)
-    mgr = SweepManager(cfg, ws)
+    mgr = SweepManager(cfg, workspace=ws)
     frame = mgr.run_sweep(sync=False)
     assert frame.height == 6 and set(frame["status"]) == {"succeeded"}
     assert mgr.status().status == "completed"
@@ -305,7 +305,7 @@ def test_wandb_offline_runs_hold_the_logged_values(workspace, tmp_path):
         tags=["nightly"],
         max_retries=0,
     )
-    mgr = SweepManager(cfg, ws)
+    mgr = SweepManager(cfg, workspace=ws)
     mgr.run_sweep(sync=False)
     from fle_core.tracking import read_offline_run
 
@@ -334,3 +334,51 @@ def test_wandb_offline_runs_hold_the_logged_values(workspace, tmp_path):
         assert run.summary["final_reward"] == pytest.approx(rows[-1][1])
     table = summaries[0].table("sweep_summary")
     assert table.row(0, named=True)["cells"] == 2 and table.row(0, named=True)["n"] == 2
+
+
+def test_sweep_manager_status_summary_and_final_report_in_output_dir(workspace, tmp_path):
+    """SweepConfig(output_dir=...) gets the old framework's sweep report (JSON + Markdown),
+    checked against success counted straight from the source's programs rows."""
+    import sqlite3
+
+    out = tmp_path / "results"
+    cfg = SweepConfig(
+        name="report",
+        models=["gpt-4o (simulated)", "gpt-4o-mini (simulated)"],
+        tasks=["iron_ore_throughput"],
+        num_trials_per_config=3,
+        executor="simulate-fast",
+        max_concurrent=2,
+        max_retries=0,
+        output_dir=str(out),
+        description="nightly check",
+    )
+    mgr = SweepManager(cfg, workspace=workspace)
+    assert mgr.get_status_summary()["total_jobs"] == 0  # not launched yet
+    mgr.run_sweep()
+    summary = mgr.get_status_summary()
+    assert (summary["total_jobs"], summary["completed"], summary["pending"]) == (6, 6, 0)
+    assert summary["completion_rate"] == 1.0 and summary["elapsed_time"].total_seconds() > 0
+    files = sorted(out.iterdir())
+    assert [p.suffix for p in files] == [".json", ".md"]
+    report = json.loads(files[0].read_text())
+    assert report["sweep_id"] == mgr.sweep_id and report["sweep_config"]["description"] == "nightly check"
+    assert report["execution_summary"]["total_trajectories"] == 6
+    con = sqlite3.connect(workspace.local_source_path)
+    best = con.execute(
+        "SELECT model, version, max(value) FROM programs WHERE json_extract(meta, '$.sweep_id') = ? "
+        "GROUP BY model, version, instance",
+        (mgr.sweep_id,),
+    ).fetchall()
+    for model in cfg.models:
+        mine = [b for m, _, b in best if m == model]
+        got = report["results_by_model"][model]
+        assert got["num_trajectories"] == len(mine) == 3
+        assert got["success_count"] == sum(b >= 16 for b in mine)
+    text = files[1].read_text()
+    assert f"# Sweep report: {mgr.sweep_id}" in text and "## Results by model" in text
+    assert "| gpt-4o (simulated) | 3 |" in text
+    again = mgr.generate_final_report()
+    assert (
+        len(again["files"]) == 2 and again["results_by_task"]["iron_ore_throughput"]["num_trajectories"] == 6
+    )

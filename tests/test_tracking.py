@@ -198,7 +198,7 @@ def test_wandb_logger_logs_metrics_trajectories_tables_and_charts(no_wandb_key):
         assert lg.log_performance_metrics({"success_rate": 0.05}, model="gpt-4o-mini")
         for step, reward in enumerate([0.0, 4.5, 17.25]):
             assert lg.log_trajectory_progress(
-                7, 0, step, reward, "gpt-4o", "iron_ore_throughput", tokens=1000 * (step + 1)
+                7, 0, step, reward, model="gpt-4o", task="iron_ore_throughput", tokens=1000 * (step + 1)
             )
         assert lg.log_metrics_table("leaderboard", pass_k)
         assert lg.log_comparison_table(comparisons)
@@ -373,3 +373,67 @@ def test_every_logged_key_is_documented():
         assert f"`{key}" in docs or key in docs, key
     for env in set(re.findall(r"FLE_[A-Z_]+", source)):
         assert env in docs, env
+
+
+def test_old_wandb_logger_methods_and_sweep_logger_offline(no_wandb_key, monkeypatch):
+    """The old framework's WandBLogger/WandBSweepLogger calls, read back from the offline run."""
+    from fle_core.analysis import PerformanceMetrics
+
+    m = PerformanceMetrics(
+        num_trajectories=8, mean_reward=12.0, std_reward=3.0, median_reward=11.0, min_reward=2.0,
+        max_reward=20.0, success_count=3, success_rate=0.375, pass_at_1=0.375, pass_at_k={1: 0.375, 8: None},
+    )  # fmt: skip
+    weak = PerformanceMetrics(8, 4.0, 1.0, 4.0, 1.0, 6.0, 0, 0.0, 0.0)
+    lg = tr.WandBLogger("fle-test", None, "old-api", ["legacy"], {"k": 1}, False, True, dir=no_wandb_key)
+    assert lg.active and lg.offline and lg.entity is None
+    assert lg.log_metrics({"loss": 0.5, "status": "running"}, step=1, prefix="train")
+    assert lg.log_metrics({"loss": 0.25}, step=2, prefix="train")
+    assert lg.log_table("leaderboard", [{"model": "a", "rate": 0.5}, {"model": "b", "rate": 0.25}])
+    assert lg.log_table("empty", []) is None
+    assert lg.log_model_comparison_table({"gpt-4o": m, "tiny": weak})
+    assert lg.log_config_update({"dataset": "lab-play", "url": f"postgresql://u:{SENTINEL}@h/db"})
+    assert lg.log_sweep_summary(
+        {"name": "s1", "models": ["gpt-4o", "tiny"]},
+        {"gpt-4o": m, "tiny": weak},
+        {"iron_ore_throughput": m, "crude_oil_throughput": weak},
+        total_trajectories=16,
+        total_time=7200.0,
+    )
+    assert lg.log_trajectory_progress(3, 0, 4, 1.5, 120.0, "gpt-4o", "iron_ore_throughput", 9.5, 800)
+    run_dir = lg.run_dir
+    assert lg.finish() and lg.initialize_run() and lg.run_dir != run_dir  # a new run after finish()
+    lg.finish()
+    run = tr.read_offline_run(run_dir)
+    s = run.summary
+    assert [h["train/loss"] for h in run.history if "train/loss" in h] == [0.5, 0.25]
+    assert s["train/status"] == "running" and not any("train/status" in h for h in run.history)
+    assert run.table("leaderboard").rows() == [("a", 0.5), ("b", 0.25)]
+    comparison = run.table("model_comparison")
+    assert comparison["model"].to_list() == ["gpt-4o", "tiny"]
+    assert comparison["success_rate"].to_list() == [0.375, 0.0]
+    assert s["sweep/total_time_hours"] == 2.0 and s["sweep/num_models"] == 2
+    assert s["sweep/best_model"] == "gpt-4o" and s["sweep/hardest_task"] == "crude_oil_throughput"
+    assert not any("sweep/best_model" in h for h in run.history)  # names are not metrics
+    assert run.config["sweep_config"] == {"name": "s1", "models": ["gpt-4o", "tiny"]}
+    assert run.config["url"] == "postgresql://u:***@h/db" and run.config["k"] == 1
+    traj = next(h for h in run.history if "trajectory/v3_i0/reward" in h)
+    assert (
+        traj["trajectory/v3_i0/production_score"] == 120.0
+        and traj["trajectory/v3_i0/tokens_per_step"] == 200.0
+    )
+    assert SENTINEL.encode() not in _all_bytes(no_wandb_key)
+
+    sweep = tr.WandBSweepLogger("fle-test")
+    one = sweep.create_run_logger("job-1", "gpt-4o", "iron_ore_throughput", 12, tags=["sweep:abc"],
+                                  config={"trial": 0}, dir=no_wandb_key)  # fmt: skip
+    assert sweep.get_logger("job-1") is one and sweep.get_logger("nope") is None
+    one_dir = one.run_dir
+    sweep.finish_all()
+    assert sweep.individual_loggers == {} and not one.active
+    rec = tr.read_offline_run(one_dir)
+    assert set(rec.tags) == {"sweep", "gpt-4o", "iron_ore_throughput", "v12", "sweep:abc"}
+    assert rec.config == {"model": "gpt-4o", "task": "iron_ore_throughput", "version": 12, "trial": 0}
+
+    monkeypatch.setenv("DISABLE_WANDB", "true")
+    off = tr.WandBLogger(project="p", dir=no_wandb_key)
+    assert not off.enabled and not off.active and off.log_metrics({"x": 1}) is None

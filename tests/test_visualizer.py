@@ -8,7 +8,7 @@ from _chart_frames import contract_frames, model_names
 
 import fle_core
 from fle_core import charts as C
-from fle_core.charts.base import SIMULATED_SUFFIX, ModelPalette
+from fle_core.charts.base import SIMULATED_SUFFIX, ChartError, ModelPalette
 from fle_core.report import REPORT_FILE, DataVersion, ReportError
 from fle_core.report.visualizer import ResultsVisualizer
 
@@ -34,6 +34,26 @@ def _colours(spec: dict) -> dict[str, str]:
 
     walk(spec)
     return found
+
+
+def chart_values_of(spec: dict) -> list[dict]:
+    """Every data row inlined in a Vega-Lite spec (top-level datasets and inline values)."""
+    rows: list[dict] = []
+    for values in spec.get("datasets", {}).values():
+        rows += values
+
+    def walk(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("data"), dict) and "values" in node["data"]:
+                rows.extend(node["data"]["values"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk({k: v for k, v in spec.items() if k != "datasets"})
+    return rows
 
 
 def test_exported_from_the_package():
@@ -127,3 +147,43 @@ def test_create_comprehensive_report_writes_and_returns_files(tmp_path):
     assert html.count('class="chart-spec"') == len([p for p in files if p.suffix == ".svg"])
     with pytest.raises(ReportError, match="needs results_df"):
         viz.create_comprehensive_report(model_metrics=f["model_metrics"], output_dir=tmp_path / "x")
+
+
+def test_old_parameters_title_save_path_and_dict_input(tmp_path):
+    """The old signatures: title= and save_path= on every plot, PerformanceMetrics dicts,
+    summaries for the heatmaps, and the two plots the old class had that were missing."""
+    from fle_core.analysis import PerformanceAnalyzer
+
+    f = contract_frames(2, trials=3)
+    summaries = f["summaries"]
+    by_model = {
+        m: PerformanceAnalyzer.calculate_metrics(part, k_values=[1, 2])
+        for (m,), part in summaries.group_by("model", maintain_order=True)
+    }
+    viz = ResultsVisualizer()
+    spec = viz.plot_model_comparison(by_model, title="Lab play", save_path=tmp_path / "mc.svg").to_dict()
+    assert spec["title"]["text"].startswith("Lab play")
+    assert (tmp_path / "mc.svg").read_text().startswith("<svg")
+    rates = {r["model"]: r["value"] for r in chart_values_of(spec) if "ci_low" in r}
+    assert rates == pytest.approx({m: v.success_rate for m, v in by_model.items()})
+    only_k1 = viz.plot_pass_at_k(by_model, k_values=[1], save_path=tmp_path / "pk.html").to_dict()
+    assert {r["k"] for r in chart_values_of(only_k1)} == {1}
+    assert "vega" in (tmp_path / "pk.html").read_text()
+    heat = viz.plot_task_success_classification_heatmap(summaries, title="Outcomes").to_dict()
+    assert heat["title"]["text"].startswith("Outcomes")
+    outcomes = {(r["model"], r["task"]): r["outcome"] for r in chart_values_of(heat) if "outcome" in r}
+    counts = summaries.group_by("model", "task").agg(pl.col("success").sum().alias("s"), pl.len().alias("n"))
+    assert len(outcomes) == counts.height
+    for m, t, s_, _n in counts.iter_rows():
+        assert (outcomes[(m, t)] == "none") == (s_ == 0)
+    per_task = viz.plot_task_specific_pass_at_k(summaries, k_values=[1, 2], save_path=tmp_path / "tp.json")
+    assert len(per_task.to_dict()["concat"]) == summaries["task"].n_unique()
+    threshold = viz.plot_task_difficulty_heatmap(
+        summaries, success_threshold=0.0, title="Any reward"
+    ).to_dict()
+    assert all(
+        r["success_rate"] == 1.0 for r in chart_values_of(threshold) if r.get("success_rate") is not None
+    )
+    assert viz.plot_reward_distribution(summaries, "task", "best_reward", "By task").to_dict()["title"]
+    with pytest.raises(ChartError, match="total_tokens on x"):
+        viz.plot_efficiency_scatter(summaries, x_col="steps")

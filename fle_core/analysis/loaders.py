@@ -83,9 +83,8 @@ def _in_list(column: str, values: Sequence, params: list) -> str:
     return f"{column} IN ({', '.join('?' for _ in values)})"
 
 
-def _as_list(value) -> list | None:
-    if value is None:
-        return None
+def _as_list(value) -> list:
+    """One value or many as a list (callers test for None before calling)."""
     if isinstance(value, (str, int)):
         return [value]
     return list(value)
@@ -99,6 +98,7 @@ def _steps_where(
     sweep_id=None,
     versions=None,
     since: datetime | None = None,
+    until: datetime | None = None,
     as_of_sync: int | None = None,
     include_failed_attempts: bool = False,
     task_contains: str | None = None,
@@ -135,11 +135,12 @@ def _steps_where(
     if task_contains is not None:
         traj_where.append("t.task LIKE ? ESCAPE '\\'")
         traj_params.append(f"%{_escape_like(str(task_contains))}%")
-    if since is not None:
-        if since.tzinfo is not None:  # created_at is a naive UTC TIMESTAMP
-            since = since.astimezone(UTC).replace(tzinfo=None)
-        traj_where.append("t.created_at >= ?")
-        traj_params.append(since)
+    for bound, op in ((since, ">="), (until, "<=")):  # one step within [since, until]
+        if bound is not None:
+            if bound.tzinfo is not None:  # created_at is a naive UTC TIMESTAMP
+                bound = bound.astimezone(UTC).replace(tzinfo=None)
+            traj_where.append(f"t.created_at {op} ?")
+            traj_params.append(bound)
     if traj_where:
         if as_of_sync is not None:
             traj_where.append("t.sync_id <= ?")
@@ -180,6 +181,7 @@ def load_steps(
     sweep_id=None,
     versions=None,
     since: datetime | None = None,
+    until: datetime | None = None,
     as_of_sync: int | None = None,
     include_failed_attempts: bool = False,
     task_contains: str | None = None,
@@ -199,8 +201,9 @@ def load_steps(
 
     ``sources``/``versions`` filter steps directly. ``models``, ``tasks``,
     ``sweep_id``, ``task_contains`` (substring of the task key, matched
-    literally) and ``since`` (a naive UTC datetime) select whole
-    trajectories: every step of a trajectory with at least one matching step.
+    literally), ``since`` and ``until`` (naive UTC datetimes; inclusive)
+    select whole trajectories: every step of a trajectory with at least one
+    matching step (with both bounds, one step within them).
     ``as_of_sync=N`` shows the warehouse as it was after sync N
     (``steps.sync_id <= N``) for pinned views. Steps of unsuccessful sweep
     attempts are excluded unless ``include_failed_attempts``. ``configs`` (a
@@ -215,6 +218,7 @@ def load_steps(
         sweep_id=sweep_id,
         versions=versions,
         since=since,
+        until=until,
         as_of_sync=as_of_sync,
         include_failed_attempts=include_failed_attempts,
         task_contains=task_contains,
@@ -367,7 +371,7 @@ def label_systems(summaries: pl.DataFrame, by: Sequence[str] = ("model", "config
     )
     systems = base.select(by).unique().sort(by, nulls_last=False)
     labels = [_system_label(row, by, raw=False) for row in systems.iter_rows(named=True)]
-    seen: dict[str, int] = {}
+    seen: dict[str | None, int] = {}
     for label in labels:
         seen[label] = seen.get(label, 0) + 1
     labels = [
@@ -396,3 +400,21 @@ def _system_label(row: dict, by: list[str], *, raw: bool) -> str | None:
     if not parts:
         return row["model"]
     return f"{row['model'] if row['model'] is not None else '(no model)'} [{'; '.join(parts)}]"
+
+
+def version_metadata(
+    ws: Workspace, versions: Sequence[int], *, include_failed_attempts: bool = False
+) -> pl.DataFrame:
+    """Per version: ``version, version_description, model, start_time, end_time,
+    num_instances, total_steps, sources`` (the old ``get_version_metadata``'s
+    fields; ``version_description``/``model`` are the most common values,
+    ``sources`` lists where the version was synced from)."""
+    where, params = _steps_where(versions=versions, include_failed_attempts=include_failed_attempts)
+    sql = (
+        "SELECT s.version, mode(s.version_description) AS version_description, mode(s.model) AS model, "
+        "min(s.created_at) AS start_time, max(s.created_at) AS end_time, "
+        "count(DISTINCT (s.source, s.instance)) AS num_instances, count(*) AS total_steps, "
+        f"list(DISTINCT s.source ORDER BY s.source) AS sources FROM steps s WHERE {where} "
+        "GROUP BY s.version ORDER BY s.version"
+    )
+    return warehouse.query(ws, sql, params)

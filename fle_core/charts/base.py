@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import altair as alt
 import polars as pl
@@ -64,7 +64,7 @@ DASHES: tuple[tuple[int, ...], ...] = (
     (10, 2, 2, 2, 2, 2),
 )
 #: Sequential scheme for heatmaps (perceptually uniform and CVD-safe).
-HEATMAP_SCHEME = "viridis"
+HEATMAP_SCHEME: Final = "viridis"
 #: none / partial / full classification colours (Okabe–Ito vermillion, orange, green).
 OUTCOME_COLOURS = {"none": "#D55E00", "partial": "#E69F00", "full": "#009E73", "no quota": "#BBBBBB"}
 SIMULATED_SUFFIX = " (simulated data)"
@@ -262,7 +262,7 @@ def band_height(n: int, per_row: int = 22, minimum: int = 80) -> int:
 
 # ---- metric names and units --------------------------------------------------
 
-_RATE_METRICS = {"success_rate", "error_rate"}
+_RATE_METRICS = {"success_rate", "success_rate_pooled", "error_rate"}
 
 
 def is_rate(metric: str) -> bool:
@@ -290,8 +290,12 @@ _LABELS = {
     "final_reward": "Final reward (reward units)",
     "total_tokens": "Total tokens per trajectory (tokens)",
     "iqm": "IQM (interquartile mean)",
-    "mean": "Mean",
+    "mean": "Mean of task means",
+    "median": "Median of task means",
     "optimality_gap": "Optimality gap (lower is better)",
+    "success_rate_pooled": "Success rate, pooled over trials (%)",
+    "mean_pooled": "Mean over all trials",
+    "optimality_gap_pooled": "Optimality gap over all trials (lower is better)",
 }
 
 

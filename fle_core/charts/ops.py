@@ -12,6 +12,8 @@ Like every builder they only reshape finished frames for drawing:
 
 from __future__ import annotations
 
+from typing import Final
+
 import altair as alt
 import polars as pl
 
@@ -45,7 +47,7 @@ VERDICT_SYMBOLS: dict[str, str] = {
 }
 _FLIP = {"significantly better": "significantly worse", "significantly worse": "significantly better"}
 #: Diverging, colour-blind-safe scheme for differences (orange: A − B > 0, blue: A − B < 0).
-DIFF_SCHEME = "blueorange"
+DIFF_SCHEME: Final = "blueorange"
 #: Room (px) around the matrix's plot for labels, titles and legends, read by a UI that
 #: must size the chart itself (``usermeta`` is free-form and ignored by Vega).
 MATRIX_FRAME_PX = {"width": 440, "height": 280}

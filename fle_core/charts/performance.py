@@ -22,6 +22,8 @@ This module holds the model-level charts; task-level charts are in
 
 from __future__ import annotations
 
+from typing import cast
+
 import altair as alt
 import polars as pl
 
@@ -71,6 +73,8 @@ def _comparison_rows(frame: pl.DataFrame, metric: str) -> tuple[pl.DataFrame, st
             "95% stratified-bootstrap CI",
         )
     require(frame, ["model", metric], "model metrics")
+    lo: str | None
+    hi: str | None
     if metric == "success_rate" and {"success_ci_low", "success_ci_high"} <= set(frame.columns):
         lo, hi, note = "success_ci_low", "success_ci_high", "95% Wilson score interval"
     elif {f"{metric}_ci_low", f"{metric}_ci_high"} <= set(frame.columns):
@@ -136,7 +140,7 @@ def model_comparison_chart(
                 y=y, x=alt.X("ci_low:Q", title=label), x2="ci_high:Q", tooltip=tooltip
             )
         )
-    return alt.layer(*layers).properties(
+    return alt.LayerChart(layer=list(layers)).properties(
         width=WIDTH,
         height=band_height(len(models)),
         title=title(f"Model comparison: {label}", _sim(simulated, frame), note),
@@ -224,7 +228,7 @@ def pass_at_k_chart(
         )
     )
     note = "band: 95% stratified-bootstrap CI" if has_band else "no bootstrap band in this frame"
-    return alt.layer(*layers).properties(
+    return alt.LayerChart(layer=list(layers)).properties(
         width=WIDTH, height=300, title=title("pass@k by model", _sim(simulated, frame), note)
     )
 
@@ -381,7 +385,7 @@ def _curve_points(steps: pl.DataFrame, x: str, time_bins: int) -> tuple[pl.DataF
                 / 60_000.0
             ).alias("elapsed")
         )
-        top = frame.get_column("elapsed").max() if frame.height else None
+        top = cast("float | None", frame.get_column("elapsed").max()) if frame.height else None
         width = (top / time_bins) if top else 1.0
         frame = frame.with_columns(
             ((pl.col("elapsed") / width).floor().clip(0, time_bins - 1) * width + width / 2).alias("x")
@@ -445,7 +449,7 @@ def learning_curve_chart(
     )
     dots = base.mark_point(filled=True, size=18).encode(x=xe, y=y, color=pal.color(models), tooltip=tooltip)
     what = "steps" if x == "step" else "time"
-    return alt.layer(band, line, dots).properties(
+    return alt.LayerChart(layer=[band, line, dots]).properties(
         width=WIDTH,
         height=300,
         title=title(
@@ -481,14 +485,14 @@ def pareto_frontier(
     points are all on the frontier (neither dominates the other). O(n log n).
     """
 
-    def ok(v: float | None) -> bool:
-        return v is not None and v == v and abs(v) != float("inf")
+    def finite(v: float | None) -> float | None:
+        return v if v is not None and v == v and abs(v) != float("inf") else None
 
-    pts = [
-        (i, (x if maximize_x else -x), (y if minimize_y else -y))
-        for i, (x, y) in enumerate(zip(xs, ys, strict=True))
-        if ok(x) and ok(y)
-    ]
+    pts: list[tuple[int, float, float]] = []
+    for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
+        fx, fy = finite(x), finite(y)
+        if fx is not None and fy is not None:
+            pts.append((i, fx if maximize_x else -fx, fy if minimize_y else -fy))
     pts.sort(key=lambda p: -p[1])
     out = [False] * len(xs)
     best_before = float("inf")  # smallest y among points with a strictly larger x
@@ -583,7 +587,7 @@ def cost_chart(
     note = "dashed line and rings: Pareto frontier (higher success, fewer tokens)"
     if dropped:
         note += f"; not shown (no successes): {name_list(dropped)}"
-    return alt.layer(frontier, ring, points).properties(
+    return alt.LayerChart(layer=[frontier, ring, points]).properties(
         width=WIDTH,
         height=320,
         title=title("Cost: tokens per success vs success rate", _sim(simulated, model_metrics), note),

@@ -133,7 +133,7 @@ def performance_profile_chart(
         x=x, y=y, color=pal.color(models), strokeDash=pal.dash_encoding(models)
     )
     dots = base.mark_point(size=20, filled=True).encode(x=x, y=y, color=pal.color(models), tooltip=tooltip)
-    return alt.layer(band, line, dots).properties(
+    return alt.LayerChart(layer=[band, line, dots]).properties(
         width=420,
         height=300,
         title=title("Performance profiles", _sim(simulated, frame), "band: 95% stratified-bootstrap CI"),
@@ -193,7 +193,7 @@ def probability_of_improvement_chart(
         .mark_rule(strokeDash=[4, 3], color="#777777")
         .encode(x=alt.X("p:Q", title=x_title))
     )
-    return alt.layer(interval, point, even).properties(
+    return alt.LayerChart(layer=[interval, point, even]).properties(
         width=420,
         height=band_height(len(pairs), 18),
         title=title(

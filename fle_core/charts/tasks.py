@@ -103,7 +103,7 @@ def task_heatmap_chart(
                 "value:Q",
                 title=label,
                 scale=scale,
-                legend=alt.Legend(format="%" if is_rate(metric) else None),
+                legend=alt.Legend(format="%") if is_rate(metric) else alt.Legend(),
             ),
         )
     )
@@ -120,7 +120,7 @@ def task_heatmap_chart(
             tooltip=tooltip,
         )
     )
-    return alt.layer(missing, cells, text).properties(
+    return alt.LayerChart(layer=[missing, cells, text]).properties(
         width=_axis_size(len(models), 34, 80),
         height=_axis_size(len(tasks)),
         title=title(
@@ -197,7 +197,7 @@ def classification_heatmap_chart(
         ),
     )
     text = base.mark_text(fontSize=9, color="black").encode(x=x, y=y, text="label:N", tooltip=tooltip)
-    return alt.layer(cells, text).properties(
+    return alt.LayerChart(layer=[cells, text]).properties(
         width=_axis_size(len(models), 34, 80),
         height=_axis_size(len(tasks)),
         title=title(

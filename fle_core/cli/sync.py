@@ -56,7 +56,7 @@ class _ProgressPrinter:
 
 
 def _sync(args) -> int:
-    from fle_core.sweeps.operations import attempts_for_sync
+    from fle_core.sweeps.facts import attempts_for_sync
     from fle_core.warehouse.sync import sync
 
     ws = Workspace.open(getattr(args, "workspace", None))

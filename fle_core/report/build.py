@@ -148,8 +148,8 @@ def report_charts(
         f.probability_of_improvement,
     )
     sim = is_simulated(f.summaries, f.steps) if simulated is None else simulated
-    kw = dict(palette=pal, simulated=sim)
-    plan: list[tuple[str, str, Any]] = []
+    kw: dict[str, Any] = dict(palette=pal, simulated=sim)
+    plan: list[tuple[str, str, Any] | None] = []  # None: a chart this report leaves out
     if f.model_metrics is not None:
         plan += [
             (
@@ -334,9 +334,11 @@ def _untruncated(spec: Any) -> Any:
         return [_untruncated(v) for v in spec]
     if not isinstance(spec, dict):
         return spec
-    out = {k: 0 if k in ("labelLimit", "titleLimit", "limit") else _untruncated(v) for k, v in spec.items()}
-    config = out.setdefault("config", {}) if "$schema" in spec else None
-    if config is not None:
+    out: dict[str, Any] = {
+        k: 0 if k in ("labelLimit", "titleLimit", "limit") else _untruncated(v) for k, v in spec.items()
+    }
+    if "$schema" in spec:  # the top level: no limits by default either
+        config: dict[str, Any] = out.setdefault("config", {})
         for part in ("axis", "legend", "header"):
             config.setdefault(part, {})["labelLimit"] = 0
         config.setdefault("title", {})["limit"] = 0

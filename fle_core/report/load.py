@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 import polars as pl
 
@@ -66,7 +67,7 @@ def load_report_frames(
     sync_id = warehouse.data_version(ws)
     if sync_id == 0:
         raise ReportError("Nothing has been synced into this workspace yet", hint="run `fle-core sync` first")
-    filters = {
+    filters: dict[str, Any] = {
         k: v
         for k, v in dict(
             sweep_id=sweep_id,
@@ -85,10 +86,11 @@ def load_report_frames(
     summaries = metrics.summarize_trajectories(steps, ws.task_registry())
     scored = summaries.filter(pl.col("success").is_not_null())
     names = sorted(summaries.get_column("model").drop_nulls().unique().to_list())
+    board = metrics.model_metrics(summaries, k_values=k_values)
     frames = ReportFrames(
         summaries=summaries,
         steps=steps,
-        model_metrics=metrics.model_metrics(summaries, k_values=k_values),
+        model_metrics=board,
         group_metrics=metrics.group_metrics(summaries, k_values=k_values),
     )
     if scored.height:
@@ -97,7 +99,7 @@ def load_report_frames(
         frames.performance_profile = bootstrap.performance_profile(scored, reps=reps, seed=seed)
         if len(names) > 1:
             frames.probability_of_improvement = bootstrap.probability_of_improvement(
-                scored, pairs=_poi_pairs(frames.model_metrics), reps=reps, seed=seed
+                scored, pairs=_poi_pairs(board), reps=reps, seed=seed
             )
             frames.comparisons = compare.pairwise_comparisons(scored, reps=reps, seed=seed)
             frames.comparison_markdown = compare.comparison_markdown(frames.comparisons)

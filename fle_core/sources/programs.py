@@ -30,7 +30,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import pyarrow as pa
@@ -83,8 +83,8 @@ class SourceConn:
 
     spec: SourceSpec
     kind: str  # "sqlite" | "postgres"
-    database: Any
-    connection: Any
+    database: Any  # adbc_driver_manager.AdbcDatabase (untyped; imported lazily)
+    connection: Any  # adbc_driver_manager.AdbcConnection
 
     def arrow(self, sql: str, params: list | None = None) -> pa.Table:
         """Run one parameterized query (``?`` placeholders) and return an Arrow table."""
@@ -215,7 +215,7 @@ def connect(spec: SourceSpec) -> Iterator[SourceConn]:
     database = connection = None
     try:
         if kind == "sqlite":
-            import adbc_driver_sqlite
+            import adbc_driver_sqlite as sqlite_driver
 
             path = sqlite_path(spec.resolved_url())
             if not path.is_file():
@@ -228,11 +228,11 @@ def connect(spec: SourceSpec) -> Iterator[SourceConn]:
                     f"Source {spec.name!r}: permission denied reading SQLite file {path}",
                     hint="give the user running fle-core read access to the file",
                 )
-            database = adbc_driver_sqlite.connect("file:" + quote(str(Path(path).resolve())) + "?mode=ro")
+            database = sqlite_driver.connect("file:" + quote(str(Path(path).resolve())) + "?mode=ro")
         else:
-            import adbc_driver_postgresql
+            import adbc_driver_postgresql as pg_driver
 
-            database = adbc_driver_postgresql.connect(_pg_url(spec.resolved_url()))
+            database = pg_driver.connect(_pg_url(spec.resolved_url()))
         connection = adbc.AdbcConnection(database)
     except SourceError:
         raise
@@ -549,5 +549,5 @@ def fetch_step_detail(
         tbl = conn.arrow(sql, [*params, int(version), int(instance)])
     import polars as pl
 
-    df = pl.DataFrame(pl.from_arrow(tbl))
+    df = cast(pl.DataFrame, pl.from_arrow(tbl))  # a Table always gives a DataFrame
     return df.with_columns(pl.col("conversation_chars").cast(pl.Int64))

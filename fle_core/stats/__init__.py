@@ -6,7 +6,10 @@ No I/O and no hidden randomness (the bootstrap takes a seed):
 * ``bootstrap``: the stratified bootstrap and rliable's interval estimates,
   pass@k curves, performance profiles and probability of improvement;
 * ``compare``: tests, effect sizes, corrections, verdicts, the experiment-log
-  table, power;
+  table (re-exports ``power``);
+* ``power``: power and sample size for two success rates;
+* ``markdown``: escaping and number formats for the Markdown exports;
+* ``runs``: comparisons of per-run results of any metric (the experiment log);
 * ``_kernels``: private fast kernels behind ``compare`` (exact tests, resamples).
 
 Every number is defined in ``docs/metrics.md``.

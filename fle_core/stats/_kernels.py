@@ -19,6 +19,7 @@ less work:
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from scipy import special
@@ -122,7 +123,8 @@ class Resamples:
     """
 
     def __init__(self, reps: int, seed):
-        self.reps, self.seed, self.cache = reps, seed, {}
+        self.reps, self.seed = reps, seed
+        self.cache: dict[tuple, Any] = {}  # (model, task) draws and ("cum", model, task) sums
 
     def draw(self, model: str, task, x: np.ndarray) -> tuple[bool, np.ndarray]:
         key = (model, task)

@@ -24,66 +24,27 @@ from __future__ import annotations
 import warnings
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from fle_core.errors import MetricError
+from fle_core.stats._resample import (
+    DEFAULT_CONFIDENCE,
+    BootstrapResult,
+    _rng,
+    as_task_arrays,
+    pad_tasks,
+    percentile_interval,
+)
 from fle_core.stats.metrics import pass_at_k_array
 
 DEFAULT_REPS = 2000
 DEFAULT_SEED = 0
-DEFAULT_CONFIDENCE = 0.95
 _BLOCK_ELEMENTS = 4_000_000  # values per resample block (~32 MB of float64)
 
 MetricFn = Callable[[np.ndarray], np.ndarray]
-
-
-@dataclass(frozen=True)
-class BootstrapResult:
-    """Point estimate, percentile CI and the replicate statistics.
-
-    ``estimate``/``ci_low``/``ci_high`` have the metric's output shape
-    (scalar or ``(m,)``); ``replicates`` has shape ``(reps, *that shape)``.
-    """
-
-    estimate: np.ndarray
-    ci_low: np.ndarray
-    ci_high: np.ndarray
-    replicates: np.ndarray
-
-
-# ------------------------------------------------------------------ shapes ---
-def as_task_arrays(values_by_task) -> list[np.ndarray]:
-    """Normalize input to a list of 1-D float arrays, one per task.
-
-    Accepts a 2-D array (runs × tasks, rliable's shape), a sequence of 1-D
-    arrays (ragged: one per task), or a mapping task → 1-D array (in key order).
-    Non-finite values are dropped: NaN marks padding in the resample array.
-    """
-    if isinstance(values_by_task, Mapping):
-        values_by_task = [values_by_task[k] for k in values_by_task]
-    if isinstance(values_by_task, np.ndarray) and values_by_task.ndim == 2:
-        values_by_task = [values_by_task[:, j] for j in range(values_by_task.shape[1])]
-    tasks = [np.asarray(v, dtype=np.float64).ravel() for v in values_by_task]
-    tasks = [v[np.isfinite(v)] for v in tasks]
-    if not tasks or any(v.size == 0 for v in tasks):
-        raise MetricError("stratified_bootstrap needs at least one task, each with >= 1 finite run")
-    return tasks
-
-
-def pad_tasks(tasks: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """(tasks × max_runs) array padded with NaN, and the run count per task."""
-    n = np.array([v.size for v in tasks], dtype=np.int64)
-    padded = np.full((len(tasks), int(n.max())), np.nan)
-    for j, v in enumerate(tasks):
-        padded[j, : v.size] = v
-    return padded, n
-
-
-def _rng(seed) -> np.random.Generator:
-    return np.random.default_rng(seed)
 
 
 def resample_blocks(
@@ -116,25 +77,13 @@ def resample_blocks(
         tid = task_idx[start : start + block]
         u = rng.random((tid.shape[0], t_count, r_max), dtype=np.float32)
         u *= n_f[tid][..., None]  # in place: u becomes u·n
-        idx = u.astype(itype)
-        n_sel = n[tid][..., None].astype(itype)
+        idx: np.ndarray = u.astype(itype)
+        n_sel: np.ndarray = n[tid][..., None].astype(itype)
         np.minimum(idx, n_sel - 1, out=idx)  # float32 rounding can reach n
         if ragged:
             idx[np.broadcast_to(runs >= n_sel, idx.shape)] = r_max
         idx += (tid * width).astype(itype)[..., None]
         yield flat[idx]
-
-
-def percentile_interval(replicates: np.ndarray, confidence: float = DEFAULT_CONFIDENCE):
-    """Percentile-method CI over axis 0, ignoring NaN replicates."""
-    if not 0 < confidence < 1:
-        raise MetricError(f"confidence must be in (0, 1), got {confidence}")
-    alpha = 1.0 - confidence
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN bounds
-        lo = np.nanpercentile(replicates, 100 * alpha / 2, axis=0)
-        hi = np.nanpercentile(replicates, 100 * (1 - alpha / 2), axis=0)
-    return lo, hi
 
 
 def stratified_bootstrap(
@@ -199,6 +148,11 @@ def pooled_rate_stat(n: np.ndarray, c: np.ndarray) -> np.ndarray:
     return c.sum(axis=1) / n.sum(axis=1)
 
 
+def task_rate_stat(n: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Mean over tasks of the per-task success rate c/n per row (count_bootstrap statistic)."""
+    return (c / n).mean(axis=1)
+
+
 def pass_at_k_stat(k: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """Mean over tasks with n ≥ k of pass@k(n, c, k) per row (count_bootstrap statistic)."""
 
@@ -238,10 +192,34 @@ def iqm_metric(x: np.ndarray) -> np.ndarray:
     return (cs[rows, counts - g] - cs[rows, g]) / (counts - 2 * g)
 
 
+def median_task_metric(x: np.ndarray) -> np.ndarray:
+    """rliable's median: median over tasks of the per-task mean."""
+    return np.median(np.nanmean(x, axis=2), axis=1)
+
+
 def optimality_gap_metric(x: np.ndarray, gamma: float = 1.0) -> np.ndarray:
-    """rliable optimality gap: pooled mean of ``max(0, gamma - score)``."""
+    """Optimality gap pooled over runs: mean of ``max(0, gamma - score)`` (equal weight per run)."""
     flat = x.reshape(x.shape[0], -1)
     return np.nanmean(np.maximum(gamma - flat, 0.0), axis=1)
+
+
+def task_optimality_gap_metric(x: np.ndarray, gamma: float = 1.0) -> np.ndarray:
+    """rliable's optimality gap with equal weight per task: mean over tasks of the
+    per-task mean of ``max(0, gamma - score)`` (the same as rliable's when every
+    task has the same number of runs)."""
+    return np.nanmean(np.nanmean(np.maximum(gamma - x, 0.0), axis=2), axis=1)
+
+
+#: score metrics of ``interval_estimates`` as (B, tasks, runs) metric functions
+SCORE_METRICS: dict[str, MetricFn] = {
+    "mean": task_mean_metric,
+    "median": median_task_metric,
+    "iqm": iqm_metric,
+    "optimality_gap": task_optimality_gap_metric,
+    "mean_pooled": mean_metric,
+    "optimality_gap_pooled": optimality_gap_metric,
+}
+SUCCESS_METRICS = ("success_rate", "success_rate_pooled")
 
 
 def pass_at_k_metric(k: int) -> MetricFn:
@@ -258,14 +236,14 @@ def pass_at_k_metric(k: int) -> MetricFn:
     return fn
 
 
-def profile_metric(taus: Sequence[float]) -> MetricFn:
+def profile_metric(taus: Sequence[float] | np.ndarray) -> MetricFn:
     """rliable score distribution: mean over tasks of the fraction of runs with score > tau."""
-    taus = np.asarray(taus, dtype=np.float64)
+    tau_arr = np.asarray(taus, dtype=np.float64)
 
     def fn(x: np.ndarray) -> np.ndarray:
         n = np.isfinite(x).sum(axis=2)
-        out = np.empty((x.shape[0], taus.size))
-        for i, tau in enumerate(taus):  # loop over thresholds, not resamples
+        out = np.empty((x.shape[0], tau_arr.size))
+        for i, tau in enumerate(tau_arr):  # loop over thresholds, not resamples
             out[:, i] = ((x > tau).sum(axis=2) / n).mean(axis=1)
         return out
 
@@ -310,7 +288,7 @@ _INTERVAL_SCHEMA = {
 
 def interval_estimates(
     summaries: pl.DataFrame,
-    metrics: Sequence[str] = ("success_rate", "iqm", "mean", "optimality_gap"),
+    metrics: Sequence[str] = ("success_rate", "iqm", "mean", "median", "optimality_gap"),
     reps: int = DEFAULT_REPS,
     seed=DEFAULT_SEED,
     *,
@@ -321,28 +299,31 @@ def interval_estimates(
 ) -> pl.DataFrame:
     """Per model: point estimate and stratified-bootstrap CI of aggregate metrics.
 
-    ``success_rate``: pooled mean of success (scored trajectories), bootstrapped
-    with ``count_bootstrap`` (binomial counts per task; the generic resampler
-    when ``resample_tasks``).
-    ``iqm``/``mean``/``optimality_gap``: over ``score_column`` pooled across
-    runs × tasks (default ``normalized_reward = best_reward / quota``, so tasks
-    with different quotas are comparable; optimality gap uses γ = 1).
+    rliable's aggregates, which weigh every **task** equally (docs/metrics.md §6):
+    ``success_rate`` (mean over tasks of the per-task success rate; bootstrapped
+    with ``count_bootstrap``, binomial counts per task, or the generic resampler
+    when ``resample_tasks``), and over ``score_column`` (default
+    ``normalized_reward = best_reward / quota``, so tasks with different quotas
+    are comparable): ``mean`` (mean of task means), ``median`` (median of task
+    means), ``optimality_gap`` (mean over tasks of the mean ``max(0, 1 − score)``,
+    γ = 1) and ``iqm`` (IQM of all runs × tasks pooled, as rliable defines it).
+    The trajectory-weighted versions are available as ``success_rate_pooled``,
+    ``mean_pooled`` and ``optimality_gap_pooled``; they equal the task-weighted
+    ones when every task has the same number of trajectories.
     Columns: ``model, metric, estimate, ci_low, ci_high, n, n_tasks``.
     """
-    known = {"success_rate", "iqm", "mean", "optimality_gap"}
+    known = {*SUCCESS_METRICS, *SCORE_METRICS}
     bad = [m for m in metrics if m not in known]
     if bad:
         raise MetricError(f"unknown interval metric(s) {bad}", hint=f"choose from {sorted(known)}")
-    fns = {"iqm": iqm_metric, "mean": mean_metric, "optimality_gap": optimality_gap_metric}
-    score_metrics = [m for m in metrics if m in fns]
-    rows: list[dict] = []
+    score_metrics = [m for m in metrics if m in SCORE_METRICS]
+    success_metrics = [m for m in metrics if m in SUCCESS_METRICS]
     data = {}
-    if "success_rate" in metrics:
-        data["success_rate"] = _task_values(summaries, success_column)
+    if success_metrics:
+        data["success"] = _task_values(summaries, success_column)
     if score_metrics:
         data["score"] = _task_values(summaries, score_column)
     models = sorted({m for d in data.values() for m in d})
-    scored = [m for m in models if score_metrics and m in data["score"]]
 
     def score_result(model: str) -> BootstrapResult:
         tasks = list(data["score"][model].values())
@@ -350,7 +331,7 @@ def interval_estimates(
         if resample_tasks:
             return stratified_bootstrap(
                 tasks,
-                lambda x: np.stack([fns[m](x) for m in score_metrics], axis=1),
+                lambda x: np.stack([SCORE_METRICS[m](x) for m in score_metrics], axis=1),
                 reps,
                 model_seed,
                 resample_tasks,
@@ -358,28 +339,40 @@ def interval_estimates(
             )
         return _pooled_score_bootstrap(tasks, score_metrics, reps, model_seed, confidence)
 
-    score_results = {m: score_result(m) for m in scored}
+    def success_result(model: str) -> BootstrapResult:
+        tasks = data["success"][model]
+        model_seed = _model_seed(seed, model, "success")
+        fns = {"success_rate": task_mean_metric, "success_rate_pooled": mean_metric}
+        if resample_tasks:
+            return stratified_bootstrap(
+                list(tasks.values()),
+                lambda x: np.stack([fns[m](x) for m in success_metrics], axis=1),
+                reps,
+                model_seed,
+                True,
+                confidence,
+            )
+        stats = {"success_rate": task_rate_stat, "success_rate_pooled": pooled_rate_stat}
+        n, c = _counts(tasks)
+        return count_bootstrap(
+            n,
+            c,
+            lambda nn, cc: np.stack([stats[m](nn, cc) for m in success_metrics], 1),
+            reps,
+            model_seed,
+            confidence,
+        )
+
+    rows: list[dict] = []
     for model in models:
-        if "success_rate" in metrics and model in data["success_rate"]:
-            tasks = data["success_rate"][model]
-            if resample_tasks:
-                res = stratified_bootstrap(
-                    list(tasks.values()),
-                    mean_metric,
-                    reps,
-                    _model_seed(seed, model, "success"),
-                    True,
-                    confidence,
-                )
-            else:
-                n, c = _counts(tasks)
-                res = count_bootstrap(
-                    n, c, pooled_rate_stat, reps, _model_seed(seed, model, "success"), confidence
-                )
-            rows.append(_row(model, "success_rate", res, tasks))
-        if model in score_results:
-            for i, m in enumerate(score_metrics):
-                rows.append(_row(model, m, score_results[model], data["score"][model], i))
+        if success_metrics and model in data["success"]:
+            res = success_result(model)
+            rows += [_row(model, m, res, data["success"][model], i) for i, m in enumerate(success_metrics)]
+        if score_metrics and model in data["score"]:
+            res = score_result(model)
+            rows += [_row(model, m, res, data["score"][model], i) for i, m in enumerate(score_metrics)]
+    order = {m: i for i, m in enumerate(metrics)}
+    rows.sort(key=lambda r: (r["model"], order[r["metric"]]))
     return pl.DataFrame(rows, schema=_INTERVAL_SCHEMA, orient="row")
 
 
@@ -405,42 +398,51 @@ def _compact_blocks(tasks: Sequence[np.ndarray], reps: int, rng: np.random.Gener
         b = min(block, reps - start)
         u = rng.random((b, t_count, r_max), dtype=np.float32)[:, valid]
         u *= n_pos
-        idx = u.astype(itype)
+        idx: np.ndarray = u.astype(itype)
         np.minimum(idx, last, out=idx)  # float32 rounding can reach n
         idx += offset
         yield values[idx]
 
 
-def _pooled_scores(x: np.ndarray, metrics: Sequence[str]) -> np.ndarray:
-    """(b, len(metrics)) pooled ``mean``/``optimality_gap``/``iqm`` of compact rows.
+def _pooled_scores(x: np.ndarray, metrics: Sequence[str], starts: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """(b, len(metrics)) score metrics of compact rows (tasks contiguous, sizes ``n``).
 
-    Same statistics as ``mean_metric``, ``optimality_gap_metric`` (γ = 1) and
-    ``iqm_metric`` on the padded block, equal up to float summation order.
-    ``x`` is sorted in place for the IQM: numpy's vectorized row sort is about
-    twice as fast as a two-pivot ``partition`` here, and a sorted slice sums
-    in a fixed order.
+    The same statistics as ``SCORE_METRICS`` on the padded block, equal up to
+    float summation order: task means by ``np.add.reduceat`` over each task's
+    runs, pooled ones over the whole row. ``x`` is then sorted in place for
+    the IQM: numpy's vectorized row sort is about twice as fast as a
+    two-pivot ``partition`` here, and a sorted slice sums in a fixed order.
     """
     out = np.empty((x.shape[0], len(metrics)))
-    n = x.shape[1]
+    width = x.shape[1]
+    task_means = np.add.reduceat(x, starts, axis=1) / n if {"mean", "median"} & set(metrics) else x[:, :0]
     for i, m in enumerate(metrics):
         if m == "mean":
+            out[:, i] = task_means.mean(axis=1)
+        elif m == "median":
+            out[:, i] = np.median(task_means, axis=1)
+        elif m == "mean_pooled":
             out[:, i] = x.mean(axis=1)
         elif m == "optimality_gap":
+            out[:, i] = (np.add.reduceat(np.maximum(1.0 - x, 0.0), starts, axis=1) / n).mean(axis=1)
+        elif m == "optimality_gap_pooled":
             out[:, i] = np.maximum(1.0 - x, 0.0).mean(axis=1)
     if "iqm" in metrics:
-        g = n // 4
+        g = width // 4
         x.sort(axis=1)
-        out[:, list(metrics).index("iqm")] = x[:, g : n - g].mean(axis=1)
+        out[:, list(metrics).index("iqm")] = x[:, g : width - g].mean(axis=1)
     return out
 
 
 def _pooled_score_bootstrap(
     tasks: Sequence[np.ndarray], metrics: Sequence[str], reps: int, seed, confidence: float
 ) -> BootstrapResult:
-    """``stratified_bootstrap`` of pooled score metrics, on compact resamples (faster)."""
+    """``stratified_bootstrap`` of the score metrics, on compact resamples (faster)."""
     tasks = as_task_arrays(tasks)
-    estimate = _pooled_scores(np.concatenate(tasks)[None], metrics)[0]
-    parts = [_pooled_scores(x, metrics) for x in _compact_blocks(tasks, reps, _rng(seed))]
+    n = np.array([t.size for t in tasks], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(n)[:-1]])
+    estimate = _pooled_scores(np.concatenate(tasks)[None], metrics, starts, n)[0]
+    parts = [_pooled_scores(x, metrics, starts, n) for x in _compact_blocks(tasks, reps, _rng(seed))]
     replicates = np.concatenate(parts, axis=0)
     lo, hi = percentile_interval(replicates, confidence)
     return BootstrapResult(estimate, lo, hi, replicates)
@@ -535,18 +537,18 @@ def performance_profile(
     score exceeds tau. Default taus: 0, 0.1, ..., 2.0 of the quota.
     Columns: ``model, tau, fraction, ci_low, ci_high``.
     """
-    taus = np.round(np.linspace(0.0, 2.0, 21), 10) if taus is None else np.asarray(taus, float)
+    grid = np.round(np.linspace(0.0, 2.0, 21), 10) if taus is None else np.asarray(taus, float)
     rows = []
     for model, tasks in _task_values(summaries, score_column).items():
         res = stratified_bootstrap(
             list(tasks.values()),
-            profile_metric(taus),
+            profile_metric(grid),
             reps,
             _model_seed(seed, model, "profile"),
             False,
             confidence,
         )
-        for i, tau in enumerate(taus):
+        for i, tau in enumerate(grid):
             rows.append(
                 {
                     "model": model,
@@ -702,7 +704,7 @@ def probability_of_improvement(
     for mx, my in canon:  # P(y beats x) = 1 - P(x beats y), replicate by replicate
         points[(my, mx)] = [1.0 - v for v in points[(mx, my)]]
         sums[(my, mx)] = len(points[(mx, my)]) - sums[(mx, my)]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for pair in pairs:
         k = len(points[pair])
         if k == 0:

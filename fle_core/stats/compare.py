@@ -9,17 +9,17 @@ Every definition is in ``docs/metrics.md``.
 
 from __future__ import annotations
 
-import html
 import math
-import re
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-from scipy import optimize, stats
+from scipy import stats
 
 from fle_core.errors import MetricError
+from fle_core.stats import markdown as md
 from fle_core.stats._kernels import Resamples, exact_stratified_p, fisher_exact_p, percentiles, poi_point
 from fle_core.stats.bootstrap import (
     DEFAULT_REPS,
@@ -29,10 +29,16 @@ from fle_core.stats.bootstrap import (
     prob_improvement_point,
 )
 from fle_core.stats.metrics import Z95, wilson_interval
+from fle_core.stats.power import minimum_detectable_difference, power_two_proportions, trials_needed
+
+if TYPE_CHECKING:
+    from polars._typing import PolarsDataType
 
 BETTER, WORSE, NO_DIFF = "significantly better", "significantly worse", "no significant difference"
 VERDICTS = (BETTER, WORSE, NO_DIFF)
 ALL_TASKS = "ALL"
+# re-exported: compare is where users look for power and sample size
+POWER = (minimum_detectable_difference, power_two_proportions, trials_needed)
 _CORRECTIONS = {
     "holm": "holm",
     "bh": "bh",
@@ -42,7 +48,7 @@ _CORRECTIONS = {
     None: "none",
 }
 
-COMPARISON_SCHEMA: dict[str, pl.DataType] = {
+COMPARISON_SCHEMA: dict[str, PolarsDataType] = {
     "model_a": pl.String,
     "model_b": pl.String,
     "task": pl.String,
@@ -187,11 +193,19 @@ def success_test(a: np.ndarray, b: np.ndarray) -> dict:
     }
 
 
-def value_test(a: np.ndarray, b: np.ndarray, test: str = "mann_whitney_u") -> dict:
-    """Mann-Whitney U or Welch's t (two-sided); Welch CI for the mean difference; Cliff's delta.
+VALUE_TESTS = ("mann_whitney_u", "welch_t", "student_t")
 
-    With fewer than 2 values on a side, Welch's t and its CI are undefined (null).
+
+def value_test(a: np.ndarray, b: np.ndarray, test: str = "mann_whitney_u") -> dict:
+    """Mann-Whitney U, Welch's t or Student's t (two-sided); a t CI for the mean difference; Cliff's delta.
+
+    The CI is Student's pooled-variance interval for ``student_t`` and Welch's
+    otherwise. With fewer than 2 values on a side (Welch) or no within-group
+    variance (both t tests), the t statistic and its CI are undefined (null),
+    except that identical constant samples give p = 1.
     """
+    if test not in VALUE_TESTS:
+        raise MetricError(f"unknown test {test!r}", hint="use 'mann_whitney_u', 'welch_t' or 'student_t'")
     out = {
         "diff": float(a.mean() - b.mean()),
         "diff_ci_low": None,
@@ -200,20 +214,60 @@ def value_test(a: np.ndarray, b: np.ndarray, test: str = "mann_whitney_u") -> di
         "effect_name": "cliffs_delta",
         "test": test,
     }
-    welch_ok = a.size >= 2 and b.size >= 2 and (np.ptp(a) > 0 or np.ptp(b) > 0)
-    if welch_ok:
-        res = stats.ttest_ind(a, b, equal_var=False)
+    spread = np.ptp(a) > 0 or np.ptp(b) > 0
+    student = test == "student_t"
+    t_ok = spread and (
+        a.size + b.size >= 3 and min(a.size, b.size) >= 1 if student else min(a.size, b.size) >= 2
+    )
+    if t_ok:
+        res = stats.ttest_ind(a, b, equal_var=student)
         ci = res.confidence_interval(0.95)
         out.update(diff_ci_low=float(ci.low), diff_ci_high=float(ci.high))
-    if test == "welch_t":  # undefined with < 2 values a side or zero variance on both
-        same = a.size >= 2 and b.size >= 2 and np.ptp(np.concatenate([a, b])) == 0
-        out["p_value"] = float(res.pvalue) if welch_ok else (1.0 if same else None)
-    elif test == "mann_whitney_u":
+    if test == "mann_whitney_u":
         same = np.ptp(np.concatenate([a, b])) == 0
         out["p_value"] = 1.0 if same else float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
-    else:
-        raise MetricError(f"unknown test {test!r}", hint="use 'mann_whitney_u' or 'welch_t'")
+    else:  # undefined with too few values or zero variance on both sides (unless all equal)
+        same = min(a.size, b.size) >= 2 and np.ptp(np.concatenate([a, b])) == 0
+        out["p_value"] = float(res.pvalue) if t_ok else (1.0 if same else None)
     return out
+
+
+def stratified_t_test(
+    strata: Sequence[tuple[np.ndarray, np.ndarray]], *, equal_var: bool = False
+) -> float | None:
+    """Two-sided t test of the task-averaged difference ``D = mean_k(x̄_k − ȳ_k)``.
+
+    The same estimand as the ALL row's ``diff`` (each task weighs the same).
+    Welch (``equal_var=False``): ``Var(D) = Σ_k (s²_xk/n_xk + s²_yk/n_yk) / K²``
+    with Welch-Satterthwaite df ``(Σ v)² / Σ v²/(n−1)`` over the 2K terms
+    ``v = s²/n``. Student (``equal_var=True``): one pooled variance
+    ``s² = Σ (n−1)s² / Σ (n_xk + n_yk − 2)`` with that df, and
+    ``Var(D) = s²·Σ_k (1/n_xk + 1/n_yk) / K²`` — the t test of that contrast
+    in the cell-means linear model. With one task each is the ordinary two-sample
+    test. Undefined (None) when a task has fewer than 2 values on a side
+    (Welch), the df is < 1 (Student), or there is no variance while the
+    difference is not 0 (then p = 1 if it is 0).
+    """
+    k = len(strata)
+    xs = [(np.asarray(a, float), np.asarray(b, float)) for a, b in strata]
+    d = float(np.mean([a.mean() - b.mean() for a, b in xs]))
+    df: float
+    if equal_var:
+        df = sum(a.size + b.size - 2 for a, b in xs)
+        if df < 1 or any(a.size == 0 or b.size == 0 for a, b in xs):
+            return None
+        ss = sum(((a - a.mean()) ** 2).sum() + ((b - b.mean()) ** 2).sum() for a, b in xs)
+        var = ss / df * sum(1 / a.size + 1 / b.size for a, b in xs) / k**2
+    else:
+        if any(a.size < 2 or b.size < 2 for a, b in xs):
+            return None
+        terms = [(x.var(ddof=1) / x.size, x.size) for pair in xs for x in pair]
+        var = sum(v for v, _ in terms) / k**2
+        denom = sum(v * v / (n - 1) for v, n in terms)
+        df = sum(v for v, _ in terms) ** 2 / denom if denom > 0 else math.inf
+    if var <= 0:
+        return 1.0 if d == 0 else None
+    return float(2 * stats.t.sf(abs(d) / math.sqrt(var), df))
 
 
 def cochran_mantel_haenszel(strata: Sequence[tuple[np.ndarray, np.ndarray]]) -> float:
@@ -330,7 +384,9 @@ def _stratified_test(strata, test: str) -> tuple[float | None, str]:
     exact conditional (Mantel-Haenszel exact) test, which reduces to Fisher's
     with one stratum; CMH chi-square only when every stratum is so large that
     the exact convolution is too costly (and the approximation is excellent).
-    Several, values: van Elteren.
+    Several, values: van Elteren for Mann-Whitney U; the stratified Welch or
+    Student t test (``stratified_t_test``) for the t tests, so a t-test
+    request never silently becomes a rank test.
     """
     if len(strata) == 1:
         return _run_test(strata[0][0], strata[0][1], test)["p_value"], test
@@ -340,11 +396,17 @@ def _stratified_test(strata, test: str) -> tuple[float | None, str]:
         if p is not None:
             return p, "mantel_haenszel_exact"
         return cochran_mantel_haenszel(strata), "cochran_mantel_haenszel"
+    if test in ("welch_t", "student_t"):
+        return stratified_t_test(strata, equal_var=test == "student_t"), f"stratified_{test}"
     return van_elteren(strata), "van_elteren"
 
 
 def _all_row(a, b, metric, va: dict, vb: dict, test, rs: Resamples, confidence, z: float) -> dict:
-    """Across tasks: paired by task where both ran; pooled and unpaired if none match."""
+    """Across tasks: paired by task where both ran; pooled and unpaired if none match.
+
+    With one common task the row repeats that task's test and (at 95%) its
+    interval, so both rows say the same about the same data.
+    """
     common = sorted(set(va) & set(vb), key=str)
     if not common:
         xa, xb = np.concatenate(list(va.values())), np.concatenate(list(vb.values()))
@@ -398,6 +460,10 @@ def _all_row(a, b, metric, va: dict, vb: dict, test, rs: Resamples, confidence, 
         prob_improvement_ci_high=float(phi),
         n_tasks=len(common),
     )
+    if len(common) == 1 and confidence == 0.95:  # one task: the task row's own interval
+        own = _run_test(va[common[0]], vb[common[0]], test)
+        if own["diff_ci_low"] is not None:
+            row.update(diff_ci_low=own["diff_ci_low"], diff_ci_high=own["diff_ci_high"])
     return row
 
 
@@ -427,12 +493,13 @@ def pairwise_comparisons(
     ``metric="success"`` compares success (0/1; Fisher's exact test, Newcombe
     CI, Cohen's h); any other numeric summary column (``best_reward``,
     ``final_reward``, ``normalized_reward``, ``total_tokens`` …) is compared
-    with Mann-Whitney U (or ``test="welch_t"``), a Welch CI for the mean
-    difference and Cliff's delta. The ``"ALL"`` row pairs the tasks both
+    with Mann-Whitney U (or ``test="welch_t"`` / ``"student_t"``), a t CI for
+    the mean difference and Cliff's delta. The ``"ALL"`` row pairs the tasks both
     models ran: ``diff`` is the mean of per-task differences with a
     stratified-bootstrap CI, and the test is stratified by task
-    (Mantel-Haenszel exact for success, van Elteren for values; with one
-    common task, the per-task test itself — see ``_stratified_test``).
+    (Mantel-Haenszel exact for success, van Elteren for Mann-Whitney U, the
+    stratified Welch/Student t test for the t tests; with one common task,
+    the per-task test itself — see ``_stratified_test``).
 
     Pairs: ``(m, baseline)`` for every other model when ``baseline`` is given,
     else every ``(models[i], models[j])`` with i < j. p-values are corrected
@@ -448,8 +515,8 @@ def pairwise_comparisons(
     if metric != "success" and not summaries.schema[column].is_numeric():
         raise MetricError(f"column {column!r} is not numeric")
     test = test or ("fisher_exact" if metric == "success" else "mann_whitney_u")
-    if test not in ("fisher_exact", "mann_whitney_u", "welch_t"):
-        raise MetricError(f"unknown test {test!r}")
+    if test not in ("fisher_exact", *VALUE_TESTS):
+        raise MetricError(f"unknown test {test!r}", hint=f"use one of fisher_exact, {', '.join(VALUE_TESTS)}")
     adjust_pvalues([], correction)  # validates the name early
     if not 0 < confidence < 1:
         raise MetricError(f"confidence must be in (0, 1), got {confidence}")
@@ -509,18 +576,6 @@ def compare_models(
 
 
 # ------------------------------------------------------------------ markdown ---
-def _fmt(x, digits: int) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "n/a"
-    return f"{x:.{digits}f}"
-
-
-def _fmt_p(p) -> str:
-    if p is None or not math.isfinite(p):
-        return "n/a"
-    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
-
-
 def improvement_from_comparisons(frame: pl.DataFrame) -> pl.DataFrame:
     """The across-task P(improvement) rows of ``pairwise_comparisons``, in both directions.
 
@@ -553,146 +608,106 @@ def improvement_from_comparisons(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-_MD_MARKUP = re.compile(r"([\\`*_\[\]#|~$])")
+_MARKDOWN_COLUMNS = (
+    "model_a",
+    "model_b",
+    "task",
+    "metric",
+    "a_mean",
+    "a_std",
+    "a_n",
+    "b_mean",
+    "b_std",
+    "b_n",
+    "change_pct",
+    "p_adjusted",
+    "verdict",
+)
 
 
-def _md_text(value: object) -> str:
-    """A model or task name for Markdown: HTML-escaped (``<script>`` stays text) and its
-    markup characters backslash-escaped (a ``|`` would split the table cell)."""
-    return _MD_MARKUP.sub(r"\\\1", html.escape(" ".join(str(value).split()), quote=False))
+def side_header(name: str, ns: Sequence[int | None]) -> tuple[str, bool]:
+    """``name (n=K)`` when every row has the same K, else ``name``; and whether cells need ``(n=…)``."""
+    distinct = set(ns)
+    if len(distinct) == 1 and None not in distinct:
+        return f"{md.md_text(name)} (n={next(iter(distinct))})", False
+    return md.md_text(name), True
 
 
-def comparison_markdown(frame: pl.DataFrame, *, digits: int = 4) -> str:
+def side_cell(mean, std, n, digits: int, with_n: bool) -> str:
+    """``mean +/- sd`` (plus ``(n=N)`` when the header cannot say it)."""
+    cell = f"{md.fmt_number(mean, digits)} +/- {md.fmt_number(std, digits)}"
+    return f"{cell} (n={n})" if with_n else cell
+
+
+def verdict_cells(change_pct, verdict: str) -> tuple[str, str]:
+    """Change and verdict cells, both bold when the verdict is significant."""
+    change, text = md.fmt_change(change_pct), verdict[0].upper() + verdict[1:]
+    return (f"**{change}**", f"**{text}**") if verdict != NO_DIFF else (change, text)
+
+
+def _rows_to_show(sub: pl.DataFrame) -> pl.DataFrame:
+    """Drop an ALL row that only repeats the pair's single task row (one common task)."""
+    tasks = sub.filter(pl.col("task") != ALL_TASKS)
+    if tasks.height == 1 and "n_tasks" in sub.columns:
+        return sub.filter((pl.col("task") != ALL_TASKS) | (pl.col("n_tasks") != 1))
+    return sub
+
+
+def comparison_markdown(frame: pl.DataFrame, *, digits: int | None = None) -> str:
     """Markdown tables in the experiment-log format, one table per model pair.
 
-    ``| Metric | <B> | <A> | Change | p-value | Verdict |`` with each side as
-    ``mean +/- std (n=N)``, the change relative to B (the baseline), the
-    adjusted p-value, and bold change/verdict when significant — as in
-    ``factorion-EXPERIMENTS.md``.
+    ``### B (baseline) vs A`` then ``| Metric | B (n=K) | A (n=K) | Change |
+    p-value | Verdict |`` — the baseline B first, as in
+    ``factorion-EXPERIMENTS.md`` — with each side as ``mean +/- sd``, the
+    change relative to B, the adjusted p-value, and bold change/verdict when
+    significant. ``(n=K)`` sits in the header when every row of a side has the
+    same n, otherwise in each cell. Decimals follow each metric's scale
+    (``markdown.digits_for``) unless ``digits`` is given. An ``"ALL"`` row
+    that only repeats the pair's one task row is left out. Names are escaped
+    (``markdown.md_text``).
     """
-    missing = [
-        c
-        for c in (
-            "model_a",
-            "model_b",
-            "task",
-            "metric",
-            "a_mean",
-            "a_std",
-            "a_n",
-            "b_mean",
-            "b_std",
-            "b_n",
-            "change_pct",
-            "p_adjusted",
-            "verdict",
-        )
-        if c not in frame.columns
-    ]
+    missing = [c for c in _MARKDOWN_COLUMNS if c not in frame.columns]
     if missing:
         raise MetricError(f"not a comparisons frame (missing {missing})")
+    scale = {
+        m: digits if digits is not None else md.digits_for([*g["a_mean"], *g["b_mean"]])
+        for (m,), g in frame.group_by("metric")
+    }
     out: list[str] = []
     pairs = frame.select("model_a", "model_b").unique(maintain_order=True).iter_rows()
-    for raw_a, raw_b in pairs:
-        sub = frame.filter((pl.col("model_a") == raw_a) & (pl.col("model_b") == raw_b))
-        a, b = _md_text(raw_a), _md_text(raw_b)
+    for a, b in pairs:
+        sub = _rows_to_show(frame.filter((pl.col("model_a") == a) & (pl.col("model_b") == b)))
+        head_b, b_n = side_header(b, sub["b_n"].to_list())
+        head_a, a_n = side_header(a, sub["a_n"].to_list())
+        rows = []
+        for r in sub.iter_rows(named=True):
+            where = "all tasks" if r["task"] == ALL_TASKS else r["task"]
+            label = f"{md.md_text(r['metric'])} ({md.md_text(where)})"
+            dg = scale[r["metric"]]
+            change, verdict = verdict_cells(r["change_pct"], r["verdict"])
+            rows.append(
+                [
+                    label,
+                    side_cell(r["b_mean"], r["b_std"], r["b_n"], dg, b_n),
+                    side_cell(r["a_mean"], r["a_std"], r["a_n"], dg, a_n),
+                    change,
+                    md.fmt_p(r["p_adjusted"]),
+                    verdict,
+                ]
+            )
         if out:
             out.append("")
-        out.append(f"### {a} vs {b}")
-        out.append("")
-        out.append(f"| Metric | {b} | {a} | Change | p-value | Verdict |")
-        out.append(
-            "|--------|" + "-" * (len(b) + 2) + "|" + "-" * (len(a) + 2) + "|--------|---------|---------|"
-        )
-        for r in sub.iter_rows(named=True):
-            label = r["metric"] + (" (all tasks)" if r["task"] == ALL_TASKS else f" ({_md_text(r['task'])})")
-            side_b = f"{_fmt(r['b_mean'], digits)} +/- {_fmt(r['b_std'], digits)} (n={r['b_n']})"
-            side_a = f"{_fmt(r['a_mean'], digits)} +/- {_fmt(r['a_std'], digits)} (n={r['a_n']})"
-            change = "n/a" if r["change_pct"] is None else f"{r['change_pct']:+.1f}%"
-            verdict = r["verdict"][0].upper() + r["verdict"][1:]
-            if r["verdict"] != NO_DIFF:
-                change, verdict = f"**{change}**", f"**{verdict}**"
-            out.append(
-                f"| {label} | {side_b} | {side_a} | {change} | {_fmt_p(r['p_adjusted'])} | {verdict} |"
-            )
-        first = sub.row(0, named=True)
-        if "correction" in sub.columns:
+        out += [f"### {md.md_text(b)} (baseline) vs {md.md_text(a)}", ""]
+        out += md.table(["Metric", head_b, head_a, "Change", "p-value", "Verdict"], rows)
+        if "correction" in sub.columns and sub.height:
+            first = sub.row(0, named=True)
             tests = (
                 ", ".join(sorted(set(sub["test"].drop_nulls().to_list()))) if "test" in sub.columns else ""
             )
             alpha = first.get("alpha") or 0.05
             out.append("")
             out.append(
-                f"p-values: {tests}; {first['correction']}-adjusted across the family; "
+                f"p-values: {md.md_text(tests)}; {first['correction']}-adjusted across the family; "
                 f"significance at {alpha:g}."
             )
     return "\n".join(out) + "\n"
-
-
-# --------------------------------------------------------------------- power ---
-def _z(q: float) -> float:
-    return float(stats.norm.ppf(q))
-
-
-def _check_power_args(alpha: float, power: float) -> None:
-    if not 0 < alpha < 1 or not 0 < power < 1:
-        raise MetricError(f"alpha and power must be in (0, 1), got alpha={alpha}, power={power}")
-
-
-def power_two_proportions(n: int, p_a: float, p_b: float, alpha: float = 0.05) -> float:
-    """Power of the two-sided pooled z-test for p_a vs p_b with n trials per group.
-
-    ``Φ((|Δ|·√n − z_{1-α/2}·√(2·p̄·q̄)) / √(p_a q_a + p_b q_b))`` (normal
-    approximation, the far tail ignored), p̄ = (p_a + p_b)/2.
-    """
-    pbar = (p_a + p_b) / 2
-    sd1 = math.sqrt(p_a * (1 - p_a) + p_b * (1 - p_b))
-    if sd1 == 0:
-        return 1.0 if p_a != p_b else 0.0
-    num = abs(p_a - p_b) * math.sqrt(n) - _z(1 - alpha / 2) * math.sqrt(2 * pbar * (1 - pbar))
-    return float(stats.norm.cdf(num / sd1))
-
-
-def trials_needed(p_a: float, p_b: float, alpha: float = 0.05, power: float = 0.8) -> int:
-    """Trials per group to detect p_a vs p_b with a two-sided two-proportion z-test.
-
-    ``n = ((z_{1-α/2}·√(2·p̄·q̄) + z_{power}·√(p_a q_a + p_b q_b)) / |p_a − p_b|)²``,
-    rounded up (Fleiss, no continuity correction).
-    """
-    _check_power_args(alpha, power)
-    for p in (p_a, p_b):
-        if not 0 <= p <= 1:
-            raise MetricError(f"probabilities must be in [0, 1], got {p}")
-    if p_a == p_b:
-        raise MetricError("p_a equals p_b: no sample size can detect a zero difference")
-    pbar = (p_a + p_b) / 2
-    num = _z(1 - alpha / 2) * math.sqrt(2 * pbar * (1 - pbar)) + _z(power) * math.sqrt(
-        p_a * (1 - p_a) + p_b * (1 - p_b)
-    )
-    return max(1, math.ceil((num / abs(p_a - p_b)) ** 2 - 1e-9))
-
-
-def minimum_detectable_difference(
-    n: int, p_baseline: float, alpha: float = 0.05, power: float = 0.8, direction: str = "increase"
-) -> float:
-    """Smallest |p − p_baseline| detectable with n trials per group at this power.
-
-    Solves ``power_two_proportions(n, p_baseline ± d) = power`` for d. Returns
-    NaN when even the most extreme p (0 or 1) is not detectable at this n.
-    """
-    _check_power_args(alpha, power)
-    if n < 1 or not 0 <= p_baseline <= 1:
-        raise MetricError(f"need n >= 1 and 0 <= p_baseline <= 1, got n={n}, p={p_baseline}")
-    if direction not in ("increase", "decrease"):
-        raise MetricError("direction must be 'increase' or 'decrease'")
-    sign = 1.0 if direction == "increase" else -1.0
-    limit = (1.0 - p_baseline) if sign > 0 else p_baseline
-    if limit <= 0:
-        return math.nan
-
-    def gap(d: float) -> float:
-        return power_two_proportions(n, p_baseline, p_baseline + sign * d, alpha) - power
-
-    if gap(limit) < 0:
-        return math.nan
-    return float(optimize.brentq(gap, 1e-12, limit, xtol=1e-10))

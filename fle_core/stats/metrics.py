@@ -17,12 +17,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
 from fle_core.errors import MetricError
 from fle_core.tasks import TaskRegistry
+
+if TYPE_CHECKING:
+    from polars._typing import PolarsDataType
 
 #: z for a two-sided 95% interval (scipy.stats.norm.ppf(0.975)).
 Z95 = 1.959963984540054
@@ -31,7 +35,7 @@ TRAJECTORY_KEY = ("source", "version", "instance")
 
 #: The steps contract: column -> dtype. Only ``version``, ``instance`` and
 #: ``value`` are required; missing optional columns are treated as all-null.
-STEP_SCHEMA: dict[str, pl.DataType] = {
+STEP_SCHEMA: dict[str, PolarsDataType] = {
     "source": pl.String,
     "id": pl.Int64,
     "version": pl.Int64,
@@ -187,7 +191,7 @@ def _finite(col: str | pl.Expr) -> pl.Expr:
 
 
 # --------------------------------------------------------------- summaries ---
-SUMMARY_SCHEMA: dict[str, pl.DataType] = {
+SUMMARY_SCHEMA: dict[str, PolarsDataType] = {
     "source": pl.String,
     "version": pl.Int64,
     "instance": pl.Int64,
@@ -483,7 +487,7 @@ def _check_k(k_values: Sequence[int]) -> list[int]:
     return ks
 
 
-def _optional(summaries: pl.DataFrame, name: str, dtype: pl.DataType) -> pl.Expr:
+def _optional(summaries: pl.DataFrame, name: str, dtype: PolarsDataType) -> pl.Expr:
     return pl.col(name) if name in summaries.columns else pl.lit(None, dtype=dtype).alias(name)
 
 

@@ -8,40 +8,26 @@
 * ``executors``: named server-side presets that turn a claimed job into an argv;
 * ``runner``: the sidecar runner loop (leases, timeouts, drain);
 * ``job_tracking``: W&B runs for finished jobs and sweeps;
+* ``facts``: ``attempts_for_sync``, the sweep facts handed to the warehouse sync;
 * ``simulate``: a simulated FLE agent (``python -m fle_core.sweeps.simulate``);
 * ``manager``: ``SweepManager``, the old framework's scripting name.
 
 The sweeps layer sits beside the data layers: jobs write sources, and the runner
 syncs the warehouse, handing sync the sweep facts through
-``warehouse.sync.AttemptsProvider`` (``attempts_for_sync``).
+``warehouse.sync.AttemptsProvider`` (``facts.attempts_for_sync``).
+
+The operations are re-exported lazily (PEP 562): ``import fle_core.sweeps.facts``
+or ``.runner`` must not pull in polars and pydantic models it does not use.
 """
 
-from fle_core.sweeps.operations import (
-    STATES,
-    SweepStatus,
-    attempts_for_sync,
-    attempts_frame,
-    cancel,
-    cells_frame,
-    ensure_runner,
-    executor_presets,
-    failures,
-    launch,
-    list_sweeps,
-    new_sweep_id,
-    pause,
-    resume,
-    retry_failed,
-    runners,
-    status,
-    stored_config,
-)
-from fle_core.sweeps.store import open_store
+from __future__ import annotations
 
-__all__ = [
+import importlib
+from typing import Any
+
+_OPERATIONS = (
     "STATES",
     "SweepStatus",
-    "attempts_for_sync",
     "attempts_frame",
     "cancel",
     "cells_frame",
@@ -51,11 +37,30 @@ __all__ = [
     "launch",
     "list_sweeps",
     "new_sweep_id",
-    "open_store",
     "pause",
     "resume",
     "retry_failed",
     "runners",
     "status",
     "stored_config",
-]
+)
+_EXPORTS = {
+    **dict.fromkeys(_OPERATIONS, "fle_core.sweeps.operations"),
+    "open_store": "fle_core.sweeps.store",
+    "attempts_for_sync": "fle_core.sweeps.facts",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fle_core.sweeps' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -19,19 +19,22 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import math
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fle_core.errors import ConfigError
 from fle_core.tasks import TaskRegistry, normalize_task_key
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
 # Cells above this need ``confirm_large=True`` (the CLI's ``--yes``).
@@ -84,6 +87,11 @@ class SweepConfig(BaseModel):
     """Extra W&B tags (``sweep:{id}`` is always added)."""
     confirm_large: bool = False
     """Must be true to launch more than ``LARGE_SWEEP_CELLS`` cells."""
+    description: str = ""
+    """Free text about the sweep (the old framework's field; kept in the stored config)."""
+    output_dir: str | None = None
+    """Folder for the final sweep report (``sweep_report_<time>.json`` and ``.md``),
+    written by ``SweepManager.run_sweep()`` / ``generate_final_report()``."""
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -106,7 +114,8 @@ class SweepConfig(BaseModel):
                 data["max_concurrent"] = data.pop("max_concurrent_processes")
             if data.pop("retry_failed_runs", True) is False:
                 data["max_retries"] = 0
-            data.pop("output_dir", None)
+            _upgrade_order(data)
+            _drop_no_effect(data)
             data["schema_version"] = SCHEMA_VERSION
         return data
 
@@ -218,7 +227,7 @@ class SweepConfig(BaseModel):
 
             random.Random(self.seed).shuffle(rows)
         else:
-            rows.sort(key=lambda r: r["_key"])  # permutation, model, trial, then task fastest
+            rows.sort(key=lambda r: cast("tuple", r["_key"]))  # permutation, model, trial, then task fastest
         for i, r in enumerate(rows):
             r.pop("_key")
             r["order_index"] = i
@@ -227,9 +236,7 @@ class SweepConfig(BaseModel):
     # ---- serialization --------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         data = self.model_dump()
-        if data["wandb_project"] is None:
-            data.pop("wandb_project")  # TOML has no null
-        return data
+        return {k: v for k, v in data.items() if v is not None}  # TOML has no null
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SweepConfig:
@@ -329,8 +336,43 @@ def _default_registry() -> TaskRegistry:
         return TaskRegistry()
 
 
+#: old (schema 1) fields with no effect here, and why; accepted with a warning
+NO_EFFECT_V1 = {
+    "log_interval_minutes": "progress is live in the Monitor page and `fle-core sweep status`",
+    "save_intermediate_results": "every step is always in the source database",
+    "server_configs": "Factorio servers belong to the executor preset (config.toml [executors])",
+    "api_key_config_file": "API keys belong to the executor's environment, never to a sweep config",
+}
+_V1_ONLY = {"enable_wandb", "max_concurrent_processes", "retry_failed_runs", "shuffle_execution_order",
+            "task_inner_loop_mode", "api_keys", *NO_EFFECT_V1}  # fmt: skip
+
+
 def _looks_v1(data: dict) -> bool:
-    return bool({"enable_wandb", "max_concurrent_processes", "retry_failed_runs", "output_dir"} & set(data))
+    return bool(_V1_ONLY & set(data))
+
+
+def _upgrade_order(data: dict) -> None:
+    """The old ``shuffle_execution_order`` / ``task_inner_loop_mode`` flags → ``order``."""
+    shuffle = data.pop("shuffle_execution_order", None)
+    inner = data.pop("task_inner_loop_mode", None)
+    if inner:
+        data.setdefault("order", "task_inner")
+    elif shuffle:
+        data.setdefault("order", "shuffled")
+    elif shuffle is False or inner is False:
+        data.setdefault("order", "task_inner")
+
+
+def _drop_no_effect(data: dict) -> None:
+    if data.pop("api_keys", None):
+        raise ConfigError(
+            "api_keys in a sweep config would store secrets in the control store",
+            hint="give keys to the executor through its environment (docs/sweeps.md)",
+        )
+    for key, why in NO_EFFECT_V1.items():
+        if key in data:
+            data.pop(key)
+            log.warning("sweep config field %r has no effect here: %s", key, why)
 
 
 def _format_errors(exc: ValidationError) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 
@@ -120,7 +120,7 @@ def _job_steps(spec: Any, version: int) -> pl.DataFrame:
             " WHERE version = ? ORDER BY depth, id",
             [int(version)],
         )
-    return pl.from_arrow(tbl).with_columns(
+    return cast(pl.DataFrame, pl.from_arrow(tbl)).with_columns(  # a Table gives a DataFrame
         pl.col("depth").cast(pl.Float64),
         pl.col("value").cast(pl.Float64),
         pl.col("total_tokens").cast(pl.Int64),

@@ -34,11 +34,12 @@ import polars as pl
 from fle_core.errors import QueueError
 from fle_core.sweeps.config import SweepConfig, task_registry
 from fle_core.sweeps.executors import get_preset, load_presets
-from fle_core.sweeps.store import ControlStore, SweepRecord, open_store
+from fle_core.sweeps.store import AttemptRecord, ControlStore, SweepRecord, open_store
 from fle_core.workspace import Workspace
 
 if TYPE_CHECKING:
-    from fle_core.warehouse.sync import AttemptsProvider
+    from polars._typing import PolarsDataType
+
 
 STATES = ("pending", "running", "succeeded", "failed", "early_stopped", "cancelled")
 
@@ -191,7 +192,7 @@ def list_sweeps(ws: Workspace, store: ControlStore | None = None) -> pl.DataFram
         }
         counts = {**dict.fromkeys(STATES, 0), **all_counts.get(s.sweep_id, {})}
         rows.append({**row, "total": sum(counts.values()), **counts})
-    schema = {
+    schema: dict[str, PolarsDataType] = {
         "sweep_id": pl.String,
         "name": pl.String,
         "status": pl.String,
@@ -208,12 +209,12 @@ def cells_frame(ws: Workspace, sweep_id: str, store: ControlStore | None = None)
     """Columns: cell_id, sweep_id, model, task, env_id, params_json, trial, status, attempts,
     failures, version (latest attempt), last_outcome, last_error, updated_at."""
     st = _store(ws, store)
-    latest = {}
+    latest: dict[str, AttemptRecord] = {}
     for a in st.attempts(sweep_id):
         latest[a.cell_id] = a
     rows = []
     for c in st.cells(sweep_id):
-        a = latest.get(c.cell_id)
+        last = latest.get(c.cell_id)
         rows.append(
             {
                 "cell_id": c.cell_id,
@@ -226,13 +227,13 @@ def cells_frame(ws: Workspace, sweep_id: str, store: ControlStore | None = None)
                 "status": c.status,
                 "attempts": c.attempts,
                 "failures": c.failures,
-                "version": a.version if a else None,
-                "last_outcome": a.outcome if a else None,
-                "last_error": a.error if a else None,
+                "version": last.version if last else None,
+                "last_outcome": last.outcome if last else None,
+                "last_error": last.error if last else None,
                 "updated_at": _dt(c.updated_at),
             }
         )
-    schema = {
+    schema: dict[str, PolarsDataType] = {
         "cell_id": pl.String,
         "sweep_id": pl.String,
         "model": pl.String,
@@ -280,7 +281,7 @@ def failures(
                 "log_tail": _tail(a.log_path, tail_lines),
             }
         )
-    schema = {
+    schema: dict[str, PolarsDataType] = {
         "attempt_id": pl.String,
         "cell_id": pl.String,
         "model": pl.String,
@@ -313,7 +314,7 @@ def runners(ws: Workspace, store: ControlStore | None = None, now: float | None 
         }
         for r in _store(ws, store).runners()
     ]
-    schema = {
+    schema: dict[str, PolarsDataType] = {
         "runner_id": pl.String,
         "host": pl.String,
         "pid": pl.Int64,
@@ -361,7 +362,7 @@ def executor_presets(ws: Workspace) -> list[dict[str, Any]]:
 def attempts_frame(ws: Workspace, store: ControlStore | None = None) -> pl.DataFrame:
     """For sync: source, version, sweep_id, cell_id, model, task, params_json, trial, attempt,
     status (attempt status; only ``succeeded`` versions count in metrics)."""
-    schema = {
+    schema: dict[str, PolarsDataType] = {
         "source": pl.String,
         "version": pl.Int64,
         "sweep_id": pl.String,
@@ -397,19 +398,6 @@ def attempts_frame(ws: Workspace, store: ControlStore | None = None) -> pl.DataF
             }
         )
     return pl.DataFrame(rows, schema=schema)
-
-
-def attempts_for_sync(ws: Workspace) -> AttemptsProvider:
-    """The ``attempts`` argument of ``warehouse.sync.sync`` for this workspace: the
-    attempts frame, or None (leave the warehouse's copy alone) when the workspace
-    has no control store yet."""
-
-    def provide() -> pl.DataFrame | None:
-        if not ws.control_path.exists() and not ws.section("control"):
-            return None
-        return attempts_frame(ws)
-
-    return provide
 
 
 def _dt(ts: float | None) -> datetime | None:

@@ -45,9 +45,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from fle_core.errors import ConfigError, FleError, SourceUnavailable
-from fle_core.sweeps import job_tracking, operations
 from fle_core.sweeps.executors import Job, get_preset
+from fle_core.sweeps.facts import attempts_for_sync
 from fle_core.sweeps.store import Claim, ControlStore, RunnerRecord, open_store
+from fle_core.sweeps.store.base import Outcome, RunnerStatus
 from fle_core.workspace import SourceSpec, Workspace, mask_url
 
 log = logging.getLogger(__name__)
@@ -206,7 +207,7 @@ class Runner:
             self._fast_by_sigint = True
             self.request_drain(fast=True)
 
-        previous = {
+        previous: dict[int, Any] = {
             signal.SIGTERM: signal.getsignal(signal.SIGTERM),
             signal.SIGINT: signal.getsignal(signal.SIGINT),
         }
@@ -236,7 +237,7 @@ class Runner:
             log.error("shutdown bookkeeping failed: %s", exc)
 
     # ---- heartbeat and leases -----------------------------------------------------
-    def _heartbeat(self, now: float, status: str | None = None) -> None:
+    def _heartbeat(self, now: float, status: RunnerStatus | None = None) -> None:
         status = status or ("draining" if self.drain else "running")
         self.store.heartbeat(
             RunnerRecord(
@@ -332,11 +333,13 @@ class Runner:
         if self.store.complete_if_done(r.claim.sweep.sweep_id, now) and r.claim.sweep.wandb:
             self._log_wandb_summary(r.claim)
 
-    def _outcome(self, r: _Running, rc: int) -> tuple[str, str | None]:
+    def _outcome(self, r: _Running, rc: int) -> tuple[Outcome, str | None]:
         if r.reason == "timed_out":
             return "timed_out", f"timed out after {r.deadline - r.started:g}s; process group killed"
-        if r.reason in ("cancelled", "requeued"):
-            return r.reason, None
+        if r.reason == "cancelled":
+            return "cancelled", None
+        if r.reason == "requeued":
+            return "requeued", None
         if rc != 0:
             return "failed", f"exit code {rc}" + (" (killed by signal)" if rc < 0 else "")
         try:
@@ -453,7 +456,7 @@ class Runner:
             return
         from fle_core.warehouse.sync import sync  # lazy: duckdb/pyarrow only once a job finished
 
-        attempts = operations.attempts_for_sync(self.ws)
+        attempts = attempts_for_sync(self.ws)
         for name in sorted(self._dirty_sources):
             try:
                 sync(self.ws, source=name, attempts=attempts)
@@ -467,12 +470,16 @@ class Runner:
     def _log_wandb(self, r: _Running, attempt_status: str) -> None:
         """Queue one W&B run for this job; a W&B init can take seconds, so a worker thread
         (with its own store connection) does it while the loop keeps policing jobs."""
+        from fle_core.sweeps import job_tracking  # lazy: polars and wandb only once a job finished
+
         status = COMPLETION.get(attempt_status, attempt_status)
         self._wandb_submit(
             lambda store: job_tracking.log_job_to_wandb(self.ws, store, r.claim, status, r.spec)
         )
 
     def _log_wandb_summary(self, claim: Claim) -> None:
+        from fle_core.sweeps import job_tracking
+
         self._wandb_submit(lambda store: job_tracking.log_summary_to_wandb(self.ws, store, claim.sweep))
 
     def _wandb_submit(self, task) -> None:

@@ -499,7 +499,7 @@ class _Writer:
         """Insert and commit one row; a database error becomes a ``SourceError``."""
         try:
             return self._insert(cols)
-        except (sqlite3.Error, *self._pg_errors()) as exc:
+        except (sqlite3.Error, *self._pg_errors()) as exc:  # type: ignore[misc]  # mypy#9652: starred exception tuples
             raise SourceError(
                 f"Writing a row to {_display(self.url)} failed: "
                 f"{type(exc).__name__}: {str(exc).strip()[:200]}"

@@ -16,7 +16,7 @@ work it observes:
   lines, environment or output that carry secrets).
 
 Modules: ``_wandb`` (mode, init, tags, config scrubbing), ``jobs`` (the
-runner's per-job and per-sweep runs), ``logger`` (``WandBLogger``), ``offline``
+runner's per-job and per-sweep runs), ``logger`` (``WandBLogger``, ``WandBSweepLogger``), ``offline``
 (``read_offline_run``). Every key is documented in ``docs/wandb.md``. ``read_offline_run`` decodes an
 offline run's ``.wandb`` file so tests (and users) can check what was logged
 without uploading it.
@@ -24,13 +24,14 @@ without uploading it.
 
 from fle_core.tracking._wandb import DEFAULT_PROJECT, has_api_key, resolve_mode, safe_config, to_wandb_table
 from fle_core.tracking.jobs import log_job_run, log_sweep_summary
-from fle_core.tracking.logger import WandBLogger
+from fle_core.tracking.logger import WandBLogger, WandBSweepLogger
 from fle_core.tracking.offline import OfflineRun, read_offline_run
 
 __all__ = [
     "DEFAULT_PROJECT",
     "OfflineRun",
     "WandBLogger",
+    "WandBSweepLogger",
     "has_api_key",
     "log_job_run",
     "log_sweep_summary",

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
 import polars as pl
@@ -44,11 +44,14 @@ def has_api_key() -> bool:
         return False
 
 
-def resolve_mode(mode: str | None = None) -> str:
+WandbMode = Literal["online", "offline", "disabled", "shared"]
+
+
+def resolve_mode(mode: str | None = None) -> WandbMode:
     """``mode`` if given, else ``$WANDB_MODE``, else online with a key, offline without."""
     chosen = mode or os.environ.get("WANDB_MODE")
     if chosen:
-        return chosen
+        return cast(WandbMode, chosen)  # wandb.init validates it (a bad value becomes a warning)
     return "online" if has_api_key() else "offline"
 
 
@@ -104,11 +107,17 @@ def _init(
     wandb_dir: str | os.PathLike | None,
     group: str | None = None,
     job_type: str | None = None,
+    entity: str | None = None,
+    resume: bool | str | None = None,
 ):
     """``wandb.init`` with our settings; raises (callers catch) on any failure."""
     import wandb
 
     kwargs: dict[str, Any] = {}
+    if entity:
+        kwargs["entity"] = entity
+    if resume:
+        kwargs["resume"] = "allow" if resume is True else resume
     if wandb_dir is not None:
         Path(wandb_dir).mkdir(parents=True, exist_ok=True)
         kwargs["dir"] = str(wandb_dir)

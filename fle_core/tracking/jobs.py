@@ -6,7 +6,7 @@ import logging
 import math
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 
@@ -161,7 +161,7 @@ def _job_summary(frame: pl.DataFrame, task: str, quota: float | None, success: b
     if quota is not None:
         summary["quota"] = float(quota)
         hits = frame.filter(pl.col("value") >= quota)
-        summary["first_success_step"] = float(hits["depth"].min()) if hits.height else None
+        summary["first_success_step"] = float(cast(float, hits["depth"].min())) if hits.height else None
         if success is None and values:
             success = max(values) >= quota
     if success is not None:

@@ -1,4 +1,11 @@
-"""``WandBLogger``: log analysis results (metrics, tables, charts) to W&B; never raises."""
+"""``WandBLogger`` and ``WandBSweepLogger``: analysis results to W&B; never raises.
+
+The old framework's classes and method names (FLE 0.4.3 ``wandb_logger``) with
+their parameters, plus frame/chart logging. Fixed on the way: non-numeric
+values (a best model's name, a status) go to the summary or config, never into
+the metric history, and ``WandBSweepLogger`` keeps the caller's tags (the old
+one dropped them, and with them ``sweep:{id}``).
+"""
 
 from __future__ import annotations
 
@@ -45,40 +52,74 @@ class WandBLogger:
     def __init__(
         self,
         project: str | None = None,
+        entity: str | None = None,
         run_name: str | None = None,
         tags: Iterable[str] | None = None,
         config: Mapping[str, Any] | None = None,
+        resume: bool | str = False,
+        offline: bool = False,
         mode: str | None = None,
         dir: str | os.PathLike | None = None,
     ):
+        """Open the run at once (as the old class did). ``offline=True`` forces offline
+        mode (else ``mode``, ``$WANDB_MODE``, online with a key, offline without);
+        ``resume`` is passed to ``wandb.init`` (``True`` means ``"allow"``);
+        ``DISABLE_WANDB=true`` in the environment turns logging off."""
+        self.project, self.entity, self.run_name = project, entity, run_name
+        self.tags, self.config = _tags(tags), dict(config or {})
+        self.resume, self.offline = resume, offline
+        self.mode = "offline" if offline else mode
+        self.dir = dir
         self._perf_rows: list[dict[str, Any]] = []
         self._traj_prefixes: set[str] = set()
         self.run_dir: str | None = None
+        self.run = None
+        self.enabled = os.environ.get("DISABLE_WANDB", "").strip().lower() not in ("true", "1", "yes")
+        if self.enabled:
+            self.initialize_run()
+        else:
+            log.info("W&B logging disabled (DISABLE_WANDB)")
+
+    def initialize_run(self):
+        """Start the run if none is open (after ``finish()`` this opens a new one)."""
+        if self.run is not None or not self.enabled:
+            return None
         try:
             self.run = _init(
-                project=project,
-                name=run_name,
-                tags=_tags(tags),
-                config=safe_config(dict(config or {})),
-                mode=mode,
-                wandb_dir=dir,
+                project=self.project,
+                name=self.run_name,
+                tags=self.tags,
+                config=safe_config(self.config),
+                mode=self.mode,
+                wandb_dir=self.dir,
                 job_type="analysis",
+                entity=self.entity,
+                resume=self.resume,
             )
             self.run_dir = _run_dir(self.run)
+            self._traj_prefixes.clear()
+            return True
         except Exception as exc:  # noqa: BLE001
             _warn("init", exc)
             self.run = None
+            return None
 
     @property
     def active(self) -> bool:
         return self.run is not None
 
-    def _log(self, what: str, payload: dict[str, Any], summary: dict[str, Any] | None = None):
+    def _log(
+        self,
+        what: str,
+        payload: dict[str, Any],
+        summary: dict[str, Any] | None = None,
+        step: int | None = None,
+    ):
         if self.run is None:
             return None
         try:
             if payload:
-                self.run.log(payload)
+                self.run.log(payload, step=step)
             if summary:
                 self.run.summary.update(summary)
             return True
@@ -86,9 +127,104 @@ class WandBLogger:
             _warn(what, exc)
             return None
 
-    def log_performance_metrics(self, metrics: Any, model: str, task: str | None = None):
-        """Numeric fields of ``metrics`` (``to_dict()``, dataclass or dict) under
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None, prefix: str | None = None):
+        """Log a dict as is (keys ``{prefix}/{key}`` with a prefix): numbers into the
+        history (at ``step``), anything else (text, a status) into the summary."""
+        try:
+            items = {f"{prefix}/{k}" if prefix else str(k): v for k, v in dict(metrics).items()}
+        except Exception as exc:  # noqa: BLE001
+            _warn("metrics", exc)
+            return None
+        numeric = {k: v for k, v in items.items() if _finite_number(v) or _is_media(v)}
+        other = {k: _cell(v) for k, v in items.items() if k not in numeric}
+        return self._log("metrics", numeric, other or None, step=step)
+
+    def log_config_update(self, config: Mapping[str, Any]):
+        """Add to / change the run's config (masked like the constructor's ``config``)."""
+        if self.run is None:
+            return None
+        try:
+            self.run.config.update(safe_config(dict(config)), allow_val_change=True)
+            return True
+        except Exception as exc:  # noqa: BLE001
+            _warn("config", exc)
+            return None
+
+    def log_table(self, table_name: str, data: Any, step: int | None = None):
+        """Rows (a list of dicts, or a Polars frame) as the ``wandb.Table`` ``table_name``
+        (the key as given, as the old method did); an empty list logs nothing."""
+        if self.run is None:
+            return None
+        try:
+            frame = data if isinstance(data, pl.DataFrame) else _frame([_flatten(dict(r)) for r in data])
+            if frame.height == 0:
+                return None
+            table = to_wandb_table(frame)
+        except Exception as exc:  # noqa: BLE001
+            _warn("table", exc)
+            return None
+        return self._log("table", {table_name: table}, step=step)
+
+    def log_model_comparison_table(self, model_metrics: Mapping[str, Any], step: int | None = None):
+        """``{model: PerformanceMetrics}`` as the table ``model_comparison`` (one row per model)."""
+        if not model_metrics:
+            return None
+        try:
+            rows = [{"model": m, **_as_dict(v)} for m, v in model_metrics.items()]
+        except Exception as exc:  # noqa: BLE001
+            _warn("model comparison", exc)
+            return None
+        return self.log_table("model_comparison", rows, step=step)
+
+    def log_sweep_summary(
+        self,
+        sweep_config: Mapping[str, Any],
+        results_by_model: Mapping[str, Any],
+        results_by_task: Mapping[str, Any],
+        total_trajectories: int,
+        total_time: float,
+    ):
+        """A finished sweep's summary: ``sweep/total_trajectories``, ``sweep/total_time_hours``,
+        ``sweep/num_models``, ``sweep/num_tasks``, ``sweep/avg_time_per_trajectory``,
+        ``sweep/best_model_success_rate``, ``sweep/hardest_task_success_rate`` (numbers),
+        ``sweep/best_model`` and ``sweep/hardest_task`` (names, in the summary only) and
+        the config key ``sweep_config``. Records without a success rate are skipped
+        when picking the best model and the hardest task."""
+        if self.run is None:
+            return None
+        try:
+            out: dict[str, Any] = {
+                "sweep/total_trajectories": int(total_trajectories),
+                "sweep/total_time_hours": float(total_time) / 3600,
+                "sweep/num_models": len(results_by_model),
+                "sweep/num_tasks": len(results_by_task),
+                "sweep/avg_time_per_trajectory": float(total_time) / max(int(total_trajectories), 1),
+            }
+            rates = {k: _rate(v) for k, v in results_by_model.items()}
+            rated = {k: r for k, r in rates.items() if r is not None}
+            if rated:
+                best = max(rated, key=lambda k: rated[k])
+                out.update({"sweep/best_model": best, "sweep/best_model_success_rate": rated[best]})
+            task_rates = {k: r for k, v in results_by_task.items() if (r := _rate(v)) is not None}
+            if task_rates:
+                hardest = min(task_rates, key=lambda k: task_rates[k])
+                out.update(
+                    {"sweep/hardest_task": hardest, "sweep/hardest_task_success_rate": task_rates[hardest]}
+                )
+        except Exception as exc:  # noqa: BLE001
+            _warn("sweep summary", exc)
+            return None
+        done = self.log_metrics(out)
+        if sweep_config:
+            self.log_config_update({"sweep_config": dict(sweep_config)})
+        return done
+
+    def log_performance_metrics(
+        self, performance_metrics: Any, model: str, task: str | None = None, step: int | None = None
+    ):
+        """Numeric fields of ``performance_metrics`` (``to_dict()``, dataclass or dict) under
         ``perf/{model}/{task or 'all'}/{name}``; also kept for the performance table."""
+        metrics = performance_metrics
         try:
             data = _as_dict(metrics)
         except Exception as exc:  # noqa: BLE001
@@ -100,7 +236,7 @@ class WandBLogger:
         self._perf_rows.append(
             {"model": model, "task": task or "all", **{k: _cell(v) for k, v in flat.items()}}
         )
-        return self._log("performance metrics", numeric, numeric)
+        return self._log("performance metrics", numeric, numeric, step=step)
 
     def log_trajectory_progress(
         self,
@@ -108,14 +244,27 @@ class WandBLogger:
         instance: int,
         step: float,
         reward: float,
-        model: str,
+        production_score: float | None = None,
+        model: str | None = None,
         task: str | None = None,
+        elapsed_time: float | None = None,
+        tokens_used: int | None = None,
         **extra: Any,
     ):
         """One step of one trajectory: ``trajectory/v{version}_i{instance}/reward`` against
-        its own ``…/step`` axis, plus numeric ``extra`` values under the same prefix."""
+        its own ``…/step`` axis, plus ``production_score``, ``elapsed_time``,
+        ``tokens_used`` (and ``tokens_per_step``) and numeric ``extra`` values under
+        the same prefix (the old parameters, in the old order)."""
         if self.run is None:
             return None
+        named = {
+            "production_score": production_score,
+            "elapsed_time": elapsed_time,
+            "tokens_used": tokens_used,
+        }
+        if tokens_used is not None:
+            named["tokens_per_step"] = tokens_used / max(float(step), 1.0)
+        extra = {**{k: v for k, v in named.items() if v is not None}, **extra}
         prefix = f"trajectory/v{_key(version)}_i{_key(instance)}"
         try:
             if prefix not in self._traj_prefixes:
@@ -208,6 +357,53 @@ class WandBLogger:
         self.finish()
 
 
+def _rate(metrics: Any) -> float | None:
+    value = (
+        metrics.get("success_rate")
+        if isinstance(metrics, Mapping)
+        else getattr(metrics, "success_rate", None)
+    )
+    return float(value) if value is not None and _finite_number(value) else None
+
+
+def _is_media(v: Any) -> bool:
+    """W&B objects (tables, plots, images) that ``run.log`` accepts as they are."""
+    return type(v).__module__.startswith("wandb")
+
+
+class WandBSweepLogger:
+    """One ``WandBLogger`` per run of a sweep (the old framework's helper).
+
+    ``create_run_logger(run_id, model, task, version, **kwargs)`` opens a run named
+    ``{model}-{task}-v{version}`` with tags ``sweep, {model}, {task}, v{version}``
+    plus ``kwargs["tags"]`` (kept, unlike the old helper) and config ``model, task,
+    version`` plus ``kwargs["config"]``; other kwargs go to ``WandBLogger``.
+    """
+
+    def __init__(self, project: str | None = None):
+        self.project = project
+        self.enabled = os.environ.get("DISABLE_WANDB", "").strip().lower() not in ("true", "1", "yes")
+        self.individual_loggers: dict[str, WandBLogger] = {}
+
+    def create_run_logger(
+        self, run_id: str, model: str, task: str, version: int, **kwargs: Any
+    ) -> WandBLogger:
+        tags = ["sweep", model, task, f"v{version}", *(kwargs.pop("tags", None) or [])]
+        config = {"model": model, "task": task, "version": version, **(kwargs.pop("config", None) or {})}
+        kwargs.setdefault("project", self.project)
+        logger = WandBLogger(run_name=f"{model}-{task}-v{version}", tags=tags, config=config, **kwargs)
+        self.individual_loggers[run_id] = logger
+        return logger
+
+    def get_logger(self, run_id: str) -> WandBLogger | None:
+        return self.individual_loggers.get(run_id)
+
+    def finish_all(self) -> None:
+        for logger in self.individual_loggers.values():
+            logger.finish()
+        self.individual_loggers.clear()
+
+
 def _finite_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
 
@@ -232,7 +428,7 @@ def _as_dict(metrics: Any) -> dict[str, Any]:
         return dict(metrics)
     if hasattr(metrics, "to_dict"):
         return dict(metrics.to_dict())
-    if is_dataclass(metrics):
+    if is_dataclass(metrics) and not isinstance(metrics, type):
         return asdict(metrics)
     raise TypeError(f"cannot read metrics from {type(metrics).__name__}")
 

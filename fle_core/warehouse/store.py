@@ -40,7 +40,7 @@ import os
 import random
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import filelock
@@ -352,9 +352,7 @@ def _create_if_missing(ws: Workspace) -> None:
         stale.unlink(missing_ok=True)
     con = duckdb.connect(str(tmp), config=_CONFIG)
     try:
-        for stmt in DDL:
-            con.execute(stmt)
-        con.execute("INSERT INTO meta_info VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+        ensure_schema(con)
         con.execute("CHECKPOINT")
     finally:
         con.close()
@@ -530,3 +528,11 @@ def set_data_version(con: duckdb.DuckDBPyConnection, sync_id: int, changed: bool
     new = int(sync_id) if changed or current == 0 else current
     con.execute("INSERT OR REPLACE INTO meta_info VALUES ('data_version', ?)", [str(new)])
     return new
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> Any:
+    """The single value of a query that always returns one row (an aggregate)."""
+    row = con.execute(sql, params or []).fetchone()
+    if row is None:
+        raise RuntimeError(f"query returned no row: {sql}")
+    return row[0]

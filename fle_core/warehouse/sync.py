@@ -24,12 +24,14 @@ after id 101 was synced), so incremental Postgres runs re-read the last
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -52,7 +54,7 @@ Progress = Callable[[int, "int | None"], None]
 # The sweep facts sync needs, owned by the warehouse so that it never imports the
 # sweeps layer: one row per sweep attempt, with ``ATTEMPT_COLUMNS`` (defined in
 # ``_runs``, re-exported here). The sweeps layer supplies them
-# (``fle_core.sweeps.attempts_for_sync``).
+# (``fle_core.sweeps.facts.attempts_for_sync``).
 AttemptsProvider = Callable[[], "pl.DataFrame | None"]
 
 # DuckDB's row group: a batch that fills exactly one new row group is written to the
@@ -156,7 +158,7 @@ def sync(
     which versions are superseded; it is called once per source, and the
     ``sweep_attempts`` table is replaced in the same transaction that finishes
     the run. ``None`` leaves that table as it is. The CLI, the app and the
-    runner pass ``fle_core.sweeps.attempts_for_sync``.
+    runner pass ``fle_core.sweeps.facts.attempts_for_sync``.
 
     ``None`` means ``default_source`` if the config sets it, else every
     configured source that exists (see ``select_sources``). With several
@@ -227,16 +229,17 @@ class _Session:
 
     def __init__(self, ws: Workspace, hold_s: float, threads: int = DEFAULT_WRITER_THREADS):
         self.ws, self.hold_s, self.threads = ws, hold_s, threads
-        self._con: Any = None
+        self._con: duckdb.DuckDBPyConnection | None = None
         self._since = 0.0
-        self._cm: Any = None
+        self._cm: contextlib.AbstractContextManager[duckdb.DuckDBPyConnection] | None = None
 
-    def con(self):
+    def con(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
             self._cm = warehouse.rw_connection(self.ws)
-            self._con = self._cm.__enter__()
-            self._con.execute(f"SET threads = {int(self.threads)}")
+            self._con = con = self._cm.__enter__()
+            con.execute(f"SET threads = {int(self.threads)}")
             self._since = time.monotonic()
+            return con
         return self._con
 
     def maybe_release(self) -> None:

@@ -19,10 +19,11 @@ streamlit. Rules kept here so pages stay thin:
 * **Read-only mode**: ``FLE_READ_ONLY=1`` or ``[app] read_only = true`` hides
   every action that runs or changes something (launch, sync, resume, cancel).
 
-The package has five modules, each under the pages' size limit: ``core``
+The package has six modules, each under the pages' size limit: ``core``
 (workspace, read-only, errors, empty states), ``state`` (URL state, shared
 views), ``data`` (cached loaders and computations), ``widgets`` (shared
-renderers) and ``frames`` (pure display shaping, no Streamlit). Pages import
+renderers), ``frames`` (pure display shaping, no Streamlit) and ``runs`` (the
+runs-file comparison section of Compare). Pages import
 only this facade; the names below are the whole of it.
 """
 
@@ -65,6 +66,7 @@ from pages._ui.frames import (
     trajectory_labels,
     trajectory_row,
 )
+from pages._ui.runs import runs_file_section
 from pages._ui.state import (
     Pin,
     apply_view,
@@ -129,6 +131,7 @@ __all__ = [
     "read_only",
     "read_only_note",
     "runner_health",
+    "runs_file_section",
     "same_task",
     "select",
     "share_button",

@@ -111,7 +111,7 @@ def trajectory_labels(summ: pl.DataFrame, limit: int = 2000) -> dict[str, str]:
     )
     out = {}
     for r in rows.iter_rows(named=True):
-        mark = {True: " ✓", False: " ✗"}.get(r.get("success"), "")
+        mark = {True: " ✓", False: " ✗", None: ""}[r.get("success")]
         out[r["_key"]] = (
             f"{r.get('model') or '?'} · {r.get('task') or '?'} · v{r['version']}"
             f"#{r['instance']} · best {fmt(r.get('best_reward'))}{mark}"

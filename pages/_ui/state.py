@@ -214,8 +214,8 @@ def share_button(ws: Workspace, page: str, prefix: str, pin: Pin) -> None:
         icon=":material/share:",
         help="Save a permalink that freezes these filters, settings and the data version",
     ):
-        params = {k: st.query_params.get_all(k) for k in st.query_params if k.startswith(prefix)}
-        params = {k: v[0] if len(v) == 1 else v for k, v in params.items()}
+        values = {k: st.query_params.get_all(k) for k in st.query_params if k.startswith(prefix)}
+        params = {k: v[0] if len(v) == 1 else v for k, v in values.items()}
         with guard():
             view_id = saved_views.save_view(ws, page, params, pin.version)
             st.query_params["view"] = view_id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 import streamlit as st
@@ -79,7 +79,7 @@ def runner_health(runners: pl.DataFrame) -> None:
             "`fle-core runner` (the launch and demo buttons start one)."
         )
     else:
-        beat = alive["heartbeat_at"].max()
+        beat = cast("datetime | None", alive["heartbeat_at"].max())
         ago = (datetime.now(UTC) - beat).total_seconds() if beat is not None else None
         st.caption(
             f":material/favorite: {alive.height} runner(s) alive · last heartbeat "

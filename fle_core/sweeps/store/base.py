@@ -34,6 +34,7 @@ SweepStatus = Literal["active", "paused", "cancelled", "completed"]
 CellStatus = Literal["pending", "running", "succeeded", "failed", "early_stopped", "cancelled"]
 AttemptStatus = Literal["running", "succeeded", "failed", "superseded", "cancelled"]
 Outcome = Literal["succeeded", "failed", "timed_out", "empty", "lost", "cancelled", "requeued"]
+RunnerStatus = Literal["running", "draining", "stopped"]
 TERMINAL_CELL = ("succeeded", "failed", "early_stopped", "cancelled")
 MAX_LOST = 3  # lease losses / drains per cell before it is failed (they don't use retries)
 
@@ -104,7 +105,7 @@ class RunnerRecord(BaseModel):
     started_at: float
     heartbeat_at: float
     lease_s: float
-    status: Literal["running", "draining", "stopped"]
+    status: RunnerStatus
 
 
 class Claim(BaseModel):

@@ -1,0 +1,282 @@
+"""The experiment-log workflow for any metric: per-run results against a baseline.
+
+Data shape (the **runs** frame): one row per run, with
+
+* ``system`` (str): what is compared — a branch, PR, config or model label;
+* ``seed`` (str): the run's seed (display and the per-seed table only);
+* ``task`` (str or null, optional): a task or group; runs of different tasks
+  are compared within their task and then across tasks;
+* any number of numeric **metric** columns (throughput, curriculum level,
+  steps per second, ...).
+
+``compare_runs`` compares every other system with the baseline on each metric
+(a two-sample test per metric and task, as ``compare.pairwise_comparisons``
+does for trajectories) and corrects the p-values over the whole call — one
+call is one comparison family, and the correction is the caller's choice,
+``"none"`` by default as in the experiment log. ``runs_markdown`` renders the
+result in the log's own shape (``factorion-EXPERIMENTS.md``): ``(n=K)`` in the
+headers, ``mean +/- sd`` with decimals suited to each metric's scale, change %,
+p-value, the verdict (bold when significant), the correction stated under the
+table, and the per-seed table. Reading files is ``sources.runs``'s job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import polars as pl
+
+from fle_core.errors import MetricError
+from fle_core.stats import compare
+from fle_core.stats import markdown as md
+
+#: the CLI's names for the tests, and the statistics layer's
+TESTS = {"welch": "welch_t", "student": "student_t", "mannwhitney": "mann_whitney_u"}
+TEST_TEXT = {
+    "welch_t": "Welch's t-test",
+    "student_t": "Student's t-test",
+    "mann_whitney_u": "Mann-Whitney U test",
+    "stratified_welch_t": "stratified Welch t-test (all-tasks rows)",
+    "stratified_student_t": "stratified Student t-test (all-tasks rows)",
+    "van_elteren": "van Elteren test (all-tasks rows)",
+}
+KEYS = ("system", "seed", "task")
+_NO_TASK = "\x00"  # placeholder task for runs without one (never shown)
+
+
+def metric_columns(runs: pl.DataFrame) -> list[str]:
+    """The numeric columns of a runs frame other than its keys, in column order."""
+    return [c for c, t in runs.schema.items() if c not in KEYS and t.is_numeric()]
+
+
+def _check(runs: pl.DataFrame, baseline: str, metrics: Sequence[str]) -> None:
+    for key in ("system", "seed"):
+        if key not in runs.columns:
+            raise MetricError(
+                f"a runs frame needs a {key!r} column", hint=f"columns: {', '.join(runs.columns)}"
+            )
+    systems = runs["system"].drop_nulls().unique().to_list()
+    if baseline not in systems:
+        raise MetricError(
+            f"baseline {baseline!r} is not a system in the runs",
+            hint=f"systems: {', '.join(sorted(map(str, systems)))}",
+        )
+    if len(systems) < 2:
+        raise MetricError("the runs hold only the baseline: nothing to compare it with")
+    if not metrics:
+        raise MetricError("no metric to compare", hint="the runs have no numeric metric column")
+    bad = [m for m in metrics if m not in runs.columns or m in KEYS or not runs.schema[m].is_numeric()]
+    if bad:
+        raise MetricError(
+            f"not a numeric metric column: {', '.join(bad)}",
+            hint=f"metrics: {', '.join(metric_columns(runs))}",
+        )
+
+
+def _test_name(test: str) -> str:
+    name = TESTS.get(test, test)
+    if name not in TESTS.values():
+        raise MetricError(f"unknown test {test!r}", hint="use welch, student or mannwhitney")
+    return name
+
+
+def compare_runs(
+    runs: pl.DataFrame,
+    baseline: str,
+    metrics: Sequence[str] | None = None,
+    *,
+    systems: Sequence[str] | None = None,
+    test: str = "welch",
+    correction: str | None = "none",
+    alpha: float = 0.05,
+    lower_is_better: Sequence[str] = (),
+    reps: int = 2000,
+    seed: int = 0,
+) -> pl.DataFrame:
+    """Every system (or ``systems``) against ``baseline`` on each metric.
+
+    Returns the comparisons contract of ``compare.pairwise_comparisons``
+    (``model_a`` = the system, ``model_b`` = the baseline, ``metric`` = the
+    column), one row per (system, metric) — per (system, metric, task) plus
+    an ``"ALL"`` row when the runs have several tasks — in system order of
+    appearance, then the order of ``metrics``. ``task`` is the runs' single
+    task (null without a task column). ``test``: ``welch`` (default, the
+    log's two-sample t-test), ``student`` or ``mannwhitney``. The p-values
+    are adjusted with ``correction`` (``none``, ``holm``, ``bh``) over every
+    row of the call: per-task rows and across-task rows form two families.
+    ``lower_is_better`` names metrics where smaller wins (a duration, a loss).
+    """
+    metrics = list(metrics) if metrics else metric_columns(runs)
+    _check(runs, baseline, metrics)
+    test_name = _test_name(test)
+    compare.adjust_pvalues([], correction)  # unknown names fail here, before any work
+    order = [s for s in runs["system"].unique(maintain_order=True).to_list() if s is not None]
+    others = [s for s in (systems or order) if s != baseline]
+    missing = [s for s in others if s not in order]
+    if missing:
+        raise MetricError(f"no runs for system(s) {missing}", hint=f"systems: {', '.join(map(str, order))}")
+    tasks = (
+        runs["task"].fill_null(_NO_TASK)
+        if "task" in runs.columns
+        else pl.repeat(_NO_TASK, runs.height, eager=True)
+    )
+    base = runs.select(pl.col("system").cast(pl.String).alias("model")).with_columns(
+        tasks.cast(pl.String).alias("task")
+    )
+    several = base["task"].n_unique() > 1
+    frames = []
+    for m in metrics:
+        frame = base.with_columns(runs[m].cast(pl.Float64).alias("value")).filter(pl.col("value").is_finite())
+        empty = [s for s in [baseline, *others] if s not in set(frame["model"].to_list())]
+        if empty:
+            raise MetricError(f"metric {m!r} has no values for {', '.join(map(str, empty))}")
+        out = compare.pairwise_comparisons(
+            frame,
+            [*others, baseline],
+            "value",
+            "none",
+            baseline=baseline,
+            test=test_name,
+            per_task=several,
+            alpha=alpha,
+            reps=reps,
+            seed=seed,
+        )
+        frames.append(out.with_columns(pl.lit(m).alias("metric")))
+    out = pl.concat(frames)
+    if not several:  # one task: the row is that task's, not an across-task summary
+        only = base["task"][0]
+        out = out.with_columns(pl.lit(None if only == _NO_TASK else only, pl.String).alias("task"))
+    rank = {s: i for i, s in enumerate(others)}
+    out = out.with_columns(pl.col("model_a").replace_strict(rank, return_dtype=pl.Int64).alias("_r"))
+    out = out.with_row_index("_i").sort("_r", "_i").drop("_r", "_i")
+    return _correct(out, correction, alpha, set(lower_is_better))
+
+
+def _correct(frame: pl.DataFrame, correction: str | None, alpha: float, lower: set[str]) -> pl.DataFrame:
+    """Adjust p over the call's two families and set verdicts (per metric direction)."""
+    method = compare._CORRECTIONS[correction.lower() if isinstance(correction, str) else correction]
+    p = frame["p_value"].fill_null(np.nan).to_numpy().astype(float)
+    is_all = (frame["task"] == compare.ALL_TASKS).fill_null(False).to_numpy()
+    adj = np.full(p.shape, np.nan)
+    for family in (is_all, ~is_all):
+        if family.any():
+            adj[family] = compare.adjust_pvalues(p[family], method)
+    p_adj = [None if not np.isfinite(x) else float(x) for x in adj]
+    verdicts = [
+        compare._verdict(pa, diff, alpha, metric not in lower)
+        for pa, diff, metric in zip(p_adj, frame["diff"], frame["metric"], strict=True)
+    ]
+    return frame.with_columns(
+        pl.Series("p_adjusted", p_adj, pl.Float64),
+        pl.Series("verdict", verdicts, pl.String),
+        pl.lit(method).alias("correction"),
+    )
+
+
+# ------------------------------------------------------------------ markdown ---
+def correction_note(comparisons: pl.DataFrame) -> str:
+    """One sentence under the table: the tests, the correction and its family size."""
+    tests = [TEST_TEXT.get(t, t) for t in comparisons["test"].drop_nulls().unique(maintain_order=True)]
+    n = int(comparisons["p_value"].is_not_null().sum())
+    method = comparisons["correction"][0] if comparisons.height else "none"
+    alpha = float(comparisons["alpha"][0]) if comparisons.height else 0.05
+    how = {
+        "none": "not adjusted for multiple comparisons (correction: none)",
+        "holm": "Holm-adjusted (family-wise error rate)",
+        "bh": "Benjamini-Hochberg-adjusted (false discovery rate)",
+    }[method]
+    two = (comparisons["task"] == compare.ALL_TASKS).any()
+    family = f"{n} test{'' if n == 1 else 's'} in this comparison family" + (
+        " (per-task and all-tasks rows adjusted separately)" if two and method != "none" else ""
+    )
+    return f"p-values: {', '.join(tests)}, two-sided; {how}; {family}; significant at α = {alpha:g}."
+
+
+def _seed_key(values: Sequence[str]):
+    try:
+        nums = {v: float(v) for v in values}
+        return lambda v: (0, nums[v], "")
+    except (TypeError, ValueError):
+        return lambda v: (1, 0.0, str(v))
+
+
+def per_seed_table(runs: pl.DataFrame, metric: str, baseline: str, system: str, digits: int) -> list[str]:
+    """``| Seed | baseline | system |`` (with a Task column when there are several tasks)."""
+    has_task = "task" in runs.columns and runs["task"].n_unique() > 1
+    sub = runs.filter(pl.col("system").is_in([baseline, system]))
+    keys = ["task", "seed"] if has_task else ["seed"]
+    cells: dict[tuple, dict[str, list[str]]] = {}
+    for row in sub.select(*keys, "system", metric).iter_rows(named=True):
+        key = tuple(str(row[k]) for k in keys)
+        cells.setdefault(key, {}).setdefault(row["system"], []).append(md.fmt_number(row[metric], digits))
+    sk = _seed_key([k[-1] for k in cells])
+    rows = []
+    for key in sorted(cells, key=lambda k: (*k[:-1], sk(k[-1]))):
+        rows.append(
+            [
+                *(md.md_text(k) for k in key),
+                *(", ".join(cells[key].get(s, ["–"])) for s in (baseline, system)),
+            ]
+        )
+    header = [*(["Task"] if has_task else []), "Seed", md.md_text(baseline), md.md_text(system)]
+    return md.table(header, rows)
+
+
+def runs_markdown(
+    comparisons: pl.DataFrame,
+    runs: pl.DataFrame,
+    *,
+    labels: Mapping[str, str] | None = None,
+    per_seed: Sequence[str] | None = None,
+    digits: Mapping[str, int] | None = None,
+    notes: Sequence[str] = (),
+) -> str:
+    """The experiment-log Markdown of ``compare_runs`` output, one section per system.
+
+    ``### baseline (baseline) vs system``, the table ``| Metric | main (n=5) |
+    PR (n=5) | Change | p-value | Verdict |``, the correction note, then
+    ``Per-seed <metric>:`` tables for ``per_seed`` (default: the first metric;
+    ``[]`` for none). ``labels`` maps metric columns to display names;
+    ``digits`` overrides the per-metric decimals (``markdown.digits_for`` of
+    the metric's values). ``notes`` (e.g. runs the reader skipped) are listed
+    at the end.
+    """
+    labels = dict(labels or {})
+    metrics = comparisons["metric"].unique(maintain_order=True).to_list()
+    scale = {m: (digits or {}).get(m, md.digits_for(runs[m].to_list())) for m in metrics}
+    shown = metrics[:1] if per_seed is None else [m for m in per_seed if m in metrics]
+    out: list[str] = []
+    note = correction_note(comparisons)
+    for (system, baseline), sub in comparisons.group_by("model_a", "model_b", maintain_order=True):
+        head_b, b_n = compare.side_header(str(baseline), sub["b_n"].to_list())
+        head_a, a_n = compare.side_header(str(system), sub["a_n"].to_list())
+        rows = []
+        for r in sub.iter_rows(named=True):
+            label = md.md_text(labels.get(r["metric"], r["metric"]))
+            if r["task"] is not None:
+                label += " (all tasks)" if r["task"] == compare.ALL_TASKS else f" ({md.md_text(r['task'])})"
+            dg = scale[r["metric"]]
+            change, verdict = compare.verdict_cells(r["change_pct"], r["verdict"])
+            rows.append(
+                [
+                    label,
+                    compare.side_cell(r["b_mean"], r["b_std"], r["b_n"], dg, b_n),
+                    compare.side_cell(r["a_mean"], r["a_std"], r["a_n"], dg, a_n),
+                    change,
+                    md.fmt_p(r["p_adjusted"]),
+                    verdict,
+                ]
+            )
+        if out:
+            out.append("")
+        out += [f"### {md.md_text(baseline)} (baseline) vs {md.md_text(system)}", ""]
+        out += md.table(["Metric", head_b, head_a, "Change", "p-value", "Verdict"], rows)
+        out += ["", note]
+        for m in shown:
+            out += ["", f"Per-seed {md.md_text(labels.get(m, m))}:", ""]
+            out += per_seed_table(runs, m, str(baseline), str(system), scale[m])
+    if notes:
+        out += ["", *(f"- {md.md_text(n)}" for n in notes)]
+    return "\n".join(out) + "\n"
