@@ -420,6 +420,8 @@ def _user_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 _LAYOUT_OK: set[tuple] = set()
+# Tables every warehouse has had; readers of an older file tolerate any other one missing.
+_CORE_TABLES = ("meta_info", "steps", "trajectories", "sync_runs", "source_state", "sweep_attempts")
 
 
 def _check_layout(con: duckdb.DuckDBPyConnection, path: str, *, writable: bool, inode: int | None) -> None:
@@ -449,8 +451,8 @@ def _check_layout(con: duckdb.DuckDBPyConnection, path: str, *, writable: bool, 
     problems = []
     for table, columns in _expected_columns().items():
         if table not in have:
-            if not writable and table == "sync_notes":
-                continue  # added in schema 2; the next sync creates it
+            if not writable and table not in _CORE_TABLES:
+                continue  # a table added later (sync_notes, ...): the next sync creates it
             problems.append(f"table {table} is missing")
             continue
         for column, (dtype, nullable) in columns.items():
