@@ -48,9 +48,10 @@ def child(argv: list[str]) -> None:
 
     ws = Workspace.open(argv[0])
     tree = str(Path(fle_core.__file__).resolve().parents[1])
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     res = sync(ws, argv[1], full=len(argv) > 2)
-    print(json.dumps({"seconds": time.perf_counter() - t, "rows": res.rows_added, "tree": tree}))
+    out = {"seconds": time.perf_counter() - t, "cpu": time.process_time() - cpu}
+    print(json.dumps({**out, "rows": res.rows_added, "tree": tree}))
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["_child"]:  # before bench/sync.py puts ROOT on the path
@@ -78,19 +79,19 @@ def run(tree: Path, ws: Path, url: str, full: bool = False) -> dict:
 
 def measure(tree: Path, work: Path, sqlite_url: str, pg_url: str, n: int, tag: str) -> dict:
     """One round of every measurement for one code tree."""
-    out = {}
+    out: dict[str, dict] = {}
     ws = work / f"ws-{tag}-sqlite"
     shutil.rmtree(ws, ignore_errors=True)
-    out["initial SQLite"] = run(tree, ws, sqlite_url)["seconds"]
-    out["full SQLite"] = run(tree, ws, sqlite_url, full=True)["seconds"]
+    out["initial SQLite"] = run(tree, ws, sqlite_url)
+    out["full SQLite"] = run(tree, ws, sqlite_url, full=True)
     ws = work / f"ws-{tag}-pg"
     shutil.rmtree(ws, ignore_errors=True)
-    out["initial Postgres"] = run(tree, ws, pg_url)["seconds"]
-    out["idle Postgres"] = run(tree, ws, pg_url)["seconds"]
+    out["initial Postgres"] = run(tree, ws, pg_url)
+    out["idle Postgres"] = run(tree, ws, pg_url)
     _append(pg_url)
     got = run(tree, ws, pg_url)
     assert got["rows"] == APPEND, got
-    out["+10k Postgres"] = got["seconds"]
+    out["+10k Postgres"] = got
     bench_sync.drop_appended(pg_url, n)
     return out
 
@@ -130,11 +131,17 @@ def main() -> None:
         for rep in range(args.reps):
             for tag, tree in trees.items():  # alternate, so load drifts hit both trees alike
                 rounds[tag].append(measure(tree, data, sqlite_url, pg_url, args.rows, f"{tag}{rep}"))
-                print(tag, rep, {k: round(v, 2) for k, v in rounds[tag][-1].items()}, flush=True)
+                print(tag, rep, {k: round(v["seconds"], 2) for k, v in rounds[tag][-1].items()}, flush=True)
     finally:
         stop()
         shutil.rmtree(pg_root, ignore_errors=True)
-    medians = {t: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for t, rs in rounds.items()}
+    medians = {
+        t: {
+            k: (statistics.median(r[k]["seconds"] for r in rs), statistics.median(r[k]["cpu"] for r in rs))
+            for k in rs[0]
+        }
+        for t, rs in rounds.items()
+    }
     lines = report(medians, rounds, args, started)
     print("\n".join(lines))
     if args.write_results:
@@ -143,9 +150,10 @@ def main() -> None:
 
 
 def report(medians: dict, rounds: dict, args, started: datetime) -> list[str]:
+    """Markdown: wall and CPU medians per measurement (CPU time of the sync process is far
+    less sensitive to other people's load than wall time)."""
     load = os.getloadavg()
     cur = medians["current"]
-    head = f"| measurement ({args.rows:,} rows) | current |"
     lines = [
         f"## {started:%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} cores, "
         f"load average {load[0]:.1f} (shared machine: read medians and ratios)",
@@ -156,16 +164,25 @@ def report(medians: dict, rounds: dict, args, started: datetime) -> list[str]:
     ]
     if "baseline" in medians:
         base = medians["baseline"]
-        lines += [head + " baseline | current / baseline |", "|---|---|---|---|"]
-        for k in cur:
-            runs = ", ".join(f"{r[k]:.2f}" for r in rounds["current"])
-            lines.append(f"| {k} | {cur[k]:.2f} s ({runs}) | {base[k]:.2f} s | {cur[k] / base[k]:.2f} |")
+        lines += [
+            f"| measurement ({args.rows:,} rows) | current wall (runs) | baseline wall | wall ratio "
+            "| current CPU | baseline CPU | CPU ratio |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for k, (wall, cpu) in cur.items():
+            runs = ", ".join(f"{r[k]['seconds']:.2f}" for r in rounds["current"])
+            bw, bc = base[k]
+            lines.append(
+                f"| {k} | {wall:.2f} s ({runs}) | {bw:.2f} s | {wall / bw:.2f} | {cpu:.2f} s | {bc:.2f} s "
+                f"| {cpu / bc:.2f} |"
+            )
     else:
-        lines += [head, "|---|---|"] + [f"| {k} | {v:.2f} s |" for k, v in cur.items()]
+        lines += ["| measurement | wall | CPU |", "|---|---|---|"]
+        lines += [f"| {k} | {w:.2f} s | {c:.2f} s |" for k, (w, c) in cur.items()]
     lines.append("")
     lines.append(
-        f"Rebuild vs initial sync (current, SQLite): {cur['full SQLite'] / cur['initial SQLite']:.2f}x "
-        "(the rebuild writes every row twice: into rebuild_steps, then into steps)."
+        f"Rebuild vs initial sync (current, SQLite, wall): {cur['full SQLite'][0] / cur['initial SQLite'][0]:.2f}x "
+        "(a rebuild writes every row twice: into rebuild_steps, then into steps)."
     )
     return lines
 

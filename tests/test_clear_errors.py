@@ -214,7 +214,7 @@ def _old_warehouse(ws, drop: str):
     """A warehouse as an older fle-core wrote it: schema 1, no sync_notes, one column fewer."""
     con = duckdb.connect(str(ws.warehouse_path))
     con.execute("DROP TABLE IF EXISTS sync_notes")
-    con.execute("DELETE FROM meta_info WHERE key = 'data_version'")
+    con.execute("DELETE FROM meta_info WHERE key IN ('data_version', 'ddl')")  # schema 1 had neither
     con.execute("UPDATE meta_info SET value = '1' WHERE key = 'schema_version'")
     con.execute(f"ALTER TABLE steps DROP COLUMN {drop}")
     con.close()

@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import hashlib
 import os
 import random
 import time
@@ -375,7 +376,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
             ) from None
     for stmt in DDL:
         con.execute(stmt)
-    _check_layout(con, "the warehouse", writable=True, inode=_db_inode(con))
+    _check_layout(con, "the warehouse", writable=True, inode=None)
     con.execute("INSERT OR REPLACE INTO meta_info VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
 
 
@@ -427,24 +428,33 @@ _CORE_TABLES = ("meta_info", "steps", "trajectories", "sync_runs", "source_state
 def _check_layout(con: duckdb.DuckDBPyConnection, path: str, *, writable: bool, inode: int | None) -> None:
     """Make sure the file's tables have this version's columns (``WarehouseUnusable`` if not).
 
-    Readers check once per process and file (keyed on inode and schema version);
-    the writer adds missing nullable columns, so an older warehouse is upgraded by
-    the next sync.
+    Cheap in the common case: the writer records a fingerprint of ``DDL``
+    (``meta_info.ddl``) once the layout matched, and a file carrying this code's
+    fingerprint is not inspected again. Otherwise the columns are compared (once
+    per process and file); the writer adds missing nullable columns, so an older
+    warehouse is upgraded by the next sync.
     """
     try:
-        rows = con.execute("SELECT value FROM meta_info WHERE key = 'schema_version'").fetchall()
+        meta = dict(
+            con.execute("SELECT key, value FROM meta_info WHERE key IN ('schema_version', 'ddl')").fetchall()
+        )
     except duckdb.CatalogException:
         raise WarehouseUnusable(
             f"{path} is a DuckDB database, but not a warehouse of fle-core",
             hint="move it aside, then run `fle-core sync` to build the warehouse from the sources",
         ) from None
-    version = int(rows[0][0]) if rows and str(rows[0][0]).isdigit() else 0
+    version = int(meta["schema_version"]) if str(meta.get("schema_version", "")).isdigit() else 0
     if version > SCHEMA_VERSION:
         raise WarehouseUnusable(
             f"The warehouse was written by a newer fle-core (schema {version}; this one reads {SCHEMA_VERSION})",
             hint="upgrade fle-core, or rebuild the warehouse with this version (`fle-core sync --full`)",
         )
     key = (inode, version)  # a file that passed the writer's check passes a reader's
+    if meta.get("ddl") == _ddl_fingerprint():
+        return
+    if inode is None and writable:
+        inode = _db_inode(con)
+        key = (inode, version)
     if key in _LAYOUT_OK:
         return
     have = _columns(con)
@@ -471,8 +481,15 @@ def _check_layout(con: duckdb.DuckDBPyConnection, path: str, *, writable: bool, 
             if not writable
             else "move warehouse.duckdb aside, then run `fle-core sync` to rebuild it from the sources",
         )
+    if writable:
+        con.execute("INSERT OR REPLACE INTO meta_info VALUES ('ddl', ?)", [_ddl_fingerprint()])
     if inode is not None:
         _LAYOUT_OK.add(key)
+
+
+@functools.cache
+def _ddl_fingerprint() -> str:
+    return hashlib.sha256("\n".join(DDL).encode()).hexdigest()[:16]
 
 
 def _stat_inode(path) -> int | None:
