@@ -28,6 +28,10 @@ running the workbench next to FLE just works.
     [wandb]
     project = "factorio-eval"
 
+    [slurm]                    # runner pilots (fle-core runner --slurm N)
+    partition = "eval"
+    time = "4:00:00"
+
 Secrets never live in ``config.toml``; they come from the environment or from
 Streamlit secrets (passed in by the UI layer as ``secrets``).
 """

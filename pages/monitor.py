@@ -1,4 +1,5 @@
-"""Monitor: a live model × task grid of cells coloured by state, progress + ETA, failures, runners.
+"""Monitor: a live model × task grid of cells coloured by state, progress + ETA, failures,
+runners and Slurm pilots, and why stopped cells stopped.
 
 The content lives in ``render`` so it is the same code whether the
 auto-refreshing fragment re-runs it in the browser or AppTest runs the script.
@@ -49,6 +50,8 @@ def render(sweep_id: str) -> None:
         _ui.cells_view(cells)
     with st.expander("Runners", expanded=False):
         _ui.runner_health(sweeps.runners(ws))
+    _ui.pilot_table(_ui.pilots(ws, sweep_id))
+    _ui.stopped_cells(cells)
     fails = sweeps.failures(ws, sweep_id, tail_lines=20)
     if fails.is_empty():
         st.caption("No failed attempts.")

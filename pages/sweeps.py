@@ -103,13 +103,23 @@ def preview_and_launch(cfg: SweepConfig) -> None:
     )
     if ro:
         return
-    start_runner = st.checkbox("Start a runner if none is alive", value=True, key="new_runner")
+    on_slurm = st.radio("Run it with", ["Local runner", "Slurm pilots"], key="new_run_on", horizontal=True)
+    if on_slurm == "Slurm pilots":
+        c1, c2 = st.columns(2)
+        pilots = c1.number_input("Pilots (one Slurm job array)", 1, 1000, 2, key="new_pilots")
+        per_pilot = c2.number_input("Jobs per pilot at once", 1, 64, 1, key="new_jobs_per_pilot")
+        _ui.slurm_caption(ws)
+    else:
+        start_runner = st.checkbox("Start a runner if none is alive", value=True, key="new_runner")
     if st.button("Launch sweep", type="primary", icon=":material/rocket_launch:"):
         with _ui.guard():
             sweep_id = sweeps.launch(ws, cfg)
-            pid = sweeps.ensure_runner(ws) if start_runner else None
             st.session_state["swp_sweep"] = sweep_id
-            st.success(f"Launched `{sweep_id}`" + (f"; started runner pid {pid}" if pid else "") + ".")
+            if on_slurm == "Slurm pilots":
+                _ui.submit_pilots_for(ws, sweep_id, int(pilots), int(per_pilot))
+            else:
+                pid = sweeps.ensure_runner(ws) if start_runner else None
+                st.success(f"Launched `{sweep_id}`" + (f"; started runner pid {pid}" if pid else "") + ".")
             st.page_link(
                 "pages/monitor.py",
                 label="Watch it on Monitor",

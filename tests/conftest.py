@@ -1,9 +1,10 @@
-"""Shared fixtures: a real throwaway PostgreSQL cluster and fresh workspaces.
+"""Shared fixtures: real throwaway PostgreSQL and Slurm clusters, fresh workspaces.
 
-The cluster is started once per test session on a free loopback port and
-stopped at the end. When PostgreSQL or Chromium is not installed those tests
-are skipped locally; under CI (``CI=true``) the hook below turns every skip
-into a failure, so nothing silently skips there.
+The clusters are started once per test session (Postgres on a free loopback
+port; Slurm with its own munged, slurmctld and slurmd, see slurm_cluster.py) and
+stopped at the end. When PostgreSQL, Slurm or Chromium is not installed those
+tests are skipped locally; under CI (``CI=true``) the hook below turns every
+skip into a failure, so nothing silently skips there.
 """
 
 from __future__ import annotations
@@ -71,54 +72,120 @@ def _as_postgres(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
-@pytest.fixture(scope="session")
-def pg_server():
+class PgCluster:
+    """A throwaway PostgreSQL cluster on a free loopback port that can be stopped and
+    started again (the fault tests take the control store down under a runner)."""
+
+    def __init__(self, bindir: Path):
+        self.bindir = bindir
+        self.root = Path(tempfile.mkdtemp(prefix="fle-pg-"))
+        self.datadir = self.root / "data"
+        self.datadir.mkdir()
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres")
+            shutil.chown(self.datadir, "postgres")
+        self.port = _free_port()
+        subprocess.run(
+            _as_postgres(
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(self.datadir),
+                    "--auth=trust",
+                    "-U",
+                    "postgres",
+                    "-E",
+                    "UTF8",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+        )
+
+    def start(self) -> None:
+        opts = (
+            f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        subprocess.run(
+            _as_postgres(
+                [
+                    str(self.bindir / "pg_ctl"),
+                    "-D",
+                    str(self.datadir),
+                    "-o",
+                    opts,
+                    "-l",
+                    str(self.datadir / "server.log"),
+                    "-w",
+                    "start",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+        )
+
+    def stop(self, mode: str = "immediate") -> None:
+        subprocess.run(
+            _as_postgres([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "stop"]),
+            capture_output=True,
+        )
+
+    def destroy(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _pg_cluster() -> PgCluster:
     bindir = _pg_bindir()
     if bindir is None:
         pytest.skip("PostgreSQL server binaries not installed (apt-get install -y postgresql)")
-    root = Path(tempfile.mkdtemp(prefix="fle-pg-"))
-    datadir = root / "data"
-    datadir.mkdir()
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres")
-        shutil.chown(datadir, "postgres")
-    port = _free_port()
-    subprocess.run(
-        _as_postgres(
-            [str(bindir / "initdb"), "-D", str(datadir), "--auth=trust", "-U", "postgres", "-E", "UTF8"]
-        ),
-        check=True,
-        capture_output=True,
-    )
-    opts = (
-        f"-p {port} -k {datadir} -c listen_addresses=127.0.0.1 -c fsync=off "
-        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-    )
-    subprocess.run(
-        _as_postgres(
-            [
-                str(bindir / "pg_ctl"),
-                "-D",
-                str(datadir),
-                "-o",
-                opts,
-                "-l",
-                str(datadir / "server.log"),
-                "-w",
-                "start",
-            ]
-        ),
-        check=True,
-        capture_output=True,
-    )
+    cluster = PgCluster(bindir)
+    cluster.start()
+    return cluster
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    cluster = _pg_cluster()
     try:
-        yield PgServer("127.0.0.1", port)
+        yield PgServer("127.0.0.1", cluster.port)
     finally:
-        subprocess.run(
-            _as_postgres([str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "immediate", "-w", "stop"]),
-            capture_output=True,
-        )
-        shutil.rmtree(root, ignore_errors=True)
+        cluster.destroy()
+
+
+@pytest.fixture
+def pg_restartable():
+    """``(cluster, server)``: a PostgreSQL cluster of this test's own, to stop and restart."""
+    cluster = _pg_cluster()
+    try:
+        yield cluster, PgServer("127.0.0.1", cluster.port)
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """A real one-node Slurm cluster (tests/slurm_cluster.py) for the whole session."""
+    import slurm_cluster as sc
+
+    why = sc.missing()
+    if why:
+        pytest.skip(why)
+    cluster = sc.SlurmCluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.cancel_all()
+        cluster.stop()
+
+
+@pytest.fixture
+def slurm(slurm_cluster, monkeypatch):
+    """The session's Slurm cluster with ``SLURM_CONF`` exported; its jobs cancelled after."""
+    monkeypatch.setenv("SLURM_CONF", str(slurm_cluster.conf))
+    yield slurm_cluster
+    slurm_cluster.cancel_all()
 
 
 @pytest.fixture

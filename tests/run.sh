@@ -7,12 +7,14 @@ cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
-# System packages: a real PostgreSQL server for the Postgres tests, and
-# Debian's Chromium for the browser tests (Playwright drives it; no download).
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [ ! -x /usr/bin/chromium ]; then
+# System packages: a real PostgreSQL server for the Postgres tests, Debian's
+# Chromium for the browser tests (Playwright drives it; no download), and Slurm
+# with munge for the one-node cluster the Slurm pilot tests start.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [ ! -x /usr/bin/chromium ] \
+  || [ ! -x /usr/sbin/slurmctld ] || [ ! -x /usr/sbin/munged ]; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -q
-  $SUDO apt-get install -y -q postgresql chromium
+  $SUDO apt-get install -y -q postgresql chromium slurm-wlm munge
 fi
 
 command -v uv >/dev/null 2>&1 || python3 -m pip install -q "uv>=0.13"

@@ -12,6 +12,7 @@ from fle_core.sweeps.config import SweepConfig
 from fle_core.sweeps.store import (
     MAX_LOST,
     SCHEMA_VERSION,
+    PilotSubmission,
     RunnerRecord,
     SqliteControlStore,
     SweepRecord,
@@ -91,11 +92,34 @@ class TestControlStoreContract:
         _launch(a)
         b = make_store()  # migrations run again: nothing breaks, nothing duplicated
         assert len(b.cells("s")) == 4
-        with b._read() as ex:
+        with b._read() as ex:  # one row per applied migration
             assert ex("SELECT MAX(version), COUNT(*) FROM schema_version", ()).fetchone() == (
                 SCHEMA_VERSION,
-                1,
+                SCHEMA_VERSION,
             )
+
+    def test_a_version_1_store_upgrades_and_keeps_its_rows(self, make_store, monkeypatch):
+        """A store written before migration 2 (Slurm facts, drain/lost counters) opens,
+        upgrades in place, and its cells and runners read with the new defaults."""
+        from fle_core.sweeps.store import base as control_store
+
+        with monkeypatch.context() as m:
+            m.setattr(control_store, "MIGRATIONS", control_store.MIGRATIONS[:1])
+            old = make_store()
+            _launch(old)
+            with old._tx() as ex:  # a runner row as version 1 wrote it
+                ex(
+                    "INSERT INTO runners (runner_id, host, pid, started_at, heartbeat_at, lease_s, status)"
+                    " VALUES ('r0', 'h', 1, 1000, 1000, 30, 'stopped')",
+                    (),
+                )
+        new = make_store()
+        assert [(c.requeues, c.lost_charge) for c in new.cells("s")] == [(0, 0.0)] * 4
+        (r0,) = new.runners()
+        assert (r0.slurm_job_id, r0.jobs_run, r0.node) == (None, 0, None)
+        assert new.submissions() == []
+        with new._read() as ex:
+            assert ex("SELECT MAX(version) FROM schema_version", ()).fetchone()[0] == SCHEMA_VERSION
 
     def test_a_new_migration_applies_once_in_order(self, make_store, monkeypatch):
         from fle_core.sweeps.store import base as control_store
@@ -229,6 +253,88 @@ class TestControlStoreContract:
         assert st.cells("s")[0].status == "failed"
         assert [a.outcome for a in st.attempts("s")] == ["lost", "lost", "lost"]
 
+    def test_a_runner_that_died_running_k_jobs_charges_each_one_kth(self, make_store):
+        st = make_store()
+        _launch(st, trials=1, models=("a", "b", "c"), max_retries=0)
+        first = st.claim("dead", "h", 1000.0, 30, SRC)
+        second = st.claim("dead", "h", 1005.0, 30, SRC)  # claimed later: its lease ends later
+        solo = st.claim("solo", "h", 1000.0, 30, SRC)
+        assert sorted(st.running_attempt_ids("dead")) == sorted(
+            [first.attempt.attempt_id, second.attempt.attempt_id]
+        )
+        lost = st.expire_leases(1031.0)  # one ended lease: all of that runner's attempts go
+        assert {a.attempt_id for a in lost} == {
+            first.attempt.attempt_id,
+            second.attempt.attempt_id,
+            solo.attempt.attempt_id,
+        }
+        charges = {c.model: (c.status, c.lost, c.lost_charge, c.failures) for c in st.cells("s")}
+        assert charges == {
+            "a": ("pending", 1, 0.5, 0),
+            "b": ("pending", 1, 0.5, 0),
+            "c": ("pending", 1, 1.0, 0),
+        }
+        assert st.running_attempt_ids("dead") == []
+        errors = {a.error for a in st.attempts("s") if a.runner_id == "dead"}
+        assert errors == {"runner dead stopped heartbeating (it lost 2 jobs at once)"}
+        # Five more deaths of a runner running a and b (claim order) charge each 0.5 a time:
+        # both reach the cap of 3.0 on the fifth and are failed; c keeps its 1.0.
+        now = 1100.0
+        for _ in range(5):
+            assert {st.claim("dead2", "h", now, 30, SRC).cell.model for _ in range(2)} == {"a", "b"}
+            st.expire_leases(now + 31)
+            now += 100
+        after = {c.model: (c.status, c.lost, c.lost_charge) for c in st.cells("s")}
+        assert after == {"a": ("failed", 6, 3.0), "b": ("failed", 6, 3.0), "c": ("pending", 1, 1.0)}
+
+    def test_drains_requeue_forever_without_failing_the_cell(self, make_store):
+        st = make_store()
+        _launch(st, trials=1, models=("a",), max_retries=0)
+        for i in range(MAX_LOST_DRAINS := 5):
+            c = st.claim("r", "h", 1000.0 + i, 30, SRC)
+            fin = st.finish_attempt(c.attempt.attempt_id, "r", "requeued", 1000.5 + i)
+            assert (fin.cell_status, fin.attempt_status) == ("pending", "superseded")
+        cell = st.cells("s")[0]
+        assert (cell.status, cell.requeues, cell.lost, cell.failures) == ("pending", MAX_LOST_DRAINS, 0, 0)
+
+    def test_runner_slurm_facts_and_pilot_submissions(self, make_store):
+        st = make_store()
+        beat = RunnerRecord(
+            runner_id="p",
+            host="n1",
+            pid=7,
+            started_at=1000.0,
+            heartbeat_at=1000.0,
+            lease_s=30,
+            status="running",
+            slurm_job_id="123",
+            slurm_array_task_id=4,
+            node="n1",
+            log_path="/logs/pilot-123_4.log",
+        )
+        st.heartbeat(beat)
+        st.heartbeat(beat.model_copy(update={"heartbeat_at": 1010.0, "jobs_run": 5, "status": "draining"}))
+        (r,) = st.runners()
+        assert (r.slurm_job_id, r.slurm_array_task_id, r.node, r.jobs_run, r.status) == (
+            "123",
+            4,
+            "n1",
+            5,
+            "draining",
+        )
+        assert r.log_path == "/logs/pilot-123_4.log"
+        st.add_submission(PilotSubmission(job_id="123", submitted_at=999.0, pilots=3, log_dir="/logs"))
+        st.add_submission(
+            PilotSubmission(job_id="124", submitted_at=1001.0, pilots=1, sweep_ids=["s1"], log_dir="/logs")
+        )
+        st.set_submission_cancelled("123", 1002.0)
+        assert [(s.job_id, s.sweep_ids, s.status, s.cancelled_at) for s in st.submissions()] == [
+            ("124", ["s1"], "submitted", None),
+            ("123", None, "cancelled", 1002.0),
+        ]
+        kinds = [e["kind"] for e in st.events()]
+        assert kinds[:3] == ["pilots_cancelled", "pilots_submitted", "pilots_submitted"]
+
     def test_cancel(self, make_store):
         st = make_store()
         _launch(st)
@@ -241,6 +347,22 @@ class TestControlStoreContract:
         assert fin.cell_status == "cancelled"
         assert {x.status for x in st.cells("s")} == {"cancelled"}
         assert st.get_sweep("s").status == "cancelled"
+
+    def test_a_drain_or_loss_while_a_cancel_is_pending_is_a_cancel(self, make_store):
+        """scancel signals a pilot's jobs before its runner sees the cancel request: the
+        drained (or lost) attempt of a cell being cancelled ends ``cancelled``, uncharged."""
+        st = make_store()
+        _launch(st, trials=1, models=("a", "b"))
+        a = st.claim("r", "h", 1000.0, 30, SRC)
+        b = st.claim("r2", "h", 1000.0, 30, SRC)
+        st.cancel_sweep("s", 1001.0)
+        st.finish_attempt(a.attempt.attempt_id, "r", "requeued", 1002.0)
+        st.expire_leases(1100.0)
+        assert [(x.status, x.outcome) for x in st.attempts("s")] == [("cancelled", "cancelled")] * 2
+        assert [(c.status, c.lost, c.lost_charge, c.requeues) for c in st.cells("s")] == [
+            ("cancelled", 0, 0, 0)
+        ] * 2
+        assert b.attempt.attempt_id in {x.attempt_id for x in st.attempts("s")}
 
     def test_counts(self, make_store):
         st = make_store()

@@ -137,3 +137,22 @@ def test_unknown_preset(tmp_path):
 
 def test_substitute_keeps_escaped_braces():
     assert substitute("{{literal}}-{model}", {"model": "{x}"}) == "{literal}-{x}"
+
+
+def test_every_job_gets_its_slot_in_the_environment(tmp_path):
+    job = _job(slot=3)
+    for preset in ("simulate", "fle"):
+        assert get_preset(Workspace.open(tmp_path), preset).build(job, tmp_path).env["FLE_JOB_SLOT"] == "3"
+
+
+def test_fle_server_range_gives_concurrent_slots_disjoint_servers():
+    from fle_core.sweeps.executors import fle_server_range
+
+    assert fle_server_range(0, 1) == (0, 1)
+    assert fle_server_range(2, 4, first_server=8) == (16, 20)
+    ranges = [range(*fle_server_range(slot, 3, 5)) for slot in range(6)]
+    used = [s for r in ranges for s in r]
+    assert len(used) == len(set(used)) == 18 and min(used) == 5  # disjoint, end exclusive, contiguous
+    for bad in ((-1, 1, 0), (0, 0, 0), (0, 1, -1)):
+        with pytest.raises(ConfigError, match="bad FLE server range"):
+            fle_server_range(*bad)

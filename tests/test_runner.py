@@ -4,7 +4,9 @@ Jobs are either the real simulator (``simulate-fast``) or ``JOB_SCRIPT`` below:
 a tiny agent that logs its argv/env to a file and writes FLE ``programs`` rows.
 Its behaviour follows the model name's prefix: ``crash`` exits 3, ``empty``
 exits 0 without rows, ``hang`` starts a grandchild and sleeps, ``slow`` sleeps
-``JOB_DELAY`` first, anything else succeeds at once.
+``JOB_DELAY`` first, ``long`` hangs on its first attempt only (a job that needed
+more time than its first runner had), ``killer`` SIGKILLs its runner, anything
+else succeeds at once.
 """
 
 from __future__ import annotations
@@ -38,8 +40,11 @@ if model.startswith("hang"):
     rec["grandchild"] = gc.pid
 with open(out, "a") as fh:
     fh.write(json.dumps(rec) + "\n")
-if model.startswith("hang"):
+if model.startswith("hang") or (model.startswith("long") and rec["attempt"] == 1):
     time.sleep(300)
+if model.startswith("killer"):
+    os.kill(os.getppid(), 9)
+    time.sleep(60)
 if model.startswith("slow"):
     time.sleep(float(os.environ.get("JOB_DELAY", "0.3")))
 if model.startswith("crash"):
@@ -503,3 +508,19 @@ def test_a_failing_sync_is_an_event_not_a_crash(tmp_path):
     assert_each_cell_succeeded_once(ws, sweep_id, 2)
     events = [e for e in sm.open_store(ws).events() if e["kind"] == "sync_failed"]
     assert events and events[0]["message"].startswith("local:")
+
+
+def test_each_running_job_gets_its_own_slot(tmp_path):
+    """``FLE_JOB_SLOT``: jobs that overlap in time never share a slot, and slots stay below
+    the runner's concurrency (so ``fle_server_range`` gives them disjoint servers)."""
+    ws = make_ws(tmp_path / "ws", delay=0.4)
+    sweep_id = sm.launch(ws, config(ws, models=[f"slow-{i}" for i in range(7)], max_concurrent=3))
+    run_once(ws, "--max-concurrent", "3")
+    slot_of = {r["version"]: int(r["env"]["FLE_JOB_SLOT"]) for r in executions(ws)}
+    attempts = sm.open_store(ws).attempts(sweep_id)
+    assert set(slot_of.values()) <= {0, 1, 2} and len(slot_of) == 7
+    for a in attempts:
+        for b in attempts:
+            if a.attempt_id < b.attempt_id and a.started_at < b.ended_at and b.started_at < a.ended_at:
+                assert slot_of[a.version] != slot_of[b.version], (a.attempt_id, b.attempt_id)
+    assert len(set(slot_of.values())) == 3  # all three slots were used

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from fle_core.workspace import Workspace
 
@@ -21,6 +22,7 @@ def register(sub) -> None:
     p.add_argument("config", help="sweep config file (.json or .toml)")
     p.add_argument("--yes", action="store_true", help="confirm a large sweep (more than 2000 cells)")
     p.add_argument("--no-runner", action="store_true", help="only enqueue; do not start a runner")
+    _add_pilot_flags(p)
     p.set_defaults(func=_launch)
 
     p = ssub.add_parser("list", help="list sweeps with counts per state")
@@ -47,6 +49,8 @@ def register(sub) -> None:
         p.add_argument("sweep_id")
         if name in ("resume", "retry"):
             p.add_argument("--no-runner", action="store_true", help="do not start a runner")
+        if name == "resume":
+            _add_pilot_flags(p)
         p.set_defaults(func=_operation, op=name)
 
     r = sub.add_parser("runner", help="run queued sweep jobs (the sidecar runner)")
@@ -62,8 +66,9 @@ def register(sub) -> None:
     r.add_argument(
         "--drain-timeout",
         type=float,
-        default=60.0,
-        help="on SIGTERM, seconds running jobs may finish before being requeued (default 60)",
+        default=None,
+        help="on SIGTERM, seconds running jobs may finish before being requeued "
+        "(default 60; Slurm pilots: --grace-seconds minus 40)",
     )
     r.add_argument(
         "--sweep",
@@ -73,7 +78,86 @@ def register(sub) -> None:
         help="only run these sweeps (repeatable)",
     )
     r.add_argument("--no-sync", action="store_true", help="do not sync the warehouse after jobs")
+    r.add_argument(
+        "--slurm",
+        type=int,
+        metavar="N",
+        help="instead of running here, submit N runner pilots as one Slurm job array "
+        "(each runs `fle-core runner --once`); prints the Slurm job id",
+    )
+    _add_slurm_flags(r)
     r.set_defaults(func=_runner)
+
+
+def _add_pilot_flags(p) -> None:
+    """``--slurm N`` and the Slurm options on ``sweep launch`` / ``sweep resume``."""
+    p.add_argument(
+        "--slurm",
+        type=int,
+        metavar="N",
+        help="submit N Slurm runner pilots for this sweep instead of starting a local runner",
+    )
+    p.add_argument(
+        "--jobs-per-pilot",
+        type=int,
+        default=1,
+        help="with --slurm: jobs each pilot runs at once (default 1; also its default --cpus-per-task)",
+    )
+    _add_slurm_flags(p)
+
+
+def _add_slurm_flags(p) -> None:
+    """Per-submission overrides of the ``[slurm]`` config section (used with --slurm)."""
+    g = p.add_argument_group("Slurm options (with --slurm; override [slurm] in config.toml)")
+    g.add_argument("--partition", help="sbatch --partition")
+    g.add_argument("--time", help="sbatch --time, each pilot's time limit (e.g. 4:00:00)")
+    g.add_argument("--cpus-per-task", type=int, help="sbatch --cpus-per-task (default: jobs per pilot)")
+    g.add_argument("--mem", help="sbatch --mem (e.g. 16G)")
+    g.add_argument("--account", help="sbatch --account")
+    g.add_argument("--qos", help="sbatch --qos")
+    g.add_argument(
+        "--array-parallelism", type=int, help="most pilots running at once (sbatch --array=...%%K)"
+    )
+    g.add_argument(
+        "--grace-seconds",
+        type=int,
+        dest="grace_s",
+        help="SIGTERM this long before the time limit so a pilot can drain (sbatch --signal; default 120)",
+    )
+    g.add_argument(
+        "--sbatch-arg",
+        action="append",
+        dest="extra_args",
+        metavar="ARG",
+        help="one more sbatch option, passed as one literal argv element (repeatable), e.g. --sbatch-arg=--exclusive",
+    )
+
+
+def _slurm_overrides(args) -> dict:
+    keys = ("partition", "time", "cpus_per_task", "mem", "account", "qos", "array_parallelism", "grace_s")
+    out = {k: getattr(args, k, None) for k in keys}
+    out["extra_args"] = getattr(args, "extra_args", None)
+    return out
+
+
+def _submit_for_sweep(ws: Workspace, args, sweep_id: str) -> None:
+    """Submit ``--slurm N`` pilots restricted to ``sweep_id``; on failure the sweep stays queued."""
+    from fle_core.sweeps import operations, slurm
+
+    try:
+        sub = operations.submit_pilots(
+            ws,
+            args.slurm,
+            sweep_ids=[sweep_id],
+            overrides=_slurm_overrides(args),
+            max_concurrent=args.jobs_per_pilot,
+        )
+    except slurm.SlurmError as exc:
+        raise slurm.SlurmError(
+            f"sweep {sweep_id} is queued, but no Slurm pilots were submitted: {exc.message}",
+            hint=(exc.hint or "") + f"; submit later with `fle-core runner --slurm N --sweep {sweep_id}`",
+        ) from None
+    print(f"pilots: Slurm job {sub.job_id} ({sub.pilots} pilot(s)); logs in {sub.log_dir}")
 
 
 def _ws(args) -> Workspace:
@@ -81,14 +165,18 @@ def _ws(args) -> Workspace:
 
 
 def _launch(args) -> int:
-    from fle_core.sweeps import operations
+    from fle_core.sweeps import operations, slurm
     from fle_core.sweeps.config import load_config
 
     ws = _ws(args)
     config = load_config(args.config, registry=ws.task_registry(), confirm_large=args.yes)
+    if args.slurm is not None:
+        slurm.options(ws, _slurm_overrides(args))  # a bad [slurm] option fails before anything is queued
     sweep_id = operations.launch(ws, config)
-    print(sweep_id)
-    if not args.no_runner:
+    print(sweep_id, flush=True)
+    if args.slurm is not None:
+        _submit_for_sweep(ws, args, sweep_id)
+    elif not args.no_runner:
         pid = operations.ensure_runner(ws)
         print(f"runner started (pid {pid})" if pid else "a runner is already alive")
     return 0
@@ -160,8 +248,10 @@ def _operation(args) -> int:
         return 0
     fn = {"resume": operations.resume, "retry": operations.retry_failed, "cancel": operations.cancel}[args.op]
     n = fn(ws, args.sweep_id)
-    print(f"{args.sweep_id}: {args.op} touched {n} cell(s)")
-    if args.op in ("resume", "retry") and not args.no_runner:
+    print(f"{args.sweep_id}: {args.op} touched {n} cell(s)", flush=True)
+    if getattr(args, "slurm", None) is not None:
+        _submit_for_sweep(ws, args, args.sweep_id)
+    elif args.op in ("resume", "retry") and not args.no_runner:
         operations.ensure_runner(ws)
     return 0
 
@@ -169,11 +259,13 @@ def _operation(args) -> int:
 def _runner(args) -> int:
     from fle_core.sweeps.runner import Runner
 
+    if args.slurm is not None:
+        return _runner_on_slurm(args)
     runner = Runner(
         _ws(args),
         max_concurrent=args.max_concurrent,
         lease_s=args.lease_seconds,
-        drain_timeout_s=args.drain_timeout,
+        drain_timeout_s=60.0 if args.drain_timeout is None else args.drain_timeout,
         sweep_ids=args.sweeps,
         sync=not args.no_sync,
     )
@@ -184,3 +276,26 @@ def _runner(args) -> int:
         f"failed {s['failed']}, requeued {s['requeued']}, cancelled {s['cancelled']}"
     )
     return code
+
+
+def _runner_on_slurm(args) -> int:
+    """``fle-core runner --slurm N``: submit the pilots, print the Slurm job id."""
+    from fle_core.sweeps import operations
+
+    ws = _ws(args)
+    sub = operations.submit_pilots(
+        ws,
+        args.slurm,
+        sweep_ids=args.sweeps,
+        overrides=_slurm_overrides(args),
+        max_concurrent=args.max_concurrent,
+        lease_s=args.lease_seconds,
+        drain_timeout_s=args.drain_timeout,
+    )
+    print(sub.job_id)
+    print(
+        f"{sub.pilots} pilot(s) submitted; logs: {sub.log_dir}/pilot-{sub.job_id}_*.log; "
+        f"watch: squeue -j {sub.job_id} (or the Monitor page)",
+        file=sys.stderr,
+    )
+    return 0

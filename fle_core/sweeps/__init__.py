@@ -6,7 +6,9 @@
   CLI and the app show; re-exported here (``from fle_core import sweeps;
   sweeps.launch(ws, config)``);
 * ``executors``: named server-side presets that turn a claimed job into an argv;
-* ``runner``: the sidecar runner loop (leases, timeouts, drain);
+* ``runner``: the sidecar runner loop (leases, timeouts, drain, store outages);
+* ``runner_sync``: the runner's warehouse sync on a worker thread;
+* ``slurm``: runner pilots as one Slurm job array; their states from squeue;
 * ``job_tracking``: W&B runs for finished jobs and sweeps;
 * ``facts``: ``attempts_for_sync``, the sweep facts handed to the warehouse sync;
 * ``simulate``: a simulated FLE agent (``python -m fle_core.sweeps.simulate``);
@@ -38,11 +40,14 @@ _OPERATIONS = (
     "list_sweeps",
     "new_sweep_id",
     "pause",
+    "pilots",
     "resume",
     "retry_failed",
     "runners",
+    "slurm_settings",
     "status",
     "stored_config",
+    "submit_pilots",
 )
 _EXPORTS = {
     **dict.fromkeys(_OPERATIONS, "fle_core.sweeps.operations"),

@@ -76,6 +76,8 @@ class Job:
     version: int
     source_url: str
     seed: int = 0
+    slot: int = 0
+    """The runner's concurrency slot for this job, unique among its running jobs."""
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,23 @@ def job_env(job: Job) -> dict[str, str]:
         "FLE_TRIAL": str(job.trial),
         "FLE_ATTEMPT": str(job.attempt),
         "FLE_PARAMS_JSON": json.dumps(job.params, sort_keys=True),
+        "FLE_JOB_SLOT": str(job.slot),
     }
+
+
+def fle_server_range(slot: int, servers_per_job: int, first_server: int = 0) -> tuple[int, int]:
+    """FLE's ``(FLE_SERVER_START, FLE_SERVER_END)`` for the job in concurrency ``slot``.
+
+    FLE's server pool uses servers ``START <= i < END`` (end exclusive). Slot ``s``
+    gets ``servers_per_job`` servers from ``first_server + s * servers_per_job``, so two
+    jobs of one runner (one node) never share a Factorio server."""
+    if slot < 0 or servers_per_job < 1 or first_server < 0:
+        raise ConfigError(
+            f"bad FLE server range: slot {slot}, servers_per_job {servers_per_job}, first_server {first_server}",
+            hint="servers_per_job must be at least 1; slot and first_server at least 0",
+        )
+    start = first_server + slot * servers_per_job
+    return start, start + servers_per_job
 
 
 def simulate_argv(job: Job, options: Mapping[str, Any]) -> list[str]:

@@ -9,7 +9,7 @@ the embedded SQLite file ``control.db`` or, when config.toml has a
     password_env = "FLE_CONTROL_PASSWORD"                  # or url_env = "..."
 
 Launching only enqueues; a runner (``fle-core runner``, or ``ensure_runner``)
-does the work. ``resume`` is idempotent: it adds cells missing from the
+does the work, or Slurm pilots (``submit_pilots``, ``fle-core runner --slurm N``). ``resume`` is idempotent: it adds cells missing from the
 stored config and requeues failed/cancelled cells with a fresh retry budget,
 and never touches succeeded or early-stopped cells.
 """
@@ -32,9 +32,18 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from fle_core.errors import QueueError
+from fle_core.sweeps import slurm
 from fle_core.sweeps.config import SweepConfig, task_registry
 from fle_core.sweeps.executors import get_preset, load_presets
-from fle_core.sweeps.store import AttemptRecord, ControlStore, SweepRecord, open_store
+from fle_core.sweeps.store import (
+    MAX_LOST,
+    AttemptRecord,
+    CellRecord,
+    ControlStore,
+    PilotSubmission,
+    SweepRecord,
+    open_store,
+)
 from fle_core.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -134,8 +143,85 @@ def retry_failed(ws: Workspace, sweep_id: str, store: ControlStore | None = None
 
 
 def cancel(ws: Workspace, sweep_id: str, store: ControlStore | None = None) -> int:
-    """Cancel pending cells; runners kill running jobs' process groups. Returns cells touched."""
-    return _store(ws, store).cancel_sweep(sweep_id, time.time())
+    """Cancel pending cells; runners kill running jobs' process groups; Slurm pilots that
+    only this sweep needed are ``scancel``ed. Returns cells touched.
+
+    The cells are cancelled first, so a ``SlurmError`` from ``scancel`` (raised after,
+    naming the jobs) never leaves the sweep running."""
+    st = _store(ws, store)
+    touched = st.cancel_sweep(sweep_id, time.time())
+    _cancel_unneeded_pilots(st, sweep_id)
+    return touched
+
+
+def _cancel_unneeded_pilots(st: ControlStore, sweep_id: str) -> list[str]:
+    """``scancel`` live pilot submissions that could serve ``sweep_id`` and no other sweep
+    with work left (pending or running cells). Returns the Slurm job ids cancelled."""
+    subs = [
+        s
+        for s in st.submissions(limit=200)
+        if s.status == "submitted" and (s.sweep_ids is None or sweep_id in s.sweep_ids)
+    ]
+    if not subs:
+        return []
+    every = [s.sweep_id for s in st.list_sweeps()]
+    doomed = []
+    for sub in subs:
+        others = [x for x in (sub.sweep_ids or every) if x != sweep_id]
+        if not others or not st.runnable_count(None, others):
+            doomed.append(sub.job_id)
+    if not doomed:
+        return []
+    live: list[str] = doomed
+    try:
+        live = sorted({p.job_id for p in slurm.pilot_states(doomed) if p.state not in slurm.TERMINAL_STATES})
+        if not live:
+            return []
+        slurm.cancel_jobs(live)
+    except slurm.SlurmError as exc:
+        st.add_event("pilots_cancel_failed", f"{', '.join(live)}: {exc.message}", time.time(), sweep_id)
+        raise slurm.SlurmError(
+            f"Sweep {sweep_id} is cancelled, but its Slurm pilots {', '.join(live)} were not: {exc.message}",
+            hint=f"cancel them with `scancel {' '.join(live)}`",
+        ) from None
+    for job_id in live:
+        st.set_submission_cancelled(job_id, time.time())
+    return live
+
+
+def slurm_settings(ws: Workspace) -> dict[str, Any]:
+    """For the UI: the ``[slurm]`` options pilots get (``options``, UI-safe) and whether
+    ``sbatch`` is on this host's PATH (``sbatch_found``)."""
+    import shutil
+
+    return {"options": slurm.options(ws).public(), "sbatch_found": shutil.which("sbatch") is not None}
+
+
+def submit_pilots(
+    ws: Workspace,
+    pilots: int,
+    *,
+    sweep_ids: list[str] | None = None,
+    overrides: dict[str, Any] | None = None,
+    max_concurrent: int = 1,
+    lease_s: float = 30.0,
+    drain_timeout_s: float | None = None,
+    store: ControlStore | None = None,
+) -> PilotSubmission:
+    """Submit ``pilots`` Slurm runner pilots (one job array) for ``sweep_ids`` (None: any
+    active sweep), with ``[slurm]`` options and ``overrides``. ``SlurmError`` leaves every
+    sweep as it was: queued work stays queued."""
+    opts = slurm.options(ws, overrides)
+    return slurm.submit(
+        ws,
+        pilots,
+        opts,
+        store=_store(ws, store),
+        sweep_ids=sweep_ids,
+        max_concurrent=max_concurrent,
+        lease_s=lease_s,
+        drain_timeout_s=drain_timeout_s,
+    )
 
 
 @dataclass
@@ -207,7 +293,9 @@ def list_sweeps(ws: Workspace, store: ControlStore | None = None) -> pl.DataFram
 
 def cells_frame(ws: Workspace, sweep_id: str, store: ControlStore | None = None) -> pl.DataFrame:
     """Columns: cell_id, sweep_id, model, task, env_id, params_json, trial, status, attempts,
-    failures, version (latest attempt), last_outcome, last_error, updated_at."""
+    failures, lost (attempts whose runner died), requeues (attempts its runner drained),
+    version (latest attempt), last_outcome, last_error, stop_reason (why a cell that is not
+    done has stopped or waits; null otherwise), updated_at."""
     st = _store(ws, store)
     latest: dict[str, AttemptRecord] = {}
     for a in st.attempts(sweep_id):
@@ -227,9 +315,12 @@ def cells_frame(ws: Workspace, sweep_id: str, store: ControlStore | None = None)
                 "status": c.status,
                 "attempts": c.attempts,
                 "failures": c.failures,
+                "lost": c.lost,
+                "requeues": c.requeues,
                 "version": last.version if last else None,
                 "last_outcome": last.outcome if last else None,
                 "last_error": last.error if last else None,
+                "stop_reason": stop_reason(c, last.outcome if last else None),
                 "updated_at": _dt(c.updated_at),
             }
         )
@@ -244,12 +335,35 @@ def cells_frame(ws: Workspace, sweep_id: str, store: ControlStore | None = None)
         "status": pl.String,
         "attempts": pl.Int64,
         "failures": pl.Int64,
+        "lost": pl.Int64,
+        "requeues": pl.Int64,
         "version": pl.Int64,
         "last_outcome": pl.String,
         "last_error": pl.String,
+        "stop_reason": pl.String,
         "updated_at": pl.Datetime("us", "UTC"),
     }
     return pl.DataFrame(rows, schema=schema)
+
+
+def stop_reason(cell: CellRecord, last_outcome: str | None, now: float | None = None) -> str | None:
+    """Why a cell stopped short of success (or waits), in words for the Monitor."""
+    now = time.time() if now is None else now
+    if cell.status == "failed" and last_outcome == "lost":
+        return (
+            f"lost {cell.lost} time(s): its runner died while running it (charge "
+            f"{cell.lost_charge:.2f} of {MAX_LOST:g}; a runner that dies running K jobs charges "
+            "each 1/K), not a failure of the job itself; resume to run it again"
+        )
+    if cell.status == "failed":
+        return f"{cell.failures} failed attempt(s): retries used up (last: {last_outcome})"
+    if cell.status == "cancelled":
+        return "cancelled"
+    if cell.status == "early_stopped":
+        return "not needed: a trial of the same config succeeded (early stop)"
+    if cell.status == "pending" and cell.not_before > now:
+        return f"retrying after a failure in {cell.not_before - now:.0f}s (backoff)"
+    return None
 
 
 def failures(
@@ -300,30 +414,118 @@ def failures(
 
 
 def runners(ws: Workspace, store: ControlStore | None = None, now: float | None = None) -> pl.DataFrame:
-    """Columns: runner_id, host, pid, status, started_at, heartbeat_at, alive (heartbeat within lease)."""
+    """Columns: runner_id, host, node, pid, status, started_at, heartbeat_at, alive (heartbeat
+    within lease), jobs_run, slurm_job (``JOBID_TASK`` for a Slurm pilot, else null), log_path."""
     now = time.time() if now is None else now
     rows = [
         {
             "runner_id": r.runner_id,
             "host": r.host,
+            "node": r.node,
             "pid": r.pid,
             "status": r.status,
             "started_at": _dt(r.started_at),
             "heartbeat_at": _dt(r.heartbeat_at),
             "alive": r.status != "stopped" and now - r.heartbeat_at <= r.lease_s,
+            "jobs_run": r.jobs_run,
+            "slurm_job": _pilot_key(r.slurm_job_id, r.slurm_array_task_id),
+            "log_path": r.log_path,
         }
         for r in _store(ws, store).runners()
     ]
     schema: dict[str, PolarsDataType] = {
         "runner_id": pl.String,
         "host": pl.String,
+        "node": pl.String,
         "pid": pl.Int64,
         "status": pl.String,
         "started_at": pl.Datetime("us", "UTC"),
         "heartbeat_at": pl.Datetime("us", "UTC"),
         "alive": pl.Boolean,
+        "jobs_run": pl.Int64,
+        "slurm_job": pl.String,
+        "log_path": pl.String,
     }
     return pl.DataFrame(rows, schema=schema)
+
+
+def _pilot_key(job_id: str | None, task: int | None) -> str | None:
+    if job_id is None:
+        return None
+    return job_id if task is None else f"{job_id}_{task}"
+
+
+@dataclass
+class PilotsView:
+    """The Slurm pilots of recent submissions. ``slurm_error``: why Slurm states are missing."""
+
+    frame: pl.DataFrame
+    slurm_error: str | None = None
+
+
+PILOT_SCHEMA: dict[str, PolarsDataType] = {
+    "pilot": pl.String,
+    "slurm_state": pl.String,
+    "node": pl.String,
+    "reason": pl.String,
+    "runner_status": pl.String,
+    "alive": pl.Boolean,
+    "jobs_run": pl.Int64,
+    "heartbeat_at": pl.Datetime("us", "UTC"),
+    "log_path": pl.String,
+    "sweeps": pl.String,
+    "submitted_at": pl.Datetime("us", "UTC"),
+}
+
+
+def pilots(
+    ws: Workspace,
+    store: ControlStore | None = None,
+    limit: int = 10,
+    now: float | None = None,
+    sweep_id: str | None = None,
+) -> PilotsView:
+    """One row per array task of the ``limit`` newest pilot submissions (with ``sweep_id``:
+    those that could serve that sweep, i.e. for it or for any sweep): ``pilot``
+    (``JOBID_TASK``), ``slurm_state`` (squeue; null once slurmctld forgot the job),
+    ``node``, ``reason``, the runner it became (``runner_status``, ``alive``, ``jobs_run``,
+    ``heartbeat_at``), ``log_path``, ``sweeps`` (ids, or ``any``), ``submitted_at``."""
+    st = _store(ws, store)
+    subs = [
+        s
+        for s in st.submissions(limit=limit if sweep_id is None else 200)
+        if sweep_id is None or s.sweep_ids is None or sweep_id in s.sweep_ids
+    ][:limit]
+    if not subs:
+        return PilotsView(pl.DataFrame(schema=PILOT_SCHEMA))
+    error = None
+    try:
+        states = {p.key: p for p in slurm.pilot_states([s.job_id for s in subs])}
+    except slurm.SlurmError as exc:
+        states, error = {}, exc.message
+    live = runners(ws, st, now=now)
+    by_pilot = {r["slurm_job"]: r for r in live.iter_rows(named=True) if r["slurm_job"]}
+    rows = []
+    for sub in subs:
+        for task in range(sub.pilots):
+            key = f"{sub.job_id}_{task}"
+            state, runner = states.get(key), by_pilot.get(key, {})
+            rows.append(
+                {
+                    "pilot": key,
+                    "slurm_state": state.state if state else None,
+                    "node": (state.node if state else None) or runner.get("node"),
+                    "reason": state.reason if state else None,
+                    "runner_status": runner.get("status"),
+                    "alive": runner.get("alive", False),
+                    "jobs_run": runner.get("jobs_run", 0),
+                    "heartbeat_at": runner.get("heartbeat_at"),
+                    "log_path": runner.get("log_path") or f"{sub.log_dir}/pilot-{key}.log",
+                    "sweeps": ", ".join(sub.sweep_ids) if sub.sweep_ids else "any",
+                    "submitted_at": _dt(sub.submitted_at),
+                }
+            )
+    return PilotsView(pl.DataFrame(rows, schema=PILOT_SCHEMA), error)
 
 
 def ensure_runner(

@@ -1,9 +1,18 @@
 """The sidecar runner: claims jobs from the control store and runs them as subprocesses.
 
-One loop, one thread. ``Runner.step(now)`` does one pass — heartbeat, expire
-other runners' leases, poll running jobs (exit, timeout, cancel, drain), claim
-new jobs, trigger a warehouse sync — and takes ``now`` so tests drive leases,
-timeouts and backoff without sleeping. ``Runner.run()`` calls it in a loop.
+One scheduling loop. ``Runner.step(now)`` does one pass — reap exited jobs,
+police running jobs (timeout, cancel, drain), heartbeat, expire other runners'
+leases, record results, claim new jobs, hand a warehouse sync to its worker
+thread — and takes ``now`` so tests drive leases, timeouts and backoff without
+sleeping. ``Runner.run()`` calls it in a loop. Nothing on the loop waits on the
+warehouse (``runner_sync``) or W&B (``job_tracking``), so heartbeats, timeouts and
+cancels never wait on them either.
+
+A control-store outage does not stop the jobs: exited jobs are reaped and their
+results kept in memory until the store answers again; the loop backs off
+(capped), logs the outage once and its end once, and after it waits one lease
+before expiring other runners' leases, so runners cut off by the same outage
+can heartbeat first and no finished job is rerun.
 
 Each job runs in its own session/process group (``start_new_session=True``)
 with its output in ``logs/<sweep>/<cell>.<attempt>.log``. A timeout, cancel or
@@ -20,35 +29,39 @@ Signals: SIGTERM drains gracefully (no new claims; running jobs may finish
 until ``drain_timeout_s``, then they are killed and requeued; exit 0). SIGINT
 drains fast (running jobs are killed now and requeued; exit 130). A second
 signal of either kind escalates to the fast drain. Requeued cells do not use a
-retry.
+retry. A job that dies of SIGTERM while the runner drains (Slurm signals every
+process of a cancelled or timed-out pilot) is requeued too, not failed.
+
+Each job gets a concurrency slot (``FLE_JOB_SLOT``): the lowest integer not used
+by this runner's other running jobs, so jobs on one node can split resources
+such as FLE's Factorio servers (``executors.fle_server_range``).
 """
 
 from __future__ import annotations
 
-import contextlib
+import itertools
 import json
 import logging
 import os
 import queue
 import select
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
 import zlib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TextIO
 
 from fle_core.errors import ConfigError, FleError, SourceUnavailable
+from fle_core.sweeps import slurm
 from fle_core.sweeps.executors import Job, get_preset
-from fle_core.sweeps.facts import attempts_for_sync
+from fle_core.sweeps.processes import exited, killpg, own_log_path, pidfd, proc_start_time, with_pdeathsig
+from fle_core.sweeps.runner_sync import SyncWorker
 from fle_core.sweeps.store import Claim, ControlStore, RunnerRecord, open_store
-from fle_core.sweeps.store.base import Outcome, RunnerStatus
+from fle_core.sweeps.store.records import Outcome, RunnerStatus
 from fle_core.workspace import SourceSpec, Workspace, mask_url
 
 log = logging.getLogger(__name__)
@@ -84,9 +97,22 @@ class _Running:
     spec: SourceSpec
     deadline: float
     started: float
+    slot: int = 0
     reason: str | None = None  # timed_out | cancelled | requeued once we decided to kill
     kill_sent_at: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Result:
+    """An exited job whose outcome is not yet in the control store (it may be down).
+    ``outcome`` None: exit 0, but the source could not be read to verify it yet."""
+
+    run: _Running
+    rc: int
+    at: float
+    outcome: Outcome | None
+    error: str | None
 
 
 class Runner:
@@ -115,16 +141,25 @@ class Runner:
         self.sweep_ids = list(sweep_ids) if sweep_ids is not None else None
         self.sync_enabled = sync
         self.sync_interval_s = float(sync_interval_s)
-        self.store_outage_s = 300.0  # give up (and requeue everything) after this long without a store
+        self.outage_backoff_max_s = 5.0  # cap of the retry delay while the control store is down
+        self.verify_deadline_s = 600.0  # how long a finished job may wait for its source to answer
         self.host = socket.gethostname()
         self.runner_id = runner_id or f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.pilot = slurm.pilot_identity(os.environ)
+        self.log_path = own_log_path()
         self.running: dict[str, _Running] = {}
+        self._results: list[_Result] = []
+        self._done_checks: dict[str, Claim] = {}  # sweeps to test for completion once the store answers
+        self._outage_since: float | None = None  # monotonic start of a control-store outage
+        self._unrecorded_pids: dict[str, tuple[int, str | None, str]] = {}
+        self._expire_after = float("-inf")  # no lease expiry before this (after an outage)
         self.drain: str | None = None  # None | "graceful" | "fast"
         self.drain_deadline: float | None = None
         self.started_at = time.time()
         self._last_beat = float("-inf")
         self._dirty_sources: set[str] = set()
         self._last_sync = float("-inf")
+        self._sync = SyncWorker(ws)
         self._source_errors: dict[str, str] = {}
         self._floors: dict[str, tuple[float, tuple[str, int]]] = {}
         self._wandb_queue: queue.Queue = queue.Queue()
@@ -134,12 +169,16 @@ class Runner:
 
     # ---- the loop -------------------------------------------------------------
     def step(self, now: float) -> int:
-        """One pass; returns how many things changed (0 means idle)."""
-        changed = 0
+        """One pass; returns how many things changed (0 means idle).
+
+        Local work (reaping exited jobs, timeouts) comes first and survives a store
+        error; a store error propagates to ``run``, which backs off."""
+        changed = self._reap(now)
+        self._police_all(now)  # timeouts and drains first: they hold while the store is down
         if now - self._last_beat >= self.lease_s / 3:
             self._heartbeat(now)
             changed += self._expire(now)
-        changed += self._poll(now)
+        changed += self._record(now)
         if self.drain is None:
             changed += self._claim(now)
         self._maybe_sync(now)
@@ -149,23 +188,24 @@ class Runner:
         """Loop until drained (signal) or, with ``once``, until nothing is left to run."""
         previous = self._install_signals()
         sleep = poll_s
-        store_down_since: float | None = None
+        backoff = 0.0
         try:
             while True:
                 try:
                     changed = self.step(time.time())
-                    if self.drain and not self.running:
+                    if self.drain and not self.running and not self._results:
                         break
-                    if once and not self.running and not self.store.runnable_count(None, self.sweep_ids):
+                    if once and not (self.running or self._results) and not self._runnable():
                         break
-                    store_down_since = None
+                    backoff = 0.0
                 except STORE_ERRORS as exc:
-                    # The control store is busy or unreachable: keep the jobs, retry with backoff.
-                    store_down_since = store_down_since or time.monotonic()
-                    if time.monotonic() - store_down_since > self.store_outage_s:
-                        raise
-                    log.error("control store error (retrying): %s", exc)
-                    changed, sleep = 0, idle_max_s
+                    # The control store is busy or unreachable: jobs run on, results wait.
+                    self._store_down(exc)
+                    if self.drain == "fast" and not self.running:
+                        break  # asked to stop now; _shutdown names what could not be recorded
+                    backoff = min(max(backoff * 2, 0.25), self.outage_backoff_max_s)
+                    self._wait(backoff)
+                    continue
                 sleep = poll_s if (changed or self.running) else min(sleep * 2, idle_max_s)
                 self._wait(0 if changed else sleep)
         finally:
@@ -174,10 +214,60 @@ class Runner:
                 signal.signal(sig, handler)
         return 130 if self.drain == "fast" and self._fast_by_sigint else 0
 
+    def _runnable(self) -> int:
+        return self.store.runnable_count(None, self.sweep_ids)
+
+    def _store_down(self, exc: BaseException) -> None:
+        """Log an outage once (its end is logged by the first heartbeat that succeeds)."""
+        if self._outage_since is None:
+            self._outage_since = time.monotonic()
+            log.error(
+                "control store unreachable (%s); jobs keep running and their results are kept; "
+                "retrying every %gs at most",
+                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+                self.outage_backoff_max_s,
+            )
+        else:
+            log.debug("control store still unreachable: %s", exc)
+
+    def _store_back(self, now: float) -> None:
+        if self._outage_since is None:
+            return
+        log.warning(
+            "control store reachable again after %.1fs; %d result(s) to record; no lease expiry "
+            "for %gs so other runners can heartbeat first",
+            time.monotonic() - self._outage_since,
+            len(self._results),
+            self.lease_s,
+        )
+        self._outage_since = None
+        self._expire_after = now + self.lease_s
+        self._release_phantoms(now)
+        self._record_pids()
+
+    def _release_phantoms(self, now: float) -> None:
+        """Requeue attempts the store holds as ours that we never started: a claim can
+        commit while the connection breaks before its answer arrives. Our heartbeats would
+        otherwise keep such a cell ``running`` forever."""
+        known = set(self.running) | {res.run.claim.attempt.attempt_id for res in self._results}
+        for aid in self.store.running_attempt_ids(self.runner_id):
+            if aid not in known:
+                log.warning("attempt %s was claimed as the store connection broke; requeued", aid)
+                self.store.finish_attempt(
+                    aid,
+                    self.runner_id,
+                    "requeued",
+                    now,
+                    error="claimed while the control store connection broke; never started",
+                )
+
     _fast_by_sigint = False
 
     def _wait(self, timeout: float) -> None:
-        """Sleep up to ``timeout``, waking at once when a job exits (Linux pidfds)."""
+        """Sleep up to ``timeout``, waking at once when a job exits (Linux pidfds).
+
+        Only jobs not yet reaped are in ``running`` (reaping closes the pidfd), so an
+        exited job cannot make this return at once forever."""
         fds = [r.extra["pidfd"] for r in self.running.values() if r.extra.get("pidfd") is not None]
         if not fds:
             time.sleep(timeout)
@@ -216,25 +306,33 @@ class Runner:
         return previous
 
     def _shutdown(self) -> None:
-        """Kill and requeue anything still running (only after an unexpected error), final sync.
+        """Kill and requeue anything still running (only after an unexpected error or a fast
+        drain with the store down), record what it can, final sync.
 
         Never raises: it runs in ``finally`` and must not hide the original error."""
-        for rid in list(self.running):
-            r = self.running[rid]
+        for r in self.running.values():
             if r.reason is None:
                 r.reason = "requeued"
-            _killpg(r.proc.pid, signal.SIGKILL)
+            killpg(r.proc.pid, signal.SIGKILL)
             r.proc.wait()
-            try:
-                self._finish(r, time.time())
-            except Exception as exc:  # noqa: BLE001
-                log.error("could not record the end of %s: %s", rid, exc)
+        try:
+            self._reap(time.time())
+            self._record(time.time())
+        except Exception as exc:  # noqa: BLE001
+            log.error("could not record the end of %d job(s): %s", len(self._results), exc)
+        for res in self._results:  # named one by one: their leases expire and the cells rerun
+            log.error(
+                "result of %s (%s) not recorded; its lease will expire and the cell run again",
+                res.run.claim.attempt.attempt_id,
+                res.outcome or "exit 0, unverified",
+            )
         try:
             self._wandb_flush(5.0 if self.drain == "fast" else 300.0)
             self._heartbeat(time.time(), status="stopped")
-            self._maybe_sync(time.time(), force=True)
         except Exception as exc:  # noqa: BLE001
             log.error("shutdown bookkeeping failed: %s", exc)
+        self._maybe_sync(time.time(), force=True)
+        self._sync.close(30.0 if self.drain == "fast" else 900.0)
 
     # ---- heartbeat and leases -----------------------------------------------------
     def _heartbeat(self, now: float, status: RunnerStatus | None = None) -> None:
@@ -248,41 +346,48 @@ class Runner:
                 heartbeat_at=now,
                 lease_s=self.lease_s,
                 status=status,
+                slurm_job_id=self.pilot.job_id,
+                slurm_array_task_id=self.pilot.array_task_id,
+                node=self.pilot.node or self.host,
+                jobs_run=self.stats["claimed"],
+                log_path=self.log_path,
             )
         )
         self._last_beat = now
+        self._store_back(now)
 
     def _expire(self, now: float) -> int:
         """Requeue attempts of runners that stopped heartbeating; kill their leftovers here."""
+        if now < self._expire_after:
+            return 0
         lost = self.store.expire_leases(now)
         for a in lost:
             log.warning("lease of %s (runner %s) expired; requeued", a.attempt_id, a.runner_id)
             mine = self.running.pop(a.attempt_id, None)
             if mine is not None:  # our own heartbeats failed too long: the cell is requeued, stop our copy
-                _killpg(mine.proc.pid, signal.SIGKILL)
+                killpg(mine.proc.pid, signal.SIGKILL)
                 mine.proc.wait()
                 if mine.extra.get("pidfd") is not None:
                     os.close(mine.extra.pop("pidfd"))
             elif a.host == self.host and a.pid:
                 start = proc_start_time(a.pid)
                 if start is None or start == a.proc_start:
-                    _killpg(a.pid, signal.SIGKILL)
+                    killpg(a.pid, signal.SIGKILL)
         return len(lost)
 
     # ---- running jobs -------------------------------------------------------------
-    def _poll(self, now: float) -> int:
-        changed = 0
-        stop = self.store.stop_requests(list(self.running)) if self.running else {}
-        for aid in list(self.running):
-            r = self.running[aid]
-            if not _exited(r.proc):
-                self._police(r, now, stop.get(aid))
-                continue
-            _killpg(r.proc.pid, signal.SIGKILL)  # leader is a zombie: the group id is still ours
-            r.proc.wait()
-            self._finish(r, now)
-            changed += 1
-        return changed
+    def _police_all(self, now: float) -> None:
+        """Kill jobs that must stop. Timeouts and drains hold even while the store is down."""
+        if not self.running:
+            return
+        try:
+            stop = self.store.stop_requests(list(self.running))
+        except STORE_ERRORS:
+            for r in self.running.values():
+                self._police(r, now, None)
+            raise
+        for aid, r in self.running.items():
+            self._police(r, now, stop.get(aid))
 
     def _police(self, r: _Running, now: float, stop: str | None) -> None:
         """Decide whether a live job must be killed (timeout, cancel, lost, drain) and do it.
@@ -292,7 +397,7 @@ class Runner:
         if r.reason is None:
             if stop == "lost":
                 r.reason, r.kill_sent_at = "requeued", now
-                _killpg(r.proc.pid, signal.SIGKILL)
+                killpg(r.proc.pid, signal.SIGKILL)
                 return
             if now >= r.deadline:
                 r.reason = "timed_out"
@@ -302,53 +407,117 @@ class Runner:
                 r.reason = "requeued"
             if r.reason:
                 r.kill_sent_at = now
-                _killpg(r.proc.pid, signal.SIGTERM)
+                killpg(r.proc.pid, signal.SIGTERM)
         elif r.kill_sent_at is not None and now - r.kill_sent_at >= self.kill_grace_s:
-            _killpg(r.proc.pid, signal.SIGKILL)
+            killpg(r.proc.pid, signal.SIGKILL)
 
-    def _finish(self, r: _Running, now: float) -> None:
-        aid = r.claim.attempt.attempt_id
-        self.running.pop(aid, None)
-        if r.extra.get("pidfd") is not None:
-            os.close(r.extra.pop("pidfd"))
-        rc = r.proc.returncode
-        outcome, error = self._outcome(r, rc)
+    def _reap(self, now: float) -> int:
+        """Exited jobs → results (no control store needed): their group is killed, the
+        outcome decided and the log footer written."""
+        reaped = 0
+        for aid in list(self.running):
+            r = self.running[aid]
+            if not exited(r.proc):
+                continue
+            killpg(r.proc.pid, signal.SIGKILL)  # leader is a zombie: the group id is still ours
+            r.proc.wait()
+            del self.running[aid]
+            if r.extra.get("pidfd") is not None:
+                os.close(r.extra.pop("pidfd"))
+            rc = r.proc.returncode
+            outcome, error = self._outcome(r, rc)
+            self._results.append(_Result(r, rc, now, outcome, error))
+            if outcome is not None:
+                self._log_footer(r, rc, outcome, error)
+            reaped += 1
+        return reaped
+
+    def _record(self, now: float) -> int:
+        """Write kept results to the store, oldest first; a store error leaves the rest kept."""
+        recorded = 0
+        for res in list(self._results):
+            outcome = res.outcome or self._verify_later(res, now)
+            if outcome is None:
+                continue  # the source is still unreachable; keep it
+            r = res.run
+            aid = r.claim.attempt.attempt_id
+            fin = self.store.finish_attempt(
+                aid, self.runner_id, outcome, res.at, exit_code=res.rc, error=res.error
+            )
+            self._results.remove(res)
+            recorded += 1
+            if fin.stale:
+                log.warning("attempt %s was requeued by another runner; result dropped", aid)
+                continue
+            self.stats[
+                {"succeeded": "succeeded", "cancelled": "cancelled", "requeued": "requeued"}.get(
+                    res.outcome or "", "failed"
+                )
+            ] += 1
+            self._dirty_sources.add(r.claim.sweep.source)
+            if r.claim.sweep.wandb:
+                self._log_wandb(r, fin.attempt_status or "failed")
+            self._done_checks[r.claim.sweep.sweep_id] = r.claim
+        for sweep_id, claim in list(self._done_checks.items()):
+            done = self.store.complete_if_done(sweep_id, now)
+            del self._done_checks[sweep_id]
+            if done and claim.sweep.wandb:
+                self._log_wandb_summary(claim)
+        return recorded
+
+    def _verify_later(self, res: _Result, now: float) -> Outcome | None:
+        """Retry the completion check of a job that exited 0 while its source was down;
+        its outcome, or None while the source stays unreachable (up to a deadline)."""
+        try:
+            res.outcome, res.error = self._verified(res.run, tries=1)
+        except SourceUnavailable as exc:
+            if now - res.at < self.verify_deadline_s:
+                return None
+            res.outcome, res.error = "failed", f"exit 0 but the source stayed unreachable: {exc}"
+        self._log_footer(res.run, res.rc, res.outcome, res.error)
+        return res.outcome
+
+    def _log_footer(self, r: _Running, rc: int, outcome: Outcome, error: str | None) -> None:
         try:
             with open(r.extra["log_path"], "a") as fh:
                 fh.write(f"\n# exit {rc}; outcome {outcome}{': ' + error if error else ''}\n")
         except OSError as exc:
             log.warning("could not append to %s: %s", r.extra["log_path"], exc)
-        fin = self.store.finish_attempt(aid, self.runner_id, outcome, now, exit_code=rc, error=error)
-        if fin.stale:
-            log.warning("attempt %s was requeued by another runner; result dropped", aid)
-            return
-        self.stats[
-            {"succeeded": "succeeded", "cancelled": "cancelled", "requeued": "requeued"}.get(
-                outcome, "failed"
-            )
-        ] += 1
-        self._dirty_sources.add(r.claim.sweep.source)
-        if r.claim.sweep.wandb:
-            self._log_wandb(r, fin.attempt_status or "failed")
-        if self.store.complete_if_done(r.claim.sweep.sweep_id, now) and r.claim.sweep.wandb:
-            self._log_wandb_summary(r.claim)
 
-    def _outcome(self, r: _Running, rc: int) -> tuple[Outcome, str | None]:
+    def _outcome(self, r: _Running, rc: int) -> tuple[Outcome | None, str | None]:
         if r.reason == "timed_out":
             return "timed_out", f"timed out after {r.deadline - r.started:g}s; process group killed"
         if r.reason == "cancelled":
             return "cancelled", None
         if r.reason == "requeued":
             return "requeued", None
+        if rc in (-signal.SIGTERM, 128 + signal.SIGTERM) and self._stopped_from_outside():
+            return "requeued", None  # Slurm (scancel, time limit, preemption) signalled the job too
         if rc != 0:
             return "failed", f"exit code {rc}" + (" (killed by signal)" if rc < 0 else "")
         try:
-            steps = _verified_steps(r.spec, r.claim.attempt.version)
+            return self._verified(r)
+        except SourceUnavailable:
+            return None, None  # decided once the source answers (``_verify_later``)
+
+    def _verified(self, r: _Running, tries: int = 6) -> tuple[Outcome, str | None]:
+        """The completion check of an exit-0 job; ``SourceUnavailable`` if the source is down."""
+        try:
+            steps = _verified_steps(r.spec, r.claim.attempt.version, tries)
+        except SourceUnavailable:
+            raise
         except FleError as exc:
             return "failed", f"exit 0 but the trajectory could not be verified: {exc}"
         if steps < 1:
             return "empty", f"exit 0 but version {r.claim.attempt.version} has no steps in the source"
         return "succeeded", None
+
+    def _stopped_from_outside(self) -> bool:
+        """True if this runner is draining. In a Slurm pilot, the job and the runner get
+        SIGTERM together; give the runner's own handler a moment to run first."""
+        if self.drain is None and self.pilot.job_id:
+            time.sleep(0.5)
+        return self.drain is not None
 
     # ---- claiming -------------------------------------------------------------------
     def _claim(self, now: float) -> int:
@@ -396,6 +565,7 @@ class Runner:
         workdir = self.ws.logs_dir / _safe(s.sweep_id)
         workdir.mkdir(parents=True, exist_ok=True)
         log_path = workdir / f"{c.cell_id}.{a.attempt}.log"
+        slot = self._free_slot()
         try:
             spec = self.ws.source(s.source)
             executor = get_preset(self.ws, s.executor)
@@ -414,13 +584,14 @@ class Runner:
                 version=a.version,
                 source_url=spec.resolved_url(),
                 seed=zlib.crc32(f"{seed}:{c.cell_id}:{a.attempt}".encode()),
+                slot=slot,
             )
             cmd = executor.build(job, workdir)
             env = {**os.environ, **cmd.env, "FLE_CORE_HOME": str(self.ws.root)}
             with open(log_path, "a") as fh:
                 _header(fh, a.attempt_id, a.version, executor.name, cmd.argv, job.source_url)
                 proc = subprocess.Popen(
-                    _with_pdeathsig(cmd.argv, env),
+                    with_pdeathsig(cmd.argv, env),
                     stdin=subprocess.DEVNULL,
                     stdout=fh,
                     stderr=subprocess.STDOUT,
@@ -437,32 +608,36 @@ class Runner:
             self.store.finish_attempt(a.attempt_id, self.runner_id, "failed", now, error=msg)
             self.stats["failed"] += 1
             return
-        self.store.set_attempt_process(a.attempt_id, proc.pid, proc_start_time(proc.pid), str(log_path))
         self.running[a.attempt_id] = _Running(
             claim,
             proc,
             spec,
             deadline=now + timeout,
             started=now,
-            extra={"log_path": str(log_path), "pidfd": _pidfd(proc.pid)},
+            slot=slot,
+            extra={"log_path": str(log_path), "pidfd": pidfd(proc.pid)},
         )
+        self._unrecorded_pids[a.attempt_id] = (proc.pid, proc_start_time(proc.pid), str(log_path))
+        self._record_pids()  # a store error here leaves the job running; recorded after the outage
+
+    def _record_pids(self) -> None:
+        for aid, (pid, start, path) in list(self._unrecorded_pids.items()):
+            self.store.set_attempt_process(aid, pid, start, path)
+            del self._unrecorded_pids[aid]
+
+    def _free_slot(self) -> int:
+        """The lowest concurrency slot no running job of this runner holds."""
+        used = {r.slot for r in self.running.values()}
+        return next(i for i in itertools.count() if i not in used)
 
     # ---- side effects after jobs ----------------------------------------------------
     def _maybe_sync(self, now: float, force: bool = False) -> None:
-        """Incremental warehouse sync of sources jobs wrote to; failures become events."""
+        """Hand the sources jobs wrote to the sync worker (never waits for the sync)."""
         if not (self.sync_enabled and self._dirty_sources):
             return
         if not force and self.running and now - self._last_sync < self.sync_interval_s:
             return
-        from fle_core.warehouse.sync import sync  # lazy: duckdb/pyarrow only once a job finished
-
-        attempts = attempts_for_sync(self.ws)
-        for name in sorted(self._dirty_sources):
-            try:
-                sync(self.ws, source=name, attempts=attempts)
-            except Exception as exc:  # noqa: BLE001
-                log.error("sync of %s failed: %s", name, exc)
-                self.store.add_event("sync_failed", f"{name}: {type(exc).__name__}: {exc}", now)
+        self._sync.request(self._dirty_sources)
         self._dirty_sources.clear()
         self._last_sync = now
 
@@ -509,56 +684,6 @@ class Runner:
         self._wandb_thread.join(timeout_s)
         if self._wandb_thread.is_alive():
             log.warning("W&B logging still busy after %.0fs; leaving it", timeout_s)
-
-
-# ---- process helpers -------------------------------------------------------------------
-_SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
-
-
-def _with_pdeathsig(argv: list[str], env: dict[str, str]) -> list[str]:
-    """Prefix ``setpriv --pdeathsig KILL --`` so the job dies if the runner is killed.
-
-    ``setpriv`` sets the flag and execs the job in the same process (same pid), so
-    the spawn stays on the fast vfork path; a Python ``preexec_fn`` doing the same
-    made every spawn ~15 ms slower. The command is resolved first, so a missing
-    program is reported as such instead of as setpriv's exit code."""
-    exe = argv[0] if os.sep in argv[0] else shutil.which(argv[0], path=env.get("PATH"))
-    if exe is None or not os.access(exe, os.X_OK):
-        raise FileNotFoundError(f"executable not found: {argv[0]!r}")
-    return [_SETPRIV, "--pdeathsig", "KILL", "--", *argv] if _SETPRIV else list(argv)
-
-
-def _pidfd(pid: int) -> int | None:
-    """A pollable fd that becomes readable when ``pid`` exits (Linux ≥ 5.3), else None."""
-    try:
-        return os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        return None
-
-
-def _exited(proc: subprocess.Popen) -> bool:
-    """True once the child exited, without reaping it (so its group id stays valid)."""
-    if proc.returncode is not None:
-        return True
-    try:
-        info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-    except ChildProcessError:
-        return proc.poll() is not None
-    return info is not None
-
-
-def _killpg(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def proc_start_time(pid: int) -> str | None:
-    """The kernel's start time of ``pid`` (guards against pid reuse), or None."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
 
 
 def _verified_steps(spec: SourceSpec, version: int, tries: int = 6) -> int:

@@ -266,3 +266,17 @@ def _step_detail(_ws: Workspace, root: str, key: str) -> pl.DataFrame:
 def fetch_step_detail(ws: Workspace, key: str) -> pl.DataFrame:
     """Per-step code and output fetched on demand from the trajectory's source."""
     return _step_detail(ws, str(ws.root), key)
+
+
+# ---------------------------------------------------------------- Slurm pilots (squeue, rate-limited)
+@st.cache_data(show_spinner=False, ttl=10, max_entries=16)
+def _pilots(_ws: Workspace, root: str, sweep_id: str | None) -> Any:
+    from fle_core import sweeps
+
+    return sweeps.pilots(_ws, sweep_id=sweep_id)
+
+
+def pilots(ws: Workspace, sweep_id: str | None = None) -> Any:
+    """The Monitor's pilot table (``sweeps.pilots``), at most one ``squeue`` per 10 s per
+    sweep however many browsers watch a live Monitor."""
+    return _pilots(ws, str(ws.root), sweep_id)

@@ -165,3 +165,76 @@ def grid_chart(chart, where=None, width: str | int = "stretch") -> None:
     if width == "content" and isinstance(inner_w, (int, float)):
         width = int(inner_w) + frame.get("width", 380)  # "content" collapses layered charts too
     (where or st).altair_chart(chart, width=width, height=height)
+
+
+# ---------------------------------------------------------------- Slurm pilots and stopped cells
+PILOT_COLUMNS = {
+    "pilot": st.column_config.TextColumn("Pilot (job_task)", pinned=True),
+    "slurm_state": st.column_config.TextColumn("Slurm state", help="From squeue; empty once Slurm forgot it"),
+    "node": st.column_config.TextColumn("Node"),
+    "reason": st.column_config.TextColumn("Reason"),
+    "runner_status": st.column_config.TextColumn("Runner"),
+    "alive": st.column_config.CheckboxColumn("Alive"),
+    "jobs_run": st.column_config.NumberColumn("Jobs run", format="%d"),
+    "heartbeat_at": st.column_config.DatetimeColumn("Last heartbeat", format="HH:mm:ss"),
+    "log_path": st.column_config.TextColumn("Log"),
+    "sweeps": st.column_config.TextColumn("Sweeps"),
+    "submitted_at": st.column_config.DatetimeColumn("Submitted", format="YYYY-MM-DD HH:mm"),
+}
+
+
+def slurm_caption(ws: Any) -> None:
+    """The server-side ``[slurm]`` options pilots get (the browser chooses only how many)."""
+    from fle_core import sweeps
+
+    with guard():
+        settings = sweeps.slurm_settings(ws)
+        shown = ", ".join(f"{k} {v}" for k, v in settings["options"].items()) or "Slurm's defaults"
+        st.caption(
+            f":material/dns: Pilots are `fle-core runner --once` jobs with {shown} ([slurm] in config.toml)."
+        )
+        if not settings["sbatch_found"]:
+            st.warning(
+                "`sbatch` is not on this host's PATH: launching queues the sweep but submits no pilots.",
+                icon=":material/warning:",
+            )
+
+
+def submit_pilots_for(ws: Any, sweep_id: str, pilots: int, per_pilot: int) -> None:
+    """Submit pilots for a just-launched sweep; on a Slurm error the sweep stays queued."""
+    from fle_core import sweeps
+    from fle_core.errors import FleError
+
+    try:
+        sub = sweeps.submit_pilots(ws, pilots, sweep_ids=[sweep_id], max_concurrent=per_pilot)
+    except FleError as exc:
+        st.warning(f"Launched `{sweep_id}`: it is queued, but no Slurm pilots were submitted.")
+        st.code(exc.message + (f"\nhint: {exc.hint}" if exc.hint else ""), language=None)
+        return
+    st.success(f"Launched `{sweep_id}` on Slurm: job `{sub.job_id}` with {sub.pilots} pilot(s).")
+
+
+def pilot_table(view: Any) -> None:
+    """Pilots of recent Slurm submissions with their Slurm state (nothing without any)."""
+    if view.frame.is_empty():
+        return
+    live = view.frame.filter(pl.col("slurm_state").is_in(["PENDING", "RUNNING", "CONFIGURING", "COMPLETING"]))
+    with st.expander(f"Slurm pilots ({live.height} queued or running, {view.frame.height} recent)"):
+        if view.slurm_error:
+            st.warning(f"Slurm states unavailable: {view.slurm_error}", icon=":material/cloud_off:")
+        st.dataframe(view.frame, hide_index=True, column_config=PILOT_COLUMNS)
+
+
+def stopped_cells(cells: pl.DataFrame) -> None:
+    """Failed cells and why they stopped (retries used up, or lost with dying runners)."""
+    if "stop_reason" not in cells.columns:
+        return
+    failed = cells.filter(pl.col("status") == "failed")
+    if failed.is_empty():
+        return
+    st.subheader(f"Stopped cells ({failed.height})")
+    st.dataframe(
+        failed.select("model", "task", "trial", "attempts", "failures", "lost", "stop_reason"),
+        hide_index=True,
+        column_config={"stop_reason": st.column_config.TextColumn("Why it stopped", width="large")},
+    )

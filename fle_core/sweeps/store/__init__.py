@@ -1,8 +1,8 @@
 """The durable sweep control store: records, the contract, SQLite and Postgres backends.
 
-* ``base``: the records (pydantic, ``Literal`` statuses), the schema and its
-  migrations, the ``ControlStore`` contract and ``SqlControlStore``, which
-  implements it once in portable SQL;
+* ``records``: the records (pydantic, ``Literal`` statuses), one per table row;
+* ``base``: the schema and its migrations, the ``ControlStore`` contract and
+  ``SqlControlStore``, which implements it once in portable SQL;
 * ``sqlite``: the embedded store (``control.db``, WAL, ``BEGIN IMMEDIATE``);
 * ``postgres``: the shared store for several hosts (``FOR UPDATE SKIP LOCKED``).
 
@@ -22,6 +22,7 @@ from fle_core.sweeps.store.base import (
     Claim,
     ControlStore,
     Finish,
+    PilotSubmission,
     RunnerRecord,
     SqlControlStore,
     SweepRecord,
@@ -40,6 +41,7 @@ __all__ = [
     "Claim",
     "ControlStore",
     "Finish",
+    "PilotSubmission",
     "RunnerRecord",
     "SqlControlStore",
     "SqliteControlStore",

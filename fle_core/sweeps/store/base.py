@@ -24,106 +24,24 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel
 
 from fle_core.errors import QueueError
-
-SweepStatus = Literal["active", "paused", "cancelled", "completed"]
-CellStatus = Literal["pending", "running", "succeeded", "failed", "early_stopped", "cancelled"]
-AttemptStatus = Literal["running", "succeeded", "failed", "superseded", "cancelled"]
-Outcome = Literal["succeeded", "failed", "timed_out", "empty", "lost", "cancelled", "requeued"]
-RunnerStatus = Literal["running", "draining", "stopped"]
-TERMINAL_CELL = ("succeeded", "failed", "early_stopped", "cancelled")
-MAX_LOST = 3  # lease losses / drains per cell before it is failed (they don't use retries)
-
-
-# ---- records ------------------------------------------------------------------
-class SweepRecord(BaseModel):
-    sweep_id: str
-    name: str
-    status: SweepStatus
-    config_json: str
-    executor: str
-    source: str
-    max_concurrent: int
-    max_retries: int
-    retry_backoff_s: float
-    retry_backoff_max_s: float
-    early_stop: bool
-    wandb: bool
-    created_at: float
-    updated_at: float
-    completed_at: float | None = None
-
-
-class CellRecord(BaseModel):
-    cell_id: str
-    sweep_id: str
-    model: str
-    task: str
-    env_id: str
-    params_json: str
-    trial: int
-    order_index: int
-    status: CellStatus
-    attempts: int
-    failures: int
-    lost: int
-    not_before: float
-    cancel_requested: bool
-    updated_at: float
-
-
-class AttemptRecord(BaseModel):
-    attempt_id: str
-    cell_id: str
-    sweep_id: str
-    attempt: int
-    version: int
-    source: str
-    source_key: str
-    status: AttemptStatus
-    outcome: Outcome | None = None
-    exit_code: int | None = None
-    started_at: float
-    ended_at: float | None = None
-    log_path: str | None = None
-    error: str | None = None
-    runner_id: str
-    host: str
-    pid: int | None = None
-    proc_start: str | None = None
-    lease_until: float
-
-
-class RunnerRecord(BaseModel):
-    runner_id: str
-    host: str
-    pid: int
-    started_at: float
-    heartbeat_at: float
-    lease_s: float
-    status: RunnerStatus
-
-
-class Claim(BaseModel):
-    """A claimed job: the cell, its new attempt (with its reserved version), the sweep."""
-
-    cell: CellRecord
-    attempt: AttemptRecord
-    sweep: SweepRecord
-
-
-class Finish(BaseModel):
-    """What ``finish_attempt`` decided. ``stale``: the attempt was no longer ours."""
-
-    stale: bool = False
-    cell_status: CellStatus | None = None
-    attempt_status: AttemptStatus | None = None
-    retry_at: float | None = None
-    early_stopped: int = 0
+from fle_core.sweeps.store.records import (
+    MAX_LOST,
+    TERMINAL_CELL,
+    AttemptRecord,
+    CellRecord,
+    Claim,
+    Finish,
+    Outcome,
+    PilotSubmission,
+    RunnerRecord,
+    SweepRecord,
+    SweepStatus,
+)
 
 
 # ---- schema -------------------------------------------------------------------
@@ -173,9 +91,31 @@ def _ddl(dialect: str) -> list[str]:
     ]
 
 
+def _v2_slurm_and_charges(dialect: str) -> list[str]:
+    """Runners record Slurm facts and jobs run; cells count drains apart from lost attempts
+    (``requeues``, ``lost_charge``); Slurm pilot submissions. Applied in the migration's
+    transaction (SQLite and Postgres DDL are transactional), so a crash leaves version 1."""
+    real = "REAL" if dialect == "sqlite" else "DOUBLE PRECISION"
+    guard = "" if dialect == "sqlite" else "IF NOT EXISTS "
+    columns = [
+        ("runners", "slurm_job_id TEXT"),
+        ("runners", "slurm_array_task_id INTEGER"),
+        ("runners", "node TEXT"),
+        ("runners", "jobs_run INTEGER NOT NULL DEFAULT 0"),
+        ("runners", "log_path TEXT"),
+        ("cells", "requeues INTEGER NOT NULL DEFAULT 0"),
+        ("cells", f"lost_charge {real} NOT NULL DEFAULT 0"),
+    ]
+    return [f"ALTER TABLE {table} ADD COLUMN {guard}{col}" for table, col in columns] + [
+        f"""CREATE TABLE IF NOT EXISTS pilot_submissions (
+            job_id TEXT PRIMARY KEY, submitted_at {real} NOT NULL, pilots INTEGER NOT NULL,
+            sweep_ids TEXT, log_dir TEXT NOT NULL, status TEXT NOT NULL, cancelled_at {real})"""
+    ]
+
+
 # Ordered migrations: (version, statements). Each statement is idempotent, and a
 # store applies the ones above its recorded version in one transaction.
-MIGRATIONS: list[tuple[int, Any]] = [(1, _ddl)]
+MIGRATIONS: list[tuple[int, Any]] = [(1, _ddl), (2, _v2_slurm_and_charges)]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
@@ -253,6 +193,7 @@ class ControlStore(ABC):
         now: float,
         exit_code: int | None = None,
         error: str | None = None,
+        charge: float = 1.0,
     ) -> Finish:
         """End a running attempt and move its cell on (retry, fail, succeed, requeue).
 
@@ -260,12 +201,21 @@ class ControlStore(ABC):
         and nothing changes. ``succeeded`` → cell succeeded (+ early stop);
         ``failed``/``timed_out``/``empty`` → retry with backoff (attempt
         ``superseded``) or cell/attempt ``failed`` once ``max_retries`` is used;
-        ``lost``/``requeued`` → cell pending again without using a retry (failed
-        after ``MAX_LOST``); ``cancelled`` → cell and attempt cancelled."""
+        ``requeued`` (the runner drained) → cell pending again, counted in ``requeues``,
+        never charged; ``lost`` → pending again without using a retry, the cell charged
+        ``charge`` (failed once ``lost_charge`` reaches ``MAX_LOST``); ``cancelled`` →
+        cell and attempt cancelled."""
 
     @abstractmethod
     def expire_leases(self, now: float) -> list[AttemptRecord]:
-        """Finish every running attempt whose lease ended as ``lost``; return them."""
+        """Finish as ``lost`` every running attempt of each runner with an ended lease
+        (a runner extends all its leases at once, so one ended lease means it died);
+        return them. Each is charged 1/K, K = how many jobs that runner lost: a runner
+        that died running four jobs is not any one job's fault."""
+
+    @abstractmethod
+    def running_attempt_ids(self, runner_id: str) -> list[str]:
+        """Ids of the attempts the store holds as ``running`` for ``runner_id``."""
 
     @abstractmethod
     def stop_requests(self, attempt_ids: Sequence[str]) -> dict[str, str]:
@@ -314,6 +264,18 @@ class ControlStore(ABC):
         """Pending cells of active sweeps (due by ``now`` unless None) plus running cells."""
 
     @abstractmethod
+    def add_submission(self, submission: PilotSubmission) -> None:
+        """Record an ``sbatch`` of runner pilots (with an event)."""
+
+    @abstractmethod
+    def submissions(self, limit: int = 50) -> list[PilotSubmission]:
+        """Pilot submissions, newest first."""
+
+    @abstractmethod
+    def set_submission_cancelled(self, job_id: str, now: float) -> None:
+        """Mark a submission ``cancelled`` (its pilots were ``scancel``ed)."""
+
+    @abstractmethod
     def close(self) -> None:
         """Release connections."""
 
@@ -323,6 +285,7 @@ _SWEEP_COLS = list(SweepRecord.model_fields)
 _CELL_COLS = list(CellRecord.model_fields)
 _ATTEMPT_COLS = list(AttemptRecord.model_fields)
 _RUNNER_COLS = list(RunnerRecord.model_fields)
+_SUBMISSION_COLS = list(PilotSubmission.model_fields)
 
 
 def _row(model: type[BaseModel], cols: list[str], row: Sequence[Any]) -> Any:
@@ -435,8 +398,9 @@ class SqlControlStore(ControlStore):
         with self._tx() as ex:
             self._sweep(ex, sweep_id)
             cur = ex(
-                f"UPDATE cells SET status = 'pending', failures = 0, lost = 0, not_before = 0,"
-                f" cancel_requested = 0, updated_at = ? WHERE sweep_id = ? AND status IN ({marks})",
+                f"UPDATE cells SET status = 'pending', failures = 0, lost = 0, lost_charge = 0,"
+                f" not_before = 0, cancel_requested = 0, updated_at = ?"
+                f" WHERE sweep_id = ? AND status IN ({marks})",
                 (now, sweep_id, *statuses),
             )
             n = max(cur.rowcount, 0)
@@ -529,7 +493,7 @@ class SqlControlStore(ControlStore):
             ex(
                 f"INSERT INTO runners ({', '.join(_RUNNER_COLS)}) VALUES ({', '.join('?' * len(_RUNNER_COLS))})"
                 " ON CONFLICT (runner_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at,"
-                " status = excluded.status, lease_s = excluded.lease_s",
+                " status = excluded.status, lease_s = excluded.lease_s, jobs_run = excluded.jobs_run",
                 tuple(vals[c] for c in _RUNNER_COLS),
             )
             ex(
@@ -537,11 +501,11 @@ class SqlControlStore(ControlStore):
                 (runner.heartbeat_at + runner.lease_s, runner.runner_id),
             )
 
-    def finish_attempt(self, attempt_id, runner_id, outcome, now, exit_code=None, error=None):
+    def finish_attempt(self, attempt_id, runner_id, outcome, now, exit_code=None, error=None, charge=1.0):
         with self._tx() as ex:
-            return self._finish(ex, attempt_id, runner_id, outcome, now, exit_code, error)
+            return self._finish(ex, attempt_id, runner_id, outcome, now, exit_code, error, charge)
 
-    def _finish(self, ex, attempt_id, runner_id, outcome, now, exit_code, error) -> Finish:
+    def _finish(self, ex, attempt_id, runner_id, outcome, now, exit_code, error, charge=1.0) -> Finish:
         row = ex(
             f"SELECT {', '.join(_ATTEMPT_COLS)} FROM attempts WHERE attempt_id = ?"
             " AND status = 'running' AND runner_id = ?",
@@ -552,18 +516,30 @@ class SqlControlStore(ControlStore):
         att = _row(AttemptRecord, _ATTEMPT_COLS, row)
         cell = self._cell(ex, att.cell_id)
         sweep = self._sweep(ex, att.sweep_id)
-        out = _decide(outcome, cell, sweep, now)
+        if cell.cancel_requested and outcome in ("requeued", "lost"):
+            outcome = "cancelled"  # stopped while its cancel was pending (scancel, a dying runner)
+        out = _decide(outcome, cell, sweep, now, charge)
         ex(
             "UPDATE attempts SET status = ?, outcome = ?, exit_code = ?, ended_at = ?, error = ?"
             " WHERE attempt_id = ?",
             (out.attempt_status, outcome, exit_code, now, error, attempt_id),
         )
         failed = outcome in ("failed", "timed_out", "empty")
-        lost = outcome in ("lost", "requeued")
+        lost = outcome == "lost"
         ex(
-            "UPDATE cells SET status = ?, failures = failures + ?, lost = lost + ?, not_before = ?,"
-            " cancel_requested = 0, updated_at = ? WHERE cell_id = ?",
-            (out.cell_status, int(failed), int(lost), out.retry_at or 0, now, cell.cell_id),
+            "UPDATE cells SET status = ?, failures = failures + ?, lost = lost + ?, requeues = requeues + ?,"
+            " lost_charge = lost_charge + ?, not_before = ?, cancel_requested = 0, updated_at = ?"
+            " WHERE cell_id = ?",
+            (
+                out.cell_status,
+                int(failed),
+                int(lost),
+                int(outcome == "requeued"),
+                float(charge) if lost else 0.0,
+                out.retry_at or 0,
+                now,
+                cell.cell_id,
+            ),
         )
         if out.cell_status == "succeeded" and sweep.early_stop:
             out.early_stopped = max(
@@ -592,11 +568,16 @@ class SqlControlStore(ControlStore):
         with self._tx() as ex:
             rows = ex(
                 f"SELECT {', '.join(_ATTEMPT_COLS)} FROM attempts WHERE status = 'running'"
-                " AND lease_until < ?",
+                " AND runner_id IN (SELECT runner_id FROM attempts WHERE status = 'running'"
+                " AND lease_until < ?) ORDER BY started_at, attempt_id",
                 (now,),
             ).fetchall()
             lost = [_row(AttemptRecord, _ATTEMPT_COLS, r) for r in rows]
+            per_runner: dict[str, int] = {}
             for a in lost:
+                per_runner[a.runner_id] = per_runner.get(a.runner_id, 0) + 1
+            for a in lost:
+                k = per_runner[a.runner_id]
                 self._finish(
                     ex,
                     a.attempt_id,
@@ -604,9 +585,19 @@ class SqlControlStore(ControlStore):
                     "lost",
                     now,
                     None,
-                    f"runner {a.runner_id} stopped heartbeating",
+                    f"runner {a.runner_id} stopped heartbeating"
+                    + (f" (it lost {k} jobs at once)" if k > 1 else ""),
+                    1.0 / k,
                 )
             return lost
+
+    def running_attempt_ids(self, runner_id):
+        with self._read() as ex:
+            rows = ex(
+                "SELECT attempt_id FROM attempts WHERE runner_id = ? AND status = 'running' ORDER BY attempt_id",
+                (runner_id,),
+            ).fetchall()
+        return [r[0] for r in rows]
 
     def stop_requests(self, attempt_ids):
         if not attempt_ids:
@@ -685,6 +676,47 @@ class SqlControlStore(ControlStore):
             ).fetchall()
         return [_row(RunnerRecord, _RUNNER_COLS, r) for r in rows]
 
+    # -- Slurm pilot submissions
+    def add_submission(self, submission):
+        vals = submission.model_dump()
+        vals["sweep_ids"] = None if submission.sweep_ids is None else json.dumps(submission.sweep_ids)
+        with self._tx() as ex:
+            ex(
+                f"INSERT INTO pilot_submissions ({', '.join(_SUBMISSION_COLS)})"
+                f" VALUES ({', '.join('?' * len(_SUBMISSION_COLS))})",
+                tuple(vals[c] for c in _SUBMISSION_COLS),
+            )
+            only = f" for {', '.join(submission.sweep_ids)}" if submission.sweep_ids else ""
+            self._event(
+                ex,
+                "pilots_submitted",
+                f"{submission.pilots} pilot(s) as Slurm job {submission.job_id}{only}",
+                submission.submitted_at,
+                submission.sweep_ids[0] if submission.sweep_ids and len(submission.sweep_ids) == 1 else None,
+            )
+
+    def submissions(self, limit=50):
+        with self._read() as ex:
+            rows = ex(
+                f"SELECT {', '.join(_SUBMISSION_COLS)} FROM pilot_submissions"
+                " ORDER BY submitted_at DESC, job_id LIMIT ?",
+                (int(limit),),
+            ).fetchall()
+        out = []
+        for r in rows:
+            vals = dict(zip(_SUBMISSION_COLS, r, strict=True))
+            vals["sweep_ids"] = None if vals["sweep_ids"] is None else json.loads(vals["sweep_ids"])
+            out.append(PilotSubmission(**vals))
+        return out
+
+    def set_submission_cancelled(self, job_id, now):
+        with self._tx() as ex:
+            ex(
+                "UPDATE pilot_submissions SET status = 'cancelled', cancelled_at = ? WHERE job_id = ?",
+                (now, job_id),
+            )
+            self._event(ex, "pilots_cancelled", f"Slurm job {job_id} cancelled (scancel)", now)
+
     def counts(self, sweep_id=None):
         where, params = ("WHERE sweep_id = ?", (sweep_id,)) if sweep_id else ("", ())
         with self._read() as ex:
@@ -712,14 +744,18 @@ class SqlControlStore(ControlStore):
         return int(row[0])
 
 
-def _decide(outcome: Outcome, cell: CellRecord, sweep: SweepRecord, now: float) -> Finish:
+def _decide(
+    outcome: Outcome, cell: CellRecord, sweep: SweepRecord, now: float, charge: float = 1.0
+) -> Finish:
     """The state transition for one finished attempt (pure; see ``finish_attempt``)."""
     if outcome == "succeeded":
         return Finish(cell_status="succeeded", attempt_status="succeeded")
     if outcome == "cancelled" or cell.cancel_requested:
         return Finish(cell_status="cancelled", attempt_status="cancelled")
-    if outcome in ("lost", "requeued"):
-        if cell.lost + 1 >= MAX_LOST:
+    if outcome == "requeued":  # an orderly drain: the job did nothing wrong
+        return Finish(cell_status="pending", attempt_status="superseded", retry_at=now)
+    if outcome == "lost":
+        if cell.lost_charge + charge >= MAX_LOST - 1e-9:
             return Finish(cell_status="failed", attempt_status="failed")
         return Finish(cell_status="pending", attempt_status="superseded", retry_at=now)
     used = cell.failures + 1  # this failure included
