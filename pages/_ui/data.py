@@ -20,7 +20,6 @@ import streamlit as st
 from fle_core.errors import WarehouseMissing
 from fle_core.workspace import Workspace
 from pages._ui import frames
-from pages._ui.core import data_version
 from pages._ui.frames import parse_traj_key
 from pages._ui.state import Pin
 
@@ -219,8 +218,11 @@ def _catalog(_ws: Workspace, what: str, root: str, version: int) -> Any:
 
 
 def catalog(ws: Workspace, what: str, version: int | None = None) -> Any:
-    """A ``fle_core.warehouse.catalog`` read (warehouse contents, sync history), cached per data version."""
-    return _catalog(ws, what, str(ws.root), data_version(ws) if version is None else version)
+    """A ``fle_core.warehouse.catalog`` read (warehouse contents, sync history), cached per sync
+    run: a run that changed no data (or failed) still belongs in the history."""
+    from fle_core import warehouse
+
+    return _catalog(ws, what, str(ws.root), warehouse.last_sync_id(ws) if version is None else version)
 
 
 def palette(summ: pl.DataFrame):
