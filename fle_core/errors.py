@@ -60,3 +60,8 @@ class ViewNotFound(FleError):
 
 class MetricError(FleError):
     """Input to a metric or comparison is unusable (missing column, k < 1, c > n, ...)."""
+
+
+class WarehouseUnusable(FleError):
+    """The warehouse file cannot be used: not a DuckDB file, another layout, a full disk,
+    no permission to write it."""

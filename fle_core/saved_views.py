@@ -22,6 +22,7 @@ import sqlite3
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 from fle_core.errors import ConfigError, ViewNotFound
 from fle_core.workspace import Workspace
@@ -64,13 +65,39 @@ def _path(ws: Workspace):
 
 @contextlib.contextmanager
 def _connect(ws: Workspace) -> Iterator[sqlite3.Connection]:
-    con = sqlite3.connect(_path(ws), timeout=10.0)
+    """Read-write (creates ``views.db``); only ``save_view`` needs it. Sharing is an explicit
+    action, so it works in the app's read-only mode too, unless the folder cannot be written."""
     try:
+        con = sqlite3.connect(_path(ws), timeout=10.0)
         con.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.OperationalError as exc:
+        raise ConfigError(
+            f"Cannot save a view in {ws.root}: {exc}",
+            hint="the workspace folder must be writable to save shared views; "
+            "share the page's URL instead (its query parameters hold the filters)",
+        ) from None
+    try:
         con.execute("PRAGMA busy_timeout=10000")
         con.execute(_DDL)
         yield con
         con.commit()
+    finally:
+        con.close()
+
+
+@contextlib.contextmanager
+def _read(ws: Workspace) -> Iterator[sqlite3.Connection]:
+    """A connection that writes nothing: opening a view works on a read-only mount too
+    (a WAL file without its ``-shm`` there opens as an immutable snapshot)."""
+    uri = "file:" + quote(str(_path(ws).resolve()))
+    try:
+        con = sqlite3.connect(uri + "?mode=ro", uri=True, timeout=10.0)
+        con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        con = sqlite3.connect(uri + "?immutable=1", uri=True)
+    try:
+        con.execute("PRAGMA busy_timeout=10000")
+        yield con
     finally:
         con.close()
 
@@ -130,7 +157,7 @@ def load_view(ws: Workspace, view_id: str) -> SavedView:
         )
     if not _path(ws).exists():
         raise _not_found(view_id)
-    with _connect(ws) as con:
+    with _read(ws) as con:
         row = con.execute(
             "SELECT id, page, params_json, data_version, created_at FROM views WHERE id = ?", [view_id]
         ).fetchone()
@@ -143,7 +170,7 @@ def list_views(ws: Workspace, limit: int = 50) -> list[SavedView]:
     """Most recent views first."""
     if not _path(ws).exists():
         return []
-    with _connect(ws) as con:
+    with _read(ws) as con:
         rows = con.execute(
             "SELECT id, page, params_json, data_version, created_at FROM views "
             "ORDER BY created_at DESC, rowid DESC LIMIT ?",

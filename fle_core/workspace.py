@@ -78,11 +78,15 @@ class SourceSpec:
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     path: str | None = None  # kind "inspect": a folder (searched recursively) or one log file
 
+    def scheme(self) -> str:
+        """The URL scheme (``ConfigError`` for a malformed URL)."""
+        return _split(self.resolved_url(), self.name).scheme
+
     @property
     def kind(self) -> str:
         if self.path is not None:
             return "inspect"
-        scheme = urlsplit(self.resolved_url()).scheme
+        scheme = self.scheme()
         if scheme == "sqlite":
             return "sqlite"
         if scheme in ("postgresql", "postgres"):
@@ -119,9 +123,28 @@ class SourceSpec:
             return f"${self.url_env} (not set)"
 
 
+def _split(url: str, name: str | None = None):
+    """``urlsplit`` with a ``ConfigError`` (naming the source, never the URL, which may hold a
+    secret) instead of a ``ValueError`` such as "Invalid IPv6 URL"."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parses the port, which raises for junk
+    except ValueError as exc:
+        raise ConfigError(
+            f"{f'Source {name!r} has' if name else 'Found'} a malformed URL: {exc}",
+            hint="check the brackets of an IPv6 host ([::1]) and the port",
+        ) from None
+    return parts
+
+
 def mask_url(url: str) -> str:
-    """Replace the password in a URL (and ``password=`` params) with ``***``."""
-    parts = urlsplit(url)
+    """Replace the password in a URL (and ``password=`` params) with ``***``.
+
+    A malformed URL is shown as ``(malformed URL)``: it cannot be masked safely."""
+    try:
+        parts = _split(url)
+    except ConfigError:
+        return "(malformed URL)"
     has_query_secret = "password=" in parts.query.lower()
     has_netloc_secret = "@" in parts.netloc and ":" in parts.netloc.rsplit("@", 1)[0]
     if not has_netloc_secret and not has_query_secret:
@@ -143,7 +166,7 @@ def mask_url(url: str) -> str:
 
 
 def _with_password(url: str, password: str) -> str:
-    parts = urlsplit(url)
+    parts = _split(url)
     if "@" not in parts.netloc:
         raise ConfigError("password_env needs a user in the URL, e.g. postgresql://user@host/db")
     creds, host = parts.netloc.rsplit("@", 1)
@@ -174,6 +197,7 @@ class Workspace:
     root: Path
     config: dict[str, Any] = field(default_factory=dict)
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    read_only: bool = False  # create and change no file here (a viewer, a read-only mount)
 
     # ---- construction -------------------------------------------------
     @classmethod
@@ -183,12 +207,26 @@ class Workspace:
         *,
         create: bool = True,
         secrets: Mapping[str, str] | None = None,
+        read_only: bool | None = None,
     ) -> Workspace:
+        """Resolve and (unless read-only) create the folder.
+
+        ``read_only=None`` means read-only exactly when the folder exists but
+        cannot be written (a read-only mount); a read-only workspace creates no
+        file or folder, and the stores it opens are opened read-only.
+        """
         root = Path(path or os.environ.get(ENV_HOME) or ".fle").expanduser().resolve()
-        if create:
-            root.mkdir(parents=True, exist_ok=True)
-            (root / "logs").mkdir(exist_ok=True)
-        return cls(root, _load_config(root / CONFIG_NAME), dict(secrets or {}))
+        if read_only is None:
+            read_only = root.exists() and not os.access(root, os.W_OK)
+        ws = cls(root, _load_config(root / CONFIG_NAME), dict(secrets or {}), bool(read_only))
+        if create and not ws.read_only:
+            ws.ensure_dirs()
+        return ws
+
+    def ensure_dirs(self) -> None:
+        """Create the folder and its ``logs/`` (what a writer needs)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.logs_dir.mkdir(exist_ok=True)
 
     # ---- well-known paths ----------------------------------------------
     @property
@@ -291,7 +329,7 @@ def _looks_like_log_path(text: str) -> bool:
 
 
 def _adhoc_name(url: str) -> str:
-    parts = urlsplit(url)
+    parts = _split(url)
     if parts.scheme == "sqlite":
         return "sqlite:" + Path(parts.path).name
     return f"{parts.scheme}:{parts.hostname or 'local'}{parts.path}"

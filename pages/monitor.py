@@ -11,7 +11,6 @@ URL state: ``mon_sweep`` (which sweep), ``mon_live`` (``1``/``0``: auto-refresh)
 import streamlit as st
 
 from fle_core import sweeps
-from fle_core.stats.markdown import md_text
 from pages import _ui
 
 ws = _ui.workspace()
@@ -92,8 +91,8 @@ def render(sweep_id: str) -> None:
         st.caption(f"{_ui.plural(cancelled, 'attempt')} cancelled (not listed: cancelling is not a failure).")
     for row in fails.head(20).iter_rows(named=True):
         with st.expander(_ui.failure_title(row)):
-            if row.get("error"):  # may quote a job's log (fle preset): literal text, never Markdown
-                st.error(md_text(row["error"]))
+            if row.get("error"):
+                st.error(_ui.plain(row["error"], limit=2000))
             st.code(row.get("log_tail") or "(empty log)", language=None)
 
 

@@ -54,6 +54,8 @@ def sync_now(names: list[str]) -> None:
             status.update(label=f"Sync of `{name}` failed", state="error")
             raise
         bar.progress(1.0)
+        for note in result.warnings:  # e.g. rows that committed late in Postgres
+            st.warning(_ui.plain(note, limit=600), icon=":material/warning:")
         status.update(label=f"Synced `{name}`: {_ui.sync_result_text(result)}", state="complete")
 
 

@@ -9,7 +9,6 @@ import polars as pl
 import streamlit as st
 
 from fle_core import charts
-from fle_core.stats.markdown import md_text
 from pages import _ui
 
 PAGE, PREFIX = "trajectories", "trj_"
@@ -77,14 +76,17 @@ def outcome(found: dict, column) -> None:
     """A trajectory from an Inspect log: which log, sample and epoch, and how it ended."""
     cost = f" · cost ${found['total_cost']:.4f}" if found.get("total_cost") else ""
     column.caption(
-        f"From Inspect log `{found['path']}` · sample `{found['sample_id']}` · epoch {found['epoch']} · "
+        f"From Inspect log {_ui.plain(found['path'])} · sample {_ui.plain(found['sample_id'])} · "
+        f"epoch {found['epoch']} · "
         f"log {found['log_status']}{cost}"
     )
     if found.get("failure_kind"):
         kind = {"infrastructure": "Infrastructure failure", "error": "Error", "limit": "Limit hit"}
         text = found.get("error") or found.get("limit_hit") or ""
         # the message comes from the log (it can quote the agent's output): literal text, never Markdown
-        column.error(f"{kind.get(found['failure_kind'], found['failure_kind'])}: {md_text(text[:600])}")
+        column.error(
+            f"{kind.get(found['failure_kind'], found['failure_kind'])}: {_ui.plain(text, limit=600)}"
+        )
 
 
 def transcript(key: str, column) -> None:

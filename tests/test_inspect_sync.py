@@ -285,11 +285,16 @@ def test_resync_is_incremental_and_the_data_version_moves_only_with_rows(tmp_pat
     assert warehouse.query(ws, "SELECT count(*) FROM steps").item() == 15 * 8
     # a full rebuild reads every log again and lands on the same rows and versions
     before = analysis.load_summaries(ws).drop("config").sort(["version", "instance"])
+    stamps = "SELECT version, instance, depth, sync_id FROM steps ORDER BY ALL"
+    stamped = warehouse.query(ws, stamps)
     rebuilt = sync(ws, source="runs", full=True)
     assert rebuilt.rows_added == 15 * 8
     from polars.testing import assert_frame_equal
 
     assert_frame_equal(analysis.load_summaries(ws).drop("config").sort(["version", "instance"]), before)
+    # nothing changed in the logs: rows keep their sync ids (pinned views) and the version stays
+    assert_frame_equal(warehouse.query(ws, stamps), stamped)
+    assert rebuilt.data_version == fourth.data_version == warehouse.data_version(ws)
 
 
 def test_an_eval_set_retry_counts_each_sample_once(tmp_path, inspect_logs_dir):

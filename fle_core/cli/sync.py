@@ -10,7 +10,10 @@ import argparse
 import sys
 import time
 
+from fle_core.errors import ConfigError
 from fle_core.workspace import Workspace
+
+MAX_RUNS = 10_000
 
 
 def register(sub) -> None:
@@ -27,7 +30,9 @@ def register(sub) -> None:
 
     s = sub.add_parser("status", help="what the warehouse holds, per source, and recent syncs")
     s.add_argument("--workspace", default=argparse.SUPPRESS, help="workspace folder")
-    s.add_argument("--runs", type=int, default=5, help="recent sync runs to show (default 5)")
+    s.add_argument(
+        "--runs", type=int, default=5, help=f"recent sync runs to show (default 5, at most {MAX_RUNS:,})"
+    )
     s.set_defaults(func=_status)
 
 
@@ -67,14 +72,18 @@ def _sync(args) -> int:
         print(f"synced {name}: +{result.rows_by_source[name]:,} rows (watermark {before} -> {after})")
         for problem in result.problems.get(name, []):
             print(f"warning: {name}: log not read: {problem}", file=sys.stderr)
-    print(f"done in {result.duration_s:.2f} s; data version {result.sync_id}")
+    for note in result.warnings:
+        print(f"warning: {note}", file=sys.stderr)
+    print(f"done in {result.duration_s:.2f} s; data version {result.data_version}")
     return 0
 
 
 def _status(args) -> int:
     from fle_core.warehouse import catalog
 
-    ws = Workspace.open(getattr(args, "workspace", None))
+    if not 0 <= args.runs <= MAX_RUNS:
+        raise ConfigError(f"--runs must be between 0 and {MAX_RUNS:,} (got {args.runs})")
+    ws = Workspace.open(getattr(args, "workspace", None), create=False)
     print(f"workspace: {ws.root}")
     if not ws.warehouse_path.exists():
         print("warehouse: empty (nothing synced yet; run `fle-core sync`)")
@@ -105,4 +114,7 @@ def _status(args) -> int:
         if r["error"]:
             line += f"  error: {r['error']}"
         print(line)
+    notes = catalog.sync_notes(ws, args.runs)
+    for r in notes.iter_rows(named=True):
+        print(f"  note #{r['sync_id']} {r['source']}: {r['detail']}")
     return 0

@@ -295,23 +295,57 @@ def write_tables(frames: ReportFrames, out_dir: Path) -> list[Path]:
     return written
 
 
-def write_images(specs: list[tuple[str, dict]], out_dir: Path, image_format: str) -> list[Path]:
-    """Static copies of every chart, rendered offline by vl-convert."""
+def write_images(
+    specs: list[tuple[str, dict]], out_dir: Path, image_format: str
+) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Static copies of every chart, rendered offline by vl-convert.
+
+    Returns ``(written, failed)``, ``failed`` as ``[(slug, reason)]``. Vega cuts a
+    long label inside an emoji (``deepseek-🐳-v3``), leaving half a UTF-16
+    surrogate pair that vl-convert cannot read; such a chart is drawn again
+    with label truncation off. A chart that still fails loses only its image
+    (the report says so), never the report.
+    """
     import vl_convert as vlc
 
     if image_format not in IMAGE_FORMATS:
         raise ReportError(f"Unknown image format {image_format!r}", hint="use svg or png")
     folder = out_dir / "charts"
     folder.mkdir(exist_ok=True)
-    written = []
+    written, failed = [], []
     for slug, spec in specs:
         path = folder / f"{slug}.{image_format}"
-        if image_format == "svg":
-            path.write_text(vlc.vegalite_to_svg(spec), encoding="utf-8")
+        for attempt in (spec, _untruncated(spec)):
+            try:
+                if image_format == "svg":
+                    path.write_text(vlc.vegalite_to_svg(attempt), encoding="utf-8")
+                else:
+                    path.write_bytes(vlc.vegalite_to_png(attempt, scale=1.5))
+            except ValueError as exc:
+                reason = str(exc).strip().splitlines()
+                continue
+            written.append(path)
+            break
         else:
-            path.write_bytes(vlc.vegalite_to_png(spec, scale=1.5))
-        written.append(path)
-    return written
+            failed.append((slug, reason[1] if len(reason) > 1 else (reason or ["unknown"])[0]))
+    return written, failed
+
+
+def _untruncated(spec: Any) -> Any:
+    """``spec`` with every text limit off (0 = no limit), so no label is cut."""
+    if isinstance(spec, list):
+        return [_untruncated(v) for v in spec]
+    if not isinstance(spec, dict):
+        return spec
+    out: dict[str, Any] = {
+        k: 0 if k in ("labelLimit", "titleLimit", "limit") else _untruncated(v) for k, v in spec.items()
+    }
+    if "$schema" in spec:  # the top level: no limits by default either
+        config: dict[str, Any] = out.setdefault("config", {})
+        for part in ("axis", "legend", "header"):
+            config.setdefault(part, {})["labelLimit"] = 0
+        config.setdefault("title", {})["limit"] = 0
+    return out
 
 
 def definitions_markdown() -> str:
@@ -468,7 +502,11 @@ def build_report(
         chart_figure(slug, caption, spec) for (slug, caption, _), (_, spec) in zip(charts, specs, strict=True)
     ]
     tables = write_tables(frames, out)
-    images = write_images(specs, out, image_format)
+    images, image_failures = write_images(specs, out, image_format)
+    captions = {slug: caption for slug, caption, _ in charts}
+    skipped += [
+        (captions[slug], f"its static image could not be drawn ({why})") for slug, why in image_failures
+    ]
     markdown = None
     md_text = frames.comparison_markdown
     if md_text is None and frames.comparisons is not None and frames.comparisons.height:

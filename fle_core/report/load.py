@@ -59,6 +59,11 @@ def load_report_frames(
 
     if reps < 1:
         raise ReportError(f"--reps must be at least 1 (got {reps})")
+    if not 0 <= seed < 2**32:
+        raise ReportError(
+            f"--seed must be a whole number from 0 to {2**32 - 1} (got {seed})",
+            hint="any seed in that range gives reproducible bootstrap intervals",
+        )
     sync_id = warehouse.data_version(ws)
     if sync_id == 0:
         raise ReportError("Nothing has been synced into this workspace yet", hint="run `fle-core sync` first")

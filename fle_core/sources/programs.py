@@ -24,6 +24,7 @@ NULLs anywhere. ``lean_select`` builds one SELECT of ``LEAN_COLUMNS`` (never
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import struct
 from collections.abc import Iterator
@@ -68,6 +69,8 @@ DETAIL_TEXT_CHARS = 20_000  # conversation_json is cut to this many characters o
 _CONNECT_TIMEOUT_S = 10
 _PG_BATCH_BYTES = 16 * 1024 * 1024  # fewer, larger COPY batches: ~10% less client CPU than 4 MB
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PG_TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\?")
+_SQLITE_BUSY_TIMEOUT_MS = 10_000  # wait out a rollback-journal writer instead of "database is locked"
 
 
 @dataclass
@@ -136,10 +139,20 @@ class SourceConn:
         self.database.close()
 
     def _placeholders(self, sql: str) -> str:
+        """Postgres: ``?`` → ``$1, $2, …``, leaving quoted text alone (a ``?`` in a
+        regex literal such as ``'[-+]?'`` is not a parameter)."""
         if self.kind == "sqlite":
             return sql
-        parts = sql.split("?")
-        return "".join(p + (f"${i + 1}" if i < len(parts) - 1 else "") for i, p in enumerate(parts))
+        n = 0
+
+        def number(m: re.Match) -> str:
+            nonlocal n
+            if m.group(0) != "?":
+                return m.group(0)  # a '…' literal or a "…" identifier, unchanged
+            n += 1
+            return f"${n}"
+
+        return _PG_TOKENS.sub(number, sql)
 
 
 def _param_batch(params: list) -> pa.RecordBatch:
@@ -171,10 +184,14 @@ def _scrub(text: str, spec: SourceSpec) -> str:
     except Exception:  # noqa: BLE001 - an unresolvable URL has no secret to scrub
         return text.strip()
     text = text.replace(url, spec.display_url())
-    pw = urlsplit(url).password
+    try:
+        parts = urlsplit(url)
+        pw = parts.password
+    except ValueError:  # a malformed URL: drop anything after a colon-at pair
+        return " ".join(re.sub(r":[^@/\s]*@", ":***@", text).split())
     if pw:
         text = text.replace(pw, "***")
-    for k, v in parse_qsl(urlsplit(url).query):
+    for k, v in parse_qsl(parts.query):
         if k.lower() == "password" and v:
             text = text.replace(v, "***")
     return " ".join(text.split())
@@ -206,6 +223,11 @@ def connect(spec: SourceSpec) -> Iterator[SourceConn]:
                     f"Source {spec.name!r}: SQLite file {path} does not exist",
                     hint="check the path, or run FLE once to create it",
                 )
+            if not os.access(path, os.R_OK):
+                raise SourceUnavailable(
+                    f"Source {spec.name!r}: permission denied reading SQLite file {path}",
+                    hint="give the user running fle-core read access to the file",
+                )
             database = sqlite_driver.connect("file:" + quote(str(Path(path).resolve())) + "?mode=ro")
         else:
             import adbc_driver_postgresql as pg_driver
@@ -219,9 +241,17 @@ def connect(spec: SourceSpec) -> Iterator[SourceConn]:
             database.close()
         raise SourceUnavailable(
             f"Cannot connect to source {spec.name!r} at {spec.display_url()}: {_scrub(str(exc), spec)}",
-            hint="is the database running and reachable?",
+            hint="is it an SQLite database file?"
+            if kind == "sqlite"
+            else "is the database running and reachable?",
         ) from None
     conn = SourceConn(spec, kind, database, connection)
+    if kind == "sqlite":
+        try:
+            conn.scalar(f"PRAGMA busy_timeout = {_SQLITE_BUSY_TIMEOUT_MS}")
+        except SourceError:
+            conn.close()
+            raise
     try:
         yield conn
     finally:
@@ -251,6 +281,12 @@ def column_types(conn: SourceConn) -> dict[str, str]:
         raise SchemaError(
             f"Source {conn.spec.name!r}: `programs` lacks required column(s) {', '.join(sorted(missing))}"
         )
+    id_type = cols["id"]
+    if not ("int" in id_type if conn.kind == "sqlite" else id_type in _PG_INTS):
+        raise SchemaError(
+            f"Source {conn.spec.name!r}: `programs.id` is {id_type or 'untyped'}, not an integer",
+            hint="sync reads rows in id order and needs integer ids (FLE creates INTEGER/BIGSERIAL ids)",
+        )
     return cols
 
 
@@ -268,7 +304,24 @@ def max_version(spec: SourceSpec) -> int:
 
 
 def max_id(conn: SourceConn) -> int:
-    return int(conn.scalar("SELECT max(id) FROM programs") or 0)
+    """Highest ``programs.id`` (0 when empty); ``SchemaError`` when an id is not an integer."""
+    return _int_id(conn, conn.scalar("SELECT max(id) FROM programs"), 0)
+
+
+def min_id(conn: SourceConn) -> int:
+    """Lowest ``programs.id`` (1 when empty): ids of 0 or below are rare but legal."""
+    return _int_id(conn, conn.scalar("SELECT min(id) FROM programs"), 1)
+
+
+def _int_id(conn: SourceConn, value, empty: int) -> int:
+    if value is None:
+        return empty
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise SchemaError(
+        f"Source {conn.spec.name!r}: `programs.id` holds a non-integer value ({str(value)[:40]!r})",
+        hint="sync reads rows in id order and needs integer ids",
+    )
 
 
 def version_step_count(spec: SourceSpec, version: int, instance: int | None = None) -> int:
@@ -289,15 +342,18 @@ def version_step_count(spec: SourceSpec, version: int, instance: int | None = No
 _PG_INTS = ("smallint", "integer", "bigint")
 _PG_FLOATS = ("double precision", "real")
 _PG_TEXTS = ("text", "character varying", "character")
-_NUM_RE = r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$"
+# Numeric text Postgres can always convert to ``numeric`` (bounded digits and exponent),
+# so one junk value never fails the whole read.
+_NUM_RE = r"^\s*[-+]?([0-9]{1,200}\.?[0-9]{0,200}|\.[0-9]{1,200})([eE][-+]?[0-9]{1,3})?\s*$"
 
 
 def _expr(conn: SourceConn, cols: dict[str, str], src: str, typ: str, robust: bool = False) -> str:
     """A SQL expression for one lean column (NULL when the column is missing).
 
-    SQLite, fast path: the bare column (the sentinel row pins the Arrow type;
-    a value of another storage class makes the driver fail and sync retries
-    with ``robust=True``, which converts per value and turns junk into NULL).
+    SQLite, fast path: the bare column, text ones through ``CAST(… AS TEXT)``
+    (the sentinel row pins the Arrow type; a value of another storage class
+    makes the driver fail and sync retries with ``robust=True``, which converts
+    per value and turns junk into NULL).
     Postgres: the bare column when its type already fits, else a safe cast.
     """
     if not _IDENT.match(src):  # column names are ours, but keep SQL text provably static
@@ -309,7 +365,11 @@ def _expr(conn: SourceConn, cols: dict[str, str], src: str, typ: str, robust: bo
             else "NULL::" + {"int": "bigint", "real": "float8", "text": "text", "ts": "timestamp"}[typ]
         )
     if conn.kind == "sqlite":
-        return _sqlite_robust(src, typ) if robust else src
+        if robust:
+            return _sqlite_robust(src, typ)
+        # The driver writes a REAL it meets in a text column as "%e" ("1.700000e+09"),
+        # losing digits; SQLite's own CAST keeps them (and is free for TEXT values).
+        return f"CAST({src} AS TEXT)" if typ in ("text", "ts") else src
     ctype = cols[src]
     if typ == "ts":
         if ctype == "timestamp with time zone":
@@ -320,9 +380,22 @@ def _expr(conn: SourceConn, cols: dict[str, str], src: str, typ: str, robust: bo
     if ctype in _PG_INTS or (typ == "real" and ctype in _PG_FLOATS):
         return src
     if ctype in _PG_FLOATS or ctype == "numeric":
-        return f"round({src})::bigint" if typ == "int" else f"{src}::float8"
-    guarded = f"CASE WHEN {src}::text ~ '{_NUM_RE}' THEN {src}::text::float8 END"
-    return f"round({guarded})::bigint" if typ == "int" else guarded
+        return _pg_number(src, typ, ctype == "numeric")
+    numeric = f"(CASE WHEN {src}::text ~ '{_NUM_RE}' THEN {src}::text::numeric END)"
+    return _pg_number(numeric, typ, True)
+
+
+def _pg_number(src: str, typ: str, numeric: bool) -> str:
+    """``src`` (float8 or numeric) as bigint or float8; out-of-range values become NULL
+    (a cast error would fail the read of every row, not just this one)."""
+    if typ == "int":
+        return f"(CASE WHEN abs({src}) < 9.2e18 THEN round({src})::bigint END)"
+    if not numeric:
+        return src
+    return (
+        f"(CASE WHEN abs({src}) >= 1e308 THEN NULL WHEN abs({src}) < 1e-300 THEN 0::float8 "
+        f"ELSE {src}::float8 END)"
+    )
 
 
 def _sqlite_robust(src: str, typ: str) -> str:
@@ -339,11 +412,8 @@ def _sqlite_robust(src: str, typ: str) -> str:
             f"WHEN 'real' THEN CAST(round({src}) AS INTEGER) "
             f"WHEN 'text' THEN {numeric_text} THEN CAST(round(CAST({src} AS REAL)) AS INTEGER) END END"
         )
-    if typ == "ts":  # FLE writes text; epoch numbers are seen in hand-made dumps
-        return (
-            f"CASE typeof({src}) WHEN 'text' THEN {src} WHEN 'integer' THEN datetime({src}, 'unixepoch') "
-            f"WHEN 'real' THEN datetime({src}, 'unixepoch') WHEN 'blob' THEN CAST({src} AS TEXT) END"
-        )
+    if typ == "ts":  # FLE writes text; epoch seconds (seen in hand-made dumps) are converted by sync
+        return f"CASE typeof({src}) WHEN 'null' THEN NULL ELSE CAST({src} AS TEXT) END"
     return f"CASE typeof({src}) WHEN 'text' THEN {src} WHEN 'null' THEN NULL ELSE CAST({src} AS TEXT) END"
 
 

@@ -178,3 +178,50 @@ def inspect_sample(ws: Workspace, source: str, version: int, instance: int) -> d
         [source, int(version), int(instance)],
     )
     return frame.row(0, named=True) if frame.height else None
+
+
+_NOTE_COLUMNS = {
+    "sync_id": pl.Int64,
+    "source": pl.String,
+    "kind": pl.String,
+    "detail": pl.String,
+    "rows": pl.Int64,
+    "earliest_sync": pl.Int64,
+}
+
+
+def sync_notes(ws: Workspace, limit: int = 50) -> pl.DataFrame:
+    """What sync runs reported beyond rows (late Postgres commits, rows a rebuild removed or
+    changed), newest first: ``sync_id, source, kind, detail, rows, earliest_sync``."""
+    return _notes(
+        ws,
+        "SELECT sync_id, source, kind, detail, rows, earliest_sync FROM sync_notes "
+        "ORDER BY sync_id DESC LIMIT ?",
+        [int(limit)],
+        _NOTE_COLUMNS,
+    )
+
+
+def rebuilds_since(ws: Workspace, sync_id: int) -> pl.DataFrame:
+    """``sync --full`` rebuilds after ``sync_id`` that removed or changed rows a view pinned
+    to ``sync_id`` was computed from: ``sync_id, source, rows, detail`` (empty when a pinned
+    view still shows exactly what it showed)."""
+    return _notes(
+        ws,
+        "SELECT n.sync_id, n.source, n.rows, n.detail FROM sync_notes n "
+        "JOIN sync_runs r ON r.sync_id = n.sync_id AND r.status = 'ok' "
+        "WHERE n.kind = 'rebuild_changed' AND n.sync_id > ? AND n.earliest_sync <= ? ORDER BY n.sync_id",
+        [int(sync_id), int(sync_id)],
+        {k: _NOTE_COLUMNS[k] for k in ("sync_id", "source", "rows", "detail")},
+    )
+
+
+def _notes(ws: Workspace, sql: str, params: list, schema: dict) -> pl.DataFrame:
+    """A query on ``sync_notes``; empty on a warehouse of schema 1 (its next sync adds the table)."""
+    with warehouse.reader(ws) as con:
+        found = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = 'sync_notes'"
+        ).fetchall()[0][0]
+        if not found:
+            return pl.DataFrame(schema=schema)
+        return con.sql(sql, params=params).pl()

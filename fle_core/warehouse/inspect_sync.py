@@ -75,6 +75,9 @@ class Plan:
     removed: list[str]
     attempts_same: bool = False  # the stored sweep_attempts already equal the provider's
     data_version: int = 0  # the warehouse's data version when planned
+    #: ``--full``: path -> the sync id an unchanged log keeps when it is re-read, so its
+    #: identical rows stay visible to views pinned to that sync
+    keep_sync_ids: dict[str, int] = field(default_factory=dict)
 
     @property
     def unchanged(self) -> bool:
@@ -87,6 +90,7 @@ class Outcome:
 
     rows_added: int = 0
     rows_deleted: int = 0
+    rows_changed: int = 0  # of rows_added: those with new content (not an unchanged log re-read)
     logs_read: int = 0
     problems: list[str] = field(default_factory=list)
 
@@ -97,24 +101,27 @@ def plan(ws: Workspace, spec: SourceSpec, full: bool, attempts=None, attempt_col
     ``sweep_attempts``, and the current data version."""
     files = {f.rel: f for f in il.list_logs(spec)}
     state: dict[str, tuple[int, int]] = {}
+    kept: dict[str, int] = {}
     same, version = attempts is None, 0
     if ws.warehouse_path.exists():
         from fle_core.warehouse import store
 
         with store.reader(ws) as con:
-            if _has_table(con, "inspect_logs") and not full:
+            if _has_table(con, "inspect_logs"):
                 rows = con.execute(
-                    "SELECT path, size, mtime_ns FROM inspect_logs WHERE source = ?", [spec.name]
+                    "SELECT path, size, mtime_ns, sync_id FROM inspect_logs WHERE source = ?", [spec.name]
                 ).fetchall()
                 state = {r[0]: (int(r[1]), int(r[2])) for r in rows}
+                kept = {r[0]: int(r[3]) for r in rows if r[3] is not None}
             same = attempts_equal(con, attempts, attempt_columns)
-            row = con.execute(
-                "SELECT coalesce(max(sync_id), 0) FROM sync_runs WHERE status = 'ok'"
-            ).fetchone()
-            version = int(row[0]) if row else 0
-    changed = [f for rel, f in files.items() if state.get(rel) != (f.size, f.mtime_ns)]
+        version = store.data_version(ws)
+    changed = [f for rel, f in files.items() if full or state.get(rel) != (f.size, f.mtime_ns)]
     removed = sorted(set(state) - set(files))
-    return Plan(spec, full, files, changed, removed, same, version)
+    # on --full, a log whose file did not change is re-read but keeps its sync id
+    same_file = {
+        rel: kept[rel] for rel, f in files.items() if rel in kept and state[rel] == (f.size, f.mtime_ns)
+    }
+    return Plan(spec, full, files, changed, removed, same, version, same_file if full else {})
 
 
 def _has_table(con, name: str) -> bool:
@@ -234,9 +241,8 @@ def apply(
     out = Outcome()
     patterns = il.compile_patterns(_extra_patterns(ws))
     con = session.con()
-    if p.full:
-        con.execute("DELETE FROM inspect_logs WHERE source = ?", [p.spec.name])
-        con.execute("DELETE FROM inspect_samples WHERE source = ?", [p.spec.name])
+    # --full needs no upfront delete: every log is in ``changed`` and each batch replaces
+    # its logs' rows in one transaction, so a killed rebuild leaves every log whole
     next_id = int(
         con.execute("SELECT coalesce(max(id), 0) FROM steps WHERE source = ?", [p.spec.name]).fetchone()[0]
     )
@@ -259,7 +265,9 @@ def apply(
         steps_in_batch += sum(len(fa.values) for fa, _ in rows.samples)
         if steps_in_batch >= _BATCH_STEPS or i == total - 1:
             pending = {t.rel for t in todo[i + 1 :]}
-            next_id = _write_batch(session.con(), p.spec.name, batch, sync_id, next_id, out, pending)
+            next_id = _write_batch(
+                session.con(), p.spec.name, batch, sync_id, next_id, out, pending, p.keep_sync_ids
+            )
             session.maybe_release()
             batch, steps_in_batch = [], 0
             if progress:
@@ -361,15 +369,27 @@ def _winners(con, source: str, batch: list[_LogRows], pending: set[str]) -> tupl
 
 
 def _write_batch(
-    con, source: str, batch: list[_LogRows], sync_id: int, next_id: int, out: Outcome, pending: set[str]
+    con,
+    source: str,
+    batch: list[_LogRows],
+    sync_id: int,
+    next_id: int,
+    out: Outcome,
+    pending: set[str],
+    keep_sync_ids: dict[str, int],
 ) -> int:
+    """One transaction: delete the batch's logs' rows and insert what they hold now.
+    A log in ``keep_sync_ids`` (unchanged, re-read by ``--full``) keeps its sync id, and
+    its identical rows are not counted as changed (``rows_changed``, ``rows_deleted``)."""
     import polars as pl
 
     paths = [lr.file.rel for lr in batch]
+    kept = [p for p in paths if p in keep_sync_ids]
     con.execute("BEGIN")
     try:
         winners, demote = _winners(con, source, batch, pending)
-        out.rows_deleted += _delete_paths(con, source, paths)
+        _delete_paths(con, source, kept)
+        out.rows_deleted += _delete_paths(con, source, [p for p in paths if p not in keep_sync_ids])
         con.execute(
             "DELETE FROM inspect_logs WHERE source = ? AND path IN (SELECT unnest(?::VARCHAR[]))",
             [source, paths],
@@ -378,17 +398,21 @@ def _write_batch(
             out.rows_deleted += _demote(con, source, demote, winners)
         steps: dict[str, list] = {c: [] for c in _STEP_COLUMNS}
         samples: list[dict[str, Any]] = []
+        added = 0
         for lr in batch:
+            sid = keep_sync_ids.get(lr.file.rel, sync_id)
             for facts, row in lr.samples:
                 winner = winners[row["dedup_key"]]
                 row = {k: v for k, v in row.items() if not k.startswith("_")} | {
                     "superseded_by": None if winner == lr.file.rel else winner,
-                    "sync_id": sync_id,
+                    "sync_id": sid,
                 }
                 samples.append(row)
                 if row["superseded_by"] is None:
-                    next_id = _append_steps(steps, facts, row, lr.log_row.get("sweep_id"), sync_id, next_id)
-        logs = [{**lr.log_row, "sync_id": sync_id} for lr in batch]
+                    first = next_id
+                    next_id = _append_steps(steps, facts, row, lr.log_row.get("sweep_id"), sid, next_id)
+                    added += (next_id - first) if sid == sync_id else 0
+        logs = [{**lr.log_row, "sync_id": keep_sync_ids.get(lr.file.rel, sync_id)} for lr in batch]
         _insert(con, "inspect_logs", logs, pl)
         _insert(con, "inspect_samples", samples, pl)
         if steps["id"]:
@@ -396,8 +420,9 @@ def _write_batch(
             con.register("_isteps", frame)
             con.execute("INSERT INTO steps BY NAME SELECT * FROM _isteps")
             con.unregister("_isteps")
-            con.execute(_TRAJ_SQL, [source, sync_id, steps["id"][0], steps["id"][-1]])
+            con.execute(_TRAJ_SQL, [source, steps["id"][0], steps["id"][-1]])
             out.rows_added += len(steps["id"])
+            out.rows_changed += added
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -531,7 +556,7 @@ SELECT s.source, s.version, s.instance, min(s.model) AS model, min(s.task) AS ta
     FILTER (WHERE s.production_score IS NOT NULL) AS production_score,
   bool_or(s.simulated) AS simulated, min(s.created_at) AS first_at, max(s.created_at) AS last_at,
   min(s.parse_flags) AS parse_flags, max(s.sync_id) AS last_sync_id
-FROM steps s WHERE s.source = ? AND s.sync_id = ? AND s.id BETWEEN ? AND ?
+FROM steps s WHERE s.source = ? AND s.id BETWEEN ? AND ?  -- the ids this batch just wrote
 GROUP BY s.source, s.version, s.instance
 """
 

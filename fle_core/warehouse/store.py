@@ -24,11 +24,23 @@ Tables (one row per ...):
                       unchanged log is not re-read), status, errors, headline metric
 ``inspect_samples``   (log, sample, epoch) of an Inspect log: the trajectory key it
                       maps to, quota, FLE's outcome, failures, tokens, cost, times
+``sync_notes``        something a sync run wants said: late Postgres commits, rows a
+                      ``--full`` rebuild removed or changed (shared views check these)
+``meta_info``         ``schema_version``; ``data_version``, the latest sync that changed data
+
+A file at the warehouse path that is not a DuckDB file, or a warehouse whose
+tables lack columns of this version, is a ``WarehouseUnusable`` error with a
+hint, never a raw DuckDB error. The writer adds missing nullable columns itself
+(a warehouse made by an older version keeps working after one sync). DuckDB
+never downloads or auto-loads an extension here (``_CONFIG``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import functools
+import hashlib
 import os
 import random
 import time
@@ -38,13 +50,13 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import filelock
 
-from fle_core.errors import WarehouseBusy, WarehouseMissing
+from fle_core.errors import FleError, WarehouseBusy, WarehouseMissing, WarehouseUnusable
 from fle_core.workspace import Workspace
 
 if TYPE_CHECKING:  # polars is imported lazily: `fle-core sync` does not need it
     import polars as pl
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: sync_notes, meta_info.data_version
 
 DDL = [
     """CREATE TABLE IF NOT EXISTS meta_info (key VARCHAR PRIMARY KEY, value VARCHAR)""",
@@ -197,7 +209,22 @@ DDL = [
         log_status VARCHAR,
         sync_id BIGINT
     )""",
+    """CREATE TABLE IF NOT EXISTS sync_notes (
+        sync_id BIGINT NOT NULL,
+        source VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,       -- warning | rebuild_changed
+        detail VARCHAR,
+        rows BIGINT,
+        earliest_sync BIGINT         -- rebuild_changed: the earliest sync id of an affected row
+    )""",
 ]
+# No extension is ever installed or loaded behind our back (a foreign file at the
+# warehouse path made DuckDB try to download one).
+_CONFIG: dict[str, str | bool | int | float | list[str]] = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+}
+_MAGIC = b"DUCK"  # bytes 8..12 of every DuckDB database file
 
 _READ_RETRY_S = 10.0
 _WRITE_LOCK_TIMEOUT_S = 600.0
@@ -214,11 +241,12 @@ def _is_lock_error(exc: Exception) -> bool:
 
 
 def _connect_with_retry(path: str, read_only: bool, budget_s: float) -> duckdb.DuckDBPyConnection:
+    _check_file(path)
     deadline = time.monotonic() + budget_s
     delay = 0.02
     while True:
         try:
-            return duckdb.connect(path, read_only=read_only)
+            return duckdb.connect(path, read_only=read_only, config=_CONFIG)
         except (duckdb.IOException, duckdb.ConnectionException) as exc:
             if not _is_lock_error(exc) or time.monotonic() + delay > deadline:
                 if _is_lock_error(exc):
@@ -226,9 +254,87 @@ def _connect_with_retry(path: str, read_only: bool, budget_s: float) -> duckdb.D
                         f"The warehouse stayed locked for {budget_s:.0f}s",
                         hint="a sync or another writer is running; try again shortly",
                     ) from None
-                raise
+                raise _unusable(path, exc) from None
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 0.5)
+        except duckdb.Error as exc:  # corrupt file, wrong format version, ...
+            raise _unusable(path, exc) from None
+
+
+def _check_file(path: str) -> None:
+    """A file that is not a DuckDB database is reported as such before DuckDB opens it."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise _unusable(path, exc) from None
+    if head[8:12] != _MAGIC:
+        raise WarehouseUnusable(
+            f"{path} is not a DuckDB warehouse file ({'empty' if not head else 'unknown format'})",
+            hint="move it aside, then run `fle-core sync` to build the warehouse from the sources",
+        )
+
+
+def _unusable(path: str, exc: BaseException) -> FleError:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    err = getattr(exc, "errno", None)
+    low = text.lower()
+    if err in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) or any(t in low for t in _IO_TEXTS[:3]):
+        return WarehouseUnusable(
+            f"The disk holding the warehouse is full ({text})",
+            hint="free some space, then sync again: every committed batch is kept",
+        )
+    if err in (errno.EACCES, errno.EPERM, errno.EROFS) or "permission denied" in text.lower():
+        return WarehouseUnusable(
+            f"Cannot write the warehouse at {path}: {text}",
+            hint="check the folder's permissions, or open the workspace read-only (FLE_READ_ONLY=1)",
+        )
+    return WarehouseUnusable(
+        f"The warehouse file {path} cannot be opened: {text}",
+        hint="move it aside, then run `fle-core sync` to rebuild it from the sources",
+    )
+
+
+_IO_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM, errno.EROFS)
+_IO_TEXTS = (
+    "no space left",
+    "quota exceeded",
+    "file too large",
+    "permission denied",
+    "read-only file system",
+)
+
+
+@contextlib.contextmanager
+def translate_io_errors(ws: Workspace) -> Iterator[None]:
+    """Turn a full disk, a permission problem or a read-only file system under the warehouse
+    into a ``WarehouseUnusable`` naming the real cause (DuckDB reports a full disk at commit
+    as a ``TransactionException``). Sync wraps each source in this."""
+    try:
+        yield
+    except (duckdb.Error, OSError) as exc:
+        if not _is_io_problem(exc):
+            raise
+        raise _unusable(str(ws.warehouse_path), exc) from exc
+
+
+def _is_io_problem(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno in _IO_ERRNOS:
+        return True
+    return isinstance(exc, duckdb.Error) and any(t in str(exc).lower() for t in _IO_TEXTS)
+
+
+def rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back after a failure without hiding it.
+
+    DuckDB aborts a transaction itself when a statement fails at commit (a full
+    disk), and a second ``ROLLBACK`` then raises "no transaction is active",
+    which would replace the real error. Call this only inside ``except``.
+    """
+    with contextlib.suppress(duckdb.Error):
+        con.execute("ROLLBACK")
 
 
 @contextlib.contextmanager
@@ -241,6 +347,7 @@ def reader(ws: Workspace, budget_s: float = _READ_RETRY_S) -> Iterator[duckdb.Du
         )
     con = _connect_with_retry(str(ws.warehouse_path), True, budget_s)
     try:
+        _check_layout(con, str(ws.warehouse_path), writable=False, inode=_stat_inode(ws.warehouse_path))
         yield con
     finally:
         con.close()
@@ -309,7 +416,7 @@ def _create_if_missing(ws: Workspace) -> None:
     tmp = ws.warehouse_path.with_name(ws.warehouse_path.name + ".creating")
     for stale in (tmp, tmp.with_name(tmp.name + ".wal")):
         stale.unlink(missing_ok=True)
-    con = duckdb.connect(str(tmp))
+    con = duckdb.connect(str(tmp), config=_CONFIG)
     try:
         ensure_schema(con)
         con.execute("CHECKPOINT")
@@ -319,9 +426,149 @@ def _create_if_missing(ws: Workspace) -> None:
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create missing tables, add missing nullable columns, record the schema version.
+
+    ``WarehouseUnusable`` when the file holds tables of another layout that
+    cannot be upgraded in place (a missing NOT NULL column, a changed type).
+    """
+    try:
+        con.execute("SELECT value FROM meta_info WHERE key = 'schema_version'").fetchall()
+    except duckdb.CatalogException:
+        if _user_tables(con):  # a DuckDB file that some other program made
+            raise WarehouseUnusable(
+                "The file at the warehouse path is a DuckDB database, but not a warehouse of fle-core",
+                hint="move it aside, then run `fle-core sync` to build the warehouse from the sources",
+            ) from None
     for stmt in DDL:
         con.execute(stmt)
-    con.execute("INSERT OR IGNORE INTO meta_info VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+    _check_layout(con, "the warehouse", writable=True, inode=None)
+    con.execute("INSERT OR REPLACE INTO meta_info VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+
+
+def table_ddl(table: str, name: str) -> str:
+    """``CREATE TABLE name (...)`` with the columns of one of ``DDL``'s tables."""
+    stmt = next(s for s in DDL if s.startswith(f"CREATE TABLE IF NOT EXISTS {table} ("))
+    return stmt.replace(f"CREATE TABLE IF NOT EXISTS {table} (", f"CREATE TABLE {name} (", 1)
+
+
+@functools.cache
+def _expected_columns() -> dict[str, dict[str, tuple[str, bool]]]:
+    """Table -> column -> (type, nullable), from ``DDL`` run on an in-memory database
+    (correct by construction; ~50 ms, once per process and only when a file is checked)."""
+    con = duckdb.connect(":memory:", config=_CONFIG)
+    try:
+        for stmt in DDL:
+            con.execute(stmt)
+        return _columns(con)
+    finally:
+        con.close()
+
+
+def _columns(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, tuple[str, bool]]]:
+    rows = con.execute(
+        "SELECT table_name, column_name, data_type, is_nullable FROM duckdb_columns() "
+        "WHERE database_name = current_database() AND schema_name = 'main' AND NOT internal"
+    ).fetchall()
+    out: dict[str, dict[str, tuple[str, bool]]] = {}
+    for table, column, dtype, nullable in rows:
+        out.setdefault(table, {})[column] = (dtype, bool(nullable))
+    return out
+
+
+def _user_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND schema_name = 'main' AND NOT internal"
+        ).fetchall()
+    ]
+
+
+_LAYOUT_OK: set[tuple] = set()
+# Tables every warehouse has had; readers of an older file tolerate any other one missing.
+_CORE_TABLES = ("meta_info", "steps", "trajectories", "sync_runs", "source_state", "sweep_attempts")
+
+
+def _check_layout(con: duckdb.DuckDBPyConnection, path: str, *, writable: bool, inode: int | None) -> None:
+    """Make sure the file's tables have this version's columns (``WarehouseUnusable`` if not).
+
+    Cheap in the common case: the writer records a fingerprint of ``DDL``
+    (``meta_info.ddl``) once the layout matched, and a file carrying this code's
+    fingerprint is not inspected again. Otherwise the columns are compared (once
+    per process and file); the writer adds missing nullable columns, so an older
+    warehouse is upgraded by the next sync.
+    """
+    try:
+        meta = dict(
+            con.execute("SELECT key, value FROM meta_info WHERE key IN ('schema_version', 'ddl')").fetchall()
+        )
+    except duckdb.CatalogException:
+        raise WarehouseUnusable(
+            f"{path} is a DuckDB database, but not a warehouse of fle-core",
+            hint="move it aside, then run `fle-core sync` to build the warehouse from the sources",
+        ) from None
+    version = int(meta["schema_version"]) if str(meta.get("schema_version", "")).isdigit() else 0
+    if version > SCHEMA_VERSION:
+        raise WarehouseUnusable(
+            f"The warehouse was written by a newer fle-core (schema {version}; this one reads {SCHEMA_VERSION})",
+            hint="upgrade fle-core, or rebuild the warehouse with this version (`fle-core sync --full`)",
+        )
+    key = (inode, version)  # a file that passed the writer's check passes a reader's
+    if meta.get("ddl") == _ddl_fingerprint():
+        return
+    if inode is None and writable:
+        inode = _db_inode(con)
+        key = (inode, version)
+    if key in _LAYOUT_OK:
+        return
+    have = _columns(con)
+    problems = []
+    for table, columns in _expected_columns().items():
+        if table not in have:
+            if not writable and table not in _CORE_TABLES:
+                continue  # a table added later (sync_notes, ...): the next sync creates it
+            problems.append(f"table {table} is missing")
+            continue
+        for column, (dtype, nullable) in columns.items():
+            got = have[table].get(column)
+            if got is None and writable and nullable:
+                con.execute(f'ALTER TABLE {table} ADD COLUMN "{column}" {dtype}')
+            elif got is None:
+                problems.append(f"{table}.{column} is missing")
+            elif got[0] != dtype:
+                problems.append(f"{table}.{column} is {got[0]}, not {dtype}")
+    if problems:
+        raise WarehouseUnusable(
+            f"The warehouse has an older or different layout: {'; '.join(problems[:4])}",
+            hint="run `fle-core sync` to upgrade it; if that fails, move warehouse.duckdb aside and sync "
+            "again to rebuild it from the sources"
+            if not writable
+            else "move warehouse.duckdb aside, then run `fle-core sync` to rebuild it from the sources",
+        )
+    if writable:
+        con.execute("INSERT OR REPLACE INTO meta_info VALUES ('ddl', ?)", [_ddl_fingerprint()])
+    if inode is not None:
+        _LAYOUT_OK.add(key)
+
+
+@functools.cache
+def _ddl_fingerprint() -> str:
+    return hashlib.sha256("\n".join(DDL).encode()).hexdigest()[:16]
+
+
+def _stat_inode(path) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
+
+
+def _db_inode(con: duckdb.DuckDBPyConnection) -> int | None:
+    row = con.execute(
+        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()
+    return _stat_inode(row[0]) if row and row[0] else None
 
 
 def query(ws: Workspace, sql: str, params: list | None = None) -> pl.DataFrame:
@@ -331,11 +578,40 @@ def query(ws: Workspace, sql: str, params: list | None = None) -> pl.DataFrame:
 
 
 def data_version(ws: Workspace) -> int:
-    """The latest successful ``sync_id`` (0 when nothing is synced). Cheap."""
+    """The latest successful ``sync_id`` that changed data (0 when nothing is synced). Cheap.
+
+    A sync that adds no rows (and changes no sweep attempt) leaves it where it
+    was, so caches stay warm and shared views do not claim newer data.
+    """
     if not ws.warehouse_path.exists():
         return 0
     with reader(ws) as con:
-        return int(scalar(con, "SELECT coalesce(max(sync_id), 0) FROM sync_runs WHERE status = 'ok'"))
+        rows = con.execute("SELECT value FROM meta_info WHERE key = 'data_version'").fetchall()
+        if not rows:  # a warehouse from before schema 2
+            rows = con.execute("SELECT max(sync_id) FROM sync_runs WHERE status = 'ok'").fetchall()
+    return int(rows[0][0] or 0)
+
+
+def last_sync_id(ws: Workspace) -> int:
+    """The newest sync run of any status (0 before the first): the sync history's version."""
+    if not ws.warehouse_path.exists():
+        return 0
+    with reader(ws) as con:
+        return int(con.execute("SELECT coalesce(max(sync_id), 0) FROM sync_runs").fetchall()[0][0])
+
+
+def set_data_version(con: duckdb.DuckDBPyConnection, sync_id: int, changed: bool) -> int:
+    """Record ``sync_id`` as the data version when it changed data, or when it is the
+    first successful sync (0 keeps meaning "never synced"). Inside the run's transaction."""
+    rows = con.execute("SELECT value FROM meta_info WHERE key = 'data_version'").fetchall()
+    if not rows:  # schema 1 had no such key: the version was the newest ok sync
+        rows = con.execute(
+            "SELECT max(sync_id) FROM sync_runs WHERE status = 'ok' AND sync_id < ?", [int(sync_id)]
+        ).fetchall()
+    current = int(rows[0][0] or 0)
+    new = int(sync_id) if changed or current == 0 else current
+    con.execute("INSERT OR REPLACE INTO meta_info VALUES ('data_version', ?)", [str(new)])
+    return new
 
 
 def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> Any:

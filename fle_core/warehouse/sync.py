@@ -38,8 +38,10 @@ import pyarrow.compute as pc
 from fle_core.errors import ConfigError, FleError, SourceError, SourceUnavailable
 from fle_core.sources import inspect_logs, programs
 from fle_core.tasks import parse_version_description
-from fle_core.warehouse import _stream, inspect_sync
+from fle_core.warehouse import _poison, _runs, _stream, inspect_sync
 from fle_core.warehouse import store as warehouse
+from fle_core.warehouse._runs import ATTEMPT_COLUMNS as ATTEMPT_COLUMNS  # the sweeps layer's facts
+from fle_core.warehouse._runs import Run
 from fle_core.workspace import SourceSpec, Workspace, sqlite_path
 
 if TYPE_CHECKING:
@@ -49,21 +51,10 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, "int | None"], None]
 
-# The sweep facts sync needs, owned here so that the warehouse never imports the
-# sweeps layer: one row per sweep attempt, with these columns. The sweeps layer
-# supplies them (``fle_core.sweeps.facts.attempts_for_sync``).
-ATTEMPT_COLUMNS = (
-    "source",
-    "version",
-    "sweep_id",
-    "cell_id",
-    "model",
-    "task",
-    "params_json",
-    "trial",
-    "attempt",
-    "status",
-)
+# The sweep facts sync needs, owned by the warehouse so that it never imports the
+# sweeps layer: one row per sweep attempt, with ``ATTEMPT_COLUMNS`` (defined in
+# ``_runs``, re-exported here). The sweeps layer supplies them
+# (``fle_core.sweeps.facts.attempts_for_sync``).
 AttemptsProvider = Callable[[], "pl.DataFrame | None"]
 
 # DuckDB's row group: a batch that fills exactly one new row group is written to the
@@ -96,6 +87,8 @@ class SyncResult:
     rows_by_source: dict[str, int] = field(default_factory=dict)
     #: per source, what was kept but could not be read (e.g. a corrupt Inspect log: name + reason)
     problems: dict[str, list[str]] = field(default_factory=dict)
+    data_version: int = 0
+    warnings: tuple[str, ...] = ()
 
     @property
     def source(self) -> str:
@@ -104,7 +97,7 @@ class SyncResult:
 
     @property
     def sync_id(self) -> int:
-        """The newest sync id of this call: the warehouse data version it produced."""
+        """The newest sync run id of this call (``data_version`` only moves when data changed)."""
         return max(self.sync_ids, default=0)
 
 
@@ -119,18 +112,38 @@ class _Options:
 
     @classmethod
     def from_workspace(cls, ws: Workspace) -> _Options:
+        """The ``[sync]`` settings; a value out of range is a ``ConfigError`` (not clamped:
+        ``batch_rows = -5`` silently meant one-row batches and a minute-long sync)."""
         sec = ws.section("sync")
-        try:
-            return cls(
-                max(1, int(sec.get("batch_rows", DEFAULT_BATCH_ROWS))),
-                bool(sec.get("copy_code", False)),
-                max(0, int(sec.get("pg_overlap_ids", DEFAULT_PG_OVERLAP_IDS))),
-                max(0.0, float(sec.get("writer_hold_s", DEFAULT_WRITER_HOLD_S))),
-                max(1, int(sec.get("read_workers", DEFAULT_READ_WORKERS))),
-                max(1, int(sec.get("writer_threads", DEFAULT_WRITER_THREADS))),
-            )
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"[sync] in {ws.config_path} has a bad value: {exc}") from None
+        return cls(
+            _setting(ws, sec, "batch_rows", int, DEFAULT_BATCH_ROWS, 1),
+            _setting(ws, sec, "copy_code", bool, False),
+            _setting(ws, sec, "pg_overlap_ids", int, DEFAULT_PG_OVERLAP_IDS, 0),
+            float(_setting(ws, sec, "writer_hold_s", float, DEFAULT_WRITER_HOLD_S, 0)),
+            _setting(ws, sec, "read_workers", int, DEFAULT_READ_WORKERS, 1),
+            _setting(ws, sec, "writer_threads", int, DEFAULT_WRITER_THREADS, 1),
+        )
+
+
+def _setting(ws: Workspace, sec: dict, key: str, kind: type, default, lowest: float | None = None):
+    value = sec.get(key, default)
+    ok = (
+        isinstance(value, bool)
+        if kind is bool
+        else (isinstance(value, (int, float) if kind is float else int) and not isinstance(value, bool))
+    )
+    if not ok:
+        raise ConfigError(
+            f"[sync] {key} in {ws.config_path} must be {'true or false' if kind is bool else f'a {kind.__name__}'}"
+            f", got {value!r}",
+            hint="see docs/sync.md for the [sync] settings",
+        )
+    if lowest is not None and value < lowest:
+        raise ConfigError(
+            f"[sync] {key} in {ws.config_path} must be at least {lowest:g}, got {value!r}",
+            hint="see docs/sync.md for the [sync] settings",
+        )
+    return value
 
 
 # ------------------------------------------------------------------ public API
@@ -157,12 +170,13 @@ def sync(
     specs = select_sources(ws, source)
     opts = _Options.from_workspace(ws)
     t0 = time.monotonic()
-    runs: list[_Run] = []
+    runs: list[Run] = []
     errors: list[FleError] = []
-    with warehouse.write_lock(ws):
+    with warehouse.translate_io_errors(ws), warehouse.write_lock(ws):
         for spec in specs:
             try:
-                runs.append(_sync_source(ws, spec, full, progress, opts, attempts))
+                with warehouse.translate_io_errors(ws):
+                    runs.append(_sync_source(ws, spec, full, progress, opts, attempts))
             except FleError as exc:
                 if len(specs) == 1:
                     raise
@@ -170,6 +184,9 @@ def sync(
                 errors.append(exc)
     if errors:
         raise errors[0]
+    for r in runs:
+        for note in r.warnings:
+            log.warning("%s: %s", r.source, note)
     return SyncResult(
         sources=tuple(r.source for r in runs),
         sync_ids=tuple(r.sync_id for r in runs),
@@ -180,6 +197,8 @@ def sync(
         full=full,
         rows_by_source={r.source: r.rows_added for r in runs},
         problems={r.source: r.problems for r in runs if r.problems},
+        data_version=runs[-1].data_version if runs else warehouse.data_version(ws),
+        warnings=tuple(f"{r.source}: {note}" for r in runs for note in r.warnings),
     )
 
 
@@ -212,17 +231,6 @@ def _present(spec: SourceSpec) -> bool:
 
 
 # ------------------------------------------------------------------ one source
-@dataclass
-class _Run:
-    source: str
-    sync_id: int
-    wm_before: int
-    wm_after: int
-    rows_added: int = 0
-    table_rows: int = 0  # rows in ``steps`` (all sources) when the run opened
-    problems: list[str] = field(default_factory=list)
-
-
 class _Session:
     """The warehouse's read-write connection, held at most ``hold_s`` at a time.
 
@@ -263,30 +271,40 @@ def _sync_source(
     progress: Progress | None,
     opts: _Options,
     attempts: AttemptsProvider | None,
-) -> _Run:
+) -> Run:
     """Sync one source. A failure before the run opens (source down, bad schema) is
     recorded as a ``failed`` run when a warehouse exists, and changes no data."""
     if spec.kind == "inspect":
         return _sync_inspect(ws, spec, full, progress, opts, attempts)
-    run: _Run | None = None
+    run: Run | None = None
     try:
         with programs.connect(spec) as conn:
             cols = programs.column_types(conn)
             upto = programs.max_id(conn)
+            floor = min(0, programs.min_id(conn) - 1)  # ids <= 0 occur in hand-made data
             session = _Session(ws, opts.writer_hold_s, opts.writer_threads)
             try:
-                run = _open_run(session.con(), spec, full)
-                _copy_rows(session, conn, cols, run, spec, upto, progress, opts)
-                _finish_run(session.con(), run, attempts() if attempts else None)
+                run = _runs.open_run(session.con(), spec, full)
+                start = floor if run.fresh else run.wm_before
+                if spec.kind == "postgres" and not run.fresh:
+                    start = _late_commit_start(
+                        session.con(), conn, run, max(floor, start - opts.pg_overlap_ids)
+                    )
+                session.maybe_release()  # readers get in before the first batch, too
+                _copy_rows(session, conn, cols, run, spec, start, upto, progress, opts)
+                _runs.finish_run(session.con(), run, attempts() if attempts else None)
             finally:
                 session.close()
     except BaseException as exc:
         if run is not None:
-            _mark_run(
-                ws, run, "failed" if isinstance(exc, Exception) else "interrupted", _error_text(exc, spec)
+            _runs.mark_run(
+                ws,
+                run,
+                "failed" if isinstance(exc, Exception) else "interrupted",
+                _runs.error_text(exc, spec),
             )
         elif isinstance(exc, SourceError) and ws.warehouse_path.exists():
-            _record_failure(ws, spec, exc, full)
+            _runs.record_failure(ws, spec, exc, full)
         raise
     return run
 
@@ -298,58 +316,104 @@ def _sync_inspect(
     progress: Progress | None,
     opts: _Options,
     attempts: AttemptsProvider | None,
-) -> _Run:
+) -> Run:
     """A folder of Inspect logs (``inspect_sync``). When no log changed and the sweep
-    attempts are as stored, no run is opened: the data version stays as it is."""
-    run: _Run | None = None
+    attempts are as stored, no run is opened: the data version stays as it is.
+
+    ``--full`` re-reads every log; each batch of logs replaces its own rows in one
+    transaction (there is no ``rebuild_*`` swap for logs), and a log whose file did
+    not change keeps the ``sync_id`` it had, so shared views pinned earlier still
+    show it."""
+    run: Run | None = None
     try:
         frame = attempts() if attempts else None
         plan = inspect_sync.plan(ws, spec, full, frame, ATTEMPT_COLUMNS)
         if plan.unchanged and plan.attempts_same and ws.warehouse_path.exists():
-            return _Run(spec.name, plan.data_version, 0, 0)
+            return Run(spec.name, plan.data_version, 0, 0, data_version=plan.data_version)
         session = _Session(ws, opts.writer_hold_s, opts.writer_threads)
         try:
-            run = _open_run(session.con(), spec, full)
+            run = _runs.open_run(session.con(), spec, full=False)  # logs are replaced per batch
             done = inspect_sync.apply(session, ws, plan, run.sync_id, progress)
-            run.rows_added, run.problems = done.rows_added, done.problems
+            run.rows_added, run.rows_removed, run.problems = done.rows_added, done.rows_deleted, done.problems
+            run.content_changed = bool(done.rows_changed or done.rows_deleted)
             note = f"{len(done.problems)} log(s) could not be read: " + "; ".join(done.problems)
             session.con().execute(
-                "UPDATE sync_runs SET rows_added = ?, error = ? WHERE sync_id = ?",
-                [done.rows_added, note if done.problems else None, run.sync_id],
+                "UPDATE sync_runs SET rows_added = ?, error = ?, full_rebuild = ? WHERE sync_id = ?",
+                [done.rows_added, note if done.problems else None, full, run.sync_id],
             )
-            _finish_run(session.con(), run, frame)
+            _runs.finish_run(session.con(), run, frame)
         finally:
             session.close()
     except BaseException as exc:
         if run is not None:
-            _mark_run(
-                ws, run, "failed" if isinstance(exc, Exception) else "interrupted", _error_text(exc, spec)
+            _runs.mark_run(
+                ws,
+                run,
+                "failed" if isinstance(exc, Exception) else "interrupted",
+                _runs.error_text(exc, spec),
             )
         elif isinstance(exc, SourceError) and ws.warehouse_path.exists():
-            _record_failure(ws, spec, exc, full)
+            _runs.record_failure(ws, spec, exc, full)
         raise
     return run
+
+
+def _late_commit_start(con, conn, run: Run, start: int) -> int:
+    """Where to start reading, given rows that committed below the overlap window.
+
+    Postgres allocates ids before commit, so a transaction slower than
+    ``pg_overlap_ids`` ids commits rows below ``start``. Counting the ids at or
+    below ``start`` on both sides detects them (an index-only count on the
+    source); the missing ids are then looked up and the read starts just before
+    the lowest one (``_write_batch`` skips the rows already present).
+    """
+    src = programs.count_rows(conn, _MIN_ID, start)
+    have = _runs.first_row(
+        con, f"SELECT count(*) FROM {run.steps} WHERE source = ? AND id <= ?", [run.source, start]
+    )[0]
+    if src <= have:
+        return start
+    ids = conn.arrow("SELECT id FROM programs WHERE id <= ? ORDER BY id", [int(start)])
+    con.register("_source_ids", ids)
+    try:
+        lowest, n, highest = _runs.first_row(
+            con,
+            f"SELECT min(i.id), count(*), max(i.id) FROM _source_ids i WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {run.steps} s WHERE s.source = ? AND s.id = i.id)",
+            [run.source],
+        )
+    finally:
+        con.unregister("_source_ids")
+    if not n:
+        return start
+    run.warnings.append(
+        f"{n:,} row(s) (ids {lowest}..{highest}) committed in the source after sync had passed "
+        f"their ids, more than [sync] pg_overlap_ids below the watermark; they are synced now. "
+        "Raise pg_overlap_ids if this repeats."
+    )
+    return int(lowest) - 1
+
+
+_MIN_ID = -(2**63)
 
 
 def _copy_rows(
     session: _Session,
     conn,
     cols,
-    run: _Run,
+    run: Run,
     spec: SourceSpec,
+    start: int,
     upto: int,
     progress: Progress | None,
     opts: _Options,
 ) -> None:
-    """Stream ``(watermark, upto]`` (minus the Postgres overlap) batch by batch.
+    """Stream ``(start, upto]`` batch by batch.
 
     SQLite is first read with bare columns (fast); if a value of an unexpected
     storage class trips the driver, the rest is re-read from the committed
     watermark with per-value conversion (``robust``).
     """
-    start = run.wm_before
-    if spec.kind == "postgres" and start > 0:
-        start = max(0, start - opts.pg_overlap_ids)
     # Exact for SQLite (a cheap b-tree count); for Postgres count(*) would scan the
     # table, so the id range is the estimate (exact unless ids have gaps).
     if upto <= start:
@@ -366,7 +430,7 @@ def _copy_rows(
         try:
             first = _first_batch_rows(run.table_rows + run.rows_added, opts.batch_rows)
             for table in _tables(spec, conn, cols, start, upto, total - done, opts, robust, first):
-                run.rows_added += _write_batch(session.con(), run, table)
+                run.rows_added += _write_table(session, run, table)
                 session.maybe_release()
                 done += table.num_rows
                 if progress:
@@ -412,96 +476,6 @@ def _tables(
             conn, cols, start, upto, opts.batch_rows, opts.copy_code, robust, first_rows
         )
     return _stream.ordered_tables(spec, cols, bounds, opts.copy_code, robust, opts.read_workers)
-
-
-def _open_run(con, spec: SourceSpec, full: bool) -> _Run:
-    """Start a ``running`` sync run (and wipe the source for ``full``) in one transaction."""
-    con.execute("BEGIN")
-    try:
-        con.execute(
-            "UPDATE sync_runs SET status = 'interrupted', finished_at = now()::TIMESTAMP, "
-            "error = 'the sync process stopped before finishing' WHERE status = 'running'"
-        )
-        sync_id = con.execute("SELECT coalesce(max(sync_id), 0) + 1 FROM sync_runs").fetchone()[0]
-        row = con.execute("SELECT watermark FROM source_state WHERE source = ?", [spec.name]).fetchone()
-        wm = int(row[0] or 0) if row else 0
-        if full:
-            con.execute("DELETE FROM steps WHERE source = ?", [spec.name])
-            con.execute("DELETE FROM trajectories WHERE source = ?", [spec.name])
-            wm = 0
-        con.execute(
-            "INSERT INTO source_state (source, kind, display_url, watermark) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (source) DO UPDATE SET kind = excluded.kind, "
-            "display_url = excluded.display_url, watermark = excluded.watermark",
-            [spec.name, spec.kind, spec.display_url(), wm],
-        )
-        con.execute(
-            "INSERT INTO sync_runs (sync_id, source, started_at, status, rows_added, "
-            "watermark_before, watermark_after, full_rebuild) "
-            "VALUES (?, ?, now()::TIMESTAMP, 'running', 0, ?, ?, ?)",
-            [sync_id, spec.name, wm, wm, full],
-        )
-        table_rows = con.execute("SELECT count(*) FROM steps").fetchone()[0]
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    return _Run(spec.name, int(sync_id), wm, wm, table_rows=int(table_rows))
-
-
-def _finish_run(con, run: _Run, attempts: pl.DataFrame | None) -> None:
-    """Mark the run ``ok`` and replace ``sweep_attempts``, in one transaction."""
-    con.execute("BEGIN")
-    try:
-        con.execute(
-            "UPDATE sync_runs SET status = 'ok', finished_at = now()::TIMESTAMP WHERE sync_id = ?",
-            [run.sync_id],
-        )
-        con.execute("UPDATE source_state SET last_sync_id = ? WHERE source = ?", [run.sync_id, run.source])
-        if attempts is not None:
-            con.register("_attempts", attempts.to_arrow())
-            con.execute("DELETE FROM sweep_attempts")
-            con.execute(
-                f"INSERT INTO sweep_attempts BY NAME SELECT {', '.join(ATTEMPT_COLUMNS)} FROM _attempts"
-            )
-            con.unregister("_attempts")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-
-
-def _mark_run(ws: Workspace, run: _Run, status: str, error: str) -> None:
-    try:
-        with warehouse.rw_connection(ws, budget_s=30) as con:
-            con.execute(
-                "UPDATE sync_runs SET status = ?, error = ?, finished_at = now()::TIMESTAMP "
-                "WHERE sync_id = ?",
-                [status, error, run.sync_id],
-            )
-    except Exception as exc:  # noqa: BLE001
-        log.warning("could not record the %s status of sync %s: %s", status, run.sync_id, exc)
-
-
-def _record_failure(ws: Workspace, spec: SourceSpec, exc: BaseException, full: bool) -> None:
-    """A run that failed before it began still shows up in ``sync_runs``."""
-    with warehouse.rw_connection(ws) as con:
-        con.execute("BEGIN")
-        sync_id = warehouse.scalar(con, "SELECT coalesce(max(sync_id), 0) + 1 FROM sync_runs")
-        row = con.execute("SELECT watermark FROM source_state WHERE source = ?", [spec.name]).fetchone()
-        wm = int(row[0] or 0) if row else None
-        con.execute(
-            "INSERT INTO sync_runs (sync_id, source, started_at, finished_at, status, rows_added, "
-            "watermark_before, watermark_after, full_rebuild, error) VALUES "
-            "(?, ?, now()::TIMESTAMP, now()::TIMESTAMP, 'failed', 0, ?, ?, ?, ?)",
-            [sync_id, spec.name, wm, wm, full, _error_text(exc, spec)],
-        )
-        con.execute("COMMIT")
-
-
-def _error_text(exc: BaseException, spec: SourceSpec) -> str:
-    text = str(exc) if isinstance(exc, FleError) else f"{type(exc).__name__}: {exc}"
-    return programs._scrub(text, spec)
 
 
 # ------------------------------------------------------------------ writing one batch
@@ -560,7 +534,7 @@ _NORM_TASK = (
 # the benchmark). So they are computed once per DISTINCT key and joined back to the
 # rows, instead of parsing every row's meta (the per-row form cost ~1 s CPU per 1M).
 _INSERT_SQL = f"""
-INSERT INTO steps BY NAME
+INSERT INTO {{steps}} BY NAME
 WITH k AS (
   SELECT DISTINCT model AS k_model, meta AS k_meta, version_description AS k_vd FROM _batch
 ), m AS (
@@ -592,12 +566,12 @@ SELECT $source AS source, b.id, b.version, coalesce(b.instance, -1) AS instance,
   d.d_sweep_id AS sweep_id, d.d_error_occurred AS error_occurred,
   d.d_production_score AS production_score, d.d_simulated AS simulated,
   b.prompt_tokens, b.completion_tokens, b.total_tokens, b.ticks,
-  TRY_CAST(b.created_at AS TIMESTAMP) AS created_at,
+  {{created_at}} AS created_at,
   b.version_description, b.meta, b.achievements_json, b.timing_metrics_json,
   nullif(concat_ws(',',
     CASE WHEN d.d_task IS NULL THEN 'unparsed_task' END,
     CASE WHEN d.meta_state = 2 THEN 'malformed_meta' END,
-    CASE WHEN b.version IS NULL THEN 'missing_version' END), '') AS parse_flags,
+    CASE WHEN b.version IS NULL THEN 'missing_version' END, b._flags), '') AS parse_flags,
   {{code}}
   $sync_id AS sync_id
 FROM _batch b LEFT JOIN d ON b.model IS NOT DISTINCT FROM d.k_model
@@ -606,7 +580,7 @@ FROM _batch b LEFT JOIN d ON b.model IS NOT DISTINCT FROM d.k_model
 """
 
 _TRAJ_SQL = """
-INSERT INTO trajectories BY NAME
+INSERT INTO {trajectories} BY NAME
 SELECT s.source, s.version, s.instance,
   mode(s.model) AS model, mode(s.task) AS task, max(s.num_agents) AS num_agents,
   mode(s.sweep_id) AS sweep_id, count(*) AS steps, max(s.depth) AS max_depth,
@@ -621,37 +595,106 @@ SELECT s.source, s.version, s.instance,
     list(string_split(s.parse_flags, ',')) FILTER (WHERE s.parse_flags IS NOT NULL)))), ','), '')
     AS parse_flags,
   max(s.sync_id) AS last_sync_id
-FROM steps s JOIN _touched k ON s.version = k.version AND s.instance = k.instance
+FROM {steps} s JOIN _touched k ON s.version = k.version AND s.instance = k.instance
 WHERE s.source = ? AND s.version BETWEEN ? AND ?
 GROUP BY s.source, s.version, s.instance
 """
 
 
-def _write_batch(con, run: _Run, table: pa.Table) -> int:
+# Text ``created_at`` (SQLite, or a Postgres text column): a timestamp, or epoch seconds.
+_TEXT_CREATED_AT = (
+    "coalesce(TRY_CAST(b.created_at AS TIMESTAMP), "
+    "make_timestamp(TRY_CAST(round(TRY_CAST(b.created_at AS DOUBLE) * 1e6) AS BIGINT)))"
+)
+
+
+def _write_table(session: _Session, run: Run, table: pa.Table) -> int:
+    """Write one lean table; a bad row never stops the source (see ``_poison``).
+
+    A batch that fails on its data is written in halves, in id order (so the
+    watermark still advances over a gap-free prefix); a single row that still
+    fails is quarantined. Returns the rows added (placeholders included).
+    """
+    table = _poison.clean(table)
+    try:
+        return _write_batch(session.con(), run, table)
+    except _poison.DATA_ERRORS as exc:
+        if table.num_rows > 1:
+            half = table.num_rows // 2
+            parts = (table.slice(0, half), table.slice(half))
+            return sum(_write_table(session, run, part.drop_columns(["_flags"])) for part in parts)
+        if not _poison.quarantinable(exc):
+            raise
+        if run.quarantined >= _poison.MAX_QUARANTINED:
+            raise SourceError(
+                f"Sync of {run.source!r} stopped: more than {_poison.MAX_QUARANTINED} rows could not be "
+                f"written ({type(exc).__name__}: {str(exc).splitlines()[0]})",
+                hint="this looks like a problem with the warehouse, not with single rows; see the log",
+            ) from exc
+        return _quarantine(session.con(), run, table, exc)
+
+
+def _quarantine(con, run: Run, row: pa.Table, exc: BaseException) -> int:
+    """Keep a row that cannot be written as a placeholder with its id and the reason."""
+    row_id = int(row.column("id")[0].as_py())
+    flag = f"quarantined:{_poison.reason(exc)}"
+    log.warning("source %s: row id %s quarantined (%s): %s", run.source, row_id, flag, exc)
+    wm = max(run.wm_after, row_id)
+    con.execute("BEGIN")
+    try:
+        added = _runs.first_row(
+            con,
+            f"INSERT INTO {run.steps} (source, id, parse_flags, sync_id) SELECT ?, ?, ?, ? "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {run.steps} WHERE source = ? AND id = ?)",
+            [run.source, row_id, flag, run.sync_id, run.source, row_id],
+        )[0]
+        _advance(con, run, wm, added)
+        con.execute("COMMIT")
+    except BaseException:
+        warehouse.rollback(con)
+        raise
+    run.wm_after = wm
+    run.quarantined += 1
+    return int(added)
+
+
+def _advance(con, run: Run, wm: int, added: int) -> None:
+    """Move the watermark (a rebuild keeps the live one until the swap) and the run's count."""
+    if not run.rebuild:
+        con.execute("UPDATE source_state SET watermark = ? WHERE source = ?", [wm, run.source])
+    con.execute(
+        "UPDATE sync_runs SET rows_added = rows_added + ?, watermark_after = ? WHERE sync_id = ?",
+        [added, wm, run.sync_id],
+    )
+
+
+def _write_batch(con, run: Run, table: pa.Table) -> int:
     """Insert one batch + recompute its trajectories + advance the watermark, atomically."""
     ids = table.column("id")
     overlap = int(pc.min(ids).as_py()) <= run.wm_after
     wm = max(run.wm_after, int(pc.max(ids).as_py()))
     where = (
-        "WHERE NOT EXISTS (SELECT 1 FROM steps s WHERE s.source = $source AND s.id = b.id)" if overlap else ""
+        f"WHERE NOT EXISTS (SELECT 1 FROM {run.steps} s WHERE s.source = $source AND s.id = b.id)"
+        if overlap
+        else ""
     )
-    sql = _INSERT_SQL.replace("{where}", where).replace(
-        "{code}", "b.code, b.response," if "code" in table.schema.names else ""
+    text_ts = pa.types.is_string(table.schema.field("created_at").type)
+    sql = (
+        _INSERT_SQL.replace("{where}", where)
+        .replace("{code}", "b.code, b.response," if "code" in table.schema.names else "")
+        .replace("{steps}", run.steps)
+        .replace("{created_at}", _TEXT_CREATED_AT if text_ts else "TRY_CAST(b.created_at AS TIMESTAMP)")
     )
     con.register("_batch", table)
     con.execute("BEGIN")
     try:
         _register_descriptions(con, table.column("version_description"))
-        added = int(con.execute(sql, {"source": run.source, "sync_id": run.sync_id}).fetchone()[0])
-        _refresh_trajectories(con, run.source)
-        con.execute("UPDATE source_state SET watermark = ? WHERE source = ?", [wm, run.source])
-        con.execute(
-            "UPDATE sync_runs SET rows_added = rows_added + ?, watermark_after = ? WHERE sync_id = ?",
-            [added, wm, run.sync_id],
-        )
+        added = int(_runs.first_row(con, sql, {"source": run.source, "sync_id": run.sync_id})[0])
+        _refresh_trajectories(con, run)
+        _advance(con, run, wm, added)
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        warehouse.rollback(con)
         raise
     finally:
         con.unregister("_batch")
@@ -659,21 +702,24 @@ def _write_batch(con, run: _Run, table: pa.Table) -> int:
     return added
 
 
-def _refresh_trajectories(con, source: str) -> None:
+def _refresh_trajectories(con, run: Run) -> None:
     """Recompute the trajectories this batch touched (from all their steps)."""
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _touched AS SELECT DISTINCT version, "
         "coalesce(instance, -1) AS instance FROM _batch WHERE version IS NOT NULL"
     )
-    lo, hi = con.execute("SELECT min(version), max(version) FROM _touched").fetchone()
+    lo, hi = _runs.first_row(con, "SELECT min(version), max(version) FROM _touched")
     if lo is None:
         return
     con.execute(
-        "DELETE FROM trajectories t USING _touched k WHERE t.source = ? "
+        f"DELETE FROM {run.trajectories} t USING _touched k WHERE t.source = ? "
         "AND t.version = k.version AND t.instance = k.instance",
-        [source],
+        [run.source],
     )
-    con.execute(_TRAJ_SQL, [source, lo, hi])
+    con.execute(
+        _TRAJ_SQL.replace("{trajectories}", run.trajectories).replace("{steps}", run.steps),
+        [run.source, lo, hi],
+    )
 
 
 def _register_descriptions(con, col: pa.ChunkedArray) -> None:
@@ -692,6 +738,6 @@ def _register_descriptions(con, col: pa.ChunkedArray) -> None:
             vds,
             [p.model for p in parsed],
             [p.task if p.parsed else None for p in parsed],
-            [p.num_agents for p in parsed],
+            [p.num_agents if p.num_agents is None or abs(p.num_agents) < 2**31 else None for p in parsed],
         ],
     )

@@ -13,6 +13,7 @@ from streamlit.errors import StreamlitSecretNotFoundError
 from fle_core import warehouse
 from fle_core.errors import FleError
 from fle_core.workspace import Workspace
+from pages._ui.frames import plain
 
 READ_ONLY_ENV = "FLE_READ_ONLY"
 SIM_HELP = "Rows written by the built-in simulator (executor `simulate`), not by a real FLE agent."
@@ -28,9 +29,18 @@ def _secrets() -> dict[str, str]:
 
 
 def workspace() -> Workspace:
-    """The workspace for this run ($FLE_CORE_HOME or ./.fle), with secrets attached."""
+    """The workspace for this run ($FLE_CORE_HOME or ./.fle), with secrets attached.
+
+    In read-only mode (``FLE_READ_ONLY``, ``[app] read_only``, or a folder that
+    cannot be written) nothing is created and every store opens read-only.
+    """
     _leave_legacy_multipage_mode()
-    return Workspace.open(secrets=_secrets())
+    ws = Workspace.open(secrets=_secrets(), create=False, read_only=True if _env_read_only() else None)
+    if not ws.read_only and bool(ws.section("app").get("read_only", False)):
+        ws.read_only = True
+    if not ws.read_only:
+        ws.ensure_dirs()
+    return ws
 
 
 def _leave_legacy_multipage_mode() -> None:
@@ -54,12 +64,13 @@ def _leave_legacy_multipage_mode() -> None:
             st.rerun()
 
 
+def _env_read_only() -> bool:
+    return os.environ.get(READ_ONLY_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def read_only(ws: Workspace) -> bool:
     """True when actions that run or change things must be hidden (viewer deployments)."""
-    env = os.environ.get(READ_ONLY_ENV, "").strip().lower()
-    if env in ("1", "true", "yes", "on"):
-        return True
-    return bool(ws.section("app").get("read_only", False))
+    return ws.read_only or _env_read_only() or bool(ws.section("app").get("read_only", False))
 
 
 def read_only_note() -> None:
@@ -73,9 +84,10 @@ def data_version(ws: Workspace) -> int:
 
 # ---------------------------------------------------------------- errors
 def show_error(exc: FleError) -> None:
-    st.error(exc.message, icon=":material/error:")
+    """The message and hint as plain text: they may quote a URL parameter or a data value."""
+    st.error(plain(exc.message, limit=600), icon=":material/error:")
     if exc.hint:
-        st.caption(f"Hint: {exc.hint}")
+        st.caption("Hint: " + plain(exc.hint, limit=600))
 
 
 @contextlib.contextmanager

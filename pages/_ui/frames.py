@@ -7,11 +7,49 @@ shows (labels, interval text, ordering). Nothing here computes a metric.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import polars as pl
 
 TRAJ_KEY_SEP = ":"
+
+_MD_ALWAYS = set("\\`*~[]<>$#|&")  # can start markup anywhere in a line
+_WORD_JOINER = "\u2060"  # invisible; breaks the patterns Streamlit turns into links and icons
+
+
+def plain(text: object, limit: int = 300) -> str:
+    """``text`` for a Markdown string (``st.warning``, ``st.markdown``, captions, labels),
+    shown as the plain text it is.
+
+    Query parameters, model names and error messages come from users or their
+    data; in Markdown a backtick, ``**``, ``[text](url)`` or ``![](url)`` in them
+    would format the page, draw a link or fetch an image. So the characters that
+    can start markup are backslash-escaped (``_`` only where it can emphasize,
+    i.e. not inside a word like ``cmp_k``; a leading list or heading marker too),
+    newlines become spaces, and an invisible word joiner breaks what Streamlit
+    turns into links or icons after escapes are resolved: ``scheme://``,
+    ``:name:`` (after ``:`` or ``@`` before a letter or ``/``) and ``www.``. Plain
+    words, digits, ``=``, ``-``, quotes and commas are left as they are. Long text
+    is cut to ``limit`` characters.
+    """
+    raw = " ".join(str(text).split())
+    if len(raw) > limit:
+        raw = raw[: limit - 1] + "…"
+    out = []
+    for i, ch in enumerate(raw):
+        before = raw[i - 1] if i else " "
+        after = raw[i + 1] if i + 1 < len(raw) else " "
+        inside_word = before.isalnum() and after.isalnum()
+        leading = i == 0 and not ch.isalnum() and ch.isascii()
+        if ch in _MD_ALWAYS or (ch == "_" and not inside_word) or leading:
+            out.append("\\")
+        out.append(ch)
+        if ch in ":@" and (after.isalpha() or after == "/"):
+            out.append(_WORD_JOINER)
+    shown = "".join(out)
+    shown = re.sub(r"^(\d+)([.)])", r"\1\\\2", shown)  # "1. x" would start a list
+    return re.sub(r"(?i)(www)\.", rf"\1{_WORD_JOINER}.", shown)
 
 
 def pct_interval(low: pl.Expr, high: pl.Expr) -> pl.Expr:
@@ -201,7 +239,7 @@ def headline(board: pl.DataFrame) -> str:
         return "Top model: — (no task with a quota in this selection)"
     r = ranked.row(0, named=True)
     return (
-        f"Top model: **{r['model']}**, success {r['success_rate'] * 100:.1f}% "
+        f"Top model: **{plain(r['model'])}**, success {r['success_rate'] * 100:.1f}% "
         f"(95% CI {r['success_ci_low'] * 100:.1f}–{r['success_ci_high'] * 100:.1f}%, "
         f"{r['successes']}/{r.get('n_scored', r['n'])} scored trials over "
         f"{r.get('n_tasks', '?')} tasks)"

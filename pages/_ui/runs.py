@@ -18,6 +18,7 @@ from fle_core.sources.runs import RunsTable, read_runs
 from fle_core.stats.runs import compare_runs, runs_markdown
 from fle_core.workspace import Workspace
 from pages._ui.core import empty_state
+from pages._ui.frames import plain
 
 SUFFIXES = ("csv", "tsv", "parquet", "pq", "jsonl", "ndjson")
 TESTS = {"welch": "Welch's t-test", "student": "Student's t-test", "mannwhitney": "Mann-Whitney U"}
@@ -106,7 +107,9 @@ def runs_file_section(ws: Workspace) -> None:
         empty_state("The file holds one system only.", ["Add runs of another branch or config to compare."])
         return
     comparisons, text = _compare(data, name, baseline, tuple(metrics), test, correction)
-    st.caption(f"{table.frame.height} runs · {len(systems)} systems · {len(metrics)} metrics · {name}")
+    st.caption(  # the file name is the uploader's text: plain, never Markdown
+        f"{table.frame.height} runs · {len(systems)} systems · {len(metrics)} metrics · {plain(name)}"
+    )
     st.markdown(text)
     st.download_button(
         "Markdown (experiment log)",

@@ -11,14 +11,17 @@ import streamlit as st
 
 from fle_core import saved_views
 from fle_core.errors import ViewNotFound
+from fle_core.warehouse import catalog
 from fle_core.workspace import Workspace
 from pages._ui.core import data_version, guard, show_error
+from pages._ui.frames import plain
 
 
 # ---------------------------------------------------------------- URL state
 def _warn_param(key: str, raw: object, why: str) -> None:
+    """Say which parameter was ignored; the URL's text is shown as plain text (never Markdown)."""
     st.warning(
-        f"Ignored the link parameter `{key}={raw}`: {why}. Using the default instead.",
+        plain(f"Ignored the link parameter {key}={raw}: {why}. Using the default instead.", limit=400),
         icon=":material/link_off:",
     )
 
@@ -160,8 +163,10 @@ def apply_view(ws: Workspace, page: str, prefix: str) -> Pin:
         return Pin(latest, None)
     if view.page != page:
         st.warning(
-            f"Shared view `{view.id}` belongs to the {view.page} page; showing it there "
-            "is not possible from here, so this page shows the latest data."
+            plain(
+                f"Shared view {view.id} belongs to the {view.page} page; showing it there "
+                "is not possible from here, so this page shows the latest data."
+            )
         )
         return Pin(latest, None)
     if not any(k.startswith(prefix) for k in st.query_params):
@@ -169,12 +174,21 @@ def apply_view(ws: Workspace, page: str, prefix: str) -> Pin:
             if key.startswith(prefix):
                 st.query_params[key] = value
                 st.session_state.pop(key, None)
-    _view_banner(view, latest)
+    _view_banner(view, latest, ws)
     return Pin(view.data_version, view.data_version, view.id)
 
 
-def _view_banner(view: saved_views.SavedView, latest: int) -> None:
+def _view_banner(view: saved_views.SavedView, latest: int, ws: Workspace) -> None:
     when = view.created_at.strftime("%Y-%m-%d %H:%M UTC")
+    for r in catalog.rebuilds_since(ws, view.data_version).iter_rows(named=True):
+        st.warning(
+            plain(
+                f"Source {r['source']} was rebuilt (sync --full) in sync {r['sync_id']}, after this view "
+                f"was shared: {r['rows']:,} row(s) it was computed from were removed from the source or "
+                "changed, so its numbers can differ from what was shared."
+            ),
+            icon=":material/history_toggle_off:",
+        )
     if latest > view.data_version:
         col1, col2 = st.columns([4, 1], vertical_alignment="center")
         col1.info(

@@ -101,8 +101,9 @@ def status_counts(status: Any) -> None:
 
 
 def failure_title(row: dict) -> str:
+    """An expander label (Markdown): model and task come from a user's sweep config."""
     code = row.get("exit_code")
-    return (
+    return frames.plain(
         f"{row.get('model')} · {row.get('task')} · trial {row.get('trial')} · attempt "
         f"{row.get('attempt')} · {row.get('outcome') or row.get('status')}"
         + (f" (exit {code})" if code is not None else "")

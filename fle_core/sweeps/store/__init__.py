@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from fle_core.errors import ConfigError
 from fle_core.sweeps.store.base import (
     MAX_LOST,
     MIGRATIONS,
@@ -61,5 +62,13 @@ def open_store(ws: Workspace) -> ControlStore:
         spec = SourceSpec(
             "control", str(ctl.get("url", "")), ctl.get("url_env"), ctl.get("password_env"), ws.secrets
         )
+        scheme = spec.scheme()
+        if scheme not in ("postgresql", "postgres"):
+            raise ConfigError(
+                f"[control] url in {ws.config_path} has the scheme {scheme!r}; the shared control "
+                "store must be Postgres",
+                hint="use postgresql://USER@HOST:PORT/DB, or remove [control] to use the embedded "
+                "SQLite store (control.db)",
+            )
         return PostgresControlStore(spec.resolved_url())
-    return SqliteControlStore(ws.control_path)
+    return SqliteControlStore(ws.control_path, read_only=ws.read_only)

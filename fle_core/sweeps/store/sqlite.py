@@ -7,8 +7,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from fle_core.sweeps.store.base import _CELL_COLS, CellRecord, Claim, SqlControlStore, _row
+from fle_core.errors import QueueError
+from fle_core.sweeps.store.base import _CELL_COLS, MIGRATIONS, CellRecord, Claim, SqlControlStore, _row
 
 
 # ---- SQLite --------------------------------------------------------------------------
@@ -17,8 +19,16 @@ class SqliteControlStore(SqlControlStore):
 
     dialect = "sqlite"
 
-    def __init__(self, path: str | Path, busy_timeout_ms: int = 30_000):
+    def __init__(self, path: str | Path, busy_timeout_ms: int = 30_000, read_only: bool = False):
         self.path = Path(path)
+        self.read_only = read_only
+        if read_only and self.path.exists():
+            self._con = _open_read_only(self.path, busy_timeout_ms)
+            return
+        if read_only:  # nothing to read yet: an empty store in memory, and no file created
+            self._con = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            self._migrate()
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._con = sqlite3.connect(
             str(self.path), timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
@@ -65,3 +75,37 @@ class SqliteControlStore(SqlControlStore):
 
     def close(self) -> None:
         self._con.close()
+
+
+def _open_read_only(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
+    """A connection to an existing ``control.db`` that writes nothing (no WAL pragma, no
+    migration). On a read-only mount a WAL database without its ``-shm`` file can only
+    be opened as immutable (a snapshot), so that is the fallback. A store whose schema
+    is older than this code needs one read-write open to migrate.
+    """
+    uri = "file:" + quote(str(path.resolve()))
+    try:
+        con = sqlite3.connect(
+            uri + "?mode=ro",
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=busy_timeout_ms / 1000,
+        )
+        con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        con = sqlite3.connect(uri + "?immutable=1", uri=True, isolation_level=None, check_same_thread=False)
+    con.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    try:
+        row = con.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise QueueError(
+            f"The control store {path} cannot be read: {exc}",
+            hint="is it a control store of fle-core? Open the workspace read-write once to create it",
+        ) from None
+    if (row[0] or 0) < max(v for v, _ in MIGRATIONS):
+        raise QueueError(
+            f"The control store {path} has an older schema and this workspace is read-only",
+            hint="open the workspace read-write once (any `fle-core sweep list`) to upgrade it",
+        )
+    return con

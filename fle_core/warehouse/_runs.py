@@ -1,0 +1,264 @@
+"""Sync runs: one ``sync_runs`` row per sync of a source, from open to ok / failed.
+
+* ``open_run`` starts a ``running`` run (stale ``running`` rows of killed syncs become
+  ``interrupted``) and, for ``--full``, creates the empty ``rebuild_*`` tables the rows
+  are copied into;
+* ``finish_run`` swaps a rebuild in, replaces ``sweep_attempts``, records notes, marks
+  the run ``ok`` and moves the data version only when something changed, all in one
+  transaction;
+* ``mark_run`` / ``record_failure`` record a run that failed or was interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fle_core.errors import FleError
+from fle_core.sources import programs
+from fle_core.warehouse import store as warehouse
+from fle_core.workspace import SourceSpec, Workspace
+
+if TYPE_CHECKING:
+    import polars as pl
+
+log = logging.getLogger(__name__)
+
+ATTEMPT_COLUMNS = (
+    "source",
+    "version",
+    "sweep_id",
+    "cell_id",
+    "model",
+    "task",
+    "params_json",
+    "trial",
+    "attempt",
+    "status",
+)
+
+
+REBUILD_STEPS, REBUILD_TRAJECTORIES = "rebuild_steps", "rebuild_trajectories"
+
+
+@dataclass
+class Run:
+    source: str
+    sync_id: int
+    wm_before: int
+    wm_after: int
+    rows_added: int = 0
+    rows_removed: int = 0  # rows taken out (an Inspect log removed or replaced)
+    table_rows: int = 0  # rows in the target steps table when the run opened
+    fresh: bool = False  # nothing of this source is in the warehouse yet (or a rebuild)
+    rebuild: bool = False  # ``--full``: rows go to the rebuild_* tables, swapped in at the end
+    quarantined: int = 0
+    warnings: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # e.g. an Inspect log that could not be read
+    #: whether the rows' content changed, when the rows written say too much (an Inspect
+    #: ``--full`` re-reads unchanged logs); None: rows added or removed mean changed
+    content_changed: bool | None = None
+    data_version: int = 0  # the warehouse's after this run
+
+    @property
+    def steps(self) -> str:
+        return REBUILD_STEPS if self.rebuild else "steps"
+
+    @property
+    def trajectories(self) -> str:
+        return REBUILD_TRAJECTORIES if self.rebuild else "trajectories"
+
+
+def open_run(con, spec: SourceSpec, full: bool) -> Run:
+    """Start a ``running`` sync run in one transaction.
+
+    ``full`` keeps the source's rows where they are and creates empty
+    ``rebuild_*`` tables beside them: readers keep seeing the old data until
+    ``finish_run`` swaps the rebuilt rows in. A rebuild left behind by a killed
+    sync is dropped here (it restarts from scratch on the next ``--full``).
+    """
+    con.execute("BEGIN")
+    try:
+        con.execute(
+            "UPDATE sync_runs SET status = 'interrupted', finished_at = now()::TIMESTAMP, "
+            "error = 'the sync process stopped before finishing' WHERE status = 'running'"
+        )
+        for table in (REBUILD_STEPS, REBUILD_TRAJECTORIES):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+        sync_id = first_row(con, "SELECT coalesce(max(sync_id), 0) + 1 FROM sync_runs")[0]
+        row = first_row(con, "SELECT watermark FROM source_state WHERE source = ?", [spec.name])
+        wm = 0 if full or row is None else int(row[0] or 0)
+        fresh = full or (wm == 0 and _no_rows(con, spec.name))
+        if full:
+            con.execute(warehouse.table_ddl("steps", REBUILD_STEPS))
+            con.execute(warehouse.table_ddl("trajectories", REBUILD_TRAJECTORIES))
+        con.execute(
+            "INSERT INTO source_state (source, kind, display_url, watermark) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (source) DO UPDATE SET kind = excluded.kind, display_url = excluded.display_url",
+            [spec.name, spec.kind, spec.display_url(), 0],
+        )
+        con.execute(
+            "INSERT INTO sync_runs (sync_id, source, started_at, status, rows_added, "
+            "watermark_before, watermark_after, full_rebuild) "
+            "VALUES (?, ?, now()::TIMESTAMP, 'running', 0, ?, ?, ?)",
+            [sync_id, spec.name, wm, wm, full],
+        )
+        table_rows = first_row(con, f"SELECT count(*) FROM {REBUILD_STEPS if full else 'steps'}")[0]
+        con.execute("COMMIT")
+    except BaseException:
+        warehouse.rollback(con)
+        raise
+    return Run(spec.name, int(sync_id), wm, wm, table_rows=int(table_rows), fresh=fresh, rebuild=full)
+
+
+def first_row(con, sql: str, params=None) -> Any:
+    """The first row of a query, with the result consumed (DuckDB 2.0 refuses a
+    ``register`` while an unfinished result is open)."""
+    rows = con.execute(sql, params).fetchall() if params is not None else con.execute(sql).fetchall()
+    return rows[0] if rows else None
+
+
+def _no_rows(con, source: str) -> bool:
+    return first_row(con, "SELECT 1 FROM steps WHERE source = ? LIMIT 1", [source]) is None
+
+
+def finish_run(con, run: Run, attempts: pl.DataFrame | None) -> None:
+    """Swap a rebuild in, mark the run ``ok``, replace ``sweep_attempts`` and move the
+    data version (only when something changed), in one transaction."""
+    con.execute("BEGIN")
+    try:
+        changed = run.content_changed
+        if changed is None:
+            changed = run.rows_added > 0 or run.rows_removed > 0
+        if run.rebuild:
+            changed = _swap_rebuild(con, run)
+        if attempts is not None:
+            changed = _replace_attempts(con, attempts) or changed
+        con.execute(
+            "UPDATE sync_runs SET status = 'ok', finished_at = now()::TIMESTAMP WHERE sync_id = ?",
+            [run.sync_id],
+        )
+        con.execute("UPDATE source_state SET last_sync_id = ? WHERE source = ?", [run.sync_id, run.source])
+        for note in run.warnings:
+            con.execute(
+                "INSERT INTO sync_notes (sync_id, source, kind, detail) VALUES (?, ?, 'warning', ?)",
+                [run.sync_id, run.source, note],
+            )
+        run.data_version = warehouse.set_data_version(con, run.sync_id, changed)
+        con.execute("COMMIT")
+    except BaseException:
+        warehouse.rollback(con)
+        raise
+
+
+# Columns whose values decide what a pinned view shows (derived ones included).
+_CONTENT = (
+    "version, instance, depth, value, holdout_value, raw_reward, model, task, num_agents, sweep_id, "
+    "error_occurred, production_score, simulated, prompt_tokens, completion_tokens, total_tokens, "
+    "ticks, created_at, version_description, meta, achievements_json, timing_metrics_json, parse_flags"
+)
+
+
+def _swap_rebuild(con, run: Run) -> bool:
+    """Replace the source's rows by the rebuilt ones (inside the caller's transaction).
+
+    A row that existed before keeps the ``sync_id`` that first brought it in, so
+    a shared view pinned to an earlier sync shows the same rows after
+    ``sync --full``. Rows the source no longer has, or whose values differ,
+    would change such a view: they are counted in ``sync_notes``
+    (``rebuild_changed``, with the earliest sync id they belonged to) so the
+    view can say so. Returns whether anything differs from before.
+    """
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _old AS SELECT id, sync_id, hash({_CONTENT}) AS h "
+        "FROM steps WHERE source = ?",
+        [run.source],
+    )
+    changed, earliest, new = first_row(
+        con,
+        f"SELECT count(*) FILTER (WHERE o.id IS NOT NULL AND (n.id IS NULL OR n.h <> o.h)), "
+        f"min(o.sync_id) FILTER (WHERE o.id IS NOT NULL AND (n.id IS NULL OR n.h <> o.h)), "
+        f"count(*) FILTER (WHERE o.id IS NULL) "
+        f"FROM _old o FULL JOIN (SELECT id, hash({_CONTENT}) AS h FROM {REBUILD_STEPS}) n ON n.id = o.id",
+    )
+    con.execute("DELETE FROM steps WHERE source = ?", [run.source])
+    con.execute("DELETE FROM trajectories WHERE source = ?", [run.source])
+    con.execute(
+        f"INSERT INTO steps BY NAME SELECT r.* REPLACE (coalesce(o.sync_id, r.sync_id) AS sync_id) "
+        f"FROM {REBUILD_STEPS} r LEFT JOIN _old o ON o.id = r.id"
+    )
+    con.execute(f"INSERT INTO trajectories BY NAME SELECT * FROM {REBUILD_TRAJECTORIES}")
+    con.execute("UPDATE source_state SET watermark = ? WHERE source = ?", [run.wm_after, run.source])
+    for table in (REBUILD_STEPS, REBUILD_TRAJECTORIES, "_old"):
+        con.execute(f"DROP TABLE {table}")
+    if changed:
+        con.execute(
+            "INSERT INTO sync_notes (sync_id, source, kind, detail, rows, earliest_sync) "
+            "VALUES (?, ?, 'rebuild_changed', ?, ?, ?)",
+            [
+                run.sync_id,
+                run.source,
+                f"{changed:,} row(s) were removed from the source or changed since they were first synced",
+                changed,
+                earliest,
+            ],
+        )
+    return bool(changed or new)
+
+
+def _replace_attempts(con, attempts: pl.DataFrame) -> bool:
+    """Replace ``sweep_attempts``; True when its content changed (that changes metrics)."""
+    cols = ", ".join(ATTEMPT_COLUMNS)
+    con.register("_attempts", attempts.to_arrow())
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _new_attempts AS SELECT DISTINCT {cols} FROM _attempts")
+        diff = first_row(
+            con,
+            f"SELECT (SELECT count(*) FROM (SELECT {cols} FROM _new_attempts EXCEPT "
+            f"SELECT {cols} FROM sweep_attempts)) + (SELECT count(*) FROM (SELECT {cols} FROM "
+            f"sweep_attempts EXCEPT SELECT {cols} FROM _new_attempts))",
+        )[0]
+        con.execute("DELETE FROM sweep_attempts")
+        con.execute(f"INSERT INTO sweep_attempts BY NAME SELECT {cols} FROM _attempts")
+        con.execute("DROP TABLE _new_attempts")
+    finally:
+        con.unregister("_attempts")
+    return bool(diff)
+
+
+def mark_run(ws: Workspace, run: Run, status: str, error: str) -> None:
+    try:
+        with warehouse.rw_connection(ws, budget_s=30) as con:
+            con.execute(
+                "UPDATE sync_runs SET status = ?, error = ?, finished_at = now()::TIMESTAMP "
+                "WHERE sync_id = ?",
+                [status, error, run.sync_id],
+            )
+    except Exception as exc:  # noqa: BLE001
+        log.warning("could not record the %s status of sync %s: %s", status, run.sync_id, exc)
+
+
+def record_failure(ws: Workspace, spec: SourceSpec, exc: BaseException, full: bool) -> None:
+    """A run that failed before it began still shows up in ``sync_runs``."""
+    with warehouse.rw_connection(ws) as con:
+        con.execute("BEGIN")
+        try:
+            sync_id = first_row(con, "SELECT coalesce(max(sync_id), 0) + 1 FROM sync_runs")[0]
+            row = first_row(con, "SELECT watermark FROM source_state WHERE source = ?", [spec.name])
+            wm = int(row[0] or 0) if row else None
+            con.execute(
+                "INSERT INTO sync_runs (sync_id, source, started_at, finished_at, status, rows_added, "
+                "watermark_before, watermark_after, full_rebuild, error) VALUES "
+                "(?, ?, now()::TIMESTAMP, now()::TIMESTAMP, 'failed', 0, ?, ?, ?, ?)",
+                [sync_id, spec.name, wm, wm, full, error_text(exc, spec)],
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            warehouse.rollback(con)
+            raise
+
+
+def error_text(exc: BaseException, spec: SourceSpec) -> str:
+    text = str(exc) if isinstance(exc, FleError) else f"{type(exc).__name__}: {exc}"
+    return programs._scrub(text, spec)
