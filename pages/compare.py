@@ -93,10 +93,10 @@ def settings(models: list[str], tab: str) -> dict:
         used = st.container()
         others = st.expander("Settings of other tabs (not used here)")
         where = {name: (used if name in uses else others) for name in ("k", "pairs", "reps")}
-        with where["k"]:
+        with _ui.param_notices(used), where["k"]:
             ks = _ui.url_ints("pass@k: k values", "cmp_k", [1, 2, 3, 4, 5, 8, 10, 16], [1, 3, 5, 8])
             cfg["k_values"] = ks or [1]
-        with where["pairs"]:
+        with _ui.param_notices(used), where["pairs"]:
             cfg["metric"] = _ui.url_select(
                 "Pairwise metric", "cmp_metric", list(METRICS), "success", format_func=METRICS.get
             )
@@ -111,7 +111,7 @@ def settings(models: list[str], tab: str) -> dict:
                 "Baseline (compare every model with it)", "cmp_base", [ALL_PAIRS, *models], ALL_PAIRS
             )
             cfg["baseline"] = None if base == ALL_PAIRS else base
-        with where["reps"]:
+        with _ui.param_notices(used), where["reps"]:
             cfg["reps"] = _ui.url_int("Bootstrap resamples", "cmp_reps", 1000, 100, 20000)
             cfg["seed"] = _ui.url_int("Bootstrap seed", "cmp_seed", 0, 0, 2**31 - 1)
     return cfg

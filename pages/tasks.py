@@ -41,7 +41,7 @@ def controls(summ, tab: str) -> tuple[_ui.Selection, str, int]:
             box = st.container()
         else:
             box = st.expander("Heatmap settings (not used here)")
-        with box:
+        with _ui.param_notices(st.sidebar), box:
             metric = _ui.url_select(
                 "Metric", "tsk_metric", list(HEAT_METRICS), "success_rate", format_func=HEAT_METRICS.get
             )

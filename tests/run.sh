@@ -26,4 +26,7 @@ uv sync --frozen -q
 uv run --frozen ruff check .
 uv run --frozen ruff format --check .
 uv run --frozen mypy
-exec uv run --frozen pytest "$@"
+# Two workers by default: most tests wait on servers, browsers and subprocesses, not
+# the CPU. Whole files go to one worker, so a module's fixtures (an app server, a
+# browser, the Slurm cluster) are built once, as they are written. `-n 0` runs serially.
+exec uv run --frozen pytest -n "${FLE_TEST_WORKERS:-2}" --dist loadfile "$@"

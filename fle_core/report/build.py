@@ -372,6 +372,7 @@ _LEADERBOARD = [
     "reward_iqm",
     "reward_mean",
     "tokens_per_success",
+    "cost_per_success",
     "mean_steps",
 ]
 _COMPARISON = [

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+import contextvars
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,11 +17,29 @@ from fle_core.workspace import Workspace
 from pages._ui.core import data_version, guard, show_error
 from pages._ui.frames import plain
 
-
 # ---------------------------------------------------------------- URL state
+#: Where "ignored link parameter" warnings go while ``param_notices`` is active. A
+#: context variable, not session state: each session's script runs in its own thread.
+_NOTICES: contextvars.ContextVar[Any] = contextvars.ContextVar("param_notices", default=None)
+
+
+@contextlib.contextmanager
+def param_notices(target: Any) -> Iterator[None]:
+    """Send the warnings of URL widgets built inside the block to ``target``.
+
+    For settings folded into a collapsed expander: a warning drawn next to the
+    widget would be hidden with it, so a bad link parameter would pass unseen.
+    """
+    token = _NOTICES.set(target)
+    try:
+        yield
+    finally:
+        _NOTICES.reset(token)
+
+
 def _warn_param(key: str, raw: object, why: str) -> None:
     """Say which parameter was ignored; the URL's text is shown as plain text (never Markdown)."""
-    st.warning(
+    (_NOTICES.get() or st).warning(
         plain(f"Ignored the link parameter {key}={raw}: {why}. Using the default instead.", limit=400),
         icon=":material/link_off:",
     )

@@ -39,7 +39,7 @@ LEADERBOARD_COLUMNS = {
     ),
     "reward_iqm": st.column_config.NumberColumn("Reward IQM", format="%.1f", help="Task units, pooled"),
     "cost_per_success": st.column_config.NumberColumn(
-        "Tokens per success",
+        "Cost per success (tokens)",
         format="compact",
         help="Cost per success: all scored runs' tokens ÷ successes (failed runs count)",
     ),
