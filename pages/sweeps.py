@@ -154,6 +154,7 @@ def sweep_list() -> None:
     st.dataframe(_ui.sweeps_view(sweep_table), hide_index=True, column_config=_ui.SWEEP_COLUMNS)
     ids = sweep_table["sweep_id"].to_list()
     sweep_id = _ui.url_select("Sweep", "swp_sweep", ids, ids[0])
+    st.caption(_ui.sweep_facts(sweep_table, sweep_id))
     if ro:
         return
     actions = {"Resume": sweeps.resume, "Retry failed": sweeps.retry_failed, "Pause": sweeps.pause}

@@ -208,6 +208,9 @@ def test_sweeps_preview_and_launch_from_the_form(empty_ws):
     assert any(f"Launched `{sweeps['sweep_id'][0]}`" in s.value for s in at.success)
     listed = next(d.value for d in at.dataframe if "sweep_id" in d.value.columns)
     assert list(listed["sweep_id"]) == sweeps["sweep_id"].to_list()
+    # executor and source sit under the picker, so the table fits the column
+    assert "executor" not in listed.columns
+    assert any("Executor simulate · writes to source local" in c.value for c in at.caption)
 
 
 def test_sweeps_bad_grid_is_a_clear_error_and_nothing_launches(empty_ws):

@@ -358,6 +358,9 @@ def test_learning_curve_by_step_matches_an_independent_mean(frames3):
         assert r["mean"] == pytest.approx(mean)
         assert r["ci_high"] - r["mean"] == pytest.approx(1.96 * sd / math.sqrt(len(vals)))
     assert len(rows) == steps.select("model", "depth").unique().height
+    # whole steps: the axis never ticks between two of them
+    axes = [layer["encoding"]["x"]["axis"] for layer in spec["layer"] if "x" in layer.get("encoding", {})]
+    assert axes and all(a.get("tickMinStep") == 1 and a.get("format") == "d" for a in axes)
 
 
 def test_learning_curve_by_time_bins_elapsed_in_a_unit_that_fits(frames3):

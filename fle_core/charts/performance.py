@@ -495,7 +495,9 @@ def learning_curve_chart(
     models = models_in(points)
     # one trajectory per model: no band, and the line is that run's own reward
     single = int(cast("int | None", points.get_column("n").max()) or 0) <= 1
-    xe = alt.X("x:Q", title=x_title, axis=alt.Axis(format="~g"))
+    # steps are whole numbers: no 0.5 ticks between them
+    x_axis = alt.Axis(format="d", tickMinStep=1) if x == "step" else alt.Axis(format="~g")
+    xe = alt.X("x:Q", title=x_title, axis=x_axis)
     y_title = "Step reward (task units)" if single else "Mean step reward (task units)"
     y = alt.Y("mean:Q", title=y_title, axis=alt.Axis(format="~g"))
     tooltip = [

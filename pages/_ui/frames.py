@@ -161,6 +161,11 @@ def sweeps_view(sweeps: pl.DataFrame) -> pl.DataFrame:
     # early-stopping is opt-in: its column only when some cell was early-stopped (a narrower table)
     if "early_stopped" in sweeps.columns and not sweeps["early_stopped"].fill_null(0).cast(pl.Boolean).any():
         sweeps = sweeps.drop("early_stopped")
+    # a sweep id starts with its name: the name column only when some sweep was renamed
+    if "name" in sweeps.columns and all(
+        (i or "").startswith(n or "") for i, n in zip(sweeps["sweep_id"], sweeps["name"], strict=True)
+    ):
+        sweeps = sweeps.drop("name")
     first = [
         "sweep_id",
         "name",
@@ -170,10 +175,22 @@ def sweeps_view(sweeps: pl.DataFrame) -> pl.DataFrame:
         *FINAL_STATES,
         "pending",
         "running",
-        "created_at",
     ]
     cols = [c for c in first if c in sweeps.columns]
-    return sweeps.select(cols + [c for c in sweeps.columns if c not in cols])
+    # executor, source and creation time are said under the sweep picker (``sweep_facts``),
+    # so the table fits the column at 1400 px (the list is newest first)
+    rest = [c for c in sweeps.columns if c not in cols and c not in ("executor", "source", "created_at")]
+    return sweeps.select(cols + rest)
+
+
+def sweep_facts(sweeps: pl.DataFrame, sweep_id: str) -> str:
+    """One line on a sweep for a caption (plain text): executor, source, when it was created."""
+    row = sweeps.filter(pl.col("sweep_id") == sweep_id)
+    if row.is_empty():
+        return ""
+    r = row.row(0, named=True)
+    when = r["created_at"].strftime("%Y-%m-%d %H:%M UTC") if r.get("created_at") else "unknown"
+    return plain(f"Executor {r.get('executor')} · writes to source {r.get('source')} · created {when}")
 
 
 def duration_text(seconds: float | None) -> str:

@@ -80,16 +80,18 @@ SWEEP_COLUMNS: dict[str, Any] = {
     "name": "Name",
     "status": "Status",
     "progress": st.column_config.ProgressColumn(
-        "Ran", format="percent", min_value=0.0, max_value=1.0, help="Cells that ran to an outcome"
+        "Ran",
+        format="percent",
+        min_value=0.0,
+        max_value=1.0,
+        help="Cells that ran to an outcome",
+        width="small",
     ),
-    "total": st.column_config.NumberColumn("Cells", format="%d"),
+    "total": st.column_config.NumberColumn("Cells", format="%d", width="small"),
     **{
-        state: st.column_config.NumberColumn(state.replace("_", "-").capitalize(), format="%d")
+        state: st.column_config.NumberColumn(state.replace("_", "-").capitalize(), format="%d", width="small")
         for state in ("succeeded", "failed", "early_stopped", "cancelled", "pending", "running")
     },
-    "created_at": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD HH:mm"),
-    "executor": "Executor",
-    "source": "Writes to",
 }
 
 
