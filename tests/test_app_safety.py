@@ -23,9 +23,10 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
+from browser_helpers import ARGS, CHROMIUM, free_port, ready, serve
 from fixtures_fle import create_sqlite, make_rows
 from test_app import PAGES, assert_clean, run_page, texts
-from test_e2e_browser import ARGS, CHROMIUM, _free_port, _need_chromium, _ready, _serve, _shot
+from test_e2e_browser import _need_chromium, _shot
 
 from fle_core import saved_views, sweeps
 from fle_core.sweeps import config as sweep_config
@@ -85,7 +86,7 @@ def test_query_parameters_render_as_plain_text_in_chromium(tmp_path):
         "FLE_READ_ONLY": "1",  # the viewer deployment the attack used
         "WANDB_MODE": "offline",
     }
-    port = _free_port()
+    port = free_port()
     phishing = "1` **Session expired.** [Log in again](http://evil.example/login) `"
     with _pixel_server() as (pixel, hits), open(tmp_path / "streamlit.log", "w") as log:
         image = f"![x]({pixel}/pixel.png) <img src={pixel}/tag.png> :red[alert] www.evil.example"
@@ -95,7 +96,7 @@ def test_query_parameters_render_as_plain_text_in_chromium(tmp_path):
             ("tasks", {"tsk_metric": phishing}, phishing),
             ("compare", {"view": "[click](http://evil.example)"}, "[click](http://evil.example)"),
         ]
-        server = _serve(env, port, log, home)
+        server = serve(env, port, log, home)
         base, _ = next(server)
         try:
             with sync_playwright() as p:
@@ -105,7 +106,7 @@ def test_query_parameters_render_as_plain_text_in_chromium(tmp_path):
                 page.on("request", lambda r: requests.append(r.url))
                 for n, (path, params, raw) in enumerate(cases):
                     page.goto(f"{base}/{path}?{urllib.parse.urlencode(params)}")
-                    _ready(page)
+                    ready(page)
                     page.locator("[data-testid=stAlert]").first.wait_for(timeout=30_000)
                     page.wait_for_timeout(1500)
                     alerts = _alerts(page)
