@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from fle_core.errors import FleError
+from fle_core.errors import FleError, SourceError
 from fle_core.sources import programs
 from fle_core.warehouse import store as warehouse
 from fle_core.workspace import SourceSpec, Workspace
@@ -257,6 +257,15 @@ def record_failure(ws: Workspace, spec: SourceSpec, exc: BaseException, full: bo
         except BaseException:
             warehouse.rollback(con)
             raise
+
+
+def record_abort(ws: Workspace, spec: SourceSpec, run: Run | None, exc: BaseException, full: bool) -> None:
+    """Say in ``sync_runs`` why a sync stopped: its run is failed (an error) or
+    interrupted (a signal, Ctrl-C); a source error before any run began is recorded too."""
+    if run is not None:
+        mark_run(ws, run, "failed" if isinstance(exc, Exception) else "interrupted", error_text(exc, spec))
+    elif isinstance(exc, SourceError) and ws.warehouse_path.exists():
+        record_failure(ws, spec, exc, full)
 
 
 def error_text(exc: BaseException, spec: SourceSpec) -> str:

@@ -296,15 +296,7 @@ def _sync_source(
             finally:
                 session.close()
     except BaseException as exc:
-        if run is not None:
-            _runs.mark_run(
-                ws,
-                run,
-                "failed" if isinstance(exc, Exception) else "interrupted",
-                _runs.error_text(exc, spec),
-            )
-        elif isinstance(exc, SourceError) and ws.warehouse_path.exists():
-            _runs.record_failure(ws, spec, exc, full)
+        _runs.record_abort(ws, spec, run, exc, full)
         raise
     return run
 
@@ -345,15 +337,7 @@ def _sync_inspect(
         finally:
             session.close()
     except BaseException as exc:
-        if run is not None:
-            _runs.mark_run(
-                ws,
-                run,
-                "failed" if isinstance(exc, Exception) else "interrupted",
-                _runs.error_text(exc, spec),
-            )
-        elif isinstance(exc, SourceError) and ws.warehouse_path.exists():
-            _runs.record_failure(ws, spec, exc, full)
+        _runs.record_abort(ws, spec, run, exc, full)
         raise
     return run
 
