@@ -40,6 +40,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+#: Modules that take minutes, run first: xdist hands out whole files in collection
+#: order, so a long file collected last would leave the other worker idle at the end.
+SLOW_FIRST = (
+    "test_layout_browser.py",
+    "test_layout_browser_30_models.py",
+    "test_e2e_browser.py",
+    "test_slurm.py",
+    "test_faults_runner.py",
+    "test_faults_sync.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """Under CI (``CI`` set) a skipped test is a failed test: every test must run there."""
