@@ -6,6 +6,7 @@ workspace and stops it (and any runner the app started) afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -93,24 +94,56 @@ def app_env(home: Path, tmp: Path) -> dict:
     return env
 
 
-def stop_runners(home: Path) -> None:
-    """SIGTERM the runner(s) the demo button started in this workspace, by pid."""
+def runner_pids(home: Path) -> set[int]:
+    """Runner processes of this workspace: those its control store lists as alive, and
+    any ``fle_core --workspace HOME runner`` process (one that has not sent its first
+    heartbeat yet is in no table, but must not outlive the test)."""
     from fle_core import sweeps
     from fle_core.workspace import Workspace
 
-    if not (home / "control.db").exists():
-        return
-    for pid in sweeps.runners(Workspace.open(home)).filter("alive")["pid"].to_list():
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
+    pids: set[int] = set()
+    if (home / "control.db").exists():
+        pids.update(sweeps.runners(Workspace.open(home)).filter("alive")["pid"].to_list())
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
             continue
-        for _ in range(100):
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.1)
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue  # exited meanwhile
+        if b"fle_core" in argv and b"runner" in argv and str(home).encode() in argv:
+            pids.add(int(proc.name))
+    return pids
+
+
+def stop_runners(home: Path) -> None:
+    """SIGTERM the runner(s) started in this workspace (the demo button, Resume); SIGKILL
+    whatever has not drained after 10 s."""
+    pids = runner_pids(home)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while pids and time.monotonic() < deadline:
+        pids = {pid for pid in pids if _alive(pid)}
+        time.sleep(0.1)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie child of this process counts as gone)."""
+    with contextlib.suppress(ChildProcessError):  # reap it if it is our child
+        os.waitpid(pid, os.WNOHANG)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return (Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]) != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def ready(page) -> None:

@@ -28,5 +28,7 @@ uv run --frozen ruff format --check .
 uv run --frozen mypy
 # Two workers by default: most tests wait on servers, browsers and subprocesses, not
 # the CPU. Whole files go to one worker, so a module's fixtures (an app server, a
-# browser, the Slurm cluster) are built once, as they are written. `-n 0` runs serially.
-exec uv run --frozen pytest -n "${FLE_TEST_WORKERS:-2}" --dist loadfile "$@"
+# browser, the Slurm cluster) are built once, as they are written; files are handed
+# out in collection order (conftest puts the slow ones first), not by test count.
+# FLE_TEST_WORKERS=0 runs serially.
+exec uv run --frozen pytest -n "${FLE_TEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder "$@"

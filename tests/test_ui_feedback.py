@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from browser_helpers import stop_runners
+from browser_helpers import runner_pids, stop_runners
 from test_app import assert_clean, run_page, texts
 
 from fle_core import sweeps
@@ -23,6 +23,7 @@ def ws(workspace, monkeypatch):
     monkeypatch.delenv("FLE_READ_ONLY", raising=False)
     yield workspace
     stop_runners(workspace.root)  # Resume and the demo button start a real runner
+    assert not runner_pids(workspace.root), "a runner outlived its test"
 
 
 def _sweep_row(at, sweep_id: str) -> dict:
