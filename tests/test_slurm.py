@@ -19,6 +19,7 @@ import pytest
 from test_runner import alive, config, executions, make_ws, wait_for
 
 from fle_core import sweeps as sm
+from fle_core import warehouse
 from fle_core.sweeps import slurm as slurm_mod
 from fle_core.sweeps.config import SweepConfig
 from fle_core.workspace import Workspace
@@ -288,7 +289,15 @@ def test_sweeps_page_launches_on_slurm_and_the_monitor_lists_the_pilots(slurm, w
     (sub,) = sm.open_store(workspace).submissions()
     assert sub.sweep_ids == [sweep_id] and sub.pilots == 2
     assert any(f"job `{sub.job_id}` with 2 pilot(s)" in s.value for s in at.success)
+    # pilots never write the warehouse: the app host follows the sweep and syncs for them
+    follower = sm.follower_pid(workspace, sweep_id)
+    assert follower and any(f"`fle-core sync --follow`, pid {follower}" in c.value for c in at.caption)
     wait_for(lambda: sm.status(workspace, sweep_id).status == "completed", timeout=120)
+    wait_for(lambda: sm.follower_pid(workspace, sweep_id) is None, timeout=90)  # it ends by itself
+    synced = warehouse.query(
+        workspace, "SELECT count(*) AS n FROM trajectories WHERE sweep_id = ?", [sweep_id]
+    )["n"][0]
+    assert synced == 6  # every cell's trajectory, synced on this host only
 
     at = run_page("monitor", {"mon_sweep": sweep_id, "mon_live": "0"})
     assert_clean(at)

@@ -26,6 +26,13 @@ def register(sub) -> None:
     )
     p.add_argument("--full", action="store_true", help="drop the source's rows and copy everything again")
     p.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
+    p.add_argument(
+        "--follow",
+        metavar="SWEEP_ID",
+        help="sync that sweep's source every --every seconds until none of its cells runs or can "
+        "start, then once more (for pilots on other hosts; exit 1 if the last pass failed)",
+    )
+    p.add_argument("--every", type=float, default=30.0, help="seconds between --follow passes (default 30)")
     p.set_defaults(func=_sync)
 
     s = sub.add_parser("status", help="what the warehouse holds, per source, and recent syncs")
@@ -60,6 +67,8 @@ def _sync(args) -> int:
     from fle_core.warehouse.sync import sync
 
     ws = Workspace.open(getattr(args, "workspace", None))
+    if args.follow:
+        return _follow(ws, args)
     result = sync(
         ws,
         source=args.source,
@@ -76,6 +85,15 @@ def _sync(args) -> int:
         print(f"warning: {note}", file=sys.stderr)
     print(f"done in {result.duration_s:.2f} s; data version {result.data_version}")
     return 0
+
+
+def _follow(ws: Workspace, args) -> int:
+    from fle_core.sweeps.follow import follow
+
+    if args.source or args.full:
+        raise ConfigError("--follow syncs the sweep's own source", hint="drop --source and --full")
+    ok = follow(ws, args.follow, args.every, say=lambda line: print(line, flush=True))
+    return 0 if ok else 1
 
 
 def _status(args) -> int:

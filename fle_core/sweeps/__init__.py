@@ -54,6 +54,8 @@ _EXPORTS = {
     **dict.fromkeys(_OPERATIONS, "fle_core.sweeps.operations"),
     "open_store": "fle_core.sweeps.store",
     "attempts_for_sync": "fle_core.sweeps.facts",
+    "ensure_follower": "fle_core.sweeps.follow",
+    "follower_pid": "fle_core.sweeps.follow",
 }
 
 __all__ = sorted(_EXPORTS)

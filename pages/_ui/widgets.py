@@ -248,6 +248,12 @@ def submit_pilots_for(ws: Any, sweep_id: str, pilots: int, per_pilot: int) -> No
         st.code(exc.message + (f"\nhint: {exc.hint}" if exc.hint else ""), language=None)
         return
     st.success(f"Launched `{sweep_id}` on Slurm: job `{sub.job_id}` with {sub.pilots} pilot(s).")
+    # pilots never write the warehouse: this host syncs what they write while they run
+    pid = sweeps.ensure_follower(ws, sweep_id)
+    st.caption(
+        f"This host syncs the sweep's source every 30 s while its cells run (`fle-core sync --follow`, "
+        f"pid {pid}), so Compare, Tasks and Trajectories fill in as pilots finish jobs."
+    )
 
 
 def pilot_table(view: Any) -> None:
