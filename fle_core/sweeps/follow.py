@@ -16,8 +16,6 @@ so the app host that launched pilots keeps its warehouse current.
 from __future__ import annotations
 
 import contextlib
-import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -26,6 +24,7 @@ from typing import Any
 
 from fle_core.errors import ConfigError, FleError
 from fle_core.sweeps.facts import attempts_for_sync
+from fle_core.sweeps.processes import spawn_detached
 from fle_core.sweeps.store import ControlStore, open_store
 from fle_core.workspace import Workspace
 
@@ -108,19 +107,9 @@ def ensure_follower(ws: Workspace, sweep_id: str, every_s: float = 30.0) -> int:
     pid = follower_pid(ws, sweep_id)
     if pid is not None:
         return pid
-    ws.logs_dir.mkdir(parents=True, exist_ok=True)
     args = [sys.executable, "-m", "fle_core", "--workspace", str(ws.root), "sync"]
     args += ["--follow", sweep_id, "--every", f"{every_s:g}"]
-    with open(ws.logs_dir / f"follow-{sweep_id}.log", "a") as fh:
-        proc = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-            env={**os.environ, "FLE_CORE_HOME": str(ws.root)},
-        )
+    pid = spawn_detached(args, ws.logs_dir / f"follow-{sweep_id}.log", ws.root)
     with contextlib.suppress(OSError):
-        _pidfile(ws, sweep_id).write_text(str(proc.pid))
-    return proc.pid
+        _pidfile(ws, sweep_id).write_text(str(pid))
+    return pid

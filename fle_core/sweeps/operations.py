@@ -21,7 +21,6 @@ import os
 import re
 import secrets
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from fle_core.errors import ConfigError, QueueError
 from fle_core.sweeps import slurm
 from fle_core.sweeps.config import SweepConfig, task_registry
 from fle_core.sweeps.executors import get_preset, load_presets
+from fle_core.sweeps.processes import spawn_detached
 from fle_core.sweeps.store import (
     MAX_LOST,
     AttemptRecord,
@@ -553,18 +553,7 @@ def ensure_runner(
     if max_concurrent:
         args += ["--max-concurrent", str(int(max_concurrent))]
     args += list(extra_args or [])
-    ws.logs_dir.mkdir(parents=True, exist_ok=True)
-    with open(ws.logs_dir / "runner.log", "a") as fh:
-        proc = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-            env={**os.environ, "FLE_CORE_HOME": str(ws.root)},
-        )
-    return proc.pid
+    return spawn_detached(args, ws.logs_dir / "runner.log", ws.root)
 
 
 def stop_runner(ws: Workspace, runner_id: str, store: ControlStore | None = None) -> int:

@@ -70,3 +70,20 @@ def own_log_path() -> str | None:
     except OSError:
         return None
     return target if target.startswith("/") and Path(target).is_file() else None
+
+
+def spawn_detached(args: list[str], log_path: Path, home: Path) -> int:
+    """Start a ``fle_core`` sidecar (runner, sync follower) in its own session, so it
+    outlives the app that started it; output appended to ``log_path``. Its pid."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "a") as fh:
+        proc = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+            env={**os.environ, "FLE_CORE_HOME": str(home)},
+        )
+    return proc.pid
