@@ -34,6 +34,7 @@ from typing import Any
 
 from fle_core.errors import SourceUnavailable
 from fle_core.sources import inspect_logs as il
+from fle_core.warehouse import store as warehouse
 from fle_core.workspace import SourceSpec, Workspace
 
 log = logging.getLogger(__name__)
@@ -104,9 +105,7 @@ def plan(ws: Workspace, spec: SourceSpec, full: bool, attempts=None, attempt_col
     kept: dict[str, int] = {}
     same, version = attempts is None, 0
     if ws.warehouse_path.exists():
-        from fle_core.warehouse import store
-
-        with store.reader(ws) as con:
+        with warehouse.reader(ws) as con:
             if _has_table(con, "inspect_logs"):
                 rows = con.execute(
                     "SELECT path, size, mtime_ns, sync_id FROM inspect_logs WHERE source = ?", [spec.name]
@@ -114,7 +113,7 @@ def plan(ws: Workspace, spec: SourceSpec, full: bool, attempts=None, attempt_col
                 state = {r[0]: (int(r[1]), int(r[2])) for r in rows}
                 kept = {r[0]: int(r[3]) for r in rows if r[3] is not None}
             same = attempts_equal(con, attempts, attempt_columns)
-        version = store.data_version(ws)
+        version = warehouse.data_version(ws)
     changed = [f for rel, f in files.items() if full or state.get(rel) != (f.size, f.mtime_ns)]
     removed = sorted(set(state) - set(files))
     # on --full, a log whose file did not change is re-read but keeps its sync id
@@ -322,21 +321,12 @@ def _delete_paths(con, source: str, paths: list[str]) -> int:
         "WHERE source = ? AND superseded_by IS NULL AND path IN (SELECT unnest(?::VARCHAR[]))",
         [source, paths],
     )
-    n = con.execute(
-        "DELETE FROM steps s USING _gone g WHERE s.source = ? AND s.version = g.version "
-        "AND s.instance = g.instance",
-        [source],
-    ).fetchone()[0]
-    con.execute(
-        "DELETE FROM trajectories t USING _gone g WHERE t.source = ? AND t.version = g.version "
-        "AND t.instance = g.instance",
-        [source],
-    )
+    n = _delete_gone(con, source)
     con.execute(
         "DELETE FROM inspect_samples WHERE source = ? AND path IN (SELECT unnest(?::VARCHAR[]))",
         [source, paths],
     )
-    return int(n or 0)
+    return n
 
 
 def _winners(con, source: str, batch: list[_LogRows], pending: set[str]) -> tuple[dict[str, str], list[str]]:
@@ -430,6 +420,22 @@ def _write_batch(
     return next_id
 
 
+def _delete_gone(con, source: str) -> int:
+    """Delete the steps and trajectories of the (version, instance) pairs in ``_gone``;
+    the number of steps deleted."""
+    n = con.execute(
+        "DELETE FROM steps s USING _gone g WHERE s.source = ? AND s.version = g.version "
+        "AND s.instance = g.instance",
+        [source],
+    ).fetchone()[0]
+    con.execute(
+        "DELETE FROM trajectories t USING _gone g WHERE t.source = ? AND t.version = g.version "
+        "AND t.instance = g.instance",
+        [source],
+    )
+    return int(n or 0)
+
+
 def _demote(con, source: str, demote: list[str], winners: dict[str, str]) -> int:
     """Take losing copies (key, path) out of steps/trajectories and mark them superseded."""
     keys = [d.split("\0", 1) for d in demote]
@@ -443,21 +449,13 @@ def _demote(con, source: str, demote: list[str], winners: dict[str, str]) -> int
         "JOIN _dem d ON s.dedup_key = d.k AND s.path = d.p WHERE s.source = ?",
         [source],
     )
-    n = con.execute(
-        "DELETE FROM steps s USING _gone g WHERE s.source = ? AND s.version = g.version AND s.instance = g.instance",
-        [source],
-    ).fetchone()[0]
-    con.execute(
-        "DELETE FROM trajectories t USING _gone g WHERE t.source = ? AND t.version = g.version "
-        "AND t.instance = g.instance",
-        [source],
-    )
+    n = _delete_gone(con, source)
     con.execute(
         "UPDATE inspect_samples s SET superseded_by = d.w FROM _dem d "
         "WHERE s.source = ? AND s.dedup_key = d.k AND s.path = d.p",
         [source],
     )
-    return int(n or 0)
+    return n
 
 
 def _append_steps(
@@ -543,22 +541,14 @@ def _insert(con, table: str, rows: list[dict[str, Any]], pl) -> None:
     con.unregister("_irows")
 
 
-_TRAJ_SQL = """
-INSERT INTO trajectories BY NAME
-SELECT s.source, s.version, s.instance, min(s.model) AS model, min(s.task) AS task,
-  max(s.num_agents) AS num_agents, min(s.sweep_id) AS sweep_id, count(*) AS steps,
-  max(s.depth) AS max_depth,
-  max(s.value) FILTER (WHERE NOT isnan(s.value) AND NOT isinf(s.value)) AS best_value,
-  arg_max_null(s.value, (coalesce(s.depth, '-inf'::DOUBLE), s.id)) AS final_value,
-  sum(s.prompt_tokens) AS prompt_tokens, sum(s.completion_tokens) AS completion_tokens,
-  sum(s.total_tokens) AS total_tokens, count_if(s.error_occurred) AS error_steps,
-  arg_max(s.production_score, (coalesce(s.depth, '-inf'::DOUBLE), s.id))
-    FILTER (WHERE s.production_score IS NOT NULL) AS production_score,
-  bool_or(s.simulated) AS simulated, min(s.created_at) AS first_at, max(s.created_at) AS last_at,
-  min(s.parse_flags) AS parse_flags, max(s.sync_id) AS last_sync_id
+_TRAJ_SQL = (
+    "INSERT INTO trajectories BY NAME SELECT "
+    + warehouse.TRAJECTORY_AGGREGATES
+    + """
 FROM steps s WHERE s.source = ? AND s.id BETWEEN ? AND ?  -- the ids this batch just wrote
 GROUP BY s.source, s.version, s.instance
 """
+)
 
 
 def require_path(spec: SourceSpec) -> Path:

@@ -56,6 +56,24 @@ from fle_core.workspace import Workspace
 if TYPE_CHECKING:  # polars is imported lazily: `fle-core sync` does not need it
     import polars as pl
 
+#: How one ``trajectories`` row is derived from its steps (``FROM steps s ... GROUP BY
+#: s.source, s.version, s.instance``): one definition for every source kind, so a
+#: trajectory from a ``programs`` table and one from an Inspect log mean the same.
+TRAJECTORY_AGGREGATES = """s.source, s.version, s.instance,
+  mode(s.model) AS model, mode(s.task) AS task, max(s.num_agents) AS num_agents,
+  mode(s.sweep_id) AS sweep_id, count(*) AS steps, max(s.depth) AS max_depth,
+  max(s.value) FILTER (WHERE NOT isnan(s.value) AND NOT isinf(s.value)) AS best_value,
+  arg_max_null(s.value, (coalesce(s.depth, '-inf'::DOUBLE), s.id)) AS final_value,
+  sum(s.prompt_tokens) AS prompt_tokens, sum(s.completion_tokens) AS completion_tokens,
+  sum(s.total_tokens) AS total_tokens, count_if(s.error_occurred) AS error_steps,
+  arg_max(s.production_score, (coalesce(s.depth, '-inf'::DOUBLE), s.id))
+    FILTER (WHERE s.production_score IS NOT NULL) AS production_score,
+  bool_or(s.simulated) AS simulated, min(s.created_at) AS first_at, max(s.created_at) AS last_at,
+  nullif(array_to_string(list_sort(list_distinct(flatten(
+    list(string_split(s.parse_flags, ',')) FILTER (WHERE s.parse_flags IS NOT NULL)))), ','), '')
+    AS parse_flags,
+  max(s.sync_id) AS last_sync_id"""
+
 SCHEMA_VERSION = 2  # 2: sync_notes, meta_info.data_version
 
 DDL = [
