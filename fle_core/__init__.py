@@ -7,8 +7,7 @@ names mirror the old FLE analysis framework where one existed.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from fle_core._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     # workspace, registry, errors
@@ -93,14 +92,4 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'fle_core' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -24,8 +24,7 @@ or ``.runner`` must not pull in polars and pydantic models it does not use.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from fle_core._lazy import lazy_exports
 
 _OPERATIONS = (
     "STATES",
@@ -61,14 +60,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'fle_core.sweeps' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
