@@ -50,7 +50,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -69,37 +69,30 @@ INSPECT_LOG_SUFFIXES = (".eval", ".json")
 
 @dataclass(frozen=True)
 class SourceSpec:
-    """A configured source. ``url`` is secret-free; ``resolved_url()`` adds secrets."""
+    """A source as configured (or typed as ``--source``): a database URL, or the ``path`` of
+    Inspect logs (a folder, one file, or an object-storage URL such as ``s3://bucket/logs``).
+
+    ``url`` is secret-free; ``resolved_url()`` adds secrets. What kind of source this is,
+    and what follows from that, is decided by ``fle_core.sources`` (one adapter per kind);
+    ``adhoc`` marks a source given by location rather than by a configured name, whose
+    ``name`` is then only a provisional label."""
 
     name: str
     url: str
     url_env: str | None = None
     password_env: str | None = None
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
-    path: str | None = None  # kind "inspect": a folder (searched recursively) or one log file
+    path: str | None = None  # Inspect logs: a folder (searched recursively), one log file, or a URL
+    adhoc: bool = False
 
     def scheme(self) -> str:
-        """The URL scheme (``ConfigError`` for a malformed URL)."""
+        """The URL scheme (``ConfigError`` for a malformed URL); ``""`` for a local path."""
         return _split(self.resolved_url(), self.name).scheme
-
-    @property
-    def kind(self) -> str:
-        if self.path is not None:
-            return "inspect"
-        scheme = self.scheme()
-        if scheme == "sqlite":
-            return "sqlite"
-        if scheme in ("postgresql", "postgres"):
-            return "postgres"
-        raise ConfigError(
-            f"Source {self.name!r} has an unsupported URL scheme {scheme!r}",
-            hint="use sqlite:///PATH or postgresql://...",
-        )
 
     def resolved_url(self) -> str:
         """The connectable URL, with any secret filled in. Never log this.
 
-        An ``inspect`` source has no URL: this is its absolute path."""
+        A source of Inspect logs has no database URL: this is its path (or storage URL)."""
         if self.path is not None:
             return self.path
         url = self.url
@@ -116,7 +109,7 @@ class SourceSpec:
     def display_url(self) -> str:
         """The URL with any password masked, safe for the UI and logs."""
         if self.path is not None:
-            return self.path
+            return mask_url(self.path)
         try:
             return mask_url(self.resolved_url())
         except ConfigError:
@@ -272,7 +265,7 @@ class Workspace:
             if isinstance(spec, Mapping) and spec.get("kind") == "inspect":
                 if not spec.get("path"):
                     raise ConfigError(f'[sources.{name}] kind = "inspect" needs path = "FOLDER or FILE"')
-                out[name] = inspect_source(name, self.root / Path(str(spec["path"])).expanduser())
+                out[name] = inspect_source(name, str(spec["path"]), relative_to=self.root)
                 continue
             if isinstance(spec, Mapping) and spec.get("kind") not in (None, "sqlite", "postgres"):
                 raise ConfigError(
@@ -290,11 +283,10 @@ class Workspace:
         """A source by name, or an ad-hoc one from a URL; default: ``default_source``."""
         name_or_url = name_or_url or self.config.get("default_source") or LOCAL_SOURCE
         if "://" in name_or_url:
-            return SourceSpec(_adhoc_name(name_or_url), name_or_url)
+            return SourceSpec(mask_url(name_or_url), name_or_url, adhoc=True)
         sources = self.sources()
         if name_or_url not in sources and _looks_like_log_path(name_or_url):
-            path = Path(name_or_url).expanduser().resolve()
-            return inspect_source("inspect:" + path.name, path)
+            return replace(inspect_source(name_or_url, name_or_url), adhoc=True)
         if name_or_url not in sources:
             raise ConfigError(
                 f"Unknown source {name_or_url!r}", hint=f"configured: {', '.join(sorted(sources))}"
@@ -317,22 +309,23 @@ class Workspace:
         tmp.replace(self.config_path)
 
 
-def inspect_source(name: str, path: Path | str) -> SourceSpec:
-    """A source of kind ``inspect``: a folder of Inspect logs (recursive) or one log file."""
-    return SourceSpec(name, "", path=str(Path(path).resolve()))
+def inspect_source(name: str, path: Path | str, relative_to: Path | None = None) -> SourceSpec:
+    """A source of Inspect logs: a folder (recursive), one log file, or a storage URL
+    (``s3://bucket/prefix``, kept as written). A relative path is taken relative to
+    ``relative_to`` (the workspace, for config entries), else to the current folder."""
+    text = str(path)
+    if "://" in text:
+        return SourceSpec(name, "", path=text)
+    local = Path(text).expanduser()
+    if relative_to is not None and not local.is_absolute():
+        local = relative_to / local
+    return SourceSpec(name, "", path=str(local.resolve()))
 
 
 def _looks_like_log_path(text: str) -> bool:
     """``--source DIR`` / ``--source FILE.eval``: an existing folder or Inspect log file."""
     path = Path(text).expanduser()
     return path.is_dir() or (path.is_file() and path.suffix in INSPECT_LOG_SUFFIXES)
-
-
-def _adhoc_name(url: str) -> str:
-    parts = _split(url)
-    if parts.scheme == "sqlite":
-        return "sqlite:" + Path(parts.path).name
-    return f"{parts.scheme}:{parts.hostname or 'local'}{parts.path}"
 
 
 def _load_config(path: Path) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 import polars as pl
 import streamlit as st
 
+from fle_core import sources
 from fle_core.sweeps.facts import attempts_for_sync
 from fle_core.warehouse.sync import sync as run_sync
 from pages import _ui
@@ -15,26 +16,15 @@ if ro:
 
 
 def sources_table() -> list[str]:
-    """The configured sources; URLs go through ``display_url`` so passwords never show."""
-    specs = ws.sources()
-    rows = []
-    for name, spec in sorted(specs.items()):
-        with _ui.guard():
-            rows.append(
-                {
-                    "source": name,
-                    "url": spec.display_url(),
-                    "kind": spec.kind,
-                    "password from": spec.password_env or spec.url_env or "—",
-                }
-            )
+    """The configured sources; locations are shown with passwords masked."""
+    rows = sources.describe(ws)
     st.dataframe(pl.DataFrame(rows), hide_index=True)
     st.caption(
         "Add sources under `[sources.NAME]` in the workspace `config.toml` (a database URL, or "
         '`kind = "inspect"` with the `path` of a folder of Inspect logs); passwords come '
         "from environment variables or `.streamlit/secrets.toml`, never from the config."
     )
-    return sorted(specs)
+    return [r["source"] for r in rows]
 
 
 def sync_now(names: list[str]) -> None:

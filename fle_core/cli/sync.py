@@ -44,10 +44,12 @@ def register(sub) -> None:
 
 
 class _ProgressPrinter:
-    """Prints ``rows done / total`` to stderr at most a few times a second."""
+    """Prints ``done / total`` (rows of a table, logs of a folder) to stderr at most a few
+    times a second."""
 
-    def __init__(self, quiet: bool):
+    def __init__(self, quiet: bool, unit: str = "rows"):
         self.quiet = quiet
+        self.unit = unit
         self.last = 0.0
         self.t0 = time.monotonic()
 
@@ -59,7 +61,7 @@ class _ProgressPrinter:
         pct = f" ({100 * done / total:.0f}%)" if total else ""
         rate = done / max(now - self.t0, 1e-9)
         shown = f"{total:,}" if total is not None else "?"
-        print(f"  {done:,}/{shown} rows{pct}, {rate:,.0f} rows/s", file=sys.stderr, flush=True)
+        print(f"  {done:,}/{shown} {self.unit}{pct}, {rate:,.0f} {self.unit}/s", file=sys.stderr, flush=True)
 
 
 def _sync(args) -> int:
@@ -73,18 +75,32 @@ def _sync(args) -> int:
         ws,
         source=args.source,
         full=args.full,
-        progress=_ProgressPrinter(args.quiet),
+        progress=_ProgressPrinter(args.quiet, _unit(ws, args.source)),
         attempts=attempts_for_sync(ws),
     )
-    for name in result.sources:
-        before, after = result.watermark_before[name], result.watermark_after[name]
-        print(f"synced {name}: +{result.rows_by_source[name]:,} rows (watermark {before} -> {after})")
-        for problem in result.problems.get(name, []):
-            print(f"warning: {name}: log not read: {problem}", file=sys.stderr)
+    for note in result.notes:
+        print(f"note: {note}")
+    for d in result.details:
+        print(f"synced {d.name}: {d.text()}")
+        for problem in result.problems.get(d.name, []):
+            print(f"warning: {d.name}: log not read: {problem}", file=sys.stderr)
     for note in result.warnings:
         print(f"warning: {note}", file=sys.stderr)
     print(f"done in {result.duration_s:.2f} s; data version {result.data_version}")
     return 0
+
+
+def _unit(ws: Workspace, source: str | None) -> str:
+    """What the progress lines count: logs for a folder of Inspect logs, else rows."""
+    from fle_core import sources
+    from fle_core.errors import FleError
+
+    if source is None:
+        return "rows"
+    try:
+        return sources.get(ws, source).unit
+    except FleError:
+        return "rows"  # sync itself reports the problem
 
 
 def _follow(ws: Workspace, args) -> int:
@@ -115,18 +131,20 @@ def _status(args) -> int:
             f"  rows {r['rows']:,}  trajectories {r['trajectories']:,}  models {r['models']}  "
             f"tasks {r['tasks']}  flagged {r['flagged_rows']:,}  simulated {r['simulated_rows']:,}"
         )
-        print(
-            f"  watermark {r['watermark']}  last ok sync {r['last_sync_id']}  "
-            f"data from {r['first_at']} to {r['last_at']}"
-        )
+        read = f"watermark {r['watermark']}" if r["watermark"] is not None else f"logs {r['logs']:,}"
+        print(f"  {read}  last ok sync {r['last_sync_id']}  data from {r['first_at']} to {r['last_at']}")
     hist = catalog.sync_history(ws, args.runs)
     if not hist.is_empty():
         print("recent syncs:")
     for r in hist.iter_rows(named=True):
         dur = f"{r['duration_s']:.2f} s" if r["duration_s"] is not None else "-"
+        moved = (
+            f" ({r['watermark_before']} -> {r['watermark_after']})"
+            if r["watermark_after"] is not None
+            else ""
+        )
         line = (
-            f"  #{r['sync_id']} {r['source']} {r['status']} +{r['rows_added']:,} rows "
-            f"({r['watermark_before']} -> {r['watermark_after']}) {dur} "
+            f"  #{r['sync_id']} {r['source']} {r['status']} +{r['rows_added']:,} rows{moved} {dur} "
             f"at {r['started_at']:%Y-%m-%d %H:%M:%S}"
         )
         if r["error"]:

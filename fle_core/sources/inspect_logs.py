@@ -1,7 +1,9 @@
 """Read Inspect AI eval logs, the only thing ``fle inspect-eval`` (FLE >= 0.4) writes.
 
-A source of kind ``inspect`` is a folder of logs (searched recursively: eval-set runs
-write ``evalset_*/`` subfolders) or one log file. ``.eval`` logs are zip files
+This module knows the log *format*; where logs are kept (a local folder, object
+storage) is ``log_store``'s, and what a folder of logs is as a source is
+``log_folder``'s. A log is read through a ``LogRef`` (its name and a way to open it).
+``.eval`` logs are zip files
 (``header.json`` is written last, so a running or killed log has only
 ``_journal/start.json`` plus the ``samples/*.json`` finished so far); ``.json`` logs
 hold the whole ``EvalLog`` in one document.
@@ -23,28 +25,23 @@ sample's programs and the game's output on demand.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import re
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from fle_core.errors import SourceError, SourceUnavailable
 from fle_core.tasks import normalize_task_key
-from fle_core.workspace import INSPECT_LOG_SUFFIXES, SourceSpec
 
 #: Log format versions (``EvalLog.version``) the fast reader understands.
 FAST_FORMAT_VERSIONS = frozenset({2})
-#: The file the ``fle`` sweep preset writes into each job's log folder.
-JOB_FILE = "fle-job.json"
-#: JSON files in a log folder that are not logs.
-_NOT_LOGS = frozenset({JOB_FILE, "eval-set.json", "logs.json", "listing.json"})
 _STORE = "TrajectoryData:"
 
 #: Error text that marks an *infrastructure* failure (the game server, RCON, the
@@ -68,63 +65,35 @@ INFRA_PATTERNS: tuple[str, ...] = (
 )
 
 
-# ---------------------------------------------------------------- discovery
+# ---------------------------------------------------------------- one log
 @dataclass(frozen=True)
-class LogFile:
-    """One log file of a source: ``rel`` (path relative to the source root) is its key."""
+class LogRef:
+    """One log to read: its file ``name`` (for messages), a way to ``open`` it as a seekable
+    binary file, and the ``url`` inspect_ai's own readers open (a path or a storage URL)."""
 
-    path: Path
-    rel: str
-    size: int
-    mtime_ns: int
+    name: str
+    open: Callable[[], contextlib.AbstractContextManager[IO[bytes]]]
+    url: str
 
+    @property
+    def suffix(self) -> str:
+        return "." + self.name.rsplit(".", 1)[-1] if "." in self.name else ""
 
-def source_root(spec: SourceSpec) -> Path:
-    return Path(spec.resolved_url())
-
-
-def list_logs(spec: SourceSpec) -> list[LogFile]:
-    """Every log file under the source's folder (or the one file), sorted by ``rel``.
-
-    ``SourceUnavailable`` when the path does not exist."""
-    root = source_root(spec)
-    if root.is_file():
-        st = root.stat()
-        return [LogFile(root, root.name, st.st_size, st.st_mtime_ns)]
-    if not root.is_dir():
-        raise SourceUnavailable(
-            f"Source {spec.name!r}: no Inspect log folder or file at {root}",
-            hint="run `fle inspect-eval` first, or check the source's path",
-        )
-    out: list[LogFile] = []
-    stack = [root]
-    prefix = len(str(root).rstrip(os.sep)) + 1  # entry paths all start with "<root>/"
-    while stack:
-        folder = stack.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:
-            continue
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                stack.append(Path(entry.path))
-            elif entry.name.endswith(INSPECT_LOG_SUFFIXES) and entry.name not in _NOT_LOGS:
-                st = entry.stat()
-                out.append(LogFile(Path(entry.path), entry.path[prefix:], st.st_size, st.st_mtime_ns))
-    return sorted(out, key=lambda f: f.rel)
+    @classmethod
+    def local(cls, path: Path) -> LogRef:
+        return cls(path.name, lambda: open(path, "rb"), str(path))
 
 
-def read_job_file(folder: Path) -> dict[str, Any] | None:
+def parse_job_file(data: bytes | None) -> dict[str, Any] | None:
     """The sweep job facts (``version``, ``sweep_id``, ``cell_id``, ``attempt``) the ``fle``
-    preset left in a job's log folder, or None."""
-    path = folder / JOB_FILE
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
+    preset left in a job's log folder (``fle-job.json``), or None."""
+    if data is None:
         return None
-    return data if isinstance(data, dict) and isinstance(data.get("version"), int) else None
+    try:
+        facts = json.loads(data)
+    except ValueError:
+        return None
+    return facts if isinstance(facts, dict) and isinstance(facts.get("version"), int) else None
 
 
 # ---------------------------------------------------------------- reading one log
@@ -146,27 +115,31 @@ class LogReadError(SourceError):
     """A log that cannot be read (corrupt zip, not JSON, not an Inspect log)."""
 
 
-def read_log(path: Path, *, force_api: bool = False) -> RawLog:
-    """Read a log with the fast reader when its format version is known, else the public API."""
+def read_log(ref: LogRef | Path, *, force_api: bool = False) -> RawLog:
+    """Read a log with the fast reader when its format version is known, else the public API.
+
+    ``LogReadError`` when the log itself cannot be read; a store that cannot be reached
+    (``SourceUnavailable``) propagates, so a network failure never reads as a bad log."""
+    ref = LogRef.local(ref) if isinstance(ref, Path) else ref
     try:
         if not force_api:
-            raw = _read_fast(path)
+            raw = _read_fast(ref)
             if raw is not None:
                 return raw
-        return _read_api(path)
-    except LogReadError:
+        return _read_api(ref)
+    except (LogReadError, SourceUnavailable):
         raise
     except Exception as exc:  # noqa: BLE001 - any reader failure names the file and the reason
-        raise LogReadError(f"{path.name}: {type(exc).__name__}: {exc}") from None
+        raise LogReadError(f"{ref.name}: {type(exc).__name__}: {exc}") from None
 
 
-def _read_fast(path: Path) -> RawLog | None:
+def _read_fast(ref: LogRef) -> RawLog | None:
     """The zip / JSON parsed directly; None for a format version this reader does not know."""
-    if path.suffix == ".json":
-        with open(path, "rb") as fh:
+    if ref.suffix == ".json":
+        with ref.open() as fh:
             doc = _loads(fh.read())
         if not isinstance(doc, dict) or "eval" not in doc:
-            raise LogReadError(f"{path.name}: not an Inspect log (no 'eval' field)")
+            raise LogReadError(f"{ref.name}: not an Inspect log (no 'eval' field)")
         if doc.get("version") not in FAST_FORMAT_VERSIONS:
             return None
         return RawLog(
@@ -179,12 +152,12 @@ def _read_fast(path: Path) -> RawLog | None:
             doc.get("error"),
             [s for s in doc.get("samples") or [] if isinstance(s, dict)],
         )
-    with _Zip(path) as zf:
+    with ref.open() as fh, _Zip(fh, ref.name) as zf:
         names = zf.names()
         head = zf.json("header.json") if "header.json" in names else None
         start = head or (zf.json("_journal/start.json") if "_journal/start.json" in names else None)
         if start is None:
-            raise LogReadError(f"{path.name}: no header.json and no _journal/start.json")
+            raise LogReadError(f"{ref.name}: no header.json and no _journal/start.json")
         if start.get("version") not in FAST_FORMAT_VERSIONS:
             return None
         samples = [
@@ -256,21 +229,19 @@ class _Zip:
 
     _ZSTD, _DEFLATE, _STORED = 93, 8, 0
 
-    def __init__(self, path: Path):
-        self.path = path
-        self._fh = open(path, "rb")  # noqa: SIM115 - closed in __exit__
+    def __init__(self, fh: IO[bytes], name: str):
+        self.name = name
+        self._fh = fh  # owned by the caller
         try:
-            self._zip = zipfile.ZipFile(self._fh)
+            self._zip = zipfile.ZipFile(fh)
         except (zipfile.BadZipFile, OSError) as exc:
-            self._fh.close()
-            raise LogReadError(f"{path.name}: not a readable zip ({exc})") from None
+            raise LogReadError(f"{name}: not a readable zip ({exc})") from None
 
     def __enter__(self) -> _Zip:
         return self
 
     def __exit__(self, *exc) -> None:
         self._zip.close()
-        self._fh.close()
 
     def names(self) -> set[str]:
         return set(self._zip.namelist())
@@ -280,7 +251,7 @@ class _Zip:
         self._fh.seek(info.header_offset)
         local = self._fh.read(30)
         if len(local) < 30 or local[:4] != b"PK\x03\x04":
-            raise LogReadError(f"{self.path.name}: member {name} has a bad local header")
+            raise LogReadError(f"{self.name}: member {name} has a bad local header")
         name_len, extra_len = struct.unpack("<HH", local[26:30])
         self._fh.seek(info.header_offset + 30 + name_len + extra_len)
         data = self._fh.read(info.compress_size)
@@ -293,9 +264,9 @@ class _Zip:
         elif info.compress_type == self._STORED:
             out = data
         else:
-            raise LogReadError(f"{self.path.name}: member {name} uses compression {info.compress_type}")
+            raise LogReadError(f"{self.name}: member {name} uses compression {info.compress_type}")
         if len(out) != info.file_size or zlib.crc32(out) != info.CRC:
-            raise LogReadError(f"{self.path.name}: member {name} is damaged (size or CRC mismatch)")
+            raise LogReadError(f"{self.name}: member {name} is damaged (size or CRC mismatch)")
         return out
 
     def json(self, name: str) -> Any:
@@ -310,18 +281,18 @@ def _zstd_frames(dctx, data: bytes) -> Iterator[bytes]:
         data = obj.unused_data
 
 
-def _read_api(path: Path) -> RawLog:
+def _read_api(ref: LogRef) -> RawLog:
     """The same dicts through inspect_ai's public log API (any format version it reads)."""
     from inspect_ai.log import read_eval_log, read_eval_log_samples
 
-    head = read_eval_log(str(path), header_only=True)
+    head = read_eval_log(ref.url, header_only=True)
     samples = []
-    if head.status != "started" or path.suffix == ".eval":
-        for sample in read_eval_log_samples(str(path), all_samples_required=False):
+    if head.status != "started" or ref.suffix == ".eval":
+        for sample in read_eval_log_samples(ref.url, all_samples_required=False):
             samples.append(sample.model_dump(mode="json", exclude_none=True))
     dumped = head.model_dump(mode="json", exclude_none=True)
     return RawLog(
-        "json" if path.suffix == ".json" else "eval",
+        "json" if ref.suffix == ".json" else "eval",
         "inspect_ai",
         head.version,
         str(head.status),
@@ -332,16 +303,18 @@ def _read_api(path: Path) -> RawLog:
     )
 
 
-def read_transcript(path: Path, sample_id: str, epoch: int, max_chars: int = 20_000) -> list[dict[str, str]]:
-    """One sample's transcript for the trajectory viewer, read from the log on demand:
-    ``[{"role", "text"}]`` (the agent's programs and the game's output), each text cut to
-    ``max_chars``. Uses inspect_ai's public API (``read_eval_log_sample``)."""
+def read_transcript(url: str, sample_id: str, epoch: int, max_chars: int = 20_000) -> list[dict[str, str]]:
+    """One sample's transcript for the trajectory viewer, read from the log (a path or a
+    storage URL) on demand: ``[{"role", "text"}]`` (the agent's programs and the game's
+    output), each text cut to ``max_chars``. Uses inspect_ai's public API
+    (``read_eval_log_sample``)."""
     from inspect_ai.log import read_eval_log_sample
 
+    name = url.rstrip("/").rsplit("/", 1)[-1]
     try:
-        sample = read_eval_log_sample(str(path), id=sample_id, epoch=int(epoch))
+        sample = read_eval_log_sample(url, id=sample_id, epoch=int(epoch))
     except Exception as exc:  # noqa: BLE001 - shown to the user with the file's name
-        raise LogReadError(f"{path.name}: cannot read sample {sample_id} epoch {epoch}: {exc}") from None
+        raise LogReadError(f"{name}: cannot read sample {sample_id} epoch {epoch}: {exc}") from None
     out = []
     for msg in sample.messages:
         text = msg.text if hasattr(msg, "text") else str(msg.content)
@@ -593,23 +566,13 @@ def expected_samples(log_eval: dict[str, Any]) -> int | None:
 
 
 # ---------------------------------------------------------------- sweep jobs
-def job_verdict(log_dir: Path, expected_sample: str, max_chars: int = 500) -> tuple[bool, str | None]:
-    """Did a job of the ``fle`` preset produce what it was asked for? ``(True, None)`` when
-    its newest log has status ``success`` and the expected sample (epoch 1) is scored with
-    no error; else ``(False, reason)`` with the log's own error, the sample's error or
-    the error FLE swallowed into ``TrajectoryData:error``."""
-    files = (
-        [p for p in log_dir.rglob("*") if p.suffix in INSPECT_LOG_SUFFIXES and p.name not in _NOT_LOGS]
-        if log_dir.is_dir()
-        else []
-    )
-    if not files:
-        return False, f"it wrote no Inspect log in {log_dir}"
-    path = max(files, key=lambda p: (p.stat().st_mtime_ns, p.name))
-    try:
-        raw = read_log(path)
-    except LogReadError as exc:
-        return False, f"its log cannot be read: {exc}"
+def job_verdict(
+    raw: RawLog, log_name: str, expected_sample: str, max_chars: int = 500
+) -> tuple[bool, str | None]:
+    """Did a job of the ``fle`` preset produce what it was asked for, judged by its newest
+    log? ``(True, None)`` when the log has status ``success`` and the expected sample
+    (epoch 1) is scored with no error; else ``(False, reason)`` with the log's own error,
+    the sample's error or the error FLE swallowed into ``TrajectoryData:error``."""
 
     def cut(text: str) -> str:
         text = " ".join(str(text).split())
@@ -628,7 +591,7 @@ def job_verdict(log_dir: Path, expected_sample: str, max_chars: int = 500) -> tu
             what = f"its log has status {raw.status}"
         return False, cut(what + (f": {why}" if why else ""))
     if sample is None:
-        return False, cut(f"its log ({path.name}) has no sample {expected_sample} (epoch 1)")
+        return False, cut(f"its log ({log_name}) has no sample {expected_sample} (epoch 1)")
     if sample_err:
         return False, cut(f"sample {sample.get('id')} errored: {sample_err}")
     if not sample.get("scores"):
@@ -637,39 +600,3 @@ def job_verdict(log_dir: Path, expected_sample: str, max_chars: int = 500) -> tu
     if swallowed:
         return False, cut(f"FLE swallowed an error: {swallowed}")
     return True, None
-
-
-def max_job_version(spec: SourceSpec) -> int:
-    """The highest sweep version among the ``fle`` preset's job folders in the source
-    (``sweeps/<sweep>/<cell>.<attempt>/fle-job.json``), 0 when none: the runner's
-    version floor, so versions stay unique even if the control store is new."""
-    root = source_root(spec) / "sweeps"
-    best = 0
-    if root.is_dir():
-        for path in root.glob(f"*/*/{JOB_FILE}"):
-            facts = read_job_file(path.parent)
-            if facts:
-                best = max(best, int(facts["version"]))
-    return best
-
-
-def job_samples(spec: SourceSpec, version: int) -> list[SampleFacts]:
-    """The samples of the ``fle`` preset's job with this version (its newest log), for the
-    runner's W&B runs; empty when the job left no readable log."""
-    root = source_root(spec) / "sweeps"
-    for path in root.glob(f"*/*/{JOB_FILE}") if root.is_dir() else []:
-        facts = read_job_file(path.parent)
-        if not facts or int(facts["version"]) != int(version):
-            continue
-        logs = [
-            p for p in path.parent.rglob("*") if p.suffix in INSPECT_LOG_SUFFIXES and p.name not in _NOT_LOGS
-        ]
-        if not logs:
-            return []
-        try:
-            raw = read_log(max(logs, key=lambda p: p.stat().st_mtime_ns))
-        except LogReadError:
-            return []
-        patterns = compile_patterns()
-        return [sample_facts(s, raw.eval, None, patterns) for s in raw.samples]
-    return []

@@ -35,8 +35,8 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import pyarrow as pa
 
-from fle_core.errors import SchemaError, SourceError, SourceUnavailable
-from fle_core.sources.programs_schema import REQUIRED_COLUMNS
+from fle_core.errors import ConfigError, SchemaError, SourceError, SourceUnavailable
+from fle_core.sources.programs_schema import DIALECTS, REQUIRED_COLUMNS
 from fle_core.workspace import SourceSpec, sqlite_path
 
 if TYPE_CHECKING:
@@ -73,6 +73,17 @@ _PG_TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\?")
 _SQLITE_BUSY_TIMEOUT_MS = 10_000  # wait out a rollback-journal writer instead of "database is locked"
 
 
+def dialect_of(spec: SourceSpec) -> str:
+    """``sqlite`` or ``postgres`` by the URL's scheme (``ConfigError`` otherwise)."""
+    scheme = spec.scheme()
+    if scheme not in DIALECTS:
+        raise ConfigError(
+            f"Source {spec.name!r} has an unsupported URL scheme {scheme!r}",
+            hint="use sqlite:///PATH, postgresql://..., or a folder / s3:// URL of Inspect logs",
+        )
+    return DIALECTS[scheme]
+
+
 @dataclass
 class SourceConn:
     """An open ADBC connection to one source.
@@ -82,9 +93,13 @@ class SourceConn:
     """
 
     spec: SourceSpec
-    kind: str  # "sqlite" | "postgres"
+    dialect: str  # "sqlite" | "postgres": the SQL differences below are the dialect's
     database: Any  # adbc_driver_manager.AdbcDatabase (untyped; imported lazily)
     connection: Any  # adbc_driver_manager.AdbcConnection
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
 
     def arrow(self, sql: str, params: list | None = None) -> pa.Table:
         """Run one parameterized query (``?`` placeholders) and return an Arrow table."""
@@ -105,7 +120,7 @@ class SourceConn:
                     return
                 except (OSError, pa.ArrowException) as exc:
                     raise SourceError(
-                        f"Reading source {self.spec.name!r} failed: {_scrub(str(exc), self.spec)}"
+                        f"Reading source {self.spec.name!r} failed: {scrub(str(exc), self.spec)}"
                     ) from None
                 yield batch
 
@@ -117,7 +132,7 @@ class SourceConn:
         try:
             try:
                 stmt.set_sql_query(self._placeholders(sql))
-                if batch_rows and self.kind == "sqlite":
+                if batch_rows and self.is_sqlite:
                     stmt.set_options(**{"adbc.sqlite.query.batch_rows": str(batch_rows)})
                 elif batch_rows:  # Postgres: bound the driver's batches by bytes (memory)
                     stmt.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(_PG_BATCH_BYTES)})
@@ -128,7 +143,7 @@ class SourceConn:
             except adbc.Error as exc:
                 raise SourceError(
                     f"Query on source {self.spec.name!r} ({self.spec.display_url()}) "
-                    f"failed: {_scrub(str(exc), self.spec)}"
+                    f"failed: {scrub(str(exc), self.spec)}"
                 ) from None
             yield reader
         finally:
@@ -141,7 +156,7 @@ class SourceConn:
     def _placeholders(self, sql: str) -> str:
         """Postgres: ``?`` → ``$1, $2, …``, leaving quoted text alone (a ``?`` in a
         regex literal such as ``'[-+]?'`` is not a parameter)."""
-        if self.kind == "sqlite":
+        if self.is_sqlite:
             return sql
         n = 0
 
@@ -177,7 +192,7 @@ def _param_batch(params: list) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(arrays, names=[f"p{i}" for i in range(len(params))])
 
 
-def _scrub(text: str, spec: SourceSpec) -> str:
+def scrub(text: str, spec: SourceSpec) -> str:
     """Remove any password (and the raw URL) from a driver message."""
     try:
         url = spec.resolved_url()
@@ -211,10 +226,10 @@ def connect(spec: SourceSpec) -> Iterator[SourceConn]:
     """Open a source for reading; ``SourceUnavailable`` when it is down or missing."""
     import adbc_driver_manager as adbc
 
-    kind = spec.kind
+    dialect = dialect_of(spec)
     database = connection = None
     try:
-        if kind == "sqlite":
+        if dialect == "sqlite":
             import adbc_driver_sqlite as sqlite_driver
 
             path = sqlite_path(spec.resolved_url())
@@ -240,13 +255,13 @@ def connect(spec: SourceSpec) -> Iterator[SourceConn]:
         if database is not None:
             database.close()
         raise SourceUnavailable(
-            f"Cannot connect to source {spec.name!r} at {spec.display_url()}: {_scrub(str(exc), spec)}",
+            f"Cannot connect to source {spec.name!r} at {spec.display_url()}: {scrub(str(exc), spec)}",
             hint="is it an SQLite database file?"
-            if kind == "sqlite"
+            if dialect == "sqlite"
             else "is the database running and reachable?",
         ) from None
-    conn = SourceConn(spec, kind, database, connection)
-    if kind == "sqlite":
+    conn = SourceConn(spec, dialect, database, connection)
+    if conn.is_sqlite:
         try:
             conn.scalar(f"PRAGMA busy_timeout = {_SQLITE_BUSY_TIMEOUT_MS}")
         except SourceError:
@@ -261,7 +276,7 @@ def connect(spec: SourceSpec) -> Iterator[SourceConn]:
 # ---------------------------------------------------------------- introspection
 def column_types(conn: SourceConn) -> dict[str, str]:
     """``programs`` column name -> lower-cased declared type. ``SchemaError`` if no table."""
-    if conn.kind == "sqlite":
+    if conn.is_sqlite:
         tbl = conn.arrow("SELECT name, type FROM pragma_table_info('programs')")
     else:
         tbl = conn.arrow(
@@ -282,7 +297,7 @@ def column_types(conn: SourceConn) -> dict[str, str]:
             f"Source {conn.spec.name!r}: `programs` lacks required column(s) {', '.join(sorted(missing))}"
         )
     id_type = cols["id"]
-    if not ("int" in id_type if conn.kind == "sqlite" else id_type in _PG_INTS):
+    if not ("int" in id_type if conn.is_sqlite else id_type in _PG_INTS):
         raise SchemaError(
             f"Source {conn.spec.name!r}: `programs.id` is {id_type or 'untyped'}, not an integer",
             hint="sync reads rows in id order and needs integer ids (FLE creates INTEGER/BIGSERIAL ids)",
@@ -361,10 +376,10 @@ def _expr(conn: SourceConn, cols: dict[str, str], src: str, typ: str, robust: bo
     if src not in cols:
         return (
             "NULL"
-            if conn.kind == "sqlite"
+            if conn.is_sqlite
             else "NULL::" + {"int": "bigint", "real": "float8", "text": "text", "ts": "timestamp"}[typ]
         )
-    if conn.kind == "sqlite":
+    if conn.is_sqlite:
         if robust:
             return _sqlite_robust(src, typ)
         # The driver writes a REAL it meets in a text column as "%e" ("1.700000e+09"),
@@ -428,7 +443,7 @@ def lean_select(conn: SourceConn, cols: dict[str, str], copy_code: bool = False,
     """
     spec = {**LEAN_COLUMNS, **(CODE_COLUMNS if copy_code else {})}
     body = ", ".join(f"{_expr(conn, cols, src, typ, robust)} AS {name}" for name, (src, typ) in spec.items())
-    if conn.kind == "postgres":
+    if not conn.is_sqlite:
         # ADBC streams a Postgres result with COPY only for a query without bind
         # parameters (with parameters it buffers the whole result). The bounds
         # are therefore passed through session settings (set by lean_batches
@@ -457,9 +472,9 @@ def lean_batches(
     callers retry with ``robust=True``.
     """
     sql = lean_select(conn, cols, copy_code, robust)
-    first = conn.kind == "sqlite"
-    expected = _sqlite_schema(copy_code) if conn.kind == "sqlite" else None
-    if conn.kind == "postgres":
+    first = conn.is_sqlite
+    expected = _sqlite_schema(copy_code) if conn.is_sqlite else None
+    if not conn.is_sqlite:
         conn.scalar(
             "SELECT set_config('fle_sync.lo', ?, false) || set_config('fle_sync.hi', ?, false)",
             [str(int(after_id)), str(int(upto_id))],
@@ -529,7 +544,7 @@ def fetch_step_detail(
         for name in ("code", "response"):
             sel.append(_expr(conn, cols, name, "text") + f" AS {name}")
         if "conversation_json" in cols:
-            text = "CAST(conversation_json AS TEXT)" if conn.kind == "sqlite" else "conversation_json::text"
+            text = "CAST(conversation_json AS TEXT)" if conn.is_sqlite else "conversation_json::text"
             sel.append(f"substr({text}, 1, CAST(? AS INTEGER)) AS conversation_json")
             sel.append(f"length({text}) AS conversation_chars")
             params: list = [int(max_chars)]

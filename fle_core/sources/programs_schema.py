@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import Literal
 
+#: URL scheme → the SQL dialect of a database holding a ``programs`` table.
+DIALECTS: dict[str, str] = {"sqlite": "sqlite", "postgresql": "postgres", "postgres": "postgres"}
+
 # (name, sqlite type, postgres type). Order follows FLE 0.4.x.
 PROGRAMS_COLUMNS: list[tuple[str, str, str]] = [
     ("id", "INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY"),

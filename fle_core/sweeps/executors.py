@@ -43,10 +43,10 @@ Environment: a job does not inherit the runner's environment (which may hold
 HOME, locale, ...), the ``FLE_*`` job variables, the preset's ``env`` table and
 the runner's variables matching the preset's ``pass_env`` patterns.
 
-Completion: ``Executor.completion_check(job)`` returns the preset's own check
-(the runner calls it once the job exits), or None for the default check (a
-``programs`` row for the attempt's version). The ``fle`` preset's check reads
-the job's Inspect log: exit 0, status ``success`` and the expected scored sample.
+Completion is judged by the sweep's source (``Source.verify_job``): a ``programs``
+row of the attempt's version, or, for a folder of Inspect logs, the job's log with
+status ``success`` and the expected scored sample. ``Executor.writes`` says which
+of the two a preset's jobs produce, so a sweep cannot pair it with the wrong source.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ import json
 import shlex
 import string
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -83,6 +83,8 @@ PLACEHOLDERS = frozenset(
 USER_VALUES = frozenset({"model", "task", "env_id"})
 Kind = Literal["simulate", "command", "fle", "fle-legacy"]
 KINDS = ("simulate", "command", "fle", "fle-legacy")
+#: What each kind of preset writes (see ``Executor.writes``).
+_WRITES: dict[str, str] = {"fle": "inspect_logs", "simulate": "programs", "fle-legacy": "programs"}
 FLE_DEFAULT_COMMAND = (
     "fle",
     "inspect-eval",
@@ -208,24 +210,13 @@ class Executor:
         patterns = (*BASE_ENV, *self.pass_env)
         return {k: v for k, v in environ.items() if any(fnmatch.fnmatchcase(k, p) for p in patterns)}
 
-    def completion_check(self, job: Job) -> Callable[[int], tuple[str, str | None]] | None:
-        """The preset's completion check (``rc -> (outcome, error)``), or None for the
-        runner's default (a ``programs`` row for the attempt's version). ``fle`` presets,
-        and ``command`` presets that write Inspect logs to ``{log_dir}``, are judged by
-        the job's log (``inspect_logs.job_verdict``)."""
-        if self.kind != "fle" and not (self.kind == "command" and self.uses("log_dir")):
-            return None
-        log_dir = job_log_dir(job)
-
-        def check(rc: int) -> tuple[str, str | None]:
-            from fle_core.sources import inspect_logs
-
-            ok, reason = inspect_logs.job_verdict(log_dir, expected_sample=f"{job.task}_eval")
-            if rc != 0:
-                return "failed", f"exit code {rc}" + (f": {reason}" if reason else "")
-            return ("succeeded", None) if ok else ("failed", f"exit 0 but {reason}")
-
-        return check
+    def writes(self) -> str | None:
+        """What this preset's jobs write, which the sweep's source must hold: ``inspect_logs``
+        (``fle``, and ``command`` presets given a ``{log_dir}``), ``programs`` (``simulate``,
+        ``fle-legacy``), or None for a ``command`` preset that could write either."""
+        if self.uses("log_dir"):
+            return "inspect_logs"
+        return _WRITES.get(self.kind)
 
     def uses(self, placeholder: str) -> bool:
         return any(
@@ -299,14 +290,17 @@ def simulate_argv(job: Job, options: Mapping[str, Any]) -> list[str]:
 
 def job_log_dir(job: Job) -> Path:
     """The job's own Inspect log folder, inside the sweep's (inspect) source folder:
-    ``<source>/sweeps/<sweep_id>/<cell_id>.<attempt>/``."""
+    ``<source>/sweeps/<sweep_id>/<cell_id>.<attempt>/`` (``log_folder.job_folder``)."""
+    from fle_core.sources.log_folder import job_folder
+
     root = Path(job.source_url)
     if "://" in job.source_url or not root.is_absolute():
         raise ConfigError(
-            "The fle preset writes Inspect logs, so the sweep's source must be an inspect source",
+            "The fle preset writes Inspect logs to a local folder, so the sweep's source must be a local "
+            "folder of Inspect logs",
             hint='set source = "local_inspect" (the workspace\'s inspect_logs/) or a [sources.NAME] kind = "inspect"',
         )
-    return root / "sweeps" / _safe_name(job.sweep_id) / f"{_safe_name(job.cell_id)}.{job.attempt}"
+    return root / job_folder(job.sweep_id, job.cell_id, job.attempt)
 
 
 def write_job_file(job: Job, log_dir: Path) -> Path:
@@ -324,10 +318,6 @@ def write_job_file(job: Job, log_dir: Path) -> Path:
     }
     path.write_text(json.dumps(facts, indent=2) + "\n")
     return path
-
-
-def _safe_name(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name).lstrip(".") or "_"
 
 
 def _has_password(url: str) -> bool:

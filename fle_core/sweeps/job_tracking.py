@@ -9,17 +9,19 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Any, cast
+from typing import Any
 
 import polars as pl
 
+from fle_core import sources
+from fle_core.sources import JobRef, Source
 from fle_core.sweeps.store import ControlStore, SweepRecord
 from fle_core.workspace import Workspace
 
 
 # ---- W&B (called by the runner's W&B worker thread) ----------------------------------------
 def log_job_to_wandb(
-    ws: Workspace, store: ControlStore, claim: Any, completion_status: str, spec: Any
+    ws: Workspace, store: ControlStore, claim: Any, completion_status: str, source: Source
 ) -> None:
     """One W&B run for a finished attempt (config, ``sweep:{id}`` tag, per-step history).
 
@@ -39,7 +41,7 @@ def log_job_to_wandb(
             retry_count=a.attempt - 1,
             completion_status=completion_status,
             params=json.loads(c.params_json),
-            steps=_job_steps(spec, a.version),
+            steps=source.job_steps(JobRef(s.sweep_id, c.cell_id, a.attempt, a.version, c.task)),
             tags=list(cfg.get("tags") or []),
             project=_wandb_project(ws, cfg),
             wandb_dir=_wandb_dir(ws),
@@ -63,9 +65,14 @@ def log_summary_to_wandb(ws: Workspace, store: ControlStore, sweep: SweepRecord)
     try:
         from fle_core import tracking
 
-        spec = ws.source(sweep.source)
-        ok = [a.version for a in store.attempts(sweep.sweep_id) if a.status == "succeeded"]
-        table = summary_table(store, sweep.sweep_id, _best_values(spec, ok), ws.task_registry().quotas())
+        source = sources.get(ws, sweep.source)
+        tasks = {c.cell_id: c.task for c in store.cells(sweep.sweep_id)}
+        ok = [
+            JobRef(a.sweep_id, a.cell_id, a.attempt, a.version, tasks.get(a.cell_id, ""))
+            for a in store.attempts(sweep.sweep_id)
+            if a.status == "succeeded"
+        ]
+        table = summary_table(store, sweep.sweep_id, source.best_values(ok), ws.task_registry().quotas())
         run_dir = tracking.log_sweep_summary(
             sweep_id=sweep.sweep_id,
             name=sweep.name,
@@ -91,61 +98,6 @@ def _wandb_project(ws: Workspace, cfg: dict) -> str | None:
 
 def _wandb_dir(ws: Workspace) -> str:
     return os.environ.get("WANDB_DIR") or str(ws.root / "wandb")
-
-
-def _best_values(spec: Any, versions: list[int]) -> dict[int, float]:
-    """version → best step value in the source (for the summary's success counts)."""
-    import math
-
-    from fle_core.sources import programs
-
-    out = {}
-    if spec.kind == "inspect":  # fle preset jobs: the job's Inspect log
-        from fle_core.sources import inspect_logs
-
-        for v in versions:
-            finite = [x for s in inspect_logs.job_samples(spec, v) for x in s.values if math.isfinite(x)]
-            if finite:
-                out[v] = max(finite)
-        return out
-    with programs.connect(spec) as conn:
-        for v in versions:
-            best = conn.scalar("SELECT MAX(value) FROM programs WHERE version = ?", [int(v)])
-            if best is not None and math.isfinite(float(best)):
-                out[v] = float(best)
-    return out
-
-
-def _job_steps(spec: Any, version: int) -> pl.DataFrame:
-    """The job's steps (depth, value, total_tokens) from the source, for W&B history."""
-    from fle_core.sources import programs
-
-    if spec.kind == "inspect":  # fle preset jobs: the per-step store of the job's Inspect log
-        from fle_core.sources import inspect_logs
-
-        samples = inspect_logs.job_samples(spec, version)
-        rows = [
-            (d, v, s.total_tokens if i == len(s.values) - 1 else None)
-            for s in samples
-            for i, (d, v) in enumerate(zip(s.depths, s.values, strict=True))
-        ]
-        return pl.DataFrame(
-            rows, schema={"depth": pl.Float64, "value": pl.Float64, "total_tokens": pl.Int64}, orient="row"
-        )
-
-    with programs.connect(spec) as conn:
-        cols = programs.column_types(conn)
-        tokens = "token_usage" if "token_usage" in cols else "NULL"  # a fixed column name, not input
-        tbl = conn.arrow(
-            f"SELECT depth, value, {tokens} AS total_tokens FROM programs"
-            " WHERE version = ? ORDER BY depth, id",
-            [int(version)],
-        )
-    return cast(pl.DataFrame, pl.from_arrow(tbl)).with_columns(  # a Table gives a DataFrame
-        pl.col("depth").cast(pl.Float64),
-        pl.col("value").cast(pl.Float64),
-        pl.col("total_tokens").cast(pl.Int64),
-    )
 
 
 def summary_table(

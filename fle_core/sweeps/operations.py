@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from fle_core import sources
 from fle_core.errors import ConfigError, QueueError
 from fle_core.sweeps import slurm
 from fle_core.sweeps.config import SweepConfig, task_registry
@@ -53,6 +54,9 @@ if TYPE_CHECKING:
 STATES = ("pending", "running", "succeeded", "failed", "early_stopped", "cancelled")
 
 
+_HOLDS = {"programs": "a programs table (SQLite or Postgres)", "inspect_logs": "Inspect logs"}
+
+
 def _store(ws: Workspace, store: ControlStore | None) -> ControlStore:
     return store if store is not None else open_store(ws)
 
@@ -64,17 +68,13 @@ def launch(
     """Validate against this workspace (tasks, executor, source) and enqueue every cell."""
     config.validate_tasks(ws.task_registry())
     preset = get_preset(ws, config.executor)
-    spec = ws.source(config.source)
-    if preset.kind == "fle" and spec.kind != "inspect":
+    source = sources.get(ws, config.source)
+    writes = preset.writes()
+    if writes is not None and writes != source.holds:
         raise ConfigError(
-            f"Executor {preset.name!r} writes Inspect logs; source {spec.name!r} is a {spec.kind} database",
-            hint='use source = "local_inspect" (the workspace\'s inspect_logs/) or an [sources.NAME] of kind "inspect"; '
-            "for FLE < 0.4 use the fle-legacy executor",
-        )
-    if spec.kind == "inspect" and preset.kind in ("simulate", "fle-legacy"):
-        raise ConfigError(
-            f"Executor {preset.name!r} writes a programs table; source {spec.name!r} is a folder of Inspect logs",
-            hint='use the fle executor with an inspect source, or source = "local" for this executor',
+            f"Executor {preset.name!r} writes {_HOLDS[writes]}; source {source.name!r} is {_HOLDS[source.holds]}",
+            hint='use the fle executor with a source of Inspect logs (e.g. "local_inspect", the workspace\'s '
+            'inspect_logs/), or the simulate / fle-legacy executor with a programs database (e.g. "local")',
         )
     now = time.time()
     sweep_id = sweep_id or new_sweep_id(config.name)

@@ -22,9 +22,9 @@ Linux the job also gets ``PR_SET_PDEATHSIG`` (via ``setpriv``) so a ``kill -9`` 
 takes its children down; a later runner on the same host kills any group left
 behind when it expires the dead runner's leases.
 
-Completion is verified: exit 0 *and* at least one ``programs`` row for the
-attempt's version in the sweep's source, unless the preset has its own check
-(``Executor.completion_check``; the ``fle`` preset reads the job's Inspect log).
+Completion is verified by the sweep's source (``Source.verify_job``): for a
+``programs`` table, exit 0 *and* at least one row of the attempt's version; for a
+folder of Inspect logs, exit 0 and the job's log finished with its sample scored.
 Anything else is a failure. Jobs get only ``Executor.environment`` of the
 runner's environment (no control-store password, no other sources' URLs).
 
@@ -58,14 +58,16 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from fle_core import sources
 from fle_core.errors import ConfigError, FleError, SourceUnavailable
+from fle_core.sources import JobRef, Source
 from fle_core.sweeps import slurm
 from fle_core.sweeps.executors import Job, get_preset
 from fle_core.sweeps.processes import exited, killpg, own_log_path, pidfd, proc_start_time, with_pdeathsig
 from fle_core.sweeps.runner_sync import SyncWorker
 from fle_core.sweeps.store import Claim, ControlStore, RunnerRecord, open_store
 from fle_core.sweeps.store.records import Outcome, RunnerStatus
-from fle_core.workspace import SourceSpec, Workspace, mask_url
+from fle_core.workspace import Workspace, mask_url
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +99,7 @@ COMPLETION = {
 class _Running:
     claim: Claim
     proc: subprocess.Popen
-    spec: SourceSpec
+    source: Source
     deadline: float
     started: float
     slot: int = 0
@@ -472,7 +474,7 @@ class Runner:
         """Retry the completion check of a job that exited 0 while its source was down;
         its outcome, or None while the source stays unreachable (up to a deadline)."""
         try:
-            res.outcome, res.error = self._verified(res.run, tries=1)
+            res.outcome, res.error = self._verified(res.run, retry=False)
         except SourceUnavailable as exc:
             if now - res.at < self.verify_deadline_s:
                 return None
@@ -496,26 +498,20 @@ class Runner:
             return "requeued", None
         if rc in (-signal.SIGTERM, 128 + signal.SIGTERM) and self._stopped_from_outside():
             return "requeued", None  # Slurm (scancel, time limit, preemption) signalled the job too
-        if r.extra.get("check") is not None:  # the preset's own check (fle: the job's Inspect log)
-            return r.extra["check"](rc)
-        if rc != 0:
-            return "failed", f"exit code {rc}" + (" (killed by signal)" if rc < 0 else "")
         try:
-            return self._verified(r)
+            return self._verified(r, rc)
         except SourceUnavailable:
+            if rc != 0:
+                return "failed", f"exit code {rc}" + (" (killed by signal)" if rc < 0 else "")
             return None, None  # decided once the source answers (``_verify_later``)
 
-    def _verified(self, r: _Running, tries: int = 6) -> tuple[Outcome, str | None]:
-        """The completion check of an exit-0 job; ``SourceUnavailable`` if the source is down."""
-        try:
-            steps = _verified_steps(r.spec, r.claim.attempt.version, tries)
-        except SourceUnavailable:
-            raise
-        except FleError as exc:
-            return "failed", f"exit 0 but the trajectory could not be verified: {exc}"
-        if steps < 1:
-            return "empty", f"exit 0 but version {r.claim.attempt.version} has no steps in the source"
-        return "succeeded", None
+    def _verified(self, r: _Running, rc: int = 0, retry: bool = True) -> tuple[Outcome, str | None]:
+        """The source's verdict on a finished job; ``SourceUnavailable`` if it is down. A later
+        re-check (``retry=False``) asks once: it runs on the scheduling loop."""
+        a, c, s = r.claim.attempt, r.claim.cell, r.claim.sweep
+        job = JobRef(s.sweep_id, c.cell_id, a.attempt, a.version, c.task)
+        verdict = r.source.verify_job(job, rc, retry=retry)
+        return verdict.outcome, verdict.reason
 
     def _stopped_from_outside(self) -> bool:
         """True if this runner is draining. In a Slurm pilot, the job and the runner get
@@ -555,8 +551,8 @@ class Runner:
                 out[name] = cached[1]  # our own versions are covered by reservations anyway
                 continue
             try:
-                spec = self.ws.source(name)
-                out[name] = (spec.display_url(), _max_version(spec))
+                source = sources.get(self.ws, name)
+                out[name] = (source.location, source.max_version())
                 self._floors[name] = (now, out[name])
                 self._source_errors.pop(name, None)
             except FleError as exc:
@@ -572,7 +568,7 @@ class Runner:
         log_path = workdir / f"{c.cell_id}.{a.attempt}.log"
         slot = self._free_slot()
         try:
-            spec = self.ws.source(s.source)
+            source = sources.get(self.ws, s.source)
             executor = get_preset(self.ws, s.executor)
             cfg = json.loads(s.config_json)
             timeout = float(cfg.get("timeout_s", 3600.0))
@@ -587,7 +583,7 @@ class Runner:
                 trial=c.trial,
                 params=json.loads(c.params_json),
                 version=a.version,
-                source_url=spec.resolved_url(),
+                source_url=source.spec.resolved_url(),
                 seed=zlib.crc32(f"{seed}:{c.cell_id}:{a.attempt}".encode()),
                 slot=slot,
             )
@@ -617,15 +613,11 @@ class Runner:
         self.running[a.attempt_id] = _Running(
             claim,
             proc,
-            spec,
+            source,
             deadline=now + timeout,
             started=now,
             slot=slot,
-            extra={
-                "log_path": str(log_path),
-                "pidfd": pidfd(proc.pid),
-                "check": executor.completion_check(job),
-            },
+            extra={"log_path": str(log_path), "pidfd": pidfd(proc.pid)},
         )
         self._unrecorded_pids[a.attempt_id] = (proc.pid, proc_start_time(proc.pid), str(log_path))
         self._record_pids()  # a store error here leaves the job running; recorded after the outage
@@ -659,7 +651,7 @@ class Runner:
 
         status = COMPLETION.get(attempt_status, attempt_status)
         self._wandb_submit(
-            lambda store: job_tracking.log_job_to_wandb(self.ws, store, r.claim, status, r.spec)
+            lambda store: job_tracking.log_job_to_wandb(self.ws, store, r.claim, status, r.source)
         )
 
     def _log_wandb_summary(self, claim: Claim) -> None:
@@ -694,65 +686,6 @@ class Runner:
         self._wandb_thread.join(timeout_s)
         if self._wandb_thread.is_alive():
             log.warning("W&B logging still busy after %.0fs; leaving it", timeout_s)
-
-
-def _verified_steps(spec: SourceSpec, version: int, tries: int = 6) -> int:
-    """Step rows of ``version`` in the source; retried, since a busy database is not a failed job."""
-    delay = 0.05
-    for i in range(tries):
-        try:
-            if spec.kind == "sqlite":
-                return _sqlite_scalar(
-                    spec, "SELECT COUNT(*) FROM programs WHERE version = ?", (int(version),)
-                )
-            from fle_core.sources import programs
-
-            return programs.version_step_count(spec, version)
-        except FleError:
-            if i == tries - 1:
-                raise
-            time.sleep(delay)
-            delay *= 2
-    return 0
-
-
-def _max_version(spec: SourceSpec) -> int:
-    """``sources.max_version`` (Postgres) or the same query on a SQLite file (0 if no table yet);
-    for an inspect source, the highest version among its sweep job folders."""
-    if spec.kind == "inspect":
-        from fle_core.sources import inspect_logs
-
-        return inspect_logs.max_job_version(spec)
-    if spec.kind == "sqlite":
-        return _sqlite_scalar(spec, "SELECT MAX(version) FROM programs", ())
-    from fle_core.sources import programs
-
-    return programs.max_version(spec)
-
-
-def _sqlite_scalar(spec: SourceSpec, sql: str, params: tuple) -> int:
-    """One integer from a SQLite source, read-only, with a busy timeout.
-
-    The stdlib driver instead of ADBC here: it waits on a busy file (ADBC's read-only
-    connection fails at once while a job writes), and it keeps pyarrow/pandas out of
-    the runner process. A missing file or ``programs`` table counts as empty."""
-    import sqlite3
-
-    from fle_core.workspace import sqlite_path
-
-    path = sqlite_path(spec.resolved_url())
-    if not path.is_file():
-        return 0
-    try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-        try:
-            if con.execute("SELECT 1 FROM sqlite_master WHERE name = 'programs'").fetchone() is None:
-                return 0
-            return int(con.execute(sql, params).fetchone()[0] or 0)
-        finally:
-            con.close()
-    except sqlite3.Error as exc:
-        raise SourceUnavailable(f"Source {spec.name!r}: {exc}") from None
 
 
 def _header(fh: TextIO, attempt_id: str, version: int, executor: str, argv: list[str], url: str) -> None:

@@ -1,12 +1,16 @@
 """Sync runs: one ``sync_runs`` row per sync of a source, from open to ok / failed.
 
+This module is the only writer of ``sync_runs`` (and of a source's ``source_state`` row):
+
 * ``open_run`` starts a ``running`` run (stale ``running`` rows of killed syncs become
-  ``interrupted``) and, for ``--full``, creates the empty ``rebuild_*`` tables the rows
-  are copied into;
+  ``interrupted``), registers the source (name, kind, location) and, for ``--full``,
+  creates the empty ``rebuild_*`` tables the rows are copied into;
+* ``advance`` moves a run's watermark and row count inside a batch's transaction;
 * ``finish_run`` swaps a rebuild in, replaces ``sweep_attempts``, records notes, marks
   the run ``ok`` and moves the data version only when something changed, all in one
   transaction;
-* ``mark_run`` / ``record_failure`` record a run that failed or was interrupted.
+* ``record_abort`` records a run that failed or was interrupted (or a source that
+  failed before any run began).
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fle_core.errors import FleError, SourceError
-from fle_core.sources import programs
+from fle_core.sources import Source
+from fle_core.sources.programs import scrub
 from fle_core.warehouse import store as warehouse
-from fle_core.workspace import SourceSpec, Workspace
+from fle_core.workspace import Workspace
 
 if TYPE_CHECKING:
     import polars as pl
@@ -53,6 +58,9 @@ class Run:
     table_rows: int = 0  # rows in the target steps table when the run opened
     fresh: bool = False  # nothing of this source is in the warehouse yet (or a rebuild)
     rebuild: bool = False  # ``--full``: rows go to the rebuild_* tables, swapped in at the end
+    full: bool = False  # ``--full`` was asked for (an Inspect source re-reads every log instead)
+    unit: str = "rows"  # what ``done`` counts while the source is read (rows of a table, logs)
+    logs_read: int = 0  # Inspect sources: logs read this run
     quarantined: int = 0
     warnings: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # e.g. an Inspect log that could not be read
@@ -70,7 +78,7 @@ class Run:
         return REBUILD_TRAJECTORIES if self.rebuild else "trajectories"
 
 
-def open_run(con, spec: SourceSpec, full: bool) -> Run:
+def open_run(con, source: Source, full: bool) -> Run:
     """Start a ``running`` sync run in one transaction.
 
     ``full`` keeps the source's rows where they are and creates empty
@@ -78,8 +86,8 @@ def open_run(con, spec: SourceSpec, full: bool) -> Run:
     ``finish_run`` swaps the rebuilt rows in. A rebuild left behind by a killed
     sync is dropped here (it restarts from scratch on the next ``--full``).
     """
-    con.execute("BEGIN")
-    try:
+    name = source.name
+    with warehouse.transaction(con):
         con.execute(
             "UPDATE sync_runs SET status = 'interrupted', finished_at = now()::TIMESTAMP, "
             "error = 'the sync process stopped before finishing' WHERE status = 'running'"
@@ -87,29 +95,39 @@ def open_run(con, spec: SourceSpec, full: bool) -> Run:
         for table in (REBUILD_STEPS, REBUILD_TRAJECTORIES):
             con.execute(f"DROP TABLE IF EXISTS {table}")
         sync_id = first_row(con, "SELECT coalesce(max(sync_id), 0) + 1 FROM sync_runs")[0]
-        row = first_row(con, "SELECT watermark FROM source_state WHERE source = ?", [spec.name])
-        wm = 0 if full or row is None else int(row[0] or 0)
-        fresh = full or (wm == 0 and _no_rows(con, spec.name))
+        row = first_row(con, "SELECT watermark FROM source_state WHERE source = ?", [name])
+        wm = 0 if full or row is None or not source.watermarked else int(row[0] or 0)
+        fresh = full or (wm == 0 and _no_rows(con, name))
         if full:
             con.execute(warehouse.table_ddl("steps", REBUILD_STEPS))
             con.execute(warehouse.table_ddl("trajectories", REBUILD_TRAJECTORIES))
+        shown = wm if source.watermarked else None  # a folder of logs has no watermark
         con.execute(
-            "INSERT INTO source_state (source, kind, display_url, watermark) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (source) DO UPDATE SET kind = excluded.kind, display_url = excluded.display_url",
-            [spec.name, spec.kind, spec.display_url(), 0],
+            "INSERT INTO source_state (source, kind, display_url, watermark, location) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (source) DO UPDATE SET kind = excluded.kind, display_url = excluded.display_url, "
+            "location = excluded.location, watermark = CASE WHEN excluded.watermark IS NULL THEN NULL "
+            "ELSE source_state.watermark END",
+            [name, source.kind, source.display, 0 if source.watermarked else None, source.location],
         )
         con.execute(
             "INSERT INTO sync_runs (sync_id, source, started_at, status, rows_added, "
             "watermark_before, watermark_after, full_rebuild) "
             "VALUES (?, ?, now()::TIMESTAMP, 'running', 0, ?, ?, ?)",
-            [sync_id, spec.name, wm, wm, full],
+            [sync_id, name, shown, shown, full],
         )
         table_rows = first_row(con, f"SELECT count(*) FROM {REBUILD_STEPS if full else 'steps'}")[0]
-        con.execute("COMMIT")
-    except BaseException:
-        warehouse.rollback(con)
-        raise
-    return Run(spec.name, int(sync_id), wm, wm, table_rows=int(table_rows), fresh=fresh, rebuild=full)
+    return Run(name, int(sync_id), wm, wm, table_rows=int(table_rows), fresh=fresh, rebuild=full, full=full)
+
+
+def advance(con, run: Run, wm: int, added: int) -> None:
+    """Move the watermark (a rebuild keeps the live one until the swap) and the run's row
+    count, inside the caller's batch transaction."""
+    if not run.rebuild:
+        con.execute("UPDATE source_state SET watermark = ? WHERE source = ?", [wm, run.source])
+    con.execute(
+        "UPDATE sync_runs SET rows_added = rows_added + ?, watermark_after = ? WHERE sync_id = ?",
+        [added, wm, run.sync_id],
+    )
 
 
 def first_row(con, sql: str, params=None) -> Any:
@@ -124,10 +142,9 @@ def _no_rows(con, source: str) -> bool:
 
 
 def finish_run(con, run: Run, attempts: pl.DataFrame | None) -> None:
-    """Swap a rebuild in, mark the run ``ok``, replace ``sweep_attempts`` and move the
-    data version (only when something changed), in one transaction."""
-    con.execute("BEGIN")
-    try:
+    """Swap a rebuild in, mark the run ``ok`` with its counts, replace ``sweep_attempts``
+    and move the data version (only when something changed), in one transaction."""
+    with warehouse.transaction(con):
         changed = run.content_changed
         if changed is None:
             changed = run.rows_added > 0 or run.rows_removed > 0
@@ -135,9 +152,11 @@ def finish_run(con, run: Run, attempts: pl.DataFrame | None) -> None:
             changed = _swap_rebuild(con, run)
         if attempts is not None:
             changed = _replace_attempts(con, attempts) or changed
+        problems = f"{len(run.problems)} log(s) could not be read: " + "; ".join(run.problems)
         con.execute(
-            "UPDATE sync_runs SET status = 'ok', finished_at = now()::TIMESTAMP WHERE sync_id = ?",
-            [run.sync_id],
+            "UPDATE sync_runs SET status = 'ok', finished_at = now()::TIMESTAMP, rows_added = ?, "
+            "error = ?, full_rebuild = ? WHERE sync_id = ?",
+            [run.rows_added, problems if run.problems else None, run.full, run.sync_id],
         )
         con.execute("UPDATE source_state SET last_sync_id = ? WHERE source = ?", [run.sync_id, run.source])
         for note in run.warnings:
@@ -146,10 +165,6 @@ def finish_run(con, run: Run, attempts: pl.DataFrame | None) -> None:
                 [run.sync_id, run.source, note],
             )
         run.data_version = warehouse.set_data_version(con, run.sync_id, changed)
-        con.execute("COMMIT")
-    except BaseException:
-        warehouse.rollback(con)
-        raise
 
 
 # Columns whose values decide what a pinned view shows (derived ones included).
@@ -227,6 +242,18 @@ def _replace_attempts(con, attempts: pl.DataFrame) -> bool:
     return bool(diff)
 
 
+def record_removal(con, source: str, steps: int) -> None:
+    """A source removed from the warehouse (``fle-core source remove``) shows in the history,
+    and moves the data version (inside the caller's transaction)."""
+    sync_id = first_row(con, "SELECT coalesce(max(sync_id), 0) + 1 FROM sync_runs")[0]
+    con.execute(
+        "INSERT INTO sync_runs (sync_id, source, started_at, finished_at, status, rows_added, full_rebuild, "
+        "error) VALUES (?, ?, now()::TIMESTAMP, now()::TIMESTAMP, 'removed', 0, FALSE, ?)",
+        [sync_id, source, f"removed from the warehouse ({steps:,} steps); the source itself is untouched"],
+    )
+    warehouse.set_data_version(con, sync_id, changed=True)
+
+
 def mark_run(ws: Workspace, run: Run, status: str, error: str) -> None:
     try:
         with warehouse.rw_connection(ws, budget_s=30) as con:
@@ -239,35 +266,29 @@ def mark_run(ws: Workspace, run: Run, status: str, error: str) -> None:
         log.warning("could not record the %s status of sync %s: %s", status, run.sync_id, exc)
 
 
-def record_failure(ws: Workspace, spec: SourceSpec, exc: BaseException, full: bool) -> None:
+def record_failure(ws: Workspace, source: Source, exc: BaseException, full: bool) -> None:
     """A run that failed before it began still shows up in ``sync_runs``."""
-    with warehouse.rw_connection(ws) as con:
-        con.execute("BEGIN")
-        try:
-            sync_id = first_row(con, "SELECT coalesce(max(sync_id), 0) + 1 FROM sync_runs")[0]
-            row = first_row(con, "SELECT watermark FROM source_state WHERE source = ?", [spec.name])
-            wm = int(row[0] or 0) if row else None
-            con.execute(
-                "INSERT INTO sync_runs (sync_id, source, started_at, finished_at, status, rows_added, "
-                "watermark_before, watermark_after, full_rebuild, error) VALUES "
-                "(?, ?, now()::TIMESTAMP, now()::TIMESTAMP, 'failed', 0, ?, ?, ?, ?)",
-                [sync_id, spec.name, wm, wm, full, error_text(exc, spec)],
-            )
-            con.execute("COMMIT")
-        except BaseException:
-            warehouse.rollback(con)
-            raise
+    with warehouse.rw_connection(ws) as con, warehouse.transaction(con):
+        sync_id = first_row(con, "SELECT coalesce(max(sync_id), 0) + 1 FROM sync_runs")[0]
+        row = first_row(con, "SELECT watermark FROM source_state WHERE source = ?", [source.name])
+        wm = int(row[0] or 0) if row else None
+        con.execute(
+            "INSERT INTO sync_runs (sync_id, source, started_at, finished_at, status, rows_added, "
+            "watermark_before, watermark_after, full_rebuild, error) VALUES "
+            "(?, ?, now()::TIMESTAMP, now()::TIMESTAMP, 'failed', 0, ?, ?, ?, ?)",
+            [sync_id, source.name, wm, wm, full, error_text(exc, source)],
+        )
 
 
-def record_abort(ws: Workspace, spec: SourceSpec, run: Run | None, exc: BaseException, full: bool) -> None:
+def record_abort(ws: Workspace, source: Source, run: Run | None, exc: BaseException, full: bool) -> None:
     """Say in ``sync_runs`` why a sync stopped: its run is failed (an error) or
     interrupted (a signal, Ctrl-C); a source error before any run began is recorded too."""
     if run is not None:
-        mark_run(ws, run, "failed" if isinstance(exc, Exception) else "interrupted", error_text(exc, spec))
+        mark_run(ws, run, "failed" if isinstance(exc, Exception) else "interrupted", error_text(exc, source))
     elif isinstance(exc, SourceError) and ws.warehouse_path.exists():
-        record_failure(ws, spec, exc, full)
+        record_failure(ws, source, exc, full)
 
 
-def error_text(exc: BaseException, spec: SourceSpec) -> str:
+def error_text(exc: BaseException, source: Source) -> str:
     text = str(exc) if isinstance(exc, FleError) else f"{type(exc).__name__}: {exc}"
-    return programs._scrub(text, spec)
+    return scrub(text, source.spec)

@@ -16,8 +16,9 @@ from fle_core.workspace import Workspace
 def overview(ws: Workspace) -> pl.DataFrame:
     """One row per synced source.
 
-    Columns: ``source, kind, display_url, rows, trajectories, models, tasks,
-    flagged_rows, simulated_rows, first_at, last_at, watermark, last_sync_id``.
+    Columns: ``source, kind, display_url, location, rows, trajectories, models, tasks,
+    flagged_rows, simulated_rows, first_at, last_at, watermark`` (null for a folder of
+    logs, which has none) ``, logs`` (Inspect logs held), ``last_sync_id``.
     """
     return warehouse.query(
         ws,
@@ -28,14 +29,16 @@ def overview(ws: Workspace) -> pl.DataFrame:
                    count_if(simulated) AS simulated_rows,
                    min(created_at) AS first_at, max(created_at) AS last_at
             FROM steps GROUP BY source),
-        t AS (SELECT source, count(*) AS trajectories FROM trajectories GROUP BY source)
-        SELECT st.source, st.kind, st.display_url,
+        t AS (SELECT source, count(*) AS trajectories FROM trajectories GROUP BY source),
+        l AS (SELECT source, count(*) AS logs FROM inspect_logs GROUP BY source)
+        SELECT st.source, st.kind, st.display_url, st.location,
                coalesce(s.rows, 0) AS rows, coalesce(t.trajectories, 0) AS trajectories,
                coalesce(s.models, 0) AS models, coalesce(s.tasks, 0) AS tasks,
                coalesce(s.flagged_rows, 0) AS flagged_rows,
                coalesce(s.simulated_rows, 0) AS simulated_rows,
-               s.first_at, s.last_at, st.watermark, st.last_sync_id
+               s.first_at, s.last_at, st.watermark, coalesce(l.logs, 0) AS logs, st.last_sync_id
         FROM source_state st LEFT JOIN s USING (source) LEFT JOIN t USING (source)
+        LEFT JOIN l USING (source)
         ORDER BY st.source""",
     )
 

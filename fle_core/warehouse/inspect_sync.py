@@ -1,12 +1,12 @@
-"""Sync of an ``inspect`` source (a folder of Inspect logs) into the warehouse.
+"""Sync of a folder of Inspect logs (local or in object storage) into the warehouse.
 
-``warehouse.sync`` dispatches here on the source kind and keeps the run
-bookkeeping (``sync_runs``, ``sweep_attempts``) it has for every source. This
-module decides what to read and writes the rows:
+``warehouse.sync`` runs the skeleton every source shares (open a run, write, finish
+the run with its counts); this module decides what to read and writes the rows:
 
-* **Incremental.** ``plan`` compares each file's size and mtime with
-  ``inspect_logs``; only new or changed logs are read, and a plan with nothing to
-  do opens no run at all, so the data version stays put.
+* **Incremental.** ``plan`` lists the folder once and compares each log's size and
+  mtime (in object storage: size and ETag) with ``inspect_logs``; only new or changed
+  logs are read, and a plan with nothing to do opens no run at all, so the data
+  version stays put. An unchanged re-sync of a bucket is one listing, no reads.
 * **Atomic per log.** ``apply`` writes logs in batches; each batch is one
   transaction that deletes the rows a log had and inserts what it has now (steps,
   trajectories, ``inspect_samples``, ``inspect_logs``). A kill between batches
@@ -24,18 +24,20 @@ module decides what to read and writes the rows:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from fle_core.errors import SourceUnavailable
 from fle_core.sources import inspect_logs as il
+from fle_core.sources.log_folder import InspectLogSource
+from fle_core.sources.log_store import LogFile
 from fle_core.warehouse import store as warehouse
-from fle_core.workspace import SourceSpec, Workspace
+from fle_core.warehouse._runs import ATTEMPT_COLUMNS, Run
+from fle_core.warehouse._writing import Context, Session
+from fle_core.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +69,14 @@ _STEP_COLUMNS = (
 
 @dataclass
 class Plan:
-    """What a sync of one inspect source will do (read-only to build)."""
+    """What a sync of one folder of logs will do (read-only to build)."""
 
-    spec: SourceSpec
+    source: InspectLogSource
     full: bool
-    files: dict[str, il.LogFile]
-    changed: list[il.LogFile]
+    files: dict[str, LogFile]
+    changed: list[LogFile]
     removed: list[str]
+    job_dirs: set[str] = field(default_factory=set)  # folders holding an fle-job.json
     attempts_same: bool = False  # the stored sweep_attempts already equal the provider's
     data_version: int = 0  # the warehouse's data version when planned
     #: ``--full``: path -> the sync id an unchanged log keeps when it is re-read, so its
@@ -96,31 +99,67 @@ class Outcome:
     problems: list[str] = field(default_factory=list)
 
 
-def plan(ws: Workspace, spec: SourceSpec, full: bool, attempts=None, attempt_columns=()) -> Plan:
-    """List the source's logs and compare them with ``inspect_logs`` (by size and mtime),
-    in one short read: also whether ``attempts`` (a frame or None) equals the stored
-    ``sweep_attempts``, and the current data version."""
-    files = {f.rel: f for f in il.list_logs(spec)}
-    state: dict[str, tuple[int, int]] = {}
+@dataclass
+class Work:
+    """One sync of a folder of logs, planned."""
+
+    ctx: Context
+    plan: Plan
+    rebuild = False  # logs are replaced per batch, never through rebuild_* tables
+
+    def unchanged(self) -> bool:
+        """No log changed and the sweep attempts are as stored: no run is opened at all."""
+        p = self.plan
+        return p.unchanged and p.attempts_same and self.ctx.ws.warehouse_path.exists()
+
+    def copy(self, session: Session, run: Run) -> None:
+        done = apply(session, self.ctx.ws, self.plan, run.sync_id, self.ctx.progress)
+        run.rows_added, run.rows_removed, run.problems = done.rows_added, done.rows_deleted, done.problems
+        run.logs_read = done.logs_read
+        run.content_changed = bool(done.rows_changed or done.rows_deleted)
+
+
+@contextlib.contextmanager
+def reading(ctx: Context, source: InspectLogSource, attempts=None) -> Iterator[Work]:
+    """List the folder and plan the run (``SourceUnavailable`` when it cannot be listed)."""
+    yield Work(ctx, plan(ctx.ws, source, ctx.full, attempts, ATTEMPT_COLUMNS))
+
+
+def evidence(con, name: str) -> dict[str, int]:
+    """Logs stored for source ``name`` (path → size), for ``InspectLogSource.same_data``."""
+    rows = con.execute(
+        "SELECT path, size FROM inspect_logs WHERE source = ? AND size >= 0 ORDER BY path LIMIT 200", [name]
+    ).fetchall()
+    return {str(p): int(n) for p, n in rows}
+
+
+def plan(ws: Workspace, source: InspectLogSource, full: bool, attempts=None, attempt_columns=()) -> Plan:
+    """List the folder and compare its logs with ``inspect_logs`` (by size and mtime, or
+    size and ETag), in one short read: also whether ``attempts`` (a frame or None) equals
+    the stored ``sweep_attempts``, and the current data version."""
+    listing = source.listing()
+    files = {f.rel: f for f in listing.logs}
+    state: dict[str, tuple] = {}
     kept: dict[str, int] = {}
     same, version = attempts is None, 0
     if ws.warehouse_path.exists():
         with warehouse.reader(ws) as con:
             if _has_table(con, "inspect_logs"):
                 rows = con.execute(
-                    "SELECT path, size, mtime_ns, sync_id FROM inspect_logs WHERE source = ?", [spec.name]
+                    "SELECT path, size, mtime_ns, etag, sync_id FROM inspect_logs WHERE source = ?",
+                    [source.name],
                 ).fetchall()
-                state = {r[0]: (int(r[1]), int(r[2])) for r in rows}
-                kept = {r[0]: int(r[3]) for r in rows if r[3] is not None}
+                state = {r[0]: LogFile(r[0], int(r[1]), int(r[2]), r[3]).stamp for r in rows}
+                kept = {r[0]: int(r[4]) for r in rows if r[4] is not None}
             same = attempts_equal(con, attempts, attempt_columns)
         version = warehouse.data_version(ws)
-    changed = [f for rel, f in files.items() if full or state.get(rel) != (f.size, f.mtime_ns)]
+    changed = [f for rel, f in files.items() if full or state.get(rel) != f.stamp]
     removed = sorted(set(state) - set(files))
     # on --full, a log whose file did not change is re-read but keeps its sync id
-    same_file = {
-        rel: kept[rel] for rel, f in files.items() if rel in kept and state[rel] == (f.size, f.mtime_ns)
-    }
-    return Plan(spec, full, files, changed, removed, same, version, same_file if full else {})
+    same_file = {rel: kept[rel] for rel, f in files.items() if rel in kept and state[rel] == f.stamp}
+    return Plan(
+        source, full, files, changed, removed, listing.job_dirs, same, version, same_file if full else {}
+    )
 
 
 def _has_table(con, name: str) -> bool:
@@ -134,7 +173,7 @@ def _has_table(con, name: str) -> bool:
 # ---------------------------------------------------------------- reading
 @dataclass
 class _LogRows:
-    file: il.LogFile
+    file: LogFile
     log_row: dict[str, Any]
     samples: list[tuple[il.SampleFacts, dict[str, Any]]]  # (facts, inspect_samples row)
 
@@ -144,14 +183,17 @@ def _sample_version(rel: str, sample_id: str) -> int:
     return VERSION_BASE + int.from_bytes(digest, "big") % VERSION_BASE
 
 
-def _read(ws: Workspace, spec: SourceSpec, f: il.LogFile, patterns) -> _LogRows:
-    """One log → its ``inspect_logs`` row and sample rows (an unreadable log gets a row too)."""
-    base = {"source": spec.name, "path": f.rel, "size": f.size, "mtime_ns": f.mtime_ns}
+def _read(ws: Workspace, p: Plan, f: LogFile, patterns) -> _LogRows:
+    """One log → its ``inspect_logs`` row and sample rows (an unreadable log gets a row too;
+    a store that cannot be reached raises ``SourceUnavailable`` and stops the sync)."""
+    source = p.source
+    base = {"source": source.name, "path": f.rel, "size": f.size, "mtime_ns": f.mtime_ns, "etag": f.etag}
     try:
-        raw = il.read_log(f.path)
+        raw = il.read_log(source.log_ref(f.rel))
     except il.LogReadError as exc:
         return _LogRows(f, {**base, "status": "unreadable", "error": str(exc)}, [])
-    job = il.read_job_file(f.path.parent)
+    folder = f.rel.rsplit("/", 1)[0] if "/" in f.rel else ""
+    job = source.job_facts(folder) if folder in p.job_dirs else None
     ev = raw.eval
     head = il.headline(raw.results)
     registry = ws.task_registry()
@@ -184,7 +226,7 @@ def _read(ws: Workspace, spec: SourceSpec, f: il.LogFile, patterns) -> _LogRows:
         task = str((s.get("metadata") or {}).get("env_id") or ev.get("task") or "")
         facts = il.sample_facts(s, ev, registry.quota(task), patterns)
         row = {
-            "source": spec.name,
+            "source": source.name,
             "path": f.rel,
             "sample_id": facts.sample_id,
             "epoch": facts.epoch,
@@ -242,13 +284,14 @@ def apply(
     con = session.con()
     # --full needs no upfront delete: every log is in ``changed`` and each batch replaces
     # its logs' rows in one transaction, so a killed rebuild leaves every log whole
+    name = p.source.name
     next_id = int(
-        con.execute("SELECT coalesce(max(id), 0) FROM steps WHERE source = ?", [p.spec.name]).fetchone()[0]
+        con.execute("SELECT coalesce(max(id), 0) FROM steps WHERE source = ?", [name]).fetchone()[0]
     )
     todo = list(p.changed)
     rereads = _promotions(con, p)
     if p.removed or rereads:
-        _drop_logs(con, p.spec.name, p.removed, rereads, out)
+        _drop_logs(con, name, p.removed, rereads, out)
         todo += [p.files[r] for r in rereads if r in p.files and p.files[r] not in todo]
     total = len(todo)
     if progress:
@@ -256,7 +299,7 @@ def apply(
     batch: list[_LogRows] = []
     steps_in_batch = 0
     for i, f in enumerate(todo):
-        rows = _read(ws, p.spec, f, patterns)
+        rows = _read(ws, p, f, patterns)
         if rows.log_row["status"] == "unreadable":
             out.problems.append(rows.log_row["error"])
         out.logs_read += 1
@@ -265,7 +308,7 @@ def apply(
         if steps_in_batch >= _BATCH_STEPS or i == total - 1:
             pending = {t.rel for t in todo[i + 1 :]}
             next_id = _write_batch(
-                session.con(), p.spec.name, batch, sync_id, next_id, out, pending, p.keep_sync_ids
+                session.con(), name, batch, sync_id, next_id, out, pending, p.keep_sync_ids
             )
             session.maybe_release()
             batch, steps_in_batch = [], 0
@@ -288,15 +331,14 @@ def _promotions(con, p: Plan) -> list[str]:
     rows = con.execute(
         "SELECT DISTINCT path FROM inspect_samples WHERE source = ? AND superseded_by IN "
         "(SELECT unnest(?::VARCHAR[]))",
-        [p.spec.name, sorted(gone)],
+        [p.source.name, sorted(gone)],
     ).fetchall()
     return sorted({r[0] for r in rows} - gone)
 
 
 def _drop_logs(con, source: str, removed: list[str], rereads: list[str], out: Outcome) -> None:
     """Delete removed logs' rows and mark logs to re-read (size -1), in one transaction."""
-    con.execute("BEGIN")
-    try:
+    with warehouse.transaction(con):
         out.rows_deleted += _delete_paths(con, source, removed)
         con.execute(
             "DELETE FROM inspect_logs WHERE source = ? AND path IN (SELECT unnest(?::VARCHAR[]))",
@@ -306,10 +348,6 @@ def _drop_logs(con, source: str, removed: list[str], rereads: list[str], out: Ou
             "UPDATE inspect_logs SET size = -1 WHERE source = ? AND path IN (SELECT unnest(?::VARCHAR[]))",
             [source, rereads],
         )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 def _delete_paths(con, source: str, paths: list[str]) -> int:
@@ -375,8 +413,7 @@ def _write_batch(
 
     paths = [lr.file.rel for lr in batch]
     kept = [p for p in paths if p in keep_sync_ids]
-    con.execute("BEGIN")
-    try:
+    with warehouse.transaction(con):
         winners, demote = _winners(con, source, batch, pending)
         _delete_paths(con, source, kept)
         out.rows_deleted += _delete_paths(con, source, [p for p in paths if p not in keep_sync_ids])
@@ -413,10 +450,6 @@ def _write_batch(
             con.execute(_TRAJ_SQL, [source, steps["id"][0], steps["id"][-1]])
             out.rows_added += len(steps["id"])
             out.rows_changed += added
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return next_id
 
 
@@ -551,16 +584,6 @@ GROUP BY s.source, s.version, s.instance
 )
 
 
-def require_path(spec: SourceSpec) -> Path:
-    path = il.source_root(spec)
-    if not path.exists():
-        raise SourceUnavailable(
-            f"Source {spec.name!r}: no Inspect log folder or file at {path}",
-            hint="run `fle inspect-eval` first, or check the source's path",
-        )
-    return path
-
-
 def attempts_equal(con, frame, columns) -> bool:
     """True when the warehouse's ``sweep_attempts`` already equals ``frame`` (no change)."""
     if frame is None:
@@ -568,7 +591,3 @@ def attempts_equal(con, frame, columns) -> bool:
     rows = con.execute(f"SELECT {', '.join(columns)} FROM sweep_attempts ORDER BY source, version").fetchall()
     theirs = sorted(tuple(r) for r in frame.select(list(columns)).iter_rows())
     return sorted(tuple(r) for r in rows) == theirs
-
-
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, default=str)

@@ -17,7 +17,8 @@ Tables (one row per ...):
 ``steps``             programs row, unique (source, id); lean columns + derived fields
 ``trajectories``      (source, version, instance); maintained incrementally by sync
 ``sync_runs``         sync attempt; ``sync_id`` is the warehouse data version
-``source_state``      source; its watermark (max synced ``programs.id``)
+``source_state``      source: its name (a label), kind, canonical ``location`` (its identity:
+                      one location is one source, whatever route names it) and watermark
 ``sweep_attempts``    sweep attempt (copied from the control store on sync), used
                       to exclude superseded versions from metrics
 ``inspect_logs``      Inspect log file of an ``inspect`` source: size/mtime (so an
@@ -74,7 +75,7 @@ TRAJECTORY_AGGREGATES = """s.source, s.version, s.instance,
     AS parse_flags,
   max(s.sync_id) AS last_sync_id"""
 
-SCHEMA_VERSION = 2  # 2: sync_notes, meta_info.data_version
+SCHEMA_VERSION = 3  # 2: sync_notes, meta_info.data_version; 3: source_state.location, inspect_logs.etag
 
 DDL = [
     """CREATE TABLE IF NOT EXISTS meta_info (key VARCHAR PRIMARY KEY, value VARCHAR)""",
@@ -147,11 +148,12 @@ DDL = [
         error VARCHAR
     )""",
     """CREATE TABLE IF NOT EXISTS source_state (
-        source VARCHAR PRIMARY KEY,
+        source VARCHAR PRIMARY KEY,  -- the name: a label for people
         kind VARCHAR,
         display_url VARCHAR,         -- password masked
         watermark BIGINT,
-        last_sync_id BIGINT
+        last_sync_id BIGINT,
+        location VARCHAR             -- identity: absolute path or credential-free URL (NULL: not yet known)
     )""",
     """CREATE TABLE IF NOT EXISTS sweep_attempts (
         source VARCHAR NOT NULL,
@@ -189,6 +191,7 @@ DDL = [
         sweep_id VARCHAR,
         job_version BIGINT,          -- the sweep attempt's version (fle preset jobs)
         sync_id BIGINT,
+        etag VARCHAR,                -- object storage: the object's ETag (a change means re-read)
         PRIMARY KEY (source, path)
     )""",
     """CREATE TABLE IF NOT EXISTS inspect_samples (
@@ -344,6 +347,19 @@ def _is_io_problem(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.Error) and any(t in str(exc).lower() for t in _IO_TEXTS)
 
 
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """``BEGIN`` … ``COMMIT``; on any exception (a signal included) roll back through
+    ``rollback`` and re-raise. Every write transaction of the warehouse goes through this."""
+    con.execute("BEGIN")
+    try:
+        yield con
+        con.execute("COMMIT")
+    except BaseException:
+        rollback(con)
+        raise
+
+
 def rollback(con: duckdb.DuckDBPyConnection) -> None:
     """Roll back after a failure without hiding it.
 
@@ -355,9 +371,16 @@ def rollback(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("ROLLBACK")
 
 
+class _NeedsUpgrade(WarehouseUnusable):
+    """A warehouse of an older release that only lacks nullable columns: a writer adds them."""
+
+
 @contextlib.contextmanager
 def reader(ws: Workspace, budget_s: float = _READ_RETRY_S) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A short-lived read-only connection. Raises ``WarehouseMissing`` before first sync."""
+    """A short-lived read-only connection. Raises ``WarehouseMissing`` before first sync.
+
+    A warehouse written by an older release that only lacks columns is upgraded in place
+    first (unless the workspace is read-only), so it opens as it was, nothing lost."""
     if not ws.warehouse_path.exists():
         raise WarehouseMissing(
             "Nothing has been synced into this workspace yet",
@@ -366,6 +389,17 @@ def reader(ws: Workspace, budget_s: float = _READ_RETRY_S) -> Iterator[duckdb.Du
     con = _connect_with_retry(str(ws.warehouse_path), True, budget_s)
     try:
         _check_layout(con, str(ws.warehouse_path), writable=False, inode=_stat_inode(ws.warehouse_path))
+    except _NeedsUpgrade:
+        con.close()
+        if ws.read_only:
+            raise
+        with writer(ws, lock_timeout_s=max(budget_s, 30.0)):
+            pass  # ensure_schema adds the missing columns
+        con = _connect_with_retry(str(ws.warehouse_path), True, budget_s)
+    except BaseException:
+        con.close()
+        raise
+    try:
         yield con
     finally:
         con.close()
@@ -482,6 +516,11 @@ def _expected_columns() -> dict[str, dict[str, tuple[str, bool]]]:
         con.close()
 
 
+def source_tables() -> list[str]:
+    """The tables whose rows belong to a source (they have a ``source`` column)."""
+    return sorted(t for t, cols in _expected_columns().items() if "source" in cols)
+
+
 def _columns(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, tuple[str, bool]]]:
     rows = con.execute(
         "SELECT table_name, column_name, data_type, is_nullable FROM duckdb_columns() "
@@ -542,6 +581,7 @@ def _check_layout(con: duckdb.DuckDBPyConnection, path: str, *, writable: bool, 
         return
     have = _columns(con)
     problems = []
+    upgradable = True  # every problem is a nullable column the writer adds itself
     for table, columns in _expected_columns().items():
         if table not in have:
             if not writable and table not in _CORE_TABLES:
@@ -554,10 +594,12 @@ def _check_layout(con: duckdb.DuckDBPyConnection, path: str, *, writable: bool, 
                 con.execute(f'ALTER TABLE {table} ADD COLUMN "{column}" {dtype}')
             elif got is None:
                 problems.append(f"{table}.{column} is missing")
+                upgradable = upgradable and nullable
             elif got[0] != dtype:
                 problems.append(f"{table}.{column} is {got[0]}, not {dtype}")
+                upgradable = False
     if problems:
-        raise WarehouseUnusable(
+        raise (_NeedsUpgrade if upgradable and not writable else WarehouseUnusable)(
             f"The warehouse has an older or different layout: {'; '.join(problems[:4])}",
             hint="run `fle-core sync` to upgrade it; if that fails, move warehouse.duckdb aside and sync "
             "again to rebuild it from the sources"

@@ -272,10 +272,11 @@ def step_detail_if_synced(steps: pl.DataFrame) -> pl.DataFrame | None:
 
 @st.cache_data(show_spinner="Reading the steps from the source…", max_entries=16, ttl=600)
 def _step_detail(_ws: Workspace, root: str, key: str) -> pl.DataFrame:
-    from fle_core.sources import programs
+    from fle_core import sources
+    from fle_core.warehouse.identity import source_named
 
     source, version, instance = parse_traj_key(key)
-    return programs.fetch_step_detail(_ws.source(source), version, instance)
+    return sources.programs_source(source_named(_ws, source)).step_detail(version, instance)
 
 
 def fetch_step_detail(ws: Workspace, key: str) -> pl.DataFrame:

@@ -206,11 +206,13 @@ def duration_text(seconds: float | None) -> str:
 
 
 def sync_result_text(result: Any) -> str:
-    added = getattr(result, "rows_added", None)
+    """What a sync did, per source in its own unit (rows of a table, logs of a folder)."""
+    details = getattr(result, "details", ())
     secs = getattr(result, "duration_s", None)
-    if not isinstance(added, int):
+    if not details:
         return str(result)
-    return f"{added:,} new rows" + (f" in {secs:.1f} s" if isinstance(secs, float) else "")
+    text = "; ".join(d.text() for d in details)
+    return text + (f" in {secs:.1f} s" if isinstance(secs, float) else "")
 
 
 def parse_grid(text: str) -> dict[str, list]:

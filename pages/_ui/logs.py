@@ -31,23 +31,22 @@ def inspect_sample(ws: Workspace, key: str) -> dict | None:
 
 
 def inspect_log_path(ws: Workspace, key: str) -> str | None:
-    """The absolute path of the trajectory's log file (for ``inspect view``), or None."""
+    """Where the trajectory's log is (a path or a storage URL, for ``inspect view``), or None."""
     found = inspect_sample(ws, key)
     if not found:
         return None
-    from fle_core.sources import inspect_logs
+    from fle_core import sources
+    from fle_core.warehouse.identity import source_named
 
     source, _, _ = parse_traj_key(key)
-    return str(inspect_logs.source_root(ws.source(source)) / found["path"])
+    return sources.inspect_source(source_named(ws, source)).log_url(found["path"])
 
 
 @st.cache_data(show_spinner="Reading the transcript from the Inspect log…", max_entries=16, ttl=600)
 def _transcript(_ws: Workspace, root: str, path: str, sample_id: str, epoch: int) -> list[dict[str, str]]:
-    from pathlib import Path
-
     from fle_core.sources import inspect_logs
 
-    return inspect_logs.read_transcript(Path(path), sample_id, epoch)
+    return inspect_logs.read_transcript(path, sample_id, epoch)
 
 
 def fetch_transcript(ws: Workspace, key: str) -> list[dict[str, str]]:

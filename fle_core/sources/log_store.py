@@ -1,0 +1,320 @@
+"""Where a folder of Inspect logs is stored: a local folder, or object storage.
+
+``open_store(root)`` gives a ``LocalStore`` for a path and a ``RemoteStore`` for a URL
+(``s3://bucket/prefix``, ``gs://…``, ``az://…``: whatever fsspec, the library Inspect
+itself uses, reads). Both list the logs under the root in one pass, with what tells a
+changed log from an unchanged one (size and mtime locally; size and ETag in object
+storage), and open one log for reading.
+
+Object storage: credentials come from the provider's standard chain (for S3: the
+environment, the profile, the instance role; ``AWS_ENDPOINT_URL`` for S3-compatible
+stores). They are never stored, shown or logged; an error names the location and the
+cause only. A store that cannot be listed or read raises ``SourceUnavailable``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+from fle_core.errors import SourceUnavailable
+
+#: Log file suffixes Inspect writes.
+LOG_SUFFIXES = (".eval", ".json")
+#: The file the ``fle`` sweep preset writes into each job's log folder.
+JOB_FILE = "fle-job.json"
+#: JSON files in a log folder that are not logs.
+NOT_LOGS = frozenset({JOB_FILE, "eval-set.json", "logs.json", "listing.json"})
+#: URL schemes of object storage (fsspec protocol names), as Inspect accepts them.
+REMOTE_SCHEMES = ("s3", "gs", "gcs", "az", "abfs", "abfss")
+#: Logs up to this size are fetched in one request; larger ones are read in ranges.
+_WHOLE_READ_BYTES = 64 * 1024 * 1024
+_SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AZURE_STORAGE_KEY", "AZURE_STORAGE_SAS_TOKEN")
+
+
+@dataclass(frozen=True)
+class LogFile:
+    """One log in a store: ``rel`` (its path below the root, ``/``-separated) is its key."""
+
+    rel: str
+    size: int
+    mtime_ns: int
+    etag: str | None = None
+
+    @property
+    def stamp(self) -> tuple:
+        """What changes when the log is rewritten: (size, ETag) in object storage, where an
+        object's content is its ETag; (size, mtime) on a local disk."""
+        return (self.size, self.etag) if self.etag else (self.size, self.mtime_ns)
+
+
+@dataclass
+class Listing:
+    """What one listing of a store found: the logs, and the folders holding a job file."""
+
+    logs: list[LogFile] = field(default_factory=list)
+    job_dirs: set[str] = field(default_factory=set)  # rel folders ("" for the root) with fle-job.json
+
+
+def is_remote(root: str) -> bool:
+    return urlsplit(root).scheme.lower() in REMOTE_SCHEMES
+
+
+def open_store(root: str, label: str) -> LogStore:
+    """The store for a log source's root (``label`` names it in errors)."""
+    return RemoteStore(root, label) if is_remote(root) else LocalStore(root, label)
+
+
+def _is_log(name: str) -> bool:
+    return name.endswith(LOG_SUFFIXES) and name not in NOT_LOGS
+
+
+def _parent(rel: str) -> str:
+    return rel.rsplit("/", 1)[0] if "/" in rel else ""
+
+
+class LogStore(ABC):
+    """A folder (or one file) of Inspect logs."""
+
+    def __init__(self, root: str, label: str):
+        self.root = root
+        self.label = label
+
+    @property
+    @abstractmethod
+    def location(self) -> str:
+        """The canonical root: a resolved absolute path, or a normalized credential-free URL."""
+
+    @abstractmethod
+    def exists(self) -> bool: ...
+
+    @abstractmethod
+    def listing(self, under: str = "") -> Listing:
+        """Every log below the root (or below ``under``, a rel folder), sorted by ``rel``."""
+
+    @abstractmethod
+    def open(self, rel: str) -> contextlib.AbstractContextManager[IO[bytes]]:
+        """A seekable binary file of one log."""
+
+    @abstractmethod
+    def read_small(self, rel: str) -> bytes | None:
+        """A small file's bytes (a job file), None when it does not exist."""
+
+    @abstractmethod
+    def url(self, rel: str) -> str:
+        """What inspect_ai's own readers open for this log (a path or a URL)."""
+
+    def name_of(self, rel: str) -> str:
+        return rel.rsplit("/", 1)[-1]
+
+
+class LocalStore(LogStore):
+    """A local folder of logs (searched recursively, symlinked folders not followed), or one file."""
+
+    def __init__(self, root: str, label: str):
+        super().__init__(root, label)
+        self.path = Path(root).expanduser().resolve()
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def listing(self, under: str = "") -> Listing:
+        root = self.path
+        if root.is_file():
+            st = root.stat()
+            return Listing([LogFile(root.name, st.st_size, st.st_mtime_ns)])
+        if not root.is_dir():
+            raise SourceUnavailable(
+                f"Source {self.label!r}: no Inspect log folder or file at {root}",
+                hint="run `fle inspect-eval` first, or check the source's path",
+            )
+        out = Listing()
+        start = root / under if under else root
+        prefix = len(str(root).rstrip(os.sep)) + 1  # entry paths all start with "<root>/"
+        stack = [start] if start.is_dir() else []
+        while stack:
+            folder = stack.pop()
+            try:
+                entries = list(os.scandir(folder))
+            except OSError:
+                continue
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+                elif entry.name == JOB_FILE:
+                    out.job_dirs.add(_parent(entry.path[prefix:]))
+                elif _is_log(entry.name):
+                    st = entry.stat()
+                    out.logs.append(LogFile(entry.path[prefix:], st.st_size, st.st_mtime_ns))
+        out.logs.sort(key=lambda f: f.rel)
+        return out
+
+    def _file(self, rel: str) -> Path:
+        return self.path if self.path.is_file() else self.path / rel
+
+    @contextlib.contextmanager
+    def open(self, rel: str) -> Iterator[IO[bytes]]:
+        with open(self._file(rel), "rb") as fh:
+            yield fh
+
+    def read_small(self, rel: str) -> bytes | None:
+        try:
+            return self._file(rel).read_bytes()
+        except OSError:
+            return None
+
+    def url(self, rel: str) -> str:
+        return str(self._file(rel))
+
+
+class RemoteStore(LogStore):
+    """Logs in object storage under ``scheme://bucket/prefix``, through fsspec."""
+
+    def __init__(self, root: str, label: str):
+        super().__init__(root, label)
+        parts = urlsplit(root)
+        self.scheme = parts.scheme.lower()
+        host = parts.hostname or ""  # userinfo (if anyone wrote one) is dropped, never used
+        self.key = f"{host}/{parts.path.strip('/')}".rstrip("/")  # bucket/prefix, as fsspec names it
+        self._fs: Any = None
+
+    @property
+    def location(self) -> str:
+        base = f"{self.scheme}://{self.key}"
+        endpoint = self._endpoint()
+        return f"{base}?endpoint={endpoint}" if endpoint else base
+
+    def _endpoint(self) -> str | None:
+        """The S3-compatible endpoint in use: the same bucket name on two endpoints is two places."""
+        if self.scheme != "s3":
+            return None
+        url = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        return url.rstrip("/").lower() if url else None
+
+    def fs(self) -> Any:
+        if self._fs is None:
+            with self._errors("connect to"):
+                import fsspec
+
+                # a fresh instance: fsspec caches listings per instance, and sync must see now
+                self._fs = fsspec.filesystem(self.scheme, skip_instance_cache=True)
+        return self._fs
+
+    @contextlib.contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        """Any failure of the store → one ``SourceUnavailable`` naming the location and cause."""
+        try:
+            yield
+        except SourceUnavailable:
+            raise
+        except ImportError as exc:
+            raise SourceUnavailable(
+                f"Source {self.label!r}: reading {self.scheme}:// needs a package that is not installed ({exc.name})",
+                hint={"gs": "pip install gcsfs", "gcs": "pip install gcsfs"}.get(
+                    self.scheme, "pip install adlfs"
+                ),
+            ) from None
+        except Exception as exc:  # noqa: BLE001 - network, credentials, permissions: all one message
+            raise SourceUnavailable(
+                f"Source {self.label!r}: cannot {doing} {self.scheme}://{self.key}: {_scrub(exc)}",
+                hint="check the network, the bucket name and the credentials (AWS_PROFILE, AWS_* variables, "
+                "AWS_ENDPOINT_URL for an S3-compatible store)",
+            ) from None
+
+    def exists(self) -> bool:
+        with self._errors("look at"):
+            return bool(self.fs().exists(self.key))
+
+    def listing(self, under: str = "") -> Listing:
+        base = f"{self.key}/{under}".rstrip("/") if under else self.key
+        with self._errors("list"):
+            fs = self.fs()
+            found = fs.find(base, detail=True, withdirs=False)
+        if not found and not under:
+            with self._errors("look at"):
+                single = fs.info(self.key) if fs.isfile(self.key) else None
+            if single is None:
+                raise SourceUnavailable(
+                    f"Source {self.label!r}: no Inspect logs at {self.scheme}://{self.key}",
+                    hint="check the bucket and prefix, or run `fle inspect-eval --log-dir` there first",
+                )
+            found = {self.key: single}
+        out = Listing()
+        for key, info in found.items():
+            rel = key[len(self.key) + 1 :] if key != self.key else self.name_of(key)
+            name = self.name_of(rel)
+            if any(part.startswith(".") for part in rel.split("/")):
+                continue
+            if name == JOB_FILE:
+                out.job_dirs.add(_parent(rel))
+            elif _is_log(name):
+                out.logs.append(LogFile(rel, int(info.get("size") or 0), _mtime_ns(info), _etag(info)))
+        out.logs.sort(key=lambda f: f.rel)
+        return out
+
+    def _key(self, rel: str) -> str:
+        return f"{self.key}/{rel}" if rel and not self.key.endswith("/" + rel) else self.key
+
+    @contextlib.contextmanager
+    def open(self, rel: str) -> Iterator[IO[bytes]]:
+        key = self._key(rel)
+        with self._errors("read"):
+            fs = self.fs()
+            size = int(fs.size(key) or 0)
+            # one request for an ordinary log; ranged reads only for a very large one
+            data = fs.cat_file(key) if size <= _WHOLE_READ_BYTES else None
+            handle: IO[bytes] = io.BytesIO(data) if data is not None else fs.open(key, "rb")
+        try:
+            yield handle
+        finally:
+            handle.close()
+
+    def read_small(self, rel: str) -> bytes | None:
+        with self._errors("read"):
+            try:
+                return self.fs().cat_file(self._key(rel))
+            except FileNotFoundError:
+                return None
+
+    def url(self, rel: str) -> str:
+        return f"{self.scheme}://{self._key(rel)}"
+
+
+def _etag(info: dict) -> str | None:
+    tag = info.get("ETag") or info.get("etag") or info.get("md5Hash") or info.get("etag_")
+    return str(tag).strip('"') if tag else None
+
+
+def _mtime_ns(info: dict) -> int:
+    value = info.get("LastModified") or info.get("last_modified") or info.get("updated") or info.get("mtime")
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1e9)
+    if isinstance(value, (int, float)):
+        return int(value * 1e9)
+    return 0
+
+
+def _scrub(exc: BaseException) -> str:
+    """The error's text with any credential value from the environment removed."""
+    text = f"{type(exc).__name__}: {exc}"
+    for var in _SECRET_ENV:
+        secret = os.environ.get(var)
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    text = re.sub(r"(?i)(signature|credential|x-amz-security-token)=[^&\s]+", r"\1=***", text)
+    return " ".join(text.split())[:400]
