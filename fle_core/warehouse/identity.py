@@ -101,8 +101,11 @@ def _decide(con, source: Source, known: list[_Known], configured: set[str], evid
     if mine is None:
         return Resolution(source)
     if source.adhoc:
-        if mine.location is None and source.same_data(evidence(con, source.name)):
-            return Resolution(source, relocate=True)  # a schema-2 row of this very source
+        # the name's data may be this very source: recorded before locations were (schema 2),
+        # or at a place that is gone (a moved workspace); the stored rows decide
+        if (mine.location is None or _gone(mine)) and source.same_data(evidence(con, source.name)):
+            note = f"source {source.name!r} moved from {mine.display} to {source.display}; its rows are kept"
+            return Resolution(source, relocate=True, notes=[note] if mine.location else [])
         return Resolution(source.renamed(_free_name(source, by_name)))
     if source.same_data(evidence(con, source.name)):
         was = mine.display or "an unrecorded location"
@@ -140,6 +143,12 @@ def _known_location(
         )
     note = f"source {same.name!r} is now called {source.name!r} (the same location, {source.display})"
     return Resolution(source, rename_from=same.name, notes=[note])
+
+
+def _gone(k: _Known) -> bool:
+    """Whether a recorded location no longer exists (a servers and buckets always "exists")."""
+    source = recorded(k.kind, k.name, k.location) if k.kind and k.location else None
+    return source is not None and not source.present()
 
 
 def _refuse_overlap(source: Source, known: list[_Known]) -> None:

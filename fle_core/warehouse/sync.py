@@ -176,7 +176,10 @@ def select_sources(ws: Workspace, source: str | None) -> list[Source]:
         return [sources.get(ws, None)]
     found = sources.configured(ws)
     chosen = [s for s in found.values() if s.present()]
-    chosen += [sources.get(ws, name) for name in ws.sources() if name not in found]  # raises its error
+    for name, spec in ws.sources().items():
+        if name not in found:  # left out: covered by a configured source, or not openable
+            sources.open_source(spec)  # the latter raises its error here
+
     if not chosen:
         raise SourceUnavailable(
             "No source to sync: neither FLE's data.db nor its inspect_logs/ folder is in the workspace, "
