@@ -253,3 +253,62 @@ def inspect_logs_dir(tmp_path_factory) -> Path:
     here = Path(__file__).resolve().parent
     subprocess.run([sys.executable, str(here / "inspect_fixtures.py"), str(out)], check=True, timeout=600)
     return out
+
+
+# ---------------------------------------------------------------- object storage
+@dataclass
+class S3Server:
+    """moto's S3 server on a loopback port (a real S3 API over HTTP); its access log counts
+    the requests clients make."""
+
+    endpoint: str
+    log: Path
+
+    def requests(self) -> list[str]:
+        return [line for line in self.log.read_text().splitlines() if '"GET ' in line or '"HEAD ' in line]
+
+    def env(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "testing-key-id",
+            "AWS_SECRET_ACCESS_KEY": "s3cr3t-never-shown",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+
+
+@pytest.fixture(scope="session")
+def _s3_server(tmp_path_factory):
+    import sys
+    import time
+    import urllib.request
+
+    port = _free_port()
+    log = tmp_path_factory.mktemp("moto") / "access.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(endpoint + "/moto-api/", timeout=2).read()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"moto server did not start: {log.read_text()[-2000:]}") from None
+            time.sleep(0.2)
+    yield S3Server(endpoint, log)
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture
+def s3(_s3_server, monkeypatch) -> S3Server:
+    """The session's S3 server, with the standard AWS variables pointing at it."""
+    for key, value in _s3_server.env().items():
+        monkeypatch.setenv(key, value)
+    return _s3_server

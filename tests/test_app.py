@@ -178,7 +178,7 @@ def test_sources_sync_now_runs_a_real_incremental_sync(populated_root, tmp_path,
     assert_clean(at)
     assert warehouse.data_version(ws) == before + 1
     labels = [s.label for s in at.status]
-    assert any(label.startswith("Synced `local`: ") and "new rows" in label for label in labels), labels
+    assert any(label.startswith("Synced `local`: +") and " rows (watermark " in label for label in labels), labels
 
 
 @pytest.mark.parametrize("params", [{"src_source": "no-such-source"}])
@@ -703,7 +703,7 @@ def test_source_passwords_never_reach_the_page(empty_ws, monkeypatch, via):
     at.switch_page("pages/sources.py").run()
     assert_clean(at)
     table = at.dataframe[0].value
-    url = table[table["source"] == "prod"]["url"].iloc[0]
+    url = table[table["source"] == "prod"]["where"].iloc[0]
     assert url == "postgresql://eval:***@db.internal:5432/fle"  # the secret was found, and masked
     everything = texts(at) + "".join(d.value.to_csv() for d in at.dataframe)
     assert secret not in everything

@@ -220,16 +220,22 @@ def _old_warehouse(ws, drop: str):
     con.close()
 
 
-def test_an_older_warehouse_says_how_to_upgrade_and_sync_upgrades_it(synced):
+def test_an_older_warehouse_is_upgraded_in_place_and_a_viewer_is_told_how(synced):
+    from fle_core.warehouse import catalog
+    from fle_core.workspace import Workspace
+
     ws, url = synced
+    rows = catalog.overview(ws)["rows"].to_list()
     _old_warehouse(ws, "simulated")
-    rc, _, err = cli(ws, "status")
-    assert_clear(rc, err, "steps.simulated is missing")
-    assert "fle-core sync" in err
-    rc, _, err = cli(ws, "sync", "--source", url)
-    assert rc == 0, err
-    rc, _, err = cli(ws, "status")
-    assert rc == 0 and "Traceback" not in err, err
+    viewer = Workspace.open(ws.root, read_only=True)  # may not write: says how to upgrade
+    with pytest.raises(FleError, match="steps.simulated is missing") as err:
+        catalog.overview(viewer)
+    assert "fle-core sync" in str(err.value)
+    rc, out, err_text = cli(ws, "status")  # a writable workspace opens, upgraded in place
+    assert rc == 0 and "Traceback" not in err_text, err_text
+    assert catalog.overview(viewer)["rows"].to_list() == rows  # nothing lost
+    rc, _, err_text = cli(ws, "sync", "--source", url)
+    assert rc == 0, err_text
     assert warehouse.data_version(ws) == 1  # the no-op sync changed nothing
 
 

@@ -17,8 +17,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from fle_core import analysis
+from fle_core import analysis, sources
 from fle_core import sweeps as sm
+from fle_core.sources import JobRef
 from fle_core.errors import ConfigError
 from fle_core.sweeps.config import SweepConfig, task_registry
 from fle_core.sweeps.executors import (
@@ -100,7 +101,7 @@ def test_the_server_range_comes_from_the_jobs_slot(tmp_path):
 
 def test_fle_preset_needs_an_inspect_source(tmp_path):
     ws = Workspace.open(tmp_path / "ws")
-    with pytest.raises(ConfigError, match="inspect source"):
+    with pytest.raises(ConfigError, match="local folder of Inspect logs"):
         get_preset(ws, "fle").build(_job("sqlite:////tmp/x.db"), tmp_path)
     with pytest.raises(ConfigError, match="writes Inspect logs"):
         sm.launch(ws, _config(ws, source="local"))
@@ -114,7 +115,7 @@ def test_fle_legacy_keeps_fle_eval_with_a_run_config(tmp_path):
     assert json.loads(Path(cmd.argv[3]).read_text()) == [
         {"env_id": "Factorio-x-v0", "model": "openai/gpt-4o", "version": 41}
     ]
-    assert builtin_presets()["fle-legacy"].completion_check(_job("x")) is None  # programs rows, as before
+    assert builtin_presets()["fle-legacy"].writes() == "programs"  # judged by programs rows, as before
 
 
 def test_a_job_inherits_only_what_it_needs():
@@ -259,15 +260,14 @@ def test_the_fle_preset_end_to_end_through_the_runner(tmp_path):
     assert set(everything["model"]) == set(models)
     assert everything.filter(pl.col("model") != "mockllm/gamma")["success"].to_list() == [False, False]
     # the W&B path reads the job's steps from its log too (the runner's per-job runs)
-    from fle_core.sweeps import job_tracking
-
-    spec = ws.source("local_inspect")
-    version = attempts[cells["mockllm/gamma"].cell_id].version
-    steps = job_tracking._job_steps(spec, version)
+    source = sources.get(ws, "local_inspect")
+    a, c = attempts[cells["mockllm/gamma"].cell_id], cells["mockllm/gamma"]
+    job = JobRef(sweep, c.cell_id, a.attempt, a.version, c.task)
+    steps = source.job_steps(job)
     assert steps["value"].to_list() == pytest.approx(
-        analysis.load_steps(ws, versions=[version]).sort("depth")["value"].to_list()
+        analysis.load_steps(ws, versions=[a.version]).sort("depth")["value"].to_list()
     )
-    assert job_tracking._best_values(spec, [version]) == {version: pytest.approx(max(steps["value"]))}
+    assert source.best_values([job]) == {a.version: pytest.approx(max(steps["value"]))}
 
 
 def test_a_command_preset_writing_inspect_logs_is_judged_by_its_log(tmp_path):
@@ -280,8 +280,9 @@ def test_a_command_preset_writing_inspect_logs_is_judged_by_its_log(tmp_path):
     job = _job(str(ws.inspect_logs_path))
     cmd = preset.build(job, tmp_path)
     assert (cmd.log_dir / "fle-job.json").exists()
-    check = preset.completion_check(job)
-    assert check is not None
-    outcome, error = check(0)
-    assert outcome == "failed" and "wrote no Inspect log" in error
-    assert builtin_presets()["simulate"].completion_check(job) is None
+    assert preset.writes() == "inspect_logs"  # so its sweeps need a folder of logs, judged by the log
+    verdict = sources.get(ws, "local_inspect").verify_job(
+        JobRef(job.sweep_id, job.cell_id, job.attempt, job.version, job.task), 0
+    )
+    assert verdict.outcome == "failed" and "wrote no Inspect log" in (verdict.reason or "")
+    assert builtin_presets()["simulate"].writes() == "programs"

@@ -93,7 +93,11 @@ class Source(ABC):
     def overlaps(self, other: Source) -> bool:
         """Whether syncing both would read some data twice (the same location; for log
         folders also one inside the other)."""
-        return self.location == other.location
+        return self.overlaps_location(other.location)
+
+    def overlaps_location(self, location: str) -> bool:
+        """``overlaps`` for a recorded location."""
+        return self.location == location
 
     @classmethod
     @abstractmethod

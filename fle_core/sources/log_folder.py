@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import PurePosixPath
+from urllib.parse import urlsplit
 from typing import TYPE_CHECKING, ClassVar
 
 from fle_core.errors import SourceUnavailable
@@ -68,18 +69,19 @@ class InspectLogSource(Source):
         return self.store.location
 
     def derived_name(self, depth: int = 1) -> str:
+        """``inspect:logs`` (then ``inspect:runs/logs``, …) for a folder; ``s3:bucket/prefix``
+        for object storage (then with the endpoint's host, for another S3-compatible store)."""
         base, _, endpoint = self.location.partition("?endpoint=")
-        scheme, sep, rest = base.partition("://")
-        parts = PurePosixPath(rest if sep else base).parts
-        tail = "/".join(parts[-depth:]) if depth < len(parts) else (rest if sep else base)
-        name = f"{scheme}:{tail}" if sep else f"inspect:{tail}"
-        return name if depth <= len(parts) or not endpoint else f"{name}@{endpoint}"
+        if self.remote:
+            name = base.replace("://", ":", 1)
+            return name if depth <= 1 else f"{name}@{urlsplit(endpoint).netloc or 'default'}"
+        parts = PurePosixPath(base).parts
+        return "inspect:" + (base if depth >= len(parts) else "/".join(parts[-depth:]))
 
-    def overlaps(self, other: Source) -> bool:
-        if not isinstance(other, InspectLogSource):
-            return False
+    def overlaps_location(self, location: str) -> bool:
+        """The same place, or one folder inside the other (on the same store)."""
         a, _, end_a = self.location.partition("?endpoint=")
-        b, _, end_b = other.location.partition("?endpoint=")
+        b, _, end_b = location.partition("?endpoint=")
         if end_a != end_b:
             return False
         return a == b or b.startswith(a.rstrip("/") + "/") or a.startswith(b.rstrip("/") + "/")
@@ -93,8 +95,11 @@ class InspectLogSource(Source):
         """One pass over the folder (``SourceUnavailable`` when it cannot be listed)."""
         return self.store.listing(under)
 
-    def log_ref(self, rel: str) -> inspect_logs.LogRef:
-        return inspect_logs.LogRef(self.store.name_of(rel), lambda: self.store.open(rel), self.store.url(rel))
+    def log_ref(self, rel: str, size: int | None = None) -> inspect_logs.LogRef:
+        """One log to read (``size`` as listed spares object storage a request)."""
+        return inspect_logs.LogRef(
+            self.store.name_of(rel), lambda: self.store.open(rel, size), self.store.url(rel)
+        )
 
     def log_url(self, rel: str) -> str:
         """What ``inspect view`` / inspect_ai opens for this log (a path or a URL)."""
@@ -152,7 +157,7 @@ class InspectLogSource(Source):
         newest = max(logs, key=lambda f: (f.mtime_ns, f.rel))
         name = self.store.name_of(newest.rel)
         try:
-            return name, inspect_logs.read_log(self.log_ref(newest.rel)), None
+            return name, inspect_logs.read_log(self.log_ref(newest.rel, newest.size)), None
         except inspect_logs.LogReadError as exc:
             return name, None, f"its log cannot be read: {exc}"
 

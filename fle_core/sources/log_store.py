@@ -102,8 +102,8 @@ class LogStore(ABC):
         """Every log below the root (or below ``under``, a rel folder), sorted by ``rel``."""
 
     @abstractmethod
-    def open(self, rel: str) -> contextlib.AbstractContextManager[IO[bytes]]:
-        """A seekable binary file of one log."""
+    def open(self, rel: str, size: int | None = None) -> contextlib.AbstractContextManager[IO[bytes]]:
+        """A seekable binary file of one log (``size``: as listed, saves asking the store)."""
 
     @abstractmethod
     def read_small(self, rel: str) -> bytes | None:
@@ -168,7 +168,7 @@ class LocalStore(LogStore):
         return self.path if self.path.is_file() else self.path / rel
 
     @contextlib.contextmanager
-    def open(self, rel: str) -> Iterator[IO[bytes]]:
+    def open(self, rel: str, size: int | None = None) -> Iterator[IO[bytes]]:
         with open(self._file(rel), "rb") as fh:
             yield fh
 
@@ -271,11 +271,11 @@ class RemoteStore(LogStore):
         return f"{self.key}/{rel}" if rel and not self.key.endswith("/" + rel) else self.key
 
     @contextlib.contextmanager
-    def open(self, rel: str) -> Iterator[IO[bytes]]:
+    def open(self, rel: str, size: int | None = None) -> Iterator[IO[bytes]]:
         key = self._key(rel)
         with self._errors("read"):
             fs = self.fs()
-            size = int(fs.size(key) or 0)
+            size = int(fs.size(key) or 0) if size is None else size
             # one request for an ordinary log; ranged reads only for a very large one
             data = fs.cat_file(key) if size <= _WHOLE_READ_BYTES else None
             handle: IO[bytes] = io.BytesIO(data) if data is not None else fs.open(key, "rb")

@@ -154,10 +154,7 @@ def _gone(k: _Known) -> bool:
 def _refuse_overlap(source: Source, known: list[_Known]) -> None:
     """A log folder inside or around one the warehouse holds would count its logs twice."""
     for k in known:
-        if k.location is None or k.kind is None:
-            continue
-        other = recorded(k.kind, k.name, k.location)
-        if other is not None and source.overlaps(other):
+        if k.location is not None and source.overlaps_location(k.location):
             raise ConfigError(
                 f"{source.display} overlaps source {k.name!r} ({k.display}), which the warehouse "
                 "already holds: its logs would be counted twice",

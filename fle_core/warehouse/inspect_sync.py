@@ -189,7 +189,7 @@ def _read(ws: Workspace, p: Plan, f: LogFile, patterns) -> _LogRows:
     source = p.source
     base = {"source": source.name, "path": f.rel, "size": f.size, "mtime_ns": f.mtime_ns, "etag": f.etag}
     try:
-        raw = il.read_log(source.log_ref(f.rel))
+        raw = il.read_log(source.log_ref(f.rel, f.size))
     except il.LogReadError as exc:
         return _LogRows(f, {**base, "status": "unreadable", "error": str(exc)}, [])
     folder = f.rel.rsplit("/", 1)[0] if "/" in f.rel else ""
