@@ -302,6 +302,19 @@ class Workspace:
             raise ConfigError(f"[{name}] in {self.config_path} must be a table")
         return value
 
+    def add_source_entry(self, name: str, entry: Mapping[str, Any]) -> None:
+        """Add ``[sources.NAME]`` to ``config.toml``: re-read under a lock (so a concurrent
+        edit is not lost) and written atomically. ``ConfigError`` if the name is taken."""
+        import filelock
+
+        with filelock.FileLock(str(self.config_path) + ".lock", timeout=30):
+            self.config = _load_config(self.config_path)
+            table = self.config.setdefault("sources", {})
+            if name in table:
+                raise ConfigError(f"A source named {name!r} already exists", hint="pick another name")
+            table[name] = dict(entry)
+            self.save_config()
+
     def save_config(self) -> None:
         """Write ``config.toml`` atomically (tmp + rename)."""
         tmp = self.config_path.with_suffix(".toml.tmp")

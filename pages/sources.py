@@ -4,7 +4,9 @@ import polars as pl
 import streamlit as st
 
 from fle_core import sources
+from fle_core.sources import new_source
 from fle_core.sweeps.facts import attempts_for_sync
+from fle_core.warehouse import identity
 from fle_core.warehouse.sync import sync as run_sync
 from pages import _ui
 
@@ -20,11 +22,37 @@ def sources_table() -> list[str]:
     rows = sources.describe(ws)
     st.dataframe(pl.DataFrame(rows), hide_index=True)
     st.caption(
-        "Add sources under `[sources.NAME]` in the workspace `config.toml` (a database URL, or "
-        '`kind = "inspect"` with the `path` of a folder of Inspect logs); passwords come '
-        "from environment variables or `.streamlit/secrets.toml`, never from the config."
+        "Sources live under `[sources.NAME]` in the workspace `config.toml` (a database URL, or "
+        '`kind = "inspect"` with the `path` of a folder of Inspect logs, local or `s3://…`); passwords '
+        "come from environment variables or `.streamlit/secrets.toml`, never from the config."
     )
     return [r["source"] for r in rows]
+
+
+def add_source() -> None:
+    """Add a source: checked on the server (allowed folders, readable now, counted once)."""
+    with st.expander("Add a log folder or database", icon=":material/add:"):
+        roots = ", ".join(f"`{r}`" for r in new_source.allowed_roots(ws))
+        st.caption(
+            f"Local paths must lie under {roots} (`[app] source_roots`). Passwords are never typed "
+            "here: name the environment variable that holds one."
+        )
+        with st.form("add_source"):
+            name = st.text_input("Name", placeholder="team_logs", max_chars=63)
+            where = st.text_input(
+                "Where",
+                placeholder="a folder of Inspect logs, s3://bucket/logs, sqlite:///runs/fle.db, postgresql://eval@db/fle",
+            )
+            password_env = st.text_input(
+                "Password environment variable (databases only)", placeholder="FLE_PROD_PASSWORD"
+            )
+            if st.form_submit_button("Add source", type="primary"):
+                with _ui.guard():
+                    added = identity.add_source(ws, name.strip(), where, password_env.strip() or None)
+                    st.success(
+                        f"Added `{added.name}` ({added.kind}). Sync it with **Sync now**.",
+                        icon=":material/check:",
+                    )
 
 
 def sync_now(names: list[str]) -> None:
@@ -116,8 +144,13 @@ def attention() -> None:
     st.dataframe(rows, hide_index=True)
 
 
+table, adding = st.container(), st.container()
+if not ro:
+    with adding:
+        add_source()  # run before the table is drawn, so a source just added is listed
 with _ui.guard():
-    names = sources_table()
+    with table:
+        names = sources_table()
     if not ro:
         with _ui.guard():
             sync_now(names)

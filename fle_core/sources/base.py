@@ -116,6 +116,10 @@ class Source(ABC):
     def present(self) -> bool:
         """Whether the source exists now (a default source that is absent is skipped)."""
 
+    @abstractmethod
+    def check_readable(self) -> None:
+        """Raise a clear ``SourceError`` unless the source can be read right now."""
+
     # ---- sweeps --------------------------------------------------------------------
     @abstractmethod
     def max_version(self) -> int:

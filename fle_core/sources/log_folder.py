@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import PurePosixPath
-from urllib.parse import urlsplit
 from typing import TYPE_CHECKING, ClassVar
+from urllib.parse import urlsplit
 
 from fle_core.errors import SourceUnavailable
 from fle_core.sources import inspect_logs
@@ -89,6 +89,9 @@ class InspectLogSource(Source):
     def present(self) -> bool:
         # object storage is always tried (like a database server): "unreachable" is worth saying
         return True if self.remote else self.store.exists()
+
+    def check_readable(self) -> None:
+        self.listing()
 
     # ---- what it holds -------------------------------------------------------------
     def listing(self, under: str = "") -> Listing:

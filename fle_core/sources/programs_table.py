@@ -58,6 +58,10 @@ class ProgramsSource(Source):
         """``programs.connect`` for this source (a context manager)."""
         return _programs().connect(self.spec)
 
+    def check_readable(self) -> None:
+        with self.connect() as conn:
+            _programs().column_types(conn)
+
     # ---- sweeps --------------------------------------------------------------------
     def verify_job(self, job: JobRef, exit_code: int, *, retry: bool = True) -> JobVerdict:
         """A job is complete when it exited 0 and left at least one row of its version."""

@@ -171,6 +171,22 @@ def _free_name(source: Source, by_name: dict[str, _Known]) -> str:
     return source.location
 
 
+def add_source(ws: Workspace, name: str, where: str, password_env: str | None = None) -> Source:
+    """Check a new ``[sources.NAME]`` entry on the server (``sources.new_source``: name,
+    allowed roots, readable now, no overlap with a configured source) and against what
+    the warehouse holds (these identity rules), then write it to ``config.toml``."""
+    from fle_core.sources.new_source import checked_entry
+    from fle_core.warehouse.syncers import SYNCERS
+
+    source, entry = checked_entry(ws, name, where, password_env)
+    configured = {*(ws.config.get("sources") or {}), name}
+    if ws.warehouse_path.exists():
+        with warehouse.reader(ws) as con:
+            _decide(con, source, known_sources(con), configured, SYNCERS[source.holds].evidence)
+    ws.add_source_entry(name, entry)
+    return source
+
+
 def source_named(ws: Workspace, name: str) -> Source:
     """The source whose rows the warehouse keeps under ``name``: the configured one (it has
     the secrets), else the location recorded when it was synced. ``ConfigError`` when the
@@ -210,6 +226,21 @@ def rename(con, old: str, new: str) -> None:
     """Relabel every row of source ``old`` as ``new`` (inside the caller's transaction)."""
     for table in warehouse.source_tables():
         con.execute(f"UPDATE {table} SET source = ? WHERE source = ?", [new, old])
+
+
+def held_steps(ws: Workspace, name: str) -> int:
+    """How many steps the warehouse keeps for source ``name`` (``ConfigError`` if none is held)."""
+    with warehouse.reader(ws) as con:
+        if warehouse.scalar(con, "SELECT count(*) FROM source_state WHERE source = ?", [name]) == 0:
+            raise _not_held(con, name)
+        return int(warehouse.scalar(con, "SELECT count(*) FROM steps WHERE source = ?", [name]))
+
+
+def _not_held(con, name: str) -> ConfigError:
+    names = [r[0] for r in con.execute("SELECT source FROM source_state ORDER BY 1").fetchall()]
+    return ConfigError(
+        f"The warehouse holds no source {name!r}", hint=f"it holds: {', '.join(names) or 'nothing yet'}"
+    )
 
 
 def remove(ws: Workspace, name: str) -> int:

@@ -19,12 +19,11 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from types import ModuleType
 
 from fle_core import sources
 from fle_core.errors import FleError, SourceUnavailable
 from fle_core.sources import Source
-from fle_core.warehouse import _runs, identity, inspect_sync, programs_sync
+from fle_core.warehouse import _runs, identity
 from fle_core.warehouse import store as warehouse
 from fle_core.warehouse._runs import ATTEMPT_COLUMNS as ATTEMPT_COLUMNS  # the sweeps layer's facts
 from fle_core.warehouse._runs import Run
@@ -32,14 +31,10 @@ from fle_core.warehouse._writing import DEFAULT_BATCH_ROWS as DEFAULT_BATCH_ROWS
 from fle_core.warehouse._writing import AttemptsProvider as AttemptsProvider
 from fle_core.warehouse._writing import Context, Options, Session
 from fle_core.warehouse._writing import Progress as Progress
+from fle_core.warehouse.syncers import SYNCERS
 from fle_core.workspace import Workspace
 
 log = logging.getLogger(__name__)
-
-#: What a source holds → the module that syncs it. Each syncer has ``reading(ctx, source,
-#: attempts)`` (a context manager giving the planned work: ``unchanged()``, ``rebuild``,
-#: ``copy(session, run)``) and ``evidence(con, name)`` (what identity compares).
-SYNCERS: dict[str, ModuleType] = {"programs": programs_sync, "inspect_logs": inspect_sync}
 
 
 @dataclass(frozen=True)
