@@ -178,7 +178,9 @@ def test_sources_sync_now_runs_a_real_incremental_sync(populated_root, tmp_path,
     assert_clean(at)
     assert warehouse.data_version(ws) == before + 1
     labels = [s.label for s in at.status]
-    assert any(label.startswith("Synced `local`: +") and " rows (watermark " in label for label in labels), labels
+    assert any(label.startswith("Synced `local`: +") and " rows (watermark " in label for label in labels), (
+        labels
+    )
 
 
 @pytest.mark.parametrize("params", [{"src_source": "no-such-source"}])

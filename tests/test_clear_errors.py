@@ -228,10 +228,10 @@ def test_an_older_warehouse_is_upgraded_in_place_and_a_viewer_is_told_how(synced
     rows = catalog.overview(ws)["rows"].to_list()
     _old_warehouse(ws, "simulated")
     viewer = Workspace.open(ws.root, read_only=True)  # may not write: says how to upgrade
-    with pytest.raises(FleError, match="steps.simulated is missing") as err:
+    with pytest.raises(FleError, match=r"steps\.simulated is missing") as err:
         catalog.overview(viewer)
     assert "fle-core sync" in str(err.value)
-    rc, out, err_text = cli(ws, "status")  # a writable workspace opens, upgraded in place
+    rc, _out, err_text = cli(ws, "status")  # a writable workspace opens, upgraded in place
     assert rc == 0 and "Traceback" not in err_text, err_text
     assert catalog.overview(viewer)["rows"].to_list() == rows  # nothing lost
     rc, _, err_text = cli(ws, "sync", "--source", url)

@@ -19,8 +19,8 @@ import pytest
 
 from fle_core import analysis, sources
 from fle_core import sweeps as sm
-from fle_core.sources import JobRef
 from fle_core.errors import ConfigError
+from fle_core.sources import JobRef
 from fle_core.sweeps.config import SweepConfig, task_registry
 from fle_core.sweeps.executors import (
     BASE_ENV,

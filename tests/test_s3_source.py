@@ -44,13 +44,17 @@ def _reference(local: Path) -> dict[tuple[str, str, int], tuple[bool | None, flo
         for s in read_eval_log_samples(str(path), all_samples_required=False):
             score = (s.scores or {}).get("comprehensive_factorio_scorer")
             meta = score.metadata if score else {}
-            out[(path.name, str(s.id), int(s.epoch))] = (meta.get("quota_achieved"), meta.get("production_score"))
+            out[(path.name, str(s.id), int(s.epoch))] = (
+                meta.get("quota_achieved"),
+                meta.get("production_score"),
+            )
     return out
 
 
 def _synced(ws: Workspace) -> dict[tuple[str, str, int], tuple[bool | None, float | None]]:
     rows = warehouse.query(
-        ws, "SELECT path, sample_id, epoch, fle_success, final_score FROM inspect_samples WHERE superseded_by IS NULL"
+        ws,
+        "SELECT path, sample_id, epoch, fle_success, final_score FROM inspect_samples WHERE superseded_by IS NULL",
     )
     return {
         (Path(r["path"]).name, r["sample_id"], r["epoch"]): (r["fle_success"], r["final_score"])
@@ -143,7 +147,9 @@ def test_an_unreachable_store_is_one_clear_error_and_changes_nothing(workspace, 
     assert secret not in str(stored["e"][0])
 
 
-def test_a_log_still_being_written_in_a_bucket_shows_as_running(workspace, s3, bucket, inspect_logs_dir, tmp_path):
+def test_a_log_still_being_written_in_a_bucket_shows_as_running(
+    workspace, s3, bucket, inspect_logs_dir, tmp_path
+):
     client, name, _ = bucket
     import zipfile
 

@@ -95,7 +95,9 @@ def test_two_log_folders_with_one_name_are_two_sources(workspace, tmp_path, insp
 
 
 # ---------------------------------------------------------------- one place, two routes
-def test_one_log_folder_by_config_and_by_path_is_counted_once(workspace, tmp_path, inspect_logs_dir, monkeypatch):
+def test_one_log_folder_by_config_and_by_path_is_counted_once(
+    workspace, tmp_path, inspect_logs_dir, monkeypatch
+):
     logs = _logs(tmp_path, inspect_logs_dir, "team_logs")
     ws = _config(workspace, f'[sources.team]\nkind = "inspect"\npath = "{logs}"\n')
     sync(ws, "team")

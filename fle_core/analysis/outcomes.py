@@ -158,12 +158,12 @@ def failure_counts(ws: Workspace, summaries: pl.DataFrame, *, as_of_sync: int | 
     keyed = summaries.select(*TRAJECTORY_KEY, "model").join(
         outcomes.drop("model"), on=list(TRAJECTORY_KEY), how="left"
     )
-    kind = pl.col("failure_kind")
+    failure = pl.col("failure_kind")
     counts = keyed.group_by("model").agg(
         pl.len().alias("trajectories"),
-        (kind == "infrastructure").sum().alias("infrastructure"),
-        (kind == "error").sum().alias("errors"),
-        (kind == "limit").sum().alias("limits"),
+        (failure == "infrastructure").sum().alias("infrastructure"),
+        (failure == "error").sum().alias("errors"),
+        (failure == "limit").sum().alias("limits"),
         (pl.col("log_status") == "started").sum().alias("running"),
     )
     gaps = warehouse.query(

@@ -36,7 +36,7 @@ import polars as pl
 
 from fle_core.errors import SourceError
 
-Kind = Literal["csv", "parquet", "jsonl", "wandb"]
+Fmt = Literal["csv", "parquet", "jsonl", "wandb"]
 SYSTEM_COLUMNS = ("system", "branch", "git_branch", "config", "variant", "label", "group", "Group", "model")
 SEED_COLUMNS = ("seed", "Seed", "random_seed", "run_seed")
 TASK_COLUMNS = ("task", "Task", "env_id", "env")
@@ -58,7 +58,7 @@ WANDB_COLUMNS = {
     "GPU Type",
     "GPU Count",
 }
-_SUFFIX: dict[str, Kind] = {
+_SUFFIX: dict[str, Fmt] = {
     ".csv": "csv",
     ".tsv": "csv",
     ".parquet": "parquet",
@@ -80,7 +80,7 @@ class RunsTable:
 
     frame: pl.DataFrame
     metrics: list[str]
-    kind: Kind
+    kind: Fmt
     name: str
     notes: list[str] = field(default_factory=list)
 
@@ -93,7 +93,7 @@ def read_runs(
     source: str | os.PathLike | bytes,
     *,
     name: str | None = None,
-    format: Kind | None = None,
+    format: Fmt | None = None,
     system: str | None = None,
     seed: str | None = None,
     task: str | None = None,
@@ -113,43 +113,43 @@ def read_runs(
     ``State`` (``None`` keeps all).
     """
     label = name or (str(source) if not isinstance(source, bytes) else "upload")
-    kind = format or _SUFFIX.get(Path(label).suffix.lower())
-    if kind is None:
+    fmt = format or _SUFFIX.get(Path(label).suffix.lower())
+    if fmt is None:
         raise SourceError(
             f"cannot tell the format of {label}", hint="use a .csv, .parquet or .jsonl file, or pass format="
         )
-    raw = _read(source, kind, label)
+    raw = _read(source, fmt, label)
     if raw.width == 0 or raw.height == 0:
         raise SourceError(f"{label} holds no runs", hint="expected one row per run with a header row")
-    if kind == "csv" and {"Name", "State"} <= set(raw.columns):
-        kind = "wandb"
+    if fmt == "csv" and {"Name", "State"} <= set(raw.columns):
+        fmt = "wandb"
     notes: list[str] = []
     raw, summary = _unprefix(_flatten(raw))
-    if kind == "wandb" and states is not None and "State" in raw.columns:
+    if fmt == "wandb" and states is not None and "State" in raw.columns:
         raw = _keep_states(raw, list(states), notes)
     sys_col = _pick(raw, system, SYSTEM_COLUMNS, "system", label)
     seed_col = _pick(raw, seed, SEED_COLUMNS, "seed", label, required=False)
     task_col = _pick(raw, task, TASK_COLUMNS, "task", label, required=False)
     keys = {c for c in (sys_col, seed_col, task_col) if c}
-    chosen = _metrics(raw, metrics, keys, summary, kind, label, notes)
+    chosen = _metrics(raw, metrics, keys, summary, fmt, label, notes)
     frame = _frame(raw, sys_col, seed_col, task_col, chosen, notes, label)
-    return RunsTable(frame, chosen, kind, label, notes)
+    return RunsTable(frame, chosen, fmt, label, notes)
 
 
 # ------------------------------------------------------------------ reading ---
-def _read(source, kind: Kind, label: str) -> pl.DataFrame:
+def _read(source, fmt: Fmt, label: str) -> pl.DataFrame:
     data = io.BytesIO(source) if isinstance(source, bytes) else Path(source)
     if isinstance(data, Path) and not data.is_file():
         raise SourceError(f"runs file {label} does not exist")
     try:
-        if kind in ("csv", "wandb"):
+        if fmt in ("csv", "wandb"):
             sep = "\t" if label.lower().endswith(".tsv") else ","
             return pl.read_csv(data, separator=sep, infer_schema_length=None, null_values=["", "NA", "null"])
-        if kind == "parquet":
+        if fmt == "parquet":
             return pl.read_parquet(data)
         return pl.read_ndjson(data, infer_schema_length=None)
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
-        raise SourceError(f"cannot read {label} as {kind}: {exc}", hint="check the file's format") from None
+        raise SourceError(f"cannot read {label} as {fmt}: {exc}", hint="check the file's format") from None
 
 
 def _flatten(frame: pl.DataFrame) -> pl.DataFrame:
@@ -222,7 +222,7 @@ def _numeric(series: pl.Series) -> pl.Series:
     return series.cast(pl.String).str.strip_chars().cast(pl.Float64, strict=False)
 
 
-def _metrics(raw, metrics, keys, summary, kind, label, notes) -> list[str]:
+def _metrics(raw, metrics, keys, summary, fmt, label, notes) -> list[str]:
     if metrics:
         bad = [m for m in metrics if m not in raw.columns or m in keys]
         if bad:
@@ -231,14 +231,14 @@ def _metrics(raw, metrics, keys, summary, kind, label, notes) -> list[str]:
         if not_numbers:
             raise SourceError(f"{label}: column(s) {', '.join(not_numbers)} hold no numbers")
         return list(metrics)
-    skip = set(keys) | (WANDB_COLUMNS if kind == "wandb" else set())
+    skip = set(keys) | (WANDB_COLUMNS if fmt == "wandb" else set())
     pool = [c for c in raw.columns if c not in skip and not c.startswith("_")]
     if summary is not None:
         pool = [c for c in pool if c in summary]
     chosen = [c for c in pool if raw[c].dtype.is_numeric() and raw[c].is_not_null().any()]
     if not chosen:
         raise SourceError(f"{label} has no numeric metric column", hint=_columns(raw))
-    if kind == "wandb" and summary is None:
+    if fmt == "wandb" and summary is None:
         notes.append(f"metrics: every numeric column ({', '.join(chosen)}); pick some with --metric")
     return chosen
 

@@ -82,9 +82,7 @@ PLACEHOLDERS = frozenset(
 #: Placeholders whose values users choose; they may start with "-".
 USER_VALUES = frozenset({"model", "task", "env_id"})
 Kind = Literal["simulate", "command", "fle", "fle-legacy"]
-KINDS = ("simulate", "command", "fle", "fle-legacy")
-#: What each kind of preset writes (see ``Executor.writes``).
-_WRITES: dict[str, str] = {"fle": "inspect_logs", "simulate": "programs", "fle-legacy": "programs"}
+
 FLE_DEFAULT_COMMAND = (
     "fle",
     "inspect-eval",
@@ -118,6 +116,27 @@ BASE_ENV = (
     "SLURM_*",
     "WANDB_MODE",
 )
+
+
+@dataclass(frozen=True)
+class KindFacts:
+    """What a kind of preset does: the one place that knows it."""
+
+    simulated: bool = False  # runs the built-in simulator (no command template)
+    run_config: bool = False  # writes FLE's run config for `fle eval --config`
+    log_dir: bool = False  # writes Inspect logs into the job's own folder (with fle-job.json)
+    servers: bool = False  # gets FLE_SERVER_START/END from its concurrency slot
+    writes: str | None = None  # what its jobs write: "programs", "inspect_logs", or None (either)
+    command: tuple[str, ...] = ()  # the default argv template
+
+
+KIND_FACTS: dict[str, KindFacts] = {
+    "simulate": KindFacts(simulated=True, writes="programs"),
+    "command": KindFacts(),
+    "fle": KindFacts(log_dir=True, servers=True, writes="inspect_logs", command=FLE_DEFAULT_COMMAND),
+    "fle-legacy": KindFacts(run_config=True, writes="programs", command=FLE_LEGACY_COMMAND),
+}
+KINDS = tuple(KIND_FACTS)
 #: The ``fle`` preset's default ``pass_env``: model-provider keys and Inspect/Factorio settings.
 FLE_PASS_ENV = (
     "*_API_KEY",
@@ -177,7 +196,8 @@ class Executor:
         """The argv and environment for ``job``; may write files (FLE run config) to ``workdir``."""
         env = {k: str(v) for k, v in self.env.items()}
         env.update(job_env(job))
-        if self.kind == "simulate":
+        facts = KIND_FACTS[self.kind]
+        if facts.simulated:
             argv = simulate_argv(job, self.options)
             if _has_password(job.source_url):  # keep secrets out of argv (visible in `ps`)
                 argv = [a for a in argv if not a.startswith("--source=")]
@@ -185,15 +205,15 @@ class Executor:
             return Command(argv, env)
         files: list[Path] = []
         run_config = ""
-        if self.kind == "fle-legacy" or self.uses("run_config"):
+        if facts.run_config or self.uses("run_config"):
             path = write_fle_run_config(job, workdir)
             files.append(path)
             run_config = str(path)
         log_dir = None
-        if self.kind == "fle" or self.uses("log_dir"):
+        if facts.log_dir or self.uses("log_dir"):
             log_dir = job_log_dir(job)
             files.append(write_job_file(job, log_dir))
-        if self.kind == "fle":
+        if facts.servers:
             start, end = fle_server_range(
                 job.slot,
                 int(self.options.get("servers_per_job", 1)),
@@ -216,7 +236,7 @@ class Executor:
         ``fle-legacy``), or None for a ``command`` preset that could write either."""
         if self.uses("log_dir"):
             return "inspect_logs"
-        return _WRITES.get(self.kind)
+        return KIND_FACTS[self.kind].writes
 
     def uses(self, placeholder: str) -> bool:
         return any(
@@ -449,19 +469,20 @@ def _parse_preset(name: str, spec: Mapping[str, Any], base: Executor | None) -> 
     kind = spec.get("kind", base.kind if base else "command")
     if kind not in KINDS:
         raise ConfigError(f"[executors.{name}] kind must be one of {', '.join(KINDS)}, not {kind!r}")
-    same = base is not None and base.kind == kind
-    raw = spec.get("command", list(base.template) if base and same else None)
+    if base is not None and base.kind != kind:
+        base = None  # a preset of another kind inherits nothing from the built-in one
+    raw = spec.get("command", list(base.template) if base else None)
     template: list[str] = []
-    if kind != "simulate":
+    if not KIND_FACTS[kind].simulated:
         if raw is None:
-            raw = list({"fle": FLE_DEFAULT_COMMAND, "fle-legacy": FLE_LEGACY_COMMAND}.get(kind, ())) or None
+            raw = list(KIND_FACTS[kind].command) or None
         if isinstance(raw, str):
             raw = shlex.split(raw)  # the template only; values are substituted later
         if not raw or not all(isinstance(p, str) for p in raw):
             raise ConfigError(f"[executors.{name}] needs command = [argv strings]")
         template = list(raw)
         check_template(name, template)
-    options = dict(base.options) if base and same else {}
+    options = dict(base.options) if base else {}
     known = {**_SIM_OPTIONS, **_FLE_OPTIONS}
     for key, cast in known.items():
         if key in spec:
@@ -472,7 +493,7 @@ def _parse_preset(name: str, spec: Mapping[str, Any], base: Executor | None) -> 
     env = spec.get("env", {})
     if not isinstance(env, Mapping):
         raise ConfigError(f"[executors.{name}] env must be a table")
-    pass_env = spec.get("pass_env", list(base.pass_env) if base and same else [])
+    pass_env = spec.get("pass_env", list(base.pass_env) if base else [])
     if not isinstance(pass_env, list) or not all(isinstance(p, str) for p in pass_env):
         raise ConfigError(f"[executors.{name}] pass_env must be a list of variable names or patterns")
     return Executor(

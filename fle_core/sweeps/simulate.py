@@ -450,13 +450,13 @@ class _Writer:
 
     def __init__(self, url: str):
         self.url = url
-        self.kind = "sqlite" if url.startswith("sqlite:") else "postgres"
+        self.dialect = "sqlite" if url.startswith("sqlite:") else "postgres"
         if url.split(":", 1)[0] not in ("sqlite", "postgresql", "postgres"):
             raise ConfigError(
                 f"Unsupported source URL scheme in {_display(url)!r}",
                 hint="use sqlite:///PATH or postgresql://...",
             )
-        self.con = self._connect_sqlite() if self.kind == "sqlite" else self._connect_pg()
+        self.con = self._connect_sqlite() if self.dialect == "sqlite" else self._connect_pg()
 
     def _connect_sqlite(self):
         path = sqlite_path(self.url)
@@ -506,7 +506,7 @@ class _Writer:
             ) from None
 
     def _pg_errors(self) -> tuple[type[BaseException], ...]:
-        if self.kind != "postgres":
+        if self.dialect != "postgres":
             return ()
         import psycopg
 
@@ -515,7 +515,7 @@ class _Writer:
     def _insert(self, cols: dict[str, object]) -> int:
         names = [n for n in cols if n in self.columns]
         values = [self._adapt(n, cols[n]) for n in names]
-        if self.kind == "sqlite":
+        if self.dialect == "sqlite":
             sql = (
                 f"INSERT INTO programs ({', '.join(names)}) "  # names: fixed column list
                 f"VALUES ({', '.join('?' * len(names))})"
@@ -537,11 +537,11 @@ class _Writer:
         return int(new_id)
 
     def _adapt(self, name: str, value: object) -> object:
-        if self.kind == "postgres" and name == "meta" and self.columns.get(name) == "JSONB":
+        if self.dialect == "postgres" and name == "meta" and self.columns.get(name) == "JSONB":
             from psycopg.types.json import Jsonb
 
             return Jsonb(json.loads(value)) if isinstance(value, str) else value
-        if isinstance(value, datetime) and self.kind == "sqlite":
+        if isinstance(value, datetime) and self.dialect == "sqlite":
             return value.strftime("%Y-%m-%d %H:%M:%S.%f")
         return value
 

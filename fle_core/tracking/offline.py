@@ -59,17 +59,17 @@ def read_offline_run(run_dir: str | os.PathLike) -> OfflineRun:
     for data in _log_records(wandb_file.read_bytes()):
         rec = pb.Record()
         rec.ParseFromString(data)
-        kind = rec.WhichOneof("record_type")
-        if kind == "run":
+        record = rec.WhichOneof("record_type")
+        if record == "run":
             r = rec.run
             out.run_id, out.project, out.name = r.run_id, r.project, r.display_name
             out.group, out.job_type, out.tags = r.run_group, r.job_type, list(r.tags)
             _apply_updates(out.config, r.config.update)
-        elif kind == "config":
+        elif record == "config":
             _apply_updates(out.config, rec.config.update)
-        elif kind == "summary":
+        elif record == "summary":
             _apply_updates(out.summary, rec.summary.update)
-        elif kind == "history":
+        elif record == "history":
             row: dict[str, Any] = {}
             _apply_updates(row, rec.history.item)
             out.history.append(row)
@@ -100,15 +100,15 @@ def _log_records(data: bytes) -> Iterator[bytes]:
         if left < 7:  # block trailer padding
             pos += left
             continue
-        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        _crc, length, chunk_type = struct.unpack("<IHB", data[pos : pos + 7])
         chunk = data[pos + 7 : pos + 7 + length]
         pos += 7 + length
-        if kind == 1:
+        if chunk_type == 1:
             yield chunk
-        elif kind == 2:
+        elif chunk_type == 2:
             pending = chunk
-        elif kind == 3:
+        elif chunk_type == 3:
             pending += chunk
-        elif kind == 4:
+        elif chunk_type == 4:
             yield pending + chunk
             pending = b""
