@@ -170,7 +170,7 @@ def describe(ws: Workspace) -> list[dict[str, str]]:
     found = configured(ws)
     rows = []
     for name, spec in sorted(ws.sources().items()):
-        row = {"source": name, "password from": spec.password_env or spec.url_env or "—"}
+        password = spec.password_env or spec.url_env or "—"
         source = found.get(name)
         if source is None and name in _DEFAULTS:
             continue  # a default covered by a configured source
@@ -178,8 +178,12 @@ def describe(ws: Workspace) -> list[dict[str, str]]:
             try:
                 source = open_source(spec)
             except ConfigError as exc:
-                rows.append({**row, "kind": "?", "where": spec.display_url(), "status": str(exc)})
+                rows.append(_row(name, "?", spec.display_url(), str(exc), password))
                 continue
         status = "present" if source.present() else "missing"
-        rows.append({**row, "kind": source.kind, "where": source.display, "status": status})
+        rows.append(_row(name, source.kind, source.display, status, password))
     return rows
+
+
+def _row(name: str, kind: str, where: str, status: str, password: str) -> dict[str, str]:
+    return {"source": name, "kind": kind, "where": where, "status": status, "password from": password}
