@@ -105,7 +105,9 @@ def build_workspace(root: Path, n_steps: int) -> Workspace:
             [n_steps, n_steps],
         )
         con.execute(
-            "INSERT INTO source_state VALUES ('bench', 'sqlite', 'sqlite:///bench.db', ?, 1)", [n_steps]
+            "INSERT INTO source_state (source, kind, display_url, watermark, last_sync_id) "
+            "VALUES ('bench', 'sqlite', 'sqlite:///bench.db', ?, 1)",
+            [n_steps],
         )
     print(f"built {n_steps:,}-step warehouse in {time.perf_counter() - t0:.1f} s")
     return ws

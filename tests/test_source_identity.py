@@ -237,3 +237,20 @@ def test_a_warehouse_of_the_previous_release_opens_and_continues(tmp_path):
     again = sync(ws, f"sqlite:///{tmp_path / 'w' / 'runs' / 'data.db'}")
     assert again.sources == ("sqlite:data.db",) and again.rows_added == 0
     assert _rows_by_source(ws) == {**before, "local": grown}
+
+
+# ---------------------------------------------------------------- what sync says about a folder
+def test_sync_and_status_speak_of_logs_for_a_log_folder(workspace, tmp_path, inspect_logs_dir):
+    logs = _logs(tmp_path, inspect_logs_dir, "logs")
+    n_logs = len(list(logs.rglob("*.eval")))
+    out = _cli(workspace, "sync", "--source", str(logs))
+    assert out.returncode == 0, out.stderr
+    steps = _rows_by_source(workspace)["inspect:logs"]
+    assert f"{n_logs}/{n_logs} logs" in out.stderr and " rows" not in out.stderr
+    assert f"synced inspect:logs: {n_logs} logs read, +{steps:,} steps" in out.stdout
+    assert "watermark" not in out.stdout
+    again = _cli(workspace, "sync", "--source", str(logs), "--quiet")
+    assert "synced inspect:logs: no log changed" in again.stdout
+    status = _cli(workspace, "status")
+    assert f"logs {n_logs}" in status.stdout and "watermark" not in status.stdout
+    assert "(0 -> 0)" not in status.stdout and "(None -> None)" not in status.stdout
