@@ -8,6 +8,7 @@ sync and ``load_summaries`` derived.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -431,6 +432,7 @@ def test_a_killed_log_shows_as_running_then_completes(tmp_path):
                     pass
             time.sleep(0.2)
         assert log is not None, "no finished sample appeared in the log"
+        os.killpg(proc.pid, signal.SIGSTOP)  # frozen mid-run: a busy machine cannot let it finish first
         ws = Workspace.open(tmp_path / "ws")
         sync(ws, source=str(logs))
         status = warehouse.query(ws, "SELECT status, samples FROM inspect_logs").row(0)
