@@ -103,6 +103,7 @@ def _steps_where(
     include_failed_attempts: bool = False,
     task_contains: str | None = None,
     configs=None,
+    include_invalidated: bool = False,
 ) -> tuple[str, list]:
     """The parameterized WHERE condition on ``steps s`` for ``load_steps``'s filters."""
     params: list = []
@@ -118,6 +119,12 @@ def _steps_where(
         key_where.append(
             "NOT EXISTS (SELECT 1 FROM sweep_attempts a WHERE a.source = s.source "
             "AND a.version = s.version AND coalesce(a.status, '') <> 'succeeded')"
+        )
+    if not include_invalidated:  # samples invalidated in their Inspect log (invalidate_samples)
+        key_where.append(
+            "NOT EXISTS (SELECT 1 FROM inspect_samples i WHERE i.source = s.source AND i.version = s.version "
+            "AND i.instance = s.instance AND i.superseded_by IS NULL "
+            "AND (i.invalidated_by IS NOT NULL OR i.invalidated_at IS NOT NULL))"
         )
     if configs is not None:
         key_where.append(
@@ -186,6 +193,7 @@ def load_steps(
     include_failed_attempts: bool = False,
     task_contains: str | None = None,
     configs=None,
+    include_invalidated: bool = False,
 ) -> pl.DataFrame:
     """Step rows from the warehouse, in the steps contract, ordered for fast summaries.
 
@@ -209,7 +217,9 @@ def load_steps(
     attempts are excluded unless ``include_failed_attempts``. ``configs`` (a
     list of params JSON strings; None or ``"(none)"`` in it selects
     trajectories without params) keeps only those configs; JSON is also
-    matched in canonical form, so key order does not matter.
+    matched in canonical form, so key order does not matter. Trajectories whose Inspect
+    sample was invalidated (``inspect_ai.log.invalidate_samples``) are left out unless
+    ``include_invalidated``: they stay in the warehouse, shown as invalidated.
     """
     sql, params = _steps_sql(
         sources=sources,
@@ -223,6 +233,7 @@ def load_steps(
         include_failed_attempts=include_failed_attempts,
         task_contains=task_contains,
         configs=configs,
+        include_invalidated=include_invalidated,
     )
     frame = warehouse.query(ws, sql, params)
     # one contiguous chunk: DuckDB hands over many record batches, and the
@@ -231,9 +242,17 @@ def load_steps(
 
 
 def load_summaries(
-    ws: Workspace, *, registry: TaskRegistry | None = None, success_threshold: float | None = None, **filters
+    ws: Workspace,
+    *,
+    registry: TaskRegistry | None = None,
+    success_threshold: float | None = None,
+    systems: bool = True,
+    **filters,
 ) -> pl.DataFrame:
-    """``summarize_trajectories(load_steps(ws, **filters))`` with the workspace's quotas.
+    """``summarize_trajectories(load_steps(ws, **filters))`` with the workspace's quotas,
+    plus (``systems=True``, the default) a last column ``system``: what ran besides the
+    model and config (``analysis.systems``: era, FLE solver, trajectory length, generate
+    config, FLE and inspect_ai versions), which ``label_systems`` turns into labels.
 
     ``registry`` defaults to ``ws.task_registry()`` (lab-play defaults plus the
     ``[tasks]`` overrides in config.toml).
@@ -278,6 +297,11 @@ def load_summaries(
     if inspect:
         found = outcomes.load_outcomes(ws, as_of_sync=filters.get("as_of_sync"))
         out = outcomes.apply_outcomes(out, found, qmap, success_threshold)
+    if systems:
+        from fle_core.analysis import systems as sysmod
+
+        found_systems = sysmod.load_systems(ws, as_of_sync=filters.get("as_of_sync")) if inspect else None
+        out = sysmod.attach_systems(out, found_systems if found_systems is not None else pl.DataFrame())
     return out
 
 
@@ -359,12 +383,19 @@ def config_label(config: str | None) -> str:
     return ", ".join(f"{k}={_param_text(v)}" for k, v in params.items()) or NO_CONFIG
 
 
-def label_systems(summaries: pl.DataFrame, by: Sequence[str] = ("model", "config")) -> pl.DataFrame:
+#: ``label_systems``' default: a system is (model, sweep config, ``analysis.systems`` parts).
+SYSTEM_BY = ("model", "config", "system")
+
+
+def label_systems(summaries: pl.DataFrame, by: Sequence[str] = SYSTEM_BY) -> pl.DataFrame:
     """Summaries whose ``model`` is the system label, so metrics compare systems.
 
-    A system is a distinct combination of the ``by`` columns (``model`` first).
+    A system is a distinct combination of the ``by`` columns (``model`` first; by
+    default model, sweep config and the ``system`` column of ``load_summaries``, see
+    ``analysis.systems``; a frame without ``config``/``system`` uses what it has).
     Its label is the model followed by the other columns in brackets — the
-    config rendered by ``config_label``, any other column as ``name=value``;
+    config rendered by ``config_label``, the ``system`` parts that differ between
+    the frame's systems (``solver=hud``), any other column as ``name=value``;
     null values are left out, so runs without params keep the bare model name:
     ``gpt-4o [prompt=v2, temperature=0.2]``, ``gpt-4o``. If two different
     systems would get the same label (e.g. params ``{"t": 1}`` and
@@ -372,6 +403,8 @@ def label_systems(summaries: pl.DataFrame, by: Sequence[str] = ("model", "config
     unique. The original model is kept in ``base_model``; every other column
     is unchanged, and row order is preserved. Deterministic (a pure function).
     """
+    if tuple(by) == SYSTEM_BY:
+        by = [c for c in SYSTEM_BY if c == "model" or c in summaries.columns]
     by = list(by)
     if not by or by[0] != "model":
         raise MetricError(f"label_systems needs 'model' as the first 'by' column, got {by}")
@@ -387,12 +420,17 @@ def label_systems(summaries: pl.DataFrame, by: Sequence[str] = ("model", "config
         else summaries
     )
     systems = base.select(by).unique().sort(by, nulls_last=False)
-    labels = [_system_label(row, by, raw=False) for row in systems.iter_rows(named=True)]
+    shown: list[str] = []
+    if "system" in by:
+        from fle_core.analysis.systems import varying_parts
+
+        shown = varying_parts(systems["system"].to_list())
+    labels = [_system_label(row, by, raw=False, shown=shown) for row in systems.iter_rows(named=True)]
     seen: dict[str | None, int] = {}
     for label in labels:
         seen[label] = seen.get(label, 0) + 1
     labels = [
-        _system_label(row, by, raw=True) if seen[lab] > 1 else lab
+        _system_label(row, by, raw=True, shown=shown) if seen[lab] > 1 else lab
         for lab, row in zip(labels, systems.iter_rows(named=True), strict=True)
     ]
     keyed = systems.with_columns(pl.Series("_label", labels, dtype=pl.String))
@@ -403,14 +441,18 @@ def label_systems(summaries: pl.DataFrame, by: Sequence[str] = ("model", "config
     return out.drop("_base_model_old", strict=False)
 
 
-def _system_label(row: dict, by: list[str], *, raw: bool) -> str | None:
+def _system_label(row: dict, by: list[str], *, raw: bool, shown: Sequence[str] = ()) -> str | None:
     """One system's label (see ``label_systems``); ``raw`` shows values verbatim."""
-    parts = []
+    parts: list[str] = []
     for col in by[1:]:
         value = row[col]
         if value is None:
             continue
-        if col == "config":
+        if col == "system":
+            from fle_core.analysis.systems import system_label_parts
+
+            parts.extend([value] if raw else system_label_parts(value, shown))
+        elif col == "config":
             parts.append(str(value) if raw else config_label(value))
         else:
             parts.append(f"{col}={value}")

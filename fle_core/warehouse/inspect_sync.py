@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from fle_core.sources import inspect_logs as il
+from fle_core.sources import log_shards
 from fle_core.sources.log_folder import InspectLogSource
 from fle_core.sources.log_store import LogFile
 from fle_core.warehouse import store as warehouse
@@ -42,6 +44,9 @@ from fle_core.workspace import Workspace
 log = logging.getLogger(__name__)
 
 VERSION_BASE = 2**50
+#: What this reader derives from a log; a log stored by an older one is read again, so a
+#: warehouse upgraded in place gets invalidation, scorer crashes, retries and systems.
+FACTS_VERSION = 2
 _BATCH_STEPS = 100_000
 _STEP_COLUMNS = (
     "source",
@@ -82,6 +87,8 @@ class Plan:
     #: ``--full``: path -> the sync id an unchanged log keeps when it is re-read, so its
     #: identical rows stay visible to views pinned to that sync
     keep_sync_ids: dict[str, int] = field(default_factory=dict)
+    #: shard path -> the finished merged log that covers it (``log_shards``: not read)
+    hidden: dict[str, str] = field(default_factory=dict)
 
     @property
     def unchanged(self) -> bool:
@@ -141,25 +148,64 @@ def plan(ws: Workspace, source: InspectLogSource, full: bool, attempts=None, att
     files = {f.rel: f for f in listing.logs}
     state: dict[str, tuple] = {}
     kept: dict[str, int] = {}
+    statuses: dict[str, str] = {}
     same, version = attempts is None, 0
     if ws.warehouse_path.exists():
         with warehouse.reader(ws) as con:
             if _has_table(con, "inspect_logs"):
                 rows = con.execute(
-                    "SELECT path, size, mtime_ns, etag, sync_id FROM inspect_logs WHERE source = ?",
+                    "SELECT path, size, mtime_ns, etag, sync_id, facts_version, merged_into, status "
+                    "FROM inspect_logs WHERE source = ?",
                     [source.name],
                 ).fetchall()
-                state = {r[0]: LogFile(r[0], int(r[1]), int(r[2]), r[3]).stamp for r in rows}
+                state = {r[0]: (LogFile(r[0], int(r[1]), int(r[2]), r[3]).stamp, r[5], r[6]) for r in rows}
                 kept = {r[0]: int(r[4]) for r in rows if r[4] is not None}
+                statuses = {r[0]: str(r[7]) for r in rows}
             same = attempts_equal(con, attempts, attempt_columns)
         version = warehouse.data_version(ws)
-    changed = [f for rel, f in files.items() if full or state.get(rel) != f.stamp]
+    hidden = _hidden_shards(source, listing.logs, state, statuses)
+    now = {rel: (f.stamp, FACTS_VERSION, hidden.get(rel)) for rel, f in files.items()}
+    changed = [f for rel, f in files.items() if full or state.get(rel) != now[rel]]
     removed = sorted(set(state) - set(files))
     # on --full, a log whose file did not change is re-read but keeps its sync id
-    same_file = {rel: kept[rel] for rel, f in files.items() if rel in kept and state[rel] == f.stamp}
+    same_file = {rel: kept[rel] for rel, f in files.items() if rel in kept and state[rel] == now[rel]}
     return Plan(
-        source, full, files, changed, removed, listing.job_dirs, same, version, same_file if full else {}
+        source,
+        full,
+        files,
+        changed,
+        removed,
+        listing.job_dirs,
+        same,
+        version,
+        same_file if full else {},
+        hidden,
     )
+
+
+def _hidden_shards(
+    source: InspectLogSource, logs: list[LogFile], state: dict, statuses: dict
+) -> dict[str, str]:
+    """Shards a finished merged log covers (``log_shards``): the merged logs' statuses come
+    from the warehouse when they are unchanged, else from their headers (one small read)."""
+    check = log_shards.merged_logs_to_check(logs)
+    if not check:
+        return {}
+    by_rel = {f.rel: f for f in logs}
+    finished = set()
+    for rel in check:
+        f = by_rel[rel]
+        stored = state.get(rel)
+        if stored is not None and stored[0] == f.stamp and rel in statuses:
+            status = statuses[rel]
+        else:
+            try:
+                status = il.log_status(source.log_ref(rel, f.size))
+            except il.LogReadError:
+                status = "unreadable"
+        if status == "success":
+            finished.add(rel)
+    return log_shards.hidden_shards(logs, finished)
 
 
 def _has_table(con, name: str) -> bool:
@@ -187,7 +233,16 @@ def _read(ws: Workspace, p: Plan, f: LogFile, patterns) -> _LogRows:
     """One log → its ``inspect_logs`` row and sample rows (an unreadable log gets a row too;
     a store that cannot be reached raises ``SourceUnavailable`` and stops the sync)."""
     source = p.source
-    base = {"source": source.name, "path": f.rel, "size": f.size, "mtime_ns": f.mtime_ns, "etag": f.etag}
+    base = {
+        "source": source.name,
+        "path": f.rel,
+        "size": f.size,
+        "mtime_ns": f.mtime_ns,
+        "etag": f.etag,
+        "facts_version": FACTS_VERSION,
+    }
+    if f.rel in p.hidden:  # a shard its merged log covers: counted there (log_shards)
+        return _LogRows(f, {**base, "status": "merged", "merged_into": p.hidden[f.rel], "samples": 0}, [])
     try:
         raw = il.read_log(source.log_ref(f.rel, f.size))
     except il.LogReadError as exc:
@@ -196,6 +251,7 @@ def _read(ws: Workspace, p: Plan, f: LogFile, patterns) -> _LogRows:
     job = source.job_facts(folder) if folder in p.job_dirs else None
     ev = raw.eval
     head = il.headline(raw.results)
+    facts = il.log_facts(raw)
     registry = ws.task_registry()
     sample_ids = {str(s.get("id")) for s in raw.samples}
     job_version = int(job["version"]) if job and len(sample_ids) <= 1 else None
@@ -220,54 +276,116 @@ def _read(ws: Workspace, p: Plan, f: LogFile, patterns) -> _LogRows:
         "headline_value": head[1] if head else None,
         "sweep_id": job.get("sweep_id") if job else None,
         "job_version": job_version,
+        "invalidated": facts.invalidated,
+        "tags": _json(facts.tags),
+        "log_metadata": _json(facts.metadata),
+        "edits_json": _json(facts.edits),
+        "config_updates_json": _json(facts.config_updates),
+        "solver": facts.solver,
+        "fle_version": facts.fle_version,
+        "inspect_version": facts.inspect_version,
+        "generate_config": _json(facts.generate_config),
     }
+    system = _system_facts(facts, job)
+    read = [
+        il.sample_facts(
+            s,
+            ev,
+            registry.quota(str((s.get("metadata") or {}).get("env_id") or ev.get("task") or "")),
+            patterns,
+        )
+        for s in raw.samples
+    ]
+    automated_real = il.automated_score_is_real(
+        system["fle_version"], [fa.automated_production_score for fa in read if not fa.open_play]
+    )
     samples = []
-    for s in raw.samples:
-        task = str((s.get("metadata") or {}).get("env_id") or ev.get("task") or "")
-        facts = il.sample_facts(s, ev, registry.quota(task), patterns)
+    for facts_ in read:
+        valid = not facts_.invalidated
         row = {
             "source": source.name,
             "path": f.rel,
-            "sample_id": facts.sample_id,
-            "epoch": facts.epoch,
-            "version": job_version if job_version is not None else _sample_version(f.rel, facts.sample_id),
-            "instance": facts.epoch,
-            "dedup_key": f"{ev.get('task_id') or f.rel}|{facts.sample_id}|{facts.epoch}",
-            "task": facts.task,
-            "model": facts.model,
-            "quota": facts.quota,
-            "final_score": facts.final_score,
-            "fle_success": facts.fle_success,
-            "has_error": facts.has_error,
-            "error": facts.error,
-            "error_source": facts.error_source,
-            "limit_hit": facts.limit,
-            "failure_kind": facts.failure_kind,
-            "steps_from": facts.steps_from,
-            "steps": len(facts.values),
-            "scores_json": facts.scores_json,
-            **{
-                k: getattr(facts, k)
-                for k in (
-                    "input_tokens",
-                    "output_tokens",
-                    "total_tokens",
-                    "reasoning_tokens",
-                    "cache_read_tokens",
-                    "cache_write_tokens",
-                    "total_cost",
-                    "total_time",
-                    "working_time",
-                    "started_at",
-                    "completed_at",
-                )
-            },
+            "sample_id": facts_.sample_id,
+            "epoch": facts_.epoch,
+            "version": job_version if job_version is not None else _sample_version(f.rel, facts_.sample_id),
+            "instance": facts_.epoch,
+            "dedup_key": f"{ev.get('task_id') or f.rel}|{facts_.sample_id}|{facts_.epoch}",
+            "task": facts_.task,
+            "model": facts_.model,
+            "quota": facts_.quota,
+            "final_score": facts_.final_score,
+            "fle_success": facts_.fle_success,
+            "has_error": facts_.has_error,
+            "error": facts_.error,
+            "error_source": facts_.error_source,
+            "limit_hit": facts_.limit,
+            "failure_kind": facts_.failure_kind,
+            "steps_from": facts_.steps_from,
+            "steps": len(facts_.values),
+            "scores_json": facts_.scores_json,
+            **{k: getattr(facts_, k) for k in _SAMPLE_FIELDS},
+            "automated_production_score": facts_.automated_production_score
+            if facts_.open_play or automated_real
+            else None,
+            "solver": (job or {}).get("solver") or facts_.solver_variant or facts.solver,
+            "trajectory_length": facts_.trajectory_length or _int((job or {}).get("trajectory_length")),
+            **system,
             "log_status": raw.status,
-            "_order": (ev.get("created") or "", f.mtime_ns, f.rel),
+            # the winner of a dedup key: a valid copy first, then the newest log
+            "_order": (valid, ev.get("created") or "", f.mtime_ns, f.rel),
             "_sweep_id": job.get("sweep_id") if job else None,
         }
-        samples.append((facts, row))
+        samples.append((facts_, row))
     return _LogRows(f, log_row, samples)
+
+
+_SAMPLE_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "reasoning_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "total_cost",
+    "total_time",
+    "working_time",
+    "started_at",
+    "completed_at",
+    "invalidated_by",
+    "invalidated_reason",
+    "invalidated_at",
+    "error_retries",
+    "retry_errors",
+    "fallbacks",
+    "fallbacks_json",
+    "open_play",
+)
+
+
+def _system_facts(facts: il.LogFacts, job: dict | None) -> dict[str, Any]:
+    """The log-wide facts that say which system ran (``analysis.systems`` composes them):
+    FLE's settings from the ``fle`` preset's job file, the rest from the log."""
+    job = job or {}
+    vision = job.get("vision")
+    return {
+        "vision": bool(vision) if isinstance(vision, bool) else None,
+        "scenario": str(job["scenario"]) if job.get("scenario") else None,
+        "generate_config": _json(facts.generate_config) if facts.generate_config else None,
+        "fle_version": facts.fle_version or (str(job["fle_version"]) if job.get("fle_version") else None),
+        "inspect_version": facts.inspect_version,
+        "limits_changed": bool(facts.config_updates),
+    }
+
+
+def _json(value: Any) -> str | None:
+    return json.dumps(value, sort_keys=True, default=str) if value not in (None, [], {}) else None
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 # ---------------------------------------------------------------- writing
@@ -378,16 +496,17 @@ def _winners(con, source: str, batch: list[_LogRows], pending: set[str]) -> tupl
     keys = sorted(cand)
     in_batch = {lr.file.rel for lr in batch}
     existing = con.execute(
-        "SELECT s.dedup_key, s.path, coalesce(l.created, ''), coalesce(l.mtime_ns, 0), s.superseded_by "
+        "SELECT s.dedup_key, s.path, coalesce(l.created, ''), coalesce(l.mtime_ns, 0), s.superseded_by, "
+        "s.invalidated_by IS NULL AND s.invalidated_at IS NULL "
         "FROM inspect_samples s JOIN inspect_logs l ON l.source = s.source AND l.path = s.path "
         "WHERE s.source = ? AND s.dedup_key IN (SELECT unnest(?::VARCHAR[]))",
         [source, keys],
     ).fetchall()
     holders: dict[str, list[tuple[str, bool]]] = {}
-    for key, path, created, mtime, sup in existing:
+    for key, path, created, mtime, sup, valid in existing:
         if path in in_batch or path in pending:
             continue
-        cand[key].append(((created, int(mtime), path), path))
+        cand[key].append(((bool(valid), created, int(mtime), path), path))
         holders.setdefault(key, []).append((path, sup is None))
     winners = {k: max(v)[1] for k, v in cand.items()}
     demote = sorted(
