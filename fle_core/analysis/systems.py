@@ -131,11 +131,19 @@ def varying_parts(systems: Sequence[str | None]) -> list[str]:
     return out
 
 
+#: Short names of the parts in labels.
+LABEL_NAMES = {"trajectory_length": "steps", "generate": "gen", "fle": "FLE", "inspect_ai": "inspect_ai"}
+
+
 def part_text(part: str, value: Any) -> str:
-    """One part as a label shows it: ``solver=hud``, ``generate=reasoning_effort=high``."""
+    """One part as a label shows it: ``solver=hud``, ``steps=64``, ``gen=reasoning_effort=high``
+    (``gen=default`` without generate settings, ``unknown`` for a part the log does not say)."""
+    name = LABEL_NAMES.get(part, part)
+    if value is None:
+        return f"{name}={'default' if part == 'generate' else 'unknown'}"
     if isinstance(value, dict):
-        value = ",".join(f"{k}={_plain(v)}" for k, v in sorted(value.items()))
-    return f"{part}={_plain(value) if value is not None else '?'}"
+        return f"{name}=" + ",".join(f"{k}={_plain(v)}" for k, v in sorted(value.items()))
+    return f"{name}={_plain(value)}"
 
 
 def _plain(value: Any) -> str:
