@@ -395,7 +395,8 @@ def label_systems(summaries: pl.DataFrame, by: Sequence[str] = SYSTEM_BY) -> pl.
     ``analysis.systems``; a frame without ``config``/``system`` uses what it has).
     Its label is the model followed by the other columns in brackets — the
     config rendered by ``config_label``, the ``system`` parts that differ between
-    the frame's systems (``solver=hud``), any other column as ``name=value``;
+    the model's systems in the frame (``solver=hud``; ``analysis.systems.comparability``
+    says what differs between two models), any other column as ``name=value``;
     null values are left out, so runs without params keep the bare model name:
     ``gpt-4o [prompt=v2, temperature=0.2]``, ``gpt-4o``. If two different
     systems would get the same label (e.g. params ``{"t": 1}`` and
@@ -420,17 +421,21 @@ def label_systems(summaries: pl.DataFrame, by: Sequence[str] = SYSTEM_BY) -> pl.
         else summaries
     )
     systems = base.select(by).unique().sort(by, nulls_last=False)
-    shown: list[str] = []
-    if "system" in by:
+    shown: dict[str | None, list[str]] = {}
+    if "system" in by:  # the parts that tell a model's systems apart
         from fle_core.analysis.systems import varying_parts
 
-        shown = varying_parts(systems["system"].to_list())
-    labels = [_system_label(row, by, raw=False, shown=shown) for row in systems.iter_rows(named=True)]
+        for (model,), group in systems.group_by("model"):
+            shown[model] = varying_parts(group["system"].to_list())
+    labels = [
+        _system_label(row, by, raw=False, shown=shown.get(row["model"], ()))
+        for row in systems.iter_rows(named=True)
+    ]
     seen: dict[str | None, int] = {}
     for label in labels:
         seen[label] = seen.get(label, 0) + 1
     labels = [
-        _system_label(row, by, raw=True, shown=shown) if seen[lab] > 1 else lab
+        _system_label(row, by, raw=True, shown=shown.get(row["model"], ())) if seen[lab] > 1 else lab
         for lab, row in zip(labels, systems.iter_rows(named=True), strict=True)
     ]
     keyed = systems.with_columns(pl.Series("_label", labels, dtype=pl.String))

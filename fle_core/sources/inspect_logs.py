@@ -277,6 +277,8 @@ def _read_api(ref: LogRef) -> RawLog:
     if head.status != "started" or ref.suffix == ".eval":
         for sample in read_eval_log_samples(ref.url, all_samples_required=False):
             samples.append(sample.model_dump(mode="json", exclude_none=True))
+    if ref.suffix == ".eval":
+        _check_all_read(ref, len(samples), head.eval.packages.get("inspect_ai"))
     dumped = head.model_dump(mode="json", exclude_none=True)
     return RawLog(
         "json" if ref.suffix == ".json" else "eval",
@@ -289,6 +291,19 @@ def _read_api(ref: LogRef) -> RawLog:
         samples,
         {k: dumped[k] for k in _HEADER_KEYS if k in dumped},
     )
+
+
+def _check_all_read(ref: LogRef, read: int, version: str | None) -> None:
+    """The public API skips samples in a shape its version does not know (0.3.285 reads no
+    chunked sample and says nothing): fewer samples than the zip holds fails the log."""
+    with ref.open() as fh, ZipLog(fh, ref.name) as zf:
+        layout = sample_layout(zf.names(), ref.name)
+    if read < len(layout):
+        chunked = sum(s.shape == "chunked" for s in layout)
+        raise LogReadError(
+            f"{ref.name}: inspect_ai read {read} of its {len(layout)} samples"
+            + (f" ({chunked} chunked; the log was written by inspect_ai {version})" if chunked else "")
+        )
 
 
 # ---------------------------------------------------------------- log-level facts
