@@ -251,11 +251,14 @@ def system_tasks(summaries: pl.DataFrame, by: str = "model") -> pl.DataFrame:
 
 def common_tasks(summaries: pl.DataFrame, by: str = "model") -> tuple[pl.DataFrame, dict[str, list[str]]]:
     """``summaries`` restricted to the tasks every ``by`` group (system) ran, and the tasks
-    dropped per group (only groups that lost any). One group: unchanged. Pure."""
+    dropped per group (only groups that lost any). One group, or groups with no task in
+    common at all (nothing would be left): unchanged (``suite_note`` says so). Pure."""
     suites = system_tasks(summaries, by)
     if suites.height < 2:
         return summaries, {}
     common = set.intersection(*(set(t) for t in suites["tasks"].to_list()))
+    if not common:
+        return summaries, {}
     dropped = {
         str(row[by]): sorted(set(row["tasks"]) - common)
         for row in suites.iter_rows(named=True)
@@ -272,3 +275,15 @@ def dropped_note(dropped: dict[str, list[str]]) -> str | None:
         return None
     parts = [f"{name}: {', '.join(tasks)}" for name, tasks in sorted(dropped.items())]
     return "Compared on the tasks every system ran; left out " + "; ".join(parts) + "."
+
+
+def suite_note(summaries: pl.DataFrame, by: str = "model") -> str | None:
+    """What suite-level numbers over ``summaries`` cover, when not every system ran the same
+    tasks: the tasks ``common_tasks`` left out, or that the systems share no task at all."""
+    suites = system_tasks(summaries, by)
+    if suites.height < 2:
+        return None
+    sets = [set(t) for t in suites["tasks"].to_list()]
+    if not set.intersection(*sets):
+        return "These systems share no task: suite-level numbers below are over different tasks."
+    return dropped_note(common_tasks(summaries, by)[1])

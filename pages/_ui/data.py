@@ -35,11 +35,11 @@ class Selection:
     tasks: tuple[str, ...] = ()
     sweeps: tuple[str, ...] = ()
     configs: tuple[str, ...] = ()  # params JSON strings; NO_CONFIG = runs without params
-    systems: str = "model"  # "model", or "config": compare (model, config) systems
+    systems: str = "system"  # "system" (analysis.systems), "config" (model + config), or "model"
 
 
 #: Compare-by choices: what one row of the leaderboard / one series of a chart is.
-SYSTEMS = {"model": "model", "config": "model + config"}
+SYSTEMS = {"system": "system", "config": "model + config", "model": "model (pools its systems)"}
 NO_CONFIG = "(none)"  # = fle_core.analysis.NO_CONFIG (kept here so pages need no import)
 
 
@@ -49,28 +49,31 @@ def _config_key(ws: Workspace) -> str:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _summaries(_ws: Workspace, root: str, version: int, as_of: int | None, cfg: str) -> pl.DataFrame:
+def _summaries(
+    _ws: Workspace, root: str, version: int, as_of: int | None, cfg: str, invalidated: bool = False
+) -> pl.DataFrame:
     from fle_core import analysis
 
-    return analysis.load_summaries(_ws, as_of_sync=as_of)
+    return analysis.load_summaries(_ws, as_of_sync=as_of, include_invalidated=invalidated)
 
 
-def summaries(ws: Workspace, pin: Pin) -> pl.DataFrame:
-    """All trajectory summaries at the pinned data version (cached per version)."""
+def summaries(ws: Workspace, pin: Pin, *, include_invalidated: bool = False) -> pl.DataFrame:
+    """All trajectory summaries at the pinned data version (cached per version); samples
+    invalidated in their Inspect log only with ``include_invalidated`` (the viewer)."""
     if pin.version == 0:
         raise WarehouseMissing(
             "Nothing has been synced into this workspace yet",
             hint="sync a source on Sources & sync, or run the demo sweep on Overview",
         )
-    return _summaries(ws, str(ws.root), pin.version, pin.as_of, _config_key(ws))
+    return _summaries(ws, str(ws.root), pin.version, pin.as_of, _config_key(ws), include_invalidated)
 
 
 def select(frame: pl.DataFrame, sel: Selection) -> pl.DataFrame:
     """Filter summaries by the selection (source/model/task/sweep/config).
 
-    With ``sel.systems == "config"`` the result's ``model`` is the system label
-    (``analysis.label_systems``; the model itself stays in ``base_model``), so
-    every metric and chart compares (model, config) systems.
+    With ``sel.systems`` ``"system"`` (the default) or ``"config"`` the result's ``model``
+    is the system label (``analysis.label_systems``; the model itself stays in
+    ``base_model``), so every metric and chart compares systems; ``"model"`` pools them.
     """
     for col, values in (
         ("source", sel.sources),
@@ -89,7 +92,18 @@ def select(frame: pl.DataFrame, sel: Selection) -> pl.DataFrame:
         from fle_core.analysis import label_systems
 
         frame = label_systems(frame, by=("model", "config"))
+    elif sel.systems == "system":
+        from fle_core.analysis import label_systems
+
+        frame = label_systems(frame)  # model, config and what ran (analysis.systems)
     return frame
+
+
+def suite_frame(frame: pl.DataFrame) -> pl.DataFrame:
+    """Summaries for suite-level numbers: the tasks every system ran (``analysis.systems``)."""
+    from fle_core.analysis import systems
+
+    return systems.common_tasks(frame)[0]
 
 
 def config_options(frame: pl.DataFrame) -> list[str]:
@@ -138,7 +152,20 @@ def _c_summaries(s: pl.DataFrame) -> pl.DataFrame:
 def _c_leaderboard(s: pl.DataFrame, k_values: list[int]) -> pl.DataFrame:
     from fle_core.stats import metrics
 
-    return metrics.model_metrics(s, k_values=tuple(k_values))
+    return metrics.model_metrics(suite_frame(s), k_values=tuple(k_values))
+
+
+@compute_fn("suite_note")
+def _c_suite_note(s: pl.DataFrame) -> dict:
+    """What suite-level numbers left out (tasks not every system ran) and what a roll-up by
+    model pools: ``{"dropped": str | None, "pooled": [(model, n, labels)]}``."""
+    from fle_core.analysis import systems
+
+    pooled = systems.pooled_systems(s)
+    return {
+        "dropped": systems.suite_note(s),
+        "pooled": [(r["model"], r["systems"], r["labels"]) for r in pooled.iter_rows(named=True)],
+    }
 
 
 @compute_fn("group_metrics")
@@ -152,14 +179,14 @@ def _c_group(s: pl.DataFrame, k_values: list[int]) -> pl.DataFrame:
 def _c_intervals(s: pl.DataFrame, reps: int, seed: int) -> pl.DataFrame:
     from fle_core.stats import bootstrap
 
-    return bootstrap.interval_estimates(s, reps=reps, seed=seed)
+    return bootstrap.interval_estimates(suite_frame(s), reps=reps, seed=seed)
 
 
 @compute_fn("passk_curve")
 def _c_passk(s: pl.DataFrame, k_values: list[int], reps: int, seed: int) -> pl.DataFrame:
     from fle_core.stats import bootstrap
 
-    return bootstrap.pass_at_k_curve(s, k_values=tuple(k_values), reps=reps, seed=seed)
+    return bootstrap.pass_at_k_curve(suite_frame(s), k_values=tuple(k_values), reps=reps, seed=seed)
 
 
 @compute_fn("pairwise")
@@ -252,7 +279,10 @@ def _trajectory_steps(_ws: Workspace, root: str, version: int, as_of: int | None
     from fle_core import analysis
 
     source, ver, instance = parse_traj_key(key)
-    steps = analysis.load_steps(_ws, sources=[source], versions=[ver], as_of_sync=as_of)
+    # one trajectory, picked by its key: an invalidated sample is shown too (marked by the page)
+    steps = analysis.load_steps(
+        _ws, sources=[source], versions=[ver], as_of_sync=as_of, include_invalidated=True
+    )
     return steps.filter(pl.col("instance") == instance)
 
 

@@ -180,7 +180,7 @@ def failure_note(counts: pl.DataFrame, models: list[str] | None = None) -> None:
     if models:
         counts = counts.filter(pl.col("model").is_in(models))
     bad = counts.filter(
-        (pl.col("infrastructure") + pl.col("errors") + pl.col("running") + pl.col("missing")) > 0
+        pl.sum_horizontal([c for c in counts.columns if c not in ("model", "trajectories")]) > 0
     )
     if bad.is_empty():
         return
@@ -190,7 +190,12 @@ def failure_note(counts: pl.DataFrame, models: list[str] | None = None) -> None:
         ("errors", "other error(s)"),
         ("running", "from running logs"),
         ("missing", "missing"),
+        ("invalidated", "invalidated (left out)"),
+        ("retried", "retried after an error"),
+        ("fallbacks", "partly served by a fallback model"),
     ):
+        if col not in bad.columns:
+            continue
         if int(bad[col].sum()):
             parts.append(f"{int(bad[col].sum())} {label}")
     st.warning(
