@@ -392,7 +392,7 @@ def label_systems(summaries: pl.DataFrame, by: Sequence[str] = SYSTEM_BY) -> pl.
 
     A system is a distinct combination of the ``by`` columns (``model`` first; by
     default model, sweep config and the ``system`` column of ``load_summaries``, see
-    ``analysis.systems``; a frame without ``config``/``system`` uses what it has).
+    ``analysis.systems``; a frame without ``system`` is labelled by model and config).
     Its label is the model followed by the other columns in brackets — the
     config rendered by ``config_label``, the ``system`` parts that differ between
     the model's systems in the frame (``solver=hud``; ``analysis.systems.comparability``
@@ -404,8 +404,8 @@ def label_systems(summaries: pl.DataFrame, by: Sequence[str] = SYSTEM_BY) -> pl.
     unique. The original model is kept in ``base_model``; every other column
     is unchanged, and row order is preserved. Deterministic (a pure function).
     """
-    if tuple(by) == SYSTEM_BY:
-        by = [c for c in SYSTEM_BY if c == "model" or c in summaries.columns]
+    if tuple(by) == SYSTEM_BY and "system" not in summaries.columns:
+        by = ("model", "config")  # a frame from before systems (no ``system`` column)
     by = list(by)
     if not by or by[0] != "model":
         raise MetricError(f"label_systems needs 'model' as the first 'by' column, got {by}")
