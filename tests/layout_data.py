@@ -111,7 +111,9 @@ def build(root: Path, n_models: int, n_tasks: int, trials: int = 4, steps: int =
             [n_steps, n_steps],
         )
         con.execute(
-            "INSERT INTO source_state VALUES ('layout', 'sqlite', 'sqlite:///layout.db', ?, 1)", [n_steps]
+            "INSERT INTO source_state (source, kind, display_url, watermark, last_sync_id) "
+            "VALUES ('layout', 'sqlite', 'sqlite:///layout.db', ?, 1)",
+            [n_steps],
         )
     _sweep(ws, models, tasks)
     return ws
