@@ -21,6 +21,8 @@
 * ``chunked/``   ``fle043/`` converted by ``inspect log convert-chunked`` (every sample chunked);
 * ``invalidated/`` one ``fle043`` log with epoch 1 invalidated (``invalidate_samples``) and its
   tags/metadata edited (``edit_eval_log``), written back with ``write_eval_log``;
+* ``limits/``    one ``fle043`` log with the ``config_updates`` record ``inspect ctl config``
+  appends when it retunes a running eval (built with inspect_ai's public ``ConfigUpdate``);
 * ``retries/``   an eval-set run with ``--limit 1`` of a 2-sample task, ``retry_on_error=1`` (each
   sample's first attempt fails) and a model fallback at step 2;
 * ``shards/``    a run sharded by sample (``run.shards/0/``, ``run.shards/1/``) and its merged log
@@ -165,6 +167,21 @@ def _fle043(out: Path) -> None:
     )
     (out / "invalidated").mkdir()
     write_eval_log(log, str(out / "invalidated" / first.name))
+    # the record `inspect ctl config --token-limit … --reason …` appends to a running eval's log
+    from inspect_ai.log import ConfigUpdate, ConfigValueChange
+
+    second = sorted((out / "fle043").glob("*.eval"))[1]
+    log = read_eval_log(str(second))
+    change = ConfigValueChange(config="eval", name="token_limit", value=90000, previous=50000)
+    log.config_updates = [
+        ConfigUpdate(
+            changes=[change],
+            scope="task",
+            provenance=ProvenanceData(author="carol", reason="raise the limit"),
+        )
+    ]
+    (out / "limits").mkdir()
+    write_eval_log(log, str(out / "limits" / second.name))
 
 
 def _retries(log_dir: Path) -> None:

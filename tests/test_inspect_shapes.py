@@ -412,3 +412,26 @@ def test_the_transcript_comes_from_the_events_for_chunked_and_plain_samples(insp
     assert game[0]["text"].startswith("Step 1") and game[0]["step"] == 1
     assert a[-1]["role"] == "score"
     assert len(sample.messages) < len(a)  # the messages alone hold far less
+
+
+def test_limits_changed_mid_run_are_recorded_and_make_another_system(tmp_path, inspect_logs_dir):
+    from inspect_ai.log import read_eval_log
+
+    ws, logs = _setup(tmp_path, inspect_logs_dir, "limits")
+    sync(ws, source="runs")
+    update = read_eval_log(str(next(logs.rglob("*.eval"))), header_only=True).config_updates[0]
+    stored = json.loads(warehouse.query(ws, "SELECT config_updates_json FROM inspect_logs").item())[0]
+    assert stored["author"] == update.provenance.author and stored["reason"] == update.provenance.reason
+    assert stored["changes"][0]["name"] == "token_limit" and stored["changes"][0]["value"] == 90000
+    assert warehouse.query(ws, "SELECT bool_and(limits_changed) FROM inspect_samples").item() is True
+    ws2, _ = _setup(tmp_path / "both", inspect_logs_dir, "limits", "fle043")
+    sync(ws2, source="runs")
+    s = analysis.label_systems(analysis.load_summaries(ws2))
+    retuned = {lab for lab in s["model"] if "limits=changed mid-run" in lab}
+    assert len(retuned) == 1
+    other = next(
+        lab
+        for lab in set(s["model"])
+        if lab.startswith(next(iter(retuned)).split(" [")[0]) and lab not in retuned
+    )
+    assert any("changed mid-run" in w for w in systems.comparability(s, next(iter(retuned)), other))

@@ -19,6 +19,8 @@ lengths or two FLE releases would otherwise read as one. A trajectory's system i
     ``scenario`` (job file only);
   - ``generate``: the eval's generate config fields that change behaviour
     (reasoning effort and tokens, temperature, max tokens, …);
+  - ``limits``: ``changed mid-run`` when the log records ``config_updates``
+    (``inspect ctl config`` retuned limits or concurrency while the eval ran);
   - ``fle`` and ``inspect_ai``: the package versions the log records (FLE's from the
     log or the job file).
 
@@ -44,7 +46,17 @@ from fle_core.stats.metrics import TRAJECTORY_KEY
 from fle_core.workspace import Workspace
 
 #: The parts of a system besides model and config, in label order.
-SYSTEM_PARTS = ("era", "solver", "trajectory_length", "vision", "scenario", "generate", "fle", "inspect_ai")
+SYSTEM_PARTS = (
+    "era",
+    "solver",
+    "trajectory_length",
+    "vision",
+    "scenario",
+    "generate",
+    "limits",
+    "fle",
+    "inspect_ai",
+)
 #: Eras: what FLE release family (and Factorio version) wrote a trajectory.
 PROGRAMS_ERA = "factorio-1.1"
 INSPECT_ERA = "factorio-2.0"
@@ -56,6 +68,7 @@ _WHY = {
     "vision": "vision mode differs ({a} vs {b})",
     "scenario": "scenario differs ({a} vs {b})",
     "generate": "generate config differs ({a} vs {b})",
+    "limits": "per-sample limits were changed mid-run on one side ({a} vs {b})",
     "fle": "FLE version differs ({a} vs {b})",
     "inspect_ai": "inspect_ai version differs ({a} vs {b})",
 }
@@ -67,6 +80,7 @@ _COLUMNS = {
     "generate": "generate_config",
     "fle": "fle_version",
     "inspect_ai": "inspect_version",
+    "limits": "limits_changed",
 }
 
 
@@ -101,6 +115,8 @@ def load_systems(ws: Workspace, *, as_of_sync: int | None = None) -> pl.DataFram
         for name, value in zip(names, row[3:], strict=True):
             if name == "generate" and value:
                 value = parts_of(value) or value
+            if name == "limits":  # ``inspect ctl config`` retuned the eval while it ran
+                value = "changed mid-run" if value else None
             parts[name] = value
         out.append((row[0], row[1], row[2], system_key(parts)))
     return pl.DataFrame(out, schema=schema, orient="row").unique(subset=list(TRAJECTORY_KEY), keep="first")
@@ -131,6 +147,8 @@ def varying_parts(systems: Sequence[str | None]) -> list[str]:
     return out
 
 
+#: How a label shows a part a system does not have.
+_UNSET = {"generate": "default", "limits": "as launched"}
 #: Short names of the parts in labels.
 LABEL_NAMES = {"trajectory_length": "steps", "generate": "gen", "fle": "FLE", "inspect_ai": "inspect_ai"}
 
@@ -140,7 +158,7 @@ def part_text(part: str, value: Any) -> str:
     (``gen=default`` without generate settings, ``unknown`` for a part the log does not say)."""
     name = LABEL_NAMES.get(part, part)
     if value is None:
-        return f"{name}={'default' if part == 'generate' else 'unknown'}"
+        return f"{name}={_UNSET.get(part, 'unknown')}"
     if isinstance(value, dict):
         return f"{name}=" + ",".join(f"{k}={_plain(v)}" for k, v in sorted(value.items()))
     return f"{name}={_plain(value)}"
@@ -230,7 +248,7 @@ def comparability(summaries: pl.DataFrame, a: str, b: str, *, by: str = "model")
 
 def _show(value: Any) -> str:
     if value is None:
-        return "unknown"
+        return "unset"
     if isinstance(value, dict):
         return ",".join(f"{k}={_plain(v)}" for k, v in sorted(value.items()))
     return _plain(value)
