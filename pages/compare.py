@@ -53,6 +53,9 @@ def config_filters(pool) -> tuple[list[str], str]:
     is: a system (model + config + how it ran, ``analysis.systems``; the default), a model
     and config, or a model pooling its systems."""
     options = _ui.config_options(pool)
+    if not options and not _ui.several_systems(pool):  # nothing to tell apart: rows are models
+        _ui.drop_params(["cmp_config", "cmp_by"], "no trajectory here has sweep params")
+        return [], "system"
     configs: list[str] = []
     if options:
         configs = _ui.url_multiselect(
@@ -120,18 +123,9 @@ def settings(models: list[str], tab: str) -> dict:
     return cfg
 
 
-def suite_notes(pin, sel) -> None:
-    """Say what suite-level numbers left out, and what a roll-up by model pooled."""
-    notes = _ui.compute(ws, pin, "suite_note", sel)
-    if notes["dropped"]:
-        st.caption(_ui.plain(notes["dropped"], limit=600))
-    for model, n, labels in notes["pooled"] if sel.systems == "model" else []:
-        st.caption(_ui.plain(f"{model} pools {n} systems: {'; '.join(labels)}", limit=600))
-
-
 def leaderboard(pin, sel, cfg) -> None:
     board = _ui.compute(ws, pin, "leaderboard", sel, k_values=[1])
-    suite_notes(pin, sel)
+    _ui.suite_notes(_ui.compute(ws, pin, "suite_note", sel), sel.systems == "model")
     st.markdown(_ui.headline(board))
     st.dataframe(
         _ui.leaderboard_view(board),
@@ -281,7 +275,8 @@ with _ui.guard():
         _ui.failure_counts(ws, pin),
         _ui.distinct(chosen, "base_model" if "base_model" in chosen.columns else "model"),
     )
-    unit = ("model", "models") if sel.systems == "model" else ("system", "systems")
+    split = "base_model" in chosen.columns and (chosen["model"] != chosen["base_model"]).any()
+    unit = ("system", "systems") if split else ("model", "models")
     st.caption(
         f"{_ui.plural(chosen.height, 'trajectory', 'trajectories')} · "
         f"{_ui.plural(chosen['model'].n_unique(), *unit)} · "

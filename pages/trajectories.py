@@ -15,7 +15,7 @@ from pages import _ui
 PAGE, PREFIX = "trajectories", "trj_"
 NONE = "(none)"
 PAGE_SIZE = 20  # transcript entries per page
-ROLES = {"game": "game output", "agent": "agent's program", "info": "info", "score": "score"}
+ROLES = {"task": "task", "game": "game output", "agent": "agent's program", "info": "info", "score": "score"}
 
 ws = _ui.workspace()
 st.title("Trajectories")

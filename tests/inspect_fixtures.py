@@ -30,7 +30,7 @@
   lists shards but has no command that writes them, so they are written with its public API);
 * ``systems/``   one model and task under two solvers (plan names), two trajectory lengths and a
   reasoning effort;
-* ``errors/sandbox`` an error of FLE's Docker sandbox mode (infrastructure).
+* ``sandbox/``   an error of FLE's Docker sandbox mode (infrastructure).
 
 It runs in its own process so inspect_ai's state never leaks into the test process.
 """
@@ -111,7 +111,7 @@ def generate(out: Path) -> None:
             error_text="SandboxUnavailableError: container factorio-0 is not running (OOM-killed)",
         ),
         "mockllm/beta",
-        err / "sandbox",
+        out / "sandbox",
     )
     _evalset(out / "evalset")
     _fle043(out)

@@ -256,7 +256,7 @@ def test_the_public_api_on_a_chunked_log_fails_that_log_with_a_named_reason(
 
 
 def test_fast_reader_and_public_api_agree_on_every_new_shape(tmp_path, inspect_logs_dir, monkeypatch):
-    folders = ("fle043", "invalidated", "retries", "shards", "systems", "errors")
+    folders = ("fle043", "invalidated", "retries", "shards", "systems", "errors", "sandbox", "limits")
     ws_fast, _ = _setup(tmp_path / "a", inspect_logs_dir, *folders)
     sync(ws_fast, source="runs")
     monkeypatch.setattr(inspect_logs, "FAST_FORMAT_VERSIONS", frozenset())
@@ -282,11 +282,9 @@ def test_fast_reader_and_public_api_agree_on_every_new_shape(tmp_path, inspect_l
 
 
 def test_fle_sandbox_failures_are_infrastructure(tmp_path, inspect_logs_dir):
-    ws, _ = _setup(tmp_path, inspect_logs_dir, "errors")
+    ws, _ = _setup(tmp_path, inspect_logs_dir, "sandbox")
     sync(ws, source="runs")
-    row = warehouse.query(
-        ws, "SELECT failure_kind, error FROM inspect_samples WHERE path LIKE 'errors/sandbox/%'"
-    ).row(0, named=True)
+    row = warehouse.query(ws, "SELECT failure_kind, error FROM inspect_samples").row(0, named=True)
     assert row["failure_kind"] == "infrastructure" and "SandboxUnavailableError" in row["error"]
     pats = inspect_logs.compile_patterns()
     for text in (
@@ -408,6 +406,7 @@ def test_the_transcript_comes_from_the_events_for_chunked_and_plain_samples(insp
     agent = [e for e in a if e["role"] == "agent"]
     assert [e["text"] for e in agent] == outputs and len(outputs) == 8  # one program per step
     assert [e["step"] for e in agent] == list(range(1, 9))
+    assert a[0] == {"n": 1, "step": 0, "role": "task", "text": sample.input}
     game = [e for e in a if e["role"] == "game"]
     assert game[0]["text"].startswith("Step 1") and game[0]["step"] == 1
     assert a[-1]["role"] == "score"

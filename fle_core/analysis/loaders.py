@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 import polars as pl
 
 from fle_core import warehouse
-from fle_core.errors import MetricError
+from fle_core.analysis.systems import NO_CONFIG
 from fle_core.stats.metrics import (
     STEP_SCHEMA,
     TRAJECTORY_KEY,
@@ -37,9 +37,6 @@ from fle_core.tasks import TaskRegistry
 from fle_core.workspace import Workspace
 
 _STEP_COLUMNS = [c for c in STEP_SCHEMA if c != "config"]  # columns of the steps table
-
-#: The ``configs=`` filter value (and UI label) for trajectories without params.
-NO_CONFIG = "(none)"
 
 
 def _config_sql(alias: str) -> str:
@@ -362,108 +359,6 @@ def _summary_sql(
     if success_threshold is not None:
         params.append(float(success_threshold))
     return sql, params
-
-
-def _param_text(value) -> str:
-    """A param value as written in a label: strings bare, everything else as JSON."""
-    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-
-
-def config_label(config: str | None) -> str:
-    """``temperature=0.2, prompt=v2`` for a params JSON object (keys in stored order);
-    ``NO_CONFIG`` for null; any other JSON or text is shown as is."""
-    if config is None:
-        return NO_CONFIG
-    try:
-        params = json.loads(config)
-    except ValueError:
-        return config
-    if not isinstance(params, dict):
-        return config
-    return ", ".join(f"{k}={_param_text(v)}" for k, v in params.items()) or NO_CONFIG
-
-
-#: ``label_systems``' default: a system is (model, sweep config, ``analysis.systems`` parts).
-SYSTEM_BY = ("model", "config", "system")
-
-
-def label_systems(summaries: pl.DataFrame, by: Sequence[str] = SYSTEM_BY) -> pl.DataFrame:
-    """Summaries whose ``model`` is the system label, so metrics compare systems.
-
-    A system is a distinct combination of the ``by`` columns (``model`` first; by
-    default model, sweep config and the ``system`` column of ``load_summaries``, see
-    ``analysis.systems``; a frame without ``system`` is labelled by model and config).
-    Its label is the model followed by the other columns in brackets — the
-    config rendered by ``config_label``, the ``system`` parts that differ between
-    the model's systems in the frame (``solver=hud``; ``analysis.systems.comparability``
-    says what differs between two models), any other column as ``name=value``;
-    null values are left out, so runs without params keep the bare model name:
-    ``gpt-4o [prompt=v2, temperature=0.2]``, ``gpt-4o``. If two different
-    systems would get the same label (e.g. params ``{"t": 1}`` and
-    ``{"t": "1"}``), the raw values are used for those instead, so labels stay
-    unique. The original model is kept in ``base_model``; every other column
-    is unchanged, and row order is preserved. Deterministic (a pure function).
-    """
-    if tuple(by) == SYSTEM_BY and "system" not in summaries.columns:
-        by = ("model", "config")  # a frame from before systems (no ``system`` column)
-    by = list(by)
-    if not by or by[0] != "model":
-        raise MetricError(f"label_systems needs 'model' as the first 'by' column, got {by}")
-    missing = [c for c in by if c not in summaries.columns]
-    if missing:
-        raise MetricError(
-            f"summaries frame lacks column(s): {', '.join(missing)}",
-            hint="load it with fle_core.analysis.load_summaries",
-        )
-    base = (
-        summaries.rename({"base_model": "_base_model_old"})
-        if "base_model" in summaries.columns
-        else summaries
-    )
-    systems = base.select(by).unique().sort(by, nulls_last=False)
-    shown: dict[str | None, list[str]] = {}
-    if "system" in by:  # the parts that tell a model's systems apart
-        from fle_core.analysis.systems import varying_parts
-
-        for (model,), group in systems.group_by("model"):
-            shown[model] = varying_parts(group["system"].to_list())
-    labels = [
-        _system_label(row, by, raw=False, shown=shown.get(row["model"], ()))
-        for row in systems.iter_rows(named=True)
-    ]
-    seen: dict[str | None, int] = {}
-    for label in labels:
-        seen[label] = seen.get(label, 0) + 1
-    labels = [
-        _system_label(row, by, raw=True, shown=shown.get(row["model"], ())) if seen[lab] > 1 else lab
-        for lab, row in zip(labels, systems.iter_rows(named=True), strict=True)
-    ]
-    keyed = systems.with_columns(pl.Series("_label", labels, dtype=pl.String))
-    out = base.with_columns(pl.col("model").alias("base_model")).join(
-        keyed, on=by, how="left", nulls_equal=True, maintain_order="left"
-    )
-    out = out.with_columns(pl.col("_label").alias("model")).drop("_label")
-    return out.drop("_base_model_old", strict=False)
-
-
-def _system_label(row: dict, by: list[str], *, raw: bool, shown: Sequence[str] = ()) -> str | None:
-    """One system's label (see ``label_systems``); ``raw`` shows values verbatim."""
-    parts: list[str] = []
-    for col in by[1:]:
-        value = row[col]
-        if value is None:
-            continue
-        if col == "system":
-            from fle_core.analysis.systems import system_label_parts
-
-            parts.extend([value] if raw else system_label_parts(value, shown))
-        elif col == "config":
-            parts.append(str(value) if raw else config_label(value))
-        else:
-            parts.append(f"{col}={value}")
-    if not parts:
-        return row["model"]
-    return f"{row['model'] if row['model'] is not None else '(no model)'} [{'; '.join(parts)}]"
 
 
 def version_metadata(

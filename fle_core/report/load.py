@@ -89,7 +89,9 @@ def load_report_frames(
     # length or FLE release are never pooled; suite-level numbers on the tasks all ran
     from fle_core.analysis import systems
 
-    summaries = analysis.label_systems(analysis.load_summaries(ws, as_of_sync=sync_id, **filters))
+    summaries = systems.label_systems(
+        analysis.load_summaries(ws, as_of_sync=sync_id, **filters), by=systems.SYSTEM_ONLY
+    )
     suite, _ = systems.common_tasks(summaries)
     scored = suite.filter(pl.col("success").is_not_null())
     names = sorted(summaries.get_column("model").drop_nulls().unique().to_list())

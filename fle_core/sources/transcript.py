@@ -7,7 +7,8 @@ the next model call (FLE puts the program's output and the next observation ther
 or as tool events for tool-using solvers. ``read_transcript`` walks the events in
 order and returns one entry per turn part:
 
-``{"n", "step", "role", "text"}``: ``role`` is ``game`` (what the agent was shown),
+``{"n", "step", "role", "text"}``: ``role`` is ``task`` (the sample's input, step 0),
+``game`` (what the agent was shown),
 ``agent`` (its program), ``info`` (FLE's progress notes), ``score`` (intermediate and
 final scores), ``error`` or ``limit``; ``step`` counts model calls (the agent's steps).
 
@@ -98,6 +99,12 @@ def transcript_entries(sample: Any, max_chars: int = MAX_CHARS) -> list[dict[str
             cut = text if len(text) <= max_chars else text[: max_chars - 1] + "…"
             out.append({"n": len(out) + 1, "step": step, "role": role, "text": cut})
 
+    add(
+        "task",
+        _text(sample.input)
+        if isinstance(sample.input, str)
+        else "\n".join(_text(m.content) for m in sample.input),
+    )
     for event in sample.events:
         kind = getattr(event, "event", "")
         if kind == "model":

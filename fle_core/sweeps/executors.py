@@ -355,7 +355,7 @@ def fle_settings(job: Job, options: Mapping[str, Any]) -> dict[str, Any]:
             raise ConfigError(
                 f"FLE setting {key}={value!r} of job {job.cell_id} is not a {cast.__name__}"
             ) from None
-    explicit = sorted(out)
+    explicit = [k for k in FLE_SETTINGS if k in out]  # FLE's flags in a fixed order
     out.setdefault("solver", "unbounded" if open_play else "controlled")
     out.setdefault("trajectory_length", 5000 if open_play else 64)
     out.setdefault("vision", False)

@@ -52,6 +52,7 @@ from pages._ui.data import (
     palette,
     pilots,
     select,
+    several_systems,
     step_detail_if_synced,
     summaries,
     trajectory_steps,
@@ -114,6 +115,7 @@ from pages._ui.widgets import (
     status_counts,
     stopped_cells,
     submit_pilots_for,
+    suite_notes,
 )
 
 __all__ = [
@@ -169,6 +171,7 @@ __all__ = [
     "runs_file_section",
     "same_task",
     "select",
+    "several_systems",
     "share_button",
     "simulated_badge",
     "slurm_caption",
@@ -181,6 +184,7 @@ __all__ = [
     "stop_if_unsynced",
     "stopped_cells",
     "submit_pilots_for",
+    "suite_notes",
     "summaries",
     "sweep_facts",
     "sweeps_view",

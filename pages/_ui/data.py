@@ -39,7 +39,7 @@ class Selection:
 
 
 #: Compare-by choices: what one row of the leaderboard / one series of a chart is.
-SYSTEMS = {"system": "system", "config": "model + config", "model": "model (pools its systems)"}
+SYSTEMS = {"system": "system", "config": "system + sweep config", "model": "model (pools its systems)"}
 NO_CONFIG = "(none)"  # = fle_core.analysis.NO_CONFIG (kept here so pages need no import)
 
 
@@ -91,12 +91,19 @@ def select(frame: pl.DataFrame, sel: Selection) -> pl.DataFrame:
     if sel.systems == "config" and "config" in frame.columns:
         from fle_core.analysis import label_systems
 
-        frame = label_systems(frame, by=("model", "config"))
-    elif sel.systems == "system":
-        from fle_core.analysis import label_systems
+        frame = label_systems(frame)  # model, sweep config and what ran
+    elif sel.systems == "system" and "system" in frame.columns:
+        from fle_core.analysis import systems
 
-        frame = label_systems(frame)  # model, config and what ran (analysis.systems)
+        frame = systems.label_systems(frame, by=systems.SYSTEM_ONLY)  # what ran (configs pooled)
     return frame
+
+
+def several_systems(frame: pl.DataFrame) -> bool:
+    """Whether some model here ran as more than one system (``analysis.systems``)."""
+    from fle_core.analysis import systems
+
+    return not systems.pooled_systems(frame).is_empty()
 
 
 def suite_frame(frame: pl.DataFrame) -> pl.DataFrame:

@@ -285,3 +285,12 @@ def stopped_cells(cells: pl.DataFrame) -> None:
         hide_index=True,
         column_config={"stop_reason": st.column_config.TextColumn("Why it stopped", width="large")},
     )
+
+
+def suite_notes(notes: dict, pooled_shown: bool) -> None:
+    """What suite-level numbers left out, and (``pooled_shown``: rows are models) which
+    systems each model pools (``compute("suite_note")``)."""
+    if notes["dropped"]:
+        st.caption(frames.plain(notes["dropped"], limit=600))
+    for model, n, labels in notes["pooled"] if pooled_shown else []:
+        st.caption(frames.plain(f"{model} pools {n} systems: {'; '.join(labels)}", limit=600))
