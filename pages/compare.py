@@ -3,8 +3,7 @@
 URL state (all optional): ``cmp_source``, ``cmp_model``, ``cmp_task``, ``cmp_sweep``
 (repeatable filters), ``cmp_k`` (repeatable k values), ``cmp_metric``, ``cmp_corr``,
 ``cmp_base``, ``cmp_config`` (repeatable params JSON, ``(none)`` = runs without params),
-``cmp_by`` (``system`` | ``config`` | ``model``: compare systems, (model, config), or models pooling
-their systems), ``cmp_reps``, ``cmp_seed``,
+``cmp_by`` (``system`` | ``config`` | ``model``: docs/app.md), ``cmp_reps``, ``cmp_seed``,
 ``cmp_poi`` (P(improvement): pairs with one model), ``cmp_rtask`` (Rewards: one task),
 ``cmp_tab`` (open tab); ``view`` pins a shared view's data version. The sidebar shows only the
 settings the open tab uses.
@@ -49,20 +48,17 @@ def filters(summ) -> _ui.Selection:
 
 
 def config_filters(pool) -> tuple[list[str], str]:
-    """Sweep configs (grid permutations), when any trajectory has params, and what one row
-    is: a system (model + config + how it ran, ``analysis.systems``; the default), a model
-    and config, or a model pooling its systems."""
+    """Sweep configs (when any run has params) and what one row is: a system (the default;
+    ``analysis.systems``), a system and sweep config, or a model pooling its systems."""
     options = _ui.config_options(pool)
     if not options and not _ui.several_systems(pool):  # nothing to tell apart: rows are models
         _ui.drop_params(["cmp_config", "cmp_by"], "no trajectory here has sweep params")
         return [], "system"
     configs: list[str] = []
-    if options:
-        configs = _ui.url_multiselect(
-            "Configs", "cmp_config", options, placeholder="All configs", format_func=_ui.config_text
-        )
-    else:
+    if not options:
         _ui.drop_params(["cmp_config"], "no trajectory here has sweep params")
+    else:
+        configs = _ui.url_multiselect("Configs", "cmp_config", options, format_func=_ui.config_text)
     by = _ui.url_select(
         "Compare by",
         "cmp_by",
