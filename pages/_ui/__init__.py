@@ -44,15 +44,12 @@ from pages._ui.data import (
     Selection,
     catalog,
     compute,
-    config_options,
-    config_text,
     distinct,
     fetch_step_detail,
     known_models,
     palette,
     pilots,
     select,
-    several_systems,
     step_detail_if_synced,
     summaries,
     trajectory_steps,
@@ -95,6 +92,7 @@ from pages._ui.state import (
     url_text,
 )
 from pages._ui.sweep_views import cells_view, runner_health, status_fraction, status_text
+from pages._ui.systems import config_options, config_text, several_systems
 from pages._ui.widgets import (
     LEADERBOARD_COLUMNS,
     PILOT_COLUMNS,
