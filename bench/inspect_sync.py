@@ -2,8 +2,14 @@
 
 Usage::
 
-    uv run python bench/inspect_sync.py [--logs 1000] [--epochs 8] [--steps 64]
+    uv run python bench/inspect_sync.py [--logs 1000] [--epochs 8] [--steps 64] [--chunked]
                                         [--data-dir bench/_data] [--reps 5] [--write-results]
+
+``--chunked`` runs the same measurements on the same logs converted by inspect_ai's
+``inspect log convert-chunked`` (every sample chunked, as Inspect's design notes say all
+new-format samples will be). inspect_ai 0.3.285 cannot read chunked samples, so the
+baseline stays the ``read_eval_log_samples`` loop over the *plain* logs, measured in the
+same run; ``samples_df`` is skipped (it reads no chunked sample).
 
 1. **Data** (generated once, cached in ``--data-dir``): ``--logs`` logs written by real
    inspect_ai running the FLE-shaped test task (``tests/fle_inspect_task.py``) on
@@ -143,6 +149,21 @@ def generate(data: Path, logs: int, spare: int, epochs: int, steps: int) -> tupl
     return main, extra
 
 
+def chunked(folder: Path, out: Path) -> Path:
+    """``folder`` converted by ``inspect log convert-chunked`` (cached in ``out``)."""
+    stamp = out.with_name(out.name + ".done")
+    if not stamp.exists():
+        shutil.rmtree(out, ignore_errors=True)
+        inspect = Path(sys.executable).with_name("inspect")
+        subprocess.run(
+            [str(inspect), "log", "convert-chunked", str(folder), "--output-dir", str(out)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        stamp.touch()
+    return out
+
+
 def _log_files(folder: Path) -> list[Path]:
     return sorted(folder.rglob("*.eval"))
 
@@ -198,6 +219,7 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--data-dir", default=str(ROOT / "bench" / "_data" / "inspect"))
     ap.add_argument("--write-results", action="store_true")
+    ap.add_argument("--chunked", action="store_true", help="the same logs with chunked samples")
     ap.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -205,6 +227,10 @@ def main() -> int:
         _generate_worker(Path(out), int(a), int(b), int(e), int(s))
         return 0
     main_dir, spare = generate(Path(args.data_dir), args.logs, args.reps, args.epochs, args.steps)
+    plain_dir = main_dir
+    if args.chunked:
+        main_dir = chunked(main_dir, Path(args.data_dir) / "chunked")
+        spare = chunked(spare, Path(args.data_dir) / "chunked-spare")
     from fle_core.warehouse.sync import sync
     from fle_core.workspace import Workspace
 
@@ -215,9 +241,9 @@ def main() -> int:
         n_logs = len(_log_files(logs))
         t_sync, rows, rss = initial_sync(logs, tmp / "ws")
         print(f"initial sync: {t_sync:.2f} s, {rows:,} steps, peak RSS {rss:.0f} MB", flush=True)
-        t_api, n_samples = time_read_eval_log_samples(logs)
+        t_api, n_samples = time_read_eval_log_samples(plain_dir)
         print(f"read_eval_log_samples loop: {t_api:.2f} s for {n_samples:,} samples", flush=True)
-        t_df, n_df = time_samples_df(logs)
+        t_df, n_df = (float("nan"), 0) if args.chunked else time_samples_df(logs)
         print(f"samples_df: {t_df:.2f} s ({n_df:,} rows)", flush=True)
         ws = Workspace.open(tmp / "ws")
         resync = []
@@ -234,8 +260,9 @@ def main() -> int:
             arrive.append(time.perf_counter() - t0)
             assert r.rows_added == args.epochs * args.steps, r.rows_added
         med_resync, med_arrive = statistics.median(resync), statistics.median(arrive)
+        shape = "chunked samples (`inspect log convert-chunked`)" if args.chunked else "plain samples"
         lines = [
-            f"# Inspect-log sync benchmark ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
+            f"## {shape} ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
             "",
             f"Machine: {platform.node()}, {os.cpu_count()} cores (shared, noisy; 1-minute load average "
             f"{os.getloadavg()[0]:.1f} at the end), Python {platform.python_version()}.",
@@ -245,9 +272,15 @@ def main() -> int:
             "",
             "| what | time | ratio / target |",
             "|---|---|---|",
-            f"| `read_eval_log_samples` over every log (store included) — baseline | {t_api:.2f} s "
-            f"({1000 * t_api / n_samples:.1f} ms/sample) | 1.0 |",
-            f"| `inspect_ai.analysis.samples_df` over the folder | {t_df:.2f} s | {t_api / t_df:.1f}x faster than the loop |",
+            f"| `read_eval_log_samples` over every {'plain ' if args.chunked else ''}log (store included) — baseline "
+            f"| {t_api:.2f} s ({1000 * t_api / n_samples:.1f} ms/sample) | 1.0 |",
+            *(
+                []
+                if args.chunked
+                else [
+                    f"| `inspect_ai.analysis.samples_df` over the folder | {t_df:.2f} s | {t_api / t_df:.1f}x faster than the loop |"
+                ]
+            ),
             f"| **initial sync** (child process; peak RSS {rss:.0f} MB) | {t_sync:.2f} s "
             f"({1000 * t_sync / n_samples:.2f} ms/sample) | **{t_api / t_sync:.1f}x** faster than the loop (target >= 3x) |",
             f"| re-sync, nothing changed (median of {len(resync)}) | {med_resync:.3f} s | target <= 0.3 s |",
@@ -259,8 +292,18 @@ def main() -> int:
             "(size + mtime), and an unchanged folder opens no sync run at all.",
         ]
         print("\n".join(lines))
-        if args.write_results:
-            (ROOT / "bench" / "RESULTS-inspect.md").write_text("\n".join(lines) + "\n")
+        if args.write_results:  # one section per shape, the other kept
+            path = ROOT / "bench" / "RESULTS-inspect.md"
+            old = path.read_text() if path.exists() else ""
+            keep = [sec for sec in old.split("\n## ")[1:] if not sec.startswith(shape)]
+            head = "# Inspect-log sync benchmark (`bench/inspect_sync.py`)\n"
+            path.write_text(
+                head
+                + "".join("\n## " + sec.rstrip("\n") + "\n" for sec in keep)
+                + "\n"
+                + "\n".join(lines)
+                + "\n"
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     _ = resource

@@ -3,7 +3,7 @@
 URL state (all optional): ``cmp_source``, ``cmp_model``, ``cmp_task``, ``cmp_sweep``
 (repeatable filters), ``cmp_k`` (repeatable k values), ``cmp_metric``, ``cmp_corr``,
 ``cmp_base``, ``cmp_config`` (repeatable params JSON, ``(none)`` = runs without params),
-``cmp_by`` (``model`` | ``config``: compare models or (model, config) systems), ``cmp_reps``, ``cmp_seed``,
+``cmp_by`` (``system`` | ``config`` | ``model``: docs/app.md), ``cmp_reps``, ``cmp_seed``,
 ``cmp_poi`` (P(improvement): pairs with one model), ``cmp_rtask`` (Rewards: one task),
 ``cmp_tab`` (open tab); ``view`` pins a shared view's data version. The sidebar shows only the
 settings the open tab uses.
@@ -48,20 +48,22 @@ def filters(summ) -> _ui.Selection:
 
 
 def config_filters(pool) -> tuple[list[str], str]:
-    """Sweep configs (grid permutations) and whether to compare (model, config) systems;
-    hidden when no trajectory has params."""
+    """Sweep configs (when any run has params) and what one row is: a system (the default;
+    ``analysis.systems``), a system and sweep config, or a model pooling its systems."""
     options = _ui.config_options(pool)
-    if not options:
+    if not options and not _ui.several_systems(pool):  # nothing to tell apart: rows are models
         _ui.drop_params(["cmp_config", "cmp_by"], "no trajectory here has sweep params")
-        return [], "model"
-    configs = _ui.url_multiselect(
-        "Configs", "cmp_config", options, placeholder="All configs", format_func=_ui.config_text
-    )
+        return [], "system"
+    configs: list[str] = []
+    if not options:
+        _ui.drop_params(["cmp_config"], "no trajectory here has sweep params")
+    else:
+        configs = _ui.url_multiselect("Configs", "cmp_config", options, format_func=_ui.config_text)
     by = _ui.url_select(
         "Compare by",
         "cmp_by",
         list(_ui.SYSTEMS),
-        "model",
+        "system",
         format_func=_ui.SYSTEMS.get,
         widget="radio",
         horizontal=True,
@@ -119,6 +121,7 @@ def settings(models: list[str], tab: str) -> dict:
 
 def leaderboard(pin, sel, cfg) -> None:
     board = _ui.compute(ws, pin, "leaderboard", sel, k_values=[1])
+    _ui.suite_notes(_ui.compute(ws, pin, "suite_note", sel), sel.systems == "model")
     st.markdown(_ui.headline(board))
     st.dataframe(
         _ui.leaderboard_view(board),
@@ -266,9 +269,10 @@ with _ui.guard():
     _ui.simulated_badge(chosen)
     _ui.failure_note(
         _ui.failure_counts(ws, pin),
-        _ui.distinct(chosen, "base_model" if sel.systems == "config" else "model"),
+        _ui.distinct(chosen, "base_model" if "base_model" in chosen.columns else "model"),
     )
-    unit = ("system", "systems") if sel.systems == "config" else ("model", "models")
+    split = "base_model" in chosen.columns and (chosen["model"] != chosen["base_model"]).any()
+    unit = ("system", "systems") if split else ("model", "models")
     st.caption(
         f"{_ui.plural(chosen.height, 'trajectory', 'trajectories')} · "
         f"{_ui.plural(chosen['model'].n_unique(), *unit)} · "

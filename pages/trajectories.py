@@ -2,7 +2,8 @@
 
 URL state: ``trj_model``, ``trj_task`` (narrow the picker), ``trj_id`` (the
 trajectory, ``source:version:instance``), ``trj_other`` (a second trajectory of the
-same task to compare), ``trj_x`` (``step`` or ``time``); ``view`` pins a shared view.
+same task to compare), ``trj_x`` (``step`` or ``time``), ``trj_page`` (the transcript's page);
+``view`` pins a shared view. Samples invalidated in their Inspect log are listed (marked), not hidden.
 """
 
 import polars as pl
@@ -13,6 +14,8 @@ from pages import _ui
 
 PAGE, PREFIX = "trajectories", "trj_"
 NONE = "(none)"
+PAGE_SIZE = 20  # transcript entries per page
+ROLES = {"task": "task", "game": "game output", "agent": "agent's program", "info": "info", "score": "score"}
 
 ws = _ui.workspace()
 st.title("Trajectories")
@@ -73,13 +76,33 @@ def show(key: str, x: str, column) -> None:
 
 
 def outcome(found: dict, column) -> None:
-    """A trajectory from an Inspect log: which log, sample and epoch, and how it ended."""
+    """A trajectory from an Inspect log: which log, sample and epoch, how it ended, and what
+    Inspect recorded about it (invalidation, retried errors, model fallbacks)."""
     cost = f" · cost ${found['total_cost']:.4f}" if found.get("total_cost") else ""
+    solver = f" · solver {_ui.plain(found['solver'])}" if found.get("solver") else ""
     column.caption(
         f"From Inspect log {_ui.plain(found['path'])} · sample {_ui.plain(found['sample_id'])} · "
         f"epoch {found['epoch']} · "
-        f"log {found['log_status']}{cost}"
+        f"log {found['log_status']}{cost}{solver}"
     )
+    if found.get("invalidated_by") is not None or found.get("invalidated_at") is not None:
+        column.warning(
+            f"Invalidated by {_ui.plain(found.get('invalidated_by') or 'unknown')} "
+            f"({_ui.plain(found.get('invalidated_reason') or 'no reason given')}): left out of every metric.",
+            icon=":material/block:",
+        )
+    if found.get("error_retries"):
+        column.info(
+            f"Inspect retried {found['error_retries']} error(s) before this result: "
+            f"{_ui.plain(found.get('retry_errors') or '', limit=300)}",
+            icon=":material/replay:",
+        )
+    if found.get("fallbacks"):
+        column.info(
+            f"{found['fallbacks']} request(s) were served by another model than the one named "
+            f"({_ui.plain(found.get('fallbacks_json') or '', limit=300)})",
+            icon=":material/swap_horiz:",
+        )
     if found.get("failure_kind"):
         kind = {"infrastructure": "Infrastructure failure", "error": "Error", "limit": "Limit hit"}
         text = found.get("error") or found.get("limit_hit") or ""
@@ -90,19 +113,35 @@ def outcome(found: dict, column) -> None:
 
 
 def transcript(key: str, column) -> None:
-    """The sample's messages, read from its Inspect log when asked (they are never synced)."""
+    """The sample's events as a transcript, read from its Inspect log when asked (never
+    synced), a page at a time; ``inspect view`` shows the full sample."""
     path = _ui.inspect_log_path(ws, key)
+    found = _ui.inspect_sample(ws, key) or {}
     with column.expander("Transcript (the agent's programs and the game's output)"):
-        st.code(f"inspect view --log-dir {path.rsplit('/', 1)[0] if path else '.'}", language="bash")
+        folder, _, name = (path or "").rpartition("/")
+        st.code(f"inspect view --log-dir {folder or '.'}", language="bash")
+        st.caption(
+            f"Then open {_ui.plain(name)}, sample {_ui.plain(found.get('sample_id'))}, epoch {found.get('epoch')}."
+        )
         state_key = f"_transcript_{key}"
         if st.button("Read the transcript from the log", key=f"tr_{key}", icon=":material/download:"):
             st.session_state[state_key] = True
-        if not st.session_state.get(state_key):
+        if not st.session_state.get(state_key) and "trj_page" not in st.query_params:
             st.caption("Messages and events stay in the log (lean sync); they are read when you ask.")
             return
-        for msg in _ui.fetch_transcript(ws, key):
-            st.markdown(f"**{msg['role']}**")
-            st.text(msg["text"])
+        entries = _ui.fetch_transcript(ws, key)
+        if not entries:
+            st.caption("The sample has no events to show.")
+            return
+        pages = max(1, -(-len(entries) // PAGE_SIZE))
+        page = _ui.url_int("Page", "trj_page", 1, 1, pages) if pages > 1 else 1
+        st.caption(f"{len(entries)} entries · page {page} of {pages}")
+        for entry in entries[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]:
+            st.markdown(f"**Step {entry['step']} · {ROLES.get(entry['role'], entry['role'])}**")
+            if entry["role"] == "agent":
+                st.code(entry["text"], language="python")
+            else:
+                st.text(entry["text"])
 
 
 def step_details(key: str, steps: pl.DataFrame) -> None:
@@ -129,7 +168,7 @@ def step_details(key: str, steps: pl.DataFrame) -> None:
 with _ui.guard():
     pin = _ui.apply_view(ws, PAGE, PREFIX)
     _ui.stop_if_unsynced(pin.version, "No trajectories yet.")
-    summ = _ui.summaries(ws, pin)
+    summ = _ui.summaries(ws, pin, include_invalidated=True)  # invalidated samples: shown, marked
     palette = _ui.palette(summ)
     first, other, x = picker(summ)
     if first is None:

@@ -23,7 +23,12 @@ Task arguments (``-T``): ``env_id``, ``quota`` (``none`` = open play), ``steps``
 solver catching an exception into ``TrajectoryData:error``), ``raise_at`` (an exception
 that escapes the solver: an Inspect sample error), ``step_delay`` (seconds per step),
 ``model_calls`` (``each`` step or ``once`` per sample), ``samples`` (default 1, as FLE),
-``token_limit``, ``fail_marker`` (while that file exists, epoch 2 fails: an eval-set retry).
+``token_limit``, ``fail_marker`` (while that file exists, epoch 2 fails: an eval-set retry),
+``retry_marker`` (each sample's first attempt fails, for ``retry_on_error``), ``fallback_at``
+(that step's output is served by ``mockllm/backup``: a model fallback), ``scorers``
+(``fle``: FLE 0.4.3's own scorers, ``tests/fle_0_4_3_scorers.py``), ``scorer_crash_epoch``
+(that epoch's quota is a string, so FLE's scorer raises into ``scorer_error``) and
+``solver_name`` (``factorio_text_only_solver``: the registry name of an FLE solver variant).
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from pathlib import Path
 
 from inspect_ai import Task, task
 from inspect_ai.dataset import Sample
-from inspect_ai.model import ModelOutput, ModelUsage, get_model
+from inspect_ai.model import ModelFallback, ModelOutput, ModelUsage, get_model
 from inspect_ai.scorer import Score, Target, accuracy, mean, scorer
 from inspect_ai.solver import Generate, TaskState, solver
 from inspect_ai.util import StoreModel, store_as
@@ -77,13 +82,15 @@ def _usage(step: int) -> ModelUsage:
     )
 
 
-def _outputs(model_name: str):
+def _outputs(model_name: str, fallback_at: int | None = None):
     step = {"n": 0}
 
     def output(_input, _tools, _tool_choice, _config) -> ModelOutput:
         step["n"] += 1
         out = ModelOutput.from_content(model=model_name, content=f"print('step {step['n']}')")
         out.usage = _usage(step["n"])
+        if fallback_at is not None and step["n"] == fallback_at:  # served by another model
+            out.fallback = ModelFallback(model=model_name, fallback_model="mockllm/backup")
         return out
 
     return output
@@ -100,10 +107,22 @@ def fle_like_solver(
     step_delay: float,
     model_calls: str,
     fail_marker: str | None = None,
+    fallback_at: int | None = None,
+    retry_marker: str | None = None,
+    scorer_crash_epoch: int | None = None,
 ):
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         eval_model = str(get_model())
-        mock = get_model(eval_model, custom_outputs=_outputs(eval_model), memoize=False)
+        mock = get_model(eval_model, custom_outputs=_outputs(eval_model, fallback_at), memoize=False)
+        if retry_marker:  # the first attempt of each (sample, epoch) fails; Inspect retries it
+            marker = Path(f"{retry_marker}.{state.sample_id}.{state.epoch}")
+            if not marker.exists():
+                marker.touch()
+                raise RuntimeError("transient failure: the first attempt of this sample fails")
+        if scorer_crash_epoch is not None and state.epoch == scorer_crash_epoch:
+            # a quota FLE's scorer cannot divide by: its comprehensive_factorio_scorer raises
+            # inside its try and returns value=False with only metadata.scorer_error
+            state.metadata["expected_production_score"] = str(state.metadata["expected_production_score"])
         env_id = state.metadata["env_id"]
         rng = random.Random(zlib.crc32(f"{eval_model}|{env_id}|{state.epoch}".encode()))
         target = (quota or 100.0) * skill(eval_model)
@@ -154,6 +173,12 @@ def fle_like_solver(
         return state
 
     return solve
+
+
+@solver
+def factorio_text_only_solver(**kwargs):
+    """The same solver under the registry name of one of FLE's variants (``text_only``)."""
+    return fle_like_solver(**kwargs)
 
 
 @scorer(metrics=[accuracy(), mean()])
@@ -225,6 +250,11 @@ def throughput(
     samples: int = 1,
     token_limit: int | None = None,
     fail_marker: str | None = None,
+    fallback_at: int | None = None,
+    retry_marker: str | None = None,
+    scorer_crash_epoch: int | None = None,
+    scorers: str = "mimic",
+    solver_name: str = "fle_like_solver",
 ) -> Task:
     q = None if str(quota).lower() in ("none", "") else float(quota)
     meta = {"env_id": env_id, "trajectory_length": steps}
@@ -233,14 +263,42 @@ def throughput(
     else:
         meta["task_type"] = "unbounded_production"
     ids = [f"{env_id}_eval"] + [f"{env_id}_eval_{i}" for i in range(1, samples)]
+    solver_fn = {"fle_like_solver": fle_like_solver, "factorio_text_only_solver": factorio_text_only_solver}
+    plan = solver_fn[solver_name](
+        steps=steps,
+        quota=q,
+        per_step=per_step,
+        swallow_error_at=swallow_error_at,
+        error_text=error_text,
+        raise_at=raise_at,
+        step_delay=step_delay,
+        model_calls=model_calls,
+        fail_marker=fail_marker,
+        fallback_at=fallback_at,
+        retry_marker=retry_marker,
+        scorer_crash_epoch=scorer_crash_epoch,
+    )
+    if scorers == "fle":  # FLE 0.4.3's own scorers (tests/fle_0_4_3_scorers.py)
+        import sys
+
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import fle_0_4_3_scorers as fle
+
+        scored = (
+            fle.comprehensive_factorio_scorer()
+            if q is not None
+            else [fle.production_score(), fle.automated_production_score()]
+        )
+    else:
+        scored = (
+            comprehensive_factorio_scorer()
+            if q is not None
+            else [production_score(), automated_production_score()]
+        )
     return Task(
         dataset=[Sample(id=sid, input=f"Begin task: {env_id}", target=str(q), metadata=meta) for sid in ids],
-        solver=fle_like_solver(
-            steps, q, per_step, swallow_error_at, error_text, raise_at, step_delay, model_calls, fail_marker
-        ),
-        scorer=comprehensive_factorio_scorer()
-        if q is not None
-        else [production_score(), automated_production_score()],
+        solver=plan,
+        scorer=scored,
         name=env_id,
         token_limit=token_limit,
     )

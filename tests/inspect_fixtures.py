@@ -14,7 +14,23 @@
 * ``evalset/``   an eval-set whose first attempt failed on epoch 2 and was retried with
   ``retry_cleanup=False``, so both attempts' logs are on disk;
 * ``cancelled/`` an eval interrupted (SIGINT) after its first samples: status ``cancelled``;
-* ``hostile/``   a swallowed error whose text is Markdown and HTML (the app must show it literally).
+* ``hostile/``   a swallowed error whose text is Markdown and HTML (the app must show it literally);
+* ``fle043/``    2 models × 2 tasks × 2 epochs scored by FLE 0.4.3's own scorer
+  (``fle_0_4_3_scorers.py``), one epoch of which crashes that scorer (``scorer_error``), and
+  open play scored by FLE's ``production_score``/``automated_production_score``;
+* ``chunked/``   ``fle043/`` converted by ``inspect log convert-chunked`` (every sample chunked);
+* ``invalidated/`` one ``fle043`` log with epoch 1 invalidated (``invalidate_samples``) and its
+  tags/metadata edited (``edit_eval_log``), written back with ``write_eval_log``;
+* ``limits/``    one ``fle043`` log with the ``config_updates`` record ``inspect ctl config``
+  appends when it retunes a running eval (built with inspect_ai's public ``ConfigUpdate``);
+* ``retries/``   an eval-set run with ``--limit 1`` of a 2-sample task, ``retry_on_error=1`` (each
+  sample's first attempt fails) and a model fallback at step 2;
+* ``shards/``    a run sharded by sample (``run.shards/0/``, ``run.shards/1/``) and its merged log
+  ``run.eval`` (``EvalSpec.shards``), written after the shards (inspect_ai 0.3.285 reads and
+  lists shards but has no command that writes them, so they are written with its public API);
+* ``systems/``   one model and task under two solvers (plan names), two trajectory lengths and a
+  reasoning effort;
+* ``sandbox/``   an error of FLE's Docker sandbox mode (infrastructure).
 
 It runs in its own process so inspect_ai's state never leaks into the test process.
 """
@@ -88,8 +104,159 @@ def generate(out: Path) -> None:
         "mockllm/delta",
         out / "hostile",
     )
+    _eval(
+        _task(
+            env_id="iron_ore_throughput",
+            swallow_error_at=2,
+            error_text="SandboxUnavailableError: container factorio-0 is not running (OOM-killed)",
+        ),
+        "mockllm/beta",
+        out / "sandbox",
+    )
     _evalset(out / "evalset")
+    _fle043(out)
+    _retries(out / "retries")
+    _shards(out / "shards")
+    _systems(out / "systems")
     _cancelled(out / "cancelled")
+
+
+def _fle043(out: Path) -> None:
+    """Logs scored by FLE 0.4.3's own scorer, their chunked conversion, and an invalidation."""
+    import subprocess
+
+    for model in MODELS[:2]:
+        for env_id in TASKS:
+            crash = 2 if (model, env_id) == (MODELS[1], TASKS[1]) else None
+            _eval(
+                _task(env_id=env_id, scorers="fle", scorer_crash_epoch=crash, samples=2),
+                model,
+                out / "fle043",
+                epochs=2,
+            )
+    _eval(
+        _task(env_id="open_play_production", quota="none", scorers="fle"), MODELS[0], out / "fle043", epochs=2
+    )
+    inspect = Path(sys.executable).with_name("inspect")
+    subprocess.run(
+        [str(inspect), "log", "convert-chunked", str(out / "fle043"), "--output-dir", str(out / "chunked")],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    from inspect_ai.log import (
+        MetadataEdit,
+        ProvenanceData,
+        TagsEdit,
+        edit_eval_log,
+        invalidate_samples,
+        read_eval_log,
+        write_eval_log,
+    )
+
+    first = sorted((out / "fle043").glob("*.eval"))[0]
+    log = read_eval_log(str(first))
+    uuids = [s.uuid for s in log.samples or [] if s.epoch == 1]
+    log = invalidate_samples(
+        log, uuids, ProvenanceData(author="alice", reason="Factorio server restarted mid-run")
+    )
+    log = edit_eval_log(
+        log,
+        [TagsEdit(tags_add=["rerun-needed"]), MetadataEdit(metadata_set={"note": "server restarted"})],
+        ProvenanceData(author="bob", reason="triage"),
+    )
+    (out / "invalidated").mkdir()
+    write_eval_log(log, str(out / "invalidated" / first.name))
+    # the record `inspect ctl config --token-limit … --reason …` appends to a running eval's log
+    from inspect_ai.log import ConfigUpdate, ConfigValueChange
+
+    second = sorted((out / "fle043").glob("*.eval"))[1]
+    log = read_eval_log(str(second))
+    change = ConfigValueChange(config="eval", name="token_limit", value=90000, previous=50000)
+    log.config_updates = [
+        ConfigUpdate(
+            changes=[change],
+            scope="task",
+            provenance=ProvenanceData(author="carol", reason="raise the limit"),
+        )
+    ]
+    (out / "limits").mkdir()
+    write_eval_log(log, str(out / "limits" / second.name))
+
+
+def _retries(log_dir: Path) -> None:
+    """An eval-set with --limit 1 whose sample fails once and is retried (error_retries)."""
+    from inspect_ai import eval_set
+
+    marker = log_dir.parent / "retry-marker"
+    ok, _ = eval_set(
+        [_task(env_id="steel_plate_throughput", samples=2, retry_marker=str(marker), fallback_at=2)],
+        log_dir=str(log_dir),
+        model="mockllm/alpha",
+        epochs=2,
+        limit=1,
+        retry_on_error=1,
+        retry_attempts=0,
+        display="none",
+        log_level="error",
+        log_realtime=False,
+    )
+    assert ok
+
+
+def _shards(root: Path) -> None:
+    """A run sharded by sample and its merged log, written after the shards."""
+    import os
+
+    from inspect_ai.log import EvalShardEntry, EvalShards, read_eval_log, write_eval_log
+
+    ids = ["iron_plate_throughput_eval", "iron_plate_throughput_eval_1"]
+    parts = []
+    for k, sample in enumerate(ids):
+        _eval(
+            _task(env_id="iron_plate_throughput", samples=2),
+            "mockllm/gamma",
+            root / "run.shards" / str(k),
+            epochs=2,
+            sample_id=sample,
+        )
+        parts.append(next((root / "run.shards" / str(k)).glob("*.eval")))
+    logs = [read_eval_log(str(p)) for p in parts]
+    task_id = logs[0].eval.task_id
+    for path, log in zip(parts, logs, strict=True):  # one task, as the shards of one run are
+        log.eval.task_id = task_id
+        write_eval_log(log, str(path))
+    merged = logs[0].model_copy(deep=True)
+    merged.samples = [s for log in logs for s in log.samples or []]
+    merged.eval.dataset.sample_ids = ids
+    merged.eval.shards = EvalShards(
+        selection="ids",
+        ledger=[
+            EvalShardEntry(
+                shard=str(k),
+                log=p.name,
+                status="success",
+                samples=len(log.samples or []),
+                selected=1,
+                selection_digest="-",
+                size=p.stat().st_size,
+            )
+            for k, (p, log) in enumerate(zip(parts, logs, strict=True))
+        ],
+    )
+    write_eval_log(merged, str(root / "run.eval"))
+    for p in parts:  # the shards were last written before the merge
+        os.utime(p, (1_700_000_000, 1_700_000_000))
+    os.utime(root / "run.eval", (1_700_000_100, 1_700_000_100))
+
+
+def _systems(log_dir: Path) -> None:
+    """One model and task run as different systems: FLE solver, trajectory length, reasoning."""
+    env = "iron_plate_throughput"
+    _eval(_task(env_id=env), "mockllm/alpha", log_dir, epochs=2)
+    _eval(_task(env_id=env, solver_name="factorio_text_only_solver"), "mockllm/alpha", log_dir, epochs=2)
+    _eval(_task(env_id=env, steps=4), "mockllm/alpha", log_dir, epochs=2)
+    _eval(_task(env_id=env), "mockllm/alpha", log_dir, epochs=2, reasoning_effort="high")
 
 
 def _cancelled(log_dir: Path) -> None:

@@ -799,8 +799,11 @@ def test_compare_by_model_and_config_shows_one_row_per_system(configs_ws):
     # quota 16: low 20, 17, 30 pass; high 16.5 passes; claude 18, 40 pass
     assert _board_counts(at) == {LOW: (3, 4), HIGH: (1, 4), "claude": (2, 3)}
     assert "3 systems" in texts(at)
-    at.radio(key="cmp_by").set_value("model").run()
+    at.radio(key="cmp_by").set_value("system").run()  # the default: what ran, configs pooled
     assert "cmp_by" not in at.query_params
+    assert _board_counts(at) == {"gpt-4o": (4, 8), "claude": (2, 3)}
+    at.radio(key="cmp_by").set_value("model").run()
+    assert at.query_params["cmp_by"] == "model"
     assert _board_counts(at) == {"gpt-4o": (4, 8), "claude": (2, 3)}
 
 

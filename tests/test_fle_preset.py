@@ -286,3 +286,43 @@ def test_a_command_preset_writing_inspect_logs_is_judged_by_its_log(tmp_path):
     )
     assert verdict.outcome == "failed" and "wrote no Inspect log" in (verdict.reason or "")
     assert builtin_presets()["simulate"].writes() == "programs"
+
+
+def test_fles_settings_are_passed_and_recorded_in_the_job_file(tmp_path, inspect_logs_dir):
+    """--solver, --trajectory-length, --vision, --scenario: from the sweep's params (else the
+    preset's options), passed to `fle inspect-eval`, written to fle-job.json, read by sync
+    as part of the trajectory's system."""
+    import shutil
+
+    ws = Workspace.open(tmp_path / "ws")
+    (ws.root / "config.toml").write_text('[executors.fle]\nkind = "fle"\nscenario = "open_world"\n')
+    ws = Workspace.open(tmp_path / "ws")
+    spec = ws.source("local_inspect")
+    job = _job(spec.resolved_url(), params={"solver": "hud", "trajectory_length": 8, "vision": "true"})
+    cmd = get_preset(ws, "fle").build(job, tmp_path / "work")
+    assert cmd.argv[-4:] == ["--solver=hud", "--trajectory-length=8", "--vision", "--scenario=open_world"]
+    facts = json.loads((cmd.log_dir / "fle-job.json").read_text())
+    assert (facts["solver"], facts["trajectory_length"], facts["vision"], facts["scenario"]) == (
+        "hud",
+        8,
+        True,
+        "open_world",
+    )
+    plain = get_preset(Workspace.open(tmp_path / "other"), "fle").build(
+        _job(str(tmp_path / "other" / "inspect_logs"), cell_id="c2"), tmp_path / "work2"
+    )
+    assert not any(a.startswith(("--solver", "--vision", "--scenario")) for a in plain.argv)
+    defaults = json.loads((plain.log_dir / "fle-job.json").read_text())
+    assert (defaults["solver"], defaults["trajectory_length"], defaults["vision"]) == (
+        "controlled",
+        64,
+        False,
+    )
+    # a log in the job's folder: sync reads the settings as the trajectory's system
+    log = sorted((inspect_logs_dir / "main").glob("*.eval"))[0]
+    shutil.copy(log, cmd.log_dir / log.name)
+    sync(ws, source="local_inspect")
+    system = json.loads(analysis.load_summaries(ws)["system"][0])
+    assert (system["solver"], system["vision"], system["scenario"]) == ("hud", True, "open_world")
+    assert system["trajectory_length"] == 8  # the sample's own metadata (FLE sets it from the flag)
+    assert "fle_like_solver" not in json.dumps(system)  # the job file names the solver, not the plan

@@ -10,7 +10,8 @@
 """
 
 from fle_core.analysis.analyzers import DatabaseAnalyzer, PerformanceAnalyzer, PerformanceMetrics
-from fle_core.analysis.loaders import NO_CONFIG, config_label, label_systems, load_steps, load_summaries
+from fle_core.analysis.loaders import load_steps, load_summaries
+from fle_core.analysis.systems import NO_CONFIG, config_label, label_systems
 from fle_core.analysis.utils import (
     aggregate_results_by_time,
     calculate_efficiency_metrics,

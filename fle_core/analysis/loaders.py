@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 import polars as pl
 
 from fle_core import warehouse
-from fle_core.errors import MetricError
+from fle_core.analysis.systems import NO_CONFIG
 from fle_core.stats.metrics import (
     STEP_SCHEMA,
     TRAJECTORY_KEY,
@@ -37,9 +37,6 @@ from fle_core.tasks import TaskRegistry
 from fle_core.workspace import Workspace
 
 _STEP_COLUMNS = [c for c in STEP_SCHEMA if c != "config"]  # columns of the steps table
-
-#: The ``configs=`` filter value (and UI label) for trajectories without params.
-NO_CONFIG = "(none)"
 
 
 def _config_sql(alias: str) -> str:
@@ -103,6 +100,7 @@ def _steps_where(
     include_failed_attempts: bool = False,
     task_contains: str | None = None,
     configs=None,
+    include_invalidated: bool = False,
 ) -> tuple[str, list]:
     """The parameterized WHERE condition on ``steps s`` for ``load_steps``'s filters."""
     params: list = []
@@ -118,6 +116,12 @@ def _steps_where(
         key_where.append(
             "NOT EXISTS (SELECT 1 FROM sweep_attempts a WHERE a.source = s.source "
             "AND a.version = s.version AND coalesce(a.status, '') <> 'succeeded')"
+        )
+    if not include_invalidated:  # samples invalidated in their Inspect log (invalidate_samples)
+        key_where.append(
+            "NOT EXISTS (SELECT 1 FROM inspect_samples i WHERE i.source = s.source AND i.version = s.version "
+            "AND i.instance = s.instance AND i.superseded_by IS NULL "
+            "AND (i.invalidated_by IS NOT NULL OR i.invalidated_at IS NOT NULL))"
         )
     if configs is not None:
         key_where.append(
@@ -186,6 +190,7 @@ def load_steps(
     include_failed_attempts: bool = False,
     task_contains: str | None = None,
     configs=None,
+    include_invalidated: bool = False,
 ) -> pl.DataFrame:
     """Step rows from the warehouse, in the steps contract, ordered for fast summaries.
 
@@ -209,7 +214,9 @@ def load_steps(
     attempts are excluded unless ``include_failed_attempts``. ``configs`` (a
     list of params JSON strings; None or ``"(none)"`` in it selects
     trajectories without params) keeps only those configs; JSON is also
-    matched in canonical form, so key order does not matter.
+    matched in canonical form, so key order does not matter. Trajectories whose Inspect
+    sample was invalidated (``inspect_ai.log.invalidate_samples``) are left out unless
+    ``include_invalidated``: they stay in the warehouse, shown as invalidated.
     """
     sql, params = _steps_sql(
         sources=sources,
@@ -223,6 +230,7 @@ def load_steps(
         include_failed_attempts=include_failed_attempts,
         task_contains=task_contains,
         configs=configs,
+        include_invalidated=include_invalidated,
     )
     frame = warehouse.query(ws, sql, params)
     # one contiguous chunk: DuckDB hands over many record batches, and the
@@ -231,9 +239,17 @@ def load_steps(
 
 
 def load_summaries(
-    ws: Workspace, *, registry: TaskRegistry | None = None, success_threshold: float | None = None, **filters
+    ws: Workspace,
+    *,
+    registry: TaskRegistry | None = None,
+    success_threshold: float | None = None,
+    systems: bool = True,
+    **filters,
 ) -> pl.DataFrame:
-    """``summarize_trajectories(load_steps(ws, **filters))`` with the workspace's quotas.
+    """``summarize_trajectories(load_steps(ws, **filters))`` with the workspace's quotas,
+    plus (``systems=True``, the default) a last column ``system``: what ran besides the
+    model and config (``analysis.systems``: era, FLE solver, trajectory length, generate
+    config, FLE and inspect_ai versions), which ``label_systems`` turns into labels.
 
     ``registry`` defaults to ``ws.task_registry()`` (lab-play defaults plus the
     ``[tasks]`` overrides in config.toml).
@@ -278,6 +294,11 @@ def load_summaries(
     if inspect:
         found = outcomes.load_outcomes(ws, as_of_sync=filters.get("as_of_sync"))
         out = outcomes.apply_outcomes(out, found, qmap, success_threshold)
+    if systems:
+        from fle_core.analysis import systems as sysmod
+
+        found_systems = sysmod.load_systems(ws, as_of_sync=filters.get("as_of_sync")) if inspect else None
+        out = sysmod.attach_systems(out, found_systems if found_systems is not None else pl.DataFrame())
     return out
 
 
@@ -338,85 +359,6 @@ def _summary_sql(
     if success_threshold is not None:
         params.append(float(success_threshold))
     return sql, params
-
-
-def _param_text(value) -> str:
-    """A param value as written in a label: strings bare, everything else as JSON."""
-    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-
-
-def config_label(config: str | None) -> str:
-    """``temperature=0.2, prompt=v2`` for a params JSON object (keys in stored order);
-    ``NO_CONFIG`` for null; any other JSON or text is shown as is."""
-    if config is None:
-        return NO_CONFIG
-    try:
-        params = json.loads(config)
-    except ValueError:
-        return config
-    if not isinstance(params, dict):
-        return config
-    return ", ".join(f"{k}={_param_text(v)}" for k, v in params.items()) or NO_CONFIG
-
-
-def label_systems(summaries: pl.DataFrame, by: Sequence[str] = ("model", "config")) -> pl.DataFrame:
-    """Summaries whose ``model`` is the system label, so metrics compare systems.
-
-    A system is a distinct combination of the ``by`` columns (``model`` first).
-    Its label is the model followed by the other columns in brackets — the
-    config rendered by ``config_label``, any other column as ``name=value``;
-    null values are left out, so runs without params keep the bare model name:
-    ``gpt-4o [prompt=v2, temperature=0.2]``, ``gpt-4o``. If two different
-    systems would get the same label (e.g. params ``{"t": 1}`` and
-    ``{"t": "1"}``), the raw values are used for those instead, so labels stay
-    unique. The original model is kept in ``base_model``; every other column
-    is unchanged, and row order is preserved. Deterministic (a pure function).
-    """
-    by = list(by)
-    if not by or by[0] != "model":
-        raise MetricError(f"label_systems needs 'model' as the first 'by' column, got {by}")
-    missing = [c for c in by if c not in summaries.columns]
-    if missing:
-        raise MetricError(
-            f"summaries frame lacks column(s): {', '.join(missing)}",
-            hint="load it with fle_core.analysis.load_summaries",
-        )
-    base = (
-        summaries.rename({"base_model": "_base_model_old"})
-        if "base_model" in summaries.columns
-        else summaries
-    )
-    systems = base.select(by).unique().sort(by, nulls_last=False)
-    labels = [_system_label(row, by, raw=False) for row in systems.iter_rows(named=True)]
-    seen: dict[str | None, int] = {}
-    for label in labels:
-        seen[label] = seen.get(label, 0) + 1
-    labels = [
-        _system_label(row, by, raw=True) if seen[lab] > 1 else lab
-        for lab, row in zip(labels, systems.iter_rows(named=True), strict=True)
-    ]
-    keyed = systems.with_columns(pl.Series("_label", labels, dtype=pl.String))
-    out = base.with_columns(pl.col("model").alias("base_model")).join(
-        keyed, on=by, how="left", nulls_equal=True, maintain_order="left"
-    )
-    out = out.with_columns(pl.col("_label").alias("model")).drop("_label")
-    return out.drop("_base_model_old", strict=False)
-
-
-def _system_label(row: dict, by: list[str], *, raw: bool) -> str | None:
-    """One system's label (see ``label_systems``); ``raw`` shows values verbatim."""
-    parts = []
-    for col in by[1:]:
-        value = row[col]
-        if value is None:
-            continue
-        if col == "config":
-            parts.append(str(value) if raw else config_label(value))
-        else:
-            parts.append(f"{col}={value}")
-    if not parts:
-        return row["model"]
-    return f"{row['model'] if row['model'] is not None else '(no model)'} [{'; '.join(parts)}]"
 
 
 def version_metadata(

@@ -51,6 +51,11 @@ OUTCOME_COLUMNS = (
     "reasoning_tokens",
     "cache_read_tokens",
     "cache_write_tokens",
+    "error_retries",
+    "fallbacks",
+    "automated_production_score",
+    "invalidated_by",
+    "invalidated_reason",
 )
 
 
@@ -66,21 +71,39 @@ def has_outcomes(ws: Workspace) -> bool:
         return bool(row and row[0])
 
 
-def load_outcomes(ws: Workspace, *, as_of_sync: int | None = None) -> pl.DataFrame:
-    """One row per counted Inspect trajectory (superseded eval-set copies excluded)."""
+#: An invalidated sample (``invalidate_samples``): kept, shown, left out of metrics.
+INVALIDATED = "(invalidated_by IS NOT NULL OR invalidated_at IS NOT NULL)"
+
+
+def load_outcomes(
+    ws: Workspace, *, as_of_sync: int | None = None, include_invalidated: bool = False
+) -> pl.DataFrame:
+    """One row per counted Inspect trajectory (superseded eval-set copies excluded, and
+    invalidated samples unless ``include_invalidated``)."""
     if not has_outcomes(ws):
         return pl.DataFrame(schema={c: _dtype(c) for c in OUTCOME_COLUMNS})
-    sql = f"SELECT {', '.join(OUTCOME_COLUMNS)} FROM inspect_samples WHERE superseded_by IS NULL" + (
-        " AND sync_id <= ?" if as_of_sync is not None else ""
+    sql = (
+        f"SELECT {', '.join(OUTCOME_COLUMNS)} FROM inspect_samples WHERE superseded_by IS NULL"
+        + (" AND sync_id <= ?" if as_of_sync is not None else "")
+        + ("" if include_invalidated else f" AND NOT {INVALIDATED}")
     )
     frame = warehouse.query(ws, sql, [int(as_of_sync)] if as_of_sync is not None else None)
     return frame.select([pl.col(c).cast(_dtype(c)) for c in OUTCOME_COLUMNS])
 
 
 def _dtype(col: str) -> pl.DataType:
-    if col in ("version", "instance", "epoch", "reasoning_tokens", "cache_read_tokens", "cache_write_tokens"):
+    if col in (
+        "version",
+        "instance",
+        "epoch",
+        "reasoning_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "error_retries",
+        "fallbacks",
+    ):
         return pl.Int64()
-    if col in ("quota", "total_time", "working_time", "total_cost"):
+    if col in ("quota", "total_time", "working_time", "total_cost", "automated_production_score"):
         return pl.Float64()
     if col in ("has_error", "fle_success"):
         return pl.Boolean()
@@ -143,6 +166,9 @@ FAILURE_COLUMNS = (
     "limits",
     "running",
     "missing",
+    "retried",
+    "fallbacks",
+    "invalidated",
 )
 
 
@@ -165,11 +191,36 @@ def failure_counts(ws: Workspace, summaries: pl.DataFrame, *, as_of_sync: int | 
         (failure == "error").sum().alias("errors"),
         (failure == "limit").sum().alias("limits"),
         (pl.col("log_status") == "started").sum().alias("running"),
+        (pl.col("error_retries").fill_null(0) > 0).sum().alias("retried"),
+        (pl.col("fallbacks").fill_null(0) > 0).sum().alias("fallbacks"),
     )
     gaps = warehouse.query(
         ws,
         "SELECT model, sum(greatest(expected_samples - samples, 0))::BIGINT AS missing FROM inspect_logs "
         "WHERE status IN ('error', 'cancelled', 'started') AND expected_samples IS NOT NULL GROUP BY model",
     )
-    out = counts.join(gaps, on="model", how="left").with_columns(pl.col("missing").fill_null(0))
+    # invalidated samples are not in the summaries (metrics leave them out): counted from the logs
+    pin = " AND sync_id <= ?" if as_of_sync is not None else ""
+    invalid = warehouse.query(
+        ws,
+        "SELECT model, count(*)::BIGINT AS invalidated FROM inspect_samples "
+        f"WHERE superseded_by IS NULL AND {INVALIDATED}{pin} GROUP BY model",
+        [int(as_of_sync)] if as_of_sync is not None else None,
+    )
+    if "base_model" in summaries.columns:  # labelled systems: the logs' counts go to their models
+        names = summaries.select("model", "base_model").unique()
+        gaps = _by_label(gaps, names)
+        invalid = _by_label(invalid, names)
+    out = (
+        counts.join(gaps, on="model", how="left")
+        .join(invalid, on="model", how="left")
+        .with_columns(pl.col("missing").fill_null(0), pl.col("invalidated").fill_null(0))
+    )
+    out = out.with_columns([pl.col(c).fill_null(0) for c in FAILURE_COLUMNS if c != "model"])
     return out.select([pl.col(c).cast(t) for c, t in schema.items()]).sort("model", nulls_last=True)
+
+
+def _by_label(counts: pl.DataFrame, names: pl.DataFrame) -> pl.DataFrame:
+    """Per-model counts from the logs moved to the first system label of each model."""
+    first = names.sort("model").unique(subset=["base_model"], keep="first")
+    return counts.rename({"model": "base_model"}).join(first, on="base_model").drop("base_model")

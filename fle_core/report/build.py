@@ -74,6 +74,8 @@ class ReportFrames:
     #: per model, Inspect trajectories that are infrastructure failures, errors, ...
     #: (``analysis.outcomes.failure_counts``); None or empty: no such section
     failures: pl.DataFrame | None = None
+    #: what suite-level numbers left out (``analysis.systems.suite_note``), or None
+    suite_note: str | None = None
 
     def tables(self) -> dict[str, pl.DataFrame]:
         """Frames exported as CSV/Parquet (steps are large and stay in the warehouse)."""
@@ -437,6 +439,8 @@ def _sections(
     rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in version.as_rows())
     parts.append(f'<h2 id="version">Data version</h2><table class="version">{rows}</table>')
     parts.append('<h2 id="leaderboard">Leaderboard</h2>')
+    if frames.suite_note:
+        parts.append(f'<p class="note">{esc(frames.suite_note)}</p>')
     if frames.model_metrics is not None:
         lb = frames.model_metrics.sort("success_rate", descending=True, nulls_last=True)
         parts.append(

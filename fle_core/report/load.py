@@ -85,15 +85,23 @@ def load_report_frames(
         )
     # the same as summarize_trajectories(steps), plus what Inspect logs record per
     # trajectory (own quota, FLE's success rule, wall-clock time: analysis.outcomes)
-    summaries = analysis.load_summaries(ws, as_of_sync=sync_id, **filters)
-    scored = summaries.filter(pl.col("success").is_not_null())
+    # one row per system (analysis.systems): a model's runs under another solver, trajectory
+    # length or FLE release are never pooled; suite-level numbers on the tasks all ran
+    from fle_core.analysis import systems
+
+    summaries = systems.label_systems(
+        analysis.load_summaries(ws, as_of_sync=sync_id, **filters), by=systems.SYSTEM_ONLY
+    )
+    suite, _ = systems.common_tasks(summaries)
+    scored = suite.filter(pl.col("success").is_not_null())
     names = sorted(summaries.get_column("model").drop_nulls().unique().to_list())
-    board = metrics.model_metrics(summaries, k_values=k_values)
+    board = metrics.model_metrics(suite, k_values=k_values)
     frames = ReportFrames(
         summaries=summaries,
         steps=steps,
         model_metrics=board,
         group_metrics=metrics.group_metrics(summaries, k_values=k_values),
+        suite_note=systems.suite_note(summaries),
     )
     from fle_core.analysis import outcomes
 

@@ -3,24 +3,26 @@
 This module knows the log *format*; where logs are kept (a local folder, object
 storage) is ``log_store``'s, and what a folder of logs is as a source is
 ``log_folder``'s. A log is read through a ``LogRef`` (its name and a way to open it).
-``.eval`` logs are zip files
-(``header.json`` is written last, so a running or killed log has only
-``_journal/start.json`` plus the ``samples/*.json`` finished so far); ``.json`` logs
-hold the whole ``EvalLog`` in one document.
+``.eval`` logs are zip files (``log_zip``: ``header.json`` is written last, so a running
+or killed log has only ``_journal/start.json`` plus the samples finished so far);
+``.json`` logs hold the whole ``EvalLog`` in one document.
 
 Two readers give the same raw dicts (the JSON shape of Inspect's ``EvalSample``):
 
 * the **fast** reader parses the zip members (zstd, deflate or stored) and the JSON
-  directly, about 10x cheaper per sample than validating pydantic models; it only
+  directly, about 10x cheaper per sample than validating pydantic models. It follows
+  the log's *structure*, not its version number: a sample is a monolith member or a
+  chunked folder (shell + ``metadata.json``), told apart by member names, and a layout
+  it does not know fails that log with a named reason (``log_zip.sample_layout``). It
   reads log format versions it knows (``FAST_FORMAT_VERSIONS``);
 * any other version goes through **inspect_ai's public API** (``read_eval_log`` /
   ``read_eval_log_samples``), imported lazily because importing it costs ~2 s.
+  (inspect_ai 0.3.285 cannot read chunked samples itself.)
 
-``sample_facts`` maps one raw sample to what the warehouse keeps (see
-``docs/inspect.md``): where FLE puts each field, the per-step data from the
-``TrajectoryData`` store, tokens, times, and every kind of failure.
-Messages, events and images stay in the log; ``read_transcript`` fetches one
-sample's programs and the game's output on demand.
+``sample_facts`` (its own module) maps one raw sample to what the warehouse keeps;
+``log_facts`` the log-level facts (tags and edits, mid-run config changes, solver,
+package versions, generate config). Messages and events stay in the log; the
+``transcript`` module reads one sample's on demand.
 """
 
 from __future__ import annotations
@@ -28,40 +30,64 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import struct
-import zipfile
-import zlib
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from fle_core.errors import SourceError, SourceUnavailable
-from fle_core.tasks import normalize_task_key
+from fle_core.errors import SourceUnavailable
+from fle_core.sources.log_zip import LogReadError, ZipLog, loads, sample_layout
+from fle_core.sources.sample_facts import (  # re-exported: the format's public names
+    INFRA_PATTERNS,
+    STORE,
+    SampleFacts,
+    as_dict,
+    classify,
+    compile_patterns,
+    error_text,
+    num,
+    sample_facts,
+)
+
+__all__ = [
+    "FAST_FORMAT_VERSIONS",
+    "INFRA_PATTERNS",
+    "LogFacts",
+    "LogReadError",
+    "LogRef",
+    "RawLog",
+    "SampleFacts",
+    "classify",
+    "compile_patterns",
+    "expected_samples",
+    "headline",
+    "job_verdict",
+    "log_facts",
+    "parse_job_file",
+    "read_log",
+    "sample_facts",
+]
 
 #: Log format versions (``EvalLog.version``) the fast reader understands.
 FAST_FORMAT_VERSIONS = frozenset({2})
-_STORE = "TrajectoryData:"
-
-#: Error text that marks an *infrastructure* failure (the game server, RCON, the
-#: server pool, the model API), not the agent failing the task. Case-insensitive
-#: regexes; ``[inspect] infrastructure_patterns`` in config.toml adds more.
-INFRA_PATTERNS: tuple[str, ...] = (
-    r"could not connect to",
-    r"\brcon\b",
-    r"no factorio containers available",
-    r"servers are in use",
-    r"failed to create factorio environment",
-    r"exceeds available containers",
-    r"game server",
-    r"connection (refused|reset|aborted|lost|closed)",
-    r"connectionerror",
-    r"broken pipe",
-    r"server disconnected",
-    r"ratelimiterror|rate limit",
-    r"apiconnectionerror|apitimeouterror|internalservererror|serviceunavailable",
-    r"\b50[234]\b.*(error|gateway|unavailable)",
+#: Job-file keys the ``fle`` preset records (FLE's settings Inspect never writes into the log).
+JOB_SETTINGS = ("solver", "trajectory_length", "vision", "scenario", "fle_version")
+#: ``GenerateConfig`` fields that change what the model does (so two runs differing in one
+#: are two systems); connection, timeout, cache and seed settings are not among them.
+GENERATE_FIELDS = (
+    "temperature",
+    "top_p",
+    "top_k",
+    "max_tokens",
+    "frequency_penalty",
+    "presence_penalty",
+    "reasoning_effort",
+    "reasoning_tokens",
+    "reasoning_summary",
+    "reasoning_history",
+    "verbosity",
+    "effort",
+    "system_message",
 )
 
 
@@ -85,8 +111,9 @@ class LogRef:
 
 
 def parse_job_file(data: bytes | None) -> dict[str, Any] | None:
-    """The sweep job facts (``version``, ``sweep_id``, ``cell_id``, ``attempt``) the ``fle``
-    preset left in a job's log folder (``fle-job.json``), or None."""
+    """The sweep job facts (``version``, ``sweep_id``, ``cell_id``, ``attempt``, and FLE's
+    settings ``JOB_SETTINGS``) the ``fle`` preset left in a job's log folder
+    (``fle-job.json``), or None."""
     if data is None:
         return None
     try:
@@ -96,10 +123,11 @@ def parse_job_file(data: bytes | None) -> dict[str, Any] | None:
     return facts if isinstance(facts, dict) and isinstance(facts.get("version"), int) else None
 
 
-# ---------------------------------------------------------------- reading one log
 @dataclass
 class RawLog:
-    """A log as raw JSON dicts: ``status`` is Inspect's (``started`` while running)."""
+    """A log as raw JSON dicts: ``status`` is Inspect's (``started`` while running);
+    ``header`` holds the log-level keys besides ``eval`` (``plan``, ``invalidated``,
+    ``tags``, ``metadata``, ``log_updates``, ``config_updates``)."""
 
     format: str  # "eval" | "json"
     reader: str  # "fast" | "inspect_ai"
@@ -109,10 +137,10 @@ class RawLog:
     results: dict[str, Any] | None
     error: dict[str, Any] | None
     samples: list[dict[str, Any]]
+    header: dict[str, Any]
 
 
-class LogReadError(SourceError):
-    """A log that cannot be read (corrupt zip, not JSON, not an Inspect log)."""
+_HEADER_KEYS = ("plan", "invalidated", "tags", "metadata", "log_updates", "config_updates")
 
 
 def read_log(ref: LogRef | Path, *, force_api: bool = False) -> RawLog:
@@ -130,18 +158,26 @@ def read_log(ref: LogRef | Path, *, force_api: bool = False) -> RawLog:
     except (LogReadError, SourceUnavailable):
         raise
     except Exception as exc:  # noqa: BLE001 - any reader failure names the file and the reason
-        raise LogReadError(f"{ref.name}: {type(exc).__name__}: {exc}") from None
+        raise LogReadError(f"{ref.name}: {type(exc).__name__}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:300]
 
 
 def _read_fast(ref: LogRef) -> RawLog | None:
     """The zip / JSON parsed directly; None for a format version this reader does not know."""
     if ref.suffix == ".json":
         with ref.open() as fh:
-            doc = _loads(fh.read())
+            doc = loads(fh.read())
         if not isinstance(doc, dict) or "eval" not in doc:
             raise LogReadError(f"{ref.name}: not an Inspect log (no 'eval' field)")
         if doc.get("version") not in FAST_FORMAT_VERSIONS:
             return None
+        samples = doc.get("samples") or []
+        if not isinstance(samples, list):
+            raise LogReadError(f"{ref.name}: unknown log layout: 'samples' is not a list")
         return RawLog(
             "json",
             "fast",
@@ -150,21 +186,25 @@ def _read_fast(ref: LogRef) -> RawLog | None:
             doc["eval"],
             doc.get("results"),
             doc.get("error"),
-            [s for s in doc.get("samples") or [] if isinstance(s, dict)],
+            [_checked(s, f"samples[{i}]", ref.name) for i, s in enumerate(samples)],
+            {k: doc[k] for k in _HEADER_KEYS if k in doc},
         )
-    with ref.open() as fh, _Zip(fh, ref.name) as zf:
+    with ref.open() as fh, ZipLog(fh, ref.name) as zf:
         names = zf.names()
         head = zf.json("header.json") if "header.json" in names else None
         start = head or (zf.json("_journal/start.json") if "_journal/start.json" in names else None)
-        if start is None:
+        if not isinstance(start, dict):
             raise LogReadError(f"{ref.name}: no header.json and no _journal/start.json")
         if start.get("version") not in FAST_FORMAT_VERSIONS:
             return None
-        samples = [
-            _load_sample(zf.read(n))
-            for n in sorted(names)
-            if n.startswith("samples/") and n.endswith(".json")
-        ]
+        samples = []
+        for members in sample_layout(names, ref.name):
+            sample = _checked(_load_sample(zf.read(members.member)), members.member, ref.name)
+            if members.shape == "chunked":  # the shell has no metadata: it is beside it
+                sample["metadata"] = zf.json(members.metadata) if members.metadata else {}
+            samples.append(sample)
+    if not isinstance(start.get("eval"), dict):
+        raise LogReadError(f"{ref.name}: unknown log layout: the header has no 'eval' object")
     return RawLog(
         "eval",
         "fast",
@@ -174,7 +214,16 @@ def _read_fast(ref: LogRef) -> RawLog | None:
         head.get("results") if head else None,
         head.get("error") if head else None,
         samples,
+        {k: start[k] for k in _HEADER_KEYS if k in start},
     )
+
+
+def _checked(sample: Any, where: str, log_name: str) -> dict[str, Any]:
+    """A sample must be an object with its id and epoch; anything else fails the log, named."""
+    if not isinstance(sample, dict) or "id" not in sample or "epoch" not in sample:
+        what = type(sample).__name__ if not isinstance(sample, dict) else "an object without id and epoch"
+        raise LogReadError(f"{log_name}: unknown sample layout: {where} is {what}, not a sample")
+    return sample
 
 
 def _sample_decoder():
@@ -187,15 +236,19 @@ def _sample_decoder():
         class _Sample(msgspec.Struct):
             id: Any = None
             epoch: Any = None
+            uuid: Any = None
             scores: Any = None
             metadata: Any = None
             store: Any = None
             model_usage: Any = None
+            model_fallbacks: Any = None
             started_at: Any = None
             completed_at: Any = None
             total_time: Any = None
             working_time: Any = None
             error: Any = None
+            error_retries: Any = None
+            invalidation: Any = None
             limit: Any = None
 
         _SAMPLE_DECODER = (msgspec.json.Decoder(_Sample), msgspec.structs.asdict, msgspec.DecodeError)
@@ -205,80 +258,14 @@ def _sample_decoder():
 _SAMPLE_DECODER: Any = None
 
 
-def _load_sample(data: bytes) -> dict[str, Any]:
+def _load_sample(data: bytes) -> Any:
     """One sample's fields that sync uses (``_sample_decoder``); a document msgspec refuses
-    (e.g. a NaN literal) is parsed whole instead, so the result is the same dict."""
+    (e.g. a NaN literal, or not an object at all) is parsed whole instead."""
     decoder, asdict, error = _sample_decoder()
     try:
         return {k: v for k, v in asdict(decoder.decode(data)).items() if v is not None}
     except error:
-        return _loads(data)
-
-
-def _loads(data: bytes) -> Any:
-    """JSON → Python objects with pydantic-core's parser (2-3x faster than ``json.loads``,
-    same result; NaN and Infinity allowed, as Python's ``json`` writes them)."""
-    from pydantic_core import from_json
-
-    return from_json(data, allow_inf_nan=True)
-
-
-class _Zip:
-    """Zip members read by offset: stdlib ``zipfile`` lists them, but Python 3.11 cannot
-    decompress zstd (method 93), which inspect_ai writes."""
-
-    _ZSTD, _DEFLATE, _STORED = 93, 8, 0
-
-    def __init__(self, fh: IO[bytes], name: str):
-        self.name = name
-        self._fh = fh  # owned by the caller
-        try:
-            self._zip = zipfile.ZipFile(fh)
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise LogReadError(f"{name}: not a readable zip ({exc})") from None
-
-    def __enter__(self) -> _Zip:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._zip.close()
-
-    def names(self) -> set[str]:
-        return set(self._zip.namelist())
-
-    def read(self, name: str) -> bytes:
-        info = self._zip.getinfo(name)
-        self._fh.seek(info.header_offset)
-        local = self._fh.read(30)
-        if len(local) < 30 or local[:4] != b"PK\x03\x04":
-            raise LogReadError(f"{self.name}: member {name} has a bad local header")
-        name_len, extra_len = struct.unpack("<HH", local[26:30])
-        self._fh.seek(info.header_offset + 30 + name_len + extra_len)
-        data = self._fh.read(info.compress_size)
-        if info.compress_type == self._ZSTD:
-            import zstandard
-
-            out = b"".join(_zstd_frames(zstandard.ZstdDecompressor(), data))
-        elif info.compress_type == self._DEFLATE:
-            out = zlib.decompress(data, -15)
-        elif info.compress_type == self._STORED:
-            out = data
-        else:
-            raise LogReadError(f"{self.name}: member {name} uses compression {info.compress_type}")
-        if len(out) != info.file_size or zlib.crc32(out) != info.CRC:
-            raise LogReadError(f"{self.name}: member {name} is damaged (size or CRC mismatch)")
-        return out
-
-    def json(self, name: str) -> Any:
-        return _loads(self.read(name))
-
-
-def _zstd_frames(dctx, data: bytes) -> Iterator[bytes]:
-    """Decompress every frame (inspect_ai caps frames at 200 MiB of input)."""
-    while data:
-        obj = dctx.decompressobj()
-        yield obj.decompress(data)
-        data = obj.unused_data
+        return loads(data)
 
 
 def _read_api(ref: LogRef) -> RawLog:
@@ -290,6 +277,8 @@ def _read_api(ref: LogRef) -> RawLog:
     if head.status != "started" or ref.suffix == ".eval":
         for sample in read_eval_log_samples(ref.url, all_samples_required=False):
             samples.append(sample.model_dump(mode="json", exclude_none=True))
+    if ref.suffix == ".eval":
+        _check_all_read(ref, len(samples), head.eval.packages.get("inspect_ai"))
     dumped = head.model_dump(mode="json", exclude_none=True)
     return RawLog(
         "json" if ref.suffix == ".json" else "eval",
@@ -300,242 +289,90 @@ def _read_api(ref: LogRef) -> RawLog:
         dumped.get("results"),
         dumped.get("error"),
         samples,
+        {k: dumped[k] for k in _HEADER_KEYS if k in dumped},
     )
 
 
-def read_transcript(url: str, sample_id: str, epoch: int, max_chars: int = 20_000) -> list[dict[str, str]]:
-    """One sample's transcript for the trajectory viewer, read from the log (a path or a
-    storage URL) on demand: ``[{"role", "text"}]`` (the agent's programs and the game's
-    output), each text cut to ``max_chars``. Uses inspect_ai's public API
-    (``read_eval_log_sample``)."""
-    from inspect_ai.log import read_eval_log_sample
-
-    name = url.rstrip("/").rsplit("/", 1)[-1]
-    try:
-        sample = read_eval_log_sample(url, id=sample_id, epoch=int(epoch))
-    except Exception as exc:  # noqa: BLE001 - shown to the user with the file's name
-        raise LogReadError(f"{name}: cannot read sample {sample_id} epoch {epoch}: {exc}") from None
-    out = []
-    for msg in sample.messages:
-        text = msg.text if hasattr(msg, "text") else str(msg.content)
-        out.append({"role": str(msg.role), "text": text[:max_chars]})
-    return out
+def _check_all_read(ref: LogRef, read: int, version: str | None) -> None:
+    """The public API skips samples in a shape its version does not know (0.3.285 reads no
+    chunked sample and says nothing): fewer samples than the zip holds fails the log."""
+    with ref.open() as fh, ZipLog(fh, ref.name) as zf:
+        layout = sample_layout(zf.names(), ref.name)
+    if read < len(layout):
+        chunked = sum(s.shape == "chunked" for s in layout)
+        raise LogReadError(
+            f"{ref.name}: inspect_ai read {read} of its {len(layout)} samples"
+            + (f" ({chunked} chunked; the log was written by inspect_ai {version})" if chunked else "")
+        )
 
 
-# ---------------------------------------------------------------- FLE's fields
+# ---------------------------------------------------------------- log-level facts
 @dataclass
-class SampleFacts:
-    """What the warehouse keeps of one (sample, epoch): the trajectory and its steps."""
+class LogFacts:
+    """What a log says about the run as a whole, beyond its samples (see docs/inspect.md)."""
 
-    sample_id: str
-    epoch: int
-    task: str
-    model: str
-    quota: float | None  # the log's own (expected_production_score); the registry's applies at load
-    values: list[float]
-    depths: list[float]
-    ticks: list[int | None]
-    steps_from: str  # "store" (TrajectoryData:scores) | "score" (one step: the final score)
-    final_score: float | None
-    fle_success: bool | None  # FLE's own quota_achieved (None: open play / no score)
-    has_error: bool
-    error: str | None
-    error_source: str | None  # "sample" (Inspect) | "store" (swallowed by FLE) | "score"
-    limit: str | None
-    failure_kind: str | None  # "infrastructure" | "error" | "limit" | None
-    scores_json: str | None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    total_tokens: int | None = None
-    reasoning_tokens: int | None = None
-    cache_read_tokens: int | None = None
-    cache_write_tokens: int | None = None
-    total_cost: float | None = None
-    total_time: float | None = None
-    working_time: float | None = None
-    started_at: datetime | None = None
-    completed_at: datetime | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    invalidated: bool
+    tags: list[str]
+    metadata: dict[str, Any]
+    edits: list[dict[str, Any]]  # log_updates: [{author, reason, timestamp, edits: [...]}]
+    config_updates: list[dict[str, Any]]  # [{author, reason, timestamp, scope, changes: [...]}]
+    solver: str | None  # FLE's solver variant, else the plan's solver names
+    inspect_version: str | None
+    fle_version: str | None
+    generate_config: dict[str, Any]  # GENERATE_FIELDS that are set
 
 
-def _num(v: Any) -> float | None:
-    if isinstance(v, bool):
-        return float(v)
-    if isinstance(v, (int, float)):
-        return float(v)
-    if isinstance(v, str):
-        try:
-            return float(v)
-        except ValueError:
-            return None
-    return None
+_FLE_SOLVER = re.compile(r"^factorio_(?P<variant>[a-z0-9_]+?)_solver$")
+_FLE_PACKAGES = ("factorio-learning-environment", "factorio_learning_environment", "fle")
 
 
-def _dict(v: Any) -> dict[str, Any]:
-    return v if isinstance(v, dict) else {}
+def plan_solver(plan: Any) -> str | None:
+    """The solver a log's plan ran, as FLE names it: ``factorio_<variant>_solver`` (FLE's
+    ``SOLVER_MAP``) → ``<variant>``; other solvers keep their registry names (package
+    prefix dropped), several joined with ``+``."""
+    steps = as_dict(plan).get("steps")
+    names = []
+    for step in steps if isinstance(steps, list) else []:
+        name = str(as_dict(step).get("solver") or "").rsplit("/", 1)[-1]
+        if name:
+            m = _FLE_SOLVER.match(name)
+            names.append(m.group("variant") if m else name)
+    return "+".join(names) or None
 
 
-def _floats(v: Any) -> list[float] | None:
-    """A non-empty list of numbers as floats, else None."""
-    if not isinstance(v, list) or not v:
-        return None
-    try:
-        return list(map(float, v))
-    except (TypeError, ValueError):
-        return None
-
-
-def _depths(steps: Any, n: int) -> list[float]:
-    """Depth of each score: FLE's ``steps[i]["step"] - 1`` when every step has its number
-    (a step that raised is skipped by FLE, so numbers can jump), else 0..n-1."""
-    if isinstance(steps, list) and len(steps) == n:
-        try:
-            return [float(s["step"]) - 1.0 for s in steps]
-        except (TypeError, KeyError, ValueError):
-            pass
-    return [float(i) for i in range(n)]
-
-
-def _ts(v: Any) -> datetime | None:
-    if not isinstance(v, str) or not v:
-        return None
-    try:
-        dt = datetime.fromisoformat(v)
-    except ValueError:
-        return None
-    return dt.astimezone(UTC).replace(tzinfo=None) if dt.tzinfo else dt
-
-
-def _usage(model_usage: Any) -> dict[str, Any]:
-    """Token and cost totals over every model a sample used."""
-    tot: dict[str, Any] = {}
-    if not isinstance(model_usage, dict):
-        return tot
-    keys = {
-        "input_tokens": "input_tokens",
-        "output_tokens": "output_tokens",
-        "total_tokens": "total_tokens",
-        "reasoning_tokens": "reasoning_tokens",
-        "input_tokens_cache_read": "cache_read_tokens",
-        "input_tokens_cache_write": "cache_write_tokens",
+def _provenance(update: dict[str, Any], what: str) -> dict[str, Any]:
+    prov = as_dict(update.get("provenance"))
+    return {
+        "author": prov.get("author"),
+        "reason": prov.get("reason"),
+        "timestamp": prov.get("timestamp"),
+        what: update.get(what) or [],
     }
-    for usage in model_usage.values():
-        if not isinstance(usage, dict):
-            continue
-        for src, dst in keys.items():
-            if isinstance(usage.get(src), int):
-                tot[dst] = tot.get(dst, 0) + usage[src]
-        if isinstance(usage.get("total_cost"), (int, float)):
-            tot["total_cost"] = tot.get("total_cost", 0.0) + float(usage["total_cost"])
-    return tot
 
 
-def _error_text(err: Any) -> str | None:
-    if isinstance(err, dict):
-        return str(err.get("message") or err.get("traceback") or "") or None
-    return str(err) if err else None
-
-
-def classify(error: str | None, limit: str | None, patterns: Sequence[re.Pattern[str]]) -> str | None:
-    """``infrastructure`` when the error text matches a pattern, ``error`` for any other
-    error, ``limit`` when only a sample limit was hit, else None."""
-    if error:
-        return "infrastructure" if any(p.search(error) for p in patterns) else "error"
-    return "limit" if limit else None
-
-
-def compile_patterns(extra: Sequence[str] = ()) -> list[re.Pattern[str]]:
-    return [re.compile(p, re.IGNORECASE) for p in (*INFRA_PATTERNS, *extra)]
-
-
-def sample_facts(
-    raw: dict[str, Any],
-    log_eval: dict[str, Any],
-    registry_quota: float | None,
-    patterns: Sequence[re.Pattern[str]],
-) -> SampleFacts:
-    """Map one raw sample (Inspect's JSON shape) to ``SampleFacts`` (see docs/inspect.md)."""
-    meta, store, scores = _dict(raw.get("metadata")), _dict(raw.get("store")), _dict(raw.get("scores"))
-    env_id = meta.get("env_id") or log_eval.get("task") or ""
-    task = normalize_task_key(str(env_id)) if env_id else str(log_eval.get("task") or "")
-    quota = _num(meta.get("expected_production_score"))
-    fle_score = None
-    for name in ("comprehensive_factorio_scorer", "throughput_proportion_scorer", "production_score"):
-        if isinstance(scores.get(name), dict):
-            fle_score = scores[name]
-            break
-    if fle_score is None and scores:
-        fle_score = next((s for s in scores.values() if isinstance(s, dict)), None)
-    score_meta = (fle_score or {}).get("metadata") or {}
-    if quota is None:
-        quota = _num(score_meta.get("expected_score"))
-    open_play = quota is None and (
-        meta.get("task_type") == "unbounded_production" or "production_score" in scores
-    )
-    final = _num(score_meta.get("production_score"))
-    if final is None and fle_score is not None:
-        value = _num(fle_score.get("value"))
-        unit = quota or registry_quota
-        if value is not None and open_play:
-            final = value
-        elif value is not None and unit:
-            final = value * unit  # a proportion of the quota: back to production-score units
-    if final is None:
-        final = _num(store.get(_STORE + "final_score")) or _num(store.get(_STORE + "production_score"))
-    values = _floats(store.get(_STORE + "scores"))
-    if values:
-        steps_from = "store"
-        ticks_raw = store.get(_STORE + "ticks")
-        ticks: list[int | None] = (
-            ticks_raw
-            if isinstance(ticks_raw, list) and len(ticks_raw) == len(values)
-            else [None] * len(values)
-        )  # a non-integer tick becomes null when the steps are written
-        depths = _depths(store.get(_STORE + "steps"), len(values))
-    else:
-        values = [final] if final is not None else []
-        depths = [0.0] if values else []
-        ticks = [None for _ in values]
-        steps_from = "score"
-    sample_err = _error_text(raw.get("error"))
-    store_err = store.get(_STORE + "error") or None
-    score_err = score_meta.get("error") or None
-    if sample_err:
-        error, source = sample_err, "sample"
-    elif store_err:
-        error, source = str(store_err), "store"
-    elif score_err or score_meta.get("has_error"):
-        error, source = str(score_err or "the scorer reports an error"), "score"
-    else:
-        error, source = None, None
-    lim = raw.get("limit")
-    limit = f"{lim.get('type')} limit {lim.get('limit')}" if isinstance(lim, dict) else None
-    achieved = score_meta.get("quota_achieved")
-    usage = _usage(raw.get("model_usage"))
-    all_scores = {k: v.get("value") for k, v in scores.items() if isinstance(v, dict)}
-    return SampleFacts(
-        sample_id=str(raw.get("id")),
-        epoch=int(raw.get("epoch") or 1),
-        task=task,
-        model=str(log_eval.get("model") or ""),
-        quota=quota,
-        values=values,
-        depths=depths,
-        ticks=ticks,
-        steps_from=steps_from,
-        final_score=final,
-        fle_success=bool(achieved) if isinstance(achieved, bool) else None,
-        has_error=error is not None,
-        error=error,
-        error_source=source,
-        limit=limit,
-        failure_kind=classify(error, limit, patterns),
-        scores_json=json.dumps(all_scores, sort_keys=True, default=str) if all_scores else None,
-        total_time=_num(raw.get("total_time")),
-        working_time=_num(raw.get("working_time")),
-        started_at=_ts(raw.get("started_at")),
-        completed_at=_ts(raw.get("completed_at")),
-        **usage,
+def log_facts(raw: RawLog) -> LogFacts:
+    """The log-level facts of ``raw``: the effective tags and metadata (after edits), the
+    edits and mid-run config changes with their provenance, and what names the system."""
+    ev, head = raw.eval, raw.header
+    packages = {str(k): str(v) for k, v in as_dict(ev.get("packages")).items()}
+    meta = as_dict(head.get("metadata")) or as_dict(ev.get("metadata"))
+    tags = head.get("tags") if head.get("tags") is not None else ev.get("tags")
+    fle = next((packages[p] for p in _FLE_PACKAGES if p in packages), None) or meta.get("fle_version")
+    gen = as_dict(ev.get("model_generate_config"))
+    configs = []
+    for update in head.get("config_updates") or []:
+        if isinstance(update, dict):
+            configs.append({**_provenance(update, "changes"), "scope": update.get("scope")})
+    return LogFacts(
+        invalidated=bool(head.get("invalidated")),
+        tags=[str(t) for t in tags] if isinstance(tags, list) else [],
+        metadata=meta,
+        edits=[_provenance(u, "edits") for u in head.get("log_updates") or [] if isinstance(u, dict)],
+        config_updates=configs,
+        solver=plan_solver(head.get("plan")),
+        inspect_version=packages.get("inspect_ai"),
+        fle_version=str(fle) if fle else None,
+        generate_config={k: gen[k] for k in GENERATE_FIELDS if gen.get(k) is not None},
     )
 
 
@@ -548,7 +385,7 @@ def headline(results: dict[str, Any] | None) -> tuple[str, float] | None:
     for sc in results.get("scores") or []:
         metrics = sc.get("metrics") or {}
         for name, m in metrics.items():
-            value = _num((m or {}).get("value"))
+            value = num((m or {}).get("value"))
             if value is None:
                 continue
             if sc.get("name") == "comprehensive_factorio_scorer" and name in ("accuracy", "mean"):
@@ -558,10 +395,13 @@ def headline(results: dict[str, Any] | None) -> tuple[str, float] | None:
 
 
 def expected_samples(log_eval: dict[str, Any]) -> int | None:
-    """Samples × epochs the log was asked to run (None when the log does not say)."""
-    ds = log_eval.get("dataset") or {}
-    n = ds.get("samples")
-    epochs = (log_eval.get("config") or {}).get("epochs") or 1
+    """Samples × epochs the log was asked to run (None when the log does not say): the
+    samples are ``dataset.sample_ids`` (what ran, ``--limit`` and ``--sample-id``
+    applied), else ``dataset.samples`` (the whole dataset, for logs without the list)."""
+    ds = as_dict(log_eval.get("dataset"))
+    ids = ds.get("sample_ids")
+    n = len(ids) if isinstance(ids, list) else ds.get("samples")
+    epochs = as_dict(log_eval.get("config")).get("epochs") or 1
     return int(n) * int(epochs) if isinstance(n, int) else None
 
 
@@ -572,7 +412,8 @@ def job_verdict(
     """Did a job of the ``fle`` preset produce what it was asked for, judged by its newest
     log? ``(True, None)`` when the log has status ``success`` and the expected sample
     (epoch 1) is scored with no error; else ``(False, reason)`` with the log's own error,
-    the sample's error or the error FLE swallowed into ``TrajectoryData:error``."""
+    the sample's error, the error FLE swallowed into ``TrajectoryData:error``, or the
+    scorer's crash."""
 
     def cut(text: str) -> str:
         text = " ".join(str(text).split())
@@ -582,9 +423,9 @@ def job_verdict(
     sample = next((s for s in samples if str(s.get("id")) == expected_sample), None)
     if sample is None and len(samples) == 1:
         sample = samples[0]
-    sample_err = _error_text(sample.get("error")) if sample else None
+    sample_err = error_text(sample.get("error")) if sample else None
     if raw.status != "success":
-        why = _error_text(raw.error) or sample_err
+        why = error_text(raw.error) or sample_err
         if raw.status == "started":
             what = "its log was never finished (no header.json: the eval was killed or crashed)"
         else:
@@ -596,7 +437,52 @@ def job_verdict(
         return False, cut(f"sample {sample.get('id')} errored: {sample_err}")
     if not sample.get("scores"):
         return False, cut(f"sample {sample.get('id')} was not scored")
-    swallowed = (sample.get("store") or {}).get(_STORE + "error")
+    swallowed = as_dict(sample.get("store")).get(STORE + "error")
     if swallowed:
         return False, cut(f"FLE swallowed an error: {swallowed}")
+    crashed = [
+        as_dict(s.get("metadata")).get("scorer_error")
+        for s in as_dict(sample.get("scores")).values()
+        if isinstance(s, dict) and as_dict(s.get("metadata")).get("scorer_error")
+    ]
+    if crashed:
+        return False, cut(f"the scorer raised: {crashed[0]}")
     return True, None
+
+
+def log_status(ref: LogRef) -> str:
+    """A log's status from its header alone (``started`` when it has none yet): what
+    decides whether a merged log hides its shards. ``LogReadError`` when unreadable."""
+    try:
+        if ref.suffix == ".eval":
+            with ref.open() as fh, ZipLog(fh, ref.name) as zf:
+                if "header.json" not in zf.names():
+                    return "started"
+                return str(as_dict(zf.json("header.json")).get("status") or "started")
+        with ref.open() as fh:
+            return str(as_dict(loads(fh.read())).get("status") or "started")
+    except (LogReadError, SourceUnavailable):
+        raise
+    except Exception as exc:  # noqa: BLE001 - names the file and the reason
+        raise LogReadError(f"{ref.name}: {type(exc).__name__}: {_first_line(exc)}") from None
+
+
+#: The first FLE release whose throughput logs carry a real ``automated_production_score``
+#: (FLE PR #368; before it the value was always 0).
+AUTOMATED_SCORE_SINCE = (0, 4, 4)
+
+
+def _version_tuple(text: str | None) -> tuple[int, ...] | None:
+    if not text:
+        return None
+    parts = re.findall(r"\d+", str(text).split("+")[0])[:3]
+    return tuple(int(p) for p in parts) if parts else None
+
+
+def automated_score_is_real(fle_version: str | None, throughput_values: list[float | None]) -> bool:
+    """Whether a log's throughput ``automated_production_score`` means anything: its FLE
+    version carries PR #368; or, with the version unknown, not every value is 0."""
+    version = _version_tuple(fle_version)
+    if version is not None:
+        return version >= AUTOMATED_SCORE_SINCE
+    return any(v not in (None, 0, 0.0) for v in throughput_values)

@@ -21,6 +21,8 @@ built-ins below plus ``[executors.NAME]`` tables in the workspace config.toml::
     servers_per_job = 1             # Factorio servers per job: FLE_SERVER_START/END from the job's slot
     first_server = 0
     pass_env = ["OPENAI_API_KEY"]   # variables the job may inherit (fnmatch patterns)
+    solver = "hud"                  # FLE's --solver, --trajectory-length, --vision, --scenario:
+    trajectory_length = 64          #   a sweep param of the same name wins; written to fle-job.json
 
     [executors.fle-legacy]          # FLE < 0.4: `fle eval` with a run config, writes `programs`
     kind = "fle-legacy"
@@ -94,6 +96,17 @@ FLE_DEFAULT_COMMAND = (
 FLE_LEGACY_COMMAND = ("fle", "eval", "--config", "{run_config}")
 _SIM_OPTIONS = {"step_delay": float, "crash_rate": float, "error_rate": float, "steps": int}
 _FLE_OPTIONS = {"servers_per_job": int, "first_server": int}
+
+
+def _flag(value: Any) -> bool:
+    return value if isinstance(value, bool) else str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+#: FLE's experiment settings, which ``fle inspect-eval`` passes to its tasks in environment
+#: variables that Inspect never records: the ``fle`` preset takes each from the job's sweep
+#: params (else the preset's option), passes it as FLE's flag and writes the value in effect
+#: into ``fle-job.json``, where sync reads it as part of the trajectory's system.
+FLE_SETTINGS: dict[str, Any] = {"solver": str, "trajectory_length": int, "vision": _flag, "scenario": str}
 #: What every job inherits from the runner's environment (nothing secret).
 BASE_ENV = (
     "PATH",
@@ -210,9 +223,10 @@ class Executor:
             files.append(path)
             run_config = str(path)
         log_dir = None
+        settings = fle_settings(job, self.options) if self.kind == "fle" else {}
         if facts.log_dir or self.uses("log_dir"):
             log_dir = job_log_dir(job)
-            files.append(write_job_file(job, log_dir))
+            files.append(write_job_file(job, log_dir, settings))
         if facts.servers:
             start, end = fle_server_range(
                 job.slot,
@@ -222,7 +236,8 @@ class Executor:
             env.update({"FLE_SERVER_START": str(start), "FLE_SERVER_END": str(end)})
         values = _values(job, run_config, str(log_dir) if log_dir else "")
         _refuse_option_like(self.name, self.template, values)
-        return Command([substitute(part, values) for part in self.template], env, files, log_dir)
+        argv = [substitute(part, values) for part in self.template]
+        return Command(argv + fle_flags(settings, argv), env, files, log_dir)
 
     def environment(self, environ: Mapping[str, str]) -> dict[str, str]:
         """The part of the runner's environment a job inherits: ``BASE_ENV`` plus the
@@ -323,8 +338,51 @@ def job_log_dir(job: Job) -> Path:
     return root / job_folder(job.sweep_id, job.cell_id, job.attempt)
 
 
-def write_job_file(job: Job, log_dir: Path) -> Path:
-    """``fle-job.json`` beside the job's log: how sync joins the log to the sweep attempt."""
+def fle_settings(job: Job, options: Mapping[str, Any]) -> dict[str, Any]:
+    """FLE's settings for ``job`` (``FLE_SETTINGS``): the job's sweep params first, then the
+    preset's options; those set by neither get FLE 0.4.3's own defaults (``fle inspect-eval``:
+    solver ``controlled``, or ``unbounded`` for open play; 64 steps, 5000 for open play; no
+    vision; scenario ``default_lab_scenario``), so the job file always says what ran."""
+    open_play = job.env_id.startswith("open_play") or job.task.startswith("open_play")
+    out: dict[str, Any] = {}
+    for key, cast in FLE_SETTINGS.items():
+        value = job.params.get(key, options.get(key))
+        if value is None:
+            continue
+        try:
+            out[key] = cast(value)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"FLE setting {key}={value!r} of job {job.cell_id} is not a {cast.__name__}"
+            ) from None
+    explicit = [k for k in FLE_SETTINGS if k in out]  # FLE's flags in a fixed order
+    out.setdefault("solver", "unbounded" if open_play else "controlled")
+    out.setdefault("trajectory_length", 5000 if open_play else 64)
+    out.setdefault("vision", False)
+    out.setdefault("scenario", "default_lab_scenario")
+    out["_explicit"] = explicit
+    return out
+
+
+def fle_flags(settings: Mapping[str, Any], argv: list[str]) -> list[str]:
+    """``fle inspect-eval`` flags for the settings given explicitly, unless the template
+    already passes that flag itself."""
+    flags = []
+    for key in settings.get("_explicit", []):
+        flag = "--" + key.replace("_", "-")
+        if any(a == flag or a.startswith(flag + "=") for a in argv):
+            continue
+        value = settings[key]
+        if key == "vision":
+            flags += [flag] if value else []
+        else:
+            flags.append(f"{flag}={value}")
+    return flags
+
+
+def write_job_file(job: Job, log_dir: Path, settings: Mapping[str, Any] | None = None) -> Path:
+    """``fle-job.json`` beside the job's log: how sync joins the log to the sweep attempt,
+    and FLE's settings in effect (``fle_settings``), which the log itself never records."""
     log_dir.mkdir(parents=True, exist_ok=True)
     path = log_dir / "fle-job.json"
     facts = {
@@ -335,6 +393,7 @@ def write_job_file(job: Job, log_dir: Path) -> Path:
         "trial": job.trial,
         "model": job.model,
         "task": job.task,
+        **{k: v for k, v in (settings or {}).items() if not k.startswith("_")},
     }
     path.write_text(json.dumps(facts, indent=2) + "\n")
     return path
@@ -483,13 +542,14 @@ def _parse_preset(name: str, spec: Mapping[str, Any], base: Executor | None) -> 
         template = list(raw)
         check_template(name, template)
     options = dict(base.options) if base else {}
-    known = {**_SIM_OPTIONS, **_FLE_OPTIONS}
+    known = {**_SIM_OPTIONS, **_FLE_OPTIONS, **(FLE_SETTINGS if kind == "fle" else {})}
     for key, cast in known.items():
         if key in spec:
             try:
                 options[key] = cast(spec[key])
             except (TypeError, ValueError):
-                raise ConfigError(f"[executors.{name}] {key} must be a number") from None
+                what = "number" if cast in (int, float) else cast.__name__.strip("_")
+                raise ConfigError(f"[executors.{name}] {key} must be a {what}") from None
     env = spec.get("env", {})
     if not isinstance(env, Mapping):
         raise ConfigError(f"[executors.{name}] env must be a table")

@@ -170,13 +170,17 @@ def inspect_logs(ws: Workspace) -> pl.DataFrame:
 def inspect_sample(ws: Workspace, source: str, version: int, instance: int) -> dict | None:
     """Where one Inspect trajectory came from and how it ended, or None (not from a log):
     ``path`` (relative to the source folder), ``sample_id, epoch, log_status,
-    failure_kind, error, error_source, limit_hit, total_cost, total_time, quota``."""
+    failure_kind, error, error_source, limit_hit, total_cost, total_time, quota``, its
+    invalidation (``invalidated_by, invalidated_reason, invalidated_at``), ``error_retries,
+    retry_errors, fallbacks, fallbacks_json`` and ``solver, trajectory_length``."""
     if not _has_inspect(ws):
         return None
     frame = warehouse.query(
         ws,
         "SELECT path, sample_id, epoch, log_status, failure_kind, error, error_source, limit_hit, "
-        "total_cost, total_time, quota FROM inspect_samples WHERE source = ? AND version = ? "
+        "total_cost, total_time, quota, invalidated_by, invalidated_reason, invalidated_at, "
+        "error_retries, retry_errors, fallbacks, fallbacks_json, solver, trajectory_length "
+        "FROM inspect_samples WHERE source = ? AND version = ? "
         "AND instance = ? AND superseded_by IS NULL LIMIT 1",
         [source, int(version), int(instance)],
     )

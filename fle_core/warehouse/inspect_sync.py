@@ -25,23 +25,23 @@ the run with its counts); this module decides what to read and writes the rows:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from fle_core.sources import inspect_logs as il
+from fle_core.sources import log_shards
 from fle_core.sources.log_folder import InspectLogSource
 from fle_core.sources.log_store import LogFile
 from fle_core.warehouse import store as warehouse
 from fle_core.warehouse._runs import ATTEMPT_COLUMNS, Run
 from fle_core.warehouse._writing import Context, Session
+from fle_core.warehouse.inspect_rows import FACTS_VERSION, LogRows, read_rows
 from fle_core.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-VERSION_BASE = 2**50
 _BATCH_STEPS = 100_000
 _STEP_COLUMNS = (
     "source",
@@ -82,6 +82,8 @@ class Plan:
     #: ``--full``: path -> the sync id an unchanged log keeps when it is re-read, so its
     #: identical rows stay visible to views pinned to that sync
     keep_sync_ids: dict[str, int] = field(default_factory=dict)
+    #: shard path -> the finished merged log that covers it (``log_shards``: not read)
+    hidden: dict[str, str] = field(default_factory=dict)
 
     @property
     def unchanged(self) -> bool:
@@ -141,25 +143,64 @@ def plan(ws: Workspace, source: InspectLogSource, full: bool, attempts=None, att
     files = {f.rel: f for f in listing.logs}
     state: dict[str, tuple] = {}
     kept: dict[str, int] = {}
+    statuses: dict[str, str] = {}
     same, version = attempts is None, 0
     if ws.warehouse_path.exists():
         with warehouse.reader(ws) as con:
             if _has_table(con, "inspect_logs"):
                 rows = con.execute(
-                    "SELECT path, size, mtime_ns, etag, sync_id FROM inspect_logs WHERE source = ?",
+                    "SELECT path, size, mtime_ns, etag, sync_id, facts_version, merged_into, status "
+                    "FROM inspect_logs WHERE source = ?",
                     [source.name],
                 ).fetchall()
-                state = {r[0]: LogFile(r[0], int(r[1]), int(r[2]), r[3]).stamp for r in rows}
+                state = {r[0]: (LogFile(r[0], int(r[1]), int(r[2]), r[3]).stamp, r[5], r[6]) for r in rows}
                 kept = {r[0]: int(r[4]) for r in rows if r[4] is not None}
+                statuses = {r[0]: str(r[7]) for r in rows}
             same = attempts_equal(con, attempts, attempt_columns)
         version = warehouse.data_version(ws)
-    changed = [f for rel, f in files.items() if full or state.get(rel) != f.stamp]
+    hidden = _hidden_shards(source, listing.logs, state, statuses)
+    now = {rel: (f.stamp, FACTS_VERSION, hidden.get(rel)) for rel, f in files.items()}
+    changed = [f for rel, f in files.items() if full or state.get(rel) != now[rel]]
     removed = sorted(set(state) - set(files))
     # on --full, a log whose file did not change is re-read but keeps its sync id
-    same_file = {rel: kept[rel] for rel, f in files.items() if rel in kept and state[rel] == f.stamp}
+    same_file = {rel: kept[rel] for rel, f in files.items() if rel in kept and state[rel] == now[rel]}
     return Plan(
-        source, full, files, changed, removed, listing.job_dirs, same, version, same_file if full else {}
+        source,
+        full,
+        files,
+        changed,
+        removed,
+        listing.job_dirs,
+        same,
+        version,
+        same_file if full else {},
+        hidden,
     )
+
+
+def _hidden_shards(
+    source: InspectLogSource, logs: list[LogFile], state: dict, statuses: dict
+) -> dict[str, str]:
+    """Shards a finished merged log covers (``log_shards``): the merged logs' statuses come
+    from the warehouse when they are unchanged, else from their headers (one small read)."""
+    check = log_shards.merged_logs_to_check(logs)
+    if not check:
+        return {}
+    by_rel = {f.rel: f for f in logs}
+    finished = set()
+    for rel in check:
+        f = by_rel[rel]
+        stored = state.get(rel)
+        if stored is not None and stored[0] == f.stamp and rel in statuses:
+            status = statuses[rel]
+        else:
+            try:
+                status = il.log_status(source.log_ref(rel, f.size))
+            except il.LogReadError:
+                status = "unreadable"
+        if status == "success":
+            finished.add(rel)
+    return log_shards.hidden_shards(logs, finished)
 
 
 def _has_table(con, name: str) -> bool:
@@ -168,106 +209,6 @@ def _has_table(con, name: str) -> bool:
             0
         ]
     )
-
-
-# ---------------------------------------------------------------- reading
-@dataclass
-class _LogRows:
-    file: LogFile
-    log_row: dict[str, Any]
-    samples: list[tuple[il.SampleFacts, dict[str, Any]]]  # (facts, inspect_samples row)
-
-
-def _sample_version(rel: str, sample_id: str) -> int:
-    digest = hashlib.blake2b(f"{rel}\0{sample_id}".encode(), digest_size=8).digest()
-    return VERSION_BASE + int.from_bytes(digest, "big") % VERSION_BASE
-
-
-def _read(ws: Workspace, p: Plan, f: LogFile, patterns) -> _LogRows:
-    """One log → its ``inspect_logs`` row and sample rows (an unreadable log gets a row too;
-    a store that cannot be reached raises ``SourceUnavailable`` and stops the sync)."""
-    source = p.source
-    base = {"source": source.name, "path": f.rel, "size": f.size, "mtime_ns": f.mtime_ns, "etag": f.etag}
-    try:
-        raw = il.read_log(source.log_ref(f.rel, f.size))
-    except il.LogReadError as exc:
-        return _LogRows(f, {**base, "status": "unreadable", "error": str(exc)}, [])
-    folder = f.rel.rsplit("/", 1)[0] if "/" in f.rel else ""
-    job = source.job_facts(folder) if folder in p.job_dirs else None
-    ev = raw.eval
-    head = il.headline(raw.results)
-    registry = ws.task_registry()
-    sample_ids = {str(s.get("id")) for s in raw.samples}
-    job_version = int(job["version"]) if job and len(sample_ids) <= 1 else None
-    err = raw.error
-    log_row = {
-        **base,
-        "status": raw.status,
-        "format": raw.format,
-        "reader": raw.reader,
-        "format_version": raw.version,
-        "task": ev.get("task"),
-        "model": ev.get("model"),
-        "task_id": ev.get("task_id"),
-        "eval_id": ev.get("eval_id"),
-        "eval_set_id": ev.get("eval_set_id"),
-        "created": ev.get("created"),
-        "expected_samples": il.expected_samples(ev),
-        "samples": len(raw.samples),
-        "error": (err.get("message") if isinstance(err, dict) else None)
-        or ("the eval was cancelled" if raw.status == "cancelled" else None),
-        "headline_label": head[0] if head else None,
-        "headline_value": head[1] if head else None,
-        "sweep_id": job.get("sweep_id") if job else None,
-        "job_version": job_version,
-    }
-    samples = []
-    for s in raw.samples:
-        task = str((s.get("metadata") or {}).get("env_id") or ev.get("task") or "")
-        facts = il.sample_facts(s, ev, registry.quota(task), patterns)
-        row = {
-            "source": source.name,
-            "path": f.rel,
-            "sample_id": facts.sample_id,
-            "epoch": facts.epoch,
-            "version": job_version if job_version is not None else _sample_version(f.rel, facts.sample_id),
-            "instance": facts.epoch,
-            "dedup_key": f"{ev.get('task_id') or f.rel}|{facts.sample_id}|{facts.epoch}",
-            "task": facts.task,
-            "model": facts.model,
-            "quota": facts.quota,
-            "final_score": facts.final_score,
-            "fle_success": facts.fle_success,
-            "has_error": facts.has_error,
-            "error": facts.error,
-            "error_source": facts.error_source,
-            "limit_hit": facts.limit,
-            "failure_kind": facts.failure_kind,
-            "steps_from": facts.steps_from,
-            "steps": len(facts.values),
-            "scores_json": facts.scores_json,
-            **{
-                k: getattr(facts, k)
-                for k in (
-                    "input_tokens",
-                    "output_tokens",
-                    "total_tokens",
-                    "reasoning_tokens",
-                    "cache_read_tokens",
-                    "cache_write_tokens",
-                    "total_cost",
-                    "total_time",
-                    "working_time",
-                    "started_at",
-                    "completed_at",
-                )
-            },
-            "log_status": raw.status,
-            "_order": (ev.get("created") or "", f.mtime_ns, f.rel),
-            "_sweep_id": job.get("sweep_id") if job else None,
-        }
-        samples.append((facts, row))
-    return _LogRows(f, log_row, samples)
 
 
 # ---------------------------------------------------------------- writing
@@ -296,10 +237,10 @@ def apply(
     total = len(todo)
     if progress:
         progress(0, total)
-    batch: list[_LogRows] = []
+    batch: list[LogRows] = []
     steps_in_batch = 0
     for i, f in enumerate(todo):
-        rows = _read(ws, p, f, patterns)
+        rows = read_rows(ws, p.source, f, p.job_dirs, p.hidden, patterns)
         if rows.log_row["status"] == "unreadable":
             out.problems.append(rows.log_row["error"])
         out.logs_read += 1
@@ -367,7 +308,7 @@ def _delete_paths(con, source: str, paths: list[str]) -> int:
     return n
 
 
-def _winners(con, source: str, batch: list[_LogRows], pending: set[str]) -> tuple[dict[str, str], list[str]]:
+def _winners(con, source: str, batch: list[LogRows], pending: set[str]) -> tuple[dict[str, str], list[str]]:
     """For each dedup key in the batch: the winning log path, and the paths (outside the
     batch) whose copy of a key now loses and must leave the steps. Rows of logs still to
     be rewritten in this run (``pending``) are stale and take no part."""
@@ -378,16 +319,17 @@ def _winners(con, source: str, batch: list[_LogRows], pending: set[str]) -> tupl
     keys = sorted(cand)
     in_batch = {lr.file.rel for lr in batch}
     existing = con.execute(
-        "SELECT s.dedup_key, s.path, coalesce(l.created, ''), coalesce(l.mtime_ns, 0), s.superseded_by "
+        "SELECT s.dedup_key, s.path, coalesce(l.created, ''), coalesce(l.mtime_ns, 0), s.superseded_by, "
+        "s.invalidated_by IS NULL AND s.invalidated_at IS NULL "
         "FROM inspect_samples s JOIN inspect_logs l ON l.source = s.source AND l.path = s.path "
         "WHERE s.source = ? AND s.dedup_key IN (SELECT unnest(?::VARCHAR[]))",
         [source, keys],
     ).fetchall()
     holders: dict[str, list[tuple[str, bool]]] = {}
-    for key, path, created, mtime, sup in existing:
+    for key, path, created, mtime, sup, valid in existing:
         if path in in_batch or path in pending:
             continue
-        cand[key].append(((created, int(mtime), path), path))
+        cand[key].append(((bool(valid), created, int(mtime), path), path))
         holders.setdefault(key, []).append((path, sup is None))
     winners = {k: max(v)[1] for k, v in cand.items()}
     demote = sorted(
@@ -399,7 +341,7 @@ def _winners(con, source: str, batch: list[_LogRows], pending: set[str]) -> tupl
 def _write_batch(
     con,
     source: str,
-    batch: list[_LogRows],
+    batch: list[LogRows],
     sync_id: int,
     next_id: int,
     out: Outcome,

@@ -75,7 +75,8 @@ TRAJECTORY_AGGREGATES = """s.source, s.version, s.instance,
     AS parse_flags,
   max(s.sync_id) AS last_sync_id"""
 
-SCHEMA_VERSION = 3  # 2: sync_notes, meta_info.data_version; 3: source_state.location, inspect_logs.etag
+SCHEMA_VERSION = 4  # 2: sync_notes, meta_info.data_version; 3: source_state.location, inspect_logs.etag;
+# 4: Inspect logs: invalidation, retries, fallbacks, edits, config updates, shards, system facts
 
 DDL = [
     """CREATE TABLE IF NOT EXISTS meta_info (key VARCHAR PRIMARY KEY, value VARCHAR)""",
@@ -192,6 +193,17 @@ DDL = [
         job_version BIGINT,          -- the sweep attempt's version (fle preset jobs)
         sync_id BIGINT,
         etag VARCHAR,                -- object storage: the object's ETag (a change means re-read)
+        facts_version INTEGER,       -- inspect_sync.FACTS_VERSION that read it (older: read again)
+        merged_into VARCHAR,         -- a shard its finished merged log covers (status merged)
+        invalidated BOOLEAN,         -- EvalLog.invalidated: some samples were invalidated
+        tags VARCHAR,                -- JSON list: the log's tags after edits
+        log_metadata VARCHAR,        -- JSON: the log's metadata after edits
+        edits_json VARCHAR,          -- JSON: log_updates (tags/metadata edits) with provenance
+        config_updates_json VARCHAR, -- JSON: mid-run config changes (inspect ctl config)
+        solver VARCHAR,              -- the plan's solver (FLE variant name when it is FLE's)
+        fle_version VARCHAR,
+        inspect_version VARCHAR,
+        generate_config VARCHAR,     -- JSON: the GenerateConfig fields that change behaviour
         PRIMARY KEY (source, path)
     )""",
     """CREATE TABLE IF NOT EXISTS inspect_samples (
@@ -228,7 +240,24 @@ DDL = [
         started_at TIMESTAMP,
         completed_at TIMESTAMP,
         log_status VARCHAR,
-        sync_id BIGINT
+        sync_id BIGINT,
+        invalidated_by VARCHAR,      -- invalidate_samples' author: metrics leave the sample out
+        invalidated_reason VARCHAR,
+        invalidated_at TIMESTAMP,
+        error_retries INTEGER,       -- errors Inspect retried before this result
+        retry_errors VARCHAR,
+        fallbacks INTEGER,           -- requests another model served (model_fallbacks)
+        fallbacks_json VARCHAR,
+        automated_production_score DOUBLE,  -- NULL where FLE did not compute it (throughput < 0.4.4)
+        open_play BOOLEAN,
+        solver VARCHAR,              -- fle-job.json, else metadata.solver_variant, else the plan
+        trajectory_length INTEGER,
+        vision BOOLEAN,              -- fle-job.json only (FLE does not record it)
+        scenario VARCHAR,            -- fle-job.json only
+        generate_config VARCHAR,
+        fle_version VARCHAR,
+        inspect_version VARCHAR,
+        limits_changed BOOLEAN       -- the log records mid-run config changes
     )""",
     """CREATE TABLE IF NOT EXISTS sync_notes (
         sync_id BIGINT NOT NULL,

@@ -44,8 +44,6 @@ from pages._ui.data import (
     Selection,
     catalog,
     compute,
-    config_options,
-    config_text,
     distinct,
     fetch_step_detail,
     known_models,
@@ -94,6 +92,7 @@ from pages._ui.state import (
     url_text,
 )
 from pages._ui.sweep_views import cells_view, runner_health, status_fraction, status_text
+from pages._ui.systems import config_options, config_text, several_systems
 from pages._ui.widgets import (
     LEADERBOARD_COLUMNS,
     PILOT_COLUMNS,
@@ -114,6 +113,7 @@ from pages._ui.widgets import (
     status_counts,
     stopped_cells,
     submit_pilots_for,
+    suite_notes,
 )
 
 __all__ = [
@@ -169,6 +169,7 @@ __all__ = [
     "runs_file_section",
     "same_task",
     "select",
+    "several_systems",
     "share_button",
     "simulated_badge",
     "slurm_caption",
@@ -181,6 +182,7 @@ __all__ = [
     "stop_if_unsynced",
     "stopped_cells",
     "submit_pilots_for",
+    "suite_notes",
     "summaries",
     "sweep_facts",
     "sweeps_view",

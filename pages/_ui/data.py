@@ -35,11 +35,11 @@ class Selection:
     tasks: tuple[str, ...] = ()
     sweeps: tuple[str, ...] = ()
     configs: tuple[str, ...] = ()  # params JSON strings; NO_CONFIG = runs without params
-    systems: str = "model"  # "model", or "config": compare (model, config) systems
+    systems: str = "system"  # "system" (analysis.systems), "config" (model + config), or "model"
 
 
 #: Compare-by choices: what one row of the leaderboard / one series of a chart is.
-SYSTEMS = {"model": "model", "config": "model + config"}
+SYSTEMS = {"system": "system", "config": "system + sweep config", "model": "model (pools its systems)"}
 NO_CONFIG = "(none)"  # = fle_core.analysis.NO_CONFIG (kept here so pages need no import)
 
 
@@ -49,28 +49,31 @@ def _config_key(ws: Workspace) -> str:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _summaries(_ws: Workspace, root: str, version: int, as_of: int | None, cfg: str) -> pl.DataFrame:
+def _summaries(
+    _ws: Workspace, root: str, version: int, as_of: int | None, cfg: str, invalidated: bool = False
+) -> pl.DataFrame:
     from fle_core import analysis
 
-    return analysis.load_summaries(_ws, as_of_sync=as_of)
+    return analysis.load_summaries(_ws, as_of_sync=as_of, include_invalidated=invalidated)
 
 
-def summaries(ws: Workspace, pin: Pin) -> pl.DataFrame:
-    """All trajectory summaries at the pinned data version (cached per version)."""
+def summaries(ws: Workspace, pin: Pin, *, include_invalidated: bool = False) -> pl.DataFrame:
+    """All trajectory summaries at the pinned data version (cached per version); samples
+    invalidated in their Inspect log only with ``include_invalidated`` (the viewer)."""
     if pin.version == 0:
         raise WarehouseMissing(
             "Nothing has been synced into this workspace yet",
             hint="sync a source on Sources & sync, or run the demo sweep on Overview",
         )
-    return _summaries(ws, str(ws.root), pin.version, pin.as_of, _config_key(ws))
+    return _summaries(ws, str(ws.root), pin.version, pin.as_of, _config_key(ws), include_invalidated)
 
 
 def select(frame: pl.DataFrame, sel: Selection) -> pl.DataFrame:
     """Filter summaries by the selection (source/model/task/sweep/config).
 
-    With ``sel.systems == "config"`` the result's ``model`` is the system label
-    (``analysis.label_systems``; the model itself stays in ``base_model``), so
-    every metric and chart compares (model, config) systems.
+    With ``sel.systems`` ``"system"`` (the default) or ``"config"`` the result's ``model``
+    is the system label (``analysis.label_systems``; the model itself stays in
+    ``base_model``), so every metric and chart compares systems; ``"model"`` pools them.
     """
     for col, values in (
         ("source", sel.sources),
@@ -88,24 +91,19 @@ def select(frame: pl.DataFrame, sel: Selection) -> pl.DataFrame:
     if sel.systems == "config" and "config" in frame.columns:
         from fle_core.analysis import label_systems
 
-        frame = label_systems(frame, by=("model", "config"))
+        frame = label_systems(frame)  # model, sweep config and what ran
+    elif sel.systems == "system" and "system" in frame.columns:
+        from fle_core.analysis import systems
+
+        frame = systems.label_systems(frame, by=systems.SYSTEM_ONLY)  # what ran (configs pooled)
     return frame
 
 
-def config_options(frame: pl.DataFrame) -> list[str]:
-    """Config filter options: each params JSON, plus ``NO_CONFIG`` when some runs have none;
-    empty when no trajectory has a config (the filter is then hidden)."""
-    configs = distinct(frame, "config")
-    if not configs:
-        return []
-    return configs + ([NO_CONFIG] if frame["config"].null_count() else [])
+def suite_frame(frame: pl.DataFrame) -> pl.DataFrame:
+    """Summaries for suite-level numbers: the tasks every system ran (``analysis.systems``)."""
+    from fle_core.analysis import systems
 
-
-def config_text(config: str) -> str:
-    """A config as shown in a widget: ``prompt=v2, temperature=0.2``."""
-    from fle_core.analysis import config_label
-
-    return config_label(None if config == NO_CONFIG else config)
+    return systems.common_tasks(frame)[0]
 
 
 def distinct(frame: pl.DataFrame, col: str) -> list[str]:
@@ -138,7 +136,7 @@ def _c_summaries(s: pl.DataFrame) -> pl.DataFrame:
 def _c_leaderboard(s: pl.DataFrame, k_values: list[int]) -> pl.DataFrame:
     from fle_core.stats import metrics
 
-    return metrics.model_metrics(s, k_values=tuple(k_values))
+    return metrics.model_metrics(suite_frame(s), k_values=tuple(k_values))
 
 
 @compute_fn("group_metrics")
@@ -152,14 +150,14 @@ def _c_group(s: pl.DataFrame, k_values: list[int]) -> pl.DataFrame:
 def _c_intervals(s: pl.DataFrame, reps: int, seed: int) -> pl.DataFrame:
     from fle_core.stats import bootstrap
 
-    return bootstrap.interval_estimates(s, reps=reps, seed=seed)
+    return bootstrap.interval_estimates(suite_frame(s), reps=reps, seed=seed)
 
 
 @compute_fn("passk_curve")
 def _c_passk(s: pl.DataFrame, k_values: list[int], reps: int, seed: int) -> pl.DataFrame:
     from fle_core.stats import bootstrap
 
-    return bootstrap.pass_at_k_curve(s, k_values=tuple(k_values), reps=reps, seed=seed)
+    return bootstrap.pass_at_k_curve(suite_frame(s), k_values=tuple(k_values), reps=reps, seed=seed)
 
 
 @compute_fn("pairwise")
@@ -252,7 +250,10 @@ def _trajectory_steps(_ws: Workspace, root: str, version: int, as_of: int | None
     from fle_core import analysis
 
     source, ver, instance = parse_traj_key(key)
-    steps = analysis.load_steps(_ws, sources=[source], versions=[ver], as_of_sync=as_of)
+    # one trajectory, picked by its key: an invalidated sample is shown too (marked by the page)
+    steps = analysis.load_steps(
+        _ws, sources=[source], versions=[ver], as_of_sync=as_of, include_invalidated=True
+    )
     return steps.filter(pl.col("instance") == instance)
 
 

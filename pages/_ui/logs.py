@@ -43,19 +43,23 @@ def inspect_log_path(ws: Workspace, key: str) -> str | None:
 
 
 @st.cache_data(show_spinner="Reading the transcript from the Inspect log…", max_entries=16, ttl=600)
-def _transcript(_ws: Workspace, root: str, path: str, sample_id: str, epoch: int) -> list[dict[str, str]]:
-    from fle_core.sources import inspect_logs
+def _transcript(_ws: Workspace, root: str, source: str, path: str, sample_id: str, epoch: int) -> list[dict]:
+    from fle_core import sources
+    from fle_core.sources import transcript
+    from fle_core.warehouse.identity import source_named
 
-    return inspect_logs.read_transcript(path, sample_id, epoch)
+    ref = sources.inspect_source(source_named(_ws, source)).log_ref(path)
+    return transcript.read_transcript(ref, sample_id, epoch)
 
 
-def fetch_transcript(ws: Workspace, key: str) -> list[dict[str, str]]:
-    """One sample's messages (the agent's programs, the game's output), read from its log."""
+def fetch_transcript(ws: Workspace, key: str) -> list[dict]:
+    """One sample's transcript from its log's events (``fle_core.sources.transcript``):
+    ``n, step, role, text`` per entry (the game's output, the agent's programs, …)."""
     found = inspect_sample(ws, key)
-    path = inspect_log_path(ws, key)
-    if not found or not path:
+    if not found:
         return []
-    return _transcript(ws, str(ws.root), path, found["sample_id"], int(found["epoch"]))
+    source, _, _ = parse_traj_key(key)
+    return _transcript(ws, str(ws.root), source, found["path"], found["sample_id"], int(found["epoch"]))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

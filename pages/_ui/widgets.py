@@ -180,7 +180,7 @@ def failure_note(counts: pl.DataFrame, models: list[str] | None = None) -> None:
     if models:
         counts = counts.filter(pl.col("model").is_in(models))
     bad = counts.filter(
-        (pl.col("infrastructure") + pl.col("errors") + pl.col("running") + pl.col("missing")) > 0
+        pl.sum_horizontal([c for c in counts.columns if c not in ("model", "trajectories")]) > 0
     )
     if bad.is_empty():
         return
@@ -190,7 +190,12 @@ def failure_note(counts: pl.DataFrame, models: list[str] | None = None) -> None:
         ("errors", "other error(s)"),
         ("running", "from running logs"),
         ("missing", "missing"),
+        ("invalidated", "invalidated (left out)"),
+        ("retried", "retried after an error"),
+        ("fallbacks", "partly served by a fallback model"),
     ):
+        if col not in bad.columns:
+            continue
         if int(bad[col].sum()):
             parts.append(f"{int(bad[col].sum())} {label}")
     st.warning(
@@ -280,3 +285,12 @@ def stopped_cells(cells: pl.DataFrame) -> None:
         hide_index=True,
         column_config={"stop_reason": st.column_config.TextColumn("Why it stopped", width="large")},
     )
+
+
+def suite_notes(notes: dict, pooled_shown: bool) -> None:
+    """What suite-level numbers left out, and (``pooled_shown``: rows are models) which
+    systems each model pools (``compute("suite_note")``)."""
+    if notes["dropped"]:
+        st.caption(frames.plain(notes["dropped"], limit=600))
+    for model, n, labels in notes["pooled"] if pooled_shown else []:
+        st.caption(frames.plain(f"{model} pools {n} systems: {'; '.join(labels)}", limit=600))

@@ -1,0 +1,203 @@
+"""One Inspect log → the rows sync writes for it (``inspect_logs`` and ``inspect_samples``).
+
+``inspect_sync`` decides which logs to read and writes the rows; this module reads one
+log (``sources.inspect_logs``) and lays out its rows: the log's own facts, each sample's
+facts (``sources.sample_facts``), the trajectory key, the eval-set dedup key, and the
+facts that say which system ran (FLE's settings from the ``fle`` preset's job file, the
+rest from the log), which ``analysis.systems`` composes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from fle_core.sources import inspect_logs as il
+from fle_core.sources.log_folder import InspectLogSource
+from fle_core.sources.log_store import LogFile
+from fle_core.workspace import Workspace
+
+VERSION_BASE = 2**50
+#: What this reader derives from a log; a log stored by an older one is read again, so a
+#: warehouse upgraded in place gets invalidation, scorer crashes, retries and systems.
+FACTS_VERSION = 2
+
+
+@dataclass
+class LogRows:
+    file: LogFile
+    log_row: dict[str, Any]
+    samples: list[tuple[il.SampleFacts, dict[str, Any]]]  # (facts, inspect_samples row)
+
+
+def _sample_version(rel: str, sample_id: str) -> int:
+    digest = hashlib.blake2b(f"{rel}\0{sample_id}".encode(), digest_size=8).digest()
+    return VERSION_BASE + int.from_bytes(digest, "big") % VERSION_BASE
+
+
+def read_rows(
+    ws: Workspace,
+    source: InspectLogSource,
+    f: LogFile,
+    job_dirs: set[str],
+    hidden: dict[str, str],
+    patterns,
+) -> LogRows:
+    """One log → its ``inspect_logs`` row and sample rows (an unreadable log gets a row too;
+    a store that cannot be reached raises ``SourceUnavailable`` and stops the sync).
+    ``job_dirs``: folders holding a job file; ``hidden``: shards their merged log covers."""
+    base = {
+        "source": source.name,
+        "path": f.rel,
+        "size": f.size,
+        "mtime_ns": f.mtime_ns,
+        "etag": f.etag,
+        "facts_version": FACTS_VERSION,
+    }
+    if f.rel in hidden:  # a shard its merged log covers: counted there (log_shards)
+        return LogRows(f, {**base, "status": "merged", "merged_into": hidden[f.rel], "samples": 0}, [])
+    try:
+        raw = il.read_log(source.log_ref(f.rel, f.size))
+    except il.LogReadError as exc:
+        return LogRows(f, {**base, "status": "unreadable", "error": str(exc)}, [])
+    folder = f.rel.rsplit("/", 1)[0] if "/" in f.rel else ""
+    job = source.job_facts(folder) if folder in job_dirs else None
+    ev = raw.eval
+    head = il.headline(raw.results)
+    facts = il.log_facts(raw)
+    registry = ws.task_registry()
+    sample_ids = {str(s.get("id")) for s in raw.samples}
+    job_version = int(job["version"]) if job and len(sample_ids) <= 1 else None
+    err = raw.error
+    log_row = {
+        **base,
+        "status": raw.status,
+        "format": raw.format,
+        "reader": raw.reader,
+        "format_version": raw.version,
+        "task": ev.get("task"),
+        "model": ev.get("model"),
+        "task_id": ev.get("task_id"),
+        "eval_id": ev.get("eval_id"),
+        "eval_set_id": ev.get("eval_set_id"),
+        "created": ev.get("created"),
+        "expected_samples": il.expected_samples(ev),
+        "samples": len(raw.samples),
+        "error": (err.get("message") if isinstance(err, dict) else None)
+        or ("the eval was cancelled" if raw.status == "cancelled" else None),
+        "headline_label": head[0] if head else None,
+        "headline_value": head[1] if head else None,
+        "sweep_id": job.get("sweep_id") if job else None,
+        "job_version": job_version,
+        "invalidated": facts.invalidated,
+        "tags": _json(facts.tags),
+        "log_metadata": _json(facts.metadata),
+        "edits_json": _json(facts.edits),
+        "config_updates_json": _json(facts.config_updates),
+        "solver": facts.solver,
+        "fle_version": facts.fle_version,
+        "inspect_version": facts.inspect_version,
+        "generate_config": _json(facts.generate_config),
+    }
+    system = _system_facts(facts, job)
+    read = [
+        il.sample_facts(
+            s,
+            ev,
+            registry.quota(str((s.get("metadata") or {}).get("env_id") or ev.get("task") or "")),
+            patterns,
+        )
+        for s in raw.samples
+    ]
+    automated_real = il.automated_score_is_real(
+        system["fle_version"], [fa.automated_production_score for fa in read if not fa.open_play]
+    )
+    samples = []
+    for facts_ in read:
+        valid = not facts_.invalidated
+        row = {
+            "source": source.name,
+            "path": f.rel,
+            "sample_id": facts_.sample_id,
+            "epoch": facts_.epoch,
+            "version": job_version if job_version is not None else _sample_version(f.rel, facts_.sample_id),
+            "instance": facts_.epoch,
+            "dedup_key": f"{ev.get('task_id') or f.rel}|{facts_.sample_id}|{facts_.epoch}",
+            "task": facts_.task,
+            "model": facts_.model,
+            "quota": facts_.quota,
+            "final_score": facts_.final_score,
+            "fle_success": facts_.fle_success,
+            "has_error": facts_.has_error,
+            "error": facts_.error,
+            "error_source": facts_.error_source,
+            "limit_hit": facts_.limit,
+            "failure_kind": facts_.failure_kind,
+            "steps_from": facts_.steps_from,
+            "steps": len(facts_.values),
+            "scores_json": facts_.scores_json,
+            **{k: getattr(facts_, k) for k in _SAMPLE_FIELDS},
+            "automated_production_score": facts_.automated_production_score
+            if facts_.open_play or automated_real
+            else None,
+            "solver": (job or {}).get("solver") or facts_.solver_variant or facts.solver,
+            "trajectory_length": facts_.trajectory_length or _int((job or {}).get("trajectory_length")),
+            **system,
+            "log_status": raw.status,
+            # the winner of a dedup key: a valid copy first, then the newest log
+            "_order": (valid, ev.get("created") or "", f.mtime_ns, f.rel),
+            "_sweep_id": job.get("sweep_id") if job else None,
+        }
+        samples.append((facts_, row))
+    return LogRows(f, log_row, samples)
+
+
+_SAMPLE_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "reasoning_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "total_cost",
+    "total_time",
+    "working_time",
+    "started_at",
+    "completed_at",
+    "invalidated_by",
+    "invalidated_reason",
+    "invalidated_at",
+    "error_retries",
+    "retry_errors",
+    "fallbacks",
+    "fallbacks_json",
+    "open_play",
+)
+
+
+def _system_facts(facts: il.LogFacts, job: dict | None) -> dict[str, Any]:
+    """The log-wide facts that say which system ran (``analysis.systems`` composes them):
+    FLE's settings from the ``fle`` preset's job file, the rest from the log."""
+    job = job or {}
+    vision = job.get("vision")
+    return {
+        "vision": bool(vision) if isinstance(vision, bool) else None,
+        "scenario": str(job["scenario"]) if job.get("scenario") else None,
+        "generate_config": _json(facts.generate_config) if facts.generate_config else None,
+        "fle_version": facts.fle_version or (str(job["fle_version"]) if job.get("fle_version") else None),
+        "inspect_version": facts.inspect_version,
+        "limits_changed": bool(facts.config_updates),
+    }
+
+
+def _json(value: Any) -> str | None:
+    return json.dumps(value, sort_keys=True, default=str) if value not in (None, [], {}) else None
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
