@@ -10,7 +10,7 @@ Every definition is in ``docs/metrics.md``.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -639,10 +639,56 @@ def side_cell(mean, std, n, digits: int, with_n: bool) -> str:
     return f"{cell} (n={n})" if with_n else cell
 
 
-def verdict_cells(change_pct, verdict: str) -> tuple[str, str]:
-    """Change and verdict cells, both bold when the verdict is significant."""
+def verdict_cells(change_pct, verdict: str, significant: bool | None = None) -> tuple[str, str]:
+    """Change and verdict cells, both bold when the verdict is significant (by default:
+    anything but "no significant difference")."""
     change, text = md.fmt_change(change_pct), verdict[0].upper() + verdict[1:]
-    return (f"**{change}**", f"**{text}**") if verdict != NO_DIFF else (change, text)
+    bold = verdict != NO_DIFF if significant is None else significant
+    return (f"**{change}**", f"**{text}**") if bold else (change, text)
+
+
+def interval_cell(diff, low, high, digits: int) -> str:
+    """``-0.120 [-0.181, -0.062]``: a difference and its interval."""
+    return f"{md.fmt_number(diff, digits)} [{md.fmt_number(low, digits)}, {md.fmt_number(high, digits)}]"
+
+
+def pair_table(
+    sub: pl.DataFrame,
+    *,
+    label: Callable[[dict], str],
+    digits: Mapping[str, int],
+    interval: str | None = None,
+    significant: Callable[[str], bool] | None = None,
+) -> list[str]:
+    """The experiment-log table of one (system, baseline) pair: the one Markdown table
+    writer behind ``comparison_markdown``, ``runs.runs_markdown`` and the gate.
+
+    ``| Metric | B (n=K) | A (n=K) | Change | p-value | Verdict |`` over rows of the
+    comparisons contract (``model_b`` the baseline, shown first), ``label(row)`` in
+    the first column, decimals per metric from ``digits``; ``interval`` (a header
+    such as ``"Difference (90% CI)"``) adds the difference with its interval.
+    ``significant(verdict)`` says which verdicts are bold (default: all but
+    "no significant difference").
+    """
+    a, b = str(sub["model_a"][0]), str(sub["model_b"][0])
+    head_b, b_n = side_header(b, sub["b_n"].to_list())
+    head_a, a_n = side_header(a, sub["a_n"].to_list())
+    rows = []
+    for r in sub.iter_rows(named=True):
+        dg = digits[r["metric"]]
+        bold = significant(r["verdict"]) if significant else None
+        change, verdict = verdict_cells(r["change_pct"], r["verdict"], bold)
+        cells = [
+            label(r),
+            side_cell(r["b_mean"], r["b_std"], r["b_n"], dg, b_n),
+            side_cell(r["a_mean"], r["a_std"], r["a_n"], dg, a_n),
+            change,
+        ]
+        if interval:
+            cells.append(interval_cell(r["diff"], r["diff_ci_low"], r["diff_ci_high"], dg))
+        rows.append([*cells, md.fmt_p(r["p_adjusted"]), verdict])
+    header = ["Metric", head_b, head_a, "Change", *([interval] if interval else []), "p-value", "Verdict"]
+    return md.table(header, rows)
 
 
 def _rows_to_show(sub: pl.DataFrame) -> pl.DataFrame:
@@ -673,32 +719,19 @@ def comparison_markdown(frame: pl.DataFrame, *, digits: int | None = None) -> st
         m: digits if digits is not None else md.digits_for([*g["a_mean"], *g["b_mean"]])
         for (m,), g in frame.group_by("metric")
     }
+
+    def label(r: dict) -> str:
+        where = "all tasks" if r["task"] == ALL_TASKS else r["task"]
+        return f"{md.md_text(r['metric'])} ({md.md_text(where)})"
+
     out: list[str] = []
     pairs = frame.select("model_a", "model_b").unique(maintain_order=True).iter_rows()
     for a, b in pairs:
         sub = _rows_to_show(frame.filter((pl.col("model_a") == a) & (pl.col("model_b") == b)))
-        head_b, b_n = side_header(b, sub["b_n"].to_list())
-        head_a, a_n = side_header(a, sub["a_n"].to_list())
-        rows = []
-        for r in sub.iter_rows(named=True):
-            where = "all tasks" if r["task"] == ALL_TASKS else r["task"]
-            label = f"{md.md_text(r['metric'])} ({md.md_text(where)})"
-            dg = scale[r["metric"]]
-            change, verdict = verdict_cells(r["change_pct"], r["verdict"])
-            rows.append(
-                [
-                    label,
-                    side_cell(r["b_mean"], r["b_std"], r["b_n"], dg, b_n),
-                    side_cell(r["a_mean"], r["a_std"], r["a_n"], dg, a_n),
-                    change,
-                    md.fmt_p(r["p_adjusted"]),
-                    verdict,
-                ]
-            )
         if out:
             out.append("")
         out += [f"### {md.md_text(b)} (baseline) vs {md.md_text(a)}", ""]
-        out += md.table(["Metric", head_b, head_a, "Change", "p-value", "Verdict"], rows)
+        out += pair_table(sub, label=label, digits=scale)
         if "correction" in sub.columns and sub.height:
             first = sub.row(0, named=True)
             tests = (
