@@ -27,26 +27,33 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-from scipy import optimize, stats
 
 from fle_core.errors import MetricError
-from fle_core.stats import compare
+from fle_core.stats import corrections
 from fle_core.stats._kernels import EXACT_STRATIFIED_MAX_COST, hypergeom_pmf
 from fle_core.stats.bootstrap import _task_values
 
 if TYPE_CHECKING:
     from polars._typing import PolarsDataType
 
+ALL_TASKS = "ALL"  # the comparisons contract's across-task row (``compare.ALL_TASKS``)
 REGRESSED = "regressed"
 IMPROVED = "improved"
 WITHIN_MARGIN = "within margin"
 INCONCLUSIVE = "inconclusive"
 NO_CHANGE = "no significant change"
 VERDICTS = (REGRESSED, IMPROVED, WITHIN_MARGIN, INCONCLUSIVE, NO_CHANGE)
+_NORMAL = NormalDist()
+
+
+def _phi(z: float) -> float:
+    """Standard normal cdf, also at ±inf."""
+    return 0.0 if z == -math.inf else 1.0 if z == math.inf else _NORMAL.cdf(z)
 
 
 @dataclass(frozen=True)
@@ -152,7 +159,7 @@ def _cmh_less(tables) -> float:
             continue
         num += sa - na * k / n
         var += na * nb * k * (n - k) / (n * n * (n - 1))
-    return 1.0 if var <= 0 else float(stats.norm.sf(num / math.sqrt(var)))
+    return 1.0 if var <= 0 else _NORMAL.cdf(-num / math.sqrt(var))
 
 
 # ---------------------------------------------------- success: Miettinen-Nurminen, margin m ---
@@ -187,21 +194,27 @@ def restricted_proportions(sa, na, sb, nb, delta: float) -> tuple[np.ndarray, np
 
 
 def _restricted_numeric(sa, na, sb, nb, delta, lo, hi) -> float:
-    """The restricted MLE of p_a by bounded maximization (fallback)."""
+    """The restricted MLE of p_a (fallback): the log-likelihood is concave in p_a, so its
+    derivative falls across (lo, hi); bisect it, or stop at the end it climbs to."""
 
-    def nll(x: float) -> float:
+    def slope(x: float) -> float:
         y = x + delta
-        eps = 1e-300
-        return -(
-            sa * math.log(max(x, eps))
-            + (na - sa) * math.log(max(1 - x, eps))
-            + sb * math.log(max(y, eps))
-            + (nb - sb) * math.log(max(1 - y, eps))
-        )
+        return sa / x - (na - sa) / (1 - x) + sb / y - (nb - sb) / (1 - y)
 
-    return float(
-        optimize.minimize_scalar(nll, bounds=(lo, hi), method="bounded", options={"xatol": 1e-12}).x
-    )
+    eps = 1e-12
+    a, b = lo + eps, hi - eps
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if slope(a) <= 0:
+            return lo
+        if slope(b) >= 0:
+            return hi
+        for _ in range(200):
+            mid = (a + b) / 2
+            if slope(mid) > 0:
+                a = mid
+            else:
+                b = mid
+    return (a + b) / 2
 
 
 def _score_z(tables: np.ndarray, delta: float) -> float:
@@ -226,7 +239,7 @@ def _score_z(tables: np.ndarray, delta: float) -> float:
 def score_test_less(tables: Sequence[tuple[int, int, int, int]], margin: float) -> float:
     """One-sided p of the stratified Miettinen-Nurminen score test of ``D = −margin``
     against ``D < −margin`` (B worse than A by more than the margin): ``Φ(z)``."""
-    return float(stats.norm.cdf(_score_z(np.asarray(tables, dtype=np.float64), -margin)))
+    return _phi(_score_z(np.asarray(tables, dtype=np.float64), -margin))
 
 
 def score_interval(tables: Sequence[tuple[int, int, int, int]], confidence: float) -> tuple[float, float]:
@@ -234,7 +247,7 @@ def score_interval(tables: Sequence[tuple[int, int, int, int]], confidence: floa
     at ``(1 − confidence)/2`` per side (one task: statsmodels' ``confint_proportions_2indep``
     with ``method="score"``). Found by bisection: ``z(delta)`` falls as delta grows."""
     t = np.asarray(tables, dtype=np.float64)
-    crit = float(stats.norm.ppf(0.5 + confidence / 2))
+    crit = _NORMAL.inv_cdf(0.5 + confidence / 2)
     d = float(np.mean(t[:, 2] / t[:, 3] - t[:, 0] / t[:, 1]))
 
     def solve(target: float, a: float, b: float) -> float:
@@ -296,9 +309,11 @@ def welch_shifted(strata: Sequence[tuple[np.ndarray, np.ndarray]], margin: float
     denom = sum(v * v / (n - 1) for v, n in terms)
     df = total**2 / denom if denom > 0 else math.inf
     se = math.sqrt(total) / k
-    crit = float(stats.t.ppf(0.5 + confidence / 2, df))
+    from scipy import special  # only value metrics need Student's t (start-up: see bench/gate.py)
+
+    crit = float(special.stdtrit(df, 0.5 + confidence / 2))
     return {
-        "p": float(stats.t.cdf((d + margin) / se, df)),
+        "p": float(special.stdtr(df, (d + margin) / se)),
         "low": d - crit * se,
         "high": d + crit * se,
         "df": df,
@@ -345,9 +360,7 @@ def _metric_row(metric: GateMetric, va, vb, tasks, margin, alpha, n_metrics) -> 
                 f"on {len(tasks)} task(s), even the most extreme outcome gives p = {smallest:.3g}"
                 + (f" (× {n_metrics} metrics, Holm)" if n_metrics > 1 else "")
                 + f", not below α = {alpha:g}",
-                hint=(
-                    f"run at least {need} trials per task on each side" if need else "run more trials"
-                )
+                hint=(f"run at least {need} trials per task on each side" if need else "run more trials")
                 + (" or compare more tasks" if len(tasks) < 24 else "")
                 + (", or lower the margin" if margin > 0 else ""),
             )
@@ -433,7 +446,7 @@ def regression_tests(
     """
     if not 0 < alpha < 0.5:
         raise MetricError(f"alpha must be in (0, 0.5), got {alpha}")
-    compare.adjust_pvalues([], correction)  # unknown names fail before any work
+    corrections.adjust_pvalues([], correction)  # unknown names fail before any work
     margins = dict(margins or {})
     chosen = [gate_metric(m) for m in dict.fromkeys(metrics)]
     if not chosen:
@@ -459,13 +472,12 @@ def regression_tests(
                 hint="check the sides, or choose another metric",
             )
         row = _metric_row(metric, va, vb, common, margins.get(metric.name, 0.0), alpha, len(chosen))
-        rows.append({"model_a": candidate_label, "model_b": baseline_label, "task": compare.ALL_TASKS, **row})
+        rows.append({"model_a": candidate_label, "model_b": baseline_label, "task": ALL_TASKS, **row})
     p = np.array([r["p_value"] for r in rows], dtype=np.float64)
-    adjusted = compare.adjust_pvalues(p, correction)
-    method = compare._CORRECTIONS[correction.lower()]
+    adjusted = corrections.adjust_pvalues(p, correction)
+    method = corrections._CORRECTIONS[correction.lower()]
     for r, pa in zip(rows, adjusted, strict=True):
         r.update(p_adjusted=float(pa), correction=method, alpha=alpha)
         r["verdict"] = verdict(r, alpha)
         r["regressed"] = r["verdict"] == REGRESSED
     return pl.DataFrame({c: [r.get(c) for r in rows] for c in GATE_SCHEMA}, schema=GATE_SCHEMA)
-
