@@ -49,7 +49,13 @@ def build(tmp: Path) -> tuple[Path, Path]:
             outcomes[(f"sys-{s:02d}", t)] = trials
             quota = 250.0 if t.startswith(("crude", "petroleum", "sufuric")) else 16.0
             runs += [
-                {"system": f"sys-{s:02d}", "seed": e, "task": t, "success": int(ok), "mean_score": quota * ok / quota}
+                {
+                    "system": f"sys-{s:02d}",
+                    "seed": e,
+                    "task": t,
+                    "success": int(ok),
+                    "mean_score": quota * ok / quota,
+                }
                 for e, ok in enumerate(trials)
             ]
     home = tmp / "ws"
@@ -85,7 +91,9 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench-gate-"))
     t = time.perf_counter()
     home, runs = build(tmp)
-    print(f"data: {N_SYSTEMS} systems × {N_TASKS} tasks × {N_EPOCHS} epochs, built in {time.perf_counter() - t:.1f} s")
+    print(
+        f"data: {N_SYSTEMS} systems × {N_TASKS} tasks × {N_EPOCHS} epochs, built in {time.perf_counter() - t:.1f} s"
+    )
     env = {**os.environ, "FLE_CORE_HOME": str(home)}
     py = [sys.executable, "-m", "fle_core"]
     cases = {
