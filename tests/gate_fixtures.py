@@ -32,14 +32,16 @@ def outcome_rows(
     sweep_id: str | None = None,
     steps: int = 2,
     achievements: Mapping[tuple[str, str], dict] | None = None,
+    quotas: Mapping[str, float] | None = None,
 ) -> list[dict]:
     """``programs`` rows: one trajectory (version) per trial, ``steps`` steps each.
 
     The last step holds the best value (the quota for True, 0 for False, or the
     float given); earlier steps climb to it. ``achievements[(model, task)]`` is the
-    ``achievements_json`` every step of those trajectories carries.
+    ``achievements_json`` every step of those trajectories carries. ``quotas`` adds
+    tasks the registry lacks (configure them in the workspace too: ``[tasks.KEY]``).
     """
-    registry = TaskRegistry()
+    registry = TaskRegistry.from_config({k: {"quota": q} for k, q in (quotas or {}).items()})
     rows: list[dict] = []
     version = first_version
     for (model, task), trials in outcomes.items():

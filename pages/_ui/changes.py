@@ -26,18 +26,27 @@ from pages._ui.state import Pin, url_multiselect, url_select
 SHOW = ["all tasks", "got worse"]
 INSPECT_VIEW = "http://127.0.0.1:7575/#/logs/{path}/samples/sample/{sample}/{epoch}/"
 COLUMNS = {
-    "task": st.column_config.TextColumn("Task", pinned=True),
-    "a": st.column_config.TextColumn("Baseline", help="Solved / trials"),
-    "b": st.column_config.TextColumn("Candidate", help="Solved / trials"),
-    "change": st.column_config.NumberColumn("Change (pts)", format="%+.1f", help="Candidate − baseline"),
-    "ci": st.column_config.TextColumn("95% CI (pts)", help="Newcombe's hybrid score interval"),
-    "flip": st.column_config.TextColumn("Flip"),
-    "epochs": st.column_config.TextColumn("Epochs lost / gained", help="Paired by epoch (Inspect runs)"),
-    "score_change": st.column_config.NumberColumn("Score Δ", format="%+.3f", help="Best reward ÷ quota"),
-    "open": st.column_config.LinkColumn("Trajectories", display_text="side by side"),
-    "inspect_a": st.column_config.LinkColumn("Baseline sample", display_text="inspect view"),
-    "inspect_b": st.column_config.LinkColumn("Candidate sample", display_text="inspect view"),
+    "task": st.column_config.TextColumn("Task", pinned=True, width=220),
+    "counts": st.column_config.TextColumn(
+        "Solved A → B", width=100, help="Solved / trials: baseline → candidate"
+    ),
+    "change": st.column_config.NumberColumn(
+        "Change (pts)", format="%+.1f", width=80, help="Candidate's success rate − baseline's, in points"
+    ),
+    "flip": st.column_config.TextColumn("Flip", width=130),
+    "ci": st.column_config.TextColumn("95% CI", width=85, help="Newcombe's hybrid score interval, in points"),
+    "epochs": st.column_config.TextColumn(
+        "Epochs lost / gained", width=90, help="Paired by epoch (Inspect runs): A solved, B not / the reverse"
+    ),
+    "score_change": st.column_config.NumberColumn(
+        "Score Δ", format="%+.3f", width=75, help="Change of the mean best reward ÷ quota"
+    ),
+    "open": st.column_config.LinkColumn("Trajectories", display_text="side by side", width=100),
+    "inspect_a": st.column_config.LinkColumn("A's sample", display_text="inspect view", width=95),
+    "inspect_b": st.column_config.LinkColumn("B's sample", display_text="inspect view", width=95),
 }
+#: Up to this many rows the table shows every row; beyond, it scrolls inside a fixed height.
+FULL_TABLE_ROWS = 30
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -85,8 +94,7 @@ def view_frame(table: pl.DataFrame, roots: dict[str, str]) -> pl.DataFrame:
         rows.append(
             {
                 "task": r["task"],
-                "a": count(r["a_successes"], r["a_trials"]),
-                "b": count(r["b_successes"], r["b_trials"]),
+                "counts": f"{count(r['a_successes'], r['a_trials'])} → {count(r['b_successes'], r['b_trials'])}",
                 "change": None if r["change"] is None else 100 * r["change"],
                 "ci": None if lo is None else f"[{100 * lo:+.0f}, {100 * hi:+.0f}]",
                 "flip": r["flip"] or "no quota",
@@ -137,7 +145,8 @@ def changes_section(ws: Workspace, pin: Pin) -> None:
     st.caption(
         plain(
             f"A = {a.label}: {a.summaries.height} trajectories · B = {b.label}: {b.summaries.height} "
-            f"trajectories · {table.height} common task(s), the worst change first."
+            f"trajectories · {table.height} common task(s), the worst change first. The sidebar's "
+            "filters do not apply here: a side is a system, sweep:ID or source:NAME, as fle-core gate reads it."
         )
     )
     for d in found.differences:
@@ -162,18 +171,24 @@ def changes_section(ws: Workspace, pin: Pin) -> None:
     roots = _log_roots(ws, shown)
     frame = view_frame(shown, roots)
     hide = [c for c in ("epochs", "inspect_a", "inspect_b") if frame[c].null_count() == frame.height]
-    st.dataframe(frame.drop(hide), hide_index=True, column_config=COLUMNS, key="cmp_chg_table")
+    st.dataframe(
+        frame.drop(hide),
+        hide_index=True,
+        column_config=COLUMNS,
+        height="content" if frame.height <= FULL_TABLE_ROWS else 720,
+        key="cmp_chg_table",
+    )
     if roots:
         st.caption(
             "The inspect view links open a sample in Inspect's log viewer once it runs: "
             + "; ".join(f"`inspect view --log-dir {plain(p)}`" for p in roots.values())
         )
     text = changes_markdown(shown, a.label, b.label)
-    c1, c2 = st.columns(2)
-    c1.download_button(
+    buttons = st.container(horizontal=True)
+    buttons.download_button(
         "Markdown", text, file_name="changes.md", mime="text/markdown", icon=":material/description:"
     )
-    c2.download_button(
+    buttons.download_button(
         "CSV",
         _csv(shown),
         file_name="changes.csv",
