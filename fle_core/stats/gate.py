@@ -49,6 +49,14 @@ INCONCLUSIVE = "inconclusive"
 NO_CHANGE = "no significant change"
 VERDICTS = (REGRESSED, IMPROVED, WITHIN_MARGIN, INCONCLUSIVE, NO_CHANGE)
 _NORMAL = NormalDist()
+#: p-values within this relative distance below α count as α (exact p-values such as
+#: 1/20 = α come out of the pmf's normalisation a few ulps low)
+_TIE = 1e-9
+
+
+def below(p: float | None, alpha: float) -> bool:
+    """``p < alpha``, with a p that equals α up to rounding counted as not below."""
+    return p is not None and p < alpha * (1 - _TIE)
 
 
 def _phi(z: float) -> float:
@@ -285,7 +293,7 @@ def trials_needed_to_test(n_tasks: int, margin: float, alpha: float, n_metrics: 
     """Fewest trials per task on each side with which the gate can flag a regression at all
     (``smallest_possible_p · n_metrics < alpha``, Holm's smallest bound); None beyond 1000."""
     for n in range(1, 1001):
-        if smallest_possible_p([(n, n, n, n)] * n_tasks, margin) * n_metrics < alpha:
+        if below(smallest_possible_p([(n, n, n, n)] * n_tasks, margin) * n_metrics, alpha):
             return n
     return None
 
@@ -352,7 +360,7 @@ def _metric_row(metric: GateMetric, va, vb, tasks, margin, alpha, n_metrics) -> 
     if metric.binary:
         tables = [(int(va[t].sum()), va[t].size, int(vb[t].sum()), vb[t].size) for t in tasks]
         smallest = smallest_possible_p(tables, margin)
-        if smallest * n_metrics >= alpha:
+        if not below(smallest * n_metrics, alpha):
             need = trials_needed_to_test(len(tasks), margin, alpha, n_metrics)
             per = sorted({n for _, n, _, m in tables for n in (n, m)})
             raise TooFewTrials(
@@ -410,7 +418,7 @@ def verdict(row: Mapping, alpha: float) -> str:
     ``1 − 2α`` interval read in the metric's better direction: ``improved`` (it
     excludes 0 on the better side), ``within margin`` (margin > 0 and the interval
     lies above −margin), else ``inconclusive`` (margin > 0) or ``no significant change``."""
-    if row["p_adjusted"] is not None and row["p_adjusted"] < alpha:
+    if below(row["p_adjusted"], alpha):
         return REGRESSED
     lo, hi = row["diff_ci_low"], row["diff_ci_high"]
     worst = lo if row["higher_is_better"] else -hi  # the interval's end on the worse side
