@@ -66,10 +66,14 @@ def _check(frame: pl.DataFrame, side: str) -> pl.DataFrame:
 
 
 def _side(rows: pl.DataFrame) -> dict:
-    """Counts and the mean score of one side's trajectories of one task."""
+    """Counts and the mean score of one side's trajectories of one task: best reward ÷
+    quota, or the best reward itself (open play's production score) without a quota."""
     scored = rows.filter(pl.col("success").is_not_null())
-    score = rows["normalized_reward"].to_numpy()
+    score = rows["normalized_reward"].to_numpy().astype(np.float64)
     score = score[np.isfinite(score)]
+    if not score.size:
+        score = rows["best_reward"].cast(pl.Float64).to_numpy()
+        score = score[np.isfinite(score)]
     return {
         "trials": scored.height if scored.height else rows.height,
         "successes": int(scored["success"].sum()) if scored.height else None,
@@ -144,7 +148,8 @@ def task_changes(a: pl.DataFrame, b: pl.DataFrame, *, confidence: float = 0.95) 
     """One row per task both sides ran (``CHANGE_SCHEMA``), the worst regression first.
 
     Per side: ``trials`` (trajectories with an outcome), ``successes``, ``rate``,
-    ``score`` (mean ``normalized_reward``: best reward ÷ quota). ``change = b_rate −
+    ``score`` (mean ``normalized_reward``: best reward ÷ quota; for a task without a
+    quota, such as open play, the mean ``best_reward``). ``change = b_rate −
     a_rate`` with Newcombe's hybrid score interval (the comparisons' per-task
     interval). ``flip``: ``solved → unsolved`` (A solved the task at least once, B
     never), ``unsolved → solved``, ``unchanged`` (same rate, and no paired epoch
