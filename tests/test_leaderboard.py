@@ -195,6 +195,32 @@ def test_bad_input_exits_2_with_one_error_line(home, args, message):
     assert len(errors) == 1 and errors[0].startswith(message), done.stderr
 
 
+def test_a_warehouse_without_open_play_leaves_those_figures_null():
+    import polars as pl
+
+    from fle_core.tasks import TaskRegistry
+
+    summ = pl.DataFrame(
+        {
+            "model": ["a"] * 4,
+            "task": [ORE] * 4,
+            "success": [True, False, True, True],
+            "normalized_reward": [1.0, 0.2, 1.1, 1.0],
+            "best_reward": [16.0, 3.2, 17.6, 16.0],
+            "production_score": [None] * 4,
+            "source": ["s"] * 4,
+            "version": [1, 2, 3, 4],
+            "instance": [0] * 4,
+        },
+        schema_overrides={"production_score": pl.Float64},
+    )
+    empty = pl.DataFrame(schema={"source": pl.String, "version": pl.Int64, "instance": pl.Int64,
+                                 "items_produced": pl.Int64, "items_automated": pl.Int64})  # fmt: skip
+    row = lb.leaderboard_frame(summ, empty, TaskRegistry(), reps=50).row(0, named=True)
+    assert row["lab_success_rate"] == pytest.approx(0.75) and row["production_score"] is None
+    assert row["milestones"] is None and row["production_score_n"] is None
+
+
 def test_file_names_follow_fles_convention():
     assert lb.fle_file_name("Claude 3.5 Sonnet") == "claude-3.5-sonnet.json"
     assert lb.fle_file_name("openai/gpt-4o [prompt=v2]") == "openai-gpt-4o-prompt-v2.json"

@@ -96,10 +96,9 @@ class Leaderboard:
 def _intervals(summaries: pl.DataFrame, column: str, success: bool, reps: int, seed: int) -> pl.DataFrame:
     """``model, estimate, ci_low, ci_high, n, n_tasks`` of the task-weighted mean of ``column``."""
     frame = summaries.filter(pl.col(column).is_not_null())
-    if frame.is_empty():
-        return pl.DataFrame(
-            schema={"model": pl.String, "estimate": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64}
-        )
+    if frame.is_empty():  # e.g. no open play: the figure is null for every system
+        schema = {"model": pl.String, "estimate": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64}
+        return pl.DataFrame(schema={**schema, "n": pl.Int64, "n_tasks": pl.Int64})
     if success:
         est = bootstrap.interval_estimates(frame, ("success_rate",), reps, seed)
     else:
