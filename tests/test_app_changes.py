@@ -91,3 +91,19 @@ def test_the_leaderboard_export_is_prepared_on_request(ws):
     assert "FLE leaderboard files (.zip)" in labels and "Leaderboard JSON" in labels
     board = at.dataframe[-1].value
     assert set(board["model"]) == {"main-agent", "pr-agent"}
+
+
+def test_a_link_to_an_old_trajectory_opens_it(tmp_path, monkeypatch):
+    """The picker lists the newest 2000 trajectories; a What changed link to an older one
+    must still open it (it was dropped as an 'ignored link parameter')."""
+    home = tmp_path / "ws"
+    rows = outcome_rows({("old-agent", TASKS[0]): [True, False] * 1005}, steps=1)
+    name = add_source(home, tmp_path / "many.db", rows, with_cli=False)
+    monkeypatch.setenv("FLE_CORE_HOME", str(home))
+    monkeypatch.delenv("FLE_READ_ONLY", raising=False)
+    oldest, other = f"{name}:1:0", f"{name}:2:0"
+    at = run_page("trajectories", {"trj_id": oldest, "trj_other": other})
+    assert_clean(at)
+    assert "Ignored the link parameter" not in texts(at)
+    assert [s.value for s in at.subheader] == [f"old-agent · {TASKS[0]}"] * 2
+    assert at.query_params["trj_id"] in (oldest, [oldest])
