@@ -205,6 +205,17 @@ def _csv(frame: pl.DataFrame) -> str:
 
 
 # ------------------------------------------------------------------ leaderboard export ---
+BOARD_COLUMNS = {
+    "model": st.column_config.TextColumn("System", pinned=True),
+    "lab_success_rate": st.column_config.ProgressColumn(
+        "labTasksSuccessRate", format="percent", min_value=0.0, max_value=1.0, help="Over the lab tasks run"
+    ),
+    "production_score": st.column_config.NumberColumn("productionScore", format="%.0f", help="Open play"),
+    "milestones": st.column_config.NumberColumn("milestones", format="%.1f", help="Item types, open play"),
+    "trajectories": st.column_config.NumberColumn("Trajectories", format="%d"),
+}
+
+
 @st.cache_data(show_spinner="Computing the leaderboard with intervals…", max_entries=8)
 def _leaderboard(
     _ws: Workspace, root: str, version: int, as_of: int | None, cfg: str, systems: tuple[str, ...]
@@ -223,26 +234,27 @@ def leaderboard_export(ws: Workspace, pin: Pin, systems: list[str]) -> None:
         "Leaderboard export: one file per system in FLE's leaderboard format "
         "(docs/leaderboard/results/*.json), intervals and versions under the extra key fle_core."
     )
-    if not st.session_state.get("_lb_ready") and not st.button(
-        "Prepare leaderboard files", key="cmp_lb_prepare", icon=":material/emoji_events:"
-    ):
-        return
-    st.session_state["_lb_ready"] = True
+    slot = st.empty()
+    if not st.session_state.get("_lb_ready"):
+        if not slot.button("Prepare leaderboard files", key="cmp_lb_prepare", icon=":material/emoji_events:"):
+            return
+        st.session_state["_lb_ready"] = True
+        slot.empty()
     board = _leaderboard(ws, str(ws.root), pin.version, pin.as_of, _config_key(ws), tuple(sorted(systems)))
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for row in board.frame.iter_rows(named=True):
             record = lb.fle_record(row, board)
             zf.writestr(lb.fle_file_name(record["name"]), json.dumps(record, indent=2) + "\n")
-    c1, c2 = st.columns(2)
-    c1.download_button(
+    buttons = st.container(horizontal=True)
+    buttons.download_button(
         "FLE leaderboard files (.zip)",
         buf.getvalue(),
         file_name="fle-leaderboard.zip",
         mime="application/zip",
         icon=":material/folder_zip:",
     )
-    c2.download_button(
+    buttons.download_button(
         "Leaderboard JSON",
         json.dumps(lb.leaderboard_json(board), indent=2),
         file_name="leaderboard.json",
@@ -252,5 +264,9 @@ def leaderboard_export(ws: Workspace, pin: Pin, systems: list[str]) -> None:
     st.dataframe(
         board.frame.select("model", "lab_success_rate", "production_score", "milestones", "trajectories"),
         hide_index=True,
+        column_config=BOARD_COLUMNS,
         key="cmp_lb_table",
+    )
+    st.caption(
+        f"Data version {board.data_version} · suite {board.suite_version}. None: nothing in the data fills it (left out of the FLE files)."
     )
