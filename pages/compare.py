@@ -253,10 +253,6 @@ def export(pin, sel, cfg) -> None:
     _ui.leaderboard_export(ws, pin, _ui.distinct(_ui.compute(ws, pin, "summaries", sel), "model"))
 
 
-def what_changed(pin, sel, cfg) -> None:
-    _ui.changes_section(ws, pin)
-
-
 with _ui.guard():
     pin = _ui.apply_view(ws, PAGE, PREFIX)
     if pin.version == 0:  # no trajectories yet: a runs file can still be compared
@@ -292,7 +288,7 @@ with _ui.guard():
         "Leaderboard": leaderboard,
         "pass@k": pass_at_k,
         "Pairwise": pairwise,
-        "What changed": what_changed,
+        "What changed": lambda pin, sel, cfg: _ui.changes_section(ws, pin),
         "Rewards": rewards,
         "Cost": cost,
         "Export": export,
