@@ -17,6 +17,7 @@ from urllib.parse import quote, urlencode
 import polars as pl
 import streamlit as st
 
+from fle_core.errors import FleError
 from fle_core.workspace import Workspace
 from pages._ui.core import empty_state
 from pages._ui.data import _config_key, _summaries, summaries
@@ -123,7 +124,7 @@ def _log_roots(ws: Workspace, table: pl.DataFrame) -> dict[str, str]:
     for name in sorted(names & logged):
         try:
             out[name] = str(inspect_logs.source_root(ws.source(name)))
-        except Exception:  # noqa: BLE001 - a source gone from the config: no viewer link, no error
+        except FleError:  # a source no longer configured: no viewer link for its rows
             continue
     return out
 
