@@ -223,3 +223,9 @@ def test_resolve_side_grammar_and_choices(mixed):
     assert "source:runs" in options
     with pytest.raises(sides.UnknownSide, match="source 'runs' holds 3 systems"):
         sides.resolve_side("source:runs", lambda _: universe)
+
+
+def test_markdown_limit_zero_lists_no_row():
+    out = C.task_changes(A, B)
+    assert len(C.changes_markdown(out, "a", "b", limit=0).splitlines()) == 2  # header and separator
+    assert len(C.changes_markdown(out, "a", "b").splitlines()) == 2 + out.height

@@ -163,6 +163,13 @@ def test_sides_by_source_and_data_version(home):
     )
 
 
+def test_top_limits_the_regressed_tasks_listed(home):
+    done = cli(home, "gate", "--baseline", "baseline-model", "--candidate", "worse-model", "--top", "2")
+    assert "### Tasks that regressed most (4 of 4 got worse, the 2 worst shown)" in done.stdout
+    section = done.stdout.split("### Tasks that regressed most", 1)[1]
+    assert sum(line.startswith("| ") and "_throughput |" in line for line in section.splitlines()) == 2
+
+
 def test_a_margin_lets_a_small_drop_pass(home):
     # worse by 62.5 points: a 0.7 margin is not exceeded, 0.2 is
     done = cli(

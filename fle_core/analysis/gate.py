@@ -175,10 +175,15 @@ def gate_markdown(report: GateReport, *, top: int = 10, link: str | None = None)
         )
         out += ["", f"Test: {md.md_text(r['test'])}; {_direction(r)}"]
     worse = chg.filter_changes(report.changes, regressions_only=True)
-    out += ["", f"### Tasks that regressed most ({worse.height} of {report.changes.height} got worse)", ""]
+    shown = f", the {top} worst shown" if worse.height > top else ""
+    out += [
+        "",
+        f"### Tasks that regressed most ({worse.height} of {report.changes.height} got worse{shown})",
+        "",
+    ]
     if worse.is_empty():
         out.append("No task got worse.")
-    else:
+    elif top > 0:
         out.append(
             chg.changes_markdown(worse, report.baseline.label, report.candidate.label, limit=top).rstrip()
         )

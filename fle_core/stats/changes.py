@@ -198,7 +198,7 @@ def changes_markdown(frame: pl.DataFrame, baseline: str, candidate: str, *, limi
     """``| Task | A | B | Change (95% CI) | Flip | Epochs lost / gained | Score change |``
     for the rows of ``task_changes`` (the first ``limit``), names escaped."""
     rows = []
-    for r in (frame.head(limit) if limit else frame).iter_rows(named=True):
+    for r in (frame if limit is None else frame.head(limit)).iter_rows(named=True):
         epochs = "–" if r["paired_epochs"] is None else f"{r['epochs_lost']} / {r['epochs_gained']}"
         rows.append(
             [
