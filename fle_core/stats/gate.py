@@ -362,7 +362,7 @@ def _metric_row(metric: GateMetric, va, vb, tasks, margin, alpha, n_metrics) -> 
         smallest = smallest_possible_p(tables, margin)
         if not below(smallest * n_metrics, alpha):
             need = trials_needed_to_test(len(tasks), margin, alpha, n_metrics)
-            per = sorted({n for _, n, _, m in tables for n in (n, m)})
+            per = sorted({x for _, na, _, nb in tables for x in (na, nb)})
             raise TooFewTrials(
                 f"too few trials to test {metric.name}: with {'/'.join(map(str, per))} trial(s) per task "
                 f"on {len(tasks)} task(s), even the most extreme outcome gives p = {smallest:.3g}"
@@ -447,7 +447,7 @@ def regression_tests(
     (default: every task with values on both sides, per metric). ``margins``:
     per-metric margins in the metric's units (default 0). One row per metric
     (``task = "ALL"``); ``model_a`` is the candidate and ``model_b`` the baseline,
-    as in the comparisons contract, so ``compare.pair_table`` renders it.
+    as in the comparisons contract, so ``markdown.pair_table`` renders it.
     p-values are corrected with ``correction`` across the metrics; the row's
     ``verdict`` is ``verdict(row, alpha)`` and ``regressed`` says whether it failed.
     Raises ``MetricError`` (``TooFewTrials``) when a metric cannot be tested.

@@ -260,7 +260,7 @@ def runs_markdown(
         if out:
             out.append("")
         out += [f"### {md.md_text(baseline)} (baseline) vs {md.md_text(system)}", ""]
-        out += compare.pair_table(sub, label=label, digits=scale)
+        out += md.pair_table(sub, label=label, digits=scale)
         out += ["", note]
         for m in shown:
             out += ["", f"Per-seed {md.md_text(labels.get(m, m))}:", ""]
