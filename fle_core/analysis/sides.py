@@ -185,8 +185,8 @@ def resolve_sides(
         return cache[version]
 
     a, b = resolve_side(baseline, universe), resolve_side(candidate, universe)
-    keys_a = a.summaries.select(TRAJECTORY_KEY)
-    if keys_a.height == b.summaries.height and keys_a.equals(b.summaries.select(TRAJECTORY_KEY)):
+    keys_a, keys_b = (s.summaries.select(TRAJECTORY_KEY).sort(TRAJECTORY_KEY) for s in (a, b))
+    if keys_a.height == keys_b.height and keys_a.equals(keys_b):
         raise UnknownSide(
             f"the baseline {baseline!r} and the candidate {candidate!r} are the same trajectories",
             hint="compare two systems, or one system at two data versions or in two sources",
