@@ -82,6 +82,13 @@ _EXPORTS: dict[str, str] = {
     "compare_runs": "fle_core.stats.runs",
     "runs_markdown": "fle_core.stats.runs",
     "stratified_t_test": "fle_core.stats.compare",
+    # run vs run: the regression gate, what changed, the leaderboard export
+    "run_gate": "fle_core.analysis.gate",
+    "changes": "fle_core.analysis.changes",
+    "resolve_side": "fle_core.analysis.sides",
+    "regression_tests": "fle_core.stats.gate",
+    "task_changes": "fle_core.stats.changes",
+    "load_leaderboard": "fle_core.report.leaderboard",
     "ResultsVisualizer": "fle_core.report.visualizer",
     "ModelPalette": "fle_core.charts.base",
     "build_report": "fle_core.report",

@@ -148,6 +148,23 @@ def save_view(ws: Workspace, page: str, params: Mapping[str, object], data_versi
     raise ConfigError("Could not allocate a unique view id")  # pragma: no cover
 
 
+def app_url(ws: Workspace) -> str | None:
+    """The app's address (``[app] url``), for links made outside the app; None if unset."""
+    url = ws.section("app").get("url")
+    if url is not None and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
+        raise ConfigError("[app] url must be an http(s) address", hint='e.g. url = "https://fle.example.org"')
+    return url.rstrip("/") if url else None
+
+
+def pinned_link(ws: Workspace, page: str, params: Mapping[str, object], data_version: int) -> str | None:
+    """Save a view and return its full link (``<[app] url>/<page>?view=ID``), for the gate's
+    PR comment and the leaderboard export; None when no app URL is configured."""
+    base = app_url(ws)
+    if base is None:
+        return None
+    return f"{base}/{page}?view={save_view(ws, page, params, data_version)}"
+
+
 def load_view(ws: Workspace, view_id: str) -> SavedView:
     """The view with this id; ``ViewNotFound`` when the id is malformed or unknown."""
     view_id = (view_id or "").strip()

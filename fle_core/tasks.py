@@ -45,6 +45,8 @@ _QUOTA_16 = [
 _QUOTA_250 = ["crude_oil", "petroleum_gas", "sufuric_acid"]
 
 OPEN_PLAY = "open_play"
+#: FLE ≥ 0.4's open-play env id (``fle/eval/inspect/integration/eval_set.py``, OPEN_PLAY_PRODUCTION)
+OPEN_PLAY_PRODUCTION = "open_play_production"
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ def default_tasks() -> dict[str, Task]:
     tasks = {f"{n}_throughput": Task(f"{n}_throughput", 16.0) for n in _QUOTA_16}
     tasks.update({f"{n}_throughput": Task(f"{n}_throughput", 250.0) for n in _QUOTA_250})
     tasks[OPEN_PLAY] = Task(OPEN_PLAY, None, kind="open_play", steps=5000)
+    tasks[OPEN_PLAY_PRODUCTION] = Task(OPEN_PLAY_PRODUCTION, None, kind="open_play", steps=5000)
     return tasks
 
 

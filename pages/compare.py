@@ -5,7 +5,8 @@ URL state (all optional): ``cmp_source``, ``cmp_model``, ``cmp_task``, ``cmp_swe
 ``cmp_base``, ``cmp_config`` (repeatable params JSON, ``(none)`` = runs without params),
 ``cmp_by`` (``system`` | ``config`` | ``model``: docs/app.md), ``cmp_reps``, ``cmp_seed``,
 ``cmp_poi`` (P(improvement): pairs with one model), ``cmp_rtask`` (Rewards: one task),
-``cmp_tab`` (open tab); ``view`` pins a shared view's data version. The sidebar shows only the
+``cmp_tab`` (open tab), ``cmp_chg_*`` (What changed: the two sides and filters, see
+``_ui.changes``); ``view`` pins a shared view's data version. The sidebar shows only the
 settings the open tab uses.
 """
 
@@ -78,6 +79,7 @@ USES = {
     "Pairwise": {"pairs", "reps"},
     "Rewards": set(),
     "Cost": set(),
+    "What changed": set(),  # its two sides are picked in the tab
     "Export": {"k", "pairs", "reps"},
     "Runs file": set(),  # its own controls are in the tab
 }
@@ -251,6 +253,7 @@ def export(pin, sel, cfg) -> None:
             icon=":material/table:",
         )
     _ui.markdown_preview(md)
+    _ui.leaderboard_export(ws, pin, _ui.distinct(_ui.compute(ws, pin, "summaries", sel), "model"))
 
 
 with _ui.guard():
@@ -280,7 +283,8 @@ with _ui.guard():
     )
     _ui.share_button(ws, PAGE, PREFIX, pin)
     tabs = _ui.url_tabs(
-        ["Leaderboard", "pass@k", "Pairwise", "Rewards", "Cost", "Export", "Runs file"], "cmp_tab"
+        ["Leaderboard", "pass@k", "Pairwise", "What changed", "Rewards", "Cost", "Export", "Runs file"],
+        "cmp_tab",
     )
     open_tab = next((label for label, tab in tabs.items() if tab.open), "Leaderboard")
     cfg = settings(_ui.distinct(chosen, "model"), open_tab)
@@ -288,6 +292,7 @@ with _ui.guard():
         "Leaderboard": leaderboard,
         "pass@k": pass_at_k,
         "Pairwise": pairwise,
+        "What changed": lambda pin, sel, cfg: _ui.changes_section(ws, pin),
         "Rewards": rewards,
         "Cost": cost,
         "Export": export,

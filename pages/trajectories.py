@@ -30,9 +30,13 @@ def picker(summ: pl.DataFrame) -> tuple[str | None, str | None, str]:
         )
         tasks = _ui.url_multiselect("Tasks", "trj_task", _ui.distinct(summ, "task"), placeholder="All tasks")
         pool = _ui.select(summ, _ui.Selection((), tuple(models), tuple(tasks), ()))
-        labels = _ui.trajectory_labels(pool)
+        labels = _ui.trajectory_labels(pool, include=[_ui.url_text("trj_id")])
         first = _ui.url_select("Trajectory", "trj_id", list(labels), None, format_func=labels.get)
-        same_task = _ui.trajectory_labels(_ui.same_task(summ, first)) if first else {}
+        same_task = (
+            _ui.trajectory_labels(_ui.same_task(summ, first), include=[_ui.url_text("trj_other")])
+            if first
+            else {}
+        )
         same_task.pop(first, None)
         other = _ui.url_select(
             "Compare with (same task)",

@@ -60,9 +60,11 @@ class TrajectoryData(StoreModel):
     error: str = Field(default="")
     ticks: list[int] = Field(default_factory=list)
     program_codes: list[str] = Field(default_factory=list)
+    produced_item_types: list[str] = Field(default_factory=list)
 
 
 SKILLS = {"alpha": 0.5, "beta": 0.9, "gamma": 1.15}
+ITEMS = ["iron-ore", "coal", "iron-plate", "stone", "copper-plate", "iron-gear-wheel"]
 
 
 def skill(model: str) -> float:
@@ -158,6 +160,8 @@ def fle_like_solver(
                 if step_delay:
                     await asyncio.sleep(step_delay)
             final = scores[-1] if scores else 0.0
+            if quota is None:  # open play: FLE's unbounded solver records the item types it saw
+                data.produced_item_types = ITEMS[: 2 + (len(results) + state.epoch) % 4]
             data.production_score = final
             data.final_score = final
             data.total_steps = len(results)
@@ -236,6 +240,17 @@ def automated_production_score():
     return score
 
 
+@scorer(metrics=[mean()])
+def achievements():
+    """FLE's ``achievements`` scorer: the number of unique item types produced."""
+
+    async def score(state: TaskState, target: Target) -> Score:
+        items = sorted(set(store_as(TrajectoryData).produced_item_types))
+        return Score(value=len(items), answer=str(len(items)), metadata={"produced_item_types": items})
+
+    return score
+
+
 @task
 def throughput(
     env_id: str = "iron_ore_throughput",
@@ -287,13 +302,13 @@ def throughput(
         scored = (
             fle.comprehensive_factorio_scorer()
             if q is not None
-            else [fle.production_score(), fle.automated_production_score()]
+            else [fle.production_score(), fle.automated_production_score(), achievements()]
         )
     else:
         scored = (
             comprehensive_factorio_scorer()
             if q is not None
-            else [production_score(), automated_production_score()]
+            else [production_score(), automated_production_score(), achievements()]
         )
     return Task(
         dataset=[Sample(id=sid, input=f"Begin task: {env_id}", target=str(q), metadata=meta) for sid in ids],

@@ -9,7 +9,7 @@
 * ``deflate/``   a copy of a ``main`` log re-zipped with deflate members (older inspect);
 * ``errors/``    an Inspect sample error (log status ``error``), a swallowed RCON error
   (infrastructure), a swallowed agent-side error, a token limit hit;
-* ``openplay/``  open play (``production_score`` scorers, no quota);
+* ``openplay/``  open play (``production_score`` and ``achievements`` scorers, no quota);
 * ``quota/``     ``sufuric_acid_throughput`` whose log says quota 16 (the registry's is 250);
 * ``evalset/``   an eval-set whose first attempt failed on epoch 2 and was retried with
   ``retry_cleanup=False``, so both attempts' logs are on disk;

@@ -285,3 +285,34 @@ def test_every_report_flag_is_documented():
     missing = sorted(f for f in flags if f"`{f}" not in doc)
     assert flags >= {"--sweep", "--models", "--tasks", "--source", "--out", "--reps", "--seed"}
     assert missing == []
+
+
+def test_cli_report_with_two_sides_adds_what_changed(tmp_path):
+    """`--baseline/--candidate`: the same What changed table as the gate's, in the HTML, comparison.md
+    and changes.csv; one side alone is a clear error."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from gate_fixtures import add_source, cli, outcome_rows
+
+    from fle_core.analysis.changes import changes
+    from fle_core.stats.changes import changes_markdown
+    from fle_core.workspace import Workspace
+
+    home = tmp_path / "ws"
+    outcomes = {("main", "iron_ore_throughput"): [True] * 6 + [False] * 2}
+    outcomes[("pr", "iron_ore_throughput")] = [True] + [False] * 7
+    add_source(home, tmp_path / "runs.db", outcome_rows(outcomes), with_cli=False)
+    out = tmp_path / "out"
+    done = cli(home, "report", "--out", str(out), "--reps", "50", "--baseline", "main", "--candidate", "pr")
+    assert done.returncode == 0, done.stderr
+    found = changes(Workspace.open(home), "main", "pr")
+    table = changes_markdown(found.table, "main", "pr")
+    md = (out / "comparison.md").read_text()
+    assert "### What changed: main → pr" in md and table in md
+    html = (out / REPORT_FILE).read_text()
+    assert 'id="changes">What changed: main → pr</h2>' in html and "| mixed |" in table
+    assert "<td>6/8</td><td>1/8</td>" in html.replace("\n", "")
+    assert pl.read_csv(out / "changes.csv")["task"].to_list() == ["iron_ore_throughput"]
+    done = cli(home, "report", "--out", str(tmp_path / "x"), "--baseline", "main")
+    assert done.returncode == 2 and "error: --baseline and --candidate go together" in done.stderr

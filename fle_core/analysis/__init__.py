@@ -3,45 +3,50 @@
 * ``loaders``: ``load_steps`` / ``load_summaries`` (parameterized DuckDB reads,
   superseded sweep attempts excluded, optional data-version pin) and the
   (model, config) system labels;
+* ``sides``: what one side of a run-vs-run comparison names (``resolve_side``) and
+  how two sides differ; ``changes``: the per-task diff of two sides; ``gate``: the
+  regression gate; ``milestones``: items produced per open-play trajectory;
 * ``analyzers``: ``DatabaseAnalyzer`` (the old framework's warehouse queries);
 * ``performance``: ``PerformanceAnalyzer``, ``PerformanceMetrics`` (the old metric names);
 * ``utils``: the old ``analysis_utils`` functions (grouping, pass@k, outliers,
   time windows, pairwise tests, leaderboard), over Polars frames.
+
+Names are imported on first use (PEP 562), so ``fle-core gate`` does not load
+scipy.stats through the old framework's modules.
 """
 
-from fle_core.analysis.analyzers import DatabaseAnalyzer, PerformanceAnalyzer, PerformanceMetrics
-from fle_core.analysis.loaders import load_steps, load_summaries
-from fle_core.analysis.systems import NO_CONFIG, config_label, label_systems
-from fle_core.analysis.utils import (
-    aggregate_results_by_time,
-    calculate_efficiency_metrics,
-    calculate_pass_at_k,
-    compare_model_performance_statistical,
-    create_leaderboard,
-    extract_task_metadata,
-    find_performance_outliers,
-    get_trajectory_summary,
-    group_results_by_model,
-    group_results_by_task,
-)
+from __future__ import annotations
 
-__all__ = [
-    "NO_CONFIG",
-    "DatabaseAnalyzer",
-    "PerformanceAnalyzer",
-    "PerformanceMetrics",
-    "aggregate_results_by_time",
-    "calculate_efficiency_metrics",
-    "calculate_pass_at_k",
-    "compare_model_performance_statistical",
-    "config_label",
-    "create_leaderboard",
-    "extract_task_metadata",
-    "find_performance_outliers",
-    "get_trajectory_summary",
-    "group_results_by_model",
-    "group_results_by_task",
-    "label_systems",
-    "load_steps",
-    "load_summaries",
-]
+from fle_core._lazy import lazy_exports
+
+_EXPORTS: dict[str, str] = {
+    "DatabaseAnalyzer": "fle_core.analysis.analyzers",
+    "PerformanceAnalyzer": "fle_core.analysis.analyzers",
+    "PerformanceMetrics": "fle_core.analysis.analyzers",
+    "NO_CONFIG": "fle_core.analysis.systems",
+    "config_label": "fle_core.analysis.systems",
+    "label_systems": "fle_core.analysis.systems",
+    "load_steps": "fle_core.analysis.loaders",
+    "load_summaries": "fle_core.analysis.loaders",
+    "resolve_side": "fle_core.analysis.sides",
+    "run_gate": "fle_core.analysis.gate",
+    **{
+        name: "fle_core.analysis.utils"
+        for name in (
+            "aggregate_results_by_time",
+            "calculate_efficiency_metrics",
+            "calculate_pass_at_k",
+            "compare_model_performance_statistical",
+            "create_leaderboard",
+            "extract_task_metadata",
+            "find_performance_outliers",
+            "get_trajectory_summary",
+            "group_results_by_model",
+            "group_results_by_task",
+        )
+    },
+}
+
+__all__ = sorted(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

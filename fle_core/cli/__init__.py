@@ -19,6 +19,8 @@ COMMAND_MODULES = [
     "fle_core.cli.sweep",
     "fle_core.cli.report",
     "fle_core.cli.compare",
+    "fle_core.cli.gate",
+    "fle_core.cli.leaderboard",
 ]
 
 

@@ -38,6 +38,8 @@ def register(sub) -> None:
         help="format of the chart images written beside the report (default svg)",
     )
     p.add_argument("--title", default="FLE evaluation report", help="report title")
+    p.add_argument("--baseline", metavar="SIDE", help="with --candidate: add what changed between two sides")
+    p.add_argument("--candidate", metavar="SIDE", help="the other side (sides as fle-core gate reads them)")
     p.set_defaults(func=_report)
 
 
@@ -53,6 +55,8 @@ def _report(args) -> int:
         sources=args.sources,
         reps=report.DEFAULT_REPS if args.reps is None else args.reps,
         seed=report.DEFAULT_SEED if args.seed is None else args.seed,
+        baseline=args.baseline,
+        candidate=args.candidate,
     )
     files = report.build_report(
         frames, args.out, data_version=version, title=args.title, image_format=args.image_format

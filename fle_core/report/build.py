@@ -5,7 +5,7 @@ frames (tests drive it directly); ``load.load_report_frames`` reads them from
 the warehouse. Files written into ``out_dir``::
 
     report.html                  charts (interactive, JS inlined), tables, definitions, data version
-    comparison.md                pairwise comparisons in the experiment-log format
+    comparison.md                pairwise comparisons in the experiment-log format (and what changed)
     <frame>.csv / <frame>.parquet  summaries, model/group metrics, bootstrap frames, comparisons
     charts/<chart>.svg|png       a static image of every chart (vl-convert, offline)
 """
@@ -16,7 +16,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import altair as alt
 import polars as pl
@@ -25,6 +25,10 @@ from fle_core import charts as ch
 from fle_core.charts.base import ChartError, ModelPalette, is_simulated
 from fle_core.errors import FleError
 from fle_core.report.html import chart_figure, esc, markdown_html, page, table_html
+from fle_core.stats.changes import changes_markdown
+
+if TYPE_CHECKING:
+    from fle_core.analysis.changes import Changes
 
 REPORT_FILE = "report.html"
 IMAGE_FORMATS = ("svg", "png")
@@ -76,14 +80,19 @@ class ReportFrames:
     failures: pl.DataFrame | None = None
     #: what suite-level numbers left out (``analysis.systems.suite_note``), or None
     suite_note: str | None = None
+    #: what changed between two sides (``analysis.changes.changes``); None: no such section
+    changes: Changes | None = None
 
     def tables(self) -> dict[str, pl.DataFrame]:
         """Frames exported as CSV/Parquet (steps are large and stay in the warehouse)."""
-        return {
+        out = {
             f.name: getattr(self, f.name)
             for f in fields(self)
-            if f.name not in ("steps", "comparison_markdown") and getattr(self, f.name) is not None
+            if f.name not in ("steps", "comparison_markdown", "changes") and getattr(self, f.name) is not None
         }
+        if self.changes is not None:
+            out["changes"] = self.changes.table
+        return out
 
 
 @dataclass
@@ -432,7 +441,8 @@ def _sections(
     parts.append(
         '<nav><ul><li><a href="#version">Data version</a></li>'
         '<li><a href="#leaderboard">Leaderboard</a></li>'
-        '<li><a href="#comparisons">Comparisons</a></li><li><a href="#charts">Charts</a></li>'
+        + ('<li><a href="#changes">What changed</a></li>' if frames.changes is not None else "")
+        + '<li><a href="#comparisons">Comparisons</a></li><li><a href="#charts">Charts</a></li>'
         '<li><a href="#definitions">Metric definitions</a></li>'
         '<li><a href="#files">Files</a></li></ul></nav>'
     )
@@ -456,6 +466,8 @@ def _sections(
             "not the agent; <em>missing</em>: samples a failed or killed log never produced. Check these "
             "before trusting a pass@k.</p>" + table_html(frames.failures, css_class="data failures")
         )
+    if frames.changes is not None:
+        parts.append(_changes_html(frames.changes))
     parts.append('<h2 id="comparisons">Comparisons</h2>')
     if frames.comparisons is not None and frames.comparisons.height:
         parts.append(table_html(frames.comparisons, columns=_COMPARISON, css_class="data comparisons"))
@@ -476,6 +488,20 @@ def _sections(
     items = "".join(f"<li><code>{esc(f)}</code></li>" for f in files)
     parts.append(f'<h2 id="files">Files beside this report</h2><ul>{items}</ul>')
     return "\n".join(parts)
+
+
+def _changes_title(found: Changes) -> str:
+    return f"What changed: {found.baseline.label} → {found.candidate.label}"
+
+
+def _changes_html(found: Changes) -> str:
+    """The What changed table (the same Markdown as the gate's and the app's), with its warnings."""
+    notes = "".join(f"<li>{esc(d.text)}</li>" for d in found.differences)
+    return (
+        f'<h2 id="changes">{esc(_changes_title(found))}</h2>'
+        + (f'<ul class="warnings">{notes}</ul>' if notes else "")
+        + markdown_html(changes_markdown(found.table, found.baseline.label, found.candidate.label))
+    )
 
 
 def build_report(
@@ -518,6 +544,14 @@ def build_report(
         from fle_core.stats.compare import comparison_markdown
 
         md_text = comparison_markdown(frames.comparisons)
+    if frames.changes is not None:
+        found = frames.changes
+        md_text = (md_text or "") + (
+            f"\n### {_changes_title(found)}\n\n"
+            + "".join(f"- {d.text}\n" for d in found.differences)
+            + ("\n" if found.differences else "")
+            + changes_markdown(found.table, found.baseline.label, found.candidate.label)
+        )
     if md_text is not None:
         markdown = out / "comparison.md"
         markdown.write_text(_markdown_document(md_text, data_version, simulated), encoding="utf-8")

@@ -47,18 +47,24 @@ def load_report_frames(
     reps: int = DEFAULT_REPS,
     seed: int = DEFAULT_SEED,
     k_values: Sequence[int] = (1, 3, 5, 8),
+    baseline: str | None = None,
+    candidate: str | None = None,
 ) -> tuple[ReportFrames, DataVersion]:
     """Read the warehouse as of its latest sync and compute every frame the report shows.
 
     The steps are pinned to one sync id (``as_of_sync``), recorded in the
     returned ``DataVersion`` with the filters and bootstrap settings, so the
-    report says exactly what it was computed from.
+    report says exactly what it was computed from. With ``baseline`` and
+    ``candidate`` (sides as ``fle-core gate`` reads them; the filters do not apply
+    to them) the report adds what changed between the two, task by task.
     """
     from fle_core import analysis, warehouse
     from fle_core.stats import bootstrap, compare, metrics
 
     if reps < 1:
         raise ReportError(f"--reps must be at least 1 (got {reps})")
+    if (baseline is None) != (candidate is None):
+        raise ReportError("--baseline and --candidate go together", hint="give both sides, or neither")
     if not 0 <= seed < 2**32:
         raise ReportError(
             f"--seed must be a whole number from 0 to {2**32 - 1} (got {seed})",
@@ -118,6 +124,10 @@ def load_report_frames(
             )
             frames.comparisons = compare.pairwise_comparisons(scored, reps=reps, seed=seed)
             frames.comparison_markdown = compare.comparison_markdown(frames.comparisons)
+    if baseline is not None and candidate is not None:
+        from fle_core.analysis.changes import changes
+
+        frames.changes = changes(ws, baseline, candidate, as_of=sync_id)
     synced = warehouse.query(ws, "SELECT max(finished_at) AS t FROM sync_runs WHERE sync_id = ?", [sync_id])
     version = DataVersion(
         sync_id=sync_id,

@@ -18,11 +18,11 @@ less work:
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from scipy import special
 
 from fle_core.stats.bootstrap import (
     _model_seed,
@@ -40,19 +40,28 @@ _REL_TIE = 1e-7
 def hypergeom_pmf(n1: int, n2: int, k: int) -> tuple[np.ndarray, int]:
     """pmf of A's successes given margins (n1 A trials, n2 B trials, k successes).
 
-    Returns ``(pmf over x = lo..hi, lo)``; computed from log-gammas and
+    Returns ``(pmf over x = lo..hi, lo)``; computed from log-factorials and
     normalised so it sums to 1.
     """
     lo, hi = max(0, k - n2), min(k, n1)
-    x = np.arange(lo, hi + 1, dtype=np.float64)
-    logp = -(
-        special.gammaln(x + 1)
-        + special.gammaln(n1 - x + 1)
-        + special.gammaln(k - x + 1)
-        + special.gammaln(n2 - k + x + 1)
-    )
+    x = np.arange(lo, hi + 1)
+    lf = log_factorials(n1 + n2)
+    logp = -(lf[x] + lf[n1 - x] + lf[k - x] + lf[n2 - k + x])
     p = np.exp(logp - logp.max())
     return p / p.sum(), lo
+
+
+_LOG_FACTORIALS = np.zeros(1)
+
+
+def log_factorials(n: int) -> np.ndarray:
+    """``log(i!)`` for i = 0..n (at least), grown on demand from ``math.lgamma`` and kept:
+    scipy.special is not imported (``fle-core gate`` starts faster without it)."""
+    global _LOG_FACTORIALS
+    if _LOG_FACTORIALS.size <= n:
+        size = max(n + 1, 2 * _LOG_FACTORIALS.size)
+        _LOG_FACTORIALS = np.array([math.lgamma(i + 1.0) for i in range(size)])
+    return _LOG_FACTORIALS
 
 
 def exact_two_sided(pmf: np.ndarray, observed_index: int) -> float:

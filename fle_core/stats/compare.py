@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,25 +27,25 @@ from fle_core.stats.bootstrap import (
     percentile_interval,
     prob_improvement_point,
 )
-from fle_core.stats.metrics import Z95, wilson_interval
+from fle_core.stats.corrections import _CORRECTIONS, adjust_pvalues
+from fle_core.stats.corrections import benjamini_hochberg as benjamini_hochberg  # re-exported
+from fle_core.stats.corrections import holm as holm  # re-exported
+from fle_core.stats.markdown import interval_cell as interval_cell  # re-exported
+from fle_core.stats.markdown import pair_table
+from fle_core.stats.markdown import side_cell as side_cell  # re-exported
+from fle_core.stats.markdown import side_header as side_header  # re-exported
+from fle_core.stats.markdown import verdict_cells as verdict_cells  # re-exported
+from fle_core.stats.metrics import newcombe_interval
 from fle_core.stats.power import minimum_detectable_difference, power_two_proportions, trials_needed
 
 if TYPE_CHECKING:
     from polars._typing import PolarsDataType
 
-BETTER, WORSE, NO_DIFF = "significantly better", "significantly worse", "no significant difference"
+BETTER, WORSE, NO_DIFF = "significantly better", "significantly worse", md.NO_DIFFERENCE
 VERDICTS = (BETTER, WORSE, NO_DIFF)
 ALL_TASKS = "ALL"
 # re-exported: compare is where users look for power and sample size
 POWER = (minimum_detectable_difference, power_two_proportions, trials_needed)
-_CORRECTIONS = {
-    "holm": "holm",
-    "bh": "bh",
-    "fdr_bh": "bh",
-    "benjamini-hochberg": "bh",
-    "none": "none",
-    None: "none",
-}
 
 COMPARISON_SCHEMA: dict[str, PolarsDataType] = {
     "model_a": pl.String,
@@ -81,77 +80,7 @@ COMPARISON_SCHEMA: dict[str, PolarsDataType] = {
 }
 
 
-# ------------------------------------------------------------ corrections ---
-def holm(pvalues) -> np.ndarray:
-    """Holm step-down adjusted p-values (controls the family-wise error rate).
-
-    Sorted ascending, ``p_(i) * (m - i + 1)``, made monotone by a running max,
-    capped at 1. NaN entries are left NaN and not counted in m.
-    """
-
-    def step_down(sorted_p: np.ndarray, m: int) -> np.ndarray:
-        return np.maximum.accumulate(sorted_p * (m - np.arange(m)))
-
-    return _adjust_sorted(pvalues, step_down)
-
-
-def benjamini_hochberg(pvalues) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (controls the false discovery rate).
-
-    Sorted ascending, ``p_(i) * m / i``, made monotone from the largest down
-    by a running min, capped at 1 (same as ``scipy.stats.false_discovery_control``).
-    NaN entries are left NaN and not counted in m.
-    """
-
-    def step_up(sorted_p: np.ndarray, m: int) -> np.ndarray:
-        return np.minimum.accumulate((sorted_p * m / np.arange(1, m + 1))[::-1])[::-1]
-
-    return _adjust_sorted(pvalues, step_up)
-
-
-def _adjust_sorted(pvalues, adjust) -> np.ndarray:
-    """Apply ``adjust(sorted finite p, m)`` and scatter back, capped at 1; NaN stays NaN."""
-    p = np.asarray(pvalues, dtype=np.float64)
-    out = np.full(p.shape, np.nan)
-    ok = np.isfinite(p)
-    m = int(ok.sum())
-    if m:
-        order = np.argsort(p[ok], kind="stable")
-        vals = np.empty(m)
-        vals[order] = np.minimum(adjust(p[ok][order], m), 1.0)
-        out[ok] = vals
-    return out
-
-
-def adjust_pvalues(pvalues, correction: str | None = "holm") -> np.ndarray:
-    """Apply ``"holm"``, ``"bh"`` (Benjamini-Hochberg) or ``"none"``."""
-    method = _CORRECTIONS.get(correction.lower() if isinstance(correction, str) else correction)
-    if method is None:
-        raise MetricError(f"unknown correction {correction!r}", hint="use 'holm', 'bh' or 'none'")
-    if method == "holm":
-        return holm(pvalues)
-    if method == "bh":
-        return benjamini_hochberg(pvalues)
-    return np.asarray(pvalues, dtype=np.float64).copy()
-
-
 # ----------------------------------------------------------- effect sizes ---
-@lru_cache(maxsize=65536)
-def newcombe_interval(s1: int, n1: int, s2: int, n2: int, z: float = Z95) -> tuple[float, float]:
-    """CI for p1 - p2 by Newcombe's hybrid score method (1998, method 10).
-
-    ``d ± sqrt((p1-l1)² + (u2-p2)²)`` / ``sqrt((u1-p1)² + (p2-l2)²)`` with
-    (l, u) the Wilson intervals of each proportion.
-    """
-    if n1 <= 0 or n2 <= 0:
-        return math.nan, math.nan
-    p1, p2 = s1 / n1, s2 / n2
-    l1, u1 = wilson_interval(s1, n1, z)
-    l2, u2 = wilson_interval(s2, n2, z)
-    d = p1 - p2
-    return (d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2))
-
-
 def cohens_h(p1: float, p2: float) -> float:
     """Cohen's h = 2·asin(sqrt(p1)) - 2·asin(sqrt(p2)) (effect size for proportions)."""
     return 2 * math.asin(math.sqrt(p1)) - 2 * math.asin(math.sqrt(p2))
@@ -625,26 +554,6 @@ _MARKDOWN_COLUMNS = (
 )
 
 
-def side_header(name: str, ns: Sequence[int | None]) -> tuple[str, bool]:
-    """``name (n=K)`` when every row has the same K, else ``name``; and whether cells need ``(n=…)``."""
-    distinct = set(ns)
-    if len(distinct) == 1 and None not in distinct:
-        return f"{md.md_text(name)} (n={next(iter(distinct))})", False
-    return md.md_text(name), True
-
-
-def side_cell(mean, std, n, digits: int, with_n: bool) -> str:
-    """``mean +/- sd`` (plus ``(n=N)`` when the header cannot say it)."""
-    cell = f"{md.fmt_number(mean, digits)} +/- {md.fmt_number(std, digits)}"
-    return f"{cell} (n={n})" if with_n else cell
-
-
-def verdict_cells(change_pct, verdict: str) -> tuple[str, str]:
-    """Change and verdict cells, both bold when the verdict is significant."""
-    change, text = md.fmt_change(change_pct), verdict[0].upper() + verdict[1:]
-    return (f"**{change}**", f"**{text}**") if verdict != NO_DIFF else (change, text)
-
-
 def _rows_to_show(sub: pl.DataFrame) -> pl.DataFrame:
     """Drop an ALL row that only repeats the pair's single task row (one common task)."""
     tasks = sub.filter(pl.col("task") != ALL_TASKS)
@@ -673,32 +582,19 @@ def comparison_markdown(frame: pl.DataFrame, *, digits: int | None = None) -> st
         m: digits if digits is not None else md.digits_for([*g["a_mean"], *g["b_mean"]])
         for (m,), g in frame.group_by("metric")
     }
+
+    def label(r: dict) -> str:
+        where = "all tasks" if r["task"] == ALL_TASKS else r["task"]
+        return f"{md.md_text(r['metric'])} ({md.md_text(where)})"
+
     out: list[str] = []
     pairs = frame.select("model_a", "model_b").unique(maintain_order=True).iter_rows()
     for a, b in pairs:
         sub = _rows_to_show(frame.filter((pl.col("model_a") == a) & (pl.col("model_b") == b)))
-        head_b, b_n = side_header(b, sub["b_n"].to_list())
-        head_a, a_n = side_header(a, sub["a_n"].to_list())
-        rows = []
-        for r in sub.iter_rows(named=True):
-            where = "all tasks" if r["task"] == ALL_TASKS else r["task"]
-            label = f"{md.md_text(r['metric'])} ({md.md_text(where)})"
-            dg = scale[r["metric"]]
-            change, verdict = verdict_cells(r["change_pct"], r["verdict"])
-            rows.append(
-                [
-                    label,
-                    side_cell(r["b_mean"], r["b_std"], r["b_n"], dg, b_n),
-                    side_cell(r["a_mean"], r["a_std"], r["a_n"], dg, a_n),
-                    change,
-                    md.fmt_p(r["p_adjusted"]),
-                    verdict,
-                ]
-            )
         if out:
             out.append("")
         out += [f"### {md.md_text(b)} (baseline) vs {md.md_text(a)}", ""]
-        out += md.table(["Metric", head_b, head_a, "Change", "p-value", "Verdict"], rows)
+        out += pair_table(sub, label=label, digits=scale)
         if "correction" in sub.columns and sub.height:
             first = sub.row(0, named=True)
             tests = (

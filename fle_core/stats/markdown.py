@@ -1,8 +1,9 @@
 """Markdown for the experiment-log tables: escaping, number formats, table assembly.
 
-Pure text helpers shared by ``compare.comparison_markdown`` and
-``runs.runs_markdown`` (and usable by any other Markdown export), so every
-exported label is escaped in one place. Model names, task keys and metric
+Pure text helpers shared by ``compare.comparison_markdown``,
+``runs.runs_markdown``, the gate and the changes table (and usable by any other
+Markdown export), so every exported label is escaped in one place, and
+``pair_table`` is the one writer of the experiment-log table. Model names, task keys and metric
 labels come from users' data: ``md_text`` makes them render as the literal text
 they are (no HTML, no links, no emphasis, no broken table cells).
 """
@@ -11,9 +12,16 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import polars as pl
+
+#: the experiment log's verdict when nothing is significant (``compare.NO_DIFF``)
+NO_DIFFERENCE = "no significant difference"
 
 _BACKSLASHED = re.compile(r"([\\`*\[\]|~])")
 # "_" only emphasizes at a word boundary (CommonMark); intraword keys stay readable
@@ -89,3 +97,70 @@ def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("-" * (len(h) + 2) for h in header) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return lines
+
+
+# ------------------------------------------------------- the experiment-log table ---
+def side_header(name: str, ns: Sequence[int | None]) -> tuple[str, bool]:
+    """``name (n=K)`` when every row has the same K, else ``name``; and whether cells need ``(n=…)``."""
+    distinct = set(ns)
+    if len(distinct) == 1 and None not in distinct:
+        return f"{md_text(name)} (n={next(iter(distinct))})", False
+    return md_text(name), True
+
+
+def side_cell(mean, std, n, digits: int, with_n: bool) -> str:
+    """``mean +/- sd`` (plus ``(n=N)`` when the header cannot say it)."""
+    cell = f"{fmt_number(mean, digits)} +/- {fmt_number(std, digits)}"
+    return f"{cell} (n={n})" if with_n else cell
+
+
+def verdict_cells(change_pct, verdict: str, significant: bool | None = None) -> tuple[str, str]:
+    """Change and verdict cells, both bold when the verdict is significant (by default:
+    anything but "no significant difference")."""
+    change, text = fmt_change(change_pct), verdict[0].upper() + verdict[1:]
+    bold = verdict != NO_DIFFERENCE if significant is None else significant
+    return (f"**{change}**", f"**{text}**") if bold else (change, text)
+
+
+def interval_cell(diff, low, high, digits: int) -> str:
+    """``-0.120 [-0.181, -0.062]``: a difference and its interval."""
+    return f"{fmt_number(diff, digits)} [{fmt_number(low, digits)}, {fmt_number(high, digits)}]"
+
+
+def pair_table(
+    sub: pl.DataFrame,
+    *,
+    label: Callable[[dict], str],
+    digits: Mapping[str, int],
+    interval: str | None = None,
+    significant: Callable[[str], bool] | None = None,
+) -> list[str]:
+    """The experiment-log table of one (system, baseline) pair: the one Markdown table
+    writer behind ``comparison_markdown``, ``runs.runs_markdown`` and the gate.
+
+    ``| Metric | B (n=K) | A (n=K) | Change | p-value | Verdict |`` over rows of the
+    comparisons contract (``model_b`` the baseline, shown first), ``label(row)`` in
+    the first column, decimals per metric from ``digits``; ``interval`` (a header
+    such as ``"Difference (90% CI)"``) adds the difference with its interval.
+    ``significant(verdict)`` says which verdicts are bold (default: all but
+    "no significant difference").
+    """
+    a, b = str(sub["model_a"][0]), str(sub["model_b"][0])
+    head_b, b_n = side_header(b, sub["b_n"].to_list())
+    head_a, a_n = side_header(a, sub["a_n"].to_list())
+    rows = []
+    for r in sub.iter_rows(named=True):
+        dg = digits[r["metric"]]
+        bold = significant(r["verdict"]) if significant else None
+        change, verdict = verdict_cells(r["change_pct"], r["verdict"], bold)
+        cells = [
+            label(r),
+            side_cell(r["b_mean"], r["b_std"], r["b_n"], dg, b_n),
+            side_cell(r["a_mean"], r["a_std"], r["a_n"], dg, a_n),
+            change,
+        ]
+        if interval:
+            cells.append(interval_cell(r["diff"], r["diff_ci_low"], r["diff_ci_high"], dg))
+        rows.append([*cells, fmt_p(r["p_adjusted"]), verdict])
+    header = ["Metric", head_b, head_a, "Change", *([interval] if interval else []), "p-value", "Verdict"]
+    return table(header, rows)

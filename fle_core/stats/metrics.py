@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -162,6 +163,22 @@ def wilson_interval(successes, n, z: float = Z95):
     if low.ndim == 0:
         return float(low), float(high)
     return low, high
+
+
+@lru_cache(maxsize=65536)
+def newcombe_interval(s1: int, n1: int, s2: int, n2: int, z: float = Z95) -> tuple[float, float]:
+    """CI for p1 - p2 by Newcombe's hybrid score method (1998, method 10).
+
+    ``d ± sqrt((p1-l1)² + (u2-p2)²)`` / ``sqrt((u1-p1)² + (p2-l2)²)`` with
+    (l, u) the Wilson intervals of each proportion.
+    """
+    if n1 <= 0 or n2 <= 0:
+        return math.nan, math.nan
+    p1, p2 = s1 / n1, s2 / n2
+    l1, u1 = wilson_interval(s1, n1, z)
+    l2, u2 = wilson_interval(s2, n2, z)
+    d = p1 - p2
+    return (d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2))
 
 
 def iqm(values) -> float:

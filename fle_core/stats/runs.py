@@ -249,30 +249,18 @@ def runs_markdown(
     shown = metrics[:1] if per_seed is None else [m for m in per_seed if m in metrics]
     out: list[str] = []
     note = correction_note(comparisons)
+
+    def label(r: dict) -> str:
+        text = md.md_text(labels.get(r["metric"], r["metric"]))
+        if r["task"] is not None:
+            text += " (all tasks)" if r["task"] == compare.ALL_TASKS else f" ({md.md_text(r['task'])})"
+        return text
+
     for (system, baseline), sub in comparisons.group_by("model_a", "model_b", maintain_order=True):
-        head_b, b_n = compare.side_header(str(baseline), sub["b_n"].to_list())
-        head_a, a_n = compare.side_header(str(system), sub["a_n"].to_list())
-        rows = []
-        for r in sub.iter_rows(named=True):
-            label = md.md_text(labels.get(r["metric"], r["metric"]))
-            if r["task"] is not None:
-                label += " (all tasks)" if r["task"] == compare.ALL_TASKS else f" ({md.md_text(r['task'])})"
-            dg = scale[r["metric"]]
-            change, verdict = compare.verdict_cells(r["change_pct"], r["verdict"])
-            rows.append(
-                [
-                    label,
-                    compare.side_cell(r["b_mean"], r["b_std"], r["b_n"], dg, b_n),
-                    compare.side_cell(r["a_mean"], r["a_std"], r["a_n"], dg, a_n),
-                    change,
-                    md.fmt_p(r["p_adjusted"]),
-                    verdict,
-                ]
-            )
         if out:
             out.append("")
         out += [f"### {md.md_text(baseline)} (baseline) vs {md.md_text(system)}", ""]
-        out += md.table(["Metric", head_b, head_a, "Change", "p-value", "Verdict"], rows)
+        out += md.pair_table(sub, label=label, digits=scale)
         out += ["", note]
         for m in shown:
             out += ["", f"Per-seed {md.md_text(labels.get(m, m))}:", ""]

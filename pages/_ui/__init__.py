@@ -24,11 +24,13 @@ The package's modules, each under the pages' size limit: ``core``
 views), ``data`` (cached loaders and computations), ``widgets`` (shared
 renderers), ``frames`` (pure display shaping, no Streamlit), ``notes`` (pure
 words that explain a figure: plurals, captions, toasts), ``sweep_views`` (runner
-health, sweep progress, the cell grid) and ``runs`` (the
-runs-file comparison section of Compare). Pages import
+health, sweep progress, the cell grid), ``runs`` (the
+runs-file comparison section of Compare) and ``changes`` (Compare's "What
+changed" tab and its leaderboard export). Pages import
 only this facade; the names below are the whole of it.
 """
 
+from pages._ui.changes import changes_section, leaderboard_export
 from pages._ui.core import (
     data_version,
     empty_state,
@@ -128,6 +130,7 @@ __all__ = [
     "apply_view",
     "catalog",
     "cells_view",
+    "changes_section",
     "compute",
     "config_options",
     "config_text",
@@ -149,6 +152,7 @@ __all__ = [
     "inspect_sample",
     "interval_caption",
     "known_models",
+    "leaderboard_export",
     "leaderboard_view",
     "live",
     "markdown_preview",

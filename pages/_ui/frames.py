@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
@@ -100,17 +101,21 @@ def with_traj_key(summ: pl.DataFrame) -> pl.DataFrame:
     return summ.with_columns(pl.format("{}:{}:{}", "source", "version", "instance").alias("_key"))
 
 
-def trajectory_labels(summ: pl.DataFrame, limit: int = 2000) -> dict[str, str]:
-    """Picker labels, newest first: ``model · task · v12#0 · best 17.3 ✓``."""
+def trajectory_labels(
+    summ: pl.DataFrame, limit: int = 2000, include: Sequence[str | None] = ()
+) -> dict[str, str]:
+    """Picker labels, newest first: ``model · task · v12#0 · best 17.3 ✓``; the keys in
+    ``include`` (a link's trajectories, e.g. from What changed) are kept past the limit."""
     if summ.is_empty():
         return {}
     order = "ended_at" if "ended_at" in summ.columns else "version"
-    rows = (
-        with_traj_key(summ)
-        .filter(pl.col("_key").is_not_null())  # null version: unaddressable
-        .sort(order, descending=True, nulls_last=True)
-        .head(limit)
-    )
+    keyed = with_traj_key(summ).filter(pl.col("_key").is_not_null())  # null version: unaddressable
+    rows = keyed.sort(order, descending=True, nulls_last=True).head(limit)
+    wanted = [k for k in include if k]
+    if wanted:
+        rows = pl.concat([rows, keyed.filter(pl.col("_key").is_in(wanted))]).unique(
+            "_key", maintain_order=True
+        )
     out = {}
     for r in rows.iter_rows(named=True):
         mark = {True: " ✓", False: " ✗", None: ""}[r.get("success")]
