@@ -343,6 +343,20 @@ def test_runs_that_are_different_systems_are_told_apart(tmp_path, inspect_logs_d
     assert any("pools 4 systems" in w for w in warnings)
 
 
+def test_the_gate_and_what_changed_name_the_parts_two_systems_differ_in(tmp_path, inspect_logs_dir):
+    from fle_core.analysis.sides import differences, resolve_sides
+
+    ws, _ = _setup(tmp_path, inspect_logs_dir, "systems")
+    sync(ws, source="runs")
+    labels = set(analysis.label_systems(analysis.load_summaries(ws))["model"])
+    short = next(lab for lab in labels if "steps=4" in lab)
+    base = next(lab for lab in labels if "steps=8" in lab and "text_only" not in lab and "high" not in lab)
+    a, b = resolve_sides(ws, base, short)
+    found = {d.reason: d.text for d in differences(a, b)}
+    assert found.get("trajectory_length", "").startswith("trajectory length differs (8 vs 4 steps)"), found
+    assert "era" not in found and "solver" not in found  # only what differs, the era once at most
+
+
 def test_programs_and_inspect_runs_are_different_eras(tmp_path, inspect_logs_dir):
     from fixtures_fle import create_sqlite, make_rows
 

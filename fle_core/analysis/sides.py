@@ -28,7 +28,7 @@ import polars as pl
 from fle_core import warehouse
 from fle_core.analysis import outcomes
 from fle_core.analysis.loaders import load_summaries
-from fle_core.analysis.systems import label_systems
+from fle_core.analysis.systems import label_systems, part_differences
 from fle_core.errors import MetricError
 from fle_core.stats.metrics import TRAJECTORY_KEY
 from fle_core.workspace import Workspace
@@ -292,9 +292,31 @@ def _infrastructure(a: Side, b: Side) -> list[Difference]:
     return out
 
 
+def _systems(a: Side, b: Side) -> list[Difference]:
+    """What a system is beyond its model (``analysis.systems``): solver, trajectory length,
+    settings, FLE and inspect_ai versions (the era is ``_eras``'); or a side that pools several."""
+    if not all("system" in s.summaries.columns for s in (a, b)):
+        return []
+    found = {s.label: sorted(set(s.summaries["system"].drop_nulls().to_list())) for s in (a, b)}
+    out = [
+        Difference("pooled", f"{label} pools {len(systems)} systems: {_listing(systems, 4)}.")
+        for label, systems in found.items()
+        if len(systems) > 1
+    ]
+    (one_a, one_b) = found.values()
+    if len(one_a) == 1 and len(one_b) == 1:
+        out += [
+            Difference(part, text + ".")
+            for part, text in part_differences(one_a[0], one_b[0])
+            if part != "era"
+        ]
+    return out
+
+
 #: The checks ``differences`` runs, in order; each takes the two sides.
 CHECKS: tuple[Callable[[Side, Side], list[Difference]], ...] = (
     _eras,
+    _systems,
     _tasks,
     _quotas,
     _shared,

@@ -234,14 +234,8 @@ def comparability(summaries: pl.DataFrame, a: str, b: str, *, by: str = "model")
             warnings.append(
                 f"{name} pools {len(found)} systems (they differ in {', '.join(shown) or 'config'})"
             )
-    pa = parts_of(systems[a][0]) if len(systems[a]) == 1 else {}
-    pb = parts_of(systems[b][0]) if len(systems[b]) == 1 else {}
-    if pa and pb:
-        for part in SYSTEM_PARTS:
-            va, vb = pa.get(part), pb.get(part)
-            if va != vb:
-                text = _WHY[part].format(a=_show(va), b=_show(vb))
-                warnings.append(text)
+    if len(systems[a]) == 1 and len(systems[b]) == 1:
+        warnings += [text for _, text in part_differences(systems[a][0], systems[b][0])]
     ta, tb = set(sides[a]["task"].drop_nulls()), set(sides[b]["task"].drop_nulls())
     if ta != tb:
         only_a, only_b = sorted(ta - tb), sorted(tb - ta)
@@ -252,6 +246,16 @@ def comparability(summaries: pl.DataFrame, a: str, b: str, *, by: str = "model")
             msg += f"; only {b}: {', '.join(only_b)}"
         warnings.append(msg)
     return warnings
+
+
+def part_differences(system_a: str, system_b: str) -> list[tuple[str, str]]:
+    """(part, sentence) for every part two systems differ in (era, solver, versions, …)."""
+    pa, pb = parts_of(system_a), parts_of(system_b)
+    return [
+        (part, _WHY[part].format(a=_show(pa.get(part)), b=_show(pb.get(part))))
+        for part in SYSTEM_PARTS
+        if pa.get(part) != pb.get(part)
+    ]
 
 
 def _show(value: Any) -> str:
