@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -145,6 +146,24 @@ def _warn(what: str, exc: BaseException) -> None:
     log.warning("W&B %s failed (%s: %s); continuing without it", what, type(exc).__name__, text[:300])
 
 
+class quietly(contextlib.ContextDecorator):
+    """W&B's one rule: it never raises into the caller. An ``Exception`` inside the
+    ``with`` block (or the decorated function, which then returns None) becomes one
+    warning naming ``what``; W&B is then skipped and the work goes on."""
+
+    def __init__(self, what: str):
+        self.what = what
+
+    def __enter__(self) -> quietly:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+        if not isinstance(exc, Exception):
+            return False  # no error, or a KeyboardInterrupt / SystemExit: not ours to keep
+        _warn(self.what, exc)
+        return True
+
+
 def _finish_quietly(run) -> None:
     """Finish, then wait (bounded) until the run file holds its exit record.
 
@@ -152,11 +171,12 @@ def _finish_quietly(run) -> None:
     return before the last records are on disk. Waiting here means that when a
     logging call returns, its values are durable (and a runner may exit).
     """
-    try:
-        run_dir = _run_dir(run)
+    run_dir: str | None = None
+    with quietly("finish"):
+        where = _run_dir(run)
         run.finish()
-    except Exception as exc:  # noqa: BLE001
-        _warn("finish", exc)
+        run_dir = where  # set only once finish() returned
+    if run_dir is None:
         return
     deadline = time.monotonic() + float(os.environ.get("FLE_WANDB_FLUSH_TIMEOUT", "15"))
     while not _has_exit_record(run_dir):
@@ -178,7 +198,7 @@ def _has_exit_record(run_dir: str) -> bool:
             rec.ParseFromString(data)
             if rec.WhichOneof("record_type") == "exit":
                 return True
-    except Exception:  # noqa: BLE001 - an unresolvable URL has no secret to scrub
+    except Exception:  # noqa: BLE001 - a run file still being written reads as "not yet"
         return False
     return False
 

@@ -15,7 +15,7 @@ from fle_core.tracking._wandb import (
     _init,
     _run_dir,
     _tags,
-    _warn,
+    quietly,
     safe_config,
     to_wandb_table,
 )
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 # ---------------------------------------------------------------------------
 
 
+@quietly("job run")
 def log_job_run(
     *,
     sweep_id: str,
@@ -60,46 +61,41 @@ def log_job_run(
     ``simulated`` (or a ``simulated`` column in ``steps``) adds config
     ``simulated`` and the tag ``simulated``, so simulated runs are labelled in W&B.
     """
+    if simulated is None and steps is not None and "simulated" in steps.columns:
+        simulated = bool(steps["simulated"].fill_null(False).any())
+    frame = _steps_frame(steps)
+    config = {
+        "sweep_id": sweep_id,
+        "model": model,
+        "task": task,
+        "trial": trial,
+        "version": version,
+        "attempt": attempt,
+        "retry_count": retry_count,
+        "completion_status": completion_status,
+        "params": safe_config(dict(params or {})),
+    }
+    if simulated is not None:
+        config["simulated"] = bool(simulated)
+    run = _init(
+        project=project,
+        name=f"{model} | {task} | trial {trial} | v{version}",
+        tags=_tags(
+            [f"sweep:{sweep_id}", f"model:{model}", f"task:{task}", f"status:{completion_status}"],
+            ["simulated"] if simulated else None,
+            tags,
+        ),
+        config=config,
+        mode=mode,
+        wandb_dir=wandb_dir,
+        group=str(sweep_id),
+        job_type="trajectory",
+    )
     try:
-        if simulated is None and steps is not None and "simulated" in steps.columns:
-            simulated = bool(steps["simulated"].fill_null(False).any())
-        frame = _steps_frame(steps)
-        config = {
-            "sweep_id": sweep_id,
-            "model": model,
-            "task": task,
-            "trial": trial,
-            "version": version,
-            "attempt": attempt,
-            "retry_count": retry_count,
-            "completion_status": completion_status,
-            "params": safe_config(dict(params or {})),
-        }
-        if simulated is not None:
-            config["simulated"] = bool(simulated)
-        run = _init(
-            project=project,
-            name=f"{model} | {task} | trial {trial} | v{version}",
-            tags=_tags(
-                [f"sweep:{sweep_id}", f"model:{model}", f"task:{task}", f"status:{completion_status}"],
-                ["simulated"] if simulated else None,
-                tags,
-            ),
-            config=config,
-            mode=mode,
-            wandb_dir=wandb_dir,
-            group=str(sweep_id),
-            job_type="trajectory",
-        )
-    except Exception as exc:  # noqa: BLE001
-        _warn("job run", exc)
-        return None
-    try:
-        _log_history(run, frame)
-        run.summary.update(_job_summary(frame, task, quota, success))
-        return _run_dir(run)
-    except Exception as exc:  # noqa: BLE001
-        _warn("job run logging", exc)
+        with quietly("job run logging"):
+            _log_history(run, frame)
+            run.summary.update(_job_summary(frame, task, quota, success))
+            return _run_dir(run)
         return None
     finally:
         _finish_quietly(run)
@@ -169,6 +165,7 @@ def _job_summary(frame: pl.DataFrame, task: str, quota: float | None, success: b
     return summary
 
 
+@quietly("sweep summary run")
 def log_sweep_summary(
     *,
     sweep_id: str,
@@ -186,26 +183,21 @@ def log_sweep_summary(
     ``rows``, ``models``, ``tasks``, and ``n`` / ``successes`` / ``success_rate``
     when the frame has ``n`` and ``successes`` columns.
     """
+    run = _init(
+        project=project,
+        name=f"sweep {name} summary",
+        tags=_tags([f"sweep:{sweep_id}", "sweep-summary"], tags),
+        config={"sweep_id": sweep_id, "sweep_name": name},
+        mode=mode,
+        wandb_dir=wandb_dir,
+        group=str(sweep_id),
+        job_type="sweep_summary",
+    )
     try:
-        run = _init(
-            project=project,
-            name=f"sweep {name} summary",
-            tags=_tags([f"sweep:{sweep_id}", "sweep-summary"], tags),
-            config={"sweep_id": sweep_id, "sweep_name": name},
-            mode=mode,
-            wandb_dir=wandb_dir,
-            group=str(sweep_id),
-            job_type="sweep_summary",
-        )
-    except Exception as exc:  # noqa: BLE001
-        _warn("sweep summary run", exc)
-        return None
-    try:
-        run.log({"sweep_summary": to_wandb_table(table)})
-        run.summary.update(_table_summary(table))
-        return _run_dir(run)
-    except Exception as exc:  # noqa: BLE001
-        _warn("sweep summary logging", exc)
+        with quietly("sweep summary logging"):
+            run.log({"sweep_summary": to_wandb_table(table)})
+            run.summary.update(_table_summary(table))
+            return _run_dir(run)
         return None
     finally:
         _finish_quietly(run)

@@ -25,7 +25,7 @@ from fle_core.tracking._wandb import (
     _key,
     _run_dir,
     _tags,
-    _warn,
+    quietly,
     safe_config,
     to_wandb_table,
 )
@@ -84,7 +84,7 @@ class WandBLogger:
         """Start the run if none is open (after ``finish()`` this opens a new one)."""
         if self.run is not None or not self.enabled:
             return None
-        try:
+        with quietly("init"):
             self.run = _init(
                 project=self.project,
                 name=self.run_name,
@@ -99,10 +99,7 @@ class WandBLogger:
             self.run_dir = _run_dir(self.run)
             self._traj_prefixes.clear()
             return True
-        except Exception as exc:  # noqa: BLE001
-            _warn("init", exc)
-            self.run = None
-            return None
+        return None  # _init raised: self.run stays None
 
     @property
     def active(self) -> bool:
@@ -117,65 +114,51 @@ class WandBLogger:
     ):
         if self.run is None:
             return None
-        try:
+        with quietly(what):
             if payload:
                 self.run.log(payload, step=step)
             if summary:
                 self.run.summary.update(summary)
             return True
-        except Exception as exc:  # noqa: BLE001
-            _warn(what, exc)
-            return None
+        return None
 
+    @quietly("metrics")
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None, prefix: str | None = None):
         """Log a dict as is (keys ``{prefix}/{key}`` with a prefix): numbers into the
         history (at ``step``), anything else (text, a status) into the summary."""
-        try:
-            items = {f"{prefix}/{k}" if prefix else str(k): v for k, v in dict(metrics).items()}
-        except Exception as exc:  # noqa: BLE001
-            _warn("metrics", exc)
-            return None
+        items = {f"{prefix}/{k}" if prefix else str(k): v for k, v in dict(metrics).items()}
         numeric = {k: v for k, v in items.items() if _finite_number(v) or _is_media(v)}
         other = {k: _cell(v) for k, v in items.items() if k not in numeric}
         return self._log("metrics", numeric, other or None, step=step)
 
+    @quietly("config")
     def log_config_update(self, config: Mapping[str, Any]):
         """Add to / change the run's config (masked like the constructor's ``config``)."""
         if self.run is None:
             return None
-        try:
-            self.run.config.update(safe_config(dict(config)), allow_val_change=True)
-            return True
-        except Exception as exc:  # noqa: BLE001
-            _warn("config", exc)
-            return None
+        self.run.config.update(safe_config(dict(config)), allow_val_change=True)
+        return True
 
+    @quietly("table")
     def log_table(self, table_name: str, data: Any, step: int | None = None):
         """Rows (a list of dicts, or a Polars frame) as the ``wandb.Table`` ``table_name``
         (the key as given, as the old method did); an empty list logs nothing."""
         if self.run is None:
             return None
-        try:
-            frame = data if isinstance(data, pl.DataFrame) else _frame([_flatten(dict(r)) for r in data])
-            if frame.height == 0:
-                return None
-            table = to_wandb_table(frame)
-        except Exception as exc:  # noqa: BLE001
-            _warn("table", exc)
+        frame = data if isinstance(data, pl.DataFrame) else _frame([_flatten(dict(r)) for r in data])
+        if frame.height == 0:
             return None
-        return self._log("table", {table_name: table}, step=step)
+        return self._log("table", {table_name: to_wandb_table(frame)}, step=step)
 
+    @quietly("model comparison")
     def log_model_comparison_table(self, model_metrics: Mapping[str, Any], step: int | None = None):
         """``{model: PerformanceMetrics}`` as the table ``model_comparison`` (one row per model)."""
         if not model_metrics:
             return None
-        try:
-            rows = [{"model": m, **_as_dict(v)} for m, v in model_metrics.items()]
-        except Exception as exc:  # noqa: BLE001
-            _warn("model comparison", exc)
-            return None
+        rows = [{"model": m, **_as_dict(v)} for m, v in model_metrics.items()]
         return self.log_table("model_comparison", rows, step=step)
 
+    @quietly("sweep summary")
     def log_sweep_summary(
         self,
         sweep_config: Mapping[str, Any],
@@ -192,44 +175,36 @@ class WandBLogger:
         when picking the best model and the hardest task."""
         if self.run is None:
             return None
-        try:
-            out: dict[str, Any] = {
-                "sweep/total_trajectories": int(total_trajectories),
-                "sweep/total_time_hours": float(total_time) / 3600,
-                "sweep/num_models": len(results_by_model),
-                "sweep/num_tasks": len(results_by_task),
-                "sweep/avg_time_per_trajectory": float(total_time) / max(int(total_trajectories), 1),
-            }
-            rates = {k: _rate(v) for k, v in results_by_model.items()}
-            rated = {k: r for k, r in rates.items() if r is not None}
-            if rated:
-                best = max(rated, key=lambda k: rated[k])
-                out.update({"sweep/best_model": best, "sweep/best_model_success_rate": rated[best]})
-            task_rates = {k: r for k, v in results_by_task.items() if (r := _rate(v)) is not None}
-            if task_rates:
-                hardest = min(task_rates, key=lambda k: task_rates[k])
-                out.update(
-                    {"sweep/hardest_task": hardest, "sweep/hardest_task_success_rate": task_rates[hardest]}
-                )
-        except Exception as exc:  # noqa: BLE001
-            _warn("sweep summary", exc)
-            return None
+        out: dict[str, Any] = {
+            "sweep/total_trajectories": int(total_trajectories),
+            "sweep/total_time_hours": float(total_time) / 3600,
+            "sweep/num_models": len(results_by_model),
+            "sweep/num_tasks": len(results_by_task),
+            "sweep/avg_time_per_trajectory": float(total_time) / max(int(total_trajectories), 1),
+        }
+        rates = {k: _rate(v) for k, v in results_by_model.items()}
+        rated = {k: r for k, r in rates.items() if r is not None}
+        if rated:
+            best = max(rated, key=lambda k: rated[k])
+            out.update({"sweep/best_model": best, "sweep/best_model_success_rate": rated[best]})
+        task_rates = {k: r for k, v in results_by_task.items() if (r := _rate(v)) is not None}
+        if task_rates:
+            hardest = min(task_rates, key=lambda k: task_rates[k])
+            out.update(
+                {"sweep/hardest_task": hardest, "sweep/hardest_task_success_rate": task_rates[hardest]}
+            )
         done = self.log_metrics(out)
         if sweep_config:
             self.log_config_update({"sweep_config": dict(sweep_config)})
         return done
 
+    @quietly("performance metrics")
     def log_performance_metrics(
         self, performance_metrics: Any, model: str, task: str | None = None, step: int | None = None
     ):
         """Numeric fields of ``performance_metrics`` (``to_dict()``, dataclass or dict) under
         ``perf/{model}/{task or 'all'}/{name}``; also kept for the performance table."""
-        metrics = performance_metrics
-        try:
-            data = _as_dict(metrics)
-        except Exception as exc:  # noqa: BLE001
-            _warn("performance metrics", exc)
-            return None
+        data = _as_dict(performance_metrics)
         prefix = f"perf/{_key(model)}/{_key(task or 'all')}"
         flat = _flatten(data)
         numeric = {f"{prefix}/{k}": float(v) for k, v in flat.items() if _finite_number(v)}
@@ -266,14 +241,13 @@ class WandBLogger:
             named["tokens_per_step"] = tokens_used / max(float(step), 1.0)
         extra = {**{k: v for k, v in named.items() if v is not None}, **extra}
         prefix = f"trajectory/v{_key(version)}_i{_key(instance)}"
-        try:
+        with quietly("trajectory axis"):
             if prefix not in self._traj_prefixes:
                 self.run.define_metric(f"{prefix}/step")
                 self.run.define_metric(f"{prefix}/*", step_metric=f"{prefix}/step")
                 self._traj_prefixes.add(prefix)
-        except Exception as exc:  # noqa: BLE001
-            _warn("trajectory axis", exc)
-            return None
+        if prefix not in self._traj_prefixes:
+            return None  # the axis could not be defined
         payload = {f"{prefix}/step": step, f"{prefix}/reward": reward}
         payload.update(
             {
@@ -293,60 +267,47 @@ class WandBLogger:
         """A ``pairwise_comparisons`` frame as ``tables/comparisons``."""
         return self._table("tables/comparisons", frame)
 
+    @quietly("pass@k")
     def log_pass_at_k(self, frame: pl.DataFrame):
         """pass@k (columns model, k, estimate, ci_low, ci_high): the table
         ``tables/pass_at_k``, a native line chart ``charts/pass_at_k`` and summary
         scalars ``pass_at_k/{model}/k{k}``."""
         if self.run is None:
             return None
-        try:
-            import wandb
+        import wandb
 
-            table = to_wandb_table(frame)
-            chart = wandb.plot.line(table, "k", "estimate", stroke="model", title="pass@k")
-            scalars = {
-                f"pass_at_k/{_key(r['model'])}/k{int(r['k'])}": r["estimate"]
-                for r in frame.iter_rows(named=True)
-                if _finite_number(r["estimate"])
-            }
-        except Exception as exc:  # noqa: BLE001
-            _warn("pass@k", exc)
-            return None
+        table = to_wandb_table(frame)
+        chart = wandb.plot.line(table, "k", "estimate", stroke="model", title="pass@k")
+        scalars = {
+            f"pass_at_k/{_key(r['model'])}/k{int(r['k'])}": r["estimate"]
+            for r in frame.iter_rows(named=True)
+            if _finite_number(r["estimate"])
+        }
         return self._log("pass@k", {"tables/pass_at_k": table, "charts/pass_at_k": chart}, scalars)
 
+    @quietly("chart")
     def log_chart(self, name: str, chart: Any, *, inline: bool = False):
         """An Altair chart (anything with ``to_html()``) as ``wandb.Html`` at ``charts/{name}``."""
         if self.run is None:
             return None
-        try:
-            import wandb
+        import wandb
 
-            html = _chart_html(chart, inline)
-            return self._log("chart", {f"charts/{_key(name)}": wandb.Html(html)})
-        except Exception as exc:  # noqa: BLE001
-            _warn("chart", exc)
-            return None
+        return self._log("chart", {f"charts/{_key(name)}": wandb.Html(_chart_html(chart, inline))})
 
+    @quietly("table")
     def _table(self, key: str, frame: pl.DataFrame):
         if self.run is None:
             return None
-        try:
-            table = to_wandb_table(frame)
-        except Exception as exc:  # noqa: BLE001
-            _warn("table", exc)
-            return None
-        return self._log("table", {key: table})
+        return self._log("table", {key: to_wandb_table(frame)})
 
     def finish(self):
         """Log the accumulated performance table and close the run (idempotent)."""
         if self.run is None:
             return None
         run, self.run = self.run, None
-        try:
+        with quietly("performance table"):
             if self._perf_rows:
                 run.log({"tables/performance_metrics": to_wandb_table(_frame(self._perf_rows))})
-        except Exception as exc:  # noqa: BLE001
-            _warn("performance table", exc)
         _finish_quietly(run)
         return True
 
@@ -441,7 +402,7 @@ def _frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     data = {c: [row.get(c) for row in rows] for c in cols}
     try:
         return pl.DataFrame(data, strict=False)
-    except Exception:  # noqa: BLE001 - an unresolvable URL has no secret to scrub
+    except (pl.exceptions.PolarsError, TypeError, ValueError):  # types Polars cannot unify: as text
         return pl.DataFrame({c: [None if v is None else str(v) for v in vs] for c, vs in data.items()})
 
 
