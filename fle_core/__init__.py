@@ -100,192 +100,82 @@ _EXPORTS: dict[str, str] = {
 
 if TYPE_CHECKING:  # the real names, for type checkers and IDEs (no import cost at run time;
     # `name as name` marks each as a re-export)
-    from fle_core.analysis import (
-        NO_CONFIG as NO_CONFIG,
-    )
-    from fle_core.analysis import (
-        DatabaseAnalyzer as DatabaseAnalyzer,
-    )
-    from fle_core.analysis import (
-        PerformanceAnalyzer as PerformanceAnalyzer,
-    )
-    from fle_core.analysis import (
-        PerformanceMetrics as PerformanceMetrics,
-    )
-    from fle_core.analysis import (
-        aggregate_results_by_time as aggregate_results_by_time,
-    )
-    from fle_core.analysis import (
-        calculate_efficiency_metrics as calculate_efficiency_metrics,
-    )
-    from fle_core.analysis import (
-        calculate_pass_at_k as calculate_pass_at_k,
-    )
+    from fle_core.analysis import NO_CONFIG as NO_CONFIG
+    from fle_core.analysis import DatabaseAnalyzer as DatabaseAnalyzer
+    from fle_core.analysis import PerformanceAnalyzer as PerformanceAnalyzer
+    from fle_core.analysis import PerformanceMetrics as PerformanceMetrics
+    from fle_core.analysis import aggregate_results_by_time as aggregate_results_by_time
+    from fle_core.analysis import calculate_efficiency_metrics as calculate_efficiency_metrics
+    from fle_core.analysis import calculate_pass_at_k as calculate_pass_at_k
     from fle_core.analysis import (
         compare_model_performance_statistical as compare_model_performance_statistical,
     )
-    from fle_core.analysis import (
-        config_label as config_label,
-    )
-    from fle_core.analysis import (
-        create_leaderboard as create_leaderboard,
-    )
-    from fle_core.analysis import (
-        extract_task_metadata as extract_task_metadata,
-    )
-    from fle_core.analysis import (
-        find_performance_outliers as find_performance_outliers,
-    )
-    from fle_core.analysis import (
-        get_trajectory_summary as get_trajectory_summary,
-    )
-    from fle_core.analysis import (
-        group_results_by_model as group_results_by_model,
-    )
-    from fle_core.analysis import (
-        group_results_by_task as group_results_by_task,
-    )
-    from fle_core.analysis import (
-        label_systems as label_systems,
-    )
-    from fle_core.analysis import (
-        load_steps as load_steps,
-    )
-    from fle_core.analysis import (
-        load_summaries as load_summaries,
-    )
+    from fle_core.analysis import config_label as config_label
+    from fle_core.analysis import create_leaderboard as create_leaderboard
+    from fle_core.analysis import extract_task_metadata as extract_task_metadata
+    from fle_core.analysis import find_performance_outliers as find_performance_outliers
+    from fle_core.analysis import get_trajectory_summary as get_trajectory_summary
+    from fle_core.analysis import group_results_by_model as group_results_by_model
+    from fle_core.analysis import group_results_by_task as group_results_by_task
+    from fle_core.analysis import label_systems as label_systems
+    from fle_core.analysis import load_steps as load_steps
+    from fle_core.analysis import load_summaries as load_summaries
+    from fle_core.analysis.changes import changes as changes
+    from fle_core.analysis.gate import run_gate as run_gate
+    from fle_core.analysis.sides import resolve_side as resolve_side
     from fle_core.charts.base import ModelPalette as ModelPalette
-    from fle_core.errors import (
-        ConfigError as ConfigError,
-    )
-    from fle_core.errors import (
-        FleError as FleError,
-    )
-    from fle_core.errors import (
-        MetricError as MetricError,
-    )
-    from fle_core.errors import (
-        QueueError as QueueError,
-    )
-    from fle_core.errors import (
-        SourceError as SourceError,
-    )
-    from fle_core.errors import (
-        SourceUnavailable as SourceUnavailable,
-    )
-    from fle_core.errors import (
-        UnknownTask as UnknownTask,
-    )
-    from fle_core.errors import (
-        WarehouseBusy as WarehouseBusy,
-    )
-    from fle_core.report import (
-        DataVersion as DataVersion,
-    )
-    from fle_core.report import (
-        ReportFrames as ReportFrames,
-    )
-    from fle_core.report import (
-        build_report as build_report,
-    )
+    from fle_core.errors import ConfigError as ConfigError
+    from fle_core.errors import FleError as FleError
+    from fle_core.errors import MetricError as MetricError
+    from fle_core.errors import QueueError as QueueError
+    from fle_core.errors import SourceError as SourceError
+    from fle_core.errors import SourceUnavailable as SourceUnavailable
+    from fle_core.errors import UnknownTask as UnknownTask
+    from fle_core.errors import WarehouseBusy as WarehouseBusy
+    from fle_core.report import DataVersion as DataVersion
+    from fle_core.report import ReportFrames as ReportFrames
+    from fle_core.report import build_report as build_report
+    from fle_core.report.leaderboard import load_leaderboard as load_leaderboard
     from fle_core.report.visualizer import ResultsVisualizer as ResultsVisualizer
     from fle_core.sources.runs import RunsTable as RunsTable
     from fle_core.sources.runs import read_runs as read_runs
-    from fle_core.stats.bootstrap import (
-        interval_estimates as interval_estimates,
-    )
-    from fle_core.stats.bootstrap import (
-        pass_at_k_curve as pass_at_k_curve,
-    )
-    from fle_core.stats.bootstrap import (
-        performance_profile as performance_profile,
-    )
-    from fle_core.stats.bootstrap import (
-        probability_of_improvement as probability_of_improvement,
-    )
-    from fle_core.stats.bootstrap import (
-        stratified_bootstrap as stratified_bootstrap,
-    )
-    from fle_core.stats.compare import (
-        compare_models as compare_models,
-    )
-    from fle_core.stats.compare import (
-        comparison_markdown as comparison_markdown,
-    )
-    from fle_core.stats.compare import (
-        minimum_detectable_difference as minimum_detectable_difference,
-    )
-    from fle_core.stats.compare import (
-        pairwise_comparisons as pairwise_comparisons,
-    )
-    from fle_core.stats.compare import (
-        power_two_proportions as power_two_proportions,
-    )
-    from fle_core.stats.compare import (
-        stratified_t_test as stratified_t_test,
-    )
-    from fle_core.stats.compare import (
-        trials_needed as trials_needed,
-    )
-    from fle_core.stats.metrics import (
-        group_metrics as group_metrics,
-    )
-    from fle_core.stats.metrics import (
-        iqm as iqm,
-    )
-    from fle_core.stats.metrics import (
-        model_metrics as model_metrics,
-    )
-    from fle_core.stats.metrics import (
-        pass_at_k as pass_at_k,
-    )
-    from fle_core.stats.metrics import (
-        pass_hat_k as pass_hat_k,
-    )
-    from fle_core.stats.metrics import (
-        summarize_trajectories as summarize_trajectories,
-    )
-    from fle_core.stats.metrics import (
-        wilson_interval as wilson_interval,
-    )
+    from fle_core.stats.bootstrap import interval_estimates as interval_estimates
+    from fle_core.stats.bootstrap import pass_at_k_curve as pass_at_k_curve
+    from fle_core.stats.bootstrap import performance_profile as performance_profile
+    from fle_core.stats.bootstrap import probability_of_improvement as probability_of_improvement
+    from fle_core.stats.bootstrap import stratified_bootstrap as stratified_bootstrap
+    from fle_core.stats.changes import task_changes as task_changes
+    from fle_core.stats.compare import compare_models as compare_models
+    from fle_core.stats.compare import comparison_markdown as comparison_markdown
+    from fle_core.stats.compare import minimum_detectable_difference as minimum_detectable_difference
+    from fle_core.stats.compare import pairwise_comparisons as pairwise_comparisons
+    from fle_core.stats.compare import power_two_proportions as power_two_proportions
+    from fle_core.stats.compare import stratified_t_test as stratified_t_test
+    from fle_core.stats.compare import trials_needed as trials_needed
+    from fle_core.stats.gate import regression_tests as regression_tests
+    from fle_core.stats.metrics import group_metrics as group_metrics
+    from fle_core.stats.metrics import iqm as iqm
+    from fle_core.stats.metrics import model_metrics as model_metrics
+    from fle_core.stats.metrics import pass_at_k as pass_at_k
+    from fle_core.stats.metrics import pass_hat_k as pass_hat_k
+    from fle_core.stats.metrics import summarize_trajectories as summarize_trajectories
+    from fle_core.stats.metrics import wilson_interval as wilson_interval
     from fle_core.stats.runs import compare_runs as compare_runs
     from fle_core.stats.runs import runs_markdown as runs_markdown
-    from fle_core.sweeps.config import (
-        SweepConfig as SweepConfig,
-    )
-    from fle_core.sweeps.config import (
-        demo_config as demo_config,
-    )
-    from fle_core.sweeps.config import (
-        load_config as load_config,
-    )
-    from fle_core.sweeps.config import (
-        save_config as save_config,
-    )
+    from fle_core.sweeps.config import SweepConfig as SweepConfig
+    from fle_core.sweeps.config import demo_config as demo_config
+    from fle_core.sweeps.config import load_config as load_config
+    from fle_core.sweeps.config import save_config as save_config
     from fle_core.sweeps.manager import SweepManager as SweepManager
-    from fle_core.sweeps.simulate import (
-        simulate_trajectory as simulate_trajectory,
-    )
-    from fle_core.sweeps.simulate import (
-        success_probability as success_probability,
-    )
+    from fle_core.sweeps.simulate import simulate_trajectory as simulate_trajectory
+    from fle_core.sweeps.simulate import success_probability as success_probability
     from fle_core.tasks import Task as Task
     from fle_core.tasks import TaskRegistry as TaskRegistry
-    from fle_core.tracking import (
-        WandBLogger as WandBLogger,
-    )
-    from fle_core.tracking import (
-        WandBSweepLogger as WandBSweepLogger,
-    )
-    from fle_core.tracking import (
-        log_job_run as log_job_run,
-    )
-    from fle_core.tracking import (
-        log_sweep_summary as log_sweep_summary,
-    )
-    from fle_core.tracking import (
-        read_offline_run as read_offline_run,
-    )
+    from fle_core.tracking import WandBLogger as WandBLogger
+    from fle_core.tracking import WandBSweepLogger as WandBSweepLogger
+    from fle_core.tracking import log_job_run as log_job_run
+    from fle_core.tracking import log_sweep_summary as log_sweep_summary
+    from fle_core.tracking import read_offline_run as read_offline_run
     from fle_core.warehouse.sync import SyncResult as SyncResult
     from fle_core.workspace import SourceSpec as SourceSpec
     from fle_core.workspace import Workspace as Workspace

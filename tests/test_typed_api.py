@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FACADES = ["fle_core", "fle_core.sweeps"]
+FACADES = ["fle_core", "fle_core.sweeps", "fle_core.analysis"]
 
 
 def _typing_imports(package: str) -> dict[str, str]:

@@ -17,6 +17,8 @@ scipy.stats through the old framework's modules.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from fle_core._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
@@ -46,6 +48,31 @@ _EXPORTS: dict[str, str] = {
         )
     },
 }
+
+if TYPE_CHECKING:  # the real names, for type checkers and IDEs (no import cost at run time;
+    # `name as name` marks each as a re-export)
+    from fle_core.analysis.analyzers import DatabaseAnalyzer as DatabaseAnalyzer
+    from fle_core.analysis.analyzers import PerformanceAnalyzer as PerformanceAnalyzer
+    from fle_core.analysis.analyzers import PerformanceMetrics as PerformanceMetrics
+    from fle_core.analysis.gate import run_gate as run_gate
+    from fle_core.analysis.loaders import load_steps as load_steps
+    from fle_core.analysis.loaders import load_summaries as load_summaries
+    from fle_core.analysis.sides import resolve_side as resolve_side
+    from fle_core.analysis.systems import NO_CONFIG as NO_CONFIG
+    from fle_core.analysis.systems import config_label as config_label
+    from fle_core.analysis.systems import label_systems as label_systems
+    from fle_core.analysis.utils import aggregate_results_by_time as aggregate_results_by_time
+    from fle_core.analysis.utils import calculate_efficiency_metrics as calculate_efficiency_metrics
+    from fle_core.analysis.utils import calculate_pass_at_k as calculate_pass_at_k
+    from fle_core.analysis.utils import (
+        compare_model_performance_statistical as compare_model_performance_statistical,
+    )
+    from fle_core.analysis.utils import create_leaderboard as create_leaderboard
+    from fle_core.analysis.utils import extract_task_metadata as extract_task_metadata
+    from fle_core.analysis.utils import find_performance_outliers as find_performance_outliers
+    from fle_core.analysis.utils import get_trajectory_summary as get_trajectory_summary
+    from fle_core.analysis.utils import group_results_by_model as group_results_by_model
+    from fle_core.analysis.utils import group_results_by_task as group_results_by_task
 
 __all__ = sorted(_EXPORTS)
 

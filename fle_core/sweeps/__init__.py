@@ -64,69 +64,27 @@ if TYPE_CHECKING:  # the real names, for type checkers and IDEs (no import cost 
     from fle_core.sweeps.facts import attempts_for_sync as attempts_for_sync
     from fle_core.sweeps.follow import ensure_follower as ensure_follower
     from fle_core.sweeps.follow import follower_pid as follower_pid
-    from fle_core.sweeps.operations import (
-        STATES as STATES,
-    )
-    from fle_core.sweeps.operations import (
-        SweepStatus as SweepStatus,
-    )
-    from fle_core.sweeps.operations import (
-        attempts_frame as attempts_frame,
-    )
-    from fle_core.sweeps.operations import (
-        cancel as cancel,
-    )
-    from fle_core.sweeps.operations import (
-        cells_frame as cells_frame,
-    )
-    from fle_core.sweeps.operations import (
-        ensure_runner as ensure_runner,
-    )
-    from fle_core.sweeps.operations import (
-        executor_presets as executor_presets,
-    )
-    from fle_core.sweeps.operations import (
-        failures as failures,
-    )
-    from fle_core.sweeps.operations import (
-        launch as launch,
-    )
-    from fle_core.sweeps.operations import (
-        list_sweeps as list_sweeps,
-    )
-    from fle_core.sweeps.operations import (
-        new_sweep_id as new_sweep_id,
-    )
-    from fle_core.sweeps.operations import (
-        pause as pause,
-    )
-    from fle_core.sweeps.operations import (
-        pilots as pilots,
-    )
-    from fle_core.sweeps.operations import (
-        resume as resume,
-    )
-    from fle_core.sweeps.operations import (
-        retry_failed as retry_failed,
-    )
-    from fle_core.sweeps.operations import (
-        runners as runners,
-    )
-    from fle_core.sweeps.operations import (
-        slurm_settings as slurm_settings,
-    )
-    from fle_core.sweeps.operations import (
-        status as status,
-    )
-    from fle_core.sweeps.operations import (
-        stop_runner as stop_runner,
-    )
-    from fle_core.sweeps.operations import (
-        stored_config as stored_config,
-    )
-    from fle_core.sweeps.operations import (
-        submit_pilots as submit_pilots,
-    )
+    from fle_core.sweeps.operations import STATES as STATES
+    from fle_core.sweeps.operations import SweepStatus as SweepStatus
+    from fle_core.sweeps.operations import attempts_frame as attempts_frame
+    from fle_core.sweeps.operations import cancel as cancel
+    from fle_core.sweeps.operations import cells_frame as cells_frame
+    from fle_core.sweeps.operations import ensure_runner as ensure_runner
+    from fle_core.sweeps.operations import executor_presets as executor_presets
+    from fle_core.sweeps.operations import failures as failures
+    from fle_core.sweeps.operations import launch as launch
+    from fle_core.sweeps.operations import list_sweeps as list_sweeps
+    from fle_core.sweeps.operations import new_sweep_id as new_sweep_id
+    from fle_core.sweeps.operations import pause as pause
+    from fle_core.sweeps.operations import pilots as pilots
+    from fle_core.sweeps.operations import resume as resume
+    from fle_core.sweeps.operations import retry_failed as retry_failed
+    from fle_core.sweeps.operations import runners as runners
+    from fle_core.sweeps.operations import slurm_settings as slurm_settings
+    from fle_core.sweeps.operations import status as status
+    from fle_core.sweeps.operations import stop_runner as stop_runner
+    from fle_core.sweeps.operations import stored_config as stored_config
+    from fle_core.sweeps.operations import submit_pilots as submit_pilots
     from fle_core.sweeps.store import open_store as open_store
 
 __all__ = sorted(_EXPORTS)
