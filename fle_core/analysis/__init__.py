@@ -1,8 +1,9 @@
 """Analysis over the warehouse: loaders for the statistics layer and the old framework's names.
 
 * ``loaders``: ``load_steps`` / ``load_summaries`` (parameterized DuckDB reads,
-  superseded sweep attempts excluded, optional data-version pin) and the
-  (model, config) system labels;
+  superseded sweep attempts excluded, optional data-version pin);
+* ``systems``: what a system is (model, config, era, FLE solver, settings, versions),
+  its labels, and why two systems are not comparable;
 * ``sides``: what one side of a run-vs-run comparison names (``resolve_side``) and
   how two sides differ; ``changes``: the per-task diff of two sides; ``gate``: the
   regression gate; ``milestones``: items produced per open-play trajectory;
