@@ -14,7 +14,7 @@ inner folder's logs twice, so such a pair is refused (``overlaps``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, ClassVar
@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from fle_core.errors import SourceUnavailable
 from fle_core.sources import inspect_logs
 from fle_core.sources.base import Holds, JobRef, JobVerdict, Source
-from fle_core.sources.log_store import JOB_FILE, Listing, LogStore, is_remote, open_store
+from fle_core.sources.log_store import JOB_FILE, Listing, LogFile, LogStore, is_remote, open_store
 from fle_core.workspace import SourceSpec
 
 if TYPE_CHECKING:
@@ -97,6 +97,11 @@ class InspectLogSource(Source):
     def listing(self, under: str = "") -> Listing:
         """One pass over the folder (``SourceUnavailable`` when it cannot be listed)."""
         return self.store.listing(under)
+
+    def read_ahead(self, files: Sequence[LogFile]) -> Iterator[LogFile]:
+        """``files`` in order, each fetched before it is yielded: in object storage, a few
+        at a time concurrently (one round trip per window, not per log); locally, as is."""
+        return self.store.read_ahead(files)
 
     def log_ref(self, rel: str, size: int | None = None) -> inspect_logs.LogRef:
         """One log to read (``size`` as listed spares object storage a request)."""

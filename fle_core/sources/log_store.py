@@ -19,7 +19,7 @@ import io
 import os
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -38,6 +38,9 @@ NOT_LOGS = frozenset({JOB_FILE, "eval-set.json", "logs.json", "listing.json"})
 REMOTE_SCHEMES = ("s3", "gs", "gcs", "az", "abfs", "abfss")
 #: Logs up to this size are fetched in one request; larger ones are read in ranges.
 _WHOLE_READ_BYTES = 64 * 1024 * 1024
+#: Read ahead: logs (and bytes) fetched together from object storage.
+_AHEAD_LOGS = 32
+_AHEAD_BYTES = 256 * 1024 * 1024
 _SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AZURE_STORAGE_KEY", "AZURE_STORAGE_SAS_TOKEN")
 
 
@@ -116,6 +119,10 @@ class LogStore(ABC):
     def name_of(self, rel: str) -> str:
         return rel.rsplit("/", 1)[-1]
 
+    def read_ahead(self, files: Sequence[LogFile]) -> Iterator[LogFile]:
+        """``files`` in order, each ready to ``open`` when yielded (see ``RemoteStore``)."""
+        return iter(files)
+
 
 class LocalStore(LogStore):
     """A local folder of logs (searched recursively, symlinked folders not followed), or one file."""
@@ -192,6 +199,7 @@ class RemoteStore(LogStore):
         host = parts.hostname or ""  # userinfo (if anyone wrote one) is dropped, never used
         self.key = f"{host}/{parts.path.strip('/')}".rstrip("/")  # bucket/prefix, as fsspec names it
         self._fs: Any = None
+        self._fetched: dict[str, bytes] = {}  # read ahead, consumed by ``open``
 
     @property
     def location(self) -> str:
@@ -220,8 +228,8 @@ class RemoteStore(LogStore):
         """Any failure of the store → one ``SourceUnavailable`` naming the location and cause."""
         try:
             yield
-        except SourceUnavailable:
-            raise
+        except (SourceUnavailable, FileNotFoundError):
+            raise  # a log gone between the listing and the read is that log's problem, not the store's
         except ImportError as exc:
             raise SourceUnavailable(
                 f"Source {self.label!r}: reading {self.scheme}:// needs a package that is not installed ({exc.name})",
@@ -270,15 +278,40 @@ class RemoteStore(LogStore):
     def _key(self, rel: str) -> str:
         return f"{self.key}/{rel}" if rel and not self.key.endswith("/" + rel) else self.key
 
+    def read_ahead(self, files: Sequence[LogFile]) -> Iterator[LogFile]:
+        """Fetch logs a window at a time with one concurrent ``cat`` (fsspec gathers the GETs),
+        so a sync of many small logs costs round trips per window, not per log. Large logs
+        are left to ranged reads in ``open``; at most ``_AHEAD_BYTES`` are held at once."""
+        window: list[LogFile] = []
+        for f in files:
+            window.append(f)
+            if len(window) >= _AHEAD_LOGS or sum(w.size for w in window) >= _AHEAD_BYTES:
+                yield from self._fetch_window(window)
+                window = []
+        yield from self._fetch_window(window)
+
+    def _fetch_window(self, window: list[LogFile]) -> Iterator[LogFile]:
+        small = [self._key(f.rel) for f in window if f.size <= _WHOLE_READ_BYTES]
+        if small:
+            with self._errors("read"):
+                got = self.fs().cat(small, on_error="return")
+            self._fetched = {k: v for k, v in got.items() if isinstance(v, bytes)}
+        try:
+            yield from window
+        finally:
+            self._fetched = {}
+
     @contextlib.contextmanager
     def open(self, rel: str, size: int | None = None) -> Iterator[IO[bytes]]:
         key = self._key(rel)
+        data = self._fetched.pop(key, None)  # read ahead
         with self._errors("read"):
-            fs = self.fs()
-            size = int(fs.size(key) or 0) if size is None else size
-            # one request for an ordinary log; ranged reads only for a very large one
-            data = fs.cat_file(key) if size <= _WHOLE_READ_BYTES else None
-            handle: IO[bytes] = io.BytesIO(data) if data is not None else fs.open(key, "rb")
+            if data is None:
+                fs = self.fs()
+                size = int(fs.size(key) or 0) if size is None else size
+                # one request for an ordinary log; ranged reads only for a very large one
+                data = fs.cat_file(key) if size <= _WHOLE_READ_BYTES else None
+            handle: IO[bytes] = io.BytesIO(data) if data is not None else self.fs().open(key, "rb")
         try:
             yield handle
         finally:

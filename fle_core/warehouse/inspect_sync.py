@@ -239,7 +239,7 @@ def apply(
         progress(0, total)
     batch: list[LogRows] = []
     steps_in_batch = 0
-    for i, f in enumerate(todo):
+    for i, f in enumerate(p.source.read_ahead(todo)):
         rows = read_rows(ws, p.source, f, p.job_dirs, p.hidden, patterns)
         if rows.log_row["status"] == "unreadable":
             out.problems.append(rows.log_row["error"])
