@@ -172,6 +172,9 @@ def test_schema_v1_is_upgraded():
     c = SweepConfig.from_dict(old)
     assert (c.schema_version, c.max_concurrent, c.wandb, c.max_retries) == (SCHEMA_VERSION, 4, True, 0)
     assert c.tasks == ["Factorio-iron_ore_throughput_16-v0"]
+    # the old names read back what they were given
+    assert (c.max_concurrent_processes, c.enable_wandb, c.retry_failed_runs) == (4, True, False)
+    assert SweepConfig(name="x", models=["m"], tasks=["iron_ore_throughput"]).retry_failed_runs is True
 
 
 def test_demo_config_is_small_and_simulated():

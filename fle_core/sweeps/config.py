@@ -93,6 +93,22 @@ class SweepConfig(BaseModel):
     """Folder for the final sweep report (``sweep_report_<time>.json`` and ``.md``),
     written by ``SweepManager.run_sweep()`` / ``generate_final_report()``."""
 
+    # ---- the old framework's field names, readable (they are upgraded on input) -----
+    @property
+    def enable_wandb(self) -> bool:
+        """The old name of ``wandb``."""
+        return self.wandb
+
+    @property
+    def max_concurrent_processes(self) -> int:
+        """The old name of ``max_concurrent``."""
+        return self.max_concurrent
+
+    @property
+    def retry_failed_runs(self) -> bool:
+        """The old flag: failed runs are retried (``max_retries > 0``)."""
+        return self.max_retries > 0
+
     def __init__(self, **data: Any) -> None:
         try:
             super().__init__(**data)
