@@ -229,29 +229,12 @@ def export(pin, sel, cfg) -> None:
     board = _ui.compute(ws, pin, "leaderboard", sel, k_values=cfg["k_values"])
     comp = _ui.compute(ws, pin, "pairwise", sel, **_pair_args(cfg))
     md = compare.comparison_markdown(comp)
-    c1, c2, c3 = st.columns(3)
-    c1.download_button(
-        "Markdown (experiment log)",
-        md,
-        file_name="comparison.md",
-        mime="text/markdown",
-        icon=":material/description:",
-    )
-    c2.download_button(
-        "Leaderboard CSV",
-        _ui.to_csv(board),
-        file_name="leaderboard.csv",
-        mime="text/csv",
-        icon=":material/table:",
-    )
+    downloads = [("Markdown (experiment log)", md, "comparison.md", "text/markdown", "description")]
+    downloads.append(("Leaderboard CSV", _ui.to_csv(board), "leaderboard.csv", "text/csv", "table"))
     if not comp.is_empty():
-        c3.download_button(
-            "Comparisons CSV",
-            _ui.to_csv(comp),
-            file_name="comparisons.csv",
-            mime="text/csv",
-            icon=":material/table:",
-        )
+        downloads.append(("Comparisons CSV", _ui.to_csv(comp), "comparisons.csv", "text/csv", "table"))
+    for col, (label, data, name, mime, icon) in zip(st.columns(3), downloads, strict=False):
+        col.download_button(label, data, file_name=name, mime=mime, icon=f":material/{icon}:")
     _ui.markdown_preview(md)
     _ui.leaderboard_export(ws, pin, _ui.distinct(_ui.compute(ws, pin, "summaries", sel), "model"))
 

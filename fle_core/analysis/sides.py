@@ -305,11 +305,12 @@ def _systems(a: Side, b: Side) -> list[Difference]:
     ]
     (one_a, one_b) = found.values()
     if len(one_a) == 1 and len(one_b) == 1:
-        out += [
-            Difference(part, text + ".")
-            for part, text in part_differences(one_a[0], one_b[0])
-            if part != "era"
-        ]
+        parts = part_differences(one_a[0], one_b[0])
+        # Across eras only the era is said: a programs run has no solver or inspect_ai
+        # version to differ in, and ``_eras`` already explains what that means.
+        if any(part == "era" for part, _ in parts):
+            return out
+        out += [Difference(part, text + ".") for part, text in parts]
     return out
 
 
