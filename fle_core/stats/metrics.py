@@ -23,13 +23,13 @@ import numpy as np
 import polars as pl
 
 from fle_core.errors import MetricError
+from fle_core.stats._intervals import Z95 as Z95
+from fle_core.stats._intervals import wilson_interval as wilson_interval
+from fle_core.stats.clustered import suite_intervals
 from fle_core.tasks import TaskRegistry
 
 if TYPE_CHECKING:
     from polars._typing import PolarsDataType
-
-#: z for a two-sided 95% interval (scipy.stats.norm.ppf(0.975)).
-Z95 = 1.959963984540054
 
 TRAJECTORY_KEY = ("source", "version", "instance")
 
@@ -137,31 +137,6 @@ def _falling_ratio(top: np.ndarray, n: np.ndarray, k: int) -> np.ndarray:
         for j in range(k):
             ratio *= np.clip(top - j, 0.0, None) / (n - j)
     return ratio
-
-
-def wilson_interval(successes, n, z: float = Z95):
-    """Wilson score interval for a binomial proportion; scalars or arrays.
-
-    ``(p + z²/2n ± z·sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n)`` with ``p = s/n``.
-    Returns ``(low, high)``; NaN where ``n == 0``.
-    """
-    s = np.asarray(successes, dtype=np.float64)
-    n_arr = np.asarray(n, dtype=np.float64)
-    if np.any(s < 0) or np.any(s > n_arr):
-        raise MetricError("need 0 <= successes <= n")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = s / n_arr
-        denom = 1.0 + z * z / n_arr
-        center = (p + z * z / (2 * n_arr)) / denom
-        half = z * np.sqrt(p * (1 - p) / n_arr + z * z / (4 * n_arr * n_arr)) / denom
-        # the bounds are exactly 0 at s = 0 and 1 at s = n; avoid 0.9999999999999999
-        low = np.where(s == 0, 0.0, np.clip(center - half, 0.0, 1.0))
-        high = np.where(s == n_arr, 1.0, np.clip(center + half, 0.0, 1.0))
-        low = np.where(n_arr > 0, low, np.nan)
-        high = np.where(n_arr > 0, high, np.nan)
-    if low.ndim == 0:
-        return float(low), float(high)
-    return low, high
 
 
 def iqm(values) -> float:
@@ -615,13 +590,20 @@ def model_metrics(
     k_values: Sequence[int] = (1, 3, 5, 8),
     reward_column: str = "best_reward",
     success_column: str = "success",
+    *,
+    population: str = "tasks",
+    confidence: float = 0.95,
 ) -> pl.DataFrame:
     """One row per model, across its tasks.
 
-    Columns: ``model, n_tasks, n, n_scored, successes, success_rate,
-    success_ci_low, success_ci_high`` (pooled over the model's scored
-    trajectories, Wilson CI), ``success_rate_task_mean`` (mean of per-task
-    rates), and for each k: ``pass_at_{k}`` (mean of per-task pass@k over
+    Columns: ``model, n_tasks, n, n_scored, successes, success_rate`` (pooled over
+    the model's scored trajectories), ``success_se``, ``success_ci_low``,
+    ``success_ci_high`` and ``success_ci_method``: the interval of the suite-level
+    rate for ``population`` (``clustered.suite_intervals``): ``"tasks"`` (default,
+    tasks as a sample) gives the task-clustered Wilson interval, = Inspect's
+    ``ci_wilson(cluster="task")``; ``"suite"`` (this fixed suite) the stratified
+    one; a model with one task gets that task's Wilson interval. Then
+    ``success_rate_task_mean`` (mean of per-task rates), and for each k: ``pass_at_{k}`` (mean of per-task pass@k over
     tasks with n_scored ≥ k), ``pass_at_{k}_tasks`` (how many tasks that
     used), ``tasks_lacking_{k}`` (sorted list of scored tasks with
     n_scored < k), ``pass_hat_{k}`` (same averaging); then ``reward_mean``,
@@ -663,7 +645,20 @@ def model_metrics(
         _optional(summaries, "simulated", pl.Boolean).any().alias("simulated"),
     ]
     pooled = summaries.group_by("model").agg(pooled_aggs)
-    pooled = _add_rates(pooled, [])
+    pooled = _add_rates(pooled, []).drop("success_ci_low", "success_ci_high")
+    ci = suite_intervals(
+        summaries.select("model", "task", pl.col(success_column).cast(pl.Boolean).alias("success")),
+        "success",
+        population,
+        confidence=confidence,
+    ).select(
+        "model",
+        pl.col("se").alias("success_se"),
+        pl.col("ci_low").alias("success_ci_low"),
+        pl.col("ci_high").alias("success_ci_high"),
+        pl.col("method").alias("success_ci_method"),
+    )
+    pooled = pooled.join(ci, on="model", how="left", nulls_equal=True)
     out = pooled.join(across, on="model", how="left", nulls_equal=True).sort("model", nulls_last=True)
     order = [
         "model",
@@ -672,8 +667,10 @@ def model_metrics(
         "n_scored",
         "successes",
         "success_rate",
+        "success_se",
         "success_ci_low",
         "success_ci_high",
+        "success_ci_method",
         "success_rate_task_mean",
     ]
     for k in ks:
