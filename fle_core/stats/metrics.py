@@ -190,7 +190,13 @@ SUMMARY_SCHEMA: dict[str, PolarsDataType] = {
     "production_score": pl.Float64,
     "normalized_reward": pl.Float64,
     "config": pl.String,
+    # what an Inspect log records (``analysis.outcomes``; defaults for other trajectories)
+    "infrastructure_failure": pl.Boolean,
+    "cost_usd": pl.Float64,
+    "cost_source": pl.String,
 }
+#: Value of each summary column a steps frame cannot tell (filled by ``analysis.load_summaries``).
+_LOG_DEFAULTS = {"infrastructure_failure": False, "cost_usd": None, "cost_source": None}
 
 
 def _quota_map(quotas) -> dict[str, float]:
@@ -393,7 +399,12 @@ def _finish_summaries(out: pl.DataFrame) -> pl.DataFrame:
         ((pl.col("ended_at") - pl.col("started_at")).dt.total_microseconds() / 1e6).alias("duration_s"),
         (pl.col("best_reward") / pl.col("quota")).alias("normalized_reward"),
     )
-    out = out.select([pl.col(c).cast(t) for c, t in SUMMARY_SCHEMA.items()])
+    out = out.select(
+        [
+            pl.col(c).cast(t) if c in out.columns else pl.lit(_LOG_DEFAULTS[c], dtype=t).alias(c)
+            for c, t in SUMMARY_SCHEMA.items()
+        ]
+    )
     return out.sort(list(TRAJECTORY_KEY), nulls_last=False)
 
 
@@ -500,6 +511,11 @@ def _group_aggs(summaries: pl.DataFrame, reward_column: str, success_column: str
         .mean()
         .alias("mean_steps_to_success"),
         _optional(summaries, "error_occurred", pl.Boolean).cast(pl.Float64).mean().alias("error_rate"),
+        _optional(summaries, "infrastructure_failure", pl.Boolean)
+        .fill_null(False)
+        .sum()
+        .cast(pl.Int64)
+        .alias("infra_failures"),
         _optional(summaries, "simulated", pl.Boolean).any().alias("simulated"),
     ]
 
@@ -539,7 +555,8 @@ def group_metrics(
     Columns: ``<by>, n, n_scored, successes, success_rate, success_ci_low,
     success_ci_high, pass_at_{k}..., pass_hat_{k}..., reward_mean, reward_median,
     reward_std, reward_min, reward_max, reward_iqm, tokens_mean,
-    tokens_per_success, cost_per_success, mean_steps, mean_steps_to_success, error_rate, simulated``.
+    tokens_per_success, cost_per_success, mean_steps, mean_steps_to_success, error_rate,
+    infra_failures, simulated``.
 
     ``n`` counts trajectories; ``n_scored`` those whose success is not null
     (success rate, Wilson CI, pass@k and pass^k use ``n_scored``). pass@k and
@@ -547,7 +564,8 @@ def group_metrics(
     statistics ignore null/NaN/inf; ``reward_std`` uses ddof=1 (null for n < 2).
     ``tokens_per_success`` is the mean ``total_tokens`` of successful trajectories;
     ``cost_per_success`` is the total ``total_tokens`` of scored trajectories ÷ successes.
-    Rows are sorted by ``by``.
+    ``infra_failures`` counts the group's infrastructure failures (``stats.infrastructure``;
+    0 without the column). Rows are sorted by ``by``.
     """
     by = list(by)
     ks = _check_k(k_values)
@@ -580,6 +598,7 @@ def group_metrics(
         "mean_steps",
         "mean_steps_to_success",
         "error_rate",
+        "infra_failures",
         "simulated",
     ]
     return frame.select(order)
