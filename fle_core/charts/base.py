@@ -84,7 +84,13 @@ DASHES: tuple[tuple[int, ...], ...] = (
 #: Sequential scheme for heatmaps (perceptually uniform and CVD-safe).
 HEATMAP_SCHEME: Final = "viridis"
 #: none / partial / full classification colours (Okabe–Ito vermillion, orange, green).
-OUTCOME_COLOURS = {"none": "#D55E00", "partial": "#E69F00", "full": "#009E73", "no quota": "#BBBBBB"}
+OUTCOME_COLOURS = {
+    "none": "#D55E00",
+    "partial": "#E69F00",
+    "full": "#009E73",
+    "no quota": "#BBBBBB",
+    "all left out": "#E8E8E8",
+}
 SIMULATED_SUFFIX = " (simulated data)"
 MISSING = "(unknown)"
 
@@ -481,3 +487,28 @@ def metric_label(metric: str) -> str:
 
 def number_format(metric: str) -> str:
     return ".1%" if is_rate(metric) else ",.3~f"
+
+
+# ---- which interval a frame carries ------------------------------------------
+
+_POPULATION_NOTE = {
+    "tasks": "cluster-bootstrap CI (tasks, then runs within them, resampled)",
+    "suite": "stratified-bootstrap CI (runs resampled within each task)",
+}
+
+
+def bootstrap_note(frame: pl.DataFrame) -> str:
+    """How a bootstrap frame's intervals were drawn, from its ``population`` column."""
+    if "population" in frame.columns and frame.height:
+        pops = frame.get_column("population").drop_nulls().unique().to_list()
+        if len(pops) == 1 and pops[0] in _POPULATION_NOTE:
+            return _POPULATION_NOTE[pops[0]]
+    return "bootstrap CI"
+
+
+def interval_methods(frame: pl.DataFrame) -> str:
+    """The interval method(s) named in model metrics' ``success_ci_method`` (Wilson without it)."""
+    if "success_ci_method" not in frame.columns:
+        return "Wilson score"
+    methods = frame.get_column("success_ci_method").drop_nulls().unique().sort().to_list()
+    return " / ".join(methods) if methods else "Wilson score"

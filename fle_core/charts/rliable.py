@@ -161,7 +161,7 @@ def performance_profile_chart(
     return alt.LayerChart(layer=[band, line, dots]).properties(
         width=420,
         height=300,
-        title=title("Performance profiles", _sim(simulated, frame), "band: 95% stratified-bootstrap CI"),
+        title=title("Performance profiles", _sim(simulated, frame), "band: 95% bootstrap CI"),
     )
 
 

@@ -68,9 +68,17 @@ def with_counts(
 ) -> pl.DataFrame:
     """``frame`` (metrics per ``by`` group) with ``infra_failures`` counted on ``everything``
     (the summaries before the rule): under ``"exclude"`` it says how many each group
-    left out. Groups with none get 0; the column replaces any already there."""
+    left out. Groups with none get 0; the column replaces any already there. A group
+    the rule emptied (every trajectory an infrastructure failure) is added with
+    ``n = 0`` and null metrics, so a view can still show it, and why it is empty."""
+    by = list(by)
     counts = infrastructure_counts(everything, by)
+    lost = counts.join(frame.select(by), on=by, how="anti", nulls_equal=True).filter(pl.col(COUNT) > 0)
     out = frame.drop(COUNT, strict=False).join(
-        counts, on=list(by), how="left", nulls_equal=True, maintain_order="left"
+        counts, on=by, how="left", nulls_equal=True, maintain_order="left"
     )
-    return out.with_columns(pl.col(COUNT).fill_null(0))
+    out = out.with_columns(pl.col(COUNT).fill_null(0))
+    if lost.height:
+        zeros = {c: 0 for c in ("n", "n_scored") if c in out.columns}
+        out = pl.concat([out, lost.with_columns(**zeros)], how="diagonal_relaxed").sort(by, nulls_last=True)
+    return out

@@ -246,3 +246,32 @@ def plan(
             )
         rows.append(row)
     return pl.DataFrame(rows, schema=PLAN_SCHEMA, orient="row")
+
+
+CURVE_SCHEMA: dict[str, type[pl.DataType]] = {
+    "model": pl.String,
+    "axis": pl.String,
+    "count": pl.Int64,
+    "half_width": pl.Float64,
+    "current": pl.Boolean,
+}
+
+
+def plan_curves(variance: pl.DataFrame, *, confidence: float = 0.95, up_to: float = 4.0) -> pl.DataFrame:
+    """The interval half-width ``z·√(σ²_b/T + σ²_w/(T·k))`` a system would get with more
+    epochs (``axis="epochs"``: tasks fixed at today's T, k = 1 … ``up_to``× today's) or
+    more tasks (``axis="tasks"``: epochs fixed at today's mean k, T = 1 … ``up_to``× today's),
+    with ``current`` marking today's design. For the planner chart; no row for systems
+    whose variance components are undefined."""
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    rows = []
+    for r in variance.iter_rows(named=True):
+        vb, vw, t, k = r["var_between"], r["var_within"], r["n_tasks"], r["epochs"]
+        if vb is None or vw is None or not t or not k:
+            continue
+        k_now = max(1, round(k))
+        for e in range(1, max(k_now + 1, math.ceil(up_to * k_now)) + 1):
+            rows.append((r["model"], "epochs", e, z * math.sqrt(suite_variance(vb, vw, t, e)), e == k_now))
+        for n in range(1, max(t + 1, math.ceil(up_to * t)) + 1):
+            rows.append((r["model"], "tasks", n, z * math.sqrt(suite_variance(vb, vw, n, k)), n == t))
+    return pl.DataFrame(rows, schema=CURVE_SCHEMA, orient="row")

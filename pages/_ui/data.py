@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import polars as pl
@@ -36,6 +36,7 @@ class Selection:
     sweeps: tuple[str, ...] = ()
     configs: tuple[str, ...] = ()  # params JSON strings; NO_CONFIG = runs without params
     systems: str = "model"  # "model", or "config": compare (model, config) systems
+    infrastructure: str = "fail"  # fle_core.stats.infrastructure rule: "fail" (FLE's) or "exclude"
 
 
 #: Compare-by choices: what one row of the leaderboard / one series of a chart is.
@@ -44,8 +45,12 @@ NO_CONFIG = "(none)"  # = fle_core.analysis.NO_CONFIG (kept here so pages need n
 
 
 def _config_key(ws: Workspace) -> str:
-    """Cache-key part for settings that change metrics (task quotas)."""
-    return json.dumps(ws.config.get("tasks") or {}, sort_keys=True, default=str)
+    """Cache-key part for settings that change metrics (task quotas, the price table)."""
+    return json.dumps(
+        {"tasks": ws.config.get("tasks") or {}, "prices": ws.config.get("prices") or {}},
+        sort_keys=True,
+        default=str,
+    )
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -66,12 +71,15 @@ def summaries(ws: Workspace, pin: Pin) -> pl.DataFrame:
 
 
 def select(frame: pl.DataFrame, sel: Selection) -> pl.DataFrame:
-    """Filter summaries by the selection (source/model/task/sweep/config).
+    """Filter summaries by the selection (source/model/task/sweep/config) and apply its
+    infrastructure rule (``stats.infrastructure.apply_rule``, the loader's own switch).
 
     With ``sel.systems == "config"`` the result's ``model`` is the system label
     (``analysis.label_systems``; the model itself stays in ``base_model``), so
     every metric and chart compares (model, config) systems.
     """
+    from fle_core.stats import infrastructure
+
     for col, values in (
         ("source", sel.sources),
         ("model", sel.models),
@@ -89,7 +97,7 @@ def select(frame: pl.DataFrame, sel: Selection) -> pl.DataFrame:
         from fle_core.analysis import label_systems
 
         frame = label_systems(frame, by=("model", "config"))
-    return frame
+    return infrastructure.apply_rule(frame, sel.infrastructure)
 
 
 def config_options(frame: pl.DataFrame) -> list[str]:
@@ -116,13 +124,19 @@ def distinct(frame: pl.DataFrame, col: str) -> list[str]:
 
 
 _COMPUTE: dict[str, Callable[..., Any]] = {}
+#: computations that also take ``everything``: the selection before the infrastructure rule
+_WITH_EVERYTHING: set[str] = set()
 
 
-def compute_fn(name: str):
-    """Register a named computation over selected summaries (cached by ``compute``)."""
+def compute_fn(name: str, *, everything: bool = False):
+    """Register a named computation over selected summaries (cached by ``compute``).
+    ``everything=True``: it also receives ``everything=`` (the same selection with
+    infrastructure failures kept), to count what the rule left out."""
 
     def deco(fn):
         _COMPUTE[name] = fn
+        if everything:
+            _WITH_EVERYTHING.add(name)
         return fn
 
     return deco
@@ -135,31 +149,72 @@ def _c_summaries(s: pl.DataFrame) -> pl.DataFrame:
 
 
 @compute_fn("leaderboard")
-def _c_leaderboard(s: pl.DataFrame, k_values: list[int]) -> pl.DataFrame:
+def _c_leaderboard(s: pl.DataFrame, k_values: list[int], population: str = "tasks") -> pl.DataFrame:
     from fle_core.stats import metrics
 
-    return metrics.model_metrics(s, k_values=tuple(k_values))
+    return metrics.model_metrics(s, k_values=tuple(k_values), population=population)
 
 
-@compute_fn("group_metrics")
-def _c_group(s: pl.DataFrame, k_values: list[int]) -> pl.DataFrame:
-    from fle_core.stats import metrics
+@compute_fn("group_metrics", everything=True)
+def _c_group(s: pl.DataFrame, k_values: list[int], everything: pl.DataFrame) -> pl.DataFrame:
+    from fle_core.stats import infrastructure, metrics
 
-    return metrics.group_metrics(s, by=("model", "task"), k_values=tuple(k_values))
+    group = metrics.group_metrics(s, by=("model", "task"), k_values=tuple(k_values))
+    return infrastructure.with_counts(group, everything, ("model", "task"))
 
 
 @compute_fn("intervals")
-def _c_intervals(s: pl.DataFrame, reps: int, seed: int) -> pl.DataFrame:
+def _c_intervals(s: pl.DataFrame, reps: int, seed: int, population: str = "tasks") -> pl.DataFrame:
     from fle_core.stats import bootstrap
 
-    return bootstrap.interval_estimates(s, reps=reps, seed=seed)
+    return bootstrap.interval_estimates(s, reps=reps, seed=seed, population=population)
 
 
 @compute_fn("passk_curve")
-def _c_passk(s: pl.DataFrame, k_values: list[int], reps: int, seed: int) -> pl.DataFrame:
+def _c_passk(
+    s: pl.DataFrame,
+    k_values: list[int],
+    reps: int,
+    seed: int,
+    population: str = "tasks",
+    estimator: str = "pass_at_k",
+) -> pl.DataFrame:
     from fle_core.stats import bootstrap
 
-    return bootstrap.pass_at_k_curve(s, k_values=tuple(k_values), reps=reps, seed=seed)
+    return bootstrap.pass_at_k_curve(
+        s, k_values=tuple(k_values), reps=reps, seed=seed, population=population, estimator=estimator
+    )
+
+
+@compute_fn("standing")
+def _c_standing(s: pl.DataFrame, correction: str, reps: int, seed: int) -> Any:
+    from fle_core.stats import leader
+
+    return leader.leading_system(s, correction=correction, reps=reps, seed=seed)
+
+
+@compute_fn("variance")
+def _c_variance(s: pl.DataFrame) -> pl.DataFrame:
+    from fle_core.stats import variance
+
+    return variance.variance_components(s)
+
+
+@compute_fn("consistency")
+def _c_consistency(s: pl.DataFrame) -> pl.DataFrame:
+    from fle_core.stats import reliability
+
+    return reliability.consistency(s)
+
+
+@compute_fn("frontier")
+def _c_frontier(s: pl.DataFrame, reps: int, seed: int, population: str = "tasks") -> Any:
+    """The cost–success frontier in dollars when every scored run has a cost, else in tokens."""
+    from fle_core.stats import cost
+
+    column, _ = cost.cost_unit(s)
+    estimates = cost.cost_estimates(s, column, reps, seed, population=population)
+    return cost.frontier(s, column, reps, seed, population=population), estimates
 
 
 @compute_fn("pairwise")
@@ -173,11 +228,12 @@ def _c_pairwise(
     )
 
 
-@compute_fn("task_difficulty")
-def _c_difficulty(s: pl.DataFrame) -> pl.DataFrame:
-    from fle_core.stats import metrics
+@compute_fn("task_difficulty", everything=True)
+def _c_difficulty(s: pl.DataFrame, everything: pl.DataFrame) -> pl.DataFrame:
+    from fle_core.stats import infrastructure, metrics
 
-    return frames.difficulty_view(metrics.group_metrics(s, by=("task",), k_values=(1,)))
+    by_task = metrics.group_metrics(s, by=("task",), k_values=(1,))
+    return frames.difficulty_view(infrastructure.with_counts(by_task, everything, ("task",)))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -191,8 +247,12 @@ def _compute(
     sel: tuple,
     kwargs_json: str,
 ) -> Any:
-    frame = select(_summaries(_ws, root, version, as_of, cfg), Selection(*sel))
-    return _COMPUTE[name](frame, **json.loads(kwargs_json))
+    chosen = Selection(*sel)
+    everything = _summaries(_ws, root, version, as_of, cfg)
+    kwargs = json.loads(kwargs_json)
+    if name in _WITH_EVERYTHING:
+        kwargs["everything"] = select(everything, replace(chosen, infrastructure="fail"))
+    return _COMPUTE[name](select(everything, chosen), **kwargs)
 
 
 def compute(ws: Workspace, pin: Pin, name: str, sel: Selection, **kwargs) -> Any:

@@ -79,6 +79,7 @@ def difficulty_view(by_task: pl.DataFrame) -> pl.DataFrame:
         "ci_95",
         "n",
         "successes",
+        "infra_failures",
         "reward_mean",
         "mean_steps",
         "mean_steps_to_success",
@@ -247,20 +248,47 @@ def to_csv(frame: pl.DataFrame) -> str:
     return frame.with_columns(pl.col(c).cast(pl.List(pl.String)).list.join(";") for c in lists).write_csv()
 
 
-def headline(board: pl.DataFrame) -> str:
-    """One line naming the best model by success rate, with its interval and n."""
-    ranked = board.filter(pl.col("success_rate").is_not_null()).sort(
-        ["success_rate", "model"], descending=[True, False]
+def headline(board: pl.DataFrame, standing: Any) -> str:
+    """The Leaderboard's first line: who leads, only when the paired tests say so.
+
+    ``board`` is ``model_metrics``; ``standing`` is ``stats.leader.leading_system``
+    (the first by success rate against each other system, paired by task, with the
+    correction in force). Always starts with ``Leader:``.
+    """
+    ranked = board.filter(pl.col("success_rate").is_not_null())
+    if ranked.is_empty() or not standing.top:
+        return "Leader: — (no task with a quota in this selection)"
+    rows = {r["model"]: r for r in ranked.iter_rows(named=True)}
+    first = rows[standing.top[0]]
+    how = (
+        f"paired by task, {_CORRECTION_TEXT.get(standing.correction, standing.correction)} "
+        f"over {standing.tests} test{'' if standing.tests == 1 else 's'}, α = {standing.alpha:g}"
     )
-    if ranked.is_empty():
-        return "Top model: — (no task with a quota in this selection)"
-    r = ranked.row(0, named=True)
+    facts = (
+        f"success {first['success_rate'] * 100:.1f}% (95% CI {first['success_ci_low'] * 100:.1f}–"
+        f"{first['success_ci_high'] * 100:.1f}%, {first.get('success_ci_method') or 'Wilson'}; "
+        f"{first['successes']}/{first.get('n_scored', first['n'])} scored trials over "
+        f"{first.get('n_tasks', '?')} tasks)"
+    )
+    if standing.leader is not None:
+        others = ranked.height - 1
+        return (
+            f"Leader: **{plain(standing.leader)}**, {facts}: significantly above "
+            f"{'the other system' if others == 1 else f'each of the other {others}'} ({how})."
+        )
+    if len(standing.top) == 1:
+        return f"Leader: none to name, only **{plain(standing.top[0])}** is in this selection: {facts}."
+    names = ", ".join(f"**{plain(m)}** {standing.rates[m] * 100:.1f}%" for m in standing.top[:6])
+    more = f" and {len(standing.top) - 6} more" if len(standing.top) > 6 else ""
+    everyone = len(standing.top) == ranked.height
+    group = f"any of the {len(standing.top)}" if everyone else f"the top {len(standing.top)}"
     return (
-        f"Top model: **{plain(r['model'])}**, success {r['success_rate'] * 100:.1f}% "
-        f"(95% CI {r['success_ci_low'] * 100:.1f}–{r['success_ci_high'] * 100:.1f}%, "
-        f"{r['successes']}/{r.get('n_scored', r['n'])} scored trials over "
-        f"{r.get('n_tasks', '?')} tasks)"
+        f"Leader: none. No significant difference between {group}: {names}{more} ({how}); "
+        "the table is ordered by point estimate only."
     )
+
+
+_CORRECTION_TEXT = {"holm": "Holm-adjusted", "bh": "Benjamini–Hochberg-adjusted", "none": "unadjusted"}
 
 
 def sources_view(per_source: pl.DataFrame, states: pl.DataFrame) -> pl.DataFrame:
