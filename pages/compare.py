@@ -4,7 +4,9 @@ URL state (all optional): ``cmp_source``, ``cmp_model``, ``cmp_task``, ``cmp_swe
 (repeatable filters), ``cmp_k`` (repeatable k values), ``cmp_metric``, ``cmp_corr``,
 ``cmp_base``, ``cmp_config`` (repeatable params JSON, ``(none)`` = runs without params),
 ``cmp_by`` (``model`` | ``config``: compare models or (model, config) systems), ``cmp_reps``, ``cmp_seed``,
-``cmp_poi`` (P(improvement): pairs with one model), ``cmp_rtask`` (Rewards: one task),
+``cmp_pop`` (``tasks`` | ``suite``: which population the intervals answer for), ``cmp_infra``
+(``exclude``: leave infrastructure failures out), ``cmp_poi`` (P(improvement): pairs with one model),
+``cmp_rtask`` (Rewards: one task), the Planner's ``cmp_plan``, ``cmp_target``, ``cmp_plan_sys``,
 ``cmp_tab`` (open tab); ``view`` pins a shared view's data version. The sidebar shows only the
 settings the open tab uses.
 """
@@ -44,7 +46,8 @@ def filters(summ) -> _ui.Selection:
             "Models", "cmp_model", _ui.distinct(pool, "model"), placeholder="All models"
         )
         configs, by = config_filters(_ui.select(pool, _ui.Selection(models=tuple(models))))
-    return _ui.Selection(tuple(sources), tuple(models), tuple(tasks), tuple(sweeps), tuple(configs), by)
+    rule = _ui.infrastructure_switch("cmp_", summ)
+    return _ui.Selection(tuple(sources), tuple(models), tuple(tasks), tuple(sweeps), tuple(configs), by, rule)
 
 
 def config_filters(pool) -> tuple[list[str], str]:
@@ -71,12 +74,14 @@ def config_filters(pool) -> tuple[list[str], str]:
 
 #: Which sidebar settings each tab uses; the others are hidden on that tab (their URL values stay).
 USES = {
-    "Leaderboard": {"reps"},
+    "Leaderboard": {"corr", "reps"},
     "pass@k": {"k", "reps"},
-    "Pairwise": {"pairs", "reps"},
+    "Pairwise": {"pairs", "corr", "reps"},
     "Rewards": set(),
-    "Cost": set(),
-    "Export": {"k", "pairs", "reps"},
+    "Cost": {"reps"},
+    "Reliability": set(),
+    "Planner": set(),  # its own controls are in the tab
+    "Export": {"k", "pairs", "corr", "reps"},
     "Runs file": set(),  # its own controls are in the tab
 }
 
@@ -92,7 +97,7 @@ def settings(models: list[str], tab: str) -> dict:
             st.caption(f"The {tab} tab has no settings.")
         used = st.container()
         others = st.expander("Settings of other tabs (not used here)")
-        where = {name: (used if name in uses else others) for name in ("k", "pairs", "reps")}
+        where = {name: (used if name in uses else others) for name in ("k", "pairs", "corr", "reps")}
         with _ui.param_notices(used), where["k"]:
             ks = _ui.url_ints("pass@k: k values", "cmp_k", [1, 2, 3, 4, 5, 8, 10, 16], [1, 3, 5, 8])
             cfg["k_values"] = ks or [1]
@@ -100,6 +105,11 @@ def settings(models: list[str], tab: str) -> dict:
             cfg["metric"] = _ui.url_select(
                 "Pairwise metric", "cmp_metric", list(METRICS), "success", format_func=METRICS.get
             )
+            base = _ui.url_select(
+                "Baseline (compare every model with it)", "cmp_base", [ALL_PAIRS, *models], ALL_PAIRS
+            )
+            cfg["baseline"] = None if base == ALL_PAIRS else base
+        with _ui.param_notices(used), where["corr"]:
             cfg["correction"] = _ui.url_select(
                 "Multiple-comparison correction",
                 "cmp_corr",
@@ -107,34 +117,45 @@ def settings(models: list[str], tab: str) -> dict:
                 "holm",
                 format_func=CORRECTIONS.get,
             )
-            base = _ui.url_select(
-                "Baseline (compare every model with it)", "cmp_base", [ALL_PAIRS, *models], ALL_PAIRS
-            )
-            cfg["baseline"] = None if base == ALL_PAIRS else base
         with _ui.param_notices(used), where["reps"]:
+            cfg["population"] = _ui.url_select(
+                "Intervals answer for",
+                "cmp_pop",
+                list(_ui.POPULATIONS),
+                "tasks",
+                format_func=_ui.POPULATIONS.get,
+                widget="radio",
+                help="Tasks like these: the tasks are a sample (task-clustered; the default). This fixed "
+                "suite: the tasks are held fixed (stratified; narrower). docs/metrics.md §6a",
+            )
             cfg["reps"] = _ui.url_int("Bootstrap resamples", "cmp_reps", 1000, 100, 20000)
             cfg["seed"] = _ui.url_int("Bootstrap seed", "cmp_seed", 0, 0, 2**31 - 1)
     return cfg
 
 
 def leaderboard(pin, sel, cfg) -> None:
-    board = _ui.compute(ws, pin, "leaderboard", sel, k_values=[1])
-    st.markdown(_ui.headline(board))
+    board = _ui.compute(ws, pin, "leaderboard", sel, k_values=[1], population=cfg["population"])
+    standing = _ui.compute(
+        ws, pin, "standing", sel, correction=cfg["correction"], reps=cfg["reps"], seed=cfg["seed"]
+    )
+    st.markdown(_ui.headline(board, standing))
     st.dataframe(
         _ui.leaderboard_view(board),
         hide_index=True,
         column_config=_ui.LEADERBOARD_COLUMNS,
         key="cmp_board_table",
     )
-    est = _ui.compute(ws, pin, "intervals", sel, reps=cfg["reps"], seed=cfg["seed"])
+    est = _ui.compute(
+        ws, pin, "intervals", sel, reps=cfg["reps"], seed=cfg["seed"], population=cfg["population"]
+    )
     _ui.grid_chart(charts.interval_estimates_chart(est, palette=palette))
-    st.caption(_ui.interval_caption(cfg["reps"], cfg["seed"], _ui.zero_width_models(est)))
+    st.caption(_ui.interval_caption(cfg["reps"], cfg["seed"], _ui.zero_width_models(est), cfg["population"]))
 
 
 def pass_at_k(pin, sel, cfg) -> None:
-    curve = _ui.compute(
-        ws, pin, "passk_curve", sel, k_values=cfg["k_values"], reps=cfg["reps"], seed=cfg["seed"]
-    )
+    args = {k: cfg[k] for k in ("k_values", "reps", "seed", "population")}
+    curve = _ui.compute(ws, pin, "passk_curve", sel, **args)
+    hat = _ui.compute(ws, pin, "passk_curve", sel, **args, estimator="pass_hat_k")
     note = _ui.passk_coverage_note(
         _ui.compute(ws, pin, "leaderboard", sel, k_values=cfg["k_values"]), cfg["k_values"]
     )
@@ -142,10 +163,12 @@ def pass_at_k(pin, sel, cfg) -> None:
         st.info(note, icon=":material/info:")
     if curve.is_empty():
         return
-    _ui.grid_chart(charts.pass_at_k_chart(curve, palette=palette))
+    _ui.grid_chart(charts.pass_k_chart(curve, hat, palette=palette))
     st.caption(
-        "Unbiased pass@k per task (Chen et al. 2021), averaged over the tasks with at least "
-        "k trials; bands are bootstrap 95% intervals."
+        "pass@k: the chance that at least one of k trials succeeds (unbiased, Chen et al. 2021); pass^k: "
+        "the chance that all k succeed. Per task, averaged over the tasks with at least k trials; the gap "
+        f"between them is what repeated runs cost in reliability. Bands: 95% "
+        f"{_ui.POPULATIONS[cfg['population']].lower()} bootstrap intervals."
     )
 
 
@@ -211,31 +234,34 @@ def rewards(pin, sel, cfg) -> None:
 
 
 def cost(pin, sel, cfg) -> None:
-    board = _ui.compute(ws, pin, "leaderboard", sel, k_values=[1])
-    _ui.grid_chart(charts.cost_chart(board, palette=palette))
-    st.caption(
-        "Cost per success = all scored runs' tokens ÷ successes (failed runs count: a model at "
-        "25 % success pays for 4 runs per success); lower and to the right is better. "
-        "Defined in docs/metrics.md."
-    )
+    _ui.cost_section(ws, pin, sel, cfg, palette)
+
+
+def reliability(pin, sel, cfg) -> None:
+    _ui.reliability_section(ws, pin, sel, cfg, palette)
+
+
+def planner(pin, sel, cfg) -> None:
+    _ui.planner_section(ws, pin, sel, cfg, palette)
 
 
 def export(pin, sel, cfg) -> None:
-    board = _ui.compute(ws, pin, "leaderboard", sel, k_values=cfg["k_values"])
+    board = _ui.compute(ws, pin, "leaderboard", sel, k_values=cfg["k_values"], population=cfg["population"])
     comp = _ui.compute(ws, pin, "pairwise", sel, **_pair_args(cfg))
-    md = compare.comparison_markdown(comp)
+    md = f"{_ui.rule_sentence(sel.infrastructure)}\n\n{compare.comparison_markdown(comp)}"
+    suffix = _ui.rule_suffix(sel.infrastructure)
     c1, c2, c3 = st.columns(3)
     c1.download_button(
         "Markdown (experiment log)",
         md,
-        file_name="comparison.md",
+        file_name=f"comparison{suffix}.md",
         mime="text/markdown",
         icon=":material/description:",
     )
     c2.download_button(
         "Leaderboard CSV",
         _ui.to_csv(board),
-        file_name="leaderboard.csv",
+        file_name=f"leaderboard{suffix}.csv",
         mime="text/csv",
         icon=":material/table:",
     )
@@ -243,7 +269,7 @@ def export(pin, sel, cfg) -> None:
         c3.download_button(
             "Comparisons CSV",
             _ui.to_csv(comp),
-            file_name="comparisons.csv",
+            file_name=f"comparisons{suffix}.csv",
             mime="text/csv",
             icon=":material/table:",
         )
@@ -267,6 +293,7 @@ with _ui.guard():
     _ui.failure_note(
         _ui.failure_counts(ws, pin),
         _ui.distinct(chosen, "base_model" if sel.systems == "config" else "model"),
+        sel.infrastructure,
     )
     unit = ("system", "systems") if sel.systems == "config" else ("model", "models")
     st.caption(
@@ -275,9 +302,7 @@ with _ui.guard():
         f"{_ui.plural(chosen['task'].n_unique(), 'task')} · data version {pin.version}"
     )
     _ui.share_button(ws, PAGE, PREFIX, pin)
-    tabs = _ui.url_tabs(
-        ["Leaderboard", "pass@k", "Pairwise", "Rewards", "Cost", "Export", "Runs file"], "cmp_tab"
-    )
+    tabs = _ui.url_tabs(list(USES), "cmp_tab")
     open_tab = next((label for label, tab in tabs.items() if tab.open), "Leaderboard")
     cfg = settings(_ui.distinct(chosen, "model"), open_tab)
     sections = {
@@ -286,6 +311,8 @@ with _ui.guard():
         "Pairwise": pairwise,
         "Rewards": rewards,
         "Cost": cost,
+        "Reliability": reliability,
+        "Planner": planner,
         "Export": export,
         "Runs file": runs_file,
     }

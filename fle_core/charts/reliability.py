@@ -94,18 +94,19 @@ def frontier_chart(
         alt.Tooltip("on_frontier:N", title="On the frontier (point estimates)"),
         alt.Tooltip("share_pct:Q", title="% of resamples on the frontier"),
     ]
+    x_scale = alt.Scale(domain=[0, 1.04], nice=False)
     x = alt.X(
         "success_rate:Q",
         title="Success rate (% of trials)",
         axis=alt.Axis(format="%", values=[i / 10 for i in range(11)]),
-        scale=alt.Scale(domain=[0, 1.04], nice=False),
+        scale=x_scale,
     )
     y_scale = alt.Scale(type="log", domainMax=ceiling, clamp=True)
     y = alt.Y("cost_per_success:Q", title=y_title, scale=y_scale, axis=alt.Axis(format="~s"))
     base = alt.Chart(chart_values(rows))
     colour = pal.color(models)
     x_bar = base.mark_rule(strokeWidth=1.5, opacity=0.7).encode(
-        x=alt.X("rate_ci_low:Q", title="Success rate (% of trials)", scale=x.scale),
+        x=alt.X("rate_ci_low:Q", title="Success rate (% of trials)", scale=x_scale),
         x2="rate_ci_high:Q",
         y=y,
         color=colour,
@@ -319,7 +320,7 @@ def planner_chart(
             .mark_rule(color="#333333", strokeDash=[5, 3])
             .encode(y=alt.Y("target:Q", scale=y_scale), tooltip=[alt.Tooltip("label:N", title="Target")])
         )
-        return alt.layer(line, now, goal).properties(width=PANEL, height=260, title=x_title)
+        return alt.LayerChart(layer=[line, now, goal]).properties(width=PANEL, height=260, title=x_title)
 
     return (
         alt.hconcat(

@@ -26,12 +26,12 @@ def wilson_interval(successes, n, z: float = Z95):
     n_arr = np.asarray(n, dtype=np.float64)
     if np.any(s < 0) or np.any(s > n_arr * (1 + 1e-12)):
         raise MetricError("need 0 <= successes <= n")
-    z = np.asarray(z, dtype=np.float64)
+    zz = np.asarray(z, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         p = np.minimum(s / n_arr, 1.0)
-        denom = 1.0 + z * z / n_arr
-        center = (p + z * z / (2 * n_arr)) / denom
-        half = z * np.sqrt(p * (1 - p) / n_arr + z * z / (4 * n_arr * n_arr)) / denom
+        denom = 1.0 + zz * zz / n_arr
+        center = (p + zz * zz / (2 * n_arr)) / denom
+        half = zz * np.sqrt(p * (1 - p) / n_arr + zz * zz / (4 * n_arr * n_arr)) / denom
         # the bounds are exactly 0 at s = 0 and 1 at s = n; avoid 0.9999999999999999
         low = np.where(s == 0, 0.0, np.clip(center - half, 0.0, 1.0))
         high = np.where(p >= 1.0, 1.0, np.clip(center + half, 0.0, 1.0))

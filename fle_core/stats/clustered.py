@@ -163,13 +163,13 @@ def suite_moments(summaries: pl.DataFrame, column: str = "success", by: str = "m
         pl.col("_within").sum().alias("_within"),
     )
     n2 = pl.col("n").cast(pl.Float64) ** 2
-    c = pl.col("n_tasks").cast(pl.Float64)
+    k = pl.col("n_tasks").cast(pl.Float64)
     return out.select(
         by,
         "n",
         "n_tasks",
         "estimate",
-        pl.when(c >= 2).then(c / (c - 1) * pl.col("_dev2") / n2).alias("var_tasks"),
+        pl.when(k >= 2).then(k / (k - 1) * pl.col("_dev2") / n2).alias("var_tasks"),
         (pl.col("_within") / n2).alias("var_suite"),
     ).sort(by, nulls_last=True)
 

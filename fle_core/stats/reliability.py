@@ -33,9 +33,9 @@ RESOURCES = {"total_tokens": "tokens", "cost_usd": "cost", "duration_s": "durati
 def task_consistency(summaries: pl.DataFrame) -> pl.DataFrame:
     """Per (model, task) with ≥ 2 scored epochs: ``n, successes, outcome_variance``
     (ddof 1) and ``outcome_consistency`` (``1 − s² / s²_max(n)``)."""
-    for c in ("model", "task", "success"):
-        if c not in summaries.columns:
-            raise MetricError(f"summaries frame lacks column {c!r}")
+    for col in ("model", "task", "success"):
+        if col not in summaries.columns:
+            raise MetricError(f"summaries frame lacks column {col!r}")
     cells = (
         summaries.filter(pl.col("success").is_not_null())
         .group_by("model", "task")

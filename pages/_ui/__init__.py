@@ -24,8 +24,10 @@ The package's modules, each under the pages' size limit: ``core``
 views), ``data`` (cached loaders and computations), ``widgets`` (shared
 renderers), ``frames`` (pure display shaping, no Streamlit), ``notes`` (pure
 words that explain a figure: plurals, captions, toasts), ``sweep_views`` (runner
-health, sweep progress, the cell grid) and ``runs`` (the
-runs-file comparison section of Compare). Pages import
+health, sweep progress, the cell grid), ``runs`` (the
+runs-file comparison section of Compare), ``infra`` (the infrastructure-failure
+switch every metric page shares) and ``reliability`` (Compare's cost, reliability
+and planner panels). Pages import
 only this facade; the names below are the whole of it.
 """
 
@@ -71,6 +73,7 @@ from pages._ui.frames import (
     trajectory_labels,
     trajectory_row,
 )
+from pages._ui.infra import infrastructure_switch, rule_sentence, rule_suffix
 from pages._ui.logs import failure_counts, fetch_transcript, inspect_log_path, inspect_sample
 from pages._ui.notes import (
     action_text,
@@ -79,6 +82,7 @@ from pages._ui.notes import (
     plural,
     zero_width_models,
 )
+from pages._ui.reliability import POPULATIONS, cost_section, planner_section, reliability_section
 from pages._ui.runs import runs_file_section
 from pages._ui.state import (
     Pin,
@@ -119,6 +123,7 @@ from pages._ui.widgets import (
 __all__ = [
     "LEADERBOARD_COLUMNS",
     "PILOT_COLUMNS",
+    "POPULATIONS",
     "SOURCE_COLUMNS",
     "SWEEP_COLUMNS",
     "SYSTEMS",
@@ -131,6 +136,7 @@ __all__ = [
     "compute",
     "config_options",
     "config_text",
+    "cost_section",
     "data_version",
     "distinct",
     "drop_params",
@@ -145,6 +151,7 @@ __all__ = [
     "guard",
     "guarded",
     "headline",
+    "infrastructure_switch",
     "inspect_log_path",
     "inspect_sample",
     "interval_caption",
@@ -160,11 +167,15 @@ __all__ = [
     "pilot_table",
     "pilots",
     "plain",
+    "planner_section",
     "plural",
     "preset_caption",
     "progress_callback",
     "read_only",
     "read_only_note",
+    "reliability_section",
+    "rule_sentence",
+    "rule_suffix",
     "runner_health",
     "runs_file_section",
     "same_task",

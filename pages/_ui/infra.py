@@ -70,4 +70,6 @@ def rule_sentence(rule: str) -> str:
     """One sentence for an export's header."""
     if rule == "exclude":
         return "Infrastructure failures (game server, RCON, model API) are left out of every number."
-    return "Infrastructure failures (game server, RCON, model API) count as failures, as FLE's scorer decides."
+    return (
+        "Infrastructure failures (game server, RCON, model API) count as failures, as FLE's scorer decides."
+    )

@@ -80,15 +80,27 @@ def action_text(label: str, sweep_id: str, queued: Any, status: Any) -> str:
     return f"{label}: `{sweep_id}`"
 
 
-def interval_caption(reps: int, seed: int, flat: list[str]) -> str:
-    """Why the chart's bootstrap interval and the table's Wilson interval differ (0/n, n/n)."""
+def interval_caption(reps: int, seed: int, flat: list[str], population: str = "tasks") -> str:
+    """Which question the intervals answer, how each is drawn, and why they can differ (0/n, n/n)."""
+    if population == "tasks":
+        how = (
+            "Intervals treat the tasks as a sample (how would these systems do on tasks like these?). "
+            f"Chart: 95% two-stage cluster bootstrap ({reps:,} resamples of tasks, then of the runs "
+            f"within each drawn task; seed {seed}). Table: the task-clustered Wilson interval "
+            "(Inspect's clustered ci_wilson: Korn–Graubard effective size, t with tasks − 1 df); a "
+            "system with one task gets that task's Wilson interval."
+        )
+    else:
+        how = (
+            "Intervals hold this suite of tasks fixed (how did these systems do on exactly these "
+            f"tasks?). Chart: 95% stratified bootstrap ({reps:,} resamples within each task, seed "
+            f"{seed}). Table: the stratified Wilson interval."
+        )
     return (
-        f"Chart: 95% stratified bootstrap ({reps:,} resamples within each task, seed {seed}). "
-        "Table: Wilson score interval. They differ most at 0/n and n/n: resampling the trials "
-        "of a model that solved none (or all) of them always gives 0 % (100 %), so the bootstrap "
-        "interval has zero width, while the Wilson interval accounts for the few trials "
-        "(0/4 → 0–49 %). Read the Wilson interval for small n."
-        + (f" Zero-width here (ringed): {_some(flat)}." if flat else "")
+        how + " They differ most at 0/n and n/n: resampling the trials of a system that solved "
+        "none (or all) of them always gives 0 % (100 %), so the bootstrap interval has zero width, "
+        "while the Wilson interval accounts for the few trials (0/4 → 0–49 %). Read the table's "
+        "interval for small n." + (f" Zero-width here (ringed): {_some(flat)}." if flat else "")
     )
 
 
