@@ -167,8 +167,12 @@ def pass_at_k(pin, sel, cfg) -> None:
     st.caption(
         "pass@k: the chance that at least one of k trials succeeds (unbiased, Chen et al. 2021); pass^k: "
         "the chance that all k succeed. Per task, averaged over the tasks with at least k trials; the gap "
-        f"between them is what repeated runs cost in reliability. Bands: 95% "
-        f"{_ui.POPULATIONS[cfg['population']].lower()} bootstrap intervals."
+        "between them is what repeated runs cost in reliability. Bands: 95% bootstrap intervals, "
+        + (
+            "tasks, then runs within them, resampled (tasks like these)."
+            if cfg["population"] == "tasks"
+            else "runs resampled within each task (this fixed suite)."
+        )
     )
 
 

@@ -197,7 +197,16 @@ class ModelPalette:
         wanted = {MISSING if m is None else str(m) for m in present}
         return [m for m in self.models if m in wanted]
 
-    def _encoding(self, channel: type, mark, present: Iterable[Any], field: str, title: str, legend: bool):
+    def _encoding(
+        self,
+        channel: type,
+        mark,
+        present: Iterable[Any],
+        field: str,
+        title: str,
+        legend: bool,
+        columns: int = 3,
+    ):
         domain = self.domain_for(present)
         labelled = field.endswith("_label")
         return channel(
@@ -207,23 +216,38 @@ class ModelPalette:
                 domain=[self.label(m) for m in domain] if labelled else domain,
                 range=[mark(m) for m in domain],
             ),
-            legend=_legend(len(domain)) if legend else None,
+            legend=_legend(len(domain), columns) if legend else None,
         )
 
     def color(
-        self, present: Iterable[Any], field: str = "model_label", title: str = "Model", legend: bool = True
+        self,
+        present: Iterable[Any],
+        field: str = "model_label",
+        title: str = "Model",
+        legend: bool = True,
+        columns: int = 3,
     ) -> alt.Color:
-        return self._encoding(alt.Color, self.colour, present, field, title, legend)
+        return self._encoding(alt.Color, self.colour, present, field, title, legend, columns)
 
     def shape_encoding(
-        self, present: Iterable[Any], field: str = "model_label", title: str = "Model", legend: bool = True
+        self,
+        present: Iterable[Any],
+        field: str = "model_label",
+        title: str = "Model",
+        legend: bool = True,
+        columns: int = 3,
     ) -> alt.Shape:
-        return self._encoding(alt.Shape, self.shape, present, field, title, legend)
+        return self._encoding(alt.Shape, self.shape, present, field, title, legend, columns)
 
     def dash_encoding(
-        self, present: Iterable[Any], field: str = "model_label", title: str = "Model", legend: bool = True
+        self,
+        present: Iterable[Any],
+        field: str = "model_label",
+        title: str = "Model",
+        legend: bool = True,
+        columns: int = 3,
     ) -> alt.StrokeDash:
-        return self._encoding(alt.StrokeDash, self.dash, present, field, title, legend)
+        return self._encoding(alt.StrokeDash, self.dash, present, field, title, legend, columns)
 
 
 #: Longest label drawn on an axis or legend (characters); longer names are shortened.
@@ -282,7 +306,7 @@ def short_text(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _legend(n: int) -> alt.Legend:
+def _legend(n: int, columns: int = 3) -> alt.Legend:
     # Vega drops legend entries past symbolLimit; show every model. Many models go
     # below the plot in columns, so the legend is never taller than the page.
     # symbolOpacity=1: a translucent CI band layer must not fade the legend symbols.
@@ -293,7 +317,7 @@ def _legend(n: int) -> alt.Legend:
         symbolLimit=n + 1,
         symbolOpacity=1,
         orient="bottom",
-        columns=3,
+        columns=columns,
         labelLimit=LEGEND_LABEL_PX,
         direction="vertical",
     )

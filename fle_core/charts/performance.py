@@ -199,6 +199,7 @@ def pass_at_k_chart(
     simulated: bool | None = None,
     estimator: str = "pass@k",
     width: int = WIDTH,
+    legend_columns: int = 3,
 ) -> alt.LayerChart:
     """pass@k against k per model, with bootstrap bands when the frame has them.
 
@@ -238,16 +239,25 @@ def pass_at_k_chart(
                 x=x,
                 y=alt.Y("ci_low:Q", title=y_title, scale=y_scale, axis=y_axis),
                 y2="ci_high:Q",
-                color=pal.color(models),
+                color=pal.color(models, columns=legend_columns),
                 detail="model:N",
             )
         )
     layers.append(
-        base.mark_line().encode(x=x, y=y, color=pal.color(models), strokeDash=pal.dash_encoding(models))
+        base.mark_line().encode(
+            x=x,
+            y=y,
+            color=pal.color(models, columns=legend_columns),
+            strokeDash=pal.dash_encoding(models, columns=legend_columns),
+        )
     )
     layers.append(
         base.mark_point(filled=True, size=50).encode(
-            x=x, y=y, color=pal.color(models), shape=pal.shape_encoding(models), tooltip=tooltip
+            x=x,
+            y=y,
+            color=pal.color(models, columns=legend_columns),
+            shape=pal.shape_encoding(models, columns=legend_columns),
+            tooltip=tooltip,
         )
     )
     note = "band: 95% bootstrap CI" if has_band else "no bootstrap band in this frame"

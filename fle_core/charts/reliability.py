@@ -1,5 +1,5 @@
 """Charts for cost, reliability and planning: the cost–success frontier with intervals,
-pass@k beside pass^k, consistency across epochs, and the planner's curves.
+pass@k over pass^k, consistency across epochs, and the planner's curves.
 
 Every builder takes finished frames from ``fle_core.stats`` (``cost.frontier``,
 ``bootstrap.pass_at_k_curve``, ``reliability.consistency``, ``variance.plan_curves``)
@@ -29,7 +29,11 @@ from fle_core.charts.base import (
 )
 from fle_core.charts.performance import pass_at_k_chart
 
-PANEL = 300  # plot width of one panel of a side-by-side pair (two fit a 1024 px window)
+#: Plot width of one panel. Paired panels are stacked, not put side by side: two panels and
+#: their axis labels would run past the main column of a 1024 px window (about 560 px).
+PANEL = 340
+#: Legend columns under a stacked chart: two short labels (≤ 240 px each) fit that column.
+LEGEND_COLUMNS = 2
 
 
 def _pal(palette: ModelPalette | None, frame: pl.DataFrame) -> ModelPalette:
@@ -102,7 +106,8 @@ def frontier_chart(
         scale=x_scale,
     )
     y_scale = alt.Scale(type="log", domainMax=ceiling, clamp=True)
-    y = alt.Y("cost_per_success:Q", title=y_title, scale=y_scale, axis=alt.Axis(format="~s"))
+    y_axis = alt.Axis(format="$.2~g" if money else "~s")
+    y = alt.Y("cost_per_success:Q", title=y_title, scale=y_scale, axis=y_axis)
     base = alt.Chart(chart_values(rows))
     colour = pal.color(models)
     x_bar = base.mark_rule(strokeWidth=1.5, opacity=0.7).encode(
@@ -133,8 +138,10 @@ def frontier_chart(
         size=alt.Size(
             "frontier_share:Q",
             title="Share of resamples on the frontier",
-            scale=alt.Scale(domain=[0, 1], range=[25, 320]),
-            legend=alt.Legend(format="%", values=[0.1, 0.5, 1.0], orient="bottom", direction="horizontal"),
+            scale=alt.Scale(domain=[0, 1], range=[40, 320]),
+            legend=alt.Legend(
+                format="%", values=[0.1, 0.5, 1.0], orient="bottom", direction="horizontal", titleLimit=320
+            ),
         ),
         tooltip=tooltip,
     )
@@ -151,7 +158,7 @@ def frontier_chart(
     )
 
 
-# ---- pass@k beside pass^k -----------------------------------------------------
+# ---- pass@k over pass^k -------------------------------------------------------
 
 
 def pass_k_chart(
@@ -160,8 +167,8 @@ def pass_k_chart(
     *,
     palette: ModelPalette | None = None,
     simulated: bool | None = None,
-) -> alt.HConcatChart:
-    """pass@k (at least one of k succeeds) beside pass^k (all k succeed), same colours.
+) -> alt.VConcatChart:
+    """pass@k (at least one of k succeeds) over pass^k (all k succeed), same colours and k axis.
 
     Input: two ``bootstrap.pass_at_k_curve`` frames (the second with
     ``estimator="pass_hat_k"``). The gap between the panels is the reliability gap:
@@ -170,12 +177,16 @@ def pass_k_chart(
     """
     pal = _pal(palette, pl.concat([pass_at.select("model"), pass_hat.select("model")]))
     sim = _sim(simulated, pass_at, pass_hat)
-    left = pass_at_k_chart(pass_at, palette=pal, simulated=sim, estimator="pass@k", width=PANEL)
-    right = pass_at_k_chart(pass_hat, palette=pal, simulated=sim, estimator="pass^k", width=PANEL)
+    top, bottom = (
+        pass_at_k_chart(
+            frame, palette=pal, simulated=sim, estimator=name, width=PANEL, legend_columns=LEGEND_COLUMNS
+        )
+        for frame, name in ((pass_at, "pass@k"), (pass_hat, "pass^k"))
+    )
     return (
-        alt.hconcat(left, right, spacing=24)
+        alt.vconcat(top.properties(height=220), bottom.properties(height=220), spacing=28)
         .resolve_scale(color="shared", shape="shared", strokeDash="shared")
-        .configure_legend(orient="bottom", columns=3, direction="vertical")
+        .configure_legend(orient="bottom", columns=LEGEND_COLUMNS, direction="vertical")
     )
 
 
@@ -186,8 +197,8 @@ _RESOURCE_LABEL = {"tokens_cv": "tokens", "cost_cv": "dollars", "duration_cv": "
 
 def consistency_chart(
     consistency: pl.DataFrame, *, palette: ModelPalette | None = None, simulated: bool | None = None
-) -> alt.HConcatChart:
-    """Outcome consistency per system (left) and the spread of resources per task (right).
+) -> alt.VConcatChart:
+    """Outcome consistency per system (top) and the spread of resources per task (below).
 
     Input: ``stats.reliability.consistency`` (``model, tasks_repeated,
     outcome_consistency, outcome_variance, tokens_cv, cost_cv, duration_cv``; the
@@ -230,7 +241,7 @@ def consistency_chart(
     )
     present = [c for c in _RESOURCE_LABEL if c in rows.columns and rows[c].is_not_null().any()]
     if not present:
-        return alt.hconcat(outcome).properties(
+        return alt.vconcat(outcome).properties(
             title=title("Consistency across epochs", _sim(simulated, consistency))
         )
     long = rows.unpivot(index=["model", "model_label"], on=present, variable_name="resource", value_name="cv")
@@ -259,13 +270,13 @@ def consistency_chart(
         .properties(width=PANEL, height=height, title="Resources")
     )
     return (
-        alt.hconcat(outcome, resource, spacing=16)
+        alt.vconcat(outcome, resource, spacing=20)
         .resolve_scale(color="independent", shape="independent")
         .properties(
             title=title(
                 "Consistency across epochs",
                 _sim(simulated, consistency),
-                "left: how often a task ends the same way each epoch; right: how much tokens, dollars and "
+                "top: how often a task ends the same way each epoch; bottom: how much tokens, dollars and "
                 "time vary between runs of the same task (means over tasks run at least twice)",
             )
         )
@@ -282,11 +293,11 @@ def planner_chart(
     palette: ModelPalette | None = None,
     simulated: bool | None = None,
     target_label: str = "target",
-) -> alt.HConcatChart:
-    """Interval half-width with more epochs (left) or more tasks (right), per system.
+) -> alt.VConcatChart:
+    """Interval half-width with more epochs (top) or more tasks (below), per system.
 
     Input: ``stats.variance.plan_curves`` (``model, axis, count, half_width,
-    current``); ``target`` draws the goal as a horizontal rule. The left panel
+    current``); ``target`` draws the goal as a horizontal rule. The epochs panel
     flattens at the between-task floor: past it, only more tasks help.
     """
     require(curves, ["model", "axis", "count", "half_width", "current"], "plan curves")
@@ -294,7 +305,8 @@ def planner_chart(
     pal = _pal(palette, rows)
     rows = pal.with_labels(rows)
     models = models_in(rows)
-    top = max(float(rows["half_width"].quantile(0.9) or 0.0), target * 1.6)
+    today = rows.filter(pl.col("current"))["half_width"].fill_null(0.0).to_list() or [0.0]
+    top = 1.15 * max(max(today), target * 1.5)
     y_scale = alt.Scale(domain=[0, top], clamp=True, nice=False)
 
     def panel(axis: str, x_title: str) -> alt.LayerChart:
@@ -307,23 +319,34 @@ def planner_chart(
             alt.Tooltip("count:Q", title=x_title),
             alt.Tooltip("half_width:Q", title="± half-width", format=".3f"),
         ]
+        cols = LEGEND_COLUMNS
         line = base.mark_line(clip=True).encode(
-            x=x, y=y, color=pal.color(models), strokeDash=pal.dash_encoding(models), tooltip=tip
+            x=x,
+            y=y,
+            color=pal.color(models, columns=cols),
+            strokeDash=pal.dash_encoding(models, columns=cols),
+            tooltip=tip,
         )
         now = (
             base.transform_filter("datum.current")
             .mark_point(filled=True, size=70, clip=True)
-            .encode(x=x, y=y, color=pal.color(models), shape=pal.shape_encoding(models), tooltip=tip)
+            .encode(
+                x=x,
+                y=y,
+                color=pal.color(models, columns=cols),
+                shape=pal.shape_encoding(models, columns=cols),
+                tooltip=tip,
+            )
         )
         goal = (
             alt.Chart(alt.Data(values=[{"target": target, "label": target_label}]))
             .mark_rule(color="#333333", strokeDash=[5, 3])
             .encode(y=alt.Y("target:Q", scale=y_scale), tooltip=[alt.Tooltip("label:N", title="Target")])
         )
-        return alt.LayerChart(layer=[line, now, goal]).properties(width=PANEL, height=260, title=x_title)
+        return alt.LayerChart(layer=[line, now, goal]).properties(width=PANEL, height=200, title=x_title)
 
     return (
-        alt.hconcat(
+        alt.vconcat(
             panel("epochs", "Epochs per task (tasks as today)"),
             panel("tasks", "Tasks (epochs per task as today)"),
             spacing=24,
@@ -337,5 +360,5 @@ def planner_chart(
                 "the between-task floor; tasks can.",
             )
         )
-        .configure_legend(orient="bottom", columns=3, direction="vertical")
+        .configure_legend(orient="bottom", columns=LEGEND_COLUMNS, direction="vertical")
     )

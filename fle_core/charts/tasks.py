@@ -100,14 +100,22 @@ def _infra_parts(rows: pl.DataFrame, infrastructure: str) -> tuple[list[alt.Tool
     return tip, f"; {INFRA_MARK}n: n infrastructure failures in the cell ({meaning})"
 
 
-def _cell_text(label: pl.Expr) -> pl.Expr:
-    """The cell's text, with a second line ``⚠n`` when it holds infrastructure failures."""
-    return (
-        pl.when(pl.col("infra") > 0)
-        .then(pl.format("{}\n" + INFRA_MARK + "{}", label, pl.col("infra")))
-        .otherwise(label)
-        .alias("label")
+def _text_layers(base: alt.Chart, x, y, text, font: int, colour, tooltip) -> list[alt.Chart]:
+    """The cell's text: centred, or raised a little with ``⚠n`` under it when the cell holds
+    infrastructure failures (two layers, so both lines stay inside a 24 px row)."""
+    plain = base.transform_filter("!(datum.infra > 0)").mark_text(fontSize=font)
+    raised = base.transform_filter("datum.infra > 0").mark_text(fontSize=font, dy=-5)
+    mark = (
+        base.transform_filter("datum.infra > 0")
+        .transform_calculate(infra_label=f"'{INFRA_MARK}' + datum.infra")
+        .mark_text(fontSize=font - 1, dy=6)
     )
+    enc = {"x": x, "y": y, "color": colour, "tooltip": tooltip}
+    return [
+        plain.encode(text=text, **enc),
+        raised.encode(text=text, **enc),
+        mark.encode(text="infra_label:N", **enc),
+    ]
 
 
 def task_heatmap_chart(
@@ -181,25 +189,21 @@ def task_heatmap_chart(
             ),
         )
     )
-    cell_format = ".0%" if is_rate(metric) else ",.3~s"
-    text = (
-        base.transform_filter("datum.value !== null")
-        .transform_calculate(
-            label=f"format(datum.value, '{cell_format}') + "
-            f"(datum.infra > 0 ? '\\n{INFRA_MARK}' + datum.infra : '')"
-        )
-        .mark_text(fontSize=9 if step >= 26 else 8, lineBreak="\n")
-        .encode(
-            x=x,
-            y=y,
-            text=alt.Text("label:N"),
-            color=alt.condition("datum.value > 0.6", alt.value("black"), alt.value("white"))
-            if is_rate(metric)
-            else alt.value("white"),
-            tooltip=tooltip,
-        )
+    text = _text_layers(
+        base.transform_filter("datum.value !== null"),
+        x,
+        y,
+        alt.Text("value:Q", format=".0%" if is_rate(metric) else ",.3~s"),
+        9 if step >= 26 else 8,
+        alt.condition("datum.value > 0.6", alt.value("black"), alt.value("white"))
+        if is_rate(metric)
+        else alt.value("white"),
+        tooltip,
     )
-    return alt.LayerChart(layer=[missing, cells, text]).properties(
+    grey_mark = _text_layers(  # a cell the rule emptied, or with too few trials, still shows its ⚠n
+        base.transform_filter("datum.value === null"), x, y, alt.value(""), 8, alt.value("black"), tooltip
+    )[2]
+    return alt.LayerChart(layer=[missing, cells, *text, grey_mark]).properties(
         width=max(MIN_GRID_WIDTH, step * len(models)),
         height=band_height(len(tasks), ROW_PX, MIN_PLOT_PX),
         title=title(
@@ -260,11 +264,10 @@ def classification_heatmap_chart(
         )
     )
     rows = rows.with_columns(
-        _cell_text(
-            pl.when(pl.col("outcome").is_in(["no quota", "all left out"]))
-            .then(pl.lit("–"))
-            .otherwise(pl.format("{}/{}", "successes", "n"))
-        )
+        pl.when(pl.col("outcome").is_in(["no quota", "all left out"]))
+        .then(pl.lit("–"))
+        .otherwise(pl.format("{}/{}", "successes", "n"))
+        .alias("label")
     )
     infra_tip, infra_note = _infra_parts(rows, infrastructure)
     rows, pal = _grid_rows(rows, palette)
@@ -291,10 +294,8 @@ def classification_heatmap_chart(
             legend=alt.Legend(orient="top", direction="horizontal"),
         ),
     )
-    text = base.mark_text(fontSize=9 if step >= 26 else 8, color="black", lineBreak="\n").encode(
-        x=x, y=y, text="label:N", tooltip=tooltip
-    )
-    return alt.LayerChart(layer=[cells, text]).properties(
+    text = _text_layers(base, x, y, alt.Text("label:N"), 9 if step >= 26 else 8, alt.value("black"), tooltip)
+    return alt.LayerChart(layer=[cells, *text]).properties(
         width=max(MIN_GRID_WIDTH, step * len(models)),
         height=band_height(len(tasks), ROW_PX, MIN_PLOT_PX),
         title=title(

@@ -74,7 +74,7 @@ def extra_charts(frames: ReportFrames, kw: dict[str, Any]) -> list[tuple[str, st
         plan.append(
             (
                 "pass_k_reliability",
-                "pass@k beside pass^k (all k trials succeed) with bootstrap bands",
+                "pass@k over pass^k (all k trials succeed) with bootstrap bands",
                 lambda: ch.pass_k_chart(f.pass_at_k_curve, f.pass_hat_k_curve, **kw),
             )
         )

@@ -34,7 +34,7 @@ PLAN_DEFAULT = {"half_width": "0.05", "difference": "0.1"}
 PLAN_CHART_SYSTEMS = 4
 
 COST_COLUMNS = {
-    "model": st.column_config.TextColumn("System", pinned=True),
+    "model": st.column_config.TextColumn("System", pinned=True, width="medium"),
     "cost_per_success": st.column_config.NumberColumn("Cost per success", format="%.4g"),
     "ci": st.column_config.TextColumn("95% CI"),
     "cost_per_run": st.column_config.NumberColumn("Cost per run", format="%.4g"),
@@ -46,7 +46,7 @@ COST_COLUMNS = {
     "unpriced": st.column_config.NumberColumn("Runs without a cost", format="%d"),
 }
 VARIANCE_COLUMNS = {
-    "model": st.column_config.TextColumn("System", pinned=True),
+    "model": st.column_config.TextColumn("System", pinned=True, width="medium"),
     "n_tasks": st.column_config.NumberColumn("Tasks", format="%d"),
     "epochs": st.column_config.NumberColumn("Epochs per task", format="%.1f"),
     "mean": st.column_config.NumberColumn("Success rate", format="percent"),
@@ -70,14 +70,14 @@ VARIANCE_COLUMNS = {
         help="Share of tasks (run ≥ 2 times) whose outcome differs across epochs",
     ),
 }
-PLAN_COLUMNS = {
-    "model": st.column_config.TextColumn("System", pinned=True),
-    "tasks": st.column_config.NumberColumn("Tasks now", format="%d"),
-    "epochs": st.column_config.NumberColumn("Epochs now", format="%.1f"),
-    "now": st.column_config.TextColumn("± now"),
+PLAN_COLUMNS = {  # what a plan needs first: the table is read in a narrow window too
+    "model": st.column_config.TextColumn("System", pinned=True, width="medium"),
     "epochs_needed": st.column_config.TextColumn("Epochs needed (tasks fixed)"),
     "tasks_needed": st.column_config.TextColumn("Tasks needed (epochs fixed)"),
-    "floor": st.column_config.TextColumn("± floor with endless epochs"),
+    "now": st.column_config.TextColumn("± now"),
+    "floor": st.column_config.TextColumn("± floor (endless epochs)"),
+    "tasks": st.column_config.NumberColumn("Tasks now", format="%d"),
+    "epochs": st.column_config.NumberColumn("Epochs now", format="%.1f"),
 }
 
 
@@ -114,12 +114,17 @@ def cost_section(ws: Workspace, pin: Pin, sel: Selection, cfg: dict, palette: An
         return
     omitted = sorted(set(estimates["model"].drop_nulls()) - set(front["model"]))
     grid_chart(charts.frontier_chart(front, palette=palette, omitted=omitted))
+    how = (
+        "tasks, then runs within them, resampled (tasks like these); tasks are drawn once per resample "
+        "for every system"
+        if cfg["population"] == "tasks"
+        else "runs resampled within each task (this fixed suite)"
+    )
     st.caption(
         f"Cost per success = Σ cost of every scored run ÷ successes ({unit}; failed runs are paid for too). "
-        f"Intervals: 95% {population_note(cfg['population']).lower()} bootstrap, "
-        f"{cfg['reps']:,} resamples, seed {cfg['seed']}; tasks are drawn once per resample for every "
-        "system. Bigger points sit on the frontier in more resamples: a point on the dashed line with "
-        "a small share is there by luck of the draw."
+        f"Intervals: 95% bootstrap, {how}; {cfg['reps']:,} resamples, seed {cfg['seed']}. Bigger points "
+        "sit on the frontier in more resamples: a point on the dashed line with a small share is there "
+        "by luck of the draw."
     )
     table = estimates.join(front.select("model", "frontier_share"), on="model", how="left").with_columns(
         _interval_text(pl.col("ci_low"), pl.col("ci_high")).alias("ci")
@@ -129,7 +134,12 @@ def cost_section(ws: Workspace, pin: Pin, sel: Selection, cfg: dict, palette: An
     )
     if not table["unpriced"].gt(0).any():
         table = table.drop("unpriced")
-    st.dataframe(table, hide_index=True, column_config=COST_COLUMNS, key="cmp_cost_table")
+    unit_labels = {"cost_per_success": f"Cost per success ({unit})", "cost_per_run": f"Cost per run ({unit})"}
+    config = {
+        c: st.column_config.NumberColumn(unit_labels[c], format="%.4g") if c in unit_labels else v
+        for c, v in COST_COLUMNS.items()
+    }
+    st.dataframe(table, hide_index=True, column_config=config, key="cmp_cost_table")
 
 
 def reliability_section(ws: Workspace, pin: Pin, sel: Selection, cfg: dict, palette: Any) -> None:
@@ -192,6 +202,10 @@ def planner_section(ws: Workspace, pin: Pin, sel: Selection, cfg: dict, palette:
     )
     var = compute(ws, pin, "variance", sel)
     usable = var.filter(pl.col("var_between").is_not_null() & pl.col("var_within").is_not_null())
+    now = pl.col("var_between") / pl.col("n_tasks") + pl.col("var_within") / (
+        pl.col("n_tasks") * pl.col("epochs")
+    )
+    usable = usable.with_columns(now.alias("_v")).sort(["_v", "model"], descending=[True, False]).drop("_v")
     if usable.is_empty():
         empty_state(
             "Planning needs at least two tasks and a task run twice per system.",
@@ -213,7 +227,7 @@ def planner_section(ws: Workspace, pin: Pin, sel: Selection, cfg: dict, palette:
         "'Epochs needed' keeps today's tasks (∞: the between-task floor is above the target, and only "
         "more tasks help); 'Tasks needed' keeps today's epochs. Normal approximation; docs/metrics.md §8a."
     )
-    names = usable["model"].to_list()
+    names = usable["model"].to_list()  # widest intervals first: the ones a plan is for
     shown = url_multiselect(
         "Systems on the chart", "cmp_plan_sys", names, names[:PLAN_CHART_SYSTEMS], placeholder="Pick systems"
     )
@@ -241,6 +255,13 @@ def _plan_view(plan: pl.DataFrame) -> pl.DataFrame:
     rows = []
     for r in plan.iter_rows(named=True):
         more_k, more_t = r["more_epochs"], r["more_tasks"]
+        if r["se_now"] == 0:  # every run of every task ended the same way: nothing to estimate
+            same = "— (no variance: every run ended alike)"
+            rows.append(
+                {"model": r["model"], "tasks": r["tasks"], "epochs": r["epochs"], "now": "±0 points"}
+                | dict.fromkeys(("epochs_needed", "tasks_needed", "floor"), same)
+            )
+            continue
         rows.append(
             {
                 "model": r["model"],
@@ -254,6 +275,5 @@ def _plan_view(plan: pl.DataFrame) -> pl.DataFrame:
                 "floor": "—" if r["floor_se"] is None else f"±{r['floor_se'] * 1.96 * 100:.1f} points",
             }
         )
-    return pl.DataFrame(
-        rows, schema=dict.fromkeys(PLAN_COLUMNS, pl.String) | {"tasks": pl.Int64, "epochs": pl.Float64}
-    )
+    schema = dict.fromkeys(PLAN_COLUMNS, pl.String) | {"tasks": pl.Int64, "epochs": pl.Float64}
+    return pl.DataFrame(rows, schema=schema).select(list(PLAN_COLUMNS))
