@@ -186,7 +186,9 @@ def pass_k_chart(
     return (
         alt.vconcat(top.properties(height=220), bottom.properties(height=220), spacing=28)
         .resolve_scale(color="shared", shape="shared", strokeDash="shared")
-        .configure_legend(orient="bottom", columns=LEGEND_COLUMNS, direction="vertical")
+        .configure_legend(
+            orient="bottom", columns=LEGEND_COLUMNS, direction="vertical", columnPadding=6, labelLimit=200
+        )
     )
 
 
@@ -360,5 +362,7 @@ def planner_chart(
                 "the between-task floor; tasks can.",
             )
         )
-        .configure_legend(orient="bottom", columns=LEGEND_COLUMNS, direction="vertical")
+        .configure_legend(
+            orient="bottom", columns=LEGEND_COLUMNS, direction="vertical", columnPadding=6, labelLimit=200
+        )
     )
