@@ -38,7 +38,12 @@ from fle_core.stats._resample import (
     pad_tasks,
     percentile_interval,
 )
-from fle_core.stats.clustered import DEFAULT_POPULATION, check_population, cluster_count_bootstrap
+from fle_core.stats.clustered import (
+    DEFAULT_POPULATION,
+    check_population,
+    cluster_count_bootstrap,
+    ragged_cluster_scores,
+)
 from fle_core.stats.metrics import pass_at_k_array, pass_hat_k_array
 
 DEFAULT_REPS = 2000
@@ -468,15 +473,17 @@ def _pooled_score_bootstrap(
     """The bootstrap of the score metrics on compact resamples (faster than padded ones).
 
     ``clustered``: tasks resampled, then runs (two-stage); equal-sized tasks use
-    compact blocks, unequal ones the padded generic resampler (``SCORE_METRICS``).
+    compact blocks, unequal ones ``clustered.ragged_cluster_scores`` (the same draws as
+    the padded generic resampler, without its sorts).
     """
     tasks = as_task_arrays(tasks)
     n = np.array([t.size for t in tasks], dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(n)[:-1]])
     estimate = _pooled_scores(np.concatenate(tasks)[None], metrics, starts, n)[0]
     if clustered and bool((n != n[0]).any()):
-        fn = lambda x: np.stack([SCORE_METRICS[m](x) for m in metrics], axis=1)
-        return stratified_bootstrap(tasks, fn, reps, seed, True, confidence)
+        replicates = ragged_cluster_scores(tasks, list(metrics), reps, _rng(seed), _BLOCK_ELEMENTS)
+        lo, hi = percentile_interval(replicates, confidence)
+        return BootstrapResult(estimate, lo, hi, replicates)
     blocks = (
         _balanced_cluster_blocks(tasks, reps, _rng(seed))
         if clustered

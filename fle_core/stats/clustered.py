@@ -323,3 +323,75 @@ def cluster_count_bootstrap(
     replicates = np.asarray(stat_fn(n_draw.astype(float), draws))
     lo, hi = percentile_interval(replicates, confidence)
     return BootstrapResult(estimate, lo, hi, replicates)
+
+
+def ragged_cluster_scores(
+    tasks: list[np.ndarray], metrics: list[str], reps: int, rng: np.random.Generator, block_elements: int
+) -> np.ndarray:
+    """Two-stage cluster replicates of the score metrics when tasks differ in size.
+
+    Draws exactly what ``bootstrap.resample_blocks(..., resample_tasks=True)`` draws (same
+    RNG use: task slots, then float32 ``u`` blocks), but never sorts: each drawn run is an
+    index into the observed runs, so per-slot sums come from a gather with zero padding, and
+    the pooled IQM (``trim_mean(·, 0.25)``) from how often each observed value, in sorted
+    order, was drawn (cumulative counts against the trimmed range ``[⌊M/4⌋, M − ⌊M/4⌋)``).
+    Metrics: ``mean``, ``median``, ``optimality_gap`` (per drawn task, then over slots),
+    ``iqm``, ``mean_pooled``, ``optimality_gap_pooled``. Returns ``(reps, len(metrics))``.
+    """
+    n = np.array([t.size for t in tasks], dtype=np.int64)
+    t_count, r_max = n.size, int(n.max())
+    values = np.concatenate(tasks)
+    total = values.size
+    starts = np.concatenate([[0], np.cumsum(n)[:-1]])
+    vals = np.append(values, 0.0)  # the sentinel: a padding slot adds nothing
+    gaps = np.append(np.maximum(1.0 - values, 0.0), 0.0)
+    order = np.argsort(values, kind="stable")
+    rank = np.empty(total + 1, dtype=np.int64)
+    rank[order] = np.arange(total)
+    rank[total] = total
+    sorted_vals = values[order]
+    task_idx = rng.integers(0, t_count, size=(reps, t_count))
+    n_f = n.astype(np.float32)
+    itype = np.int32 if total < 2**31 - 1 else np.int64
+    runs: np.ndarray = np.arange(r_max, dtype=itype)
+    out = np.empty((reps, len(metrics)))
+    block = max(1, block_elements // max(1, t_count * r_max))
+    for start in range(0, reps, block):
+        tid = task_idx[start : start + block]
+        b = tid.shape[0]
+        u = rng.random((b, t_count, r_max), dtype=np.float32)
+        u *= n_f[tid][..., None]
+        idx: np.ndarray = u.astype(itype)
+        n_sel = n[tid]
+        n_col: np.ndarray = n_sel[..., None].astype(itype)
+        np.minimum(idx, n_col - 1, out=idx)
+        idx += starts[tid][..., None].astype(itype)
+        idx = np.where(runs[None, None, :] < n_col, idx, itype(total))
+        drawn = vals[idx]
+        slot_means = drawn.sum(axis=2) / n_sel
+        slot_gaps = (
+            gaps[idx].sum(axis=2) if {"optimality_gap", "optimality_gap_pooled"} & set(metrics) else None
+        )
+        part = out[start : start + b]
+        for i, m in enumerate(metrics):
+            if m == "mean":
+                part[:, i] = slot_means.mean(axis=1)
+            elif m == "median":
+                part[:, i] = np.median(slot_means, axis=1)
+            elif m == "optimality_gap" and slot_gaps is not None:
+                part[:, i] = (slot_gaps / n_sel).mean(axis=1)
+            elif m == "mean_pooled":
+                part[:, i] = drawn.sum(axis=(1, 2)) / n_sel.sum(axis=1)
+            elif m == "optimality_gap_pooled" and slot_gaps is not None:
+                part[:, i] = slot_gaps.sum(axis=1) / n_sel.sum(axis=1)
+            elif m == "iqm":
+                keys = rank[idx].reshape(b, -1) + (np.arange(b, dtype=np.int64) * (total + 1))[:, None]
+                counts = np.bincount(keys.ravel(), minlength=b * (total + 1)).reshape(b, total + 1)[:, :total]
+                upper = np.cumsum(counts, axis=1)
+                size = upper[:, -1:]
+                g = size // 4
+                kept = np.clip(np.minimum(upper, size - g) - np.maximum(upper - counts, g), 0, None)
+                part[:, i] = (kept * sorted_vals).sum(axis=1) / (size[:, 0] - 2 * g[:, 0])
+            else:
+                raise MetricError(f"unknown score metric {m!r}")
+    return out
