@@ -121,7 +121,7 @@ def main() -> int:
             "`interval_estimates` with its default metrics (success_rate, iqm, mean, median, "
             "optimality_gap). *cluster (tasks)* is the new default (two-stage: tasks, then runs "
             "within them); *stratified (suite)* is the old default, the baseline. Equal task sizes "
-            "take compact resample blocks; unequal ones the padded generic resampler.",
+            "take compact resample blocks; unequal ones `clustered.ragged_cluster_scores` (the same draws as the padded resampler, IQM from counts per observed value, no sorts).",
             "",
         ]
         tail = ["", "Command: `uv run python bench/uncertainty.py --write`", ""]
