@@ -205,7 +205,9 @@ def report_charts(
                 "cost",
                 "Cost: tokens per success against success rate, Pareto frontier marked",
                 lambda: ch.cost_chart(f.model_metrics, **kw),
-            ),
+            )
+            if f.frontier is None  # the frontier with intervals (uncertainty.extra_charts) replaces it
+            else None,
         ]
     if f.pass_at_k_curve is not None:
         plan.append(
