@@ -118,16 +118,7 @@ def settings(models: list[str], tab: str) -> dict:
                 format_func=CORRECTIONS.get,
             )
         with _ui.param_notices(used), where["reps"]:
-            cfg["population"] = _ui.url_select(
-                "Intervals answer for",
-                "cmp_pop",
-                list(_ui.POPULATIONS),
-                "tasks",
-                format_func=_ui.POPULATIONS.get,
-                widget="radio",
-                help="Tasks like these: the tasks are a sample (task-clustered; the default). This fixed "
-                "suite: the tasks are held fixed (stratified; narrower). docs/metrics.md §6a",
-            )
+            cfg["population"] = _ui.population_setting("cmp_pop")
             cfg["reps"] = _ui.url_int("Bootstrap resamples", "cmp_reps", 1000, 100, 20000)
             cfg["seed"] = _ui.url_int("Bootstrap seed", "cmp_seed", 0, 0, 2**31 - 1)
     return cfg
@@ -164,16 +155,7 @@ def pass_at_k(pin, sel, cfg) -> None:
     if curve.is_empty():
         return
     _ui.grid_chart(charts.pass_k_chart(curve, hat, palette=palette))
-    st.caption(
-        "pass@k: the chance that at least one of k trials succeeds (unbiased, Chen et al. 2021); pass^k: "
-        "the chance that all k succeed. Per task, averaged over the tasks with at least k trials; the gap "
-        "between them is what repeated runs cost in reliability. Bands: 95% bootstrap intervals, "
-        + (
-            "tasks, then runs within them, resampled (tasks like these)."
-            if cfg["population"] == "tasks"
-            else "runs resampled within each task (this fixed suite)."
-        )
-    )
+    st.caption(_ui.passk_caption(cfg["population"]))
 
 
 def _pair_args(cfg: dict) -> dict:
@@ -235,18 +217,6 @@ def rewards(pin, sel, cfg) -> None:
     else:
         frame, reward = chosen.filter(chosen["task"] == task), "best_reward"
     _ui.grid_chart(charts.reward_distribution_chart(frame, reward, palette=palette))
-
-
-def cost(pin, sel, cfg) -> None:
-    _ui.cost_section(ws, pin, sel, cfg, palette)
-
-
-def reliability(pin, sel, cfg) -> None:
-    _ui.reliability_section(ws, pin, sel, cfg, palette)
-
-
-def planner(pin, sel, cfg) -> None:
-    _ui.planner_section(ws, pin, sel, cfg, palette)
 
 
 def export(pin, sel, cfg) -> None:
@@ -314,9 +284,9 @@ with _ui.guard():
         "pass@k": pass_at_k,
         "Pairwise": pairwise,
         "Rewards": rewards,
-        "Cost": cost,
-        "Reliability": reliability,
-        "Planner": planner,
+        "Cost": lambda pin, sel, cfg: _ui.cost_section(ws, pin, sel, cfg, palette),
+        "Reliability": lambda pin, sel, cfg: _ui.reliability_section(ws, pin, sel, cfg, palette),
+        "Planner": lambda pin, sel, cfg: _ui.planner_section(ws, pin, sel, cfg, palette),
         "Export": export,
         "Runs file": runs_file,
     }

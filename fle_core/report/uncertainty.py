@@ -8,15 +8,15 @@ chart list (``extra_charts``) and the HTML it adds after the leaderboard
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import polars as pl
 
 from fle_core import charts as ch
 from fle_core.report.html import esc, table_html
 
-if TYPE_CHECKING:
-    from fle_core.report.build import ReportFrames
+#: ``build.ReportFrames`` (not imported: ``build`` imports this module)
+ReportFrames = Any
 
 #: half-width and difference the report plans for (the Compare page's Planner takes others)
 PLAN_HALF_WIDTH = 0.05

@@ -31,6 +31,7 @@ and planner panels). Pages import
 only this facade; the names below are the whole of it.
 """
 
+from pages._ui import uncertainty_data as uncertainty_data  # registers its computations
 from pages._ui.core import (
     data_version,
     empty_state,
@@ -60,7 +61,6 @@ from pages._ui.data import (
 )
 from pages._ui.frames import (
     fmt,
-    headline,
     parse_grid,
     plain,
     same_task,
@@ -77,12 +77,20 @@ from pages._ui.infra import infrastructure_switch, rule_sentence, rule_suffix
 from pages._ui.logs import failure_counts, fetch_transcript, inspect_log_path, inspect_sample
 from pages._ui.notes import (
     action_text,
+    headline,
     interval_caption,
+    passk_caption,
     passk_coverage_note,
     plural,
     zero_width_models,
 )
-from pages._ui.reliability import POPULATIONS, cost_section, planner_section, reliability_section
+from pages._ui.reliability import (
+    POPULATIONS,
+    cost_section,
+    planner_section,
+    population_setting,
+    reliability_section,
+)
 from pages._ui.runs import runs_file_section
 from pages._ui.state import (
     Pin,
@@ -163,12 +171,14 @@ __all__ = [
     "palette",
     "param_notices",
     "parse_grid",
+    "passk_caption",
     "passk_coverage_note",
     "pilot_table",
     "pilots",
     "plain",
     "planner_section",
     "plural",
+    "population_setting",
     "preset_caption",
     "progress_callback",
     "read_only",

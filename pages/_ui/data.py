@@ -19,7 +19,6 @@ import streamlit as st
 
 from fle_core.errors import WarehouseMissing
 from fle_core.workspace import Workspace
-from pages._ui import frames
 from pages._ui.core import data_version
 from pages._ui.frames import parse_traj_key
 from pages._ui.state import Pin
@@ -124,14 +123,12 @@ def distinct(frame: pl.DataFrame, col: str) -> list[str]:
 
 
 _COMPUTE: dict[str, Callable[..., Any]] = {}
-#: computations that also take ``everything``: the selection before the infrastructure rule
-_WITH_EVERYTHING: set[str] = set()
+_WITH_EVERYTHING: set[str] = set()  # they also get the selection before the infrastructure rule
 
 
 def compute_fn(name: str, *, everything: bool = False):
-    """Register a named computation over selected summaries (cached by ``compute``).
-    ``everything=True``: it also receives ``everything=`` (the same selection with
-    infrastructure failures kept), to count what the rule left out."""
+    """Register a named computation over selected summaries (cached by ``compute``); with
+    ``everything=True`` it also gets ``everything=`` (infrastructure failures kept)."""
 
     def deco(fn):
         _COMPUTE[name] = fn
@@ -155,14 +152,6 @@ def _c_leaderboard(s: pl.DataFrame, k_values: list[int], population: str = "task
     return metrics.model_metrics(s, k_values=tuple(k_values), population=population)
 
 
-@compute_fn("group_metrics", everything=True)
-def _c_group(s: pl.DataFrame, k_values: list[int], everything: pl.DataFrame) -> pl.DataFrame:
-    from fle_core.stats import infrastructure, metrics
-
-    group = metrics.group_metrics(s, by=("model", "task"), k_values=tuple(k_values))
-    return infrastructure.with_counts(group, everything, ("model", "task"))
-
-
 @compute_fn("intervals")
 def _c_intervals(s: pl.DataFrame, reps: int, seed: int, population: str = "tasks") -> pl.DataFrame:
     from fle_core.stats import bootstrap
@@ -171,50 +160,11 @@ def _c_intervals(s: pl.DataFrame, reps: int, seed: int, population: str = "tasks
 
 
 @compute_fn("passk_curve")
-def _c_passk(
-    s: pl.DataFrame,
-    k_values: list[int],
-    reps: int,
-    seed: int,
-    population: str = "tasks",
-    estimator: str = "pass_at_k",
-) -> pl.DataFrame:
+def _c_passk(s: pl.DataFrame, k_values: list[int], **kw: Any) -> pl.DataFrame:
+    """``kw``: reps, seed, population, estimator (pass@k or pass^k)."""
     from fle_core.stats import bootstrap
 
-    return bootstrap.pass_at_k_curve(
-        s, k_values=tuple(k_values), reps=reps, seed=seed, population=population, estimator=estimator
-    )
-
-
-@compute_fn("standing")
-def _c_standing(s: pl.DataFrame, correction: str, reps: int, seed: int) -> Any:
-    from fle_core.stats import leader
-
-    return leader.leading_system(s, correction=correction, reps=reps, seed=seed)
-
-
-@compute_fn("variance")
-def _c_variance(s: pl.DataFrame) -> pl.DataFrame:
-    from fle_core.stats import variance
-
-    return variance.variance_components(s)
-
-
-@compute_fn("consistency")
-def _c_consistency(s: pl.DataFrame) -> pl.DataFrame:
-    from fle_core.stats import reliability
-
-    return reliability.consistency(s)
-
-
-@compute_fn("frontier")
-def _c_frontier(s: pl.DataFrame, reps: int, seed: int, population: str = "tasks") -> Any:
-    """The cost–success frontier in dollars when every scored run has a cost, else in tokens."""
-    from fle_core.stats import cost
-
-    column, _ = cost.cost_unit(s)
-    estimates = cost.cost_estimates(s, column, reps, seed, population=population)
-    return cost.frontier(s, column, reps, seed, population=population), estimates
+    return bootstrap.pass_at_k_curve(s, k_values=tuple(k_values), **kw)
 
 
 @compute_fn("pairwise")
@@ -226,14 +176,6 @@ def _c_pairwise(
     return compare.pairwise_comparisons(
         s, metric=metric, correction=correction, baseline=baseline, reps=reps, seed=seed
     )
-
-
-@compute_fn("task_difficulty", everything=True)
-def _c_difficulty(s: pl.DataFrame, everything: pl.DataFrame) -> pl.DataFrame:
-    from fle_core.stats import infrastructure, metrics
-
-    by_task = metrics.group_metrics(s, by=("task",), k_values=(1,))
-    return frames.difficulty_view(infrastructure.with_counts(by_task, everything, ("task",)))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

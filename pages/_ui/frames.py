@@ -248,49 +248,6 @@ def to_csv(frame: pl.DataFrame) -> str:
     return frame.with_columns(pl.col(c).cast(pl.List(pl.String)).list.join(";") for c in lists).write_csv()
 
 
-def headline(board: pl.DataFrame, standing: Any) -> str:
-    """The Leaderboard's first line: who leads, only when the paired tests say so.
-
-    ``board`` is ``model_metrics``; ``standing`` is ``stats.leader.leading_system``
-    (the first by success rate against each other system, paired by task, with the
-    correction in force). Always starts with ``Leader:``.
-    """
-    ranked = board.filter(pl.col("success_rate").is_not_null())
-    if ranked.is_empty() or not standing.top:
-        return "Leader: — (no task with a quota in this selection)"
-    rows = {r["model"]: r for r in ranked.iter_rows(named=True)}
-    first = rows[standing.top[0]]
-    how = (
-        f"paired by task, {_CORRECTION_TEXT.get(standing.correction, standing.correction)} "
-        f"over {standing.tests} test{'' if standing.tests == 1 else 's'}, α = {standing.alpha:g}"
-    )
-    facts = (
-        f"success {first['success_rate'] * 100:.1f}% (95% CI {first['success_ci_low'] * 100:.1f}–"
-        f"{first['success_ci_high'] * 100:.1f}%, {first.get('success_ci_method') or 'Wilson'}; "
-        f"{first['successes']}/{first.get('n_scored', first['n'])} scored trials over "
-        f"{first.get('n_tasks', '?')} tasks)"
-    )
-    if standing.leader is not None:
-        others = ranked.height - 1
-        return (
-            f"Leader: **{plain(standing.leader)}**, {facts}: significantly above "
-            f"{'the other system' if others == 1 else f'each of the other {others}'} ({how})."
-        )
-    if len(standing.top) == 1:
-        return f"Leader: none to name, only **{plain(standing.top[0])}** is in this selection: {facts}."
-    names = ", ".join(f"**{plain(m)}** {standing.rates[m] * 100:.1f}%" for m in standing.top[:6])
-    more = f" and {len(standing.top) - 6} more" if len(standing.top) > 6 else ""
-    everyone = len(standing.top) == ranked.height
-    group = f"any of the {len(standing.top)}" if everyone else f"the top {len(standing.top)}"
-    return (
-        f"Leader: none. No significant difference between {group}: {names}{more} ({how}); "
-        "the table is ordered by point estimate only."
-    )
-
-
-_CORRECTION_TEXT = {"holm": "Holm-adjusted", "bh": "Benjamini–Hochberg-adjusted", "none": "unadjusted"}
-
-
 def sources_view(per_source: pl.DataFrame, states: pl.DataFrame) -> pl.DataFrame:
     """catalog.overview ⋈ catalog.source_states → one display row per synced source."""
     last = states.select("source", "last_status", "last_finished_at", "last_error")

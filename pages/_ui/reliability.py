@@ -81,8 +81,18 @@ PLAN_COLUMNS = {  # what a plan needs first: the table is read in a narrow windo
 }
 
 
-def population_note(population: str) -> str:
-    return POPULATIONS.get(population, population)
+def population_setting(key: str) -> str:
+    """Which question the intervals answer (``?<key>=suite``; default: tasks like these)."""
+    return url_select(
+        "Intervals answer for",
+        key,
+        list(POPULATIONS),
+        "tasks",
+        format_func=POPULATIONS.get,
+        widget="radio",
+        help="Tasks like these: the tasks are a sample (task-clustered; the default). This fixed "
+        "suite: the tasks are held fixed (stratified; narrower). docs/metrics.md §6a",
+    )
 
 
 def _interval_text(lo: pl.Expr, hi: pl.Expr) -> pl.Expr:
