@@ -26,8 +26,8 @@ renderers), ``frames`` (pure display shaping, no Streamlit), ``notes`` (pure
 words that explain a figure: plurals, captions, toasts), ``sweep_views`` (runner
 health, sweep progress, the cell grid), ``runs`` (the
 runs-file comparison section of Compare), ``infra`` (the infrastructure-failure
-switch every metric page shares) and ``reliability`` (Compare's cost, reliability
-and planner panels). Pages import
+switch every metric page shares), ``reliability`` (Compare's cost, reliability
+and planner panels) and ``uncertainty_data`` (their cached computations). Pages import
 only this facade; the names below are the whole of it.
 """
 
