@@ -30,6 +30,10 @@ running the workbench next to FLE just works. FLE 0.4+ writes Inspect logs to
     [inspect]
     infrastructure_patterns = ["my cluster is down"]   # extra regexes: infrastructure failures
 
+    [prices."openai/gpt-4o"]   # USD per million tokens, where a log records no cost
+    input = 2.5
+    output = 10.0
+
     [executors.fle]
     kind = "command"
     command = ["python", "-m", "fle.run", "--run-config", "{run_config}"]

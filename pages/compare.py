@@ -4,7 +4,9 @@ URL state (all optional): ``cmp_source``, ``cmp_model``, ``cmp_task``, ``cmp_swe
 (repeatable filters), ``cmp_k`` (repeatable k values), ``cmp_metric``, ``cmp_corr``,
 ``cmp_base``, ``cmp_config`` (repeatable params JSON, ``(none)`` = runs without params),
 ``cmp_by`` (``system`` | ``config`` | ``model``: docs/app.md), ``cmp_reps``, ``cmp_seed``,
-``cmp_poi`` (P(improvement): pairs with one model), ``cmp_rtask`` (Rewards: one task),
+``cmp_pop`` (``tasks`` | ``suite``: which population the intervals answer for), ``cmp_infra``
+(``exclude``: leave infrastructure failures out), ``cmp_poi`` (P(improvement): pairs with one model),
+``cmp_rtask`` (Rewards: one task), the Planner's ``cmp_plan``, ``cmp_target``, ``cmp_plan_sys``,
 ``cmp_tab`` (open tab), ``cmp_chg_*`` (What changed: the two sides and filters, see
 ``_ui.changes``); ``view`` pins a shared view's data version. The sidebar shows only the
 settings the open tab uses.
@@ -45,7 +47,8 @@ def filters(summ) -> _ui.Selection:
             "Models", "cmp_model", _ui.distinct(pool, "model"), placeholder="All models"
         )
         configs, by = config_filters(_ui.select(pool, _ui.Selection(models=tuple(models))))
-    return _ui.Selection(tuple(sources), tuple(models), tuple(tasks), tuple(sweeps), tuple(configs), by)
+    rule = _ui.infrastructure_switch("cmp_", summ)
+    return _ui.Selection(tuple(sources), tuple(models), tuple(tasks), tuple(sweeps), tuple(configs), by, rule)
 
 
 def config_filters(pool) -> tuple[list[str], str]:
@@ -74,13 +77,15 @@ def config_filters(pool) -> tuple[list[str], str]:
 
 #: Which sidebar settings each tab uses; the others are hidden on that tab (their URL values stay).
 USES = {
-    "Leaderboard": {"reps"},
+    "Leaderboard": {"corr", "reps"},
     "pass@k": {"k", "reps"},
-    "Pairwise": {"pairs", "reps"},
-    "Rewards": set(),
-    "Cost": set(),
+    "Pairwise": {"pairs", "corr", "reps"},
     "What changed": set(),  # its two sides are picked in the tab
-    "Export": {"k", "pairs", "reps"},
+    "Rewards": set(),
+    "Cost": {"reps"},
+    "Reliability": set(),
+    "Planner": set(),  # its own controls are in the tab
+    "Export": {"k", "pairs", "corr", "reps"},
     "Runs file": set(),  # its own controls are in the tab
 }
 
@@ -96,7 +101,7 @@ def settings(models: list[str], tab: str) -> dict:
             st.caption(f"The {tab} tab has no settings.")
         used = st.container()
         others = st.expander("Settings of other tabs (not used here)")
-        where = {name: (used if name in uses else others) for name in ("k", "pairs", "reps")}
+        where = {name: (used if name in uses else others) for name in ("k", "pairs", "corr", "reps")}
         with _ui.param_notices(used), where["k"]:
             ks = _ui.url_ints("pass@k: k values", "cmp_k", [1, 2, 3, 4, 5, 8, 10, 16], [1, 3, 5, 8])
             cfg["k_values"] = ks or [1]
@@ -104,6 +109,11 @@ def settings(models: list[str], tab: str) -> dict:
             cfg["metric"] = _ui.url_select(
                 "Pairwise metric", "cmp_metric", list(METRICS), "success", format_func=METRICS.get
             )
+            base = _ui.url_select(
+                "Baseline (compare every model with it)", "cmp_base", [ALL_PAIRS, *models], ALL_PAIRS
+            )
+            cfg["baseline"] = None if base == ALL_PAIRS else base
+        with _ui.param_notices(used), where["corr"]:
             cfg["correction"] = _ui.url_select(
                 "Multiple-comparison correction",
                 "cmp_corr",
@@ -111,35 +121,37 @@ def settings(models: list[str], tab: str) -> dict:
                 "holm",
                 format_func=CORRECTIONS.get,
             )
-            base = _ui.url_select(
-                "Baseline (compare every model with it)", "cmp_base", [ALL_PAIRS, *models], ALL_PAIRS
-            )
-            cfg["baseline"] = None if base == ALL_PAIRS else base
         with _ui.param_notices(used), where["reps"]:
+            cfg["population"] = _ui.population_setting("cmp_pop")
             cfg["reps"] = _ui.url_int("Bootstrap resamples", "cmp_reps", 1000, 100, 20000)
             cfg["seed"] = _ui.url_int("Bootstrap seed", "cmp_seed", 0, 0, 2**31 - 1)
     return cfg
 
 
 def leaderboard(pin, sel, cfg) -> None:
-    board = _ui.compute(ws, pin, "leaderboard", sel, k_values=[1])
+    board = _ui.compute(ws, pin, "leaderboard", sel, k_values=[1], population=cfg["population"])
+    standing = _ui.compute(
+        ws, pin, "standing", sel, correction=cfg["correction"], reps=cfg["reps"], seed=cfg["seed"]
+    )
     _ui.suite_notes(_ui.compute(ws, pin, "suite_note", sel), sel.systems == "model")
-    st.markdown(_ui.headline(board))
+    st.markdown(_ui.headline(board, standing))
     st.dataframe(
         _ui.leaderboard_view(board),
         hide_index=True,
         column_config=_ui.LEADERBOARD_COLUMNS,
         key="cmp_board_table",
     )
-    est = _ui.compute(ws, pin, "intervals", sel, reps=cfg["reps"], seed=cfg["seed"])
+    est = _ui.compute(
+        ws, pin, "intervals", sel, reps=cfg["reps"], seed=cfg["seed"], population=cfg["population"]
+    )
     _ui.grid_chart(charts.interval_estimates_chart(est, palette=palette))
-    st.caption(_ui.interval_caption(cfg["reps"], cfg["seed"], _ui.zero_width_models(est)))
+    st.caption(_ui.interval_caption(cfg["reps"], cfg["seed"], _ui.zero_width_models(est), cfg["population"]))
 
 
 def pass_at_k(pin, sel, cfg) -> None:
-    curve = _ui.compute(
-        ws, pin, "passk_curve", sel, k_values=cfg["k_values"], reps=cfg["reps"], seed=cfg["seed"]
-    )
+    args = {k: cfg[k] for k in ("k_values", "reps", "seed", "population")}
+    curve = _ui.compute(ws, pin, "passk_curve", sel, **args)
+    hat = _ui.compute(ws, pin, "passk_curve", sel, **args, estimator="pass_hat_k")
     note = _ui.passk_coverage_note(
         _ui.compute(ws, pin, "leaderboard", sel, k_values=cfg["k_values"]), cfg["k_values"]
     )
@@ -147,11 +159,8 @@ def pass_at_k(pin, sel, cfg) -> None:
         st.info(note, icon=":material/info:")
     if curve.is_empty():
         return
-    _ui.grid_chart(charts.pass_at_k_chart(curve, palette=palette))
-    st.caption(
-        "Unbiased pass@k per task (Chen et al. 2021), averaged over the tasks with at least "
-        "k trials; bands are bootstrap 95% intervals."
-    )
+    _ui.grid_chart(charts.pass_k_chart(curve, hat, palette=palette))
+    st.caption(_ui.passk_caption(cfg["population"]))
 
 
 def _pair_args(cfg: dict) -> dict:
@@ -215,24 +224,17 @@ def rewards(pin, sel, cfg) -> None:
     _ui.grid_chart(charts.reward_distribution_chart(frame, reward, palette=palette))
 
 
-def cost(pin, sel, cfg) -> None:
-    board = _ui.compute(ws, pin, "leaderboard", sel, k_values=[1])
-    _ui.grid_chart(charts.cost_chart(board, palette=palette))
-    st.caption(
-        "Cost per success = all scored runs' tokens ÷ successes (failed runs count: a model at "
-        "25 % success pays for 4 runs per success); lower and to the right is better. "
-        "Defined in docs/metrics.md."
-    )
-
-
 def export(pin, sel, cfg) -> None:
-    board = _ui.compute(ws, pin, "leaderboard", sel, k_values=cfg["k_values"])
+    board = _ui.compute(ws, pin, "leaderboard", sel, k_values=cfg["k_values"], population=cfg["population"])
     comp = _ui.compute(ws, pin, "pairwise", sel, **_pair_args(cfg))
-    md = compare.comparison_markdown(comp)
-    downloads = [("Markdown (experiment log)", md, "comparison.md", "text/markdown", "description")]
-    downloads.append(("Leaderboard CSV", _ui.to_csv(board), "leaderboard.csv", "text/csv", "table"))
+    md = f"{_ui.rule_sentence(sel.infrastructure)}\n\n{compare.comparison_markdown(comp)}"
+    suffix = _ui.rule_suffix(sel.infrastructure)
+    downloads = [("Markdown (experiment log)", md, f"comparison{suffix}.md", "text/markdown", "description")]
+    downloads.append(("Leaderboard CSV", _ui.to_csv(board), f"leaderboard{suffix}.csv", "text/csv", "table"))
     if not comp.is_empty():
-        downloads.append(("Comparisons CSV", _ui.to_csv(comp), "comparisons.csv", "text/csv", "table"))
+        downloads.append(
+            ("Comparisons CSV", _ui.to_csv(comp), f"comparisons{suffix}.csv", "text/csv", "table")
+        )
     for col, (label, data, name, mime, icon) in zip(st.columns(3), downloads, strict=False):
         col.download_button(label, data, file_name=name, mime=mime, icon=f":material/{icon}:")
     _ui.markdown_preview(md)
@@ -256,6 +258,7 @@ with _ui.guard():
     _ui.failure_note(
         _ui.failure_counts(ws, pin),
         _ui.distinct(chosen, "base_model" if "base_model" in chosen.columns else "model"),
+        sel.infrastructure,
     )
     split = "base_model" in chosen.columns and (chosen["model"] != chosen["base_model"]).any()
     unit = ("system", "systems") if split else ("model", "models")
@@ -265,10 +268,7 @@ with _ui.guard():
         f"{_ui.plural(chosen['task'].n_unique(), 'task')} · data version {pin.version}"
     )
     _ui.share_button(ws, PAGE, PREFIX, pin)
-    tabs = _ui.url_tabs(
-        ["Leaderboard", "pass@k", "Pairwise", "What changed", "Rewards", "Cost", "Export", "Runs file"],
-        "cmp_tab",
-    )
+    tabs = _ui.url_tabs(list(USES), "cmp_tab")
     open_tab = next((label for label, tab in tabs.items() if tab.open), "Leaderboard")
     cfg = settings(_ui.distinct(chosen, "model"), open_tab)
     sections = {
@@ -277,7 +277,9 @@ with _ui.guard():
         "Pairwise": pairwise,
         "What changed": lambda pin, sel, cfg: _ui.changes_section(ws, pin),
         "Rewards": rewards,
-        "Cost": cost,
+        "Cost": lambda pin, sel, cfg: _ui.cost_section(ws, pin, sel, cfg, palette),
+        "Reliability": lambda pin, sel, cfg: _ui.reliability_section(ws, pin, sel, cfg, palette),
+        "Planner": lambda pin, sel, cfg: _ui.planner_section(ws, pin, sel, cfg, palette),
         "Export": export,
         "Runs file": runs_file,
     }

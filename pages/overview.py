@@ -1,7 +1,8 @@
 """Overview: what the workspace holds, what runs, and a top-line leaderboard.
 
 On a fresh workspace it says what to do next and offers one button that
-launches a simulated demo sweep and starts the sidecar runner.
+launches a simulated demo sweep and starts the sidecar runner. URL state:
+``ov_infra`` (``exclude``: the leaderboard without infrastructure failures).
 """
 
 import streamlit as st
@@ -84,9 +85,11 @@ def contents(version: int) -> None:
 
 
 def leaderboard(pin: _ui.Pin) -> None:
-    """Top-line leaderboard: success rate with 95% Wilson intervals, all data."""
+    """Top-line leaderboard: success rate with task-clustered 95% intervals, all data, under the
+    infrastructure switch (``?ov_infra=exclude``)."""
     st.subheader("Leaderboard")
-    board = _ui.compute(ws, pin, "leaderboard", _ui.Selection(), k_values=[1])
+    rule = _ui.infrastructure_switch("ov_", _ui.summaries(ws, pin))
+    board = _ui.compute(ws, pin, "leaderboard", _ui.Selection(infrastructure=rule), k_values=[1])
     if board.is_empty():
         _ui.empty_state(
             "No trajectories with a known task yet.",
@@ -94,7 +97,7 @@ def leaderboard(pin: _ui.Pin) -> None:
         )
         return
     _ui.simulated_badge(board, "models")
-    _ui.failure_note(_ui.failure_counts(ws, pin))
+    _ui.failure_note(_ui.failure_counts(ws, pin), rule=rule)
     st.dataframe(_ui.leaderboard_view(board), hide_index=True, column_config=_ui.LEADERBOARD_COLUMNS)
     st.page_link("pages/compare.py", label="Compare models in depth", icon=":material/leaderboard:")
 

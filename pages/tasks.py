@@ -1,6 +1,7 @@
 """Tasks: model × task heatmap, none/partial/full classification, difficulty ranking.
 
 URL state: ``tsk_source``, ``tsk_sweep``, ``tsk_model`` (repeatable filters),
+``tsk_infra`` (``exclude``: leave infrastructure failures out),
 ``tsk_metric`` (heatmap metric), ``tsk_k`` (k for pass@k),
 ``tsk_tab`` (open tab); ``view`` pins a shared view.
 """
@@ -35,6 +36,8 @@ def controls(summ, tab: str) -> tuple[_ui.Selection, str, int]:
         models = _ui.url_multiselect(
             "Models", "tsk_model", _ui.distinct(summ, "model"), placeholder="All models"
         )
+    rule = _ui.infrastructure_switch("tsk_", summ)
+    with st.sidebar:
         # only the Heatmap tab uses these: elsewhere they are folded away (the URL keeps them)
         if tab == "Heatmap":
             st.header("Heatmap")
@@ -46,13 +49,14 @@ def controls(summ, tab: str) -> tuple[_ui.Selection, str, int]:
                 "Metric", "tsk_metric", list(HEAT_METRICS), "success_rate", format_func=HEAT_METRICS.get
             )
             k = _ui.url_int("k for pass@k", "tsk_k", 3, 1, 64)
-    return _ui.Selection(tuple(sources), tuple(models), (), tuple(sweeps)), metric, k
+    return _ui.Selection(tuple(sources), tuple(models), (), tuple(sweeps), infrastructure=rule), metric, k
 
 
 def heatmap(pin, sel, metric: str, k: int) -> None:
     group = _ui.compute(ws, pin, "group_metrics", sel, k_values=[k])
     column = f"pass_at_{k}" if metric == "pass_at_k" else metric
-    _ui.grid_chart(charts.task_heatmap_chart(group, column, palette=palette), grid=True)
+    heat = charts.task_heatmap_chart(group, column, palette=palette, infrastructure=sel.infrastructure)
+    _ui.grid_chart(heat, grid=True)
     if metric == "pass_at_k":
         st.caption(
             f"pass@{k} is shown only where a (model, task) cell has at least {k} trials; "
@@ -62,7 +66,8 @@ def heatmap(pin, sel, metric: str, k: int) -> None:
 
 def classification(pin, sel) -> None:
     group = _ui.compute(ws, pin, "group_metrics", sel, k_values=[1])
-    _ui.grid_chart(charts.classification_heatmap_chart(group, palette=palette), grid=True)
+    chart = charts.classification_heatmap_chart(group, palette=palette, infrastructure=sel.infrastructure)
+    _ui.grid_chart(chart, grid=True)
     outcomes = charts.classify_outcomes(group)
     counts = outcomes.group_by("outcome").len().sort("outcome")
     st.dataframe(
@@ -83,6 +88,13 @@ def difficulty(pin, sel) -> None:
             ),
             "ci_95": st.column_config.TextColumn("95% CI (Wilson)"),
             "n": st.column_config.NumberColumn("Trials", format="%d"),
+            "infra_failures": st.column_config.NumberColumn(
+                "Infrastructure failures",
+                format="%d",
+                help="Left out of Trials (sidebar switch)"
+                if sel.infrastructure == "exclude"
+                else "Counted among Trials as failures, as FLE's scorer does (the sidebar switch leaves them out)",
+            ),
             "successes": st.column_config.NumberColumn("Successes", format="%d"),
             "reward_mean": st.column_config.NumberColumn("Mean best reward", format="%.1f"),
             "mean_steps": st.column_config.NumberColumn("Mean steps", format="%.1f"),

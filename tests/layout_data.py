@@ -45,12 +45,16 @@ def task_names(n: int) -> list[str]:
     return keys[:n]
 
 
-def build(root: Path, n_models: int, n_tasks: int, trials: int = 4, steps: int = 12) -> Workspace:
+def build(
+    root: Path, n_models: int, n_tasks: int, trials: int = 4, steps: int = 12, *, inspect: bool = False
+) -> Workspace:
     """A workspace whose warehouse holds ``n_models × n_tasks × trials`` trajectories.
 
     The last task has only 2 trials per model (k = 3, 4 … must be reported as
     missing for it, not silently dropped). Skill varies by model, so success rates
     span 0 % to 100 % (0/n and n/n cells exist); every model keeps a colour.
+    ``inspect=True`` adds what Inspect logs record (``_inspect_facts``): a dollar
+    cost per trajectory and about one infrastructure failure in twelve.
     """
     ws = Workspace.open(root)
     models, tasks = model_names(n_models), task_names(n_tasks)
@@ -115,8 +119,28 @@ def build(root: Path, n_models: int, n_tasks: int, trials: int = 4, steps: int =
             "VALUES ('layout', 'sqlite', 'sqlite:///layout.db', ?, 1)",
             [n_steps],
         )
+        if inspect:
+            _inspect_facts(con)
     _sweep(ws, models, tasks)
     return ws
+
+
+def _inspect_facts(con) -> None:
+    """One ``inspect_samples`` row per trajectory (as an Inspect sync writes them): the
+    task's quota, a dollar cost from its tokens, and an infrastructure failure (RCON lost)
+    for about one trajectory in twelve."""
+    con.execute(
+        """INSERT INTO inspect_samples (source, path, sample_id, epoch, version, instance, task, model,
+               quota, has_error, error, error_source, failure_kind, total_cost, total_time, log_status, sync_id)
+        SELECT s.source, 'layout.eval', s.task || '_eval', 1, s.version, s.instance, s.task, s.model,
+               any_value(t.quota), hash(s.version * 31) % 12 = 5,
+               CASE WHEN hash(s.version * 31) % 12 = 5 THEN 'RCON connection lost' END,
+               CASE WHEN hash(s.version * 31) % 12 = 5 THEN 'store' END,
+               CASE WHEN hash(s.version * 31) % 12 = 5 THEN 'infrastructure' END,
+               (sum(s.prompt_tokens) * 2.5 + sum(s.completion_tokens) * 10.0) / 1e6,
+               60.0 + hash(s.version) % 240, 'success', 1
+        FROM steps s JOIN t ON t.task = s.task GROUP BY s.source, s.version, s.instance, s.task, s.model"""
+    )
 
 
 def _sweep(ws: Workspace, models: list[str], tasks: list[str]) -> None:

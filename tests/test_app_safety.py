@@ -202,7 +202,7 @@ def test_a_read_only_mount_of_a_used_workspace_shows_its_data(monkeypatch, read_
         assert_clean(at)
     at = run_page("compare", {"view": view})
     assert_clean(at)
-    assert any(m.value.startswith("Top model:") for m in at.markdown)
+    assert any(m.value.startswith("Leader:") for m in at.markdown)
     assert any(f"Shared view `{view}`" in c.value for c in at.caption)
     next(b for b in at.button if b.label == "Share").click().run()  # cannot be saved here: say so
     assert_clean(at)

@@ -454,8 +454,9 @@ def test_task_heatmap_cells_and_missing_cells(frames3):
     spec = C.task_heatmap_chart(gm, "pass_at_5").to_dict(validate=True)  # n=3 < 5: all null
     rows = data_rows(spec)
     assert len(rows) == gm.height and all(r["value"] is None for r in rows)
-    missing, cells, _text = units(spec)
+    missing, cells, *texts = units(spec)  # value text, and its ⚠n line for infrastructure failures
     assert missing["transform"] == [{"filter": "datum.value === null"}]
+    assert texts and all(t["mark"]["type"] == "text" for t in texts)
     spec = C.task_heatmap_chart(gm).to_dict(validate=True)
     rows = {(r["model"], r["task"]): r["value"] for r in data_rows(spec)}
     assert rows == pytest.approx(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 
 import numpy as np
 import polars as pl
@@ -69,8 +70,16 @@ def test_value_test_degenerate_inputs():
     assert same["p_value"] == 1.0 and same["effect_size"] == 0.0
     tiny = C.value_test(np.array([1.0]), np.array([2.0, 3.0]), "welch_t")
     assert tiny["p_value"] is None and tiny["diff_ci_low"] is None
-    flat = C.value_test(np.array([1.0, 1.0]), np.array([2.0, 2.0]), "welch_t")
-    assert flat["p_value"] is None  # zero variance: Welch undefined
+    # complete separation with zero variance (1,1 vs 2,2): t = -inf, p = 0, CI = [d, d], as scipy
+    for test, equal_var in (("welch_t", False), ("student_t", True)):
+        flat = C.value_test(np.array([1.0, 1.0]), np.array([2.0, 2.0]), test)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # scipy: "precision loss" on constants
+            want = stats.ttest_ind([1.0, 1.0], [2.0, 2.0], equal_var=equal_var)
+        assert flat["p_value"] == float(want.pvalue) == 0.0
+        assert (flat["diff_ci_low"], flat["diff_ci_high"]) == (-1.0, -1.0)
+    flat = C.value_test(np.array([1.0, 1.0, 1.0]), np.array([2.0, 2.0, 2.0]), "mann_whitney_u")
+    assert flat["p_value"] == pytest.approx(stats.mannwhitneyu([1, 1, 1], [2, 2, 2]).pvalue)
     assert C.value_test(np.array([1.0, 1.0]), np.array([1.0, 1.0]), "welch_t")["p_value"] == 1.0
     with pytest.raises(MetricError):
         C.value_test(np.array([1.0]), np.array([2.0]), "z_test")

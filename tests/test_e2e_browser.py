@@ -47,7 +47,7 @@ def _shot(page, name: str) -> None:
 
 
 def _headline(page) -> str:
-    loc = page.locator("[data-testid=stMarkdownContainer]", has_text="Top model:")
+    loc = page.locator("[data-testid=stMarkdownContainer]", has_text="Leader:")
     loc.first.wait_for(timeout=60_000)
     return loc.first.inner_text()
 
@@ -89,7 +89,7 @@ def test_demo_sweep_monitor_compare_share(app_server):
             page.goto(f"{base}/compare")
             ready(page)
             page.wait_for_timeout(1500)
-            if page.get_by_text("Top model:").count():
+            if page.get_by_text("Leader:").count():
                 cap = page.get_by_text(re.compile(r"\d+ trajectories ·")).first.inner_text()
                 if cap.startswith("12 trajectories"):
                     break

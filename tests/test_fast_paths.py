@@ -18,18 +18,23 @@ from fle_core.stats import bootstrap as B
 METRICS = ("iqm", "mean", "median", "optimality_gap", "mean_pooled", "optimality_gap_pooled")
 
 
-def _generic(tasks, reps, seed):
+def _generic(tasks, reps, seed, resample_tasks=False):
     fns = B.SCORE_METRICS
-    return B.stratified_bootstrap(tasks, lambda x: np.stack([fns[m](x) for m in METRICS], 1), reps, seed)
+    return B.stratified_bootstrap(
+        tasks, lambda x: np.stack([fns[m](x) for m in METRICS], 1), reps, seed, resample_tasks
+    )
 
 
-@pytest.mark.parametrize("sizes", [[1], [2, 3], [5, 5, 5], [7, 1, 12, 3], [40, 33, 51]])
-def test_pooled_scores_match_generic_bootstrap(sizes):
+@pytest.mark.parametrize("clustered", [False, True], ids=["suite", "tasks"])
+@pytest.mark.parametrize("sizes", [[1], [2, 3], [5, 5, 5], [7, 1, 12, 3], [40, 33, 51], [40] * 25])
+def test_pooled_scores_match_generic_bootstrap(sizes, clustered):
+    """Stratified (compact blocks) and two-stage cluster (compact when tasks are equal-sized,
+    else the padded resampler) both equal the generic resampler replicate by replicate."""
     rng = np.random.default_rng(sum(sizes))
     # rounded values: plenty of ties, which the IQM's sort must handle like trim_mean
     tasks = [np.round(rng.gamma(2.0, 0.4, size=n), 1) for n in sizes]
-    want = _generic(tasks, 700, [3, 17])  # 700 reps: more than one block for the big case
-    got = B._pooled_score_bootstrap(tasks, METRICS, 700, [3, 17], 0.95)
+    want = _generic(tasks, 700, [3, 17], clustered)  # 700 reps: more than one block for the big case
+    got = B._pooled_score_bootstrap(tasks, METRICS, 700, [3, 17], 0.95, clustered)
     np.testing.assert_allclose(got.replicates, want.replicates, rtol=0, atol=1e-12)
     np.testing.assert_allclose(got.estimate, want.estimate, rtol=0, atol=1e-12)
     np.testing.assert_allclose(got.ci_low, want.ci_low, rtol=0, atol=1e-12)
@@ -63,8 +68,10 @@ def test_pooled_scores_equal_brute_force_per_replicate():
         np.testing.assert_allclose(got.replicates[b], want, rtol=0, atol=1e-12)
 
 
-def test_interval_estimates_unchanged_by_fast_path():
-    """The frame function's score rows equal the generic bootstrap's (same per-model seed)."""
+@pytest.mark.parametrize("population", ["suite", "tasks"])
+def test_interval_estimates_unchanged_by_fast_path(population):
+    """The frame function's score rows equal the generic bootstrap's (same per-model seed):
+    runs within tasks for "suite", tasks then runs within them for "tasks"."""
     import polars as pl
 
     rng = np.random.default_rng(2)
@@ -80,11 +87,12 @@ def test_interval_estimates_unchanged_by_fast_path():
         for _ in range(int(rng.integers(3, 9)))
     ]
     frame = pl.DataFrame(rows)
-    out = B.interval_estimates(frame, ("success_rate", *METRICS), reps=400, seed=4)
+    out = B.interval_estimates(frame, ("success_rate", *METRICS), reps=400, seed=4, population=population)
+    assert set(out["population"]) == {population}
     for model in ("a", "b"):
         sub = frame.filter(pl.col("model") == model)
         tasks = [sub.filter(pl.col("task") == t)["normalized_reward"].to_numpy() for t in ("x", "y", "z")]
-        want = _generic(tasks, 400, B._model_seed(4, model, "score"))
+        want = _generic(tasks, 400, B._model_seed(4, model, "score"), population == "tasks")
         for i, metric in enumerate(METRICS):
             got = out.filter((pl.col("model") == model) & (pl.col("metric") == metric)).row(0, named=True)
             assert got["estimate"] == pytest.approx(float(want.estimate[i]), abs=1e-12)

@@ -41,6 +41,8 @@ VIEWS = [
     ("compare-pairwise", "compare", {"cmp_tab": "Pairwise"}),
     ("compare-rewards", "compare", {"cmp_tab": "Rewards"}),
     ("compare-cost", "compare", {"cmp_tab": "Cost"}),
+    ("compare-reliability", "compare", {"cmp_tab": "Reliability"}),
+    ("compare-planner", "compare", {"cmp_tab": "Planner"}),
     ("compare-export", "compare", {"cmp_tab": "Export"}),
     ("tasks-heatmap", "tasks", {}),
     ("tasks-classification", "tasks", {"tsk_tab": "None / partial / full"}),

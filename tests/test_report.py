@@ -316,3 +316,44 @@ def test_cli_report_with_two_sides_adds_what_changed(tmp_path):
     assert pl.read_csv(out / "changes.csv")["task"].to_list() == ["iron_ore_throughput"]
     done = cli(home, "report", "--out", str(tmp_path / "x"), "--baseline", "main")
     assert done.returncode == 2 and "error: --baseline and --candidate go together" in done.stderr
+
+
+def test_the_uncertainty_parts_follow_the_tests_and_name_their_methods(tmp_path):
+    """The headline names no leader without the tests' say-so; the interval's method and
+    population, the variance/planner/cost/reliability tables and their charts are there."""
+    from fle_core.stats import bootstrap, cost, leader, reliability, variance
+    from fle_core.stats.metrics import model_metrics
+
+    f = contract_frames(3, trials=4)
+    s = f["summaries"].with_columns((pl.col("total_tokens") * 2e-6).alias("cost_usd"))
+    parts = variance.variance_components(s)
+    frames = ReportFrames(
+        summaries=s,
+        model_metrics=model_metrics(s),
+        pass_at_k_curve=bootstrap.pass_at_k_curve(s, reps=100),
+        pass_hat_k_curve=bootstrap.pass_at_k_curve(s, reps=100, estimator="pass_hat_k"),
+        variance=parts,
+        plan=variance.plan(parts.drop_nulls("var_between"), half_width=0.05),
+        cost=cost.cost_estimates(s, reps=100),
+        frontier=cost.frontier(s, reps=100),
+        consistency=reliability.consistency(s),
+        standing=leader.leading_system(s, reps=100),
+    )
+    version = DataVersion(sync_id=1, infrastructure="exclude", population="suite")
+    files = build_report(frames, tmp_path, data_version=version)
+    html = files.html.read_text()
+    standing = frames.standing
+    if standing.leader is None:
+        assert f"no significant difference between the top {len(standing.top)}" in html
+    else:
+        assert f"Leader: {standing.leader}" in html
+    assert "task-clustered Wilson" in html and "success_ci_method" in html
+    assert "left out of every number (--infrastructure exclude)" in html
+    assert "this fixed suite: the tasks are held fixed (stratified; --population suite)" in html
+    for anchor in ('id="variance"', 'id="planner"', 'id="cost"', 'id="reliability"'):
+        assert anchor in html
+    for name in ("variance", "plan", "cost", "frontier", "consistency", "pass_hat_k_curve"):
+        assert (tmp_path / f"{name}.csv").exists()
+    assert not (tmp_path / "standing.csv").exists()
+    slugs = {p.stem for p in files.images}
+    assert {"pass_k_reliability", "cost_frontier", "consistency"} <= slugs and "cost" not in slugs

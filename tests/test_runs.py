@@ -329,7 +329,7 @@ def test_bad_runs_files_give_clear_errors_and_lose_nothing(tmp_path):
     )
     table = read_runs(tmp_path / "mixed.csv", metrics=["y"])
     assert table.frame["y"].to_list() == [0.5, None, 0.7, 0.9]
-    assert any("1 value(s) of 'y' are not numbers" in n for n in table.notes)
+    assert any("1 value(s) of 'y' left out: 1 not a number ('oops')" in n for n in table.notes)
     assert any("skipped 1 run(s) with no 'system' value" in n for n in table.notes)
     with pytest.raises(SourceError, match="hold no numbers"):
         read_runs(tmp_path / "mixed.csv", metrics=["note"])

@@ -37,7 +37,7 @@ def _summaries(ws, as_of):
 
 
 def _headline(at) -> str:
-    return next(m.value for m in at.markdown if m.value.startswith("Top model:"))
+    return next(m.value for m in at.markdown if m.value.startswith("Leader:"))
 
 
 # ------------------------------------------------------------------ item 3: pinned views

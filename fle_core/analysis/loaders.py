@@ -25,6 +25,8 @@ import polars as pl
 
 from fle_core import warehouse
 from fle_core.analysis.systems import NO_CONFIG
+from fle_core.stats import cost
+from fle_core.stats import infrastructure as infrastructure_rule
 from fle_core.stats.metrics import (
     STEP_SCHEMA,
     TRAJECTORY_KEY,
@@ -244,6 +246,8 @@ def load_summaries(
     registry: TaskRegistry | None = None,
     success_threshold: float | None = None,
     systems: bool = True,
+    infrastructure: str = "fail",
+    prices=None,
     **filters,
 ) -> pl.DataFrame:
     """``summarize_trajectories(load_steps(ws, **filters))`` with the workspace's quotas,
@@ -252,7 +256,13 @@ def load_summaries(
     config, FLE and inspect_ai versions), which ``label_systems`` turns into labels.
 
     ``registry`` defaults to ``ws.task_registry()`` (lab-play defaults plus the
-    ``[tasks]`` overrides in config.toml).
+    ``[tasks]`` overrides in config.toml). Inspect trajectories get what their log
+    records (``outcomes.apply_outcomes``: quota, FLE's success rule, duration,
+    ``infrastructure_failure``, ``cost_usd``); then ``cost_usd`` is filled from the
+    price table (``prices``, default ``[prices]`` in config.toml; ``stats.cost``)
+    where the log has none, and ``infrastructure`` applies the one rule for
+    infrastructure failures (``stats.infrastructure``): ``"fail"`` (default, FLE's
+    scorer: they count as failures) or ``"exclude"`` (left out of everything).
 
     Computed without moving the steps: DuckDB aggregates per trajectory
     (``_summary_sql``; quotas are passed as parameters, so config changes need
@@ -266,6 +276,7 @@ def load_summaries(
     """
     from fle_core.analysis import outcomes
 
+    infrastructure_rule.check_rule(infrastructure)  # a bad value fails before any query
     qmap = _quota_map(registry or ws.task_registry())
     where, where_params = _steps_where(**filters)
     inspect = outcomes.has_outcomes(ws)
@@ -294,6 +305,8 @@ def load_summaries(
     if inspect:
         found = outcomes.load_outcomes(ws, as_of_sync=filters.get("as_of_sync"))
         out = outcomes.apply_outcomes(out, found, qmap, success_threshold)
+    out = cost.apply_prices(out, ws.section("prices") if prices is None else prices)
+    out = infrastructure_rule.apply_rule(out, infrastructure)
     if systems:
         from fle_core.analysis import systems as sysmod
 

@@ -10,7 +10,9 @@ and the log it came from. ``load_summaries`` applies them (``apply_outcomes``):
 * ``success`` = the quota reached *with no error*, as FLE's scorer decides:
   ``final_reward >= quota and not errored`` (``final_reward`` is FLE's production
   score, the last step's);
-* ``normalized_reward`` = ``best_reward / quota``; ``duration_s`` = ``total_time``.
+* ``normalized_reward`` = ``best_reward / quota``; ``duration_s`` = ``total_time``;
+* ``infrastructure_failure`` = the error is an infrastructure failure (``failure_kind``);
+  ``cost_usd`` = the sample's ``total_cost`` (``cost_source = "log"``) when recorded.
 
 Every other trajectory is left exactly as ``summarize_trajectories`` made it.
 ``failure_counts`` says, per model, how many trajectories are infrastructure
@@ -129,6 +131,8 @@ def apply_outcomes(
             | (pl.col("failure_kind") == "infrastructure").fill_null(False)
         ).alias("_err"),
         pl.col("total_time").alias("_t"),
+        (pl.col("failure_kind") == "infrastructure").fill_null(False).alias("_infra"),
+        pl.col("total_cost").alias("_cost"),
         pl.lit(True).alias("_ins"),
     ).unique(subset=list(TRAJECTORY_KEY), keep="first")
     j = summaries.join(o, on=list(TRAJECTORY_KEY), how="left", maintain_order="left")
@@ -153,8 +157,27 @@ def apply_outcomes(
         .then(pl.col("_t"))
         .otherwise(pl.col("duration_s"))
         .alias("duration_s"),
+        (pl.col("_infra").fill_null(False) | _column(j, "infrastructure_failure")).alias(
+            "infrastructure_failure"
+        ),
+        pl.coalesce(pl.col("_cost"), _column(j, "cost_usd", pl.Float64)).alias("cost_usd"),
+        pl.when(pl.col("_cost").is_not_null())
+        .then(pl.lit("log"))
+        .otherwise(_column(j, "cost_source", pl.String))
+        .alias("cost_source"),
     )
-    return j.select(cols)
+    return j.select(cols + [c for c in LOG_COLUMNS if c not in cols])
+
+
+#: summary columns ``apply_outcomes`` fills from the log (added when missing)
+LOG_COLUMNS = ("infrastructure_failure", "cost_usd", "cost_source")
+
+
+def _column(frame: pl.DataFrame, name: str, dtype: pl.DataType | type[pl.DataType] = pl.Boolean) -> pl.Expr:
+    """An existing summaries column, or its default (false / null) when the frame lacks it."""
+    if name in frame.columns:
+        return pl.col(name).cast(dtype)
+    return pl.lit(False if dtype == pl.Boolean else None, dtype=dtype)
 
 
 #: ``failure_counts`` columns, per model.

@@ -8,7 +8,9 @@ statistic of record. The modules split by what a chart shows:
 * ``performance``: model comparison, pass@k, rewards, efficiency, learning curves, cost;
 * ``tasks``: task × model heatmaps, none/partial/full classification, passes per task;
 * ``rliable``: interval estimates, performance profiles, probability of improvement;
-* ``ops``: the sweep cell grid, the pairwise comparison matrix, tokens per step.
+* ``ops``: the sweep cell grid, the pairwise comparison matrix, tokens per step;
+* ``reliability``: the cost–success frontier with intervals, pass@k beside pass^k,
+  consistency across epochs, the planner's curves.
 
 ``ResultsVisualizer`` (the old framework's plotting names) is in
 ``fle_core.report.visualizer``: it also writes reports, so it sits above both.
@@ -27,6 +29,7 @@ from fle_core.charts.performance import (
     pass_at_k_chart,
     reward_distribution_chart,
 )
+from fle_core.charts.reliability import consistency_chart, frontier_chart, pass_k_chart, planner_chart
 from fle_core.charts.rliable import (
     MAX_PAIRS as MAX_POI_PAIRS,
 )
@@ -49,8 +52,10 @@ __all__ = [
     "classification_heatmap_chart",
     "classify_outcomes",
     "comparison_matrix_chart",
+    "consistency_chart",
     "cost_chart",
     "efficiency_scatter_chart",
+    "frontier_chart",
     "interval_estimates_chart",
     "learning_curve_chart",
     "learning_curves_chart",
@@ -59,7 +64,9 @@ __all__ = [
     "pareto_mask",
     "pass_at_k_chart",
     "pass_histogram_chart",
+    "pass_k_chart",
     "performance_profile_chart",
+    "planner_chart",
     "probability_of_improvement_chart",
     "reward_distribution_chart",
     "step_tokens_chart",

@@ -84,7 +84,13 @@ DASHES: tuple[tuple[int, ...], ...] = (
 #: Sequential scheme for heatmaps (perceptually uniform and CVD-safe).
 HEATMAP_SCHEME: Final = "viridis"
 #: none / partial / full classification colours (Okabe–Ito vermillion, orange, green).
-OUTCOME_COLOURS = {"none": "#D55E00", "partial": "#E69F00", "full": "#009E73", "no quota": "#BBBBBB"}
+OUTCOME_COLOURS = {
+    "none": "#D55E00",
+    "partial": "#E69F00",
+    "full": "#009E73",
+    "no quota": "#BBBBBB",
+    "all left out": "#E8E8E8",
+}
 SIMULATED_SUFFIX = " (simulated data)"
 MISSING = "(unknown)"
 
@@ -191,7 +197,16 @@ class ModelPalette:
         wanted = {MISSING if m is None else str(m) for m in present}
         return [m for m in self.models if m in wanted]
 
-    def _encoding(self, channel: type, mark, present: Iterable[Any], field: str, title: str, legend: bool):
+    def _encoding(
+        self,
+        channel: type,
+        mark,
+        present: Iterable[Any],
+        field: str,
+        title: str,
+        legend: bool,
+        columns: int = 3,
+    ):
         domain = self.domain_for(present)
         labelled = field.endswith("_label")
         return channel(
@@ -201,23 +216,38 @@ class ModelPalette:
                 domain=[self.label(m) for m in domain] if labelled else domain,
                 range=[mark(m) for m in domain],
             ),
-            legend=_legend(len(domain)) if legend else None,
+            legend=_legend(len(domain), columns) if legend else None,
         )
 
     def color(
-        self, present: Iterable[Any], field: str = "model_label", title: str = "Model", legend: bool = True
+        self,
+        present: Iterable[Any],
+        field: str = "model_label",
+        title: str = "Model",
+        legend: bool = True,
+        columns: int = 3,
     ) -> alt.Color:
-        return self._encoding(alt.Color, self.colour, present, field, title, legend)
+        return self._encoding(alt.Color, self.colour, present, field, title, legend, columns)
 
     def shape_encoding(
-        self, present: Iterable[Any], field: str = "model_label", title: str = "Model", legend: bool = True
+        self,
+        present: Iterable[Any],
+        field: str = "model_label",
+        title: str = "Model",
+        legend: bool = True,
+        columns: int = 3,
     ) -> alt.Shape:
-        return self._encoding(alt.Shape, self.shape, present, field, title, legend)
+        return self._encoding(alt.Shape, self.shape, present, field, title, legend, columns)
 
     def dash_encoding(
-        self, present: Iterable[Any], field: str = "model_label", title: str = "Model", legend: bool = True
+        self,
+        present: Iterable[Any],
+        field: str = "model_label",
+        title: str = "Model",
+        legend: bool = True,
+        columns: int = 3,
     ) -> alt.StrokeDash:
-        return self._encoding(alt.StrokeDash, self.dash, present, field, title, legend)
+        return self._encoding(alt.StrokeDash, self.dash, present, field, title, legend, columns)
 
 
 #: Longest label drawn on an axis or legend (characters); longer names are shortened.
@@ -276,7 +306,7 @@ def short_text(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _legend(n: int) -> alt.Legend:
+def _legend(n: int, columns: int = 3) -> alt.Legend:
     # Vega drops legend entries past symbolLimit; show every model. Many models go
     # below the plot in columns, so the legend is never taller than the page.
     # symbolOpacity=1: a translucent CI band layer must not fade the legend symbols.
@@ -287,7 +317,7 @@ def _legend(n: int) -> alt.Legend:
         symbolLimit=n + 1,
         symbolOpacity=1,
         orient="bottom",
-        columns=3,
+        columns=columns,
         labelLimit=LEGEND_LABEL_PX,
         direction="vertical",
     )
@@ -481,3 +511,28 @@ def metric_label(metric: str) -> str:
 
 def number_format(metric: str) -> str:
     return ".1%" if is_rate(metric) else ",.3~f"
+
+
+# ---- which interval a frame carries ------------------------------------------
+
+_POPULATION_NOTE = {
+    "tasks": "cluster-bootstrap CI (tasks, then runs within them, resampled)",
+    "suite": "stratified-bootstrap CI (runs resampled within each task)",
+}
+
+
+def bootstrap_note(frame: pl.DataFrame) -> str:
+    """How a bootstrap frame's intervals were drawn, from its ``population`` column."""
+    if "population" in frame.columns and frame.height:
+        pops = frame.get_column("population").drop_nulls().unique().to_list()
+        if len(pops) == 1 and pops[0] in _POPULATION_NOTE:
+            return _POPULATION_NOTE[pops[0]]
+    return "bootstrap CI"
+
+
+def interval_methods(frame: pl.DataFrame) -> str:
+    """The interval method(s) named in model metrics' ``success_ci_method`` (Wilson without it)."""
+    if "success_ci_method" not in frame.columns:
+        return "Wilson score"
+    methods = frame.get_column("success_ci_method").drop_nulls().unique().sort().to_list()
+    return " / ".join(methods) if methods else "Wilson score"

@@ -33,8 +33,10 @@ from fle_core.charts.base import (
     ModelPalette,
     band_height,
     band_opacity,
+    bootstrap_note,
     chart_values,
     fill_model,
+    interval_methods,
     is_rate,
     is_simulated,
     metric_label,
@@ -78,13 +80,13 @@ def _comparison_rows(frame: pl.DataFrame, metric: str) -> tuple[pl.DataFrame, st
             )
         return (
             rows.select("model", pl.col("estimate").alias("value"), "ci_low", "ci_high"),
-            "95% stratified-bootstrap CI",
+            f"95% {bootstrap_note(frame)}",
         )
     require(frame, ["model", metric], "model metrics")
     lo: str | None
     hi: str | None
     if metric == "success_rate" and {"success_ci_low", "success_ci_high"} <= set(frame.columns):
-        lo, hi, note = "success_ci_low", "success_ci_high", "95% Wilson score interval"
+        lo, hi, note = "success_ci_low", "success_ci_high", f"95% {interval_methods(frame)} interval"
     elif {f"{metric}_ci_low", f"{metric}_ci_high"} <= set(frame.columns):
         lo, hi, note = f"{metric}_ci_low", f"{metric}_ci_high", "95% CI"
     else:
@@ -191,12 +193,20 @@ def _pass_at_k_long(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def pass_at_k_chart(
-    frame: pl.DataFrame, *, palette: ModelPalette | None = None, simulated: bool | None = None
+    frame: pl.DataFrame,
+    *,
+    palette: ModelPalette | None = None,
+    simulated: bool | None = None,
+    estimator: str = "pass@k",
+    width: int = WIDTH,
+    legend_columns: int = 3,
 ) -> alt.LayerChart:
     """pass@k against k per model, with bootstrap bands when the frame has them.
 
     Input: ``bootstrap.pass_at_k_curve`` (``model, k, estimate, ci_low, ci_high,
     n_tasks``) or model metrics with ``pass_at_{k}`` (and ``pass_at_{k}_tasks``).
+    ``estimator="pass^k"`` labels a ``pass_at_k_curve(..., estimator="pass_hat_k")``
+    frame (the chance that all k trials succeed).
     """
     rows = fill_model(_pass_at_k_long(frame)).filter(pl.col("estimate").is_not_null())
     if rows.height == 0:
@@ -207,7 +217,7 @@ def pass_at_k_chart(
     tooltip = [
         alt.Tooltip("model:N", title="Model"),
         alt.Tooltip("k:Q", title="k"),
-        alt.Tooltip("estimate:Q", title="pass@k", format=".1%"),
+        alt.Tooltip("estimate:Q", title=estimator, format=".1%"),
         alt.Tooltip("ci_low:Q", title="CI low", format=".1%"),
         alt.Tooltip("ci_high:Q", title="CI high", format=".1%"),
     ]
@@ -215,7 +225,7 @@ def pass_at_k_chart(
         tooltip.append(alt.Tooltip("n_tasks:Q", title="Tasks averaged"))
     ks = sorted(set(rows.get_column("k").to_list()))
     x = alt.X("k:Q", title="k (attempts per task)", axis=alt.Axis(values=ks, format="d"))
-    y_title = "pass@k (% probability, mean over tasks)"
+    y_title = f"{estimator} (% probability, mean over tasks)"
     # a little room beyond 0 % and 100 % so points there are drawn whole inside the plot
     y_scale = alt.Scale(domain=[-0.04, 1.04], nice=False)
     y_axis = alt.Axis(format="%", values=[0, 0.25, 0.5, 0.75, 1])
@@ -229,23 +239,32 @@ def pass_at_k_chart(
                 x=x,
                 y=alt.Y("ci_low:Q", title=y_title, scale=y_scale, axis=y_axis),
                 y2="ci_high:Q",
-                color=pal.color(models),
+                color=pal.color(models, columns=legend_columns),
                 detail="model:N",
             )
         )
     layers.append(
-        base.mark_line().encode(x=x, y=y, color=pal.color(models), strokeDash=pal.dash_encoding(models))
+        base.mark_line().encode(
+            x=x,
+            y=y,
+            color=pal.color(models, columns=legend_columns),
+            strokeDash=pal.dash_encoding(models, columns=legend_columns),
+        )
     )
     layers.append(
         base.mark_point(filled=True, size=50).encode(
-            x=x, y=y, color=pal.color(models), shape=pal.shape_encoding(models), tooltip=tooltip
+            x=x,
+            y=y,
+            color=pal.color(models, columns=legend_columns),
+            shape=pal.shape_encoding(models, columns=legend_columns),
+            tooltip=tooltip,
         )
     )
-    note = "band: 95% stratified-bootstrap CI" if has_band else "no bootstrap band in this frame"
+    note = "band: 95% bootstrap CI" if has_band else "no bootstrap band in this frame"
     return alt.LayerChart(layer=list(layers)).properties(
-        width=WIDTH,
+        width=width,
         height=300,
-        title=title("pass@k by model", _sim(simulated, frame), note),
+        title=title(f"{estimator} by model", _sim(simulated, frame), note),
     )
 
 
@@ -556,31 +575,16 @@ def pareto_frontier(
     """Which points no other point dominates (better or equal on both axes, better on one).
 
     Null / NaN points are never on the frontier and never dominate. Identical
-    points are all on the frontier (neither dominates the other). O(n log n).
+    points are all on the frontier (neither dominates the other). The rule is
+    ``stats.cost.pareto_mask``'s (the frontier share of the cost view uses it too).
     """
+    import numpy as np
 
-    def finite(v: float | None) -> float | None:
-        return v if v is not None and v == v and abs(v) != float("inf") else None
+    from fle_core.stats.cost import pareto_mask as dominance
 
-    pts: list[tuple[int, float, float]] = []
-    for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
-        fx, fy = finite(x), finite(y)
-        if fx is not None and fy is not None:
-            pts.append((i, fx if maximize_x else -fx, fy if minimize_y else -fy))
-    pts.sort(key=lambda p: -p[1])
-    out = [False] * len(xs)
-    best_before = float("inf")  # smallest y among points with a strictly larger x
-    i = 0
-    while i < len(pts):
-        j = i
-        while j < len(pts) and pts[j][1] == pts[i][1]:
-            j += 1
-        group_min = min(p[2] for p in pts[i:j])
-        for idx, _, y in pts[i:j]:
-            out[idx] = y == group_min and y < best_before
-        best_before = min(best_before, group_min)
-        i = j
-    return out
+    x = np.array([np.nan if v is None else v for v in xs], dtype=float)
+    y = np.array([np.nan if v is None else v for v in ys], dtype=float)
+    return [bool(b) for b in dominance(x if maximize_x else -x, y if minimize_y else -y)]
 
 
 def pareto_mask(

@@ -21,6 +21,7 @@ from fle_core.charts.base import (
     ModelPalette,
     band_height,
     band_opacity,
+    bootstrap_note,
     chart_values,
     fill_model,
     is_simulated,
@@ -115,7 +116,7 @@ def interval_estimates_chart(
         title=title(
             "Aggregate metrics with 95% CIs",
             _sim(simulated, frame),
-            "bar: stratified-bootstrap 95% CI; tick: point estimate; ring: a zero-width interval "
+            f"bar: 95% {bootstrap_note(frame)}; tick: point estimate; ring: a zero-width interval "
             "(every resample gave the same value, e.g. 0/n or n/n in every task); mean, IQM and "
             "optimality gap are on the bootstrap score (default: best reward ÷ quota)",
         )
@@ -161,7 +162,7 @@ def performance_profile_chart(
     return alt.LayerChart(layer=[band, line, dots]).properties(
         width=420,
         height=300,
-        title=title("Performance profiles", _sim(simulated, frame), "band: 95% stratified-bootstrap CI"),
+        title=title("Performance profiles", _sim(simulated, frame), "band: 95% bootstrap CI"),
     )
 
 

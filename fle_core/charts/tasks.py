@@ -31,7 +31,7 @@ from fle_core.charts.base import (
     title,
 )
 
-OUTCOMES = ("none", "partial", "full", "no quota")
+OUTCOMES = ("none", "partial", "full", "no quota", "all left out")
 
 
 #: Plot height per task row, the least plot height (1 or 2 tasks) and width (1 model).
@@ -77,29 +77,76 @@ def _fill_task(frame: pl.DataFrame) -> pl.DataFrame:
     return fill_model(frame).with_columns(pl.col("task").cast(pl.String).fill_null("(unknown)"))
 
 
+#: What a cell's infrastructure-failure count means under each rule (``stats.infrastructure``).
+INFRA_MEANING = {"fail": "counted as failures", "exclude": "left out"}
+INFRA_MARK = "⚠"
+
+
+def _infra(frame: pl.DataFrame) -> pl.Expr:
+    """The group's infrastructure failures (0 when the frame has no count)."""
+    return (
+        pl.col("infra_failures").fill_null(0).cast(pl.Int64)
+        if "infra_failures" in frame.columns
+        else pl.lit(0, pl.Int64)
+    ).alias("infra")
+
+
+def _infra_parts(rows: pl.DataFrame, infrastructure: str) -> tuple[list[alt.Tooltip], str]:
+    """Tooltip line and subtitle sentence for the cells' infrastructure-failure counts."""
+    if not rows.height or not (rows.get_column("infra") > 0).any():
+        return [], ""
+    meaning = INFRA_MEANING.get(infrastructure, infrastructure)
+    tip = [alt.Tooltip("infra:Q", title=f"Infrastructure failures ({meaning})")]
+    return tip, f"; {INFRA_MARK}n: n infrastructure failures in the cell ({meaning})"
+
+
+def _text_layers(base: alt.Chart, x, y, text, font: int, colour, tooltip) -> list[alt.Chart]:
+    """The cell's text: centred, or raised a little with ``⚠n`` under it when the cell holds
+    infrastructure failures (two layers, so both lines stay inside a 24 px row)."""
+    plain = base.transform_filter("!(datum.infra > 0)").mark_text(fontSize=font)
+    raised = base.transform_filter("datum.infra > 0").mark_text(fontSize=font, dy=-5)
+    mark = (
+        base.transform_filter("datum.infra > 0")
+        .transform_calculate(infra_label=f"'{INFRA_MARK}' + datum.infra")
+        .mark_text(fontSize=font - 1, dy=6)
+    )
+    enc = {"x": x, "y": y, "color": colour, "tooltip": tooltip}
+    return [
+        plain.encode(text=text, **enc),
+        raised.encode(text=text, **enc),
+        mark.encode(text="infra_label:N", **enc),
+    ]
+
+
 def task_heatmap_chart(
     group_metrics: pl.DataFrame,
     metric: str = "success_rate",
     *,
     palette: ModelPalette | None = None,
     simulated: bool | None = None,
+    infrastructure: str = "fail",
 ) -> alt.LayerChart:
     """Heatmap of ``metric`` per (task, model), value printed in each cell.
 
     Input: group metrics by model and task (``model, task, <metric>``; ``n,
-    successes`` in tooltips). Cells whose metric is null (e.g. pass@k with
-    n < k) are drawn grey and say so in the tooltip. ``palette`` is accepted for
-    a uniform signature; the heatmap colours encode the metric, not the model.
+    successes`` in tooltips; ``infra_failures`` when present: a second line
+    ``⚠n`` in the cell and a tooltip line, meaning "counted as failures" or "left
+    out" per ``infrastructure``, the rule in force). Cells whose metric is null
+    (e.g. pass@k with n < k) are drawn grey and say so in the tooltip. ``palette``
+    is accepted for a uniform signature; the colours encode the metric, not the model.
     """
     require(group_metrics, ["model", "task", metric], "group metrics")
     extra = [c for c in ("n", "successes") if c in group_metrics.columns]
     fmt = number_format(metric)
     rows = _fill_task(
-        group_metrics.select("model", "task", pl.col(metric).cast(pl.Float64).alias("value"), *extra)
+        group_metrics.select(
+            "model", "task", pl.col(metric).cast(pl.Float64).alias("value"), *extra, _infra(group_metrics)
+        )
     )
     rows = rows.with_columns(
         pl.when(pl.col("value").is_finite()).then(pl.col("value")).otherwise(None).alias("value")
     )
+    infra_tip, infra_note = _infra_parts(rows, infrastructure)
     rows, pal = _grid_rows(rows, palette)
     models, tasks = models_in(rows), sorted(rows.get_column("task").unique().to_list())
     label = metric_label(metric)
@@ -108,7 +155,7 @@ def task_heatmap_chart(
         alt.Tooltip("model:N", title="Model"),
         alt.Tooltip("value:Q", title=label, format=fmt),
     ]
-    tooltip += [alt.Tooltip(f"{c}:Q", title=c) for c in extra]
+    tooltip += [alt.Tooltip(f"{c}:Q", title=c) for c in extra] + infra_tip
     x, y, step = _grid_axes(rows, pal, tasks)
     base = alt.Chart(chart_values(rows))
     scale = (
@@ -122,9 +169,9 @@ def task_heatmap_chart(
         .encode(
             x=x,
             y=y,
-            tooltip=[*tooltip[:2], alt.Tooltip("n:Q", title="n (too few trials)")]
+            tooltip=[*tooltip[:2], alt.Tooltip("n:Q", title="n (too few trials)"), *infra_tip]
             if "n" in extra
-            else tooltip[:2],
+            else [*tooltip[:2], *infra_tip],
         )
     )
     cells = (
@@ -142,26 +189,27 @@ def task_heatmap_chart(
             ),
         )
     )
-    text = (
-        base.transform_filter("datum.value !== null")
-        .mark_text(fontSize=9 if step >= 26 else 8)
-        .encode(
-            x=x,
-            y=y,
-            text=alt.Text("value:Q", format=".0%" if is_rate(metric) else ",.3~s"),
-            color=alt.condition("datum.value > 0.6", alt.value("black"), alt.value("white"))
-            if is_rate(metric)
-            else alt.value("white"),
-            tooltip=tooltip,
-        )
+    text = _text_layers(
+        base.transform_filter("datum.value !== null"),
+        x,
+        y,
+        alt.Text("value:Q", format=".0%" if is_rate(metric) else ",.3~s"),
+        9 if step >= 26 else 8,
+        alt.condition("datum.value > 0.6", alt.value("black"), alt.value("white"))
+        if is_rate(metric)
+        else alt.value("white"),
+        tooltip,
     )
-    return alt.LayerChart(layer=[missing, cells, text]).properties(
+    grey_mark = _text_layers(  # a cell the rule emptied, or with too few trials, still shows its ⚠n
+        base.transform_filter("datum.value === null"), x, y, alt.value(""), 8, alt.value("black"), tooltip
+    )[2]
+    return alt.LayerChart(layer=[missing, cells, *text, grey_mark]).properties(
         width=max(MIN_GRID_WIDTH, step * len(models)),
         height=band_height(len(tasks), ROW_PX, MIN_PLOT_PX),
         title=title(
             f"Task × model: {label}",
             _sim(simulated, group_metrics),
-            "grey: not enough trials for this metric; hover a cell for n and the full names",
+            "grey: not enough trials for this metric; hover a cell for n and the full names" + infra_note,
         ),
     )
 
@@ -171,14 +219,22 @@ def classify_outcomes(group_metrics: pl.DataFrame) -> pl.DataFrame:
 
     The denominator is ``n_scored`` (trajectories with a quota) when the frame has
     it, else ``n``. A row with null ``successes`` or no scored trajectory (the
-    task has no quota, e.g. open_play) is ``"no quota"``. "full" means every
-    scored trial reached the quota.
+    task has no quota, e.g. open_play) is ``"no quota"``; one whose every trajectory
+    was an infrastructure failure left out by the rule (``n = 0``, ``infra_failures > 0``)
+    is ``"all left out"``. "full" means every scored trial reached the quota.
     """
     require(group_metrics, ["model", "task", "n", "successes"], "group metrics")
     s = pl.col("successes")
     n = pl.col("n_scored") if "n_scored" in group_metrics.columns else pl.col("n")
+    emptied = (
+        (pl.col("n") == 0) & (pl.col("infra_failures") > 0)
+        if "infra_failures" in group_metrics.columns
+        else pl.lit(False)
+    )
     return group_metrics.with_columns(
-        pl.when(s.is_null() | n.is_null() | (n == 0))
+        pl.when(emptied.fill_null(False))
+        .then(pl.lit("all left out"))
+        .when(s.is_null() | n.is_null() | (n == 0))
         .then(pl.lit("no quota"))
         .when(s == 0)
         .then(pl.lit("none"))
@@ -190,25 +246,30 @@ def classify_outcomes(group_metrics: pl.DataFrame) -> pl.DataFrame:
 
 
 def classification_heatmap_chart(
-    group_metrics: pl.DataFrame, *, palette: ModelPalette | None = None, simulated: bool | None = None
+    group_metrics: pl.DataFrame,
+    *,
+    palette: ModelPalette | None = None,
+    simulated: bool | None = None,
+    infrastructure: str = "fail",
 ) -> alt.LayerChart:
     """Task × model grid coloured none / partial / full, with "successes/n" in each cell.
 
     Input: group metrics by model and task (``model, task, n, successes``;
-    ``n_scored`` when present).
+    ``n_scored`` when present; ``infra_failures`` as in ``task_heatmap_chart``).
     """
     scored = "n_scored" if "n_scored" in group_metrics.columns else "n"
     rows = _fill_task(
         classify_outcomes(group_metrics).select(
-            "model", "task", pl.col(scored).alias("n"), "successes", "outcome"
+            "model", "task", pl.col(scored).alias("n"), "successes", "outcome", _infra(group_metrics)
         )
     )
     rows = rows.with_columns(
-        pl.when(pl.col("outcome") == "no quota")
+        pl.when(pl.col("outcome").is_in(["no quota", "all left out"]))
         .then(pl.lit("–"))
         .otherwise(pl.format("{}/{}", "successes", "n"))
         .alias("label")
     )
+    infra_tip, infra_note = _infra_parts(rows, infrastructure)
     rows, pal = _grid_rows(rows, palette)
     models, tasks = models_in(rows), sorted(rows.get_column("task").unique().to_list())
     present = [o for o in OUTCOMES if o in set(rows.get_column("outcome").to_list())]
@@ -218,6 +279,7 @@ def classification_heatmap_chart(
         alt.Tooltip("outcome:N", title="Outcome"),
         alt.Tooltip("successes:Q", title="Successes"),
         alt.Tooltip("n:Q", title="Trials"),
+        *infra_tip,
     ]
     x, y, step = _grid_axes(rows, pal, tasks)
     base = alt.Chart(chart_values(rows))
@@ -232,16 +294,14 @@ def classification_heatmap_chart(
             legend=alt.Legend(orient="top", direction="horizontal"),
         ),
     )
-    text = base.mark_text(fontSize=9 if step >= 26 else 8, color="black").encode(
-        x=x, y=y, text="label:N", tooltip=tooltip
-    )
-    return alt.LayerChart(layer=[cells, text]).properties(
+    text = _text_layers(base, x, y, alt.Text("label:N"), 9 if step >= 26 else 8, alt.value("black"), tooltip)
+    return alt.LayerChart(layer=[cells, *text]).properties(
         width=max(MIN_GRID_WIDTH, step * len(models)),
         height=band_height(len(tasks), ROW_PX, MIN_PLOT_PX),
         title=title(
             "Task outcomes: none / partial / full",
             _sim(simulated, group_metrics),
-            "none: 0 of n trials solved; partial: some; full: all n; cell: successes/n",
+            "none: 0 of n trials solved; partial: some; full: all n; cell: successes/n" + infra_note,
         ),
     )
 

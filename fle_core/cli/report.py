@@ -32,6 +32,20 @@ def register(sub) -> None:
     )
     p.add_argument("--seed", type=int, default=None, help="bootstrap seed (default 0)")
     p.add_argument(
+        "--infrastructure",
+        choices=("fail", "exclude"),
+        default="fail",
+        help="infrastructure failures (game server, RCON, model API): count them as failures, as FLE's "
+        "scorer does (fail, the default), or leave them out of every number (exclude)",
+    )
+    p.add_argument(
+        "--population",
+        choices=("tasks", "suite"),
+        default="tasks",
+        help="what the intervals answer for: tasks like these (tasks, task-clustered; the default) or "
+        "this fixed suite (suite, stratified)",
+    )
+    p.add_argument(
         "--image-format",
         choices=("svg", "png"),
         default="svg",
@@ -57,6 +71,8 @@ def _report(args) -> int:
         seed=report.DEFAULT_SEED if args.seed is None else args.seed,
         baseline=args.baseline,
         candidate=args.candidate,
+        infrastructure=args.infrastructure,
+        population=args.population,
     )
     files = report.build_report(
         frames, args.out, data_version=version, title=args.title, image_format=args.image_format

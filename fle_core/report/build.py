@@ -24,6 +24,7 @@ import polars as pl
 from fle_core import charts as ch
 from fle_core.charts.base import ChartError, ModelPalette, is_simulated
 from fle_core.errors import FleError
+from fle_core.report import uncertainty
 from fle_core.report.html import chart_figure, esc, markdown_html, page, table_html
 from fle_core.stats.changes import changes_markdown
 
@@ -39,7 +40,8 @@ FALLBACK_DEFINITIONS = """\
 
 - **Success**: a trajectory succeeds when its best reward is at or above the task quota
   (`best_reward >= quota`); tasks without a quota (open_play) are not scored.
-- **Success rate**: successes / scored trajectories, with a 95% Wilson score interval.
+- **Success rate**: successes / scored trajectories, with a 95% task-clustered Wilson interval
+  (tasks as a sample; Inspect's clustered ci_wilson).
 - **pass@k** (Chen et al. 2021): per task with n trials and c successes,
   `1 - C(n-c, k) / C(n, k)` (computed as `1 - prod_{i=n-c+1..n} (1 - k/i)`), then averaged
   over the tasks with n >= k.
@@ -82,13 +84,25 @@ class ReportFrames:
     suite_note: str | None = None
     #: what changed between two sides (``analysis.changes.changes``); None: no such section
     changes: Changes | None = None
+    #: ``bootstrap.pass_at_k_curve(..., estimator="pass_hat_k")``: pass^k with bands
+    pass_hat_k_curve: pl.DataFrame | None = None
+    #: ``variance.variance_components`` and ``variance.plan`` (the report's planner rows)
+    variance: pl.DataFrame | None = None
+    plan: pl.DataFrame | None = None
+    #: ``cost.cost_estimates`` and ``cost.frontier``; ``reliability.consistency``
+    cost: pl.DataFrame | None = None
+    frontier: pl.DataFrame | None = None
+    consistency: pl.DataFrame | None = None
+    #: ``leader.leading_system``: the headline, named only when the paired tests say so
+    standing: Any = None
 
     def tables(self) -> dict[str, pl.DataFrame]:
         """Frames exported as CSV/Parquet (steps are large and stay in the warehouse)."""
         out = {
             f.name: getattr(self, f.name)
             for f in fields(self)
-            if f.name not in ("steps", "comparison_markdown", "changes") and getattr(self, f.name) is not None
+            if f.name not in ("steps", "comparison_markdown", "changes", "standing")
+            and getattr(self, f.name) is not None
         }
         if self.changes is not None:
             out["changes"] = self.changes.table
@@ -105,15 +119,35 @@ class DataVersion:
     filters: dict[str, Any] = field(default_factory=dict)
     reps: int | None = None
     seed: int | None = None
+    #: ``stats.infrastructure`` rule and the intervals' population, when the loader set them
+    infrastructure: str | None = None
+    population: str | None = None
 
     def as_rows(self) -> list[tuple[str, str]]:
-        return [
+        rows = [
             ("Warehouse sync id (data version)", "–" if self.sync_id is None else str(self.sync_id)),
             ("Synced at (UTC)", _when(self.synced_at)),
             ("Report generated at (UTC)", _when(self.generated_at)),
             ("Filters", json.dumps(self.filters, sort_keys=True, default=str) if self.filters else "none"),
             ("Bootstrap", "–" if self.reps is None else f"{self.reps} resamples, seed {self.seed}"),
         ]
+        if self.infrastructure is not None:
+            rows.append(
+                ("Infrastructure failures", _INFRA_TEXT.get(self.infrastructure, self.infrastructure))
+            )
+        if self.population is not None:
+            rows.append(("Intervals answer for", _POPULATION_TEXT.get(self.population, self.population)))
+        return rows
+
+
+_INFRA_TEXT = {
+    "fail": "counted as failures (FLE's scorer rule, the default)",
+    "exclude": "left out of every number (--infrastructure exclude)",
+}
+_POPULATION_TEXT = {
+    "tasks": "tasks like these: the tasks are a sample (task-clustered, the default)",
+    "suite": "this fixed suite: the tasks are held fixed (stratified; --population suite)",
+}
 
 
 def _when(value: dt.datetime | None) -> str:
@@ -168,7 +202,7 @@ def report_charts(
         plan += [
             (
                 "model_comparison",
-                "Success rate per model (95% Wilson interval)",
+                "Success rate per model with its 95% interval (the method is named in the chart)",
                 lambda: ch.model_comparison_chart(f.model_metrics, "success_rate", **kw),
             ),
             (
@@ -182,16 +216,19 @@ def report_charts(
                 "cost",
                 "Cost: tokens per success against success rate, Pareto frontier marked",
                 lambda: ch.cost_chart(f.model_metrics, **kw),
-            ),
+            )
+            if f.frontier is None  # the frontier with intervals (uncertainty.extra_charts) replaces it
+            else None,
         ]
     if f.pass_at_k_curve is not None:
         plan.append(
             (
                 "pass_at_k",
-                "pass@k against k with stratified-bootstrap bands",
+                "pass@k against k with bootstrap bands",
                 lambda: ch.pass_at_k_chart(f.pass_at_k_curve, **kw),
             )
         )
+    plan += uncertainty.extra_charts(f, kw)
     if f.interval_estimates is not None:
         plan.append(
             (
@@ -374,8 +411,10 @@ _LEADERBOARD = [
     "n",
     "successes",
     "success_rate",
+    "success_se",
     "success_ci_low",
     "success_ci_high",
+    "success_ci_method",
     "pass_at_1",
     "pass_at_3",
     "pass_at_5",
@@ -449,6 +488,8 @@ def _sections(
     rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in version.as_rows())
     parts.append(f'<h2 id="version">Data version</h2><table class="version">{rows}</table>')
     parts.append('<h2 id="leaderboard">Leaderboard</h2>')
+    if frames.standing is not None:
+        parts.append(uncertainty.headline(frames.standing, frames.model_metrics))
     if frames.suite_note:
         parts.append(f'<p class="note">{esc(frames.suite_note)}</p>')
     if frames.model_metrics is not None:
@@ -456,13 +497,21 @@ def _sections(
         parts.append(
             table_html(lb, columns=_LEADERBOARD, percent=_percent_columns(lb), css_class="data leaderboard")
         )
+        parts.append(uncertainty.leaderboard_notes(frames, version.population))
     else:
         parts.append('<p class="note">No model metrics were given.</p>')
     if frames.failures is not None and frames.failures.height:
+        infra = (
+            "Infrastructure failures are left out of every number above (--infrastructure exclude); "
+            "errored trajectories count as failures. "
+            if version.infrastructure == "exclude"
+            else "Errored and infrastructure-failed trajectories count as failures above (as FLE's "
+            "scorer decides; --infrastructure exclude leaves the latter out). "
+        )
         parts.append(
-            '<h3 id="failures">Failures per model (Inspect logs)</h3><p class="note">Errored and '
-            "infrastructure-failed trajectories count as failures above (as FLE's scorer decides). "
-            "<em>infrastructure</em>: the game server, RCON, the server pool or the model API failed, "
+            '<h3 id="failures">Failures per model (Inspect logs)</h3><p class="note">'
+            + infra
+            + "<em>infrastructure</em>: the game server, RCON, the server pool or the model API failed, "
             "not the agent; <em>missing</em>: samples a failed or killed log never produced. Check these "
             "before trusting a pass@k.</p>" + table_html(frames.failures, css_class="data failures")
         )
@@ -480,6 +529,7 @@ def _sections(
             + table_html(gm, percent=_percent_columns(gm), css_class="data group")
             + "</details>"
         )
+    parts.append(uncertainty.sections(frames))
     parts.append('<h2 id="charts">Charts</h2>' + "".join(figures))
     if skipped:
         items = "".join(f"<li>{esc(c)}: {esc(r)}</li>" for c, r in skipped)

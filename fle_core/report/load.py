@@ -11,6 +11,8 @@ from typing import Any
 
 import polars as pl
 
+from fle_core.errors import FleError
+from fle_core.report import uncertainty
 from fle_core.report.build import DataVersion, ReportError, ReportFrames
 
 # ---- the loader (warehouse → frames), used by the CLI ---------------------------------
@@ -49,17 +51,29 @@ def load_report_frames(
     k_values: Sequence[int] = (1, 3, 5, 8),
     baseline: str | None = None,
     candidate: str | None = None,
+    infrastructure: str = "fail",
+    population: str = "tasks",
 ) -> tuple[ReportFrames, DataVersion]:
     """Read the warehouse as of its latest sync and compute every frame the report shows.
 
     The steps are pinned to one sync id (``as_of_sync``), recorded in the
-    returned ``DataVersion`` with the filters and bootstrap settings, so the
-    report says exactly what it was computed from. With ``baseline`` and
+    returned ``DataVersion`` with the filters, bootstrap settings, the
+    infrastructure rule (``stats.infrastructure``: ``"fail"``, FLE's, or
+    ``"exclude"``) and the intervals' population (``"tasks"`` or ``"suite"``),
+    so the report says exactly what it was computed from. With ``baseline`` and
     ``candidate`` (sides as ``fle-core gate`` reads them; the filters do not apply
     to them) the report adds what changed between the two, task by task.
     """
     from fle_core import analysis, warehouse
-    from fle_core.stats import bootstrap, compare, metrics
+    from fle_core.stats import bootstrap, compare, cost, leader, metrics, reliability, variance
+    from fle_core.stats import infrastructure as infra
+    from fle_core.stats.clustered import check_population
+
+    try:
+        infra.check_rule(infrastructure)
+        check_population(population)
+    except FleError as exc:
+        raise ReportError(exc.message, hint=exc.hint) from None
 
     if reps < 1:
         raise ReportError(f"--reps must be at least 1 (got {reps})")
@@ -95,18 +109,19 @@ def load_report_frames(
     # length or FLE release are never pooled; suite-level numbers on the tasks all ran
     from fle_core.analysis import systems
 
-    summaries = systems.label_systems(
+    everything = systems.label_systems(
         analysis.load_summaries(ws, as_of_sync=sync_id, **filters), by=systems.SYSTEM_ONLY
     )
+    summaries = infra.apply_rule(everything, infrastructure)
     suite, _ = systems.common_tasks(summaries)
     scored = suite.filter(pl.col("success").is_not_null())
     names = sorted(summaries.get_column("model").drop_nulls().unique().to_list())
-    board = metrics.model_metrics(suite, k_values=k_values)
+    board = metrics.model_metrics(suite, k_values=k_values, population=population)
     frames = ReportFrames(
         summaries=summaries,
         steps=steps,
         model_metrics=board,
-        group_metrics=metrics.group_metrics(summaries, k_values=k_values),
+        group_metrics=infra.with_counts(metrics.group_metrics(summaries, k_values=k_values), everything),
         suite_note=systems.suite_note(summaries),
     )
     from fle_core.analysis import outcomes
@@ -115,9 +130,27 @@ def load_report_frames(
     if failures.height and (failures.drop("model", "trajectories").sum_horizontal() > 0).any():
         frames.failures = failures
     if scored.height:
-        frames.interval_estimates = bootstrap.interval_estimates(scored, reps=reps, seed=seed)
-        frames.pass_at_k_curve = bootstrap.pass_at_k_curve(scored, k_values, reps=reps, seed=seed)
-        frames.performance_profile = bootstrap.performance_profile(scored, reps=reps, seed=seed)
+        pop: dict[str, Any] = {"reps": reps, "seed": seed, "population": population}
+        frames.interval_estimates = bootstrap.interval_estimates(scored, **pop)
+        frames.pass_at_k_curve = bootstrap.pass_at_k_curve(scored, k_values, **pop)
+        frames.pass_hat_k_curve = bootstrap.pass_at_k_curve(scored, k_values, **pop, estimator="pass_hat_k")
+        frames.performance_profile = bootstrap.performance_profile(scored, **pop)
+        frames.variance = variance.variance_components(scored)
+        usable = frames.variance.filter(
+            pl.col("var_between").is_not_null() & pl.col("var_within").is_not_null()
+        )
+        if usable.height:
+            frames.plan = pl.concat(
+                [
+                    variance.plan(usable, half_width=uncertainty.PLAN_HALF_WIDTH),
+                    variance.plan(usable, difference=uncertainty.PLAN_DIFFERENCE),
+                ]
+            )
+        column, _ = cost.cost_unit(scored)
+        frames.cost = cost.cost_estimates(scored, column, **pop)
+        frames.frontier = cost.frontier(scored, column, **pop)
+        frames.consistency = reliability.consistency(scored)
+        frames.standing = leader.leading_system(scored, reps=reps, seed=seed)
         if len(names) > 1:
             frames.probability_of_improvement = bootstrap.probability_of_improvement(
                 scored, pairs=_poi_pairs(board), reps=reps, seed=seed
@@ -135,5 +168,7 @@ def load_report_frames(
         filters=filters,
         reps=reps,
         seed=seed,
+        infrastructure=infrastructure,
+        population=population,
     )
     return frames, version

@@ -18,8 +18,10 @@ Columns prefixed ``config.`` / ``summary.`` (the shape of API exports, and of
 nested JSONL records, which are flattened that way) lose the prefix; then only
 the summary columns are metric candidates.
 
-Nothing is dropped silently: a row without a system label or a value that is
-not a number is reported in ``notes``. Bad input raises ``SourceError`` with a
+Nothing is dropped silently: a row without a system label is reported in
+``notes``, and so is every metric value left out, counted by kind (NaN, ±inf,
+text that is not a number). A text column whose cells are mostly numbers is a
+metric column: its other cells are the ones left out, never the column. Bad input raises ``SourceError`` with a
 hint naming the columns found.
 """
 
@@ -214,12 +216,52 @@ def _columns(raw: pl.DataFrame) -> str:
     return f"columns: {shown}"
 
 
-def _numeric(series: pl.Series) -> pl.Series:
-    if series.dtype.is_numeric():
-        return series.cast(pl.Float64)
-    if series.dtype == pl.Boolean:
+def _parsed(series: pl.Series) -> pl.Series:
+    """The column as floats: numbers as they are, text parsed (NaN/inf spellings kept), else null."""
+    if series.dtype.is_numeric() or series.dtype == pl.Boolean:
         return series.cast(pl.Float64)
     return series.cast(pl.String).str.strip_chars().cast(pl.Float64, strict=False)
+
+
+def _numeric(series: pl.Series) -> pl.Series:
+    """The metric column as finite floats: NaN, ±inf and text become null (``_exclusions``
+    says how many of each)."""
+    values = _parsed(series)
+    return values.set(~values.is_finite().fill_null(True), None) if values.dtype == pl.Float64 else values
+
+
+def _mostly_numbers(series: pl.Series) -> bool:
+    """A text column is a metric when more than half of its non-empty cells are numbers
+    (a NaN or inf spelling counts as one): one ``nan`` or ``abc`` must not hide a metric."""
+    if series.dtype.is_numeric():
+        return True
+    if series.dtype != pl.String:
+        return False
+    cells = series.drop_nulls().str.strip_chars()
+    cells = cells.filter(cells != "")
+    return cells.len() > 0 and 2 * int(_parsed(cells).is_not_null().sum()) > cells.len()
+
+
+def _exclusions(name: str, raw: pl.Series) -> str | None:
+    """``'y': 3 value(s) left out: 1 NaN, 1 inf, 1 not a number ('abc')``, or None."""
+    values = _parsed(raw)
+    present = raw.is_not_null()
+    if raw.dtype == pl.String:
+        present = present & (raw.str.strip_chars() != "")
+    nan = int((values.is_nan().fill_null(False) & present).sum())
+    inf = int((values.is_infinite().fill_null(False) & present).sum())
+    text_mask = values.is_null() & present
+    text = int(text_mask.sum())
+    if not (nan or inf or text):
+        return None
+    parts = [f"{nan} NaN"] if nan else []
+    parts += [f"{inf} inf"] if inf else []
+    if text:
+        examples = raw.filter(text_mask).cast(pl.String).unique(maintain_order=True).head(3).to_list()
+        shown = ", ".join(repr(e) for e in examples) + (", …" if text_mask.sum() > len(examples) else "")
+        parts.append(f"{text} not a number ({shown})")
+    total = nan + inf + text
+    return f"{total} value(s) of {name!r} left out: {', '.join(parts)}"
 
 
 def _metrics(raw, metrics, keys, summary, fmt, label, notes) -> list[str]:
@@ -227,7 +269,7 @@ def _metrics(raw, metrics, keys, summary, fmt, label, notes) -> list[str]:
         bad = [m for m in metrics if m not in raw.columns or m in keys]
         if bad:
             raise SourceError(f"{label}: no metric column {', '.join(map(repr, bad))}", hint=_columns(raw))
-        not_numbers = [m for m in metrics if _numeric(raw[m]).is_null().all() and raw[m].is_not_null().any()]
+        not_numbers = [m for m in metrics if _parsed(raw[m]).is_null().all() and raw[m].is_not_null().any()]
         if not_numbers:
             raise SourceError(f"{label}: column(s) {', '.join(not_numbers)} hold no numbers")
         return list(metrics)
@@ -235,7 +277,7 @@ def _metrics(raw, metrics, keys, summary, fmt, label, notes) -> list[str]:
     pool = [c for c in raw.columns if c not in skip and not c.startswith("_")]
     if summary is not None:
         pool = [c for c in pool if c in summary]
-    chosen = [c for c in pool if raw[c].dtype.is_numeric() and raw[c].is_not_null().any()]
+    chosen = [c for c in pool if _mostly_numbers(raw[c]) and raw[c].is_not_null().any()]
     if not chosen:
         raise SourceError(f"{label} has no numeric metric column", hint=_columns(raw))
     if fmt == "wandb" and summary is None:
@@ -254,11 +296,10 @@ def _frame(raw, sys_col, seed_col, task_col, metrics, notes, label) -> pl.DataFr
     if task_col is not None:
         cols.append(raw[task_col].cast(pl.String).alias("task"))
     for m in metrics:
-        values = _numeric(raw[m])
-        lost = int((values.is_null() & raw[m].is_not_null()).sum())
-        if lost:
-            notes.append(f"{lost} value(s) of {m!r} are not numbers and were left out")
-        cols.append(values.alias(m))
+        note = _exclusions(m, raw[m].filter(system.is_not_null()))
+        if note:
+            notes.append(note)
+        cols.append(_numeric(raw[m]).alias(m))
     frame = pl.DataFrame(cols).filter(pl.col("system").is_not_null())
     if frame.height == 0:
         raise SourceError(f"{label}: no run has a {sys_col!r} value")

@@ -38,7 +38,13 @@ from fle_core.stats._resample import (
     pad_tasks,
     percentile_interval,
 )
-from fle_core.stats.metrics import pass_at_k_array
+from fle_core.stats.clustered import (
+    DEFAULT_POPULATION,
+    check_population,
+    cluster_count_bootstrap,
+    ragged_cluster_scores,
+)
+from fle_core.stats.metrics import pass_at_k_array, pass_hat_k_array
 
 DEFAULT_REPS = 2000
 DEFAULT_SEED = 0
@@ -155,9 +161,17 @@ def task_rate_stat(n: np.ndarray, c: np.ndarray) -> np.ndarray:
 
 def pass_at_k_stat(k: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """Mean over tasks with n ≥ k of pass@k(n, c, k) per row (count_bootstrap statistic)."""
+    return _task_average(pass_at_k_array, k)
 
+
+def pass_hat_k_stat(k: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """Mean over tasks with n ≥ k of pass^k(n, c, k) per row (count_bootstrap statistic)."""
+    return _task_average(pass_hat_k_array, k)
+
+
+def _task_average(per_task, k: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     def fn(n: np.ndarray, c: np.ndarray) -> np.ndarray:
-        p = pass_at_k_array(n, c, k)
+        p = per_task(n, c, k)
         ok = ~np.isnan(p)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(ok, p, 0.0).sum(axis=1) / ok.sum(axis=1)
@@ -286,6 +300,13 @@ _INTERVAL_SCHEMA = {
 }
 
 
+def _resolve_population(population: str, resample_tasks: bool | None) -> str:
+    """``resample_tasks`` (the older switch) wins when given: True = tasks, False = suite."""
+    if resample_tasks is not None:
+        return "tasks" if resample_tasks else "suite"
+    return check_population(population)
+
+
 def interval_estimates(
     summaries: pl.DataFrame,
     metrics: Sequence[str] = ("success_rate", "iqm", "mean", "median", "optimality_gap"),
@@ -293,16 +314,16 @@ def interval_estimates(
     seed=DEFAULT_SEED,
     *,
     confidence: float = DEFAULT_CONFIDENCE,
-    resample_tasks: bool = False,
+    population: str = DEFAULT_POPULATION,
+    resample_tasks: bool | None = None,
     score_column: str = "normalized_reward",
     success_column: str = "success",
 ) -> pl.DataFrame:
-    """Per model: point estimate and stratified-bootstrap CI of aggregate metrics.
+    """Per model: point estimate and bootstrap CI of aggregate metrics.
 
     rliable's aggregates, which weigh every **task** equally (docs/metrics.md §6):
     ``success_rate`` (mean over tasks of the per-task success rate; bootstrapped
-    with ``count_bootstrap``, binomial counts per task, or the generic resampler
-    when ``resample_tasks``), and over ``score_column`` (default
+    from binomial counts per task), and over ``score_column`` (default
     ``normalized_reward = best_reward / quota``, so tasks with different quotas
     are comparable): ``mean`` (mean of task means), ``median`` (median of task
     means), ``optimality_gap`` (mean over tasks of the mean ``max(0, 1 − score)``,
@@ -310,12 +331,20 @@ def interval_estimates(
     The trajectory-weighted versions are available as ``success_rate_pooled``,
     ``mean_pooled`` and ``optimality_gap_pooled``; they equal the task-weighted
     ones when every task has the same number of trajectories.
-    Columns: ``model, metric, estimate, ci_low, ci_high, n, n_tasks``.
+
+    ``population="tasks"`` (default: tasks as a sample) runs the two-stage cluster
+    bootstrap (tasks resampled, then runs within each drawn task);
+    ``population="suite"`` (this fixed suite) the stratified bootstrap (runs
+    within each task). ``resample_tasks=True``/``False`` is the older spelling of
+    the same choice. Columns: ``model, metric, estimate, ci_low, ci_high, n,
+    n_tasks, population``.
     """
     known = {*SUCCESS_METRICS, *SCORE_METRICS}
     bad = [m for m in metrics if m not in known]
     if bad:
         raise MetricError(f"unknown interval metric(s) {bad}", hint=f"choose from {sorted(known)}")
+    pop = _resolve_population(population, resample_tasks)
+    clustered = pop == "tasks"
     score_metrics = [m for m in metrics if m in SCORE_METRICS]
     success_metrics = [m for m in metrics if m in SUCCESS_METRICS]
     data = {}
@@ -328,38 +357,18 @@ def interval_estimates(
     def score_result(model: str) -> BootstrapResult:
         tasks = list(data["score"][model].values())
         model_seed = _model_seed(seed, model, "score")
-        if resample_tasks:
-            return stratified_bootstrap(
-                tasks,
-                lambda x: np.stack([SCORE_METRICS[m](x) for m in score_metrics], axis=1),
-                reps,
-                model_seed,
-                resample_tasks,
-                confidence,
-            )
-        return _pooled_score_bootstrap(tasks, score_metrics, reps, model_seed, confidence)
+        return _pooled_score_bootstrap(tasks, score_metrics, reps, model_seed, confidence, clustered)
 
     def success_result(model: str) -> BootstrapResult:
-        tasks = data["success"][model]
-        model_seed = _model_seed(seed, model, "success")
-        fns = {"success_rate": task_mean_metric, "success_rate_pooled": mean_metric}
-        if resample_tasks:
-            return stratified_bootstrap(
-                list(tasks.values()),
-                lambda x: np.stack([fns[m](x) for m in success_metrics], axis=1),
-                reps,
-                model_seed,
-                True,
-                confidence,
-            )
         stats = {"success_rate": task_rate_stat, "success_rate_pooled": pooled_rate_stat}
-        n, c = _counts(tasks)
-        return count_bootstrap(
+        n, c = _counts(data["success"][model])
+        run = cluster_count_bootstrap if clustered else count_bootstrap
+        return run(
             n,
             c,
             lambda nn, cc: np.stack([stats[m](nn, cc) for m in success_metrics], 1),
             reps,
-            model_seed,
+            _model_seed(seed, model, "success"),
             confidence,
         )
 
@@ -373,7 +382,9 @@ def interval_estimates(
             rows += [_row(model, m, res, data["score"][model], i) for i, m in enumerate(score_metrics)]
     order = {m: i for i, m in enumerate(metrics)}
     rows.sort(key=lambda r: (r["model"], order[r["metric"]]))
-    return pl.DataFrame(rows, schema=_INTERVAL_SCHEMA, orient="row")
+    return pl.DataFrame(rows, schema=_INTERVAL_SCHEMA, orient="row").with_columns(
+        pl.lit(pop, pl.String).alias("population")
+    )
 
 
 def _compact_blocks(tasks: Sequence[np.ndarray], reps: int, rng: np.random.Generator):
@@ -434,15 +445,51 @@ def _pooled_scores(x: np.ndarray, metrics: Sequence[str], starts: np.ndarray, n:
     return out
 
 
+def _balanced_cluster_blocks(tasks: Sequence[np.ndarray], reps: int, rng: np.random.Generator):
+    """Two-stage cluster resamples of equal-sized tasks as compact ``(b, T·R)`` blocks.
+
+    Consumes the RNG exactly as ``resample_blocks(..., resample_tasks=True)``
+    (task slots first, then the float32 ``u`` blocks), so it draws the same runs;
+    with every task of size R no slot is padding, and each block is contiguous.
+    """
+    values = np.stack(tasks)  # (T, R)
+    t_count, r_max = values.shape
+    task_idx = rng.integers(0, t_count, size=(reps, t_count))
+    flat = values.ravel()
+    block = max(1, _BLOCK_ELEMENTS // max(1, t_count * r_max))
+    for start in range(0, reps, block):
+        tid = task_idx[start : start + block]
+        u = rng.random((tid.shape[0], t_count, r_max), dtype=np.float32)
+        u *= np.float32(r_max)
+        idx: np.ndarray = u.astype(np.int64)
+        np.minimum(idx, r_max - 1, out=idx)
+        idx += (tid * r_max)[..., None]
+        yield flat[idx].reshape(tid.shape[0], t_count * r_max)
+
+
 def _pooled_score_bootstrap(
-    tasks: Sequence[np.ndarray], metrics: Sequence[str], reps: int, seed, confidence: float
+    tasks: Sequence[np.ndarray], metrics: Sequence[str], reps: int, seed, confidence: float, clustered=False
 ) -> BootstrapResult:
-    """``stratified_bootstrap`` of the score metrics, on compact resamples (faster)."""
+    """The bootstrap of the score metrics on compact resamples (faster than padded ones).
+
+    ``clustered``: tasks resampled, then runs (two-stage); equal-sized tasks use
+    compact blocks, unequal ones ``clustered.ragged_cluster_scores`` (the same draws as
+    the padded generic resampler, without its sorts).
+    """
     tasks = as_task_arrays(tasks)
     n = np.array([t.size for t in tasks], dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(n)[:-1]])
     estimate = _pooled_scores(np.concatenate(tasks)[None], metrics, starts, n)[0]
-    parts = [_pooled_scores(x, metrics, starts, n) for x in _compact_blocks(tasks, reps, _rng(seed))]
+    if clustered and bool((n != n[0]).any()):
+        replicates = ragged_cluster_scores(tasks, list(metrics), reps, _rng(seed), _BLOCK_ELEMENTS)
+        lo, hi = percentile_interval(replicates, confidence)
+        return BootstrapResult(estimate, lo, hi, replicates)
+    blocks = (
+        _balanced_cluster_blocks(tasks, reps, _rng(seed))
+        if clustered
+        else _compact_blocks(tasks, reps, _rng(seed))
+    )
+    parts = [_pooled_scores(x, metrics, starts, n) for x in blocks]
     replicates = np.concatenate(parts, axis=0)
     lo, hi = percentile_interval(replicates, confidence)
     return BootstrapResult(estimate, lo, hi, replicates)
@@ -475,27 +522,36 @@ def pass_at_k_curve(
     seed=DEFAULT_SEED,
     *,
     confidence: float = DEFAULT_CONFIDENCE,
+    population: str = DEFAULT_POPULATION,
     success_column: str = "success",
+    estimator: str = "pass_at_k",
 ) -> pl.DataFrame:
-    """pass@k per model, averaged over tasks with n ≥ k, with bootstrap CIs.
+    """pass@k (or pass^k) per model, averaged over tasks with n ≥ k, with bootstrap CIs.
 
-    Trials are resampled within each task (the task's n stays fixed), so
-    pass@k is re-estimated from each resampled success count, drawn with
-    ``count_bootstrap``.
+    Each replicate re-estimates the per-task value from a resampled success
+    count (binomial, as ``count_bootstrap``): with ``population="tasks"`` (default)
+    the tasks are resampled first (two-stage cluster bootstrap), with ``"suite"``
+    only the trials within each task (the task's n stays fixed).
+    ``estimator="pass_hat_k"`` gives pass^k, the chance that k trials all succeed.
     Columns: ``model, k, estimate, ci_low, ci_high, n_tasks`` (tasks with n ≥ k).
     """
     ks = [int(k) for k in k_values]
     if any(k < 1 for k in ks):
         raise MetricError(f"k values must be >= 1, got {ks}")
+    if estimator not in ("pass_at_k", "pass_hat_k"):
+        raise MetricError(f"unknown estimator {estimator!r}", hint="use 'pass_at_k' or 'pass_hat_k'")
+    run = cluster_count_bootstrap if check_population(population) == "tasks" else count_bootstrap
+    stat = pass_at_k_stat if estimator == "pass_at_k" else pass_hat_k_stat
+    purpose = "pass@k" if estimator == "pass_at_k" else "pass^k"
     rows = []
     for model, tasks in _task_values(summaries, success_column).items():
         n, c = _counts(tasks)
-        res = count_bootstrap(
+        res = run(
             n,
             c,
-            lambda nn, cc: np.stack([pass_at_k_stat(k)(nn, cc) for k in ks], 1),
+            lambda nn, cc: np.stack([stat(k)(nn, cc) for k in ks], 1),
             reps,
-            _model_seed(seed, model, "pass@k"),
+            _model_seed(seed, model, purpose),
             confidence,
         )
         for i, k in enumerate(ks):
@@ -529,15 +585,18 @@ def performance_profile(
     seed=DEFAULT_SEED,
     *,
     confidence: float = DEFAULT_CONFIDENCE,
+    population: str = DEFAULT_POPULATION,
     score_column: str = "normalized_reward",
 ) -> pl.DataFrame:
     """Score distribution (rliable performance profile) with bootstrap bands.
 
     ``fraction`` at ``tau`` = mean over tasks of the fraction of runs whose
-    score exceeds tau. Default taus: 0, 0.1, ..., 2.0 of the quota.
-    Columns: ``model, tau, fraction, ci_low, ci_high``.
+    score exceeds tau. Default taus: 0, 0.1, ..., 2.0 of the quota. Bands:
+    the two-stage cluster bootstrap (``population="tasks"``, default) or the
+    stratified one (``"suite"``). Columns: ``model, tau, fraction, ci_low, ci_high``.
     """
     grid = np.round(np.linspace(0.0, 2.0, 21), 10) if taus is None else np.asarray(taus, float)
+    clustered = check_population(population) == "tasks"
     rows = []
     for model, tasks in _task_values(summaries, score_column).items():
         res = stratified_bootstrap(
@@ -545,7 +604,7 @@ def performance_profile(
             profile_metric(grid),
             reps,
             _model_seed(seed, model, "profile"),
-            False,
+            clustered,
             confidence,
         )
         for i, tau in enumerate(grid):

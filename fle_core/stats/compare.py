@@ -10,6 +10,7 @@ Every definition is in ``docs/metrics.md``.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -42,7 +43,9 @@ if TYPE_CHECKING:
     from polars._typing import PolarsDataType
 
 BETTER, WORSE, NO_DIFF = "significantly better", "significantly worse", md.NO_DIFFERENCE
-VERDICTS = (BETTER, WORSE, NO_DIFF)
+#: the experiment log's verdict when a system's runs repeat the baseline's (``stats.runs``)
+INVALID = "invalid (same data)"
+VERDICTS = (BETTER, WORSE, NO_DIFF, INVALID)
 ALL_TASKS = "ALL"
 # re-exported: compare is where users look for power and sample size
 POWER = (minimum_detectable_difference, power_two_proportions, trials_needed)
@@ -129,9 +132,10 @@ def value_test(a: np.ndarray, b: np.ndarray, test: str = "mann_whitney_u") -> di
     """Mann-Whitney U, Welch's t or Student's t (two-sided); a t CI for the mean difference; Cliff's delta.
 
     The CI is Student's pooled-variance interval for ``student_t`` and Welch's
-    otherwise. With fewer than 2 values on a side (Welch) or no within-group
-    variance (both t tests), the t statistic and its CI are undefined (null),
-    except that identical constant samples give p = 1.
+    otherwise. With fewer than 2 values on a side (Welch) the t statistic and its
+    CI are undefined (null). Zero variance on both sides: identical constants give
+    p = 1; different constants (complete separation) give t = ±inf, p = 0 and the
+    CI [diff, diff], as ``scipy.stats.ttest_ind`` defines them.
     """
     if test not in VALUE_TESTS:
         raise MetricError(f"unknown test {test!r}", hint="use 'mann_whitney_u', 'welch_t' or 'student_t'")
@@ -143,21 +147,24 @@ def value_test(a: np.ndarray, b: np.ndarray, test: str = "mann_whitney_u") -> di
         "effect_name": "cliffs_delta",
         "test": test,
     }
-    spread = np.ptp(a) > 0 or np.ptp(b) > 0
     student = test == "student_t"
-    t_ok = spread and (
-        a.size + b.size >= 3 and min(a.size, b.size) >= 1 if student else min(a.size, b.size) >= 2
-    )
-    if t_ok:
-        res = stats.ttest_ind(a, b, equal_var=student)
-        ci = res.confidence_interval(0.95)
-        out.update(diff_ci_low=float(ci.low), diff_ci_high=float(ci.high))
+    same = np.ptp(np.concatenate([a, b])) == 0
+    sizes_ok = a.size + b.size >= 3 and min(a.size, b.size) >= 1 if student else min(a.size, b.size) >= 2
+    p_t = None
+    if sizes_ok and not same:
+        # zero variance on both sides with different means (1,1,1 vs 2,2,2): t = ±inf, and
+        # scipy defines p = 0 and the CI as the difference itself; we follow it
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            res = stats.ttest_ind(a, b, equal_var=student)
+            ci = res.confidence_interval(0.95)
+        if math.isfinite(float(res.pvalue)):
+            p_t = float(res.pvalue)
+            out.update(diff_ci_low=float(ci.low), diff_ci_high=float(ci.high))
     if test == "mann_whitney_u":
-        same = np.ptp(np.concatenate([a, b])) == 0
         out["p_value"] = 1.0 if same else float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
-    else:  # undefined with too few values or zero variance on both sides (unless all equal)
-        same = min(a.size, b.size) >= 2 and np.ptp(np.concatenate([a, b])) == 0
-        out["p_value"] = float(res.pvalue) if t_ok else (1.0 if same else None)
+    else:  # undefined with too few values; identical constant samples: no difference, p = 1
+        out["p_value"] = p_t if p_t is not None else (1.0 if same and min(a.size, b.size) >= 2 else None)
     return out
 
 
@@ -174,8 +181,8 @@ def stratified_t_test(
     ``Var(D) = s²·Σ_k (1/n_xk + 1/n_yk) / K²`` — the t test of that contrast
     in the cell-means linear model. With one task each is the ordinary two-sample
     test. Undefined (None) when a task has fewer than 2 values on a side
-    (Welch), the df is < 1 (Student), or there is no variance while the
-    difference is not 0 (then p = 1 if it is 0).
+    (Welch) or the df is < 1 (Student). With no variance at all, p = 1 when the
+    difference is 0 and p = 0 otherwise (t = ±inf, as scipy's two-sample test).
     """
     k = len(strata)
     xs = [(np.asarray(a, float), np.asarray(b, float)) for a, b in strata]
@@ -194,8 +201,8 @@ def stratified_t_test(
         var = sum(v for v, _ in terms) / k**2
         denom = sum(v * v / (n - 1) for v, n in terms)
         df = sum(v for v, _ in terms) ** 2 / denom if denom > 0 else math.inf
-    if var <= 0:
-        return 1.0 if d == 0 else None
+    if var <= 0:  # no variance: no difference (p = 1), or complete separation (t = ±inf, p = 0)
+        return 1.0 if d == 0 else 0.0
     return float(2 * stats.t.sf(abs(d) / math.sqrt(var), df))
 
 

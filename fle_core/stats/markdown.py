@@ -78,9 +78,12 @@ def fmt_number(x: float | None, digits: int) -> str:
 
 
 def fmt_p(p: float | None) -> str:
-    """p-value as the log writes it: ``0.701``, or ``5.3e-05`` below 0.001."""
+    """p-value as the log writes it: ``0.701``, or ``5.3e-05`` below 0.001; ``0`` when it is
+    exactly 0 (a t test of two different constant samples: t = ±inf)."""
     if p is None or not math.isfinite(p):
         return "n/a"
+    if p == 0:
+        return "0"
     return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
 
 

@@ -24,13 +24,13 @@ import numpy as np
 import polars as pl
 
 from fle_core.errors import MetricError
+from fle_core.stats._intervals import Z95 as Z95
+from fle_core.stats._intervals import wilson_interval as wilson_interval
+from fle_core.stats.clustered import suite_intervals
 from fle_core.tasks import TaskRegistry
 
 if TYPE_CHECKING:
     from polars._typing import PolarsDataType
-
-#: z for a two-sided 95% interval (scipy.stats.norm.ppf(0.975)).
-Z95 = 1.959963984540054
 
 TRAJECTORY_KEY = ("source", "version", "instance")
 
@@ -140,31 +140,6 @@ def _falling_ratio(top: np.ndarray, n: np.ndarray, k: int) -> np.ndarray:
     return ratio
 
 
-def wilson_interval(successes, n, z: float = Z95):
-    """Wilson score interval for a binomial proportion; scalars or arrays.
-
-    ``(p + z²/2n ± z·sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n)`` with ``p = s/n``.
-    Returns ``(low, high)``; NaN where ``n == 0``.
-    """
-    s = np.asarray(successes, dtype=np.float64)
-    n_arr = np.asarray(n, dtype=np.float64)
-    if np.any(s < 0) or np.any(s > n_arr):
-        raise MetricError("need 0 <= successes <= n")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = s / n_arr
-        denom = 1.0 + z * z / n_arr
-        center = (p + z * z / (2 * n_arr)) / denom
-        half = z * np.sqrt(p * (1 - p) / n_arr + z * z / (4 * n_arr * n_arr)) / denom
-        # the bounds are exactly 0 at s = 0 and 1 at s = n; avoid 0.9999999999999999
-        low = np.where(s == 0, 0.0, np.clip(center - half, 0.0, 1.0))
-        high = np.where(s == n_arr, 1.0, np.clip(center + half, 0.0, 1.0))
-        low = np.where(n_arr > 0, low, np.nan)
-        high = np.where(n_arr > 0, high, np.nan)
-    if low.ndim == 0:
-        return float(low), float(high)
-    return low, high
-
-
 @lru_cache(maxsize=65536)
 def newcombe_interval(s1: int, n1: int, s2: int, n2: int, z: float = Z95) -> tuple[float, float]:
     """CI for p1 - p2 by Newcombe's hybrid score method (1998, method 10).
@@ -232,7 +207,13 @@ SUMMARY_SCHEMA: dict[str, PolarsDataType] = {
     "production_score": pl.Float64,
     "normalized_reward": pl.Float64,
     "config": pl.String,
+    # what an Inspect log records (``analysis.outcomes``; defaults for other trajectories)
+    "infrastructure_failure": pl.Boolean,
+    "cost_usd": pl.Float64,
+    "cost_source": pl.String,
 }
+#: Value of each summary column a steps frame cannot tell (filled by ``analysis.load_summaries``).
+_LOG_DEFAULTS = {"infrastructure_failure": False, "cost_usd": None, "cost_source": None}
 
 
 def _quota_map(quotas) -> dict[str, float]:
@@ -435,7 +416,12 @@ def _finish_summaries(out: pl.DataFrame) -> pl.DataFrame:
         ((pl.col("ended_at") - pl.col("started_at")).dt.total_microseconds() / 1e6).alias("duration_s"),
         (pl.col("best_reward") / pl.col("quota")).alias("normalized_reward"),
     )
-    out = out.select([pl.col(c).cast(t) for c, t in SUMMARY_SCHEMA.items()])
+    out = out.select(
+        [
+            pl.col(c).cast(t) if c in out.columns else pl.lit(_LOG_DEFAULTS[c], dtype=t).alias(c)
+            for c, t in SUMMARY_SCHEMA.items()
+        ]
+    )
     return out.sort(list(TRAJECTORY_KEY), nulls_last=False)
 
 
@@ -542,6 +528,11 @@ def _group_aggs(summaries: pl.DataFrame, reward_column: str, success_column: str
         .mean()
         .alias("mean_steps_to_success"),
         _optional(summaries, "error_occurred", pl.Boolean).cast(pl.Float64).mean().alias("error_rate"),
+        _optional(summaries, "infrastructure_failure", pl.Boolean)
+        .fill_null(False)
+        .sum()
+        .cast(pl.Int64)
+        .alias("infra_failures"),
         _optional(summaries, "simulated", pl.Boolean).any().alias("simulated"),
     ]
 
@@ -581,7 +572,8 @@ def group_metrics(
     Columns: ``<by>, n, n_scored, successes, success_rate, success_ci_low,
     success_ci_high, pass_at_{k}..., pass_hat_{k}..., reward_mean, reward_median,
     reward_std, reward_min, reward_max, reward_iqm, tokens_mean,
-    tokens_per_success, cost_per_success, mean_steps, mean_steps_to_success, error_rate, simulated``.
+    tokens_per_success, cost_per_success, mean_steps, mean_steps_to_success, error_rate,
+    infra_failures, simulated``.
 
     ``n`` counts trajectories; ``n_scored`` those whose success is not null
     (success rate, Wilson CI, pass@k and pass^k use ``n_scored``). pass@k and
@@ -589,7 +581,8 @@ def group_metrics(
     statistics ignore null/NaN/inf; ``reward_std`` uses ddof=1 (null for n < 2).
     ``tokens_per_success`` is the mean ``total_tokens`` of successful trajectories;
     ``cost_per_success`` is the total ``total_tokens`` of scored trajectories ÷ successes.
-    Rows are sorted by ``by``.
+    ``infra_failures`` counts the group's infrastructure failures (``stats.infrastructure``;
+    0 without the column). Rows are sorted by ``by``.
     """
     by = list(by)
     ks = _check_k(k_values)
@@ -622,6 +615,7 @@ def group_metrics(
         "mean_steps",
         "mean_steps_to_success",
         "error_rate",
+        "infra_failures",
         "simulated",
     ]
     return frame.select(order)
@@ -632,13 +626,20 @@ def model_metrics(
     k_values: Sequence[int] = (1, 3, 5, 8),
     reward_column: str = "best_reward",
     success_column: str = "success",
+    *,
+    population: str = "tasks",
+    confidence: float = 0.95,
 ) -> pl.DataFrame:
     """One row per model, across its tasks.
 
-    Columns: ``model, n_tasks, n, n_scored, successes, success_rate,
-    success_ci_low, success_ci_high`` (pooled over the model's scored
-    trajectories, Wilson CI), ``success_rate_task_mean`` (mean of per-task
-    rates), and for each k: ``pass_at_{k}`` (mean of per-task pass@k over
+    Columns: ``model, n_tasks, n, n_scored, successes, success_rate`` (pooled over
+    the model's scored trajectories), ``success_se``, ``success_ci_low``,
+    ``success_ci_high`` and ``success_ci_method``: the interval of the suite-level
+    rate for ``population`` (``clustered.suite_intervals``): ``"tasks"`` (default,
+    tasks as a sample) gives the task-clustered Wilson interval, = Inspect's
+    ``ci_wilson(cluster="task")``; ``"suite"`` (this fixed suite) the stratified
+    one; a model with one task gets that task's Wilson interval. Then
+    ``success_rate_task_mean`` (mean of per-task rates), and for each k: ``pass_at_{k}`` (mean of per-task pass@k over
     tasks with n_scored ≥ k), ``pass_at_{k}_tasks`` (how many tasks that
     used), ``tasks_lacking_{k}`` (sorted list of scored tasks with
     n_scored < k), ``pass_hat_{k}`` (same averaging); then ``reward_mean``,
@@ -680,7 +681,20 @@ def model_metrics(
         _optional(summaries, "simulated", pl.Boolean).any().alias("simulated"),
     ]
     pooled = summaries.group_by("model").agg(pooled_aggs)
-    pooled = _add_rates(pooled, [])
+    pooled = _add_rates(pooled, []).drop("success_ci_low", "success_ci_high")
+    ci = suite_intervals(
+        summaries.select("model", "task", pl.col(success_column).cast(pl.Boolean).alias("success")),
+        "success",
+        population,
+        confidence=confidence,
+    ).select(
+        "model",
+        pl.col("se").alias("success_se"),
+        pl.col("ci_low").alias("success_ci_low"),
+        pl.col("ci_high").alias("success_ci_high"),
+        pl.col("method").alias("success_ci_method"),
+    )
+    pooled = pooled.join(ci, on="model", how="left", nulls_equal=True)
     out = pooled.join(across, on="model", how="left", nulls_equal=True).sort("model", nulls_last=True)
     order = [
         "model",
@@ -689,8 +703,10 @@ def model_metrics(
         "n_scored",
         "successes",
         "success_rate",
+        "success_se",
         "success_ci_low",
         "success_ci_high",
+        "success_ci_method",
         "success_rate_task_mean",
     ]
     for k in ks:

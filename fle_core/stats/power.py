@@ -37,13 +37,21 @@ def power_two_proportions(n: int, p_a: float, p_b: float, alpha: float = 0.05) -
     return float(stats.norm.cdf(num / sd1))
 
 
-def trials_needed(p_a: float, p_b: float, alpha: float = 0.05, power: float = 0.8) -> int:
+def trials_needed(
+    p_a: float, p_b: float, alpha: float = 0.05, power: float = 0.8, *, design_effect: float = 1.0
+) -> int:
     """Trials per group to detect p_a vs p_b with a two-sided two-proportion z-test.
 
     ``n = ((z_{1-α/2}·√(2·p̄·q̄) + z_{power}·√(p_a q_a + p_b q_b)) / |p_a − p_b|)²``,
-    rounded up (Fleiss, no continuity correction).
+    rounded up (Fleiss, no continuity correction). Trials that are clustered in
+    tasks are not independent: ``design_effect`` (``variance.variance_components``;
+    1 + (k − 1)·ICC for k epochs per task) multiplies the independent-trials n
+    before rounding, so n trials carry the information of n / design_effect
+    independent ones. For how many tasks or epochs that means, see ``variance.plan``.
     """
     _check_power_args(alpha, power)
+    if not (design_effect > 0 and math.isfinite(design_effect)):
+        raise MetricError(f"design_effect must be a positive number, got {design_effect}")
     for p in (p_a, p_b):
         if not 0 <= p <= 1:
             raise MetricError(f"probabilities must be in [0, 1], got {p}")
@@ -53,7 +61,7 @@ def trials_needed(p_a: float, p_b: float, alpha: float = 0.05, power: float = 0.
     num = _z(1 - alpha / 2) * math.sqrt(2 * pbar * (1 - pbar)) + _z(power) * math.sqrt(
         p_a * (1 - p_a) + p_b * (1 - p_b)
     )
-    return max(1, math.ceil((num / abs(p_a - p_b)) ** 2 - 1e-9))
+    return max(1, math.ceil(design_effect * (num / abs(p_a - p_b)) ** 2 - 1e-9))
 
 
 def minimum_detectable_difference(

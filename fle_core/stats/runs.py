@@ -151,11 +151,55 @@ def compare_runs(
     rank = {s: i for i, s in enumerate(others)}
     out = out.with_columns(pl.col("model_a").replace_strict(rank, return_dtype=pl.Int64).alias("_r"))
     out = out.with_row_index("_i").sort("_r", "_i").drop("_r", "_i")
-    return _correct(out, correction, alpha, set(lower_is_better))
+    invalid = same_data(runs, baseline, others, metrics)
+    out = out.with_columns(
+        pl.struct("model_a", "metric")
+        .map_elements(lambda r: (r["model_a"], r["metric"]) in invalid, return_dtype=pl.Boolean)
+        .alias("_same")
+    )
+    out = out.with_columns(pl.when(pl.col("_same")).then(None).otherwise(pl.col("p_value")).alias("p_value"))
+    return _correct(out, correction, alpha, set(lower_is_better)).drop("_same")
+
+
+def _per_seed(runs: pl.DataFrame, system: str, metric: str) -> dict[tuple, list]:
+    """{(task, seed): sorted values} of one system's runs on one metric (nulls kept as None)."""
+    keys = ["task", "seed"] if "task" in runs.columns else ["seed"]
+    sub = runs.filter(pl.col("system") == system).select(*keys, metric)
+    out: dict[tuple, list] = {}
+    for row in sub.iter_rows():
+        out.setdefault(tuple(row[:-1]), []).append(row[-1])
+    return {k: sorted(v, key=lambda x: (x is None, x)) for k, v in out.items()}
+
+
+def same_data(
+    runs: pl.DataFrame, baseline: str, systems: Sequence[str], metrics: Sequence[str]
+) -> set[tuple[str, str]]:
+    """The (system, metric) pairs whose runs repeat the baseline's: the seed log's
+    "Invalid (same data)" (a benchmark that compared a branch with itself).
+
+    A metric's runs repeat the baseline's when every (task, seed) has the same values
+    on both sides. That marks the pair when the values vary from seed to seed (chance
+    cannot repeat them), and marks every metric of a system whose runs repeat the
+    baseline's on all metrics (a copy of the baseline, constant metrics included).
+    Constant metrics that merely agree (both always 1.0) stay ordinary comparisons.
+    """
+    marked: set[tuple[str, str]] = set()
+    for system in systems:
+        repeats = {}
+        for m in metrics:
+            base = _per_seed(runs, baseline, m)
+            repeats[m] = bool(base) and base == _per_seed(runs, system, m)
+        for m in metrics:
+            values = runs.filter(pl.col("system") == baseline)[m].drop_nulls()
+            varies = values.n_unique() > 1
+            if repeats[m] and (varies or all(repeats.values())):
+                marked.add((system, m))
+    return marked
 
 
 def _correct(frame: pl.DataFrame, correction: str | None, alpha: float, lower: set[str]) -> pl.DataFrame:
-    """Adjust p over the call's two families and set verdicts (per metric direction)."""
+    """Adjust p over the call's two families and set verdicts (per metric direction); rows
+    whose runs repeat the baseline's (``_same``) are "invalid (same data)", untested."""
     method = compare._CORRECTIONS[correction.lower() if isinstance(correction, str) else correction]
     p = frame["p_value"].fill_null(np.nan).to_numpy().astype(float)
     is_all = (frame["task"] == compare.ALL_TASKS).fill_null(False).to_numpy()
@@ -164,9 +208,10 @@ def _correct(frame: pl.DataFrame, correction: str | None, alpha: float, lower: s
         if family.any():
             adj[family] = compare.adjust_pvalues(p[family], method)
     p_adj = [None if not np.isfinite(x) else float(x) for x in adj]
+    same = frame["_same"].to_list() if "_same" in frame.columns else [False] * frame.height
     verdicts = [
-        compare._verdict(pa, diff, alpha, metric not in lower)
-        for pa, diff, metric in zip(p_adj, frame["diff"], frame["metric"], strict=True)
+        compare.INVALID if invalid else compare._verdict(pa, diff, alpha, metric not in lower)
+        for pa, diff, metric, invalid in zip(p_adj, frame["diff"], frame["metric"], same, strict=True)
     ]
     return frame.with_columns(
         pl.Series("p_adjusted", p_adj, pl.Float64),
@@ -191,7 +236,12 @@ def correction_note(comparisons: pl.DataFrame) -> str:
     family = f"{n} test{'' if n == 1 else 's'} in this comparison family" + (
         " (per-task and all-tasks rows adjusted separately)" if two and method != "none" else ""
     )
-    return f"p-values: {', '.join(tests)}, two-sided; {how}; {family}; significant at α = {alpha:g}."
+    text = f"p-values: {', '.join(tests)}, two-sided; {how}; {family}; significant at α = {alpha:g}."
+    if (comparisons["p_value"] == 0).any():
+        text += " p = 0: both sides are constant and differ (no variance, t = ±inf; scipy's rule)."
+    if (comparisons["verdict"] == compare.INVALID).any():
+        text += " Invalid (same data): the runs repeat the baseline's seed for seed, so no test was run."
+    return text
 
 
 def _seed_key(values: Sequence[str]):

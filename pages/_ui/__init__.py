@@ -25,11 +25,14 @@ views), ``data`` (cached loaders and computations), ``widgets`` (shared
 renderers), ``frames`` (pure display shaping, no Streamlit), ``notes`` (pure
 words that explain a figure: plurals, captions, toasts), ``sweep_views`` (runner
 health, sweep progress, the cell grid), ``runs`` (the
-runs-file comparison section of Compare) and ``changes`` (Compare's "What
-changed" tab and its leaderboard export). Pages import
+runs-file comparison section of Compare), ``changes`` (Compare's "What
+changed" tab and its leaderboard export), ``infra`` (the infrastructure-failure
+switch every metric page shares), ``reliability`` (Compare's cost, reliability
+and planner panels) and ``uncertainty_data`` (their cached computations). Pages import
 only this facade; the names below are the whole of it.
 """
 
+from pages._ui import uncertainty_data as uncertainty_data  # registers its computations
 from pages._ui.changes import changes_section, leaderboard_export
 from pages._ui.core import (
     data_version,
@@ -58,7 +61,6 @@ from pages._ui.data import (
 )
 from pages._ui.frames import (
     fmt,
-    headline,
     parse_grid,
     plain,
     same_task,
@@ -71,13 +73,23 @@ from pages._ui.frames import (
     trajectory_labels,
     trajectory_row,
 )
+from pages._ui.infra import infrastructure_switch, rule_sentence, rule_suffix
 from pages._ui.logs import failure_counts, fetch_transcript, inspect_log_path, inspect_sample
 from pages._ui.notes import (
     action_text,
+    headline,
     interval_caption,
+    passk_caption,
     passk_coverage_note,
     plural,
     zero_width_models,
+)
+from pages._ui.reliability import (
+    POPULATIONS,
+    cost_section,
+    planner_section,
+    population_setting,
+    reliability_section,
 )
 from pages._ui.runs import runs_file_section
 from pages._ui.state import (
@@ -121,6 +133,7 @@ from pages._ui.widgets import (
 __all__ = [
     "LEADERBOARD_COLUMNS",
     "PILOT_COLUMNS",
+    "POPULATIONS",
     "SOURCE_COLUMNS",
     "SWEEP_COLUMNS",
     "SYSTEMS",
@@ -134,6 +147,7 @@ __all__ = [
     "compute",
     "config_options",
     "config_text",
+    "cost_section",
     "data_version",
     "distinct",
     "drop_params",
@@ -148,6 +162,7 @@ __all__ = [
     "guard",
     "guarded",
     "headline",
+    "infrastructure_switch",
     "inspect_log_path",
     "inspect_sample",
     "interval_caption",
@@ -160,15 +175,21 @@ __all__ = [
     "palette",
     "param_notices",
     "parse_grid",
+    "passk_caption",
     "passk_coverage_note",
     "pilot_table",
     "pilots",
     "plain",
+    "planner_section",
     "plural",
+    "population_setting",
     "preset_caption",
     "progress_callback",
     "read_only",
     "read_only_note",
+    "reliability_section",
+    "rule_sentence",
+    "rule_suffix",
     "runner_health",
     "runs_file_section",
     "same_task",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import polars as pl
@@ -19,7 +19,6 @@ import streamlit as st
 
 from fle_core.errors import WarehouseMissing
 from fle_core.workspace import Workspace
-from pages._ui import frames
 from pages._ui.core import data_version
 from pages._ui.frames import parse_traj_key
 from pages._ui.state import Pin
@@ -36,6 +35,7 @@ class Selection:
     sweeps: tuple[str, ...] = ()
     configs: tuple[str, ...] = ()  # params JSON strings; NO_CONFIG = runs without params
     systems: str = "system"  # "system" (analysis.systems), "config" (model + config), or "model"
+    infrastructure: str = "fail"  # fle_core.stats.infrastructure rule: "fail" (FLE's) or "exclude"
 
 
 #: Compare-by choices: what one row of the leaderboard / one series of a chart is.
@@ -44,8 +44,12 @@ NO_CONFIG = "(none)"  # = fle_core.analysis.NO_CONFIG (kept here so pages need n
 
 
 def _config_key(ws: Workspace) -> str:
-    """Cache-key part for settings that change metrics (task quotas)."""
-    return json.dumps(ws.config.get("tasks") or {}, sort_keys=True, default=str)
+    """Cache-key part for settings that change metrics (task quotas, the price table)."""
+    return json.dumps(
+        {"tasks": ws.config.get("tasks") or {}, "prices": ws.config.get("prices") or {}},
+        sort_keys=True,
+        default=str,
+    )
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -69,12 +73,15 @@ def summaries(ws: Workspace, pin: Pin, *, include_invalidated: bool = False) -> 
 
 
 def select(frame: pl.DataFrame, sel: Selection) -> pl.DataFrame:
-    """Filter summaries by the selection (source/model/task/sweep/config).
+    """Filter summaries by the selection (source/model/task/sweep/config) and apply its
+    infrastructure rule (``stats.infrastructure.apply_rule``, the loader's own switch).
 
     With ``sel.systems`` ``"system"`` (the default) or ``"config"`` the result's ``model``
     is the system label (``analysis.label_systems``; the model itself stays in
     ``base_model``), so every metric and chart compares systems; ``"model"`` pools them.
     """
+    from fle_core.stats import infrastructure
+
     for col, values in (
         ("source", sel.sources),
         ("model", sel.models),
@@ -96,7 +103,7 @@ def select(frame: pl.DataFrame, sel: Selection) -> pl.DataFrame:
         from fle_core.analysis import systems
 
         frame = systems.label_systems(frame, by=systems.SYSTEM_ONLY)  # what ran (configs pooled)
-    return frame
+    return infrastructure.apply_rule(frame, sel.infrastructure)
 
 
 def suite_frame(frame: pl.DataFrame) -> pl.DataFrame:
@@ -114,13 +121,17 @@ def distinct(frame: pl.DataFrame, col: str) -> list[str]:
 
 
 _COMPUTE: dict[str, Callable[..., Any]] = {}
+_WITH_EVERYTHING: set[str] = set()  # they also get the selection before the infrastructure rule
 
 
-def compute_fn(name: str):
-    """Register a named computation over selected summaries (cached by ``compute``)."""
+def compute_fn(name: str, *, everything: bool = False):
+    """Register a named computation over selected summaries (cached by ``compute``); with
+    ``everything=True`` it also gets ``everything=`` (infrastructure failures kept)."""
 
     def deco(fn):
         _COMPUTE[name] = fn
+        if everything:
+            _WITH_EVERYTHING.add(name)
         return fn
 
     return deco
@@ -133,31 +144,25 @@ def _c_summaries(s: pl.DataFrame) -> pl.DataFrame:
 
 
 @compute_fn("leaderboard")
-def _c_leaderboard(s: pl.DataFrame, k_values: list[int]) -> pl.DataFrame:
+def _c_leaderboard(s: pl.DataFrame, k_values: list[int], population: str = "tasks") -> pl.DataFrame:
     from fle_core.stats import metrics
 
-    return metrics.model_metrics(suite_frame(s), k_values=tuple(k_values))
-
-
-@compute_fn("group_metrics")
-def _c_group(s: pl.DataFrame, k_values: list[int]) -> pl.DataFrame:
-    from fle_core.stats import metrics
-
-    return metrics.group_metrics(s, by=("model", "task"), k_values=tuple(k_values))
+    return metrics.model_metrics(suite_frame(s), k_values=tuple(k_values), population=population)
 
 
 @compute_fn("intervals")
-def _c_intervals(s: pl.DataFrame, reps: int, seed: int) -> pl.DataFrame:
+def _c_intervals(s: pl.DataFrame, reps: int, seed: int, population: str = "tasks") -> pl.DataFrame:
     from fle_core.stats import bootstrap
 
-    return bootstrap.interval_estimates(suite_frame(s), reps=reps, seed=seed)
+    return bootstrap.interval_estimates(suite_frame(s), reps=reps, seed=seed, population=population)
 
 
 @compute_fn("passk_curve")
-def _c_passk(s: pl.DataFrame, k_values: list[int], reps: int, seed: int) -> pl.DataFrame:
+def _c_passk(s: pl.DataFrame, k_values: list[int], **kw: Any) -> pl.DataFrame:
+    """``kw``: reps, seed, population, estimator (pass@k or pass^k)."""
     from fle_core.stats import bootstrap
 
-    return bootstrap.pass_at_k_curve(suite_frame(s), k_values=tuple(k_values), reps=reps, seed=seed)
+    return bootstrap.pass_at_k_curve(suite_frame(s), k_values=tuple(k_values), **kw)
 
 
 @compute_fn("pairwise")
@@ -171,13 +176,6 @@ def _c_pairwise(
     )
 
 
-@compute_fn("task_difficulty")
-def _c_difficulty(s: pl.DataFrame) -> pl.DataFrame:
-    from fle_core.stats import metrics
-
-    return frames.difficulty_view(metrics.group_metrics(s, by=("task",), k_values=(1,)))
-
-
 @st.cache_data(show_spinner=False, max_entries=64)
 def _compute(
     _ws: Workspace,
@@ -189,8 +187,12 @@ def _compute(
     sel: tuple,
     kwargs_json: str,
 ) -> Any:
-    frame = select(_summaries(_ws, root, version, as_of, cfg), Selection(*sel))
-    return _COMPUTE[name](frame, **json.loads(kwargs_json))
+    chosen = Selection(*sel)
+    everything = _summaries(_ws, root, version, as_of, cfg)
+    kwargs = json.loads(kwargs_json)
+    if name in _WITH_EVERYTHING:
+        kwargs["everything"] = select(everything, replace(chosen, infrastructure="fail"))
+    return _COMPUTE[name](select(everything, chosen), **kwargs)
 
 
 def compute(ws: Workspace, pin: Pin, name: str, sel: Selection, **kwargs) -> Any:

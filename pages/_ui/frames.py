@@ -80,6 +80,7 @@ def difficulty_view(by_task: pl.DataFrame) -> pl.DataFrame:
         "ci_95",
         "n",
         "successes",
+        "infra_failures",
         "reward_mean",
         "mean_steps",
         "mean_steps_to_success",
@@ -252,22 +253,6 @@ def to_csv(frame: pl.DataFrame) -> str:
     """CSV text; list columns (e.g. ``tasks_lacking_k``) become ``;``-joined strings."""
     lists = [c for c, t in frame.schema.items() if isinstance(t, pl.List)]
     return frame.with_columns(pl.col(c).cast(pl.List(pl.String)).list.join(";") for c in lists).write_csv()
-
-
-def headline(board: pl.DataFrame) -> str:
-    """One line naming the best model by success rate, with its interval and n."""
-    ranked = board.filter(pl.col("success_rate").is_not_null()).sort(
-        ["success_rate", "model"], descending=[True, False]
-    )
-    if ranked.is_empty():
-        return "Top model: — (no task with a quota in this selection)"
-    r = ranked.row(0, named=True)
-    return (
-        f"Top model: **{plain(r['model'])}**, success {r['success_rate'] * 100:.1f}% "
-        f"(95% CI {r['success_ci_low'] * 100:.1f}–{r['success_ci_high'] * 100:.1f}%, "
-        f"{r['successes']}/{r.get('n_scored', r['n'])} scored trials over "
-        f"{r.get('n_tasks', '?')} tasks)"
-    )
 
 
 def sources_view(per_source: pl.DataFrame, states: pl.DataFrame) -> pl.DataFrame:

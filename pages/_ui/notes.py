@@ -11,6 +11,8 @@ from typing import Any
 
 import polars as pl
 
+from pages._ui.frames import plain
+
 
 def plural(n: int, word: str, many: str | None = None) -> str:
     """``"1 model"``, ``"6 models"``."""
@@ -80,15 +82,27 @@ def action_text(label: str, sweep_id: str, queued: Any, status: Any) -> str:
     return f"{label}: `{sweep_id}`"
 
 
-def interval_caption(reps: int, seed: int, flat: list[str]) -> str:
-    """Why the chart's bootstrap interval and the table's Wilson interval differ (0/n, n/n)."""
+def interval_caption(reps: int, seed: int, flat: list[str], population: str = "tasks") -> str:
+    """Which question the intervals answer, how each is drawn, and why they can differ (0/n, n/n)."""
+    if population == "tasks":
+        how = (
+            "Intervals treat the tasks as a sample (how would these systems do on tasks like these?). "
+            f"Chart: 95% two-stage cluster bootstrap ({reps:,} resamples of tasks, then of the runs "
+            f"within each drawn task; seed {seed}). Table: the task-clustered Wilson interval "
+            "(Inspect's clustered ci_wilson: Korn–Graubard effective size, t with tasks − 1 df); a "
+            "system with one task gets that task's Wilson interval."
+        )
+    else:
+        how = (
+            "Intervals hold this suite of tasks fixed (how did these systems do on exactly these "
+            f"tasks?). Chart: 95% stratified bootstrap ({reps:,} resamples within each task, seed "
+            f"{seed}). Table: the stratified Wilson interval."
+        )
     return (
-        f"Chart: 95% stratified bootstrap ({reps:,} resamples within each task, seed {seed}). "
-        "Table: Wilson score interval. They differ most at 0/n and n/n: resampling the trials "
-        "of a model that solved none (or all) of them always gives 0 % (100 %), so the bootstrap "
-        "interval has zero width, while the Wilson interval accounts for the few trials "
-        "(0/4 → 0–49 %). Read the Wilson interval for small n."
-        + (f" Zero-width here (ringed): {_some(flat)}." if flat else "")
+        how + " They differ most at 0/n and n/n: resampling the trials of a system that solved "
+        "none (or all) of them always gives 0 % (100 %), so the bootstrap interval has zero width, "
+        "while the Wilson interval accounts for the few trials (0/4 → 0–49 %). Read the table's "
+        "interval for small n." + (f" Zero-width here (ringed): {_some(flat)}." if flat else "")
     )
 
 
@@ -96,3 +110,60 @@ def _some(names: list[str], limit: int = 5) -> str:
     """``a, b, c and 7 more``: a caption names a few, not thirty."""
     head = ", ".join(names[:limit])
     return head if len(names) <= limit else f"{head} and {len(names) - limit} more"
+
+
+def passk_caption(population: str) -> str:
+    """What pass@k and pass^k are, and how their bands were drawn."""
+    bands = (
+        "tasks, then runs within them, resampled (tasks like these)."
+        if population == "tasks"
+        else "runs resampled within each task (this fixed suite)."
+    )
+    return (
+        "pass@k: the chance that at least one of k trials succeeds (unbiased, Chen et al. 2021); pass^k: "
+        "the chance that all k succeed. Per task, averaged over the tasks with at least k trials; the gap "
+        "between them is what repeated runs cost in reliability. Bands: 95% bootstrap intervals, " + bands
+    )
+
+
+def headline(board: pl.DataFrame, standing: Any) -> str:
+    """The Leaderboard's first line: who leads, only when the paired tests say so.
+
+    ``board`` is ``model_metrics``; ``standing`` is ``stats.leader.leading_system``
+    (the first by success rate against each other system, paired by task, with the
+    correction in force). Always starts with ``Leader:``.
+    """
+    ranked = board.filter(pl.col("success_rate").is_not_null())
+    if ranked.is_empty() or not standing.top:
+        return "Leader: — (no task with a quota in this selection)"
+    rows = {r["model"]: r for r in ranked.iter_rows(named=True)}
+    first = rows[standing.top[0]]
+    how = (
+        f"paired by task, {_CORRECTION_TEXT.get(standing.correction, standing.correction)} "
+        f"over {standing.tests} test{'' if standing.tests == 1 else 's'}, α = {standing.alpha:g}"
+    )
+    facts = (
+        f"success {first['success_rate'] * 100:.1f}% (95% CI {first['success_ci_low'] * 100:.1f}–"
+        f"{first['success_ci_high'] * 100:.1f}%, {first.get('success_ci_method') or 'Wilson'}; "
+        f"{first['successes']}/{first.get('n_scored', first['n'])} scored trials over "
+        f"{first.get('n_tasks', '?')} tasks)"
+    )
+    if standing.leader is not None:
+        others = ranked.height - 1
+        return (
+            f"Leader: **{plain(standing.leader)}**, {facts}: significantly above "
+            f"{'the other system' if others == 1 else f'each of the other {others}'} ({how})."
+        )
+    if len(standing.top) == 1:
+        return f"Leader: none to name, only **{plain(standing.top[0])}** is in this selection: {facts}."
+    names = ", ".join(f"**{plain(m)}** {standing.rates[m] * 100:.1f}%" for m in standing.top[:6])
+    more = f" and {len(standing.top) - 6} more" if len(standing.top) > 6 else ""
+    everyone = len(standing.top) == ranked.height
+    group = f"any of the {len(standing.top)}" if everyone else f"the top {len(standing.top)}"
+    return (
+        f"Leader: none. No significant difference between {group}: {names}{more} ({how}); "
+        "the table is ordered by point estimate only."
+    )
+
+
+_CORRECTION_TEXT = {"holm": "Holm-adjusted", "bh": "Benjamini–Hochberg-adjusted", "none": "unadjusted"}

@@ -30,7 +30,9 @@ LEADERBOARD_COLUMNS = {
     "success_rate": st.column_config.ProgressColumn(
         "Success", format="percent", min_value=0.0, max_value=1.0
     ),
-    "ci_95": st.column_config.TextColumn("95% CI (Wilson)"),
+    "ci_95": st.column_config.TextColumn(
+        "95% CI", help="Tasks as a sample: the task-clustered Wilson interval (Inspect's clustered ci_wilson)"
+    ),
     "solved": st.column_config.TextColumn(
         "Solved", help="Successes / scored trials (trajectories of tasks with a quota)"
     ),
@@ -172,9 +174,10 @@ def markdown_preview(md: str) -> None:
             st.caption(f"First {PREVIEW_LINES} of {len(lines):,} lines; the download has them all.")
 
 
-def failure_note(counts: pl.DataFrame, models: list[str] | None = None) -> None:
+def failure_note(counts: pl.DataFrame, models: list[str] | None = None, rule: str = "fail") -> None:
     """Say plainly when trajectories are infrastructure failures or errors (Inspect logs):
-    they count as failed, so a model's pass@8 may rest on fewer real rollouts than it shows."""
+    they count as failed (or, under ``rule="exclude"``, the infrastructure failures are left
+    out), so a model's pass@8 may rest on fewer real rollouts than it shows."""
     if counts.is_empty():
         return
     if models:
@@ -198,10 +201,15 @@ def failure_note(counts: pl.DataFrame, models: list[str] | None = None) -> None:
             continue
         if int(bad[col].sum()):
             parts.append(f"{int(bad[col].sum())} {label}")
+    infra_rule = (
+        "infrastructure failures are left out of every number here (the sidebar switch)"
+        if rule == "exclude"
+        else "infrastructure failures count as failures too (as FLE's scorer decides; the sidebar "
+        "switch leaves them out)"
+    )
     st.warning(
-        f"Inspect logs: {', '.join(parts)} across {bad.height} model(s). Errored and infrastructure-failed "
-        "trajectories count as failures here (as FLE's scorer decides); check the counts before trusting "
-        "a pass@k.",
+        f"Inspect logs: {', '.join(parts)} across {bad.height} model(s). Errored trajectories count as "
+        f"failures here; {infra_rule}. Check the counts before trusting a pass@k.",
         icon=":material/report:",
     )
     with st.expander("Failures per model"):
