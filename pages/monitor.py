@@ -42,11 +42,12 @@ def pick_sweep() -> str | None:
     return sweep_id
 
 
-def controls(sweep_id: str, state: str) -> None:
+def controls(sweep_id: str, status) -> None:
     """Pause or resume the sweep from here (cancel, with its confirmation, is on Sweeps)."""
-    if ro or state not in ("active", "paused"):
+    offered = sweeps.available_actions(status)
+    if ro or not ({"Pause", "Resume"} & set(offered)):
         return
-    label, op = ("Pause", sweeps.pause) if state == "active" else ("Resume", sweeps.resume)
+    label, op = ("Pause", sweeps.pause) if "Pause" in offered else ("Resume", sweeps.resume)
     if st.button(
         label,
         key=f"mon_{label.lower()}",
@@ -64,7 +65,7 @@ def render(sweep_id: str) -> None:
     status = sweeps.status(ws, sweep_id)
     st.progress(_ui.status_fraction(status), text=_ui.status_text(status))
     _ui.status_counts(status)
-    controls(sweep_id, status.status)
+    controls(sweep_id, status)
     cells = sweeps.cells_frame(ws, sweep_id)
     if not cells.is_empty():
         _ui.cells_view(cells)

@@ -157,8 +157,11 @@ def sweep_list() -> None:
     st.caption(_ui.sweep_facts(sweep_table, sweep_id))
     if ro:
         return
-    actions = {"Resume": sweeps.resume, "Retry failed": sweeps.retry_failed, "Pause": sweeps.pause}
-    cols = st.columns(len(actions) + 2)  # the last two hold Cancel and its confirmation
+    ops = {"Resume": sweeps.resume, "Retry failed": sweeps.retry_failed, "Pause": sweeps.pause}
+    state = sweeps.status(ws, sweep_id)
+    offered = sweeps.available_actions(state)  # none on a completed sweep without failures
+    actions = {label: op for label, op in ops.items() if label in offered}
+    cols = st.columns(len(ops) + 2)  # fixed slots: the last two hold Cancel and Monitor
     for col, (label, op) in zip(cols, actions.items(), strict=False):
         if col.button(label, key=f"op_{label}"):
             with _ui.guard():
@@ -166,9 +169,9 @@ def sweep_list() -> None:
                 if label != "Pause":
                     sweeps.ensure_runner(ws)
                 done(_ui.action_text(label, sweep_id, queued, sweeps.status(ws, sweep_id)))
-    if cols[-2].button("Cancel…", key="op_cancel"):
+    if "Cancel" in offered and cols[-2].button("Cancel…", key="op_cancel"):
         st.session_state["_confirm_cancel"] = sweep_id
-    if st.session_state.get("_confirm_cancel") == sweep_id:
+    if "Cancel" in offered and st.session_state.get("_confirm_cancel") == sweep_id:
         st.warning(f"Cancel `{sweep_id}`? Running jobs are killed; completed cells are kept.")
         yes, no = st.columns([1, 1], width=360)
         if no.button("Keep it running", key="op_cancel_no"):
@@ -179,6 +182,8 @@ def sweep_list() -> None:
                 sweeps.cancel(ws, sweep_id)
                 st.session_state.pop("_confirm_cancel", None)
                 done(f"Cancelled `{sweep_id}`")
+    if not offered:
+        cols[0].caption(f"Nothing to do: the sweep is {state.status}.")
     cols[-1].page_link(
         "pages/monitor.py",
         label="Monitor",

@@ -319,6 +319,22 @@ def test_monitor_bad_params_warn_and_fall_back(ran_sweep, monkeypatch):
     assert at.get("progress")
 
 
+def test_sweeps_offers_only_the_actions_a_sweep_can_take(ran_sweep, monkeypatch):
+    """A completed sweep offers no Resume, Pause or Cancel; one with a failed cell offers
+    Retry failed only; the Monitor offers neither Pause nor Resume for them."""
+    root, ok, bad = ran_sweep
+    monkeypatch.setenv("FLE_CORE_HOME", str(root))
+    offered = {}
+    for sweep_id in (ok, bad):
+        at = run_page("sweeps", {"swp_sweep": sweep_id})
+        assert_clean(at)
+        offered[sweep_id] = sorted(b.label for b in at.button if b.key and b.key.startswith("op_"))
+        mon = run_page("monitor", {"mon_sweep": sweep_id, "mon_live": "0"})
+        assert not [b.label for b in mon.button if b.label in ("Pause", "Resume")]
+    assert offered == {ok: [], bad: ["Retry failed"]}
+    assert "Nothing to do: the sweep is completed." in texts(run_page("sweeps", {"swp_sweep": ok}))
+
+
 def test_monitor_empty_workspace(empty_ws):
     at = run_page("monitor")
     assert_clean(at)

@@ -27,9 +27,11 @@ from __future__ import annotations
 from fle_core._lazy import lazy_exports
 
 _OPERATIONS = (
+    "ACTIONS",
     "STATES",
     "SweepStatus",
     "attempts_frame",
+    "available_actions",
     "cancel",
     "cells_frame",
     "ensure_runner",
