@@ -6,11 +6,11 @@ launches a simulated demo sweep and starts the sidecar runner.
 
 import streamlit as st
 
-from fle_core import sweeps
 from fle_core.sweeps import config as sweep_config
 from pages import _ui
 
 ws = _ui.workspace()
+ops = _ui.sweep_ops(ws)  # the session's one control store
 ro = _ui.read_only(ws)
 st.title("FLE evaluation workbench")
 st.caption(f"Workspace `{ws.root}`")
@@ -20,7 +20,7 @@ if ro:
 
 def first_run() -> None:
     """Fresh workspace: explain, and offer the one-click demo (once: not while a sweep exists)."""
-    sweep_table = sweeps.list_sweeps(ws)
+    sweep_table = ops.list_sweeps()
     if not sweep_table.is_empty():
         waiting(sweep_table.row(0, named=True))
         return
@@ -42,8 +42,8 @@ def first_run() -> None:
         return
     if st.button("Run a simulated demo sweep", type="primary", icon=":material/play_arrow:"):
         with _ui.guard():
-            sweep_id = sweeps.launch(ws, sweep_config.demo_config())
-            st.session_state["_ov_runner_pid"] = sweeps.ensure_runner(ws)
+            sweep_id = ops.launch(sweep_config.demo_config())
+            st.session_state["_ov_runner_pid"] = ops.ensure_runner()
             st.session_state["_ov_launched"] = sweep_id
             st.rerun()  # redraw as "waiting for the first results", the button gone
 
@@ -52,7 +52,7 @@ def waiting(sweep: dict) -> None:
     """A sweep is queued or running but nothing is synced yet: say so, and where to watch."""
     sweep_id = sweep["sweep_id"]
     launched = st.session_state.get("_ov_launched") == sweep_id
-    status = sweeps.status(ws, sweep_id)
+    status = ops.status(sweep_id)
     st.info(
         f"**{'Launched' if launched else 'Sweep'} `{sweep_id}`** ({sweep['name']}): "
         "results appear here as soon as its first job finishes and is synced.",
@@ -102,13 +102,13 @@ def leaderboard(pin: _ui.Pin) -> None:
 def activity() -> None:
     """Runner health and recent sweeps (refreshes itself while the page is open)."""
     st.subheader("Runner and sweeps")
-    runners = sweeps.runners(ws)
+    runners = ops.runners()
     _ui.runner_health(
         runners,
         starting_pid=st.session_state.get("_ov_runner_pid"),
-        stop=None if ro else lambda rid: sweeps.stop_runner(ws, rid),
+        stop=None if ro else lambda rid: ops.stop_runner(rid),
     )
-    sweep_table = sweeps.list_sweeps(ws)
+    sweep_table = ops.list_sweeps()
     if sweep_table.is_empty():
         st.caption("No sweeps yet. Launch one on **Sweeps**.")
     else:
@@ -117,7 +117,7 @@ def activity() -> None:
         st.rerun()  # new data landed while we watched: redraw the whole page
     waiting_on = None if sweep_table.is_empty() else sweep_table["sweep_id"][0]
     if st.session_state.get("_ov_version") == 0 and waiting_on is not None:
-        frac = _ui.status_fraction(sweeps.status(ws, waiting_on))
+        frac = _ui.status_fraction(ops.status(waiting_on))
         if frac != st.session_state.get("_ov_frac"):
             st.rerun()  # the waiting sweep moved on: redraw its progress above
 
@@ -127,9 +127,9 @@ with _ui.guard():
     st.session_state["_ov_version"] = version
     if version == 0:
         first_run()
-        table = sweeps.list_sweeps(ws)
+        table = ops.list_sweeps()
         if not table.is_empty():
-            st.session_state["_ov_frac"] = _ui.status_fraction(sweeps.status(ws, table["sweep_id"][0]))
+            st.session_state["_ov_frac"] = _ui.status_fraction(ops.status(table["sweep_id"][0]))
     else:
         contents(version)
         leaderboard(_ui.Pin(version, None))

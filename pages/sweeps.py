@@ -12,6 +12,7 @@ from fle_core.sweeps.config import SweepConfig
 from pages import _ui
 
 ws = _ui.workspace()
+ops = _ui.sweep_ops(ws)  # the session's one control store
 ro = _ui.read_only(ws)
 st.title("Sweeps")
 if ro:
@@ -120,12 +121,12 @@ def preview_and_launch(cfg: SweepConfig) -> None:
         start_runner = st.checkbox("Start a runner if none is alive", value=True, key="new_runner")
     if st.button("Launch sweep", type="primary", icon=":material/rocket_launch:"):
         with _ui.guard():
-            sweep_id = sweeps.launch(ws, cfg)
+            sweep_id = ops.launch(cfg)
             st.session_state["swp_sweep"] = sweep_id
             if on_slurm == "Slurm pilots":
                 _ui.submit_pilots_for(ws, sweep_id, int(pilots), int(per_pilot))
             else:
-                pid = sweeps.ensure_runner(ws) if start_runner else None
+                pid = ops.ensure_runner() if start_runner else None
                 st.success(f"Launched `{sweep_id}`" + (f"; started runner pid {pid}" if pid else "") + ".")
             st.page_link(
                 "pages/monitor.py",
@@ -144,7 +145,7 @@ def done(message: str) -> None:
 def sweep_list() -> None:
     if "_swp_toast" in st.session_state:
         st.toast(st.session_state.pop("_swp_toast"))
-    sweep_table = sweeps.list_sweeps(ws)
+    sweep_table = ops.list_sweeps()
     if sweep_table.is_empty():
         _ui.empty_state(
             "No sweeps yet.",
@@ -157,18 +158,18 @@ def sweep_list() -> None:
     st.caption(_ui.sweep_facts(sweep_table, sweep_id))
     if ro:
         return
-    ops = {"Resume": sweeps.resume, "Retry failed": sweeps.retry_failed, "Pause": sweeps.pause}
-    state = sweeps.status(ws, sweep_id)
+    run = {"Resume": ops.resume, "Retry failed": ops.retry_failed, "Pause": ops.pause}
+    state = ops.status(sweep_id)
     offered = sweeps.available_actions(state)  # none on a completed sweep without failures
-    actions = {label: op for label, op in ops.items() if label in offered}
-    cols = st.columns(len(ops) + 2)  # fixed slots: the last two hold Cancel and Monitor
+    actions = {label: op for label, op in run.items() if label in offered}
+    cols = st.columns(len(run) + 2)  # fixed slots: the last two hold Cancel and Monitor
     for col, (label, op) in zip(cols, actions.items(), strict=False):
         if col.button(label, key=f"op_{label}"):
             with _ui.guard():
-                queued = op(ws, sweep_id)
+                queued = op(sweep_id)
                 if label != "Pause":
-                    sweeps.ensure_runner(ws)
-                done(_ui.action_text(label, sweep_id, queued, sweeps.status(ws, sweep_id)))
+                    ops.ensure_runner()
+                done(_ui.action_text(label, sweep_id, queued, ops.status(sweep_id)))
     if "Cancel" in offered and cols[-2].button("Cancel…", key="op_cancel"):
         st.session_state["_confirm_cancel"] = sweep_id
     if "Cancel" in offered and st.session_state.get("_confirm_cancel") == sweep_id:
@@ -179,7 +180,7 @@ def sweep_list() -> None:
             st.rerun()
         if yes.button("Yes, cancel it", type="primary", key="op_cancel_yes"):
             with _ui.guard():
-                sweeps.cancel(ws, sweep_id)
+                ops.cancel(sweep_id)
                 st.session_state.pop("_confirm_cancel", None)
                 done(f"Cancelled `{sweep_id}`")
     if not offered:

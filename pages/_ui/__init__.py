@@ -29,6 +29,7 @@ runs-file comparison section of Compare). Pages import
 only this facade; the names below are the whole of it.
 """
 
+from pages._ui.control import SweepOps, control_store, sweep_ops
 from pages._ui.core import (
     data_version,
     empty_state,
@@ -124,6 +125,7 @@ __all__ = [
     "SYSTEMS",
     "Pin",
     "Selection",
+    "SweepOps",
     "action_text",
     "apply_view",
     "catalog",
@@ -131,6 +133,7 @@ __all__ = [
     "compute",
     "config_options",
     "config_text",
+    "control_store",
     "data_version",
     "distinct",
     "drop_params",
@@ -183,6 +186,7 @@ __all__ = [
     "submit_pilots_for",
     "summaries",
     "sweep_facts",
+    "sweep_ops",
     "sweeps_view",
     "sync_result_text",
     "to_csv",

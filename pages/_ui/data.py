@@ -20,6 +20,7 @@ import streamlit as st
 from fle_core.errors import WarehouseMissing
 from fle_core.workspace import Workspace
 from pages._ui import frames
+from pages._ui.control import control_store
 from pages._ui.core import data_version
 from pages._ui.frames import parse_traj_key
 from pages._ui.state import Pin
@@ -285,13 +286,13 @@ def fetch_step_detail(ws: Workspace, key: str) -> pl.DataFrame:
 
 # ---------------------------------------------------------------- Slurm pilots (squeue, rate-limited)
 @st.cache_data(show_spinner=False, ttl=10, max_entries=16)
-def _pilots(_ws: Workspace, root: str, sweep_id: str | None) -> Any:
+def _pilots(_ws: Workspace, _store: Any, root: str, sweep_id: str | None) -> Any:
     from fle_core import sweeps
 
-    return sweeps.pilots(_ws, sweep_id=sweep_id)
+    return sweeps.pilots(_ws, _store, sweep_id=sweep_id)
 
 
 def pilots(ws: Workspace, sweep_id: str | None = None) -> Any:
     """The Monitor's pilot table (``sweeps.pilots``), at most one ``squeue`` per 10 s per
     sweep however many browsers watch a live Monitor."""
-    return _pilots(ws, str(ws.root), sweep_id)
+    return _pilots(ws, control_store(ws), str(ws.root), sweep_id)

@@ -9,6 +9,7 @@ import polars as pl
 import streamlit as st
 
 from pages._ui import frames
+from pages._ui.control import control_store
 from pages._ui.core import guard
 
 
@@ -242,7 +243,9 @@ def submit_pilots_for(ws: Any, sweep_id: str, pilots: int, per_pilot: int) -> No
     from fle_core.errors import FleError
 
     try:
-        sub = sweeps.submit_pilots(ws, pilots, sweep_ids=[sweep_id], max_concurrent=per_pilot)
+        sub = sweeps.submit_pilots(
+            ws, pilots, sweep_ids=[sweep_id], max_concurrent=per_pilot, store=control_store(ws)
+        )
     except FleError as exc:
         st.warning(f"Launched `{sweep_id}`: it is queued, but no Slurm pilots were submitted.")
         st.code(exc.message + (f"\nhint: {exc.hint}" if exc.hint else ""), language=None)
