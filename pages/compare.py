@@ -1,6 +1,6 @@
 """Compare: leaderboard with CIs, pass@k bands, pairwise tests, distributions, cost, export.
 
-URL state (all optional): ``cmp_source``, ``cmp_model``, ``cmp_task``, ``cmp_sweep``
+URL state (all optional): ``cmp_sim`` (``1``: include simulated data beside real data), ``cmp_source``, ``cmp_model``, ``cmp_task``, ``cmp_sweep``
 (repeatable filters), ``cmp_k`` (repeatable k values), ``cmp_metric``, ``cmp_corr``,
 ``cmp_base``, ``cmp_config`` (repeatable params JSON, ``(none)`` = runs without params),
 ``cmp_by`` (``model`` | ``config``: compare models or (model, config) systems), ``cmp_reps``, ``cmp_seed``,
@@ -32,6 +32,8 @@ def filters(summ) -> _ui.Selection:
     """Trajectory filters; each narrows the options offered by the next."""
     with st.sidebar:
         st.header("Filters")
+        sim = _ui.simulated_switch(summ, "cmp_sim")
+        summ = _ui.select(summ, _ui.Selection(simulated=sim))
         sources = _ui.url_multiselect(
             "Sources", "cmp_source", _ui.distinct(summ, "source"), placeholder="All sources"
         )
@@ -44,7 +46,7 @@ def filters(summ) -> _ui.Selection:
             "Models", "cmp_model", _ui.distinct(pool, "model"), placeholder="All models"
         )
         configs, by = config_filters(_ui.select(pool, _ui.Selection(models=tuple(models))))
-    return _ui.Selection(tuple(sources), tuple(models), tuple(tasks), tuple(sweeps), tuple(configs), by)
+    return _ui.Selection(tuple(sources), tuple(models), tuple(tasks), tuple(sweeps), tuple(configs), by, sim)
 
 
 def config_filters(pool) -> tuple[list[str], str]:
@@ -81,7 +83,7 @@ USES = {
 }
 
 
-def settings(models: list[str], tab: str) -> dict:
+def settings(models: list[str], tab: str, default_k: list[int]) -> dict:
     """Metric settings (part of the URL and of a shared view): the open tab's in the sidebar,
     the others folded away below them, so a tab never shows a setting it ignores."""
     uses = USES.get(tab, set())
@@ -94,7 +96,7 @@ def settings(models: list[str], tab: str) -> dict:
         others = st.expander("Settings of other tabs (not used here)")
         where = {name: (used if name in uses else others) for name in ("k", "pairs", "reps")}
         with _ui.param_notices(used), where["k"]:
-            ks = _ui.url_ints("pass@k: k values", "cmp_k", [1, 2, 3, 4, 5, 8, 10, 16], [1, 3, 5, 8])
+            ks = _ui.url_ints("pass@k: k values", "cmp_k", _ui.K_OPTIONS, default_k)
             cfg["k_values"] = ks or [1]
         with _ui.param_notices(used), where["pairs"]:
             cfg["metric"] = _ui.url_select(
@@ -279,7 +281,7 @@ with _ui.guard():
         ["Leaderboard", "pass@k", "Pairwise", "Rewards", "Cost", "Export", "Runs file"], "cmp_tab"
     )
     open_tab = next((label for label, tab in tabs.items() if tab.open), "Leaderboard")
-    cfg = settings(_ui.distinct(chosen, "model"), open_tab)
+    cfg = settings(_ui.distinct(chosen, "model"), open_tab, _ui.default_k_values(chosen))
     sections = {
         "Leaderboard": leaderboard,
         "pass@k": pass_at_k,

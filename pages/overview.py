@@ -1,7 +1,8 @@
 """Overview: what the workspace holds, what runs, and a top-line leaderboard.
 
 On a fresh workspace it says what to do next and offers one button that
-launches a simulated demo sweep and starts the sidecar runner.
+launches a simulated demo sweep and starts the sidecar runner. URL state:
+``ov_sim`` (``1``: include simulated data in the leaderboard beside real data).
 """
 
 import streamlit as st
@@ -84,9 +85,11 @@ def contents(version: int) -> None:
 
 
 def leaderboard(pin: _ui.Pin) -> None:
-    """Top-line leaderboard: success rate with 95% Wilson intervals, all data."""
+    """Top-line leaderboard: success rate with 95% Wilson intervals; simulated data left out
+    once real data exists (the sidebar switch brings it back)."""
     st.subheader("Leaderboard")
-    board = _ui.compute(ws, pin, "leaderboard", _ui.Selection(), k_values=[1])
+    sim = _ui.simulated_switch(_ui.summaries(ws, pin), "ov_sim")
+    board = _ui.compute(ws, pin, "leaderboard", _ui.Selection(simulated=sim), k_values=[1])
     if board.is_empty():
         _ui.empty_state(
             "No trajectories with a known task yet.",

@@ -143,3 +143,5 @@ with _ui.guard():
         history()
         inspect_logs()
         attention()
+        per_source = _ui.catalog(ws, "overview", _ui.data_version(ws))
+        _ui.remove_demo_section(ws, int(per_source["simulated_rows"].sum()), ro)

@@ -1,6 +1,6 @@
 """Tasks: model × task heatmap, none/partial/full classification, difficulty ranking.
 
-URL state: ``tsk_source``, ``tsk_sweep``, ``tsk_model`` (repeatable filters),
+URL state: ``tsk_sim`` (``1``: include simulated data), ``tsk_source``, ``tsk_sweep``, ``tsk_model`` (repeatable filters),
 ``tsk_metric`` (heatmap metric), ``tsk_k`` (k for pass@k),
 ``tsk_tab`` (open tab); ``view`` pins a shared view.
 """
@@ -26,6 +26,8 @@ st.title("Tasks")
 def controls(summ, tab: str) -> tuple[_ui.Selection, str, int]:
     with st.sidebar:
         st.header("Filters")
+        sim = _ui.simulated_switch(summ, "tsk_sim")
+        summ = _ui.select(summ, _ui.Selection(simulated=sim))
         sources = _ui.url_multiselect(
             "Sources", "tsk_source", _ui.distinct(summ, "source"), placeholder="All sources"
         )
@@ -46,7 +48,7 @@ def controls(summ, tab: str) -> tuple[_ui.Selection, str, int]:
                 "Metric", "tsk_metric", list(HEAT_METRICS), "success_rate", format_func=HEAT_METRICS.get
             )
             k = _ui.url_int("k for pass@k", "tsk_k", 3, 1, 64)
-    return _ui.Selection(tuple(sources), tuple(models), (), tuple(sweeps)), metric, k
+    return _ui.Selection(tuple(sources), tuple(models), (), tuple(sweeps), simulated=sim), metric, k
 
 
 def heatmap(pin, sel, metric: str, k: int) -> None:

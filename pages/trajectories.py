@@ -1,6 +1,6 @@
 """Trajectories: one run step by step, or two runs of the same task side by side.
 
-URL state: ``trj_model``, ``trj_task`` (narrow the picker), ``trj_id`` (the
+URL state: ``trj_sim`` (``1``: include simulated data), ``trj_model``, ``trj_task`` (narrow the picker), ``trj_id`` (the
 trajectory, ``source:version:instance``), ``trj_other`` (a second trajectory of the
 same task to compare), ``trj_x`` (``step`` or ``time``); ``view`` pins a shared view.
 """
@@ -22,6 +22,8 @@ def picker(summ: pl.DataFrame) -> tuple[str | None, str | None, str]:
     """Choose a trajectory (and optionally a second one of the same task)."""
     with st.sidebar:
         st.header("Pick")
+        sim = _ui.simulated_switch(summ, "trj_sim")
+        summ = _ui.select(summ, _ui.Selection(simulated=sim))
         models = _ui.url_multiselect(
             "Models", "trj_model", _ui.distinct(summ, "model"), placeholder="All models"
         )

@@ -21,6 +21,9 @@ PAGES = ["overview", "sources", "sweeps", "monitor", "compare", "tasks", "trajec
 def run_page(page: str, params: dict | None = None, timeout: float = 60) -> AppTest:
     """Run ``app.py`` then switch to ``pages/<page>.py`` with the given query params."""
     at = AppTest.from_file(APP, default_timeout=timeout)
+    if page == "overview":  # the first run is the page: it must see its link's parameters
+        for key, value in (params or {}).items():
+            at.query_params[key] = value
     at.run()
     if page != "overview":
         at.switch_page(f"pages/{page}.py")
@@ -397,20 +400,28 @@ def _board(at: AppTest):
 
 
 def test_overview_populated_contents_and_leaderboard(populated):
-    at = run_page("overview")
-    assert_clean(at)
-    metrics = {m.label: m.value for m in at.metric}
+    """Real and simulated data: the leaderboard leaves the simulated models out by default
+    and has them back, badged, with the switch on (``ov_sim=1``)."""
     from fle_core import warehouse
 
     n_steps = warehouse.query(populated, "SELECT count(*) AS n FROM steps")["n"][0]
-    assert metrics["Steps"] == f"{n_steps:,}" and metrics["Sources"] == "1"
-    board = _board(at)
-    for model, (succ, scored) in _expected_success(populated).items():
-        row = board[board["model"] == model].iloc[0]
-        assert _solved(row) == (succ, scored), model
-        assert row["success_rate"] == pytest.approx(succ / scored)
-    assert list(board["success_rate"].dropna()) == sorted(board["success_rate"].dropna(), reverse=True)
-    assert any("Simulated data" in m.value for m in at.markdown)
+    simulated = {"gpt-4o (simulated)", "gpt-4o-mini (simulated)"}
+    expected = _expected_success(populated)
+    for params in ({}, {"ov_sim": "1"}):
+        at = run_page("overview", params)
+        assert_clean(at)
+        metrics = {m.label: m.value for m in at.metric}
+        assert metrics["Steps"] == f"{n_steps:,}" and metrics["Sources"] == "1"
+        board = _board(at)
+        shown = {m: v for m, v in expected.items() if params or m not in simulated}
+        assert set(board["model"].dropna()) == set(shown)
+        for model, (succ, scored) in shown.items():
+            row = board[board["model"] == model].iloc[0]
+            assert _solved(row) == (succ, scored), model
+            assert row["success_rate"] == pytest.approx(succ / scored)
+        assert list(board["success_rate"].dropna()) == sorted(board["success_rate"].dropna(), reverse=True)
+        assert any("Simulated data" in m.value for m in at.markdown) == bool(params)
+        assert at.toggle(key="ov_sim").value == bool(params)
 
 
 def test_compare_populated_leaderboard_headline_and_exports(populated):
@@ -649,7 +660,7 @@ def test_every_url_parameter_is_documented():
     doc = (ROOT / "docs" / "app.md").read_text()
     keys = set()
     for page in (ROOT / "pages").glob("*.py"):
-        keys |= set(re.findall(r'"((?:cmp|tsk|trj|mon|swp|src)_[a-z]+)"', page.read_text()))
+        keys |= set(re.findall(r'"((?:cmp|tsk|trj|mon|swp|src|ov)_[a-z]+)"', page.read_text()))
     assert len(keys) > 15
     assert sorted(k for k in keys if f"`{k}`" not in doc) == []
 

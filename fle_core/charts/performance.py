@@ -222,8 +222,20 @@ def pass_at_k_chart(
     y = alt.Y("estimate:Q", title=y_title, scale=y_scale, axis=y_axis)
     base = alt.Chart(chart_values(rows))
     has_band = rows.get_column("ci_low").is_not_null().any()
+    # an area needs two k values to span: with one, each interval is drawn as a bar
+    as_bars = has_band and len(ks) == 1
     layers = []
-    if has_band:
+    if as_bars:
+        layers.append(
+            base.mark_rule(strokeWidth=6, opacity=0.45).encode(
+                x=x,
+                y=alt.Y("ci_low:Q", title=y_title, scale=y_scale, axis=y_axis),
+                y2="ci_high:Q",
+                color=pal.color(models),
+                tooltip=tooltip,
+            )
+        )
+    elif has_band:
         layers.append(
             base.mark_area(opacity=band_opacity(len(models))).encode(
                 x=x,
@@ -241,7 +253,10 @@ def pass_at_k_chart(
             x=x, y=y, color=pal.color(models), shape=pal.shape_encoding(models), tooltip=tooltip
         )
     )
-    note = "band: 95% stratified-bootstrap CI" if has_band else "no bootstrap band in this frame"
+    if as_bars:
+        note = f"bar: 95% stratified-bootstrap CI; only k = {ks[0]} has enough trials for a curve"
+    else:
+        note = "band: 95% stratified-bootstrap CI" if has_band else "no bootstrap band in this frame"
     return alt.LayerChart(layer=list(layers)).properties(
         width=WIDTH,
         height=300,

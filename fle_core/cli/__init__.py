@@ -13,7 +13,13 @@ import sys
 
 from fle_core.errors import FleError
 
-COMMAND_MODULES = ["fle_core.cli.sync", "fle_core.cli.sweep", "fle_core.cli.report", "fle_core.cli.compare"]
+COMMAND_MODULES = [
+    "fle_core.cli.sync",
+    "fle_core.cli.sweep",
+    "fle_core.cli.report",
+    "fle_core.cli.compare",
+    "fle_core.cli.demo",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

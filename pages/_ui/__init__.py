@@ -57,6 +57,7 @@ from pages._ui.data import (
     summaries,
     trajectory_steps,
 )
+from pages._ui.demo import remove_demo_section, simulated_share, simulated_switch
 from pages._ui.frames import (
     fmt,
     headline,
@@ -74,7 +75,9 @@ from pages._ui.frames import (
 )
 from pages._ui.logs import failure_counts, fetch_transcript, inspect_log_path, inspect_sample
 from pages._ui.notes import (
+    K_OPTIONS,
     action_text,
+    default_k_values,
     interval_caption,
     passk_coverage_note,
     plural,
@@ -118,6 +121,7 @@ from pages._ui.widgets import (
 )
 
 __all__ = [
+    "K_OPTIONS",
     "LEADERBOARD_COLUMNS",
     "PILOT_COLUMNS",
     "SOURCE_COLUMNS",
@@ -135,6 +139,7 @@ __all__ = [
     "config_text",
     "control_store",
     "data_version",
+    "default_k_values",
     "distinct",
     "drop_params",
     "empty_state",
@@ -168,12 +173,15 @@ __all__ = [
     "progress_callback",
     "read_only",
     "read_only_note",
+    "remove_demo_section",
     "runner_health",
     "runs_file_section",
     "same_task",
     "select",
     "share_button",
     "simulated_badge",
+    "simulated_share",
+    "simulated_switch",
     "slurm_caption",
     "sources_view",
     "split_tags",

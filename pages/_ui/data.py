@@ -37,6 +37,7 @@ class Selection:
     sweeps: tuple[str, ...] = ()
     configs: tuple[str, ...] = ()  # params JSON strings; NO_CONFIG = runs without params
     systems: str = "model"  # "model", or "config": compare (model, config) systems
+    simulated: bool = True  # False: leave out simulated (demo) trajectories (``simulated_switch``)
 
 
 #: Compare-by choices: what one row of the leaderboard / one series of a chart is.
@@ -67,12 +68,14 @@ def summaries(ws: Workspace, pin: Pin) -> pl.DataFrame:
 
 
 def select(frame: pl.DataFrame, sel: Selection) -> pl.DataFrame:
-    """Filter summaries by the selection (source/model/task/sweep/config).
+    """Filter summaries by the selection (simulated/source/model/task/sweep/config).
 
     With ``sel.systems == "config"`` the result's ``model`` is the system label
     (``analysis.label_systems``; the model itself stays in ``base_model``), so
     every metric and chart compares (model, config) systems.
     """
+    if not sel.simulated and "simulated" in frame.columns:
+        frame = frame.filter(~pl.col("simulated").fill_null(False))
     for col, values in (
         ("source", sel.sources),
         ("model", sel.models),
@@ -293,6 +296,5 @@ def _pilots(_ws: Workspace, _store: Any, root: str, sweep_id: str | None) -> Any
 
 
 def pilots(ws: Workspace, sweep_id: str | None = None) -> Any:
-    """The Monitor's pilot table (``sweeps.pilots``), at most one ``squeue`` per 10 s per
-    sweep however many browsers watch a live Monitor."""
+    """The Monitor's pilot table (``sweeps.pilots``): one ``squeue`` per 10 s per sweep."""
     return _pilots(ws, control_store(ws), str(ws.root), sweep_id)

@@ -17,6 +17,23 @@ def plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n:,} {word if n == 1 else (many or word + 's')}"
 
 
+#: The k values pass@k offers, and the ones drawn by default when the data has enough trials.
+K_OPTIONS = (1, 2, 3, 4, 5, 8, 10, 16)
+K_DEFAULT = (1, 3, 5, 8)
+
+
+def default_k_values(summaries: pl.DataFrame) -> list[int]:
+    """The default k values for these trajectories: pass@k needs n ≥ k trials of a task,
+    so the usual 1, 3, 5, 8 is cut at the most trials any (model, task) has, and, when
+    that leaves fewer than two points (2 trials per task: only k = 1), every offered
+    k up to it (1, 2), so the curve has a slope and its band something to span."""
+    if summaries.is_empty() or not {"model", "task"} <= set(summaries.columns):
+        return [1]
+    most = int(summaries.group_by("model", "task").len()["len"].max() or 1)  # type: ignore[arg-type]
+    usual = [k for k in K_DEFAULT if k <= most]
+    return usual if len(usual) >= 2 else [k for k in K_OPTIONS if k <= most]
+
+
 def passk_coverage_note(board: pl.DataFrame, k_values: list[int]) -> str | None:
     """Which chosen k values pass@k cannot use fully, and why (too few trials in some tasks).
 
