@@ -184,7 +184,7 @@ def pairwise(pin, sel, cfg) -> None:
     _ui.grid_chart(charts.probability_of_improvement_chart(poi, palette=palette))
     st.caption(f"P(X beats Y) on {METRICS[cfg['metric']]}, averaged over the tasks both ran.")
     with st.expander("All comparisons (per task and across tasks)"):
-        st.dataframe(comp, hide_index=True, column_config=_ui.number_columns(comp))
+        st.dataframe(_ui.short_names(comp), hide_index=True, column_config=_ui.number_columns(comp))
 
 
 ALL_TASKS = "(all tasks: best reward ÷ quota)"

@@ -110,7 +110,7 @@ def inspect_logs() -> None:
         "task",
         "sweep_id",
     ).rename({"headline_label": "headline", "headline_value": "headline value"})
-    st.dataframe(view, hide_index=True)
+    st.dataframe(_ui.short_names(view), hide_index=True)
 
 
 def attention() -> None:

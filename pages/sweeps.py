@@ -49,7 +49,9 @@ def config_form() -> SweepConfig | None:
         placeholder="e.g. openai/gpt-4.1, anthropic/claude-sonnet-4",
     )
     models = list(dict.fromkeys([*models, *_ui.split_tags(extra)]))
-    tasks = st.multiselect("Tasks", sorted(registry.tasks), default=demo.tasks, key="new_tasks")
+    tasks = st.multiselect(
+        "Tasks", sorted(registry.tasks), default=demo.tasks, key="new_tasks", format_func=_ui.task_name
+    )
     c1, c2, c3, c4 = st.columns(4)
     trials = c1.number_input("Trials per config", 1, 10_000, 2, key="new_trials")
     max_conc = c2.number_input("Max concurrent jobs", 1, 1024, 2, key="new_conc")

@@ -30,7 +30,15 @@ def picker(summ: pl.DataFrame) -> tuple[str | None, str | None, str]:
         tasks = _ui.url_multiselect("Tasks", "trj_task", _ui.distinct(summ, "task"), placeholder="All tasks")
         pool = _ui.select(summ, _ui.Selection((), tuple(models), tuple(tasks), ()))
         labels = _ui.trajectory_labels(pool)
-        first = _ui.url_select("Trajectory", "trj_id", list(labels), None, format_func=labels.get)
+        first = _ui.url_select(
+            "Trajectory",
+            "trj_id",
+            list(labels),
+            None,
+            format_func=labels.get,
+            help="#epoch, ✓ quota reached / ✗ not, best reward, model, task, run; newest run first. "
+            "Type to search.",
+        )
         same_task = _ui.trajectory_labels(_ui.same_task(summ, first)) if first else {}
         same_task.pop(first, None)
         other = _ui.url_select(
@@ -47,7 +55,10 @@ def picker(summ: pl.DataFrame) -> tuple[str | None, str | None, str]:
 def show(key: str, x: str, column) -> None:
     """Summary numbers, the reward curve, tokens, and the steps' code and output."""
     row = _ui.trajectory_row(summ, key)
-    column.subheader(f"{row['model']} · {row['task']}")
+    column.subheader(
+        _ui.plain(f"{_ui.model_name(row['model'])} · {_ui.task_name(row['task'])}"),
+        help=_ui.plain(f"{row['model']} · {row['task']}"),  # the full names
+    )
     column.caption(
         f"`{key}` · sweep {row.get('sweep_id') or '—'} · "
         + ("simulated" if row.get("simulated") else "recorded")

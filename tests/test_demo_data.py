@@ -51,7 +51,9 @@ def _models(ws: Workspace, simulated: bool) -> set[str]:
 
 def _source_simulated_rows(ws: Workspace) -> int:
     with sqlite3.connect(ws.local_source_path) as con:
-        return con.execute("SELECT count(*) FROM programs WHERE meta LIKE '%\"simulated\": true%'").fetchone()[0]
+        return con.execute(
+            "SELECT count(*) FROM programs WHERE meta LIKE '%\"simulated\": true%'"
+        ).fetchone()[0]
 
 
 def _options(at, label_start: str) -> set[str]:

@@ -22,7 +22,8 @@ streamlit. Rules kept here so pages stay thin:
 The package's modules, each under the pages' size limit: ``core``
 (workspace, read-only, errors, empty states), ``state`` (URL state, shared
 views), ``data`` (cached loaders and computations), ``widgets`` (shared
-renderers), ``frames`` (pure display shaping, no Streamlit), ``notes`` (pure
+renderers), ``frames`` (pure display shaping, no Streamlit), ``labels`` (names as
+shown: the one short-name rule), ``notes`` (pure
 words that explain a figure: plurals, captions, toasts), ``sweep_views`` (runner
 health, sweep progress, the cell grid) and ``runs`` (the
 runs-file comparison section of Compare). Pages import
@@ -70,9 +71,9 @@ from pages._ui.frames import (
     sweeps_view,
     sync_result_text,
     to_csv,
-    trajectory_labels,
     trajectory_row,
 )
+from pages._ui.labels import model_name, short_names, task_name, trajectory_labels
 from pages._ui.logs import failure_counts, fetch_transcript, inspect_log_path, inspect_sample
 from pages._ui.notes import (
     K_OPTIONS,
@@ -160,6 +161,7 @@ __all__ = [
     "leaderboard_view",
     "live",
     "markdown_preview",
+    "model_name",
     "number_columns",
     "palette",
     "param_notices",
@@ -179,6 +181,7 @@ __all__ = [
     "same_task",
     "select",
     "share_button",
+    "short_names",
     "simulated_badge",
     "simulated_share",
     "simulated_switch",
@@ -197,6 +200,7 @@ __all__ = [
     "sweep_ops",
     "sweeps_view",
     "sync_result_text",
+    "task_name",
     "to_csv",
     "trajectory_labels",
     "trajectory_row",

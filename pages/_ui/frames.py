@@ -12,6 +12,8 @@ from typing import Any
 
 import polars as pl
 
+from pages._ui.labels import model_name, short_names
+
 TRAJ_KEY_SEP = ":"
 
 _MD_ALWAYS = set("\\`*~[]<>$#|&")  # can start markup anywhere in a line
@@ -66,7 +68,7 @@ def leaderboard_view(board: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
         )
     if {"successes", "n_scored"} <= set(out.columns):
         out = out.with_columns(pl.format("{} / {}", pl.col("successes"), pl.col("n_scored")).alias("solved"))
-    return out.select([c for c in columns if c in out.columns])
+    return short_names(out.select([c for c in columns if c in out.columns]))
 
 
 def difficulty_view(by_task: pl.DataFrame) -> pl.DataFrame:
@@ -83,7 +85,7 @@ def difficulty_view(by_task: pl.DataFrame) -> pl.DataFrame:
         "mean_steps",
         "mean_steps_to_success",
     ]
-    return out.select([c for c in keep if c in out.columns])
+    return short_names(out.select([c for c in keep if c in out.columns]))
 
 
 def traj_key(source: str, version: int, instance: int) -> str:
@@ -98,27 +100,6 @@ def parse_traj_key(key: str) -> tuple[str, int, int]:
 
 def with_traj_key(summ: pl.DataFrame) -> pl.DataFrame:
     return summ.with_columns(pl.format("{}:{}:{}", "source", "version", "instance").alias("_key"))
-
-
-def trajectory_labels(summ: pl.DataFrame, limit: int = 2000) -> dict[str, str]:
-    """Picker labels, newest first: ``model · task · v12#0 · best 17.3 ✓``."""
-    if summ.is_empty():
-        return {}
-    order = "ended_at" if "ended_at" in summ.columns else "version"
-    rows = (
-        with_traj_key(summ)
-        .filter(pl.col("_key").is_not_null())  # null version: unaddressable
-        .sort(order, descending=True, nulls_last=True)
-        .head(limit)
-    )
-    out = {}
-    for r in rows.iter_rows(named=True):
-        mark = {True: " ✓", False: " ✗", None: ""}[r.get("success")]
-        out[r["_key"]] = (
-            f"{r.get('model') or '?'} · {r.get('task') or '?'} · v{r['version']}"
-            f"#{r['instance']} · best {fmt(r.get('best_reward'))}{mark}"
-        )
-    return out
 
 
 def same_task(summ: pl.DataFrame, key: str) -> pl.DataFrame:
@@ -256,7 +237,7 @@ def headline(board: pl.DataFrame) -> str:
         return "Top model: — (no task with a quota in this selection)"
     r = ranked.row(0, named=True)
     return (
-        f"Top model: **{plain(r['model'])}**, success {r['success_rate'] * 100:.1f}% "
+        f"Top model: **{plain(model_name(r['model']))}**, success {r['success_rate'] * 100:.1f}% "
         f"(95% CI {r['success_ci_low'] * 100:.1f}–{r['success_ci_high'] * 100:.1f}%, "
         f"{r['successes']}/{r.get('n_scored', r['n'])} scored trials over "
         f"{r.get('n_tasks', '?')} tasks)"

@@ -11,6 +11,8 @@ from typing import Any
 
 import polars as pl
 
+from fle_core import names
+
 
 def plural(n: int, word: str, many: str | None = None) -> str:
     """``"1 model"``, ``"6 models"``."""
@@ -61,7 +63,7 @@ def passk_coverage_note(board: pl.DataFrame, k_values: list[int]) -> str | None:
             "(pass@k needs at least k trials of a task)."
         )
     for k, tasks in partial:
-        shown = ", ".join(f"`{t}`" for t in tasks[:4]) + (
+        shown = ", ".join(f"`{names.short_task(t)}`" for t in tasks[:4]) + (
             f" and {len(tasks) - 4} more" if len(tasks) > 4 else ""
         )
         parts.append(

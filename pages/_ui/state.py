@@ -10,7 +10,7 @@ from typing import Any
 
 import streamlit as st
 
-from fle_core import saved_views
+from fle_core import names, saved_views
 from fle_core.errors import ViewNotFound
 from fle_core.warehouse import catalog
 from fle_core.workspace import Workspace
@@ -63,11 +63,25 @@ def drop_params(keys: Sequence[str], why: str) -> None:
             st.query_params.pop(key, None)
 
 
+#: URL keys whose options are task or model names: widgets show them by the one short-name
+#: rule (``fle_core.names``); the URL and the values keep the full names.
+_TASK_KEYS, _MODEL_KEYS = ("_task", "_rtask"), ("_model", "_base", "_poi")
+
+
+def _names(key: str, kw: dict) -> None:
+    if key.endswith(_TASK_KEYS):
+        kw.setdefault("format_func", lambda v: names.short_task(str(v)))
+    elif key.endswith(_MODEL_KEYS):
+        kw.setdefault("format_func", lambda v: names.short_model(str(v)))
+
+
 def url_multiselect(
     label: str, key: str, options: Sequence[str], default: Sequence[str] = (), *, where=None, **kw
 ) -> list[str]:
-    """A multiselect whose value lives in the URL as repeated ``key=`` parameters."""
+    """A multiselect whose value lives in the URL as repeated ``key=`` parameters; task and
+    model options are shown by their short names (``_names``)."""
     where = where or st
+    _names(key, kw)
     options = list(options)
     default = [d for d in default if d in options]
     if key not in st.session_state:
@@ -96,6 +110,7 @@ def url_select(
 ) -> Any:
     """A single choice (selectbox/radio/segmented_control) mirrored into ``?key=``."""
     where = where or st
+    _names(key, kw)
     options = list(options)
     if not options:
         return None

@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from pages._ui import frames
+from pages._ui import frames, labels
 from pages._ui.control import control_store
 from pages._ui.core import guard
 
@@ -107,7 +107,7 @@ def failure_title(row: dict) -> str:
     """An expander label (Markdown): model and task come from a user's sweep config."""
     code = row.get("exit_code")
     return frames.plain(
-        f"{row.get('model')} · {row.get('task')} · trial {row.get('trial')} · attempt "
+        f"{labels.model_name(row.get('model'))} · {labels.task_name(row.get('task'))} · trial {row.get('trial')} · attempt "
         f"{row.get('attempt')} · {row.get('outcome') or row.get('status')}"
         + (f" (exit {code})" if code is not None else "")
     )
@@ -279,7 +279,9 @@ def stopped_cells(cells: pl.DataFrame) -> None:
         return
     st.subheader(f"Stopped cells ({failed.height})")
     st.dataframe(
-        failed.select("model", "task", "trial", "attempts", "failures", "lost", "stop_reason"),
+        labels.short_names(
+            failed.select("model", "task", "trial", "attempts", "failures", "lost", "stop_reason")
+        ),
         hide_index=True,
         column_config={"stop_reason": st.column_config.TextColumn("Why it stopped", width="large")},
     )
