@@ -52,8 +52,9 @@ def picker(summ: pl.DataFrame) -> tuple[str | None, str | None, str]:
     return first, (None if other == NONE else other), x
 
 
-def show(key: str, x: str, column) -> None:
-    """Summary numbers, the reward curve, tokens, and the steps' code and output."""
+def show(key: str, x: str, column, y_max: float | None = None) -> None:
+    """Summary numbers, the reward curve (with the quota; ``y_max`` shared side by side),
+    tokens, and the steps' code and output."""
     row = _ui.trajectory_row(summ, key)
     column.subheader(
         _ui.plain(f"{_ui.model_name(row['model'])} · {_ui.task_name(row['task'])}"),
@@ -74,9 +75,12 @@ def show(key: str, x: str, column) -> None:
     if found is not None:
         outcome(found, column)
     steps = _ui.trajectory_steps(ws, pin, key)
-    _ui.grid_chart(charts.learning_curve_chart(steps, x=x, palette=palette), where=column)
+    curve = charts.learning_curve_chart(steps, x=x, palette=palette, quota=row.get("quota"), y_max=y_max)
+    _ui.grid_chart(curve, where=column)
     tokens = [c for c in ("prompt_tokens", "completion_tokens") if c in steps.columns]
-    if any(steps[c].is_not_null().any() for c in tokens):  # sources without token counts: no chart
+    if found is not None:  # Inspect counts tokens per sample: a per-step chart would show one bar
+        column.caption(_ui.sample_tokens_text(row))
+    elif any(steps[c].is_not_null().any() for c in tokens):  # sources without token counts: no chart
         _ui.grid_chart(charts.step_tokens_chart(steps), where=column)
     if found is not None:
         transcript(key, column)
@@ -153,7 +157,11 @@ with _ui.guard():
         show(first, x, st.container())
     else:
         left, right = st.columns(2, gap="large")
+        top = charts.curve_y_max(  # one y scale for both curves
+            *(_ui.trajectory_steps(ws, pin, k) for k in (first, other)),
+            quotas=tuple(_ui.trajectory_row(summ, k).get("quota") for k in (first, other)),
+        )
         with left, _ui.guard():
-            show(first, x, left)
+            show(first, x, left, top)
         with right, _ui.guard():
-            show(other, x, right)
+            show(other, x, right, top)

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import polars as pl
+import pytest
 from test_app import assert_clean, chart_rows, populated, populated_root, run_page  # noqa: F401
 
 from fle_core import names
@@ -26,7 +27,9 @@ def test_one_short_form_per_name():
     assert names.short_task("_throughput") == "_throughput"
     assert names.short_model("gpt-4o") == "gpt-4o"
     short = names.short_model(LONG)
-    assert len(short) == names.LABEL_CHARS and short.startswith("meta-llama/Llam") and short.endswith("run-02")
+    assert (
+        len(short) == names.LABEL_CHARS and short.startswith("meta-llama/Llam") and short.endswith("run-02")
+    )
     # the charts use the same rule under their old names
     assert ModelPalette.from_models([LONG]).label(LONG) == short
     assert task_labels(["iron_ore_throughput"]) == {"iron_ore_throughput": "iron_ore"}
@@ -72,16 +75,22 @@ def test_picker_labels_lead_with_epoch_outcome_and_best_reward_in_a_fixed_order(
     assert len({label[:16] for label in got.values()}) == len(got)
 
 
-def test_difficulty_table_and_chart_name_tasks_alike(populated):
+@pytest.mark.usefixtures("populated")
+def test_difficulty_table_and_chart_name_tasks_alike():
     at = run_page("tasks", {"tsk_tab": "Difficulty ranking"})
     assert_clean(at)
     table = next(d.value for d in at.dataframe if "ci_95" in d.value.columns)
     _, passes = chart_rows(at, "Passes per task")
-    assert set(table["task"].dropna()) == set(passes["task_label"]), "the table and the chart below it disagree"
-    assert "iron_ore" in set(table["task"]) and not any(t.endswith("_throughput") for t in table["task"].dropna())
+    assert set(table["task"].dropna()) == set(passes["task_label"]), (
+        "the table and the chart below it disagree"
+    )
+    assert "iron_ore" in set(table["task"]) and not any(
+        t.endswith("_throughput") for t in table["task"].dropna()
+    )
 
 
-def test_filters_show_short_names_and_the_url_keeps_full_ones(populated):
+@pytest.mark.usefixtures("populated")
+def test_filters_show_short_names_and_the_url_keeps_full_ones():
     at = run_page("compare", {"cmp_task": "iron_ore_throughput"})
     assert_clean(at)
     box = next(m for m in at.multiselect if m.key == "cmp_task")

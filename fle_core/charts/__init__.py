@@ -18,6 +18,7 @@ from fle_core.charts.base import ChartError, ModelPalette
 from fle_core.charts.ops import comparison_matrix_chart, step_tokens_chart, sweep_cells_chart
 from fle_core.charts.performance import (
     cost_chart,
+    curve_y_max,
     efficiency_scatter_chart,
     learning_curve_chart,
     learning_curves_chart,
@@ -50,6 +51,7 @@ __all__ = [
     "classify_outcomes",
     "comparison_matrix_chart",
     "cost_chart",
+    "curve_y_max",
     "efficiency_scatter_chart",
     "interval_estimates_chart",
     "learning_curve_chart",

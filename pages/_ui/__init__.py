@@ -82,6 +82,7 @@ from pages._ui.notes import (
     interval_caption,
     passk_coverage_note,
     plural,
+    sample_tokens_text,
     zero_width_models,
 )
 from pages._ui.runs import runs_file_section
@@ -179,6 +180,7 @@ __all__ = [
     "runner_health",
     "runs_file_section",
     "same_task",
+    "sample_tokens_text",
     "select",
     "share_button",
     "short_names",

@@ -72,6 +72,22 @@ def passk_coverage_note(board: pl.DataFrame, k_values: list[int]) -> str | None:
     return " ".join(parts) or None
 
 
+def sample_tokens_text(row: dict[str, Any]) -> str:
+    """Tokens of a trajectory from an Inspect log (its summary row): Inspect records them per
+    sample, so there is one total (input and output), not one count per step."""
+    parts = [
+        f"{label} {int(row[col]):,}"
+        for col, label in (("prompt_tokens", "input"), ("completion_tokens", "output"))
+        if row.get(col) is not None
+    ]
+    total = row.get("total_tokens")
+    head = f"{int(total):,} tokens in total" if total is not None else "No token count"
+    return (
+        f"Tokens: {head}" + (f" ({', '.join(parts)})" if parts else "") + ". Inspect records tokens per "
+        "sample, not per step, so there is no tokens-per-step chart for this trajectory."
+    )
+
+
 def zero_width_models(est: pl.DataFrame) -> list[str]:
     """Models whose bootstrap success-rate interval has zero width (0/n or n/n in every task)."""
     if est.is_empty() or "metric" not in est.columns:
