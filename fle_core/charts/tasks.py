@@ -34,8 +34,19 @@ from fle_core.charts.base import (
 OUTCOMES = ("none", "partial", "full", "no quota")
 
 
-#: Plot height per task row, the least plot height (1 or 2 tasks) and width (1 model).
-ROW_PX, MIN_PLOT_PX, MIN_GRID_WIDTH = 24, 60, 160
+#: Plot height per task row (one text line; two lines: value and n), the least plot height
+#: (1 or 2 tasks) and width (1 model), and the cell text size.
+ROW_PX, ROW_TWO_LINES_PX, MIN_PLOT_PX, MIN_GRID_WIDTH, CELL_FONT = 24, 32, 60, 160, 11
+#: Column width of a grid for a few models; the app stretches wider grids to its column.
+ROOMY_COLUMN_PX = 96
+#: Cell text shows only where a column is at least this wide (it would overprint otherwise).
+TEXT_MIN_PX = 34
+
+
+def _cell_text_opacity() -> alt.OpacityValue:
+    """Cell text where the drawn column is wide enough to hold it (decided in the browser,
+    since the app fits a grid to the window's column); the tooltip has it everywhere."""
+    return alt.condition(f"bandwidth('x') >= {TEXT_MIN_PX}", alt.value(1), alt.value(0))
 
 
 def _grid_rows(rows: pl.DataFrame, palette: ModelPalette | None) -> tuple[pl.DataFrame, ModelPalette]:
@@ -53,7 +64,7 @@ def _grid_axes(rows: pl.DataFrame, pal: ModelPalette, task_order: list[str]) -> 
     """x: models (palette order, short labels, none dropped); y: tasks; and the column width."""
     models = pal.domain_for(rows.get_column("model").unique().to_list())
     names = dict(zip(rows["task"].to_list(), rows["task_label"].to_list(), strict=True))
-    step = grid_step(len(models))
+    step = grid_step(len(models), roomy=ROOMY_COLUMN_PX)
     x = alt.X(
         "model_label:N",
         title="Model",
@@ -142,13 +153,23 @@ def task_heatmap_chart(
             ),
         )
     )
+    # the value and, on a second line, how many trials it rests on (successes/n for a rate)
+    counted = is_rate(metric) and "successes" in extra and "n" in extra
+    second = (
+        "datum.successes + '/' + datum.n"
+        if counted
+        else ("'n=' + datum.n" if "n" in extra else "''")
+    )
+    value = f"format(datum.value, '{'.0%' if is_rate(metric) else ',.3~s'}')"
     text = (
         base.transform_filter("datum.value !== null")
-        .mark_text(fontSize=9 if step >= 26 else 8)
+        .transform_calculate(cell_text=f"{value} + '\\n' + {second}")
+        .mark_text(fontSize=CELL_FONT, lineBreak="\n", lineHeight=CELL_FONT + 2)
         .encode(
             x=x,
             y=y,
-            text=alt.Text("value:Q", format=".0%" if is_rate(metric) else ",.3~s"),
+            text="cell_text:N",
+            opacity=_cell_text_opacity(),
             color=alt.condition("datum.value > 0.6", alt.value("black"), alt.value("white"))
             if is_rate(metric)
             else alt.value("white"),
@@ -157,11 +178,13 @@ def task_heatmap_chart(
     )
     return alt.LayerChart(layer=[missing, cells, text]).properties(
         width=max(MIN_GRID_WIDTH, step * len(models)),
-        height=band_height(len(tasks), ROW_PX, MIN_PLOT_PX),
+        height=band_height(len(tasks), ROW_TWO_LINES_PX, MIN_PLOT_PX),
         title=title(
             f"Task × model: {label}",
             _sim(simulated, group_metrics),
-            "grey: not enough trials for this metric; hover a cell for n and the full names",
+            "cell: the value and "
+            + ("successes/n" if counted else "n, the trials it rests on")
+            + "; grey: not enough trials for this metric; hover a cell for the full names",
         ),
     )
 
@@ -232,8 +255,8 @@ def classification_heatmap_chart(
             legend=alt.Legend(orient="top", direction="horizontal"),
         ),
     )
-    text = base.mark_text(fontSize=9 if step >= 26 else 8, color="black").encode(
-        x=x, y=y, text="label:N", tooltip=tooltip
+    text = base.mark_text(fontSize=CELL_FONT, color="black").encode(
+        x=x, y=y, text="label:N", opacity=_cell_text_opacity(), tooltip=tooltip
     )
     return alt.LayerChart(layer=[cells, text]).properties(
         width=max(MIN_GRID_WIDTH, step * len(models)),
