@@ -122,12 +122,7 @@ def settings(models: list[str], tab: str, default_k: list[int]) -> dict:
 def leaderboard(pin, sel, cfg) -> None:
     board = _ui.compute(ws, pin, "leaderboard", sel, k_values=[1])
     st.markdown(_ui.headline(board))
-    st.dataframe(
-        _ui.leaderboard_view(board),
-        hide_index=True,
-        column_config=_ui.LEADERBOARD_COLUMNS,
-        key="cmp_board_table",
-    )
+    _ui.table(_ui.leaderboard_view(board), _ui.LEADERBOARD_COLUMNS, key="cmp_board_table")
     est = _ui.compute(ws, pin, "intervals", sel, reps=cfg["reps"], seed=cfg["seed"])
     _ui.grid_chart(charts.interval_estimates_chart(est, palette=palette))
     st.caption(_ui.interval_caption(cfg["reps"], cfg["seed"], _ui.zero_width_models(est)))
@@ -184,7 +179,7 @@ def pairwise(pin, sel, cfg) -> None:
     _ui.grid_chart(charts.probability_of_improvement_chart(poi, palette=palette))
     st.caption(f"P(X beats Y) on {METRICS[cfg['metric']]}, averaged over the tasks both ran.")
     with st.expander("All comparisons (per task and across tasks)"):
-        st.dataframe(_ui.short_names(comp), hide_index=True, column_config=_ui.number_columns(comp))
+        _ui.table(_ui.short_names(comp), _ui.number_columns(comp))
 
 
 ALL_TASKS = "(all tasks: best reward ÷ quota)"

@@ -81,7 +81,7 @@ def contents(version: int) -> None:
     st.caption(f"Data version: sync {version}")
     st.subheader("Sources")
     states = _ui.catalog(ws, "source_states", version)
-    st.dataframe(_ui.sources_view(per_source, states), hide_index=True, column_config=_ui.SOURCE_COLUMNS)
+    _ui.table(_ui.sources_view(per_source, states), _ui.SOURCE_COLUMNS)
 
 
 def leaderboard(pin: _ui.Pin) -> None:
@@ -98,7 +98,7 @@ def leaderboard(pin: _ui.Pin) -> None:
         return
     _ui.simulated_badge(board, "models")
     _ui.failure_note(_ui.failure_counts(ws, pin))
-    st.dataframe(_ui.leaderboard_view(board), hide_index=True, column_config=_ui.LEADERBOARD_COLUMNS)
+    _ui.table(_ui.leaderboard_view(board), _ui.LEADERBOARD_COLUMNS)
     st.page_link("pages/compare.py", label="Compare models in depth", icon=":material/leaderboard:")
 
 
@@ -115,7 +115,7 @@ def activity() -> None:
     if sweep_table.is_empty():
         st.caption("No sweeps yet. Launch one on **Sweeps**.")
     else:
-        st.dataframe(_ui.sweeps_view(sweep_table.head(5)), hide_index=True, column_config=_ui.SWEEP_COLUMNS)
+        _ui.table(_ui.sweeps_view(sweep_table.head(5)), _ui.SWEEP_COLUMNS)
     if _ui.data_version(ws) != st.session_state.get("_ov_version"):
         st.rerun()  # new data landed while we watched: redraw the whole page
     waiting_on = None if sweep_table.is_empty() else sweep_table["sweep_id"][0]

@@ -28,7 +28,7 @@ def sources_table() -> list[str]:
                     "password from": spec.password_env or spec.url_env or "—",
                 }
             )
-    st.dataframe(pl.DataFrame(rows), hide_index=True)
+    _ui.table(pl.DataFrame(rows))
     st.caption(
         "Add sources under `[sources.NAME]` in the workspace `config.toml` (a database URL, or "
         '`kind = "inspect"` with the `path` of a folder of Inspect logs); passwords come '
@@ -67,10 +67,9 @@ def history() -> None:
         return
     first = ["sync_id", "source", "status", "rows_added", "duration_s", "finished_at", "error"]
     runs = runs.select([c for c in first if c in runs.columns] + [c for c in runs.columns if c not in first])
-    st.dataframe(
+    _ui.table(
         runs,
-        hide_index=True,
-        column_config=_ui.number_columns(runs, 1)
+        _ui.number_columns(runs, 1)
         | {"duration_s": st.column_config.NumberColumn("Duration (s)", format="%.1f")},
     )
 
@@ -97,20 +96,21 @@ def inspect_logs() -> None:
         "is the **mean throughput proportion** (`min(production / quota, 1)`), not a success rate: "
         "see the success rate on **Compare**."
     )
+    # what a log says first (its status and headline, labelled); the long path and error last
     view = logs.select(
-        "source",
-        "path",
         "status",
-        "samples",
-        "expected_samples",
-        "error",
         "headline_label",
         "headline_value",
         "model",
         "task",
+        "samples",
+        "expected_samples",
+        "path",
+        "error",
+        "source",
         "sweep_id",
     ).rename({"headline_label": "headline", "headline_value": "headline value"})
-    st.dataframe(_ui.short_names(view), hide_index=True)
+    _ui.table(_ui.short_names(view))
 
 
 def attention() -> None:
@@ -123,7 +123,7 @@ def attention() -> None:
         "These rows are kept in the warehouse but their task or meta could not be parsed; "
         "they are left out of per-task metrics. Add a `[tasks.KEY]` entry or fix the source."
     )
-    st.dataframe(rows, hide_index=True)
+    _ui.table(rows)
 
 
 with _ui.guard():

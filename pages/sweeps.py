@@ -55,7 +55,7 @@ def config_form() -> SweepConfig | None:
     c1, c2, c3, c4 = st.columns(4)
     trials = c1.number_input("Trials per config", 1, 10_000, 2, key="new_trials")
     max_conc = c2.number_input("Max concurrent jobs", 1, 1024, 2, key="new_conc")
-    timeout = c3.number_input("Timeout per job (s)", 1.0, 7 * 86400.0, 3600.0, key="new_timeout")
+    timeout = c3.number_input("Timeout per job (s)", 1, 7 * 86400, 3600, step=60, key="new_timeout")
     source = c4.selectbox("Source jobs write to", sorted(ws.sources()), key="new_source")
     with st.expander("Grid, retries, order, W&B"):
         grid_text = st.text_area(
@@ -154,7 +154,7 @@ def sweep_list() -> None:
             ["Configure one above and press **Launch sweep**.", "Or use the demo button on **Overview**."],
         )
         return
-    st.dataframe(_ui.sweeps_view(sweep_table), hide_index=True, column_config=_ui.SWEEP_COLUMNS)
+    _ui.table(_ui.sweeps_view(sweep_table), _ui.SWEEP_COLUMNS)
     ids = sweep_table["sweep_id"].to_list()
     sweep_id = _ui.url_select("Sweep", "swp_sweep", ids, ids[0])
     st.caption(_ui.sweep_facts(sweep_table, sweep_id))

@@ -67,18 +67,15 @@ def classification(pin, sel) -> None:
     _ui.grid_chart(charts.classification_heatmap_chart(group, palette=palette), grid=True)
     outcomes = charts.classify_outcomes(group)
     counts = outcomes.group_by("outcome").len().sort("outcome")
-    st.dataframe(
-        counts.rename({"outcome": "Outcome", "len": "(model, task) cells"}), hide_index=True, width="content"
-    )
+    _ui.table(counts.rename({"outcome": "Outcome", "len": "(model, task) cells"}), width="content")
 
 
 def difficulty(pin, sel) -> None:
     """Tasks ranked hardest first by pooled success rate across the chosen models."""
     ranking = _ui.compute(ws, pin, "task_difficulty", sel)
-    st.dataframe(
+    _ui.table(
         ranking,
-        hide_index=True,
-        column_config={
+        {
             "task": st.column_config.TextColumn("Task", pinned=True),
             "success_rate": st.column_config.ProgressColumn(
                 "Success", format="percent", min_value=0.0, max_value=1.0

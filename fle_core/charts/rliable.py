@@ -110,7 +110,9 @@ def interval_estimates_chart(
                 tooltip=tooltip,
             )
         )
-        panels.append(alt.layer(interval, point, ring).properties(width=PANEL_PX, height=band_height(len(models))))
+        panels.append(
+            alt.layer(interval, point, ring).properties(width=PANEL_PX, height=band_height(len(models)))
+        )
     return alt.concat(*panels, columns=PANELS_PER_ROW, spacing=PANEL_GAP_PX).properties(
         title=title(
             "Aggregate metrics with 95% CIs",

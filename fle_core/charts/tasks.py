@@ -7,6 +7,8 @@ pass_at_{k}, ...``. The outcome classes are defined in ``classify_outcomes``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import altair as alt
 import polars as pl
 
@@ -43,7 +45,7 @@ ROOMY_COLUMN_PX = 96
 TEXT_MIN_PX = 34
 
 
-def _cell_text_opacity() -> alt.OpacityValue:
+def _cell_text_opacity() -> Any:
     """Cell text where the drawn column is wide enough to hold it (decided in the browser,
     since the app fits a grid to the window's column); the tooltip has it everywhere."""
     return alt.condition(f"bandwidth('x') >= {TEXT_MIN_PX}", alt.value(1), alt.value(0))
@@ -155,11 +157,7 @@ def task_heatmap_chart(
     )
     # the value and, on a second line, how many trials it rests on (successes/n for a rate)
     counted = is_rate(metric) and "successes" in extra and "n" in extra
-    second = (
-        "datum.successes + '/' + datum.n"
-        if counted
-        else ("'n=' + datum.n" if "n" in extra else "''")
-    )
+    second = "datum.successes + '/' + datum.n" if counted else ("'n=' + datum.n" if "n" in extra else "''")
     value = f"format(datum.value, '{'.0%' if is_rate(metric) else ',.3~s'}')"
     text = (
         base.transform_filter("datum.value !== null")

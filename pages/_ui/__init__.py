@@ -100,6 +100,7 @@ from pages._ui.state import (
     url_text,
 )
 from pages._ui.sweep_views import cells_view, runner_health, status_fraction, status_text
+from pages._ui.tables import table
 from pages._ui.widgets import (
     LEADERBOARD_COLUMNS,
     PILOT_COLUMNS,
@@ -202,6 +203,7 @@ __all__ = [
     "sweep_ops",
     "sweeps_view",
     "sync_result_text",
+    "table",
     "task_name",
     "to_csv",
     "trajectory_labels",

@@ -17,6 +17,7 @@ import streamlit as st
 
 from pages._ui import frames, notes
 from pages._ui.core import guard
+from pages._ui.tables import table
 from pages._ui.widgets import grid_chart
 
 
@@ -55,7 +56,7 @@ def runner_health(runners: pl.DataFrame, starting_pid: int | None = None, stop=N
             for c in ("host", "pid", "status", "started_at", "heartbeat_at", "alive")
             if c in runners.columns
         ]
-        st.dataframe(runners.select(cols), hide_index=True, column_config=RUNNER_COLUMNS)
+        table(runners.select(cols), RUNNER_COLUMNS)
 
 
 RUNNER_COLUMNS: dict[str, Any] = {

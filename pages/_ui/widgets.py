@@ -11,6 +11,7 @@ import streamlit as st
 from pages._ui import frames, labels
 from pages._ui.control import control_store
 from pages._ui.core import guard
+from pages._ui.tables import table
 
 
 def live(render: Callable[[], None], every_s: float | None) -> None:
@@ -209,7 +210,7 @@ def failure_note(counts: pl.DataFrame, models: list[str] | None = None) -> None:
         icon=":material/report:",
     )
     with st.expander("Failures per model"):
-        st.dataframe(bad, hide_index=True)
+        table(labels.short_names(bad))
 
 
 # ---------------------------------------------------------------- Slurm pilots and stopped cells
@@ -275,7 +276,7 @@ def pilot_table(view: Any) -> None:
     with st.expander(f"Slurm pilots ({live.height} queued or running, {view.frame.height} recent)"):
         if view.slurm_error:
             st.warning(f"Slurm states unavailable: {view.slurm_error}", icon=":material/cloud_off:")
-        st.dataframe(view.frame, hide_index=True, column_config=PILOT_COLUMNS)
+        table(view.frame, PILOT_COLUMNS)
 
 
 def stopped_cells(cells: pl.DataFrame) -> None:
@@ -286,10 +287,9 @@ def stopped_cells(cells: pl.DataFrame) -> None:
     if failed.is_empty():
         return
     st.subheader(f"Stopped cells ({failed.height})")
-    st.dataframe(
+    table(
         labels.short_names(
             failed.select("model", "task", "trial", "attempts", "failures", "lost", "stop_reason")
         ),
-        hide_index=True,
-        column_config={"stop_reason": st.column_config.TextColumn("Why it stopped", width="large")},
+        {"stop_reason": st.column_config.TextColumn("Why it stopped", width="large")},
     )
