@@ -11,9 +11,11 @@ settings the open tab uses.
 
 import streamlit as st
 
+from pages import _ui  # first: it finishes importing pandas before any chart is built
+
+# isort: split
 from fle_core import charts
 from fle_core.stats import compare
-from pages import _ui
 
 PAGE, PREFIX = "compare", "cmp_"
 METRICS = {

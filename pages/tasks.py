@@ -7,8 +7,10 @@ URL state: ``tsk_sim`` (``1``: include simulated data), ``tsk_source``, ``tsk_sw
 
 import streamlit as st
 
+from pages import _ui  # first: it finishes importing pandas before any chart is built
+
+# isort: split
 from fle_core import charts
-from pages import _ui
 
 PAGE, PREFIX = "tasks", "tsk_"
 HEAT_METRICS = {

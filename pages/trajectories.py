@@ -8,8 +8,10 @@ same task to compare), ``trj_x`` (``step`` or ``time``); ``view`` pins a shared 
 import polars as pl
 import streamlit as st
 
+from pages import _ui  # first: it finishes importing pandas before any chart is built
+
+# isort: split
 from fle_core import charts
-from pages import _ui
 
 PAGE, PREFIX = "trajectories", "trj_"
 NONE = "(none)"

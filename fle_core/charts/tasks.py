@@ -15,6 +15,7 @@ import polars as pl
 from fle_core.charts.base import (
     AXIS_LABEL_PX,
     HEATMAP_SCHEME,
+    LEGEND_LABEL_PX,
     OUTCOME_COLOURS,
     ChartError,
     ModelPalette,
@@ -321,17 +322,21 @@ def pass_histogram_chart(
                 stack="zero",
                 axis=alt.Axis(tickMinStep=1, format="d"),
             ),
-            color=pal.color(models),
+            # the legend below the bars: beside them it left a 1024 px window's column too narrow
+            color=pal.color(models).legend(
+                symbolLimit=len(models) + 1,
+                symbolOpacity=1,
+                orient="bottom",
+                columns=2,
+                direction="vertical",
+                labelLimit=LEGEND_LABEL_PX,
+            ),
             order=alt.Order("model_label:N"),
             tooltip=tooltip,
         )
         .properties(
             width=420,
-            # a legend beside the plot (≤ 12 models) must not be taller than the plot
-            height=max(
-                band_height(len(order), ROW_PX, MIN_PLOT_PX),
-                20 * len(models) + 30 if len(models) <= 12 else 0,
-            ),
+            height=band_height(len(order), ROW_PX, MIN_PLOT_PX),
             title=title("Passes per task", _sim(simulated, group_metrics), note),
         )
     )

@@ -30,6 +30,13 @@ runs-file comparison section of Compare). Pages import
 only this facade; the names below are the whole of it.
 """
 
+# Imported here, before a page builds a chart (pages with charts import this package first):
+# Altair looks pandas up in sys.modules without importing it, and while one session's thread
+# was still importing pandas (Streamlit's st.dataframe imports it lazily), another session
+# building a chart read the half-initialized module and failed ("partially initialized module
+# 'pandas' has no attribute 'Timestamp'"). Two browser tabs opened at once did it.
+import pandas  # type: ignore[import-untyped]  # noqa: F401
+
 from pages._ui.control import SweepOps, control_store, sweep_ops
 from pages._ui.core import (
     data_version,
