@@ -14,6 +14,7 @@ from fle_core import sweeps
 from pages import _ui
 
 ws = _ui.workspace()
+_ui.restore_params("mon_")  # back from another page: the sweep and settings it showed
 ops = _ui.sweep_ops(ws)  # the session's one control store
 ro = _ui.read_only(ws)
 st.title("Monitor")
@@ -35,10 +36,7 @@ def pick_sweep() -> str | None:
         value=_ui.url_text("mon_live") != "0",
         help="Refresh this view automatically",
     )
-    if st.session_state["mon_live_toggle"]:
-        st.query_params.pop("mon_live", None)
-    else:
-        st.query_params["mon_live"] = "0"
+    _ui.set_param("mon_live", None if st.session_state["mon_live_toggle"] else "0")
     _ui.url_int("Every (s)", "mon_every", 2, 1, 60, where=right)
     return sweep_id
 

@@ -11,6 +11,7 @@ from fle_core.sweeps import config as sweep_config
 from pages import _ui
 
 ws = _ui.workspace()
+_ui.restore_params("ov_")
 ops = _ui.sweep_ops(ws)  # the session's one control store
 ro = _ui.read_only(ws)
 st.title("FLE evaluation workbench")

@@ -8,6 +8,7 @@ from fle_core.warehouse.sync import sync as run_sync
 from pages import _ui
 
 ws = _ui.workspace()
+_ui.restore_params("src_")
 ro = _ui.read_only(ws)
 st.title("Sources & sync")
 if ro:

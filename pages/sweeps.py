@@ -12,6 +12,7 @@ from fle_core.sweeps.config import SweepConfig
 from pages import _ui
 
 ws = _ui.workspace()
+_ui.restore_params("swp_")
 ops = _ui.sweep_ops(ws)  # the session's one control store
 ro = _ui.read_only(ws)
 st.title("Sweeps")

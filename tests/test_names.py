@@ -97,3 +97,28 @@ def test_filters_show_short_names_and_the_url_keeps_full_ones():
     assert box.value == ["iron_ore_throughput"]
     assert box.format_func("iron_ore_throughput") == "iron_ore"
     assert at.query_params["cmp_task"] == "iron_ore_throughput"
+
+
+@pytest.mark.usefixtures("populated")
+def test_a_page_keeps_its_view_when_you_come_back_to_it_in_the_same_session():
+    """Page switches stay in one session (st.navigation): Compare → Tasks → Compare shows the
+    filters and tab Compare had, though the switch cleared the URL, as the sidebar's links do."""
+    at = run_page("compare", {"cmp_model": ["gpt-4o", "llama-3.3-70b"], "cmp_tab": "pass@k"})
+    assert_clean(at)
+    assert at.multiselect(key="cmp_model").value == ["gpt-4o", "llama-3.3-70b"]
+    at.switch_page("pages/tasks.py")
+    at.query_params.clear()  # what a page switch does to the URL
+    at.run()
+    assert_clean(at)
+    assert "cmp_model" not in at.query_params
+    at.multiselect(key="tsk_model").set_value(["gpt-4o"]).run()
+    at.switch_page("pages/compare.py")
+    at.query_params.clear()
+    at.run()
+    assert_clean(at)
+    assert at.multiselect(key="cmp_model").value == ["gpt-4o", "llama-3.3-70b"]
+    assert at.query_params.get("cmp_tab") == "pass@k"
+    at.switch_page("pages/tasks.py")
+    at.query_params.clear()
+    at.run()
+    assert at.multiselect(key="tsk_model").value == ["gpt-4o"]

@@ -256,11 +256,18 @@ def _legend(n: int) -> alt.Legend:
     # labelLimit: labels are already short (short_labels); Vega must not cut them again.
     if n <= 12:
         return alt.Legend(symbolLimit=n + 1, symbolOpacity=1, labelLimit=LEGEND_LABEL_PX)
+    return bottom_legend(n)
+
+
+def bottom_legend(n: int) -> alt.Legend:
+    """A legend below the plot: one column for a few models, two for more (three ran past a
+    1024 px window's column). It starts at the plot's left edge, so a chart with wide
+    labels on its left must leave room for two columns of ~200 px names."""
     return alt.Legend(
         symbolLimit=n + 1,
         symbolOpacity=1,
         orient="bottom",
-        columns=3,
+        columns=1 if n <= 12 else 2,
         labelLimit=LEGEND_LABEL_PX,
         direction="vertical",
     )
@@ -268,6 +275,7 @@ def _legend(n: int) -> alt.Legend:
 
 #: Pixels a short label may take (LABEL_CHARS at 12 px Source Sans, with room to spare).
 LEGEND_LABEL_PX = 240
+
 AXIS_LABEL_PX = 260
 #: How the app draws a single-view chart: fill the width, ``height`` is the plot's own height.
 FIT_X = alt.AutoSizeParams(type="fit-x", contains="padding")

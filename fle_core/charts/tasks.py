@@ -15,11 +15,11 @@ import polars as pl
 from fle_core.charts.base import (
     AXIS_LABEL_PX,
     HEATMAP_SCHEME,
-    LEGEND_LABEL_PX,
     OUTCOME_COLOURS,
     ChartError,
     ModelPalette,
     band_height,
+    bottom_legend,
     chart_values,
     fill_model,
     grid_step,
@@ -310,11 +310,17 @@ def pass_histogram_chart(
         alt.Chart(chart_values(rows))
         .mark_bar()
         .encode(
+            # many models: task names on the right, so the two-column legend below (which starts
+            # at the plot's left edge) fits a 1024 px window's column
             y=alt.Y(
                 "task_label:N",
                 title="Task",
                 sort=[names[t] for t in order],
-                axis=alt.Axis(labelLimit=AXIS_LABEL_PX, labelOverlap=False),
+                axis=alt.Axis(
+                    labelLimit=AXIS_LABEL_PX,
+                    labelOverlap=False,
+                    orient="left" if len(models) <= 12 else "right",
+                ),
             ),
             x=alt.X(
                 "successes:Q",
@@ -323,14 +329,7 @@ def pass_histogram_chart(
                 axis=alt.Axis(tickMinStep=1, format="d"),
             ),
             # the legend below the bars: beside them it left a 1024 px window's column too narrow
-            color=pal.color(models).legend(
-                symbolLimit=len(models) + 1,
-                symbolOpacity=1,
-                orient="bottom",
-                columns=2,
-                direction="vertical",
-                labelLimit=LEGEND_LABEL_PX,
-            ),
+            color=pal.color(models).legend(bottom_legend(len(models))),
             order=alt.Order("model_label:N"),
             tooltip=tooltip,
         )

@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from pages._ui.state import drop_params
+from pages._ui.state import drop_params, set_param
 
 SIM_OFF_HELP = (
     "Trajectories written by the built-in simulator (the demo sweep) are left out while the "
@@ -54,10 +54,7 @@ def simulated_switch(summ: pl.DataFrame, key: str, *, where: Any = None) -> bool
             help=SIM_OFF_HELP,
         )
     )
-    if on:
-        st.query_params[key] = "1"
-    else:
-        st.query_params.pop(key, None)
+    set_param(key, "1" if on else None)
     return on
 
 

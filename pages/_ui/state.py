@@ -45,14 +45,41 @@ def _warn_param(key: str, raw: object, why: str) -> None:
     )
 
 
+#: Session state key: the last URL parameters each page wrote (``set_param``), so that
+#: coming back to a page from another one (the sidebar, a link) shows the view it had.
+_MEMORY = "_url_memory"
+
+
+def set_param(key: str, value: str | list[str] | None) -> None:
+    """Write (or, with None, drop) one URL parameter, and remember it for this session."""
+    memory = st.session_state.setdefault(_MEMORY, {})
+    if value is None:
+        st.query_params.pop(key, None)
+        memory.pop(key, None)
+    else:
+        st.query_params[key] = value
+        memory[key] = value
+
+
+def restore_params(prefix: str) -> None:
+    """Arriving on a page whose URL holds none of its parameters (a page switch in the same
+    session: Streamlit clears the URL then), put back the ones it had when last shown.
+    A link that carries parameters of the page, or a shared view, is left as it is."""
+    if "view" in st.query_params or any(k.startswith(prefix) for k in st.query_params):
+        return
+    for key, value in st.session_state.get(_MEMORY, {}).items():
+        if key.startswith(prefix):
+            st.query_params[key] = value
+
+
 def _write_param(key: str, value: Any, default: Any) -> None:
     """Mirror a widget value into the URL (omit defaults to keep links short)."""
     if value == default or value is None or value == []:
-        st.query_params.pop(key, None)
+        set_param(key, None)
     elif isinstance(value, list):
-        st.query_params[key] = [str(v) for v in value]
+        set_param(key, [str(v) for v in value])
     else:
-        st.query_params[key] = str(value)
+        set_param(key, str(value))
 
 
 def drop_params(keys: Sequence[str], why: str) -> None:
@@ -185,6 +212,7 @@ def apply_view(ws: Workspace, page: str, prefix: str) -> Pin:
     page's keys, so a reloaded (or edited) URL keeps its own filters while
     staying pinned to the view's data version.
     """
+    restore_params(prefix)
     latest = data_version(ws)
     view_id = st.query_params.get("view")
     if not view_id:
