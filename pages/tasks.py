@@ -78,7 +78,11 @@ def difficulty(pin, sel) -> None:
     _ui.table(
         ranking,
         {
-            "task": st.column_config.TextColumn("Task", pinned=True),
+            "task": st.column_config.TextColumn(
+                "Task",
+                pinned=True,
+                help="The task key without `_throughput` (the chart's tooltips have it in full)",
+            ),
             "success_rate": st.column_config.ProgressColumn(
                 "Success", format="percent", min_value=0.0, max_value=1.0
             ),

@@ -243,13 +243,26 @@ def build_source(source_kind, tmp_path, request):
 
 
 @pytest.fixture(scope="session")
-def inspect_logs_dir(tmp_path_factory) -> Path:
-    """Inspect logs written by real inspect_ai (``inspect_fixtures.py``), once per session.
+def inspect_logs_dir(tmp_path_factory, worker_id) -> Path:
+    """Inspect logs written by real inspect_ai (``inspect_fixtures.py``), once per test run.
 
-    Tests copy what they need; nothing writes here."""
+    Writing them takes ~20 s of real evals; with several xdist workers, the first one
+    that needs them writes them into the run's shared temp folder under a file lock and
+    the others wait and reuse them. Tests copy what they need; nothing writes here."""
     import sys
 
-    out = tmp_path_factory.mktemp("inspect") / "logs"
+    from filelock import FileLock
+
     here = Path(__file__).resolve().parent
-    subprocess.run([sys.executable, str(here / "inspect_fixtures.py"), str(out)], check=True, timeout=600)
+    shared = (
+        tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    )
+    out, done = shared / "inspect-logs", shared / "inspect-logs.complete"
+    with FileLock(str(shared / "inspect-logs.lock")):
+        if not done.exists():
+            shutil.rmtree(out, ignore_errors=True)
+            subprocess.run(
+                [sys.executable, str(here / "inspect_fixtures.py"), str(out)], check=True, timeout=600
+            )
+            done.touch()
     return out

@@ -28,7 +28,9 @@ def live(render: Callable[[], None], every_s: float | None) -> None:
 
 # ---------------------------------------------------------------- shared renderers
 LEADERBOARD_COLUMNS = {
-    "model": st.column_config.TextColumn("Model", pinned=True),
+    "model": st.column_config.TextColumn(
+        "Model", pinned=True, help="Names over 32 characters read head…tail; the CSV export has them in full"
+    ),
     "success_rate": st.column_config.ProgressColumn(
         "Success", format="percent", min_value=0.0, max_value=1.0
     ),
