@@ -4,6 +4,7 @@
   task has (``iron_ore_throughput`` → ``iron_ore``; ``open_play`` stays).
 * **Model**: up to ``LABEL_CHARS`` characters as it is; a longer name keeps its head
   and its tail around "…" (fine-tuned variants and dated releases differ at the end).
+  A (model, config) system's label keeps its ``[params]`` whole.
 
 Both are pure functions of one name, so a name reads the same on every page whatever
 else is shown. Where two names of one view would get the same short form, those keep
@@ -21,7 +22,12 @@ TASK_SUFFIX = "_throughput"
 
 
 def short_model(name: str, limit: int = LABEL_CHARS) -> str:
-    """One name in at most ``limit`` characters: head + "…" + tail."""
+    """One name in at most ``limit`` characters: head + "…" + tail. A system label
+    ``model [params]`` (``analysis.label_systems``) shortens its model and keeps its
+    params whole: they are what tells the systems apart."""
+    base, sep, params = name.partition(" [")
+    if sep and params.endswith("]"):
+        return f"{short_model(base, limit)} [{params}"
     if len(name) <= limit:
         return name
     tail = (limit - 1) // 2

@@ -126,7 +126,7 @@ def leaderboard(pin, sel, cfg) -> None:
     st.markdown(_ui.headline(board))
     _ui.table(_ui.leaderboard_view(board), _ui.LEADERBOARD_COLUMNS, key="cmp_board_table")
     est = _ui.compute(ws, pin, "intervals", sel, reps=cfg["reps"], seed=cfg["seed"])
-    _ui.grid_chart(charts.interval_estimates_chart(est, palette=palette))
+    _ui.grid_chart(charts.interval_estimates_chart, est, palette=palette)
     st.caption(_ui.interval_caption(cfg["reps"], cfg["seed"], _ui.zero_width_models(est)))
 
 
@@ -141,7 +141,7 @@ def pass_at_k(pin, sel, cfg) -> None:
         st.info(note, icon=":material/info:")
     if curve.is_empty():
         return
-    _ui.grid_chart(charts.pass_at_k_chart(curve, palette=palette))
+    _ui.grid_chart(charts.pass_at_k_chart, curve, palette=palette)
     st.caption(
         "Unbiased pass@k per task (Chen et al. 2021), averaged over the tasks with at least "
         "k trials; bands are bootstrap 95% intervals."
@@ -159,7 +159,7 @@ def pairwise(pin, sel, cfg) -> None:
             "Pairwise comparisons need at least two models.", ["Widen the model filter in the sidebar."]
         )
         return
-    _ui.grid_chart(charts.comparison_matrix_chart(comp, palette=palette), grid=True)
+    _ui.grid_chart(charts.comparison_matrix_chart, comp, palette=palette, grid=True)
     st.caption(
         "Across all tasks: difference A − B (row − column), Holm/BH-adjusted p, "
         "▲ significantly better, ▼ significantly worse, · no significant difference; "
@@ -178,7 +178,7 @@ def pairwise(pin, sel, cfg) -> None:
         )
         if who != ALL_PAIRS:
             poi = poi.filter((poi["model_x"] == who) | (poi["model_y"] == who))
-    _ui.grid_chart(charts.probability_of_improvement_chart(poi, palette=palette))
+    _ui.grid_chart(charts.probability_of_improvement_chart, poi, palette=palette)
     st.caption(f"P(X beats Y) on {METRICS[cfg['metric']]}, averaged over the tasks both ran.")
     with st.expander("All comparisons (per task and across tasks)"):
         _ui.table(_ui.short_names(comp), _ui.number_columns(comp))
@@ -206,12 +206,12 @@ def rewards(pin, sel, cfg) -> None:
         frame, reward = chosen, "normalized_reward" if len(tasks) > 1 else "best_reward"
     else:
         frame, reward = chosen.filter(chosen["task"] == task), "best_reward"
-    _ui.grid_chart(charts.reward_distribution_chart(frame, reward, palette=palette))
+    _ui.grid_chart(charts.reward_distribution_chart, frame, reward, palette=palette)
 
 
 def cost(pin, sel, cfg) -> None:
     board = _ui.compute(ws, pin, "leaderboard", sel, k_values=[1])
-    _ui.grid_chart(charts.cost_chart(board, palette=palette))
+    _ui.grid_chart(charts.cost_chart, board, palette=palette)
     st.caption(
         "Cost per success = all scored runs' tokens ÷ successes (failed runs count: a model at "
         "25 % success pays for 4 runs per success); lower and to the right is better. "

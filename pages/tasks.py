@@ -56,7 +56,7 @@ def controls(summ, tab: str) -> tuple[_ui.Selection, str, int]:
 def heatmap(pin, sel, metric: str, k: int) -> None:
     group = _ui.compute(ws, pin, "group_metrics", sel, k_values=[k])
     column = f"pass_at_{k}" if metric == "pass_at_k" else metric
-    _ui.grid_chart(charts.task_heatmap_chart(group, column, palette=palette), grid=True)
+    _ui.grid_chart(charts.task_heatmap_chart, group, column, palette=palette, grid=True)
     if metric == "pass_at_k":
         st.caption(
             f"pass@{k} is shown only where a (model, task) cell has at least {k} trials; "
@@ -66,7 +66,7 @@ def heatmap(pin, sel, metric: str, k: int) -> None:
 
 def classification(pin, sel) -> None:
     group = _ui.compute(ws, pin, "group_metrics", sel, k_values=[1])
-    _ui.grid_chart(charts.classification_heatmap_chart(group, palette=palette), grid=True)
+    _ui.grid_chart(charts.classification_heatmap_chart, group, palette=palette, grid=True)
     outcomes = charts.classify_outcomes(group)
     counts = outcomes.group_by("outcome").len().sort("outcome")
     _ui.table(counts.rename({"outcome": "Outcome", "len": "(model, task) cells"}), width="content")
@@ -95,7 +95,7 @@ def difficulty(pin, sel) -> None:
         },
     )
     group = _ui.compute(ws, pin, "group_metrics", sel, k_values=[1])
-    _ui.grid_chart(charts.pass_histogram_chart(group, palette=palette))
+    _ui.grid_chart(charts.pass_histogram_chart, group, palette=palette)
 
 
 with _ui.guard():

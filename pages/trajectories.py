@@ -77,13 +77,15 @@ def show(key: str, x: str, column, y_max: float | None = None) -> None:
     if found is not None:
         outcome(found, column)
     steps = _ui.trajectory_steps(ws, pin, key)
-    curve = charts.learning_curve_chart(steps, x=x, palette=palette, quota=row.get("quota"), y_max=y_max)
-    _ui.grid_chart(curve, where=column)
+    quota = row.get("quota")
+    _ui.grid_chart(
+        charts.learning_curve_chart, steps, x=x, palette=palette, quota=quota, y_max=y_max, where=column
+    )
     tokens = [c for c in ("prompt_tokens", "completion_tokens") if c in steps.columns]
     if found is not None:  # Inspect counts tokens per sample: a per-step chart would show one bar
         column.caption(_ui.sample_tokens_text(row))
     elif any(steps[c].is_not_null().any() for c in tokens):  # sources without token counts: no chart
-        _ui.grid_chart(charts.step_tokens_chart(steps), where=column)
+        _ui.grid_chart(charts.step_tokens_chart, steps, where=column)
     if found is not None:
         transcript(key, column)
         return

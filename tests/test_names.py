@@ -122,3 +122,9 @@ def test_a_page_keeps_its_view_when_you_come_back_to_it_in_the_same_session():
     at.query_params.clear()
     at.run()
     assert at.multiselect(key="tsk_model").value == ["gpt-4o"]
+
+
+def test_a_system_label_keeps_its_params():
+    label = "meta-llama/Llama-3.3-70B-Instruct-finetune-run-02 [prompt=v2, temperature=0.2]"
+    assert names.short_model(label) == names.short_model(LONG) + " [prompt=v2, temperature=0.2]"
+    assert names.short_model("gpt-4o [prompt=v2, temperature=0.2]") == "gpt-4o [prompt=v2, temperature=0.2]"

@@ -17,8 +17,8 @@ import streamlit as st
 
 from pages._ui import frames, notes
 from pages._ui.core import guard
+from pages._ui.draw import grid_chart
 from pages._ui.tables import table
-from pages._ui.widgets import grid_chart
 
 
 def runner_health(runners: pl.DataFrame, starting_pid: int | None = None, stop=None) -> None:
@@ -150,4 +150,4 @@ def cells_view(cells: pl.DataFrame) -> None:
             f"({shown.select(group).unique().height} of {int(rows_per_model['len'].sum())} rows)."
         )
         cells = shown
-    grid_chart(charts.sweep_cells_chart(cells), grid=True)
+    grid_chart(charts.sweep_cells_chart, cells, grid=True)

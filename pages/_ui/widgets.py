@@ -11,6 +11,7 @@ import streamlit as st
 from pages._ui import frames, labels
 from pages._ui.control import control_store
 from pages._ui.core import guard
+from pages._ui.draw import grid_chart as grid_chart  # re-exported: its old home
 from pages._ui.tables import table
 
 
@@ -141,33 +142,6 @@ def preset_caption(preset: dict | None) -> None:
     command = " ".join(preset.get("command") or [])
     what = f"`{command}`" if command else f"built-in {preset.get('kind')} executor"
     st.caption(f"{preset.get('description') or preset.get('kind')} · runs {what}")
-
-
-#: A grid whose plot is wider than this fills the column instead (``grid_chart``).
-GRID_FIT_PX = 200
-
-
-def grid_chart(chart, where=None, *, grid: bool = False) -> None:
-    """Draw a chart at the size its builder gave it (``fle_core.charts.base``: "Sizes").
-
-    Single views fill the column (autosize ``fit-x``) and keep the plot height the
-    builder chose from its rows. Grids (``grid=True``: heatmaps, the comparison
-    matrix, the sweep cells) of a few columns keep their own width and height
-    (``pad``, drawn ``width="content"``); a wider grid fills the column like a single
-    view, so it neither runs past a 1024 px window's column nor leaves half a
-    1400 px one empty (its cells narrow or widen; cell text shows where it fits).
-    Multi-panel charts keep their own size. Streamlit's ``height`` is always
-    ``"content"``: the drawing's own height, titles and legends included.
-    ``where`` is a container or column (default: the page).
-    """
-    from fle_core.charts.base import FIT_X, PAD
-
-    spec = chart.to_dict(validate=False)
-    composite = any(k in spec for k in ("concat", "hconcat", "vconcat", "facet", "repeat"))
-    wide = isinstance(spec.get("width"), (int, float)) and spec["width"] > GRID_FIT_PX
-    fixed = (grid and not wide) or composite
-    chart = chart.properties(autosize=PAD if fixed else FIT_X)
-    (where or st).altair_chart(chart, width="content" if fixed else "stretch", height="content")
 
 
 #: Lines of an experiment log previewed on the page (the download has them all).
