@@ -225,9 +225,9 @@ def _catalog(_ws: Workspace, what: str, root: str, version: int) -> Any:
 def catalog(ws: Workspace, what: str, version: int | None = None) -> Any:
     """A ``fle_core.warehouse.catalog`` read (warehouse contents, sync history), cached per sync
     run: a run that changed no data (or failed) still belongs in the history."""
-    from fle_core import warehouse
+    from pages._ui.core import last_sync_id
 
-    return _catalog(ws, what, str(ws.root), warehouse.last_sync_id(ws) if version is None else version)
+    return _catalog(ws, what, str(ws.root), last_sync_id(ws) if version is None else version)
 
 
 def known_models(ws: Workspace) -> list[str]:
