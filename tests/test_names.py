@@ -16,6 +16,7 @@ from test_app import assert_clean, chart_rows, populated, populated_root, run_pa
 
 from fle_core import names
 from fle_core.charts.base import ModelPalette, task_labels
+from pages import _ui
 from pages._ui import labels
 
 LONG = "meta-llama/Llama-3.3-70B-Instruct-finetune-run-02"
@@ -64,7 +65,7 @@ def test_picker_labels_lead_with_epoch_outcome_and_best_reward_in_a_fixed_order(
     model, task = "mockllm/claude-3-5-sonnet", "iron_gear_wheel_throughput"
     rows = [("inspect", 1972792716567867, e, model, task, e % 2 == 0, 20.0 + e) for e in (6, 5, 4, 2, 3, 1)]
     rows.append(("inspect", 17, 0, "gpt-4o", "open_play", None, 3.0))
-    got = labels.trajectory_labels(_summaries(rows))
+    got = _ui.trajectory_labels(_summaries(rows))
     keys = list(got)
     assert keys == [f"inspect:1972792716567867:{e}" for e in (1, 2, 3, 4, 5, 6)] + ["inspect:17:0"]
     assert got["inspect:1972792716567867:2"].startswith("#2 ✓ best 22.00 · mockllm/claude-3-5-sonnet")
