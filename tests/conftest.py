@@ -266,3 +266,42 @@ def inspect_logs_dir(tmp_path_factory, worker_id) -> Path:
             )
             done.touch()
     return out
+
+
+# ---------------------------------------------------------------- the app tests' workspace
+#: The populated workspace of the app tests (``populated_root``).
+POPULATED_MODELS = ["gpt-4o", "claude-3-5-sonnet", "llama-3.3-70b"]
+POPULATED_TASKS = ["iron_ore_throughput", "iron_plate_throughput", "crude_oil_throughput"]
+
+
+@pytest.fixture(scope="session")
+def populated_root(tmp_path_factory):
+    """An FLE SQLite source (fixtures_fle rows + odd rows + 4 simulated runs), synced for real;
+    once per test worker (tests that change it work on a copy)."""
+    import fixtures_fle as fx
+
+    from fle_core.sweeps.simulate import simulate_trajectory
+    from fle_core.warehouse.sync import sync as run_sync
+    from fle_core.workspace import Workspace
+
+    root = tmp_path_factory.mktemp("populated") / "ws"
+    ws = Workspace.open(root)
+    url = fx.create_sqlite(
+        ws.local_source_path,
+        fx.make_rows(60, seed=3, models=POPULATED_MODELS, tasks=POPULATED_TASKS, max_steps=24) + fx.anomalous_rows(),
+    )
+    for i, model in enumerate(["gpt-4o (simulated)", "gpt-4o-mini (simulated)"] * 2):
+        simulate_trajectory(
+            url, model, "iron_ore_throughput", 5000 + i, trial=i, seed=i, steps=8, sweep_id="sim-sweep"
+        )
+    run_sync(ws, "local")
+    return root
+
+
+@pytest.fixture
+def populated(populated_root, monkeypatch):
+    monkeypatch.setenv("FLE_CORE_HOME", str(populated_root))
+    monkeypatch.delenv("FLE_READ_ONLY", raising=False)
+    from fle_core.workspace import Workspace
+
+    return Workspace.open(populated_root)

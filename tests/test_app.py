@@ -112,40 +112,7 @@ def test_sources_on_empty_workspace_lists_local_and_offers_sync(empty_ws):
 
 
 # ---------------------------------------------------------------- populated workspace
-MODELS = ["gpt-4o", "claude-3-5-sonnet", "llama-3.3-70b"]
-TASKS = ["iron_ore_throughput", "iron_plate_throughput", "crude_oil_throughput"]
-
-
-@pytest.fixture(scope="module")
-def populated_root(tmp_path_factory):
-    """An FLE SQLite source (fixtures_fle rows + odd rows + 4 simulated runs), synced for real."""
-    import fixtures_fle as fx
-
-    from fle_core.sweeps.simulate import simulate_trajectory
-    from fle_core.warehouse.sync import sync as run_sync
-    from fle_core.workspace import Workspace
-
-    root = tmp_path_factory.mktemp("populated") / "ws"
-    ws = Workspace.open(root)
-    url = fx.create_sqlite(
-        ws.local_source_path,
-        fx.make_rows(60, seed=3, models=MODELS, tasks=TASKS, max_steps=24) + fx.anomalous_rows(),
-    )
-    for i, model in enumerate(["gpt-4o (simulated)", "gpt-4o-mini (simulated)"] * 2):
-        simulate_trajectory(
-            url, model, "iron_ore_throughput", 5000 + i, trial=i, seed=i, steps=8, sweep_id="sim-sweep"
-        )
-    run_sync(ws, "local")
-    return root
-
-
-@pytest.fixture
-def populated(populated_root, monkeypatch):
-    monkeypatch.setenv("FLE_CORE_HOME", str(populated_root))
-    monkeypatch.delenv("FLE_READ_ONLY", raising=False)
-    from fle_core.workspace import Workspace
-
-    return Workspace.open(populated_root)
+# ``populated_root`` (session-scoped) and ``populated`` are in conftest.py.
 
 
 def test_sources_populated_shows_history_and_flagged_rows(populated):
