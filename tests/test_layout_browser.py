@@ -48,6 +48,8 @@ VIEWPORTS = {"1400x900": (1400, 900), "1024x768": (1024, 768), "1920x1080": (192
 #: The sizes saved as screenshots (1920 px is checked, not saved: it reads like 1400 px, wider).
 SCREENSHOTS = ("1400x900", "1024x768")
 SHAPES = [(1, 2), (1, 24), (6, 2), (6, 24)]
+#: How long a view may take to load or settle (several tabs load at once on two shared cores).
+WAIT_MS = 180_000
 
 
 def every(_m: int, _t: int) -> bool:
@@ -152,13 +154,13 @@ def refit(page, budget_ms: int = 5_000) -> None:
 def check_sizes(page, name: str, folder: Path) -> list[str]:
     """The view as it is now, at every window size: layout problems, and a screenshot each."""
     found: list[str] = []
-    settle(page)
+    settle(page, timeout_ms=WAIT_MS)
     page.wait_for_timeout(150)  # a rerun (URL-state write-back) may start right after the first
     for size, (w, h) in VIEWPORTS.items():
         if page.viewport_size != {"width": w, "height": h}:
             page.set_viewport_size({"width": w, "height": h})
             refit(page)  # charts re-fit their width on resize
-        settle(page)
+        settle(page, timeout_ms=WAIT_MS)
         found += [f"{size} {name}: {p['chart']}: {p['problem']}" for p in page.evaluate(CHECK_JS, LIMITS)]
         if page.locator("[data-testid=stException]").count():
             found.append(f"{size} {name}: the page shows a Python exception")
@@ -202,10 +204,10 @@ def check_shape(browser, tmp_path: Path, n_models: int, n_tasks: int) -> None:
                 for entry in list(tabs):
                     page, group, i = entry
                     name, label = group.views[i]
-                    if label is None:
-                        ready(page)
+                    if label is None:  # the tabs load side by side: give a busy machine time
+                        ready(page, timeout_ms=WAIT_MS)
                     else:
-                        page.wait_for_function(TAB_OPEN_JS, arg=label, timeout=60_000, polling=100)
+                        page.wait_for_function(TAB_OPEN_JS, arg=label, timeout=WAIT_MS, polling=100)
                     t0 = time.perf_counter()
                     found += check_sizes(page, name, folder)
                     if os.environ.get("LAYOUT_TIMING"):

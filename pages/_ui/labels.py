@@ -15,6 +15,17 @@ from fle_core import names
 
 #: Columns that hold a model name: tables show their short form.
 MODEL_COLUMNS = ("model", "base_model", "model_a", "model_b", "model_x", "model_y")
+#: URL keys (``url_*`` widgets) whose options are task or model names.
+_TASK_KEYS, _MODEL_KEYS = ("_task", "_rtask"), ("_model", "_base", "_poi")
+
+
+def name_format(key: str, kw: dict) -> None:
+    """Give a ``url_*`` widget over task or model names the short-name ``format_func``; the
+    URL and the values keep the full names."""
+    if key.endswith(_TASK_KEYS):
+        kw.setdefault("format_func", lambda v: names.short_task(str(v)))
+    elif key.endswith(_MODEL_KEYS):
+        kw.setdefault("format_func", lambda v: names.short_model(str(v)))
 
 
 def short_names(frame: pl.DataFrame) -> pl.DataFrame:

@@ -10,12 +10,13 @@ from typing import Any
 
 import streamlit as st
 
-from fle_core import names, saved_views
+from fle_core import saved_views
 from fle_core.errors import ViewNotFound
 from fle_core.warehouse import catalog
 from fle_core.workspace import Workspace
 from pages._ui.core import data_version, guard, show_error
 from pages._ui.frames import plain
+from pages._ui.labels import name_format
 
 # ---------------------------------------------------------------- URL state
 #: Where "ignored link parameter" warnings go while ``param_notices`` is active. A
@@ -90,25 +91,13 @@ def drop_params(keys: Sequence[str], why: str) -> None:
             st.query_params.pop(key, None)
 
 
-#: URL keys whose options are task or model names: widgets show them by the one short-name
-#: rule (``fle_core.names``); the URL and the values keep the full names.
-_TASK_KEYS, _MODEL_KEYS = ("_task", "_rtask"), ("_model", "_base", "_poi")
-
-
-def _names(key: str, kw: dict) -> None:
-    if key.endswith(_TASK_KEYS):
-        kw.setdefault("format_func", lambda v: names.short_task(str(v)))
-    elif key.endswith(_MODEL_KEYS):
-        kw.setdefault("format_func", lambda v: names.short_model(str(v)))
-
-
 def url_multiselect(
     label: str, key: str, options: Sequence[str], default: Sequence[str] = (), *, where=None, **kw
 ) -> list[str]:
     """A multiselect whose value lives in the URL as repeated ``key=`` parameters; task and
-    model options are shown by their short names (``_names``)."""
+    model options are shown by their short names (``labels.name_format``)."""
     where = where or st
-    _names(key, kw)
+    name_format(key, kw)
     options = list(options)
     default = [d for d in default if d in options]
     if key not in st.session_state:
@@ -137,7 +126,7 @@ def url_select(
 ) -> Any:
     """A single choice (selectbox/radio/segmented_control) mirrored into ``?key=``."""
     where = where or st
-    _names(key, kw)
+    name_format(key, kw)
     options = list(options)
     if not options:
         return None
