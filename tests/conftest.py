@@ -288,7 +288,8 @@ def populated_root(tmp_path_factory):
     ws = Workspace.open(root)
     url = fx.create_sqlite(
         ws.local_source_path,
-        fx.make_rows(60, seed=3, models=POPULATED_MODELS, tasks=POPULATED_TASKS, max_steps=24) + fx.anomalous_rows(),
+        fx.make_rows(60, seed=3, models=POPULATED_MODELS, tasks=POPULATED_TASKS, max_steps=24)
+        + fx.anomalous_rows(),
     )
     for i, model in enumerate(["gpt-4o (simulated)", "gpt-4o-mini (simulated)"] * 2):
         simulate_trajectory(

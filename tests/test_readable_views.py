@@ -34,7 +34,9 @@ def test_the_heatmap_prints_readable_values_with_their_n_and_fills_the_column():
     shown = " ".join(t.get("calculate", "") for t in text.get("transform", []))
     assert "datum.successes + '/' + datum.n" in shown  # "3/4" under "75%" in every cell
     assert "cell: the value and successes/n" in " ".join(
-        spec["title"]["subtitle"] if isinstance(spec["title"]["subtitle"], list) else [spec["title"]["subtitle"]]
+        spec["title"]["subtitle"]
+        if isinstance(spec["title"]["subtitle"], list)
+        else [spec["title"]["subtitle"]]
     )
     assert spec["autosize"]["type"] == "fit-x"  # three models' columns fill the page's column
 
