@@ -222,7 +222,7 @@ def cost(pin, sel, cfg) -> None:
 def export(pin, sel, cfg) -> None:
     board = _ui.compute(ws, pin, "leaderboard", sel, k_values=cfg["k_values"])
     comp = _ui.compute(ws, pin, "pairwise", sel, **_pair_args(cfg))
-    md = compare.comparison_markdown(comp)
+    md = _ui.comparison_markdown(comp)
     c1, c2, c3 = st.columns(3)
     c1.download_button(
         "Markdown (experiment log)",

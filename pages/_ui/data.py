@@ -1,10 +1,9 @@
 """UI layer, part 3: cached data access keyed on the warehouse data version.
 
-Every loader is an ``st.cache_data`` function whose key holds the workspace
-root, the data version (latest, or pinned by a shared view), the selection and
-the settings; the ``Workspace`` itself is passed as ``_ws`` (not hashed). No
-connection is held between runs: each load opens the warehouse read-only for
-one query, so the sync process can always take the write lock.
+Every loader is an ``st.cache_data`` function whose key holds the workspace root, the
+data version (latest, or pinned by a shared view), the selection and the settings; the
+``Workspace`` is passed as ``_ws`` (not hashed). No connection is held between runs:
+each load opens the warehouse read-only for one query (the sync can always write).
 """
 
 from __future__ import annotations
@@ -96,6 +95,14 @@ def select(frame: pl.DataFrame, sel: Selection) -> pl.DataFrame:
     return frame
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def comparison_markdown(comparisons: pl.DataFrame) -> str:
+    """``compare.comparison_markdown``, kept per frame: the Export tab asks on every rerun."""
+    from fle_core.stats import compare
+
+    return compare.comparison_markdown(comparisons)
+
+
 def config_options(frame: pl.DataFrame) -> list[str]:
     """Config filter options: each params JSON, plus ``NO_CONFIG`` when some runs have none;
     empty when no trajectory has a config (the filter is then hidden)."""
@@ -133,9 +140,7 @@ def compute_fn(name: str):
 
 
 # Named computations pages may ask for. Each takes the selected summaries frame.
-@compute_fn("summaries")
-def _c_summaries(s: pl.DataFrame) -> pl.DataFrame:
-    return s
+compute_fn("summaries")(lambda s: s)  # the selected summaries themselves
 
 
 @compute_fn("leaderboard")
@@ -233,19 +238,13 @@ def catalog(ws: Workspace, what: str, version: int | None = None) -> Any:
 def known_models(ws: Workspace) -> list[str]:
     """Models with synced trajectories (widget options); none before the first sync."""
     version = data_version(ws)
-    if version == 0:
-        return []
-    return distinct(summaries(ws, Pin(version, None)), "model")
+    return distinct(summaries(ws, Pin(version, None)), "model") if version else []
 
 
 def palette(summ: pl.DataFrame):
-    """The one model → colour mapping of every chart on every page.
-
-    Built from all the summaries at the page's data version (not the filtered
-    ones), ordered by each model's first trajectory (``ModelPalette.first_seen``):
-    the same model has the same colour on every page whatever the filters, and a
-    model added later (a new sweep) never shifts the colours of the others.
-    """
+    """The one model → colour mapping of every chart on every page: from all the summaries
+    at the page's data version (not the filtered ones), in the order of each model's first
+    trajectory (``ModelPalette.first_seen``), so filters and later models shift no colour."""
     from fle_core.charts.base import ModelPalette
 
     return ModelPalette.first_seen(summ)
