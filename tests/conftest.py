@@ -49,6 +49,11 @@ SLOW_FIRST = (
     "test_slurm.py",
     "test_faults_runner.py",
     "test_faults_sync.py",
+    "test_app_safety.py",
+    "test_clear_errors.py",
+    "test_inspect_sync.py",
+    "test_inspect_app.py",
+    "test_app.py",
 )
 
 

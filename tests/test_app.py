@@ -711,18 +711,17 @@ CFG_HIGH = '{"prompt": "v2", "temperature": 0.8}'
 LOW, HIGH = "gpt-4o [prompt=v2, temperature=0.2]", "gpt-4o [prompt=v2, temperature=0.8]"
 
 
-@pytest.fixture
-def configs_ws(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def configs_root(tmp_path_factory) -> Path:
     """gpt-4o under two configs of one sweep (low: 3/4 successes, high: 1/4) and claude as a
-    plain run (2/3), written straight into a real warehouse with a finished sync recorded."""
+    plain run (2/3), written straight into a real warehouse with a finished sync recorded;
+    once for the module (its tests read it; one saves a view, which the others never list)."""
     from datetime import datetime, timedelta
 
     from fle_core import warehouse
     from fle_core.workspace import Workspace
 
-    root = tmp_path / "ws"
-    monkeypatch.setenv("FLE_CORE_HOME", str(root))
-    monkeypatch.delenv("FLE_READ_ONLY", raising=False)
+    root = tmp_path_factory.mktemp("configs") / "ws"
     ws = Workspace.open(root)
     t0 = datetime(2026, 5, 1, 9)
     runs = (
@@ -774,7 +773,16 @@ def configs_ws(tmp_path, monkeypatch):
             "VALUES (1, 'local', ?, ?, 'ok')",
             [t0, t0],
         )
-    return ws
+    return root
+
+
+@pytest.fixture
+def configs_ws(configs_root, monkeypatch):
+    from fle_core.workspace import Workspace
+
+    monkeypatch.setenv("FLE_CORE_HOME", str(configs_root))
+    monkeypatch.delenv("FLE_READ_ONLY", raising=False)
+    return Workspace.open(configs_root)
 
 
 def _board_counts(at: AppTest) -> dict[str, tuple[int, int]]:
