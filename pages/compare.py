@@ -1,6 +1,6 @@
 """Compare: leaderboard with CIs, pass@k bands, pairwise tests, distributions, cost, export.
 
-URL state (all optional): ``cmp_source``, ``cmp_model``, ``cmp_task``, ``cmp_sweep``
+URL state (all optional): ``cmp_sim`` (``1``: include simulated data beside real data), ``cmp_source``, ``cmp_model``, ``cmp_task``, ``cmp_sweep``
 (repeatable filters), ``cmp_k`` (repeatable k values), ``cmp_metric``, ``cmp_corr``,
 ``cmp_base``, ``cmp_config`` (repeatable params JSON, ``(none)`` = runs without params),
 ``cmp_by`` (``system`` | ``config`` | ``model``: docs/app.md), ``cmp_reps``, ``cmp_seed``,
@@ -14,9 +14,11 @@ settings the open tab uses.
 
 import streamlit as st
 
+from pages import _ui  # first: it finishes importing pandas before any chart is built
+
+# isort: split
 from fle_core import charts
 from fle_core.stats import compare
-from pages import _ui
 
 PAGE, PREFIX = "compare", "cmp_"
 METRICS = {
@@ -35,6 +37,8 @@ def filters(summ) -> _ui.Selection:
     """Trajectory filters; each narrows the options offered by the next."""
     with st.sidebar:
         st.header("Filters")
+        sim = _ui.simulated_switch(summ, "cmp_sim")
+        summ = _ui.select(summ, _ui.Selection(simulated=sim))
         sources = _ui.url_multiselect(
             "Sources", "cmp_source", _ui.distinct(summ, "source"), placeholder="All sources"
         )
@@ -48,7 +52,9 @@ def filters(summ) -> _ui.Selection:
         )
         configs, by = config_filters(_ui.select(pool, _ui.Selection(models=tuple(models))))
     rule = _ui.infrastructure_switch("cmp_", summ)
-    return _ui.Selection(tuple(sources), tuple(models), tuple(tasks), tuple(sweeps), tuple(configs), by, rule)
+    return _ui.Selection(
+        tuple(sources), tuple(models), tuple(tasks), tuple(sweeps), tuple(configs), by, rule, sim
+    )
 
 
 def config_filters(pool) -> tuple[list[str], str]:
@@ -90,7 +96,7 @@ USES = {
 }
 
 
-def settings(models: list[str], tab: str) -> dict:
+def settings(models: list[str], tab: str, default_k: list[int]) -> dict:
     """Metric settings (part of the URL and of a shared view): the open tab's in the sidebar,
     the others folded away below them, so a tab never shows a setting it ignores."""
     uses = USES.get(tab, set())
@@ -103,7 +109,7 @@ def settings(models: list[str], tab: str) -> dict:
         others = st.expander("Settings of other tabs (not used here)")
         where = {name: (used if name in uses else others) for name in ("k", "pairs", "corr", "reps")}
         with _ui.param_notices(used), where["k"]:
-            ks = _ui.url_ints("pass@k: k values", "cmp_k", [1, 2, 3, 4, 5, 8, 10, 16], [1, 3, 5, 8])
+            ks = _ui.url_ints("pass@k: k values", "cmp_k", _ui.K_OPTIONS, default_k)
             cfg["k_values"] = ks or [1]
         with _ui.param_notices(used), where["pairs"]:
             cfg["metric"] = _ui.url_select(
@@ -135,16 +141,11 @@ def leaderboard(pin, sel, cfg) -> None:
     )
     _ui.suite_notes(_ui.compute(ws, pin, "suite_note", sel), sel.systems == "model")
     st.markdown(_ui.headline(board, standing))
-    st.dataframe(
-        _ui.leaderboard_view(board),
-        hide_index=True,
-        column_config=_ui.LEADERBOARD_COLUMNS,
-        key="cmp_board_table",
-    )
+    _ui.table(_ui.leaderboard_view(board), _ui.LEADERBOARD_COLUMNS, key="cmp_board_table")
     est = _ui.compute(
         ws, pin, "intervals", sel, reps=cfg["reps"], seed=cfg["seed"], population=cfg["population"]
     )
-    _ui.grid_chart(charts.interval_estimates_chart(est, palette=palette))
+    _ui.grid_chart(charts.interval_estimates_chart, est, palette=palette)
     st.caption(_ui.interval_caption(cfg["reps"], cfg["seed"], _ui.zero_width_models(est), cfg["population"]))
 
 
@@ -159,7 +160,7 @@ def pass_at_k(pin, sel, cfg) -> None:
         st.info(note, icon=":material/info:")
     if curve.is_empty():
         return
-    _ui.grid_chart(charts.pass_k_chart(curve, hat, palette=palette))
+    _ui.grid_chart(charts.pass_k_chart, curve, hat, palette=palette)
     st.caption(_ui.passk_caption(cfg["population"]))
 
 
@@ -174,7 +175,7 @@ def pairwise(pin, sel, cfg) -> None:
             "Pairwise comparisons need at least two models.", ["Widen the model filter in the sidebar."]
         )
         return
-    _ui.grid_chart(charts.comparison_matrix_chart(comp, palette=palette), grid=True)
+    _ui.grid_chart(charts.comparison_matrix_chart, comp, palette=palette, grid=True)
     st.caption(
         "Across all tasks: difference A − B (row − column), Holm/BH-adjusted p, "
         "▲ significantly better, ▼ significantly worse, · no significant difference; "
@@ -193,10 +194,10 @@ def pairwise(pin, sel, cfg) -> None:
         )
         if who != ALL_PAIRS:
             poi = poi.filter((poi["model_x"] == who) | (poi["model_y"] == who))
-    _ui.grid_chart(charts.probability_of_improvement_chart(poi, palette=palette))
+    _ui.grid_chart(charts.probability_of_improvement_chart, poi, palette=palette)
     st.caption(f"P(X beats Y) on {METRICS[cfg['metric']]}, averaged over the tasks both ran.")
     with st.expander("All comparisons (per task and across tasks)"):
-        st.dataframe(comp, hide_index=True, column_config=_ui.number_columns(comp))
+        _ui.table(_ui.short_names(comp), _ui.number_columns(comp))
 
 
 ALL_TASKS = "(all tasks: best reward ÷ quota)"
@@ -221,13 +222,13 @@ def rewards(pin, sel, cfg) -> None:
         frame, reward = chosen, "normalized_reward" if len(tasks) > 1 else "best_reward"
     else:
         frame, reward = chosen.filter(chosen["task"] == task), "best_reward"
-    _ui.grid_chart(charts.reward_distribution_chart(frame, reward, palette=palette))
+    _ui.grid_chart(charts.reward_distribution_chart, frame, reward, palette=palette)
 
 
 def export(pin, sel, cfg) -> None:
     board = _ui.compute(ws, pin, "leaderboard", sel, k_values=cfg["k_values"], population=cfg["population"])
     comp = _ui.compute(ws, pin, "pairwise", sel, **_pair_args(cfg))
-    md = f"{_ui.rule_sentence(sel.infrastructure)}\n\n{compare.comparison_markdown(comp)}"
+    md = f"{_ui.rule_sentence(sel.infrastructure)}\n\n{_ui.comparison_markdown(comp)}"
     suffix = _ui.rule_suffix(sel.infrastructure)
     downloads = [("Markdown (experiment log)", md, f"comparison{suffix}.md", "text/markdown", "description")]
     downloads.append(("Leaderboard CSV", _ui.to_csv(board), f"leaderboard{suffix}.csv", "text/csv", "table"))
@@ -270,7 +271,7 @@ with _ui.guard():
     _ui.share_button(ws, PAGE, PREFIX, pin)
     tabs = _ui.url_tabs(list(USES), "cmp_tab")
     open_tab = next((label for label, tab in tabs.items() if tab.open), "Leaderboard")
-    cfg = settings(_ui.distinct(chosen, "model"), open_tab)
+    cfg = settings(_ui.distinct(chosen, "model"), open_tab, _ui.default_k_values(chosen))
     sections = {
         "Leaderboard": leaderboard,
         "pass@k": pass_at_k,

@@ -14,12 +14,14 @@ from fle_core import sweeps
 from pages import _ui
 
 ws = _ui.workspace()
+_ui.restore_params("mon_")  # back from another page: the sweep and settings it showed
+ops = _ui.sweep_ops(ws)  # the session's one control store
 ro = _ui.read_only(ws)
 st.title("Monitor")
 
 
 def pick_sweep() -> str | None:
-    sweep_table = sweeps.list_sweeps(ws)
+    sweep_table = ops.list_sweeps()
     if sweep_table.is_empty():
         _ui.empty_state(
             "No sweeps to monitor.", ["Launch one on **Sweeps**, or the simulated demo from **Overview**."]
@@ -34,45 +36,43 @@ def pick_sweep() -> str | None:
         value=_ui.url_text("mon_live") != "0",
         help="Refresh this view automatically",
     )
-    if st.session_state["mon_live_toggle"]:
-        st.query_params.pop("mon_live", None)
-    else:
-        st.query_params["mon_live"] = "0"
+    _ui.set_param("mon_live", None if st.session_state["mon_live_toggle"] else "0")
     _ui.url_int("Every (s)", "mon_every", 2, 1, 60, where=right)
     return sweep_id
 
 
-def controls(sweep_id: str, state: str) -> None:
+def controls(sweep_id: str, status) -> None:
     """Pause or resume the sweep from here (cancel, with its confirmation, is on Sweeps)."""
-    if ro or state not in ("active", "paused"):
+    offered = sweeps.available_actions(status)
+    if ro or not ({"Pause", "Resume"} & set(offered)):
         return
-    label, op = ("Pause", sweeps.pause) if state == "active" else ("Resume", sweeps.resume)
+    label, op = ("Pause", ops.pause) if "Pause" in offered else ("Resume", ops.resume)
     if st.button(
         label,
         key=f"mon_{label.lower()}",
         icon=":material/pause:" if label == "Pause" else ":material/play_arrow:",
     ):
         with _ui.guard():
-            op(ws, sweep_id)
+            op(sweep_id)
             if label == "Resume":
-                sweeps.ensure_runner(ws)
+                ops.ensure_runner()
             st.rerun()
 
 
 def render(sweep_id: str) -> None:
     """Status, progress/ETA, the cell grid, failures and runner heartbeats."""
-    status = sweeps.status(ws, sweep_id)
+    status = ops.status(sweep_id)
     st.progress(_ui.status_fraction(status), text=_ui.status_text(status))
     _ui.status_counts(status)
-    controls(sweep_id, status.status)
-    cells = sweeps.cells_frame(ws, sweep_id)
+    controls(sweep_id, status)
+    cells = ops.cells_frame(sweep_id)
     if not cells.is_empty():
         _ui.cells_view(cells)
     with st.expander("Runners", expanded=False):
-        _ui.runner_health(sweeps.runners(ws), stop=None if ro else lambda rid: sweeps.stop_runner(ws, rid))
+        _ui.runner_health(ops.runners(), stop=None if ro else lambda rid: ops.stop_runner(rid))
     _ui.pilot_table(_ui.pilots(ws, sweep_id))
     _ui.stopped_cells(cells)
-    fails = sweeps.failures(ws, sweep_id, tail_lines=20)
+    fails = ops.failures(sweep_id, tail_lines=20)
     # a cancelled attempt is not a failure of the job: count it, list only real failures
     cancelled = (
         fails.filter(fails["outcome"].fill_null("") == "cancelled").height

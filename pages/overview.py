@@ -2,16 +2,18 @@
 
 On a fresh workspace it says what to do next and offers one button that
 launches a simulated demo sweep and starts the sidecar runner. URL state:
-``ov_infra`` (``exclude``: the leaderboard without infrastructure failures).
+``ov_infra`` (``exclude``: the leaderboard without infrastructure failures),
+``ov_sim`` (``1``: include simulated data in the leaderboard beside real data).
 """
 
 import streamlit as st
 
-from fle_core import sweeps
 from fle_core.sweeps import config as sweep_config
 from pages import _ui
 
 ws = _ui.workspace()
+_ui.restore_params("ov_")
+ops = _ui.sweep_ops(ws)  # the session's one control store
 ro = _ui.read_only(ws)
 st.title("FLE evaluation workbench")
 st.caption(f"Workspace `{ws.root}`")
@@ -21,7 +23,7 @@ if ro:
 
 def first_run() -> None:
     """Fresh workspace: explain, and offer the one-click demo (once: not while a sweep exists)."""
-    sweep_table = sweeps.list_sweeps(ws)
+    sweep_table = ops.list_sweeps()
     if not sweep_table.is_empty():
         waiting(sweep_table.row(0, named=True))
         return
@@ -43,8 +45,8 @@ def first_run() -> None:
         return
     if st.button("Run a simulated demo sweep", type="primary", icon=":material/play_arrow:"):
         with _ui.guard():
-            sweep_id = sweeps.launch(ws, sweep_config.demo_config())
-            st.session_state["_ov_runner_pid"] = sweeps.ensure_runner(ws)
+            sweep_id = ops.launch(sweep_config.demo_config())
+            st.session_state["_ov_runner_pid"] = ops.ensure_runner()
             st.session_state["_ov_launched"] = sweep_id
             st.rerun()  # redraw as "waiting for the first results", the button gone
 
@@ -53,7 +55,7 @@ def waiting(sweep: dict) -> None:
     """A sweep is queued or running but nothing is synced yet: say so, and where to watch."""
     sweep_id = sweep["sweep_id"]
     launched = st.session_state.get("_ov_launched") == sweep_id
-    status = sweeps.status(ws, sweep_id)
+    status = ops.status(sweep_id)
     st.info(
         f"**{'Launched' if launched else 'Sweep'} `{sweep_id}`** ({sweep['name']}): "
         "results appear here as soon as its first job finishes and is synced.",
@@ -81,15 +83,20 @@ def contents(version: int) -> None:
     st.caption(f"Data version: sync {version}")
     st.subheader("Sources")
     states = _ui.catalog(ws, "source_states", version)
-    st.dataframe(_ui.sources_view(per_source, states), hide_index=True, column_config=_ui.SOURCE_COLUMNS)
+    _ui.table(_ui.sources_view(per_source, states), _ui.SOURCE_COLUMNS)
 
 
 def leaderboard(pin: _ui.Pin) -> None:
-    """Top-line leaderboard: success rate with task-clustered 95% intervals, all data, under the
-    infrastructure switch (``?ov_infra=exclude``)."""
+    """Top-line leaderboard: success rate with task-clustered 95% intervals, under the
+    infrastructure switch (``?ov_infra=exclude``); simulated data left out once real data
+    exists (the sidebar switch brings it back)."""
     st.subheader("Leaderboard")
-    rule = _ui.infrastructure_switch("ov_", _ui.summaries(ws, pin))
-    board = _ui.compute(ws, pin, "leaderboard", _ui.Selection(infrastructure=rule), k_values=[1])
+    summ = _ui.summaries(ws, pin)
+    rule = _ui.infrastructure_switch("ov_", summ)
+    sim = _ui.simulated_switch(summ, "ov_sim")
+    board = _ui.compute(
+        ws, pin, "leaderboard", _ui.Selection(infrastructure=rule, simulated=sim), k_values=[1]
+    )
     if board.is_empty():
         _ui.empty_state(
             "No trajectories with a known task yet.",
@@ -98,29 +105,29 @@ def leaderboard(pin: _ui.Pin) -> None:
         return
     _ui.simulated_badge(board, "models")
     _ui.failure_note(_ui.failure_counts(ws, pin), rule=rule)
-    st.dataframe(_ui.leaderboard_view(board), hide_index=True, column_config=_ui.LEADERBOARD_COLUMNS)
+    _ui.table(_ui.leaderboard_view(board), _ui.LEADERBOARD_COLUMNS)
     st.page_link("pages/compare.py", label="Compare models in depth", icon=":material/leaderboard:")
 
 
 def activity() -> None:
     """Runner health and recent sweeps (refreshes itself while the page is open)."""
     st.subheader("Runner and sweeps")
-    runners = sweeps.runners(ws)
+    runners = ops.runners()
     _ui.runner_health(
         runners,
         starting_pid=st.session_state.get("_ov_runner_pid"),
-        stop=None if ro else lambda rid: sweeps.stop_runner(ws, rid),
+        stop=None if ro else lambda rid: ops.stop_runner(rid),
     )
-    sweep_table = sweeps.list_sweeps(ws)
+    sweep_table = ops.list_sweeps()
     if sweep_table.is_empty():
         st.caption("No sweeps yet. Launch one on **Sweeps**.")
     else:
-        st.dataframe(_ui.sweeps_view(sweep_table.head(5)), hide_index=True, column_config=_ui.SWEEP_COLUMNS)
+        _ui.table(_ui.sweeps_view(sweep_table.head(5)), _ui.SWEEP_COLUMNS)
     if _ui.data_version(ws) != st.session_state.get("_ov_version"):
         st.rerun()  # new data landed while we watched: redraw the whole page
     waiting_on = None if sweep_table.is_empty() else sweep_table["sweep_id"][0]
     if st.session_state.get("_ov_version") == 0 and waiting_on is not None:
-        frac = _ui.status_fraction(sweeps.status(ws, waiting_on))
+        frac = _ui.status_fraction(ops.status(waiting_on))
         if frac != st.session_state.get("_ov_frac"):
             st.rerun()  # the waiting sweep moved on: redraw its progress above
 
@@ -130,9 +137,9 @@ with _ui.guard():
     st.session_state["_ov_version"] = version
     if version == 0:
         first_run()
-        table = sweeps.list_sweeps(ws)
+        table = ops.list_sweeps()
         if not table.is_empty():
-            st.session_state["_ov_frac"] = _ui.status_fraction(sweeps.status(ws, table["sweep_id"][0]))
+            st.session_state["_ov_frac"] = _ui.status_fraction(ops.status(table["sweep_id"][0]))
     else:
         contents(version)
         leaderboard(_ui.Pin(version, None))

@@ -11,6 +11,7 @@ from fle_core.warehouse.sync import sync as run_sync
 from pages import _ui
 
 ws = _ui.workspace()
+_ui.restore_params("src_")
 ro = _ui.read_only(ws)
 st.title("Sources & sync")
 if ro:
@@ -20,7 +21,7 @@ if ro:
 def sources_table() -> list[str]:
     """The configured sources; locations are shown with passwords masked."""
     rows = sources.describe(ws)
-    st.dataframe(pl.DataFrame(rows), hide_index=True)
+    _ui.table(pl.DataFrame(rows))
     st.caption(
         "Sources live under `[sources.NAME]` in the workspace `config.toml` (a database URL, or "
         '`kind = "inspect"` with the `path` of a folder of Inspect logs, local or `s3://…`); passwords '
@@ -85,10 +86,9 @@ def history() -> None:
         return
     first = ["sync_id", "source", "status", "rows_added", "duration_s", "finished_at", "error"]
     runs = runs.select([c for c in first if c in runs.columns] + [c for c in runs.columns if c not in first])
-    st.dataframe(
+    _ui.table(
         runs,
-        hide_index=True,
-        column_config=_ui.number_columns(runs, 1)
+        _ui.number_columns(runs, 1)
         | {"duration_s": st.column_config.NumberColumn("Duration (s)", format="%.1f")},
     )
 
@@ -115,20 +115,21 @@ def inspect_logs() -> None:
         "is the **mean throughput proportion** (`min(production / quota, 1)`), not a success rate: "
         "see the success rate on **Compare**."
     )
+    # what a log says first (its status and headline, labelled); the long path and error last
     view = logs.select(
-        "source",
-        "path",
         "status",
-        "samples",
-        "expected_samples",
-        "error",
         "headline_label",
         "headline_value",
         "model",
         "task",
+        "samples",
+        "expected_samples",
+        "path",
+        "error",
+        "source",
         "sweep_id",
     ).rename({"headline_label": "headline", "headline_value": "headline value"})
-    st.dataframe(view, hide_index=True)
+    _ui.table(_ui.short_names(view))
 
 
 def attention() -> None:
@@ -141,7 +142,7 @@ def attention() -> None:
         "These rows are kept in the warehouse but their task or meta could not be parsed; "
         "they are left out of per-task metrics. Add a `[tasks.KEY]` entry or fix the source."
     )
-    st.dataframe(rows, hide_index=True)
+    _ui.table(rows)
 
 
 table, adding = st.container(), st.container()
@@ -166,3 +167,5 @@ with _ui.guard():
         history()
         inspect_logs()
         attention()
+        per_source = _ui.catalog(ws, "overview", _ui.data_version(ws))
+        _ui.remove_demo_section(ws, int(per_source["simulated_rows"].sum()), ro)

@@ -12,6 +12,8 @@ from fle_core.sweeps.config import SweepConfig
 from pages import _ui
 
 ws = _ui.workspace()
+_ui.restore_params("swp_")
+ops = _ui.sweep_ops(ws)  # the session's one control store
 ro = _ui.read_only(ws)
 st.title("Sweeps")
 if ro:
@@ -48,11 +50,13 @@ def config_form() -> SweepConfig | None:
         placeholder="e.g. openai/gpt-4.1, anthropic/claude-sonnet-4",
     )
     models = list(dict.fromkeys([*models, *_ui.split_tags(extra)]))
-    tasks = st.multiselect("Tasks", sorted(registry.tasks), default=demo.tasks, key="new_tasks")
+    tasks = st.multiselect(
+        "Tasks", sorted(registry.tasks), default=demo.tasks, key="new_tasks", format_func=_ui.task_name
+    )
     c1, c2, c3, c4 = st.columns(4)
     trials = c1.number_input("Trials per config", 1, 10_000, 2, key="new_trials")
     max_conc = c2.number_input("Max concurrent jobs", 1, 1024, 2, key="new_conc")
-    timeout = c3.number_input("Timeout per job (s)", 1.0, 7 * 86400.0, 3600.0, key="new_timeout")
+    timeout = c3.number_input("Timeout per job (s)", 1, 7 * 86400, 3600, step=60, key="new_timeout")
     source = c4.selectbox("Source jobs write to", sorted(ws.sources()), key="new_source")
     with st.expander("Grid, retries, order, W&B"):
         grid_text = st.text_area(
@@ -120,12 +124,12 @@ def preview_and_launch(cfg: SweepConfig) -> None:
         start_runner = st.checkbox("Start a runner if none is alive", value=True, key="new_runner")
     if st.button("Launch sweep", type="primary", icon=":material/rocket_launch:"):
         with _ui.guard():
-            sweep_id = sweeps.launch(ws, cfg)
+            sweep_id = ops.launch(cfg)
             st.session_state["swp_sweep"] = sweep_id
             if on_slurm == "Slurm pilots":
                 _ui.submit_pilots_for(ws, sweep_id, int(pilots), int(per_pilot))
             else:
-                pid = sweeps.ensure_runner(ws) if start_runner else None
+                pid = ops.ensure_runner() if start_runner else None
                 st.success(f"Launched `{sweep_id}`" + (f"; started runner pid {pid}" if pid else "") + ".")
             st.page_link(
                 "pages/monitor.py",
@@ -144,31 +148,34 @@ def done(message: str) -> None:
 def sweep_list() -> None:
     if "_swp_toast" in st.session_state:
         st.toast(st.session_state.pop("_swp_toast"))
-    sweep_table = sweeps.list_sweeps(ws)
+    sweep_table = ops.list_sweeps()
     if sweep_table.is_empty():
         _ui.empty_state(
             "No sweeps yet.",
             ["Configure one above and press **Launch sweep**.", "Or use the demo button on **Overview**."],
         )
         return
-    st.dataframe(_ui.sweeps_view(sweep_table), hide_index=True, column_config=_ui.SWEEP_COLUMNS)
+    _ui.table(_ui.sweeps_view(sweep_table), _ui.SWEEP_COLUMNS)
     ids = sweep_table["sweep_id"].to_list()
     sweep_id = _ui.url_select("Sweep", "swp_sweep", ids, ids[0])
     st.caption(_ui.sweep_facts(sweep_table, sweep_id))
     if ro:
         return
-    actions = {"Resume": sweeps.resume, "Retry failed": sweeps.retry_failed, "Pause": sweeps.pause}
-    cols = st.columns(len(actions) + 2)  # the last two hold Cancel and its confirmation
+    run = {"Resume": ops.resume, "Retry failed": ops.retry_failed, "Pause": ops.pause}
+    state = ops.status(sweep_id)
+    offered = sweeps.available_actions(state)  # none on a completed sweep without failures
+    actions = {label: op for label, op in run.items() if label in offered}
+    cols = st.columns(len(run) + 2)  # fixed slots: the last two hold Cancel and Monitor
     for col, (label, op) in zip(cols, actions.items(), strict=False):
         if col.button(label, key=f"op_{label}"):
             with _ui.guard():
-                queued = op(ws, sweep_id)
+                queued = op(sweep_id)
                 if label != "Pause":
-                    sweeps.ensure_runner(ws)
-                done(_ui.action_text(label, sweep_id, queued, sweeps.status(ws, sweep_id)))
-    if cols[-2].button("Cancel…", key="op_cancel"):
+                    ops.ensure_runner()
+                done(_ui.action_text(label, sweep_id, queued, ops.status(sweep_id)))
+    if "Cancel" in offered and cols[-2].button("Cancel…", key="op_cancel"):
         st.session_state["_confirm_cancel"] = sweep_id
-    if st.session_state.get("_confirm_cancel") == sweep_id:
+    if "Cancel" in offered and st.session_state.get("_confirm_cancel") == sweep_id:
         st.warning(f"Cancel `{sweep_id}`? Running jobs are killed; completed cells are kept.")
         yes, no = st.columns([1, 1], width=360)
         if no.button("Keep it running", key="op_cancel_no"):
@@ -176,9 +183,11 @@ def sweep_list() -> None:
             st.rerun()
         if yes.button("Yes, cancel it", type="primary", key="op_cancel_yes"):
             with _ui.guard():
-                sweeps.cancel(ws, sweep_id)
+                ops.cancel(sweep_id)
                 st.session_state.pop("_confirm_cancel", None)
                 done(f"Cancelled `{sweep_id}`")
+    if not offered:
+        cols[0].caption(f"Nothing to do: the sweep is {state.status}.")
     cols[-1].page_link(
         "pages/monitor.py",
         label="Monitor",

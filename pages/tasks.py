@@ -1,15 +1,17 @@
 """Tasks: model × task heatmap, none/partial/full classification, difficulty ranking.
 
-URL state: ``tsk_source``, ``tsk_sweep``, ``tsk_model`` (repeatable filters),
-``tsk_infra`` (``exclude``: leave infrastructure failures out),
+URL state: ``tsk_sim`` (``1``: include simulated data), ``tsk_source``, ``tsk_sweep``, ``tsk_model``
+(repeatable filters), ``tsk_infra`` (``exclude``: leave infrastructure failures out),
 ``tsk_metric`` (heatmap metric), ``tsk_k`` (k for pass@k),
 ``tsk_tab`` (open tab); ``view`` pins a shared view.
 """
 
 import streamlit as st
 
+from pages import _ui  # first: it finishes importing pandas before any chart is built
+
+# isort: split
 from fle_core import charts
-from pages import _ui
 
 PAGE, PREFIX = "tasks", "tsk_"
 HEAT_METRICS = {
@@ -27,6 +29,8 @@ st.title("Tasks")
 def controls(summ, tab: str) -> tuple[_ui.Selection, str, int]:
     with st.sidebar:
         st.header("Filters")
+        sim = _ui.simulated_switch(summ, "tsk_sim")
+        summ = _ui.select(summ, _ui.Selection(simulated=sim))
         sources = _ui.url_multiselect(
             "Sources", "tsk_source", _ui.distinct(summ, "source"), placeholder="All sources"
         )
@@ -49,14 +53,24 @@ def controls(summ, tab: str) -> tuple[_ui.Selection, str, int]:
                 "Metric", "tsk_metric", list(HEAT_METRICS), "success_rate", format_func=HEAT_METRICS.get
             )
             k = _ui.url_int("k for pass@k", "tsk_k", 3, 1, 64)
-    return _ui.Selection(tuple(sources), tuple(models), (), tuple(sweeps), infrastructure=rule), metric, k
+    return (
+        _ui.Selection(tuple(sources), tuple(models), (), tuple(sweeps), infrastructure=rule, simulated=sim),
+        metric,
+        k,
+    )
 
 
 def heatmap(pin, sel, metric: str, k: int) -> None:
     group = _ui.compute(ws, pin, "group_metrics", sel, k_values=[k])
     column = f"pass_at_{k}" if metric == "pass_at_k" else metric
-    heat = charts.task_heatmap_chart(group, column, palette=palette, infrastructure=sel.infrastructure)
-    _ui.grid_chart(heat, grid=True)
+    _ui.grid_chart(
+        charts.task_heatmap_chart,
+        group,
+        column,
+        palette=palette,
+        infrastructure=sel.infrastructure,
+        grid=True,
+    )
     if metric == "pass_at_k":
         st.caption(
             f"pass@{k} is shown only where a (model, task) cell has at least {k} trials; "
@@ -66,23 +80,29 @@ def heatmap(pin, sel, metric: str, k: int) -> None:
 
 def classification(pin, sel) -> None:
     group = _ui.compute(ws, pin, "group_metrics", sel, k_values=[1])
-    chart = charts.classification_heatmap_chart(group, palette=palette, infrastructure=sel.infrastructure)
-    _ui.grid_chart(chart, grid=True)
+    _ui.grid_chart(
+        charts.classification_heatmap_chart,
+        group,
+        palette=palette,
+        infrastructure=sel.infrastructure,
+        grid=True,
+    )
     outcomes = charts.classify_outcomes(group)
     counts = outcomes.group_by("outcome").len().sort("outcome")
-    st.dataframe(
-        counts.rename({"outcome": "Outcome", "len": "(model, task) cells"}), hide_index=True, width="content"
-    )
+    _ui.table(counts.rename({"outcome": "Outcome", "len": "(model, task) cells"}), width="content")
 
 
 def difficulty(pin, sel) -> None:
     """Tasks ranked hardest first by pooled success rate across the chosen models."""
     ranking = _ui.compute(ws, pin, "task_difficulty", sel)
-    st.dataframe(
+    _ui.table(
         ranking,
-        hide_index=True,
-        column_config={
-            "task": st.column_config.TextColumn("Task", pinned=True),
+        {
+            "task": st.column_config.TextColumn(
+                "Task",
+                pinned=True,
+                help="The task key without `_throughput` (the chart's tooltips have it in full)",
+            ),
             "success_rate": st.column_config.ProgressColumn(
                 "Success", format="percent", min_value=0.0, max_value=1.0
             ),
@@ -102,7 +122,7 @@ def difficulty(pin, sel) -> None:
         },
     )
     group = _ui.compute(ws, pin, "group_metrics", sel, k_values=[1])
-    _ui.grid_chart(charts.pass_histogram_chart(group, palette=palette))
+    _ui.grid_chart(charts.pass_histogram_chart, group, palette=palette)
 
 
 with _ui.guard():

@@ -1,6 +1,6 @@
 """Trajectories: one run step by step, or two runs of the same task side by side.
 
-URL state: ``trj_model``, ``trj_task`` (narrow the picker), ``trj_id`` (the
+URL state: ``trj_sim`` (``1``: include simulated data), ``trj_model``, ``trj_task`` (narrow the picker), ``trj_id`` (the
 trajectory, ``source:version:instance``), ``trj_other`` (a second trajectory of the
 same task to compare), ``trj_x`` (``step`` or ``time``), ``trj_page`` (the transcript's page);
 ``view`` pins a shared view. Samples invalidated in their Inspect log are listed (marked), not hidden.
@@ -9,8 +9,10 @@ same task to compare), ``trj_x`` (``step`` or ``time``), ``trj_page`` (the trans
 import polars as pl
 import streamlit as st
 
+from pages import _ui  # first: it finishes importing pandas before any chart is built
+
+# isort: split
 from fle_core import charts
-from pages import _ui
 
 PAGE, PREFIX = "trajectories", "trj_"
 NONE = "(none)"
@@ -25,13 +27,23 @@ def picker(summ: pl.DataFrame) -> tuple[str | None, str | None, str]:
     """Choose a trajectory (and optionally a second one of the same task)."""
     with st.sidebar:
         st.header("Pick")
+        sim = _ui.simulated_switch(summ, "trj_sim")
+        summ = _ui.select(summ, _ui.Selection(simulated=sim))
         models = _ui.url_multiselect(
             "Models", "trj_model", _ui.distinct(summ, "model"), placeholder="All models"
         )
         tasks = _ui.url_multiselect("Tasks", "trj_task", _ui.distinct(summ, "task"), placeholder="All tasks")
         pool = _ui.select(summ, _ui.Selection((), tuple(models), tuple(tasks), ()))
         labels = _ui.trajectory_labels(pool, include=[_ui.url_text("trj_id")])
-        first = _ui.url_select("Trajectory", "trj_id", list(labels), None, format_func=labels.get)
+        first = _ui.url_select(
+            "Trajectory",
+            "trj_id",
+            list(labels),
+            None,
+            format_func=labels.get,
+            help="#epoch, ✓ quota reached / ✗ not, best reward, model, task, run; newest run first. "
+            "Type to search.",
+        )
         same_task = (
             _ui.trajectory_labels(_ui.same_task(summ, first), include=[_ui.url_text("trj_other")])
             if first
@@ -49,10 +61,14 @@ def picker(summ: pl.DataFrame) -> tuple[str | None, str | None, str]:
     return first, (None if other == NONE else other), x
 
 
-def show(key: str, x: str, column) -> None:
-    """Summary numbers, the reward curve, tokens, and the steps' code and output."""
+def show(key: str, x: str, column, y_max: float | None = None) -> None:
+    """Summary numbers, the reward curve (with the quota; ``y_max`` shared side by side),
+    tokens, and the steps' code and output."""
     row = _ui.trajectory_row(summ, key)
-    column.subheader(f"{row['model']} · {row['task']}")
+    column.subheader(
+        _ui.plain(f"{_ui.model_name(row['model'])} · {_ui.task_name(row['task'])}"),
+        help=_ui.plain(f"{row['model']} · {row['task']}"),  # the full names
+    )
     column.caption(
         f"`{key}` · sweep {row.get('sweep_id') or '—'} · "
         + ("simulated" if row.get("simulated") else "recorded")
@@ -68,10 +84,15 @@ def show(key: str, x: str, column) -> None:
     if found is not None:
         outcome(found, column)
     steps = _ui.trajectory_steps(ws, pin, key)
-    _ui.grid_chart(charts.learning_curve_chart(steps, x=x, palette=palette), where=column)
+    quota = row.get("quota")
+    _ui.grid_chart(
+        charts.learning_curve_chart, steps, x=x, palette=palette, quota=quota, y_max=y_max, where=column
+    )
     tokens = [c for c in ("prompt_tokens", "completion_tokens") if c in steps.columns]
-    if any(steps[c].is_not_null().any() for c in tokens):  # sources without token counts: no chart
-        _ui.grid_chart(charts.step_tokens_chart(steps), where=column)
+    if found is not None:  # Inspect counts tokens per sample: a per-step chart would show one bar
+        column.caption(_ui.sample_tokens_text(row))
+    elif any(steps[c].is_not_null().any() for c in tokens):  # sources without token counts: no chart
+        _ui.grid_chart(charts.step_tokens_chart, steps, where=column)
     if found is not None:
         transcript(key, column)
         return
@@ -183,7 +204,11 @@ with _ui.guard():
         show(first, x, st.container())
     else:
         left, right = st.columns(2, gap="large")
+        top = charts.curve_y_max(  # one y scale for both curves
+            *(_ui.trajectory_steps(ws, pin, k) for k in (first, other)),
+            quotas=tuple(_ui.trajectory_row(summ, k).get("quota") for k in (first, other)),
+        )
         with left, _ui.guard():
-            show(first, x, left)
+            show(first, x, left, top)
         with right, _ui.guard():
-            show(other, x, right)
+            show(other, x, right, top)

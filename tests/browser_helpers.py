@@ -146,9 +146,9 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def ready(page) -> None:
-    page.wait_for_selector("[data-testid=stApp]", timeout=30_000)
-    page.wait_for_selector("[data-testid=stMainBlockContainer] h1", timeout=30_000)
+def ready(page, timeout_ms: int = 30_000) -> None:
+    page.wait_for_selector("[data-testid=stApp]", timeout=timeout_ms)
+    page.wait_for_selector("[data-testid=stMainBlockContainer] h1", timeout=timeout_ms)
 
 
 #: JS: true once the script run is over and every visible chart has drawn (svg or canvas).

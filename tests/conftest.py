@@ -49,6 +49,11 @@ SLOW_FIRST = (
     "test_slurm.py",
     "test_faults_runner.py",
     "test_faults_sync.py",
+    "test_app_safety.py",
+    "test_clear_errors.py",
+    "test_inspect_sync.py",
+    "test_inspect_app.py",
+    "test_app.py",
 )
 
 
@@ -243,15 +248,28 @@ def build_source(source_kind, tmp_path, request):
 
 
 @pytest.fixture(scope="session")
-def inspect_logs_dir(tmp_path_factory) -> Path:
-    """Inspect logs written by real inspect_ai (``inspect_fixtures.py``), once per session.
+def inspect_logs_dir(tmp_path_factory, worker_id) -> Path:
+    """Inspect logs written by real inspect_ai (``inspect_fixtures.py``), once per test run.
 
-    Tests copy what they need; nothing writes here."""
+    Writing them takes ~20 s of real evals; with several xdist workers, the first one
+    that needs them writes them into the run's shared temp folder under a file lock and
+    the others wait and reuse them. Tests copy what they need; nothing writes here."""
     import sys
 
-    out = tmp_path_factory.mktemp("inspect") / "logs"
+    from filelock import FileLock
+
     here = Path(__file__).resolve().parent
-    subprocess.run([sys.executable, str(here / "inspect_fixtures.py"), str(out)], check=True, timeout=600)
+    shared = (
+        tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    )
+    out, done = shared / "inspect-logs", shared / "inspect-logs.complete"
+    with FileLock(str(shared / "inspect-logs.lock")):
+        if not done.exists():
+            shutil.rmtree(out, ignore_errors=True)
+            subprocess.run(
+                [sys.executable, str(here / "inspect_fixtures.py"), str(out)], check=True, timeout=600
+            )
+            done.touch()
     return out
 
 
@@ -312,3 +330,43 @@ def s3(_s3_server, monkeypatch) -> S3Server:
     for key, value in _s3_server.env().items():
         monkeypatch.setenv(key, value)
     return _s3_server
+
+
+# ---------------------------------------------------------------- the app tests' workspace
+#: The populated workspace of the app tests (``populated_root``).
+POPULATED_MODELS = ["gpt-4o", "claude-3-5-sonnet", "llama-3.3-70b"]
+POPULATED_TASKS = ["iron_ore_throughput", "iron_plate_throughput", "crude_oil_throughput"]
+
+
+@pytest.fixture(scope="session")
+def populated_root(tmp_path_factory):
+    """An FLE SQLite source (fixtures_fle rows + odd rows + 4 simulated runs), synced for real;
+    once per test worker (tests that change it work on a copy)."""
+    import fixtures_fle as fx
+
+    from fle_core.sweeps.simulate import simulate_trajectory
+    from fle_core.warehouse.sync import sync as run_sync
+    from fle_core.workspace import Workspace
+
+    root = tmp_path_factory.mktemp("populated") / "ws"
+    ws = Workspace.open(root)
+    url = fx.create_sqlite(
+        ws.local_source_path,
+        fx.make_rows(60, seed=3, models=POPULATED_MODELS, tasks=POPULATED_TASKS, max_steps=24)
+        + fx.anomalous_rows(),
+    )
+    for i, model in enumerate(["gpt-4o (simulated)", "gpt-4o-mini (simulated)"] * 2):
+        simulate_trajectory(
+            url, model, "iron_ore_throughput", 5000 + i, trial=i, seed=i, steps=8, sweep_id="sim-sweep"
+        )
+    run_sync(ws, "local")
+    return root
+
+
+@pytest.fixture
+def populated(populated_root, monkeypatch):
+    monkeypatch.setenv("FLE_CORE_HOME", str(populated_root))
+    monkeypatch.delenv("FLE_READ_ONLY", raising=False)
+    from fle_core.workspace import Workspace
+
+    return Workspace.open(populated_root)

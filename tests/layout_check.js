@@ -3,7 +3,7 @@
 // What a person would notice: a plot area too small to read, a clipped or shortened
 // title or legend, axis labels that no longer tell series apart (identical after
 // truncation, overprinted, or dropped), a chart running past its column, a chart with
-// no marks, points drawn outside the plot.
+// no marks, points drawn outside the plot; a table wider than its column that does not say it scrolls.
 (opts) => {
   const MIN_W = opts.minWidth, MIN_H = opts.minHeight, MIN_BAND = opts.minBand;
   const out = [];
@@ -136,6 +136,15 @@
       });
       if (stray.length) add(`${stray.length} point(s) outside the plot area`);
     }
+  });
+  // tables: one wider than its column must say so right under it (the scrollbar alone is easy to miss)
+  [...document.querySelectorAll('[data-testid=stDataFrame]')].filter((t) => t.offsetParent !== null).forEach((t, i) => {
+    const scroller = t.querySelector('.dvn-scroller');
+    if (!scroller || scroller.scrollWidth <= scroller.clientWidth + 2) return;
+    const box = t.closest('[data-testid=stElementContainer]');
+    const next = box && box.nextElementSibling;
+    const cue = next && /scroll the table sideways/.test(next.innerText || '');
+    if (!cue) out.push({chart: `table #${i + 1}`, problem: `wider than its column (${scroller.scrollWidth} > ${scroller.clientWidth} px) with no cue that it scrolls`});
   });
   return out;
 }

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from fle_core.names import short_task
+
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 PAGES = ["overview", "sources", "sweeps", "monitor", "compare", "tasks", "trajectories"]
@@ -21,6 +23,9 @@ PAGES = ["overview", "sources", "sweeps", "monitor", "compare", "tasks", "trajec
 def run_page(page: str, params: dict | None = None, timeout: float = 60) -> AppTest:
     """Run ``app.py`` then switch to ``pages/<page>.py`` with the given query params."""
     at = AppTest.from_file(APP, default_timeout=timeout)
+    if page == "overview":  # the first run is the page: it must see its link's parameters
+        for key, value in (params or {}).items():
+            at.query_params[key] = value
     at.run()
     if page != "overview":
         at.switch_page(f"pages/{page}.py")
@@ -107,40 +112,7 @@ def test_sources_on_empty_workspace_lists_local_and_offers_sync(empty_ws):
 
 
 # ---------------------------------------------------------------- populated workspace
-MODELS = ["gpt-4o", "claude-3-5-sonnet", "llama-3.3-70b"]
-TASKS = ["iron_ore_throughput", "iron_plate_throughput", "crude_oil_throughput"]
-
-
-@pytest.fixture(scope="module")
-def populated_root(tmp_path_factory):
-    """An FLE SQLite source (fixtures_fle rows + odd rows + 4 simulated runs), synced for real."""
-    import fixtures_fle as fx
-
-    from fle_core.sweeps.simulate import simulate_trajectory
-    from fle_core.warehouse.sync import sync as run_sync
-    from fle_core.workspace import Workspace
-
-    root = tmp_path_factory.mktemp("populated") / "ws"
-    ws = Workspace.open(root)
-    url = fx.create_sqlite(
-        ws.local_source_path,
-        fx.make_rows(60, seed=3, models=MODELS, tasks=TASKS, max_steps=24) + fx.anomalous_rows(),
-    )
-    for i, model in enumerate(["gpt-4o (simulated)", "gpt-4o-mini (simulated)"] * 2):
-        simulate_trajectory(
-            url, model, "iron_ore_throughput", 5000 + i, trial=i, seed=i, steps=8, sweep_id="sim-sweep"
-        )
-    run_sync(ws, "local")
-    return root
-
-
-@pytest.fixture
-def populated(populated_root, monkeypatch):
-    monkeypatch.setenv("FLE_CORE_HOME", str(populated_root))
-    monkeypatch.delenv("FLE_READ_ONLY", raising=False)
-    from fle_core.workspace import Workspace
-
-    return Workspace.open(populated_root)
+# ``populated_root`` (session-scoped) and ``populated`` are in conftest.py.
 
 
 def test_sources_populated_shows_history_and_flagged_rows(populated):
@@ -321,6 +293,22 @@ def test_monitor_bad_params_warn_and_fall_back(ran_sweep, monkeypatch):
     assert at.get("progress")
 
 
+def test_sweeps_offers_only_the_actions_a_sweep_can_take(ran_sweep, monkeypatch):
+    """A completed sweep offers no Resume, Pause or Cancel; one with a failed cell offers
+    Retry failed only; the Monitor offers neither Pause nor Resume for them."""
+    root, ok, bad = ran_sweep
+    monkeypatch.setenv("FLE_CORE_HOME", str(root))
+    offered = {}
+    for sweep_id in (ok, bad):
+        at = run_page("sweeps", {"swp_sweep": sweep_id})
+        assert_clean(at)
+        offered[sweep_id] = sorted(b.label for b in at.button if b.key and b.key.startswith("op_"))
+        mon = run_page("monitor", {"mon_sweep": sweep_id, "mon_live": "0"})
+        assert not [b.label for b in mon.button if b.label in ("Pause", "Resume")]
+    assert offered == {ok: [], bad: ["Retry failed"]}
+    assert "Nothing to do: the sweep is completed." in texts(run_page("sweeps", {"swp_sweep": ok}))
+
+
 def test_monitor_empty_workspace(empty_ws):
     at = run_page("monitor")
     assert_clean(at)
@@ -383,20 +371,28 @@ def _board(at: AppTest):
 
 
 def test_overview_populated_contents_and_leaderboard(populated):
-    at = run_page("overview")
-    assert_clean(at)
-    metrics = {m.label: m.value for m in at.metric}
+    """Real and simulated data: the leaderboard leaves the simulated models out by default
+    and has them back, badged, with the switch on (``ov_sim=1``)."""
     from fle_core import warehouse
 
     n_steps = warehouse.query(populated, "SELECT count(*) AS n FROM steps")["n"][0]
-    assert metrics["Steps"] == f"{n_steps:,}" and metrics["Sources"] == "1"
-    board = _board(at)
-    for model, (succ, scored) in _expected_success(populated).items():
-        row = board[board["model"] == model].iloc[0]
-        assert _solved(row) == (succ, scored), model
-        assert row["success_rate"] == pytest.approx(succ / scored)
-    assert list(board["success_rate"].dropna()) == sorted(board["success_rate"].dropna(), reverse=True)
-    assert any("Simulated data" in m.value for m in at.markdown)
+    simulated = {"gpt-4o (simulated)", "gpt-4o-mini (simulated)"}
+    expected = _expected_success(populated)
+    for params in ({}, {"ov_sim": "1"}):
+        at = run_page("overview", params)
+        assert_clean(at)
+        metrics = {m.label: m.value for m in at.metric}
+        assert metrics["Steps"] == f"{n_steps:,}" and metrics["Sources"] == "1"
+        board = _board(at)
+        shown = {m: v for m, v in expected.items() if params or m not in simulated}
+        assert set(board["model"].dropna()) == set(shown)
+        for model, (succ, scored) in shown.items():
+            row = board[board["model"] == model].iloc[0]
+            assert _solved(row) == (succ, scored), model
+            assert row["success_rate"] == pytest.approx(succ / scored)
+        assert list(board["success_rate"].dropna()) == sorted(board["success_rate"].dropna(), reverse=True)
+        assert any("Simulated data" in m.value for m in at.markdown) == bool(params)
+        assert at.toggle(key="ov_sim").value == bool(params)
 
 
 def test_compare_populated_leaderboard_headline_and_exports(populated):
@@ -482,7 +478,7 @@ def test_tasks_populated(populated):
     ranking = next(d.value for d in at.dataframe if "ci_95" in d.value.columns)
     rates = ranking["success_rate"].dropna().tolist()
     assert rates == sorted(rates)  # hardest first
-    assert "iron_ore_throughput" in set(ranking["task"])
+    assert short_task("iron_ore_throughput") in set(ranking["task"])  # tables: the one short form
     at = run_page("tasks", {"tsk_tab": "None / partial / full"})
     assert_clean(at)
     counts = next(d.value for d in at.dataframe if "Outcome" in d.value.columns)
@@ -649,7 +645,7 @@ def test_every_url_parameter_is_documented():
     keys = set()
     for page in (ROOT / "pages").glob("*.py"):
         text = page.read_text()
-        keys |= set(re.findall(r'"((?:cmp|tsk|trj|mon|swp|src)_[a-z]+)"', text))
+        keys |= set(re.findall(r'"((?:cmp|tsk|trj|mon|swp|src|ov)_[a-z]+)"', text))
         # the shared switch builds its key from the page's prefix: infrastructure_switch("cmp_", ...)
         keys |= {f"{p}infra" for p in re.findall(r'infrastructure_switch\("(\w+_)"', text)}
     for module in (ROOT / "pages" / "_ui").glob("*.py"):  # sections that keep their own URL state
@@ -668,7 +664,7 @@ def test_compare_pairwise_tab_shows_corrected_tests(populated):
     at = run_page("compare", {"cmp_model": models, "cmp_tab": "Pairwise"})
     assert_clean(at)
     comp = next(d.value for d in at.dataframe if "p_adjusted" in d.value.columns)
-    row = comp[(comp["task"] == "iron_plate_throughput")].iloc[0]
+    row = comp[(comp["task"] == short_task("iron_plate_throughput"))].iloc[0]  # tables show short names
     raw = warehouse.query(
         populated,
         """
@@ -735,18 +731,17 @@ CFG_HIGH = '{"prompt": "v2", "temperature": 0.8}'
 LOW, HIGH = "gpt-4o [prompt=v2, temperature=0.2]", "gpt-4o [prompt=v2, temperature=0.8]"
 
 
-@pytest.fixture
-def configs_ws(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def configs_root(tmp_path_factory) -> Path:
     """gpt-4o under two configs of one sweep (low: 3/4 successes, high: 1/4) and claude as a
-    plain run (2/3), written straight into a real warehouse with a finished sync recorded."""
+    plain run (2/3), written straight into a real warehouse with a finished sync recorded;
+    once for the module (its tests read it; one saves a view, which the others never list)."""
     from datetime import datetime, timedelta
 
     from fle_core import warehouse
     from fle_core.workspace import Workspace
 
-    root = tmp_path / "ws"
-    monkeypatch.setenv("FLE_CORE_HOME", str(root))
-    monkeypatch.delenv("FLE_READ_ONLY", raising=False)
+    root = tmp_path_factory.mktemp("configs") / "ws"
     ws = Workspace.open(root)
     t0 = datetime(2026, 5, 1, 9)
     runs = (
@@ -798,7 +793,16 @@ def configs_ws(tmp_path, monkeypatch):
             "VALUES (1, 'local', ?, ?, 'ok')",
             [t0, t0],
         )
-    return ws
+    return root
+
+
+@pytest.fixture
+def configs_ws(configs_root, monkeypatch):
+    from fle_core.workspace import Workspace
+
+    monkeypatch.setenv("FLE_CORE_HOME", str(configs_root))
+    monkeypatch.delenv("FLE_READ_ONLY", raising=False)
+    return Workspace.open(configs_root)
 
 
 def _board_counts(at: AppTest) -> dict[str, tuple[int, int]]:

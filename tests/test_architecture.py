@@ -24,10 +24,11 @@ SQL_WORDS = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE)\b\s+.*\b(FROM|INTO|SET|
 # Imports point down: sources -> warehouse -> stats -> analysis -> charts -> report;
 # sweeps sit beside the data layers (jobs write sources, the runner syncs the
 # warehouse); the CLI and the package root wire everything.
-KERNEL = {"_lazy", "errors", "tasks", "workspace"}
+KERNEL = {"_lazy", "errors", "names", "tasks", "workspace"}
 ALLOWED: dict[str, set[str]] = {
     "_lazy": set(),
     "errors": set(),
+    "names": set(),
     "tasks": {"errors"},
     "workspace": {"errors", "tasks"},
     "saved_views": KERNEL,

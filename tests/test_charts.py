@@ -302,6 +302,22 @@ def test_pass_at_k_curve_with_bands(frames3):
     assert line["encoding"]["x"]["title"] == "k (attempts per task)"
 
 
+def test_pass_at_k_with_one_k_draws_its_intervals_as_bars(frames3):
+    """2 trials per task leave only k = 1: an area over one k draws nothing, so the
+    promised interval must be drawn as a bar per model, and the subtitle must say so."""
+    curve = frames3["pass_at_k_curve"].filter(pl.col("k") == 1)
+    spec = C.pass_at_k_chart(curve).to_dict(validate=True)
+    marks = [u["mark"]["type"] for u in units(spec)]
+    assert marks == ["rule", "line", "point"]
+    bar = units(spec)[0]
+    assert bar["encoding"]["y"]["field"] == "ci_low" and bar["encoding"]["y2"]["field"] == "ci_high"
+    assert "band" not in subtitle_text(spec) and "bar: 95%" in subtitle_text(spec)
+    rows = data_rows(spec)
+    assert {r["model"]: (r["ci_low"], r["ci_high"]) for r in rows} == {
+        r["model"]: (r["ci_low"], r["ci_high"]) for r in curve.iter_rows(named=True)
+    }
+
+
 def test_pass_at_k_from_wide_model_metrics_drops_missing_k(frames3):
     mm = frames3["model_metrics"]  # 2 tasks × 3 trials: pass@5 and pass@8 are null
     spec = C.pass_at_k_chart(mm).to_dict(validate=True)

@@ -98,6 +98,14 @@ class TestControlStoreContract:
                 SCHEMA_VERSION,
             )
 
+    def test_a_with_block_closes_the_connection(self, make_store):
+        with make_store() as store:
+            _launch(store)
+            assert len(store.cells("s")) == 4
+        with pytest.raises(Exception, match=r"(?i)closed"):  # sqlite3 / psycopg: the connection is closed
+            store.list_sweeps()
+        assert len(make_store().cells("s")) == 4  # what the block wrote stays
+
     def test_a_version_1_store_upgrades_and_keeps_its_rows(self, make_store, monkeypatch):
         """A store written before migration 2 (Slurm facts, drain/lost counters) opens,
         upgrades in place, and its cells and runners read with the new defaults."""

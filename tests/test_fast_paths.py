@@ -9,6 +9,8 @@ with ``scipy.stats.trim_mean`` on the runs each replicate drew.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -204,10 +206,14 @@ def _tricky_rows() -> list[tuple]:
     return rows
 
 
-@pytest.fixture
-def tricky_ws(workspace):
+@pytest.fixture(scope="module")
+def tricky_root(tmp_path_factory) -> Path:
+    """The tricky warehouse, built once for the module (its tests only read it)."""
     from fle_core import warehouse
+    from fle_core.workspace import Workspace
 
+    root = tmp_path_factory.mktemp("tricky") / "ws"
+    workspace = Workspace.open(root)
     rows = _tricky_rows()
     rng = np.random.default_rng(1)
     rows = [rows[i] for i in rng.permutation(len(rows))]  # insertion order scrambled
@@ -217,7 +223,15 @@ def tricky_ws(workspace):
             "INSERT INTO sweep_attempts (source, version, sweep_id, status) VALUES (?, ?, ?, ?)",
             [("c", 11, "sw1", "failed"), ("c", 12, "sw2", "succeeded")],
         )
-    return workspace
+    return root
+
+
+@pytest.fixture
+def tricky_ws(tricky_root, monkeypatch):
+    from fle_core.workspace import Workspace
+
+    monkeypatch.setenv("FLE_CORE_HOME", str(tricky_root))
+    return Workspace.open(tricky_root)
 
 
 @pytest.mark.parametrize(

@@ -109,3 +109,65 @@ def test_log_error_text_is_shown_literally(inspect_root, monkeypatch):
     assert "\\*\\*Session expired.\\*\\*" in shown and "\\[Log in again\\]" in shown
     # Backslash-escaped, so Markdown shows the characters and never opens a tag.
     assert "\\<script\\>" in shown and re.search(r"(?<!\\)<script", shown) is None
+
+
+def _specs(at: AppTest, title_start: str) -> list[tuple[dict, list]]:
+    """Every chart whose title starts with ``title_start``: (spec, its datasets as Polars frames)."""
+    import json
+
+    import polars as pl
+
+    out = []
+    for element in at.get("vega_lite_chart"):
+        spec = json.loads(element.proto.spec)
+        if str(spec.get("title", {}).get("text", "")).startswith(title_start):
+            out.append((spec, [pl.read_ipc_stream(d.data.data) for d in element.proto.datasets]))
+    return out
+
+
+def _two_epochs(root: Path) -> tuple[str, str, float]:
+    """Two epochs of one task from the main logs whose best rewards differ, and their quota."""
+    ws = Workspace.open(root)
+    rows = warehouse.query(
+        ws,
+        "SELECT s.version, s.instance, s.quota, t.best_value FROM inspect_samples s JOIN trajectories t "
+        "ON t.source = s.source AND t.version = s.version AND t.instance = s.instance "
+        "WHERE s.path LIKE 'main/%' AND s.task = 'iron_ore_throughput' AND s.failure_kind IS NULL "
+        "ORDER BY t.best_value",
+    )
+    low, high = rows.row(0, named=True), rows.row(rows.height - 1, named=True)
+    assert low["best_value"] < high["best_value"] and low["quota"] == high["quota"]
+    key = "local_inspect:{version}:{instance}"
+    return key.format(**low), key.format(**high), float(low["quota"])
+
+
+def test_inspect_trajectory_draws_its_quota_and_no_per_step_tokens(inspect_root, monkeypatch):
+    """Inspect counts tokens per sample: a tokens-per-step chart would show one bar. The curve
+    draws the quota, so a run just under it visibly misses."""
+    monkeypatch.setenv("FLE_CORE_HOME", str(inspect_root))
+    low, _, quota = _two_epochs(inspect_root)
+    at = run_page("trajectories", {"trj_id": low})
+    assert not at.exception
+    assert not _specs(at, "Tokens per step")
+    assert "Inspect records tokens per sample, not per step" in _text(at)
+    ((spec, data),) = _specs(at, "Learning curve")
+    rules = [layer for layer in spec["layer"] if layer["mark"]["type"] == "rule"]
+    assert len(rules) == 1 and rules[0]["encoding"]["y"]["field"] == "quota"
+    assert any("quota" in f.columns and f["quota"].to_list() == [quota] for f in data)
+    sub = spec["title"]["subtitle"]
+    assert f"quota ({quota:,.4g})" in (sub if isinstance(sub, str) else " ".join(sub))
+
+
+def test_side_by_side_curves_share_one_y_scale(inspect_root, monkeypatch):
+    monkeypatch.setenv("FLE_CORE_HOME", str(inspect_root))
+    low, high, quota = _two_epochs(inspect_root)
+    at = run_page("trajectories", {"trj_id": low, "trj_other": high})
+    assert not at.exception
+    curves = _specs(at, "Learning curve")
+    assert len(curves) == 2
+    tops = {spec["layer"][0]["encoding"]["y"]["scale"]["domainMax"] for spec, _ in curves}
+    assert len(tops) == 1, tops  # one scale for both
+    ws = Workspace.open(inspect_root)
+    best = warehouse.query(ws, "SELECT max(value) AS m FROM steps WHERE source = 'local_inspect'")["m"][0]
+    (top,) = tops
+    assert top >= max(quota, 0) and top < 1.1 * max(best, quota)

@@ -260,6 +260,21 @@ def test_ensure_runner_starts_one_detached_runner(tmp_path):
     assert sm.runners(ws).row(0, named=True)["alive"] is False
 
 
+def test_a_runner_stopped_from_the_app_leaves_no_zombie(tmp_path):
+    """The app (this process) starts a runner and stops it: once it exits, its pid is gone
+    from the process table, not left as a zombie until the app itself exits."""
+    ws = make_ws(tmp_path / "ws")
+    pid = sm.ensure_runner(ws, extra_args=["--no-sync"])
+    assert pid
+    runner_id = wait_for(lambda: next(iter(sm.runners(ws).filter(pl.col("alive"))["runner_id"]), None))
+    assert sm.stop_runner(ws, runner_id) == pid
+    # nothing here waits on the child: only whoever started it can reap it
+    assert wait_for(lambda: not Path(f"/proc/{pid}").exists(), timeout=20), (
+        f"runner {pid} exited but stays in the process table: "
+        + Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    )
+
+
 def test_sweep_manager_scripting_api(tmp_path):
     ws = make_ws(tmp_path / "ws", delay=0.0)
     cfg = config(ws, models=["ok-a", "ok-b", "ok-c"], num_trials_per_config=2)

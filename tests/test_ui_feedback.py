@@ -101,3 +101,38 @@ def test_overview_after_the_demo_click_is_consistent_and_offers_to_stop_the_runn
     stop.click().run()
     assert_clean(at)
     assert any("Asked runner pid" in t for t in _toasts(at))
+
+
+def _session_store_script():
+    """A page-like script: asks for the session's control store and notes which object it got."""
+    import streamlit as st
+
+    from pages import _ui
+
+    ws = _ui.workspace()
+    store = _ui.control_store(ws)
+    st.session_state.setdefault("seen", []).append(id(store))
+    st.session_state["store"] = store
+    st.write(f"{_ui.sweep_ops(ws).list_sweeps().height} sweeps")
+
+
+def test_the_control_store_is_opened_once_per_session_and_closed_on_release(ws):
+    """Every run of a session (page switches, reruns, a live Monitor) asks one store; it is
+    closed when Streamlit releases it (the session ends), not left to the garbage collector."""
+    from streamlit.testing.v1 import AppTest
+
+    sweeps.launch(ws, sweep_config.demo_config())
+    at = AppTest.from_function(_session_store_script, default_timeout=60)
+    for _ in range(3):
+        at.run()
+        assert_clean(at)
+    assert [m.value for m in at.markdown] == ["1 sweeps"]
+    seen = at.session_state["seen"]
+    assert len(seen) == 3 and len(set(seen)) == 1, seen
+    store = at.session_state["store"]
+    assert len(store.list_sweeps()) == 1
+    import streamlit as st
+
+    st.cache_resource.clear()  # what Streamlit does to a session's resources when it ends
+    with pytest.raises(Exception, match=r"(?i)closed"):
+        store.list_sweeps()

@@ -20,6 +20,7 @@ from fle_core.charts.base import ChartError, ModelPalette
 from fle_core.charts.ops import comparison_matrix_chart, step_tokens_chart, sweep_cells_chart
 from fle_core.charts.performance import (
     cost_chart,
+    curve_y_max,
     efficiency_scatter_chart,
     learning_curve_chart,
     learning_curves_chart,
@@ -54,6 +55,7 @@ __all__ = [
     "comparison_matrix_chart",
     "consistency_chart",
     "cost_chart",
+    "curve_y_max",
     "efficiency_scatter_chart",
     "frontier_chart",
     "interval_estimates_chart",

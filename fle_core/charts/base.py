@@ -21,10 +21,11 @@ their *dash pattern* by ``i // 8``: 8 colours × 8 shapes/dashes distinguish 64
 models; beyond that the (colour, shape) pairs cycle, and the model name stays in
 every tooltip and axis label.
 
-Labels: long model names are shortened by ``short_label`` (head + "…" + tail, a
-pure function of the name), so a model has the same short label on every axis and
-legend; names whose labels would collide keep their full text, and the full name
-is in every tooltip.
+Labels: model and task names are shortened by the one rule of ``fle_core.names``
+(``short_label`` = ``names.short_model``, head + "…" + tail; ``task_labels``: the
+``_throughput`` suffix dropped), the same rule the app's tables, filters and pickers
+use, so a name reads the same everywhere; names whose labels would collide keep
+their full text, and the full name is in every tooltip.
 
 Sizes: every builder's ``height`` (and a grid's ``width``) is the *plot* size,
 computed from its content (``band_height``: a readable height per row of models,
@@ -47,6 +48,7 @@ from typing import Any, Final
 import altair as alt
 import polars as pl
 
+from fle_core import names
 from fle_core.errors import FleError
 
 #: Okabe & Ito (2008) colour-blind-safe palette, ordered so that the first
@@ -93,6 +95,13 @@ OUTCOME_COLOURS = {
 }
 SIMULATED_SUFFIX = " (simulated data)"
 MISSING = "(unknown)"
+
+
+#: The one rule for short names (``fle_core.names``), under the charts' own names.
+LABEL_CHARS = names.LABEL_CHARS
+short_label = names.short_model
+short_labels = names.short_names
+task_labels = names.task_labels
 
 
 class ChartError(FleError):
@@ -205,7 +214,7 @@ class ModelPalette:
         field: str,
         title: str,
         legend: bool,
-        columns: int = 3,
+        columns: int | None = None,
     ):
         domain = self.domain_for(present)
         labelled = field.endswith("_label")
@@ -225,7 +234,7 @@ class ModelPalette:
         field: str = "model_label",
         title: str = "Model",
         legend: bool = True,
-        columns: int = 3,
+        columns: int | None = None,
     ) -> alt.Color:
         return self._encoding(alt.Color, self.colour, present, field, title, legend, columns)
 
@@ -235,7 +244,7 @@ class ModelPalette:
         field: str = "model_label",
         title: str = "Model",
         legend: bool = True,
-        columns: int = 3,
+        columns: int | None = None,
     ) -> alt.Shape:
         return self._encoding(alt.Shape, self.shape, present, field, title, legend, columns)
 
@@ -245,13 +254,9 @@ class ModelPalette:
         field: str = "model_label",
         title: str = "Model",
         legend: bool = True,
-        columns: int = 3,
+        columns: int | None = None,
     ) -> alt.StrokeDash:
         return self._encoding(alt.StrokeDash, self.dash, present, field, title, legend, columns)
-
-
-#: Longest label drawn on an axis or legend (characters); longer names are shortened.
-LABEL_CHARS = 32
 
 
 @functools.lru_cache(maxsize=64)
@@ -264,38 +269,6 @@ def _labels(models: tuple[str, ...]) -> dict[str, str]:
     return short_labels(models)
 
 
-def short_label(name: str, limit: int = LABEL_CHARS) -> str:
-    """One name in at most ``limit`` characters: head + "…" + tail (a pure function of the
-    name, so it is the same on every chart whatever else is shown). The tail is kept
-    because fine-tuned variants and dated releases differ at the end."""
-    if len(name) <= limit:
-        return name
-    tail = (limit - 1) // 2
-    return f"{name[: limit - 1 - tail]}…{name[-tail:]}"
-
-
-def short_labels(names: Iterable[str], limit: int = LABEL_CHARS) -> dict[str, str]:
-    """Name → ``short_label``; names whose short labels would collide keep their full text
-    (rare: they agree on both their first and last ~15 characters)."""
-    names = list(dict.fromkeys(str(n) for n in names))
-    out = {n: short_label(n, limit) for n in names}
-    seen: dict[str, int] = {}
-    for label in out.values():
-        seen[label] = seen.get(label, 0) + 1
-    return {n: (label if seen[label] == 1 else n) for n, label in out.items()}
-
-
-def task_labels(tasks: Iterable[str], limit: int = LABEL_CHARS) -> dict[str, str]:
-    """Task key → axis label: the ``_throughput`` suffix dropped (every lab task has it),
-    then shortened like model names; the full key stays in tooltips."""
-    keys = list(dict.fromkeys(str(t) for t in tasks))
-    trimmed = {k: k.removesuffix("_throughput") or k for k in keys}
-    if len(set(trimmed.values())) < len(keys):
-        trimmed = {k: k for k in keys}
-    short = short_labels(list(trimmed.values()), limit)
-    return {k: short[v] for k, v in trimmed.items()}
-
-
 def grid_step(n: int, budget: int = 600, roomy: int = 48, tight: int = 20) -> int:
     """Pixels per column of a grid (heatmap), so 1 and 30 columns both fit a 1400 px window."""
     return max(tight, min(roomy, budget // max(n, 1)))
@@ -306,18 +279,25 @@ def short_text(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _legend(n: int, columns: int = 3) -> alt.Legend:
+def _legend(n: int, columns: int | None = None) -> alt.Legend:
     # Vega drops legend entries past symbolLimit; show every model. Many models go
     # below the plot in columns, so the legend is never taller than the page.
     # symbolOpacity=1: a translucent CI band layer must not fade the legend symbols.
     # labelLimit: labels are already short (short_labels); Vega must not cut them again.
     if n <= 12:
         return alt.Legend(symbolLimit=n + 1, symbolOpacity=1, labelLimit=LEGEND_LABEL_PX)
+    return bottom_legend(n, columns)
+
+
+def bottom_legend(n: int, columns: int | None = None) -> alt.Legend:
+    """A legend below the plot: one column for a few models, two for more (three ran past a
+    1024 px window's column). It starts at the plot's left edge, so a chart with wide
+    labels on its left must leave room for two columns of ~200 px names."""
     return alt.Legend(
         symbolLimit=n + 1,
         symbolOpacity=1,
         orient="bottom",
-        columns=columns,
+        columns=columns or (1 if n <= 12 else 2),
         labelLimit=LEGEND_LABEL_PX,
         direction="vertical",
     )
@@ -325,6 +305,7 @@ def _legend(n: int, columns: int = 3) -> alt.Legend:
 
 #: Pixels a short label may take (LABEL_CHARS at 12 px Source Sans, with room to spare).
 LEGEND_LABEL_PX = 240
+
 AXIS_LABEL_PX = 260
 #: How the app draws a single-view chart: fill the width, ``height`` is the plot's own height.
 FIT_X = alt.AutoSizeParams(type="fit-x", contains="padding")

@@ -181,8 +181,14 @@ def sweep_cells_chart(
         "state:N",
         title="Cell state",
         scale=alt.Scale(domain=domain, range=[colours[s] for s in domain]),
+        # below the grid, in columns: beside it, it would push a 30-model grid past a 1024 px column
         legend=alt.Legend(
-            symbolLimit=len(domain) + 1, symbolType="square", labelExpr="replace(datum.label, '_', ' ')"
+            symbolLimit=len(domain) + 1,
+            symbolType="square",
+            labelExpr="replace(datum.label, '_', ' ')",
+            orient="bottom",
+            columns=2,
+            direction="vertical",
         ),
     )
     what = "model · task" + (" · params" if _has_params(cells) else "")
@@ -314,11 +320,6 @@ def _diff_format(metric: str) -> tuple[str, str]:
     return "+,.3~f", f"Difference A − B ({metric.replace('_', ' ')}, task units)"
 
 
-def _gradient_length(rows: int) -> int:
-    """Colour-bar length that leaves room for the "No comparison" legend below it."""
-    return max(50, min(200, _matrix_cell(rows) * rows - 60))
-
-
 def _matrix_cell(n: int) -> int:
     """Cell size: roomy for a few models, 18 px at 30 so the matrix fits a 1400 px window."""
     return max(16, min(48, 560 // max(n, 1)))
@@ -359,7 +360,14 @@ def comparison_matrix_chart(
         "model_b_label:N",
         title="Model B (column)",
         sort=[pal.label(m) for m in b_axis],
-        axis=alt.Axis(labelAngle=-40, labelLimit=AXIS_LABEL_PX, orient="top", labelOverlap=False),
+        # many columns: upright labels, which do not reach past the last column the way slanted
+        # ones do (the app fits the matrix to the window's column, labels included)
+        axis=alt.Axis(
+            labelAngle=-40 if len(b_axis) <= 8 else -90,
+            labelLimit=AXIS_LABEL_PX,
+            orient="top",
+            labelOverlap=False,
+        ),
     )
     y = alt.Y(
         "model_a_label:N",
@@ -396,9 +404,8 @@ def comparison_matrix_chart(
                 "diff:Q",
                 title="Difference A − B",
                 scale=alt.Scale(scheme=DIFF_SCHEME, domain=[-top, top], domainMid=0),
-                legend=alt.Legend(
-                    format=fmt.lstrip("+"), orient="right", gradientLength=_gradient_length(len(a_axis))
-                ),
+                # above the matrix: beside it, it would leave 30 columns too narrow at 1024 px
+                legend=alt.Legend(format=fmt.lstrip("+"), orient="top", direction="horizontal"),
             ),
         )
     )

@@ -232,8 +232,20 @@ def pass_at_k_chart(
     y = alt.Y("estimate:Q", title=y_title, scale=y_scale, axis=y_axis)
     base = alt.Chart(chart_values(rows))
     has_band = rows.get_column("ci_low").is_not_null().any()
+    # an area needs two k values to span: with one, each interval is drawn as a bar
+    as_bars = has_band and len(ks) == 1
     layers = []
-    if has_band:
+    if as_bars:
+        layers.append(
+            base.mark_rule(strokeWidth=6, opacity=0.45).encode(
+                x=x,
+                y=alt.Y("ci_low:Q", title=y_title, scale=y_scale, axis=y_axis),
+                y2="ci_high:Q",
+                color=pal.color(models),
+                tooltip=tooltip,
+            )
+        )
+    elif has_band:
         layers.append(
             base.mark_area(opacity=band_opacity(len(models))).encode(
                 x=x,
@@ -260,7 +272,10 @@ def pass_at_k_chart(
             tooltip=tooltip,
         )
     )
-    note = "band: 95% bootstrap CI" if has_band else "no bootstrap band in this frame"
+    if as_bars:
+        note = f"bar: 95% bootstrap CI; only k = {ks[0]} has enough trials for a curve"
+    else:
+        note = "band: 95% bootstrap CI" if has_band else "no bootstrap band in this frame"
     return alt.LayerChart(layer=list(layers)).properties(
         width=width,
         height=300,
@@ -500,11 +515,16 @@ def learning_curve_chart(
     time_bins: int = 30,
     palette: ModelPalette | None = None,
     simulated: bool | None = None,
+    quota: float | None = None,
+    y_max: float | None = None,
 ) -> alt.LayerChart:
     """Mean step reward per model over steps (``x="step"``) or elapsed time (``"time"``).
 
     Input: the steps frame (``model, depth, value`` for steps; ``created_at,
     source, version, instance`` for time). Band: mean ± 1.96 SE across trajectories.
+    ``quota`` draws the task's quota as a dashed line (a run at 15.16 against a quota of
+    16 visibly misses it); ``y_max`` fixes the top of the y axis, so two curves drawn
+    side by side share one scale (``curve_y_max``).
     """
     points, x_title = _curve_points(steps, x, time_bins)
     if points.height == 0:
@@ -518,7 +538,10 @@ def learning_curve_chart(
     x_axis = alt.Axis(format="d", tickMinStep=1) if x == "step" else alt.Axis(format="~g")
     xe = alt.X("x:Q", title=x_title, axis=x_axis)
     y_title = "Step reward (task units)" if single else "Mean step reward (task units)"
-    y = alt.Y("mean:Q", title=y_title, axis=alt.Axis(format="~g"))
+    tops = [v for v in (y_max, quota) if v is not None]
+    # a little headroom above the highest reward or the quota line, so neither sits on the frame
+    y_scale = alt.Scale(domainMax=1.05 * max(tops), nice=False) if tops and max(tops) > 0 else alt.Undefined
+    y = alt.Y("mean:Q", title=y_title, axis=alt.Axis(format="~g"), scale=y_scale)
     tooltip = [
         alt.Tooltip("model:N", title="Model"),
         alt.Tooltip("x:Q", title=x_title, format=",.2~f"),
@@ -536,21 +559,42 @@ def learning_curve_chart(
         layers = [line, dots]
         about = "line: the step reward of this trajectory"
     else:
-        band = base.mark_area(opacity=band_opacity(len(models))).encode(
+        band = base.mark_area(opacity=band_opacity(len(models)), clip=True).encode(
             x=xe,
-            y=alt.Y("ci_low:Q", title=y_title),
+            y=alt.Y("ci_low:Q", title=y_title, scale=y_scale),
             y2="ci_high:Q",
             color=pal.color(models),
             detail="model:N",
         )
         layers = [band, line, dots]
         about = "line: mean over trajectories; band: mean ± 1.96 SE"
+    if quota is not None:
+        layers.append(
+            alt.Chart(chart_values(pl.DataFrame({"quota": [float(quota)]})))
+            .mark_rule(strokeDash=[6, 4], color="#555555")
+            .encode(y=alt.Y("quota:Q", scale=y_scale), tooltip=[alt.Tooltip("quota:Q", title="Quota")])
+        )
+        about += f"; dashed: the task's quota ({quota:,.4g})"
     what = "steps" if x == "step" else "time"
     return alt.LayerChart(layer=list(layers)).properties(
         width=WIDTH,
         height=300,
         title=title(f"Learning curve: reward over {what}", _sim(simulated, steps), about),
     )
+
+
+def curve_y_max(*steps: pl.DataFrame, quotas: tuple[float | None, ...] = ()) -> float | None:
+    """The top of a shared y axis for learning curves drawn side by side: the largest finite
+    step reward or quota of any of them (None when there is none)."""
+    tops = [float(q) for q in quotas if q is not None]
+    for frame in steps:
+        if "value" in frame.columns and frame.height:
+            finite = (
+                frame.get_column("value").cast(pl.Float64).filter(frame["value"].cast(pl.Float64).is_finite())
+            )
+            if finite.len():
+                tops.append(float(cast("float", finite.max())))
+    return max(tops) if tops else None
 
 
 def learning_curves_chart(

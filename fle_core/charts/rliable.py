@@ -41,13 +41,14 @@ def _sim(simulated: bool | None, frame: pl.DataFrame) -> bool:
 #: Per-panel x-axis titles and formats: each panel says its own unit.
 _PANEL_AXES = {
     "success_rate": ("Success rate (% of trials)", "%"),
-    "mean": ("Mean score (best reward ÷ quota)", ".2~f"),
-    "iqm": ("IQM score (best reward ÷ quota)", ".2~f"),
-    "median": ("Median score (best reward ÷ quota)", ".2~f"),
-    "optimality_gap": ("Optimality gap (lower is better)", ".2~f"),
+    "mean": ("Mean score (best ÷ quota)", ".2~f"),
+    "iqm": ("IQM score (best ÷ quota)", ".2~f"),
+    "median": ("Median score (best ÷ quota)", ".2~f"),
+    "optimality_gap": ("Optimality gap (lower = better)", ".2~f"),
 }
-#: Panels per row: two fit the main column of a 1400 px window with 28-character labels.
-PANELS_PER_ROW = 2
+#: Panels per row, and each panel's plot width: two rows of 32-character labels and two
+#: panels fit the main column of a 1024 px window (564 px) as well as a 1400 px one.
+PANELS_PER_ROW, PANEL_PX, PANEL_GAP_PX = 2, 150, 16
 
 
 def interval_estimates_chart(
@@ -88,12 +89,11 @@ def interval_estimates_chart(
         y = alt.Y(
             "model_label:N",
             sort=[pal.label(m) for m in models],
-            axis=alt.Axis(
-                title="Model" if left else None, labels=left, labelLimit=AXIS_LABEL_PX, labelOverlap=False
-            ),
+            # no "Model" title: the names say it, and the 20 px keep two panels inside a 1024 px column
+            axis=alt.Axis(title=None, labels=left, labelLimit=AXIS_LABEL_PX, labelOverlap=False),
         )
         scale = alt.Scale(domain=[0, 1]) if metric == "success_rate" else alt.Scale(zero=False)
-        x = alt.X("ci_low:Q", title=axis_title, scale=scale, axis=alt.Axis(format=fmt))
+        x = alt.X("ci_low:Q", title=axis_title, scale=scale, axis=alt.Axis(format=fmt, tickCount=4))
         base = alt.Chart(chart_values(rows.filter(pl.col("metric") == metric)))
         interval = base.mark_rule(strokeWidth=6, opacity=0.45).encode(
             y=y, x=x, x2="ci_high:Q", color=pal.color(models, legend=False), tooltip=tooltip
@@ -111,8 +111,10 @@ def interval_estimates_chart(
                 tooltip=tooltip,
             )
         )
-        panels.append(alt.layer(interval, point, ring).properties(width=260, height=band_height(len(models))))
-    return alt.concat(*panels, columns=PANELS_PER_ROW, spacing=24).properties(
+        panels.append(
+            alt.layer(interval, point, ring).properties(width=PANEL_PX, height=band_height(len(models)))
+        )
+    return alt.concat(*panels, columns=PANELS_PER_ROW, spacing=PANEL_GAP_PX).properties(
         title=title(
             "Aggregate metrics with 95% CIs",
             _sim(simulated, frame),

@@ -7,6 +7,8 @@ pass_at_{k}, ...``. The outcome classes are defined in ``classify_outcomes``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import altair as alt
 import polars as pl
 
@@ -17,6 +19,7 @@ from fle_core.charts.base import (
     ChartError,
     ModelPalette,
     band_height,
+    bottom_legend,
     chart_values,
     fill_model,
     grid_step,
@@ -34,8 +37,19 @@ from fle_core.charts.base import (
 OUTCOMES = ("none", "partial", "full", "no quota", "all left out")
 
 
-#: Plot height per task row, the least plot height (1 or 2 tasks) and width (1 model).
-ROW_PX, MIN_PLOT_PX, MIN_GRID_WIDTH = 24, 60, 160
+#: Plot height per task row (one text line; two lines: value and n), the least plot height
+#: (1 or 2 tasks) and width (1 model), and the cell text size.
+ROW_PX, ROW_TWO_LINES_PX, MIN_PLOT_PX, MIN_GRID_WIDTH, CELL_FONT = 24, 32, 60, 160, 11
+#: Column width of a grid for a few models; the app stretches wider grids to its column.
+ROOMY_COLUMN_PX = 96
+#: Cell text shows only where a column is at least this wide (it would overprint otherwise).
+TEXT_MIN_PX = 34
+
+
+def _cell_text_opacity() -> Any:
+    """Cell text where the drawn column is wide enough to hold it (decided in the browser,
+    since the app fits a grid to the window's column); the tooltip has it everywhere."""
+    return alt.condition(f"bandwidth('x') >= {TEXT_MIN_PX}", alt.value(1), alt.value(0))
 
 
 def _grid_rows(rows: pl.DataFrame, palette: ModelPalette | None) -> tuple[pl.DataFrame, ModelPalette]:
@@ -53,7 +67,7 @@ def _grid_axes(rows: pl.DataFrame, pal: ModelPalette, task_order: list[str]) -> 
     """x: models (palette order, short labels, none dropped); y: tasks; and the column width."""
     models = pal.domain_for(rows.get_column("model").unique().to_list())
     names = dict(zip(rows["task"].to_list(), rows["task_label"].to_list(), strict=True))
-    step = grid_step(len(models))
+    step = grid_step(len(models), roomy=ROOMY_COLUMN_PX)
     x = alt.X(
         "model_label:N",
         title="Model",
@@ -100,22 +114,17 @@ def _infra_parts(rows: pl.DataFrame, infrastructure: str) -> tuple[list[alt.Tool
     return tip, f"; {INFRA_MARK}n: n infrastructure failures in the cell ({meaning})"
 
 
-def _text_layers(base: alt.Chart, x, y, text, font: int, colour, tooltip) -> list[alt.Chart]:
-    """The cell's text: centred, or raised a little with ``⚠n`` under it when the cell holds
-    infrastructure failures (two layers, so both lines stay inside a 24 px row)."""
-    plain = base.transform_filter("!(datum.infra > 0)").mark_text(fontSize=font)
-    raised = base.transform_filter("datum.infra > 0").mark_text(fontSize=font, dy=-5)
-    mark = (
-        base.transform_filter("datum.infra > 0")
-        .transform_calculate(infra_label=f"'{INFRA_MARK}' + datum.infra")
-        .mark_text(fontSize=font - 1, dy=6)
+def _cell_text(base: alt.Chart, x, y, first: str, second: str, colour, tooltip) -> alt.Chart:
+    """The cell's text (Vega expressions): ``first`` and, on a second line, ``second``
+    then ``⚠n`` when the cell holds infrastructure failures. Hidden where the drawn
+    column is too narrow to hold it (``_cell_text_opacity``); the tooltip has it all."""
+    infra = f"(datum.infra > 0 ? '{INFRA_MARK}' + datum.infra : '')"
+    return (
+        base.transform_calculate(rest=f"trim({second} + ' ' + {infra})")
+        .transform_calculate(cell_text=f"{first} + (length(datum.rest) ? '\\n' + datum.rest : '')")
+        .mark_text(fontSize=CELL_FONT, lineBreak="\n", lineHeight=CELL_FONT + 2)
+        .encode(x=x, y=y, text="cell_text:N", opacity=_cell_text_opacity(), color=colour, tooltip=tooltip)
     )
-    enc = {"x": x, "y": y, "color": colour, "tooltip": tooltip}
-    return [
-        plain.encode(text=text, **enc),
-        raised.encode(text=text, **enc),
-        mark.encode(text="infra_label:N", **enc),
-    ]
 
 
 def task_heatmap_chart(
@@ -189,27 +198,34 @@ def task_heatmap_chart(
             ),
         )
     )
-    text = _text_layers(
+    # the value and, on a second line, how many trials it rests on (successes/n for a rate)
+    counted = is_rate(metric) and "successes" in extra and "n" in extra
+    second = "datum.successes + '/' + datum.n" if counted else ("'n=' + datum.n" if "n" in extra else "''")
+    value = f"format(datum.value, '{'.0%' if is_rate(metric) else ',.3~s'}')"
+    text = _cell_text(
         base.transform_filter("datum.value !== null"),
         x,
         y,
-        alt.Text("value:Q", format=".0%" if is_rate(metric) else ",.3~s"),
-        9 if step >= 26 else 8,
+        value,
+        second,
         alt.condition("datum.value > 0.6", alt.value("black"), alt.value("white"))
         if is_rate(metric)
         else alt.value("white"),
         tooltip,
     )
-    grey_mark = _text_layers(  # a cell the rule emptied, or with too few trials, still shows its ⚠n
-        base.transform_filter("datum.value === null"), x, y, alt.value(""), 8, alt.value("black"), tooltip
-    )[2]
-    return alt.LayerChart(layer=[missing, cells, *text, grey_mark]).properties(
+    grey_mark = _cell_text(  # a cell the rule emptied, or with too few trials, still shows its ⚠n
+        base.transform_filter("datum.value === null"), x, y, "''", "''", alt.value("black"), tooltip
+    )
+    return alt.LayerChart(layer=[missing, cells, text, grey_mark]).properties(
         width=max(MIN_GRID_WIDTH, step * len(models)),
-        height=band_height(len(tasks), ROW_PX, MIN_PLOT_PX),
+        height=band_height(len(tasks), ROW_TWO_LINES_PX, MIN_PLOT_PX),
         title=title(
             f"Task × model: {label}",
             _sim(simulated, group_metrics),
-            "grey: not enough trials for this metric; hover a cell for n and the full names" + infra_note,
+            "cell: the value and "
+            + ("successes/n" if counted else "n, the trials it rests on")
+            + "; grey: not enough trials for this metric; hover a cell for the full names"
+            + infra_note,
         ),
     )
 
@@ -294,8 +310,8 @@ def classification_heatmap_chart(
             legend=alt.Legend(orient="top", direction="horizontal"),
         ),
     )
-    text = _text_layers(base, x, y, alt.Text("label:N"), 9 if step >= 26 else 8, alt.value("black"), tooltip)
-    return alt.LayerChart(layer=[cells, *text]).properties(
+    text = _cell_text(base, x, y, "datum.label", "''", alt.value("black"), tooltip)
+    return alt.LayerChart(layer=[cells, text]).properties(
         width=max(MIN_GRID_WIDTH, step * len(models)),
         height=band_height(len(tasks), ROW_PX, MIN_PLOT_PX),
         title=title(
@@ -348,11 +364,17 @@ def pass_histogram_chart(
         alt.Chart(chart_values(rows))
         .mark_bar()
         .encode(
+            # many models: task names on the right, so the two-column legend below (which starts
+            # at the plot's left edge) fits a 1024 px window's column
             y=alt.Y(
                 "task_label:N",
                 title="Task",
                 sort=[names[t] for t in order],
-                axis=alt.Axis(labelLimit=AXIS_LABEL_PX, labelOverlap=False),
+                axis=alt.Axis(
+                    labelLimit=AXIS_LABEL_PX,
+                    labelOverlap=False,
+                    orient="left" if len(models) <= 12 else "right",
+                ),
             ),
             x=alt.X(
                 "successes:Q",
@@ -360,17 +382,14 @@ def pass_histogram_chart(
                 stack="zero",
                 axis=alt.Axis(tickMinStep=1, format="d"),
             ),
-            color=pal.color(models),
+            # the legend below the bars: beside them it left a 1024 px window's column too narrow
+            color=pal.color(models).legend(bottom_legend(len(models))),
             order=alt.Order("model_label:N"),
             tooltip=tooltip,
         )
         .properties(
             width=420,
-            # a legend beside the plot (≤ 12 models) must not be taller than the plot
-            height=max(
-                band_height(len(order), ROW_PX, MIN_PLOT_PX),
-                20 * len(models) + 30 if len(models) <= 12 else 0,
-            ),
+            height=band_height(len(order), ROW_PX, MIN_PLOT_PX),
             title=title("Passes per task", _sim(simulated, group_metrics), note),
         )
     )

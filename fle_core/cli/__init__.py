@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "fle_core.cli.compare",
     "fle_core.cli.gate",
     "fle_core.cli.leaderboard",
+    "fle_core.cli.demo",
 ]
 
 

@@ -113,8 +113,6 @@ def _follow(ws: Workspace, args) -> int:
 
 
 def _status(args) -> int:
-    from fle_core.warehouse import catalog
-
     if not 0 <= args.runs <= MAX_RUNS:
         raise ConfigError(f"--runs must be between 0 and {MAX_RUNS:,} (got {args.runs})")
     ws = Workspace.open(getattr(args, "workspace", None), create=False)
@@ -122,6 +120,8 @@ def _status(args) -> int:
     if not ws.warehouse_path.exists():
         print("warehouse: empty (nothing synced yet; run `fle-core sync`)")
         return 0
+    from fle_core.warehouse import catalog  # polars and DuckDB: only when there is a warehouse
+
     ov = catalog.overview(ws)
     if ov.is_empty():
         print("warehouse: no sources synced yet")

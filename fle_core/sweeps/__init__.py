@@ -29,9 +29,11 @@ from typing import TYPE_CHECKING
 from fle_core._lazy import lazy_exports
 
 _OPERATIONS = (
+    "ACTIONS",
     "STATES",
     "SweepStatus",
     "attempts_frame",
+    "available_actions",
     "cancel",
     "cells_frame",
     "ensure_runner",

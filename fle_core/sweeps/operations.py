@@ -253,6 +253,25 @@ class SweepStatus:
         return self.status in ("completed", "cancelled") or (self.total > 0 and self.done == self.total)
 
 
+#: The actions a person can take on a sweep, in the order a page shows them.
+ACTIONS = ("Resume", "Retry failed", "Pause", "Cancel")
+
+
+def available_actions(status: SweepStatus) -> list[str]:
+    """Which of ``ACTIONS`` would do something to a sweep in this state (the UI offers only
+    these): Pause an active sweep; Resume a paused or cancelled one; Retry failed when some
+    cell failed and the sweep is not cancelled; Cancel one that can still start jobs. A
+    completed sweep without failures offers nothing."""
+    state, failed = status.status, status.counts.get("failed", 0)
+    allowed = {
+        "Resume": state in ("paused", "cancelled"),
+        "Retry failed": failed > 0 and state != "cancelled",
+        "Pause": state == "active",
+        "Cancel": state in ("active", "paused"),
+    }
+    return [a for a in ACTIONS if allowed[a]]
+
+
 def status(ws: Workspace, sweep_id: str, store: ControlStore | None = None) -> SweepStatus:
     st = _store(ws, store)
     sweep = st.get_sweep(sweep_id)

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 _SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
@@ -74,7 +75,11 @@ def own_log_path() -> str | None:
 
 def spawn_detached(args: list[str], log_path: Path, home: Path) -> int:
     """Start a ``fle_core`` sidecar (runner, sync follower) in its own session, so it
-    outlives the app that started it; output appended to ``log_path``. Its pid."""
+    outlives the app that started it; output appended to ``log_path``. Its pid.
+
+    A daemon thread waits on the child: the app that started it (Streamlit runs for
+    days) must reap it when it exits, or a stopped runner stays a zombie until the
+    app itself exits. If the app exits first, the sidecar is re-parented and lives on."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "a") as fh:
         proc = subprocess.Popen(
@@ -86,4 +91,5 @@ def spawn_detached(args: list[str], log_path: Path, home: Path) -> int:
             close_fds=True,
             env={**os.environ, "FLE_CORE_HOME": str(home)},
         )
+    threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
     return proc.pid

@@ -22,7 +22,8 @@ streamlit. Rules kept here so pages stay thin:
 The package's modules, each under the pages' size limit: ``core``
 (workspace, read-only, errors, empty states), ``state`` (URL state, shared
 views), ``data`` (cached loaders and computations), ``widgets`` (shared
-renderers), ``frames`` (pure display shaping, no Streamlit), ``notes`` (pure
+renderers), ``frames`` (pure display shaping, no Streamlit), ``labels`` (names as
+shown: the one short-name rule), ``notes`` (pure
 words that explain a figure: plurals, captions, toasts), ``sweep_views`` (runner
 health, sweep progress, the cell grid), ``runs`` (the
 runs-file comparison section of Compare), ``changes`` (Compare's "What
@@ -32,8 +33,16 @@ and planner panels) and ``uncertainty_data`` (their cached computations). Pages 
 only this facade; the names below are the whole of it.
 """
 
+# Imported here, before a page builds a chart (pages with charts import this package first):
+# Altair looks pandas up in sys.modules without importing it, and while one session's thread
+# was still importing pandas (Streamlit's st.dataframe imports it lazily), another session
+# building a chart read the half-initialized module and failed ("partially initialized module
+# 'pandas' has no attribute 'Timestamp'"). Two browser tabs opened at once did it.
+import pandas  # type: ignore[import-untyped]  # noqa: F401
+
 from pages._ui import uncertainty_data as uncertainty_data  # registers its computations
 from pages._ui.changes import changes_section, leaderboard_export
+from pages._ui.control import SweepOps, control_store, sweep_ops
 from pages._ui.core import (
     data_version,
     empty_state,
@@ -48,6 +57,7 @@ from pages._ui.data import (
     SYSTEMS,
     Selection,
     catalog,
+    comparison_markdown,
     compute,
     distinct,
     fetch_step_detail,
@@ -59,6 +69,7 @@ from pages._ui.data import (
     summaries,
     trajectory_steps,
 )
+from pages._ui.demo import remove_demo_section, simulated_share, simulated_switch
 from pages._ui.frames import (
     fmt,
     parse_grid,
@@ -70,18 +81,21 @@ from pages._ui.frames import (
     sweeps_view,
     sync_result_text,
     to_csv,
-    trajectory_labels,
     trajectory_row,
 )
 from pages._ui.infra import infrastructure_switch, rule_sentence, rule_suffix
+from pages._ui.labels import model_name, short_names, task_name, trajectory_labels
 from pages._ui.logs import failure_counts, fetch_transcript, inspect_log_path, inspect_sample
 from pages._ui.notes import (
+    K_OPTIONS,
     action_text,
+    default_k_values,
     headline,
     interval_caption,
     passk_caption,
     passk_coverage_note,
     plural,
+    sample_tokens_text,
     zero_width_models,
 )
 from pages._ui.reliability import (
@@ -97,6 +111,8 @@ from pages._ui.state import (
     apply_view,
     drop_params,
     param_notices,
+    restore_params,
+    set_param,
     share_button,
     url_int,
     url_ints,
@@ -107,6 +123,7 @@ from pages._ui.state import (
 )
 from pages._ui.sweep_views import cells_view, runner_health, status_fraction, status_text
 from pages._ui.systems import config_options, config_text, several_systems
+from pages._ui.tables import table
 from pages._ui.widgets import (
     LEADERBOARD_COLUMNS,
     PILOT_COLUMNS,
@@ -131,6 +148,7 @@ from pages._ui.widgets import (
 )
 
 __all__ = [
+    "K_OPTIONS",
     "LEADERBOARD_COLUMNS",
     "PILOT_COLUMNS",
     "POPULATIONS",
@@ -139,16 +157,20 @@ __all__ = [
     "SYSTEMS",
     "Pin",
     "Selection",
+    "SweepOps",
     "action_text",
     "apply_view",
     "catalog",
     "cells_view",
     "changes_section",
+    "comparison_markdown",
     "compute",
     "config_options",
     "config_text",
+    "control_store",
     "cost_section",
     "data_version",
+    "default_k_values",
     "distinct",
     "drop_params",
     "empty_state",
@@ -171,6 +193,7 @@ __all__ = [
     "leaderboard_view",
     "live",
     "markdown_preview",
+    "model_name",
     "number_columns",
     "palette",
     "param_notices",
@@ -188,15 +211,22 @@ __all__ = [
     "read_only",
     "read_only_note",
     "reliability_section",
+    "remove_demo_section",
+    "restore_params",
     "rule_sentence",
     "rule_suffix",
     "runner_health",
     "runs_file_section",
     "same_task",
+    "sample_tokens_text",
     "select",
+    "set_param",
     "several_systems",
     "share_button",
+    "short_names",
     "simulated_badge",
+    "simulated_share",
+    "simulated_switch",
     "slurm_caption",
     "sources_view",
     "split_tags",
@@ -210,8 +240,11 @@ __all__ = [
     "suite_notes",
     "summaries",
     "sweep_facts",
+    "sweep_ops",
     "sweeps_view",
     "sync_result_text",
+    "table",
+    "task_name",
     "to_csv",
     "trajectory_labels",
     "trajectory_row",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import polars as pl
 import streamlit as st
@@ -77,9 +79,46 @@ def read_only_note() -> None:
     st.caption(":lock: Read-only mode: launching, syncing and sweep controls are disabled.")
 
 
+#: (warehouse path, question) → (its files' stamp, answer): every page run asks, a few times.
+_VERSIONS: dict[tuple[str, str], tuple[tuple, int]] = {}
+_VERSIONS_LOCK = threading.Lock()
+
+
+def _stamp(path: Path) -> tuple:
+    """Size and mtime of the warehouse file and its WAL: any commit changes one of them."""
+    out: list[object] = []
+    for p in (path, path.with_name(path.name + ".wal")):
+        try:
+            st_ = p.stat()
+            out += [st_.st_mtime_ns, st_.st_size]
+        except FileNotFoundError:
+            out += [None, None]
+    return tuple(out)
+
+
+def _unless_changed(ws: Workspace, question: str, ask) -> int:
+    """``ask(ws)``, read from the warehouse only when its files changed since the last read (a
+    DuckDB connection per ask was a tenth of a warm page run): a commit writes the file or
+    its WAL, which changes their size or modification time."""
+    key, stamp = (str(ws.warehouse_path), question), _stamp(ws.warehouse_path)
+    with _VERSIONS_LOCK:
+        known = _VERSIONS.get(key)
+    if known is not None and known[0] == stamp:
+        return known[1]
+    answer = int(ask(ws))
+    with _VERSIONS_LOCK:
+        _VERSIONS[key] = (stamp, answer)
+    return answer
+
+
 def data_version(ws: Workspace) -> int:
-    """Latest successful sync id (0 before the first sync)."""
-    return warehouse.data_version(ws)
+    """Latest successful sync id that changed data (0 before the first sync)."""
+    return _unless_changed(ws, "data_version", warehouse.data_version)
+
+
+def last_sync_id(ws: Workspace) -> int:
+    """The newest sync run of any status (the sync history's version)."""
+    return _unless_changed(ws, "last_sync_id", warehouse.last_sync_id)
 
 
 # ---------------------------------------------------------------- errors

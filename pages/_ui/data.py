@@ -1,10 +1,9 @@
 """UI layer, part 3: cached data access keyed on the warehouse data version.
 
-Every loader is an ``st.cache_data`` function whose key holds the workspace
-root, the data version (latest, or pinned by a shared view), the selection and
-the settings; the ``Workspace`` itself is passed as ``_ws`` (not hashed). No
-connection is held between runs: each load opens the warehouse read-only for
-one query, so the sync process can always take the write lock.
+Every loader is an ``st.cache_data`` function whose key holds the workspace root, the
+data version (latest, or pinned by a shared view), the selection and the settings; the
+``Workspace`` is passed as ``_ws`` (not hashed). No connection is held between runs:
+each load opens the warehouse read-only for one query (the sync can always write).
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ import streamlit as st
 
 from fle_core.errors import WarehouseMissing
 from fle_core.workspace import Workspace
+from pages._ui.control import control_store
 from pages._ui.core import data_version
 from pages._ui.frames import parse_traj_key
 from pages._ui.state import Pin
@@ -36,6 +36,7 @@ class Selection:
     configs: tuple[str, ...] = ()  # params JSON strings; NO_CONFIG = runs without params
     systems: str = "system"  # "system" (analysis.systems), "config" (model + config), or "model"
     infrastructure: str = "fail"  # fle_core.stats.infrastructure rule: "fail" (FLE's) or "exclude"
+    simulated: bool = True  # False: leave out simulated (demo) trajectories (``simulated_switch``)
 
 
 #: Compare-by choices: what one row of the leaderboard / one series of a chart is.
@@ -73,8 +74,8 @@ def summaries(ws: Workspace, pin: Pin, *, include_invalidated: bool = False) -> 
 
 
 def select(frame: pl.DataFrame, sel: Selection) -> pl.DataFrame:
-    """Filter summaries by the selection (source/model/task/sweep/config) and apply its
-    infrastructure rule (``stats.infrastructure.apply_rule``, the loader's own switch).
+    """Filter summaries by the selection (simulated/source/model/task/sweep/config) and apply
+    its infrastructure rule (``stats.infrastructure.apply_rule``, the loader's own switch).
 
     With ``sel.systems`` ``"system"`` (the default) or ``"config"`` the result's ``model``
     is the system label (``analysis.label_systems``; the model itself stays in
@@ -82,6 +83,8 @@ def select(frame: pl.DataFrame, sel: Selection) -> pl.DataFrame:
     """
     from fle_core.stats import infrastructure
 
+    if not sel.simulated and "simulated" in frame.columns:
+        frame = frame.filter(~pl.col("simulated").fill_null(False))
     for col, values in (
         ("source", sel.sources),
         ("model", sel.models),
@@ -104,6 +107,14 @@ def select(frame: pl.DataFrame, sel: Selection) -> pl.DataFrame:
 
         frame = systems.label_systems(frame, by=systems.SYSTEM_ONLY)  # what ran (configs pooled)
     return infrastructure.apply_rule(frame, sel.infrastructure)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def comparison_markdown(comparisons: pl.DataFrame) -> str:
+    """``compare.comparison_markdown``, kept per frame: the Export tab asks on every rerun."""
+    from fle_core.stats import compare
+
+    return compare.comparison_markdown(comparisons)
 
 
 def suite_frame(frame: pl.DataFrame) -> pl.DataFrame:
@@ -138,9 +149,7 @@ def compute_fn(name: str, *, everything: bool = False):
 
 
 # Named computations pages may ask for. Each takes the selected summaries frame.
-@compute_fn("summaries")
-def _c_summaries(s: pl.DataFrame) -> pl.DataFrame:
-    return s
+compute_fn("summaries")(lambda s: s)  # the selected summaries themselves
 
 
 @compute_fn("leaderboard")
@@ -221,27 +230,21 @@ def _catalog(_ws: Workspace, what: str, root: str, version: int) -> Any:
 def catalog(ws: Workspace, what: str, version: int | None = None) -> Any:
     """A ``fle_core.warehouse.catalog`` read (warehouse contents, sync history), cached per sync
     run: a run that changed no data (or failed) still belongs in the history."""
-    from fle_core import warehouse
+    from pages._ui.core import last_sync_id
 
-    return _catalog(ws, what, str(ws.root), warehouse.last_sync_id(ws) if version is None else version)
+    return _catalog(ws, what, str(ws.root), last_sync_id(ws) if version is None else version)
 
 
 def known_models(ws: Workspace) -> list[str]:
     """Models with synced trajectories (widget options); none before the first sync."""
     version = data_version(ws)
-    if version == 0:
-        return []
-    return distinct(summaries(ws, Pin(version, None)), "model")
+    return distinct(summaries(ws, Pin(version, None)), "model") if version else []
 
 
 def palette(summ: pl.DataFrame):
-    """The one model → colour mapping of every chart on every page.
-
-    Built from all the summaries at the page's data version (not the filtered
-    ones), ordered by each model's first trajectory (``ModelPalette.first_seen``):
-    the same model has the same colour on every page whatever the filters, and a
-    model added later (a new sweep) never shifts the colours of the others.
-    """
+    """The one model → colour mapping of every chart on every page: from all the summaries
+    at the page's data version (not the filtered ones), in the order of each model's first
+    trajectory (``ModelPalette.first_seen``), so filters and later models shift no colour."""
     from fle_core.charts.base import ModelPalette
 
     return ModelPalette.first_seen(summ)
@@ -289,13 +292,12 @@ def fetch_step_detail(ws: Workspace, key: str) -> pl.DataFrame:
 
 # ---------------------------------------------------------------- Slurm pilots (squeue, rate-limited)
 @st.cache_data(show_spinner=False, ttl=10, max_entries=16)
-def _pilots(_ws: Workspace, root: str, sweep_id: str | None) -> Any:
+def _pilots(_ws: Workspace, _store: Any, root: str, sweep_id: str | None) -> Any:
     from fle_core import sweeps
 
-    return sweeps.pilots(_ws, sweep_id=sweep_id)
+    return sweeps.pilots(_ws, _store, sweep_id=sweep_id)
 
 
 def pilots(ws: Workspace, sweep_id: str | None = None) -> Any:
-    """The Monitor's pilot table (``sweeps.pilots``), at most one ``squeue`` per 10 s per
-    sweep however many browsers watch a live Monitor."""
-    return _pilots(ws, str(ws.root), sweep_id)
+    """The Monitor's pilot table (``sweeps.pilots``): one ``squeue`` per 10 s per sweep."""
+    return _pilots(ws, control_store(ws), str(ws.root), sweep_id)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
+
+from pages._ui.labels import short_names
 
 TRAJ_KEY_SEP = ":"
 
@@ -67,7 +68,7 @@ def leaderboard_view(board: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
         )
     if {"successes", "n_scored"} <= set(out.columns):
         out = out.with_columns(pl.format("{} / {}", pl.col("successes"), pl.col("n_scored")).alias("solved"))
-    return out.select([c for c in columns if c in out.columns])
+    return short_names(out.select([c for c in columns if c in out.columns]))
 
 
 def difficulty_view(by_task: pl.DataFrame) -> pl.DataFrame:
@@ -85,7 +86,7 @@ def difficulty_view(by_task: pl.DataFrame) -> pl.DataFrame:
         "mean_steps",
         "mean_steps_to_success",
     ]
-    return out.select([c for c in keep if c in out.columns])
+    return short_names(out.select([c for c in keep if c in out.columns]))
 
 
 def traj_key(source: str, version: int, instance: int) -> str:
@@ -100,31 +101,6 @@ def parse_traj_key(key: str) -> tuple[str, int, int]:
 
 def with_traj_key(summ: pl.DataFrame) -> pl.DataFrame:
     return summ.with_columns(pl.format("{}:{}:{}", "source", "version", "instance").alias("_key"))
-
-
-def trajectory_labels(
-    summ: pl.DataFrame, limit: int = 2000, include: Sequence[str | None] = ()
-) -> dict[str, str]:
-    """Picker labels, newest first: ``model · task · v12#0 · best 17.3 ✓``; the keys in
-    ``include`` (a link's trajectories, e.g. from What changed) are kept past the limit."""
-    if summ.is_empty():
-        return {}
-    order = "ended_at" if "ended_at" in summ.columns else "version"
-    keyed = with_traj_key(summ).filter(pl.col("_key").is_not_null())  # null version: unaddressable
-    rows = keyed.sort(order, descending=True, nulls_last=True).head(limit)
-    wanted = [k for k in include if k]
-    if wanted:
-        rows = pl.concat([rows, keyed.filter(pl.col("_key").is_in(wanted))]).unique(
-            "_key", maintain_order=True
-        )
-    out = {}
-    for r in rows.iter_rows(named=True):
-        mark = {True: " ✓", False: " ✗", None: ""}[r.get("success")]
-        out[r["_key"]] = (
-            f"{r.get('model') or '?'} · {r.get('task') or '?'} · v{r['version']}"
-            f"#{r['instance']} · best {fmt(r.get('best_reward'))}{mark}"
-        )
-    return out
 
 
 def same_task(summ: pl.DataFrame, key: str) -> pl.DataFrame:

@@ -11,12 +11,30 @@ from typing import Any
 
 import polars as pl
 
+from fle_core import names
 from pages._ui.frames import plain
 
 
 def plural(n: int, word: str, many: str | None = None) -> str:
     """``"1 model"``, ``"6 models"``."""
     return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
+#: The k values pass@k offers, and the ones drawn by default when the data has enough trials.
+K_OPTIONS = (1, 2, 3, 4, 5, 8, 10, 16)
+K_DEFAULT = (1, 3, 5, 8)
+
+
+def default_k_values(summaries: pl.DataFrame) -> list[int]:
+    """The default k values for these trajectories: pass@k needs n ≥ k trials of a task,
+    so the usual 1, 3, 5, 8 is cut at the most trials any (model, task) has, and, when
+    that leaves fewer than two points (2 trials per task: only k = 1), every offered
+    k up to it (1, 2), so the curve has a slope and its band something to span."""
+    if summaries.is_empty() or not {"model", "task"} <= set(summaries.columns):
+        return [1]
+    most = int(summaries.group_by("model", "task").len()["len"].max() or 1)  # type: ignore[arg-type]
+    usual = [k for k in K_DEFAULT if k <= most]
+    return usual if len(usual) >= 2 else [k for k in K_OPTIONS if k <= most]
 
 
 def passk_coverage_note(board: pl.DataFrame, k_values: list[int]) -> str | None:
@@ -46,13 +64,29 @@ def passk_coverage_note(board: pl.DataFrame, k_values: list[int]) -> str | None:
             "(pass@k needs at least k trials of a task)."
         )
     for k, tasks in partial:
-        shown = ", ".join(f"`{t}`" for t in tasks[:4]) + (
+        shown = ", ".join(f"`{names.short_task(t)}`" for t in tasks[:4]) + (
             f" and {len(tasks) - 4} more" if len(tasks) > 4 else ""
         )
         parts.append(
             f"k = {k} averages over fewer tasks: {shown} {'has' if len(tasks) == 1 else 'have'} fewer than {k} trials."
         )
     return " ".join(parts) or None
+
+
+def sample_tokens_text(row: dict[str, Any]) -> str:
+    """Tokens of a trajectory from an Inspect log (its summary row): Inspect records them per
+    sample, so there is one total (input and output), not one count per step."""
+    parts = [
+        f"{label} {int(row[col]):,}"
+        for col, label in (("prompt_tokens", "input"), ("completion_tokens", "output"))
+        if row.get(col) is not None
+    ]
+    total = row.get("total_tokens")
+    head = f"{int(total):,} tokens in total" if total is not None else "No token count"
+    return (
+        f"Tokens: {head}" + (f" ({', '.join(parts)})" if parts else "") + ". Inspect records tokens per "
+        "sample, not per step, so there is no tokens-per-step chart for this trajectory."
+    )
 
 
 def zero_width_models(est: pl.DataFrame) -> list[str]:

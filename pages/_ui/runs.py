@@ -17,6 +17,7 @@ import streamlit as st
 from fle_core.sources.runs import RunsTable, read_runs
 from fle_core.stats.runs import compare_runs, runs_markdown
 from fle_core.workspace import Workspace
+from pages._ui import tables
 from pages._ui.core import empty_state
 from pages._ui.frames import plain
 
@@ -120,4 +121,4 @@ def runs_file_section(ws: Workspace) -> None:
         key="cmp_runs_download",
     )
     with st.expander("All comparison rows"):
-        st.dataframe(comparisons.select(pl.exclude("^prob_improvement.*$")), hide_index=True)
+        tables.table(comparisons.select(pl.exclude("^prob_improvement.*$")))

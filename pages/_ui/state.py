@@ -16,6 +16,7 @@ from fle_core.warehouse import catalog
 from fle_core.workspace import Workspace
 from pages._ui.core import data_version, guard, show_error
 from pages._ui.frames import plain
+from pages._ui.labels import name_format
 
 # ---------------------------------------------------------------- URL state
 #: Where "ignored link parameter" warnings go while ``param_notices`` is active. A
@@ -45,14 +46,41 @@ def _warn_param(key: str, raw: object, why: str) -> None:
     )
 
 
+#: Session state key: the last URL parameters each page wrote (``set_param``), so that
+#: coming back to a page from another one (the sidebar, a link) shows the view it had.
+_MEMORY = "_url_memory"
+
+
+def set_param(key: str, value: str | list[str] | None) -> None:
+    """Write (or, with None, drop) one URL parameter, and remember it for this session."""
+    memory = st.session_state.setdefault(_MEMORY, {})
+    if value is None:
+        st.query_params.pop(key, None)
+        memory.pop(key, None)
+    else:
+        st.query_params[key] = value
+        memory[key] = value
+
+
+def restore_params(prefix: str) -> None:
+    """Arriving on a page whose URL holds none of its parameters (a page switch in the same
+    session: Streamlit clears the URL then), put back the ones it had when last shown.
+    A link that carries parameters of the page, or a shared view, is left as it is."""
+    if "view" in st.query_params or any(k.startswith(prefix) for k in st.query_params):
+        return
+    for key, value in st.session_state.get(_MEMORY, {}).items():
+        if key.startswith(prefix):
+            st.query_params[key] = value
+
+
 def _write_param(key: str, value: Any, default: Any) -> None:
     """Mirror a widget value into the URL (omit defaults to keep links short)."""
     if value == default or value is None or value == []:
-        st.query_params.pop(key, None)
+        set_param(key, None)
     elif isinstance(value, list):
-        st.query_params[key] = [str(v) for v in value]
+        set_param(key, [str(v) for v in value])
     else:
-        st.query_params[key] = str(value)
+        set_param(key, str(value))
 
 
 def drop_params(keys: Sequence[str], why: str) -> None:
@@ -66,8 +94,10 @@ def drop_params(keys: Sequence[str], why: str) -> None:
 def url_multiselect(
     label: str, key: str, options: Sequence[str], default: Sequence[str] = (), *, where=None, **kw
 ) -> list[str]:
-    """A multiselect whose value lives in the URL as repeated ``key=`` parameters."""
+    """A multiselect whose value lives in the URL as repeated ``key=`` parameters; task and
+    model options are shown by their short names (``labels.name_format``)."""
     where = where or st
+    name_format(key, kw)
     options = list(options)
     default = [d for d in default if d in options]
     if key not in st.session_state:
@@ -96,6 +126,7 @@ def url_select(
 ) -> Any:
     """A single choice (selectbox/radio/segmented_control) mirrored into ``?key=``."""
     where = where or st
+    name_format(key, kw)
     options = list(options)
     if not options:
         return None
@@ -170,6 +201,7 @@ def apply_view(ws: Workspace, page: str, prefix: str) -> Pin:
     page's keys, so a reloaded (or edited) URL keeps its own filters while
     staying pinned to the view's data version.
     """
+    restore_params(prefix)
     latest = data_version(ws)
     view_id = st.query_params.get("view")
     if not view_id:

@@ -17,7 +17,8 @@ import streamlit as st
 
 from pages._ui import frames, notes
 from pages._ui.core import guard
-from pages._ui.widgets import grid_chart
+from pages._ui.draw import grid_chart
+from pages._ui.tables import table
 
 
 def runner_health(runners: pl.DataFrame, starting_pid: int | None = None, stop=None) -> None:
@@ -55,7 +56,7 @@ def runner_health(runners: pl.DataFrame, starting_pid: int | None = None, stop=N
             for c in ("host", "pid", "status", "started_at", "heartbeat_at", "alive")
             if c in runners.columns
         ]
-        st.dataframe(runners.select(cols), hide_index=True, column_config=RUNNER_COLUMNS)
+        table(runners.select(cols), RUNNER_COLUMNS)
 
 
 RUNNER_COLUMNS: dict[str, Any] = {
@@ -149,4 +150,4 @@ def cells_view(cells: pl.DataFrame) -> None:
             f"({shown.select(group).unique().height} of {int(rows_per_model['len'].sum())} rows)."
         )
         cells = shown
-    grid_chart(charts.sweep_cells_chart(cells), grid=True)
+    grid_chart(charts.sweep_cells_chart, cells, grid=True)

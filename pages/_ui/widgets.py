@@ -8,8 +8,11 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from pages._ui import frames
+from pages._ui import frames, labels
+from pages._ui.control import control_store
 from pages._ui.core import guard
+from pages._ui.draw import grid_chart as grid_chart  # re-exported: its old home
+from pages._ui.tables import table
 
 
 def live(render: Callable[[], None], every_s: float | None) -> None:
@@ -26,7 +29,9 @@ def live(render: Callable[[], None], every_s: float | None) -> None:
 
 # ---------------------------------------------------------------- shared renderers
 LEADERBOARD_COLUMNS = {
-    "model": st.column_config.TextColumn("Model", pinned=True),
+    "model": st.column_config.TextColumn(
+        "Model", pinned=True, help="Names over 32 characters read head…tail; the CSV export has them in full"
+    ),
     "success_rate": st.column_config.ProgressColumn(
         "Success", format="percent", min_value=0.0, max_value=1.0
     ),
@@ -108,7 +113,7 @@ def failure_title(row: dict) -> str:
     """An expander label (Markdown): model and task come from a user's sweep config."""
     code = row.get("exit_code")
     return frames.plain(
-        f"{row.get('model')} · {row.get('task')} · trial {row.get('trial')} · attempt "
+        f"{labels.model_name(row.get('model'))} · {labels.task_name(row.get('task'))} · trial {row.get('trial')} · attempt "
         f"{row.get('attempt')} · {row.get('outcome') or row.get('status')}"
         + (f" (exit {code})" if code is not None else "")
     )
@@ -139,25 +144,6 @@ def preset_caption(preset: dict | None) -> None:
     command = " ".join(preset.get("command") or [])
     what = f"`{command}`" if command else f"built-in {preset.get('kind')} executor"
     st.caption(f"{preset.get('description') or preset.get('kind')} · runs {what}")
-
-
-def grid_chart(chart, where=None, *, grid: bool = False) -> None:
-    """Draw a chart at the size its builder gave it (``fle_core.charts.base``: "Sizes").
-
-    Single views fill the column (autosize ``fit-x``) and keep the plot height the
-    builder chose from its rows; grids (``grid=True``: heatmaps, the comparison
-    matrix, the sweep cells) and multi-panel charts keep their own width and
-    height (``pad``) and are drawn ``width="content"``. Streamlit's ``height`` is
-    always ``"content"``: the drawing's own height, titles and legends included.
-    ``where`` is a container or column (default: the page).
-    """
-    from fle_core.charts.base import FIT_X, PAD
-
-    spec = chart.to_dict(validate=False)
-    composite = any(k in spec for k in ("concat", "hconcat", "vconcat", "facet", "repeat"))
-    fixed = grid or composite
-    chart = chart.properties(autosize=PAD if fixed else FIT_X)
-    (where or st).altair_chart(chart, width="content" if fixed else "stretch", height="content")
 
 
 #: Lines of an experiment log previewed on the page (the download has them all).
@@ -213,7 +199,7 @@ def failure_note(counts: pl.DataFrame, models: list[str] | None = None, rule: st
         icon=":material/report:",
     )
     with st.expander("Failures per model"):
-        st.dataframe(bad, hide_index=True)
+        table(labels.short_names(bad))
 
 
 # ---------------------------------------------------------------- Slurm pilots and stopped cells
@@ -255,7 +241,9 @@ def submit_pilots_for(ws: Any, sweep_id: str, pilots: int, per_pilot: int) -> No
     from fle_core.errors import FleError
 
     try:
-        sub = sweeps.submit_pilots(ws, pilots, sweep_ids=[sweep_id], max_concurrent=per_pilot)
+        sub = sweeps.submit_pilots(
+            ws, pilots, sweep_ids=[sweep_id], max_concurrent=per_pilot, store=control_store(ws)
+        )
     except FleError as exc:
         st.warning(f"Launched `{sweep_id}`: it is queued, but no Slurm pilots were submitted.")
         st.code(exc.message + (f"\nhint: {exc.hint}" if exc.hint else ""), language=None)
@@ -277,7 +265,7 @@ def pilot_table(view: Any) -> None:
     with st.expander(f"Slurm pilots ({live.height} queued or running, {view.frame.height} recent)"):
         if view.slurm_error:
             st.warning(f"Slurm states unavailable: {view.slurm_error}", icon=":material/cloud_off:")
-        st.dataframe(view.frame, hide_index=True, column_config=PILOT_COLUMNS)
+        table(view.frame, PILOT_COLUMNS)
 
 
 def stopped_cells(cells: pl.DataFrame) -> None:
@@ -288,10 +276,11 @@ def stopped_cells(cells: pl.DataFrame) -> None:
     if failed.is_empty():
         return
     st.subheader(f"Stopped cells ({failed.height})")
-    st.dataframe(
-        failed.select("model", "task", "trial", "attempts", "failures", "lost", "stop_reason"),
-        hide_index=True,
-        column_config={"stop_reason": st.column_config.TextColumn("Why it stopped", width="large")},
+    table(
+        labels.short_names(
+            failed.select("model", "task", "trial", "attempts", "failures", "lost", "stop_reason")
+        ),
+        {"stop_reason": st.column_config.TextColumn("Why it stopped", width="large")},
     )
 
 
@@ -300,5 +289,5 @@ def suite_notes(notes: dict, pooled_shown: bool) -> None:
     systems each model pools (``compute("suite_note")``)."""
     if notes["dropped"]:
         st.caption(frames.plain(notes["dropped"], limit=600))
-    for model, n, labels in notes["pooled"] if pooled_shown else []:
-        st.caption(frames.plain(f"{model} pools {n} systems: {'; '.join(labels)}", limit=600))
+    for model, n, parts in notes["pooled"] if pooled_shown else []:
+        st.caption(frames.plain(f"{model} pools {n} systems: {'; '.join(parts)}", limit=600))

@@ -24,7 +24,7 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel
 
@@ -278,6 +278,13 @@ class ControlStore(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release connections."""
+
+    def __enter__(self) -> Self:
+        """``with open_store(ws) as store:`` closes the store's connection when the block ends."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 # ---- portable SQL implementation --------------------------------------------------

@@ -30,6 +30,7 @@ class PostgresControlStore(SqlControlStore):
 
     def __init__(self, url: str, connect_timeout_s: int = 10):
         self._url, self._timeout = url, connect_timeout_s
+        self._closed = False
         self._con = self._connect()
         self._migrate()
 
@@ -43,7 +44,10 @@ class PostgresControlStore(SqlControlStore):
             ) from None
 
     def _live(self) -> psycopg.Connection:
-        """The connection, reopened if the server dropped it (a runner outlives restarts)."""
+        """The connection, reopened if the server dropped it (a runner outlives restarts);
+        never after ``close()``."""
+        if self._closed:
+            raise QueueError("The control store was closed", hint="open it again with open_store(ws)")
         if self._con.closed or self._con.broken:  # OperationalError here: the runner retries
             self._con = psycopg.connect(self._url, autocommit=True, connect_timeout=self._timeout)
         return self._con
@@ -110,4 +114,5 @@ class PostgresControlStore(SqlControlStore):
             return Claim(cell=cell, attempt=attempt, sweep=sweep)
 
     def close(self) -> None:
+        self._closed = True
         self._con.close()
