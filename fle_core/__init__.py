@@ -149,6 +149,7 @@ if TYPE_CHECKING:  # the real names, for type checkers and IDEs (no import cost 
     from fle_core.stats.bootstrap import probability_of_improvement as probability_of_improvement
     from fle_core.stats.bootstrap import stratified_bootstrap as stratified_bootstrap
     from fle_core.stats.changes import task_changes as task_changes
+    from fle_core.stats.clustered import suite_intervals as suite_intervals
     from fle_core.stats.compare import compare_models as compare_models
     from fle_core.stats.compare import comparison_markdown as comparison_markdown
     from fle_core.stats.compare import minimum_detectable_difference as minimum_detectable_difference
@@ -156,7 +157,9 @@ if TYPE_CHECKING:  # the real names, for type checkers and IDEs (no import cost 
     from fle_core.stats.compare import power_two_proportions as power_two_proportions
     from fle_core.stats.compare import stratified_t_test as stratified_t_test
     from fle_core.stats.compare import trials_needed as trials_needed
+    from fle_core.stats.cost import cost_estimates as cost_estimates
     from fle_core.stats.gate import regression_tests as regression_tests
+    from fle_core.stats.leader import leading_system as leading_system
     from fle_core.stats.metrics import group_metrics as group_metrics
     from fle_core.stats.metrics import iqm as iqm
     from fle_core.stats.metrics import model_metrics as model_metrics
@@ -166,6 +169,7 @@ if TYPE_CHECKING:  # the real names, for type checkers and IDEs (no import cost 
     from fle_core.stats.metrics import wilson_interval as wilson_interval
     from fle_core.stats.runs import compare_runs as compare_runs
     from fle_core.stats.runs import runs_markdown as runs_markdown
+    from fle_core.stats.variance import variance_components as variance_components
     from fle_core.sweeps.config import SweepConfig as SweepConfig
     from fle_core.sweeps.config import demo_config as demo_config
     from fle_core.sweeps.config import load_config as load_config

@@ -118,10 +118,11 @@ def side_cell(mean, std, n, digits: int, with_n: bool) -> str:
 
 
 def verdict_cells(change_pct, verdict: str, significant: bool | None = None) -> tuple[str, str]:
-    """Change and verdict cells, both bold when the verdict is significant (by default:
-    anything but "no significant difference")."""
+    """Change and verdict cells, both bold when the verdict is significant (by default: a
+    verdict that says "significantly"; "no significant difference", "invalid (same data)"
+    and "not tested" stay plain)."""
     change, text = fmt_change(change_pct), verdict[0].upper() + verdict[1:]
-    bold = verdict != NO_DIFFERENCE if significant is None else significant
+    bold = verdict.startswith("significantly") if significant is None else significant
     return (f"**{change}**", f"**{text}**") if bold else (change, text)
 
 
@@ -145,8 +146,7 @@ def pair_table(
     comparisons contract (``model_b`` the baseline, shown first), ``label(row)`` in
     the first column, decimals per metric from ``digits``; ``interval`` (a header
     such as ``"Difference (90% CI)"``) adds the difference with its interval.
-    ``significant(verdict)`` says which verdicts are bold (default: all but
-    "no significant difference").
+    ``significant(verdict)`` says which verdicts are bold (default: ``verdict_cells``'s).
     """
     a, b = str(sub["model_a"][0]), str(sub["model_b"][0])
     head_b, b_n = side_header(b, sub["b_n"].to_list())

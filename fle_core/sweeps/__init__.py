@@ -66,9 +66,11 @@ if TYPE_CHECKING:  # the real names, for type checkers and IDEs (no import cost 
     from fle_core.sweeps.facts import attempts_for_sync as attempts_for_sync
     from fle_core.sweeps.follow import ensure_follower as ensure_follower
     from fle_core.sweeps.follow import follower_pid as follower_pid
+    from fle_core.sweeps.operations import ACTIONS as ACTIONS
     from fle_core.sweeps.operations import STATES as STATES
     from fle_core.sweeps.operations import SweepStatus as SweepStatus
     from fle_core.sweeps.operations import attempts_frame as attempts_frame
+    from fle_core.sweeps.operations import available_actions as available_actions
     from fle_core.sweeps.operations import cancel as cancel
     from fle_core.sweeps.operations import cells_frame as cells_frame
     from fle_core.sweeps.operations import ensure_runner as ensure_runner

@@ -57,7 +57,6 @@ from pages._ui.data import (
     SYSTEMS,
     Selection,
     catalog,
-    comparison_markdown,
     compute,
     distinct,
     fetch_step_detail,
@@ -124,6 +123,7 @@ from pages._ui.state import (
 from pages._ui.sweep_views import cells_view, runner_health, status_fraction, status_text
 from pages._ui.systems import config_options, config_text, several_systems
 from pages._ui.tables import table
+from pages._ui.uncertainty_data import comparison_markdown
 from pages._ui.widgets import (
     LEADERBOARD_COLUMNS,
     PILOT_COLUMNS,

@@ -109,14 +109,6 @@ def select(frame: pl.DataFrame, sel: Selection) -> pl.DataFrame:
     return infrastructure.apply_rule(frame, sel.infrastructure)
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def comparison_markdown(comparisons: pl.DataFrame) -> str:
-    """``compare.comparison_markdown``, kept per frame: the Export tab asks on every rerun."""
-    from fle_core.stats import compare
-
-    return compare.comparison_markdown(comparisons)
-
-
 def suite_frame(frame: pl.DataFrame) -> pl.DataFrame:
     """Summaries for suite-level numbers: the tasks every system ran (``analysis.systems``)."""
     from fle_core.analysis import systems

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import polars as pl
+import streamlit as st
 
 from pages._ui import frames
 from pages._ui.data import compute_fn, suite_frame
@@ -63,3 +64,11 @@ def _c_difficulty(s: pl.DataFrame, everything: pl.DataFrame) -> pl.DataFrame:
 
     by_task = metrics.group_metrics(s, by=("task",), k_values=(1,))
     return frames.difficulty_view(infrastructure.with_counts(by_task, everything, ("task",)))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def comparison_markdown(comparisons: pl.DataFrame) -> str:
+    """``compare.comparison_markdown``, kept per frame: the Export tab asks on every rerun."""
+    from fle_core.stats import compare
+
+    return compare.comparison_markdown(comparisons)
