@@ -171,3 +171,27 @@ def test_side_by_side_curves_share_one_y_scale(inspect_root, monkeypatch):
     best = warehouse.query(ws, "SELECT max(value) AS m FROM steps WHERE source = 'local_inspect'")["m"][0]
     (top,) = tops
     assert top >= max(quota, 0) and top < 1.1 * max(best, quota)
+
+
+def test_a_folder_synced_by_its_path_opens_its_transcripts(tmp_path, inspect_logs_dir, monkeypatch):
+    """Issue 23 #15: a folder synced as ``fle-core sync --source DIR`` (the documented usage,
+    no ``[sources.*]`` entry) is known by the location the warehouse recorded, so the
+    Trajectories viewer opens its transcripts instead of "Unknown source 'inspect:…'"."""
+    logs = tmp_path / "elsewhere" / "runs"
+    shutil.copytree(inspect_logs_dir / "main", logs)
+    root = tmp_path / "ws"
+    ws = Workspace.open(root)
+    sync(ws, str(logs))
+    row = warehouse.query(
+        ws, "SELECT source, version, instance, path FROM inspect_samples ORDER BY path, instance LIMIT 1"
+    ).row(0, named=True)
+    assert row["source"] not in ws.sources()  # not configured: only its recorded location names it
+    key = f"{row['source']}:{row['version']}:{row['instance']}"
+    monkeypatch.setenv("FLE_CORE_HOME", str(root))
+    at = run_page("trajectories", {"trj_id": key})
+    assert not at.exception
+    assert "Unknown source" not in _text(at) and "No source" not in _text(at)
+    assert row["path"] in _text(at)
+    at.button(key=f"tr_{key}").click().run()
+    assert not at.exception
+    assert "Begin task" in _text(at)
