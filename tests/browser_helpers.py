@@ -13,9 +13,12 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -181,3 +184,48 @@ def full_screenshot(page, path: str) -> None:
     page.screenshot(path=path, full_page=True)
     if size and tall > size["height"]:
         page.set_viewport_size(size)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One Chromium per test module (closed after it: a later test's own sync Playwright
+    cannot start while this one's event loop runs)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def page_url(base: str, path: str, query: dict[str, str]) -> str:
+    return f"{base}/{path}" + (f"?{urllib.parse.urlencode(query)}" if query else "")
+
+
+#: The layout checks (``layout_check.js``) and their limits: the smallest readable plot
+#: area and the smallest height of one row of a discrete y axis.
+CHECK_JS = (Path(__file__).parent / "layout_check.js").read_text()
+LIMITS = {"minWidth": 150, "minHeight": 60, "minBand": 12}
+
+
+def layout_problems(page) -> list[str]:
+    """What ``layout_check.js`` finds on the page as drawn now, and a Python exception if shown."""
+    found = [f"{p['chart']}: {p['problem']}" for p in page.evaluate(CHECK_JS, LIMITS)]
+    if page.locator("[data-testid=stException]").count():
+        found.append("the page shows a Python exception")
+    return found
+
+
+def check_view(page, url: str, shot: Path) -> list[str]:
+    """Open ``url``, wait until every chart has drawn, screenshot it, return layout problems."""
+    page.goto(url, wait_until="domcontentloaded")
+    ready(page)
+    settle(page)
+    page.wait_for_timeout(150)  # a rerun (URL-state write-back) may start right after the first
+    settle(page)
+    found = layout_problems(page)
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    full_screenshot(page, str(shot))
+    return found

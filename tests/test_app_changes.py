@@ -12,6 +12,7 @@ from gate_fixtures import add_source, outcome_rows
 from test_app import assert_clean, run_page, texts
 
 from fle_core.analysis.changes import changes
+from fle_core.names import short_task
 from fle_core.workspace import Workspace
 
 TASKS = ["iron_ore_throughput", "iron_plate_throughput", "steel_plate_throughput"]
@@ -105,5 +106,5 @@ def test_a_link_to_an_old_trajectory_opens_it(tmp_path, monkeypatch):
     at = run_page("trajectories", {"trj_id": oldest, "trj_other": other})
     assert_clean(at)
     assert "Ignored the link parameter" not in texts(at)
-    assert [s.value for s in at.subheader] == [f"old-agent · {TASKS[0]}"] * 2
+    assert [s.value for s in at.subheader] == [f"old-agent · {short_task(TASKS[0])}"] * 2
     assert at.query_params["trj_id"] in (oldest, [oldest])

@@ -97,6 +97,7 @@ def test_what_changed_reads_well_and_opens_the_trajectories(browser, tmp_path, n
     home = tmp_path / "ws"
     _build(home, n_tasks)
     from fle_core.analysis.changes import changes
+    from fle_core.names import short_task
     from fle_core.workspace import Workspace
 
     table = changes(Workspace.open(home), "gpt-4o", "gpt-4o-next").table
@@ -127,7 +128,8 @@ def test_what_changed_reads_well_and_opens_the_trajectories(browser, tmp_path, n
             ready(page)
             settle(page)
             heads = page.locator("[data-testid=stMainBlockContainer] h3").all_inner_texts()
-            assert heads == [f"gpt-4o · {first['task']}", f"gpt-4o-next · {first['task']}"], heads
+            short = short_task(first["task"])
+            assert heads == [f"gpt-4o · {short}", f"gpt-4o-next · {short}"], heads
             assert not page.locator(
                 "[data-testid=stAlertContentWarning]"
             ).count()  # no link parameter ignored

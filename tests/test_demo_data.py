@@ -81,7 +81,7 @@ def test_analysis_pages_leave_simulated_data_out_once_real_data_exists(mixed, pa
 def test_compare_headline_never_names_a_simulated_model_by_default(mixed):
     at = run_page("compare")
     assert_clean(at)
-    headline = next(m.value for m in at.markdown if m.value.startswith("Top model:"))
+    headline = next(m.value for m in at.markdown if m.value.startswith("Leader:"))
     assert "simulated" not in headline
     board = next(d.value for d in at.dataframe if "ci_95" in d.value.columns)
     assert set(board["model"].dropna()) == set(REAL)

@@ -187,7 +187,7 @@ def test_tasks_cells_show_and_count_the_failures(infra_root, monkeypatch):
         assert f"Infrastructure failures ({meaning})" in text and "⚠" in text
         ranking = _run("tasks", params | {"tsk_tab": "Difficulty ranking"})
         table = next(d.value for d in ranking.dataframe if "infra_failures" in d.value.columns)
-        assert int(table.loc[table["task"] == "iron_ore_throughput", "infra_failures"].iloc[0]) == 2
+        assert int(table.loc[table["task"] == "iron_ore", "infra_failures"].iloc[0]) == 2
 
 
 def test_the_report_follows_the_switch_and_says_so(infra_root, tmp_path):

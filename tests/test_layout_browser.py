@@ -28,21 +28,29 @@ from __future__ import annotations
 
 import os
 import time
-import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from browser_helpers import ARGS, CHROMIUM, ROOT, app_env, free_port, full_screenshot, ready, serve, settle
+from browser_helpers import (
+    ROOT,
+    app_env,
+    browser,
+    free_port,
+    full_screenshot,
+    layout_problems,
+    page_url,
+    ready,
+    serve,
+    settle,
+)
 from layout_data import build
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 
 ARTIFACTS = ROOT / "artifacts" / "layout"
-CHECK_JS = (Path(__file__).parent / "layout_check.js").read_text()
-#: Smallest readable plot area and the smallest height of one row of a discrete y axis.
-LIMITS = {"minWidth": 150, "minHeight": 60, "minBand": 12}
+__all__ = ["browser"]  # the module-scoped Chromium fixture
 #: The window sizes every view is checked at, in this order (the first is the one a tab opens at).
 VIEWPORTS = {"1400x900": (1400, 900), "1024x768": (1024, 768), "1920x1080": (1920, 1080)}
 #: The sizes saved as screenshots (1920 px is checked, not saved: it reads like 1400 px, wider).
@@ -107,24 +115,6 @@ GROUPS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def browser():
-    """One Chromium for the module (closed after it: a later test's own sync Playwright
-    cannot start while this one's event loop runs)."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
-def _url(base: str, path: str, query: dict[str, str]) -> str:
-    return f"{base}/{path}" + (f"?{urllib.parse.urlencode(query)}" if query else "")
-
-
 #: JS: the tab named ``label`` is selected and its panel has drawn its content (tabs are lazy).
 TAB_OPEN_JS = """(label) => {
   const tab = [...document.querySelectorAll('[role=tab]')].find((e) => e.innerText.trim() === label);
@@ -167,9 +157,7 @@ def check_sizes(page, name: str, folder: Path) -> list[str]:
             page.set_viewport_size({"width": w, "height": h})
             refit(page)  # charts re-fit their width on resize
         settle(page, timeout_ms=WAIT_MS)
-        found += [f"{size} {name}: {p['chart']}: {p['problem']}" for p in page.evaluate(CHECK_JS, LIMITS)]
-        if page.locator("[data-testid=stException]").count():
-            found.append(f"{size} {name}: the page shows a Python exception")
+        found += [f"{size} {name}: {p}" for p in layout_problems(page)]
         if size in SCREENSHOTS:
             folder.mkdir(parents=True, exist_ok=True)
             full_screenshot(page, str(folder / f"{size}-{name}.png"))
@@ -204,7 +192,7 @@ def check_shape(browser, tmp_path: Path, n_models: int, n_tasks: int) -> None:
             tabs = []
             for group in groups:  # every page starts loading at once, each in its own tab
                 page = context.new_page()
-                page.goto(_url(base, group.path, group.query), wait_until="commit")
+                page.goto(page_url(base, group.path, group.query), wait_until="commit")
                 tabs.append([page, group, 0])
             while tabs:  # round robin: while one tab is checked, the next views load in the others
                 for entry in list(tabs):

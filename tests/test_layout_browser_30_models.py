@@ -7,7 +7,8 @@ two slowest shapes run on another test worker than the other four.
 from __future__ import annotations
 
 import pytest
-from test_layout_browser import browser, check_shape, shape_ids
+from browser_helpers import browser
+from test_layout_browser import check_shape, shape_ids
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 

@@ -15,9 +15,8 @@ import re
 from pathlib import Path
 
 import pytest
-from browser_helpers import ROOT, app_env, free_port, serve
+from browser_helpers import ROOT, app_env, browser, check_view, free_port, page_url, serve
 from layout_data import build
-from test_layout_browser import _url, browser, check_view
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(1200)]
 __all__ = ["browser"]  # the module-scoped Chromium fixture
@@ -73,15 +72,17 @@ def test_new_panels_read_well_and_the_switch_changes_the_numbers(browser, tmp_pa
                     if size not in sizes:
                         continue
                     shot = ARTIFACTS / shape / f"{size}-{name}.png"
-                    found += [f"{size} {name}: {p}" for p in check_view(page, _url(base, path, query), shot)]
+                    found += [
+                        f"{size} {name}: {p}" for p in check_view(page, page_url(base, path, query), shot)
+                    ]
                 context.close()
             context = browser.new_context(viewport={"width": 1400, "height": 900})
             page = context.new_page()
-            check_view(page, _url(base, "compare", {}), ARTIFACTS / shape / "switch-counted.png")
+            check_view(page, page_url(base, "compare", {}), ARTIFACTS / shape / "switch-counted.png")
             counted = _page_text(page)
             check_view(
                 page,
-                _url(base, "compare", {"cmp_infra": "exclude"}),
+                page_url(base, "compare", {"cmp_infra": "exclude"}),
                 ARTIFACTS / shape / "switch-left-out.png",
             )
             left_out = _page_text(page)

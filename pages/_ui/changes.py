@@ -23,6 +23,7 @@ from pages._ui.core import empty_state
 from pages._ui.data import _config_key, _summaries, summaries
 from pages._ui.frames import plain
 from pages._ui.state import Pin, url_multiselect, url_select
+from pages._ui.tables import table as table_with_cue
 
 SHOW = ["all tasks", "got worse"]
 INSPECT_VIEW = "http://127.0.0.1:7575/#/logs/{path}/samples/sample/{sample}/{epoch}/"
@@ -173,10 +174,9 @@ def changes_section(ws: Workspace, pin: Pin) -> None:
     roots = _log_roots(ws, shown)
     frame = view_frame(shown, roots)
     hide = [c for c in ("epochs", "inspect_a", "inspect_b") if frame[c].null_count() == frame.height]
-    st.dataframe(
+    table_with_cue(
         frame.drop(hide),
-        hide_index=True,
-        column_config=COLUMNS,
+        COLUMNS,
         height="content" if frame.height <= FULL_TABLE_ROWS else 720,
         key="cmp_chg_table",
     )
@@ -263,10 +263,9 @@ def leaderboard_export(ws: Workspace, pin: Pin, systems: list[str]) -> None:
         mime="application/json",
         icon=":material/data_object:",
     )
-    st.dataframe(
+    table_with_cue(
         board.frame.select("model", "lab_success_rate", "production_score", "milestones", "trajectories"),
-        hide_index=True,
-        column_config=BOARD_COLUMNS,
+        BOARD_COLUMNS,
         key="cmp_lb_table",
     )
     st.caption(

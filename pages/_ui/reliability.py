@@ -19,6 +19,7 @@ from pages._ui.core import empty_state
 from pages._ui.data import Selection, compute
 from pages._ui.notes import plural
 from pages._ui.state import Pin, url_multiselect, url_select
+from pages._ui.tables import table as table_with_cue
 from pages._ui.widgets import grid_chart
 
 POPULATIONS = {
@@ -149,7 +150,7 @@ def cost_section(ws: Workspace, pin: Pin, sel: Selection, cfg: dict, palette: An
         c: st.column_config.NumberColumn(unit_labels[c], format="%.4g") if c in unit_labels else v
         for c, v in COST_COLUMNS.items()
     }
-    st.dataframe(table, hide_index=True, column_config=config, key="cmp_cost_table")
+    table_with_cue(table, config, key="cmp_cost_table")
 
 
 def reliability_section(ws: Workspace, pin: Pin, sel: Selection, cfg: dict, palette: Any) -> None:
@@ -170,10 +171,9 @@ def reliability_section(ws: Workspace, pin: Pin, sel: Selection, cfg: dict, pale
         )
     st.subheader("Where the uncertainty comes from")
     var = compute(ws, pin, "variance", sel)
-    st.dataframe(
+    table_with_cue(
         var.select([c for c in VARIANCE_COLUMNS if c in var.columns]),
-        hide_index=True,
-        column_config=VARIANCE_COLUMNS,
+        VARIANCE_COLUMNS,
         key="cmp_variance_table",
     )
     st.caption(
@@ -224,7 +224,7 @@ def planner_section(ws: Workspace, pin: Pin, sel: Selection, cfg: dict, palette:
         return
     args = {"half_width": value} if kind == "half_width" else {"difference": value}
     plan = V.plan(usable, **args)
-    st.dataframe(_plan_view(plan), hide_index=True, column_config=PLAN_COLUMNS, key="cmp_plan_table")
+    table_with_cue(_plan_view(plan), PLAN_COLUMNS, key="cmp_plan_table")
     goal = (
         f"a 95% interval of ±{value * 100:g} points"
         if kind == "half_width"
