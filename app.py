@@ -1,7 +1,7 @@
 """FLE evaluation workbench: the Streamlit entry point.
 
 It only builds the page list and runs ``st.navigation``. Shared helpers live in
-``pages/_ui.py``; the pages call ``fle_core`` and render. Run it with
+the ``pages/_ui`` package (its ``__init__`` is the facade pages import); the pages call ``fle_core`` and render. Run it with
 ``streamlit run app.py`` (workspace: ``$FLE_CORE_HOME`` or ``./.fle``).
 """
 

@@ -64,7 +64,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from fle_core import analysis, warehouse
-    from fle_core.stats.metrics import _quota_map
+    from fle_core.stats.metrics import quota_map
     from fle_core.workspace import Workspace
 
     tmp = Path(tempfile.mkdtemp(prefix="cfgbench-")) / "ws"
@@ -84,7 +84,7 @@ def main() -> None:
         n_att = con.execute("SELECT count(*) FROM sweep_attempts").fetchone()[0]
         n_steps = con.execute("SELECT count(*) FROM steps").fetchone()[0]
 
-    qmap = _quota_map(ws.task_registry())
+    qmap = quota_map(ws.task_registry())
     where, wparams = analysis._steps_where()
     new_sql, params = analysis._summary_sql(where, qmap, None)
     old_sql = new_sql.split(" FROM (", 1)[1].rsplit(") g", 1)[0]  # the bare aggregate

@@ -91,7 +91,7 @@ class SourceSpec:
 
     def scheme(self) -> str:
         """The URL scheme (``ConfigError`` for a malformed URL); ``""`` for a local path."""
-        return _split(self.resolved_url(), self.name).scheme
+        return split_url(self.resolved_url(), self.name).scheme
 
     def resolved_url(self) -> str:
         """The connectable URL, with any secret filled in. Never log this.
@@ -120,7 +120,7 @@ class SourceSpec:
             return f"${self.url_env} (not set)"
 
 
-def _split(url: str, name: str | None = None):
+def split_url(url: str, name: str | None = None):
     """``urlsplit`` with a ``ConfigError`` (naming the source, never the URL, which may hold a
     secret) instead of a ``ValueError`` such as "Invalid IPv6 URL"."""
     try:
@@ -139,7 +139,7 @@ def mask_url(url: str) -> str:
 
     A malformed URL is shown as ``(malformed URL)``: it cannot be masked safely."""
     try:
-        parts = _split(url)
+        parts = split_url(url)
     except ConfigError:
         return "(malformed URL)"
     has_query_secret = "password=" in parts.query.lower()
@@ -163,7 +163,7 @@ def mask_url(url: str) -> str:
 
 
 def _with_password(url: str, password: str) -> str:
-    parts = _split(url)
+    parts = split_url(url)
     if "@" not in parts.netloc:
         raise ConfigError("password_env needs a user in the URL, e.g. postgresql://user@host/db")
     creds, host = parts.netloc.rsplit("@", 1)

@@ -156,6 +156,62 @@ def test_layering_checks_can_fire():
     assert _cycles({"a": {"b"}, "b": set()}) == []
 
 
+def _private_crossings(path: Path, area: str) -> list[str]:
+    """``_private`` names a file takes from another area of fle_core: ``from a.b import _x``,
+    ``from a import _module``, or ``module._x`` on a module imported from elsewhere. Inside
+    an area privates are shared freely; across areas only the public contract is."""
+    tree = ast.parse(path.read_text())
+    modules: dict[str, str] = {}  # local name -> fle_core module it is bound to
+    bad = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("fle_core"):
+            for alias in node.names:
+                full = f"{node.module}.{alias.name}"
+                if full in MODULES:
+                    modules[alias.asname or alias.name] = full
+                if _area(full if full in MODULES else node.module) == area:
+                    continue
+                private = [p for p in full.split(".")[2:] if p.startswith("_") and not p.startswith("__")]
+                if private:
+                    bad.append(f"{path.name} imports {full}")
+        elif isinstance(node, ast.Import):
+            modules.update(
+                {a.asname: a.name for a in node.names if a.asname and a.name.startswith("fle_core")}
+            )
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in modules
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+            and _area(modules[node.value.id]) != area
+        ):
+            bad.append(f"{path.name} uses {modules[node.value.id]}.{node.attr}")
+    return bad
+
+
+def test_no_private_name_crosses_an_area():
+    bad = [b for name, path in MODULES.items() for b in _private_crossings(path, _area(name))]
+    bad += [b for path in sorted((ROOT / "pages").rglob("*.py")) for b in _private_crossings(path, "pages")]
+    assert bad == []
+
+
+def test_the_private_name_check_can_fire(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "from fle_core.stats.metrics import _hidden, group_metrics\n"
+        "from fle_core.stats import _resample, compare\n"
+        "x = compare._verdict\n"
+    )
+    assert _private_crossings(probe, "analysis") == [
+        "probe.py imports fle_core.stats.metrics._hidden",
+        "probe.py imports fle_core.stats._resample",
+        "probe.py uses fle_core.stats.compare._verdict",
+    ]
+    assert _private_crossings(probe, "stats") == []
+
+
 def test_core_never_imports_streamlit_or_the_pages():
     offenders = []
     for path in CORE.rglob("*.py"):

@@ -30,16 +30,59 @@ def _walk(parser: argparse.ArgumentParser, prefix: str = ""):
             yield prefix.strip(), max(action.option_strings, key=len)
 
 
-def test_every_cli_command_and_flag_is_documented():
-    docs = _all_docs()
-    missing = []
-    for command, flag in _walk(build_parser()):
+def _command_docs(command: str) -> str:
+    """What the docs say about one command: its rows in the command tables (a row whose first
+    cell names ``fle-core COMMAND``) and any section headed by it, to the next heading of its
+    level; a row that points to the "Slurm options" brings that paragraph along."""
+    out = []
+    for text in [
+        (ROOT / "README.md").read_text(),
+        *(p.read_text() for p in sorted((ROOT / "docs").glob("*.md"))),
+    ]:
+        lines = text.splitlines()
+        for i, line in enumerate(lines):
+            first_cell = line.split("|")[1] if line.startswith("|") and line.count("|") > 2 else ""
+            if re.search(rf"`fle-core {re.escape(command)}(?![\w-])", first_cell):
+                out.append(line)
+            heading = re.match(rf"^(#+)\s.*fle-core {re.escape(command)}(?![\w-])", line)
+            if heading:
+                level, end = len(heading.group(1)), i + 1
+                while end < len(lines) and not re.match(rf"^#{{1,{level}}}\s", lines[end]):
+                    end += 1
+                out += lines[i:end]
+    found = "\n".join(out)
+    if "Slurm options" in found:
+        cli = (ROOT / "docs" / "cli.md").read_text()
+        found += cli[cli.index("**Slurm options**") :].split("\n\n", 1)[0]
+    return found
+
+
+#: Flags most commands take, documented once above the command table of docs/cli.md.
+COMMON_FLAGS = {"--workspace", "--verbose"}
+
+
+def test_every_cli_command_and_flag_is_documented_where_the_command_is():
+    """Each flag in its own command's row or section (a flag named anywhere is not enough)."""
+    parser = build_parser()
+    common = COMMON_FLAGS
+    cli = (ROOT / "docs" / "cli.md").read_text()
+    preamble = cli[: cli.index("| command |")]
+    missing = [f"shared {flag}" for flag in sorted(common) if flag not in preamble]
+    for command, flag in _walk(parser):
+        where = _command_docs(command) if command else preamble
         if flag is None:
-            if f"fle-core {command}" not in docs:
+            if not where:
                 missing.append(f"fle-core {command}")
-        elif not re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", docs):
-            missing.append(f"{command} {flag}")
-    assert missing == [], f"undocumented: {missing}"
+        elif flag not in common and not re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", where):
+            missing.append(f"{command or '(top level)'} {flag}")
+    assert missing == [], f"undocumented where the command is: {missing}"
+
+
+def test_the_flag_check_reads_one_command_only():
+    """It can fail: ``--dry-run`` is documented for ``remove-demo``, not for ``status``."""
+    assert "--dry-run" in _command_docs("remove-demo")
+    assert "--dry-run" not in _command_docs("status") and _command_docs("status")
+    assert "--partition" in _command_docs("runner")  # via the Slurm options paragraph
 
 
 def test_config_sections_are_documented():
@@ -48,6 +91,44 @@ def test_config_sections_are_documented():
 
     for section in re.findall(r"^\s*\[(\w+)(?:\.[^\]]*)?\]", workspace.__doc__, re.M):
         assert f"[{section}" in docs, f"[{section}] is not in docs/configuration.md"
+
+
+def _keys_the_code_reads() -> dict[str, set[str]]:
+    """Config keys as the code that parses them lists them, per section (so a key added to
+    the parser and not to the docs fails here)."""
+    from dataclasses import fields
+
+    from fle_core.sweeps import executors, slurm
+    from fle_core.warehouse._writing import Options
+
+    preset = {"kind", "command", "env", "pass_env", "description"}
+    preset |= {*executors._SIM_OPTIONS, *executors._FLE_OPTIONS, *executors.FLE_SETTINGS}
+    return {
+        "sync": {f.name for f in fields(Options)},
+        "slurm": set(slurm.KEYS),
+        "executors": preset,
+    }
+
+
+def _config_docs(section: str) -> str:
+    """The docs of one section: its part of docs/configuration.md, plus the table that part
+    points to (executor presets are described in docs/sweeps.md)."""
+    text = (ROOT / "docs" / "configuration.md").read_text()
+    part = text[text.index(f"## `[{section}") :]
+    part = part[: part.index("\n## ", 1)] if "\n## " in part[1:] else part
+    if "sweeps.md" in part and section == "executors":
+        part += (ROOT / "docs" / "sweeps.md").read_text()
+    return part
+
+
+def test_every_config_key_is_documented_in_its_section():
+    missing = [
+        f"[{section}] {key}"
+        for section, keys in _keys_the_code_reads().items()
+        for key in sorted(keys)
+        if f"`{key}`" not in _config_docs(section)
+    ]
+    assert missing == [], f"undocumented config keys: {missing}"
 
 
 # ---------------------------------------------------------------- every Python snippet runs

@@ -128,13 +128,21 @@ def test_markdown_renderer_escapes_and_keeps_structure():
     assert "<pre><code>&lt;raw&gt;</code></pre>" in out
 
 
-def test_definitions_come_from_docs_metrics_when_present():
-    text = definitions_markdown()
-    path = ROOT / "docs" / "metrics.md"
-    if path.exists():
-        assert text == path.read_text(encoding="utf-8")
-    else:
-        assert "pass@k" in text and "Wilson" in text
+def test_definitions_are_docs_metrics_in_a_checkout_and_in_the_wheel(tmp_path):
+    """One copy of the definitions: the report embeds docs/metrics.md, and the wheel carries
+    that same file inside the package (an installed report does not fall back to another)."""
+    import shutil
+    import subprocess
+    import zipfile
+
+    docs = (ROOT / "docs" / "metrics.md").read_text(encoding="utf-8")
+    assert definitions_markdown() == docs
+    uv = shutil.which("uv")
+    assert uv, "uv is on PATH wherever tests/run.sh runs"
+    subprocess.run([uv, "build", "--wheel", "--out-dir", str(tmp_path), "-q"], cwd=ROOT, check=True)
+    (wheel,) = tmp_path.glob("*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        assert zf.read("fle_core/report/metrics.md").decode("utf-8") == docs
 
 
 # ---------------------------------------------------------------- real Chromium, no network

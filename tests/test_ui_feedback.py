@@ -136,3 +136,31 @@ def test_the_control_store_is_opened_once_per_session_and_closed_on_release(ws):
     st.cache_resource.clear()  # what Streamlit does to a session's resources when it ends
     with pytest.raises(Exception, match=r"(?i)closed"):
         store.list_sweeps()
+
+
+def test_monitor_refreshes_open_one_control_store_and_close_it(ws, monkeypatch):
+    """Issue 22: a live Monitor re-renders every few seconds; each render used to open five or
+    more control stores that nobody closed. Now every render of a session asks its one store
+    (counted where a store opens its connection), which is closed when the session ends."""
+    from fle_core.sweeps.store.sqlite import SqliteControlStore
+
+    sweep_id = sweeps.launch(ws, sweep_config.demo_config())
+    opened: list[SqliteControlStore] = []
+    real_init = SqliteControlStore.__init__
+
+    def counting_init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        opened.append(self)
+
+    monkeypatch.setattr(SqliteControlStore, "__init__", counting_init)
+    at = run_page("monitor", {"mon_live": "0", "mon_sweep": sweep_id})
+    assert_clean(at)
+    for _ in range(4):  # what the live fragment's reruns do
+        at.run()
+        assert_clean(at)
+    assert len(opened) == 1, f"{len(opened)} control stores opened over 5 renders"
+    import streamlit as st
+
+    st.cache_resource.clear()  # the session ends
+    with pytest.raises(Exception, match=r"(?i)closed"):
+        opened[0].list_sweeps()

@@ -30,9 +30,9 @@ from fle_core.stats import infrastructure as infrastructure_rule
 from fle_core.stats.metrics import (
     STEP_SCHEMA,
     TRAJECTORY_KEY,
-    _finish_summaries,
-    _quota_expr,
-    _quota_map,
+    finish_summaries,
+    quota_expr,
+    quota_map,
     summarize_trajectories,
 )
 from fle_core.tasks import TaskRegistry
@@ -277,14 +277,14 @@ def load_summaries(
     from fle_core.analysis import outcomes
 
     infrastructure_rule.check_rule(infrastructure)  # a bad value fails before any query
-    qmap = _quota_map(registry or ws.task_registry())
+    qmap = quota_map(registry or ws.task_registry())
     where, where_params = _steps_where(**filters)
     inspect = outcomes.has_outcomes(ws)
     sql, params = _summary_sql(where, qmap, success_threshold, inspect)
     agg = warehouse.query(ws, sql, params + where_params)
     odd = agg["_odd"].fill_null(False)
     out = agg.filter(~odd).drop("_odd")
-    out = _finish_summaries(out.with_columns(_quota_expr(qmap, success_threshold).alias("quota")))
+    out = finish_summaries(out.with_columns(quota_expr(qmap, success_threshold).alias("quota")))
     if odd.any():
         keys = agg.filter(odd).select(TRAJECTORY_KEY)
         k_sql = (

@@ -25,7 +25,7 @@ from scipy import stats
 
 from fle_core.errors import MetricError
 from fle_core.stats import compare as _compare
-from fle_core.stats.metrics import _finite, iqm, pass_at_k_array, pass_hat_k_array, wilson_interval
+from fle_core.stats.metrics import finite_or_null, iqm, pass_at_k_array, pass_hat_k_array, wilson_interval
 
 
 @dataclass
@@ -110,7 +110,7 @@ def to_polars(df) -> pl.DataFrame:
         raise MetricError(f"expected a Polars or pandas DataFrame, got {type(df).__name__}") from exc
 
 
-def _metrics_frame(metrics_dict: Mapping[str, Any]) -> pl.DataFrame:
+def metrics_frame(metrics_dict: Mapping[str, Any]) -> pl.DataFrame:
     """One row per model of ``to_dict()`` values; pass@k/pass^k as ``pass_at_{k}`` columns."""
     rows = []
     for model, m in metrics_dict.items():
@@ -159,7 +159,7 @@ class PerformanceAnalyzer:
             raise MetricError(
                 f"no column {reward_column!r} in the frame", hint=f"columns: {', '.join(frame.columns)}"
             )
-        reward = _finite(reward_column)
+        reward = finite_or_null(reward_column)
         if success_threshold is not None:
             success = pl.when(reward.is_not_null()).then(reward >= float(success_threshold)).otherwise(False)
             definition = f"{reward_column} >= {success_threshold:g}"
@@ -220,7 +220,7 @@ class PerformanceAnalyzer:
         runs the statistical comparison ``stats.compare.compare_models``.
         """
         if isinstance(metrics_dict, Mapping):
-            out = _metrics_frame(metrics_dict)
+            out = metrics_frame(metrics_dict)
             if primary_metric in out.columns:
                 out = out.sort(primary_metric, descending=True, nulls_last=True, maintain_order=True)
             return out
@@ -350,7 +350,9 @@ def _performance_metrics(
     if any(k < 1 for k in ks):
         raise MetricError(f"k values must be >= 1, got {list(k_values)}")
     pass_at, pass_hat, used, lacking = _pass_at(work, cells, ks)
-    prod = _finite("production_score") if "production_score" in work.columns else pl.lit(None, pl.Float64)
+    prod = (
+        finite_or_null("production_score") if "production_score" in work.columns else pl.lit(None, pl.Float64)
+    )
     row = work.select(
         pl.len().alias("total"),
         pl.col("_s").count().alias("scored"),

@@ -368,7 +368,7 @@ def compare_model_performance_statistical(
     )
     for r, pa in zip(rows, adjusted, strict=True):
         r["p_adjusted"] = None if not np.isfinite(pa) else float(pa)
-        r["correction"] = compare._CORRECTIONS[
+        r["correction"] = compare.CORRECTIONS[
             correction.lower() if isinstance(correction, str) else correction
         ]
         r["significant_05"] = r["p_adjusted"] is not None and r["p_adjusted"] < 0.05

@@ -274,11 +274,6 @@ def grid_step(n: int, budget: int = 600, roomy: int = 48, tight: int = 20) -> in
     return max(tight, min(roomy, budget // max(n, 1)))
 
 
-def short_text(text: str, limit: int) -> str:
-    """One string shortened at its end ("…"), for subtitles and notes."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _legend(n: int, columns: int | None = None) -> alt.Legend:
     # Vega drops legend entries past symbolLimit; show every model. Many models go
     # below the plot in columns, so the legend is never taller than the page.

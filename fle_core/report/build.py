@@ -33,25 +33,10 @@ if TYPE_CHECKING:
 
 REPORT_FILE = "report.html"
 IMAGE_FORMATS = ("svg", "png")
-_DOCS_METRICS = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
-
-FALLBACK_DEFINITIONS = """\
-# Metric definitions
-
-- **Success**: a trajectory succeeds when its best reward is at or above the task quota
-  (`best_reward >= quota`); tasks without a quota (open_play) are not scored.
-- **Success rate**: successes / scored trajectories, with a 95% task-clustered Wilson interval
-  (tasks as a sample; Inspect's clustered ci_wilson).
-- **pass@k** (Chen et al. 2021): per task with n trials and c successes,
-  `1 - C(n-c, k) / C(n, k)` (computed as `1 - prod_{i=n-c+1..n} (1 - k/i)`), then averaged
-  over the tasks with n >= k.
-- **pass^k**: `C(c, k) / C(n, k)`, the chance that all k trials succeed.
-- **IQM**: the mean of the middle 50% of all runs x tasks pooled (rliable).
-- **Optimality gap**: the mean shortfall of the score below 1 (gamma = 1).
-- **Stratified bootstrap CI**: runs resampled within each task, 95% percentile interval.
-- **Probability of improvement**: P(X > Y) + 1/2 P(X = Y) per task, averaged over tasks.
-- **Performance profile**: fraction of runs whose score exceeds tau.
-"""
+#: The metric definitions the report embeds: docs/metrics.md, the one copy. A wheel ships
+#: it inside the package (pyproject's force-include); a source checkout reads docs/.
+_METRICS_PACKAGED = Path(__file__).resolve().parent / "metrics.md"
+_METRICS_CHECKOUT = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 
 
 class ReportError(FleError):
@@ -397,10 +382,14 @@ def _untruncated(spec: Any) -> Any:
 
 
 def definitions_markdown() -> str:
-    """The metric definitions: ``docs/metrics.md`` when present, else the built-in summary."""
-    if _DOCS_METRICS.is_file():
-        return _DOCS_METRICS.read_text(encoding="utf-8")
-    return FALLBACK_DEFINITIONS
+    """The metric definitions (docs/metrics.md), from the package or the source checkout."""
+    for path in (_METRICS_PACKAGED, _METRICS_CHECKOUT):
+        if path.is_file():
+            return path.read_text(encoding="utf-8")
+    raise ReportError(
+        "the metric definitions (docs/metrics.md) are missing from this installation",
+        hint="reinstall fle-core, or pass definitions= to build_report",
+    )
 
 
 # ---- the HTML body -------------------------------------------------------------------

@@ -33,7 +33,7 @@ import altair as alt
 import polars as pl
 
 from fle_core import charts as ch
-from fle_core.analysis.performance import _metrics_frame, to_polars
+from fle_core.analysis.performance import metrics_frame, to_polars
 from fle_core.charts.base import ChartError, ModelPalette, is_simulated
 from fle_core.charts.base import title as chart_title
 from fle_core.report.build import DataVersion, ReportError, ReportFrames, build_report
@@ -51,7 +51,7 @@ _RENAME = {
 def _model_frame(model_metrics: Any) -> pl.DataFrame:
     """A model-metrics frame from a frame or the old ``{model: PerformanceMetrics}`` dict."""
     if isinstance(model_metrics, Mapping):
-        frame = _metrics_frame(model_metrics)
+        frame = metrics_frame(model_metrics)
         return frame.rename(
             {k: v for k, v in _RENAME.items() if k in frame.columns and v not in frame.columns}
         )

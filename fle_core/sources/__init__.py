@@ -4,7 +4,11 @@
   Postgres (``PostgresSource``); the SQL itself is in ``programs`` (ADBC, lean Arrow
   batches) and the table's shapes in ``programs_schema``;
 * ``log_folder``: folders of Inspect logs (``InspectLogSource``), local or in object
-  storage; ``log_store`` lists and opens them, ``inspect_logs`` reads the log format;
+  storage; ``log_store`` lists and opens them, ``inspect_logs`` reads the log format
+  (``log_zip`` the ``.eval`` zip and its chunked samples, ``log_shards`` sharded and
+  merged logs, ``sample_facts`` what one sample says: outcome, failure kind, cost),
+  ``transcript`` a sample's messages for the Trajectories viewer;
+* ``new_source``: the server-side checks before a source is added from the app;
 * ``runs``: per-run results files for the experiment-log compare (not a sync source).
 
 ``base.Source`` is the contract every adapter keeps. This module is the only place that

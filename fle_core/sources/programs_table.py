@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl
 
 from fle_core.errors import FleError, SourceUnavailable
 from fle_core.sources.base import Holds, JobRef, JobVerdict, Source
-from fle_core.workspace import SourceSpec, _split, sqlite_path, sqlite_url
+from fle_core.workspace import SourceSpec, split_url, sqlite_path, sqlite_url
 
 if TYPE_CHECKING:
     import polars as pl
@@ -233,7 +233,7 @@ class PostgresSource(ProgramsSource):
 
     def _address(self) -> tuple[str, int, str]:
         """(host, port, database) as libpq would resolve them from the URL alone."""
-        parts = _split(self.url, self.name)
+        parts = split_url(self.url, self.name)
         query = dict(parse_qsl(parts.query))
         host = (parts.hostname or query.get("host") or os.environ.get("PGHOST") or "localhost").lower()
         port = parts.port or int(query.get("port") or os.environ.get("PGPORT") or 5432)

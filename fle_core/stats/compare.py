@@ -28,7 +28,7 @@ from fle_core.stats.bootstrap import (
     percentile_interval,
     prob_improvement_point,
 )
-from fle_core.stats.corrections import _CORRECTIONS, adjust_pvalues
+from fle_core.stats.corrections import CORRECTIONS, adjust_pvalues
 from fle_core.stats.corrections import benjamini_hochberg as benjamini_hochberg  # re-exported
 from fle_core.stats.corrections import holm as holm  # re-exported
 from fle_core.stats.markdown import interval_cell as interval_cell  # re-exported
@@ -489,7 +489,7 @@ def pairwise_comparisons(
 
 
 def _finish(rows: list[dict], correction, alpha: float, higher_is_better: bool) -> pl.DataFrame:
-    method = _CORRECTIONS[correction.lower() if isinstance(correction, str) else correction]
+    method = CORRECTIONS[correction.lower() if isinstance(correction, str) else correction]
     p = np.array([np.nan if r.get("p_value") is None else r["p_value"] for r in rows], float)
     is_all = np.array([r["task"] == ALL_TASKS for r in rows], bool)
     adj = np.full(p.shape, np.nan)

@@ -10,7 +10,8 @@ import numpy as np
 
 from fle_core.errors import MetricError
 
-_CORRECTIONS = {
+#: correction names users may pass -> the one each means
+CORRECTIONS = {
     "holm": "holm",
     "bh": "bh",
     "fdr_bh": "bh",
@@ -63,7 +64,7 @@ def _adjust_sorted(pvalues, adjust) -> np.ndarray:
 
 def adjust_pvalues(pvalues, correction: str | None = "holm") -> np.ndarray:
     """Apply ``"holm"``, ``"bh"`` (Benjamini-Hochberg) or ``"none"``."""
-    method = _CORRECTIONS.get(correction.lower() if isinstance(correction, str) else correction)
+    method = CORRECTIONS.get(correction.lower() if isinstance(correction, str) else correction)
     if method is None:
         raise MetricError(f"unknown correction {correction!r}", hint="use 'holm', 'bh' or 'none'")
     if method == "holm":

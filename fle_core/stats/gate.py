@@ -483,7 +483,7 @@ def regression_tests(
         rows.append({"model_a": candidate_label, "model_b": baseline_label, "task": ALL_TASKS, **row})
     p = np.array([r["p_value"] for r in rows], dtype=np.float64)
     adjusted = corrections.adjust_pvalues(p, correction)
-    method = corrections._CORRECTIONS[correction.lower()]
+    method = corrections.CORRECTIONS[correction.lower()]
     for r, pa in zip(rows, adjusted, strict=True):
         r.update(p_adjusted=float(pa), correction=method, alpha=alpha)
         r["verdict"] = verdict(r, alpha)

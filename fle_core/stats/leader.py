@@ -60,7 +60,7 @@ def leading_system(
     ranked = board.sort(["success_rate", "model"], descending=[True, False])
     names = [m for m in ranked["model"].to_list() if m is not None]
     rates = dict(zip(ranked["model"].to_list(), ranked["success_rate"].to_list(), strict=True))
-    method = compare._CORRECTIONS[correction.lower() if isinstance(correction, str) else correction]
+    method = compare.CORRECTIONS[correction.lower() if isinstance(correction, str) else correction]
     empty = pl.DataFrame(schema=compare.COMPARISON_SCHEMA)
     if len(names) < 2:
         return Standing(None, names, {m: rates[m] for m in names}, 0, method, alpha, empty)

@@ -177,7 +177,8 @@ def _iqm_expr(col: pl.Expr) -> pl.Expr:
     return col.filter((rank > cut) & (rank <= col.count() - cut)).mean()
 
 
-def _finite(col: str | pl.Expr) -> pl.Expr:
+def finite_or_null(col: str | pl.Expr) -> pl.Expr:
+    """The column with NaN and ±inf as null: every aggregate here skips them (docs/metrics.md)."""
     e = pl.col(col) if isinstance(col, str) else col
     return pl.when(e.is_finite()).then(e).otherwise(None)
 
@@ -216,7 +217,8 @@ SUMMARY_SCHEMA: dict[str, PolarsDataType] = {
 _LOG_DEFAULTS = {"infrastructure_failure": False, "cost_usd": None, "cost_source": None}
 
 
-def _quota_map(quotas) -> dict[str, float]:
+def quota_map(quotas) -> dict[str, float]:
+    """Task -> quota from a ``TaskRegistry`` (default: lab-play's) or a mapping, checked."""
     if quotas is None:
         quotas = TaskRegistry()
     if isinstance(quotas, TaskRegistry):
@@ -375,7 +377,7 @@ def summarize_trajectories(
     ``load_steps`` returns it — is aggregated in place; any other order is
     sorted first. The result does not depend on the input order.
     """
-    qmap = _quota_map(quotas)
+    qmap = quota_map(quotas)
     df = _conform_steps(steps)
     if df.height == 0:
         return pl.DataFrame(schema=SUMMARY_SCHEMA)
@@ -390,19 +392,19 @@ def summarize_trajectories(
         out = _aggregate_runs(df)
     out, df = out
     out = _resolve_modes(out, df)
-    out = out.with_columns(_quota_expr(qmap, success_threshold).alias("quota"))
+    out = out.with_columns(quota_expr(qmap, success_threshold).alias("quota"))
     out = out.with_columns(_first_success(df, out["quota"]).alias("first_success_step"))
-    return _finish_summaries(out)
+    return finish_summaries(out)
 
 
-def _quota_expr(qmap: Mapping[str, float], success_threshold: float | None) -> pl.Expr:
+def quota_expr(qmap: Mapping[str, float], success_threshold: float | None) -> pl.Expr:
     """Each trajectory's quota: the one threshold if given, else its task's quota (or null)."""
     if success_threshold is not None:
         return pl.lit(float(success_threshold), dtype=pl.Float64)
     return pl.col("task").replace_strict(dict(qmap), default=None, return_dtype=pl.Float64)
 
 
-def _finish_summaries(out: pl.DataFrame) -> pl.DataFrame:
+def finish_summaries(out: pl.DataFrame) -> pl.DataFrame:
     """Derived columns, contract dtypes and key order of per-trajectory aggregates.
 
     ``out`` has the aggregates plus ``quota`` and ``first_success_step``; shared
@@ -434,7 +436,7 @@ def _aggregate_runs(df: pl.DataFrame):
     index = _trajectory_index(df)
     if index is None:
         return None
-    df = df.hstack(index).with_columns(_finite("value").alias("_v"))
+    df = df.hstack(index).with_columns(finite_or_null("value").alias("_v"))
     out = df.group_by("_g", maintain_order=True).agg(
         pl.col("source").first(),
         pl.col("version").first(),
@@ -506,7 +508,7 @@ def _cost_per_success(tokens: pl.Expr, success: pl.Expr) -> pl.Expr:
 
 
 def _group_aggs(summaries: pl.DataFrame, reward_column: str, success_column: str) -> list[pl.Expr]:
-    r = _finite(reward_column)
+    r = finite_or_null(reward_column)
     s = pl.col(success_column).cast(pl.Boolean)
     tok = _optional(summaries, "total_tokens", pl.Int64)
     return [
@@ -665,8 +667,8 @@ def model_metrics(
         ]
     across = cells.group_by("model").agg(per_task)
     s = pl.col(success_column).cast(pl.Boolean)
-    r = _finite(reward_column)
-    norm = _finite(_optional(summaries, "normalized_reward", pl.Float64))
+    r = finite_or_null(reward_column)
+    norm = finite_or_null(_optional(summaries, "normalized_reward", pl.Float64))
     pooled_aggs = [
         pl.len().cast(pl.Int64).alias("n"),
         s.count().cast(pl.Int64).alias("n_scored"),

@@ -200,7 +200,7 @@ def same_data(
 def _correct(frame: pl.DataFrame, correction: str | None, alpha: float, lower: set[str]) -> pl.DataFrame:
     """Adjust p over the call's two families and set verdicts (per metric direction); rows
     whose runs repeat the baseline's (``_same``) are "invalid (same data)", untested."""
-    method = compare._CORRECTIONS[correction.lower() if isinstance(correction, str) else correction]
+    method = compare.CORRECTIONS[correction.lower() if isinstance(correction, str) else correction]
     p = frame["p_value"].fill_null(np.nan).to_numpy().astype(float)
     is_all = (frame["task"] == compare.ALL_TASKS).fill_null(False).to_numpy()
     adj = np.full(p.shape, np.nan)

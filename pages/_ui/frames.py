@@ -89,10 +89,6 @@ def difficulty_view(by_task: pl.DataFrame) -> pl.DataFrame:
     return short_names(out.select([c for c in keep if c in out.columns]))
 
 
-def traj_key(source: str, version: int, instance: int) -> str:
-    return f"{source}{TRAJ_KEY_SEP}{version}{TRAJ_KEY_SEP}{instance}"
-
-
 def parse_traj_key(key: str) -> tuple[str, int, int]:
     """``source:version:instance`` → parts (source names may contain ``:``)."""
     source, version, instance = key.rsplit(TRAJ_KEY_SEP, 2)
