@@ -14,10 +14,11 @@ results kept in memory until the store answers again; the loop backs off
 before expiring other runners' leases, so runners cut off by the same outage
 can heartbeat first and no finished job is rerun.
 
-Each job runs in its own session/process group (``start_new_session=True``)
-with its output in ``logs/<sweep>/<cell>.<attempt>.log``. A timeout, cancel or
-fast drain sends SIGTERM to the whole group and SIGKILL after ``kill_grace_s``;
-after any job ends its group is SIGKILLed, so no grandchild outlives it. On
+Each job runs in its own session and, where the machine allows, its own cgroup
+(``containment``), with its output copied into ``logs/<sweep>/<cell>.<attempt>.log``
+up to a cap (``job_logs``). A timeout, cancel or fast drain sends SIGTERM to every
+process of the job and SIGKILL after ``kill_grace_s``; after any job ends all its
+processes are SIGKILLed (a ``setsid`` daemon too), so nothing outlives it. On
 Linux the job also gets ``PR_SET_PDEATHSIG`` (via ``setpriv``) so a ``kill -9`` of the runner
 takes its children down; a later runner on the same host kills any group left
 behind when it expires the dead runner's leases.
@@ -62,7 +63,9 @@ from fle_core import sources
 from fle_core.errors import ConfigError, FleError, SourceUnavailable
 from fle_core.sources import JobRef, Source
 from fle_core.sweeps import slurm
+from fle_core.sweeps.containment import ROUTES, Containment, JobBox
 from fle_core.sweeps.executors import Job, get_preset
+from fle_core.sweeps.job_logs import CappedLog, cap_bytes
 from fle_core.sweeps.processes import exited, killpg, own_log_path, pidfd, proc_start_time, with_pdeathsig
 from fle_core.sweeps.runner_sync import SyncWorker
 from fle_core.sweeps.store import Claim, ControlStore, RunnerRecord, open_store
@@ -106,6 +109,8 @@ class _Running:
     reason: str | None = None  # timed_out | cancelled | requeued once we decided to kill
     kill_sent_at: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    box: JobBox | None = None  # where the job's processes live (``containment``)
+    output: CappedLog | None = None  # copies its output into its log, capped
 
 
 @dataclass
@@ -170,6 +175,12 @@ class Runner:
         self._wandb_queue: queue.Queue = queue.Queue()
         self._wandb_thread: threading.Thread | None = None
         self.floor_ttl_s = 2.0  # re-read the source's max(version) at most this often
+        section = ws.section("runner")
+        self.log_cap = cap_bytes(section)
+        self.containment_route = str(section.get("containment", "auto"))
+        if self.containment_route not in ROUTES:
+            raise ConfigError(f"[runner] containment must be one of {', '.join(ROUTES)}")
+        self._containment: Containment | None = None
         self.stats = {"claimed": 0, "succeeded": 0, "failed": 0, "requeued": 0, "cancelled": 0}
 
     # ---- the loop -------------------------------------------------------------
@@ -318,7 +329,7 @@ class Runner:
         for r in self.running.values():
             if r.reason is None:
                 r.reason = "requeued"
-            killpg(r.proc.pid, signal.SIGKILL)
+            _signal(r, signal.SIGKILL)
             r.proc.wait()
         try:
             self._reap(time.time())
@@ -338,6 +349,8 @@ class Runner:
             log.error("shutdown bookkeeping failed: %s", exc)
         self._maybe_sync(time.time(), force=True)
         self._sync.close(30.0 if self.drain == "fast" else 900.0)
+        if self._containment is not None:
+            self._containment.close()
 
     # ---- heartbeat and leases -----------------------------------------------------
     def _heartbeat(self, now: float, status: RunnerStatus | None = None) -> None:
@@ -370,10 +383,7 @@ class Runner:
             log.warning("lease of %s (runner %s) expired; requeued", a.attempt_id, a.runner_id)
             mine = self.running.pop(a.attempt_id, None)
             if mine is not None:  # our own heartbeats failed too long: the cell is requeued, stop our copy
-                killpg(mine.proc.pid, signal.SIGKILL)
-                mine.proc.wait()
-                if mine.extra.get("pidfd") is not None:
-                    os.close(mine.extra.pop("pidfd"))
+                _end(mine)
             elif a.host == self.host and a.pid:
                 start = proc_start_time(a.pid)
                 if start is None or start == a.proc_start:
@@ -402,7 +412,7 @@ class Runner:
         if r.reason is None:
             if stop == "lost":
                 r.reason, r.kill_sent_at = "requeued", now
-                killpg(r.proc.pid, signal.SIGKILL)
+                _signal(r, signal.SIGKILL)
                 return
             if now >= r.deadline:
                 r.reason = "timed_out"
@@ -412,9 +422,9 @@ class Runner:
                 r.reason = "requeued"
             if r.reason:
                 r.kill_sent_at = now
-                killpg(r.proc.pid, signal.SIGTERM)
+                _signal(r, signal.SIGTERM)
         elif r.kill_sent_at is not None and now - r.kill_sent_at >= self.kill_grace_s:
-            killpg(r.proc.pid, signal.SIGKILL)
+            _signal(r, signal.SIGKILL)
 
     def _reap(self, now: float) -> int:
         """Exited jobs → results (no control store needed): their group is killed, the
@@ -424,11 +434,8 @@ class Runner:
             r = self.running[aid]
             if not exited(r.proc):
                 continue
-            killpg(r.proc.pid, signal.SIGKILL)  # leader is a zombie: the group id is still ours
-            r.proc.wait()
             del self.running[aid]
-            if r.extra.get("pidfd") is not None:
-                os.close(r.extra.pop("pidfd"))
+            _end(r)
             rc = r.proc.returncode
             outcome, error = self._outcome(r, rc)
             self._results.append(_Result(r, rc, now, outcome, error))
@@ -567,6 +574,7 @@ class Runner:
         workdir.mkdir(parents=True, exist_ok=True)
         log_path = workdir / f"{c.cell_id}.{a.attempt}.log"
         slot = self._free_slot()
+        box, output = None, None
         try:
             source = sources.get(self.ws, s.source)
             executor = get_preset(self.ws, s.executor)
@@ -590,19 +598,27 @@ class Runner:
             cmd = executor.build(job, workdir)
             # only what the job needs: no control-store password, no other sources' URLs
             env = {**executor.environment(os.environ), **cmd.env, "FLE_CORE_HOME": str(self.ws.root)}
+            argv = with_pdeathsig(cmd.argv, env)
             with open(log_path, "a") as fh:
                 _header(fh, a.attempt_id, a.version, executor.name, cmd.argv, job.source_url)
-                proc = subprocess.Popen(
-                    with_pdeathsig(cmd.argv, env),
-                    stdin=subprocess.DEVNULL,
-                    stdout=fh,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                    cwd=str(workdir),
-                    start_new_session=True,
-                    close_fds=True,
-                )
+            box, output = self._contain().box(), CappedLog(log_path, self.log_cap)
+            proc = subprocess.Popen(
+                box.wrap(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=output.write_fd,
+                stderr=subprocess.STDOUT,
+                env={**env, **box.env()},
+                cwd=str(workdir),
+                start_new_session=True,
+                close_fds=True,
+            )
+            box.started(proc.pid)
+            output.start()
         except (FleError, OSError, ValueError) as exc:
+            if output is not None:
+                output.abandon()
+            if box is not None:
+                box.close()
             msg = f"could not start the job: {exc}"
             with open(log_path, "a") as fh:
                 fh.write(f"# {msg}\n")
@@ -618,6 +634,8 @@ class Runner:
             started=now,
             slot=slot,
             extra={"log_path": str(log_path), "pidfd": pidfd(proc.pid)},
+            box=box,
+            output=output,
         )
         self._unrecorded_pids[a.attempt_id] = (proc.pid, proc_start_time(proc.pid), str(log_path))
         self._record_pids()  # a store error here leaves the job running; recorded after the outage
@@ -626,6 +644,13 @@ class Runner:
         for aid, (pid, start, path) in list(self._unrecorded_pids.items()):
             self.store.set_attempt_process(aid, pid, start, path)
             del self._unrecorded_pids[aid]
+
+    def _contain(self) -> Containment:
+        """The containment route, chosen (and logged) when the first job starts."""
+        if self._containment is None:
+            self._containment = Containment(self.containment_route)
+            log.info("jobs run in %s", self._containment.describe())
+        return self._containment
 
     def _free_slot(self) -> int:
         """The lowest concurrency slot no running job of this runner holds."""
@@ -686,6 +711,30 @@ class Runner:
         self._wandb_thread.join(timeout_s)
         if self._wandb_thread.is_alive():
             log.warning("W&B logging still busy after %.0fs; leaving it", timeout_s)
+
+
+def _signal(r: _Running, sig: int) -> None:
+    """Signal every process of a job (its box; its process group if it has none)."""
+    if r.box is not None:
+        r.box.signal(sig)
+    else:
+        killpg(r.proc.pid, sig)
+
+
+def _end(r: _Running) -> None:
+    """After a job's leader exited (or to stop it): every process of the job killed, the
+    leader reaped, its box released and its output copied to the end."""
+    if r.box is not None:
+        r.box.kill()
+    else:
+        killpg(r.proc.pid, signal.SIGKILL)  # leader is a zombie: the group id is still ours
+    r.proc.wait()
+    if r.box is not None:
+        r.box.close()
+    if r.output is not None:
+        r.output.finish()
+    if r.extra.get("pidfd") is not None:
+        os.close(r.extra.pop("pidfd"))
 
 
 def _header(fh: TextIO, attempt_id: str, version: int, executor: str, argv: list[str], url: str) -> None:
