@@ -181,6 +181,8 @@ class Runner:
         if self.containment_route not in ROUTES:
             raise ConfigError(f"[runner] containment must be one of {', '.join(ROUTES)}")
         self._containment: Containment | None = None
+        self.store_outage_max_s = float(section.get("store_outage_max_s", 600.0))
+        self._gave_up = False  # the store stayed unreachable past store_outage_max_s
         self.stats = {"claimed": 0, "succeeded": 0, "failed": 0, "requeued": 0, "cancelled": 0}
 
     # ---- the loop -------------------------------------------------------------
@@ -209,7 +211,7 @@ class Runner:
             while True:
                 try:
                     changed = self.step(time.time())
-                    if self.drain and not self.running and not self._results:
+                    if self.drain and not self.running and (not self._results or self._drain_overdue()):
                         break
                     if once and not (self.running or self._results) and not self._runnable():
                         break
@@ -217,10 +219,12 @@ class Runner:
                 except STORE_ERRORS as exc:
                     # The control store is busy or unreachable: jobs run on, results wait.
                     self._store_down(exc)
-                    if self.drain == "fast" and not self.running:
-                        break  # asked to stop now; _shutdown names what could not be recorded
+                    if self.drain and not self.running and self._drain_overdue():
+                        break  # asked to stop by now; _shutdown names what could not be recorded
+                    self._give_up_if_too_long()
                     backoff = min(max(backoff * 2, 0.25), self.outage_backoff_max_s)
                     self._wait(backoff)
+                    self._reconnect()
                     continue
                 sleep = poll_s if (changed or self.running) else min(sleep * 2, idle_max_s)
                 self._wait(0 if changed else sleep)
@@ -228,7 +232,43 @@ class Runner:
             self._shutdown()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+        if self._gave_up:
+            return 3
         return 130 if self.drain == "fast" and self._fast_by_sigint else 0
+
+    def _drain_overdue(self) -> bool:
+        """A drain's time is up (at once for a fast drain): stop waiting for the store."""
+        return self.drain == "fast" or time.time() >= (self.drain_deadline or 0)
+
+    def _drain_budget(self, default: float) -> float:
+        """How long shutdown work may still take: ``default``, or what is left of a drain."""
+        if self.drain is None or self.drain_deadline is None:
+            return default
+        return min(default, max(5.0, self.drain_deadline + self.kill_grace_s - time.time()))
+
+    def _give_up_if_too_long(self) -> None:
+        """An outage beyond ``store_outage_max_s``: stop the jobs and exit (a Slurm pilot
+        gives its allocation back); their leases expire and the cells run again elsewhere."""
+        if self._gave_up or self._outage_since is None:
+            return
+        if time.monotonic() - self._outage_since < self.store_outage_max_s:
+            return
+        log.error(
+            "control store unreachable for %.0fs (limit [runner] store_outage_max_s = %g); stopping "
+            "%d job(s) and exiting; their cells run again once their leases expire",
+            time.monotonic() - self._outage_since,
+            self.store_outage_max_s,
+            len(self.running),
+        )
+        self._gave_up = True
+        self.request_drain(fast=True)
+
+    def _reconnect(self) -> None:
+        """Reopen the store connection during an outage (one opened read-only stays so)."""
+        try:
+            self.store.reconnect()
+        except Exception as exc:  # noqa: BLE001 - still down: the next turn retries
+            log.debug("control store reconnect failed: %s", exc)
 
     def _runnable(self) -> int:
         return self.store.runnable_count(None, self.sweep_ids)
@@ -297,6 +337,7 @@ class Runner:
         """Stop claiming; graceful lets jobs finish until the drain timeout."""
         if fast or self.drain == "graceful":
             self.drain = "fast"
+            self.drain_deadline = min(self.drain_deadline or time.time(), time.time())
         else:
             self.drain = "graceful"
             self.drain_deadline = time.time() + self.drain_timeout_s
@@ -343,12 +384,12 @@ class Runner:
                 res.outcome or "exit 0, unverified",
             )
         try:
-            self._wandb_flush(5.0 if self.drain == "fast" else 300.0)
+            self._wandb_flush(5.0 if self.drain == "fast" else self._drain_budget(300.0))
             self._heartbeat(time.time(), status="stopped")
         except Exception as exc:  # noqa: BLE001
             log.error("shutdown bookkeeping failed: %s", exc)
         self._maybe_sync(time.time(), force=True)
-        self._sync.close(30.0 if self.drain == "fast" else 900.0)
+        self._sync.close(30.0 if self.drain == "fast" else self._drain_budget(900.0))
         if self._containment is not None:
             self._containment.close()
 
