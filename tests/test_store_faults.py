@@ -114,8 +114,11 @@ def test_a_runner_gives_up_after_store_outage_max_s(tmp_path, read_only_store):
 def _submit(ws: Workspace, pilots: int) -> str:
     """Pilots that start 6 s after their submission is recorded (the store is frozen then)."""
     out = subprocess.run(
-        [sys.executable, "-m", "fle_core", "--workspace", str(ws.root), "runner", "--slurm", str(pilots)]
-        + ["--lease-seconds", "5", "--max-concurrent", "2", "--sbatch-arg=--begin=now+6"],
+        [
+            *(sys.executable, "-m", "fle_core", "--workspace", str(ws.root), "runner"),
+            *("--slurm", str(pilots), "--lease-seconds", "5", "--max-concurrent", "2"),
+            "--sbatch-arg=--begin=now+6",
+        ],
         capture_output=True,
         text=True,
         timeout=120,
