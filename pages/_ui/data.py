@@ -290,10 +290,15 @@ def fetch_step_detail(ws: Workspace, key: str) -> pl.DataFrame:
 def _pilots(_ws: Workspace, root: str, sweep_id: str | None) -> Any:
     from fle_core import sweeps
 
-    return sweeps.pilots(_ws, sweep_id=sweep_id)
+    return sweeps.pilots(_ws, sweep_id=sweep_id, wait_s=SQUEUE_WAIT_S)
+
+
+#: A render waits at most this long for ``squeue``; then it shows the last answer, said stale.
+SQUEUE_WAIT_S = 2.0
 
 
 def pilots(ws: Workspace, sweep_id: str | None = None) -> Any:
     """The Monitor's pilot table (``sweeps.pilots``), at most one ``squeue`` per 10 s per
-    sweep however many browsers watch a live Monitor."""
+    sweep however many browsers watch a live Monitor, and never a render blocked on a
+    hanging ``squeue`` for more than ``SQUEUE_WAIT_S``."""
     return _pilots(ws, str(ws.root), sweep_id)

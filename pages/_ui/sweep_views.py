@@ -29,10 +29,21 @@ def runner_health(runners: pl.DataFrame, starting_pid: int | None = None, stop=N
     says that a runner outlives the app.
     """
     alive = runners.filter(pl.col("alive")) if "alive" in runners.columns else runners.head(0)
+    runners = _shown_status(runners)
+    silent = runners.filter(pl.col("status") == SILENT) if "status" in runners.columns else runners.head(0)
     if alive.is_empty() and starting_pid and _pid_running(starting_pid):
         st.caption(
             f":material/hourglass_top: Runner starting (pid {starting_pid}); "
             "its first heartbeat comes within seconds."
+        )
+    elif alive.is_empty() and not silent.is_empty():
+        beat = cast("datetime | None", silent["heartbeat_at"].max())
+        ago = (datetime.now(UTC) - beat).total_seconds() if beat is not None else None
+        st.caption(
+            f":material/sync_problem: No runner has sent a heartbeat within its lease: "
+            f"{notes.plural(silent.height, 'runner')} below {'is' if silent.height == 1 else 'are'} "
+            f"*{SILENT}* (last heartbeat {frames.duration_text(ago)} ago): each has died or cannot "
+            "reach the control store. Their running jobs are requeued once their leases expire."
         )
     elif alive.is_empty():
         st.caption(
@@ -56,6 +67,22 @@ def runner_health(runners: pl.DataFrame, starting_pid: int | None = None, stop=N
             if c in runners.columns
         ]
         st.dataframe(runners.select(cols), hide_index=True, column_config=RUNNER_COLUMNS)
+
+
+#: The status shown for a runner whose heartbeat lapsed without it saying it stopped.
+SILENT = "silent"
+
+
+def _shown_status(runners: pl.DataFrame) -> pl.DataFrame:
+    """A runner whose heartbeat lapsed is not shown as ``running``: the table and the note
+    above it must agree."""
+    if not {"status", "alive"} <= set(runners.columns):
+        return runners
+    return runners.with_columns(
+        status=pl.when(pl.col("alive") | (pl.col("status") == "stopped"))
+        .then(pl.col("status"))
+        .otherwise(pl.lit(SILENT))
+    )
 
 
 RUNNER_COLUMNS: dict[str, Any] = {

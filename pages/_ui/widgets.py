@@ -266,8 +266,14 @@ def pilot_table(view: Any) -> None:
     if view.frame.is_empty():
         return
     live = view.frame.filter(pl.col("slurm_state").is_in(["PENDING", "RUNNING", "CONFIGURING", "COMPLETING"]))
-    with st.expander(f"Slurm pilots ({live.height} queued or running, {view.frame.height} recent)"):
-        if view.slurm_error:
+    stale = " · Slurm states stale" if getattr(view, "stale_s", None) is not None else ""
+    with st.expander(f"Slurm pilots ({live.height} queued or running, {view.frame.height} recent){stale}"):
+        if stale:
+            st.warning(
+                f"Slurm states as of {frames.duration_text(view.stale_s)} ago (stale): {view.slurm_error}",
+                icon=":material/history:",
+            )
+        elif view.slurm_error:
             st.warning(f"Slurm states unavailable: {view.slurm_error}", icon=":material/cloud_off:")
         st.dataframe(view.frame, hide_index=True, column_config=PILOT_COLUMNS)
 
