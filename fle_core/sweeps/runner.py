@@ -47,7 +47,6 @@ import itertools
 import json
 import logging
 import os
-import queue
 import select
 import signal
 import socket
@@ -62,7 +61,7 @@ from typing import Any, TextIO
 from fle_core import sources
 from fle_core.errors import ConfigError, FleError, SourceUnavailable
 from fle_core.sources import JobRef, Source
-from fle_core.sweeps import slurm
+from fle_core.sweeps import slurm, wandb_worker
 from fle_core.sweeps.containment import ROUTES, Containment, JobBox
 from fle_core.sweeps.executors import Job, get_preset
 from fle_core.sweeps.job_logs import CappedLog, cap_bytes
@@ -70,6 +69,7 @@ from fle_core.sweeps.processes import exited, killpg, own_log_path, pidfd, proc_
 from fle_core.sweeps.runner_sync import SyncWorker
 from fle_core.sweeps.store import Claim, ControlStore, RunnerRecord, open_store
 from fle_core.sweeps.store.records import Outcome, RunnerStatus
+from fle_core.sweeps.wandb_worker import WandbWorker
 from fle_core.workspace import Workspace, mask_url
 
 log = logging.getLogger(__name__)
@@ -90,12 +90,7 @@ def _store_errors() -> tuple[type[BaseException], ...]:
 
 STORE_ERRORS = _store_errors()
 
-COMPLETION = {
-    "succeeded": "successful",
-    "superseded": "will_retry",
-    "failed": "failed_final",
-    "cancelled": "cancelled",
-}
+COMPLETION = wandb_worker.COMPLETION  # the old home of this table
 
 
 @dataclass
@@ -172,8 +167,7 @@ class Runner:
         self._sync = SyncWorker(ws)
         self._source_errors: dict[str, str] = {}
         self._floors: dict[str, tuple[float, tuple[str, int]]] = {}
-        self._wandb_queue: queue.Queue = queue.Queue()
-        self._wandb_thread: threading.Thread | None = None
+        self._wandb = WandbWorker(ws)
         self.floor_ttl_s = 2.0  # re-read the source's max(version) at most this often
         section = ws.section("runner")
         self.log_cap = cap_bytes(section)
@@ -384,7 +378,7 @@ class Runner:
                 res.outcome or "exit 0, unverified",
             )
         try:
-            self._wandb_flush(5.0 if self.drain == "fast" else self._drain_budget(300.0))
+            self._wandb.flush(5.0 if self.drain == "fast" else self._drain_budget(300.0))
             self._heartbeat(time.time(), status="stopped")
         except Exception as exc:  # noqa: BLE001
             log.error("shutdown bookkeeping failed: %s", exc)
@@ -509,13 +503,13 @@ class Runner:
             ] += 1
             self._dirty_sources.add(r.claim.sweep.source)
             if r.claim.sweep.wandb:
-                self._log_wandb(r, fin.attempt_status or "failed")
+                self._wandb.job(r.claim, fin.attempt_status or "failed", r.source)
             self._done_checks[r.claim.sweep.sweep_id] = r.claim
         for sweep_id, claim in list(self._done_checks.items()):
             done = self.store.complete_if_done(sweep_id, now)
             del self._done_checks[sweep_id]
             if done and claim.sweep.wandb:
-                self._log_wandb_summary(claim)
+                self._wandb.summary(claim)
         return recorded
 
     def _verify_later(self, res: _Result, now: float) -> Outcome | None:
@@ -708,50 +702,6 @@ class Runner:
         self._sync.request(self._dirty_sources)
         self._dirty_sources.clear()
         self._last_sync = now
-
-    # ---- W&B, off the scheduling loop ---------------------------------------------------
-    def _log_wandb(self, r: _Running, attempt_status: str) -> None:
-        """Queue one W&B run for this job; a W&B init can take seconds, so a worker thread
-        (with its own store connection) does it while the loop keeps policing jobs."""
-        from fle_core.sweeps import job_tracking  # lazy: polars and wandb only once a job finished
-
-        status = COMPLETION.get(attempt_status, attempt_status)
-        self._wandb_submit(
-            lambda store: job_tracking.log_job_to_wandb(self.ws, store, r.claim, status, r.source)
-        )
-
-    def _log_wandb_summary(self, claim: Claim) -> None:
-        from fle_core.sweeps import job_tracking
-
-        self._wandb_submit(lambda store: job_tracking.log_summary_to_wandb(self.ws, store, claim.sweep))
-
-    def _wandb_submit(self, task) -> None:
-        if self._wandb_thread is None:
-            self._wandb_thread = threading.Thread(target=self._wandb_worker, name="fle-wandb", daemon=True)
-            self._wandb_thread.start()
-        self._wandb_queue.put(task)
-
-    def _wandb_worker(self) -> None:
-        store = None
-        while (task := self._wandb_queue.get()) is not None:
-            try:
-                store = store or open_store(self.ws)
-                task(store)
-            except Exception as exc:  # noqa: BLE001
-                log.error("W&B logging failed: %s", exc)
-            finally:
-                self._wandb_queue.task_done()
-        if store is not None:
-            store.close()
-
-    def _wandb_flush(self, timeout_s: float) -> None:
-        """Let queued W&B runs finish (bounded), then stop the worker."""
-        if self._wandb_thread is None:
-            return
-        self._wandb_queue.put(None)
-        self._wandb_thread.join(timeout_s)
-        if self._wandb_thread.is_alive():
-            log.warning("W&B logging still busy after %.0fs; leaving it", timeout_s)
 
 
 def _signal(r: _Running, sig: int) -> None:
