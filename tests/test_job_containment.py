@@ -198,3 +198,28 @@ def test_output_under_the_cap_is_kept_whole(tmp_path):
     (a,) = sm.open_store(ws).attempts(sweep_id)
     log = Path(a.log_path).read_bytes()
     assert log.count(b"x" * 99 + b"\n") == 5000 and b"fle-core:" not in log
+
+
+def test_a_daemon_left_by_a_runner_killed_with_sigkill_is_ended_by_the_next_runner(tmp_path):
+    """``kill -9`` of the runner: the job's leader dies with it (parent-death signal), its
+    ``setsid`` daemon does not, until the next runner on the host starts and finds the
+    dead runner's cgroup."""
+    ws = escaper_ws(tmp_path / "ws", "cgroup")
+    sm.launch(ws, config(ws, models=["hang"], executor="escaper"))
+    first = subprocess.Popen(runner_cmd(ws), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: len(escapes(ws.root)) == 1)
+        (rec,) = escapes(ws.root)
+    finally:
+        first.kill()
+        first.wait()
+    wait_for(lambda: not alive(rec["pid"]), timeout=5)
+    assert alive(rec["daemon"])  # nothing but a cgroup holds it now
+    second = subprocess.Popen(runner_cmd(ws), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: not alive(rec["daemon"]) and not alive(rec["orphan"]), timeout=30)
+    finally:
+        second.send_signal(signal.SIGINT)
+        second.wait(timeout=30)
+    for r in escapes(ws.root):  # the rerun of the cell was stopped by the SIGINT above
+        wait_for(lambda r=r: all_gone([r]), timeout=5)

@@ -115,10 +115,11 @@ class CgroupBox(JobBox):
 
     route = "cgroup"
 
-    def __init__(self, token: str, path: Path):
+    def __init__(self, token: str, path: Path, create: bool = True):
         super().__init__(token)
         self.path = path
-        path.mkdir()
+        if create:
+            path.mkdir()
 
     def wrap(self, argv: list[str]) -> list[str]:
         return [_SH, "-c", _ENTER, str(self.path / "cgroup.procs"), *argv]
@@ -211,6 +212,7 @@ def _cgroup_base() -> tuple[Path | None, str]:
         return None, f"no cgroup v2 hierarchy ({exc})"
     if own is None:
         return None, "no cgroup v2 hierarchy is mounted"
+    _end_dead_runners(own)
     base = own / f"fle-runner-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     try:
         base.mkdir()
@@ -237,6 +239,24 @@ def _cgroup_base() -> tuple[Path | None, str]:
             base.rmdir()
         return None, why
     return base, ""
+
+
+def _end_dead_runners(own: Path) -> None:
+    """Kill what jobs of a runner that died (``kill -9``: its jobs' leaders die with it,
+    daemons they started do not) left in its cgroups, and remove them. Only cgroups of
+    runners whose pid no longer exists are touched."""
+    for base in own.glob("fle-runner-*"):
+        parts = base.name.split("-")
+        if len(parts) < 3 or not parts[2].isdigit() or Path(f"/proc/{parts[2]}").exists():
+            continue
+        for job in [d for d in base.iterdir() if d.is_dir()]:
+            box = CgroupBox("", job, create=False)
+            if box._procs():
+                log.warning("killing processes left in %s by a runner that died", job)
+                box.kill()
+            box.close()
+        with contextlib.suppress(OSError):
+            base.rmdir()
 
 
 def _own_cgroup() -> Path | None:

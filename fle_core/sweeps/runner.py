@@ -199,6 +199,7 @@ class Runner:
     def run(self, once: bool = False, poll_s: float = 0.05, idle_max_s: float = 1.0) -> int:
         """Loop until drained (signal) or, with ``once``, until nothing is left to run."""
         previous = self._install_signals()
+        self._contain()  # at start: it also ends what jobs of a runner that died here left behind
         sleep = poll_s
         backoff = 0.0
         try:
