@@ -52,6 +52,7 @@ class JobBox:
     def __init__(self, token: str):
         self.token = token
         self.pid: int | None = None
+        self.born = 0  # the leader's start time (clock ticks): the job's processes are younger
 
     def wrap(self, argv: list[str]) -> list[str]:
         return list(argv)
@@ -61,25 +62,29 @@ class JobBox:
 
     def started(self, pid: int) -> None:
         self.pid = pid
+        stat = _stat(pid)
+        self.born = stat[3] if stat else 0
 
-    def signal(self, sig: int) -> None:
-        """Send ``sig`` to the job's group, its session and every process carrying its marker."""
+    def signal(self, sig: int) -> list[int]:
+        """Send ``sig`` to the job's group, its session and every process carrying its
+        marker; the processes it found besides the leader."""
         if self.pid is None:
-            return
+            return []
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, sig)
-        for pid in self._members():
+        members = self._members()
+        for pid in members:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, sig)
+        return members
 
     def kill(self) -> None:
         """SIGKILL every process of the job and reap those re-parented to the runner."""
         for _ in range(50):  # a process may fork while we scan: repeat until none is left
-            self.signal(signal.SIGKILL)
-            members = self._members()
-            _reap(members)
+            members = self.signal(signal.SIGKILL)
             if not members:
                 return
+            _reap(members)
             time.sleep(0.01)
         log.warning("job %s: processes still present after repeated SIGKILL", self.token)
 
@@ -95,8 +100,8 @@ class JobBox:
                 continue
             pid = int(entry.name)
             stat = _stat(pid)
-            if stat is None or (stat[0] == "Z" and stat[1] != me):
-                continue
+            if stat is None or stat[3] < self.born or (stat[0] == "Z" and stat[1] != me):
+                continue  # gone, older than the job, or a zombie someone else reaps
             if stat[2] == self.pid or self._marked(pid):
                 out.append(pid)
         return out
@@ -124,7 +129,7 @@ class CgroupBox(JobBox):
     def wrap(self, argv: list[str]) -> list[str]:
         return [_SH, "-c", _ENTER, str(self.path / "cgroup.procs"), *argv]
 
-    def signal(self, sig: int) -> None:
+    def signal(self, sig: int) -> list[int]:
         if sig == signal.SIGKILL and (self.path / "cgroup.kill").exists():
             with contextlib.suppress(OSError):
                 (self.path / "cgroup.kill").write_text("1")
@@ -133,6 +138,7 @@ class CgroupBox(JobBox):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, sig)
         super().signal(sig)  # the job's leader may not have entered yet (killed before its exec)
+        return []
 
     def kill(self) -> None:
         for _ in range(200):
@@ -279,13 +285,13 @@ def _own_cgroup() -> Path | None:
     return None
 
 
-def _stat(pid: int) -> tuple[str, int, int] | None:
-    """(state, ppid, session id) of ``pid``."""
+def _stat(pid: int) -> tuple[str, int, int, int] | None:
+    """(state, ppid, session id, start time in clock ticks) of ``pid``."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
-    return fields[0], int(fields[1]), int(fields[3])
+    return fields[0], int(fields[1]), int(fields[3]), int(fields[19])
 
 
 def _reap(pids: list[int]) -> None:

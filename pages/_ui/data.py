@@ -289,16 +289,12 @@ def fetch_step_detail(ws: Workspace, key: str) -> pl.DataFrame:
 @st.cache_data(show_spinner=False, ttl=10, max_entries=16)
 def _pilots(_ws: Workspace, root: str, sweep_id: str | None) -> Any:
     from fle_core import sweeps
+    from fle_core.sweeps.squeue_cache import DEFAULT_WAIT_S
 
-    return sweeps.pilots(_ws, sweep_id=sweep_id, wait_s=SQUEUE_WAIT_S)
-
-
-#: A render waits at most this long for ``squeue``; then it shows the last answer, said stale.
-SQUEUE_WAIT_S = 2.0
+    return sweeps.pilots(_ws, sweep_id=sweep_id, wait_s=DEFAULT_WAIT_S)
 
 
 def pilots(ws: Workspace, sweep_id: str | None = None) -> Any:
     """The Monitor's pilot table (``sweeps.pilots``), at most one ``squeue`` per 10 s per
-    sweep however many browsers watch a live Monitor, and never a render blocked on a
-    hanging ``squeue`` for more than ``SQUEUE_WAIT_S``."""
+    sweep however many browsers watch, and a hanging one blocks a render at most 2 s."""
     return _pilots(ws, str(ws.root), sweep_id)

@@ -1,4 +1,5 @@
-"""UI layer: sweep and runner views (runner health with Stop, progress text, the cell grid).
+"""UI layer: sweep and runner views (runner health with Stop, progress text, the cell grid,
+the Slurm pilot table).
 
 Split from ``widgets`` so each module stays reviewable. Progress counts the cells
 that ran to an outcome (a cancelled sweep never looks finished); a runner that
@@ -177,3 +178,35 @@ def cells_view(cells: pl.DataFrame) -> None:
         )
         cells = shown
     grid_chart(charts.sweep_cells_chart(cells), grid=True)
+
+
+PILOT_COLUMNS = {
+    "pilot": st.column_config.TextColumn("Pilot (job_task)", pinned=True),
+    "slurm_state": st.column_config.TextColumn("Slurm state", help="From squeue; empty once Slurm forgot it"),
+    "node": st.column_config.TextColumn("Node"),
+    "reason": st.column_config.TextColumn("Reason"),
+    "runner_status": st.column_config.TextColumn("Runner"),
+    "alive": st.column_config.CheckboxColumn("Alive"),
+    "jobs_run": st.column_config.NumberColumn("Jobs run", format="%d"),
+    "heartbeat_at": st.column_config.DatetimeColumn("Last heartbeat", format="HH:mm:ss"),
+    "log_path": st.column_config.TextColumn("Log"),
+    "sweeps": st.column_config.TextColumn("Sweeps"),
+    "submitted_at": st.column_config.DatetimeColumn("Submitted", format="YYYY-MM-DD HH:mm"),
+}
+
+
+def pilot_table(view: Any) -> None:
+    """Pilots of recent Slurm submissions with their Slurm state (nothing without any)."""
+    if view.frame.is_empty():
+        return
+    live = view.frame.filter(pl.col("slurm_state").is_in(["PENDING", "RUNNING", "CONFIGURING", "COMPLETING"]))
+    stale = " · Slurm states stale" if getattr(view, "stale_s", None) is not None else ""
+    with st.expander(f"Slurm pilots ({live.height} queued or running, {view.frame.height} recent){stale}"):
+        if stale:
+            st.warning(
+                f"Slurm states as of {frames.duration_text(view.stale_s)} ago (stale): {view.slurm_error}",
+                icon=":material/history:",
+            )
+        elif view.slurm_error:
+            st.warning(f"Slurm states unavailable: {view.slurm_error}", icon=":material/cloud_off:")
+        st.dataframe(view.frame, hide_index=True, column_config=PILOT_COLUMNS)
