@@ -223,3 +223,14 @@ def test_a_daemon_left_by_a_runner_killed_with_sigkill_is_ended_by_the_next_runn
         second.wait(timeout=30)
     for r in escapes(ws.root):  # the rerun of the cell was stopped by the SIGINT above
         wait_for(lambda r=r: all_gone([r]), timeout=5)
+
+
+@pytest.mark.parametrize(
+    "line",
+    ['containment = "jail"', "job_log_cap_mb = -1", 'job_log_cap_mb = "lots"', "store_outage_max_s = 0"],
+)
+def test_a_bad_runner_setting_is_one_clear_error(tmp_path, line):
+    ws = make_ws(tmp_path / "ws", extra=f"[runner]\n{line}\n")
+    proc = subprocess.run(runner_cmd(ws, "--once"), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: [runner]"), proc.stderr

@@ -175,7 +175,7 @@ class Runner:
         if self.containment_route not in ROUTES:
             raise ConfigError(f"[runner] containment must be one of {', '.join(ROUTES)}")
         self._containment: Containment | None = None
-        self.store_outage_max_s = float(section.get("store_outage_max_s", 600.0))
+        self.store_outage_max_s = _seconds(section, "store_outage_max_s", 600.0)
         self._gave_up = False  # the store stayed unreachable past store_outage_max_s
         self.stats = {"claimed": 0, "succeeded": 0, "failed": 0, "requeued": 0, "cancelled": 0}
 
@@ -703,6 +703,17 @@ class Runner:
         self._sync.request(self._dirty_sources)
         self._dirty_sources.clear()
         self._last_sync = now
+
+
+def _seconds(section: dict[str, Any], key: str, default: float) -> float:
+    raw = section.get(key, default)
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(f"[runner] {key} must be a positive number of seconds, not {raw!r}")
+    return value
 
 
 def _signal(r: _Running, sig: int) -> None:

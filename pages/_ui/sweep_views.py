@@ -209,4 +209,11 @@ def pilot_table(view: Any) -> None:
             )
         elif view.slurm_error:
             st.warning(f"Slurm states unavailable: {view.slurm_error}", icon=":material/cloud_off:")
-        st.dataframe(view.frame, hide_index=True, column_config=PILOT_COLUMNS)
+        frame = view.frame.with_columns(  # a pilot whose runner went quiet is not "running"
+            runner_status=pl.when(
+                pl.col("alive") | pl.col("runner_status").is_in(["stopped"]).fill_null(True)
+            )
+            .then(pl.col("runner_status"))
+            .otherwise(pl.lit(SILENT))
+        )
+        st.dataframe(frame, hide_index=True, column_config=PILOT_COLUMNS)
