@@ -97,3 +97,23 @@ def test_an_sbatch_killed_at_its_timeout_submits_nothing_and_says_so(slurm, tmp_
     time.sleep(6)  # past the moment the wrapper would have submitted
     assert _our_jobs(slurm) == before
     assert sm.open_store(ws).submissions() == []
+
+
+DEAD_SQUEUE = """#!/bin/sh
+echo "slurm_load_jobs error: Unable to contact slurm controller (connect failure)" >&2
+exit 1
+"""
+
+
+def test_when_squeue_cannot_tell_either_the_cli_says_it_is_unknown(slurm, tmp_path):
+    """sbatch hangs and squeue cannot reach the controller: the CLI must not claim that
+    nothing was submitted; it says it is unknown and how to look."""
+    ws = make_ws(tmp_path / "ws", extra="[slurm]\nsubmit_timeout_s = 2\n")
+    env = _wrapped_env(tmp_path, "#!/bin/sh\nsleep 30\n")
+    (Path(env["PATH"].split(os.pathsep)[0]) / "squeue").write_text(DEAD_SQUEUE)
+    (Path(env["PATH"].split(os.pathsep)[0]) / "squeue").chmod(0o755)
+    proc = _launch(ws, tmp_path, env, ["ok"])
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "no Slurm pilots were submitted" not in proc.stderr
+    assert "whether pilots were submitted is unknown" in proc.stderr
+    assert "squeue --name=fle-runner." in proc.stderr

@@ -76,6 +76,15 @@ class SlurmTimeout(SlurmError):
     """A Slurm client command did not answer in time (it was killed, with its children)."""
 
 
+class SubmissionUnknown(SlurmError):
+    """``sbatch`` timed out and ``squeue`` did not answer either: whether pilots were
+    submitted is unknown (``token`` names the submission to look for)."""
+
+    def __init__(self, message: str, *, token: str, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.token = token
+
+
 class PilotsNotRecorded(SlurmError):
     """Pilots were submitted (``job_id``), but the control store could not record them."""
 
@@ -281,7 +290,15 @@ def submit(
         out = _run(argv, opts.submit_timeout_s, what="submit the pilots")
         job_id = out.strip().splitlines()[0].split(";")[0].strip() if out.strip() else ""
     except SlurmTimeout as exc:
-        job_id = find_submission(token) or ""
+        found, answered = find_submission(token)
+        job_id = out = found or ""
+        if not answered:
+            raise SubmissionUnknown(
+                f"{exc.message}, and squeue did not answer either: whether pilots were submitted is "
+                f"unknown (job name {JOB_NAME}.{token}, comment 'fle-core submission {token}')",
+                token=token,
+                hint=f"before submitting again, look: squeue --name={JOB_NAME}.{token}",
+            ) from None
         if not job_id:
             raise SlurmError(
                 f"{exc.message}; Slurm knows no job of this submission (fle-core submission {token}, "
@@ -329,10 +346,12 @@ def _store_failures() -> tuple[type[BaseException], ...]:
 FIND_S = 15.0
 
 
-def find_submission(token: str, within_s: float | None = None) -> str | None:
+def find_submission(token: str, within_s: float | None = None) -> tuple[str | None, bool]:
     """The array job id of the submission named ``token`` (job name, else comment), asking
-    ``squeue`` until ``within_s`` passes; None if Slurm knows no such job by then."""
+    ``squeue`` until ``within_s`` passes (None if Slurm knows no such job by then), and
+    whether ``squeue`` answered at all (if not, nothing is known)."""
     deadline = time.monotonic() + (FIND_S if within_s is None else within_s)
+    answered = False
     while True:
         try:
             out = _run(
@@ -340,6 +359,7 @@ def find_submission(token: str, within_s: float | None = None) -> str | None:
                 QUERY_TIMEOUT_S,
                 what="find the submission",
             )
+            answered = True
         except SlurmError:
             out = ""
         ids = sorted(
@@ -350,9 +370,9 @@ def find_submission(token: str, within_s: float | None = None) -> str | None:
             }
         )
         if ids:
-            return ids[0]
+            return ids[0], True
         if time.monotonic() >= deadline:
-            return None
+            return None, answered
         time.sleep(1.0)
 
 

@@ -235,9 +235,12 @@ def submit_pilots_for(ws: Any, sweep_id: str, pilots: int, per_pilot: int) -> No
         sub = sweeps.submit_pilots(ws, pilots, sweep_ids=[sweep_id], max_concurrent=per_pilot)
     except FleError as exc:
         submitted = getattr(exc, "job_id", None)  # slurm.PilotsNotRecorded: Slurm took them
+        unknown = hasattr(exc, "token")  # slurm.SubmissionUnknown: Slurm did not say
         st.warning(
             f"Launched `{sweep_id}`: it is queued; Slurm job `{submitted}` was submitted but not recorded."
             if submitted
+            else f"Launched `{sweep_id}`: it is queued; whether Slurm pilots were submitted is unknown."
+            if unknown
             else f"Launched `{sweep_id}`: it is queued, but no Slurm pilots were submitted."
         )
         st.code(exc.message + (f"\nhint: {exc.hint}" if exc.hint else ""), language=None)
