@@ -152,6 +152,8 @@ def _submit_for_sweep(ws: Workspace, args, sweep_id: str) -> None:
             overrides=_slurm_overrides(args),
             max_concurrent=args.jobs_per_pilot,
         )
+    except (slurm.PilotsNotRecorded, slurm.SubmissionUnknown) as exc:
+        raise slurm.SlurmError(f"sweep {sweep_id} is queued; {exc.message}", hint=exc.hint) from None
     except slurm.SlurmError as exc:
         raise slurm.SlurmError(
             f"sweep {sweep_id} is queued, but no Slurm pilots were submitted: {exc.message}",

@@ -32,7 +32,7 @@ import polars as pl
 
 from fle_core import sources
 from fle_core.errors import ConfigError, QueueError
-from fle_core.sweeps import slurm
+from fle_core.sweeps import slurm, squeue_cache
 from fle_core.sweeps.config import SweepConfig, task_registry
 from fle_core.sweeps.executors import get_preset, load_presets
 from fle_core.sweeps.processes import spawn_detached
@@ -487,10 +487,12 @@ def _pilot_key(job_id: str | None, task: int | None) -> str | None:
 
 @dataclass
 class PilotsView:
-    """The Slurm pilots of recent submissions. ``slurm_error``: why Slurm states are missing."""
+    """The Slurm pilots of recent submissions. ``slurm_error``: why Slurm states are missing;
+    ``stale_s``: the states shown are the last answer, this old (``squeue`` was slow)."""
 
     frame: pl.DataFrame
     slurm_error: str | None = None
+    stale_s: float | None = None
 
 
 PILOT_SCHEMA: dict[str, PolarsDataType] = {
@@ -514,12 +516,16 @@ def pilots(
     limit: int = 10,
     now: float | None = None,
     sweep_id: str | None = None,
+    wait_s: float | None = None,
 ) -> PilotsView:
     """One row per array task of the ``limit`` newest pilot submissions (with ``sweep_id``:
     those that could serve that sweep, i.e. for it or for any sweep): ``pilot``
     (``JOBID_TASK``), ``slurm_state`` (squeue; null once slurmctld forgot the job),
     ``node``, ``reason``, the runner it became (``runner_status``, ``alive``, ``jobs_run``,
-    ``heartbeat_at``), ``log_path``, ``sweeps`` (ids, or ``any``), ``submitted_at``."""
+    ``heartbeat_at``), ``log_path``, ``sweeps`` (ids, or ``any``), ``submitted_at``.
+
+    ``wait_s`` (a page): wait at most that long for ``squeue``, else show its last answer
+    (``squeue_cache``); None waits for it (up to its own timeout)."""
     st = _store(ws, store)
     subs = [
         s
@@ -528,11 +534,15 @@ def pilots(
     ][:limit]
     if not subs:
         return PilotsView(pl.DataFrame(schema=PILOT_SCHEMA))
-    error = None
-    try:
-        states = {p.key: p for p in slurm.pilot_states([s.job_id for s in subs])}
-    except slurm.SlurmError as exc:
-        states, error = {}, exc.message
+    error, stale_s = None, None
+    if wait_s is not None:
+        answer = squeue_cache.pilot_states([s.job_id for s in subs], wait_s)
+        states, error, stale_s = {p.key: p for p in answer.states}, answer.error, answer.stale_s
+    else:
+        try:
+            states = {p.key: p for p in slurm.pilot_states([s.job_id for s in subs])}
+        except slurm.SlurmError as exc:
+            states, error = {}, exc.message
     live = runners(ws, st, now=now)
     by_pilot = {r["slurm_job"]: r for r in live.iter_rows(named=True) if r["slurm_job"]}
     rows = []
@@ -555,7 +565,7 @@ def pilots(
                     "submitted_at": _dt(sub.submitted_at),
                 }
             )
-    return PilotsView(pl.DataFrame(rows, schema=PILOT_SCHEMA), error)
+    return PilotsView(pl.DataFrame(rows, schema=PILOT_SCHEMA), error, stale_s)
 
 
 def ensure_runner(

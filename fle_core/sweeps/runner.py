@@ -14,10 +14,11 @@ results kept in memory until the store answers again; the loop backs off
 before expiring other runners' leases, so runners cut off by the same outage
 can heartbeat first and no finished job is rerun.
 
-Each job runs in its own session/process group (``start_new_session=True``)
-with its output in ``logs/<sweep>/<cell>.<attempt>.log``. A timeout, cancel or
-fast drain sends SIGTERM to the whole group and SIGKILL after ``kill_grace_s``;
-after any job ends its group is SIGKILLed, so no grandchild outlives it. On
+Each job runs in its own session and, where the machine allows, its own cgroup
+(``containment``), with its output copied into ``logs/<sweep>/<cell>.<attempt>.log``
+up to a cap (``job_logs``). A timeout, cancel or fast drain sends SIGTERM to every
+process of the job and SIGKILL after ``kill_grace_s``; after any job ends all its
+processes are SIGKILLed (a ``setsid`` daemon too), so nothing outlives it. On
 Linux the job also gets ``PR_SET_PDEATHSIG`` (via ``setpriv``) so a ``kill -9`` of the runner
 takes its children down; a later runner on the same host kills any group left
 behind when it expires the dead runner's leases.
@@ -46,7 +47,6 @@ import itertools
 import json
 import logging
 import os
-import queue
 import select
 import signal
 import socket
@@ -61,12 +61,15 @@ from typing import Any, TextIO
 from fle_core import sources
 from fle_core.errors import ConfigError, FleError, SourceUnavailable
 from fle_core.sources import JobRef, Source
-from fle_core.sweeps import slurm
+from fle_core.sweeps import slurm, wandb_worker
+from fle_core.sweeps.containment import ROUTES, Containment, JobBox
 from fle_core.sweeps.executors import Job, get_preset
+from fle_core.sweeps.job_logs import CappedLog, cap_bytes
 from fle_core.sweeps.processes import exited, killpg, own_log_path, pidfd, proc_start_time, with_pdeathsig
 from fle_core.sweeps.runner_sync import SyncWorker
 from fle_core.sweeps.store import Claim, ControlStore, RunnerRecord, open_store
 from fle_core.sweeps.store.records import Outcome, RunnerStatus
+from fle_core.sweeps.wandb_worker import WandbWorker
 from fle_core.workspace import Workspace, mask_url
 
 log = logging.getLogger(__name__)
@@ -87,12 +90,7 @@ def _store_errors() -> tuple[type[BaseException], ...]:
 
 STORE_ERRORS = _store_errors()
 
-COMPLETION = {
-    "succeeded": "successful",
-    "superseded": "will_retry",
-    "failed": "failed_final",
-    "cancelled": "cancelled",
-}
+COMPLETION = wandb_worker.COMPLETION  # the old home of this table
 
 
 @dataclass
@@ -106,6 +104,8 @@ class _Running:
     reason: str | None = None  # timed_out | cancelled | requeued once we decided to kill
     kill_sent_at: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    box: JobBox | None = None  # where the job's processes live (``containment``)
+    output: CappedLog | None = None  # copies its output into its log, capped
 
 
 @dataclass
@@ -167,9 +167,16 @@ class Runner:
         self._sync = SyncWorker(ws)
         self._source_errors: dict[str, str] = {}
         self._floors: dict[str, tuple[float, tuple[str, int]]] = {}
-        self._wandb_queue: queue.Queue = queue.Queue()
-        self._wandb_thread: threading.Thread | None = None
+        self._wandb = WandbWorker(ws)
         self.floor_ttl_s = 2.0  # re-read the source's max(version) at most this often
+        section = ws.section("runner")
+        self.log_cap = cap_bytes(section)
+        self.containment_route = str(section.get("containment", "auto"))
+        if self.containment_route not in ROUTES:
+            raise ConfigError(f"[runner] containment must be one of {', '.join(ROUTES)}")
+        self._containment: Containment | None = None
+        self.store_outage_max_s = _seconds(section, "store_outage_max_s", 600.0)
+        self._gave_up = False  # the store stayed unreachable past store_outage_max_s
         self.stats = {"claimed": 0, "succeeded": 0, "failed": 0, "requeued": 0, "cancelled": 0}
 
     # ---- the loop -------------------------------------------------------------
@@ -192,13 +199,14 @@ class Runner:
     def run(self, once: bool = False, poll_s: float = 0.05, idle_max_s: float = 1.0) -> int:
         """Loop until drained (signal) or, with ``once``, until nothing is left to run."""
         previous = self._install_signals()
+        self._contain()  # at start: it also ends what jobs of a runner that died here left behind
         sleep = poll_s
         backoff = 0.0
         try:
             while True:
                 try:
                     changed = self.step(time.time())
-                    if self.drain and not self.running and not self._results:
+                    if self.drain and not self.running and (not self._results or self._drain_overdue()):
                         break
                     if once and not (self.running or self._results) and not self._runnable():
                         break
@@ -206,10 +214,12 @@ class Runner:
                 except STORE_ERRORS as exc:
                     # The control store is busy or unreachable: jobs run on, results wait.
                     self._store_down(exc)
-                    if self.drain == "fast" and not self.running:
-                        break  # asked to stop now; _shutdown names what could not be recorded
+                    if self.drain and not self.running and self._drain_overdue():
+                        break  # asked to stop by now; _shutdown names what could not be recorded
+                    self._give_up_if_too_long()
                     backoff = min(max(backoff * 2, 0.25), self.outage_backoff_max_s)
                     self._wait(backoff)
+                    self._reconnect()
                     continue
                 sleep = poll_s if (changed or self.running) else min(sleep * 2, idle_max_s)
                 self._wait(0 if changed else sleep)
@@ -217,7 +227,43 @@ class Runner:
             self._shutdown()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+        if self._gave_up:
+            return 3
         return 130 if self.drain == "fast" and self._fast_by_sigint else 0
+
+    def _drain_overdue(self) -> bool:
+        """A drain's time is up (at once for a fast drain): stop waiting for the store."""
+        return self.drain == "fast" or time.time() >= (self.drain_deadline or 0)
+
+    def _drain_budget(self, default: float) -> float:
+        """How long shutdown work may still take: ``default``, or what is left of a drain."""
+        if self.drain is None or self.drain_deadline is None:
+            return default
+        return min(default, max(5.0, self.drain_deadline + self.kill_grace_s - time.time()))
+
+    def _give_up_if_too_long(self) -> None:
+        """An outage beyond ``store_outage_max_s``: stop the jobs and exit (a Slurm pilot
+        gives its allocation back); their leases expire and the cells run again elsewhere."""
+        if self._gave_up or self._outage_since is None:
+            return
+        if time.monotonic() - self._outage_since < self.store_outage_max_s:
+            return
+        log.error(
+            "control store unreachable for %.0fs (limit [runner] store_outage_max_s = %g); stopping "
+            "%d job(s) and exiting; their cells run again once their leases expire",
+            time.monotonic() - self._outage_since,
+            self.store_outage_max_s,
+            len(self.running),
+        )
+        self._gave_up = True
+        self.request_drain(fast=True)
+
+    def _reconnect(self) -> None:
+        """Reopen the store connection during an outage (one opened read-only stays so)."""
+        try:
+            self.store.reconnect()
+        except Exception as exc:  # noqa: BLE001 - still down: the next turn retries
+            log.debug("control store reconnect failed: %s", exc)
 
     def _runnable(self) -> int:
         return self.store.runnable_count(None, self.sweep_ids)
@@ -286,6 +332,7 @@ class Runner:
         """Stop claiming; graceful lets jobs finish until the drain timeout."""
         if fast or self.drain == "graceful":
             self.drain = "fast"
+            self.drain_deadline = min(self.drain_deadline or time.time(), time.time())
         else:
             self.drain = "graceful"
             self.drain_deadline = time.time() + self.drain_timeout_s
@@ -318,7 +365,7 @@ class Runner:
         for r in self.running.values():
             if r.reason is None:
                 r.reason = "requeued"
-            killpg(r.proc.pid, signal.SIGKILL)
+            _signal(r, signal.SIGKILL)
             r.proc.wait()
         try:
             self._reap(time.time())
@@ -332,12 +379,14 @@ class Runner:
                 res.outcome or "exit 0, unverified",
             )
         try:
-            self._wandb_flush(5.0 if self.drain == "fast" else 300.0)
+            self._wandb.flush(5.0 if self.drain == "fast" else self._drain_budget(300.0))
             self._heartbeat(time.time(), status="stopped")
         except Exception as exc:  # noqa: BLE001
             log.error("shutdown bookkeeping failed: %s", exc)
         self._maybe_sync(time.time(), force=True)
-        self._sync.close(30.0 if self.drain == "fast" else 900.0)
+        self._sync.close(30.0 if self.drain == "fast" else self._drain_budget(900.0))
+        if self._containment is not None:
+            self._containment.close()
 
     # ---- heartbeat and leases -----------------------------------------------------
     def _heartbeat(self, now: float, status: RunnerStatus | None = None) -> None:
@@ -370,10 +419,7 @@ class Runner:
             log.warning("lease of %s (runner %s) expired; requeued", a.attempt_id, a.runner_id)
             mine = self.running.pop(a.attempt_id, None)
             if mine is not None:  # our own heartbeats failed too long: the cell is requeued, stop our copy
-                killpg(mine.proc.pid, signal.SIGKILL)
-                mine.proc.wait()
-                if mine.extra.get("pidfd") is not None:
-                    os.close(mine.extra.pop("pidfd"))
+                _end(mine)
             elif a.host == self.host and a.pid:
                 start = proc_start_time(a.pid)
                 if start is None or start == a.proc_start:
@@ -402,7 +448,7 @@ class Runner:
         if r.reason is None:
             if stop == "lost":
                 r.reason, r.kill_sent_at = "requeued", now
-                killpg(r.proc.pid, signal.SIGKILL)
+                _signal(r, signal.SIGKILL)
                 return
             if now >= r.deadline:
                 r.reason = "timed_out"
@@ -412,9 +458,9 @@ class Runner:
                 r.reason = "requeued"
             if r.reason:
                 r.kill_sent_at = now
-                killpg(r.proc.pid, signal.SIGTERM)
+                _signal(r, signal.SIGTERM)
         elif r.kill_sent_at is not None and now - r.kill_sent_at >= self.kill_grace_s:
-            killpg(r.proc.pid, signal.SIGKILL)
+            _signal(r, signal.SIGKILL)
 
     def _reap(self, now: float) -> int:
         """Exited jobs → results (no control store needed): their group is killed, the
@@ -424,11 +470,8 @@ class Runner:
             r = self.running[aid]
             if not exited(r.proc):
                 continue
-            killpg(r.proc.pid, signal.SIGKILL)  # leader is a zombie: the group id is still ours
-            r.proc.wait()
             del self.running[aid]
-            if r.extra.get("pidfd") is not None:
-                os.close(r.extra.pop("pidfd"))
+            _end(r)
             rc = r.proc.returncode
             outcome, error = self._outcome(r, rc)
             self._results.append(_Result(r, rc, now, outcome, error))
@@ -461,13 +504,13 @@ class Runner:
             ] += 1
             self._dirty_sources.add(r.claim.sweep.source)
             if r.claim.sweep.wandb:
-                self._log_wandb(r, fin.attempt_status or "failed")
+                self._wandb.job(r.claim, fin.attempt_status or "failed", r.source)
             self._done_checks[r.claim.sweep.sweep_id] = r.claim
         for sweep_id, claim in list(self._done_checks.items()):
             done = self.store.complete_if_done(sweep_id, now)
             del self._done_checks[sweep_id]
             if done and claim.sweep.wandb:
-                self._log_wandb_summary(claim)
+                self._wandb.summary(claim)
         return recorded
 
     def _verify_later(self, res: _Result, now: float) -> Outcome | None:
@@ -567,6 +610,7 @@ class Runner:
         workdir.mkdir(parents=True, exist_ok=True)
         log_path = workdir / f"{c.cell_id}.{a.attempt}.log"
         slot = self._free_slot()
+        box, output = None, None
         try:
             source = sources.get(self.ws, s.source)
             executor = get_preset(self.ws, s.executor)
@@ -590,19 +634,27 @@ class Runner:
             cmd = executor.build(job, workdir)
             # only what the job needs: no control-store password, no other sources' URLs
             env = {**executor.environment(os.environ), **cmd.env, "FLE_CORE_HOME": str(self.ws.root)}
+            argv = with_pdeathsig(cmd.argv, env)
             with open(log_path, "a") as fh:
                 _header(fh, a.attempt_id, a.version, executor.name, cmd.argv, job.source_url)
-                proc = subprocess.Popen(
-                    with_pdeathsig(cmd.argv, env),
-                    stdin=subprocess.DEVNULL,
-                    stdout=fh,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                    cwd=str(workdir),
-                    start_new_session=True,
-                    close_fds=True,
-                )
+            box, output = self._contain().box(), CappedLog(log_path, self.log_cap)
+            proc = subprocess.Popen(
+                box.wrap(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=output.write_fd,
+                stderr=subprocess.STDOUT,
+                env={**env, **box.env()},
+                cwd=str(workdir),
+                start_new_session=True,
+                close_fds=True,
+            )
+            box.started(proc.pid)
+            output.start()
         except (FleError, OSError, ValueError) as exc:
+            if output is not None:
+                output.abandon()
+            if box is not None:
+                box.close()
             msg = f"could not start the job: {exc}"
             with open(log_path, "a") as fh:
                 fh.write(f"# {msg}\n")
@@ -618,6 +670,8 @@ class Runner:
             started=now,
             slot=slot,
             extra={"log_path": str(log_path), "pidfd": pidfd(proc.pid)},
+            box=box,
+            output=output,
         )
         self._unrecorded_pids[a.attempt_id] = (proc.pid, proc_start_time(proc.pid), str(log_path))
         self._record_pids()  # a store error here leaves the job running; recorded after the outage
@@ -626,6 +680,13 @@ class Runner:
         for aid, (pid, start, path) in list(self._unrecorded_pids.items()):
             self.store.set_attempt_process(aid, pid, start, path)
             del self._unrecorded_pids[aid]
+
+    def _contain(self) -> Containment:
+        """The containment route, chosen (and logged) when the first job starts."""
+        if self._containment is None:
+            self._containment = Containment(self.containment_route)
+            log.info("jobs run in %s", self._containment.describe())
+        return self._containment
 
     def _free_slot(self) -> int:
         """The lowest concurrency slot no running job of this runner holds."""
@@ -643,49 +704,40 @@ class Runner:
         self._dirty_sources.clear()
         self._last_sync = now
 
-    # ---- W&B, off the scheduling loop ---------------------------------------------------
-    def _log_wandb(self, r: _Running, attempt_status: str) -> None:
-        """Queue one W&B run for this job; a W&B init can take seconds, so a worker thread
-        (with its own store connection) does it while the loop keeps policing jobs."""
-        from fle_core.sweeps import job_tracking  # lazy: polars and wandb only once a job finished
 
-        status = COMPLETION.get(attempt_status, attempt_status)
-        self._wandb_submit(
-            lambda store: job_tracking.log_job_to_wandb(self.ws, store, r.claim, status, r.source)
-        )
+def _seconds(section: dict[str, Any], key: str, default: float) -> float:
+    raw = section.get(key, default)
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(f"[runner] {key} must be a positive number of seconds, not {raw!r}")
+    return value
 
-    def _log_wandb_summary(self, claim: Claim) -> None:
-        from fle_core.sweeps import job_tracking
 
-        self._wandb_submit(lambda store: job_tracking.log_summary_to_wandb(self.ws, store, claim.sweep))
+def _signal(r: _Running, sig: int) -> None:
+    """Signal every process of a job (its box; its process group if it has none)."""
+    if r.box is not None:
+        r.box.signal(sig)
+    else:
+        killpg(r.proc.pid, sig)
 
-    def _wandb_submit(self, task) -> None:
-        if self._wandb_thread is None:
-            self._wandb_thread = threading.Thread(target=self._wandb_worker, name="fle-wandb", daemon=True)
-            self._wandb_thread.start()
-        self._wandb_queue.put(task)
 
-    def _wandb_worker(self) -> None:
-        store = None
-        while (task := self._wandb_queue.get()) is not None:
-            try:
-                store = store or open_store(self.ws)
-                task(store)
-            except Exception as exc:  # noqa: BLE001
-                log.error("W&B logging failed: %s", exc)
-            finally:
-                self._wandb_queue.task_done()
-        if store is not None:
-            store.close()
-
-    def _wandb_flush(self, timeout_s: float) -> None:
-        """Let queued W&B runs finish (bounded), then stop the worker."""
-        if self._wandb_thread is None:
-            return
-        self._wandb_queue.put(None)
-        self._wandb_thread.join(timeout_s)
-        if self._wandb_thread.is_alive():
-            log.warning("W&B logging still busy after %.0fs; leaving it", timeout_s)
+def _end(r: _Running) -> None:
+    """After a job's leader exited (or to stop it): every process of the job killed, the
+    leader reaped, its box released and its output copied to the end."""
+    if r.box is not None:
+        r.box.kill()
+    else:
+        killpg(r.proc.pid, signal.SIGKILL)  # leader is a zombie: the group id is still ours
+    r.proc.wait()
+    if r.box is not None:
+        r.box.close()
+    if r.output is not None:
+        r.output.finish()
+    if r.extra.get("pidfd") is not None:
+        os.close(r.extra.pop("pidfd"))
 
 
 def _header(fh: TextIO, attempt_id: str, version: int, executor: str, argv: list[str], url: str) -> None:

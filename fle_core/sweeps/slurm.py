@@ -25,11 +25,14 @@ cannot see it, and it has one writer. The host that serves the app syncs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -69,9 +72,30 @@ class SlurmError(FleError):
     """``sbatch``/``squeue``/``scancel`` is missing, failed or refused."""
 
 
+class SlurmTimeout(SlurmError):
+    """A Slurm client command did not answer in time (it was killed, with its children)."""
+
+
+class SubmissionUnknown(SlurmError):
+    """``sbatch`` timed out and ``squeue`` did not answer either: whether pilots were
+    submitted is unknown (``token`` names the submission to look for)."""
+
+    def __init__(self, message: str, *, token: str, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.token = token
+
+
+class PilotsNotRecorded(SlurmError):
+    """Pilots were submitted (``job_id``), but the control store could not record them."""
+
+    def __init__(self, message: str, *, job_id: str, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.job_id = job_id
+
+
 # ---- options ------------------------------------------------------------------------
 _STR_KEYS = ("partition", "time", "mem", "account", "qos", "python")
-_INT_KEYS = ("cpus_per_task", "array_parallelism", "grace_s")
+_INT_KEYS = ("cpus_per_task", "array_parallelism", "grace_s", "submit_timeout_s")
 KEYS = (*_STR_KEYS, *_INT_KEYS, "extra_args")
 
 
@@ -88,6 +112,7 @@ class SlurmOptions:
     array_parallelism: int | None = None
     extra_args: tuple[str, ...] = ()
     grace_s: int = 120
+    submit_timeout_s: int = int(SUBMIT_TIMEOUT_S)  # then the submission is looked for by name
     python: str = field(default_factory=lambda: sys.executable)
 
     @property
@@ -192,15 +217,18 @@ def pilot_command(
 
 
 def sbatch_argv(
-    opts: SlurmOptions, pilots: int, log_dir: Path, script: Path, command: list[str]
+    opts: SlurmOptions, pilots: int, log_dir: Path, script: Path, command: list[str], token: str = ""
 ) -> list[str]:
-    """The full ``sbatch`` argv: options (one element each), the script, the runner command."""
+    """The full ``sbatch`` argv: options (one element each), the script, the runner command.
+    ``token`` names this submission (job name and comment), so it can be found if sbatch
+    does not answer (``submit``)."""
     array = f"0-{pilots - 1}" + (f"%{opts.array_parallelism}" if opts.array_parallelism else "")
     argv = [
         "sbatch",
         "--parsable",
         f"--array={array}",
-        f"--job-name={JOB_NAME}",
+        f"--job-name={JOB_NAME}" + (f".{token}" if token else ""),
+        *([f"--comment=fle-core submission {token}"] if token else []),
         f"--output={log_dir}/pilot-%A_%a.log",
         f"--chdir={log_dir}",
         f"--signal=B:TERM@{opts.grace_s}",
@@ -232,7 +260,12 @@ def submit(
     """Submit ``pilots`` runner pilots as one job array; record and return the submission.
 
     ``SlurmError`` (nothing submitted, nothing recorded) when ``sbatch`` is missing,
-    fails or refuses; queued sweeps stay queued for the next pilots or a local runner."""
+    fails or refuses; queued sweeps stay queued for the next pilots or a local runner.
+    An ``sbatch`` that does not answer within ``submit_timeout_s`` is killed and the
+    submission looked for by its unique name (``find_submission``): found, it is
+    recorded like any other (so it is never submitted twice and ``cancel`` reaches it);
+    not found, nothing was submitted. ``PilotsNotRecorded`` when Slurm took the pilots
+    but the control store could not record them (the error names the job to scancel)."""
     if int(pilots) < 1:
         raise ConfigError(f"--slurm needs at least 1 pilot, not {pilots}")
     opts = opts or options(ws)
@@ -251,9 +284,27 @@ def submit(
         drain_timeout_s=drain_timeout_s,
         sweep_ids=sweep_ids,
     )
-    argv = sbatch_argv(opts, int(pilots), log_dir, script, command)
-    out = _run(argv, SUBMIT_TIMEOUT_S, what="submit the pilots")
-    job_id = out.strip().splitlines()[0].split(";")[0].strip() if out.strip() else ""
+    token = uuid.uuid4().hex[:12]
+    argv = sbatch_argv(opts, int(pilots), log_dir, script, command, token)
+    try:
+        out = _run(argv, opts.submit_timeout_s, what="submit the pilots")
+        job_id = out.strip().splitlines()[0].split(";")[0].strip() if out.strip() else ""
+    except SlurmTimeout as exc:
+        found, answered = find_submission(token)
+        job_id = out = found or ""
+        if not answered:
+            raise SubmissionUnknown(
+                f"{exc.message}, and squeue did not answer either: whether pilots were submitted is "
+                f"unknown (job name {JOB_NAME}.{token}, comment 'fle-core submission {token}')",
+                token=token,
+                hint=f"before submitting again, look: squeue --name={JOB_NAME}.{token}",
+            ) from None
+        if not job_id:
+            raise SlurmError(
+                f"{exc.message}; Slurm knows no job of this submission (fle-core submission {token}, "
+                f"looked for {FIND_S:g}s), so no pilots were submitted",
+                hint="is slurmctld slow or unreachable? (`sinfo`); queued sweeps stay queued",
+            ) from None
     if not job_id.isdigit():
         raise SlurmError(f"sbatch printed no job id: {out.strip()[:200]!r}")
     submission = PilotSubmission(
@@ -263,8 +314,66 @@ def submit(
         sweep_ids=list(sweep_ids) if sweep_ids else None,
         log_dir=str(log_dir),
     )
-    (store or open_store(ws)).add_submission(submission)
+    _record(ws, store, submission)
     return submission
+
+
+def _record(ws: Workspace, store: ControlStore | None, submission: PilotSubmission) -> None:
+    try:
+        (store or open_store(ws)).add_submission(submission)
+    except _store_failures() as exc:
+        job = submission.job_id
+        raise PilotsNotRecorded(
+            f"Slurm job {job} ({submission.pilots} pilot(s)) was submitted, but the control store could "
+            f"not record it: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}",
+            job_id=job,
+            hint=f"the pilots wait for the store and run once it answers; to stop them: scancel {job}",
+        ) from None
+
+
+def _store_failures() -> tuple[type[BaseException], ...]:
+    import sqlite3
+
+    errors: list[type[BaseException]] = [sqlite3.Error, FleError, OSError]
+    with contextlib.suppress(ImportError):
+        import psycopg
+
+        errors.append(psycopg.Error)
+    return tuple(errors)
+
+
+#: How long ``find_submission`` keeps asking squeue (slurmctld may register a late sbatch).
+FIND_S = 15.0
+
+
+def find_submission(token: str, within_s: float | None = None) -> tuple[str | None, bool]:
+    """The array job id of the submission named ``token`` (job name, else comment), asking
+    ``squeue`` until ``within_s`` passes (None if Slurm knows no such job by then), and
+    whether ``squeue`` answered at all (if not, nothing is known)."""
+    deadline = time.monotonic() + (FIND_S if within_s is None else within_s)
+    answered = False
+    while True:
+        try:
+            out = _run(
+                ["squeue", "--noheader", "--array", "--states=all", "--format=%F|%j|%k"],
+                QUERY_TIMEOUT_S,
+                what="find the submission",
+            )
+            answered = True
+        except SlurmError:
+            out = ""
+        ids = sorted(
+            {
+                line.split("|", 1)[0].strip()
+                for line in out.splitlines()
+                if f"{JOB_NAME}.{token}" in line or f"fle-core submission {token}" in line
+            }
+        )
+        if ids:
+            return ids[0], True
+        if time.monotonic() >= deadline:
+            return None, answered
+        time.sleep(1.0)
 
 
 def _pilot_script(log_dir: Path) -> Path:
@@ -288,29 +397,35 @@ def _run(argv: list[str], timeout_s: float, what: str) -> str:
             "and SLURM_CONF set; queued sweeps stay queued",
         )
     try:
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             [exe, *argv[1:]],
             stdin=subprocess.DEVNULL,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=timeout_s,
+            start_new_session=True,  # a timeout kills the command and anything it started
         )
+    except OSError as exc:
+        raise SlurmError(f"could not run {argv[0]}: {exc}") from None
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        raise SlurmError(
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise SlurmTimeout(
             f"{argv[0]} did not answer within {timeout_s:.0f}s, so Slurm could not {what}",
             hint="is slurmctld reachable? (`sinfo`); queued sweeps stay queued",
         ) from None
-    except OSError as exc:
-        raise SlurmError(f"could not run {argv[0]}: {exc}") from None
     if proc.returncode != 0:
-        said = [line.strip() for line in (proc.stderr or proc.stdout).splitlines() if line.strip()]
+        said = [line.strip() for line in (stderr or stdout).splitlines() if line.strip()]
         raise SlurmError(
             f"{argv[0]} failed (exit {proc.returncode}), so Slurm could not {what}: "
             + (" / ".join(said)[:800] if said else "no message"),
             hint="check the [slurm] options (partition, account, qos, time) with `sinfo` and your "
             "site's limits; queued sweeps stay queued",
         )
-    return proc.stdout
+    return stdout
 
 
 # ---- what the cluster says ---------------------------------------------------------------

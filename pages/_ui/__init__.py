@@ -120,13 +120,19 @@ from pages._ui.state import (
     url_tabs,
     url_text,
 )
-from pages._ui.sweep_views import cells_view, runner_health, status_fraction, status_text
+from pages._ui.sweep_views import (
+    PILOT_COLUMNS,
+    cells_view,
+    pilot_table,
+    runner_health,
+    status_fraction,
+    status_text,
+)
 from pages._ui.systems import config_options, config_text, several_systems
 from pages._ui.tables import table
 from pages._ui.uncertainty_data import comparison_markdown
 from pages._ui.widgets import (
     LEADERBOARD_COLUMNS,
-    PILOT_COLUMNS,
     SOURCE_COLUMNS,
     SWEEP_COLUMNS,
     failure_note,
@@ -137,7 +143,6 @@ from pages._ui.widgets import (
     live,
     markdown_preview,
     number_columns,
-    pilot_table,
     preset_caption,
     progress_callback,
     slurm_caption,

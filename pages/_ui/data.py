@@ -286,10 +286,12 @@ def fetch_step_detail(ws: Workspace, key: str) -> pl.DataFrame:
 @st.cache_data(show_spinner=False, ttl=10, max_entries=16)
 def _pilots(_ws: Workspace, _store: Any, root: str, sweep_id: str | None) -> Any:
     from fle_core import sweeps
+    from fle_core.sweeps.squeue_cache import DEFAULT_WAIT_S
 
-    return sweeps.pilots(_ws, _store, sweep_id=sweep_id)
+    return sweeps.pilots(_ws, _store, sweep_id=sweep_id, wait_s=DEFAULT_WAIT_S)
 
 
 def pilots(ws: Workspace, sweep_id: str | None = None) -> Any:
-    """The Monitor's pilot table (``sweeps.pilots``): one ``squeue`` per 10 s per sweep."""
+    """The Monitor's pilot table (``sweeps.pilots``), at most one ``squeue`` per 10 s per
+    sweep however many browsers watch, and a hanging one blocks a render at most 2 s."""
     return _pilots(ws, control_store(ws), str(ws.root), sweep_id)

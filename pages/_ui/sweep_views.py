@@ -1,4 +1,5 @@
-"""UI layer: sweep and runner views (runner health with Stop, progress text, the cell grid).
+"""UI layer: sweep and runner views (runner health with Stop, progress text, the cell grid,
+the Slurm pilot table).
 
 Split from ``widgets`` so each module stays reviewable. Progress counts the cells
 that ran to an outcome (a cancelled sweep never looks finished); a runner that
@@ -30,10 +31,21 @@ def runner_health(runners: pl.DataFrame, starting_pid: int | None = None, stop=N
     says that a runner outlives the app.
     """
     alive = runners.filter(pl.col("alive")) if "alive" in runners.columns else runners.head(0)
+    runners = _shown_status(runners)
+    silent = runners.filter(pl.col("status") == SILENT) if "status" in runners.columns else runners.head(0)
     if alive.is_empty() and starting_pid and _pid_running(starting_pid):
         st.caption(
             f":material/hourglass_top: Runner starting (pid {starting_pid}); "
             "its first heartbeat comes within seconds."
+        )
+    elif alive.is_empty() and not silent.is_empty():
+        beat = cast("datetime | None", silent["heartbeat_at"].max())
+        ago = (datetime.now(UTC) - beat).total_seconds() if beat is not None else None
+        st.caption(
+            f":material/sync_problem: No runner has sent a heartbeat within its lease: "
+            f"{notes.plural(silent.height, 'runner')} below {'is' if silent.height == 1 else 'are'} "
+            f"*{SILENT}* (last heartbeat {frames.duration_text(ago)} ago): each has died or cannot "
+            "reach the control store. Their running jobs are requeued once their leases expire."
         )
     elif alive.is_empty():
         st.caption(
@@ -57,6 +69,22 @@ def runner_health(runners: pl.DataFrame, starting_pid: int | None = None, stop=N
             if c in runners.columns
         ]
         table(runners.select(cols), RUNNER_COLUMNS)
+
+
+#: The status shown for a runner whose heartbeat lapsed without it saying it stopped.
+SILENT = "silent"
+
+
+def _shown_status(runners: pl.DataFrame) -> pl.DataFrame:
+    """A runner whose heartbeat lapsed is not shown as ``running``: the table and the note
+    above it must agree."""
+    if not {"status", "alive"} <= set(runners.columns):
+        return runners
+    return runners.with_columns(
+        status=pl.when(pl.col("alive") | (pl.col("status") == "stopped"))
+        .then(pl.col("status"))
+        .otherwise(pl.lit(SILENT))
+    )
 
 
 RUNNER_COLUMNS: dict[str, Any] = {
@@ -151,3 +179,42 @@ def cells_view(cells: pl.DataFrame) -> None:
         )
         cells = shown
     grid_chart(charts.sweep_cells_chart, cells, grid=True)
+
+
+PILOT_COLUMNS = {
+    "pilot": st.column_config.TextColumn("Pilot (job_task)", pinned=True),
+    "slurm_state": st.column_config.TextColumn("Slurm state", help="From squeue; empty once Slurm forgot it"),
+    "node": st.column_config.TextColumn("Node"),
+    "reason": st.column_config.TextColumn("Reason"),
+    "runner_status": st.column_config.TextColumn("Runner"),
+    "alive": st.column_config.CheckboxColumn("Alive"),
+    "jobs_run": st.column_config.NumberColumn("Jobs run", format="%d"),
+    "heartbeat_at": st.column_config.DatetimeColumn("Last heartbeat", format="HH:mm:ss"),
+    "log_path": st.column_config.TextColumn("Log"),
+    "sweeps": st.column_config.TextColumn("Sweeps"),
+    "submitted_at": st.column_config.DatetimeColumn("Submitted", format="YYYY-MM-DD HH:mm"),
+}
+
+
+def pilot_table(view: Any) -> None:
+    """Pilots of recent Slurm submissions with their Slurm state (nothing without any)."""
+    if view.frame.is_empty():
+        return
+    live = view.frame.filter(pl.col("slurm_state").is_in(["PENDING", "RUNNING", "CONFIGURING", "COMPLETING"]))
+    stale = " · Slurm states stale" if getattr(view, "stale_s", None) is not None else ""
+    with st.expander(f"Slurm pilots ({live.height} queued or running, {view.frame.height} recent){stale}"):
+        if stale:
+            st.warning(
+                f"Slurm states as of {frames.duration_text(view.stale_s)} ago (stale): {view.slurm_error}",
+                icon=":material/history:",
+            )
+        elif view.slurm_error:
+            st.warning(f"Slurm states unavailable: {view.slurm_error}", icon=":material/cloud_off:")
+        frame = view.frame.with_columns(  # a pilot whose runner went quiet is not "running"
+            runner_status=pl.when(
+                pl.col("alive") | pl.col("runner_status").is_in(["stopped"]).fill_null(True)
+            )
+            .then(pl.col("runner_status"))
+            .otherwise(pl.lit(SILENT))
+        )
+        table(frame, PILOT_COLUMNS)

@@ -203,21 +203,6 @@ def failure_note(counts: pl.DataFrame, models: list[str] | None = None, rule: st
 
 
 # ---------------------------------------------------------------- Slurm pilots and stopped cells
-PILOT_COLUMNS = {
-    "pilot": st.column_config.TextColumn("Pilot (job_task)", pinned=True),
-    "slurm_state": st.column_config.TextColumn("Slurm state", help="From squeue; empty once Slurm forgot it"),
-    "node": st.column_config.TextColumn("Node"),
-    "reason": st.column_config.TextColumn("Reason"),
-    "runner_status": st.column_config.TextColumn("Runner"),
-    "alive": st.column_config.CheckboxColumn("Alive"),
-    "jobs_run": st.column_config.NumberColumn("Jobs run", format="%d"),
-    "heartbeat_at": st.column_config.DatetimeColumn("Last heartbeat", format="HH:mm:ss"),
-    "log_path": st.column_config.TextColumn("Log"),
-    "sweeps": st.column_config.TextColumn("Sweeps"),
-    "submitted_at": st.column_config.DatetimeColumn("Submitted", format="YYYY-MM-DD HH:mm"),
-}
-
-
 def slurm_caption(ws: Any) -> None:
     """The server-side ``[slurm]`` options pilots get (the browser chooses only how many)."""
     from fle_core import sweeps
@@ -245,7 +230,15 @@ def submit_pilots_for(ws: Any, sweep_id: str, pilots: int, per_pilot: int) -> No
             ws, pilots, sweep_ids=[sweep_id], max_concurrent=per_pilot, store=control_store(ws)
         )
     except FleError as exc:
-        st.warning(f"Launched `{sweep_id}`: it is queued, but no Slurm pilots were submitted.")
+        submitted = getattr(exc, "job_id", None)  # slurm.PilotsNotRecorded: Slurm took them
+        unknown = hasattr(exc, "token")  # slurm.SubmissionUnknown: Slurm did not say
+        st.warning(
+            f"Launched `{sweep_id}`: it is queued; Slurm job `{submitted}` was submitted but not recorded."
+            if submitted
+            else f"Launched `{sweep_id}`: it is queued; whether Slurm pilots were submitted is unknown."
+            if unknown
+            else f"Launched `{sweep_id}`: it is queued, but no Slurm pilots were submitted."
+        )
         st.code(exc.message + (f"\nhint: {exc.hint}" if exc.hint else ""), language=None)
         return
     st.success(f"Launched `{sweep_id}` on Slurm: job `{sub.job_id}` with {sub.pilots} pilot(s).")
@@ -255,17 +248,6 @@ def submit_pilots_for(ws: Any, sweep_id: str, pilots: int, per_pilot: int) -> No
         f"This host syncs the sweep's source every 30 s while its cells run (`fle-core sync --follow`, "
         f"pid {pid}), so Compare, Tasks and Trajectories fill in as pilots finish jobs."
     )
-
-
-def pilot_table(view: Any) -> None:
-    """Pilots of recent Slurm submissions with their Slurm state (nothing without any)."""
-    if view.frame.is_empty():
-        return
-    live = view.frame.filter(pl.col("slurm_state").is_in(["PENDING", "RUNNING", "CONFIGURING", "COMPLETING"]))
-    with st.expander(f"Slurm pilots ({live.height} queued or running, {view.frame.height} recent)"):
-        if view.slurm_error:
-            st.warning(f"Slurm states unavailable: {view.slurm_error}", icon=":material/cloud_off:")
-        table(view.frame, PILOT_COLUMNS)
 
 
 def stopped_cells(cells: pl.DataFrame) -> None:

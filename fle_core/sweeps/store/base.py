@@ -286,6 +286,11 @@ class ControlStore(ABC):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def reconnect(self) -> None:
+        """Open the connection afresh after a fault (a runner calls it while the store is
+        down). Stores that reconnect by themselves need nothing here."""
+        return None
+
 
 # ---- portable SQL implementation --------------------------------------------------
 _SWEEP_COLS = list(SweepRecord.model_fields)

@@ -29,15 +29,30 @@ class SqliteControlStore(SqlControlStore):
             self._con = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
             self._migrate()
             return
+        self._busy_ms = int(busy_timeout_ms)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._con = sqlite3.connect(
-            str(self.path), timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
-        )
-        self._con.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        self._con.execute("PRAGMA journal_mode = WAL")
-        self._con.execute("PRAGMA synchronous = NORMAL")
-        self._con.execute("PRAGMA foreign_keys = ON")
+        self._con = self._open()
         self._migrate()
+
+    def _open(self) -> sqlite3.Connection:
+        con = sqlite3.connect(
+            str(self.path), timeout=self._busy_ms / 1000, isolation_level=None, check_same_thread=False
+        )
+        con.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+        con.execute("PRAGMA journal_mode = WAL")
+        con.execute("PRAGMA synchronous = NORMAL")
+        con.execute("PRAGMA foreign_keys = ON")
+        return con
+
+    def reconnect(self) -> None:
+        """A fresh connection. SQLite opens a file it cannot write read-only and keeps it
+        so for the connection's life; a runner that (re)started while the store was
+        read-only must reopen it to write again once it is writable."""
+        if self.read_only:
+            return
+        con = self._open()
+        old, self._con = self._con, con
+        old.close()
 
     @contextmanager
     def _tx(self) -> Iterator[Any]:
@@ -48,7 +63,12 @@ class SqliteControlStore(SqlControlStore):
         except BaseException:
             con.execute("ROLLBACK")
             raise
-        con.execute("COMMIT")
+        try:
+            con.execute("COMMIT")
+        except sqlite3.Error:
+            if con.in_transaction:  # a COMMIT that failed may leave it open: never keep it so
+                con.execute("ROLLBACK")
+            raise
 
     @contextmanager
     def _read(self) -> Iterator[Any]:
