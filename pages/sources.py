@@ -131,6 +131,20 @@ def inspect_logs() -> None:
     st.dataframe(view, hide_index=True)
 
 
+def left_out() -> None:
+    """Samples, logs and files sync left out for a malformed field (the rest synced)."""
+    rows = _ui.catalog(ws, "quarantined")
+    if rows.is_empty():
+        return
+    st.subheader("Left out for a malformed field")
+    st.warning(
+        f"{rows.height:,} sample(s), log(s) or file(s) could not be synced as they are; everything "
+        "beside them synced. Fix or remove the file, and the next sync reads it again.",
+        icon=":material/report:",
+    )
+    st.dataframe(rows.rename({"detail": "what and why"}), hide_index=True)
+
+
 def attention() -> None:
     st.subheader("Rows needing attention")
     rows = _ui.catalog(ws, "attention_rows")
@@ -165,4 +179,5 @@ with _ui.guard():
     else:
         history()
         inspect_logs()
+        left_out()
         attention()

@@ -40,6 +40,7 @@ from fle_core.sources.log_zip import LogReadError, ZipLog, loads, sample_layout
 from fle_core.sources.sample_facts import (  # re-exported: the format's public names
     INFRA_PATTERNS,
     STORE,
+    Malformed,
     SampleFacts,
     as_dict,
     classify,
@@ -55,6 +56,7 @@ __all__ = [
     "LogFacts",
     "LogReadError",
     "LogRef",
+    "Malformed",
     "RawLog",
     "SampleFacts",
     "classify",
