@@ -337,3 +337,57 @@ def test_a_huge_error_text_is_stored_cut_at_1_mib_with_a_marker(tmp_path, inspec
     assert len(head.encode()) == 1 << 20 and set(head) == {"é"}
     assert marker == f"[… cut at 1 MiB: {6 << 20:,} bytes in all]"
     assert row["failure_kind"] == "error"
+
+
+# ---------------------------------------------------------------- held-out acceptance
+def test_acceptance_json_logs_with_epoch_abc_and_a_score_of_10_400(tmp_path, inspect_logs_dir):
+    """Held-out check: in a folder of JSON logs (FLE 0.4.3's scorer, written back as
+    ``.json`` by inspect_ai), one sample with ``"epoch": "abc"`` and another log with a
+    score of 10**400 never make sync print a traceback, and every untouched log's (model,
+    task) cells match the verdicts FLE's own scorer wrote into the logs."""
+    from inspect_ai.log import read_eval_log, write_eval_log
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for src in sorted((inspect_logs_dir / "fle043").glob("*.eval")):
+        write_eval_log(read_eval_log(str(src)), str(logs / (src.stem + ".json")), format="json")
+    throughput = sorted(p for p in logs.glob("*.json") if "open-play" not in p.name)
+    abc, huge = throughput[0], throughput[1]
+    doc = json.loads(abc.read_text())
+    doc["samples"][0]["epoch"] = "abc"
+    abc.write_text(json.dumps(doc))
+    doc = json.loads(huge.read_text())
+    doc["samples"][-1]["scores"]["comprehensive_factorio_scorer"]["metadata"]["production_score"] = BIG
+    huge.write_text(json.dumps(doc))
+    ws = _workspace(tmp_path, logs)
+    cli = [sys.executable, "-m", "fle_core", "--workspace", str(ws.root)]
+    for args in (["sync"], ["sync"], ["status"]):
+        done = subprocess.run([*cli, *args], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0 and "Traceback" not in done.stdout + done.stderr, done.stderr
+    # the reference: FLE's scorer's own verdict in each untouched log, per (model, task)
+    want: dict[tuple[str, str], list[int]] = {}
+    for path in throughput[2:]:
+        log = json.loads(path.read_text())
+        for s in log["samples"]:
+            meta = s["scores"]["comprehensive_factorio_scorer"]["metadata"]
+            cell = want.setdefault((log["eval"]["model"], meta.get("env_id") or log["eval"]["task"]), [0, 0])
+            cell[0] += 1
+            cell[1] += bool(meta.get("quota_achieved")) and "scorer_error" not in meta
+    keys = warehouse.query(
+        ws, "SELECT version, instance, path FROM inspect_samples WHERE superseded_by IS NULL"
+    )
+    summaries = analysis.load_summaries(ws).join(keys, on=["version", "instance"])
+    got = (
+        summaries.filter(pl.col("path").is_in([p.name for p in throughput[2:]]))
+        .group_by("model", "task")
+        .agg(pl.len().alias("n"), pl.col("success").sum().alias("k"))
+    )
+    assert {(r["model"], r["task"]): [r["n"], r["k"]] for r in got.iter_rows(named=True)} == want
+    assert len(want) == 2 and sum(k for _n, k in want.values()) > 0
+    # the poisoned logs keep their good samples; the two bad ones are named
+    held = {p for p, _i, _e in _samples(ws)}
+    assert abc.name in held and huge.name in held
+    notes = sorted(catalog.quarantined(ws)["detail"])
+    assert len(notes) == 2
+    assert notes[0].startswith(abc.name) and "epoch 'abc' is not an integer" in notes[0]
+    assert notes[1].startswith(huge.name) and "beyond float range" in notes[1]

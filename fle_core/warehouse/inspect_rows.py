@@ -148,7 +148,7 @@ def _rows(
     log_row = fit(log_row, "inspect_logs")
     system = _system_facts(facts, job)
     read: list[il.SampleFacts] = []
-    quarantined: list[str] = []
+    quarantined: list[str] = [f"{f.rel}: {bad}" for bad in raw.bad_samples]
     seen: set[tuple[str, int]] = set()
     for s in raw.samples:
         try:
