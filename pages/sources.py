@@ -132,6 +132,20 @@ def inspect_logs() -> None:
     _ui.table(_ui.short_names(view))
 
 
+def left_out() -> None:
+    """Samples, logs and files sync left out for a malformed field (the rest synced)."""
+    rows = _ui.catalog(ws, "quarantined")
+    if rows.is_empty():
+        return
+    st.subheader("Left out for a malformed field")
+    st.warning(
+        f"{rows.height:,} sample(s), log(s) or file(s) could not be synced as they are; everything "
+        "beside them synced. Fix or remove the file, and the next sync reads it again.",
+        icon=":material/report:",
+    )
+    st.dataframe(rows.rename({"detail": "what and why"}), hide_index=True)
+
+
 def attention() -> None:
     st.subheader("Rows needing attention")
     rows = _ui.catalog(ws, "attention_rows")
@@ -166,6 +180,7 @@ with _ui.guard():
     else:
         history()
         inspect_logs()
+        left_out()
         attention()
         per_source = _ui.catalog(ws, "overview", _ui.data_version(ws))
         _ui.remove_demo_section(ws, int(per_source["simulated_rows"].sum()), ro)

@@ -14,6 +14,7 @@ from fle_core.errors import ConfigError
 from fle_core.workspace import Workspace
 
 MAX_RUNS = 10_000
+_SHOWN_NOTES = 20  # quarantined samples printed by sync; ``status`` lists them from sync_notes
 
 
 def register(sub) -> None:
@@ -84,6 +85,12 @@ def _sync(args) -> int:
         print(f"synced {d.name}: {d.text()}")
         for problem in result.problems.get(d.name, []):
             print(f"warning: {d.name}: log not read: {problem}", file=sys.stderr)
+        left_out = [q for q in result.quarantined.get(d.name, []) if ": log not read: " not in q]
+        for note in left_out[:_SHOWN_NOTES]:
+            print(f"warning: {d.name}: left out: {note}", file=sys.stderr)
+        if len(left_out) > _SHOWN_NOTES:
+            more = len(left_out) - _SHOWN_NOTES
+            print(f"warning: {d.name}: {more:,} more left out (see `fle-core status`)", file=sys.stderr)
     for note in result.warnings:
         print(f"warning: {note}", file=sys.stderr)
     print(f"done in {result.duration_s:.2f} s; data version {result.data_version}")
@@ -152,5 +159,13 @@ def _status(args) -> int:
         print(line)
     notes = catalog.sync_notes(ws, args.runs)
     for r in notes.iter_rows(named=True):
-        print(f"  note #{r['sync_id']} {r['source']}: {r['detail']}")
+        if r["kind"] != "quarantined":
+            print(f"  note #{r['sync_id']} {r['source']}: {r['detail']}")
+    left_out = catalog.quarantined(ws)
+    if not left_out.is_empty():
+        print(f"left out for a malformed field ({left_out.height:,}; all on the Sources page):")
+    for r in left_out.head(_SHOWN_NOTES).iter_rows(named=True):
+        print(f"  #{r['sync_id']} {r['source']}: {r['detail']}")
+    if left_out.height > _SHOWN_NOTES:
+        print(f"  … and {left_out.height - _SHOWN_NOTES:,} more")
     return 0

@@ -30,16 +30,17 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from fle_core.errors import SourceUnavailable
-from fle_core.sources.log_zip import LogReadError, ZipLog, loads, sample_layout
+from fle_core.sources.log_zip import LogReadError, SampleMembers, ZipLog, loads, sample_layout
 from fle_core.sources.sample_facts import (  # re-exported: the format's public names
     INFRA_PATTERNS,
     STORE,
+    Malformed,
     SampleFacts,
     as_dict,
     classify,
@@ -55,6 +56,7 @@ __all__ = [
     "LogFacts",
     "LogReadError",
     "LogRef",
+    "Malformed",
     "RawLog",
     "SampleFacts",
     "classify",
@@ -138,6 +140,8 @@ class RawLog:
     error: dict[str, Any] | None
     samples: list[dict[str, Any]]
     header: dict[str, Any]
+    #: samples that could not be read, each "where: reason" (the others are in ``samples``)
+    bad_samples: list[str] = field(default_factory=list)
 
 
 _HEADER_KEYS = ("plan", "invalidated", "tags", "metadata", "log_updates", "config_updates")
@@ -178,6 +182,7 @@ def _read_fast(ref: LogRef) -> RawLog | None:
         samples = doc.get("samples") or []
         if not isinstance(samples, list):
             raise LogReadError(f"{ref.name}: unknown log layout: 'samples' is not a list")
+        good, bad = _each_sample((f"samples[{i}]", lambda s=s: s) for i, s in enumerate(samples))
         return RawLog(
             "json",
             "fast",
@@ -186,8 +191,9 @@ def _read_fast(ref: LogRef) -> RawLog | None:
             doc["eval"],
             doc.get("results"),
             doc.get("error"),
-            [_checked(s, f"samples[{i}]", ref.name) for i, s in enumerate(samples)],
+            good,
             {k: doc[k] for k in _HEADER_KEYS if k in doc},
+            bad,
         )
     with ref.open() as fh, ZipLog(fh, ref.name) as zf:
         names = zf.names()
@@ -197,12 +203,9 @@ def _read_fast(ref: LogRef) -> RawLog | None:
             raise LogReadError(f"{ref.name}: no header.json and no _journal/start.json")
         if start.get("version") not in FAST_FORMAT_VERSIONS:
             return None
-        samples = []
-        for members in sample_layout(names, ref.name):
-            sample = _checked(_load_sample(zf.read(members.member)), members.member, ref.name)
-            if members.shape == "chunked":  # the shell has no metadata: it is beside it
-                sample["metadata"] = zf.json(members.metadata) if members.metadata else {}
-            samples.append(sample)
+        samples, bad = _each_sample(
+            (m.member, lambda m=m: _zip_sample(zf, m)) for m in sample_layout(names, ref.name)
+        )
     if not isinstance(start.get("eval"), dict):
         raise LogReadError(f"{ref.name}: unknown log layout: the header has no 'eval' object")
     return RawLog(
@@ -215,7 +218,31 @@ def _read_fast(ref: LogRef) -> RawLog | None:
         head.get("error") if head else None,
         samples,
         {k: start[k] for k in _HEADER_KEYS if k in start},
+        bad,
     )
+
+
+def _zip_sample(zf: ZipLog, members: SampleMembers) -> Any:
+    sample = _load_sample(zf.read(members.member))
+    if members.shape == "chunked" and isinstance(sample, dict):  # its metadata is beside the shell
+        sample["metadata"] = zf.json(members.metadata) if members.metadata else {}
+    return sample
+
+
+def _each_sample(found: Iterable[tuple[str, Callable[[], Any]]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Each sample read on its own: one that cannot be read (damaged member, not JSON, not a
+    sample) is named with its reason in the second list, and the others are kept."""
+    good: list[dict[str, Any]] = []
+    bad: list[str] = []
+    for where, load in found:
+        try:
+            good.append(_checked(load(), where, ""))
+        except Exception as exc:  # noqa: BLE001 - one unreadable sample costs only itself
+            text = " ".join(str(exc).split())[:300].removeprefix(": ")
+            bad.append(
+                f"{where}: {text if isinstance(exc, LogReadError) else f'{type(exc).__name__}: {text}'}"
+            )
+    return good, bad
 
 
 def _checked(sample: Any, where: str, log_name: str) -> dict[str, Any]:

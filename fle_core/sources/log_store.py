@@ -15,6 +15,7 @@ cause only. A store that cannot be listed or read raises ``SourceUnavailable``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import re
@@ -66,6 +67,8 @@ class Listing:
 
     logs: list[LogFile] = field(default_factory=list)
     job_dirs: set[str] = field(default_factory=set)  # rel folders ("" for the root) with fle-job.json
+    #: what was left out, and why: (path below the root, reason), e.g. a dangling symlink
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
 def is_remote(root: str) -> bool:
@@ -79,6 +82,27 @@ def open_store(root: str, label: str) -> LogStore:
 
 def _is_log(name: str) -> bool:
     return name.endswith(LOG_SUFFIXES) and name not in NOT_LOGS
+
+
+def _utf8(text: str) -> bool:
+    """Whether a name listed from the disk is UTF-8 (else it holds surrogate escapes)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _links_to_folder(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_symlink() and entry.is_dir()
+    except OSError:  # a symlink loop: listed as a log (and skipped, named) if it looks like one
+        return False
+
+
+def _shown(rel: str) -> str:
+    """A listed path as text that can be stored and shown (undecodable bytes as ``\\xNN``)."""
+    return os.fsencode(rel).decode("utf-8", errors="backslashreplace")
 
 
 def _parent(rel: str) -> str:
@@ -125,7 +149,13 @@ class LogStore(ABC):
 
 
 class LocalStore(LogStore):
-    """A local folder of logs (searched recursively, symlinked folders not followed), or one file."""
+    """A local folder of logs (searched recursively), or one file.
+
+    Symlinked folders are followed, after the real ones, each real folder once: a link
+    to a folder already listed (two routes, or a loop back up) is not walked again, so
+    its logs keep one path and count once. What cannot be listed is said, never
+    skipped silently (``Listing.skipped``): a dangling or looping symlink, a folder that
+    cannot be read, a name that is not UTF-8 (it cannot be a key in the warehouse)."""
 
     def __init__(self, root: str, label: str):
         super().__init__(root, label)
@@ -151,25 +181,68 @@ class LocalStore(LogStore):
         out = Listing()
         start = root / under if under else root
         prefix = len(str(root).rstrip(os.sep)) + 1  # entry paths all start with "<root>/"
-        stack = [start] if start.is_dir() else []
+        visited: set[str] = set()
+        links: list[str] = []  # symlinked folders, walked after the real ones
+        if start.is_dir():
+            self._walk(str(start), prefix, out, visited, links)
+        while links:
+            links.sort(reverse=True)
+            link = links.pop()
+            try:
+                os.path.realpath(link, strict=True)
+            except OSError as exc:
+                out.skipped.append(
+                    (_shown(link[prefix:]), f"a symlinked folder that cannot be followed ({exc.strerror})")
+                )
+                continue
+            self._walk(link, prefix, out, visited, links)
+        out.logs.sort(key=lambda f: f.rel)
+        return out
+
+    @staticmethod
+    def _walk(top: str, prefix: int, out: Listing, visited: set[str], links: list[str]) -> None:
+        """Every real folder below ``top`` (``top`` itself may be reached through a link)."""
+        stack = [top]
         while stack:
             folder = stack.pop()
+            real = os.path.realpath(folder)
+            if real in visited:  # reached again through a symlink: a loop, or a second route
+                out.skipped.append(
+                    (
+                        _shown(folder[prefix:]),
+                        f"a symlink loop or a second route to {real}, already listed (counted once)",
+                    )
+                )
+                continue
+            visited.add(real)
             try:
-                entries = list(os.scandir(folder))
-            except OSError:
+                entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            except OSError as exc:
+                out.skipped.append(
+                    (_shown(folder[prefix:]), f"a folder that cannot be read ({exc.strerror})")
+                )
                 continue
             for entry in entries:
                 if entry.name.startswith("."):
                     continue
+                rel = entry.path[prefix:]
                 if entry.is_dir(follow_symlinks=False):
-                    stack.append(Path(entry.path))
+                    stack.append(entry.path)
+                elif _links_to_folder(entry):
+                    links.append(entry.path)
                 elif entry.name == JOB_FILE:
-                    out.job_dirs.add(_parent(entry.path[prefix:]))
+                    out.job_dirs.add(_parent(rel))
                 elif _is_log(entry.name):
-                    st = entry.stat()
-                    out.logs.append(LogFile(entry.path[prefix:], st.st_size, st.st_mtime_ns))
-        out.logs.sort(key=lambda f: f.rel)
-        return out
+                    if not _utf8(rel):
+                        out.skipped.append((_shown(rel), "a file name that is not UTF-8 (rename the file)"))
+                        continue
+                    try:
+                        st = entry.stat()
+                    except OSError as exc:
+                        why = "a symlink loop" if exc.errno == errno.ELOOP else "a dangling symlink"
+                        out.skipped.append((rel, f"{why} ({exc.strerror})"))
+                        continue
+                    out.logs.append(LogFile(rel, st.st_size, st.st_mtime_ns))
 
     def _file(self, rel: str) -> Path:
         return self.path if self.path.is_file() else self.path / rel

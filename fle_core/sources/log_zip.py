@@ -20,11 +20,11 @@ this reader does not know fails that one log, never silently reads as samples.
 
 from __future__ import annotations
 
+import io
 import re
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -35,6 +35,12 @@ class LogReadError(SourceError):
     """A log that cannot be read (corrupt zip, not JSON, not an Inspect log, a layout
     this reader does not know)."""
 
+
+#: The most one member may inflate to: a zip bomb (2.1 MB inflating to 2 GiB) fails its log,
+#: named, instead of exhausting the machine's memory. Inspect writes a sample's messages and
+#: events in chunks and caps a zstd frame at 200 MiB; 512 MiB leaves room for any real member.
+MAX_MEMBER_BYTES = 512 << 20
+_READ_CHUNK = 16 << 20
 
 #: Files of a chunked sample's folder, besides its numbered sequence chunks.
 CHUNKED_FILES = frozenset({"sample.json", "metadata.json", "skeleton.json"})
@@ -128,13 +134,20 @@ class ZipLog:
             raise LogReadError(f"{self.name}: member {name} has a bad local header")
         name_len, extra_len = struct.unpack("<HH", local[26:30])
         self._fh.seek(info.header_offset + 30 + name_len + extra_len)
+        if info.file_size > MAX_MEMBER_BYTES:
+            raise LogReadError(
+                f"{self.name}: member {name} would inflate to {info.file_size:,} bytes, over the "
+                f"{MAX_MEMBER_BYTES >> 20} MiB a member may hold (a zip bomb?); the log was not read"
+            )
         data = self._fh.read(info.compress_size)
+        cap = info.file_size + 1  # inflating stops one byte past the declared size
         if info.compress_type == self._ZSTD:
-            import zstandard
-
-            out = b"".join(_zstd_frames(zstandard.ZstdDecompressor(), data))
+            out = _inflate_zstd(data, cap)
         elif info.compress_type == self._DEFLATE:
-            out = zlib.decompress(data, -15)
+            try:
+                out = zlib.decompressobj(-15).decompress(data, cap)
+            except zlib.error as exc:
+                raise LogReadError(f"{self.name}: member {name} is damaged ({exc})") from None
         elif info.compress_type == self._STORED:
             out = data
         else:
@@ -161,12 +174,21 @@ class ZipLog:
         return out
 
 
-def _zstd_frames(dctx, data: bytes) -> Iterator[bytes]:
-    """Decompress every frame (inspect_ai caps frames at 200 MiB of input)."""
-    while data:
-        obj = dctx.decompressobj()
-        yield obj.decompress(data)
-        data = obj.unused_data
+def _inflate_zstd(data: bytes, cap: int) -> bytes:
+    """Every frame decompressed (inspect_ai caps frames at 200 MiB of input), stopping
+    once ``cap`` bytes are out: a member that lies about its size cannot exhaust memory."""
+    import zstandard
+
+    reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data), read_across_frames=True)
+    out: list[bytes] = []
+    have = 0
+    while have < cap:
+        chunk = reader.read(min(_READ_CHUNK, cap - have))
+        if not chunk:
+            break
+        out.append(chunk)
+        have += len(chunk)
+    return b"".join(out)
 
 
 def loads(data: bytes) -> Any:

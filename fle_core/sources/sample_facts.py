@@ -34,6 +34,8 @@ STORE = "TrajectoryData:"
 #: Error text that marks an *infrastructure* failure (the game server, RCON, the
 #: server pool, FLE's Docker sandbox, the model API), not the agent failing the task.
 #: Case-insensitive regexes; ``[inspect] infrastructure_patterns`` in config.toml adds more.
+#: None has a ``.*``: "A, later on the same line B" is ``INFRA_PAIRS``, matched in linear
+#: time (``\b502\b.*(error|…)`` took 15 s on 20 KB of "502 502 …": quadratic backtracking).
 INFRA_PATTERNS: tuple[str, ...] = (
     r"could not connect to",
     r"\brcon\b",
@@ -48,15 +50,30 @@ INFRA_PATTERNS: tuple[str, ...] = (
     r"server disconnected",
     r"ratelimiterror|rate limit",
     r"apiconnectionerror|apitimeouterror|internalservererror|serviceunavailable",
-    r"\b50[234]\b.*(error|gateway|unavailable)",
     # FLE's --sandbox mode: Inspect's Docker sandbox (SandboxUnavailableError, a container
     # found not running, OOM-killed, or a sandbox that never came up)
     r"sandboxunavailable|sandbox_unavailable|sandbox (is )?unavailable",
-    r"container\b.*\b(is )?not running|container (exited|died|was killed|not found)",
+    r"container (exited|died|was killed|not found)",
     r"oom[- ]?kill|out of memory",
-    r"docker (daemon|compose)\b.*(error|failed|not running|unavailable)",
     r"cannot connect to the docker daemon",
 )
+#: ``(A, B)``: A, then later on the same line B (what ``A.*B`` meant, without backtracking).
+INFRA_PAIRS: tuple[tuple[str, str], ...] = (
+    (r"\b50[234]\b", r"error|gateway|unavailable"),
+    (r"container\b", r"\b(is )?not running"),
+    (r"docker (daemon|compose)\b", r"error|failed|not running|unavailable"),
+)
+#: Only the first and last this many characters of an error are classified: the cause is
+#: at the start (the message) or the end (a traceback's last line), and the work stays
+#: bounded on a 50 MB error.
+CLASSIFY_CHARS = 4096
+
+
+class Malformed(ValueError):
+    """A field of a log or sample that cannot be what Inspect writes there (an epoch
+    ``"abc"``, a number beyond float range, a timestamp before year 1): that sample (or
+    log) is quarantined with this reason, and the rest syncs."""
+
 
 #: FLE's throughput scorer first, then its other scorers, then any scorer.
 _FLE_SCORERS = ("comprehensive_factorio_scorer", "throughput_proportion_scorer", "production_score")
@@ -113,10 +130,17 @@ class SampleFacts:
 
 
 def num(v: Any) -> float | None:
+    """A number as a float (None when absent or not a number); ``Malformed`` for an
+    integer beyond float range (JSON allows 10**400)."""
     if isinstance(v, bool):
         return float(v)
-    if isinstance(v, (int, float)):
-        return float(v)
+    if isinstance(v, int):
+        try:
+            return float(v)
+        except OverflowError:
+            raise Malformed(f"a number with {len(str(abs(v)))} digits, beyond float range") from None
+    if isinstance(v, float):
+        return v
     if isinstance(v, str):
         try:
             return float(v)
@@ -135,6 +159,8 @@ def _floats(v: Any) -> list[float] | None:
         return None
     try:
         return list(map(float, v))
+    except OverflowError:
+        raise Malformed("a per-step score beyond float range") from None
     except (TypeError, ValueError):
         return None
 
@@ -158,7 +184,39 @@ def timestamp(v: Any) -> datetime | None:
         dt = datetime.fromisoformat(v)
     except ValueError:
         return None
-    return dt.astimezone(UTC).replace(tzinfo=None) if dt.tzinfo else dt
+    try:
+        return dt.astimezone(UTC).replace(tzinfo=None) if dt.tzinfo else dt
+    except OverflowError:
+        raise Malformed(f"timestamp {v[:40]!r} is out of range in UTC") from None
+
+
+def epoch_of(v: Any) -> int:
+    """A sample's epoch (1 when absent): an integer, or ``Malformed``."""
+    if v is None or v == "":
+        return 1
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    if isinstance(v, bool) or not isinstance(v, (int, str)):
+        raise Malformed(f"epoch {_short(v)} is not an integer")
+    try:
+        return int(v) or 1
+    except ValueError:
+        raise Malformed(f"epoch {_short(v)} is not an integer") from None
+
+
+def _ticks(v: Any, n: int) -> list[int | None]:
+    """Per-step game ticks: an integer that fits 64 bits, else null (a tick is a detail,
+    not a reason to drop the sample's scores)."""
+    if not isinstance(v, list) or len(v) != n:
+        return [None] * n
+    return [
+        t if isinstance(t, int) and not isinstance(t, bool) and -(2**63) <= t < 2**63 else None for t in v
+    ]
+
+
+def _short(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _usage(model_usage: Any) -> dict[str, Any]:
@@ -191,16 +249,42 @@ def error_text(err: Any) -> str | None:
     return str(err) if err else None
 
 
-def classify(error: str | None, limit: str | None, patterns: Sequence[re.Pattern[str]]) -> str | None:
-    """``infrastructure`` when the error text matches a pattern, ``error`` for any other
-    error, ``limit`` when only a sample limit was hit, else None."""
+class _Then:
+    """``A`` then, later on the same line, ``B``: linear in the text (each line is
+    searched once for ``A`` and once after it for ``B``)."""
+
+    def __init__(self, first: str, then: str):
+        self.first = re.compile(first, re.IGNORECASE)
+        self.then = re.compile(then, re.IGNORECASE)
+
+    def search(self, text: str) -> bool:
+        for line in text.split("\n"):
+            m = self.first.search(line)
+            if m is not None and self.then.search(line, m.end()):
+                return True
+        return False
+
+
+def bounded(text: str, keep: int = CLASSIFY_CHARS) -> str:
+    """The first and last ``keep`` characters of ``text`` (all of it when short)."""
+    return text if len(text) <= 2 * keep else text[:keep] + "\n" + text[-keep:]
+
+
+def classify(error: str | None, limit: str | None, patterns: Sequence[Any]) -> str | None:
+    """``infrastructure`` when the error text matches a pattern (its first and last
+    ``CLASSIFY_CHARS`` characters are searched), ``error`` for any other error, ``limit``
+    when only a sample limit was hit, else None."""
     if error:
-        return "infrastructure" if any(p.search(error) for p in patterns) else "error"
+        text = bounded(error)
+        return "infrastructure" if any(p.search(text) for p in patterns) else "error"
     return "limit" if limit else None
 
 
-def compile_patterns(extra: Sequence[str] = ()) -> list[re.Pattern[str]]:
-    return [re.compile(p, re.IGNORECASE) for p in (*INFRA_PATTERNS, *extra)]
+def compile_patterns(extra: Sequence[str] = ()) -> list[Any]:
+    """The matchers ``classify`` uses: ``INFRA_PATTERNS``, ``INFRA_PAIRS`` and ``extra``
+    (regexes from config.toml); each has ``search(text)``."""
+    out: list[Any] = [re.compile(p, re.IGNORECASE) for p in (*INFRA_PATTERNS, *extra)]
+    return out + [_Then(a, b) for a, b in INFRA_PAIRS]
 
 
 def _fle_score(scores: dict[str, Any]) -> dict[str, Any] | None:
@@ -250,11 +334,19 @@ def _fallbacks(raw: dict) -> tuple[int, str | None]:
         {
             "model": f.get("model"),
             "fallback_model": f.get("fallback_model"),
-            "count": int(f.get("count") or 1),
+            "count": _count(f.get("count")),
         }
         for f in found
     ]
     return sum(int(r["count"] or 0) for r in rows), json.dumps(rows, sort_keys=True)
+
+
+def _count(v: Any) -> int:
+    if v is None:
+        return 1
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise Malformed(f"a model fallback count {_short(v)} is not an integer")
+    return v
 
 
 def _automated(scores: dict, store: dict) -> float | None:
@@ -271,7 +363,7 @@ def sample_facts(
     raw: dict[str, Any],
     log_eval: dict[str, Any],
     registry_quota: float | None,
-    patterns: Sequence[re.Pattern[str]],
+    patterns: Sequence[Any],
 ) -> SampleFacts:
     """Map one raw sample (Inspect's JSON shape) to ``SampleFacts`` (see docs/inspect.md)."""
     meta, store, scores = as_dict(raw.get("metadata")), as_dict(raw.get("store")), as_dict(raw.get("scores"))
@@ -299,12 +391,7 @@ def sample_facts(
     values = _floats(store.get(STORE + "scores"))
     if values:
         steps_from = "store"
-        ticks_raw = store.get(STORE + "ticks")
-        ticks: list[int | None] = (
-            ticks_raw
-            if isinstance(ticks_raw, list) and len(ticks_raw) == len(values)
-            else [None] * len(values)
-        )  # a non-integer tick becomes null when the steps are written
+        ticks = _ticks(store.get(STORE + "ticks"), len(values))
         depths = _depths(store.get(STORE + "steps"), len(values))
     else:
         values = [final] if final is not None else []
@@ -322,7 +409,7 @@ def sample_facts(
     length = num(meta.get("trajectory_length"))
     return SampleFacts(
         sample_id=str(raw.get("id")),
-        epoch=int(raw.get("epoch") or 1),
+        epoch=epoch_of(raw.get("epoch")),
         task=task,
         model=str(log_eval.get("model") or ""),
         quota=quota,

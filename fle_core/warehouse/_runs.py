@@ -64,6 +64,8 @@ class Run:
     quarantined: int = 0
     warnings: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # e.g. an Inspect log that could not be read
+    #: Inspect samples or listed files left out for a malformed field: "path: sample …: reason"
+    quarantine: list[str] = field(default_factory=list)
     #: whether the rows' content changed, when the rows written say too much (an Inspect
     #: ``--full`` re-reads unchanged logs); None: rows added or removed mean changed
     content_changed: bool | None = None
@@ -164,7 +166,24 @@ def finish_run(con, run: Run, attempts: pl.DataFrame | None) -> None:
                 "INSERT INTO sync_notes (sync_id, source, kind, detail) VALUES (?, ?, 'warning', ?)",
                 [run.sync_id, run.source, note],
             )
+        _note_quarantine(con, run)
         run.data_version = warehouse.set_data_version(con, run.sync_id, changed)
+
+
+#: At most this many quarantine notes per run; one more says how many were not listed.
+MAX_QUARANTINE_NOTES = 200
+
+
+def _note_quarantine(con, run: Run) -> None:
+    """One ``quarantined`` note per sample or file left out (``Run.quarantine``)."""
+    notes = run.quarantine[:MAX_QUARANTINE_NOTES]
+    if len(run.quarantine) > MAX_QUARANTINE_NOTES:
+        notes.append(f"… and {len(run.quarantine) - MAX_QUARANTINE_NOTES:,} more left out (not listed)")
+    for note in notes:
+        con.execute(
+            "INSERT INTO sync_notes (sync_id, source, kind, detail, rows) VALUES (?, ?, 'quarantined', ?, 1)",
+            [run.sync_id, run.source, note],
+        )
 
 
 # Columns whose values decide what a pinned view shows (derived ones included).

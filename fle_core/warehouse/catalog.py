@@ -209,6 +209,21 @@ def sync_notes(ws: Workspace, limit: int = 50) -> pl.DataFrame:
     )
 
 
+def quarantined(ws: Workspace, limit: int = 1000) -> pl.DataFrame:
+    """What sync left out for a malformed field and still leaves out: ``sync_id, source,
+    detail`` ("path: sample …: reason", a log not read, a file not listed). A note counts
+    while its log is as that sync read it, or when it is from the source's latest run."""
+    return _notes(
+        ws,
+        "SELECT n.sync_id, n.source, n.detail FROM sync_notes n WHERE n.kind = 'quarantined' AND ("
+        "n.sync_id = (SELECT max(r.sync_id) FROM sync_runs r WHERE r.source = n.source AND r.status = 'ok') "
+        "OR EXISTS (SELECT 1 FROM inspect_logs l WHERE l.source = n.source AND l.sync_id = n.sync_id "
+        "AND starts_with(n.detail, l.path || ': '))) ORDER BY n.sync_id DESC, n.detail LIMIT ?",
+        [int(limit)],
+        {k: _NOTE_COLUMNS[k] for k in ("sync_id", "source", "detail")},
+    )
+
+
 def rebuilds_since(ws: Workspace, sync_id: int) -> pl.DataFrame:
     """``sync --full`` rebuilds after ``sync_id`` that removed or changed rows a view pinned
     to ``sync_id`` was computed from: ``sync_id, source, rows, detail`` (empty when a pinned

@@ -84,6 +84,8 @@ class Plan:
     keep_sync_ids: dict[str, int] = field(default_factory=dict)
     #: shard path -> the finished merged log that covers it (``log_shards``: not read)
     hidden: dict[str, str] = field(default_factory=dict)
+    #: what the listing left out, and why (a dangling symlink, a name that is not UTF-8)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def unchanged(self) -> bool:
@@ -99,6 +101,7 @@ class Outcome:
     rows_changed: int = 0  # of rows_added: those with new content (not an unchanged log re-read)
     logs_read: int = 0
     problems: list[str] = field(default_factory=list)
+    quarantined: list[str] = field(default_factory=list)  # samples left out: "path: sample …: reason"
 
 
 @dataclass
@@ -117,7 +120,7 @@ class Work:
     def copy(self, session: Session, run: Run) -> None:
         done = apply(session, self.ctx.ws, self.plan, run.sync_id, self.ctx.progress)
         run.rows_added, run.rows_removed, run.problems = done.rows_added, done.rows_deleted, done.problems
-        run.logs_read = done.logs_read
+        run.logs_read, run.quarantine = done.logs_read, done.quarantined
         run.content_changed = bool(done.rows_changed or done.rows_deleted)
 
 
@@ -175,6 +178,7 @@ def plan(ws: Workspace, source: InspectLogSource, full: bool, attempts=None, att
         version,
         same_file if full else {},
         hidden,
+        listing.skipped,
     )
 
 
@@ -220,7 +224,7 @@ def apply(
     progress: Callable[[int, int | None], None] | None = None,
 ) -> Outcome:
     """Write the plan: batches of logs, each batch one transaction (see module doc)."""
-    out = Outcome()
+    out = Outcome(quarantined=[f"{rel}: not listed: {why}" for rel, why in p.skipped])
     patterns = il.compile_patterns(_extra_patterns(ws))
     con = session.con()
     # --full needs no upfront delete: every log is in ``changed`` and each batch replaces
@@ -239,10 +243,13 @@ def apply(
         progress(0, total)
     batch: list[LogRows] = []
     steps_in_batch = 0
+    session.close()  # logs are parsed with the writer released: readers get in meanwhile
     for i, f in enumerate(p.source.read_ahead(todo)):
         rows = read_rows(ws, p.source, f, p.job_dirs, p.hidden, patterns)
         if rows.log_row["status"] == "unreadable":
             out.problems.append(rows.log_row["error"])
+            out.quarantined.append(f"{f.rel}: log not read: {rows.log_row['error']}")
+        out.quarantined += rows.quarantined
         out.logs_read += 1
         batch.append(rows)
         steps_in_batch += sum(len(fa.values) for fa, _ in rows.samples)
@@ -251,7 +258,7 @@ def apply(
             next_id = _write_batch(
                 session.con(), name, batch, sync_id, next_id, out, pending, p.keep_sync_ids
             )
-            session.maybe_release()
+            session.close()
             batch, steps_in_batch = [], 0
             if progress:
                 progress(i + 1, total)

@@ -532,6 +532,11 @@ def table_ddl(table: str, name: str) -> str:
     return stmt.replace(f"CREATE TABLE IF NOT EXISTS {table} (", f"CREATE TABLE {name} (", 1)
 
 
+def column_types(table: str) -> dict[str, str]:
+    """Column -> DuckDB type of one of ``DDL``'s tables (what a row must fit before insert)."""
+    return {name: kind for name, (kind, _null) in _expected_columns()[table].items()}
+
+
 @functools.cache
 def _expected_columns() -> dict[str, dict[str, tuple[str, bool]]]:
     """Table -> column -> (type, nullable), from ``DDL`` run on an in-memory database

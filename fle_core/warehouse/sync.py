@@ -81,6 +81,8 @@ class SyncResult:
     details: tuple[SourceSync, ...] = ()
     #: things said about where rows went (a path that is a configured source, a rename)
     notes: tuple[str, ...] = ()
+    #: per source, what was left out for a malformed field (Inspect: "path: sample …: reason")
+    quarantined: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def source(self) -> str:
@@ -158,6 +160,7 @@ def _result(ws: Workspace, done: list[tuple[Run, SourceSync]], full: bool, took:
         warnings=tuple(f"{r.source}: {note}" for r in runs for note in r.warnings),
         details=tuple(d for _, d in done),
         notes=tuple(notes),
+        quarantined={r.source: r.quarantine for r in runs if r.quarantine},
     )
 
 
