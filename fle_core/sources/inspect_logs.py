@@ -28,6 +28,7 @@ package versions, generate config). Messages and events stay in the log; the
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -182,7 +183,7 @@ def _read_fast(ref: LogRef) -> RawLog | None:
         samples = doc.get("samples") or []
         if not isinstance(samples, list):
             raise LogReadError(f"{ref.name}: unknown log layout: 'samples' is not a list")
-        good, bad = _each_sample((f"samples[{i}]", lambda s=s: s) for i, s in enumerate(samples))
+        good, bad = _each_sample((f"samples[{i}]", functools.partial(_same, s)) for i, s in enumerate(samples))
         return RawLog(
             "json",
             "fast",
@@ -204,7 +205,7 @@ def _read_fast(ref: LogRef) -> RawLog | None:
         if start.get("version") not in FAST_FORMAT_VERSIONS:
             return None
         samples, bad = _each_sample(
-            (m.member, lambda m=m: _zip_sample(zf, m)) for m in sample_layout(names, ref.name)
+            (m.member, functools.partial(_zip_sample, zf, m)) for m in sample_layout(names, ref.name)
         )
     if not isinstance(start.get("eval"), dict):
         raise LogReadError(f"{ref.name}: unknown log layout: the header has no 'eval' object")
@@ -227,6 +228,10 @@ def _zip_sample(zf: ZipLog, members: SampleMembers) -> Any:
     if members.shape == "chunked" and isinstance(sample, dict):  # its metadata is beside the shell
         sample["metadata"] = zf.json(members.metadata) if members.metadata else {}
     return sample
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def _each_sample(found: Iterable[tuple[str, Callable[[], Any]]]) -> tuple[list[dict[str, Any]], list[str]]:
