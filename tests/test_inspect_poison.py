@@ -253,9 +253,10 @@ def test_symlinked_sub_folders_are_followed_once_and_loops_are_named(tmp_path, i
     assert {n.split(":")[0] for n in notes} == {"again", "real/back"}
 
 
-def test_a_zip_bomb_fails_its_log_with_a_clear_note(tmp_path, inspect_logs_dir):
-    """A member inflating past ``MAX_MEMBER_BYTES`` (here 600 MiB of zeros, 0.6 MB zipped)
-    fails its log, named; the old reader inflated it whole."""
+def test_a_zip_bomb_costs_its_sample_with_a_clear_note(tmp_path, inspect_logs_dir):
+    """A sample member inflating past ``MAX_MEMBER_BYTES`` (here 600 MiB of zeros, 0.6 MB
+    zipped) is quarantined, named, and its log's other samples sync; the old reader
+    inflated it whole."""
     from fle_core.sources.log_zip import MAX_MEMBER_BYTES
 
     logs = _copy(inspect_logs_dir / "fle043", tmp_path / "logs")
@@ -273,11 +274,12 @@ def test_a_zip_bomb_fails_its_log_with_a_clear_note(tmp_path, inspect_logs_dir):
     shutil.move(tmp_path / "bomb.eval", victim)
     ws = _workspace(tmp_path, logs)
     result = sync(ws, source="runs")
-    (problem,) = result.problems["runs"]
-    assert f"samples/bomb_epoch_1.json would inflate to {chunks << 24:,} bytes, over the 512 MiB" in problem
-    assert {p for p, _i, _e in _samples(ws)} == {p.name for p in logs.glob("*.eval")} - {victim.name}
+    assert not result.problems
+    assert {p for p, _i, _e in _samples(ws)} == {p.name for p in logs.glob("*.eval")}
+    assert sum(p == victim.name for p, _i, _e in _samples(ws)) == 4  # its 2 samples x 2 epochs
     (note,) = catalog.quarantined(ws)["detail"].to_list()
-    assert note.startswith(f"{victim.name}: log not read: ") and "zip bomb" in note
+    assert note.startswith(f"{victim.name}: samples/bomb_epoch_1.json: ") and "zip bomb" in note
+    assert f"would inflate to {chunks << 24:,} bytes, over the 512 MiB" in note
 
 
 def test_logs_are_parsed_with_the_writer_released(tmp_path, inspect_logs_dir):
@@ -351,7 +353,11 @@ def test_acceptance_json_logs_with_epoch_abc_and_a_score_of_10_400(tmp_path, ins
     logs.mkdir()
     for src in sorted((inspect_logs_dir / "fle043").glob("*.eval")):
         write_eval_log(read_eval_log(str(src)), str(logs / (src.stem + ".json")), format="json")
-    throughput = sorted(p for p in logs.glob("*.json") if "open-play" not in p.name)
+    # poison the two logs with the fewest successes, so the untouched ones hold some
+    throughput = sorted(
+        (p for p in logs.glob("*.json") if "open-play" not in p.name),
+        key=lambda p: (p.read_text().count('"quota_achieved": true'), p.name),
+    )
     abc, huge = throughput[0], throughput[1]
     doc = json.loads(abc.read_text())
     doc["samples"][0]["epoch"] = "abc"

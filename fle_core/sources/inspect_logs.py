@@ -183,7 +183,9 @@ def _read_fast(ref: LogRef) -> RawLog | None:
         samples = doc.get("samples") or []
         if not isinstance(samples, list):
             raise LogReadError(f"{ref.name}: unknown log layout: 'samples' is not a list")
-        good, bad = _each_sample((f"samples[{i}]", functools.partial(_same, s)) for i, s in enumerate(samples))
+        good, bad = _each_sample(
+            (f"samples[{i}]", functools.partial(_same, s)) for i, s in enumerate(samples)
+        )
         return RawLog(
             "json",
             "fast",

@@ -36,8 +36,8 @@ class LogReadError(SourceError):
     this reader does not know)."""
 
 
-#: The most one member may inflate to: a zip bomb (2.1 MB inflating to 2 GiB) fails its log,
-#: named, instead of exhausting the machine's memory. Inspect writes a sample's messages and
+#: The most one member may inflate to: a zip bomb (2.1 MB inflating to 2 GiB) is refused,
+#: named (a sample member costs its sample, a header its log), instead of exhausting the machine's memory. Inspect writes a sample's messages and
 #: events in chunks and caps a zstd frame at 200 MiB; 512 MiB leaves room for any real member.
 MAX_MEMBER_BYTES = 512 << 20
 _READ_CHUNK = 16 << 20
@@ -137,7 +137,7 @@ class ZipLog:
         if info.file_size > MAX_MEMBER_BYTES:
             raise LogReadError(
                 f"{self.name}: member {name} would inflate to {info.file_size:,} bytes, over the "
-                f"{MAX_MEMBER_BYTES >> 20} MiB a member may hold (a zip bomb?); the log was not read"
+                f"{MAX_MEMBER_BYTES >> 20} MiB a member may hold (a zip bomb?), not read"
             )
         data = self._fh.read(info.compress_size)
         cap = info.file_size + 1  # inflating stops one byte past the declared size
