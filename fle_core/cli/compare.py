@@ -81,6 +81,11 @@ def register(sub) -> None:
         help="W&B exports: keep runs in this State (repeatable; default finished; 'all' keeps every run)",
     )
     p.add_argument(
+        "--allow-duplicates",
+        action="store_true",
+        help="count every run when two share a (system, seed[, task]) key (default: refuse the file)",
+    )
+    p.add_argument(
         "--format",
         choices=("csv", "parquet", "jsonl", "wandb"),
         help="file format (default: from the suffix)",
@@ -114,6 +119,7 @@ def _compare(args) -> int:
         task=args.task_column,
         metrics=args.metric,
         states=states,
+        allow_duplicates=args.allow_duplicates,
     )
     comparisons = compare_runs(
         table.frame,

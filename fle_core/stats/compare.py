@@ -38,7 +38,9 @@ if TYPE_CHECKING:
 BETTER, WORSE, NO_DIFF = "significantly better", "significantly worse", "no significant difference"
 #: the experiment log's verdict when a system's runs repeat the baseline's (``stats.runs``)
 INVALID = "invalid (same data)"
-VERDICTS = (BETTER, WORSE, NO_DIFF, INVALID)
+#: the experiment log's verdict when no test could run (too few runs, non-finite values)
+NOT_TESTED = "not tested"
+VERDICTS = (BETTER, WORSE, NO_DIFF, INVALID, NOT_TESTED)
 ALL_TASKS = "ALL"
 # re-exported: compare is where users look for power and sample size
 POWER = (minimum_detectable_difference, power_two_proportions, trials_needed)

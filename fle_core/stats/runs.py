@@ -22,6 +22,7 @@ table, and the per-seed table. Reading files is ``sources.runs``'s job.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -157,8 +158,53 @@ def compare_runs(
         .map_elements(lambda r: (r["model_a"], r["metric"]) in invalid, return_dtype=pl.Boolean)
         .alias("_same")
     )
-    out = out.with_columns(pl.when(pl.col("_same")).then(None).otherwise(pl.col("p_value")).alias("p_value"))
+    out = _mark_untested(out, _nonfinite_counts(runs, tasks, metrics))
     return _correct(out, correction, alpha, set(lower_is_better)).drop("_same")
+
+
+def _nonfinite_counts(runs: pl.DataFrame, tasks: pl.Series, metrics: Sequence[str]) -> dict[tuple, int]:
+    """{(system, task, metric): runs whose value is NaN or ±inf}, with task None for the total."""
+    keyed = runs.select("system", *metrics).with_columns(tasks.cast(pl.String).alias("_task"))
+    exprs = [(pl.col(m).is_not_null() & ~pl.col(m).is_finite()).sum().alias(m) for m in metrics]
+    counts: dict[tuple, int] = {}
+    for row in keyed.group_by("system", "_task").agg(exprs).iter_rows(named=True):
+        for m in metrics:
+            if row[m]:
+                counts[(row["system"], row["_task"], m)] = int(row[m])
+                total = (row["system"], None, m)
+                counts[total] = counts.get(total, 0) + int(row[m])
+    return counts
+
+
+def _mark_untested(out: pl.DataFrame, nonfinite: dict[tuple, int]) -> pl.DataFrame:
+    """Count each side's non-finite runs (``a_nonfinite``/``b_nonfinite``) and say why a row
+    has no test (``not_tested``: same data, non-finite values, too few runs); those rows
+    have no p-value (the rule is in docs/metrics.md §7b)."""
+
+    def count(system, task, metric) -> int:
+        where = None if task is None or task == compare.ALL_TASKS else task
+        return nonfinite.get((system, where, metric), 0)
+
+    rows = out.select("model_a", "model_b", "task", "metric", "_same", "p_value").iter_rows()
+    a_bad: list[int] = []
+    b_bad: list[int] = []
+    why: list[str | None] = []
+    for a, b, task, metric, same, p in rows:
+        a_bad.append(count(a, task, metric))
+        b_bad.append(count(b, task, metric))
+        if same:
+            why.append("same data")
+        elif a_bad[-1] or b_bad[-1]:
+            why.append("non-finite values")
+        else:
+            why.append(None if p is not None else "too few runs")
+    return out.with_columns(
+        pl.Series("a_nonfinite", a_bad, pl.Int64),
+        pl.Series("b_nonfinite", b_bad, pl.Int64),
+        pl.Series("not_tested", why, pl.String),
+    ).with_columns(
+        pl.when(pl.col("not_tested").is_null()).then(pl.col("p_value")).otherwise(None).alias("p_value")
+    )
 
 
 def _per_seed(runs: pl.DataFrame, system: str, metric: str) -> dict[tuple, list]:
@@ -199,7 +245,8 @@ def same_data(
 
 def _correct(frame: pl.DataFrame, correction: str | None, alpha: float, lower: set[str]) -> pl.DataFrame:
     """Adjust p over the call's two families and set verdicts (per metric direction); rows
-    whose runs repeat the baseline's (``_same``) are "invalid (same data)", untested."""
+    whose runs repeat the baseline's are "invalid (same data)"; rows with no test (non-finite
+    values, too few runs) are "not tested", never "no significant difference"."""
     method = compare._CORRECTIONS[correction.lower() if isinstance(correction, str) else correction]
     p = frame["p_value"].fill_null(np.nan).to_numpy().astype(float)
     is_all = (frame["task"] == compare.ALL_TASKS).fill_null(False).to_numpy()
@@ -208,10 +255,14 @@ def _correct(frame: pl.DataFrame, correction: str | None, alpha: float, lower: s
         if family.any():
             adj[family] = compare.adjust_pvalues(p[family], method)
     p_adj = [None if not np.isfinite(x) else float(x) for x in adj]
-    same = frame["_same"].to_list() if "_same" in frame.columns else [False] * frame.height
+    why = frame["not_tested"].to_list() if "not_tested" in frame.columns else [None] * frame.height
     verdicts = [
-        compare.INVALID if invalid else compare._verdict(pa, diff, alpha, metric not in lower)
-        for pa, diff, metric, invalid in zip(p_adj, frame["diff"], frame["metric"], same, strict=True)
+        compare.INVALID
+        if reason == "same data"
+        else compare.NOT_TESTED
+        if reason
+        else compare._verdict(pa, diff, alpha, metric not in lower)
+        for pa, diff, metric, reason in zip(p_adj, frame["diff"], frame["metric"], why, strict=True)
     ]
     return frame.with_columns(
         pl.Series("p_adjusted", p_adj, pl.Float64),
@@ -241,6 +292,19 @@ def correction_note(comparisons: pl.DataFrame) -> str:
         text += " p = 0: both sides are constant and differ (no variance, t = ±inf; scipy's rule)."
     if (comparisons["verdict"] == compare.INVALID).any():
         text += " Invalid (same data): the runs repeat the baseline's seed for seed, so no test was run."
+    why = set(comparisons["not_tested"].drop_nulls()) if "not_tested" in comparisons.columns else set()
+    if "non-finite values" in why:
+        text += (
+            " Not tested (non-finite): a side holds NaN or ±inf runs (a diverged seed?); mean +/- sd is"
+            " over the finite runs, [+k NaN/inf] counts the others. No test ran: dropping a diverged run"
+            " would flatter its system, and no value stands in for it; fix or remove those runs"
+            " deliberately, then compare again."
+        )
+    if "too few runs" in why:
+        text += (
+            " Not tested (too few runs): the test needs more runs on a side"
+            " (Welch's t: 2 on each side; Student's t: 3 in all), so no p-value exists."
+        )
     return text
 
 
@@ -252,6 +316,20 @@ def _seed_key(values: Sequence[str]):
         return lambda v: (1, 0.0, str(v))
 
 
+def _value_cell(x: float | None, digits: int) -> str:
+    """A run's value: ``0.512``; ``inf``, ``-inf`` or ``NaN`` as the run logged it; ``n/a`` if absent."""
+    if x is not None and not math.isfinite(x):
+        return "NaN" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+    return md.fmt_number(x, digits)
+
+
+def _side(r: dict, side: str, digits: int, with_n: bool) -> str:
+    """``mean +/- sd`` over the finite runs, then ``[+k NaN/inf]`` when some were not finite."""
+    cell = compare.side_cell(r[f"{side}_mean"], r[f"{side}_std"], r[f"{side}_n"], digits, with_n)
+    bad = r.get(f"{side}_nonfinite") or 0
+    return f"{cell} [+{bad} NaN/inf]" if bad else cell
+
+
 def per_seed_table(runs: pl.DataFrame, metric: str, baseline: str, system: str, digits: int) -> list[str]:
     """``| Seed | baseline | system |`` (with a Task column when there are several tasks)."""
     has_task = "task" in runs.columns and runs["task"].n_unique() > 1
@@ -260,7 +338,7 @@ def per_seed_table(runs: pl.DataFrame, metric: str, baseline: str, system: str, 
     cells: dict[tuple, dict[str, list[str]]] = {}
     for row in sub.select(*keys, "system", metric).iter_rows(named=True):
         key = tuple(str(row[k]) for k in keys)
-        cells.setdefault(key, {}).setdefault(row["system"], []).append(md.fmt_number(row[metric], digits))
+        cells.setdefault(key, {}).setdefault(row["system"], []).append(_value_cell(row[metric], digits))
     sk = _seed_key([k[-1] for k in cells])
     rows = []
     for key in sorted(cells, key=lambda k: (*k[:-1], sk(k[-1]))):
@@ -308,12 +386,13 @@ def runs_markdown(
             if r["task"] is not None:
                 label += " (all tasks)" if r["task"] == compare.ALL_TASKS else f" ({md.md_text(r['task'])})"
             dg = scale[r["metric"]]
-            change, verdict = compare.verdict_cells(r["change_pct"], r["verdict"])
+            pct = None if r.get("not_tested") == "non-finite values" else r["change_pct"]
+            change, verdict = compare.verdict_cells(pct, r["verdict"])
             rows.append(
                 [
                     label,
-                    compare.side_cell(r["b_mean"], r["b_std"], r["b_n"], dg, b_n),
-                    compare.side_cell(r["a_mean"], r["a_std"], r["a_n"], dg, a_n),
+                    _side(r, "b", dg, b_n),
+                    _side(r, "a", dg, a_n),
                     change,
                     md.fmt_p(r["p_adjusted"]),
                     verdict,
