@@ -21,6 +21,7 @@ from scipy import stats
 
 from fle_core.errors import MetricError
 from fle_core.stats import markdown as md
+from fle_core.stats import ranks
 from fle_core.stats._kernels import Resamples, exact_stratified_p, fisher_exact_p, percentiles, poi_point
 from fle_core.stats.bootstrap import (
     DEFAULT_REPS,
@@ -168,10 +169,9 @@ def cliffs_delta(x, y) -> float:
 
 
 def hodges_lehmann(x, y) -> float:
-    """Hodges-Lehmann shift: median of all pairwise differences x_i - y_j."""
-    x = np.asarray(x, float)
-    y = np.asarray(y, float)
-    return float(np.median(x[:, None] - y[None, :]))
+    """Hodges-Lehmann shift: median of all pairwise differences x_i - y_j (exact selection
+    without the n×m matrix, ``ranks.hodges_lehmann``)."""
+    return ranks.hodges_lehmann(np.asarray(x, float), np.asarray(y, float))
 
 
 # --------------------------------------------------------- two-sample tests ---
