@@ -446,7 +446,11 @@ def _all_row(a, b, metric, va: dict, vb: dict, test, rs: Resamples, confidence, 
     poi_reps /= len(common)
     lo, hi = percentiles(ra_reps - rb_reps, confidence)
     plo, phi = percentiles(poi_reps, confidence)
-    p, test_name = _stratified_test([(va[t], vb[t]) for t in common], test)
+    own = _run_test(va[common[0]], vb[common[0]], test) if len(common) == 1 else None
+    if own is not None:  # one task: its own test (``_stratified_test``'s rule), run once
+        p, test_name = own["p_value"], test
+    else:
+        p, test_name = _stratified_test([(va[t], vb[t]) for t in common], test)
     if test == "fisher_exact":
         effect, effect_name = cohens_h(mean_a, mean_b), "cohens_h"
         h_reps = 2 * np.arcsin(np.sqrt(ra_reps)) - 2 * np.arcsin(np.sqrt(rb_reps))
@@ -469,8 +473,7 @@ def _all_row(a, b, metric, va: dict, vb: dict, test, rs: Resamples, confidence, 
         prob_improvement_ci_high=float(phi),
         n_tasks=len(common),
     )
-    if len(common) == 1 and confidence == 0.95:  # one task: the task row's own interval
-        own = _run_test(va[common[0]], vb[common[0]], test)
+    if own is not None and confidence == 0.95:  # one task: the task row's own interval
         if own["diff_ci_low"] is not None:
             row.update(diff_ci_low=own["diff_ci_low"], diff_ci_high=own["diff_ci_high"])
     return row

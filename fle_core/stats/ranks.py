@@ -144,7 +144,9 @@ def hodges_lehmann(x: np.ndarray, y: np.ndarray) -> float:
     if total % 2:
         return _select(xs, yd, half, 0)
     a = _select(xs, yd, half - 1, 0)
-    upto = _row_search(xs, yd, np.zeros(xs.size, np.int64), np.full(xs.size, yd.size, np.int64), a, strict=False)
+    upto = _row_search(
+        xs, yd, np.zeros(xs.size, np.int64), np.full(xs.size, yd.size, np.int64), a, strict=False
+    )
     if int(upto.sum()) > half:
         b = a
     else:

@@ -23,7 +23,7 @@ table, and the per-seed table. Reading files is ``sources.runs``'s job.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import polars as pl
@@ -44,6 +44,7 @@ TEST_TEXT = {
 }
 KEYS = ("system", "seed", "task")
 _NO_TASK = "\x00"  # placeholder task for runs without one (never shown)
+_CHUNK = 256  # systems compared per call between progress reports
 
 
 def metric_columns(runs: pl.DataFrame) -> list[str]:
@@ -94,6 +95,7 @@ def compare_runs(
     lower_is_better: Sequence[str] = (),
     reps: int = 2000,
     seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> pl.DataFrame:
     """Every system (or ``systems``) against ``baseline`` on each metric.
 
@@ -107,6 +109,8 @@ def compare_runs(
     are adjusted with ``correction`` (``none``, ``holm``, ``bh``) over every
     row of the call: per-task rows and across-task rows form two families.
     ``lower_is_better`` names metrics where smaller wins (a duration, a loss).
+    ``progress(done, total)`` is called as (system, metric) comparisons finish.
+    Work and memory grow linearly with the runs (docs/metrics.md §7b).
     """
     metrics = list(metrics) if metrics else metric_columns(runs)
     _check(runs, baseline, metrics)
@@ -127,37 +131,46 @@ def compare_runs(
     )
     several = base["task"].n_unique() > 1
     frames = []
+    total, done = len(metrics) * len(others), 0
     for m in metrics:
         frame = base.with_columns(runs[m].cast(pl.Float64).alias("value")).filter(pl.col("value").is_finite())
-        empty = [s for s in [baseline, *others] if s not in set(frame["model"].to_list())]
+        present = set(frame["model"].unique().to_list())
+        empty = [s for s in [baseline, *others] if s not in present]
         if empty:
-            raise MetricError(f"metric {m!r} has no values for {', '.join(map(str, empty))}")
-        out = compare.pairwise_comparisons(
-            frame,
-            [*others, baseline],
-            "value",
-            "none",
-            baseline=baseline,
-            test=test_name,
-            per_task=several,
-            alpha=alpha,
-            reps=reps,
-            seed=seed,
-        )
-        frames.append(out.with_columns(pl.lit(m).alias("metric")))
+            raise MetricError(f"metric {m!r} has no finite values for {', '.join(map(str, empty[:10]))}")
+        for start in range(0, len(others), _CHUNK):  # bounded work between progress reports
+            chunk = others[start : start + _CHUNK]
+            out = compare.pairwise_comparisons(
+                frame.filter(pl.col("model").is_in([*chunk, baseline])),
+                [*chunk, baseline],
+                "value",
+                "none",
+                baseline=baseline,
+                test=test_name,
+                per_task=several,
+                alpha=alpha,
+                reps=reps,
+                seed=seed,
+            )
+            frames.append(out.with_columns(pl.lit(m).alias("metric")))
+            done += len(chunk)
+            if progress is not None:
+                progress(done, total)
     out = pl.concat(frames)
     if not several:  # one task: the row is that task's, not an across-task summary
         only = base["task"][0]
         out = out.with_columns(pl.lit(None if only == _NO_TASK else only, pl.String).alias("task"))
-    rank = {s: i for i, s in enumerate(others)}
-    out = out.with_columns(pl.col("model_a").replace_strict(rank, return_dtype=pl.Int64).alias("_r"))
-    out = out.with_row_index("_i").sort("_r", "_i").drop("_r", "_i")
-    invalid = same_data(runs, baseline, others, metrics)
-    out = out.with_columns(
-        pl.struct("model_a", "metric")
-        .map_elements(lambda r: (r["model_a"], r["metric"]) in invalid, return_dtype=pl.Boolean)
-        .alias("_same")
+    rank = pl.DataFrame(
+        {"model_a": others, "_r": range(len(others))}, schema={"model_a": pl.String, "_r": pl.Int64}
     )
+    out = out.with_row_index("_i").join(rank, on="model_a", how="left").sort("_r", "_i").drop("_r", "_i")
+    invalid = same_data(runs, baseline, others, metrics)
+    marked = pl.DataFrame(
+        {"model_a": [s for s, _ in invalid], "metric": [m for _, m in invalid]},
+        schema={"model_a": pl.String, "metric": pl.String},
+    ).with_columns(pl.lit(True).alias("_same"))
+    out = out.join(marked, on=["model_a", "metric"], how="left", maintain_order="left")
+    out = out.with_columns(pl.col("_same").fill_null(False))
     out = _mark_untested(out, _nonfinite_counts(runs, tasks, metrics))
     return _correct(out, correction, alpha, set(lower_is_better)).drop("_same")
 
@@ -207,14 +220,14 @@ def _mark_untested(out: pl.DataFrame, nonfinite: dict[tuple, int]) -> pl.DataFra
     )
 
 
-def _per_seed(runs: pl.DataFrame, system: str, metric: str) -> dict[tuple, list]:
-    """{(task, seed): sorted values} of one system's runs on one metric (nulls kept as None)."""
+def _seed_lists(runs: pl.DataFrame, metric: str) -> pl.DataFrame:
+    """(system, task, seed, sorted values) of one metric (nulls kept, last)."""
     keys = ["task", "seed"] if "task" in runs.columns else ["seed"]
-    sub = runs.filter(pl.col("system") == system).select(*keys, metric)
-    out: dict[tuple, list] = {}
-    for row in sub.iter_rows():
-        out.setdefault(tuple(row[:-1]), []).append(row[-1])
-    return {k: sorted(v, key=lambda x: (x is None, x)) for k, v in out.items()}
+    return (
+        runs.select("system", *keys, pl.col(metric).cast(pl.Float64).alias("_v"))
+        .group_by("system", *keys)
+        .agg(pl.col("_v").sort(nulls_last=True))
+    )
 
 
 def same_data(
@@ -228,17 +241,36 @@ def same_data(
     cannot repeat them), and marks every metric of a system whose runs repeat the
     baseline's on all metrics (a copy of the baseline, constant metrics included).
     Constant metrics that merely agree (both always 1.0) stay ordinary comparisons.
+    One join per metric: linear in the runs, whatever the number of systems.
     """
+    keys = ["task", "seed"] if "task" in runs.columns else ["seed"]
+    wanted = pl.DataFrame({"system": list(systems)}, schema={"system": pl.String})
+    repeats: dict[str, set[str]] = {}
+    varies: dict[str, bool] = {}
+    for m in metrics:
+        lists = _seed_lists(runs, m)
+        base = lists.filter(pl.col("system") == baseline).drop("system").rename({"_v": "_b"})
+        varies[m] = runs.filter(pl.col("system") == baseline)[m].drop_nulls().n_unique() > 1
+        if base.height == 0:
+            repeats[m] = set()
+            continue
+        mine = lists.join(wanted, on="system", how="semi")
+        joined = mine.join(base, on=keys, how="left")
+        per = joined.group_by("system").agg(
+            pl.len().alias("n"),
+            pl.col("_v")
+            .list.eval(pl.element().cast(pl.String))
+            .eq_missing(pl.col("_b").list.eval(pl.element().cast(pl.String)))
+            .all()
+            .alias("same"),
+        )
+        hit = per.filter(pl.col("same") & (pl.col("n") == base.height))
+        repeats[m] = set(hit["system"].to_list())
     marked: set[tuple[str, str]] = set()
     for system in systems:
-        repeats = {}
+        every = all(system in repeats[m] for m in metrics)
         for m in metrics:
-            base = _per_seed(runs, baseline, m)
-            repeats[m] = bool(base) and base == _per_seed(runs, system, m)
-        for m in metrics:
-            values = runs.filter(pl.col("system") == baseline)[m].drop_nulls()
-            varies = values.n_unique() > 1
-            if repeats[m] and (varies or all(repeats.values())):
+            if system in repeats[m] and (varies[m] or every):
                 marked.add((system, m))
     return marked
 
