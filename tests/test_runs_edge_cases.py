@@ -128,18 +128,20 @@ PR,3,0.69,6,-inf
 """
     table = read_runs(_write(tmp_path / "bad.csv", text))
     assert table.metrics == ["throughput", "level", "steps"]  # none dropped for one bad cell
-    assert table.frame["throughput"].to_list() == [0.61, None, 0.66, 0.70, 0.72, 0.69]
-    assert table.frame["level"].to_list() == [3.0, 4.0, None, 5.0, None, 6.0]
-    assert table.frame["steps"].to_list() == [100.0, 110.0, 90.0, None, 95.0, None]
+    # NaN and ±inf are results kept as they are (issue 23); text is left out (null)
+    assert str(table.frame["throughput"].to_list()) == str([0.61, float("nan"), 0.66, 0.70, 0.72, 0.69])
+    assert str(table.frame["level"].to_list()) == str([3.0, 4.0, None, 5.0, float("nan"), 6.0])
+    assert table.frame["steps"].to_list() == [100.0, 110.0, 90.0, float("inf"), 95.0, float("-inf")]
     notes = "\n".join(table.notes)
-    assert "1 value(s) of 'throughput' left out: 1 NaN" in notes
-    assert "2 value(s) of 'level' left out: 1 NaN, 1 not a number ('abc')" in notes
-    assert "2 value(s) of 'steps' left out: 2 inf" in notes
+    assert "1 non-finite value(s) of 'throughput' kept: 1 NaN" in notes
+    assert "1 non-finite value(s) of 'level' kept: 1 NaN" in notes
+    assert "1 value(s) of 'level' left out: 1 not a number ('abc')" in notes
+    assert "2 non-finite value(s) of 'steps' kept: 2 inf" in notes
     done = _cli("compare", str(tmp_path / "bad.csv"), "--baseline", "main")
     assert done.returncode == 0, done.stderr
     for metric in ("throughput", "level", "steps"):
         assert re.search(rf"^\| {metric} \|", done.stdout, re.M), f"{metric} row missing"
-    assert "'level' left out: 1 NaN, 1 not a number ('abc')" in done.stdout
+    assert "'level' left out: 1 not a number ('abc')" in done.stdout
 
 
 def test_a_text_column_is_not_taken_for_a_metric(tmp_path):

@@ -10,6 +10,8 @@ comparison family. Every flag is documented in ``docs/cli.md``.
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 from pathlib import Path
 
 from fle_core.errors import ConfigError
@@ -81,6 +83,11 @@ def register(sub) -> None:
         help="W&B exports: keep runs in this State (repeatable; default finished; 'all' keeps every run)",
     )
     p.add_argument(
+        "--allow-duplicates",
+        action="store_true",
+        help="count every run when two share a (system, seed[, task]) key (default: refuse the file)",
+    )
+    p.add_argument(
         "--format",
         choices=("csv", "parquet", "jsonl", "wandb"),
         help="file format (default: from the suffix)",
@@ -101,6 +108,27 @@ def _labels(pairs: list[str]) -> dict[str, str]:
     return out
 
 
+class _Progress:
+    """``compare: 1,024/10,000 comparisons (10%)`` on stderr, only when it is a terminal or
+    the work has taken more than ``after`` seconds; at most one line a second."""
+
+    def __init__(self, after: float = 2.0) -> None:
+        self.start = time.monotonic()
+        self.after, self.last, self.shown = after, 0.0, False
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        tty = sys.stderr.isatty()
+        if (not tty and now - self.start < self.after) or (now - self.last < 1.0 and done < total):
+            return
+        if not self.shown and done >= total:
+            return  # finished before anything was shown: stay quiet
+        self.last, self.shown = now, True
+        end = "\n" if done >= total or not tty else ""
+        text = f"compare: {done:,}/{total:,} comparisons ({100 * done // max(total, 1)}%)"
+        print(("\r" if tty else "") + text, end=end, file=sys.stderr)
+
+
 def _compare(args) -> int:
     from fle_core.sources.runs import read_runs
     from fle_core.stats.runs import compare_runs, runs_markdown
@@ -114,6 +142,7 @@ def _compare(args) -> int:
         task=args.task_column,
         metrics=args.metric,
         states=states,
+        allow_duplicates=args.allow_duplicates,
     )
     comparisons = compare_runs(
         table.frame,
@@ -124,6 +153,7 @@ def _compare(args) -> int:
         correction=args.correction,
         alpha=args.alpha,
         lower_is_better=args.lower_is_better,
+        progress=_Progress(),
     )
     per_seed = args.per_seed
     if per_seed and "all" in per_seed:

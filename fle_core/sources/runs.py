@@ -19,10 +19,14 @@ nested JSONL records, which are flattened that way) lose the prefix; then only
 the summary columns are metric candidates.
 
 Nothing is dropped silently: a row without a system label is reported in
-``notes``, and so is every metric value left out, counted by kind (NaN, ±inf,
-text that is not a number). A text column whose cells are mostly numbers is a
-metric column: its other cells are the ones left out, never the column. Bad input raises ``SourceError`` with a
-hint naming the columns found.
+``notes``, and so is every text cell that is not a number (left out, null). NaN
+and ±inf are results (a diverged run logs ``loss = inf``): they stay in the frame
+as they are, are counted in ``notes``, and ``stats.runs.compare_runs`` marks the
+rows they touch "not tested". A text column whose cells are mostly numbers is a
+metric column: its other cells are the ones left out, never the column. Two runs
+with the same (system, seed[, task]) — a file concatenated twice — are refused
+unless ``allow_duplicates``. Bad input raises ``SourceError`` with a hint naming
+the columns found.
 """
 
 from __future__ import annotations
@@ -101,6 +105,7 @@ def read_runs(
     task: str | None = None,
     metrics: Sequence[str] | None = None,
     states: Sequence[str] | None = ("finished",),
+    allow_duplicates: bool = False,
 ) -> RunsTable:
     """Read a runs file (a path, or the bytes of an upload named ``name``).
 
@@ -112,7 +117,8 @@ def read_runs(
     system in file order). ``metrics`` picks metric columns (default: every
     numeric column that is not a key, a W&B run column or, when summary
     columns are marked, a config column). ``states`` filters W&B runs by
-    ``State`` (``None`` keeps all).
+    ``State`` (``None`` keeps all). Two runs under one (system, seed[, task])
+    key raise ``SourceError`` unless ``allow_duplicates`` (then each counts, noted).
     """
     label = name or (str(source) if not isinstance(source, bytes) else "upload")
     fmt = format or _SUFFIX.get(Path(label).suffix.lower())
@@ -135,6 +141,7 @@ def read_runs(
     keys = {c for c in (sys_col, seed_col, task_col) if c}
     chosen = _metrics(raw, metrics, keys, summary, fmt, label, notes)
     frame = _frame(raw, sys_col, seed_col, task_col, chosen, notes, label)
+    _check_duplicates(frame, allow_duplicates, notes, label)
     return RunsTable(frame, chosen, fmt, label, notes)
 
 
@@ -224,10 +231,9 @@ def _parsed(series: pl.Series) -> pl.Series:
 
 
 def _numeric(series: pl.Series) -> pl.Series:
-    """The metric column as finite floats: NaN, ±inf and text become null (``_exclusions``
-    says how many of each)."""
-    values = _parsed(series)
-    return values.set(~values.is_finite().fill_null(True), None) if values.dtype == pl.Float64 else values
+    """The metric column as floats: NaN and ±inf kept (results, not gaps), text null
+    (``_exclusions`` says how many of each)."""
+    return _parsed(series)
 
 
 def _mostly_numbers(series: pl.Series) -> bool:
@@ -242,8 +248,10 @@ def _mostly_numbers(series: pl.Series) -> bool:
     return cells.len() > 0 and 2 * int(_parsed(cells).is_not_null().sum()) > cells.len()
 
 
-def _exclusions(name: str, raw: pl.Series) -> str | None:
-    """``'y': 3 value(s) left out: 1 NaN, 1 inf, 1 not a number ('abc')``, or None."""
+def _exclusions(name: str, raw: pl.Series) -> list[str]:
+    """Notes on a metric's odd cells: non-finite values kept (``'loss': 2 non-finite
+    value(s) kept: 1 NaN, 1 inf``) and text left out (``1 value(s) of 'y' left out: 1 not a
+    number ('abc')``)."""
     values = _parsed(raw)
     present = raw.is_not_null()
     if raw.dtype == pl.String:
@@ -252,16 +260,18 @@ def _exclusions(name: str, raw: pl.Series) -> str | None:
     inf = int((values.is_infinite().fill_null(False) & present).sum())
     text_mask = values.is_null() & present
     text = int(text_mask.sum())
-    if not (nan or inf or text):
-        return None
-    parts = [f"{nan} NaN"] if nan else []
-    parts += [f"{inf} inf"] if inf else []
+    notes = []
+    if nan or inf:
+        kinds = ", ".join([*([f"{nan} NaN"] if nan else []), *([f"{inf} inf"] if inf else [])])
+        notes.append(
+            f"{nan + inf} non-finite value(s) of {name!r} kept: {kinds}; "
+            "the rows they are in are not tested (a diverged run is a result, not a gap)"
+        )
     if text:
         examples = raw.filter(text_mask).cast(pl.String).unique(maintain_order=True).head(3).to_list()
-        shown = ", ".join(repr(e) for e in examples) + (", …" if text_mask.sum() > len(examples) else "")
-        parts.append(f"{text} not a number ({shown})")
-    total = nan + inf + text
-    return f"{total} value(s) of {name!r} left out: {', '.join(parts)}"
+        shown = ", ".join(repr(e) for e in examples) + (", …" if text > len(examples) else "")
+        notes.append(f"{text} value(s) of {name!r} left out: {text} not a number ({shown})")
+    return notes
 
 
 def _metrics(raw, metrics, keys, summary, fmt, label, notes) -> list[str]:
@@ -296,9 +306,7 @@ def _frame(raw, sys_col, seed_col, task_col, metrics, notes, label) -> pl.DataFr
     if task_col is not None:
         cols.append(raw[task_col].cast(pl.String).alias("task"))
     for m in metrics:
-        note = _exclusions(m, raw[m].filter(system.is_not_null()))
-        if note:
-            notes.append(note)
+        notes += _exclusions(m, raw[m].filter(system.is_not_null()))
         cols.append(_numeric(raw[m]).alias(m))
     frame = pl.DataFrame(cols).filter(pl.col("system").is_not_null())
     if frame.height == 0:
@@ -307,8 +315,28 @@ def _frame(raw, sys_col, seed_col, task_col, metrics, notes, label) -> pl.DataFr
         notes.append("no seed column: runs are numbered 1, 2, … per system in file order")
         frame = frame.with_columns((pl.int_range(pl.len()).over("system") + 1).cast(pl.String).alias("seed"))
     frame = frame.select("system", "seed", *(["task"] if task_col else []), *metrics)
-    keys = ["system", "seed", *(["task"] if task_col else [])]
-    dupes = frame.group_by(keys).len().filter(pl.col("len") > 1).height
-    if dupes:
-        notes.append(f"{dupes} (system, seed) key(s) hold more than one run; each run counts")
     return frame
+
+
+def _check_duplicates(frame: pl.DataFrame, allow: bool, notes: list[str], label: str) -> None:
+    """Two runs under one (system, seed[, task]) key: refused, or counted and noted when allowed.
+
+    A file concatenated twice doubles every n and shrinks every p-value; a real
+    rerun of a seed is rare enough that the caller should say so.
+    """
+    keys = [k for k in ("system", "seed", "task") if k in frame.columns]
+    known = frame.filter(pl.col("seed").is_not_null())  # a run of unknown seed repeats nothing
+    dupes = known.group_by(keys).len().filter(pl.col("len") > 1).sort(keys, nulls_last=True)
+    if dupes.height == 0:
+        return
+    if allow:
+        notes.append(f"{dupes.height} ({', '.join(keys)}) key(s) hold more than one run; each run counts")
+        return
+    first = dupes.row(0, named=True)
+    example = ", ".join(f"{k} {first[k]!r}" for k in keys)
+    extra = int(dupes["len"].sum()) - dupes.height
+    raise SourceError(
+        f"{label}: {dupes.height} ({', '.join(keys)}) key(s) hold more than one run "
+        f"({extra} extra run(s); e.g. {example} × {first['len']}): was the file concatenated twice?",
+        hint="remove the repeated rows, or pass --allow-duplicates (allow_duplicates=True) to count each run",
+    )

@@ -14,6 +14,16 @@ less work:
   for other data each cell's cumulative counts over its sorted values are
   cached, so a pair's PoI costs O(reps·n) instead of a win-matrix product.
   Both give the same floats as ``bootstrap._poi_from_counts`` (exact sums).
+* Large cells (``reps · n`` above ``LARGE_CELL``): no (reps, n) matrix. A 0/1
+  cell draws its successes per replicate from Binomial(n, s/n), which is their
+  exact distribution under resampling. Any other cell uses the bootstrap's
+  large-sample normal limit: its resampled mean is x̄ + z·sd/√n (sd with ddof 0,
+  the resampling distribution's own), and a pair's P(X > Y) moves by each side's
+  resampled mean of its placement values (``ranks.placements``; DeLong's
+  first-order expansion), the small side resampled exactly, a large side by
+  the same normal limit. One z per cell, shared by every pair, as the draws are.
+  Memory stays linear in the runs; the cache of matrices is bounded by
+  ``CACHE_BYTES`` (least recently used cells are redrawn, with the same seed).
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from fle_core.stats import ranks
 from fle_core.stats.bootstrap import (
     _model_seed,
     _resample_counts,
@@ -117,6 +128,12 @@ def exact_stratified_p(tables) -> float | None:
     return exact_two_sided(dist / dist.sum(), observed)
 
 
+#: cells with more resample entries than this (reps × runs) take the large-sample path
+LARGE_CELL = 10_000_000
+#: the resample cache holds at most this many bytes of matrices
+CACHE_BYTES = 1 << 30
+
+
 def _is_binary(x: np.ndarray) -> bool:
     return bool(np.all((x == 0.0) | (x == 1.0)))
 
@@ -131,26 +148,54 @@ class Resamples:
     integer, so every derived number is bit-for-bit the same.
     """
 
-    def __init__(self, reps: int, seed):
-        self.reps, self.seed = reps, seed
+    def __init__(self, reps: int, seed, large_cell: int = LARGE_CELL):
+        self.reps, self.seed, self.large_cell = reps, seed, large_cell
         self.cache: dict[tuple, Any] = {}  # (model, task) draws and ("cum", model, task) sums
+        self.bytes = 0
+
+    def _keep(self, key: tuple, value) -> None:
+        """Store ``value`` and evict the least recently used entries beyond ``CACHE_BYTES``."""
+        size = sum(a.nbytes for a in value if isinstance(a, np.ndarray))
+        self.cache[key] = (size, value)
+        self.bytes += size
+        while self.bytes > CACHE_BYTES and len(self.cache) > 1:
+            oldest = next(iter(self.cache))
+            self.bytes -= self.cache.pop(oldest)[0]
+
+    def _get(self, key: tuple):
+        hit = self.cache.pop(key, None)
+        if hit is None:
+            return None
+        self.cache[key] = hit  # most recently used goes last
+        return hit[1]
+
+    def large(self, x: np.ndarray) -> bool:
+        return self.reps * x.size > self.large_cell
 
     def draw(self, model: str, task, x: np.ndarray) -> tuple[bool, np.ndarray]:
         key = (model, task)
-        if key not in self.cache:
+        got = self._get(key)
+        if got is None:
             rng = _rng(_model_seed(self.seed, model, str(task), "poi"))
             n = x.size
-            if _is_binary(x):
+            if _is_binary(x) and self.large(x):  # the successes' exact resampling distribution
+                got = (True, rng.binomial(n, np.count_nonzero(x) / n, size=self.reps).astype(np.float64))
+            elif _is_binary(x):
                 idx = rng.integers(0, n, size=(self.reps, n))  # same call as _resample_counts
                 hit = x.astype(np.uint8)[idx]
-                self.cache[key] = (True, hit.sum(axis=1, dtype=np.int64).astype(np.float64))
+                got = (True, hit.sum(axis=1, dtype=np.int64).astype(np.float64))
+            elif self.large(x):  # the normal limit: one standard normal per replicate
+                got = (False, rng.standard_normal(self.reps))
             else:
-                self.cache[key] = (False, _resample_counts(n, self.reps, rng))
-        return self.cache[key]
+                got = (False, _resample_counts(n, self.reps, rng))
+            self._keep(key, got)
+        return got
 
     def mean_reps(self, model: str, task, x: np.ndarray) -> np.ndarray:
         """Resampled mean of x per replicate, shape (reps,)."""
         binary, w = self.draw(model, task, x)
+        if not binary and self.large(x):
+            return x.mean() + w * (x.std() / math.sqrt(x.size))
         return (w if binary else w @ x) / x.size
 
     def poi_reps(self, a: str, task_a, xa: np.ndarray, b: str, task_b, xb: np.ndarray) -> np.ndarray:
@@ -161,6 +206,11 @@ class Resamples:
         if bin_a and bin_b:  # exact halves: identical to the win-matrix product
             fa, fb = na - wa, nb - wb
             return (wa * fb + 0.5 * (wa * wb + fa * fb)) / (na * nb)
+        if self.large(xa) or self.large(xb):
+            point = ranks.prob_improvement(xa, xb)
+            term_a = self._placement_mean(a, task_a, xa, ranks.placements(xa, xb))
+            term_b = self._placement_mean(b, task_b, xb, ranks.placements(xb, xa))
+            return term_a + (1.0 - term_b) - point
         if bin_a:
             wa = _expand_binary(xa, wa)
         if bin_b:
@@ -169,18 +219,32 @@ class Resamples:
             wb = self.cumulative(b, task_b, xb, wb)
         return _win_total_cumulative(xa, wa, *wb) / (na * nb)
 
+    def _placement_mean(self, model: str, task, x: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """The resampled mean of x's placement values p, per replicate: exactly for 0/1 and
+        small cells, by the normal limit for large ones."""
+        binary, w = self.draw(model, task, x)
+        if binary:
+            p1 = p[x == 1.0][0] if (x == 1.0).any() else 0.0
+            p0 = p[x == 0.0][0] if (x == 0.0).any() else 0.0
+            return (w * p1 + (x.size - w) * p0) / x.size
+        if self.large(x):
+            return p.mean() + w * (p.std() / math.sqrt(x.size))
+        return (w @ p) / x.size
+
     def cumulative(self, model: str, task, x: np.ndarray, w: np.ndarray):
         """(sorted x, cumulative resample counts over it with a leading 0), cached.
 
         Drawn once per (model, task) and reused by every pair that cell is in.
         """
         key = ("cum", model, task)
-        if key not in self.cache:
+        got = self._get(key)
+        if got is None:
             order = np.argsort(x, kind="stable")
             cum = np.zeros((w.shape[0], x.size + 1))
             np.cumsum(w[:, order], axis=1, out=cum[:, 1:])
-            self.cache[key] = (x[order], cum)
-        return self.cache[key]
+            got = (x[order], cum)
+            self._keep(key, got)
+        return got
 
 
 def _win_total_cumulative(x: np.ndarray, wx: np.ndarray, ys: np.ndarray, cum: np.ndarray) -> np.ndarray:

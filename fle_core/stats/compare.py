@@ -20,6 +20,7 @@ from scipy import stats
 
 from fle_core.errors import MetricError
 from fle_core.stats import markdown as md
+from fle_core.stats import ranks
 from fle_core.stats._kernels import Resamples, exact_stratified_p, fisher_exact_p, percentiles, poi_point
 from fle_core.stats.bootstrap import (
     DEFAULT_REPS,
@@ -45,7 +46,9 @@ if TYPE_CHECKING:
 BETTER, WORSE, NO_DIFF = "significantly better", "significantly worse", md.NO_DIFFERENCE
 #: the experiment log's verdict when a system's runs repeat the baseline's (``stats.runs``)
 INVALID = "invalid (same data)"
-VERDICTS = (BETTER, WORSE, NO_DIFF, INVALID)
+#: the experiment log's verdict when no test could run (too few runs, non-finite values)
+NOT_TESTED = "not tested"
+VERDICTS = (BETTER, WORSE, NO_DIFF, INVALID, NOT_TESTED)
 ALL_TASKS = "ALL"
 # re-exported: compare is where users look for power and sample size
 POWER = (minimum_detectable_difference, power_two_proportions, trials_needed)
@@ -95,10 +98,9 @@ def cliffs_delta(x, y) -> float:
 
 
 def hodges_lehmann(x, y) -> float:
-    """Hodges-Lehmann shift: median of all pairwise differences x_i - y_j."""
-    x = np.asarray(x, float)
-    y = np.asarray(y, float)
-    return float(np.median(x[:, None] - y[None, :]))
+    """Hodges-Lehmann shift: median of all pairwise differences x_i - y_j (exact selection
+    without the n×m matrix, ``ranks.hodges_lehmann``)."""
+    return ranks.hodges_lehmann(np.asarray(x, float), np.asarray(y, float))
 
 
 # --------------------------------------------------------- two-sample tests ---
@@ -373,7 +375,11 @@ def _all_row(a, b, metric, va: dict, vb: dict, test, rs: Resamples, confidence, 
     poi_reps /= len(common)
     lo, hi = percentiles(ra_reps - rb_reps, confidence)
     plo, phi = percentiles(poi_reps, confidence)
-    p, test_name = _stratified_test([(va[t], vb[t]) for t in common], test)
+    own = _run_test(va[common[0]], vb[common[0]], test) if len(common) == 1 else None
+    if own is not None:  # one task: its own test (``_stratified_test``'s rule), run once
+        p, test_name = own["p_value"], test
+    else:
+        p, test_name = _stratified_test([(va[t], vb[t]) for t in common], test)
     if test == "fisher_exact":
         effect, effect_name = cohens_h(mean_a, mean_b), "cohens_h"
         h_reps = 2 * np.arcsin(np.sqrt(ra_reps)) - 2 * np.arcsin(np.sqrt(rb_reps))
@@ -396,10 +402,10 @@ def _all_row(a, b, metric, va: dict, vb: dict, test, rs: Resamples, confidence, 
         prob_improvement_ci_high=float(phi),
         n_tasks=len(common),
     )
-    if len(common) == 1 and confidence == 0.95:  # one task: the task row's own interval
-        own = _run_test(va[common[0]], vb[common[0]], test)
-        if own["diff_ci_low"] is not None:
-            row.update(diff_ci_low=own["diff_ci_low"], diff_ci_high=own["diff_ci_high"])
+    if (
+        own is not None and confidence == 0.95 and own["diff_ci_low"] is not None
+    ):  # one task: its own interval
+        row.update(diff_ci_low=own["diff_ci_low"], diff_ci_high=own["diff_ci_high"])
     return row
 
 

@@ -117,6 +117,14 @@ def side_cell(mean, std, n, digits: int, with_n: bool) -> str:
     return f"{cell} (n={n})" if with_n else cell
 
 
+def _side(r: dict, side: str, digits: int, with_n: bool) -> str:
+    """``mean +/- sd`` over the finite runs, then ``[+k NaN/inf]`` when some were not finite
+    (``compare_runs`` counts them in ``a_nonfinite``/``b_nonfinite``)."""
+    cell = side_cell(r[f"{side}_mean"], r[f"{side}_std"], r[f"{side}_n"], digits, with_n)
+    bad = r.get(f"{side}_nonfinite") or 0
+    return f"{cell} [+{bad} NaN/inf]" if bad else cell
+
+
 def verdict_cells(change_pct, verdict: str, significant: bool | None = None) -> tuple[str, str]:
     """Change and verdict cells, both bold when the verdict is significant (by default: a
     verdict that says "significantly"; "no significant difference", "invalid (same data)"
@@ -155,13 +163,9 @@ def pair_table(
     for r in sub.iter_rows(named=True):
         dg = digits[r["metric"]]
         bold = significant(r["verdict"]) if significant else None
-        change, verdict = verdict_cells(r["change_pct"], r["verdict"], bold)
-        cells = [
-            label(r),
-            side_cell(r["b_mean"], r["b_std"], r["b_n"], dg, b_n),
-            side_cell(r["a_mean"], r["a_std"], r["a_n"], dg, a_n),
-            change,
-        ]
+        pct = None if r.get("not_tested") == "non-finite values" else r["change_pct"]
+        change, verdict = verdict_cells(pct, r["verdict"], bold)
+        cells = [label(r), _side(r, "b", dg, b_n), _side(r, "a", dg, a_n), change]
         if interval:
             cells.append(interval_cell(r["diff"], r["diff_ci_low"], r["diff_ci_high"], dg))
         rows.append([*cells, fmt_p(r["p_adjusted"]), verdict])

@@ -22,7 +22,8 @@ table, and the per-seed table. Reading files is ``sources.runs``'s job.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import polars as pl
@@ -43,6 +44,7 @@ TEST_TEXT = {
 }
 KEYS = ("system", "seed", "task")
 _NO_TASK = "\x00"  # placeholder task for runs without one (never shown)
+_CHUNK = 256  # systems compared per call between progress reports
 
 
 def metric_columns(runs: pl.DataFrame) -> list[str]:
@@ -93,6 +95,7 @@ def compare_runs(
     lower_is_better: Sequence[str] = (),
     reps: int = 2000,
     seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> pl.DataFrame:
     """Every system (or ``systems``) against ``baseline`` on each metric.
 
@@ -106,6 +109,8 @@ def compare_runs(
     are adjusted with ``correction`` (``none``, ``holm``, ``bh``) over every
     row of the call: per-task rows and across-task rows form two families.
     ``lower_is_better`` names metrics where smaller wins (a duration, a loss).
+    ``progress(done, total)`` is called as (system, metric) comparisons finish.
+    Work and memory grow linearly with the runs (docs/metrics.md §7b).
     """
     metrics = list(metrics) if metrics else metric_columns(runs)
     _check(runs, baseline, metrics)
@@ -126,49 +131,103 @@ def compare_runs(
     )
     several = base["task"].n_unique() > 1
     frames = []
+    total, done = len(metrics) * len(others), 0
     for m in metrics:
         frame = base.with_columns(runs[m].cast(pl.Float64).alias("value")).filter(pl.col("value").is_finite())
-        empty = [s for s in [baseline, *others] if s not in set(frame["model"].to_list())]
+        present = set(frame["model"].unique().to_list())
+        empty = [s for s in [baseline, *others] if s not in present]
         if empty:
-            raise MetricError(f"metric {m!r} has no values for {', '.join(map(str, empty))}")
-        out = compare.pairwise_comparisons(
-            frame,
-            [*others, baseline],
-            "value",
-            "none",
-            baseline=baseline,
-            test=test_name,
-            per_task=several,
-            alpha=alpha,
-            reps=reps,
-            seed=seed,
-        )
-        frames.append(out.with_columns(pl.lit(m).alias("metric")))
+            raise MetricError(f"metric {m!r} has no finite values for {', '.join(map(str, empty[:10]))}")
+        for start in range(0, len(others), _CHUNK):  # bounded work between progress reports
+            chunk = others[start : start + _CHUNK]
+            out = compare.pairwise_comparisons(
+                frame.filter(pl.col("model").is_in([*chunk, baseline])),
+                [*chunk, baseline],
+                "value",
+                "none",
+                baseline=baseline,
+                test=test_name,
+                per_task=several,
+                alpha=alpha,
+                reps=reps,
+                seed=seed,
+            )
+            frames.append(out.with_columns(pl.lit(m).alias("metric")))
+            done += len(chunk)
+            if progress is not None:
+                progress(done, total)
     out = pl.concat(frames)
     if not several:  # one task: the row is that task's, not an across-task summary
         only = base["task"][0]
         out = out.with_columns(pl.lit(None if only == _NO_TASK else only, pl.String).alias("task"))
-    rank = {s: i for i, s in enumerate(others)}
-    out = out.with_columns(pl.col("model_a").replace_strict(rank, return_dtype=pl.Int64).alias("_r"))
-    out = out.with_row_index("_i").sort("_r", "_i").drop("_r", "_i")
-    invalid = same_data(runs, baseline, others, metrics)
-    out = out.with_columns(
-        pl.struct("model_a", "metric")
-        .map_elements(lambda r: (r["model_a"], r["metric"]) in invalid, return_dtype=pl.Boolean)
-        .alias("_same")
+    rank = pl.DataFrame(
+        {"model_a": others, "_r": range(len(others))}, schema={"model_a": pl.String, "_r": pl.Int64}
     )
-    out = out.with_columns(pl.when(pl.col("_same")).then(None).otherwise(pl.col("p_value")).alias("p_value"))
+    out = out.with_row_index("_i").join(rank, on="model_a", how="left").sort("_r", "_i").drop("_r", "_i")
+    invalid = same_data(runs, baseline, others, metrics)
+    marked = pl.DataFrame(
+        {"model_a": [s for s, _ in invalid], "metric": [m for _, m in invalid]},
+        schema={"model_a": pl.String, "metric": pl.String},
+    ).with_columns(pl.lit(True).alias("_same"))
+    out = out.join(marked, on=["model_a", "metric"], how="left", maintain_order="left")
+    out = out.with_columns(pl.col("_same").fill_null(False))
+    out = _mark_untested(out, _nonfinite_counts(runs, tasks, metrics))
     return _correct(out, correction, alpha, set(lower_is_better)).drop("_same")
 
 
-def _per_seed(runs: pl.DataFrame, system: str, metric: str) -> dict[tuple, list]:
-    """{(task, seed): sorted values} of one system's runs on one metric (nulls kept as None)."""
+def _nonfinite_counts(runs: pl.DataFrame, tasks: pl.Series, metrics: Sequence[str]) -> dict[tuple, int]:
+    """{(system, task, metric): runs whose value is NaN or ±inf}, with task None for the total."""
+    keyed = runs.select("system", *metrics).with_columns(tasks.cast(pl.String).alias("_task"))
+    exprs = [(pl.col(m).is_not_null() & ~pl.col(m).is_finite()).sum().alias(m) for m in metrics]
+    counts: dict[tuple, int] = {}
+    for row in keyed.group_by("system", "_task").agg(exprs).iter_rows(named=True):
+        for m in metrics:
+            if row[m]:
+                counts[(row["system"], row["_task"], m)] = int(row[m])
+                total = (row["system"], None, m)
+                counts[total] = counts.get(total, 0) + int(row[m])
+    return counts
+
+
+def _mark_untested(out: pl.DataFrame, nonfinite: dict[tuple, int]) -> pl.DataFrame:
+    """Count each side's non-finite runs (``a_nonfinite``/``b_nonfinite``) and say why a row
+    has no test (``not_tested``: same data, non-finite values, too few runs); those rows
+    have no p-value (the rule is in docs/metrics.md §7b)."""
+
+    def count(system, task, metric) -> int:
+        where = None if task is None or task == compare.ALL_TASKS else task
+        return nonfinite.get((system, where, metric), 0)
+
+    rows = out.select("model_a", "model_b", "task", "metric", "_same", "p_value").iter_rows()
+    a_bad: list[int] = []
+    b_bad: list[int] = []
+    why: list[str | None] = []
+    for a, b, task, metric, same, p in rows:
+        a_bad.append(count(a, task, metric))
+        b_bad.append(count(b, task, metric))
+        if same:
+            why.append("same data")
+        elif a_bad[-1] or b_bad[-1]:
+            why.append("non-finite values")
+        else:
+            why.append(None if p is not None else "too few runs")
+    return out.with_columns(
+        pl.Series("a_nonfinite", a_bad, pl.Int64),
+        pl.Series("b_nonfinite", b_bad, pl.Int64),
+        pl.Series("not_tested", why, pl.String),
+    ).with_columns(
+        pl.when(pl.col("not_tested").is_null()).then(pl.col("p_value")).otherwise(None).alias("p_value")
+    )
+
+
+def _seed_lists(runs: pl.DataFrame, metric: str) -> pl.DataFrame:
+    """(system, task, seed, sorted values) of one metric (nulls kept, last)."""
     keys = ["task", "seed"] if "task" in runs.columns else ["seed"]
-    sub = runs.filter(pl.col("system") == system).select(*keys, metric)
-    out: dict[tuple, list] = {}
-    for row in sub.iter_rows():
-        out.setdefault(tuple(row[:-1]), []).append(row[-1])
-    return {k: sorted(v, key=lambda x: (x is None, x)) for k, v in out.items()}
+    return (
+        runs.select("system", *keys, pl.col(metric).cast(pl.Float64).alias("_v"))
+        .group_by("system", *keys)
+        .agg(pl.col("_v").sort(nulls_last=True))
+    )
 
 
 def same_data(
@@ -182,24 +241,44 @@ def same_data(
     cannot repeat them), and marks every metric of a system whose runs repeat the
     baseline's on all metrics (a copy of the baseline, constant metrics included).
     Constant metrics that merely agree (both always 1.0) stay ordinary comparisons.
+    One join per metric: linear in the runs, whatever the number of systems.
     """
+    keys = ["task", "seed"] if "task" in runs.columns else ["seed"]
+    wanted = pl.DataFrame({"system": list(systems)}, schema={"system": pl.String})
+    repeats: dict[str, set[str]] = {}
+    varies: dict[str, bool] = {}
+    for m in metrics:
+        lists = _seed_lists(runs, m)
+        base = lists.filter(pl.col("system") == baseline).drop("system").rename({"_v": "_b"})
+        varies[m] = runs.filter(pl.col("system") == baseline)[m].drop_nulls().n_unique() > 1
+        if base.height == 0:
+            repeats[m] = set()
+            continue
+        mine = lists.join(wanted, on="system", how="semi")
+        joined = mine.join(base, on=keys, how="left")
+        per = joined.group_by("system").agg(
+            pl.len().alias("n"),
+            pl.col("_v")
+            .list.eval(pl.element().cast(pl.String))
+            .eq_missing(pl.col("_b").list.eval(pl.element().cast(pl.String)))
+            .all()
+            .alias("same"),
+        )
+        hit = per.filter(pl.col("same") & (pl.col("n") == base.height))
+        repeats[m] = set(hit["system"].to_list())
     marked: set[tuple[str, str]] = set()
     for system in systems:
-        repeats = {}
+        every = all(system in repeats[m] for m in metrics)
         for m in metrics:
-            base = _per_seed(runs, baseline, m)
-            repeats[m] = bool(base) and base == _per_seed(runs, system, m)
-        for m in metrics:
-            values = runs.filter(pl.col("system") == baseline)[m].drop_nulls()
-            varies = values.n_unique() > 1
-            if repeats[m] and (varies or all(repeats.values())):
+            if system in repeats[m] and (varies[m] or every):
                 marked.add((system, m))
     return marked
 
 
 def _correct(frame: pl.DataFrame, correction: str | None, alpha: float, lower: set[str]) -> pl.DataFrame:
     """Adjust p over the call's two families and set verdicts (per metric direction); rows
-    whose runs repeat the baseline's (``_same``) are "invalid (same data)", untested."""
+    whose runs repeat the baseline's are "invalid (same data)"; rows with no test (non-finite
+    values, too few runs) are "not tested", never "no significant difference"."""
     method = compare.CORRECTIONS[correction.lower() if isinstance(correction, str) else correction]
     p = frame["p_value"].fill_null(np.nan).to_numpy().astype(float)
     is_all = (frame["task"] == compare.ALL_TASKS).fill_null(False).to_numpy()
@@ -208,10 +287,14 @@ def _correct(frame: pl.DataFrame, correction: str | None, alpha: float, lower: s
         if family.any():
             adj[family] = compare.adjust_pvalues(p[family], method)
     p_adj = [None if not np.isfinite(x) else float(x) for x in adj]
-    same = frame["_same"].to_list() if "_same" in frame.columns else [False] * frame.height
+    why = frame["not_tested"].to_list() if "not_tested" in frame.columns else [None] * frame.height
     verdicts = [
-        compare.INVALID if invalid else compare._verdict(pa, diff, alpha, metric not in lower)
-        for pa, diff, metric, invalid in zip(p_adj, frame["diff"], frame["metric"], same, strict=True)
+        compare.INVALID
+        if reason == "same data"
+        else compare.NOT_TESTED
+        if reason
+        else compare._verdict(pa, diff, alpha, metric not in lower)
+        for pa, diff, metric, reason in zip(p_adj, frame["diff"], frame["metric"], why, strict=True)
     ]
     return frame.with_columns(
         pl.Series("p_adjusted", p_adj, pl.Float64),
@@ -241,6 +324,19 @@ def correction_note(comparisons: pl.DataFrame) -> str:
         text += " p = 0: both sides are constant and differ (no variance, t = ±inf; scipy's rule)."
     if (comparisons["verdict"] == compare.INVALID).any():
         text += " Invalid (same data): the runs repeat the baseline's seed for seed, so no test was run."
+    why = set(comparisons["not_tested"].drop_nulls()) if "not_tested" in comparisons.columns else set()
+    if "non-finite values" in why:
+        text += (
+            " Not tested (non-finite): a side holds NaN or ±inf runs (a diverged seed?); mean +/- sd is"
+            " over the finite runs, [+k NaN/inf] counts the others. No test ran: dropping a diverged run"
+            " would flatter its system, and no value stands in for it; fix or remove those runs"
+            " deliberately, then compare again."
+        )
+    if "too few runs" in why:
+        text += (
+            " Not tested (too few runs): the test needs more runs on a side"
+            " (Welch's t: 2 on each side; Student's t: 3 in all), so no p-value exists."
+        )
     return text
 
 
@@ -252,6 +348,13 @@ def _seed_key(values: Sequence[str]):
         return lambda v: (1, 0.0, str(v))
 
 
+def _value_cell(x: float | None, digits: int) -> str:
+    """A run's value: ``0.512``; ``inf``, ``-inf`` or ``NaN`` as the run logged it; ``n/a`` if absent."""
+    if x is not None and not math.isfinite(x):
+        return "NaN" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+    return md.fmt_number(x, digits)
+
+
 def per_seed_table(runs: pl.DataFrame, metric: str, baseline: str, system: str, digits: int) -> list[str]:
     """``| Seed | baseline | system |`` (with a Task column when there are several tasks)."""
     has_task = "task" in runs.columns and runs["task"].n_unique() > 1
@@ -260,7 +363,7 @@ def per_seed_table(runs: pl.DataFrame, metric: str, baseline: str, system: str, 
     cells: dict[tuple, dict[str, list[str]]] = {}
     for row in sub.select(*keys, "system", metric).iter_rows(named=True):
         key = tuple(str(row[k]) for k in keys)
-        cells.setdefault(key, {}).setdefault(row["system"], []).append(md.fmt_number(row[metric], digits))
+        cells.setdefault(key, {}).setdefault(row["system"], []).append(_value_cell(row[metric], digits))
     sk = _seed_key([k[-1] for k in cells])
     rows = []
     for key in sorted(cells, key=lambda k: (*k[:-1], sk(k[-1]))):
