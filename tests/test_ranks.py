@@ -131,24 +131,17 @@ def test_the_cli_on_50000_runs_stays_within_memory(tmp_path):
         f.write("branch,seed,loss\n")
         for branch, mu in (("main", 2.0), ("PR", 1.99)):
             f.writelines(f"{branch},{i},{rnd.gauss(mu, 0.5):.4f}\n" for i in range(25_000))
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "fle_core",
-            "compare",
-            str(path),
-            "--baseline",
-            "main",
-            "--out",
-            str(tmp_path / "o.md"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    _, status, usage = os.wait4(proc.pid, 0)
-    out, err = proc.stdout.read(), proc.stderr.read()  # type: ignore[union-attr]
+    # output to files: a pipe fills at 64 KiB (the per-seed table has 25,000 rows) and the
+    # child would block on it while this process waits for it
+    with (tmp_path / "out.txt").open("w") as out_f, (tmp_path / "err.txt").open("w") as err_f:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fle_core", "compare", str(path), "--baseline", "main",
+             "--out", str(tmp_path / "o.md")],
+            stdout=out_f,
+            stderr=err_f,
+        )  # fmt: skip
+        _, status, usage = os.wait4(proc.pid, 0)
+    out, err = (tmp_path / "out.txt").read_text(), (tmp_path / "err.txt").read_text()
     assert os.waitstatus_to_exitcode(status) == 0, err
     assert usage.ru_maxrss < 1_000_000, f"peak RSS {usage.ru_maxrss} KiB"  # Linux: KiB
     row = next(x for x in out.splitlines() if x.startswith("| loss"))

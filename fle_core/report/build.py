@@ -24,7 +24,7 @@ import polars as pl
 from fle_core import charts as ch
 from fle_core.charts.base import ChartError, ModelPalette, is_simulated
 from fle_core.errors import FleError
-from fle_core.report import uncertainty
+from fle_core.report import spreadsheet, uncertainty
 from fle_core.report.html import chart_figure, esc, markdown_html, page, table_html
 from fle_core.stats.changes import changes_markdown
 
@@ -307,22 +307,11 @@ def _largest_k(group_metrics: pl.DataFrame) -> int | None:
 # ---- exports ---------------------------------------------------------------------
 
 
-def _csv_ready(frame: pl.DataFrame) -> pl.DataFrame:
-    """CSV has no list type: list columns become ``;``-joined text (Parquet keeps lists)."""
-    return frame.with_columns(
-        [
-            pl.col(c).cast(pl.List(pl.String)).list.join(";")
-            for c, t in frame.schema.items()
-            if isinstance(t, pl.List)
-        ]
-    )
-
-
 def write_tables(frames: ReportFrames, out_dir: Path) -> list[Path]:
     written = []
     for name, frame in frames.tables().items():
         csv, parquet = out_dir / f"{name}.csv", out_dir / f"{name}.parquet"
-        _csv_ready(frame).write_csv(csv)
+        spreadsheet.write_csv(frame, csv)
         frame.write_parquet(parquet)
         written += [csv, parquet]
     return written

@@ -18,7 +18,6 @@ Definitions, and which field comes from which source, in ``docs/leaderboard.md``
 from __future__ import annotations
 
 import hashlib
-import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from typing import Any
 import polars as pl
 
 from fle_core.errors import MetricError
+from fle_core.report import spreadsheet
 from fle_core.stats import bootstrap
 from fle_core.stats import markdown as md
 from fle_core.stats.metrics import TRAJECTORY_KEY, model_metrics
@@ -327,11 +327,8 @@ def leaderboard_json(board: Leaderboard, *, links: Mapping[str, str] | None = No
 
 
 def leaderboard_csv(board: Leaderboard) -> str:
-    """The frame as CSV (the missing lab tasks joined with ``;``)."""
-    flat = board.frame.with_columns(pl.col("lab_tasks_missing").list.join(";"))
-    buf = io.StringIO()
-    flat.write_csv(buf)
-    return buf.getvalue()
+    """The frame as spreadsheet-safe CSV (the missing lab tasks joined with ``;``)."""
+    return spreadsheet.csv_text(board.frame)
 
 
 def leaderboard_markdown(board: Leaderboard) -> str:

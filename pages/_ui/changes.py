@@ -201,9 +201,9 @@ def changes_section(ws: Workspace, pin: Pin) -> None:
 
 
 def _csv(frame: pl.DataFrame) -> str:
-    buf = io.StringIO()
-    frame.write_csv(buf)
-    return buf.getvalue()
+    from fle_core.report import spreadsheet
+
+    return spreadsheet.csv_text(frame)
 
 
 # ------------------------------------------------------------------ leaderboard export ---

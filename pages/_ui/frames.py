@@ -222,9 +222,11 @@ def split_tags(text: str) -> list[str]:
 
 
 def to_csv(frame: pl.DataFrame) -> str:
-    """CSV text; list columns (e.g. ``tasks_lacking_k``) become ``;``-joined strings."""
-    lists = [c for c, t in frame.schema.items() if isinstance(t, pl.List)]
-    return frame.with_columns(pl.col(c).cast(pl.List(pl.String)).list.join(";") for c in lists).write_csv()
+    """Spreadsheet-safe CSV text (``report.spreadsheet``); list columns (e.g.
+    ``tasks_lacking_k``) become ``;``-joined strings."""
+    from fle_core.report import spreadsheet
+
+    return spreadsheet.csv_text(frame)
 
 
 def sources_view(per_source: pl.DataFrame, states: pl.DataFrame) -> pl.DataFrame:
