@@ -71,7 +71,9 @@ def test_the_apps_downloads_are_neutralized():
 @pytest.fixture
 def hostile_ws(tmp_path):
     home = tmp_path / "ws"
-    rows = outcome_rows({(m, TASK): [True, False, True, False] for m in HOSTILE[:2] + ["plain-model"]}, steps=2)
+    rows = outcome_rows(
+        {(m, TASK): [True, False, True, False] for m in [*HOSTILE[:2], "plain-model"]}, steps=2
+    )
     add_source(home, tmp_path / "hostile.db", rows)
     return home
 
