@@ -16,6 +16,7 @@ This module is the only writer of ``sync_runs`` (and of a source's ``source_stat
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +68,9 @@ class Run:
     #: whether the rows' content changed, when the rows written say too much (an Inspect
     #: ``--full`` re-reads unchanged logs); None: rows added or removed mean changed
     content_changed: bool | None = None
+    #: run inside the finishing transaction (an Inspect ``--full`` swaps its rebuild in):
+    #: returns whether the rows' content changed, which then decides the data version
+    finalize: Callable[[Any], bool] | None = None
     data_version: int = 0  # the warehouse's after this run
 
     @property
@@ -150,6 +154,8 @@ def finish_run(con, run: Run, attempts: pl.DataFrame | None) -> None:
             changed = run.rows_added > 0 or run.rows_removed > 0
         if run.rebuild:
             changed = _swap_rebuild(con, run)
+        if run.finalize is not None:
+            changed = run.finalize(con)
         if attempts is not None:
             changed = _replace_attempts(con, attempts) or changed
         problems = f"{len(run.problems)} log(s) could not be read: " + "; ".join(run.problems)
@@ -168,7 +174,7 @@ def finish_run(con, run: Run, attempts: pl.DataFrame | None) -> None:
 
 
 # Columns whose values decide what a pinned view shows (derived ones included).
-_CONTENT = (
+CONTENT_COLUMNS = _CONTENT = (
     "version, instance, depth, value, holdout_value, raw_reward, model, task, num_agents, sweep_id, "
     "error_occurred, production_score, simulated, prompt_tokens, completion_tokens, total_tokens, "
     "ticks, created_at, version_description, meta, achievements_json, timing_metrics_json, parse_flags"

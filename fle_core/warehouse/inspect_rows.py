@@ -54,6 +54,7 @@ def read_rows(
         "size": f.size,
         "mtime_ns": f.mtime_ns,
         "etag": f.etag,
+        "content_id": f.content_id,
         "facts_version": FACTS_VERSION,
     }
     if f.rel in hidden:  # a shard its merged log covers: counted there (log_shards)

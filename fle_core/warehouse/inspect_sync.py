@@ -37,6 +37,7 @@ from fle_core.sources.log_store import LogFile
 from fle_core.warehouse import store as warehouse
 from fle_core.warehouse._runs import ATTEMPT_COLUMNS, Run
 from fle_core.warehouse._writing import Context, Session
+from fle_core.warehouse.inspect_rebuild import LIVE, REBUILD, Tables, create_rebuild, drop_rebuild, swap_in
 from fle_core.warehouse.inspect_rows import FACTS_VERSION, LogRows, read_rows
 from fle_core.workspace import Workspace
 
@@ -79,9 +80,6 @@ class Plan:
     job_dirs: set[str] = field(default_factory=set)  # folders holding an fle-job.json
     attempts_same: bool = False  # the stored sweep_attempts already equal the provider's
     data_version: int = 0  # the warehouse's data version when planned
-    #: ``--full``: path -> the sync id an unchanged log keeps when it is re-read, so its
-    #: identical rows stay visible to views pinned to that sync
-    keep_sync_ids: dict[str, int] = field(default_factory=dict)
     #: shard path -> the finished merged log that covers it (``log_shards``: not read)
     hidden: dict[str, str] = field(default_factory=dict)
 
@@ -119,6 +117,9 @@ class Work:
         run.rows_added, run.rows_removed, run.problems = done.rows_added, done.rows_deleted, done.problems
         run.logs_read = done.logs_read
         run.content_changed = bool(done.rows_changed or done.rows_deleted)
+        if self.plan.full:  # the rebuilt rows replace the live ones when the run finishes
+            name, sync_id = self.plan.source.name, run.sync_id
+            run.finalize = lambda con: swap_in(con, name, sync_id)
 
 
 @contextlib.contextmanager
@@ -140,30 +141,29 @@ def plan(ws: Workspace, source: InspectLogSource, full: bool, attempts=None, att
     size and ETag), in one short read: also whether ``attempts`` (a frame or None) equals
     the stored ``sweep_attempts``, and the current data version."""
     listing = source.listing()
-    files = {f.rel: f for f in listing.logs}
+    logs = source.identify(listing.logs)
+    files = {f.rel: f for f in logs}
     state: dict[str, tuple] = {}
-    kept: dict[str, int] = {}
     statuses: dict[str, str] = {}
     same, version = attempts is None, 0
     if ws.warehouse_path.exists():
         with warehouse.reader(ws) as con:
             if _has_table(con, "inspect_logs"):
                 rows = con.execute(
-                    "SELECT path, size, mtime_ns, etag, sync_id, facts_version, merged_into, status "
-                    "FROM inspect_logs WHERE source = ?",
+                    "SELECT path, size, mtime_ns, etag, sync_id, facts_version, merged_into, status, "
+                    "content_id FROM inspect_logs WHERE source = ?",
                     [source.name],
                 ).fetchall()
-                state = {r[0]: (LogFile(r[0], int(r[1]), int(r[2]), r[3]).stamp, r[5], r[6]) for r in rows}
-                kept = {r[0]: int(r[4]) for r in rows if r[4] is not None}
+                state = {
+                    r[0]: (LogFile(r[0], int(r[1]), int(r[2]), r[3], r[8]).stamp, r[5], r[6]) for r in rows
+                }
                 statuses = {r[0]: str(r[7]) for r in rows}
             same = attempts_equal(con, attempts, attempt_columns)
         version = warehouse.data_version(ws)
-    hidden = _hidden_shards(source, listing.logs, state, statuses)
+    hidden = _hidden_shards(source, logs, state, statuses)
     now = {rel: (f.stamp, FACTS_VERSION, hidden.get(rel)) for rel, f in files.items()}
     changed = [f for rel, f in files.items() if full or state.get(rel) != now[rel]]
     removed = sorted(set(state) - set(files))
-    # on --full, a log whose file did not change is re-read but keeps its sync id
-    same_file = {rel: kept[rel] for rel, f in files.items() if rel in kept and state[rel] == now[rel]}
     return Plan(
         source,
         full,
@@ -173,7 +173,6 @@ def plan(ws: Workspace, source: InspectLogSource, full: bool, attempts=None, att
         listing.job_dirs,
         same,
         version,
-        same_file if full else {},
         hidden,
     )
 
@@ -223,15 +222,19 @@ def apply(
     out = Outcome()
     patterns = il.compile_patterns(_extra_patterns(ws))
     con = session.con()
-    # --full needs no upfront delete: every log is in ``changed`` and each batch replaces
-    # its logs' rows in one transaction, so a killed rebuild leaves every log whole
     name = p.source.name
+    drop_rebuild(con)  # what a killed --full left behind
+    # --full builds every log into the rebuild_* tables beside the live ones; the run's
+    # finish swaps them in (``inspect_rebuild.swap_in``): a killed rebuild changes nothing
+    t = REBUILD if p.full else LIVE
+    if p.full:
+        create_rebuild(con)
     next_id = int(
-        con.execute("SELECT coalesce(max(id), 0) FROM steps WHERE source = ?", [name]).fetchone()[0]
+        con.execute(f"SELECT coalesce(max(id), 0) FROM {t.steps} WHERE source = ?", [name]).fetchone()[0]
     )
     todo = list(p.changed)
-    rereads = _promotions(con, p)
-    if p.removed or rereads:
+    rereads = [] if p.full else _promotions(con, p)
+    if not p.full and (p.removed or rereads):
         _drop_logs(con, name, p.removed, rereads, out)
         todo += [p.files[r] for r in rereads if r in p.files and p.files[r] not in todo]
     total = len(todo)
@@ -248,9 +251,7 @@ def apply(
         steps_in_batch += sum(len(fa.values) for fa, _ in rows.samples)
         if steps_in_batch >= _BATCH_STEPS or i == total - 1:
             pending = {t.rel for t in todo[i + 1 :]}
-            next_id = _write_batch(
-                session.con(), name, batch, sync_id, next_id, out, pending, p.keep_sync_ids
-            )
+            next_id = _write_batch(session.con(), t, name, batch, sync_id, next_id, out, pending)
             session.maybe_release()
             batch, steps_in_batch = [], 0
             if progress:
@@ -280,7 +281,7 @@ def _promotions(con, p: Plan) -> list[str]:
 def _drop_logs(con, source: str, removed: list[str], rereads: list[str], out: Outcome) -> None:
     """Delete removed logs' rows and mark logs to re-read (size -1), in one transaction."""
     with warehouse.transaction(con):
-        out.rows_deleted += _delete_paths(con, source, removed)
+        out.rows_deleted += _delete_paths(con, LIVE, source, removed)
         con.execute(
             "DELETE FROM inspect_logs WHERE source = ? AND path IN (SELECT unnest(?::VARCHAR[]))",
             [source, removed],
@@ -291,24 +292,26 @@ def _drop_logs(con, source: str, removed: list[str], rereads: list[str], out: Ou
         )
 
 
-def _delete_paths(con, source: str, paths: list[str]) -> int:
+def _delete_paths(con, t: Tables, source: str, paths: list[str]) -> int:
     """Delete the steps, trajectories and sample rows that came from these logs."""
     if not paths:
         return 0
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _gone AS SELECT DISTINCT version, instance FROM inspect_samples "
+        f"CREATE OR REPLACE TEMP TABLE _gone AS SELECT DISTINCT version, instance FROM {t.samples} "
         "WHERE source = ? AND superseded_by IS NULL AND path IN (SELECT unnest(?::VARCHAR[]))",
         [source, paths],
     )
-    n = _delete_gone(con, source)
+    n = _delete_gone(con, t, source)
     con.execute(
-        "DELETE FROM inspect_samples WHERE source = ? AND path IN (SELECT unnest(?::VARCHAR[]))",
+        f"DELETE FROM {t.samples} WHERE source = ? AND path IN (SELECT unnest(?::VARCHAR[]))",
         [source, paths],
     )
     return n
 
 
-def _winners(con, source: str, batch: list[LogRows], pending: set[str]) -> tuple[dict[str, str], list[str]]:
+def _winners(
+    con, t: Tables, source: str, batch: list[LogRows], pending: set[str]
+) -> tuple[dict[str, str], list[str]]:
     """For each dedup key in the batch: the winning log path, and the paths (outside the
     batch) whose copy of a key now loses and must leave the steps. Rows of logs still to
     be rewritten in this run (``pending``) are stale and take no part."""
@@ -321,7 +324,7 @@ def _winners(con, source: str, batch: list[LogRows], pending: set[str]) -> tuple
     existing = con.execute(
         "SELECT s.dedup_key, s.path, coalesce(l.created, ''), coalesce(l.mtime_ns, 0), s.superseded_by, "
         "s.invalidated_by IS NULL AND s.invalidated_at IS NULL "
-        "FROM inspect_samples s JOIN inspect_logs l ON l.source = s.source AND l.path = s.path "
+        f"FROM {t.samples} s JOIN {t.logs} l ON l.source = s.source AND l.path = s.path "
         "WHERE s.source = ? AND s.dedup_key IN (SELECT unnest(?::VARCHAR[]))",
         [source, keys],
     ).fetchall()
@@ -340,78 +343,74 @@ def _winners(con, source: str, batch: list[LogRows], pending: set[str]) -> tuple
 
 def _write_batch(
     con,
+    t: Tables,
     source: str,
     batch: list[LogRows],
     sync_id: int,
     next_id: int,
     out: Outcome,
     pending: set[str],
-    keep_sync_ids: dict[str, int],
 ) -> int:
-    """One transaction: delete the batch's logs' rows and insert what they hold now.
-    A log in ``keep_sync_ids`` (unchanged, re-read by ``--full``) keeps its sync id, and
-    its identical rows are not counted as changed (``rows_changed``, ``rows_deleted``)."""
+    """One transaction: delete the batch's logs' rows and insert what they hold now (into
+    the live tables, or the rebuild_* ones on ``--full``, whose swap says what changed)."""
     import polars as pl
 
     paths = [lr.file.rel for lr in batch]
-    kept = [p for p in paths if p in keep_sync_ids]
     with warehouse.transaction(con):
-        winners, demote = _winners(con, source, batch, pending)
-        _delete_paths(con, source, kept)
-        out.rows_deleted += _delete_paths(con, source, [p for p in paths if p not in keep_sync_ids])
+        winners, demote = _winners(con, t, source, batch, pending)
+        out.rows_deleted += _delete_paths(con, t, source, paths)
         con.execute(
-            "DELETE FROM inspect_logs WHERE source = ? AND path IN (SELECT unnest(?::VARCHAR[]))",
+            f"DELETE FROM {t.logs} WHERE source = ? AND path IN (SELECT unnest(?::VARCHAR[]))",
             [source, paths],
         )
         if demote:
-            out.rows_deleted += _demote(con, source, demote, winners)
+            out.rows_deleted += _demote(con, t, source, demote, winners)
         steps: dict[str, list] = {c: [] for c in _STEP_COLUMNS}
         samples: list[dict[str, Any]] = []
         added = 0
         for lr in batch:
-            sid = keep_sync_ids.get(lr.file.rel, sync_id)
             for facts, row in lr.samples:
                 winner = winners[row["dedup_key"]]
                 row = {k: v for k, v in row.items() if not k.startswith("_")} | {
                     "superseded_by": None if winner == lr.file.rel else winner,
-                    "sync_id": sid,
+                    "sync_id": sync_id,
                 }
                 samples.append(row)
                 if row["superseded_by"] is None:
                     first = next_id
-                    next_id = _append_steps(steps, facts, row, lr.log_row.get("sweep_id"), sid, next_id)
-                    added += (next_id - first) if sid == sync_id else 0
-        logs = [{**lr.log_row, "sync_id": keep_sync_ids.get(lr.file.rel, sync_id)} for lr in batch]
-        _insert(con, "inspect_logs", logs, pl)
-        _insert(con, "inspect_samples", samples, pl)
+                    next_id = _append_steps(steps, facts, row, lr.log_row.get("sweep_id"), sync_id, next_id)
+                    added += next_id - first
+        logs = [{**lr.log_row, "sync_id": sync_id} for lr in batch]
+        _insert(con, t.logs, logs, pl)
+        _insert(con, t.samples, samples, pl)
         if steps["id"]:
             frame = pl.DataFrame(steps, schema=_steps_schema(pl), strict=False)
             con.register("_isteps", frame)
-            con.execute("INSERT INTO steps BY NAME SELECT * FROM _isteps")
+            con.execute(f"INSERT INTO {t.steps} BY NAME SELECT * FROM _isteps")
             con.unregister("_isteps")
-            con.execute(_TRAJ_SQL, [source, steps["id"][0], steps["id"][-1]])
+            con.execute(_traj_sql(t), [source, steps["id"][0], steps["id"][-1]])
             out.rows_added += len(steps["id"])
             out.rows_changed += added
     return next_id
 
 
-def _delete_gone(con, source: str) -> int:
+def _delete_gone(con, t: Tables, source: str) -> int:
     """Delete the steps and trajectories of the (version, instance) pairs in ``_gone``;
     the number of steps deleted."""
     n = con.execute(
-        "DELETE FROM steps s USING _gone g WHERE s.source = ? AND s.version = g.version "
+        f"DELETE FROM {t.steps} s USING _gone g WHERE s.source = ? AND s.version = g.version "
         "AND s.instance = g.instance",
         [source],
     ).fetchone()[0]
     con.execute(
-        "DELETE FROM trajectories t USING _gone g WHERE t.source = ? AND t.version = g.version "
+        f"DELETE FROM {t.trajectories} t USING _gone g WHERE t.source = ? AND t.version = g.version "
         "AND t.instance = g.instance",
         [source],
     )
     return int(n or 0)
 
 
-def _demote(con, source: str, demote: list[str], winners: dict[str, str]) -> int:
+def _demote(con, t: Tables, source: str, demote: list[str], winners: dict[str, str]) -> int:
     """Take losing copies (key, path) out of steps/trajectories and mark them superseded."""
     keys = [d.split("\0", 1) for d in demote]
     con.execute(
@@ -420,13 +419,13 @@ def _demote(con, source: str, demote: list[str], winners: dict[str, str]) -> int
         [[k for k, _ in keys], [p for _, p in keys], [winners[k] for k, _ in keys]],
     )
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _gone AS SELECT DISTINCT s.version, s.instance FROM inspect_samples s "
+        f"CREATE OR REPLACE TEMP TABLE _gone AS SELECT DISTINCT s.version, s.instance FROM {t.samples} s "
         "JOIN _dem d ON s.dedup_key = d.k AND s.path = d.p WHERE s.source = ?",
         [source],
     )
-    n = _delete_gone(con, source)
+    n = _delete_gone(con, t, source)
     con.execute(
-        "UPDATE inspect_samples s SET superseded_by = d.w FROM _dem d "
+        f"UPDATE {t.samples} s SET superseded_by = d.w FROM _dem d "
         "WHERE s.source = ? AND s.dedup_key = d.k AND s.path = d.p",
         [source],
     )
@@ -516,14 +515,16 @@ def _insert(con, table: str, rows: list[dict[str, Any]], pl) -> None:
     con.unregister("_irows")
 
 
-_TRAJ_SQL = (
-    "INSERT INTO trajectories BY NAME SELECT "
-    + warehouse.TRAJECTORY_AGGREGATES
-    + """
-FROM steps s WHERE s.source = ? AND s.id BETWEEN ? AND ?  -- the ids this batch just wrote
+def _traj_sql(t: Tables) -> str:
+    """The trajectories of the step ids a batch just wrote (``?``: source, first id, last id)."""
+    return (
+        f"INSERT INTO {t.trajectories} BY NAME SELECT "
+        + warehouse.TRAJECTORY_AGGREGATES
+        + f"""
+FROM {t.steps} s WHERE s.source = ? AND s.id BETWEEN ? AND ?
 GROUP BY s.source, s.version, s.instance
 """
-)
+    )
 
 
 def attempts_equal(con, frame, columns) -> bool:

@@ -193,6 +193,7 @@ DDL = [
         job_version BIGINT,          -- the sweep attempt's version (fle preset jobs)
         sync_id BIGINT,
         etag VARCHAR,                -- object storage: the object's ETag (a change means re-read)
+        content_id VARCHAR,          -- a local log's content hash (log_store.content_id; a change means re-read)
         facts_version INTEGER,       -- inspect_sync.FACTS_VERSION that read it (older: read again)
         merged_into VARCHAR,         -- a shard its finished merged log covers (status merged)
         invalidated BOOLEAN,         -- EvalLog.invalidated: some samples were invalidated
