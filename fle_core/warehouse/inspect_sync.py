@@ -113,7 +113,8 @@ class Work:
         return p.unchanged and p.attempts_same and self.ctx.ws.warehouse_path.exists()
 
     def copy(self, session: Session, run: Run) -> None:
-        done = apply(session, self.ctx.ws, self.plan, run.sync_id, self.ctx.progress)
+        batch = min(_BATCH_STEPS, self.ctx.options.batch_rows)  # [sync] batch_rows caps it too
+        done = apply(session, self.ctx.ws, self.plan, run.sync_id, self.ctx.progress, batch)
         run.rows_added, run.rows_removed, run.problems = done.rows_added, done.rows_deleted, done.problems
         run.logs_read = done.logs_read
         run.content_changed = bool(done.rows_changed or done.rows_deleted)
@@ -217,6 +218,7 @@ def apply(
     p: Plan,
     sync_id: int,
     progress: Callable[[int, int | None], None] | None = None,
+    batch_steps: int = _BATCH_STEPS,
 ) -> Outcome:
     """Write the plan: batches of logs, each batch one transaction (see module doc)."""
     out = Outcome()
@@ -249,7 +251,7 @@ def apply(
         out.logs_read += 1
         batch.append(rows)
         steps_in_batch += sum(len(fa.values) for fa, _ in rows.samples)
-        if steps_in_batch >= _BATCH_STEPS or i == total - 1:
+        if steps_in_batch >= batch_steps or i == total - 1:
             pending = {t.rel for t in todo[i + 1 :]}
             next_id = _write_batch(session.con(), t, name, batch, sync_id, next_id, out, pending)
             session.maybe_release()

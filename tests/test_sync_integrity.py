@@ -1,0 +1,179 @@
+"""Inspect sync integrity under faults (issue 23): nothing lost, counted twice or stale.
+
+Each test disturbs a folder of logs written by real inspect_ai (``inspect_fixtures.py``)
+the way the attack run did, then checks the warehouse against a clean sync of the same
+folder into a fresh workspace, exactly, per (system, model, task) cell:
+
+* a log replaced in place with the same size and mtime (only its content differs);
+* ``fle-core sync --full`` (a real subprocess) SIGKILLed mid-run on a folder with eval-set
+  retry copies (the same ``task_id`` in many files);
+* a ``--full`` over unchanged logs (the data version and sync ids stay);
+* removed logs, which the sync result, ``fle-core status`` and the history report.
+
+``FLE_FAULT_SEED`` picks the kill moments (the default keeps CI repeatable).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from fle_core import analysis, warehouse
+from fle_core.warehouse.sync import sync
+from fle_core.workspace import Workspace
+
+SEED = int(os.environ.get("FLE_FAULT_SEED", "2323"))
+
+
+def _workspace(root: Path, logs: Path, extra: str = "") -> Workspace:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "config.toml").write_text(f'[sources.runs]\nkind = "inspect"\npath = "{logs}"\n{extra}')
+    return Workspace.open(root)
+
+
+def _cells(ws: Workspace) -> list[tuple]:
+    """Per (system, model, task): trajectories, successes, steps and the summed final reward."""
+    s = analysis.load_summaries(ws)
+    return (
+        s.group_by(["system", "model", "task"])
+        .agg(
+            pl.len().alias("n"),
+            pl.col("success").sum().alias("successes"),
+            pl.col("steps").sum().alias("steps"),
+            pl.col("final_reward").sum().round(9).alias("reward"),
+        )
+        .sort(["system", "model", "task"])
+        .rows()
+    )
+
+
+def _clean_cells(tmp_path: Path, logs: Path) -> list[tuple]:
+    """The truth: a first sync of the folder as it is now, into a fresh workspace."""
+    root = tmp_path / f"clean{len(list(tmp_path.glob('clean*')))}"
+    ws = _workspace(root, logs)
+    sync(ws, source="runs")
+    return _cells(ws)
+
+
+def _pad(path: Path, size: int) -> None:
+    """Grow an ``.eval`` (a zip) to ``size`` bytes with a zip comment: same members, same log."""
+    now = path.stat().st_size
+    assert size - now <= 0xFFFF
+    with zipfile.ZipFile(path, "a") as z:
+        z.comment = b" " * (size - now)
+    assert path.stat().st_size == size
+
+
+def test_a_log_replaced_in_place_with_the_same_size_and_mtime_is_read_again(tmp_path, inspect_logs_dir):
+    logs = tmp_path / "logs"
+    shutil.copytree(inspect_logs_dir / "main", logs)
+    found = sorted(logs.glob("*.eval"))
+    target, other = found[0], found[-1]  # two different (model, task) logs
+    spare = tmp_path / "spare.eval"
+    shutil.copy(other, spare)
+    size = max(p.stat().st_size for p in [*found, spare]) + 64
+    for p in [*found, spare]:
+        _pad(p, size)
+    ws = _workspace(tmp_path / "ws", logs)
+    first = sync(ws, source="runs")
+    before = _cells(ws)
+    st = target.stat()
+    original = target.read_bytes()
+    target.write_bytes(spare.read_bytes())  # replaced in place: same size ...
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))  # ... and the same mtime
+    assert (target.stat().st_size, target.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    truth = _clean_cells(tmp_path, logs)
+    assert truth != before  # the replacement changes what the warehouse must hold
+
+    again = sync(ws, source="runs")
+    assert _cells(ws) == truth
+    assert again.data_version > first.data_version == first.sync_id
+    changed = warehouse.query(
+        ws, "SELECT DISTINCT sync_id FROM inspect_samples WHERE path = ?", [target.name]
+    )["sync_id"].to_list()
+    assert changed == [again.sync_id]  # the changed rows carry the new sync id
+    untouched = warehouse.query(ws, "SELECT DISTINCT sync_id FROM steps WHERE sync_id <> ?", [again.sync_id])
+    assert untouched["sync_id"].to_list() == [first.sync_id]
+
+    # --full over logs that did not change since: no new data version, no new sync ids
+    stamps = "SELECT version, instance, depth, sync_id FROM steps ORDER BY ALL"
+    stamped = warehouse.query(ws, stamps)
+    rebuilt = sync(ws, source="runs", full=True)
+    assert rebuilt.data_version == again.data_version == warehouse.data_version(ws)
+    assert warehouse.query(ws, stamps).equals(stamped)
+    assert _cells(ws) == truth
+
+    # the old content back in place, then --full: the data version moves and only the
+    # changed log's rows take the new sync id (a --full cannot be fooled by times either)
+    target.write_bytes(original)
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    truth2 = _clean_cells(tmp_path, logs)
+    assert truth2 == before
+    full = sync(ws, source="runs", full=True)
+    assert full.data_version == full.sync_id > rebuilt.data_version
+    assert _cells(ws) == truth2
+    ids = warehouse.query(
+        ws, "SELECT path, min(sync_id) AS lo, max(sync_id) AS hi FROM inspect_samples GROUP BY path"
+    )
+    by_path = {r["path"]: (r["lo"], r["hi"]) for r in ids.iter_rows(named=True)}
+    assert by_path[target.name] == (full.sync_id, full.sync_id)
+    assert all(v == (first.sync_id, first.sync_id) for k, v in by_path.items() if k != target.name)
+
+
+def _retry_copies(tmp_path: Path, inspect_logs_dir: Path, copies: int) -> Path:
+    """``main``'s logs plus ``copies`` eval-set retry copies of each (same task id, other files)."""
+    logs = tmp_path / "logs"
+    shutil.copytree(inspect_logs_dir / "main", logs / "main")
+    for k in range(copies):
+        shutil.copytree(inspect_logs_dir / "main", logs / f"retry{k:02d}")
+    return logs
+
+
+def _sync_cmd(ws: Workspace, full: bool) -> list[str]:
+    cmd = [sys.executable, "-m", "fle_core", "--workspace", str(ws.root), "sync", "--source", "runs"]
+    return cmd + (["--full"] if full else [])
+
+
+@pytest.mark.timeout(900)
+def test_a_killed_full_sync_with_retry_copies_leaves_exactly_a_clean_sync(tmp_path, inspect_logs_dir):
+    """SIGKILL of ``fle-core sync --full`` at random moments: right after each kill, and after
+    the next plain sync, every cell equals a clean sync (no copy counted twice)."""
+    rng = random.Random(SEED)
+    logs = _retry_copies(tmp_path, inspect_logs_dir, copies=15)
+    truth = _clean_cells(tmp_path, logs)
+    assert sum(c[3] for c in truth) == 18  # 3 models x 2 tasks x 3 epochs, each once
+    # small batches: a --full commits many times, so a kill lands between commits
+    ws = _workspace(tmp_path / "ws", logs, "[sync]\nbatch_rows = 60\n")
+    sync(ws, source="runs")
+    assert _cells(ws) == truth
+    killed = 0
+    for _ in range(4):
+        proc = subprocess.Popen(
+            _sync_cmd(ws, full=True), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        first = proc.stderr.read(1) if proc.stderr else ""  # progress ("\r" lines): the run is open
+        time.sleep(rng.uniform(0.3, 3.0))  # a --full of these logs takes ~5 s
+        proc.send_signal(signal.SIGKILL)
+        _, err = proc.communicate(timeout=120)
+        assert "Traceback" not in first + err, first + err
+        killed += proc.returncode == -signal.SIGKILL
+        assert _cells(ws) == truth, "a killed --full changed what readers see"
+        after = sync(ws, source="runs")
+        assert _cells(ws) == truth
+        assert after.details[0].unchanged or after.rows_added == 0
+    assert killed, "no sync was actually killed"
+    # a kill landed while a run was open (the next run that opens marks it interrupted)
+    cut = "SELECT count(*) FROM sync_runs WHERE status IN ('running', 'interrupted')"
+    assert warehouse.query(ws, cut).item() >= 1
+    done = sync(ws, source="runs", full=True)  # an undisturbed --full lands on the same cells
+    assert _cells(ws) == truth and done.rows_added > 0
