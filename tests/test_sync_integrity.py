@@ -177,3 +177,68 @@ def test_a_killed_full_sync_with_retry_copies_leaves_exactly_a_clean_sync(tmp_pa
     assert warehouse.query(ws, cut).item() >= 1
     done = sync(ws, source="runs", full=True)  # an undisturbed --full lands on the same cells
     assert _cells(ws) == truth and done.rows_added > 0
+
+
+def test_two_tasks_in_one_fle_job_folder_keep_their_own_trajectories(tmp_path, inspect_logs_dir):
+    """A job folder of the ``fle`` preset holding logs of two tasks: 6 samples stay 6
+    trajectories, each of one task; the job's version goes to its newest log only."""
+    main = sorted((inspect_logs_dir / "main").glob("*.eval"))
+    ore = next(p for p in main if "iron-ore" in p.name)
+    plate = next(p for p in main if "iron-plate" in p.name)
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    for p in (ore, plate):
+        shutil.copy(p, plain / p.name)
+    truth = _clean_cells(tmp_path, plain)
+    logs = tmp_path / "logs"
+    job = logs / "job-1"
+    job.mkdir(parents=True)
+    (job / "fle-job.json").write_text('{"version": 7, "sweep_id": "s1", "cell_id": "c1", "attempt": 1}')
+    shutil.copy(ore, job / ore.name)
+    time.sleep(0.01)
+    shutil.copy(plate, job / plate.name)
+    os.utime(job / plate.name, ns=(time.time_ns(), (job / ore.name).stat().st_mtime_ns + 10**9))
+    ws = _workspace(tmp_path / "ws", logs)
+    sync(ws, source="runs")
+    assert _cells(ws) == truth
+    mixed = warehouse.query(
+        ws, "SELECT version, instance FROM steps GROUP BY ALL HAVING count(DISTINCT task) > 1"
+    )
+    assert mixed.is_empty()
+    owner = warehouse.query(ws, "SELECT DISTINCT path FROM inspect_samples WHERE version = 7")["path"]
+    assert owner.to_list() == [f"job-1/{plate.name}"]  # the newest log is the job's result
+    # a newer log in the folder takes the job's version over; the old owner keeps keys of its own
+    rerun = job / f"rerun-{ore.name}"
+    shutil.copy(ore, rerun)
+    os.utime(rerun, ns=(time.time_ns(), (job / plate.name).stat().st_mtime_ns + 10**9))
+    sync(ws, source="runs")
+    assert _cells(ws) == _clean_cells(tmp_path, logs) and len(_cells(ws)) == 2
+    owner = warehouse.query(ws, "SELECT DISTINCT path FROM inspect_samples WHERE version = 7")["path"]
+    assert owner.to_list() == [f"job-1/{rerun.name}"]
+    assert warehouse.query(
+        ws, "SELECT version, instance FROM steps GROUP BY ALL HAVING count(DISTINCT task) > 1"
+    ).is_empty()
+
+
+def test_a_fractional_epoch_is_refused_by_name_not_merged(tmp_path, inspect_logs_dir):
+    """``epoch: 1.5`` must not become epoch 1 of the same sample (one trajectory of two)."""
+    import json
+
+    logs = tmp_path / "logs"
+    shutil.copytree(inspect_logs_dir / "json", logs)
+    path = next(logs.glob("*.json"))
+    doc = json.loads(path.read_text())
+    assert [s["epoch"] for s in doc["samples"]] == [1, 2]
+    doc["samples"][1]["epoch"] = 1.5
+    path.write_text(json.dumps(doc))
+    ws = _workspace(tmp_path / "ws", logs)
+    done = sync(ws, source="runs")
+    said = " ".join(done.problems.get("runs", []))
+    assert "1.5" in said and "epoch" in said
+    two = warehouse.query(
+        ws,
+        "SELECT version, instance FROM inspect_samples WHERE superseded_by IS NULL GROUP BY ALL HAVING count(*) > 1",
+    )
+    assert two.is_empty()
+    longest = max(len((s.get("store") or {}).get("production_history") or [1]) for s in doc["samples"])
+    assert warehouse.query(ws, "SELECT coalesce(max(steps), 0) FROM trajectories").item() <= max(longest, 8)

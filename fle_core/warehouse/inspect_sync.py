@@ -77,7 +77,8 @@ class Plan:
     files: dict[str, LogFile]
     changed: list[LogFile]
     removed: list[str]
-    job_dirs: set[str] = field(default_factory=set)  # folders holding an fle-job.json
+    #: folders holding an fle-job.json -> the log that owns the job's version (its newest)
+    job_dirs: dict[str, str] = field(default_factory=dict)
     attempts_same: bool = False  # the stored sweep_attempts already equal the provider's
     data_version: int = 0  # the warehouse's data version when planned
     #: shard path -> the finished merged log that covers it (``log_shards``: not read)
@@ -146,24 +147,30 @@ def plan(ws: Workspace, source: InspectLogSource, full: bool, attempts=None, att
     files = {f.rel: f for f in logs}
     state: dict[str, tuple] = {}
     statuses: dict[str, str] = {}
+    holders: set[str] = set()
     same, version = attempts is None, 0
     if ws.warehouse_path.exists():
         with warehouse.reader(ws) as con:
             if _has_table(con, "inspect_logs"):
                 rows = con.execute(
                     "SELECT path, size, mtime_ns, etag, sync_id, facts_version, merged_into, status, "
-                    "content_id FROM inspect_logs WHERE source = ?",
+                    "content_id, job_version FROM inspect_logs WHERE source = ?",
                     [source.name],
                 ).fetchall()
                 state = {
                     r[0]: (LogFile(r[0], int(r[1]), int(r[2]), r[3], r[8]).stamp, r[5], r[6]) for r in rows
                 }
                 statuses = {r[0]: str(r[7]) for r in rows}
+                holders = {r[0] for r in rows if r[9] is not None}
             same = attempts_equal(con, attempts, attempt_columns)
         version = warehouse.data_version(ws)
     hidden = _hidden_shards(source, logs, state, statuses)
     now = {rel: (f.stamp, FACTS_VERSION, hidden.get(rel)) for rel, f in files.items()}
-    changed = [f for rel, f in files.items() if full or state.get(rel) != now[rel]]
+    owners = job_owners(listing.job_dirs, logs)
+    # a log that held its job's version but no longer owns it (a newer log in the folder)
+    # is read again, so the two never share trajectory keys
+    moved = {rel for rel in holders if owners.get(_folder(rel), rel) != rel}
+    changed = [f for rel, f in files.items() if full or state.get(rel) != now[rel] or rel in moved]
     removed = sorted(set(state) - set(files))
     return Plan(
         source,
@@ -171,11 +178,29 @@ def plan(ws: Workspace, source: InspectLogSource, full: bool, attempts=None, att
         files,
         changed,
         removed,
-        listing.job_dirs,
+        owners,
         same,
         version,
         hidden,
     )
+
+
+def _folder(rel: str) -> str:
+    return rel.rsplit("/", 1)[0] if "/" in rel else ""
+
+
+def job_owners(job_dirs: set[str], logs: list[LogFile]) -> dict[str, str]:
+    """Each ``fle`` job folder -> its newest log (as ``verify_job`` judges the job): only that
+    log's trajectories take the job's version; another log there (another task, a rerun)
+    keeps keys of its own, so two logs never mix steps in one trajectory."""
+    owners: dict[str, LogFile] = {}
+    for f in logs:
+        folder = _folder(f.rel)
+        if folder in job_dirs and (
+            folder not in owners or (f.mtime_ns, f.rel) > (owners[folder].mtime_ns, owners[folder].rel)
+        ):
+            owners[folder] = f
+    return {d: owners[d].rel if d in owners else "" for d in job_dirs}
 
 
 def _hidden_shards(
