@@ -62,6 +62,9 @@ class Run:
     full: bool = False  # ``--full`` was asked for (an Inspect source re-reads every log instead)
     unit: str = "rows"  # what ``done`` counts while the source is read (rows of a table, logs)
     logs_read: int = 0  # Inspect sources: logs read this run
+    logs_removed: int = 0  # Inspect sources: logs gone from the folder since the last sync
+    #: ``sync_notes`` rows beyond warnings: (kind, detail, rows, earliest sync id affected)
+    notes: list[tuple[str, str, int, int | None]] = field(default_factory=list)
     quarantined: int = 0
     warnings: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # e.g. an Inspect log that could not be read
@@ -161,9 +164,14 @@ def finish_run(con, run: Run, attempts: pl.DataFrame | None) -> None:
         problems = f"{len(run.problems)} log(s) could not be read: " + "; ".join(run.problems)
         con.execute(
             "UPDATE sync_runs SET status = 'ok', finished_at = now()::TIMESTAMP, rows_added = ?, "
-            "error = ?, full_rebuild = ? WHERE sync_id = ?",
-            [run.rows_added, problems if run.problems else None, run.full, run.sync_id],
+            "error = ?, full_rebuild = ?, rows_removed = ? WHERE sync_id = ?",
+            [run.rows_added, problems if run.problems else None, run.full, run.rows_removed, run.sync_id],
         )
+        for kind, detail, rows, earliest in run.notes:
+            con.execute(
+                "INSERT INTO sync_notes (sync_id, source, kind, detail, rows, earliest_sync) VALUES (?, ?, ?, ?, ?, ?)",
+                [run.sync_id, run.source, kind, detail, rows, earliest],
+            )
         con.execute("UPDATE source_state SET last_sync_id = ? WHERE source = ?", [run.sync_id, run.source])
         for note in run.warnings:
             con.execute(

@@ -18,6 +18,7 @@ trajectories a pinned view may no longer find as they were are counted in
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from fle_core.warehouse import store as warehouse
@@ -39,6 +40,9 @@ REBUILD = Tables(
 )
 #: ``inspect_logs`` columns that stamp the file rather than say what it holds
 _STAMPS = "sync_id, size, mtime_ns, etag, content_id"
+#: ``inspect_samples`` columns outside a trajectory's content: its sync id, and the log's
+#: status (a running log that finishes leaves its finished samples as they were)
+_SAMPLE_STAMPS = "sync_id, log_status"
 
 
 def drop_rebuild(con) -> None:
@@ -98,19 +102,22 @@ def swap_in(con, source: str, sync_id: int) -> bool:
     return changed
 
 
-def _trajectory_hashes(con, t: Tables, source: str, name: str) -> None:
-    """``name``: per trajectory, its first sync id and a hash of its steps and counted sample row."""
+def _trajectory_hashes(con, t: Tables, source: str, name: str, where: str = "", params=()) -> None:
+    """``name``: per trajectory, its first sync id, its steps and a hash of its steps and
+    counted sample row (``where``: more conditions on both, with ``params`` after each source)."""
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {name} AS
-        SELECT st.version, st.instance, st.sid, hash(st.h, sa.h) AS h FROM
-          (SELECT version, instance, min(sync_id) AS sid, hash(list_sort(list(hash({CONTENT_COLUMNS})))) AS h
-           FROM {t.steps} WHERE source = ? GROUP BY version, instance) st
+        SELECT st.version, st.instance, st.sid, st.n, hash(st.h, sa.h) AS h FROM
+          (SELECT version, instance, min(sync_id) AS sid, count(*) AS n,
+                  hash(list_sort(list(hash({CONTENT_COLUMNS})))) AS h
+           FROM {t.steps} WHERE source = ?{where} GROUP BY version, instance) st
         LEFT JOIN
           (SELECT x.version, x.instance, hash(list_sort(list(hash(x)))) AS h
-           FROM (SELECT * EXCLUDE (sync_id) FROM {t.samples} WHERE source = ? AND superseded_by IS NULL) x
+           FROM (SELECT * EXCLUDE ({_SAMPLE_STAMPS}) FROM {t.samples}
+                 WHERE source = ? AND superseded_by IS NULL{where}) x
            GROUP BY x.version, x.instance) sa
         ON sa.version = st.version AND sa.instance = st.instance""",
-        [source, source],
+        [source, *params, source, *params],
     )
 
 
@@ -152,3 +159,61 @@ def _keep_sync_ids(con, source: str) -> None:
             WHERE {" AND ".join(f"r.{c} = m.{c}" for c in key)}""",
             [source, source, source],
         )
+
+
+# ------------------------------------------------------------ incremental re-reads
+@dataclass
+class Removed:
+    """What a batch took out of rows earlier syncs brought in."""
+
+    steps: int
+    trajectories: int
+    earliest: int | None  # the earliest sync id among them (views pinned at or after it change)
+    kept_steps: int  # steps rewritten identically, which kept their sync id
+
+
+def start_removed(con) -> None:
+    """An empty ``_removed`` for a batch (inside its transaction)."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _removed (version BIGINT, instance BIGINT, sid BIGINT, n BIGINT, h UBIGINT)"
+    )
+
+
+def remember_removed(con, t: Tables, source: str, sync_id: int) -> None:
+    """Before the trajectories in ``_gone`` are deleted: those an earlier sync brought in,
+    with their content hash, into ``_removed``."""
+    keys = " AND (version, instance) IN (SELECT (version, instance) FROM _gone)"
+    _trajectory_hashes(con, t, source, "_gone_h", keys)
+    con.execute(
+        "INSERT INTO _removed SELECT version, instance, sid, n, h FROM _gone_h WHERE sid < ?", [sync_id]
+    )
+    con.execute("DROP TABLE _gone_h")
+
+
+def settle_removed(con, t: Tables, source: str, sync_id: int) -> Removed:
+    """After a batch wrote its rows: a trajectory rewritten exactly as it was (a running log
+    that finished, a log touched but not changed) gets its old sync id back, so views pinned
+    to that sync still show it; what is left in ``_removed`` was removed or changed."""
+    keys = " AND (version, instance) IN (SELECT (version, instance) FROM _removed) AND sync_id = ?"
+    _trajectory_hashes(con, t, source, "_now_h", keys, [sync_id])
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _back AS SELECT r.version, r.instance, min(r.sid) AS sid, any_value(r.n) AS n "
+        "FROM _removed r JOIN _now_h h ON h.version = r.version AND h.instance = r.instance AND h.h = r.h "
+        "GROUP BY r.version, r.instance"
+    )
+    for table, col in ((t.steps, "sync_id"), (t.samples, "sync_id"), (t.trajectories, "last_sync_id")):
+        superseded = " AND x.superseded_by IS NULL" if table == t.samples else ""
+        con.execute(
+            f"UPDATE {table} x SET {col} = b.sid FROM _back b WHERE x.source = ? AND x.version = b.version "
+            f"AND x.instance = b.instance AND x.{col} = ?{superseded}",
+            [source, sync_id],
+        )
+    steps, trajs, earliest = first_row(
+        con,
+        "SELECT coalesce(sum(n), 0), count(*), min(sid) FROM _removed r "
+        "ANTI JOIN _back b ON b.version = r.version AND b.instance = r.instance",
+    )
+    kept = first_row(con, "SELECT coalesce(sum(n), 0) FROM _back")[0]
+    for temp in ("_now_h", "_back", "_removed"):
+        con.execute(f"DROP TABLE {temp}")
+    return Removed(int(steps), int(trajs), None if earliest is None else int(earliest), int(kept))

@@ -37,7 +37,17 @@ from fle_core.sources.log_store import LogFile
 from fle_core.warehouse import store as warehouse
 from fle_core.warehouse._runs import ATTEMPT_COLUMNS, Run
 from fle_core.warehouse._writing import Context, Session
-from fle_core.warehouse.inspect_rebuild import LIVE, REBUILD, Tables, create_rebuild, drop_rebuild, swap_in
+from fle_core.warehouse.inspect_rebuild import (
+    LIVE,
+    REBUILD,
+    Tables,
+    create_rebuild,
+    drop_rebuild,
+    remember_removed,
+    settle_removed,
+    start_removed,
+    swap_in,
+)
 from fle_core.warehouse.inspect_rows import FACTS_VERSION, LogRows, read_rows
 from fle_core.workspace import Workspace
 
@@ -94,7 +104,9 @@ class Outcome:
     """What ``apply`` did: rows inserted / deleted and the logs it could not read."""
 
     rows_added: int = 0
-    rows_deleted: int = 0
+    rows_deleted: int = 0  # steps synced before this run that it took out (removed or replaced)
+    trajectories_removed: int = 0  # trajectories synced before this run that it took out
+    earliest_removed: int | None = None  # the earliest sync id among them (pinned views)
     rows_changed: int = 0  # of rows_added: those with new content (not an unchanged log re-read)
     logs_read: int = 0
     problems: list[str] = field(default_factory=list)
@@ -119,6 +131,18 @@ class Work:
         run.rows_added, run.rows_removed, run.problems = done.rows_added, done.rows_deleted, done.problems
         run.logs_read = done.logs_read
         run.content_changed = bool(done.rows_changed or done.rows_deleted)
+        run.logs_removed = len(self.plan.removed)
+        if done.trajectories_removed:
+            gone = f"{len(self.plan.removed):,} log(s) removed" if self.plan.removed else "no log removed"
+            run.notes.append(
+                (
+                    "removed",
+                    f"{done.trajectories_removed:,} trajectory(ies) ({done.rows_deleted:,} steps) synced "
+                    f"before were taken out or replaced ({gone}, {done.logs_read:,} read)",
+                    done.trajectories_removed,
+                    done.earliest_removed,
+                )
+            )
         if self.plan.full:  # the rebuilt rows replace the live ones when the run finishes
             name, sync_id = self.plan.source.name, run.sync_id
             run.finalize = lambda con: swap_in(con, name, sync_id)
@@ -262,7 +286,7 @@ def apply(
     todo = list(p.changed)
     rereads = [] if p.full else _promotions(con, p)
     if not p.full and (p.removed or rereads):
-        _drop_logs(con, name, p.removed, rereads, out)
+        _drop_logs(con, name, p.removed, rereads, sync_id, out)
         todo += [p.files[r] for r in rereads if r in p.files and p.files[r] not in todo]
     total = len(todo)
     if progress:
@@ -305,10 +329,11 @@ def _promotions(con, p: Plan) -> list[str]:
     return sorted({r[0] for r in rows} - gone)
 
 
-def _drop_logs(con, source: str, removed: list[str], rereads: list[str], out: Outcome) -> None:
+def _drop_logs(con, source: str, removed: list[str], rereads: list[str], sync_id: int, out: Outcome) -> None:
     """Delete removed logs' rows and mark logs to re-read (size -1), in one transaction."""
     with warehouse.transaction(con):
-        out.rows_deleted += _delete_paths(con, LIVE, source, removed)
+        start_removed(con)
+        _delete_paths(con, LIVE, source, removed, sync_id, out)
         con.execute(
             "DELETE FROM inspect_logs WHERE source = ? AND path IN (SELECT unnest(?::VARCHAR[]))",
             [source, removed],
@@ -317,23 +342,34 @@ def _drop_logs(con, source: str, removed: list[str], rereads: list[str], out: Ou
             "UPDATE inspect_logs SET size = -1 WHERE source = ? AND path IN (SELECT unnest(?::VARCHAR[]))",
             [source, rereads],
         )
+        _settle(con, LIVE, source, sync_id, out)
 
 
-def _delete_paths(con, t: Tables, source: str, paths: list[str]) -> int:
+def _settle(con, t: Tables, source: str, sync_id: int, out: Outcome) -> None:
+    """Count what a batch took out of earlier syncs' rows, after identical rewrites got
+    their sync ids back (``inspect_rebuild.settle_removed``)."""
+    removed = settle_removed(con, t, source, sync_id)
+    out.rows_deleted += removed.steps
+    out.trajectories_removed += removed.trajectories
+    out.rows_changed -= removed.kept_steps
+    if removed.earliest is not None:
+        out.earliest_removed = min(removed.earliest, out.earliest_removed or removed.earliest)
+
+
+def _delete_paths(con, t: Tables, source: str, paths: list[str], sync_id: int, out: Outcome) -> None:
     """Delete the steps, trajectories and sample rows that came from these logs."""
     if not paths:
-        return 0
+        return
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _gone AS SELECT DISTINCT version, instance FROM {t.samples} "
         "WHERE source = ? AND superseded_by IS NULL AND path IN (SELECT unnest(?::VARCHAR[]))",
         [source, paths],
     )
-    n = _delete_gone(con, t, source)
+    _delete_gone(con, t, source, sync_id, out)
     con.execute(
         f"DELETE FROM {t.samples} WHERE source = ? AND path IN (SELECT unnest(?::VARCHAR[]))",
         [source, paths],
     )
-    return n
 
 
 def _winners(
@@ -384,14 +420,15 @@ def _write_batch(
 
     paths = [lr.file.rel for lr in batch]
     with warehouse.transaction(con):
+        start_removed(con)
         winners, demote = _winners(con, t, source, batch, pending)
-        out.rows_deleted += _delete_paths(con, t, source, paths)
+        _delete_paths(con, t, source, paths, sync_id, out)
         con.execute(
             f"DELETE FROM {t.logs} WHERE source = ? AND path IN (SELECT unnest(?::VARCHAR[]))",
             [source, paths],
         )
         if demote:
-            out.rows_deleted += _demote(con, t, source, demote, winners)
+            _demote(con, t, source, demote, winners, sync_id, out)
         steps: dict[str, list] = {c: [] for c in _STEP_COLUMNS}
         samples: list[dict[str, Any]] = []
         added = 0
@@ -418,26 +455,31 @@ def _write_batch(
             con.execute(_traj_sql(t), [source, steps["id"][0], steps["id"][-1]])
             out.rows_added += len(steps["id"])
             out.rows_changed += added
+        _settle(con, t, source, sync_id, out)
     return next_id
 
 
-def _delete_gone(con, t: Tables, source: str) -> int:
-    """Delete the steps and trajectories of the (version, instance) pairs in ``_gone``;
-    the number of steps deleted."""
-    n = con.execute(
+def _delete_gone(con, t: Tables, source: str, sync_id: int, out: Outcome) -> None:
+    """Delete the steps and trajectories of the (version, instance) pairs in ``_gone``.
+    Those an earlier sync brought in are remembered with their content (``_removed``), so
+    the batch can give an identical rewrite its old sync id back and count the rest as
+    removed (``settle_removed``); rows this run wrote and took out again are no removal."""
+    remember_removed(con, t, source, sync_id)
+    con.execute(
         f"DELETE FROM {t.steps} s USING _gone g WHERE s.source = ? AND s.version = g.version "
         "AND s.instance = g.instance",
         [source],
-    ).fetchone()[0]
+    )
     con.execute(
         f"DELETE FROM {t.trajectories} t USING _gone g WHERE t.source = ? AND t.version = g.version "
         "AND t.instance = g.instance",
         [source],
     )
-    return int(n or 0)
 
 
-def _demote(con, t: Tables, source: str, demote: list[str], winners: dict[str, str]) -> int:
+def _demote(
+    con, t: Tables, source: str, demote: list[str], winners: dict[str, str], sync_id: int, out: Outcome
+) -> None:
     """Take losing copies (key, path) out of steps/trajectories and mark them superseded."""
     keys = [d.split("\0", 1) for d in demote]
     con.execute(
@@ -450,13 +492,12 @@ def _demote(con, t: Tables, source: str, demote: list[str], winners: dict[str, s
         "JOIN _dem d ON s.dedup_key = d.k AND s.path = d.p WHERE s.source = ?",
         [source],
     )
-    n = _delete_gone(con, t, source)
+    _delete_gone(con, t, source, sync_id, out)
     con.execute(
         f"UPDATE {t.samples} s SET superseded_by = d.w FROM _dem d "
         "WHERE s.source = ? AND s.dedup_key = d.k AND s.path = d.p",
         [source],
     )
-    return n
 
 
 def _append_steps(

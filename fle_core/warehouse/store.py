@@ -146,7 +146,8 @@ DDL = [
         watermark_before BIGINT,
         watermark_after BIGINT,
         full_rebuild BOOLEAN DEFAULT FALSE,
-        error VARCHAR
+        error VARCHAR,
+        rows_removed BIGINT          -- rows synced before that this run took out (removed or replaced)
     )""",
     """CREATE TABLE IF NOT EXISTS source_state (
         source VARCHAR PRIMARY KEY,  -- the name: a label for people
@@ -263,7 +264,7 @@ DDL = [
     """CREATE TABLE IF NOT EXISTS sync_notes (
         sync_id BIGINT NOT NULL,
         source VARCHAR NOT NULL,
-        kind VARCHAR NOT NULL,       -- warning | rebuild_changed
+        kind VARCHAR NOT NULL,       -- warning | rebuild_changed | removed (rows an earlier sync brought in)
         detail VARCHAR,
         rows BIGINT,
         earliest_sync BIGINT         -- rebuild_changed: the earliest sync id of an affected row

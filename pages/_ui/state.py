@@ -200,11 +200,12 @@ def apply_view(ws: Workspace, page: str, prefix: str) -> Pin:
 def _view_banner(view: saved_views.SavedView, latest: int, ws: Workspace) -> None:
     when = view.created_at.strftime("%Y-%m-%d %H:%M UTC")
     for r in catalog.rebuilds_since(ws, view.data_version).iter_rows(named=True):
+        how = "was rebuilt (sync --full)" if r["kind"] == "rebuild_changed" else "lost or replaced logs"
         st.warning(
             plain(
-                f"Source {r['source']} was rebuilt (sync --full) in sync {r['sync_id']}, after this view "
-                f"was shared: {r['rows']:,} row(s) it was computed from were removed from the source or "
-                "changed, so its numbers can differ from what was shared."
+                f"Source {r['source']} {how} in sync {r['sync_id']}, after this view was shared: "
+                f"{r['detail']}. Rows this view was computed from were removed or changed, so its "
+                "numbers can differ from what was shared."
             ),
             icon=":material/history_toggle_off:",
         )
