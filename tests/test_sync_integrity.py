@@ -29,10 +29,12 @@ import polars as pl
 import pytest
 
 from fle_core import analysis, warehouse
+from fle_core.warehouse import catalog
 from fle_core.warehouse.sync import sync
 from fle_core.workspace import Workspace
 
 SEED = int(os.environ.get("FLE_FAULT_SEED", "2323"))
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _workspace(root: Path, logs: Path, extra: str = "") -> Workspace:
@@ -242,3 +244,98 @@ def test_a_fractional_epoch_is_refused_by_name_not_merged(tmp_path, inspect_logs
     assert two.is_empty()
     longest = max(len((s.get("store") or {}).get("production_history") or [1]) for s in doc["samples"])
     assert warehouse.query(ws, "SELECT coalesce(max(steps), 0) FROM trajectories").item() <= max(longest, 8)
+
+
+def _running_copy(path: Path, finished: int) -> None:
+    """Rewrite ``path`` as the log Inspect leaves while it still runs: status ``started``, the
+    first ``finished`` samples written, no results yet (the samples as they were, unchanged)."""
+    from inspect_ai.log import read_eval_log, write_eval_log
+
+    log = read_eval_log(str(path))
+    assert log.samples is not None and len(log.samples) > finished
+    log.status, log.samples, log.results = "started", log.samples[:finished], None
+    path.unlink()
+    write_eval_log(log, str(path))
+
+
+def test_a_log_finishing_under_a_pinned_view_keeps_what_the_view_showed(tmp_path, inspect_logs_dir):
+    """A view pinned while a log still ran (2 of its 3 samples finished) shows the same
+    trajectories after the log completes: the finished samples keep their sync id, the new
+    one appears only in the newer data version, and the warehouse equals a clean sync."""
+    logs = tmp_path / "logs"
+    shutil.copytree(inspect_logs_dir / "main", logs)
+    target = sorted(logs.glob("*.eval"))[0]
+    complete = tmp_path / "complete.eval"
+    shutil.copy(target, complete)
+    _running_copy(target, finished=2)
+    ws = _workspace(tmp_path / "ws", logs)
+    first = sync(ws, source="runs")
+    assert warehouse.query(ws, "SELECT count(*) FROM inspect_logs WHERE status = 'started'").item() == 1
+    pinned = warehouse.data_version(ws)
+    shown = analysis.load_summaries(ws, as_of_sync=pinned)
+    assert shown.height == 17 and _cells(ws) == _clean_cells(tmp_path, logs)
+
+    shutil.copy(complete, target)  # the log finishes: its third sample and its results arrive
+    os.utime(target, ns=(time.time_ns(), target.stat().st_mtime_ns + 10**9))
+    done = sync(ws, source="runs")
+    assert done.data_version > pinned  # new rows: the data version moves
+    assert _cells(ws) == _clean_cells(tmp_path, logs) and analysis.load_summaries(ws).height == 18
+    keys = ["version", "instance", "steps", "success", "final_reward"]
+    after = analysis.load_summaries(ws, as_of_sync=pinned)
+    assert after.select(keys).sort(keys).equals(shown.select(keys).sort(keys)), "the pinned view changed"
+    ids = warehouse.query(
+        ws, "SELECT epoch, sync_id FROM inspect_samples WHERE path = ? ORDER BY epoch", [target.name]
+    ).rows()
+    assert ids == [(1, first.sync_id), (2, first.sync_id), (3, done.sync_id)]
+    assert catalog.rebuilds_since(ws, pinned).is_empty()  # nothing the view showed changed
+    assert done.details[0].rows_removed == 0
+
+
+def test_a_removed_log_is_shown_by_sync_status_and_a_pinned_view(tmp_path, inspect_logs_dir, monkeypatch):
+    """Deleting a log takes its rows out: the sync line and ``fle-core status`` count them
+    (not "+0 rows"), and a view pinned before says plainly that rows it was computed from
+    were removed, and offers the update."""
+    from streamlit.testing.v1 import AppTest
+
+    from fle_core import saved_views
+
+    logs = tmp_path / "logs"
+    shutil.copytree(inspect_logs_dir / "main", logs)
+    ws = _workspace(tmp_path / "ws", logs)
+    sync(ws, source="runs")
+    pinned = warehouse.data_version(ws)
+    assert analysis.load_summaries(ws, as_of_sync=pinned).height == 18
+    view_id = saved_views.save_view(ws, "compare", {}, pinned)
+    gone = sorted(logs.glob("*.eval"))[-1]
+    steps = warehouse.query(
+        ws,
+        "SELECT count(*) FROM steps s JOIN inspect_samples i USING (source, version, instance) WHERE i.path = ?",
+        [gone.name],
+    ).item()
+    gone.unlink()
+
+    out = subprocess.run(_sync_cmd(ws, full=False), capture_output=True, text=True, timeout=300, check=True)
+    assert f"1 log removed, +0 steps, -{steps:,} steps" in out.stdout, out.stdout
+    assert _cells(ws) == _clean_cells(tmp_path, logs)
+    status = subprocess.run(
+        [sys.executable, "-m", "fle_core", "--workspace", str(ws.root), "status"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert f"+0 rows -{steps:,} rows" in status and "3 trajectories" in status, status
+
+    (note,) = catalog.rebuilds_since(ws, pinned).iter_rows(named=True)
+    assert note["kind"] == "removed" and note["rows"] == 3
+    assert warehouse.data_version(ws) > pinned
+    monkeypatch.setenv("FLE_CORE_HOME", str(ws.root))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+    at.run()
+    at.switch_page("pages/compare.py")
+    at.query_params["view"] = view_id
+    at.run()
+    assert not at.exception
+    said = " ".join(str(w.value) for w in at.warning)
+    assert "lost or changed rows" in said and "1 log removed" in said and "keeps no old copies" in said, said
+    assert any(b.label == "Update to latest" for b in at.button)

@@ -133,12 +133,13 @@ class Work:
         run.content_changed = bool(done.rows_changed or done.rows_deleted)
         run.logs_removed = len(self.plan.removed)
         if done.trajectories_removed:
-            gone = f"{len(self.plan.removed):,} log(s) removed" if self.plan.removed else "no log removed"
+            logs = len(self.plan.removed)
+            gone = f"{logs:,} log{'' if logs == 1 else 's'} removed, {done.logs_read:,} read"
             run.notes.append(
                 (
                     "removed",
-                    f"{done.trajectories_removed:,} trajectory(ies) ({done.rows_deleted:,} steps) synced "
-                    f"before were taken out or replaced ({gone}, {done.logs_read:,} read)",
+                    f"{gone}: {done.trajectories_removed:,} trajectories ({done.rows_deleted:,} steps) "
+                    "synced before are gone or changed",
                     done.trajectories_removed,
                     done.earliest_removed,
                 )

@@ -200,15 +200,7 @@ def apply_view(ws: Workspace, page: str, prefix: str) -> Pin:
 def _view_banner(view: saved_views.SavedView, latest: int, ws: Workspace) -> None:
     when = view.created_at.strftime("%Y-%m-%d %H:%M UTC")
     for r in catalog.rebuilds_since(ws, view.data_version).iter_rows(named=True):
-        how = "was rebuilt (sync --full)" if r["kind"] == "rebuild_changed" else "lost or replaced logs"
-        st.warning(
-            plain(
-                f"Source {r['source']} {how} in sync {r['sync_id']}, after this view was shared: "
-                f"{r['detail']}. Rows this view was computed from were removed or changed, so its "
-                "numbers can differ from what was shared."
-            ),
-            icon=":material/history_toggle_off:",
-        )
+        st.warning(plain(_changed_text(r)), icon=":material/history_toggle_off:")
     if latest > view.data_version:
         col1, col2 = st.columns([4, 1], vertical_alignment="center")
         col1.info(
@@ -224,6 +216,21 @@ def _view_banner(view: saved_views.SavedView, latest: int, ws: Workspace) -> Non
             f":material/link: Shared view `{view.id}` (saved {when}), "
             f"as of sync {view.data_version}: the latest data."
         )
+
+
+def _changed_text(note: dict) -> str:
+    """Why a pinned view's numbers can differ: a later sync removed or changed its rows.
+    Old copies are not kept, so the view shows those rows as they are now, or not at all."""
+    head = f"Source {note['source']} "
+    if note["kind"] == "rebuild_changed":
+        head += f"was rebuilt (sync --full) in sync {note['sync_id']}"
+    else:
+        head += f"lost or changed rows in sync {note['sync_id']}"
+    return (
+        f"{head}, after this view was shared: {note['detail']}. Some of them are rows this view "
+        "was computed from; the warehouse keeps no old copies, so the view now shows them as they "
+        "are now, or not at all, and its numbers can differ from what was shared."
+    )
 
 
 def share_button(ws: Workspace, page: str, prefix: str, pin: Pin) -> None:
