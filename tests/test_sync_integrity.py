@@ -339,3 +339,22 @@ def test_a_removed_log_is_shown_by_sync_status_and_a_pinned_view(tmp_path, inspe
     said = " ".join(str(w.value) for w in at.warning)
     assert "lost or changed rows" in said and "1 log removed" in said and "keeps no old copies" in said, said
     assert any(b.label == "Update to latest" for b in at.button)
+
+
+@pytest.mark.parametrize("folders", [["main"], ["main", "retries", "evalset", "cancelled", "shards"]])
+def test_a_full_sync_of_unchanged_logs_keeps_the_data_version(tmp_path, inspect_logs_dir, folders):
+    """``--full`` right after the first sync, nothing changed: data version 1 stays 1, every
+    row keeps sync id 1 and no pinned view is told its rows changed (retry copies, eval-set
+    folders, cancelled and sharded logs included)."""
+    logs = tmp_path / "logs"
+    for folder in folders:
+        shutil.copytree(inspect_logs_dir / folder, logs / folder)
+    ws = _workspace(tmp_path / "ws", logs)
+    first = sync(ws, source="runs")
+    assert first.data_version == 1
+    truth = _cells(ws)
+    full = sync(ws, source="runs", full=True)
+    assert full.sync_id == 2 and full.data_version == warehouse.data_version(ws) == 1
+    for table in ("steps", "inspect_samples"):
+        assert warehouse.query(ws, f"SELECT DISTINCT sync_id FROM {table}")["sync_id"].to_list() == [1]
+    assert _cells(ws) == truth and catalog.rebuilds_since(ws, 1).is_empty()
