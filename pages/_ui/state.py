@@ -200,7 +200,7 @@ def apply_view(ws: Workspace, page: str, prefix: str) -> Pin:
 def _view_banner(view: saved_views.SavedView, latest: int, ws: Workspace) -> None:
     when = view.created_at.strftime("%Y-%m-%d %H:%M UTC")
     for r in catalog.rebuilds_since(ws, view.data_version).iter_rows(named=True):
-        st.warning(plain(_changed_text(r)), icon=":material/history_toggle_off:")
+        st.warning(plain(_changed_text(r), limit=800), icon=":material/history_toggle_off:")
     if latest > view.data_version:
         col1, col2 = st.columns([4, 1], vertical_alignment="center")
         col1.info(
@@ -227,9 +227,9 @@ def _changed_text(note: dict) -> str:
     else:
         head += f"lost or changed rows in sync {note['sync_id']}"
     return (
-        f"{head}, after this view was shared: {note['detail']}. Some of them are rows this view "
-        "was computed from; the warehouse keeps no old copies, so the view now shows them as they "
-        "are now, or not at all, and its numbers can differ from what was shared."
+        f"{head}, after this view was shared: {note['detail']}. Some are rows this view was "
+        "computed from, so its numbers can differ from what was shared: the warehouse keeps no "
+        "old copies of removed or changed rows."
     )
 
 
