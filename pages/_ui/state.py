@@ -202,7 +202,7 @@ def _view_banner(view: saved_views.SavedView, latest: int, ws: Workspace) -> Non
     for r in catalog.rebuilds_since(ws, view.data_version).iter_rows(named=True):
         st.warning(plain(_changed_text(r), limit=800), icon=":material/history_toggle_off:")
     if latest > view.data_version:
-        col1, col2 = st.columns([4, 1], vertical_alignment="center")
+        col1, col2 = st.columns([5, 2], vertical_alignment="center")
         col1.info(
             f"Shared view `{view.id}` (saved {when}), **as of sync {view.data_version}**. "
             f"Newer data exists (sync {latest}).",
