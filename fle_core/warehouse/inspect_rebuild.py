@@ -217,3 +217,15 @@ def settle_removed(con, t: Tables, source: str, sync_id: int) -> Removed:
     for temp in ("_now_h", "_back", "_removed"):
         con.execute(f"DROP TABLE {temp}")
     return Removed(int(steps), int(trajs), None if earliest is None else int(earliest), int(kept))
+
+
+def removed_note(
+    trajectories: int, steps: int, earliest: int | None, logs_removed: int, logs_read: int
+) -> list[tuple[str, str, int, int | None]]:
+    """The ``removed`` sync note of a run that took out rows earlier syncs brought in (none
+    when it took out nothing): views pinned at or after ``earliest`` are told."""
+    if not trajectories:
+        return []
+    gone = f"{logs_removed:,} log{'' if logs_removed == 1 else 's'} removed, {logs_read:,} read"
+    detail = f"{gone}: {trajectories:,} trajectories ({steps:,} steps) synced before are gone or changed"
+    return [("removed", detail, trajectories, earliest)]

@@ -44,6 +44,7 @@ from fle_core.warehouse.inspect_rebuild import (
     create_rebuild,
     drop_rebuild,
     remember_removed,
+    removed_note,
     settle_removed,
     start_removed,
     swap_in,
@@ -132,18 +133,13 @@ class Work:
         run.logs_read = done.logs_read
         run.content_changed = bool(done.rows_changed or done.rows_deleted)
         run.logs_removed = len(self.plan.removed)
-        if done.trajectories_removed:
-            logs = len(self.plan.removed)
-            gone = f"{logs:,} log{'' if logs == 1 else 's'} removed, {done.logs_read:,} read"
-            run.notes.append(
-                (
-                    "removed",
-                    f"{gone}: {done.trajectories_removed:,} trajectories ({done.rows_deleted:,} steps) "
-                    "synced before are gone or changed",
-                    done.trajectories_removed,
-                    done.earliest_removed,
-                )
-            )
+        run.notes += removed_note(
+            done.trajectories_removed,
+            done.rows_deleted,
+            done.earliest_removed,
+            run.logs_removed,
+            done.logs_read,
+        )
         if self.plan.full:  # the rebuilt rows replace the live ones when the run finishes
             name, sync_id = self.plan.source.name, run.sync_id
             run.finalize = lambda con: swap_in(con, name, sync_id)
