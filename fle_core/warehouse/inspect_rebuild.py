@@ -14,6 +14,12 @@ one that differs or is new carries the rebuild's sync id. The data version moves
 when a trajectory, a sample row or a log's facts changed (file stamps aside), and the
 trajectories a pinned view may no longer find as they were are counted in
 ``sync_notes`` (``rebuild_changed``) for the view's banner.
+
+An incremental sync that re-reads or removes logs applies the same rule per batch
+(``remember_removed`` before the delete, ``settle_removed`` after the write): an
+identical rewrite (a running log that finished, a log touched but not changed) gets its
+old sync id back; what was taken out or changed becomes a ``removed`` note. Old copies
+of removed or changed rows are not kept: pinned views are told, not preserved.
 """
 
 from __future__ import annotations
