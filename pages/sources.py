@@ -84,7 +84,16 @@ def history() -> None:
     if runs.is_empty():
         _ui.empty_state("No sync has run yet.", ["Press **Sync now** above, or run `fle-core sync`."])
         return
-    first = ["sync_id", "source", "status", "rows_added", "duration_s", "finished_at", "error"]
+    first = [
+        "sync_id",
+        "source",
+        "status",
+        "rows_added",
+        "rows_removed",
+        "duration_s",
+        "finished_at",
+        "error",
+    ]
     runs = runs.select([c for c in first if c in runs.columns] + [c for c in runs.columns if c not in first])
     _ui.table(
         runs,

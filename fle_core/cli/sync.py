@@ -119,6 +119,12 @@ def _follow(ws: Workspace, args) -> int:
     return 0 if ok else 1
 
 
+def _removed(run: dict) -> str:
+    """`` -N rows`` when a run took out rows an earlier sync brought in (removed or replaced logs)."""
+    n = run.get("rows_removed")
+    return f" -{n:,} rows" if n else ""
+
+
 def _status(args) -> int:
     if not 0 <= args.runs <= MAX_RUNS:
         raise ConfigError(f"--runs must be between 0 and {MAX_RUNS:,} (got {args.runs})")
@@ -151,7 +157,7 @@ def _status(args) -> int:
             else ""
         )
         line = (
-            f"  #{r['sync_id']} {r['source']} {r['status']} +{r['rows_added']:,} rows{moved} {dur} "
+            f"  #{r['sync_id']} {r['source']} {r['status']} +{r['rows_added']:,} rows{_removed(r)}{moved} {dur} "
             f"at {r['started_at']:%Y-%m-%d %H:%M:%S}"
         )
         if r["error"]:

@@ -257,6 +257,13 @@ def _checked(sample: Any, where: str, log_name: str) -> dict[str, Any]:
     if not isinstance(sample, dict) or "id" not in sample or "epoch" not in sample:
         what = type(sample).__name__ if not isinstance(sample, dict) else "an object without id and epoch"
         raise LogReadError(f"{log_name}: unknown sample layout: {where} is {what}, not a sample")
+    epoch = sample["epoch"]
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1:
+        # Inspect numbers epochs 1, 2, ...: 1.5 or "abc" would merge into (or break) another's key
+        raise LogReadError(
+            f"{log_name}: sample {str(sample['id'])[:80]!r} ({where}) has epoch {str(epoch)[:40]!r}, "
+            "not a whole number from 1"
+        )
     return sample
 
 

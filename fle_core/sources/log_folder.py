@@ -98,6 +98,11 @@ class InspectLogSource(Source):
         """One pass over the folder (``SourceUnavailable`` when it cannot be listed)."""
         return self.store.listing(under)
 
+    def identify(self, files: Sequence[LogFile]) -> list[LogFile]:
+        """``files`` with their content identity where the listing lacks one (a local log:
+        one small read each; object storage: the ETag, nothing read)."""
+        return self.store.identify(files)
+
     def read_ahead(self, files: Sequence[LogFile]) -> Iterator[LogFile]:
         """``files`` in order, each fetched before it is yielded: in object storage, a few
         at a time concurrently (one round trip per window, not per log); locally, as is."""

@@ -16,6 +16,7 @@ This module is the only writer of ``sync_runs`` (and of a source's ``source_stat
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +62,9 @@ class Run:
     full: bool = False  # ``--full`` was asked for (an Inspect source re-reads every log instead)
     unit: str = "rows"  # what ``done`` counts while the source is read (rows of a table, logs)
     logs_read: int = 0  # Inspect sources: logs read this run
+    logs_removed: int = 0  # Inspect sources: logs gone from the folder since the last sync
+    #: ``sync_notes`` rows beyond warnings: (kind, detail, rows, earliest sync id affected)
+    notes: list[tuple[str, str, int, int | None]] = field(default_factory=list)
     quarantined: int = 0
     warnings: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # e.g. an Inspect log that could not be read
@@ -69,6 +73,9 @@ class Run:
     #: whether the rows' content changed, when the rows written say too much (an Inspect
     #: ``--full`` re-reads unchanged logs); None: rows added or removed mean changed
     content_changed: bool | None = None
+    #: run inside the finishing transaction (an Inspect ``--full`` swaps its rebuild in):
+    #: returns whether the rows' content changed, which then decides the data version
+    finalize: Callable[[Any], bool] | None = None
     data_version: int = 0  # the warehouse's after this run
 
     @property
@@ -152,14 +159,21 @@ def finish_run(con, run: Run, attempts: pl.DataFrame | None) -> None:
             changed = run.rows_added > 0 or run.rows_removed > 0
         if run.rebuild:
             changed = _swap_rebuild(con, run)
+        if run.finalize is not None:
+            changed = run.finalize(con)
         if attempts is not None:
             changed = _replace_attempts(con, attempts) or changed
         problems = f"{len(run.problems)} log(s) could not be read: " + "; ".join(run.problems)
         con.execute(
             "UPDATE sync_runs SET status = 'ok', finished_at = now()::TIMESTAMP, rows_added = ?, "
-            "error = ?, full_rebuild = ? WHERE sync_id = ?",
-            [run.rows_added, problems if run.problems else None, run.full, run.sync_id],
+            "error = ?, full_rebuild = ?, rows_removed = ? WHERE sync_id = ?",
+            [run.rows_added, problems if run.problems else None, run.full, run.rows_removed, run.sync_id],
         )
+        for kind, detail, rows, earliest in run.notes:
+            con.execute(
+                "INSERT INTO sync_notes (sync_id, source, kind, detail, rows, earliest_sync) VALUES (?, ?, ?, ?, ?, ?)",
+                [run.sync_id, run.source, kind, detail, rows, earliest],
+            )
         con.execute("UPDATE source_state SET last_sync_id = ? WHERE source = ?", [run.sync_id, run.source])
         for note in run.warnings:
             con.execute(
@@ -187,7 +201,7 @@ def _note_quarantine(con, run: Run) -> None:
 
 
 # Columns whose values decide what a pinned view shows (derived ones included).
-_CONTENT = (
+CONTENT_COLUMNS = _CONTENT = (
     "version, instance, depth, value, holdout_value, raw_reward, model, task, num_agents, sweep_id, "
     "error_occurred, production_score, simulated, prompt_tokens, completion_tokens, total_tokens, "
     "ticks, created_at, version_description, meta, achievements_json, timing_metrics_json, parse_flags"

@@ -225,16 +225,18 @@ def quarantined(ws: Workspace, limit: int = 1000) -> pl.DataFrame:
 
 
 def rebuilds_since(ws: Workspace, sync_id: int) -> pl.DataFrame:
-    """``sync --full`` rebuilds after ``sync_id`` that removed or changed rows a view pinned
-    to ``sync_id`` was computed from: ``sync_id, source, rows, detail`` (empty when a pinned
-    view still shows exactly what it showed)."""
+    """Syncs after ``sync_id`` that removed or changed rows a view pinned to ``sync_id`` was
+    computed from (a ``sync --full`` rebuild, an Inspect log removed or replaced in place):
+    ``sync_id, source, kind, rows, detail`` (empty when a pinned view still shows exactly
+    what it showed)."""
     return _notes(
         ws,
-        "SELECT n.sync_id, n.source, n.rows, n.detail FROM sync_notes n "
+        "SELECT n.sync_id, n.source, n.kind, n.rows, n.detail FROM sync_notes n "
         "JOIN sync_runs r ON r.sync_id = n.sync_id AND r.status = 'ok' "
-        "WHERE n.kind = 'rebuild_changed' AND n.sync_id > ? AND n.earliest_sync <= ? ORDER BY n.sync_id",
+        "WHERE n.kind IN ('rebuild_changed', 'removed') AND n.sync_id > ? AND n.earliest_sync <= ? "
+        "ORDER BY n.sync_id",
         [int(sync_id), int(sync_id)],
-        {k: _NOTE_COLUMNS[k] for k in ("sync_id", "source", "rows", "detail")},
+        {k: _NOTE_COLUMNS[k] for k in ("sync_id", "source", "kind", "rows", "detail")},
     )
 
 

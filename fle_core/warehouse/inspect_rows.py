@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,13 +46,14 @@ def read_rows(
     ws: Workspace,
     source: InspectLogSource,
     f: LogFile,
-    job_dirs: set[str],
+    job_dirs: Mapping[str, str],
     hidden: dict[str, str],
     patterns,
 ) -> LogRows:
     """One log → its ``inspect_logs`` row and sample rows (an unreadable log gets a row too;
     a store that cannot be reached raises ``SourceUnavailable`` and stops the sync).
-    ``job_dirs``: folders holding a job file; ``hidden``: shards their merged log covers.
+    ``job_dirs``: folders holding a job file -> the log owning the job's version (its newest);
+    ``hidden``: shards their merged log covers.
 
     A log is untrusted: a sample with a malformed field (``il.Malformed``, or any value
     that does not fit its column, ``inspect_fit``) is quarantined, named in
@@ -63,6 +65,7 @@ def read_rows(
         "size": f.size,
         "mtime_ns": f.mtime_ns,
         "etag": f.etag,
+        "content_id": f.content_id,
         "facts_version": FACTS_VERSION,
     }
     if f.rel in hidden:  # a shard its merged log covers: counted there (log_shards)
@@ -101,7 +104,7 @@ def _rows(
     f: LogFile,
     base: dict,
     raw: il.RawLog,
-    job_dirs: set[str],
+    job_dirs: Mapping[str, str],
     patterns,
 ) -> LogRows:
     if not isinstance(raw.eval, dict):
@@ -113,7 +116,8 @@ def _rows(
     facts = il.log_facts(raw)
     registry = ws.task_registry()
     sample_ids = {str(s.get("id")) for s in raw.samples}
-    job_version = int(job["version"]) if job and len(sample_ids) <= 1 else None
+    owns = job_dirs.get(folder) == f.rel  # another log in a job folder keeps keys of its own
+    job_version = int(job["version"]) if job and owns and len(sample_ids) <= 1 else None
     err = raw.error
     log_row = {
         **base,

@@ -37,6 +37,18 @@ from fle_core.sources.log_store import LogFile
 from fle_core.warehouse import store as warehouse
 from fle_core.warehouse._runs import ATTEMPT_COLUMNS, Run
 from fle_core.warehouse._writing import Context, Session
+from fle_core.warehouse.inspect_rebuild import (
+    LIVE,
+    REBUILD,
+    Tables,
+    create_rebuild,
+    drop_rebuild,
+    remember_removed,
+    removed_note,
+    settle_removed,
+    start_removed,
+    swap_in,
+)
 from fle_core.warehouse.inspect_rows import FACTS_VERSION, LogRows, read_rows
 from fle_core.workspace import Workspace
 
@@ -76,12 +88,10 @@ class Plan:
     files: dict[str, LogFile]
     changed: list[LogFile]
     removed: list[str]
-    job_dirs: set[str] = field(default_factory=set)  # folders holding an fle-job.json
+    #: folders holding an fle-job.json -> the log that owns the job's version (its newest)
+    job_dirs: dict[str, str] = field(default_factory=dict)
     attempts_same: bool = False  # the stored sweep_attempts already equal the provider's
     data_version: int = 0  # the warehouse's data version when planned
-    #: ``--full``: path -> the sync id an unchanged log keeps when it is re-read, so its
-    #: identical rows stay visible to views pinned to that sync
-    keep_sync_ids: dict[str, int] = field(default_factory=dict)
     #: shard path -> the finished merged log that covers it (``log_shards``: not read)
     hidden: dict[str, str] = field(default_factory=dict)
     #: what the listing left out, and why (a dangling symlink, a name that is not UTF-8)
@@ -97,7 +107,9 @@ class Outcome:
     """What ``apply`` did: rows inserted / deleted and the logs it could not read."""
 
     rows_added: int = 0
-    rows_deleted: int = 0
+    rows_deleted: int = 0  # steps synced before this run that it took out (removed or replaced)
+    trajectories_removed: int = 0  # trajectories synced before this run that it took out
+    earliest_removed: int | None = None  # the earliest sync id among them (pinned views)
     rows_changed: int = 0  # of rows_added: those with new content (not an unchanged log re-read)
     logs_read: int = 0
     problems: list[str] = field(default_factory=list)
@@ -118,10 +130,22 @@ class Work:
         return p.unchanged and p.attempts_same and self.ctx.ws.warehouse_path.exists()
 
     def copy(self, session: Session, run: Run) -> None:
-        done = apply(session, self.ctx.ws, self.plan, run.sync_id, self.ctx.progress)
+        batch = min(_BATCH_STEPS, self.ctx.options.batch_rows)  # [sync] batch_rows caps it too
+        done = apply(session, self.ctx.ws, self.plan, run.sync_id, self.ctx.progress, batch)
         run.rows_added, run.rows_removed, run.problems = done.rows_added, done.rows_deleted, done.problems
         run.logs_read, run.quarantine = done.logs_read, done.quarantined
         run.content_changed = bool(done.rows_changed or done.rows_deleted)
+        run.logs_removed = len(self.plan.removed)
+        run.notes += removed_note(
+            done.trajectories_removed,
+            done.rows_deleted,
+            done.earliest_removed,
+            run.logs_removed,
+            done.logs_read,
+        )
+        if self.plan.full:  # the rebuilt rows replace the live ones when the run finishes
+            name, sync_id = self.plan.source.name, run.sync_id
+            run.finalize = lambda con: swap_in(con, name, sync_id)
 
 
 @contextlib.contextmanager
@@ -143,43 +167,65 @@ def plan(ws: Workspace, source: InspectLogSource, full: bool, attempts=None, att
     size and ETag), in one short read: also whether ``attempts`` (a frame or None) equals
     the stored ``sweep_attempts``, and the current data version."""
     listing = source.listing()
-    files = {f.rel: f for f in listing.logs}
+    logs = source.identify(listing.logs)
+    files = {f.rel: f for f in logs}
     state: dict[str, tuple] = {}
-    kept: dict[str, int] = {}
     statuses: dict[str, str] = {}
+    holders: set[str] = set()
     same, version = attempts is None, 0
     if ws.warehouse_path.exists():
         with warehouse.reader(ws) as con:
             if _has_table(con, "inspect_logs"):
                 rows = con.execute(
-                    "SELECT path, size, mtime_ns, etag, sync_id, facts_version, merged_into, status "
-                    "FROM inspect_logs WHERE source = ?",
+                    "SELECT path, size, mtime_ns, etag, sync_id, facts_version, merged_into, status, "
+                    "content_id, job_version FROM inspect_logs WHERE source = ?",
                     [source.name],
                 ).fetchall()
-                state = {r[0]: (LogFile(r[0], int(r[1]), int(r[2]), r[3]).stamp, r[5], r[6]) for r in rows}
-                kept = {r[0]: int(r[4]) for r in rows if r[4] is not None}
+                state = {
+                    r[0]: (LogFile(r[0], int(r[1]), int(r[2]), r[3], r[8]).stamp, r[5], r[6]) for r in rows
+                }
                 statuses = {r[0]: str(r[7]) for r in rows}
+                holders = {r[0] for r in rows if r[9] is not None}
             same = attempts_equal(con, attempts, attempt_columns)
         version = warehouse.data_version(ws)
-    hidden = _hidden_shards(source, listing.logs, state, statuses)
+    hidden = _hidden_shards(source, logs, state, statuses)
     now = {rel: (f.stamp, FACTS_VERSION, hidden.get(rel)) for rel, f in files.items()}
-    changed = [f for rel, f in files.items() if full or state.get(rel) != now[rel]]
+    owners = job_owners(listing.job_dirs, logs)
+    # a log that held its job's version but no longer owns it (a newer log in the folder)
+    # is read again, so the two never share trajectory keys
+    moved = {rel for rel in holders if owners.get(_folder(rel), rel) != rel}
+    changed = [f for rel, f in files.items() if full or state.get(rel) != now[rel] or rel in moved]
     removed = sorted(set(state) - set(files))
-    # on --full, a log whose file did not change is re-read but keeps its sync id
-    same_file = {rel: kept[rel] for rel, f in files.items() if rel in kept and state[rel] == now[rel]}
     return Plan(
         source,
         full,
         files,
         changed,
         removed,
-        listing.job_dirs,
+        owners,
         same,
         version,
-        same_file if full else {},
         hidden,
         listing.skipped,
     )
+
+
+def _folder(rel: str) -> str:
+    return rel.rsplit("/", 1)[0] if "/" in rel else ""
+
+
+def job_owners(job_dirs: set[str], logs: list[LogFile]) -> dict[str, str]:
+    """Each ``fle`` job folder -> its newest log (as ``verify_job`` judges the job): only that
+    log's trajectories take the job's version; another log there (another task, a rerun)
+    keeps keys of its own, so two logs never mix steps in one trajectory."""
+    owners: dict[str, LogFile] = {}
+    for f in logs:
+        folder = _folder(f.rel)
+        if folder in job_dirs and (
+            folder not in owners or (f.mtime_ns, f.rel) > (owners[folder].mtime_ns, owners[folder].rel)
+        ):
+            owners[folder] = f
+    return {d: owners[d].rel if d in owners else "" for d in job_dirs}
 
 
 def _hidden_shards(
@@ -222,21 +268,26 @@ def apply(
     p: Plan,
     sync_id: int,
     progress: Callable[[int, int | None], None] | None = None,
+    batch_steps: int = _BATCH_STEPS,
 ) -> Outcome:
     """Write the plan: batches of logs, each batch one transaction (see module doc)."""
     out = Outcome(quarantined=[f"{rel}: not listed: {why}" for rel, why in p.skipped])
     patterns = il.compile_patterns(_extra_patterns(ws))
     con = session.con()
-    # --full needs no upfront delete: every log is in ``changed`` and each batch replaces
-    # its logs' rows in one transaction, so a killed rebuild leaves every log whole
     name = p.source.name
+    drop_rebuild(con)  # what a killed --full left behind
+    # --full builds every log into the rebuild_* tables beside the live ones; the run's
+    # finish swaps them in (``inspect_rebuild.swap_in``): a killed rebuild changes nothing
+    t = REBUILD if p.full else LIVE
+    if p.full:
+        create_rebuild(con)
     next_id = int(
-        con.execute("SELECT coalesce(max(id), 0) FROM steps WHERE source = ?", [name]).fetchone()[0]
+        con.execute(f"SELECT coalesce(max(id), 0) FROM {t.steps} WHERE source = ?", [name]).fetchone()[0]
     )
     todo = list(p.changed)
-    rereads = _promotions(con, p)
-    if p.removed or rereads:
-        _drop_logs(con, name, p.removed, rereads, out)
+    rereads = [] if p.full else _promotions(con, p)
+    if not p.full and (p.removed or rereads):
+        _drop_logs(con, name, p.removed, rereads, sync_id, out)
         todo += [p.files[r] for r in rereads if r in p.files and p.files[r] not in todo]
     total = len(todo)
     if progress:
@@ -253,12 +304,10 @@ def apply(
         out.logs_read += 1
         batch.append(rows)
         steps_in_batch += sum(len(fa.values) for fa, _ in rows.samples)
-        if steps_in_batch >= _BATCH_STEPS or i == total - 1:
+        if steps_in_batch >= batch_steps or i == total - 1:
             pending = {t.rel for t in todo[i + 1 :]}
-            next_id = _write_batch(
-                session.con(), name, batch, sync_id, next_id, out, pending, p.keep_sync_ids
-            )
-            session.close()
+            next_id = _write_batch(session.con(), t, name, batch, sync_id, next_id, out, pending)
+            session.close()  # the writer is released while the next logs are parsed
             batch, steps_in_batch = [], 0
             if progress:
                 progress(i + 1, total)
@@ -284,10 +333,11 @@ def _promotions(con, p: Plan) -> list[str]:
     return sorted({r[0] for r in rows} - gone)
 
 
-def _drop_logs(con, source: str, removed: list[str], rereads: list[str], out: Outcome) -> None:
+def _drop_logs(con, source: str, removed: list[str], rereads: list[str], sync_id: int, out: Outcome) -> None:
     """Delete removed logs' rows and mark logs to re-read (size -1), in one transaction."""
     with warehouse.transaction(con):
-        out.rows_deleted += _delete_paths(con, source, removed)
+        start_removed(con)
+        _delete_paths(con, LIVE, source, removed, sync_id, out)
         con.execute(
             "DELETE FROM inspect_logs WHERE source = ? AND path IN (SELECT unnest(?::VARCHAR[]))",
             [source, removed],
@@ -296,26 +346,39 @@ def _drop_logs(con, source: str, removed: list[str], rereads: list[str], out: Ou
             "UPDATE inspect_logs SET size = -1 WHERE source = ? AND path IN (SELECT unnest(?::VARCHAR[]))",
             [source, rereads],
         )
+        _settle(con, LIVE, source, sync_id, out)
 
 
-def _delete_paths(con, source: str, paths: list[str]) -> int:
+def _settle(con, t: Tables, source: str, sync_id: int, out: Outcome) -> None:
+    """Count what a batch took out of earlier syncs' rows, after identical rewrites got
+    their sync ids back (``inspect_rebuild.settle_removed``)."""
+    removed = settle_removed(con, t, source, sync_id)
+    out.rows_deleted += removed.steps
+    out.trajectories_removed += removed.trajectories
+    out.rows_changed -= removed.kept_steps
+    if removed.earliest is not None:
+        out.earliest_removed = min(removed.earliest, out.earliest_removed or removed.earliest)
+
+
+def _delete_paths(con, t: Tables, source: str, paths: list[str], sync_id: int, out: Outcome) -> None:
     """Delete the steps, trajectories and sample rows that came from these logs."""
     if not paths:
-        return 0
+        return
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _gone AS SELECT DISTINCT version, instance FROM inspect_samples "
+        f"CREATE OR REPLACE TEMP TABLE _gone AS SELECT DISTINCT version, instance FROM {t.samples} "
         "WHERE source = ? AND superseded_by IS NULL AND path IN (SELECT unnest(?::VARCHAR[]))",
         [source, paths],
     )
-    n = _delete_gone(con, source)
+    _delete_gone(con, t, source, sync_id, out)
     con.execute(
-        "DELETE FROM inspect_samples WHERE source = ? AND path IN (SELECT unnest(?::VARCHAR[]))",
+        f"DELETE FROM {t.samples} WHERE source = ? AND path IN (SELECT unnest(?::VARCHAR[]))",
         [source, paths],
     )
-    return n
 
 
-def _winners(con, source: str, batch: list[LogRows], pending: set[str]) -> tuple[dict[str, str], list[str]]:
+def _winners(
+    con, t: Tables, source: str, batch: list[LogRows], pending: set[str]
+) -> tuple[dict[str, str], list[str]]:
     """For each dedup key in the batch: the winning log path, and the paths (outside the
     batch) whose copy of a key now loses and must leave the steps. Rows of logs still to
     be rewritten in this run (``pending``) are stale and take no part."""
@@ -328,7 +391,7 @@ def _winners(con, source: str, batch: list[LogRows], pending: set[str]) -> tuple
     existing = con.execute(
         "SELECT s.dedup_key, s.path, coalesce(l.created, ''), coalesce(l.mtime_ns, 0), s.superseded_by, "
         "s.invalidated_by IS NULL AND s.invalidated_at IS NULL "
-        "FROM inspect_samples s JOIN inspect_logs l ON l.source = s.source AND l.path = s.path "
+        f"FROM {t.samples} s JOIN {t.logs} l ON l.source = s.source AND l.path = s.path "
         "WHERE s.source = ? AND s.dedup_key IN (SELECT unnest(?::VARCHAR[]))",
         [source, keys],
     ).fetchall()
@@ -347,78 +410,80 @@ def _winners(con, source: str, batch: list[LogRows], pending: set[str]) -> tuple
 
 def _write_batch(
     con,
+    t: Tables,
     source: str,
     batch: list[LogRows],
     sync_id: int,
     next_id: int,
     out: Outcome,
     pending: set[str],
-    keep_sync_ids: dict[str, int],
 ) -> int:
-    """One transaction: delete the batch's logs' rows and insert what they hold now.
-    A log in ``keep_sync_ids`` (unchanged, re-read by ``--full``) keeps its sync id, and
-    its identical rows are not counted as changed (``rows_changed``, ``rows_deleted``)."""
+    """One transaction: delete the batch's logs' rows and insert what they hold now (into
+    the live tables, or the rebuild_* ones on ``--full``, whose swap says what changed)."""
     import polars as pl
 
     paths = [lr.file.rel for lr in batch]
-    kept = [p for p in paths if p in keep_sync_ids]
     with warehouse.transaction(con):
-        winners, demote = _winners(con, source, batch, pending)
-        _delete_paths(con, source, kept)
-        out.rows_deleted += _delete_paths(con, source, [p for p in paths if p not in keep_sync_ids])
+        start_removed(con)
+        winners, demote = _winners(con, t, source, batch, pending)
+        _delete_paths(con, t, source, paths, sync_id, out)
         con.execute(
-            "DELETE FROM inspect_logs WHERE source = ? AND path IN (SELECT unnest(?::VARCHAR[]))",
+            f"DELETE FROM {t.logs} WHERE source = ? AND path IN (SELECT unnest(?::VARCHAR[]))",
             [source, paths],
         )
         if demote:
-            out.rows_deleted += _demote(con, source, demote, winners)
+            _demote(con, t, source, demote, winners, sync_id, out)
         steps: dict[str, list] = {c: [] for c in _STEP_COLUMNS}
         samples: list[dict[str, Any]] = []
         added = 0
         for lr in batch:
-            sid = keep_sync_ids.get(lr.file.rel, sync_id)
             for facts, row in lr.samples:
                 winner = winners[row["dedup_key"]]
                 row = {k: v for k, v in row.items() if not k.startswith("_")} | {
                     "superseded_by": None if winner == lr.file.rel else winner,
-                    "sync_id": sid,
+                    "sync_id": sync_id,
                 }
                 samples.append(row)
                 if row["superseded_by"] is None:
                     first = next_id
-                    next_id = _append_steps(steps, facts, row, lr.log_row.get("sweep_id"), sid, next_id)
-                    added += (next_id - first) if sid == sync_id else 0
-        logs = [{**lr.log_row, "sync_id": keep_sync_ids.get(lr.file.rel, sync_id)} for lr in batch]
-        _insert(con, "inspect_logs", logs, pl)
-        _insert(con, "inspect_samples", samples, pl)
+                    next_id = _append_steps(steps, facts, row, lr.log_row.get("sweep_id"), sync_id, next_id)
+                    added += next_id - first
+        logs = [{**lr.log_row, "sync_id": sync_id} for lr in batch]
+        _insert(con, t.logs, logs, pl)
+        _insert(con, t.samples, samples, pl)
         if steps["id"]:
             frame = pl.DataFrame(steps, schema=_steps_schema(pl), strict=False)
             con.register("_isteps", frame)
-            con.execute("INSERT INTO steps BY NAME SELECT * FROM _isteps")
+            con.execute(f"INSERT INTO {t.steps} BY NAME SELECT * FROM _isteps")
             con.unregister("_isteps")
-            con.execute(_TRAJ_SQL, [source, steps["id"][0], steps["id"][-1]])
+            con.execute(_traj_sql(t), [source, steps["id"][0], steps["id"][-1]])
             out.rows_added += len(steps["id"])
             out.rows_changed += added
+        _settle(con, t, source, sync_id, out)
     return next_id
 
 
-def _delete_gone(con, source: str) -> int:
-    """Delete the steps and trajectories of the (version, instance) pairs in ``_gone``;
-    the number of steps deleted."""
-    n = con.execute(
-        "DELETE FROM steps s USING _gone g WHERE s.source = ? AND s.version = g.version "
+def _delete_gone(con, t: Tables, source: str, sync_id: int, out: Outcome) -> None:
+    """Delete the steps and trajectories of the (version, instance) pairs in ``_gone``.
+    Those an earlier sync brought in are remembered with their content (``_removed``), so
+    the batch can give an identical rewrite its old sync id back and count the rest as
+    removed (``settle_removed``); rows this run wrote and took out again are no removal."""
+    remember_removed(con, t, source, sync_id)
+    con.execute(
+        f"DELETE FROM {t.steps} s USING _gone g WHERE s.source = ? AND s.version = g.version "
         "AND s.instance = g.instance",
         [source],
-    ).fetchone()[0]
+    )
     con.execute(
-        "DELETE FROM trajectories t USING _gone g WHERE t.source = ? AND t.version = g.version "
+        f"DELETE FROM {t.trajectories} t USING _gone g WHERE t.source = ? AND t.version = g.version "
         "AND t.instance = g.instance",
         [source],
     )
-    return int(n or 0)
 
 
-def _demote(con, source: str, demote: list[str], winners: dict[str, str]) -> int:
+def _demote(
+    con, t: Tables, source: str, demote: list[str], winners: dict[str, str], sync_id: int, out: Outcome
+) -> None:
     """Take losing copies (key, path) out of steps/trajectories and mark them superseded."""
     keys = [d.split("\0", 1) for d in demote]
     con.execute(
@@ -427,17 +492,16 @@ def _demote(con, source: str, demote: list[str], winners: dict[str, str]) -> int
         [[k for k, _ in keys], [p for _, p in keys], [winners[k] for k, _ in keys]],
     )
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _gone AS SELECT DISTINCT s.version, s.instance FROM inspect_samples s "
+        f"CREATE OR REPLACE TEMP TABLE _gone AS SELECT DISTINCT s.version, s.instance FROM {t.samples} s "
         "JOIN _dem d ON s.dedup_key = d.k AND s.path = d.p WHERE s.source = ?",
         [source],
     )
-    n = _delete_gone(con, source)
+    _delete_gone(con, t, source, sync_id, out)
     con.execute(
-        "UPDATE inspect_samples s SET superseded_by = d.w FROM _dem d "
+        f"UPDATE {t.samples} s SET superseded_by = d.w FROM _dem d "
         "WHERE s.source = ? AND s.dedup_key = d.k AND s.path = d.p",
         [source],
     )
-    return n
 
 
 def _append_steps(
@@ -523,14 +587,16 @@ def _insert(con, table: str, rows: list[dict[str, Any]], pl) -> None:
     con.unregister("_irows")
 
 
-_TRAJ_SQL = (
-    "INSERT INTO trajectories BY NAME SELECT "
-    + warehouse.TRAJECTORY_AGGREGATES
-    + """
-FROM steps s WHERE s.source = ? AND s.id BETWEEN ? AND ?  -- the ids this batch just wrote
+def _traj_sql(t: Tables) -> str:
+    """The trajectories of the step ids a batch just wrote (``?``: source, first id, last id)."""
+    return (
+        f"INSERT INTO {t.trajectories} BY NAME SELECT "
+        + warehouse.TRAJECTORY_AGGREGATES
+        + f"""
+FROM {t.steps} s WHERE s.source = ? AND s.id BETWEEN ? AND ?
 GROUP BY s.source, s.version, s.instance
 """
-)
+    )
 
 
 def attempts_equal(con, frame, columns) -> bool:

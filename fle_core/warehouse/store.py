@@ -146,7 +146,8 @@ DDL = [
         watermark_before BIGINT,
         watermark_after BIGINT,
         full_rebuild BOOLEAN DEFAULT FALSE,
-        error VARCHAR
+        error VARCHAR,
+        rows_removed BIGINT          -- rows synced before that this run took out (removed or replaced)
     )""",
     """CREATE TABLE IF NOT EXISTS source_state (
         source VARCHAR PRIMARY KEY,  -- the name: a label for people
@@ -193,6 +194,7 @@ DDL = [
         job_version BIGINT,          -- the sweep attempt's version (fle preset jobs)
         sync_id BIGINT,
         etag VARCHAR,                -- object storage: the object's ETag (a change means re-read)
+        content_id VARCHAR,          -- a local log's content hash (log_store.content_id; a change means re-read)
         facts_version INTEGER,       -- inspect_sync.FACTS_VERSION that read it (older: read again)
         merged_into VARCHAR,         -- a shard its finished merged log covers (status merged)
         invalidated BOOLEAN,         -- EvalLog.invalidated: some samples were invalidated
@@ -262,7 +264,7 @@ DDL = [
     """CREATE TABLE IF NOT EXISTS sync_notes (
         sync_id BIGINT NOT NULL,
         source VARCHAR NOT NULL,
-        kind VARCHAR NOT NULL,       -- warning | rebuild_changed
+        kind VARCHAR NOT NULL,       -- warning | rebuild_changed | removed (rows an earlier sync brought in)
         detail VARCHAR,
         rows BIGINT,
         earliest_sync BIGINT         -- rebuild_changed: the earliest sync id of an affected row

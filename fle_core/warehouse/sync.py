@@ -47,7 +47,8 @@ class SourceSync:
     watermark_before: int | None  # programs tables only: the highest synced id before / after
     watermark_after: int | None
     logs_read: int = 0
-    rows_removed: int = 0
+    rows_removed: int = 0  # steps synced before that this run took out (logs removed or replaced)
+    logs_removed: int = 0
     unchanged: bool = False  # nothing to read: no run was opened
 
     def text(self) -> str:
@@ -57,7 +58,9 @@ class SourceSync:
         if self.unchanged:
             return "no log changed"
         logs = f"{self.logs_read:,} log{'' if self.logs_read == 1 else 's'} read"
-        gone = f", {self.rows_removed:,} steps replaced or removed" if self.rows_removed else ""
+        if self.logs_removed:
+            logs += f", {self.logs_removed:,} log{'' if self.logs_removed == 1 else 's'} removed"
+        gone = f", -{self.rows_removed:,} steps (removed or replaced)" if self.rows_removed else ""
         return f"{logs}, +{self.rows_added:,} steps{gone}"
 
 
@@ -228,5 +231,6 @@ def _summary(source: Source, run: Run, unchanged: bool = False) -> SourceSync:
         watermark_after=run.wm_after if rows else None,
         logs_read=run.logs_read,
         rows_removed=run.rows_removed,
+        logs_removed=run.logs_removed,
         unchanged=unchanged,
     )
