@@ -234,9 +234,9 @@ def test_a_fractional_epoch_is_refused_by_name_not_merged(tmp_path, inspect_logs
     doc["samples"][1]["epoch"] = 1.5
     path.write_text(json.dumps(doc))
     ws = _workspace(tmp_path / "ws", logs)
-    done = sync(ws, source="runs")
-    said = " ".join(done.problems.get("runs", []))
-    assert "1.5" in said and "epoch" in said
+    sync(ws, source="runs")
+    (said,) = catalog.quarantined(ws)["detail"].to_list()  # the sample, named; its log's others sync
+    assert said.startswith(path.name) and "epoch 1.5 is not an integer from 1" in said
     two = warehouse.query(
         ws,
         "SELECT version, instance FROM inspect_samples WHERE superseded_by IS NULL GROUP BY ALL HAVING count(*) > 1",

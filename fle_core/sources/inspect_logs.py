@@ -253,17 +253,11 @@ def _each_sample(found: Iterable[tuple[str, Callable[[], Any]]]) -> tuple[list[d
 
 
 def _checked(sample: Any, where: str, log_name: str) -> dict[str, Any]:
-    """A sample must be an object with its id and epoch; anything else fails the log, named."""
+    """A sample must be an object with its id and epoch; anything else fails the log, named
+    (the epoch's value is checked with the other fields: ``sample_facts.epoch_of``)."""
     if not isinstance(sample, dict) or "id" not in sample or "epoch" not in sample:
         what = type(sample).__name__ if not isinstance(sample, dict) else "an object without id and epoch"
         raise LogReadError(f"{log_name}: unknown sample layout: {where} is {what}, not a sample")
-    epoch = sample["epoch"]
-    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1:
-        # Inspect numbers epochs 1, 2, ...: 1.5 or "abc" would merge into (or break) another's key
-        raise LogReadError(
-            f"{log_name}: sample {str(sample['id'])[:80]!r} ({where}) has epoch {str(epoch)[:40]!r}, "
-            "not a whole number from 1"
-        )
     return sample
 
 

@@ -21,6 +21,7 @@ import hashlib
 import io
 import os
 import re
+import stat
 import struct
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -259,11 +260,17 @@ class LocalStore(LogStore):
         return self.path if self.path.is_file() else self.path / rel
 
     def identify(self, files: Sequence[LogFile]) -> list[LogFile]:
-        """Each log with its ``content_id`` (one small read per log; see ``content_id``)."""
+        """Each log with its ``content_id`` (one small read per log; see ``content_id``).
+        Only regular files are read here: a FIFO or device would be consumed (or block)
+        before the log is parsed; size and mtime stand for those."""
         out = []
         for f in files:
             try:
-                with open(self._file(f.rel), "rb") as fh:
+                path = self._file(f.rel)
+                if not stat.S_ISREG(path.stat().st_mode):
+                    out.append(f)
+                    continue
+                with open(path, "rb") as fh:
                     out.append(dataclasses.replace(f, content_id=content_id(fh, f.size, f.rel)))
             except OSError:
                 out.append(f)  # gone or unreadable since the listing: the read will say so

@@ -191,17 +191,17 @@ def timestamp(v: Any) -> datetime | None:
 
 
 def epoch_of(v: Any) -> int:
-    """A sample's epoch (1 when absent): an integer, or ``Malformed``."""
+    """A sample's epoch (1 when absent): a whole number from 1, or ``Malformed``. Inspect
+    numbers epochs 1, 2, ...; ``1.5`` or ``0`` taken as 1 would merge two trajectories."""
     if v is None or v == "":
         return 1
     if isinstance(v, float) and v.is_integer():
         v = int(v)
-    if isinstance(v, bool) or not isinstance(v, (int, str)):
-        raise Malformed(f"epoch {_short(v)} is not an integer")
-    try:
-        return int(v) or 1
-    except ValueError:
-        raise Malformed(f"epoch {_short(v)} is not an integer") from None
+    if isinstance(v, str) and v.strip().isdigit():
+        v = int(v)
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise Malformed(f"epoch {_short(v)} is not an integer from 1")
+    return v
 
 
 def _ticks(v: Any, n: int) -> list[int | None]:

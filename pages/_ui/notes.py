@@ -201,3 +201,18 @@ def headline(board: pl.DataFrame, standing: Any) -> str:
 
 
 _CORRECTION_TEXT = {"holm": "Holm-adjusted", "bh": "Benjamini–Hochberg-adjusted", "none": "unadjusted"}
+
+
+def pinned_change_text(note: dict) -> str:
+    """Why a pinned view's numbers can differ: a later sync removed or changed its rows.
+    Old copies are not kept, so the view shows those rows as they are now, or not at all."""
+    head = f"Source {note['source']} "
+    if note["kind"] == "rebuild_changed":
+        head += f"was rebuilt (sync --full) in sync {note['sync_id']}"
+    else:
+        head += f"lost or changed rows in sync {note['sync_id']}"
+    return (
+        f"{head}, after this view was shared: {note['detail']}. Some are rows this view was "
+        "computed from, so its numbers can differ from what was shared: the warehouse keeps no "
+        "old copies of removed or changed rows."
+    )

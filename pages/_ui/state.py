@@ -17,6 +17,7 @@ from fle_core.workspace import Workspace
 from pages._ui.core import data_version, guard, show_error
 from pages._ui.frames import plain
 from pages._ui.labels import name_format
+from pages._ui.notes import pinned_change_text
 
 # ---------------------------------------------------------------- URL state
 #: Where "ignored link parameter" warnings go while ``param_notices`` is active. A
@@ -232,7 +233,7 @@ def apply_view(ws: Workspace, page: str, prefix: str) -> Pin:
 def _view_banner(view: saved_views.SavedView, latest: int, ws: Workspace) -> None:
     when = view.created_at.strftime("%Y-%m-%d %H:%M UTC")
     for r in catalog.rebuilds_since(ws, view.data_version).iter_rows(named=True):
-        st.warning(plain(_changed_text(r), limit=800), icon=":material/history_toggle_off:")
+        st.warning(plain(pinned_change_text(r), limit=800), icon=":material/history_toggle_off:")
     if latest > view.data_version:
         col1, col2 = st.columns([5, 2], vertical_alignment="center")
         col1.info(
@@ -248,21 +249,6 @@ def _view_banner(view: saved_views.SavedView, latest: int, ws: Workspace) -> Non
             f":material/link: Shared view `{view.id}` (saved {when}), "
             f"as of sync {view.data_version}: the latest data."
         )
-
-
-def _changed_text(note: dict) -> str:
-    """Why a pinned view's numbers can differ: a later sync removed or changed its rows.
-    Old copies are not kept, so the view shows those rows as they are now, or not at all."""
-    head = f"Source {note['source']} "
-    if note["kind"] == "rebuild_changed":
-        head += f"was rebuilt (sync --full) in sync {note['sync_id']}"
-    else:
-        head += f"lost or changed rows in sync {note['sync_id']}"
-    return (
-        f"{head}, after this view was shared: {note['detail']}. Some are rows this view was "
-        "computed from, so its numbers can differ from what was shared: the warehouse keeps no "
-        "old copies of removed or changed rows."
-    )
 
 
 def share_button(ws: Workspace, page: str, prefix: str, pin: Pin) -> None:
