@@ -101,7 +101,7 @@ def build_workspace(root: Path, n_steps: int) -> Workspace:
                    count_if(error_occurred), NULL, false, min(created_at), max(created_at), NULL, 1
             FROM steps GROUP BY source, version, instance""")
         con.execute(
-            "INSERT INTO sync_runs VALUES (1, 'bench', now(), now(), 'ok', ?, 0, ?, false, NULL)",
+            "INSERT INTO sync_runs (sync_id, source, started_at, finished_at, status, rows_added, watermark_before, watermark_after, full_rebuild, error) VALUES (1, 'bench', now(), now(), 'ok', ?, 0, ?, false, NULL)",
             [n_steps, n_steps],
         )
         con.execute(

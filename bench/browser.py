@@ -112,7 +112,8 @@ def new_data_version(ws: Workspace) -> int:
     with warehouse.writer(ws) as con:
         last = con.execute("SELECT max(sync_id) FROM sync_runs").fetchone()[0] or 0
         con.execute(
-            "INSERT INTO sync_runs VALUES (?, 'bench', now(), now(), 'ok', 0, 0, 0, false, NULL)", [last + 1]
+            "INSERT INTO sync_runs (sync_id, source, started_at, finished_at, status, rows_added, watermark_before, watermark_after, full_rebuild, error) VALUES (?, 'bench', now(), now(), 'ok', 0, 0, 0, false, NULL)",
+            [last + 1],
         )
         warehouse.set_data_version(con, last + 1, True)
     return last + 1

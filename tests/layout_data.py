@@ -111,7 +111,7 @@ def build(
             FROM steps GROUP BY source, version, instance""")
         n_steps = n_traj * steps
         con.execute(
-            "INSERT INTO sync_runs VALUES (1, 'layout', now(), now(), 'ok', ?, 0, ?, false, NULL)",
+            "INSERT INTO sync_runs (sync_id, source, started_at, finished_at, status, rows_added, watermark_before, watermark_after, full_rebuild, error) VALUES (1, 'layout', now(), now(), 'ok', ?, 0, ?, false, NULL)",
             [n_steps, n_steps],
         )
         con.execute(
