@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from fle_core import warehouse
+from fle_core.warehouse import store
 from fle_core.workspace import Workspace
 
 
@@ -54,40 +55,33 @@ def remove_simulated(ws: Workspace) -> Removed:
     out = Removed()
     if not ws.warehouse_path.exists():
         return out
-    with warehouse.writer(ws) as con:
-        con.execute("BEGIN")
-        try:
-            found = con.execute(
-                "SELECT source, count(*), min(sync_id) FROM steps WHERE simulated GROUP BY source "
-                "ORDER BY source"
-            ).fetchall()
-            for source, n_steps, earliest in found:
-                n_traj = con.execute(
-                    "SELECT count(*) FROM trajectories WHERE source = ? AND simulated", [source]
-                ).fetchall()[0][0]
-                con.execute("DELETE FROM steps WHERE source = ? AND simulated", [source])
-                con.execute("DELETE FROM trajectories WHERE source = ? AND simulated", [source])
-                sync_id = con.execute("SELECT coalesce(max(sync_id), 0) + 1 FROM sync_runs").fetchall()[0][0]
-                con.execute(
-                    "INSERT INTO sync_runs (sync_id, source, started_at, finished_at, status, rows_added, "
-                    "full_rebuild) VALUES (?, ?, now()::TIMESTAMP, now()::TIMESTAMP, 'ok', 0, false)",
-                    [sync_id, source],
-                )
-                detail = (
-                    f"Remove demo data: deleted {n_steps:,} simulated step(s) "
-                    f"({n_traj:,} trajectories) from the warehouse"
-                )
-                con.execute(
-                    "INSERT INTO sync_notes (sync_id, source, kind, detail, rows, earliest_sync) "
-                    "VALUES (?, ?, 'rebuild_changed', ?, ?, ?)",
-                    [sync_id, source, detail, int(n_steps), int(earliest)],
-                )
-                warehouse.set_data_version(con, int(sync_id), True)
-                out.steps[str(source)] = int(n_steps)
-                out.trajectories[str(source)] = int(n_traj)
-                out.sync_id = int(sync_id)
-            con.execute("COMMIT")
-        except BaseException:
-            warehouse.rollback(con)
-            raise
+    with warehouse.writer(ws) as con, store.transaction(con):
+        found = con.execute(
+            "SELECT source, count(*), min(sync_id) FROM steps WHERE simulated GROUP BY source ORDER BY source"
+        ).fetchall()
+        for source, n_steps, earliest in found:
+            n_traj = con.execute(
+                "SELECT count(*) FROM trajectories WHERE source = ? AND simulated", [source]
+            ).fetchall()[0][0]
+            con.execute("DELETE FROM steps WHERE source = ? AND simulated", [source])
+            con.execute("DELETE FROM trajectories WHERE source = ? AND simulated", [source])
+            sync_id = con.execute("SELECT coalesce(max(sync_id), 0) + 1 FROM sync_runs").fetchall()[0][0]
+            con.execute(
+                "INSERT INTO sync_runs (sync_id, source, started_at, finished_at, status, rows_added, "
+                "full_rebuild) VALUES (?, ?, now()::TIMESTAMP, now()::TIMESTAMP, 'ok', 0, false)",
+                [sync_id, source],
+            )
+            detail = (
+                f"Remove demo data: deleted {n_steps:,} simulated step(s) "
+                f"({n_traj:,} trajectories) from the warehouse"
+            )
+            con.execute(
+                "INSERT INTO sync_notes (sync_id, source, kind, detail, rows, earliest_sync) "
+                "VALUES (?, ?, 'rebuild_changed', ?, ?, ?)",
+                [sync_id, source, detail, int(n_steps), int(earliest)],
+            )
+            warehouse.set_data_version(con, int(sync_id), True)
+            out.steps[str(source)] = int(n_steps)
+            out.trajectories[str(source)] = int(n_traj)
+            out.sync_id = int(sync_id)
     return out
