@@ -229,3 +229,21 @@ def check_view(page, url: str, shot: Path) -> list[str]:
     shot.parent.mkdir(parents=True, exist_ok=True)
     full_screenshot(page, str(shot))
     return found
+
+
+def need_chromium() -> None:
+    """Skip (a failure under CI, see conftest) when Debian's Chromium is not installed."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} not installed")
+
+
+def charts_shot(page, path: Path) -> None:
+    """A full-page screenshot at ``path`` once every visible chart has drawn."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.wait_for_function("!document.querySelector('[data-testid=stSkeleton]')", timeout=30_000)
+    charts = page.locator("[data-testid=stVegaLiteChart]")
+    for i in range(charts.count()):
+        if charts.nth(i).is_visible():
+            charts.nth(i).locator("canvas, svg").first.wait_for(timeout=30_000)
+    page.wait_for_timeout(1000)  # let charts finish drawing
+    page.screenshot(path=str(path), full_page=True)

@@ -8,8 +8,8 @@ the same warehouse, its URL state round-trips, and bad sides give a clear messag
 from __future__ import annotations
 
 import pytest
+from app_helpers import assert_clean, run_page, texts
 from gate_fixtures import add_source, outcome_rows
-from test_app import assert_clean, run_page, texts
 
 from fle_core.analysis.changes import changes
 from fle_core.names import short_task

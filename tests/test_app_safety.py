@@ -23,15 +23,16 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-from browser_helpers import ARGS, CHROMIUM, free_port, ready, serve
+from app_helpers import PAGES, assert_clean, run_page, texts
+from browser_helpers import ARGS, CHROMIUM, ROOT, charts_shot, free_port, need_chromium, ready, serve
 from fixtures_fle import create_sqlite, make_rows
-from test_app import PAGES, assert_clean, run_page, texts
-from test_e2e_browser import _need_chromium, _shot
 
 from fle_core import saved_views, sweeps
 from fle_core.sweeps import config as sweep_config
 from fle_core.warehouse.sync import sync
 from fle_core.workspace import Workspace
+
+ARTIFACTS = ROOT / "artifacts" / "e2e"  # beside the end-to-end shots
 
 WJ = "\u2060"  # the invisible word joiner _ui.plain puts after ':' and '@'
 
@@ -75,7 +76,7 @@ def _alerts(page) -> list[tuple[str, set[str]]]:
 def test_query_parameters_render_as_plain_text_in_chromium(tmp_path):
     from playwright.sync_api import sync_playwright
 
-    _need_chromium()
+    need_chromium()
     home = tmp_path / "ws"
     ws = Workspace.open(home)
     create_sqlite(ws.local_source_path, make_rows(12, seed=1, text_kb=0.05))
@@ -116,7 +117,7 @@ def test_query_parameters_render_as_plain_text_in_chromium(tmp_path):
                         assert raw in text, (text, raw)  # shown exactly as typed
                         assert not tags & {"a", "img", "strong", "em", "code", "del", "span"}, (text, tags)
                     assert not page.locator("[data-testid=stAlert] a, [data-testid=stAlert] img").count()
-                    _shot(page, f"plain-text-{n}-{path}")
+                    charts_shot(page, ARTIFACTS / f"plain-text-{n}-{path}.png")
                 browser.close()
         finally:
             server.close()

@@ -319,3 +319,28 @@ def test_every_module_imports():
 
 def test_the_package_ships_type_information():
     assert (CORE / "py.typed").is_file()
+
+
+def _test_module_imports(path: Path) -> list[str]:
+    """The test modules (``test_*``) that ``path`` imports."""
+    tree = ast.parse(path.read_text())
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.append(node.module)
+        elif isinstance(node, ast.Import):
+            found += [a.name for a in node.names]
+    return [m for m in found if m.split(".")[0].startswith("test_")]
+
+
+def test_no_test_module_imports_another():
+    """Shared builders live in ``tests/*_helpers.py`` and fixtures modules: a test module
+    that imports another runs that module's fixtures and couples the two files."""
+    bad = {p.name: _test_module_imports(p) for p in (ROOT / "tests").glob("*.py")}
+    assert {k: v for k, v in bad.items() if v} == {}
+
+
+def test_the_test_import_check_can_fire(tmp_path):
+    probe = tmp_path / "test_probe.py"
+    probe.write_text("from test_app import run_page\nimport test_runner\nfrom app_helpers import texts\n")
+    assert _test_module_imports(probe) == ["test_app", "test_runner"]

@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 import vl_convert as vlc
 from _chart_frames import contract_frames, model_names
+from chart_helpers import data_rows, subtitle_text, title_text, tooltip_fields, units
 
 from fle_core import charts as C
 from fle_core.charts.base import (
@@ -29,49 +30,6 @@ from fle_core.charts.base import (
 # ---------------------------------------------------------------- spec helpers
 
 
-def subtitle_text(spec: dict) -> str:
-    """A chart's subtitle as one string (long subtitles are wrapped into a list of lines)."""
-    sub = spec["title"]["subtitle"]
-    return " ".join(sub) if isinstance(sub, list) else sub
-
-
-def units(spec: dict) -> list[dict]:
-    """Every unit (single-mark) spec inside a layered / faceted / concatenated spec."""
-    out = []
-    if "mark" in spec:
-        out.append(spec)
-    for key in ("layer", "hconcat", "vconcat", "concat"):
-        for sub in spec.get(key, []):
-            out += units(sub)
-    if "spec" in spec:
-        out += units(spec["spec"])
-    return out
-
-
-def data_rows(spec: dict, datasets: dict | None = None) -> list[dict]:
-    """The first data found, top-down (the chart's main data); named datasets resolved."""
-    datasets = {**(datasets or {}), **spec.get("datasets", {})}
-    data = spec.get("data", {})
-    if "values" in data:
-        return data["values"]
-    if "name" in data:
-        return datasets[data["name"]]
-    for key in ("layer", "hconcat", "vconcat", "concat"):
-        for sub in spec.get(key, []):
-            try:
-                return data_rows(sub, datasets)
-            except AssertionError:
-                pass
-    if "spec" in spec:
-        return data_rows(spec["spec"], datasets)
-    raise AssertionError("no data in spec")
-
-
-def title_text(spec: dict) -> str:
-    t = spec.get("title") or spec.get("hconcat", [{}])[0].get("title")
-    return t["text"] if isinstance(t, dict) else t
-
-
 def colour_maps(spec: dict) -> list[dict[str, str]]:
     """domain → range of every model colour scale in the spec."""
     maps = []
@@ -81,15 +39,6 @@ def colour_maps(spec: dict) -> list[dict[str, str]]:
         if enc.get("field") in ("model", "model_x", "model_label", "model_x_label") and "range" in scale:
             maps.append(dict(zip(scale["domain"], scale["range"], strict=True)))
     return maps
-
-
-def tooltip_fields(spec: dict) -> set[str]:
-    fields = set()
-    for u in units(spec):
-        tt = u.get("encoding", {}).get("tooltip", [])
-        for t in tt if isinstance(tt, list) else [tt]:
-            fields.add(t["field"])
-    return fields
 
 
 def axis_titles(spec: dict) -> set[str]:

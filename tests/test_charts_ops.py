@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 import vl_convert as vlc
 from _chart_frames import contract_frames, model_names, steps_frame
-from test_charts import data_rows, title_text, tooltip_fields, units
+from chart_helpers import data_rows, title_text, tooltip_fields, units
 
 from fle_core import charts as C
 from fle_core.charts.base import SIMULATED_SUFFIX, ChartError

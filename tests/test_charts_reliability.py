@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 import pytest
 import vl_convert as vlc
-from test_charts import data_rows, subtitle_text, units
+from chart_helpers import data_rows, subtitle_text, units
 
 from fle_core import charts as C
 from fle_core.charts.base import ChartError

@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 import pytest
-from test_app import assert_clean, run_page, texts
+from app_helpers import assert_clean, run_page, texts
 
 from fle_core import warehouse
 from fle_core.workspace import Workspace

@@ -10,40 +10,26 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 
 import pytest
-from browser_helpers import ARGS, CHROMIUM, ROOT, app_env, free_port, ready, serve
+from browser_helpers import ARGS, CHROMIUM, ROOT, app_env, charts_shot, free_port, need_chromium, ready, serve
 
 ARTIFACTS = ROOT / "artifacts" / "e2e"
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
 
-def _need_chromium():
-    if Path(CHROMIUM).exists():
-        return
-    pytest.skip(f"{CHROMIUM} not installed")
-
-
 @pytest.fixture
 def app_server(tmp_path):
     """A running app on a fresh workspace; stops it and any runner it started."""
-    _need_chromium()
+    need_chromium()
     home = tmp_path / "ws"
     with open(tmp_path / "streamlit.log", "w") as log:
         yield from serve(app_env(home, tmp_path), free_port(), log, home)
 
 
 def _shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.wait_for_function("!document.querySelector('[data-testid=stSkeleton]')", timeout=30_000)
-    charts = page.locator("[data-testid=stVegaLiteChart]")
-    for i in range(charts.count()):
-        if charts.nth(i).is_visible():
-            charts.nth(i).locator("canvas, svg").first.wait_for(timeout=30_000)
-    page.wait_for_timeout(1000)  # let charts finish drawing
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    charts_shot(page, ARTIFACTS / f"{name}.png")
 
 
 def _headline(page) -> str:

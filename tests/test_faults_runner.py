@@ -4,7 +4,7 @@ The runner's part of the fault suite (issue 12, items 7–9): a warehouse sync t
 holds the writer lock for a long time, a control-store outage (a real Postgres
 server stopped and started again under a running runner), runners SIGKILLed over
 and over and at random moments, and a job that kills its own runner. Jobs are
-``JOB_SCRIPT`` from test_runner (real subprocesses writing real ``programs`` rows).
+``JOB_SCRIPT`` from runner_helpers (real subprocesses writing real ``programs`` rows).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from test_runner import (
+from runner_helpers import (
     assert_each_cell_succeeded_once,
     config,
     executions,
@@ -259,7 +259,7 @@ def test_a_claim_whose_answer_was_lost_in_an_outage_is_requeued_not_held_forever
 def test_timeouts_hold_while_the_control_store_is_down(tmp_path, pg_restartable):
     """A job that outlives its timeout during a control-store outage is killed on time (its
     whole process group), and recorded ``timed_out`` once the store is back."""
-    from test_runner import alive
+    from runner_helpers import alive
 
     cluster, server = pg_restartable
     url = server.create_database()

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_runner import alive, config, make_ws, run_once, runner_cmd, wait_for
+from runner_helpers import alive, config, make_ws, run_once, runner_cmd, wait_for
 
 from fle_core import sweeps as sm
 from fle_core.sweeps.containment import Containment

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 from browser_helpers import browser
-from test_layout_browser import check_shape, shape_ids
+from layout_helpers import check_shape, shape_ids
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 

@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 import pytest
-from test_app import assert_clean, run_page, texts
-from test_runner import config, make_ws, wait_for
+from app_helpers import assert_clean, run_page, texts
+from runner_helpers import config, make_ws, wait_for
 
 from fle_core import sweeps
 from fle_core.sweeps import config as sweep_config

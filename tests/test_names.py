@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from test_app import assert_clean, chart_rows, run_page
+from app_helpers import assert_clean, chart_rows, run_page
 
 from fle_core import names
 from fle_core.charts.base import ModelPalette, task_labels

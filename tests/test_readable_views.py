@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_app import assert_clean, run_page
+from app_helpers import assert_clean, run_page
 
 from pages._ui import notes
 

@@ -3,7 +3,7 @@
 Every sweep here is worked only by pilots that ``fle-core runner --slurm N`` (or
 ``sweep launch/resume --slurm N``) submitted with the real ``sbatch``; states come
 from the real ``squeue``/``scontrol``; cancels are real ``scancel``s. Jobs are the
-simulator or ``JOB_SCRIPT`` from test_runner.
+simulator or ``JOB_SCRIPT`` from runner_helpers.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from test_runner import alive, config, executions, make_ws, wait_for
+from runner_helpers import alive, config, executions, make_ws, wait_for
 
 from fle_core import sweeps as sm
 from fle_core import warehouse
@@ -271,7 +271,7 @@ def test_sbatch_missing_or_failing_is_a_clear_error_and_the_sweep_stays_queued(s
 
 # ---- the app: launch on Slurm from the Sweeps page, pilots on the Monitor ------------------------
 def test_sweeps_page_launches_on_slurm_and_the_monitor_lists_the_pilots(slurm, workspace, monkeypatch):
-    from test_app import assert_clean, run_page, texts
+    from app_helpers import assert_clean, run_page, texts
 
     monkeypatch.delenv("FLE_READ_ONLY", raising=False)
     at = run_page("sweeps")
@@ -313,7 +313,7 @@ def test_sweeps_page_launches_on_slurm_and_the_monitor_lists_the_pilots(slurm, w
 def test_sweeps_page_without_sbatch_keeps_the_sweep_queued_and_says_so(
     slurm, workspace, monkeypatch, tmp_path
 ):
-    from test_app import assert_clean, run_page
+    from app_helpers import assert_clean, run_page
 
     monkeypatch.delenv("FLE_READ_ONLY", raising=False)
     empty = tmp_path / "nobin"

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_runner import config, executions, make_ws, wait_for
+from runner_helpers import config, executions, make_ws, wait_for
 
 from fle_core import sweeps as sm
 

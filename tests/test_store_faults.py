@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_runner import alive, config, executions, make_ws, runner_cmd, wait_for
+from runner_helpers import alive, config, executions, make_ws, runner_cmd, wait_for
 
 from fle_core import sweeps as sm
 from fle_core.workspace import Workspace

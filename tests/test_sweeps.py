@@ -13,7 +13,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from test_runner import (
+from runner_helpers import (
     alive,
     assert_each_cell_succeeded_once,
     config,

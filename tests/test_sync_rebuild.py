@@ -18,8 +18,8 @@ import textwrap
 
 import polars as pl
 import pytest
+from app_helpers import assert_clean, run_page
 from fixtures_fle import create_sqlite, insert_rows, make_rows, source_ids
-from test_app import assert_clean, run_page
 
 from fle_core import analysis, saved_views, warehouse
 from fle_core.warehouse import catalog

@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 
 import pytest
+from app_helpers import assert_clean, run_page, texts
 from browser_helpers import runner_pids, stop_runners
-from test_app import assert_clean, run_page, texts
 
 from fle_core import sweeps
 from fle_core.sweeps import config as sweep_config
