@@ -59,12 +59,15 @@ def expected_trajectories(url) -> dict:
             groups[(r["version"], -1 if r["instance"] is None else r["instance"])].append(r)
     out = {}
     for key, rs in groups.items():
-        last = max(rs, key=lambda r: (-math.inf if r["depth"] is None else r["depth"], r["id"]))
-        vals = [r["value"] for r in rs if r["value"] is not None and math.isfinite(r["value"])]
+        finite = [r for r in rs if r["value"] is not None and math.isfinite(r["value"])]
+        last = max(
+            finite, key=lambda r: (-math.inf if r["depth"] is None else r["depth"], r["id"]), default=None
+        )
+        vals = [r["value"] for r in finite]
         out[key] = {
             "steps": len(rs),
             "best_value": max(vals) if vals else None,
-            "final_value": last["value"],
+            "final_value": None if last is None else last["value"],  # the last finite value
             "total_tokens": sum(r["token_usage"] for r in rs if r.get("token_usage") is not None)
             if any(r.get("token_usage") is not None for r in rs)
             else None,
@@ -495,3 +498,33 @@ def test_bad_sync_config_is_a_config_error(workspace, tmp_path):
         workspace.config["sync"] = bad
         with pytest.raises(ConfigError, match=r"\[sync\]"):
             sync(workspace, url)
+
+
+def test_the_trajectories_table_agrees_with_the_summaries(workspace, build_source):
+    """One trajectory aggregate (issue 22): the table sync writes and ``load_summaries``
+    (stats' rule) give the same steps, best and final reward, also when a trajectory ends
+    on a non-finite value (the table used to keep ``inf`` as the final value)."""
+    import polars as pl
+
+    from fle_core import analysis
+
+    rows = make_rows(12, seed=5)
+    last = {}
+    for i, r in enumerate(rows):  # the row order is the id order
+        key = (r["version"], r["instance"])
+        if key not in last or (r["depth"], i) >= (last[key][0]["depth"], last[key][1]):
+            last[key] = (r, i)
+    for i, (r, _) in enumerate(sorted(last.values(), key=lambda x: x[1])[:6]):
+        r["value"] = (math.inf, -math.inf)[i % 2]  # the trajectory ends on a non-finite value
+    res = sync(workspace, build_source(rows))
+    table = warehouse.query(
+        workspace, "SELECT version, instance, steps, best_value, final_value FROM trajectories WHERE source = ?",
+        [res.source],
+    )  # fmt: skip
+    summaries = analysis.load_summaries(workspace).filter(pl.col("source") == res.source)
+    both = table.join(summaries, on=["version", "instance"], how="full", coalesce=True)
+    assert both.height == table.height == summaries.height == len(last)
+    assert both["steps"].to_list() == both["steps_right"].to_list()
+    assert both["best_value"].to_list() == both["best_reward"].to_list()
+    assert both["final_value"].to_list() == both["final_reward"].to_list()
+    assert both.filter(pl.col("final_value").is_infinite()).is_empty()

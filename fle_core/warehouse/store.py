@@ -59,12 +59,14 @@ if TYPE_CHECKING:  # polars is imported lazily: `fle-core sync` does not need it
 
 #: How one ``trajectories`` row is derived from its steps (``FROM steps s ... GROUP BY
 #: s.source, s.version, s.instance``): one definition for every source kind, so a
-#: trajectory from a ``programs`` table and one from an Inspect log mean the same.
+#: trajectory from a ``programs`` table and one from an Inspect log mean the same. The
+#: rewards follow ``stats.metrics``' rule (best and final over finite values only; final at
+#: the highest (depth, id)): ``test_sync.py::test_the_trajectories_table_agrees_with_the_summaries``.
 TRAJECTORY_AGGREGATES = """s.source, s.version, s.instance,
   mode(s.model) AS model, mode(s.task) AS task, max(s.num_agents) AS num_agents,
   mode(s.sweep_id) AS sweep_id, count(*) AS steps, max(s.depth) AS max_depth,
   max(s.value) FILTER (WHERE NOT isnan(s.value) AND NOT isinf(s.value)) AS best_value,
-  arg_max_null(s.value, (coalesce(s.depth, '-inf'::DOUBLE), s.id)) AS final_value,
+  arg_max(s.value, (coalesce(s.depth, '-inf'::DOUBLE), s.id)) FILTER (WHERE isfinite(s.value)) AS final_value,
   sum(s.prompt_tokens) AS prompt_tokens, sum(s.completion_tokens) AS completion_tokens,
   sum(s.total_tokens) AS total_tokens, count_if(s.error_occurred) AS error_steps,
   arg_max(s.production_score, (coalesce(s.depth, '-inf'::DOUBLE), s.id))
@@ -123,7 +125,7 @@ DDL = [
         steps BIGINT,
         max_depth DOUBLE,
         best_value DOUBLE,
-        final_value DOUBLE,          -- value at the highest (depth, id)
+        final_value DOUBLE,          -- the last finite value, by (depth, id): stats' final_reward
         prompt_tokens BIGINT,
         completion_tokens BIGINT,
         total_tokens BIGINT,
