@@ -25,7 +25,14 @@ from scipy import stats
 
 from fle_core.errors import MetricError
 from fle_core.stats import compare as _compare
-from fle_core.stats.metrics import finite_or_null, iqm, pass_at_k_array, pass_hat_k_array, wilson_interval
+from fle_core.stats.metrics import (
+    finite_or_null,
+    iqm,
+    newcombe_interval,
+    pass_at_k_array,
+    pass_hat_k_array,
+    wilson_interval,
+)
 
 
 @dataclass
@@ -255,7 +262,7 @@ class PerformanceAnalyzer:
             se = math.sqrt(p_pool * (1 - p_pool) * (1 / n1 + 1 / n2))
             z = (x1 / n1 - x2 / n2) / se if se > 0 else 0.0
             p = float(stats.fisher_exact([[x1, n1 - x1], [x2, n2 - x2]]).pvalue)
-            lo, hi = _compare.newcombe_interval(x1, n1, x2, n2)
+            lo, hi = newcombe_interval(x1, n1, x2, n2)
             return {
                 "test_type": "fisher_exact",
                 "p_value": p,

@@ -39,16 +39,34 @@ from typing import IO, Any
 from fle_core.errors import SourceUnavailable
 from fle_core.sources.log_zip import LogReadError, SampleMembers, ZipLog, loads, sample_layout
 from fle_core.sources.sample_facts import (  # re-exported: the format's public names
-    INFRA_PATTERNS,
-    STORE,
-    Malformed,
-    SampleFacts,
-    as_dict,
-    classify,
-    compile_patterns,
-    error_text,
-    num,
-    sample_facts,
+    INFRA_PATTERNS as INFRA_PATTERNS,
+)
+from fle_core.sources.sample_facts import (
+    STORE as STORE,
+)
+from fle_core.sources.sample_facts import (
+    Malformed as Malformed,
+)
+from fle_core.sources.sample_facts import (
+    SampleFacts as SampleFacts,
+)
+from fle_core.sources.sample_facts import (
+    as_dict as as_dict,
+)
+from fle_core.sources.sample_facts import (
+    classify as classify,
+)
+from fle_core.sources.sample_facts import (
+    compile_patterns as compile_patterns,
+)
+from fle_core.sources.sample_facts import (
+    error_text as error_text,
+)
+from fle_core.sources.sample_facts import (
+    num as num,
+)
+from fle_core.sources.sample_facts import (
+    sample_facts as sample_facts,
 )
 
 __all__ = [

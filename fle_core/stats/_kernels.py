@@ -35,11 +35,10 @@ from typing import Any
 import numpy as np
 
 from fle_core.stats import ranks
+from fle_core.stats._resample import _rng, percentile_interval
 from fle_core.stats.bootstrap import (
     _model_seed,
     _resample_counts,
-    _rng,
-    percentile_interval,
     prob_improvement_point,
 )
 

@@ -22,14 +22,15 @@ from fle_core.errors import MetricError
 from fle_core.stats import markdown as md
 from fle_core.stats import ranks
 from fle_core.stats._kernels import Resamples, exact_stratified_p, fisher_exact_p, percentiles, poi_point
+from fle_core.stats._resample import percentile_interval
 from fle_core.stats.bootstrap import (
     DEFAULT_REPS,
     DEFAULT_SEED,
     _task_values,
-    percentile_interval,
     prob_improvement_point,
 )
-from fle_core.stats.corrections import CORRECTIONS, adjust_pvalues
+from fle_core.stats.corrections import CORRECTIONS as CORRECTIONS  # re-exported
+from fle_core.stats.corrections import adjust_pvalues as adjust_pvalues  # re-exported
 from fle_core.stats.corrections import benjamini_hochberg as benjamini_hochberg  # re-exported
 from fle_core.stats.corrections import holm as holm  # re-exported
 from fle_core.stats.markdown import interval_cell as interval_cell  # re-exported
@@ -38,7 +39,9 @@ from fle_core.stats.markdown import side_cell as side_cell  # re-exported
 from fle_core.stats.markdown import side_header as side_header  # re-exported
 from fle_core.stats.markdown import verdict_cells as verdict_cells  # re-exported
 from fle_core.stats.metrics import newcombe_interval
-from fle_core.stats.power import minimum_detectable_difference, power_two_proportions, trials_needed
+from fle_core.stats.power import minimum_detectable_difference as minimum_detectable_difference  # re-exported
+from fle_core.stats.power import power_two_proportions as power_two_proportions  # re-exported
+from fle_core.stats.power import trials_needed as trials_needed  # re-exported
 
 if TYPE_CHECKING:
     from polars._typing import PolarsDataType
@@ -50,8 +53,6 @@ INVALID = "invalid (same data)"
 NOT_TESTED = "not tested"
 VERDICTS = (BETTER, WORSE, NO_DIFF, INVALID, NOT_TESTED)
 ALL_TASKS = "ALL"
-# re-exported: compare is where users look for power and sample size
-POWER = (minimum_detectable_difference, power_two_proportions, trials_needed)
 
 COMPARISON_SCHEMA: dict[str, PolarsDataType] = {
     "model_a": pl.String,

@@ -13,20 +13,22 @@ from __future__ import annotations
 
 from fle_core.errors import ConfigError
 from fle_core.sweeps.store.base import (
-    MAX_LOST,
     MIGRATIONS,
     SCHEMA_VERSION,
+    ControlStore,
+    SqlControlStore,
+    cell_id_for,
+)
+from fle_core.sweeps.store.records import (
+    MAX_LOST,
     TERMINAL_CELL,
     AttemptRecord,
     CellRecord,
     Claim,
-    ControlStore,
     Finish,
     PilotSubmission,
     RunnerRecord,
-    SqlControlStore,
     SweepRecord,
-    cell_id_for,
 )
 from fle_core.sweeps.store.sqlite import SqliteControlStore
 from fle_core.workspace import SourceSpec, Workspace

@@ -17,7 +17,8 @@ from typing import Any
 import psycopg
 
 from fle_core.errors import QueueError
-from fle_core.sweeps.store.base import _CELL_COLS, CellRecord, Claim, SqlControlStore, _row
+from fle_core.sweeps.store.base import _CELL_COLS, SqlControlStore, _row
+from fle_core.sweeps.store.records import CellRecord, Claim
 from fle_core.workspace import mask_url
 
 _MIGRATION_LOCK = 0x464C4553  # "FLES": one advisory lock id for schema migrations

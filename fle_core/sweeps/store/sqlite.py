@@ -10,7 +10,8 @@ from typing import Any
 from urllib.parse import quote
 
 from fle_core.errors import QueueError
-from fle_core.sweeps.store.base import _CELL_COLS, MIGRATIONS, CellRecord, Claim, SqlControlStore, _row
+from fle_core.sweeps.store.base import _CELL_COLS, MIGRATIONS, SqlControlStore, _row
+from fle_core.sweeps.store.records import CellRecord, Claim
 
 
 # ---- SQLite --------------------------------------------------------------------------
