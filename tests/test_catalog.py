@@ -120,6 +120,21 @@ def test_cli_sync_and_status(workspace):
     assert f"rows {n}" in st.stdout and "#2 local ok +0 rows" in st.stdout and "#1 " not in st.stdout
 
 
+def test_cli_status_on_a_synced_workspace_never_imports_polars(workspace):
+    """Start-up (issue 21): ``fle-core status`` reads its rows with DuckDB alone; Polars is
+    half of what the command cost (``bench/cli.py``). ``-X importtime`` lists every import."""
+    create_sqlite(workspace.local_source_path, make_rows(3, seed=2))
+    assert _cli(workspace, "sync", "--quiet").returncode == 0
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "fle_core", "--workspace", str(workspace.root), "status"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0 and "trajectories 3" in done.stdout, done.stderr[-2000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+    assert "duckdb" in imported  # the check can see what was imported
+    assert not {m for m in imported if m.split(".")[0] in ("polars", "pandas", "pyarrow")}
+
+
 def test_cli_status_on_empty_workspace(workspace):
     st = _cli(workspace, "status")
     assert st.returncode == 0 and "nothing synced yet" in st.stdout

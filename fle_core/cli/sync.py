@@ -133,12 +133,12 @@ def _status(args) -> int:
     if not ws.warehouse_path.exists():
         print("warehouse: empty (nothing synced yet; run `fle-core sync`)")
         return 0
-    from fle_core.warehouse import catalog  # polars and DuckDB: only when there is a warehouse
+    from fle_core.warehouse import catalog  # DuckDB only when there is a warehouse (no Polars)
 
-    ov = catalog.overview(ws)
-    if ov.is_empty():
+    st = catalog.status_rows(ws, args.runs)
+    if not st.sources:
         print("warehouse: no sources synced yet")
-    for r in ov.iter_rows(named=True):
+    for r in st.sources:
         print(f"{r['source']} [{r['kind']}] {r['display_url']}")
         print(
             f"  rows {r['rows']:,}  trajectories {r['trajectories']:,}  models {r['models']}  "
@@ -146,10 +146,9 @@ def _status(args) -> int:
         )
         read = f"watermark {r['watermark']}" if r["watermark"] is not None else f"logs {r['logs']:,}"
         print(f"  {read}  last ok sync {r['last_sync_id']}  data from {r['first_at']} to {r['last_at']}")
-    hist = catalog.sync_history(ws, args.runs)
-    if not hist.is_empty():
+    if st.history:
         print("recent syncs:")
-    for r in hist.iter_rows(named=True):
+    for r in st.history:
         dur = f"{r['duration_s']:.2f} s" if r["duration_s"] is not None else "-"
         moved = (
             f" ({r['watermark_before']} -> {r['watermark_after']})"
@@ -163,15 +162,14 @@ def _status(args) -> int:
         if r["error"]:
             line += f"  error: {r['error']}"
         print(line)
-    notes = catalog.sync_notes(ws, args.runs)
-    for r in notes.iter_rows(named=True):
+    for r in st.notes:
         if r["kind"] != "quarantined":
             print(f"  note #{r['sync_id']} {r['source']}: {r['detail']}")
-    left_out = catalog.quarantined(ws)
-    if not left_out.is_empty():
-        print(f"left out for a malformed field ({left_out.height:,}; all on the Sources page):")
-    for r in left_out.head(_SHOWN_NOTES).iter_rows(named=True):
+    left_out = st.quarantined
+    if left_out:
+        print(f"left out for a malformed field ({len(left_out):,}; all on the Sources page):")
+    for r in left_out[:_SHOWN_NOTES]:
         print(f"  #{r['sync_id']} {r['source']}: {r['detail']}")
-    if left_out.height > _SHOWN_NOTES:
-        print(f"  … and {left_out.height - _SHOWN_NOTES:,} more")
+    if len(left_out) > _SHOWN_NOTES:
+        print(f"  … and {len(left_out) - _SHOWN_NOTES:,} more")
     return 0

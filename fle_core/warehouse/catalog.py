@@ -2,27 +2,24 @@
 
 Each function opens one short read-only connection (``warehouse.query``), runs
 parameterized SQL and returns a Polars frame; the columns are listed in each
-docstring. Before the first sync they raise ``WarehouseMissing``.
+docstring. Before the first sync they raise ``WarehouseMissing``. ``status_rows``
+runs the same SQL for ``fle-core status`` as plain rows, without importing Polars
+(half of the command's start-up).
 """
 
 from __future__ import annotations
 
-import polars as pl
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from fle_core import warehouse
 from fle_core.workspace import Workspace
 
+if TYPE_CHECKING:  # imported where a frame is built: `fle-core status` needs no Polars
+    import polars as pl
 
-def overview(ws: Workspace) -> pl.DataFrame:
-    """One row per synced source.
 
-    Columns: ``source, kind, display_url, location, rows, trajectories, models, tasks,
-    flagged_rows, simulated_rows, first_at, last_at, watermark`` (null for a folder of
-    logs, which has none) ``, logs`` (Inspect logs held), ``last_sync_id``.
-    """
-    return warehouse.query(
-        ws,
-        """
+_OVERVIEW_SQL = """
         WITH s AS (
             SELECT source, count(*) AS rows, count(DISTINCT model) AS models,
                    count(DISTINCT task) AS tasks, count(parse_flags) AS flagged_rows,
@@ -39,8 +36,17 @@ def overview(ws: Workspace) -> pl.DataFrame:
                s.first_at, s.last_at, st.watermark, coalesce(l.logs, 0) AS logs, st.last_sync_id
         FROM source_state st LEFT JOIN s USING (source) LEFT JOIN t USING (source)
         LEFT JOIN l USING (source)
-        ORDER BY st.source""",
-    )
+        ORDER BY st.source"""
+
+
+def overview(ws: Workspace) -> pl.DataFrame:
+    """One row per synced source.
+
+    Columns: ``source, kind, display_url, location, rows, trajectories, models, tasks,
+    flagged_rows, simulated_rows, first_at, last_at, watermark`` (null for a folder of
+    logs, which has none) ``, logs`` (Inspect logs held), ``last_sync_id``.
+    """
+    return warehouse.query(ws, _OVERVIEW_SQL)
 
 
 def source_states(ws: Workspace) -> pl.DataFrame:
@@ -60,15 +66,14 @@ def source_states(ws: Workspace) -> pl.DataFrame:
     )
 
 
+_HISTORY_SQL = """
+    SELECT *, epoch(finished_at) - epoch(started_at) AS duration_s
+    FROM sync_runs ORDER BY sync_id DESC LIMIT ?"""
+
+
 def sync_history(ws: Workspace, limit: int = 50) -> pl.DataFrame:
     """The latest sync runs, newest first: all ``sync_runs`` columns plus ``duration_s``."""
-    return warehouse.query(
-        ws,
-        """
-        SELECT *, epoch(finished_at) - epoch(started_at) AS duration_s
-        FROM sync_runs ORDER BY sync_id DESC LIMIT ?""",
-        [int(limit)],
-    )
+    return warehouse.query(ws, _HISTORY_SQL, [int(limit)])
 
 
 def attention_rows(ws: Workspace, limit: int = 200) -> pl.DataFrame:
@@ -187,26 +192,30 @@ def inspect_sample(ws: Workspace, source: str, version: int, instance: int) -> d
     return frame.row(0, named=True) if frame.height else None
 
 
+#: ``sync_notes`` columns and their Polars types (by name: Polars is imported when used)
 _NOTE_COLUMNS = {
-    "sync_id": pl.Int64,
-    "source": pl.String,
-    "kind": pl.String,
-    "detail": pl.String,
-    "rows": pl.Int64,
-    "earliest_sync": pl.Int64,
+    "sync_id": "Int64",
+    "source": "String",
+    "kind": "String",
+    "detail": "String",
+    "rows": "Int64",
+    "earliest_sync": "Int64",
 }
+_NOTES_SQL = (
+    "SELECT sync_id, source, kind, detail, rows, earliest_sync FROM sync_notes ORDER BY sync_id DESC LIMIT ?"
+)
+_QUARANTINED_SQL = (
+    "SELECT n.sync_id, n.source, n.detail FROM sync_notes n WHERE n.kind = 'quarantined' AND ("
+    "n.sync_id = (SELECT max(r.sync_id) FROM sync_runs r WHERE r.source = n.source AND r.status = 'ok') "
+    "OR EXISTS (SELECT 1 FROM inspect_logs l WHERE l.source = n.source AND l.sync_id = n.sync_id "
+    "AND starts_with(n.detail, l.path || ': '))) ORDER BY n.sync_id DESC, n.detail LIMIT ?"
+)
 
 
 def sync_notes(ws: Workspace, limit: int = 50) -> pl.DataFrame:
     """What sync runs reported beyond rows (late Postgres commits, rows a rebuild removed or
     changed), newest first: ``sync_id, source, kind, detail, rows, earliest_sync``."""
-    return _notes(
-        ws,
-        "SELECT sync_id, source, kind, detail, rows, earliest_sync FROM sync_notes "
-        "ORDER BY sync_id DESC LIMIT ?",
-        [int(limit)],
-        _NOTE_COLUMNS,
-    )
+    return _notes(ws, _NOTES_SQL, [int(limit)], _NOTE_COLUMNS)
 
 
 def quarantined(ws: Workspace, limit: int = 1000) -> pl.DataFrame:
@@ -214,13 +223,7 @@ def quarantined(ws: Workspace, limit: int = 1000) -> pl.DataFrame:
     detail`` ("path: sample …: reason", a log not read, a file not listed). A note counts
     while its log is as that sync read it, or when it is from the source's latest run."""
     return _notes(
-        ws,
-        "SELECT n.sync_id, n.source, n.detail FROM sync_notes n WHERE n.kind = 'quarantined' AND ("
-        "n.sync_id = (SELECT max(r.sync_id) FROM sync_runs r WHERE r.source = n.source AND r.status = 'ok') "
-        "OR EXISTS (SELECT 1 FROM inspect_logs l WHERE l.source = n.source AND l.sync_id = n.sync_id "
-        "AND starts_with(n.detail, l.path || ': '))) ORDER BY n.sync_id DESC, n.detail LIMIT ?",
-        [int(limit)],
-        {k: _NOTE_COLUMNS[k] for k in ("sync_id", "source", "detail")},
+        ws, _QUARANTINED_SQL, [int(limit)], {k: _NOTE_COLUMNS[k] for k in ("sync_id", "source", "detail")}
     )
 
 
@@ -240,12 +243,50 @@ def rebuilds_since(ws: Workspace, sync_id: int) -> pl.DataFrame:
     )
 
 
-def _notes(ws: Workspace, sql: str, params: list, schema: dict) -> pl.DataFrame:
-    """A query on ``sync_notes``; empty on a warehouse of schema 1 (its next sync adds the table)."""
-    with warehouse.reader(ws) as con:
-        found = con.execute(
+def _has_notes(con) -> bool:
+    """A warehouse of schema 1 has no ``sync_notes`` (its next sync adds the table)."""
+    return bool(
+        con.execute(
             "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = 'sync_notes'"
         ).fetchall()[0][0]
-        if not found:
-            return pl.DataFrame(schema=schema)
+    )
+
+
+def _notes(ws: Workspace, sql: str, params: list, schema: dict[str, str]) -> pl.DataFrame:
+    """A query on ``sync_notes``; empty (with ``schema``) when the warehouse has none."""
+    import polars as pl
+
+    with warehouse.reader(ws) as con:
+        if not _has_notes(con):
+            return pl.DataFrame(schema={k: getattr(pl, v) for k, v in schema.items()})
         return con.sql(sql, params=params).pl()
+
+
+# ------------------------------------------------------------------ fle-core status
+@dataclass
+class StatusRows:
+    """What ``fle-core status`` prints, as plain rows (dicts keyed by column)."""
+
+    sources: list[dict[str, Any]]  # ``overview``'s columns
+    history: list[dict[str, Any]]  # ``sync_history``'s columns
+    notes: list[dict[str, Any]]  # ``sync_notes``'s columns
+    quarantined: list[dict[str, Any]]  # ``quarantined``'s columns
+
+
+def status_rows(ws: Workspace, runs: int, quarantined_limit: int = 1000) -> StatusRows:
+    """``overview``, ``sync_history(runs)``, ``sync_notes(runs)`` and ``quarantined`` in one
+    read-only connection, as rows: the same SQL as the frames, without importing Polars."""
+
+    def rows(con, sql: str, params: list | None = None) -> list[dict[str, Any]]:
+        cur = con.execute(sql, params or [])
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    with warehouse.reader(ws) as con:
+        notes = _has_notes(con)
+        return StatusRows(
+            rows(con, _OVERVIEW_SQL),
+            rows(con, _HISTORY_SQL, [int(runs)]),
+            rows(con, _NOTES_SQL, [int(runs)]) if notes else [],
+            rows(con, _QUARANTINED_SQL, [int(quarantined_limit)]) if notes else [],
+        )
