@@ -49,7 +49,6 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import duckdb
-import filelock
 
 from fle_core.errors import FleError, WarehouseBusy, WarehouseMissing, WarehouseUnusable
 from fle_core.workspace import Workspace
@@ -446,6 +445,8 @@ def write_lock(ws: Workspace, lock_timeout_s: float = _WRITE_LOCK_TIMEOUT_S) -> 
     connection does. Sync therefore keeps the lock for the whole run and opens
     ``rw_connection`` only around each batch it writes.
     """
+    import filelock  # here, not at the top: readers (`fle-core status`) never need it
+
     lock = filelock.FileLock(str(ws.warehouse_lock_path))
     try:
         lock.acquire(timeout=lock_timeout_s)
