@@ -17,12 +17,13 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from browser_helpers import ARGS, CHROMIUM, ROOT, app_env, free_port, full_screenshot, ready, serve, settle
+from browser_helpers import ROOT, app_env, browser, free_port, full_screenshot, ready, serve, settle
 from gate_fixtures import add_source, outcome_rows
 
 from fle_core.tasks import default_tasks
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
+__all__ = ["browser"]  # the module-scoped Chromium fixture
 
 ARTIFACTS = ROOT / "artifacts" / "changes"
 VIEWPORTS = {"1400x900": (1400, 900), "1024x768": (1024, 768)}
@@ -46,18 +47,6 @@ def _build(home: Path, n_tasks: int) -> None:
         outcomes[("gpt-4o", t)] = [rng.random() < pa for _ in range(8)]
         outcomes[("gpt-4o-next", t)] = [rng.random() < pb for _ in range(8)]
     add_source(home, home.parent / "runs.db", outcome_rows(outcomes, quotas=quotas), with_cli=False)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def _problems(page, n_tasks: int) -> list[str]:

@@ -12,14 +12,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from app_helpers import run_page
 from streamlit.testing.v1 import AppTest
 
 from fle_core import warehouse
 from fle_core.warehouse.sync import sync
 from fle_core.workspace import Workspace
-
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
 
 
 @pytest.fixture(scope="module")
@@ -32,17 +30,6 @@ def inspect_root(tmp_path_factory, inspect_logs_dir):
     ws = Workspace.open(root)
     sync(ws)  # finds inspect_logs/ as the local_inspect source
     return root
-
-
-def run_page(page: str, params: dict | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    if page != "overview":
-        at.switch_page(f"pages/{page}.py")
-    for key, value in (params or {}).items():
-        at.query_params[key] = value
-    at.run()
-    return at
 
 
 def _text(at: AppTest) -> str:
