@@ -260,21 +260,36 @@ def _systems(log_dir: Path) -> None:
 
 
 def _cancelled(log_dir: Path) -> None:
-    """SIGINT while the eval runs: Inspect stops and writes the log with status cancelled."""
+    """SIGINT while the eval runs: Inspect stops and writes the log with status cancelled.
+
+    The eval would take 12 s (6 epochs × 8 steps × 0.25 s, one sample at a time); the
+    signal comes after 3 s. On a loaded machine the signal can land before Inspect has
+    started its samples, so the log's status is checked and the run tried again (later
+    signal) until Inspect wrote ``cancelled``."""
     import os
+    import shutil
     import signal
     import threading
 
-    threading.Timer(3.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
-    with contextlib.suppress(KeyboardInterrupt):
-        _eval(
-            _task(env_id="iron_ore_throughput", step_delay=0.25, steps=4),
-            "mockllm/alpha",
-            log_dir,
-            epochs=6,
-            max_samples=1,
-            log_buffer=1,
-        )
+    from inspect_ai.log import list_eval_logs, read_eval_log
+
+    for delay in (3.0, 5.0, 7.0):
+        shutil.rmtree(log_dir, ignore_errors=True)
+        log_dir.mkdir(parents=True)
+        threading.Timer(delay, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+        with contextlib.suppress(KeyboardInterrupt):
+            _eval(
+                _task(env_id="iron_ore_throughput", step_delay=0.25, steps=8),
+                "mockllm/alpha",
+                log_dir,
+                epochs=6,
+                max_samples=1,
+                log_buffer=1,
+            )
+        found = [read_eval_log(i, header_only=True) for i in list_eval_logs(str(log_dir))]
+        if [f.status for f in found] == ["cancelled"]:
+            return
+    raise AssertionError(f"inspect_ai did not write a cancelled log: {[f.status for f in found]}")
 
 
 def _evalset(log_dir: Path) -> None:
