@@ -96,11 +96,17 @@ def population_setting(key: str) -> str:
     )
 
 
+def _sig3(x: pl.Expr) -> pl.Expr:
+    """Three significant figures as text; whole numbers (token counts) without a ``.0``."""
+    r = x.round_sig_figs(3)
+    return pl.when(r.abs() >= 1000).then(r.cast(pl.Int64).cast(pl.String)).otherwise(r.cast(pl.String))
+
+
 def _interval_text(lo: pl.Expr, hi: pl.Expr) -> pl.Expr:
     return (
         pl.when(hi.is_null() & lo.is_not_null())
-        .then(pl.format("{} – unbounded", lo.round_sig_figs(3)))
-        .otherwise(pl.format("{} – {}", lo.round_sig_figs(3), hi.round_sig_figs(3)))
+        .then(pl.format("{} – unbounded", _sig3(lo)))
+        .otherwise(pl.format("{} – {}", _sig3(lo), _sig3(hi)))
     )
 
 
