@@ -127,11 +127,9 @@ def ensure_sweep(ws: Workspace) -> None:
         sweeps.launch(ws, sweep_config.demo_config())  # no runner: the cells stay queued
 
 
-def visit(page, url: str, charts: int) -> float:
-    """Seconds from navigation until the run is over and every chart has drawn."""
-    t0 = time.perf_counter()
-    page.goto(url, wait_until="commit")
-    ready(page)
+def _drawn(page, charts: int, t0: float, what: str) -> float:
+    """Seconds since ``t0`` once ``charts`` charts have drawn and the script run is over;
+    a page that shows a Python exception is an error, not a time."""
     if charts:
         page.wait_for_function(
             "n => document.querySelectorAll('[data-testid=stVegaLiteChart] svg.marks, "
@@ -143,8 +141,16 @@ def visit(page, url: str, charts: int) -> float:
     settle(page, timeout_ms=120_000)
     took = time.perf_counter() - t0
     if page.locator("[data-testid=stException]").count():
-        raise RuntimeError(f"{url}: the page shows an exception")
+        raise RuntimeError(f"{what}: the page shows an exception")
     return took
+
+
+def visit(page, url: str, charts: int) -> float:
+    """Seconds from navigation until the run is over and every chart has drawn."""
+    t0 = time.perf_counter()
+    page.goto(url, wait_until="commit")
+    ready(page)
+    return _drawn(page, charts, t0, url)
 
 
 #: Tabs also measured in-app: the page is open, the user clicks the tab (no reload, no new session).
@@ -193,19 +199,7 @@ def switch_page(page, path: str, charts: int) -> float:
         timeout=120_000,
         polling=50,
     )
-    if charts:
-        page.wait_for_function(
-            "n => document.querySelectorAll('[data-testid=stVegaLiteChart] svg.marks, "
-            "[data-testid=stVegaLiteChart] canvas.marks').length >= n",
-            arg=charts,
-            timeout=120_000,
-            polling=50,
-        )
-    settle(page, timeout_ms=120_000)
-    took = time.perf_counter() - t0
-    if page.locator("[data-testid=stException]").count():
-        raise RuntimeError(f"{path}: the page shows an exception")
-    return took
+    return _drawn(page, charts, t0, path)
 
 
 #: Pages measured as switches (a page's default view; its tabs are measured as clicks).

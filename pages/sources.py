@@ -95,8 +95,6 @@ def history() -> None:
         "error",
     ]
     runs = runs.select([c for c in first if c in runs.columns] + [c for c in runs.columns if c not in first])
-    if "rows_removed" in runs.columns:  # null before the column existed, and for programs tables
-        runs = runs.with_columns(pl.col("rows_removed").fill_null(0))
     _ui.table(
         runs,
         _ui.number_columns(runs, 1)

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import polars as pl
 
-#: The first characters that make a spreadsheet read a cell as a formula (OWASP, CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_PATTERN = "^[=+\\-@\t\r]"
+#: A text cell a spreadsheet reads as a formula: it begins with = + - @, a tab or a CR (OWASP).
+_FORMULA_START = "^[=+\\-@\t\r]"
 
 
 def neutralized(frame: pl.DataFrame) -> pl.DataFrame:
@@ -28,7 +27,7 @@ def neutralized(frame: pl.DataFrame) -> pl.DataFrame:
     flat = frame.with_columns(pl.col(c).cast(pl.List(pl.String)).list.join(";") for c in lists)
     texts = [c for c, t in flat.schema.items() if t == pl.String or isinstance(t, (pl.Categorical, pl.Enum))]
     return flat.with_columns(
-        pl.when(pl.col(c).cast(pl.String).str.contains(_PATTERN))
+        pl.when(pl.col(c).cast(pl.String).str.contains(_FORMULA_START))
         .then(pl.lit("'") + pl.col(c).cast(pl.String))
         .otherwise(pl.col(c).cast(pl.String))
         .alias(c)

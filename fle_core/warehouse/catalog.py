@@ -67,7 +67,8 @@ def source_states(ws: Workspace) -> pl.DataFrame:
 
 
 _HISTORY_SQL = """
-    SELECT *, epoch(finished_at) - epoch(started_at) AS duration_s
+    SELECT * REPLACE (coalesce(rows_removed, 0) AS rows_removed),
+           epoch(finished_at) - epoch(started_at) AS duration_s
     FROM sync_runs ORDER BY sync_id DESC LIMIT ?"""
 
 

@@ -21,7 +21,7 @@ from fle_core.errors import FleError
 from fle_core.workspace import Workspace
 from pages._ui.core import empty_state
 from pages._ui.data import _config_key, _summaries, summaries
-from pages._ui.frames import plain
+from pages._ui.frames import plain, to_csv
 from pages._ui.state import Pin, url_multiselect, url_select
 from pages._ui.tables import table as table_with_cue
 
@@ -192,18 +192,12 @@ def changes_section(ws: Workspace, pin: Pin) -> None:
     )
     buttons.download_button(
         "CSV",
-        _csv(shown),
+        to_csv(shown),
         file_name="changes.csv",
         mime="text/csv",
         icon=":material/table:",
         key="cmp_chg_csv",
     )
-
-
-def _csv(frame: pl.DataFrame) -> str:
-    from fle_core.report import spreadsheet
-
-    return spreadsheet.csv_text(frame)
 
 
 # ------------------------------------------------------------------ leaderboard export ---
