@@ -8,13 +8,16 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 # System packages: a real PostgreSQL server for the Postgres tests, Debian's
-# Chromium for the browser tests (Playwright drives it; no download), and Slurm
-# with munge for the one-node cluster the Slurm pilot tests start.
+# Chromium for the browser tests (Playwright drives it; no download), Slurm
+# with munge for the one-node cluster the Slurm pilot tests start, Node.js to run
+# FLE's own leaderboard script on our files, and chattr (e2fsprogs) to make the
+# control store read-only in the store-fault tests.
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [ ! -x /usr/bin/chromium ] \
-  || [ ! -x /usr/sbin/slurmctld ] || [ ! -x /usr/sbin/munged ]; then
+  || [ ! -x /usr/sbin/slurmctld ] || [ ! -x /usr/sbin/munged ] || ! command -v node >/dev/null 2>&1 \
+  || ! command -v chattr >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -q
-  $SUDO apt-get install -y -q postgresql chromium slurm-wlm munge
+  $SUDO apt-get install -y -q postgresql chromium slurm-wlm munge nodejs e2fsprogs
 fi
 
 command -v uv >/dev/null 2>&1 || python3 -m pip install -q "uv>=0.13"
